@@ -1,0 +1,1 @@
+//! atlhyper-agent (in progress).

@@ -1,0 +1,1 @@
+//! atlhyper-collect (in progress).

@@ -1,0 +1,1 @@
+//! atlhyper-master (in progress).

@@ -1,0 +1,351 @@
+//! One node's metrics: [`NodeMetricsSnapshot`] and its parts (AtlHyper `model_v2/node_metrics.go`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::serde_util::null_default;
+
+/// Everything one collection of one node yields. Sent by the node daemon to the agent every
+/// collection interval (`POST /metrics/node`) and carried inside [`crate::ClusterSnapshot`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeMetricsSnapshot {
+    /// Kubernetes node name (a DNS-1123 name). Required by every receiver.
+    #[serde(deserialize_with = "null_default")]
+    pub node_name: String,
+    /// When the collection ran (UTC on the wire as RFC 3339).
+    pub timestamp: DateTime<Utc>,
+    /// Host name of the machine (may differ from the node name).
+    #[serde(deserialize_with = "null_default")]
+    pub hostname: String,
+    /// Operating system, from os-release `PRETTY_NAME` (e.g. "Debian GNU/Linux 12 (bookworm)").
+    #[serde(deserialize_with = "null_default")]
+    pub os: String,
+    /// Kernel release (e.g. "6.1.0-18-amd64").
+    #[serde(deserialize_with = "null_default")]
+    pub kernel: String,
+    /// Seconds since boot.
+    pub uptime: u64,
+    /// CPU usage, load and model.
+    pub cpu: CpuMetrics,
+    /// Memory and swap.
+    pub memory: MemoryMetrics,
+    /// One entry per reported mount.
+    #[serde(deserialize_with = "null_default")]
+    pub disks: Vec<DiskMetrics>,
+    /// One entry per reported (non-virtual by default) interface.
+    #[serde(deserialize_with = "null_default")]
+    pub networks: Vec<NetworkMetrics>,
+    /// CPU temperature and every sensor.
+    pub temperature: TemperatureMetrics,
+    /// Top processes: the union of the top N by CPU and the top N by resident memory.
+    #[serde(deserialize_with = "null_default")]
+    pub processes: Vec<ProcessMetrics>,
+
+    /// Extension: pressure stall information (Linux 4.20+ with `CONFIG_PSI`); absent when the
+    /// kernel has no `/proc/pressure`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi: Option<PsiMetrics>,
+    /// Extension: node totals over whole disks and non-virtual interfaces.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totals: Option<NodeTotals>,
+    /// Extension: one entry per part of the collection (cpu, memory, disks, ...), saying whether it
+    /// worked, how long it took and why it failed.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_default"
+    )]
+    pub collectors: Vec<CollectorStatus>,
+}
+
+/// CPU usage over the last collection interval, load, and hardware description.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CpuMetrics {
+    /// Busy percent 0-100: `100 - idle - iowait` over the interval.
+    pub usage_percent: f64,
+    /// User time percent (user + nice, guest time excluded as the kernel already counts it in user).
+    pub user_percent: f64,
+    /// System time percent (system + irq + softirq).
+    pub system_percent: f64,
+    /// Idle percent.
+    pub idle_percent: f64,
+    /// I/O wait percent (idle time with outstanding I/O).
+    pub iowait_percent: f64,
+    /// Busy percent of every logical CPU, in `cpuN` order.
+    #[serde(deserialize_with = "null_default")]
+    pub per_core: Vec<f64>,
+    /// 1-minute load average.
+    pub load_1: f64,
+    /// 5-minute load average.
+    pub load_5: f64,
+    /// 15-minute load average.
+    pub load_15: f64,
+    /// CPU model name from /proc/cpuinfo.
+    #[serde(deserialize_with = "null_default")]
+    pub model: String,
+    /// Physical cores.
+    pub cores: u32,
+    /// Logical CPUs (hardware threads).
+    pub threads: u32,
+    /// Current frequency in MHz (average over CPUs).
+    pub frequency: f64,
+
+    /// Extension: steal percent (time a hypervisor gave to someone else).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steal_percent: Option<f64>,
+}
+
+/// Memory and swap in bytes, as `free -b` reports them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MemoryMetrics {
+    /// MemTotal, bytes.
+    pub total: u64,
+    /// `total - available`, bytes (what `free` calls used).
+    pub used: u64,
+    /// MemAvailable (estimated on kernels before 3.14), bytes.
+    pub available: u64,
+    /// MemFree, bytes.
+    pub free: u64,
+    /// `used / total * 100`.
+    pub usage_percent: f64,
+    /// Page cache (Cached + SReclaimable), bytes.
+    pub cached: u64,
+    /// Buffers, bytes.
+    pub buffers: u64,
+    /// SwapTotal, bytes.
+    pub swap_total: u64,
+    /// `swap_total - swap_free`, bytes.
+    pub swap_used: u64,
+    /// SwapFree, bytes.
+    pub swap_free: u64,
+    /// `swap_used / swap_total * 100`, 0 without swap.
+    pub swap_percent: f64,
+}
+
+/// One mounted filesystem: space, and the IO of the block device behind it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiskMetrics {
+    /// Device name as in /proc/diskstats (sda1, nvme0n1p2, dm-0), or the mount source.
+    #[serde(deserialize_with = "null_default")]
+    pub device: String,
+    /// Mount point as seen on the host.
+    #[serde(deserialize_with = "null_default")]
+    pub mount_point: String,
+    /// Filesystem type.
+    #[serde(deserialize_with = "null_default")]
+    pub fs_type: String,
+    /// Size, bytes.
+    pub total: u64,
+    /// Used (size - free), bytes.
+    pub used: u64,
+    /// Available to unprivileged users, bytes.
+    pub available: u64,
+    /// `used / (used + available) * 100`, as `df` computes it.
+    pub usage_percent: f64,
+    /// Bytes read since boot.
+    pub read_bytes: u64,
+    /// Bytes written since boot.
+    pub write_bytes: u64,
+    /// Read rate, bytes/s.
+    pub read_rate: f64,
+    /// Write rate, bytes/s.
+    pub write_rate: f64,
+    /// Completed reads per second.
+    pub read_iops: f64,
+    /// Completed writes per second.
+    pub write_iops: f64,
+    /// Percent of the interval the device was busy (iostat `%util`), 0-100.
+    pub io_util: f64,
+
+    /// Extension: total inodes (absent on filesystems without inodes, e.g. btrfs reports 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inodes_total: Option<u64>,
+    /// Extension: used inodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inodes_used: Option<u64>,
+}
+
+/// One network interface: identity, counters since boot and rates over the interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkMetrics {
+    /// Interface name.
+    #[serde(deserialize_with = "null_default")]
+    pub interface: String,
+    /// First IPv4 address (or IPv6 when there is none); empty when unknown.
+    #[serde(deserialize_with = "null_default")]
+    pub ip_address: String,
+    /// Hardware address.
+    #[serde(deserialize_with = "null_default")]
+    pub mac_address: String,
+    /// Operational state (up, down, unknown, ...).
+    #[serde(deserialize_with = "null_default")]
+    pub status: String,
+    /// Link speed in Mbit/s; -1 when the driver does not know (virtual NICs).
+    pub speed: i64,
+    /// MTU, bytes.
+    pub mtu: u32,
+    /// Bytes received since boot.
+    pub rx_bytes: u64,
+    /// Bytes sent since boot.
+    pub tx_bytes: u64,
+    /// Packets received since boot.
+    pub rx_packets: u64,
+    /// Packets sent since boot.
+    pub tx_packets: u64,
+    /// Receive rate, bytes/s.
+    pub rx_rate: f64,
+    /// Send rate, bytes/s.
+    pub tx_rate: f64,
+    /// Receive errors since boot.
+    pub rx_errors: u64,
+    /// Send errors since boot.
+    pub tx_errors: u64,
+    /// Received packets dropped since boot.
+    pub rx_dropped: u64,
+    /// Sent packets dropped since boot.
+    pub tx_dropped: u64,
+
+    /// Extension: received packets/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_packets_rate: Option<f64>,
+    /// Extension: sent packets/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_packets_rate: Option<f64>,
+    /// Extension: receive errors/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_errors_rate: Option<f64>,
+    /// Extension: send errors/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_errors_rate: Option<f64>,
+    /// Extension: received drops/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rx_dropped_rate: Option<f64>,
+    /// Extension: sent drops/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_dropped_rate: Option<f64>,
+}
+
+/// Temperatures in degrees Celsius.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TemperatureMetrics {
+    /// CPU temperature (coretemp package, k10temp Tctl, zenpower, cpu/soc thermal zone), 0 if none.
+    pub cpu_temp: f64,
+    /// The CPU sensor's max or critical threshold, 0 if unknown.
+    pub cpu_temp_max: f64,
+    /// Every sensor that gave a plausible reading (-40..150 C).
+    #[serde(deserialize_with = "null_default")]
+    pub sensors: Vec<SensorReading>,
+}
+
+/// One temperature sensor reading.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SensorReading {
+    /// Chip name (hwmon `name`, or thermal zone `type`).
+    #[serde(deserialize_with = "null_default")]
+    pub name: String,
+    /// Sensor label (e.g. "Core 0", "Package id 0", "Tctl"); `tempN` when the chip gives none.
+    #[serde(deserialize_with = "null_default")]
+    pub label: String,
+    /// Current reading, Celsius.
+    pub current: f64,
+    /// High threshold, Celsius; 0 if none.
+    pub max: f64,
+    /// Critical threshold, Celsius; 0 if none.
+    pub critical: f64,
+}
+
+/// One process, as `top` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcessMetrics {
+    /// Process id (thread group id).
+    pub pid: u32,
+    /// Command name (`comm`).
+    #[serde(deserialize_with = "null_default")]
+    pub name: String,
+    /// Full command line, arguments separated by spaces; empty for kernel threads.
+    #[serde(deserialize_with = "null_default")]
+    pub cmdline: String,
+    /// User name of the real uid, from the host's /etc/passwd (the uid as text if unknown).
+    #[serde(deserialize_with = "null_default")]
+    pub user: String,
+    /// State letter (R, S, D, Z, T, I, ...).
+    #[serde(deserialize_with = "null_default")]
+    pub status: String,
+    /// CPU over the interval as top shows it: 100 = one full core.
+    pub cpu_percent: f64,
+    /// Resident memory as percent of MemTotal.
+    pub mem_percent: f64,
+    /// Resident memory, bytes.
+    pub mem_rss: u64,
+    /// Threads.
+    pub threads: u32,
+    /// Start time, Unix seconds.
+    pub start_time: i64,
+}
+
+/// Extension: pressure stall information, `avg10` of /proc/pressure/*, percent 0-100.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PsiMetrics {
+    /// Some task waited for CPU.
+    pub cpu_some: f64,
+    /// Some task waited for memory.
+    pub memory_some: f64,
+    /// All non-idle tasks waited for memory.
+    pub memory_full: f64,
+    /// Some task waited for IO.
+    pub io_some: f64,
+    /// All non-idle tasks waited for IO.
+    pub io_full: f64,
+}
+
+/// Extension: node totals. Disk figures sum whole disks only (never a disk and its partitions);
+/// network figures sum the non-virtual interfaces.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NodeTotals {
+    /// bytes/s read over all whole disks.
+    pub disk_read_rate: f64,
+    /// bytes/s written over all whole disks.
+    pub disk_write_rate: f64,
+    /// Reads/s over all whole disks.
+    pub disk_read_iops: f64,
+    /// Writes/s over all whole disks.
+    pub disk_write_iops: f64,
+    /// bytes/s received over non-virtual interfaces.
+    pub network_rx_rate: f64,
+    /// bytes/s sent over non-virtual interfaces.
+    pub network_tx_rate: f64,
+}
+
+/// Extension: how one part of a collection went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CollectorStatus {
+    /// Part name: cpu, memory, load, disks, network, temperature, processes, psi, host.
+    pub name: String,
+    /// Whether the part produced its data.
+    pub ok: bool,
+    /// Wall time the part took, microseconds.
+    pub duration_us: u64,
+    /// Why it failed (file and line where known); absent when ok.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl NodeMetricsSnapshot {
+    /// The primary disk: the one mounted at `/`, otherwise the first.
+    pub fn primary_disk(&self) -> Option<&DiskMetrics> {
+        self.disks
+            .iter()
+            .find(|d| d.mount_point == "/")
+            .or_else(|| self.disks.first())
+    }
+}

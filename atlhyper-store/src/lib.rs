@@ -1,0 +1,1 @@
+//! atlhyper-store (in progress).
