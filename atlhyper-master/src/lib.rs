@@ -1,1 +1,3 @@
-//! atlhyper-master (in progress).
+//! atlhyper-master: multi-cluster ingest, persistence, REST API, commands and dashboard.
+
+pub mod dashboard;

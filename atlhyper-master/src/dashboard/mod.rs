@@ -1,0 +1,1 @@
+//! The dashboard page served at `/`, with its assets embedded in the binary.
