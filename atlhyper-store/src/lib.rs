@@ -12,9 +12,12 @@
 mod agents;
 mod commands;
 mod error;
+mod memory;
 mod metrics;
+mod timestamp;
 
 pub use agents::{AgentRegistry, AgentSeen, SeenVia};
-pub use commands::{CommandFilter, CommandQueue};
+pub use commands::{CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT};
 pub use error::{StoreError, StoreResult};
+pub use memory::MemoryStore;
 pub use metrics::{HistoryQuery, MetricsStore};

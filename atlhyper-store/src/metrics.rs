@@ -2,8 +2,10 @@
 
 use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
+use crate::timestamp::{from_ns, to_ns, to_ns_clamped};
 
 /// A history range query for one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,19 +27,40 @@ pub struct HistoryQuery {
 #[async_trait::async_trait]
 pub trait MetricsStore: Send + Sync + 'static {
     /// Upserts the latest snapshot of each node of one cluster, in one batch (one transaction).
-    async fn upsert_latest(&self, cluster_id: &str, snapshots: &[NodeMetricsSnapshot]) -> StoreResult<()>;
+    /// A snapshot older than the one stored for its node is skipped, so a late or replayed
+    /// snapshot never replaces a newer one. A snapshot without a node name, with a timestamp
+    /// outside years 1677 to 2262, or with a non-finite number makes the whole batch `Invalid`.
+    async fn upsert_latest(
+        &self,
+        cluster_id: &str,
+        snapshots: &[NodeMetricsSnapshot],
+    ) -> StoreResult<()>;
 
     /// The latest snapshot of one node.
-    async fn get_latest(&self, cluster_id: &str, node_name: &str) -> StoreResult<Option<NodeMetricsSnapshot>>;
+    async fn get_latest(
+        &self,
+        cluster_id: &str,
+        node_name: &str,
+    ) -> StoreResult<Option<NodeMetricsSnapshot>>;
 
     /// The latest snapshot of every node of a cluster, sorted by node name.
     async fn list_latest(&self, cluster_id: &str) -> StoreResult<Vec<NodeMetricsSnapshot>>;
 
     /// Appends history points of one cluster in one batch. Idempotent on (cluster, node,
-    /// timestamp): a point already stored is skipped. Returns how many were new.
-    async fn append_history(&self, cluster_id: &str, points: &[MetricsDataPoint]) -> StoreResult<usize>;
+    /// timestamp): a point already stored is skipped (the first one stored wins). Returns how many
+    /// were new. A point without a node name, with a non-finite number or with a timestamp outside
+    /// years 1677 to 2262 makes the whole batch `Invalid` (nothing is written).
+    async fn append_history(
+        &self,
+        cluster_id: &str,
+        points: &[MetricsDataPoint],
+    ) -> StoreResult<usize>;
 
-    /// History of one node in `[from, to]`, oldest first, optionally downsampled.
+    /// History of one node in `[from, to]`, oldest first, optionally downsampled. When the range
+    /// holds at most `max_points` points they come back as stored; otherwise `[from, to]` is cut
+    /// into `max_points` equal buckets and each non-empty bucket gives the mean of its points,
+    /// stamped with the timestamp of its first point. `max_points == Some(0)` is `Invalid`; a
+    /// range with `to` before `from` is empty.
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<MetricsDataPoint>>;
 
     /// Deletes history points older than `before`. Returns how many were deleted.
@@ -48,4 +71,191 @@ pub trait MetricsStore: Send + Sync + 'static {
 
     /// Every node of a cluster with a latest snapshot or history, sorted.
     async fn list_nodes(&self, cluster_id: &str) -> StoreResult<Vec<String>>;
+}
+
+/// How many numbers a history point carries (everything but the timestamp and node name).
+pub(crate) const POINT_FIELDS: usize = 9;
+
+/// A history point as the engines keep it: timestamp in nanoseconds and the nine numbers in the
+/// order of [`MetricsDataPoint`]'s fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct HistoryRow {
+    /// Nanoseconds since the epoch.
+    pub(crate) ts: i64,
+    /// cpu, memory, disk, disk read, disk write, rx, tx, cpu temperature, load 1.
+    pub(crate) values: [f64; POINT_FIELDS],
+}
+
+impl HistoryRow {
+    /// Checks a point (node name set, numbers finite, timestamp storable) and converts it.
+    pub(crate) fn from_point(p: &MetricsDataPoint) -> StoreResult<Self> {
+        if p.node_name.is_empty() {
+            return Err(StoreError::Invalid(
+                "history point without node_name".to_owned(),
+            ));
+        }
+        let values = [
+            p.cpu_usage,
+            p.memory_usage,
+            p.disk_usage,
+            p.disk_io_read,
+            p.disk_io_write,
+            p.network_rx,
+            p.network_tx,
+            p.cpu_temp,
+            p.load_1,
+        ];
+        if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+            return Err(StoreError::Invalid(format!(
+                "history point of node {} at {} has a non-finite number ({bad})",
+                p.node_name, p.timestamp
+            )));
+        }
+        Ok(Self {
+            ts: to_ns(p.timestamp, "history point timestamp")?,
+            values,
+        })
+    }
+
+    /// The point of node `node_name`.
+    pub(crate) fn to_point(self, node_name: &str) -> MetricsDataPoint {
+        let [
+            cpu_usage,
+            memory_usage,
+            disk_usage,
+            disk_io_read,
+            disk_io_write,
+            network_rx,
+            network_tx,
+            cpu_temp,
+            load_1,
+        ] = self.values;
+        MetricsDataPoint {
+            timestamp: from_ns(self.ts),
+            node_name: node_name.to_owned(),
+            cpu_usage,
+            memory_usage,
+            disk_usage,
+            disk_io_read,
+            disk_io_write,
+            network_rx,
+            network_tx,
+            cpu_temp,
+            load_1,
+        }
+    }
+}
+
+/// A history query checked and in nanoseconds: `[from, to]` clamped to the storable range.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Range {
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+    pub(crate) max_points: Option<usize>,
+}
+
+impl Range {
+    /// Checks a query; `None` when the range is empty (`to` before `from`).
+    pub(crate) fn of(query: &HistoryQuery) -> StoreResult<Option<Self>> {
+        if query.max_points == Some(0) {
+            return Err(StoreError::Invalid(
+                "max_points must be at least 1".to_owned(),
+            ));
+        }
+        let (from, to) = (to_ns_clamped(query.from), to_ns_clamped(query.to));
+        Ok((from <= to).then_some(Self {
+            from,
+            to,
+            max_points: query.max_points,
+        }))
+    }
+}
+
+/// Turns the rows of a range (oldest first) into points, downsampling in one pass when there are
+/// more than `max_points`: `[from, to]` is cut into `max_points` equal buckets, and each non-empty
+/// bucket yields the mean of its points, stamped with the bucket's first point's timestamp.
+pub(crate) fn shape(rows: Vec<HistoryRow>, range: Range, node_name: &str) -> Vec<MetricsDataPoint> {
+    let max = match range.max_points {
+        Some(max) if rows.len() > max => max,
+        _ => return rows.into_iter().map(|r| r.to_point(node_name)).collect(),
+    };
+    let span = i128::from(range.to) - i128::from(range.from) + 1;
+    let max_i = i128::try_from(max).unwrap_or(i128::MAX);
+    let width = (span + max_i - 1) / max_i;
+    let bucket_of = |ts: i64| (i128::from(ts) - i128::from(range.from)) / width;
+
+    let mut out = Vec::with_capacity(max);
+    let mut current: Option<(i128, i64, [f64; POINT_FIELDS], u32)> = None;
+    let flush = |(_, ts, sums, n): (i128, i64, [f64; POINT_FIELDS], u32),
+                 out: &mut Vec<MetricsDataPoint>| {
+        let values = sums.map(|s| s / f64::from(n));
+        out.push(HistoryRow { ts, values }.to_point(node_name));
+    };
+    for row in rows {
+        let bucket = bucket_of(row.ts);
+        match &mut current {
+            Some((b, _, sums, n)) if *b == bucket => {
+                for (s, v) in sums.iter_mut().zip(row.values) {
+                    *s += v;
+                }
+                *n += 1;
+            }
+            _ => {
+                if let Some(done) = current.take() {
+                    flush(done, &mut out);
+                }
+                current = Some((bucket, row.ts, row.values, 1));
+            }
+        }
+    }
+    if let Some(done) = current {
+        flush(done, &mut out);
+    }
+    out
+}
+
+/// Checks a latest snapshot and encodes it as JSON. A snapshot that would not read back (a
+/// non-finite number becomes JSON `null`) is `Invalid`, so nothing unreadable is ever stored.
+pub(crate) fn encode_snapshot(s: &NodeMetricsSnapshot) -> StoreResult<Vec<u8>> {
+    if s.node_name.is_empty() {
+        return Err(StoreError::Invalid("snapshot without node_name".to_owned()));
+    }
+    to_ns(s.timestamp, "snapshot timestamp")?;
+    let mut json = Vec::with_capacity(2048);
+    let mut formatter = NullCounting(0);
+    let mut ser = serde_json::Serializer::with_formatter(&mut json, &mut formatter);
+    s.serialize(&mut ser)
+        .map_err(|e| StoreError::Invalid(format!("snapshot of node {}: {e}", s.node_name)))?;
+    if formatter.0 > 0 {
+        // Only a snapshot with a `null` in it can fail to read back; check those.
+        serde_json::from_slice::<NodeMetricsSnapshot>(&json).map_err(|e| {
+            StoreError::Invalid(format!(
+                "snapshot of node {} does not survive JSON (a non-finite number?): {e}",
+                s.node_name
+            ))
+        })?;
+    }
+    Ok(json)
+}
+
+/// Reads a snapshot stored by [`encode_snapshot`].
+#[allow(dead_code)] // used by the SQLite engine
+pub(crate) fn decode_snapshot(json: &[u8]) -> StoreResult<NodeMetricsSnapshot> {
+    serde_json::from_slice(json)
+        .map_err(|e| StoreError::Corrupt(format!("stored snapshot is not readable: {e}")))
+}
+
+/// A JSON formatter that counts the `null`s it writes.
+struct NullCounting(usize);
+
+impl serde_json::ser::Formatter for &mut NullCounting {
+    fn write_null<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        self.0 += 1;
+        writer.write_all(b"null")
+    }
+}
+
+/// Keeps, per node, the snapshot with the latest timestamp (the later one in the batch on a tie).
+pub(crate) fn newer_wins(old: Option<DateTime<Utc>>, new: DateTime<Utc>) -> bool {
+    old.is_none_or(|old| new >= old)
 }

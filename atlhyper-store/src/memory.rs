@@ -1,0 +1,315 @@
+//! The in-memory engine: every trait over maps behind `parking_lot` locks. Nothing survives the
+//! process; for tests, demos and single-run tools.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use atlhyper_model::{
+    AgentStatus, CommandRecord, CommandResult, MetricsDataPoint, NodeMetricsSnapshot,
+};
+use chrono::{DateTime, Utc};
+use parking_lot::{Mutex, RwLock};
+
+use crate::agents::{AgentRecord, AgentRegistry, AgentSeen, check_seen};
+use crate::commands::{
+    CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT, StoredCommand, duplicate, matches,
+    new_command, not_found, oldest_first,
+};
+use crate::error::StoreResult;
+use crate::metrics::{
+    HistoryQuery, HistoryRow, MetricsStore, POINT_FIELDS, Range, encode_snapshot, newer_wins, shape,
+};
+use crate::timestamp::{to_ns, to_ns_clamped};
+
+/// Node name to a value, per cluster; both levels sorted.
+type PerNode<T> = BTreeMap<String, BTreeMap<String, T>>;
+
+/// Every store trait in memory.
+///
+/// ```
+/// use atlhyper_store::{MemoryStore, MetricsStore};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let store = MemoryStore::new();
+/// assert!(store.list_clusters().await.unwrap().is_empty());
+/// # });
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    latest: RwLock<PerNode<NodeMetricsSnapshot>>,
+    /// Per node: timestamp (ns) to the point's numbers.
+    history: RwLock<PerNode<BTreeMap<i64, [f64; POINT_FIELDS]>>>,
+    commands: Mutex<HashMap<String, StoredCommand>>,
+    agents: Mutex<BTreeMap<String, AgentRecord>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+fn check_cluster(cluster_id: &str) -> StoreResult<()> {
+    if cluster_id.is_empty() {
+        return Err(crate::StoreError::Invalid("empty cluster_id".to_owned()));
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl MetricsStore for MemoryStore {
+    async fn upsert_latest(
+        &self,
+        cluster_id: &str,
+        snapshots: &[NodeMetricsSnapshot],
+    ) -> StoreResult<()> {
+        check_cluster(cluster_id)?;
+        for s in snapshots {
+            encode_snapshot(s)?;
+        }
+        let mut latest = self.latest.write();
+        let nodes = latest.entry(cluster_id.to_owned()).or_default();
+        for s in snapshots {
+            if newer_wins(
+                nodes.get(&s.node_name).map(|old| old.timestamp),
+                s.timestamp,
+            ) {
+                nodes.insert(s.node_name.clone(), s.clone());
+            }
+        }
+        if nodes.is_empty() {
+            latest.remove(cluster_id);
+        }
+        Ok(())
+    }
+
+    async fn get_latest(
+        &self,
+        cluster_id: &str,
+        node_name: &str,
+    ) -> StoreResult<Option<NodeMetricsSnapshot>> {
+        Ok(self
+            .latest
+            .read()
+            .get(cluster_id)
+            .and_then(|nodes| nodes.get(node_name))
+            .cloned())
+    }
+
+    async fn list_latest(&self, cluster_id: &str) -> StoreResult<Vec<NodeMetricsSnapshot>> {
+        Ok(self
+            .latest
+            .read()
+            .get(cluster_id)
+            .map(|nodes| nodes.values().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn append_history(
+        &self,
+        cluster_id: &str,
+        points: &[MetricsDataPoint],
+    ) -> StoreResult<usize> {
+        check_cluster(cluster_id)?;
+        let rows = points
+            .iter()
+            .map(HistoryRow::from_point)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut history = self.history.write();
+        let nodes = history.entry(cluster_id.to_owned()).or_default();
+        let mut added = 0;
+        for (p, row) in points.iter().zip(rows) {
+            let series = match nodes.get_mut(&p.node_name) {
+                Some(series) => series,
+                None => nodes.entry(p.node_name.clone()).or_default(),
+            };
+            if let std::collections::btree_map::Entry::Vacant(slot) = series.entry(row.ts) {
+                slot.insert(row.values);
+                added += 1;
+            }
+        }
+        Ok(added)
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<MetricsDataPoint>> {
+        let Some(range) = Range::of(query)? else {
+            return Ok(Vec::new());
+        };
+        let rows: Vec<HistoryRow> = {
+            let history = self.history.read();
+            match history
+                .get(&query.cluster_id)
+                .and_then(|nodes| nodes.get(&query.node_name))
+            {
+                Some(series) => series
+                    .range(range.from..=range.to)
+                    .map(|(&ts, &values)| HistoryRow { ts, values })
+                    .collect(),
+                None => Vec::new(),
+            }
+        };
+        Ok(shape(rows, range, &query.node_name))
+    }
+
+    async fn prune_history(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let before = to_ns_clamped(before);
+        let mut history = self.history.write();
+        let mut deleted = 0u64;
+        for nodes in history.values_mut() {
+            for series in nodes.values_mut() {
+                let kept = series.split_off(&before);
+                deleted += series.len() as u64;
+                *series = kept;
+            }
+            nodes.retain(|_, series| !series.is_empty());
+        }
+        history.retain(|_, nodes| !nodes.is_empty());
+        Ok(deleted)
+    }
+
+    async fn list_clusters(&self) -> StoreResult<Vec<String>> {
+        let latest = self.latest.read();
+        let history = self.history.read();
+        let mut clusters: Vec<String> = latest.keys().chain(history.keys()).cloned().collect();
+        clusters.sort_unstable();
+        clusters.dedup();
+        Ok(clusters)
+    }
+
+    async fn list_nodes(&self, cluster_id: &str) -> StoreResult<Vec<String>> {
+        let latest = self.latest.read();
+        let history = self.history.read();
+        let mut nodes: Vec<String> = latest
+            .get(cluster_id)
+            .into_iter()
+            .flat_map(|n| n.keys())
+            .chain(history.get(cluster_id).into_iter().flat_map(|n| n.keys()))
+            .cloned()
+            .collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        Ok(nodes)
+    }
+}
+
+#[async_trait::async_trait]
+impl CommandQueue for MemoryStore {
+    async fn enqueue(&self, command: &CommandRecord) -> StoreResult<()> {
+        let stored = new_command(command)?;
+        let mut commands = self.commands.lock();
+        if commands.contains_key(&command.command_id) {
+            return Err(duplicate(&command.command_id));
+        }
+        commands.insert(command.command_id.clone(), stored);
+        Ok(())
+    }
+
+    async fn take(
+        &self,
+        cluster_id: &str,
+        max: usize,
+        lease: Duration,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<CommandRecord>> {
+        let now_ns = to_ns(now, "now")?;
+        let mut commands = self.commands.lock();
+        let mut offered: Vec<&mut StoredCommand> = commands
+            .values_mut()
+            .filter(|c| c.record.cluster_id == cluster_id && c.offerable(now_ns))
+            .collect();
+        offered.sort_by(|a, b| oldest_first(&a.record, &b.record));
+        Ok(offered
+            .into_iter()
+            .take(max)
+            .map(|c| {
+                c.lease(now, now_ns, lease);
+                c.record.clone()
+            })
+            .collect())
+    }
+
+    async fn complete(
+        &self,
+        result: &CommandResult,
+        now: DateTime<Utc>,
+    ) -> StoreResult<CommandRecord> {
+        let mut commands = self.commands.lock();
+        match commands.get_mut(&result.command_id) {
+            Some(c) if c.record.cluster_id == result.cluster_id => {
+                c.complete(result, now);
+                Ok(c.record.clone())
+            }
+            _ => Err(not_found(&result.command_id)),
+        }
+    }
+
+    async fn get(&self, command_id: &str) -> StoreResult<Option<CommandRecord>> {
+        Ok(self
+            .commands
+            .lock()
+            .get(command_id)
+            .map(|c| c.record.clone()))
+    }
+
+    async fn list(&self, filter: &CommandFilter) -> StoreResult<Vec<CommandRecord>> {
+        let commands = self.commands.lock();
+        let mut found: Vec<&CommandRecord> = commands
+            .values()
+            .map(|c| &c.record)
+            .filter(|r| matches(filter, r))
+            .collect();
+        found.sort_by(|a, b| oldest_first(b, a));
+        Ok(found
+            .into_iter()
+            .skip(filter.offset)
+            .take(filter.limit.unwrap_or(DEFAULT_LIST_LIMIT))
+            .cloned()
+            .collect())
+    }
+
+    async fn expire(&self, now: DateTime<Utc>) -> StoreResult<Vec<CommandRecord>> {
+        let mut commands = self.commands.lock();
+        let mut changed: Vec<CommandRecord> = commands
+            .values_mut()
+            .filter(|c| c.overdue(now))
+            .map(|c| {
+                c.time_out(now);
+                c.record.clone()
+            })
+            .collect();
+        changed.sort_by(oldest_first);
+        Ok(changed)
+    }
+}
+
+#[async_trait::async_trait]
+impl AgentRegistry for MemoryStore {
+    async fn seen(&self, seen: &AgentSeen) -> StoreResult<()> {
+        let at = check_seen(seen)?;
+        let mut agents = self.agents.lock();
+        let agent = agents
+            .entry(seen.cluster_id.clone())
+            .or_insert_with(|| AgentRecord {
+                cluster_id: seen.cluster_id.clone(),
+                ..AgentRecord::default()
+            });
+        agent.apply(seen, at);
+        Ok(())
+    }
+
+    async fn list(
+        &self,
+        now: DateTime<Utc>,
+        offline_after: Duration,
+    ) -> StoreResult<Vec<AgentStatus>> {
+        Ok(self
+            .agents
+            .lock()
+            .values()
+            .map(|a| a.status(now, offline_after))
+            .collect())
+    }
+}
