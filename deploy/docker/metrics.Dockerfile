@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# The node daemon (one per node, DaemonSet or systemd unit).
+#
+# Build from the repository root:
+#   docker build -f deploy/docker/metrics.Dockerfile -t atlhyper/atlhyper-metrics:dev .
+#
+# Stage 1 compiles `atlhyper-metrics` (crate atlhyper-agent) in release mode with the pinned toolchain.
+# Stage 2 is distroless/cc (glibc + libgcc, no shell, no package manager) running as the
+# distroless "nonroot" user 65532.
+
+ARG RUST_VERSION=1.95
+FROM rust:${RUST_VERSION}-bookworm AS builder
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --locked --release -p atlhyper-agent --bin atlhyper-metrics \
+ && install -D -m 0755 target/release/atlhyper-metrics /out/atlhyper-metrics
+
+FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
+LABEL org.opencontainers.image.title="atlhyper-metrics" \
+      org.opencontainers.image.source="https://github.com/atlhyper/atlhyper-rs" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=builder /out/atlhyper-metrics /usr/local/bin/atlhyper-metrics
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/atlhyper-metrics"]
