@@ -1,0 +1,4 @@
+//! Parsers for files under the host's `/etc`.
+
+pub mod os_release;
+pub mod passwd;

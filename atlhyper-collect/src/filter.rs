@@ -1,0 +1,96 @@
+//! Pure filter rules: which mounts and interfaces are reported, which block devices count in the
+//! node totals.
+
+/// Mount point pattern match. `pattern` ending in `/*` matches anything strictly below the prefix
+/// (`/var/lib/docker/*` matches `/var/lib/docker/overlay2/x`, not `/var/lib/docker`); any other
+/// pattern matches itself and anything below it (`/dev` matches `/dev` and `/dev/shm`, not
+/// `/devices`).
+pub fn mount_point_matches(pattern: &str, mount_point: &str) -> bool {
+    if let Some(prefix) = pattern.strip_suffix("/*") {
+        return mount_point
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('/'));
+    }
+    match mount_point.strip_prefix(pattern) {
+        Some(rest) => rest.is_empty() || rest.starts_with('/') || pattern.ends_with('/'),
+        None => false,
+    }
+}
+
+/// Interface pattern match: `veth*` is a prefix match, anything else an exact name.
+pub fn interface_matches(pattern: &str, name: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == pattern,
+    }
+}
+
+/// Whether a whole block device counts in the node disk totals: stacked and memory devices
+/// (loop, ram, zram, dm-*, md*) would count the same IO twice or are not disks.
+pub fn counts_in_totals(name: &str) -> bool {
+    !["loop", "ram", "zram", "dm-", "md", "nbd", "sr"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
+/// Recognises whole disks by name when `/sys/block` is unavailable: `sda`, `vdb`, `xvda`, `hda`
+/// (letters only after the prefix), `nvme0n1` and `mmcblk0` (no `p<N>` partition suffix).
+pub fn looks_like_whole_disk(name: &str) -> bool {
+    for prefix in ["sd", "vd", "xvd", "hd"] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            return !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_lowercase());
+        }
+    }
+    if name.starts_with("nvme") || name.starts_with("mmcblk") {
+        return !name.contains('p');
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_points() {
+        assert!(mount_point_matches("/dev", "/dev"));
+        assert!(mount_point_matches("/dev", "/dev/shm"));
+        assert!(!mount_point_matches("/dev", "/devices"));
+        assert!(mount_point_matches(
+            "/var/lib/docker/*",
+            "/var/lib/docker/overlay2/abc/merged"
+        ));
+        assert!(!mount_point_matches("/var/lib/docker/*", "/var/lib/docker"));
+        assert!(!mount_point_matches(
+            "/var/lib/docker/*",
+            "/var/lib/dockerx/a"
+        ));
+        assert!(mount_point_matches(
+            "/var/lib/kubelet/pods/*",
+            "/var/lib/kubelet/pods/uid/volumes/x"
+        ));
+        assert!(!mount_point_matches("/proc", "/"));
+    }
+
+    #[test]
+    fn interfaces_and_disks() {
+        assert!(interface_matches("veth*", "veth1234"));
+        assert!(interface_matches("lo", "lo"));
+        assert!(!interface_matches("lo", "lo0"));
+        assert!(!interface_matches("cali*", "eth0"));
+        assert!(counts_in_totals("sda") && counts_in_totals("nvme0n1"));
+        assert!(
+            !counts_in_totals("dm-0") && !counts_in_totals("loop3") && !counts_in_totals("zram0")
+        );
+        assert!(
+            looks_like_whole_disk("sda")
+                && looks_like_whole_disk("nvme0n1")
+                && looks_like_whole_disk("mmcblk0")
+        );
+        assert!(
+            !looks_like_whole_disk("sda1")
+                && !looks_like_whole_disk("nvme0n1p2")
+                && !looks_like_whole_disk("loop0")
+        );
+    }
+}

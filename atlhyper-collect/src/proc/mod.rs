@@ -1,0 +1,15 @@
+//! Parsers for files under `/proc`, one module per kernel file. They take text (or bytes), never
+//! open files, never panic, and report errors with the kernel file name and line.
+
+pub mod cpuinfo;
+pub mod diskstats;
+pub mod loadavg;
+pub mod meminfo;
+pub mod mountinfo;
+pub mod net_dev;
+pub mod pid_cmdline;
+pub mod pid_stat;
+pub mod pid_status;
+pub mod pressure;
+pub mod stat;
+pub mod uptime;

@@ -1,0 +1,602 @@
+//! The only code that touches the filesystem: reads files under a [`HostRoot`] into one reused
+//! buffer, lists directories, and runs `statfs` with a timeout.
+//!
+//! Every file is opened and read to the end into the same buffer (files under /proc lie about
+//! their size, and `read_to_string` would add a `statx` per file). Parsing is done by the pure
+//! parsers in [`crate::proc`], [`crate::sys`] and [`crate::etc`].
+
+use std::ffi::{CString, OsStr};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::time::Duration;
+
+use crate::error::{Error, ParseError, ParseErrorKind};
+
+/// Where the host's `/proc`, `/sys` and `/` are mounted. In a container with the host mounted at
+/// `/host` this is `{proc: /host/proc, sys: /host/sys, rootfs: /host}`; tests point it at a
+/// fixture tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRoot {
+    /// The host's procfs (default `/proc`).
+    pub proc: PathBuf,
+    /// The host's sysfs (default `/sys`).
+    pub sys: PathBuf,
+    /// The host's root filesystem (default `/`): `/etc/passwd`, `/etc/os-release` and statfs of
+    /// mount points are looked up under it.
+    pub rootfs: PathBuf,
+}
+
+impl HostRoot {
+    /// A host root from its three parts.
+    pub fn new(
+        proc: impl Into<PathBuf>,
+        sys: impl Into<PathBuf>,
+        rootfs: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            proc: proc.into(),
+            sys: sys.into(),
+            rootfs: rootfs.into(),
+        }
+    }
+
+    /// From `METRICS_PROC_ROOT`, `METRICS_SYS_ROOT` and `METRICS_HOST_ROOT` (AtlHyper v2 names),
+    /// each defaulting to `/proc`, `/sys` and `/`. Empty values count as unset.
+    pub fn from_env() -> Self {
+        let var = |name: &str, default: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map_or_else(|| PathBuf::from(default), PathBuf::from)
+        };
+        Self::new(
+            var("METRICS_PROC_ROOT", "/proc"),
+            var("METRICS_SYS_ROOT", "/sys"),
+            var("METRICS_HOST_ROOT", "/"),
+        )
+    }
+
+    /// A captured tree `dir` holding `proc/` and `sys/`, also serving as the root filesystem.
+    pub fn under(dir: impl Into<PathBuf>) -> Self {
+        let dir = dir.into();
+        Self::new(dir.join("proc"), dir.join("sys"), dir)
+    }
+
+    /// `rel` (an absolute host path such as a mount point) under the root filesystem.
+    pub fn host_path(&self, rel: &str) -> PathBuf {
+        self.rootfs.join(rel.trim_start_matches('/'))
+    }
+}
+
+impl Default for HostRoot {
+    fn default() -> Self {
+        Self::new("/proc", "/sys", "/")
+    }
+}
+
+/// Space and inodes of one filesystem, from `statvfs`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FsSpace {
+    /// Size, bytes.
+    pub total: u64,
+    /// Free, bytes (including blocks reserved for root).
+    pub free: u64,
+    /// Available to unprivileged users, bytes.
+    pub available: u64,
+    /// Total inodes (0 on filesystems without a fixed inode count).
+    pub files: u64,
+    /// Free inodes.
+    pub files_free: u64,
+}
+
+/// `statvfs(2)` on `path`.
+pub fn statvfs(path: &Path) -> io::Result<FsSpace> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
+    // SAFETY: `c` is a valid NUL-terminated string and `st` points to writable memory of the right
+    // size; statvfs fills it completely on success.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: statvfs returned 0, so the struct is initialised.
+    let st = unsafe { st.assume_init() };
+    let frsize = if st.f_frsize > 0 {
+        st.f_frsize
+    } else {
+        st.f_bsize
+    } as u64;
+    Ok(FsSpace {
+        total: (st.f_blocks as u64).saturating_mul(frsize),
+        free: (st.f_bfree as u64).saturating_mul(frsize),
+        available: (st.f_bavail as u64).saturating_mul(frsize),
+        files: st.f_files as u64,
+        files_free: st.f_ffree as u64,
+    })
+}
+
+/// The function a [`Statfs`] runs on its worker thread (the real one is [`statvfs`]; tests inject
+/// one that blocks).
+pub type StatfsFn = Arc<dyn Fn(&Path) -> io::Result<FsSpace> + Send + Sync>;
+
+type Reply = (PathBuf, io::Result<FsSpace>);
+
+#[derive(Debug)]
+struct Worker {
+    jobs: Sender<PathBuf>,
+    replies: Receiver<Reply>,
+}
+
+impl Worker {
+    fn spawn(func: &StatfsFn) -> io::Result<Self> {
+        let (jobs, job_rx) = mpsc::channel::<PathBuf>();
+        let (reply_tx, replies) = mpsc::channel::<Reply>();
+        let func = Arc::clone(func);
+        std::thread::Builder::new()
+            .name("atlhyper-statfs".into())
+            .spawn(move || {
+                for path in job_rx {
+                    let r = func(&path);
+                    if reply_tx.send((path, r)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Self { jobs, replies })
+    }
+}
+
+/// Runs statfs on a worker thread with a timeout, so a hung mount (dead NFS server) never stalls a
+/// collection. A call that times out leaves its worker blocked in the kernel; the path is then
+/// answered with [`Error::StatfsStillBlocked`] at once until that old call returns, so at most one
+/// thread per hung mount is ever parked.
+pub struct Statfs {
+    func: StatfsFn,
+    timeout: Duration,
+    worker: Option<Worker>,
+    blocked: Vec<(PathBuf, Worker)>,
+}
+
+impl std::fmt::Debug for Statfs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Statfs")
+            .field("timeout", &self.timeout)
+            .field("worker", &self.worker.is_some())
+            .field(
+                "blocked",
+                &self.blocked.iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Statfs {
+    /// Real statfs ([`statvfs`]) with `timeout` per call.
+    pub fn new(timeout: Duration) -> Self {
+        Self::with_fn(timeout, Arc::new(statvfs))
+    }
+
+    /// A custom statfs function (a test seam: inject one that blocks).
+    pub fn with_fn(timeout: Duration, func: StatfsFn) -> Self {
+        Self {
+            func,
+            timeout,
+            worker: None,
+            blocked: Vec::new(),
+        }
+    }
+
+    /// Paths whose statfs is still blocked from an earlier call.
+    pub fn blocked_paths(&self) -> impl Iterator<Item = &Path> {
+        self.blocked.iter().map(|(p, _)| p.as_path())
+    }
+
+    /// statfs of `path`, or an error after the timeout.
+    pub fn stat(&mut self, path: &Path) -> Result<FsSpace, Error> {
+        if let Some(i) = self.blocked.iter().position(|(p, _)| p == path) {
+            match self.blocked[i].1.replies.try_recv() {
+                Err(TryRecvError::Empty) => {
+                    return Err(Error::StatfsStillBlocked {
+                        path: path.to_path_buf(),
+                    });
+                }
+                // The old call returned (or its thread died): forget it and ask again below.
+                Ok(_) | Err(TryRecvError::Disconnected) => {
+                    self.blocked.swap_remove(i);
+                }
+            }
+        }
+        let worker = match self.worker.take() {
+            Some(w) => w,
+            None => Worker::spawn(&self.func).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?,
+        };
+        if worker.jobs.send(path.to_path_buf()).is_err() {
+            // The worker died (the injected function panicked); a new one is spawned next call.
+            return Err(Error::Io {
+                path: path.to_path_buf(),
+                source: io::Error::other("statfs worker exited"),
+            });
+        }
+        match worker.replies.recv_timeout(self.timeout) {
+            Ok((_, r)) => {
+                self.worker = Some(worker);
+                r.map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                self.blocked.push((path.to_path_buf(), worker));
+                Err(Error::StatfsTimeout {
+                    path: path.to_path_buf(),
+                    timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+                })
+            }
+            Err(RecvTimeoutError::Disconnected) => Err(Error::Io {
+                path: path.to_path_buf(),
+                source: io::Error::other("statfs worker exited"),
+            }),
+        }
+    }
+}
+
+/// Which tree a relative path is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// The host's procfs.
+    Proc,
+    /// The host's sysfs.
+    Sys,
+    /// The host's root filesystem.
+    Root,
+}
+
+/// Reads files under a [`HostRoot`] into one reused buffer.
+#[derive(Debug)]
+pub struct Sampler {
+    root: HostRoot,
+    buf: Vec<u8>,
+    path: PathBuf,
+    statfs: Statfs,
+}
+
+impl Sampler {
+    /// A sampler over `root` with the given statfs runner.
+    pub fn new(root: HostRoot, statfs: Statfs) -> Self {
+        Self {
+            root,
+            buf: vec![0; 16 * 1024],
+            path: PathBuf::new(),
+            statfs,
+        }
+    }
+
+    /// The host root.
+    pub fn root(&self) -> &HostRoot {
+        &self.root
+    }
+
+    /// Points the sampler at another host root (used to replay a pair of captured trees).
+    pub fn set_root(&mut self, root: HostRoot) {
+        self.root = root;
+    }
+
+    /// The statfs runner.
+    pub fn statfs(&mut self) -> &mut Statfs {
+        &mut self.statfs
+    }
+
+    /// statfs of a host mount point (looked up under the root filesystem).
+    pub fn statfs_mount(&mut self, mount_point: &str) -> Result<FsSpace, Error> {
+        let p = self.root.host_path(mount_point);
+        self.statfs.stat(&p)
+    }
+
+    fn build(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) {
+        let b = match base {
+            Base::Proc => &self.root.proc,
+            Base::Sys => &self.root.sys,
+            Base::Root => &self.root.rootfs,
+        };
+        let s = self.path.as_mut_os_string();
+        s.clear();
+        s.push(b.as_os_str());
+        for p in parts {
+            self.path.push(p.as_ref());
+        }
+    }
+
+    /// The full path of `parts` under `base` (allocates; for messages and directory listing).
+    pub fn path_of(&self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> PathBuf {
+        let mut p = match base {
+            Base::Proc => self.root.proc.clone(),
+            Base::Sys => self.root.sys.clone(),
+            Base::Root => self.root.rootfs.clone(),
+        };
+        for part in parts {
+            p.push(part.as_ref());
+        }
+        p
+    }
+
+    /// Reads `parts` joined under `base` to the end; the bytes live until the next read.
+    pub fn read(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> Result<&[u8], Error> {
+        self.build(base, parts);
+        match read_into(&mut self.buf, &self.path) {
+            Ok(n) => Ok(&self.buf[..n]),
+            Err(source) => Err(Error::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Like [`Sampler::read`] but as UTF-8 text.
+    pub fn read_text(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> Result<&str, Error> {
+        self.build(base, parts);
+        let n = match read_into(&mut self.buf, &self.path) {
+            Ok(n) => n,
+            Err(source) => {
+                return Err(Error::Io {
+                    path: self.path.clone(),
+                    source,
+                });
+            }
+        };
+        match std::str::from_utf8(&self.buf[..n]) {
+            Ok(s) => Ok(s),
+            Err(e) => Err(Error::Parse {
+                path: self.path.clone(),
+                source: ParseError::new(
+                    "file",
+                    line_of(&self.buf[..e.valid_up_to()]),
+                    ParseErrorKind::Malformed("UTF-8"),
+                ),
+            }),
+        }
+    }
+
+    /// Names of the entries of a directory under `base` (allocates; directories are small except
+    /// /proc, where the caller uses [`Sampler::list_pids`]).
+    pub fn list_dir(
+        &mut self,
+        base: Base,
+        parts: &[&dyn AsRef<OsStr>],
+    ) -> Result<Vec<std::ffi::OsString>, Error> {
+        self.build(base, parts);
+        let rd = std::fs::read_dir(&self.path).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let mut out = Vec::new();
+        for e in rd {
+            match e {
+                Ok(e) => out.push(e.file_name()),
+                Err(source) => {
+                    return Err(Error::Io {
+                        path: self.path.clone(),
+                        source,
+                    });
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Fills `out` with the numeric entries of the proc root (process ids), ascending.
+    pub fn list_pids(&mut self, out: &mut Vec<u32>) -> Result<(), Error> {
+        out.clear();
+        let rd = std::fs::read_dir(&self.root.proc).map_err(|source| Error::Io {
+            path: self.root.proc.clone(),
+            source,
+        })?;
+        for e in rd {
+            let e = e.map_err(|source| Error::Io {
+                path: self.root.proc.clone(),
+                source,
+            })?;
+            if let Some(pid) = e
+                .file_name()
+                .to_str()
+                .and_then(crate::num::parse_u64)
+                .and_then(|v| u32::try_from(v).ok())
+            {
+                out.push(pid);
+            }
+        }
+        out.sort_unstable();
+        Ok(())
+    }
+
+    /// Reads `{proc}/{pid}/{file}` (a reused path, no allocation on success).
+    pub fn read_pid(&mut self, pid: u32, file: &str) -> Result<&[u8], Error> {
+        let mut num = itoa_buf::Buf::default();
+        let pid_s = num.format(pid);
+        self.build(Base::Proc, &[&pid_s, &file]);
+        match read_into(&mut self.buf, &self.path) {
+            Ok(n) => Ok(&self.buf[..n]),
+            Err(source) => Err(Error::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Whether `parts` exists under `base`.
+    pub fn exists(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> bool {
+        self.build(base, parts);
+        self.path.exists()
+    }
+}
+
+fn line_of(valid: &[u8]) -> usize {
+    valid.iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+/// Opens `path` and reads it to the end into `buf` (grown as needed, never shrunk); returns the
+/// length. No `statx`, no `lseek`: one open, reads until 0, close.
+pub fn read_into(buf: &mut Vec<u8>, path: &Path) -> io::Result<usize> {
+    let mut f = File::open(path)?;
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            let len = buf.len();
+            buf.resize(len * 2, 0);
+        }
+        match f.read(&mut buf[n..]) {
+            Ok(0) => return Ok(n),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+mod itoa_buf {
+    /// Formats a u32 into a stack buffer.
+    #[derive(Debug, Default)]
+    pub(super) struct Buf {
+        bytes: [u8; 10],
+    }
+
+    impl Buf {
+        pub(super) fn format(&mut self, mut v: u32) -> &str {
+            let mut i = self.bytes.len();
+            loop {
+                i -= 1;
+                self.bytes[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+                if v == 0 {
+                    break;
+                }
+            }
+            // Only ASCII digits were written.
+            std::str::from_utf8(&self.bytes[i..]).unwrap_or("0")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Condvar, Mutex};
+    use std::time::Instant;
+
+    #[test]
+    fn formats_pids() {
+        let mut b = itoa_buf::Buf::default();
+        assert_eq!(b.format(0), "0");
+        assert_eq!(b.format(4_294_967_295), "4294967295");
+    }
+
+    #[test]
+    fn reads_files_larger_than_the_buffer() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("big");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &data).unwrap();
+        let mut buf = Vec::new();
+        let n = read_into(&mut buf, &p).unwrap();
+        assert_eq!(&buf[..n], &data[..]);
+        assert!(read_into(&mut buf, &dir.path().join("missing")).is_err());
+    }
+
+    #[test]
+    fn host_root_paths() {
+        let r = HostRoot::under("/x");
+        assert_eq!(r.proc, PathBuf::from("/x/proc"));
+        assert_eq!(r.host_path("/var/lib"), PathBuf::from("/x/var/lib"));
+        assert_eq!(HostRoot::default().host_path("/"), PathBuf::from("/"));
+    }
+
+    /// A statfs function that blocks on one path until released, as a hung NFS mount would.
+    /// (What this tests: the timeout and recovery logic around a blocking call. It does not mount
+    /// a real hung filesystem, which needs privileges this machine's tests do not have.)
+    #[test]
+    fn statfs_times_out_on_a_blocking_path_and_recovers() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g2 = Arc::clone(&gate);
+        let func: StatfsFn = Arc::new(move |p: &Path| {
+            if p == Path::new("/hang") {
+                let (lock, cv) = &*g2;
+                let mut open = lock.lock().unwrap();
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while !*open && Instant::now() < deadline {
+                    open = cv.wait_timeout(open, Duration::from_millis(50)).unwrap().0;
+                }
+            }
+            Ok(FsSpace {
+                total: 100,
+                free: 50,
+                available: 40,
+                files: 10,
+                files_free: 5,
+            })
+        });
+        let mut s = Statfs::with_fn(Duration::from_millis(100), func);
+        assert_eq!(s.stat(Path::new("/ok")).unwrap().total, 100);
+
+        let t0 = Instant::now();
+        let e = s.stat(Path::new("/hang")).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::StatfsTimeout {
+                    timeout_ms: 100,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(5));
+
+        // The next cycle answers the hung path at once and other paths still work.
+        let t1 = Instant::now();
+        assert!(matches!(
+            s.stat(Path::new("/hang")).unwrap_err(),
+            Error::StatfsStillBlocked { .. }
+        ));
+        assert!(t1.elapsed() < Duration::from_millis(50));
+        assert_eq!(s.stat(Path::new("/ok")).unwrap().available, 40);
+        assert_eq!(s.blocked_paths().count(), 1);
+
+        // Once the old call returns, the path is tried again.
+        {
+            let (lock, cv) = &*gate;
+            *lock.lock().unwrap() = true;
+            cv.notify_all();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match s.stat(Path::new("/hang")) {
+                Ok(sp) => {
+                    assert_eq!(sp.free, 50);
+                    break;
+                }
+                Err(Error::StatfsStillBlocked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(s.blocked_paths().count(), 0);
+    }
+
+    #[test]
+    fn real_statvfs() {
+        let sp = statvfs(Path::new("/")).unwrap();
+        assert!(sp.total > 0 && sp.available <= sp.total);
+        assert!(statvfs(Path::new("/definitely/not/here")).is_err());
+    }
+}

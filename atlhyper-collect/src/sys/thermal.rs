@@ -1,0 +1,36 @@
+//! `/sys/class/thermal/thermal_zone*`: `type` and `temp` (millidegrees Celsius). Used only when
+//! hwmon gives no reading.
+
+use crate::error::ParseResult;
+
+/// Parses a zone's `temp` file into degrees Celsius.
+pub fn parse_temp(text: &str) -> ParseResult<f64> {
+    crate::sys::hwmon::parse_millidegrees(text)
+}
+
+/// True when a zone `type` names the CPU or SoC (`x86_pkg_temp`, `cpu-thermal`, `soc_thermal`, ...).
+pub fn is_cpu_zone(zone_type: &str) -> bool {
+    let t = zone_type.trim();
+    t == "x86_pkg_temp"
+        || t.starts_with("cpu")
+        || t.starts_with("soc")
+        || t.contains("-cpu")
+        || t.contains("_cpu")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zones() {
+        assert_eq!(parse_temp("52000\n").unwrap(), 52.0);
+        assert!(parse_temp("n/a").is_err());
+        assert!(is_cpu_zone("x86_pkg_temp\n"));
+        assert!(is_cpu_zone("cpu-thermal"));
+        assert!(is_cpu_zone("soc_thermal"));
+        assert!(is_cpu_zone("mtktscpu") == false);
+        assert!(!is_cpu_zone("acpitz"));
+        assert!(!is_cpu_zone("iwlwifi_1"));
+    }
+}
