@@ -50,7 +50,7 @@ function bytes(v) {
   while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
   return (i === 0 ? v.toFixed(0) : v.toFixed(1)) + ' ' + units[i];
 }
-function rate(v) { return bytes(v) + '/s'; }
+function rate(v) { return Number.isFinite(v) && v >= 0 ? bytes(v) + '/s' : '—'; }
 function temp(v) { return Number.isFinite(v) && v > 0 ? v.toFixed(1) + ' °C' : '—'; }
 function num(v, d) { return Number.isFinite(v) ? v.toFixed(d) : '—'; }
 function duration(s) {
@@ -69,8 +69,9 @@ function stamp(t, long) {
 }
 function ago(t) {
   const s = Math.round((Date.now() - Date.parse(t)) / 1000);
-  if (!Number.isFinite(s)) return 'unknown';
-  return s < 0 ? 'just now' : duration(s) === '—' ? s + 's ago' : duration(s) + ' ago';
+  if (!Number.isFinite(s)) return 'at an unknown time';
+  if (s < 5) return 'just now';
+  return s < 60 ? s + ' s ago' : duration(s) + ' ago';
 }
 
 function setText(el, s) { if (el._t !== s) { el._t = s; el.textContent = s; } }
@@ -322,6 +323,7 @@ function renderTable() {
     setText(c[7], rate(r.tx));
     setText(c[8], num(r.load, 2));
     setText(c[9], duration(r.uptime));
+    for (let j = 5; j < NODE_COLS; j++) setClass(c[j], 'num');
     setClass(c[2], r.cpu > HEALTH_LIMIT ? 'num hot' : 'num');
     setClass(c[3], r.mem > HEALTH_LIMIT ? 'num hot' : 'num');
     setClass(c[4], r.diskHot ? 'num hot' : 'num');
@@ -549,7 +551,7 @@ const CHARTS = [
   { id: 'disk', title: 'Disk usage (/)', fmt: pct, max: 100, series: [['disk_usage', 'used']] },
   { id: 'diskio', title: 'Disk IO', fmt: rate, series: [['disk_io_read', 'read'], ['disk_io_write', 'write']] },
   { id: 'network', title: 'Network', fmt: rate, series: [['network_rx', 'in'], ['network_tx', 'out']] },
-  { id: 'temperature', title: 'CPU temperature', fmt: temp, series: [['cpu_temp', 'cpu']] },
+  { id: 'temperature', title: 'CPU temperature', fmt: temp, axis: (v) => v.toFixed(0) + '°', series: [['cpu_temp', 'cpu']] },
 ];
 const SVGNS = 'http://www.w3.org/2000/svg';
 const CH = { h: 150, l: 56, r: 8, t: 6, b: 18 };
@@ -690,14 +692,18 @@ function drawChart(c) {
 
   svg.setAttribute('viewBox', '0 0 ' + w + ' ' + h);
   svg.textContent = '';
-  const long = RANGES[S.range] > 24;
+  const long = RANGES[S.range] >= 24;
   for (const f of [0, 0.5, 1]) {
     const y = Y(max * f);
     svgEl('line', { class: 'ax', x1: CH.l, x2: w - CH.r, y1: y, y2: y }, svg);
-    svgEl('text', { x: CH.l - 4, y: y + 3, 'text-anchor': 'end' }, svg).textContent = c.fmt(max * f).replace(' °C', '°');
+    svgEl('text', { x: CH.l - 4, y: y + 3, 'text-anchor': 'end' }, svg).textContent = (c.axis || c.fmt)(max * f);
   }
-  svgEl('text', { x: CH.l, y: h - 4 }, svg).textContent = stamp(t0, long);
-  svgEl('text', { x: w - CH.r, y: h - 4, 'text-anchor': 'end' }, svg).textContent = stamp(t1, long);
+  const ticks = w > 520 ? 4 : 2;
+  for (let i = 0; i <= ticks; i++) {
+    const t = t0 + (t1 - t0) * i / ticks;
+    const anchor = i === 0 ? 'start' : i === ticks ? 'end' : 'middle';
+    svgEl('text', { x: X(t), y: h - 4, 'text-anchor': anchor }, svg).textContent = stamp(t, long);
+  }
   c.series.forEach(([f], i) => {
     const d = [];
     let prev = -Infinity;
@@ -733,7 +739,7 @@ function hover(c, e) {
     c.cross.setAttribute('visibility', 'hidden');
   }
   const p = pts[i].p;
-  setText(c.el.v, c.series.map(([f, l]) => (c.series.length > 1 ? l + ' ' : '') + c.fmt(p[f])).join(' · ') + ' at ' + stamp(pts[i].t, RANGES[S.range] > 24));
+  setText(c.el.v, c.series.map(([f, l]) => (c.series.length > 1 ? l + ' ' : '') + c.fmt(p[f])).join(' · ') + ' at ' + stamp(pts[i].t, RANGES[S.range] >= 24));
 }
 
 $('ranges').addEventListener('click', (e) => {
@@ -777,6 +783,7 @@ async function refresh() {
       filterSort();
       if (!S.node) renderOverview();
       const ms = timing.parse + performance.now() - t0;
+      if (!S.shown) { S.shown = true; performance.mark('atlhyper:first-data'); }
       performance.measure('atlhyper:refresh', { start: t0 - timing.parse, duration: ms });
     } catch (err) {
       S.overviewErr = err;

@@ -1,0 +1,423 @@
+// End-to-end test of the atlhyper-rs dashboard in headless Chromium (Debian's /usr/bin/chromium,
+// driven by playwright-core). Run by atlhyper-master/tests/dashboard_e2e.rs against a master fed
+// with fixture data; can also be run by hand:
+//
+//   node e2e/dashboard.test.mjs http://127.0.0.1:8080/
+//
+// Environment:
+//   ATLHYPER_E2E_TOKEN           viewer token the master requires (the test enters it in the prompt)
+//   ATLHYPER_E2E_SILENT_CLUSTER  a cluster whose agent does not answer commands (1 h chart -> 504)
+//   ATLHYPER_E2E_BIG_CLUSTER     a cluster with about 1000 nodes (pagination, refresh cost)
+//   ATLHYPER_E2E_SCREENSHOTS     where screenshots go (default: <repo>/target/e2e-screenshots)
+//   CHROMIUM                     browser binary (default /usr/bin/chromium)
+//
+// Prints one line per check and PERF lines with the measured numbers; exits non-zero on failure.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const base = new URL(process.argv[2] || process.env.ATLHYPER_URL || 'http://127.0.0.1:8080/');
+const TOKEN = process.env.ATLHYPER_E2E_TOKEN || '';
+const SILENT = process.env.ATLHYPER_E2E_SILENT_CLUSTER || '';
+const BIG = process.env.ATLHYPER_E2E_BIG_CLUSTER || '';
+const SHOTS = process.env.ATLHYPER_E2E_SCREENSHOTS || path.join(here, '..', 'target', 'e2e-screenshots');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const REFRESH_MS = 5000;
+
+fs.mkdirSync(SHOTS, { recursive: true });
+const perf = {};
+let checks = 0;
+function ok(name) { checks++; console.log('ok ' + checks + ' - ' + name); }
+function report(name, value) { perf[name] = value; console.log('PERF ' + name + ' ' + (typeof value === 'number' ? value.toFixed(2) : JSON.stringify(value))); }
+
+// ---------- the API, read by the test itself ----------
+
+async function api(p) {
+  const res = await fetch(new URL(p, base), { headers: TOKEN ? { Authorization: 'Bearer ' + TOKEN } : {} });
+  assert.equal(res.status, 200, 'GET ' + p + ' -> ' + res.status);
+  return res.json();
+}
+
+// The page's display rules, written again here so the test checks the numbers independently.
+const pct = (v) => v.toFixed(1) + '%';
+const temp = (v) => (v > 0 ? v.toFixed(1) + ' °C' : '—');
+function bytes(v) {
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let i = 0;
+  while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+  return (i === 0 ? v.toFixed(0) : v.toFixed(1)) + ' ' + u[i];
+}
+// Parses "12.3 MiB" / "4.0 GiB/s" back to bytes, to compare with the API within rounding.
+function unbytes(s) {
+  const m = /^([\d.]+) (B|KiB|MiB|GiB|TiB|PiB)(\/s)?$/.exec(s);
+  assert.ok(m, 'not a byte figure: ' + s);
+  return Number(m[1]) * 1024 ** ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'].indexOf(m[2]);
+}
+function closeBytes(text, value, what) {
+  const shown = unbytes(text);
+  // One decimal of the unit: at most 0.05 unit + float noise off.
+  const unit = value >= 1024 ? 1024 ** Math.floor(Math.log(value) / Math.log(1024)) : 1;
+  assert.ok(Math.abs(shown - value) <= 0.051 * unit + 1, what + ': shown ' + text + ', API ' + value);
+}
+
+function primaryDisk(n) { return (n.disks || []).find((d) => d.mount_point === '/') || (n.disks || [])[0]; }
+function unhealthy(n) {
+  return n.cpu.usage_percent > 90 || n.memory.usage_percent > 90 || (n.disks || []).some((d) => d.usage_percent > 90);
+}
+function isOffline(data, name) { return data.node_status?.[name]?.state === 'offline'; }
+
+// ---------- browser ----------
+
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'atlhyper-e2e-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: CHROMIUM,
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1400, height: 1000 },
+  colorScheme: 'light',
+});
+
+const page = context.pages()[0] || await context.newPage();
+const pageErrors = [];
+const foreign = [];
+const apiCalls = [];
+page.on('pageerror', (e) => pageErrors.push(String(e)));
+// Failed resource loads are logged as console errors; the test causes those on purpose (401, 504,
+// 404, refused connections), so only script errors and other console errors count.
+page.on('console', (m) => { if (m.type() === 'error' && !/^Failed to load resource/.test(m.text())) pageErrors.push('console: ' + m.text()); });
+page.on('request', (r) => {
+  const u = new URL(r.url());
+  if (u.protocol === 'data:') return;
+  if (u.origin !== base.origin) foreign.push(r.url());
+  if (u.pathname.startsWith('/api/')) apiCalls.push(u.pathname + u.search);
+});
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
+}
+const text = (sel) => page.locator(sel).first().innerText();
+async function waitForResponse(pred, what, timeout = REFRESH_MS * 3) {
+  return page.waitForResponse((r) => pred(new URL(r.url())), { timeout }).catch(() => { throw new Error('no request for ' + what); });
+}
+
+let failed = false;
+try {
+  const clusters = await api('/api/v2/clusters');
+  assert.ok(clusters.length >= 2, 'the fixture has several clusters');
+  const ids = clusters.map((c) => c.cluster_id).sort();
+  const first = ids[0];
+
+  // ---- first load (and the token prompt when the master asks for one) ----
+  const t0 = Date.now();
+  await page.goto(base.href);
+  if (TOKEN) {
+    await page.locator('#token-dialog').waitFor({ state: 'visible', timeout: 5000 });
+    await shot('token-prompt');
+    ok('the page asks for a viewer token after a 401');
+    await page.fill('#token-input', TOKEN);
+    await page.click('#token-form button[type=submit]');
+  }
+  await page.locator('#cards').waitFor({ state: 'visible', timeout: 10000 });
+  await page.waitForFunction(() => document.querySelectorAll('#nodes tbody tr').length > 0);
+  const firstData = Date.now() - t0;
+  const nav = await page.evaluate(() => {
+    const n = performance.getEntriesByType('navigation')[0];
+    const res = performance.getEntriesByType('resource').filter((r) => r.name.includes('/assets/'));
+    const shown = performance.getEntriesByName('atlhyper:first-data')[0];
+    return { dcl: n.domContentLoadedEventEnd - n.startTime, load: n.loadEventEnd - n.startTime,
+      shown: shown ? shown.startTime : NaN,
+      transfer: n.transferSize + res.reduce((a, r) => a + r.transferSize, 0),
+      decoded: n.decodedBodySize + res.reduce((a, r) => a + r.decodedBodySize, 0) };
+  });
+  report('first_load_dom_content_loaded_ms', nav.dcl);
+  report('first_load_load_event_ms', nav.load);
+  report('first_load_until_table_filled_ms' + (TOKEN ? '_incl_token_prompt' : ''), firstData);
+  if (!TOKEN) report('first_load_navigation_to_data_shown_ms', nav.shown);
+  report('page_weight_transferred_bytes', nav.transfer);
+  report('page_weight_decoded_bytes', nav.decoded);
+  assert.ok(nav.decoded < 200 * 1024, 'page weight under 200 KB');
+  ok('page loads (' + nav.load.toFixed(0) + ' ms to load event)');
+
+  // ---- cluster picker ----
+  const options = await page.$$eval('#cluster option', (os) => os.map((o) => o.value));
+  assert.deepEqual(options, ids);
+  assert.equal(await page.inputValue('#cluster'), first);
+  ok('cluster picker lists every cluster and selects the first');
+
+  // ---- summary cards equal the API ----
+  async function checkCards(cluster) {
+    const data = await api('/api/v2/clusters/' + encodeURIComponent(cluster) + '/node-metrics');
+    const s = data.summary;
+    const f = (k) => text('#cards [data-f="' + k + '"]');
+    assert.equal(await f('total_nodes'), String(s.total_nodes));
+    assert.equal(await f('online_nodes'), String(s.online_nodes));
+    assert.equal(await f('offline_nodes'), String(s.offline_nodes));
+    for (const k of ['avg_cpu_usage', 'max_cpu_usage', 'avg_memory_usage', 'max_memory_usage', 'avg_disk_usage', 'max_disk_usage']) {
+      assert.equal(await f(k), pct(s[k]), k);
+    }
+    assert.equal(await f('avg_cpu_temp'), temp(s.avg_cpu_temp));
+    assert.equal(await f('max_cpu_temp'), temp(s.max_cpu_temp));
+    for (const k of ['total_memory', 'used_memory', 'total_disk', 'used_disk']) closeBytes(await f(k), s[k], k);
+    for (const k of ['total_network_rx', 'total_network_tx']) {
+      const t = await f(k);
+      assert.ok(t.endsWith('/s'), k);
+      closeBytes(t, s[k], k);
+    }
+    return data;
+  }
+  const data = await checkCards(first);
+  ok('summary cards show the API summary of ' + first);
+
+  // ---- node table equals the API, offline and unhealthy nodes marked ----
+  async function tableRows() {
+    return page.$$eval('#nodes tbody tr', (trs) => trs.map((tr) => ({
+      name: tr.dataset.node, cls: tr.className, cells: [...tr.cells].map((c) => c.textContent),
+    })));
+  }
+  let rows = await tableRows();
+  assert.equal(rows.length, Math.min(50, data.nodes.length));
+  const byName = new Map(data.nodes.map((n) => [n.node_name, n]));
+  for (const r of rows) {
+    const n = byName.get(r.name);
+    assert.ok(n, 'row for unknown node ' + r.name);
+    assert.equal(r.cells[1], n.node_name);
+    assert.equal(r.cells[2], pct(n.cpu.usage_percent), r.name + ' cpu');
+    assert.equal(r.cells[3], pct(n.memory.usage_percent), r.name + ' memory');
+    const pd = primaryDisk(n);
+    assert.equal(r.cells[4], pct(pd ? pd.usage_percent : 0), r.name + ' disk');
+    assert.equal(r.cells[5], temp(n.temperature.cpu_temp), r.name + ' temp');
+    const want = isOffline(data, r.name) ? 'offline' : unhealthy(n) ? 'unhealthy' : 'online';
+    assert.equal(r.cls, want, r.name + ' status class');
+    assert.equal(r.cells[0].toLowerCase(), want, r.name + ' status text');
+  }
+  const offlineName = data.nodes.map((n) => n.node_name).find((n) => isOffline(data, n));
+  assert.ok(offlineName, 'the fixture has an offline node in ' + first);
+  assert.ok(rows.some((r) => r.name === offlineName && r.cls === 'offline' && r.cells[0] === 'Offline'));
+  ok('node table rows equal the API; offline node ' + offlineName + ' shown as offline');
+  const unhealthyName = data.nodes.find((n) => !isOffline(data, n.node_name) && unhealthy(n))?.node_name;
+  assert.ok(unhealthyName, 'the fixture has an unhealthy node');
+  ok('unhealthy node ' + unhealthyName + ' coloured as unhealthy');
+  await shot('overview-light');
+
+  // ---- sort and filter ----
+  await page.click('#nodes th[data-k=cpu]');
+  rows = await tableRows();
+  const cpus = rows.map((r) => parseFloat(r.cells[2]));
+  assert.deepEqual(cpus, [...cpus].sort((a, b) => b - a), 'sorted by CPU, highest first');
+  await page.click('#nodes th[data-k=cpu]');
+  rows = await tableRows();
+  const up = rows.map((r) => parseFloat(r.cells[2]));
+  assert.deepEqual(up, [...up].sort((a, b) => a - b), 'sorted by CPU, lowest first');
+  await page.click('#nodes th[data-k=name]');
+  ok('clicking a column header sorts the table both ways');
+  await page.fill('#filter', offlineName);
+  rows = await tableRows();
+  assert.ok(rows.length >= 1 && rows.every((r) => r.name.includes(offlineName)));
+  await page.fill('#filter', 'no-such-node-anywhere');
+  await page.locator('#table-state').waitFor({ state: 'visible' });
+  assert.equal((await tableRows()).length, 0);
+  await page.fill('#filter', '');
+  await page.selectOption('#status-filter', 'offline');
+  rows = await tableRows();
+  assert.deepEqual(rows.map((r) => r.name), data.nodes.filter((n) => isOffline(data, n.node_name)).map((n) => n.node_name).sort());
+  await page.selectOption('#status-filter', 'unhealthy');
+  rows = await tableRows();
+  assert.ok(rows.length >= 1 && rows.every((r) => r.cls === 'unhealthy'));
+  await page.selectOption('#status-filter', 'all');
+  ok('filter by name and by status');
+
+  // ---- refresh updates the DOM in place ----
+  await page.evaluate(() => { window.__row = document.querySelector('#nodes tbody tr'); });
+  await waitForResponse((u) => u.pathname.endsWith('/node-metrics'), 'a refresh');
+  await page.waitForTimeout(200);
+  assert.ok(await page.evaluate(() => window.__row.isConnected && document.querySelector('#nodes tbody tr') === window.__row),
+    'the row element survives a refresh');
+  ok('a refresh updates rows in place (same elements)');
+
+  // ---- node detail ----
+  const target = data.nodes.find((n) => !isOffline(data, n.node_name) && (n.processes || []).length > 0);
+  assert.ok(target, 'an online node with processes');
+  const historyReq = waitForResponse((u) => u.pathname.endsWith('/history'), '24 h history');
+  await page.click('#nodes tbody tr[data-node="' + target.node_name + '"]');
+  await page.locator('#detail-body').waitFor({ state: 'visible', timeout: 10000 });
+  assert.equal(await text('#d-name'), target.node_name);
+  assert.ok((await page.evaluate(() => location.hash)).includes('n=' + encodeURIComponent(target.node_name)));
+  const d = await api('/api/v2/clusters/' + encodeURIComponent(first) + '/node-metrics/' + encodeURIComponent(target.node_name));
+  assert.equal(await page.locator('#d-cores .core').count(), d.cpu.per_core.length, 'one bar per core');
+  assert.equal(await page.locator('#d-procs tbody tr').count(), d.processes.length, 'process rows');
+  assert.equal(await page.locator('#d-disks tbody tr').count(), d.disks.length, 'disk rows');
+  assert.equal(await page.locator('#d-nets tbody tr').count(), d.networks.length, 'interface rows');
+  const kvText = await text('#d-cpu-kv');
+  assert.ok(kvText.includes(pct(d.cpu.usage_percent)), 'CPU usage shown');
+  const memText = await text('#d-mem');
+  assert.ok(memText.includes(pct(d.memory.usage_percent)), 'memory usage shown');
+  const tempText = await text('#d-temp');
+  if (d.temperature.cpu_temp > 0) assert.ok(tempText.includes(temp(d.temperature.cpu_temp)), 'CPU temperature shown');
+  for (const s of d.temperature.sensors || []) assert.ok(tempText.includes(s.label), 'sensor ' + s.label);
+  const topPid = String([...d.processes].sort((a, b) => b.cpu_percent - a.cpu_percent || a.pid - b.pid)[0].pid);
+  assert.equal(await text('#d-procs tbody tr td'), topPid, 'processes sorted by CPU');
+  const diskTexts = await page.$$eval('#d-disks tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent + ' ' + tr.cells[5].textContent));
+  for (const disk of d.disks) assert.ok(diskTexts.includes(disk.mount_point + ' ' + pct(disk.usage_percent)), 'disk ' + disk.mount_point);
+  ok('clicking a node opens its detail with cores, memory, disks, interfaces, temperatures, processes');
+
+  // ---- charts: every range, every chart has points, the query follows the range ----
+  await historyReq;
+  async function chartsHavePoints(what) {
+    await page.waitForFunction(() => [...document.querySelectorAll('#charts .chart svg')].every((s) => Number(s.dataset.points) > 0), null, { timeout: 15000 })
+      .catch(() => { throw new Error('charts without points for ' + what); });
+    const charts = await page.$$eval('#charts .chart', (cs) => cs.map((c) => ({
+      id: c.dataset.chart, points: Number(c.querySelector('svg').dataset.points),
+      segments: [...c.querySelectorAll('path.line')].map((p) => (p.getAttribute('d').match(/[ML]/g) || []).length),
+    })));
+    assert.equal(charts.length, 6);
+    for (const c of charts) {
+      assert.ok(c.segments.length >= 1 && c.segments.every((n) => n >= 2), c.id + ' has a line for ' + what);
+    }
+    return charts;
+  }
+  let charts = await chartsHavePoints('24 h');
+  ok('24 h: ' + charts.map((c) => c.id + '=' + c.points).join(' '));
+  await shot('detail-light');
+
+  for (const [label, expect] of [['7d', 'hours=168'], ['30d', 'hours=720'], ['24h', 'hours=24']]) {
+    const req = waitForResponse((u) => u.pathname.endsWith('/history') && u.search.includes(expect), label);
+    await page.click('#ranges button[data-r="' + label + '"]');
+    const r = await req;
+    assert.equal(r.status(), 200);
+    charts = await chartsHavePoints(label);
+    assert.ok((await page.evaluate(() => location.hash)).includes('r=' + label));
+    ok('range ' + label + ' queries ' + expect + ' and draws ' + charts[0].points + ' points');
+  }
+  {
+    const req = waitForResponse((u) => u.pathname.endsWith('/observe/metrics/nodes/' + encodeURIComponent(target.node_name) + '/series')
+      && u.searchParams.get('cluster_id') === first, '1 h series');
+    await page.click('#ranges button[data-r="1h"]');
+    const r = await req;
+    assert.equal(r.status(), 200, '1 h series through the agent');
+    charts = await chartsHavePoints('1 h');
+    ok('range 1h queries the high-resolution series through the agent and draws ' + charts[0].points + ' points');
+    await shot('detail-1h-light');
+  }
+
+  // ---- dark mode ----
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.waitForTimeout(100);
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.notEqual(bg, 'rgb(245, 246, 248)', 'dark background');
+  await shot('detail-1h-dark');
+  await page.click('#back');
+  await page.locator('#cards').waitFor({ state: 'visible' });
+  await shot('overview-dark');
+  ok('dark mode follows prefers-color-scheme (' + bg + ')');
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // ---- the offline node's detail says so ----
+  await page.click('#nodes tbody tr[data-node="' + offlineName + '"]');
+  await page.locator('#detail-body').waitFor({ state: 'visible', timeout: 10000 });
+  assert.equal(await text('#d-status'), 'Offline');
+  assert.match(await text('#detail-state'), /stopped reporting/);
+  await shot('detail-offline-node');
+  ok('offline node detail is marked offline');
+
+  // ---- an agent that does not answer: the 1 h chart says so, stored ranges still work ----
+  if (SILENT) {
+    const sdata = await api('/api/v2/clusters/' + encodeURIComponent(SILENT) + '/node-metrics');
+    const sn = sdata.nodes[0].node_name;
+    const req = waitForResponse((u) => u.pathname.endsWith('/series') && u.searchParams.get('cluster_id') === SILENT, 'series of the silent agent', 60000);
+    await page.evaluate(([c, n]) => { location.hash = '#c=' + encodeURIComponent(c) + '&n=' + encodeURIComponent(n) + '&r=1h'; }, [SILENT, sn]);
+    const r = await req;
+    assert.equal(r.status(), 504);
+    await page.waitForFunction(() => /did not answer/.test(document.querySelector('#charts .chart .msg')?.textContent || ''), null, { timeout: 5000 });
+    await shot('detail-agent-offline');
+    ok('1 h chart of a silent agent shows the agent-offline state (504)');
+    const h = waitForResponse((u) => u.pathname.endsWith('/history') && u.search.includes('hours=24'), 'history of the silent cluster');
+    await page.click('#ranges button[data-r="24h"]');
+    assert.equal((await h).status(), 200);
+    ok('stored 24 h history of the silent agent still loads');
+  }
+
+  // ---- 1000 nodes: pagination and refresh cost ----
+  if (BIG) {
+    const bdata = await api('/api/v2/clusters/' + encodeURIComponent(BIG) + '/node-metrics');
+    await page.evaluate((c) => { location.hash = '#c=' + encodeURIComponent(c); }, BIG);
+    await page.waitForFunction((n) => document.querySelector('#count')?.textContent === n + ' nodes', bdata.nodes.length, { timeout: 15000 });
+    assert.equal(await page.locator('#nodes tbody tr').count(), 50);
+    assert.match(await text('#page'), /^1–50 · page 1\/\d+$/);
+    await page.click('#next');
+    assert.match(await text('#page'), /^51–100 · page 2\//);
+    await checkCards(BIG);
+    ok(bdata.nodes.length + ' nodes paginate 50 per page; cards equal the API');
+    // Scroll, then wait for refreshes: the position and the rows must stay.
+    await page.evaluate(() => window.scrollTo(0, 600));
+    const y0 = await page.evaluate(() => window.scrollY);
+    await page.evaluate(() => performance.clearMeasures('atlhyper:refresh'));
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const before = await cdp.send('Performance.getMetrics');
+    for (let i = 0; i < 3; i++) await waitForResponse((u) => u.pathname.endsWith('/node-metrics') && u.pathname.includes(encodeURIComponent(BIG)), 'big refresh');
+    await page.waitForTimeout(300);
+    const after = await cdp.send('Performance.getMetrics');
+    const metric = (m, k) => m.metrics.find((x) => x.name === k)?.value ?? NaN;
+    const measures = await page.evaluate(() => performance.getEntriesByName('atlhyper:refresh').map((e) => e.duration));
+    assert.ok(measures.length >= 3, 'refresh measures recorded');
+    report('refresh_1000_nodes_script_ms_each', measures.map((m) => Number(m.toFixed(2))));
+    report('refresh_1000_nodes_script_ms_max', Math.max(...measures));
+    report('refresh_1000_nodes_cdp_script_duration_ms_per_refresh', (metric(after, 'ScriptDuration') - metric(before, 'ScriptDuration')) * 1000 / measures.length);
+    report('refresh_1000_nodes_response_bytes', JSON.stringify(bdata).length);
+    assert.equal(await page.evaluate(() => window.scrollY), y0, 'scroll position kept across refreshes');
+    assert.match(await text('#page'), /^51–100 · page 2\//, 'page kept across refreshes');
+    await shot('overview-1000-nodes');
+    ok('refreshes keep the scroll position and the page');
+  }
+
+  // ---- master unreachable ----
+  await page.evaluate((c) => { location.hash = '#c=' + encodeURIComponent(c); }, first);
+  await page.locator('#banner').waitFor({ state: 'hidden', timeout: REFRESH_MS * 3 });
+  await page.route('**/api/v2/**', (route) => route.abort('connectionrefused'));
+  await page.locator('#banner').waitFor({ state: 'visible', timeout: REFRESH_MS * 3 });
+  assert.match(await text('#banner'), /Cannot reach the master/);
+  assert.ok(await page.locator('#nodes tbody tr').count() > 0, 'last figures stay on screen');
+  assert.equal(await text('#conn'), 'Disconnected');
+  await shot('master-unreachable');
+  await page.unroute('**/api/v2/**');
+  await page.locator('#banner').waitFor({ state: 'hidden', timeout: REFRESH_MS * 3 });
+  ok('master unreachable: banner while down, gone once it answers again');
+
+  // ---- empty states: an unknown node ----
+  await page.evaluate((c) => { location.hash = '#c=' + encodeURIComponent(c) + '&n=no-such-node'; }, first);
+  await page.waitForFunction(() => /not known/.test(document.querySelector('#detail-state')?.textContent || ''), null, { timeout: 10000 });
+  ok('an unknown node gets a clear message');
+
+  // ---- a second load of the overview (browser warm, cache as a returning user has it) ----
+  await page.evaluate((c) => { location.hash = '#c=' + encodeURIComponent(c); }, first);
+  await page.reload();
+  await page.waitForFunction(() => performance.getEntriesByName('atlhyper:first-data').length > 0, null, { timeout: 10000 });
+  const again = await page.evaluate(() => {
+    const n = performance.getEntriesByType('navigation')[0];
+    return { load: n.loadEventEnd - n.startTime, shown: performance.getEntriesByName('atlhyper:first-data')[0].startTime };
+  });
+  report('reload_load_event_ms', again.load);
+  report('reload_navigation_to_data_shown_ms', again.shown);
+  ok('reload shows data again');
+
+  assert.deepEqual(foreign, [], 'requests to other origins');
+  ok('nothing fetched from other origins (' + apiCalls.length + ' API calls)');
+  assert.deepEqual(pageErrors, [], 'script errors');
+  ok('no script errors');
+} catch (e) {
+  failed = true;
+  console.error('FAIL: ' + (e && e.stack || e));
+  try { await shot('failure'); } catch (_) { /* the browser may be gone */ }
+} finally {
+  fs.writeFileSync(path.join(SHOTS, 'perf.json'), JSON.stringify(perf, null, 2) + '\n');
+  await context.close();
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+console.log(failed ? 'FAILED after ' + checks + ' checks' : 'PASSED ' + checks + ' checks');
+process.exit(failed ? 1 : 0);
