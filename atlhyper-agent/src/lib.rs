@@ -1,1 +1,81 @@
-//! atlhyper-agent (in progress).
+//! The atlhyper-rs node daemon and cluster agent, as a library.
+//!
+//! - **Node daemon** (`atlhyper-metrics`, [`run_daemon`]): collects a
+//!   [`NodeMetricsSnapshot`](atlhyper_model::NodeMetricsSnapshot) every interval and POSTs it to
+//!   the agent (gzip, bearer token, per-request timeout, exponential backoff with jitter, one
+//!   request in flight). While the agent is unreachable it keeps the newest snapshot and a bounded
+//!   queue of older ones, counting what it had to drop, and delivers them once the agent answers.
+//! - **Cluster agent** (`atlhyper-agent`, [`run_agent`]): the receiver ([`receiver_router`]:
+//!   `POST /metrics/node`, `GET /health`, `GET /metrics`) feeds a [`NodeTable`] (latest snapshot
+//!   per node, offline after 3 silent intervals, dropped after a TTL, a ring of recent points per
+//!   node). A pusher sends a gzip ClusterSnapshot with a strictly increasing `seq` to the master
+//!   every interval and backfills what the master missed during an outage; a heartbeat says the
+//!   agent is alive; a command loop long-polls the master and runs the built-in commands
+//!   ([`execute`]) concurrently.
+//!
+//! The receiver is a plain [`axum::Router`], so it can be driven without a socket:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use atlhyper_agent::{NodeTable, NodeTableConfig, ReceiverState, receiver_router};
+//! use axum::body::Body;
+//! use axum::http::{Request, StatusCode};
+//! use tower::ServiceExt;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let table = Arc::new(NodeTable::new(NodeTableConfig::default()));
+//! let app = receiver_router(ReceiverState::new(Arc::clone(&table)));
+//!
+//! let body = r#"{"node_name":"worker-1","timestamp":"2024-01-20T10:30:00Z","cpu":{"usage_percent":12.5}}"#;
+//! let response = app
+//!     .oneshot(Request::post("/metrics/node").body(Body::from(body)).unwrap())
+//!     .await
+//!     .unwrap();
+//! assert_eq!(response.status(), StatusCode::OK);
+//!
+//! let now = tokio::time::Instant::now();
+//! assert_eq!(table.latest("worker-1", now).unwrap().get(), body);
+//! assert_eq!(table.series("worker-1", None, None, now).unwrap()[0].cpu_usage, 12.5);
+//! # });
+//! ```
+//!
+//! Running the whole agent takes a configuration and a shutdown future:
+//!
+//! ```no_run
+//! use atlhyper_agent::{AgentConfig, run_agent};
+//!
+//! # async fn run() -> Result<(), atlhyper_agent::AgentError> {
+//! let config = AgentConfig {
+//!     cluster_id: "prod-eu".into(),
+//!     master_url: "http://master.example:8080".into(),
+//!     ..AgentConfig::default()
+//! };
+//! run_agent(config, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+
+mod agent;
+mod backoff;
+mod commands;
+mod config;
+mod daemon;
+mod error;
+mod gzip;
+mod master;
+mod node_table;
+mod pusher;
+mod receiver;
+mod stats;
+
+pub use agent::{AgentArgs, AgentConfig, run_agent, serve_agent, spawn_sweeper};
+pub use backoff::Backoff;
+pub use commands::{BUILTIN_ACTIONS, execute};
+pub use config::{ConfigError, parse_duration, validate_node_name};
+pub use daemon::{DaemonArgs, DaemonConfig, DaemonStats, daemon_router, run_daemon_with};
+pub use error::AgentError;
+pub use gzip::{GunzipError, gunzip_limited, gzip};
+pub use master::{MasterError, MasterLink};
+pub use node_table::{Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig};
+pub use pusher::AGENT_VERSION;
+pub use receiver::{DEFAULT_BODY_LIMIT, ReceiveError, ReceiverState, receiver_router};
+pub use stats::AgentStats;

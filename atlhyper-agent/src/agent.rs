@@ -1,0 +1,414 @@
+//! The cluster agent: receiver, node table, pusher, heartbeat and command loop in one task tree.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::commands::{CommandSettings, run_command_loop};
+use crate::config::{ConfigError, parse_duration};
+use crate::error::AgentError;
+use crate::master::MasterLink;
+use crate::node_table::{NodeTable, NodeTableConfig};
+use crate::pusher::{PushSettings, run_heartbeat, run_pusher};
+use crate::receiver::{DEFAULT_BODY_LIMIT, ReceiverState, receiver_router};
+use crate::stats::AgentStats;
+
+/// Everything the cluster agent needs. [`AgentConfig::default`] gives the documented defaults;
+/// [`AgentArgs`] reads them from flags and `AGENT_*` environment variables.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Where nodes POST their snapshots (`AGENT_LISTEN`, 0.0.0.0:8082).
+    pub listen: SocketAddr,
+    /// This cluster's id (`AGENT_CLUSTER_ID`, "default").
+    pub cluster_id: String,
+    /// The master's base URL (`AGENT_MASTER_URL`, http://127.0.0.1:8080).
+    pub master_url: String,
+    /// Bearer token the agent sends to the master (`AGENT_TOKEN`).
+    pub token: Option<String>,
+    /// Bearer token nodes must send to the agent (`AGENT_NODE_TOKEN`); `None` accepts every node.
+    pub node_token: Option<String>,
+    /// Snapshot push interval (`AGENT_SNAPSHOT_INTERVAL`, 10 s).
+    pub snapshot_interval: Duration,
+    /// Heartbeat interval (`AGENT_HEARTBEAT_INTERVAL`, 15 s).
+    pub heartbeat_interval: Duration,
+    /// The nodes' collection interval (`AGENT_NODE_INTERVAL`, 5 s); offline after 3 of them.
+    pub node_interval: Duration,
+    /// Silent intervals after which a node is offline (`AGENT_OFFLINE_INTERVALS`, 3).
+    pub offline_intervals: u32,
+    /// Silence after which a node is dropped (`AGENT_NODE_TTL`, 10 min).
+    pub node_ttl: Duration,
+    /// Ring points per node (`AGENT_RING_CAPACITY`, 720 = 1 h at 5 s).
+    pub ring_capacity: usize,
+    /// Largest node body, bytes, before and after gzip (`AGENT_BODY_LIMIT`, 1 MiB).
+    pub body_limit: usize,
+    /// Commands run at the same time (`AGENT_COMMAND_CONCURRENCY`, 8).
+    pub command_concurrency: usize,
+    /// Topic of the command long poll (`AGENT_COMMAND_TOPIC`, "metrics").
+    pub command_topic: String,
+    /// Client-side bound of one long poll (`AGENT_COMMAND_POLL_TIMEOUT`, 40 s).
+    pub poll_timeout: Duration,
+    /// Pause after an empty poll (`AGENT_COMMAND_POLL_INTERVAL`, 100 ms).
+    pub poll_interval: Duration,
+    /// Bound of every other request to the master (`AGENT_REQUEST_TIMEOUT`, 10 s).
+    pub request_timeout: Duration,
+    /// First retry delay (`AGENT_BACKOFF_BASE`, 1 s).
+    pub backoff_base: Duration,
+    /// Longest retry delay (`AGENT_BACKOFF_MAX`, 60 s).
+    pub backoff_max: Duration,
+    /// Most backfill points in one push (`AGENT_BACKFILL_MAX_POINTS`, 5000); the rest follows
+    /// in immediate further pushes.
+    pub backfill_max_points: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8082)),
+            cluster_id: "default".to_owned(),
+            master_url: "http://127.0.0.1:8080".to_owned(),
+            token: None,
+            node_token: None,
+            snapshot_interval: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(15),
+            node_interval: Duration::from_secs(5),
+            offline_intervals: 3,
+            node_ttl: Duration::from_secs(600),
+            ring_capacity: 720,
+            body_limit: DEFAULT_BODY_LIMIT,
+            command_concurrency: 8,
+            command_topic: "metrics".to_owned(),
+            poll_timeout: Duration::from_secs(40),
+            poll_interval: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(10),
+            backoff_base: Duration::from_secs(1),
+            backoff_max: Duration::from_secs(60),
+            backfill_max_points: 5000,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// The node table settings of this configuration.
+    pub fn table_config(&self) -> NodeTableConfig {
+        NodeTableConfig {
+            node_interval: self.node_interval,
+            offline_intervals: self.offline_intervals,
+            ttl: self.node_ttl,
+            ring_capacity: self.ring_capacity,
+        }
+    }
+
+    /// Checks the values that would make the agent misbehave.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.cluster_id.trim().is_empty() {
+            return Err(ConfigError::new("AGENT_CLUSTER_ID", "must not be empty"));
+        }
+        for (name, d) in [
+            ("AGENT_SNAPSHOT_INTERVAL", self.snapshot_interval),
+            ("AGENT_HEARTBEAT_INTERVAL", self.heartbeat_interval),
+            ("AGENT_NODE_INTERVAL", self.node_interval),
+            ("AGENT_REQUEST_TIMEOUT", self.request_timeout),
+            ("AGENT_COMMAND_POLL_TIMEOUT", self.poll_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::new(name, "must be greater than zero"));
+            }
+        }
+        if self.offline_intervals == 0 {
+            return Err(ConfigError::new(
+                "AGENT_OFFLINE_INTERVALS",
+                "must be at least 1",
+            ));
+        }
+        if self.node_ttl < self.node_interval.saturating_mul(self.offline_intervals) {
+            return Err(ConfigError::new(
+                "AGENT_NODE_TTL",
+                "must be at least AGENT_NODE_INTERVAL * AGENT_OFFLINE_INTERVALS",
+            ));
+        }
+        if self.body_limit < 1024 {
+            return Err(ConfigError::new(
+                "AGENT_BODY_LIMIT",
+                "must be at least 1024 bytes",
+            ));
+        }
+        if self.command_concurrency == 0 {
+            return Err(ConfigError::new(
+                "AGENT_COMMAND_CONCURRENCY",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s)
+}
+
+/// Flags of the `atlhyper-agent` binary; each also reads the environment variable it names.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentArgs {
+    /// Address nodes POST their snapshots to.
+    #[arg(long, env = "AGENT_LISTEN", default_value = "0.0.0.0:8082")]
+    pub listen: SocketAddr,
+    /// This cluster's id.
+    #[arg(long, env = "AGENT_CLUSTER_ID", default_value = "default")]
+    pub cluster_id: String,
+    /// The master's base URL.
+    #[arg(
+        long,
+        env = "AGENT_MASTER_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub master_url: String,
+    /// Bearer token for the master.
+    #[arg(long, env = "AGENT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Bearer token nodes must send (unset: any node is accepted).
+    #[arg(long, env = "AGENT_NODE_TOKEN", hide_env_values = true)]
+    pub node_token: Option<String>,
+    /// Snapshot push interval (e.g. 10s).
+    #[arg(long, env = "AGENT_SNAPSHOT_INTERVAL", default_value = "10s", value_parser = duration_arg)]
+    pub snapshot_interval: Duration,
+    /// Heartbeat interval.
+    #[arg(long, env = "AGENT_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = duration_arg)]
+    pub heartbeat_interval: Duration,
+    /// The nodes' collection interval.
+    #[arg(long, env = "AGENT_NODE_INTERVAL", default_value = "5s", value_parser = duration_arg)]
+    pub node_interval: Duration,
+    /// Silent intervals after which a node is offline.
+    #[arg(long, env = "AGENT_OFFLINE_INTERVALS", default_value_t = 3)]
+    pub offline_intervals: u32,
+    /// Silence after which a node is forgotten.
+    #[arg(long, env = "AGENT_NODE_TTL", default_value = "10m", value_parser = duration_arg)]
+    pub node_ttl: Duration,
+    /// History points kept per node.
+    #[arg(long, env = "AGENT_RING_CAPACITY", default_value_t = 720)]
+    pub ring_capacity: usize,
+    /// Largest node request body in bytes (before and after gzip).
+    #[arg(long, env = "AGENT_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
+    pub body_limit: usize,
+    /// Commands run at the same time.
+    #[arg(long, env = "AGENT_COMMAND_CONCURRENCY", default_value_t = 8)]
+    pub command_concurrency: usize,
+    /// Topic of the command long poll.
+    #[arg(long, env = "AGENT_COMMAND_TOPIC", default_value = "metrics")]
+    pub command_topic: String,
+    /// Client-side bound of one command long poll.
+    #[arg(long, env = "AGENT_COMMAND_POLL_TIMEOUT", default_value = "40s", value_parser = duration_arg)]
+    pub poll_timeout: Duration,
+    /// Pause after an empty command poll.
+    #[arg(long, env = "AGENT_COMMAND_POLL_INTERVAL", default_value = "100ms", value_parser = duration_arg)]
+    pub poll_interval: Duration,
+    /// Bound of every other request to the master.
+    #[arg(long, env = "AGENT_REQUEST_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
+    pub request_timeout: Duration,
+    /// First retry delay.
+    #[arg(long, env = "AGENT_BACKOFF_BASE", default_value = "1s", value_parser = duration_arg)]
+    pub backoff_base: Duration,
+    /// Longest retry delay.
+    #[arg(long, env = "AGENT_BACKOFF_MAX", default_value = "60s", value_parser = duration_arg)]
+    pub backoff_max: Duration,
+    /// Most backfill points in one push.
+    #[arg(long, env = "AGENT_BACKFILL_MAX_POINTS", default_value_t = 5000)]
+    pub backfill_max_points: usize,
+}
+
+impl AgentArgs {
+    /// The configuration these flags describe, validated.
+    pub fn into_config(self) -> Result<AgentConfig, ConfigError> {
+        let non_empty = |t: Option<String>| t.filter(|t| !t.is_empty());
+        let config = AgentConfig {
+            listen: self.listen,
+            cluster_id: self.cluster_id,
+            master_url: self.master_url,
+            token: non_empty(self.token),
+            node_token: non_empty(self.node_token),
+            snapshot_interval: self.snapshot_interval,
+            heartbeat_interval: self.heartbeat_interval,
+            node_interval: self.node_interval,
+            offline_intervals: self.offline_intervals,
+            node_ttl: self.node_ttl,
+            ring_capacity: self.ring_capacity,
+            body_limit: self.body_limit,
+            command_concurrency: self.command_concurrency,
+            command_topic: self.command_topic,
+            poll_timeout: self.poll_timeout,
+            poll_interval: self.poll_interval,
+            request_timeout: self.request_timeout,
+            backoff_base: self.backoff_base,
+            backoff_max: self.backoff_max,
+            backfill_max_points: self.backfill_max_points,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Binds `config.listen` and runs the agent until `shutdown` completes.
+pub async fn run_agent(
+    config: AgentConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| AgentError::Bind {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+    let table = Arc::new(NodeTable::new(config.table_config()));
+    serve_agent(listener, config, table, shutdown).await
+}
+
+/// Runs the agent on an already bound listener with a given table (so an embedding program, or a
+/// test, can read the table and knows the port): receiver, TTL sweeper, pusher, heartbeat and
+/// command loop. When `shutdown` completes the server stops accepting, in-flight requests finish,
+/// and every task is stopped and joined.
+pub async fn serve_agent(
+    listener: TcpListener,
+    config: AgentConfig,
+    table: Arc<NodeTable>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
+    config.validate()?;
+    let stats = Arc::new(AgentStats::default());
+    let link = MasterLink::new(
+        &config.master_url,
+        &config.cluster_id,
+        config.token.as_deref(),
+        config.request_timeout,
+    )?;
+    let cancel = CancellationToken::new();
+    let state = ReceiverState {
+        table: Arc::clone(&table),
+        node_token: config
+            .node_token
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(Arc::from),
+        body_limit: config.body_limit,
+        stats: Arc::clone(&stats),
+    };
+    let push = PushSettings {
+        interval: config.snapshot_interval,
+        heartbeat_interval: config.heartbeat_interval,
+        backoff_base: config.backoff_base,
+        backoff_max: config.backoff_max,
+        max_backfill: config.backfill_max_points,
+    };
+    let commands = CommandSettings {
+        topic: config.command_topic.clone(),
+        concurrency: config.command_concurrency,
+        poll_timeout: config.poll_timeout,
+        idle_interval: config.poll_interval,
+        backoff_base: config.backoff_base,
+        backoff_max: config.backoff_max,
+        result_attempts: 5,
+        shutdown_grace: Duration::from_secs(5),
+    };
+    let local = listener.local_addr().ok();
+    tracing::info!(
+        listen = ?local,
+        cluster_id = %config.cluster_id,
+        master = %config.master_url,
+        "atlhyper-agent running"
+    );
+
+    let tasks: Vec<(&'static str, JoinHandle<()>)> = vec![
+        (
+            "pusher",
+            tokio::spawn(run_pusher(
+                Arc::clone(&table),
+                link.clone(),
+                push.clone(),
+                Arc::clone(&stats),
+                cancel.clone(),
+            )),
+        ),
+        (
+            "heartbeat",
+            tokio::spawn(run_heartbeat(
+                link.clone(),
+                push,
+                Arc::clone(&stats),
+                cancel.clone(),
+            )),
+        ),
+        (
+            "commands",
+            tokio::spawn(run_command_loop(
+                Arc::clone(&table),
+                link,
+                commands,
+                Arc::clone(&stats),
+                cancel.clone(),
+            )),
+        ),
+        (
+            "sweeper",
+            tokio::spawn(run_sweeper(
+                Arc::clone(&table),
+                config.node_interval,
+                cancel.clone(),
+            )),
+        ),
+    ];
+
+    let server_cancel = cancel.clone();
+    let server = axum::serve(listener, receiver_router(state))
+        .with_graceful_shutdown(async move { server_cancel.cancelled().await });
+    let trigger = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
+    });
+    let served = server.await;
+    cancel.cancel();
+    watcher.abort();
+    let mut first_error = served.err().map(AgentError::Serve);
+    for (name, task) in tasks {
+        if let Err(e) = task.await
+            && first_error.is_none()
+        {
+            first_error = Some(AgentError::Task {
+                name,
+                reason: e.to_string(),
+            });
+        }
+    }
+    tracing::info!("atlhyper-agent stopped");
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Drops nodes past their TTL every `every` until cancelled.
+pub(crate) async fn run_sweeper(table: Arc<NodeTable>, every: Duration, cancel: CancellationToken) {
+    let mut ticker = tokio::time::interval(every.max(Duration::from_millis(10)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        let dropped = table.sweep(Instant::now());
+        if !dropped.is_empty() {
+            tracing::info!(nodes = ?dropped, "nodes silent past the TTL dropped");
+        }
+    }
+}
+
+/// Spawns the TTL sweeper for a table outside [`serve_agent`] (e.g. a receiver embedded in another
+/// program); it stops when `cancel` is cancelled.
+pub fn spawn_sweeper(
+    table: Arc<NodeTable>,
+    every: Duration,
+    cancel: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(run_sweeper(table, every, cancel))
+}

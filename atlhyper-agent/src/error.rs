@@ -1,0 +1,39 @@
+//! Errors of running the daemon or the agent.
+
+use crate::config::ConfigError;
+
+/// Why the node daemon or the cluster agent could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A configuration value is unusable.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Serve(std::io::Error),
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(String),
+    /// A background task panicked.
+    #[error("task {name} ended abnormally: {reason}")]
+    Task {
+        /// Which task.
+        name: &'static str,
+        /// The join error.
+        reason: String,
+    },
+}
+
+impl AgentError {
+    pub(crate) fn config(name: &str, reason: &str) -> Self {
+        Self::Config(ConfigError::new(name, reason))
+    }
+}

@@ -1,0 +1,209 @@
+//! The agent's HTTP link to the master: snapshot, heartbeat, command long poll, result.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use atlhyper_model::{Command, CommandPoll, CommandResult, Heartbeat};
+use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
+
+use crate::config::base_url;
+use crate::error::AgentError;
+
+/// Why a request to the master failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    /// No answer: connection refused or reset, timeout, DNS.
+    #[error("request to {url} failed: {reason}")]
+    Transport {
+        /// The URL.
+        url: String,
+        /// What the HTTP client said.
+        reason: String,
+    },
+    /// The master answered with an error status.
+    #[error("{url} answered {status}: {body}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// HTTP status code.
+        status: u16,
+        /// The start of the answer's body.
+        body: String,
+    },
+    /// The master's answer could not be read.
+    #[error("{url} answered something unreadable: {reason}")]
+    Decode {
+        /// The URL.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+/// Percent-encodes a query component (RFC 3986 unreserved characters pass through).
+fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An HTTP client bound to one master, cluster id and token.
+#[derive(Debug, Clone)]
+pub struct MasterLink {
+    http: reqwest::Client,
+    base: Arc<str>,
+    cluster_id: Arc<str>,
+    auth: Option<HeaderValue>,
+    cluster_header: HeaderValue,
+}
+
+impl MasterLink {
+    /// A link to the master at `master_url` (scheme optional), sending `X-Cluster-ID: cluster_id`
+    /// and `Authorization: Bearer token` when a token is given. `request_timeout` bounds every
+    /// request except the long poll, which gets its own timeout.
+    pub fn new(
+        master_url: &str,
+        cluster_id: &str,
+        token: Option<&str>,
+        request_timeout: Duration,
+    ) -> Result<Self, AgentError> {
+        let http = reqwest::Client::builder()
+            .timeout(request_timeout)
+            .connect_timeout(request_timeout.min(Duration::from_secs(5)))
+            .user_agent(concat!("atlhyper-agent/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| AgentError::Http(e.to_string()))?;
+        let auth = match token.filter(|t| !t.is_empty()) {
+            Some(t) => Some(HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
+                AgentError::config("token", "contains characters not allowed in a header")
+            })?),
+            None => None,
+        };
+        let cluster_header = HeaderValue::from_str(cluster_id).map_err(|_| {
+            AgentError::config("cluster_id", "contains characters not allowed in a header")
+        })?;
+        Ok(Self {
+            http,
+            base: Arc::from(base_url(master_url)),
+            cluster_id: Arc::from(cluster_id),
+            auth,
+            cluster_header,
+        })
+    }
+
+    /// The cluster id this link speaks for.
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> (String, reqwest::RequestBuilder) {
+        let url = format!("{}{path}", self.base);
+        let mut rb = self
+            .http
+            .request(method, &url)
+            .header("X-Cluster-ID", self.cluster_header.clone());
+        if let Some(auth) = &self.auth {
+            rb = rb.header(AUTHORIZATION, auth.clone());
+        }
+        (url, rb)
+    }
+
+    async fn send(
+        url: &str,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, MasterError> {
+        let resp = rb.send().await.map_err(|e| MasterError::Transport {
+            url: url.to_owned(),
+            reason: error_chain(&e),
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let body = resp.text().await.unwrap_or_default();
+        Err(MasterError::Status {
+            url: url.to_owned(),
+            status: status.as_u16(),
+            body: body.chars().take(300).collect(),
+        })
+    }
+
+    /// `POST /agent/snapshot` with an already gzipped ClusterSnapshot body.
+    pub async fn post_snapshot(&self, gzipped_json: Vec<u8>) -> Result<(), MasterError> {
+        let (url, rb) = self.request(reqwest::Method::POST, "/agent/snapshot");
+        let rb = rb
+            .header(CONTENT_TYPE, "application/json")
+            .header(CONTENT_ENCODING, "gzip")
+            .body(gzipped_json);
+        Self::send(&url, rb).await.map(drop)
+    }
+
+    /// `POST /agent/heartbeat`.
+    pub async fn heartbeat(&self, heartbeat: &Heartbeat) -> Result<(), MasterError> {
+        let (url, rb) = self.request(reqwest::Method::POST, "/agent/heartbeat");
+        Self::send(&url, rb.json(heartbeat)).await.map(drop)
+    }
+
+    /// `GET /agent/commands?cluster_id=&topic=`: waits up to `timeout` for a command.
+    pub async fn poll_command(
+        &self,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<Option<Command>, MasterError> {
+        let path = format!(
+            "/agent/commands?cluster_id={}&topic={}",
+            encode_query(&self.cluster_id),
+            encode_query(topic)
+        );
+        let (url, rb) = self.request(reqwest::Method::GET, &path);
+        let resp = Self::send(&url, rb.timeout(timeout)).await?;
+        let bytes = resp.bytes().await.map_err(|e| MasterError::Transport {
+            url: url.clone(),
+            reason: error_chain(&e),
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let poll: CommandPoll =
+            serde_json::from_slice(&bytes).map_err(|e| MasterError::Decode {
+                url: url.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(poll.command.filter(|_| poll.has_command))
+    }
+
+    /// `POST /agent/result`.
+    pub async fn post_result(&self, result: &CommandResult) -> Result<(), MasterError> {
+        let (url, rb) = self.request(reqwest::Method::POST, "/agent/result");
+        Self::send(&url, rb.json(result)).await.map(drop)
+    }
+}
+
+/// An error with its sources, e.g. "error sending request: operation timed out".
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_encoding() {
+        assert_eq!(encode_query("prod-1"), "prod-1");
+        assert_eq!(encode_query("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+    }
+}

@@ -1,0 +1,226 @@
+//! The node receiver: `POST /metrics/node`, `GET /health`, `GET /metrics`.
+
+use std::sync::Arc;
+
+use atlhyper_model::{ErrorBody, NodeMetricsSnapshot, StatusBody};
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde_json::value::RawValue;
+use subtle::ConstantTimeEq;
+use tokio::time::Instant;
+
+use crate::config::validate_node_name;
+use crate::gzip::{GunzipError, gunzip_limited};
+use crate::node_table::{Ingested, NodeTable};
+use crate::stats::{AgentStats, inc};
+
+/// Default body limit of `POST /metrics/node`, bytes (1 MiB), applied before and after gzip.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+
+/// What the receiver routes share.
+#[derive(Debug, Clone)]
+pub struct ReceiverState {
+    /// Where snapshots go.
+    pub table: Arc<NodeTable>,
+    /// Bearer token nodes must send; `None` accepts every node.
+    pub node_token: Option<Arc<str>>,
+    /// Largest accepted body, bytes, compressed and decompressed.
+    pub body_limit: usize,
+    /// Counters for `/metrics`.
+    pub stats: Arc<AgentStats>,
+}
+
+impl ReceiverState {
+    /// State with no node token, the default body limit and fresh counters.
+    pub fn new(table: Arc<NodeTable>) -> Self {
+        Self {
+            table,
+            node_token: None,
+            body_limit: DEFAULT_BODY_LIMIT,
+            stats: Arc::new(AgentStats::default()),
+        }
+    }
+
+    /// Requires nodes to send `Authorization: Bearer <token>` (an empty token requires nothing).
+    pub fn with_node_token(mut self, token: Option<&str>) -> Self {
+        self.node_token = token.filter(|t| !t.is_empty()).map(Arc::from);
+        self
+    }
+
+    /// Sets the body limit, bytes.
+    pub fn with_body_limit(mut self, limit: usize) -> Self {
+        self.body_limit = limit;
+        self
+    }
+}
+
+/// Why a node's request was refused; the one place receiver errors become responses.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiveError {
+    /// 400: unreadable body, bad JSON, empty or invalid node name.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: missing or wrong bearer token.
+    #[error("missing or invalid bearer token")]
+    Unauthorized,
+    /// 413: body over the limit (before or after decompression).
+    #[error("body is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit, bytes.
+        limit: usize,
+    },
+    /// 415: a Content-Encoding other than gzip or identity.
+    #[error("unsupported Content-Encoding {0:?} (send gzip or no encoding)")]
+    UnsupportedEncoding(String),
+}
+
+impl ReceiveError {
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        }
+    }
+}
+
+impl IntoResponse for ReceiveError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut resp = (status, Json(ErrorBody::new(self.to_string()))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+/// The receiver routes: `POST /metrics/node`, `GET /health`, `GET /metrics`.
+pub fn receiver_router(state: ReceiverState) -> Router {
+    Router::new()
+        .route("/metrics/node", post(post_node))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// Checks `Authorization: Bearer <token>` in constant time.
+pub(crate) fn bearer_ok(headers: &HeaderMap, expected: &str) -> bool {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Some((scheme, token)) = value.trim().split_once(' ') else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("bearer")
+        && bool::from(token.trim().as_bytes().ct_eq(expected.as_bytes()))
+}
+
+async fn post_node(
+    State(state): State<ReceiverState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<StatusBody>, ReceiveError> {
+    let result = receive(&state, &headers, body).await;
+    let stats = &state.stats;
+    match &result {
+        Ok(Ingested::Latest) => inc(&stats.ingest_latest),
+        Ok(Ingested::Late) => inc(&stats.ingest_late),
+        Ok(Ingested::Duplicate) => inc(&stats.ingest_duplicate),
+        Err(ReceiveError::BadRequest(_)) => inc(&stats.rejected_bad_request),
+        Err(ReceiveError::Unauthorized) => inc(&stats.rejected_unauthorized),
+        Err(ReceiveError::TooLarge { .. }) => inc(&stats.rejected_too_large),
+        Err(ReceiveError::UnsupportedEncoding(_)) => inc(&stats.rejected_unsupported_encoding),
+    }
+    result.map(|_| Json(StatusBody::ok()))
+}
+
+async fn receive(
+    state: &ReceiverState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Ingested, ReceiveError> {
+    if let Some(token) = &state.node_token
+        && !bearer_ok(headers, token)
+    {
+        return Err(ReceiveError::Unauthorized);
+    }
+    let limit = state.body_limit;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ReceiveError::TooLarge { limit });
+    }
+    let gzipped = match headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+    {
+        None => false,
+        Some(e) if e.is_empty() || e == "identity" => false,
+        Some(e) if e == "gzip" || e == "x-gzip" => true,
+        Some(e) => return Err(ReceiveError::UnsupportedEncoding(e)),
+    };
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            return Err(ReceiveError::TooLarge { limit });
+        }
+        Err(_) => {
+            return Err(ReceiveError::BadRequest(
+                "could not read the request body".to_owned(),
+            ));
+        }
+    };
+    let decoded;
+    let json: &[u8] = if gzipped {
+        decoded = gunzip_limited(&bytes, limit).map_err(|e| match e {
+            GunzipError::TooLarge { limit } => ReceiveError::TooLarge { limit },
+            GunzipError::Invalid(why) => ReceiveError::BadRequest(why),
+        })?;
+        &decoded
+    } else {
+        &bytes
+    };
+    let raw: Box<RawValue> = serde_json::from_slice(json)
+        .map_err(|e| ReceiveError::BadRequest(format!("invalid JSON: {e}")))?;
+    let snapshot: NodeMetricsSnapshot = serde_json::from_str(raw.get())
+        .map_err(|e| ReceiveError::BadRequest(format!("not a node metrics snapshot: {e}")))?;
+    validate_node_name(&snapshot.node_name).map_err(ReceiveError::BadRequest)?;
+    Ok(state
+        .table
+        .ingest(&snapshot, raw, Instant::now(), chrono::Utc::now()))
+}
+
+async fn health(State(state): State<ReceiverState>) -> Json<serde_json::Value> {
+    let c = state.table.counts(Instant::now());
+    Json(serde_json::json!({
+        "status": "ok",
+        "nodes": c.total,
+        "online": c.online,
+        "offline": c.offline,
+    }))
+}
+
+async fn metrics(State(state): State<ReceiverState>) -> impl IntoResponse {
+    let body = state.stats.render(state.table.counts(Instant::now()));
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        body,
+    )
+}
