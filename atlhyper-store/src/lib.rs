@@ -14,6 +14,7 @@ mod commands;
 mod error;
 mod memory;
 mod metrics;
+mod sqlite;
 mod timestamp;
 
 pub use agents::{AgentRegistry, AgentSeen, SeenVia};
@@ -21,3 +22,4 @@ pub use commands::{CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT};
 pub use error::{StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use metrics::{HistoryQuery, MetricsStore};
+pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};

@@ -236,6 +236,7 @@ impl CommandQueue for MemoryStore {
         result: &CommandResult,
         now: DateTime<Utc>,
     ) -> StoreResult<CommandRecord> {
+        to_ns(now, "now")?;
         let mut commands = self.commands.lock();
         match commands.get_mut(&result.command_id) {
             Some(c) if c.record.cluster_id == result.cluster_id => {
@@ -271,6 +272,7 @@ impl CommandQueue for MemoryStore {
     }
 
     async fn expire(&self, now: DateTime<Utc>) -> StoreResult<Vec<CommandRecord>> {
+        to_ns(now, "now")?;
         let mut commands = self.commands.lock();
         let mut changed: Vec<CommandRecord> = commands
             .values_mut()

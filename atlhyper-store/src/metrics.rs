@@ -216,7 +216,7 @@ pub(crate) fn shape(rows: Vec<HistoryRow>, range: Range, node_name: &str) -> Vec
 
 /// Checks a latest snapshot and encodes it as JSON. A snapshot that would not read back (a
 /// non-finite number becomes JSON `null`) is `Invalid`, so nothing unreadable is ever stored.
-pub(crate) fn encode_snapshot(s: &NodeMetricsSnapshot) -> StoreResult<Vec<u8>> {
+pub(crate) fn encode_snapshot(s: &NodeMetricsSnapshot) -> StoreResult<String> {
     if s.node_name.is_empty() {
         return Err(StoreError::Invalid("snapshot without node_name".to_owned()));
     }
@@ -235,11 +235,10 @@ pub(crate) fn encode_snapshot(s: &NodeMetricsSnapshot) -> StoreResult<Vec<u8>> {
             ))
         })?;
     }
-    Ok(json)
+    String::from_utf8(json).map_err(|e| StoreError::Invalid(format!("snapshot JSON: {e}")))
 }
 
 /// Reads a snapshot stored by [`encode_snapshot`].
-#[allow(dead_code)] // used by the SQLite engine
 pub(crate) fn decode_snapshot(json: &[u8]) -> StoreResult<NodeMetricsSnapshot> {
     serde_json::from_slice(json)
         .map_err(|e| StoreError::Corrupt(format!("stored snapshot is not readable: {e}")))

@@ -1,0 +1,153 @@
+//! The schema and its migrations.
+//!
+//! `PRAGMA application_id` marks a file as an atlhyper-rs database and `PRAGMA user_version` is the
+//! number of migrations applied. Migration `n` (1-based) brings version `n - 1` to `n` in one
+//! transaction that also sets `user_version`, so a crash mid-migration leaves the old version.
+//!
+//! Layout (version 1):
+//! - `node`: one integer id per (cluster, node), unique on (cluster_id, node_name). History rows
+//!   carry the id instead of two strings.
+//! - `latest`: the latest snapshot per node, as JSON, with its timestamp.
+//! - `history`: one row per point, `WITHOUT ROWID` with primary key (node_id, ts): the index for
+//!   (cluster, node, timestamp) range reads, and what makes appends idempotent
+//!   (`INSERT OR IGNORE`). Timestamps are `INTEGER` nanoseconds since the epoch, numbers `REAL`.
+//! - `command`: the command queue, indexed for `take` (cluster, status, created_at), the newest
+//!   first listing, and `expire` (deadline of open commands).
+//! - `agent`: one row per cluster.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::map_err;
+use crate::error::{StoreError, StoreResult};
+
+/// `PRAGMA application_id` of an atlhyper-rs database ("ATLH").
+pub const APPLICATION_ID: i32 = 0x4154_4C48;
+
+/// The migrations, in order; `user_version` is how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: first schema.
+    "
+    CREATE TABLE node (
+        id INTEGER PRIMARY KEY,
+        cluster_id TEXT NOT NULL,
+        node_name TEXT NOT NULL,
+        UNIQUE (cluster_id, node_name)
+    );
+    CREATE TABLE latest (
+        node_id INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        snapshot TEXT NOT NULL
+    );
+    CREATE TABLE history (
+        node_id INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        cpu_usage REAL NOT NULL,
+        memory_usage REAL NOT NULL,
+        disk_usage REAL NOT NULL,
+        disk_io_read REAL NOT NULL,
+        disk_io_write REAL NOT NULL,
+        network_rx REAL NOT NULL,
+        network_tx REAL NOT NULL,
+        cpu_temp REAL NOT NULL,
+        load_1 REAL NOT NULL,
+        PRIMARY KEY (node_id, ts)
+    ) WITHOUT ROWID;
+    CREATE TABLE command (
+        command_id TEXT PRIMARY KEY NOT NULL,
+        cluster_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target_kind TEXT NOT NULL,
+        target_namespace TEXT NOT NULL,
+        target_name TEXT NOT NULL,
+        params TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        deadline INTEGER NOT NULL,
+        started_at INTEGER,
+        finished_at INTEGER,
+        lease_until INTEGER,
+        result TEXT
+    );
+    CREATE INDEX command_take ON command (cluster_id, status, created_at, command_id);
+    CREATE INDEX command_newest ON command (created_at, command_id);
+    CREATE INDEX command_open_deadline ON command (deadline)
+        WHERE status IN ('pending', 'running');
+    CREATE TABLE agent (
+        cluster_id TEXT PRIMARY KEY NOT NULL,
+        agent_version TEXT NOT NULL,
+        remote_addr TEXT NOT NULL,
+        last_heartbeat INTEGER,
+        last_snapshot INTEGER
+    ) WITHOUT ROWID;
+    ",
+];
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Refuses a file that is not ours or is newer, switches to WAL and migrates.
+pub(super) fn check_and_migrate(conn: &mut Connection) -> StoreResult<()> {
+    // The first read of the file: a file that is not SQLite fails here with NOTADB.
+    let app_id: i32 = conn
+        .pragma_query_value(None, "application_id", |r| r.get(0))
+        .map_err(|e| not_ours(map_err(e)))?;
+    let version: i32 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(map_err)?;
+    let objects: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+        .map_err(|e| not_ours(map_err(e)))?;
+
+    if app_id != APPLICATION_ID && (app_id != 0 || version != 0 || objects != 0) {
+        return Err(StoreError::Corrupt(format!(
+            "not an atlhyper-rs database (application_id {app_id:#x}, user_version {version}, \
+             {objects} schema objects); refusing to touch it"
+        )));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {version} is newer than this build's {SCHEMA_VERSION}; \
+             upgrade atlhyper-rs"
+        )));
+    }
+    if version < 0 {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {version} is invalid"
+        )));
+    }
+
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(map_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend(format!(
+            "cannot switch the database to WAL (journal_mode is {mode})"
+        )));
+    }
+    // Keep the WAL from staying huge after a burst (bytes).
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .map_err(map_err)?;
+
+    for (done, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err)?;
+        tx.execute_batch(sql).map_err(map_err)?;
+        tx.pragma_update(None, "user_version", done as i32 + 1)
+            .map_err(map_err)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)
+            .map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// A file SQLite cannot read at all is not a database of ours: say so.
+fn not_ours(e: StoreError) -> StoreError {
+    match e {
+        StoreError::Corrupt(msg) => {
+            StoreError::Corrupt(format!("not an SQLite database, or a corrupt one ({msg})"))
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,605 @@
+//! One contract, run against every engine: each test in `suite` runs once per engine.
+
+mod common;
+
+use std::time::Duration;
+
+use atlhyper_model::{AgentState, CommandResult, CommandStatus};
+use atlhyper_store::{
+    AgentRegistry, AgentSeen, CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT, HistoryQuery,
+    SeenVia, StoreError,
+};
+use common::{Store, command, point, snapshot, t};
+
+fn q(cluster: &str, node: &str, from: i64, to: i64, max: Option<usize>) -> HistoryQuery {
+    HistoryQuery {
+        cluster_id: cluster.to_owned(),
+        node_name: node.to_owned(),
+        from: t(from),
+        to: t(to),
+        max_points: max,
+    }
+}
+
+fn result(cluster: &str, id: &str, success: bool) -> CommandResult {
+    CommandResult {
+        cluster_id: cluster.to_owned(),
+        command_id: id.to_owned(),
+        success,
+        output: "{\"ok\":true}".to_owned(),
+        error: if success {
+            String::new()
+        } else {
+            "boom".to_owned()
+        },
+        exec_time_ms: 12,
+    }
+}
+
+fn seen(cluster: &str, version: &str, addr: &str, at: i64, via: SeenVia) -> AgentSeen {
+    AgentSeen {
+        cluster_id: cluster.to_owned(),
+        agent_version: version.to_owned(),
+        remote_addr: addr.to_owned(),
+        at: t(at),
+        via,
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+mod suite {
+    use super::*;
+
+    pub async fn latest_upsert_get_list(s: &impl Store) {
+        let a = snapshot("worker-b", t(0), 10.0);
+        let b = snapshot("worker-a", t(0), 20.0);
+        s.upsert_latest("prod", &[a.clone(), b.clone()])
+            .await
+            .unwrap();
+        s.upsert_latest("dev", &[snapshot("n1", t(5), 1.0)])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_latest("prod", "worker-b").await.unwrap(),
+            Some(a.clone())
+        );
+        assert_eq!(s.get_latest("prod", "nope").await.unwrap(), None);
+        assert_eq!(s.get_latest("nope", "worker-b").await.unwrap(), None);
+        assert_eq!(s.list_latest("prod").await.unwrap(), vec![b, a]);
+        assert!(s.list_latest("nope").await.unwrap().is_empty());
+        assert_eq!(s.list_clusters().await.unwrap(), ["dev", "prod"]);
+        assert_eq!(
+            s.list_nodes("prod").await.unwrap(),
+            ["worker-a", "worker-b"]
+        );
+        assert!(s.list_nodes("nope").await.unwrap().is_empty());
+    }
+
+    pub async fn latest_keeps_the_newest(s: &impl Store) {
+        let new = snapshot("n", t(100), 50.0);
+        s.upsert_latest("c", &[new.clone()]).await.unwrap();
+        s.upsert_latest("c", &[snapshot("n", t(99), 1.0)])
+            .await
+            .unwrap();
+        assert_eq!(s.get_latest("c", "n").await.unwrap(), Some(new));
+        // Same timestamp: the later write wins; within a batch too.
+        let tie = snapshot("n", t(100), 60.0);
+        let last = snapshot("n", t(100), 70.0);
+        s.upsert_latest("c", &[tie, last.clone()]).await.unwrap();
+        assert_eq!(s.get_latest("c", "n").await.unwrap(), Some(last));
+        let newer = snapshot("n", t(200), 5.0);
+        s.upsert_latest("c", &[newer.clone(), snapshot("n", t(150), 9.0)])
+            .await
+            .unwrap();
+        assert_eq!(s.get_latest("c", "n").await.unwrap(), Some(newer));
+    }
+
+    pub async fn latest_rejects_bad_batches_whole(s: &impl Store) {
+        let good = snapshot("n1", t(0), 10.0);
+        let unnamed = snapshot("", t(0), 10.0);
+        let err = s
+            .upsert_latest("c", &[good.clone(), unnamed])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        let nan = snapshot("n2", t(0), f64::NAN);
+        let err = s
+            .upsert_latest("c", &[good.clone(), nan])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        let err = s.upsert_latest("", &[good.clone()]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert!(s.list_latest("c").await.unwrap().is_empty());
+        assert!(s.list_clusters().await.unwrap().is_empty());
+        s.upsert_latest("c", &[]).await.unwrap();
+        assert!(s.list_clusters().await.unwrap().is_empty());
+    }
+
+    pub async fn history_append_is_idempotent(s: &impl Store) {
+        let pts = [
+            point("n", t(0), 1.0),
+            point("n", t(300), 2.0),
+            point("n", t(600), 3.0),
+        ];
+        assert_eq!(s.append_history("c", &pts).await.unwrap(), 3);
+        let again = [
+            point("n", t(300), 99.0),
+            point("n", t(900), 4.0),
+            point("n", t(900), 5.0),
+        ];
+        assert_eq!(s.append_history("c", &again).await.unwrap(), 1);
+        let got = s.history(&q("c", "n", 0, 900, None)).await.unwrap();
+        let cpu: Vec<f64> = got.iter().map(|p| p.cpu_usage).collect();
+        assert_eq!(cpu, [1.0, 2.0, 3.0, 4.0], "first stored point wins");
+        assert_eq!(got[1], pts[1]);
+        assert_eq!(s.append_history("c", &[]).await.unwrap(), 0);
+    }
+
+    pub async fn history_range_is_inclusive_and_per_node(s: &impl Store) {
+        let mut pts = Vec::new();
+        for i in 0..10 {
+            pts.push(point("a", t(i * 60), i as f64));
+            pts.push(point("b", t(i * 60), 100.0 + i as f64));
+        }
+        s.append_history("c", &pts).await.unwrap();
+        s.append_history("other", &[point("a", t(60), 7.5)])
+            .await
+            .unwrap();
+        let got = s.history(&q("c", "a", 60, 180, None)).await.unwrap();
+        assert_eq!(got, vec![pts[2].clone(), pts[4].clone(), pts[6].clone()]);
+        assert!(
+            s.history(&q("c", "a", 181, 239, None))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.history(&q("c", "zz", 0, 900, None))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.history(&q("c", "a", 180, 60, None))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let other = s.history(&q("other", "a", 0, 900, None)).await.unwrap();
+        assert_eq!(other.len(), 1);
+        assert_eq!(other[0].cpu_usage, 7.5);
+        assert_eq!(s.list_clusters().await.unwrap(), ["c", "other"]);
+        assert_eq!(s.list_nodes("c").await.unwrap(), ["a", "b"]);
+    }
+
+    pub async fn history_keeps_nanoseconds(s: &impl Store) {
+        let at = t(10) + chrono::TimeDelta::nanoseconds(123_456_789);
+        let p = point("n", at, 0.1 + 0.2);
+        s.append_history("c", &[p.clone()]).await.unwrap();
+        let got = s.history(&q("c", "n", 10, 11, None)).await.unwrap();
+        assert_eq!(got, vec![p]);
+    }
+
+    pub async fn history_rejects_bad_points_whole(s: &impl Store) {
+        let good = point("n", t(0), 1.0);
+        for bad in [
+            point("", t(1), 1.0),
+            point("n", t(2), f64::NAN),
+            point("n", t(3), f64::INFINITY),
+            point("n", chrono::DateTime::<chrono::Utc>::MAX_UTC, 1.0),
+        ] {
+            let err = s
+                .append_history("c", &[good.clone(), bad])
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        }
+        assert!(
+            s.history(&q("c", "n", -10, 10, None))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let err = s.append_history("", &[good]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        let err = s.history(&q("c", "n", 0, 10, Some(0))).await.unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    }
+
+    pub async fn history_downsamples_to_bucket_means(s: &impl Store) {
+        // 30 days at 5 minutes: 8,640 points, cpu = index.
+        let pts: Vec<_> = (0..8640)
+            .map(|i| point("n", t(i * 300), i as f64))
+            .collect();
+        for chunk in pts.chunks(1000) {
+            s.append_history("c", chunk).await.unwrap();
+        }
+        let to = 8639 * 300;
+        assert_eq!(s.history(&q("c", "n", 0, to, None)).await.unwrap(), pts);
+        // Fewer points than the limit: returned as stored.
+        assert_eq!(
+            s.history(&q("c", "n", 0, to, Some(8640))).await.unwrap(),
+            pts
+        );
+
+        let got = s.history(&q("c", "n", 0, to, Some(500))).await.unwrap();
+        assert!(got.len() <= 500 && got.len() >= 490, "{} points", got.len());
+        // Each bucket is a run of consecutive indices; its mean is the mean of the run, its
+        // timestamp the run's first point.
+        let mut next = 0i64;
+        for p in &got {
+            let first = (p.timestamp - t(0)).num_seconds() / 300;
+            assert_eq!(first, next, "buckets cover every point in order");
+            let n = got
+                .iter()
+                .map(|q| (q.timestamp - t(0)).num_seconds() / 300)
+                .find(|&f| f > first)
+                .unwrap_or(8640)
+                - first;
+            let mean = (first + first + n - 1) as f64 / 2.0;
+            assert!(
+                (p.cpu_usage - mean).abs() < 1e-9,
+                "{} vs {mean}",
+                p.cpu_usage
+            );
+            assert!((p.disk_io_read - mean * 1000.0).abs() < 1e-6);
+            assert_eq!(p.disk_usage, 40.0);
+            assert_eq!(p.node_name, "n");
+            next = first + n;
+        }
+        assert_eq!(next, 8640);
+        // One point allowed: the mean of everything.
+        let one = s.history(&q("c", "n", 0, to, Some(1))).await.unwrap();
+        assert_eq!(one.len(), 1);
+        assert!((one[0].cpu_usage - 4319.5).abs() < 1e-9);
+        assert_eq!(one[0].timestamp, t(0));
+    }
+
+    pub async fn prune_deletes_old_points_and_empty_nodes(s: &impl Store) {
+        let mut pts = Vec::new();
+        for i in 0..10 {
+            pts.push(point("old", t(i), 1.0));
+            pts.push(point("mixed", t(i * 10), 1.0));
+        }
+        s.append_history("c", &pts).await.unwrap();
+        s.append_history("gone", &[point("x", t(1), 1.0)])
+            .await
+            .unwrap();
+        s.upsert_latest("gone", &[snapshot("kept", t(1), 1.0)])
+            .await
+            .unwrap();
+        // old: 0..9 all < 50; mixed: 0,10,..,40 < 50; gone/x.
+        assert_eq!(s.prune_history(t(50)).await.unwrap(), 10 + 5 + 1);
+        assert_eq!(s.prune_history(t(50)).await.unwrap(), 0);
+        assert_eq!(s.list_nodes("c").await.unwrap(), ["mixed"]);
+        assert_eq!(s.list_nodes("gone").await.unwrap(), ["kept"]);
+        assert_eq!(s.list_clusters().await.unwrap(), ["c", "gone"]);
+        let left = s.history(&q("c", "mixed", 0, 1000, None)).await.unwrap();
+        assert_eq!(left.first().map(|p| p.timestamp), Some(t(50)));
+        assert_eq!(left.len(), 5);
+        // The pruned node comes back when it reports again.
+        s.append_history("c", &[point("old", t(60), 2.0)])
+            .await
+            .unwrap();
+        assert_eq!(s.list_nodes("c").await.unwrap(), ["mixed", "old"]);
+    }
+
+    pub async fn enqueue_get_and_duplicates(s: &impl Store) {
+        let mut c = command("id-1", "prod", "ping", 0, 60);
+        c.status = CommandStatus::Success;
+        c.finished_at = Some(t(1));
+        s.enqueue(&c).await.unwrap();
+        let got = s.get("id-1").await.unwrap().unwrap();
+        assert_eq!(got.status, CommandStatus::Pending);
+        assert_eq!(got.finished_at, None);
+        assert_eq!(got.params, c.params);
+        assert_eq!(got.created_at, c.created_at);
+        let err = s
+            .enqueue(&command("id-1", "dev", "ping", 5, 60))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert_eq!(s.get("id-1").await.unwrap().unwrap().cluster_id, "prod");
+        assert_eq!(s.get("nope").await.unwrap(), None);
+        for bad in [
+            command("", "prod", "ping", 0, 1),
+            command("x", "", "ping", 0, 1),
+        ] {
+            let err = s.enqueue(&bad).await.unwrap_err();
+            assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        }
+    }
+
+    pub async fn take_is_oldest_first_under_a_lease(s: &impl Store) {
+        s.enqueue(&command("b", "prod", "ping", 10, 600))
+            .await
+            .unwrap();
+        s.enqueue(&command("a", "prod", "ping", 10, 600))
+            .await
+            .unwrap();
+        s.enqueue(&command("c", "prod", "ping", 5, 600))
+            .await
+            .unwrap();
+        s.enqueue(&command("z", "dev", "ping", 0, 600))
+            .await
+            .unwrap();
+        assert!(s.take("prod", 0, LEASE, t(20)).await.unwrap().is_empty());
+        let first = s.take("prod", 2, LEASE, t(20)).await.unwrap();
+        let ids: Vec<_> = first.iter().map(|c| c.command_id.as_str()).collect();
+        assert_eq!(ids, ["c", "a"]);
+        assert!(first.iter().all(|c| c.status == CommandStatus::Running));
+        assert!(first.iter().all(|c| c.started_at == Some(t(20))));
+        let second = s.take("prod", 10, LEASE, t(21)).await.unwrap();
+        assert_eq!(second.len(), 1);
+        assert_eq!(second[0].command_id, "b");
+        assert!(s.take("prod", 10, LEASE, t(49)).await.unwrap().is_empty());
+        // The lease of c and a ends at t(50): their agent died, they are offered again.
+        let again = s.take("prod", 10, LEASE, t(50)).await.unwrap();
+        let ids: Vec<_> = again.iter().map(|c| c.command_id.as_str()).collect();
+        assert_eq!(ids, ["c", "a"]);
+        assert!(
+            again.iter().all(|c| c.started_at == Some(t(20))),
+            "first start kept"
+        );
+        assert_eq!(
+            s.get("a").await.unwrap().unwrap().status,
+            CommandStatus::Running
+        );
+        assert_eq!(s.take("dev", 10, LEASE, t(20)).await.unwrap().len(), 1);
+        assert!(s.take("nope", 10, LEASE, t(20)).await.unwrap().is_empty());
+    }
+
+    pub async fn take_skips_overdue_and_finished(s: &impl Store) {
+        s.enqueue(&command("late", "prod", "ping", 0, 10))
+            .await
+            .unwrap();
+        s.enqueue(&command("edge", "prod", "ping", 0, 20))
+            .await
+            .unwrap();
+        s.enqueue(&command("done", "prod", "ping", 0, 600))
+            .await
+            .unwrap();
+        s.complete(&result("prod", "done", true), t(1))
+            .await
+            .unwrap();
+        let got = s.take("prod", 10, LEASE, t(20)).await.unwrap();
+        let ids: Vec<_> = got.iter().map(|c| c.command_id.as_str()).collect();
+        assert_eq!(ids, ["edge"], "deadline == now is still on time");
+    }
+
+    pub async fn complete_only_from_the_owner(s: &impl Store) {
+        s.enqueue(&command("x", "prod", "ping", 0, 600))
+            .await
+            .unwrap();
+        s.take("prod", 1, LEASE, t(1)).await.unwrap();
+        for r in [result("dev", "x", true), result("prod", "nope", true)] {
+            let err = s.complete(&r, t(2)).await.unwrap_err();
+            assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        }
+        assert_eq!(
+            s.get("x").await.unwrap().unwrap().status,
+            CommandStatus::Running
+        );
+        let done = s.complete(&result("prod", "x", false), t(3)).await.unwrap();
+        assert_eq!(done.status, CommandStatus::Failed);
+        assert_eq!(done.finished_at, Some(t(3)));
+        assert_eq!(done.result, Some(result("prod", "x", false)));
+        assert_eq!(s.get("x").await.unwrap().unwrap(), done);
+        // A second result changes nothing.
+        let again = s.complete(&result("prod", "x", true), t(4)).await.unwrap();
+        assert_eq!(again, done);
+        assert!(s.take("prod", 1, LEASE, t(100)).await.unwrap().is_empty());
+        // A pending command can be completed directly.
+        s.enqueue(&command("y", "prod", "ping", 0, 600))
+            .await
+            .unwrap();
+        let y = s.complete(&result("prod", "y", true), t(5)).await.unwrap();
+        assert_eq!(y.status, CommandStatus::Success);
+        assert_eq!(y.started_at, None);
+    }
+
+    pub async fn list_filters_newest_first(s: &impl Store) {
+        for i in 0..120 {
+            let cluster = if i % 2 == 0 { "prod" } else { "dev" };
+            let action = if i % 3 == 0 { "node_detail" } else { "ping" };
+            s.enqueue(&command(&format!("c{i:03}"), cluster, action, i, 600))
+                .await
+                .unwrap();
+        }
+        s.take("prod", 5, LEASE, t(200)).await.unwrap();
+        let all = CommandQueue::list(s, &CommandFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(all.len(), DEFAULT_LIST_LIMIT);
+        assert_eq!(all[0].command_id, "c119");
+        let every = CommandQueue::list(
+            s,
+            &CommandFilter {
+                limit: Some(1000),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(every.len(), 120);
+        assert!(every.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+        let f = CommandFilter {
+            cluster_id: Some("prod".to_owned()),
+            action: Some("node_detail".to_owned()),
+            limit: Some(3),
+            offset: 2,
+            ..Default::default()
+        };
+        let ids: Vec<_> = CommandQueue::list(s, &f)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.command_id)
+            .collect();
+        // prod & node_detail: multiples of 6, newest first: 114, 108, [102, 96, 90].
+        assert_eq!(ids, ["c102", "c096", "c090"]);
+        let running = CommandFilter {
+            status: Some(CommandStatus::Running),
+            limit: Some(100),
+            ..Default::default()
+        };
+        let ids: Vec<_> = CommandQueue::list(s, &running)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.command_id)
+            .collect();
+        assert_eq!(ids, ["c008", "c006", "c004", "c002", "c000"]);
+        let past = CommandFilter {
+            offset: 1000,
+            ..Default::default()
+        };
+        assert!(CommandQueue::list(s, &past).await.unwrap().is_empty());
+    }
+
+    pub async fn expire_times_out_open_overdue_commands(s: &impl Store) {
+        s.enqueue(&command("p", "prod", "ping", 0, 10))
+            .await
+            .unwrap();
+        s.enqueue(&command("r", "prod", "ping", 1, 10))
+            .await
+            .unwrap();
+        s.enqueue(&command("f", "prod", "ping", 2, 10))
+            .await
+            .unwrap();
+        s.enqueue(&command("ok", "prod", "ping", 3, 100))
+            .await
+            .unwrap();
+        let taken = s.take("prod", 2, LEASE, t(5)).await.unwrap();
+        assert_eq!(taken.len(), 2);
+        s.complete(&result("prod", "f", true), t(6)).await.unwrap();
+        assert!(
+            s.expire(t(10)).await.unwrap().is_empty(),
+            "deadline == now is on time"
+        );
+        let gone = s.expire(t(13)).await.unwrap();
+        let ids: Vec<_> = gone.iter().map(|c| c.command_id.as_str()).collect();
+        assert_eq!(ids, ["p", "r"]);
+        assert!(gone.iter().all(|c| c.status == CommandStatus::Timeout));
+        assert!(gone.iter().all(|c| c.finished_at == Some(t(13))));
+        assert!(s.expire(t(14)).await.unwrap().is_empty());
+        assert_eq!(
+            s.get("f").await.unwrap().unwrap().status,
+            CommandStatus::Success
+        );
+        assert_eq!(
+            s.get("ok").await.unwrap().unwrap().status,
+            CommandStatus::Pending
+        );
+        // A late result for a timed-out command keeps the timeout.
+        let late = s.complete(&result("prod", "r", true), t(15)).await.unwrap();
+        assert_eq!(late.status, CommandStatus::Timeout);
+    }
+
+    pub async fn agents_seen_and_status(s: &impl Store) {
+        s.seen(&seen(
+            "prod",
+            "0.1.0",
+            "10.0.0.1:5000",
+            100,
+            SeenVia::Heartbeat,
+        ))
+        .await
+        .unwrap();
+        s.seen(&seen("prod", "", "", 110, SeenVia::Snapshot))
+            .await
+            .unwrap();
+        s.seen(&seen("prod", "", "", 50, SeenVia::Heartbeat))
+            .await
+            .unwrap();
+        s.seen(&seen("dev", "0.2.0", "10.0.0.2:1", 10, SeenVia::Snapshot))
+            .await
+            .unwrap();
+        let list = AgentRegistry::list(s, t(140), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].cluster_id, "dev");
+        assert_eq!(list[0].status, AgentState::Offline);
+        assert_eq!(
+            list[0].last_heartbeat,
+            chrono::DateTime::<chrono::Utc>::default()
+        );
+        assert_eq!(list[0].last_snapshot, t(10));
+        let prod = &list[1];
+        assert_eq!(prod.status, AgentState::Online, "110 + 30 >= 140");
+        assert_eq!(prod.last_heartbeat, t(100), "time moves forward only");
+        assert_eq!(prod.last_snapshot, t(110));
+        assert_eq!(
+            prod.agent_version, "0.1.0",
+            "empty version keeps the known one"
+        );
+        assert_eq!(prod.remote_addr, "10.0.0.1:5000");
+        let later = AgentRegistry::list(s, t(141), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(later[1].status, AgentState::Offline);
+        s.seen(&seen(
+            "prod",
+            "0.1.1",
+            "10.0.0.9:7",
+            200,
+            SeenVia::Heartbeat,
+        ))
+        .await
+        .unwrap();
+        let list = AgentRegistry::list(s, t(200), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(list[1].agent_version, "0.1.1");
+        assert_eq!(list[1].remote_addr, "10.0.0.9:7");
+        assert_eq!(list[1].status, AgentState::Online);
+        let err = s
+            .seen(&seen("", "", "", 1, SeenVia::Heartbeat))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+    }
+}
+
+macro_rules! contract {
+    ($engine:ident: $($name:ident),* $(,)?) => {
+        mod $engine {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let engine = crate::common::$engine();
+                    crate::suite::$name(&engine.store).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! every_engine {
+    ($($name:ident),* $(,)?) => {
+        contract!(memory: $($name),*);
+        contract!(sqlite: $($name),*);
+    };
+}
+
+every_engine!(
+    latest_upsert_get_list,
+    latest_keeps_the_newest,
+    latest_rejects_bad_batches_whole,
+    history_append_is_idempotent,
+    history_range_is_inclusive_and_per_node,
+    history_keeps_nanoseconds,
+    history_rejects_bad_points_whole,
+    history_downsamples_to_bucket_means,
+    prune_deletes_old_points_and_empty_nodes,
+    enqueue_get_and_duplicates,
+    take_is_oldest_first_under_a_lease,
+    take_skips_overdue_and_finished,
+    complete_only_from_the_owner,
+    list_filters_newest_first,
+    expire_times_out_open_overdue_commands,
+    agents_seen_and_status,
+);
