@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use atlhyper_collect::{CollectConfig, Collector, HostRoot};
 use atlhyper_model::{CollectorStatus, NodeMetricsSnapshot};
 use axum::Router;
 use axum::body::Bytes;
@@ -597,6 +598,34 @@ pub fn daemon_router(stats: Arc<DaemonStats>) -> Router {
             get(|| async { axum::Json(atlhyper_model::StatusBody::ok()) }),
         )
         .with_state(stats)
+}
+
+/// Runs the node daemon with the real collector over the host paths of `config` until
+/// `shutdown` completes.
+///
+/// ```no_run
+/// use atlhyper_agent::{DaemonConfig, run_daemon};
+///
+/// # async fn run() -> Result<(), atlhyper_agent::AgentError> {
+/// let mut config = DaemonConfig::new("worker-1");
+/// config.agent_addr = "http://atlhyper-agent:8082".into();
+/// run_daemon(config, async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
+pub async fn run_daemon(
+    config: DaemonConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
+    config.validate()?;
+    let root = HostRoot::new(&config.proc_root, &config.sys_root, &config.host_root);
+    let collect = CollectConfig {
+        node_name: config.node_name.clone(),
+        top_processes: config.top_processes,
+        statfs_timeout: config.statfs_timeout,
+        ..CollectConfig::default()
+    };
+    let mut collector = Collector::new(root, collect);
+    run_daemon_with(config, move || collector.collect(), shutdown).await
 }
 
 /// Runs the daemon with snapshots from `source` (called on the blocking pool every interval)

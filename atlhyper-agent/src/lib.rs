@@ -65,17 +65,21 @@ mod master;
 mod node_table;
 mod pusher;
 mod receiver;
+mod signal;
 mod stats;
 
 pub use agent::{AgentArgs, AgentConfig, run_agent, serve_agent, spawn_sweeper};
 pub use backoff::Backoff;
 pub use commands::{BUILTIN_ACTIONS, execute};
 pub use config::{ConfigError, parse_duration, validate_node_name};
-pub use daemon::{DaemonArgs, DaemonConfig, DaemonStats, daemon_router, run_daemon_with};
+pub use daemon::{
+    DaemonArgs, DaemonConfig, DaemonStats, daemon_router, run_daemon, run_daemon_with,
+};
 pub use error::AgentError;
 pub use gzip::{GunzipError, gunzip_limited, gzip};
 pub use master::{MasterError, MasterLink};
 pub use node_table::{Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig};
 pub use pusher::AGENT_VERSION;
 pub use receiver::{DEFAULT_BODY_LIMIT, ReceiveError, ReceiverState, receiver_router};
+pub use signal::terminated;
 pub use stats::AgentStats;

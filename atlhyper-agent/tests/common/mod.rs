@@ -1,0 +1,178 @@
+//! Test helpers: snapshots in the AtlHyper v2 shape and a fake master that records what it got.
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use atlhyper_model::{ClusterSnapshot, Command, CommandPoll, CommandResult, Heartbeat};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// A snapshot exactly as an AtlHyper v2 collector writes it: v2 fields only, Go nulls, integer
+/// numbers where Go wrote whole floats, a local-offset timestamp.
+pub fn v2_snapshot(node: &str, ts: &str, cpu: f64) -> Value {
+    json!({
+      "node_name": node,
+      "timestamp": ts,
+      "hostname": node,
+      "os": "Ubuntu 22.04.3 LTS",
+      "kernel": "5.15.0-1044-raspi",
+      "uptime": 123456,
+      "cpu": {"usage_percent": cpu, "user_percent": 8, "system_percent": 4.5, "idle_percent": 87,
+              "iowait_percent": 0.5, "per_core": [10, 15.5, 12, 13], "load_1": 0.3, "load_5": 0.25,
+              "load_15": 0.2, "model": "Cortex-A72", "cores": 4, "threads": 4, "frequency": 1500},
+      "memory": {"total": 8000000000u64, "used": 2000000000u64, "available": 6000000000u64,
+                 "free": 4000000000u64, "usage_percent": 25, "cached": 1500000000u64,
+                 "buffers": 100000000, "swap_total": 0, "swap_used": 0, "swap_free": 0,
+                 "swap_percent": 0},
+      "disks": [{"device": "mmcblk0p2", "mount_point": "/", "fs_type": "ext4",
+                 "total": 64000000000u64, "used": 16000000000u64, "available": 45000000000u64,
+                 "usage_percent": 26.2, "read_bytes": 1000, "write_bytes": 2000, "read_rate": 10.5,
+                 "write_rate": 20.5, "read_iops": 1, "write_iops": 2, "io_util": 0.5}],
+      "networks": [{"interface": "eth0", "ip_address": "192.168.1.10",
+                    "mac_address": "dc:a6:32:00:00:01", "status": "up", "speed": 1000, "mtu": 1500,
+                    "rx_bytes": 1, "tx_bytes": 2, "rx_packets": 3, "tx_packets": 4, "rx_rate": 100,
+                    "tx_rate": 200, "rx_errors": 0, "tx_errors": 0, "rx_dropped": 0,
+                    "tx_dropped": 0}],
+      "temperature": {"cpu_temp": 48.3, "cpu_temp_max": 0, "sensors": null},
+      "processes": null
+    })
+}
+
+/// What the fake master received.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    pub snapshots: Vec<ClusterSnapshot>,
+    /// The raw JSON of each accepted snapshot (to compare node bodies as JSON values).
+    pub snapshot_json: Vec<Value>,
+    /// (X-Cluster-ID, Authorization) of each snapshot request.
+    pub snapshot_headers: Vec<(String, String)>,
+    pub heartbeats: Vec<Heartbeat>,
+    pub results: Vec<CommandResult>,
+    pub polls: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+pub struct FakeMaster {
+    pub recorded: Mutex<Recorded>,
+    pub commands: Mutex<VecDeque<Command>>,
+    /// Snapshot posts to refuse with 503 before accepting again.
+    pub fail_snapshots: AtomicU32,
+}
+
+impl FakeMaster {
+    pub fn queue(&self, id: &str, action: &str, target: &str, params: Value) {
+        self.commands.lock().push_back(Command {
+            id: id.to_owned(),
+            action: action.to_owned(),
+            target_name: target.to_owned(),
+            params: params.as_object().cloned().unwrap_or_default(),
+            ..Default::default()
+        });
+    }
+}
+
+fn header(h: &HeaderMap, name: &str) -> String {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+async fn snapshot(State(m): State<Arc<FakeMaster>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    if m.fail_snapshots
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    assert_eq!(header(&headers, "content-encoding"), "gzip");
+    let json = atlhyper_agent::gunzip_limited(&body, 64 << 20).expect("gzip body");
+    let value: Value = serde_json::from_slice(&json).expect("json");
+    let snap: ClusterSnapshot = serde_json::from_value(value.clone()).expect("ClusterSnapshot");
+    let mut r = m.recorded.lock();
+    r.snapshot_headers.push((
+        header(&headers, "x-cluster-id"),
+        header(&headers, "authorization"),
+    ));
+    r.snapshots.push(snap);
+    r.snapshot_json.push(value);
+    StatusCode::OK
+}
+
+async fn heartbeat(State(m): State<Arc<FakeMaster>>, body: Bytes) -> StatusCode {
+    let hb: Heartbeat = serde_json::from_slice(&body).expect("heartbeat");
+    m.recorded.lock().heartbeats.push(hb);
+    StatusCode::OK
+}
+
+#[derive(serde::Deserialize)]
+struct PollQuery {
+    cluster_id: String,
+    topic: String,
+}
+
+/// Long poll: answers at once when a command is queued, else after up to 300 ms of waiting.
+async fn commands(
+    State(m): State<Arc<FakeMaster>>,
+    Query(q): Query<PollQuery>,
+) -> axum::Json<CommandPoll> {
+    m.recorded.lock().polls.push((q.cluster_id, q.topic));
+    for _ in 0..30 {
+        if let Some(c) = m.commands.lock().pop_front() {
+            return axum::Json(CommandPoll::with(c));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    axum::Json(CommandPoll::empty())
+}
+
+async fn result(State(m): State<Arc<FakeMaster>>, body: Bytes) -> StatusCode {
+    let r: CommandResult = serde_json::from_slice(&body).expect("result");
+    m.recorded.lock().results.push(r);
+    StatusCode::OK
+}
+
+/// Starts the fake master on 127.0.0.1:0.
+pub async fn start_master() -> (SocketAddr, Arc<FakeMaster>) {
+    let master = Arc::new(FakeMaster::default());
+    let app = Router::new()
+        .route("/agent/snapshot", post(snapshot))
+        .route("/agent/heartbeat", post(heartbeat))
+        .route("/agent/commands", get(commands))
+        .route("/agent/result", post(result))
+        .with_state(Arc::clone(&master));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, master)
+}
+
+/// Waits (polling every 20 ms, at most `limit`) until `cond` holds.
+pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
