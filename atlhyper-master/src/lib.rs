@@ -1,3 +1,356 @@
 //! atlhyper-master: multi-cluster ingest, persistence, REST API, commands and dashboard.
+//!
+//! One [`Master`] takes the agents' snapshots (`POST /agent/snapshot`, gzip, identity from the
+//! bearer token), keeps the latest [`ClusterSnapshot`](atlhyper_model::ClusterSnapshot) of every
+//! cluster in its [`DataHub`], persists the latest figures of every node and one history point
+//! per node per interval through the store traits, and answers the dashboard from memory. Detail
+//! queries only an agent can answer travel as commands: queued, the agent's long poll wakes at
+//! once, the answer comes back in milliseconds.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use atlhyper_master::{Master, MasterConfig, run_master};
+//! use atlhyper_store::MemoryStore;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let store = Arc::new(MemoryStore::new());
+//! let master = Master::new(MasterConfig::default(), store.clone(), store.clone(), store);
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//! let addr = listener.local_addr().unwrap();
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let server = tokio::spawn(run_master(master, listener, async move {
+//!     let _ = stopped.await;
+//! }));
+//!
+//! // Any HTTP client works; here a raw request over the socket.
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+//! s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+//! let mut answer = String::new();
+//! s.read_to_string(&mut answer).await.unwrap();
+//! assert!(answer.starts_with("HTTP/1.1 200"));
+//!
+//! stop.send(()).unwrap();
+//! server.await.unwrap().unwrap();
+//! # });
+//! ```
+//!
+//! Routes (AtlHyper v2 compatible): the agent side `POST /agent/snapshot`,
+//! `POST /agent/heartbeat`, `GET /agent/commands` (long poll), `POST /agent/result`; the reader
+//! side `GET /api/v2/clusters`, `GET /api/v2/agents`, `GET /api/v2/clusters/{id}/node-metrics`,
+//! `.../node-metrics/{node}`, `.../node-metrics/{node}/history?hours=1..=720`,
+//! `GET /api/v2/observe/metrics/{summary,nodes,nodes/{name},nodes/{name}/series}?cluster_id=`,
+//! `POST /api/v2/commands`, `GET /api/v2/commands[/{id}]`; `GET /health`, `GET /metrics`
+//! (Prometheus text) and the dashboard at `/`.
 
+mod api;
+mod auth;
+mod commands;
+mod config;
 pub mod dashboard;
+mod error;
+mod exposition;
+mod hub;
+mod ingest;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use atlhyper_model::{ClusterSnapshot, NodeState, NodeStatus};
+use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore};
+use axum::Router;
+use axum::routing::{get, post};
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+pub use api::{MAX_COMMAND_TIMEOUT_SECS, MAX_HISTORY_HOURS, MAX_SERIES_MINUTES};
+pub use config::{ConfigError, MasterConfig, parse_agent_tokens, parse_duration, parse_token_list};
+pub use error::{ApiError, MasterError};
+pub use hub::{ClusterView, DataHub};
+pub use ingest::Ingested;
+
+use auth::Tokens;
+use commands::ResultWaiters;
+use exposition::MasterStats;
+
+/// The master: hub, stores, command channel and metrics. Cheap to clone (one `Arc` inside).
+///
+/// A master serves once: [`run_master`] stops its long polls and waiting requests at shutdown;
+/// build a new one (over the same stores) to serve again.
+#[derive(Clone)]
+pub struct Master {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: MasterConfig,
+    tokens: Tokens,
+    hub: DataHub,
+    metrics: Arc<dyn MetricsStore>,
+    commands: Arc<dyn CommandQueue>,
+    agents: Arc<dyn AgentRegistry>,
+    waiters: ResultWaiters,
+    stats: MasterStats,
+    shutdown: CancellationToken,
+}
+
+impl Inner {
+    fn count_store_error(&self) {
+        self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Master {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Master")
+            .field("config", &self.inner.config)
+            .field("tokens", &self.inner.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Master {
+    /// A master over these stores (often one engine behind all three).
+    pub fn new(
+        config: MasterConfig,
+        metrics: Arc<dyn MetricsStore>,
+        commands: Arc<dyn CommandQueue>,
+        agents: Arc<dyn AgentRegistry>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                tokens: Tokens::from_config(&config),
+                config,
+                hub: DataHub::new(),
+                metrics,
+                commands,
+                agents,
+                waiters: ResultWaiters::default(),
+                stats: MasterStats::default(),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MasterConfig {
+        &self.inner.config
+    }
+
+    /// The in-memory state of every cluster.
+    pub fn hub(&self) -> &DataHub {
+        &self.inner.hub
+    }
+
+    /// Every route: agent side, API, `/health`, `/metrics` and the dashboard.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/agent/snapshot", post(ingest::post_snapshot))
+            .route("/agent/heartbeat", post(ingest::post_heartbeat))
+            .route("/agent/commands", get(ingest::get_commands))
+            .route("/agent/result", post(ingest::post_result))
+            .route("/health", get(api::health))
+            .route("/metrics", get(api::metrics))
+            .route("/api/v2/clusters", get(api::clusters))
+            .route("/api/v2/agents", get(api::agents))
+            .route("/api/v2/clusters/{id}/node-metrics", get(api::node_metrics))
+            .route(
+                "/api/v2/clusters/{id}/node-metrics/{node}",
+                get(api::node_detail),
+            )
+            .route(
+                "/api/v2/clusters/{id}/node-metrics/{node}/history",
+                get(api::node_history),
+            )
+            .route("/api/v2/observe/metrics/summary", get(api::observe_summary))
+            .route("/api/v2/observe/metrics/nodes", get(api::observe_nodes))
+            .route(
+                "/api/v2/observe/metrics/nodes/{name}",
+                get(api::observe_node),
+            )
+            .route(
+                "/api/v2/observe/metrics/nodes/{name}/series",
+                get(api::observe_series),
+            )
+            .route(
+                "/api/v2/commands",
+                post(api::create_command).get(api::list_commands),
+            )
+            .route("/api/v2/commands/{id}", get(api::get_command))
+            .with_state(self.clone())
+            .merge(dashboard::router())
+    }
+
+    /// Loads the stored state into the hub: every cluster's latest node snapshots (nodes older
+    /// than `agent_offline_after` count as offline) and every agent's last contact. Called by
+    /// [`run_master`] before it serves.
+    pub async fn restore(&self) -> Result<(), MasterError> {
+        let inner = &self.inner;
+        let now = Utc::now();
+        let offline_after = chrono::Duration::from_std(inner.config.agent_offline_after)
+            .unwrap_or(chrono::Duration::MAX);
+        for cluster_id in inner.metrics.list_clusters().await? {
+            let nodes = inner.metrics.list_latest(&cluster_id).await?;
+            if nodes.is_empty() {
+                continue;
+            }
+            let mut snapshot = ClusterSnapshot {
+                cluster_id: cluster_id.clone(),
+                timestamp: nodes.iter().map(|n| n.timestamp).max().unwrap_or(now),
+                ..ClusterSnapshot::default()
+            };
+            for node in nodes {
+                let state = if now - node.timestamp <= offline_after {
+                    NodeState::Online
+                } else {
+                    NodeState::Offline
+                };
+                snapshot.node_status.insert(
+                    node.node_name.clone(),
+                    NodeStatus {
+                        state,
+                        last_seen: node.timestamp,
+                    },
+                );
+                snapshot.node_metrics.insert(node.node_name.clone(), node);
+            }
+            let entry = inner.hub.entry(&cluster_id);
+            if entry.view().is_none() {
+                entry.publish(Arc::new(ClusterView::new(snapshot, now)));
+            }
+        }
+        for agent in inner
+            .agents
+            .list(now, inner.config.agent_offline_after)
+            .await?
+        {
+            let entry = inner.hub.entry(&agent.cluster_id);
+            let never = chrono::DateTime::<Utc>::default();
+            if agent.last_heartbeat > never {
+                entry.heard(agent.last_heartbeat, false);
+            }
+            if agent.last_snapshot > never {
+                entry.heard(agent.last_snapshot, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks commands past their deadline as `timeout` and wakes whoever waits for them.
+    async fn expire_commands(&self) {
+        let inner = &self.inner;
+        match inner.commands.expire(Utc::now()).await {
+            Ok(expired) => {
+                inner
+                    .stats
+                    .commands_expired
+                    .fetch_add(expired.len() as u64, Ordering::Relaxed);
+                for record in &expired {
+                    inner.waiters.wake(record);
+                }
+            }
+            Err(e) => {
+                inner.count_store_error();
+                tracing::warn!(error = %e, "expiring commands failed");
+            }
+        }
+    }
+
+    /// Deletes history older than the retention.
+    async fn prune(&self) {
+        let inner = &self.inner;
+        let before = Utc::now()
+            - chrono::Duration::from_std(inner.config.retention).unwrap_or(chrono::Duration::MAX);
+        match inner.metrics.prune_history(before).await {
+            Ok(n) => {
+                inner.stats.history_pruned.fetch_add(n, Ordering::Relaxed);
+                if n > 0 {
+                    tracing::info!(deleted = n, %before, "pruned history");
+                }
+            }
+            Err(e) => {
+                inner.count_store_error();
+                tracing::warn!(error = %e, "pruning history failed");
+            }
+        }
+    }
+}
+
+/// Runs a background loop every `period` until the master shuts down.
+fn every(
+    master: &Master,
+    period: std::time::Duration,
+    name: &'static str,
+) -> tokio::task::JoinHandle<()> {
+    let master = master.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = master.inner.shutdown.cancelled() => return,
+            }
+            match name {
+                "prune" => master.prune().await,
+                _ => master.expire_commands().await,
+            }
+        }
+    })
+}
+
+/// Serves `master` on `listener` until `shutdown` completes, with its background tasks
+/// (command expiry, hourly retention prune); restores the stored state first. At shutdown long
+/// polls answer empty, waiting requests answer 503, in-flight requests finish, and the
+/// background tasks are joined.
+///
+/// Refuses ([`MasterError::OpenOnNetwork`]) to serve an open master (no agent tokens, or no
+/// reader tokens) on anything but a loopback address.
+pub async fn run_master(
+    master: Master,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), MasterError> {
+    master.inner.config.validate()?;
+    let addr = listener.local_addr()?;
+    if master.inner.config.is_open() && !addr.ip().is_loopback() {
+        return Err(MasterError::OpenOnNetwork(addr));
+    }
+    master.restore().await?;
+    let tasks = [
+        (
+            "expiry",
+            every(&master, master.inner.config.expiry_interval, "expiry"),
+        ),
+        (
+            "prune",
+            every(&master, master.inner.config.prune_interval, "prune"),
+        ),
+    ];
+    let token = master.inner.shutdown.clone();
+    let app = master
+        .router()
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tracing::info!(%addr, "master listening");
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            token.cancel();
+        })
+        .await;
+    master.inner.shutdown.cancel();
+    let mut failed = None;
+    for (name, task) in tasks {
+        if task.await.is_err() {
+            failed = Some(name);
+        }
+    }
+    served?;
+    match failed {
+        Some(name) => Err(MasterError::Task(name)),
+        None => Ok(()),
+    }
+}

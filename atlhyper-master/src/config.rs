@@ -1,0 +1,310 @@
+//! The master's configuration: [`MasterConfig`], and the text forms its binaries read from flags
+//! and the environment (durations like `5m`, token lists like `token=cluster,...`).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything the master can be told. [`Default`] is a sensible single-machine setup.
+///
+/// Tokens are secrets: the [`Debug`] output shows how many there are, never their text.
+#[derive(Clone)]
+pub struct MasterConfig {
+    /// Where the HTTP server listens. When no agent tokens, or no viewer/operator tokens, are
+    /// configured the master only serves on a loopback address (see [`MasterConfig::is_open`]).
+    pub listen: SocketAddr,
+    /// Agent bearer token -> the cluster id it speaks for. Empty: development mode, where an agent
+    /// is identified by its `X-Cluster-ID` header alone.
+    pub agent_tokens: HashMap<String, String>,
+    /// Bearer tokens allowed to read the API. Operator tokens may read too.
+    pub viewer_tokens: Vec<String>,
+    /// Bearer tokens allowed to read and to create commands.
+    pub operator_tokens: Vec<String>,
+    /// One history point per node per this interval (5 minutes by default), decided by the
+    /// points' own timestamps.
+    pub history_interval: Duration,
+    /// History older than this is pruned (30 days by default).
+    pub retention: Duration,
+    /// How often the retention prune runs (hourly by default).
+    pub prune_interval: Duration,
+    /// How long `GET /agent/commands` waits for a command before answering empty (30 s).
+    pub long_poll_timeout: Duration,
+    /// Deadline of a command created through `POST /api/v2/commands` without `timeout_secs` (60 s).
+    pub command_timeout: Duration,
+    /// How long an observe detail request waits for the agent's answer before a 504 (10 s).
+    pub detail_timeout: Duration,
+    /// How long a command taken by an agent stays leased before it is offered again (30 s).
+    pub command_lease: Duration,
+    /// How often commands past their deadline are marked `timeout` (1 s).
+    pub expiry_interval: Duration,
+    /// An agent not heard from for this long is offline (60 s); restored nodes older than this
+    /// count as offline as well.
+    pub agent_offline_after: Duration,
+    /// Largest accepted `POST /agent/snapshot` body as sent (compressed), bytes (8 MiB).
+    pub snapshot_body_limit: usize,
+    /// Largest accepted snapshot after decompression, bytes (64 MiB).
+    pub snapshot_decompressed_limit: usize,
+    /// Largest accepted body of the other JSON endpoints (results, heartbeats, commands), bytes
+    /// (16 MiB: a node series answer can be a few MiB).
+    pub json_body_limit: usize,
+    /// History answers are downsampled to at most this many points (500).
+    pub history_max_points: usize,
+}
+
+impl Default for MasterConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            agent_tokens: HashMap::new(),
+            viewer_tokens: Vec::new(),
+            operator_tokens: Vec::new(),
+            history_interval: Duration::from_secs(5 * 60),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            prune_interval: Duration::from_secs(3600),
+            long_poll_timeout: Duration::from_secs(30),
+            command_timeout: Duration::from_secs(60),
+            detail_timeout: Duration::from_secs(10),
+            command_lease: Duration::from_secs(30),
+            expiry_interval: Duration::from_secs(1),
+            agent_offline_after: Duration::from_secs(60),
+            snapshot_body_limit: 8 << 20,
+            snapshot_decompressed_limit: 64 << 20,
+            json_body_limit: 16 << 20,
+            history_max_points: 500,
+        }
+    }
+}
+
+impl fmt::Debug for MasterConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut clusters: Vec<&str> = self.agent_tokens.values().map(String::as_str).collect();
+        clusters.sort_unstable();
+        f.debug_struct("MasterConfig")
+            .field("listen", &self.listen)
+            .field("agent_token_clusters", &clusters)
+            .field("viewer_tokens", &self.viewer_tokens.len())
+            .field("operator_tokens", &self.operator_tokens.len())
+            .field("history_interval", &self.history_interval)
+            .field("retention", &self.retention)
+            .field("prune_interval", &self.prune_interval)
+            .field("long_poll_timeout", &self.long_poll_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .field("detail_timeout", &self.detail_timeout)
+            .field("command_lease", &self.command_lease)
+            .field("expiry_interval", &self.expiry_interval)
+            .field("agent_offline_after", &self.agent_offline_after)
+            .field("snapshot_body_limit", &self.snapshot_body_limit)
+            .field(
+                "snapshot_decompressed_limit",
+                &self.snapshot_decompressed_limit,
+            )
+            .field("json_body_limit", &self.json_body_limit)
+            .field("history_max_points", &self.history_max_points)
+            .finish()
+    }
+}
+
+impl MasterConfig {
+    /// Whether some part of the API accepts requests without a token: no agent tokens (agents
+    /// identified by `X-Cluster-ID`) or no viewer/operator tokens (reads and commands open).
+    /// An open master must listen on loopback only.
+    pub fn is_open(&self) -> bool {
+        self.agent_tokens.is_empty()
+            || (self.viewer_tokens.is_empty() && self.operator_tokens.is_empty())
+    }
+
+    /// Checks values that cannot work (zero intervals, zero limits).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let nonzero = [
+            ("history_interval", self.history_interval),
+            ("retention", self.retention),
+            ("prune_interval", self.prune_interval),
+            ("long_poll_timeout", self.long_poll_timeout),
+            ("command_timeout", self.command_timeout),
+            ("detail_timeout", self.detail_timeout),
+            ("command_lease", self.command_lease),
+            ("expiry_interval", self.expiry_interval),
+            ("agent_offline_after", self.agent_offline_after),
+        ];
+        for (name, value) in nonzero {
+            if value.is_zero() {
+                return Err(ConfigError(format!("{name} must be above zero")));
+            }
+        }
+        if self.snapshot_body_limit == 0
+            || self.snapshot_decompressed_limit == 0
+            || self.json_body_limit == 0
+        {
+            return Err(ConfigError("body limits must be above zero".into()));
+        }
+        if self.history_max_points < 2 {
+            return Err(ConfigError("history_max_points must be at least 2".into()));
+        }
+        for (token, cluster) in &self.agent_tokens {
+            if token.is_empty() || cluster.is_empty() {
+                return Err(ConfigError(
+                    "agent tokens and their cluster ids must not be empty".into(),
+                ));
+            }
+        }
+        if self
+            .viewer_tokens
+            .iter()
+            .chain(&self.operator_tokens)
+            .any(String::is_empty)
+        {
+            return Err(ConfigError(
+                "viewer and operator tokens must not be empty".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A configuration value that cannot be used; the message says which and why (never a token).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Parses a duration: a number followed by `ms`, `s`, `m`, `h` or `d` (`500ms`, `30s`, `5m`,
+/// `720h`, `30d`); a bare number is seconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use atlhyper_master::parse_duration;
+///
+/// assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+/// assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+/// assert!(parse_duration("five").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: u64 = number
+        .parse()
+        .map_err(|_| ConfigError(format!("{text:?} is not a duration like 30s, 5m, 30d")))?;
+    let millis_per = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(ConfigError(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
+            )));
+        }
+    };
+    value
+        .checked_mul(millis_per)
+        .map(Duration::from_millis)
+        .ok_or_else(|| ConfigError(format!("{text:?} is too long")))
+}
+
+/// Parses agent tokens: `token=cluster_id` pairs separated by commas or newlines.
+///
+/// ```
+/// use atlhyper_master::parse_agent_tokens;
+///
+/// let tokens = parse_agent_tokens("s3cret=prod, other=staging").unwrap();
+/// assert_eq!(tokens["s3cret"], "prod");
+/// assert!(parse_agent_tokens("no-cluster").is_err());
+/// ```
+pub fn parse_agent_tokens(text: &str) -> Result<HashMap<String, String>, ConfigError> {
+    let mut tokens = HashMap::new();
+    for (index, pair) in text
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .enumerate()
+    {
+        let Some((token, cluster)) = pair.split_once('=') else {
+            return Err(ConfigError(format!(
+                "agent token #{} has no \"=cluster_id\" part",
+                index + 1
+            )));
+        };
+        let (token, cluster) = (token.trim(), cluster.trim());
+        if token.is_empty() || cluster.is_empty() {
+            return Err(ConfigError(format!(
+                "agent token #{} has an empty token or cluster id",
+                index + 1
+            )));
+        }
+        if tokens
+            .insert(token.to_owned(), cluster.to_owned())
+            .is_some()
+        {
+            return Err(ConfigError(format!(
+                "agent token #{} appears twice",
+                index + 1
+            )));
+        }
+    }
+    Ok(tokens)
+}
+
+/// Parses a token list separated by commas or newlines.
+pub fn parse_token_list(text: &str) -> Vec<String> {
+    text.split([',', '\n'])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("-5s").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+        assert!(parse_duration("999999999999999d").is_err());
+    }
+
+    #[test]
+    fn agent_tokens() {
+        let t = parse_agent_tokens("a=one\nb = two,").unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t["b"], "two");
+        assert!(parse_agent_tokens("=x").is_err());
+        assert!(parse_agent_tokens("a=x,a=y").is_err());
+        assert!(parse_agent_tokens("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn debug_never_shows_tokens() {
+        let config = MasterConfig {
+            agent_tokens: parse_agent_tokens("supersecret=prod").unwrap(),
+            viewer_tokens: vec!["viewsecret".into()],
+            operator_tokens: vec!["opsecret".into()],
+            ..MasterConfig::default()
+        };
+        let text = format!("{config:?}");
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("prod"));
+        assert!(!config.is_open());
+        assert!(MasterConfig::default().is_open());
+    }
+
+    #[test]
+    fn validation() {
+        assert!(MasterConfig::default().validate().is_ok());
+        let bad = MasterConfig {
+            history_interval: Duration::ZERO,
+            ..MasterConfig::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

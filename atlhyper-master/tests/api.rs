@@ -1,0 +1,1001 @@
+//! Router tests: every endpoint and status code, driven with `oneshot` over a MemoryStore.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use atlhyper_master::{Master, MasterConfig};
+use atlhyper_model::{
+    AgentStatus, ClusterInfo, ClusterNodeMetrics, ClusterSnapshot, CommandCreated, CommandPoll,
+    CommandRecord, CommandResult, CommandStatus, MetricsDataPoint, NodeHistory,
+    NodeMetricsSnapshot, StatusBody,
+};
+use atlhyper_store::{HistoryQuery, MemoryStore, MetricsStore};
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode};
+use chrono::{DateTime, Utc};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+fn setup(config: MasterConfig) -> (Master, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::new());
+    let master = Master::new(config, store.clone(), store.clone(), store.clone());
+    (master, store)
+}
+
+struct Req {
+    method: &'static str,
+    path: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+fn get(path: &str) -> Req {
+    Req {
+        method: "GET",
+        path: path.to_owned(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}
+
+fn post(path: &str, body: impl Into<Vec<u8>>) -> Req {
+    Req {
+        method: "POST",
+        path: path.to_owned(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        body: body.into(),
+    }
+}
+
+impl Req {
+    fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.to_owned(), v.to_owned()));
+        self
+    }
+    fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+    fn cluster(self, id: &str) -> Self {
+        self.header("x-cluster-id", id)
+    }
+}
+
+async fn send(master: &Master, req: Req) -> (StatusCode, Bytes) {
+    let mut builder = Request::builder().method(req.method).uri(&req.path);
+    for (k, v) in &req.headers {
+        builder = builder.header(k, v);
+    }
+    let response = master
+        .router()
+        .oneshot(builder.body(Body::from(req.body)).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+fn json<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> T {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
+}
+
+fn error_of(bytes: &Bytes) -> String {
+    json::<Value>(bytes)["error"].as_str().unwrap().to_owned()
+}
+
+fn snapshot_req(snapshot: &ClusterSnapshot) -> Req {
+    post(
+        "/agent/snapshot",
+        common::gzip(&serde_json::to_vec(snapshot).unwrap()),
+    )
+    .header("content-encoding", "gzip")
+    .cluster(&snapshot.cluster_id)
+}
+
+async fn push(master: &Master, snapshot: &ClusterSnapshot) -> String {
+    let (status, body) = send(master, snapshot_req(snapshot)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    json::<StatusBody>(&body).status
+}
+
+fn tokens_config() -> MasterConfig {
+    MasterConfig {
+        agent_tokens: [
+            ("agent-a".to_owned(), "a".to_owned()),
+            ("agent-b".to_owned(), "b".to_owned()),
+        ]
+        .into(),
+        viewer_tokens: vec!["viewer".into()],
+        operator_tokens: vec!["operator".into()],
+        ..MasterConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn health_and_dashboard_are_mounted() {
+    let (m, _) = setup(MasterConfig::default());
+    let (status, body) = send(&m, get("/health")).await;
+    assert_eq!(status, 200);
+    assert_eq!(json::<StatusBody>(&body).status, "ok");
+    let (status, body) = send(&m, get("/")).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains("<html"));
+    let (status, _) = send(&m, get("/no/such/route")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn snapshot_then_dashboard_endpoints() {
+    let (m, store) = setup(MasterConfig::default());
+    let now = Utc::now();
+    assert_eq!(push(&m, &common::cluster("c1", 3, 1, now)).await, "ok");
+
+    let (status, body) = send(&m, get("/api/v2/clusters/c1/node-metrics")).await;
+    assert_eq!(status, 200);
+    let metrics: ClusterNodeMetrics = json(&body);
+    assert_eq!(metrics.nodes.len(), 3);
+    assert_eq!(metrics.summary.total_nodes, 3);
+    assert_eq!(metrics.summary.online_nodes, 3);
+    assert_eq!(metrics.nodes[0].node_name, "node-000");
+
+    let (status, body) = send(&m, get("/api/v2/clusters/c1/node-metrics/node-001")).await;
+    assert_eq!(status, 200);
+    let node: NodeMetricsSnapshot = json(&body);
+    assert_eq!(node.node_name, "node-001");
+    assert_eq!(node.processes.len(), 10);
+
+    let (status, body) = send(&m, get("/api/v2/clusters/c1/node-metrics/nope")).await;
+    assert_eq!(status, 404);
+    assert!(error_of(&body).contains("nope"));
+    let (status, _) = send(&m, get("/api/v2/clusters/zz/node-metrics")).await;
+    assert_eq!(status, 404);
+    let (status, _) = send(&m, get("/api/v2/clusters/zz/node-metrics/node-001")).await;
+    assert_eq!(status, 404);
+
+    let (status, body) = send(&m, get("/api/v2/clusters")).await;
+    assert_eq!(status, 200);
+    let clusters: Vec<ClusterInfo> = json(&body);
+    assert_eq!(clusters.len(), 1);
+    assert_eq!(clusters[0].cluster_id, "c1");
+    assert_eq!(clusters[0].node_count, 3);
+    assert_eq!(clusters[0].status, "online");
+
+    // Persisted: latest of every node and one history point each.
+    assert_eq!(store.list_latest("c1").await.unwrap().len(), 3);
+    let agents: Vec<AgentStatus> = json(&send(&m, get("/api/v2/agents")).await.1);
+    assert_eq!(agents.len(), 1);
+    assert_eq!(agents[0].agent_version, "test");
+}
+
+#[tokio::test]
+async fn observe_summary_and_nodes_come_from_memory() {
+    let (m, _) = setup(MasterConfig::default());
+    push(&m, &common::cluster("c1", 2, 1, Utc::now())).await;
+    let (status, body) = send(&m, get("/api/v2/observe/metrics/summary?cluster_id=c1")).await;
+    assert_eq!(status, 200);
+    let v: Value = json(&body);
+    assert_eq!(v["data"]["total_nodes"], 2);
+    let (status, body) = send(&m, get("/api/v2/observe/metrics/nodes?cluster_id=c1")).await;
+    assert_eq!(status, 200);
+    let v: Value = json(&body);
+    assert_eq!(v["data"].as_array().unwrap().len(), 2);
+    let (status, body) = send(&m, get("/api/v2/observe/metrics/summary")).await;
+    assert_eq!(status, 400);
+    assert!(error_of(&body).contains("cluster_id"));
+    let (status, _) = send(&m, get("/api/v2/observe/metrics/nodes?cluster_id=other")).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn duplicate_and_older_seq_are_acknowledged_and_ignored() {
+    let (m, _) = setup(MasterConfig::default());
+    let t0 = Utc::now();
+    assert_eq!(push(&m, &common::cluster("c1", 2, 5, t0)).await, "ok");
+    assert_eq!(
+        push(&m, &common::cluster("c1", 2, 5, t0)).await,
+        "duplicate"
+    );
+    let older = common::cluster("c1", 1, 4, t0 - chrono::Duration::seconds(10));
+    assert_eq!(push(&m, &older).await, "duplicate");
+    let metrics: ClusterNodeMetrics =
+        json(&send(&m, get("/api/v2/clusters/c1/node-metrics")).await.1);
+    assert_eq!(metrics.nodes.len(), 2, "the older snapshot changed nothing");
+    let newer = common::cluster("c1", 1, 6, t0 + chrono::Duration::seconds(10));
+    assert_eq!(push(&m, &newer).await, "ok");
+    let metrics: ClusterNodeMetrics =
+        json(&send(&m, get("/api/v2/clusters/c1/node-metrics")).await.1);
+    assert_eq!(metrics.nodes.len(), 1);
+}
+
+#[tokio::test]
+async fn bad_snapshots_get_clear_errors() {
+    let config = MasterConfig {
+        snapshot_body_limit: 8192,
+        snapshot_decompressed_limit: 64 * 1024,
+        ..MasterConfig::default()
+    };
+    let (m, _) = setup(config);
+    // Compressed body over the limit.
+    let big: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    let (status, body) = send(
+        &m,
+        post("/agent/snapshot", common::gzip(&big)).cluster("c1"),
+    )
+    .await;
+    assert_eq!(status, 413, "{}", error_of(&body));
+    // Small compressed body that inflates past the decompressed limit.
+    let bomb = common::gzip(&vec![b' '; 256 << 10]);
+    assert!(bomb.len() < 8192);
+    let (status, body) = send(&m, post("/agent/snapshot", bomb).cluster("c1")).await;
+    assert_eq!(status, 413);
+    assert!(error_of(&body).contains("decompress"));
+    // Bad gzip, bad JSON, no cluster id, empty node name.
+    let (status, _) = send(
+        &m,
+        post("/agent/snapshot", b"\x1f\x8b garbage".to_vec()).cluster("c1"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, body) = send(
+        &m,
+        post("/agent/snapshot", b"{not json".to_vec()).cluster("c1"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(error_of(&body).starts_with("snapshot:"));
+    let (status, _) = send(&m, post("/agent/snapshot", b"{}".to_vec())).await;
+    assert_eq!(status, 400);
+    let mut s = common::cluster("c1", 1, 1, Utc::now());
+    let n = s.node_metrics.remove("node-000").unwrap();
+    s.node_metrics.insert(String::new(), n);
+    let (status, _) = send(&m, snapshot_req(&s)).await;
+    assert_eq!(status, 400);
+    // The body may not claim another cluster than the header.
+    let mut s = common::cluster("c1", 1, 1, Utc::now());
+    s.cluster_id = "c2".into();
+    let (status, _) = send(
+        &m,
+        post("/agent/snapshot", serde_json::to_vec(&s).unwrap()).cluster("c1"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Nothing of it was kept.
+    let (status, _) = send(&m, get("/api/v2/clusters/c1/node-metrics")).await;
+    assert_eq!(status, 404);
+    // A plain (not gzip) snapshot is fine.
+    let s = common::cluster("c1", 1, 1, Utc::now());
+    let (status, _) = send(
+        &m,
+        post("/agent/snapshot", serde_json::to_vec(&s).unwrap()).cluster("c1"),
+    )
+    .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn agent_tokens_decide_identity() {
+    let (m, _) = setup(tokens_config());
+    let s = common::cluster("a", 1, 1, Utc::now());
+    let (status, _) = send(&m, snapshot_req(&s)).await;
+    assert_eq!(status, 401, "no token");
+    let (status, _) = send(&m, snapshot_req(&s).bearer("nope")).await;
+    assert_eq!(status, 401, "unknown token");
+    let (status, _) = send(&m, snapshot_req(&s).bearer("agent-b")).await;
+    assert_eq!(status, 403, "token of b, header of a");
+    let (status, _) = send(&m, snapshot_req(&s).bearer("viewer")).await;
+    assert_eq!(status, 401, "a reader token is not an agent token");
+    let (status, _) = send(&m, snapshot_req(&s).bearer("agent-a")).await;
+    assert_eq!(status, 200);
+    // Without X-Cluster-ID the token alone names the cluster.
+    let body = common::gzip(&serde_json::to_vec(&common::cluster("", 2, 2, Utc::now())).unwrap());
+    let (status, _) = send(&m, post("/agent/snapshot", body).bearer("agent-b")).await;
+    assert_eq!(status, 200);
+    let clusters: Vec<ClusterInfo> =
+        json(&send(&m, get("/api/v2/clusters").bearer("viewer")).await.1);
+    let ids: Vec<&str> = clusters.iter().map(|c| c.cluster_id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    // Heartbeats: same rules.
+    let hb = serde_json::to_vec(&json!({"cluster_id": "a", "timestamp": Utc::now()})).unwrap();
+    let (status, _) = send(&m, post("/agent/heartbeat", hb.clone()).bearer("agent-b")).await;
+    assert_eq!(status, 403);
+    let (status, _) = send(&m, post("/agent/heartbeat", hb.clone())).await;
+    assert_eq!(status, 401);
+    let (status, _) = send(&m, post("/agent/heartbeat", hb).bearer("agent-a")).await;
+    assert_eq!(status, 200);
+    // Long poll of another cluster.
+    let (status, _) = send(&m, get("/agent/commands?cluster_id=a").bearer("agent-b")).await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn reader_tokens_guard_the_api() {
+    let (m, _) = setup(tokens_config());
+    send(
+        &m,
+        snapshot_req(&common::cluster("a", 1, 1, Utc::now())).bearer("agent-a"),
+    )
+    .await;
+    for path in [
+        "/api/v2/clusters",
+        "/api/v2/agents",
+        "/api/v2/clusters/a/node-metrics",
+        "/api/v2/clusters/a/node-metrics/node-000",
+        "/api/v2/clusters/a/node-metrics/node-000/history?hours=1",
+        "/api/v2/observe/metrics/summary?cluster_id=a",
+        "/api/v2/observe/metrics/nodes?cluster_id=a",
+        "/api/v2/commands",
+        "/metrics",
+    ] {
+        assert_eq!(send(&m, get(path)).await.0, 401, "{path} without token");
+        assert_eq!(send(&m, get(path).bearer("wrong")).await.0, 401, "{path}");
+        assert_eq!(send(&m, get(path).bearer("agent-a")).await.0, 401, "{path}");
+        assert_eq!(send(&m, get(path).bearer("viewer")).await.0, 200, "{path}");
+        assert_eq!(
+            send(&m, get(path).bearer("operator")).await.0,
+            200,
+            "{path}"
+        );
+    }
+    assert_eq!(send(&m, get("/health")).await.0, 200);
+    let create = serde_json::to_vec(&json!({"cluster_id": "a", "action": "ping"})).unwrap();
+    let (status, body) = send(
+        &m,
+        post("/api/v2/commands", create.clone()).bearer("viewer"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert!(error_of(&body).contains("operator"));
+    assert_eq!(
+        send(&m, post("/api/v2/commands", create.clone())).await.0,
+        401
+    );
+    assert_eq!(
+        send(&m, post("/api/v2/commands", create).bearer("operator"))
+            .await
+            .0,
+        201
+    );
+}
+
+#[tokio::test]
+async fn history_parameters_and_sampling() {
+    let (m, store) = setup(MasterConfig::default());
+    // Snapshots every 10 s for 12 minutes, ending now: buckets of 5 minutes decide.
+    let end = Utc::now();
+    let start = end - chrono::Duration::seconds(720);
+    let mut at = start;
+    let mut seq = 1;
+    while at <= end {
+        push(&m, &common::cluster("c1", 2, seq, at)).await;
+        at += chrono::Duration::seconds(10);
+        seq += 1;
+    }
+    let points = store
+        .history(&HistoryQuery {
+            cluster_id: "c1".into(),
+            node_name: "node-000".into(),
+            from: start - chrono::Duration::hours(1),
+            to: end,
+            max_points: None,
+        })
+        .await
+        .unwrap();
+    let bucket = |t: DateTime<Utc>| t.timestamp().div_euclid(300);
+    let expected = bucket(end) - bucket(start) + 1;
+    assert_eq!(
+        points.len() as i64,
+        expected,
+        "one point per 5-minute bucket"
+    );
+    assert_eq!(
+        points[0].timestamp, start,
+        "the first snapshot of a bucket is kept"
+    );
+
+    let (status, body) = send(
+        &m,
+        get("/api/v2/clusters/c1/node-metrics/node-000/history?hours=1"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let history: NodeHistory = json(&body);
+    assert_eq!(history.node_name, "node-000");
+    assert_eq!(history.data.len() as i64, expected);
+    assert!(history.end - history.start == chrono::Duration::hours(1));
+
+    for bad in ["abc", "100000", "0", "721", "-3", "1.5"] {
+        let (status, body) = send(
+            &m,
+            get(&format!(
+                "/api/v2/clusters/c1/node-metrics/node-000/history?hours={bad}"
+            )),
+        )
+        .await;
+        assert_eq!(status, 400, "hours={bad}");
+        assert!(error_of(&body).contains("hours"));
+    }
+    let (status, _) = send(&m, get("/api/v2/clusters/c1/node-metrics/node-000/history")).await;
+    assert_eq!(status, 200, "hours defaults to 24");
+    let (status, body) = send(
+        &m,
+        get("/api/v2/clusters/zz/node-metrics/node-000/history?hours=1"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(error_of(&body).contains("cluster"));
+    let (status, body) = send(
+        &m,
+        get("/api/v2/clusters/c1/node-metrics/zz/history?hours=1"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(error_of(&body).contains("node"));
+}
+
+#[tokio::test]
+async fn history_is_downsampled_for_long_ranges() {
+    let config = MasterConfig {
+        history_max_points: 50,
+        ..MasterConfig::default()
+    };
+    let (m, store) = setup(config);
+    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    // 10 days of 5-minute points: 2880.
+    let now = Utc::now();
+    let points: Vec<MetricsDataPoint> = (1..=2880)
+        .map(|i| MetricsDataPoint {
+            timestamp: now - chrono::Duration::minutes(5 * i),
+            node_name: "node-000".into(),
+            cpu_usage: 50.0,
+            ..Default::default()
+        })
+        .collect();
+    store.append_history("c1", &points).await.unwrap();
+    let history: NodeHistory = json(
+        &send(
+            &m,
+            get("/api/v2/clusters/c1/node-metrics/node-000/history?hours=720"),
+        )
+        .await
+        .1,
+    );
+    assert!(
+        history.data.len() <= 50 && history.data.len() > 10,
+        "{}",
+        history.data.len()
+    );
+    assert!(
+        history
+            .data
+            .iter()
+            .all(|p| (p.cpu_usage - 50.0).abs() < 1e-9 || p.cpu_usage > 0.0)
+    );
+}
+
+#[tokio::test]
+async fn backfill_is_merged_without_duplicates() {
+    let (m, store) = setup(MasterConfig::default());
+    let now = Utc::now();
+    let bucket_start = |t: DateTime<Utc>| {
+        DateTime::from_timestamp(t.timestamp().div_euclid(300) * 300, 0).unwrap()
+    };
+    let current = bucket_start(now);
+    // Three earlier buckets, four points each (every 75 s), as an agent's ring holds them.
+    let backfill: Vec<MetricsDataPoint> = (1..=3)
+        .flat_map(|b| {
+            (0..4).map(move |k| MetricsDataPoint {
+                timestamp: current - chrono::Duration::seconds(300 * b)
+                    + chrono::Duration::seconds(75 * k),
+                node_name: "node-000".into(),
+                cpu_usage: (b * 10 + k) as f64,
+                ..Default::default()
+            })
+        })
+        .collect();
+    // One of those buckets is already stored.
+    store
+        .append_history(
+            "c1",
+            &[MetricsDataPoint {
+                timestamp: current - chrono::Duration::seconds(600) + chrono::Duration::seconds(30),
+                node_name: "node-000".into(),
+                cpu_usage: 99.0,
+                ..Default::default()
+            }],
+        )
+        .await
+        .unwrap();
+    let mut s = common::cluster("c1", 1, 1, now);
+    s.backfill = backfill.clone();
+    push(&m, &s).await;
+    let query = HistoryQuery {
+        cluster_id: "c1".into(),
+        node_name: "node-000".into(),
+        from: now - chrono::Duration::hours(1),
+        to: now + chrono::Duration::minutes(1),
+        max_points: None,
+    };
+    let points = store.history(&query).await.unwrap();
+    // 3 backfilled buckets (one of them the stored point) + the current snapshot.
+    assert_eq!(points.len(), 4, "{points:#?}");
+    assert_eq!(
+        points[0].cpu_usage, 30.0,
+        "first point of the oldest bucket"
+    );
+    assert_eq!(
+        points[1].cpu_usage, 99.0,
+        "the stored point stays, no second one"
+    );
+    assert_eq!(points[2].cpu_usage, 10.0);
+    // The same backfill again (a retry after a lost answer) adds nothing.
+    let mut s = common::cluster("c1", 1, 2, now + chrono::Duration::seconds(1));
+    s.backfill = backfill;
+    push(&m, &s).await;
+    assert_eq!(store.history(&query).await.unwrap().len(), 4);
+}
+
+async fn create_command(m: &Master, cluster: &str, action: &str) -> String {
+    let body = serde_json::to_vec(&json!({"cluster_id": cluster, "action": action,
+        "target_kind": "Node", "target_name": "node-000"}))
+    .unwrap();
+    let (status, body) = send(m, post("/api/v2/commands", body)).await;
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let created: CommandCreated = json(&body);
+    assert_eq!(created.status, CommandStatus::Pending);
+    created.command_id
+}
+
+#[tokio::test]
+async fn commands_create_get_list() {
+    let (m, _) = setup(MasterConfig::default());
+    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    let id = create_command(&m, "c1", "ping").await;
+    let (status, body) = send(&m, get(&format!("/api/v2/commands/{id}"))).await;
+    assert_eq!(status, 200);
+    let record: CommandRecord = json(&body);
+    assert_eq!(record.status, CommandStatus::Pending);
+    assert_eq!(record.cluster_id, "c1");
+    assert_eq!(record.target_name, "node-000");
+    assert!(record.deadline > record.created_at);
+
+    let list: Vec<CommandRecord> = json(
+        &send(&m, get("/api/v2/commands?cluster_id=c1&status=pending"))
+            .await
+            .1,
+    );
+    assert_eq!(list.len(), 1);
+    let list: Vec<CommandRecord> = json(&send(&m, get("/api/v2/commands?status=success")).await.1);
+    assert!(list.is_empty());
+
+    assert_eq!(send(&m, get("/api/v2/commands/nope")).await.0, 404);
+    assert_eq!(send(&m, get("/api/v2/commands?status=weird")).await.0, 400);
+    assert_eq!(send(&m, get("/api/v2/commands?limit=abc")).await.0, 400);
+    assert_eq!(send(&m, get("/api/v2/commands?limit=100000")).await.0, 400);
+    let bad = |v: Value| post("/api/v2/commands", serde_json::to_vec(&v).unwrap());
+    assert_eq!(
+        send(&m, bad(json!({"cluster_id": "zz", "action": "ping"})))
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        send(&m, bad(json!({"cluster_id": "c1", "action": ""})))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        send(&m, bad(json!({"cluster_id": "", "action": "ping"})))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        send(
+            &m,
+            bad(json!({"cluster_id": "c1", "action": "ping", "timeout_secs": 0}))
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        send(&m, post("/api/v2/commands", b"{".to_vec())).await.0,
+        400
+    );
+}
+
+#[tokio::test]
+async fn json_bodies_have_a_size_limit() {
+    let config = MasterConfig {
+        json_body_limit: 1024,
+        ..MasterConfig::default()
+    };
+    let (m, _) = setup(config);
+    let big = serde_json::to_vec(&json!({"cluster_id": "c1", "action": "ping",
+        "params": {"x": "y".repeat(4096)}}))
+    .unwrap();
+    assert_eq!(send(&m, post("/api/v2/commands", big.clone())).await.0, 413);
+    assert_eq!(
+        send(&m, post("/agent/result", big.clone()).cluster("c1"))
+            .await
+            .0,
+        413
+    );
+    assert_eq!(
+        send(&m, post("/agent/heartbeat", big).cluster("c1"))
+            .await
+            .0,
+        413
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn long_poll_wakes_at_once_and_times_out_empty() {
+    let (m, _) = setup(MasterConfig::default());
+    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+
+    // Nothing queued: the poll waits the whole (paused, auto-advanced) 30 s and answers empty.
+    let before = tokio::time::Instant::now();
+    let (status, body) = send(&m, get("/agent/commands?cluster_id=c1&topic=ops")).await;
+    assert_eq!(status, 200);
+    assert!(!json::<CommandPoll>(&body).has_command);
+    assert!(before.elapsed() >= Duration::from_secs(30));
+
+    // A poll in flight is woken by the queueing, long before its timeout.
+    let poller = {
+        let m = m.clone();
+        tokio::spawn(async move { send(&m, get("/agent/commands?cluster_id=c1")).await })
+    };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let started = tokio::time::Instant::now();
+    let id = create_command(&m, "c1", "ping").await;
+    let (status, body) = poller.await.unwrap();
+    assert_eq!(status, 200);
+    let poll: CommandPoll = json(&body);
+    let command = poll.command.expect("the queued command");
+    assert_eq!(command.id, id);
+    assert_eq!(command.action, "ping");
+    assert_eq!(command.cluster_id, "c1");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "woken, not timed out"
+    );
+
+    // Taken commands are running and not offered again while leased.
+    let record: CommandRecord = json(&send(&m, get(&format!("/api/v2/commands/{id}"))).await.1);
+    assert_eq!(record.status, CommandStatus::Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_never_cross_clusters() {
+    let (m, _) = setup(MasterConfig::default());
+    push(&m, &common::cluster("a", 1, 1, Utc::now())).await;
+    push(&m, &common::cluster("b", 1, 1, Utc::now())).await;
+    let id = create_command(&m, "a", "ping").await;
+
+    // b's poll never gets a's command.
+    let (_, body) = send(&m, get("/agent/commands?cluster_id=b")).await;
+    assert!(!json::<CommandPoll>(&body).has_command);
+    // b cannot answer a's command: 404 and nothing changes.
+    let result = CommandResult {
+        cluster_id: "b".into(),
+        command_id: id.clone(),
+        success: true,
+        output: "pong".into(),
+        ..Default::default()
+    };
+    let (status, _) = send(
+        &m,
+        post("/agent/result", serde_json::to_vec(&result).unwrap()).cluster("b"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let record: CommandRecord = json(&send(&m, get(&format!("/api/v2/commands/{id}"))).await.1);
+    assert_eq!(record.status, CommandStatus::Pending);
+    assert!(record.result.is_none());
+    // Claiming to be a in the body while the header says b is refused.
+    let mut as_a = result.clone();
+    as_a.cluster_id = "a".into();
+    let (status, _) = send(
+        &m,
+        post("/agent/result", serde_json::to_vec(&as_a).unwrap()).cluster("b"),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // a gets it and answers it.
+    let (_, body) = send(&m, get("/agent/commands?cluster_id=a")).await;
+    assert_eq!(json::<CommandPoll>(&body).command.unwrap().id, id);
+    let (status, _) = send(
+        &m,
+        post("/agent/result", serde_json::to_vec(&as_a).unwrap()).cluster("a"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let record: CommandRecord = json(&send(&m, get(&format!("/api/v2/commands/{id}"))).await.1);
+    assert_eq!(record.status, CommandStatus::Success);
+    assert_eq!(record.result.unwrap().output, "pong");
+    // An unknown command id.
+    let mut unknown = as_a;
+    unknown.command_id = "nope".into();
+    let (status, _) = send(
+        &m,
+        post("/agent/result", serde_json::to_vec(&unknown).unwrap()).cluster("a"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = send(&m, post("/agent/result", b"{}".to_vec()).cluster("a")).await;
+    assert_eq!(status, 400, "command_id is required");
+}
+
+/// A fake agent inside the test: polls through the router and answers built-in queries from a
+/// snapshot, the way the real agent answers from its NodeTable.
+fn spawn_answering_agent(
+    m: &Master,
+    cluster: &'static str,
+    fail: bool,
+) -> tokio::task::JoinHandle<()> {
+    let m = m.clone();
+    tokio::spawn(async move {
+        for _ in 0..4 {
+            let (_, body) = send(&m, get(&format!("/agent/commands?cluster_id={cluster}"))).await;
+            let Some(command) = json::<CommandPoll>(&body).command else {
+                continue;
+            };
+            let at = Utc::now();
+            let output = match command.action.as_str() {
+                "node_detail" => {
+                    serde_json::to_string(&common::node(&command.target_name, at, 0.5)).unwrap()
+                }
+                "node_series" => {
+                    assert_eq!(command.params["minutes"], 15);
+                    let points: Vec<MetricsDataPoint> = (0..3)
+                        .map(|i| MetricsDataPoint {
+                            timestamp: at - chrono::Duration::seconds(5 * i),
+                            node_name: command.target_name.clone(),
+                            cpu_usage: 12.5,
+                            ..Default::default()
+                        })
+                        .collect();
+                    serde_json::to_string(&points).unwrap()
+                }
+                _ => "pong".to_owned(),
+            };
+            let result = CommandResult {
+                cluster_id: cluster.into(),
+                command_id: command.id,
+                success: !fail,
+                output: if fail { String::new() } else { output },
+                error: if fail {
+                    "disk on fire".into()
+                } else {
+                    String::new()
+                },
+                exec_time_ms: 1,
+            };
+            let (status, _) = send(
+                &m,
+                post("/agent/result", serde_json::to_vec(&result).unwrap()).cluster(cluster),
+            )
+            .await;
+            assert_eq!(status, 200);
+        }
+    })
+}
+
+#[tokio::test]
+async fn observe_detail_goes_through_the_agent() {
+    let (m, _) = setup(MasterConfig::default());
+    push(&m, &common::cluster("c1", 2, 1, Utc::now())).await;
+    let agent = spawn_answering_agent(&m, "c1", false);
+    let (status, body) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes/node-001?cluster_id=c1"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: Value = json(&body);
+    assert_eq!(v["data"]["node_name"], "node-001");
+    assert_eq!(v["data"]["cpu"]["usage_percent"], 50.0);
+    let (status, body) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes/node-001/series?cluster_id=c1&minutes=15"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: Value = json(&body);
+    assert_eq!(v["data"].as_array().unwrap().len(), 3);
+    assert_eq!(v["data"][0]["cpu_usage"], 12.5);
+    agent.abort();
+
+    // Unknown node or cluster: 404 without bothering the agent; bad range: 400.
+    let (status, _) = send(&m, get("/api/v2/observe/metrics/nodes/zz?cluster_id=c1")).await;
+    assert_eq!(status, 404);
+    let (status, _) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes/node-001?cluster_id=zz"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = send(&m, get("/api/v2/observe/metrics/nodes/node-001")).await;
+    assert_eq!(status, 400);
+    let (status, _) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes/node-001/series?cluster_id=c1&minutes=abc"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let pending: Vec<CommandRecord> =
+        json(&send(&m, get("/api/v2/commands?status=pending")).await.1);
+    assert!(pending.is_empty(), "rejected requests queued nothing");
+}
+
+#[tokio::test]
+async fn observe_detail_failure_is_502() {
+    let (m, _) = setup(MasterConfig::default());
+    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    let agent = spawn_answering_agent(&m, "c1", true);
+    let (status, body) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes/node-000?cluster_id=c1"),
+    )
+    .await;
+    assert_eq!(status, 502);
+    assert!(error_of(&body).contains("disk on fire"));
+    agent.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn observe_detail_times_out_with_504() {
+    let config = MasterConfig {
+        detail_timeout: Duration::from_secs(3),
+        ..MasterConfig::default()
+    };
+    let (m, _) = setup(config);
+    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    let before = tokio::time::Instant::now();
+    let (status, body) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes/node-000?cluster_id=c1"),
+    )
+    .await;
+    assert_eq!(status, 504);
+    assert!(error_of(&body).contains("did not answer"));
+    let waited = before.elapsed();
+    assert!(
+        waited >= Duration::from_secs(3) && waited < Duration::from_secs(4),
+        "{waited:?}"
+    );
+    let (status, _) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes/node-000/series?cluster_id=c1"),
+    )
+    .await;
+    assert_eq!(status, 504);
+}
+
+#[tokio::test]
+async fn heartbeat_marks_the_agent_online() {
+    let (m, _) = setup(MasterConfig::default());
+    let hb = serde_json::to_vec(&json!({"cluster_id": "c9", "timestamp": Utc::now(),
+        "agent_version": "1.2.3"}))
+    .unwrap();
+    let (status, body) = send(&m, post("/agent/heartbeat", hb)).await;
+    assert_eq!(status, 200);
+    assert_eq!(json::<StatusBody>(&body).status, "ok");
+    let clusters: Vec<ClusterInfo> = json(&send(&m, get("/api/v2/clusters")).await.1);
+    assert_eq!(clusters[0].cluster_id, "c9");
+    assert_eq!(clusters[0].status, "online");
+    assert_eq!(clusters[0].node_count, 0);
+    let agents: Vec<AgentStatus> = json(&send(&m, get("/api/v2/agents")).await.1);
+    assert_eq!(agents[0].agent_version, "1.2.3");
+    assert_eq!(
+        send(
+            &m,
+            post("/agent/heartbeat", b"\"x\"".to_vec()).cluster("c9")
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        send(&m, post("/agent/heartbeat", b"{}".to_vec())).await.0,
+        400
+    );
+}
+
+#[tokio::test]
+async fn prometheus_exposition_parses() {
+    let (m, _) = setup(MasterConfig::default());
+    push(&m, &common::cluster("c1", 2, 1, Utc::now())).await;
+    let mut odd = common::cluster("we\"ird", 1, 1, Utc::now());
+    odd.cluster_id = "we.ird-1".into();
+    push(&m, &odd).await;
+    let (status, body) = send(&m, get("/metrics")).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition");
+    let find = |name: &str, cluster: &str, node: &str| {
+        scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == name
+                    && s.labels.get("cluster") == Some(cluster)
+                    && s.labels.get("node") == Some(node)
+            })
+            .map(|s| match s.value {
+                prometheus_parse::Value::Gauge(v) => v,
+                ref other => panic!("{name} is not a gauge: {other:?}"),
+            })
+    };
+    let node: ClusterNodeMetrics = json(&send(&m, get("/api/v2/clusters/c1/node-metrics")).await.1);
+    let n1 = &node.nodes[1];
+    assert_eq!(
+        find("atlhyper_node_cpu_usage_percent", "c1", "node-001"),
+        Some(n1.cpu.usage_percent)
+    );
+    assert_eq!(
+        find("atlhyper_node_memory_used_bytes", "c1", "node-001"),
+        Some(n1.memory.used as f64)
+    );
+    assert_eq!(
+        find("atlhyper_node_disk_usage_percent", "c1", "node-001"),
+        Some(40.0)
+    );
+    assert_eq!(
+        find(
+            "atlhyper_node_network_receive_bytes_per_second",
+            "c1",
+            "node-001"
+        ),
+        Some(n1.totals.as_ref().unwrap().network_rx_rate)
+    );
+    assert_eq!(
+        find("atlhyper_node_cpu_temperature_celsius", "c1", "node-001"),
+        Some(n1.temperature.cpu_temp)
+    );
+    assert_eq!(find("atlhyper_node_up", "we.ird-1", "node-000"), Some(1.0));
+    let fs = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "atlhyper_node_filesystem_usage_percent")
+        .count();
+    assert_eq!(fs, 3 * 2, "two filesystems per node");
+    let accepted = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "atlhyper_master_snapshots_total"
+                && s.labels.get("result") == Some("accepted")
+        })
+        .expect("ingest counter");
+    assert!(matches!(accepted.value, prometheus_parse::Value::Counter(v) if v == 2.0));
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "atlhyper_master_snapshot_ingest_seconds")
+    );
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "atlhyper_master_store_errors_total")
+    );
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric == "atlhyper_master_snapshot_bytes_total"
+                && s.labels.get("kind") == Some("decompressed")),
+    );
+}
