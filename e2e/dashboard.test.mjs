@@ -111,7 +111,8 @@ try {
   const clusters = await api('/api/v2/clusters');
   assert.ok(clusters.length >= 2, 'the fixture has several clusters');
   const ids = clusters.map((c) => c.cluster_id).sort();
-  const first = ids[0];
+  const first = process.env.ATLHYPER_E2E_MAIN_CLUSTER || ids[0];
+  assert.ok(ids.includes(first), 'main cluster ' + first + ' is listed');
 
   // ---- first load (and the token prompt when the master asks for one) ----
   const t0 = Date.now();
@@ -147,8 +148,15 @@ try {
   // ---- cluster picker ----
   const options = await page.$$eval('#cluster option', (os) => os.map((o) => o.value));
   assert.deepEqual(options, ids);
-  assert.equal(await page.inputValue('#cluster'), first);
+  assert.equal(await page.inputValue('#cluster'), ids[0]);
   ok('cluster picker lists every cluster and selects the first');
+  if (first !== ids[0]) {
+    const want = (await api('/api/v2/clusters/' + encodeURIComponent(first) + '/node-metrics')).nodes.length;
+    await page.selectOption('#cluster', first);
+    await page.waitForFunction((n) => document.querySelector('#count')?.textContent === n + ' nodes', want, { timeout: 10000 });
+    assert.ok((await page.evaluate(() => location.hash)).includes('c=' + encodeURIComponent(first)));
+    ok('picking cluster ' + first + ' shows its ' + want + ' nodes');
+  }
 
   // ---- summary cards equal the API ----
   async function checkCards(cluster) {

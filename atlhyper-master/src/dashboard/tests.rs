@@ -2,7 +2,6 @@ use std::io::Read;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
 use tower::ServiceExt;
 
 use super::*;
@@ -19,15 +18,13 @@ async fn get_with(path: &str, headers: &[(header::HeaderName, &str)]) -> Respons
 }
 
 async fn body_bytes(r: Response) -> Vec<u8> {
-    r.into_body()
-        .collect()
+    axum::body::to_bytes(r.into_body(), 1 << 20)
         .await
         .expect("body")
-        .to_bytes()
         .to_vec()
 }
 
-fn header_str<'a>(r: &'a Response, name: header::HeaderName) -> &'a str {
+fn header_str(r: &Response, name: header::HeaderName) -> &str {
     r.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
