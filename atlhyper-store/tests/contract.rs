@@ -78,7 +78,9 @@ mod suite {
 
     pub async fn latest_keeps_the_newest(s: &impl Store) {
         let new = snapshot("n", t(100), 50.0);
-        s.upsert_latest("c", &[new.clone()]).await.unwrap();
+        s.upsert_latest("c", std::slice::from_ref(&new))
+            .await
+            .unwrap();
         s.upsert_latest("c", &[snapshot("n", t(99), 1.0)])
             .await
             .unwrap();
@@ -109,7 +111,10 @@ mod suite {
             .await
             .unwrap_err();
         assert!(matches!(err, StoreError::Invalid(_)), "{err}");
-        let err = s.upsert_latest("", &[good.clone()]).await.unwrap_err();
+        let err = s
+            .upsert_latest("", std::slice::from_ref(&good))
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::Invalid(_)), "{err}");
         assert!(s.list_latest("c").await.unwrap().is_empty());
         assert!(s.list_clusters().await.unwrap().is_empty());
@@ -177,7 +182,9 @@ mod suite {
     pub async fn history_keeps_nanoseconds(s: &impl Store) {
         let at = t(10) + chrono::TimeDelta::nanoseconds(123_456_789);
         let p = point("n", at, 0.1 + 0.2);
-        s.append_history("c", &[p.clone()]).await.unwrap();
+        s.append_history("c", std::slice::from_ref(&p))
+            .await
+            .unwrap();
         let got = s.history(&q("c", "n", 10, 11, None)).await.unwrap();
         assert_eq!(got, vec![p]);
     }

@@ -102,6 +102,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: mpsc::Sender<Job>,
+    threads: Vec<thread::JoinHandle<()>>,
 }
 
 impl SqliteStore {
@@ -129,25 +130,52 @@ impl SqliteStore {
         }
 
         let name = |role: &str| format!("atlhyper-sqlite-{role}");
+        let mut threads = Vec::with_capacity(readers.len() + 1);
         let (writer_tx, writer_rx) = mpsc::channel::<Job>();
-        thread::Builder::new()
-            .name(name("writer"))
-            .spawn(move || serve(conn, &Mutex::new(writer_rx)))
-            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+        threads.push(
+            thread::Builder::new()
+                .name(name("writer"))
+                .spawn(move || serve(conn, &Mutex::new(writer_rx)))
+                .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?,
+        );
         let (readers_tx, readers_rx) = mpsc::channel::<Job>();
         let readers_rx = Arc::new(Mutex::new(readers_rx));
         for reader in readers {
             let rx = Arc::clone(&readers_rx);
-            thread::Builder::new()
-                .name(name("reader"))
-                .spawn(move || serve(reader, &rx))
-                .map_err(|e| StoreError::Backend(format!("cannot start a reader thread: {e}")))?;
+            threads.push(
+                thread::Builder::new()
+                    .name(name("reader"))
+                    .spawn(move || serve(reader, &rx))
+                    .map_err(|e| {
+                        StoreError::Backend(format!("cannot start a reader thread: {e}"))
+                    })?,
+            );
         }
         Ok(Self {
             path,
             writer: writer_tx,
             readers: readers_tx,
+            threads,
         })
+    }
+
+    /// Finishes the work already sent, closes every connection (the last one checkpoints the
+    /// WAL into the database file) and waits for the engine's threads. Blocks: call it from
+    /// `spawn_blocking` or after the runtime stopped. Dropping the store closes it too, without
+    /// waiting.
+    pub fn close(self) -> StoreResult<()> {
+        let Self {
+            writer,
+            readers,
+            threads,
+            ..
+        } = self;
+        drop((writer, readers));
+        for t in threads {
+            t.join()
+                .map_err(|_| StoreError::Backend("an SQLite thread panicked".to_owned()))?;
+        }
+        Ok(())
     }
 
     /// The database file.
@@ -214,7 +242,12 @@ where
 fn serve(mut conn: Connection, jobs: &Mutex<mpsc::Receiver<Job>>) {
     loop {
         let job = jobs.lock().recv();
-        let Ok(job) = job else { return };
+        let Ok(job) = job else {
+            // Every sender is gone. Close explicitly: an error here (a checkpoint that could not
+            // run) leaves a WAL that the next open replays, so nothing is lost.
+            let _ = conn.close();
+            return;
+        };
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
     }
 }
@@ -248,5 +281,49 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StoreError {
             StoreError::Corrupt(e.to_string())
         }
         _ => StoreError::Backend(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous_of(options: &SqliteOptions) -> i64 {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open_with(dir.path().join("s.db"), options).unwrap();
+        store
+            .write(|c| {
+                c.pragma_query_value(None, "synchronous", |r| r.get(0))
+                    .map_err(map_err)
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn synchronous_is_applied_to_the_writer() {
+        assert_eq!(synchronous_of(&SqliteOptions::default()).await, 2, "FULL");
+        let normal = SqliteOptions {
+            synchronous: Synchronous::Normal,
+            ..SqliteOptions::default()
+        };
+        assert_eq!(synchronous_of(&normal).await, 1, "NORMAL");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_leaves_the_thread_serving() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("p.db")).unwrap();
+        let err = store
+            .write::<(), _>(|_| panic!("job panics"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err}");
+        let n: i64 = store
+            .write(|c| c.query_row("SELECT 1", [], |r| r.get(0)).map_err(map_err))
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        store.close().unwrap();
     }
 }
