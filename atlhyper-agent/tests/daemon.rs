@@ -1,0 +1,111 @@
+//! The daemon against a real agent: delivery, gzip, token, and backfill after the agent was down.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use atlhyper_agent::{AgentConfig, DaemonConfig, NodeTable, run_daemon_with, serve_agent};
+use atlhyper_model::{CpuMetrics, NodeMetricsSnapshot};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+fn source() -> (
+    impl FnMut() -> NodeMetricsSnapshot + Send + 'static,
+    Arc<AtomicU64>,
+) {
+    let n = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&n);
+    let f = move || {
+        let i = count.fetch_add(1, Ordering::SeqCst);
+        NodeMetricsSnapshot {
+            node_name: "ignored-the-daemon-stamps-its-own".into(),
+            timestamp: chrono::Utc::now(),
+            cpu: CpuMetrics {
+                usage_percent: i as f64,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    };
+    (f, n)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_backfills_the_agent_after_it_comes_up() {
+    // The agent's port is chosen but nobody listens yet.
+    let port = common::free_port();
+    let (master, _recorded) = common::start_master().await;
+
+    let mut cfg = DaemonConfig::new("worker-7");
+    cfg.agent_addr = format!("127.0.0.1:{port}");
+    cfg.interval = Duration::from_millis(50);
+    cfg.token = Some("node-token".into());
+    cfg.request_timeout = Duration::from_millis(500);
+    cfg.backoff_base = Duration::from_millis(20);
+    cfg.backoff_max = Duration::from_millis(100);
+    cfg.queue_capacity = 1000;
+    let (src, collections) = source();
+    let (stop_daemon, daemon_rx) = oneshot::channel::<()>();
+    let daemon = tokio::spawn(run_daemon_with(cfg, src, async {
+        let _ = daemon_rx.await;
+    }));
+
+    // 600 ms of outage: about a dozen snapshots queue up.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let during_outage = collections.load(Ordering::SeqCst);
+    assert!(during_outage >= 5);
+
+    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let agent_cfg = AgentConfig {
+        master_url: format!("http://{master}"),
+        node_token: Some("node-token".into()),
+        ..AgentConfig::default()
+    };
+    let table = Arc::new(NodeTable::new(agent_cfg.table_config()));
+    let (stop_agent, agent_rx) = oneshot::channel::<()>();
+    let agent = tokio::spawn(serve_agent(
+        listener,
+        agent_cfg,
+        Arc::clone(&table),
+        async {
+            let _ = agent_rx.await;
+        },
+    ));
+
+    // Every snapshot collected during the outage reaches the agent's ring.
+    let ok = common::wait_for(Duration::from_secs(10), || {
+        let now = tokio::time::Instant::now();
+        table
+            .series("worker-7", None, None, now)
+            .is_some_and(|s| s.len() as u64 >= during_outage)
+    })
+    .await;
+    assert!(ok, "backlog not delivered");
+    let _ = stop_daemon.send(());
+    daemon.await.unwrap().unwrap();
+
+    let now = tokio::time::Instant::now();
+    let series = table.series("worker-7", None, None, now).unwrap();
+    let cpu: Vec<f64> = series.iter().map(|p| p.cpu_usage).collect();
+    // In time order, no gaps, no duplicates: 0, 1, 2, ...
+    let expected: Vec<f64> = (0..cpu.len()).map(|i| i as f64).collect();
+    assert_eq!(cpu, expected);
+    let latest: NodeMetricsSnapshot =
+        serde_json::from_str(table.latest("worker-7", now).unwrap().get()).unwrap();
+    assert_eq!(latest.node_name, "worker-7");
+    assert_eq!(latest.cpu.usage_percent, *cpu.last().unwrap());
+
+    let _ = stop_agent.send(());
+    agent.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn bad_configuration_is_refused() {
+    let cfg = DaemonConfig::new("Not_A_Node");
+    let err = run_daemon_with(cfg, NodeMetricsSnapshot::default, async {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("DNS-1123"), "{err}");
+}
