@@ -47,6 +47,7 @@
 
 mod api;
 mod auth;
+mod cli;
 mod commands;
 mod config;
 pub mod dashboard;
@@ -60,13 +61,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use atlhyper_model::{ClusterSnapshot, NodeState, NodeStatus};
-use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore};
+use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, SqliteStore};
 use axum::Router;
 use axum::routing::{get, post};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 pub use api::{MAX_COMMAND_TIMEOUT_SECS, MAX_HISTORY_HOURS, MAX_SERIES_MINUTES};
+pub use cli::MasterArgs;
 pub use config::{ConfigError, MasterConfig, parse_agent_tokens, parse_duration, parse_token_list};
 pub use error::{ApiError, MasterError};
 pub use hub::{ClusterView, DataHub};
@@ -353,4 +355,39 @@ pub async fn run_master(
         Some(name) => Err(MasterError::Task(name)),
         None => Ok(()),
     }
+}
+
+/// Opens (creating it and its directory if needed) the SQLite database at `path` off the async
+/// workers.
+pub async fn open_sqlite(path: &std::path::Path) -> Result<Arc<SqliteStore>, MasterError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    let path = path.to_path_buf();
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(path))
+        .await
+        .map_err(|_| MasterError::Task("opening the database"))??;
+    Ok(Arc::new(store))
+}
+
+/// What the `atlhyper-master` binary runs: the configuration from `args`, SQLite at
+/// `args.db_path`, bound to `args.listen` (or loopback when the configuration is open), until
+/// `shutdown` completes.
+pub async fn run_from_args(
+    args: &MasterArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), MasterError> {
+    let config = args.to_config()?;
+    let bind = MasterArgs::bind_addr(&config);
+    if bind != config.listen {
+        tracing::warn!(
+            requested = %config.listen,
+            %bind,
+            "no agent tokens or no viewer/operator tokens configured: serving on loopback only"
+        );
+    }
+    let store = open_sqlite(&args.db_path).await?;
+    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let master = Master::new(config, store.clone(), store.clone(), store);
+    run_master(master, listener, shutdown).await
 }

@@ -1,0 +1,172 @@
+//! [`MasterArgs`]: the master's flags, each also read from a `MASTER_*` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{
+    ConfigError, MasterConfig, parse_agent_tokens, parse_duration, parse_token_list,
+};
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s).map_err(|e| e.0)
+}
+
+/// Flags of the `atlhyper-master` binary (and of `atlhyper master`). Token values are read from
+/// the environment preferably (flags show in `ps`); clap never prints them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MasterArgs {
+    /// Address to serve on. Without agent tokens or without viewer/operator tokens the master
+    /// only serves on loopback.
+    #[arg(long, env = "MASTER_LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// SQLite database file (created with its directory).
+    #[arg(
+        long,
+        env = "MASTER_DB_PATH",
+        default_value = "atlhyper-data/atlhyper.db"
+    )]
+    pub db_path: PathBuf,
+    /// Agent tokens: `token=cluster_id` pairs separated by commas.
+    #[arg(long, env = "MASTER_AGENT_TOKENS", hide_env_values = true)]
+    pub agent_tokens: Option<String>,
+    /// One agent token (for a single cluster, named by --cluster-id).
+    #[arg(long, env = "MASTER_AGENT_TOKEN", hide_env_values = true)]
+    pub agent_token: Option<String>,
+    /// Cluster id of --agent-token.
+    #[arg(long, env = "MASTER_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+    /// Viewer tokens (read the API), separated by commas.
+    #[arg(long, env = "MASTER_VIEWER_TOKEN", hide_env_values = true)]
+    pub viewer_token: Option<String>,
+    /// Operator tokens (read and create commands), separated by commas.
+    #[arg(long, env = "MASTER_OPERATOR_TOKEN", hide_env_values = true)]
+    pub operator_token: Option<String>,
+    /// One history point per node per this interval.
+    #[arg(long, env = "MASTER_HISTORY_INTERVAL", default_value = "5m", value_parser = duration_arg)]
+    pub history_interval: Duration,
+    /// History retention.
+    #[arg(long, env = "MASTER_RETENTION", default_value = "30d", value_parser = duration_arg)]
+    pub retention: Duration,
+    /// How long an agent's command long poll waits.
+    #[arg(long, env = "MASTER_LONG_POLL_TIMEOUT", default_value = "30s", value_parser = duration_arg)]
+    pub long_poll_timeout: Duration,
+    /// Default deadline of commands created through the API.
+    #[arg(long, env = "MASTER_COMMAND_TIMEOUT", default_value = "60s", value_parser = duration_arg)]
+    pub command_timeout: Duration,
+    /// How long an observe detail request waits for the agent (then 504).
+    #[arg(long, env = "MASTER_DETAIL_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
+    pub detail_timeout: Duration,
+    /// Silence after which an agent is offline.
+    #[arg(long, env = "MASTER_AGENT_OFFLINE_AFTER", default_value = "60s", value_parser = duration_arg)]
+    pub agent_offline_after: Duration,
+    /// Largest snapshot body as sent (compressed), bytes.
+    #[arg(long, env = "MASTER_SNAPSHOT_BODY_LIMIT", default_value_t = 8 << 20)]
+    pub snapshot_body_limit: usize,
+    /// Largest snapshot after decompression, bytes.
+    #[arg(long, env = "MASTER_SNAPSHOT_DECOMPRESSED_LIMIT", default_value_t = 64 << 20)]
+    pub snapshot_decompressed_limit: usize,
+}
+
+impl MasterArgs {
+    /// The configuration these flags describe, validated.
+    pub fn to_config(&self) -> Result<MasterConfig, ConfigError> {
+        let mut agent_tokens = parse_agent_tokens(self.agent_tokens.as_deref().unwrap_or(""))?;
+        match (
+            self.agent_token.as_deref().filter(|t| !t.is_empty()),
+            self.cluster_id.as_deref().filter(|c| !c.is_empty()),
+        ) {
+            (Some(token), Some(cluster)) => {
+                if agent_tokens
+                    .insert(token.to_owned(), cluster.to_owned())
+                    .is_some()
+                {
+                    return Err(ConfigError(
+                        "the agent token is also in MASTER_AGENT_TOKENS".into(),
+                    ));
+                }
+            }
+            (Some(_), None) => {
+                return Err(ConfigError(
+                    "MASTER_AGENT_TOKEN needs MASTER_CLUSTER_ID (or use MASTER_AGENT_TOKENS=token=cluster)"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+        let config = MasterConfig {
+            listen: self.listen,
+            agent_tokens,
+            viewer_tokens: parse_token_list(self.viewer_token.as_deref().unwrap_or("")),
+            operator_tokens: parse_token_list(self.operator_token.as_deref().unwrap_or("")),
+            history_interval: self.history_interval,
+            retention: self.retention,
+            long_poll_timeout: self.long_poll_timeout,
+            command_timeout: self.command_timeout,
+            detail_timeout: self.detail_timeout,
+            agent_offline_after: self.agent_offline_after,
+            snapshot_body_limit: self.snapshot_body_limit,
+            snapshot_decompressed_limit: self.snapshot_decompressed_limit,
+            ..MasterConfig::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The listen address to bind: the configured one, or its loopback counterpart (same port)
+    /// when the configuration is open (see [`MasterConfig::is_open`]).
+    pub fn bind_addr(config: &MasterConfig) -> SocketAddr {
+        if config.is_open() && !config.listen.ip().is_loopback() {
+            SocketAddr::from(([127, 0, 0, 1], config.listen.port()))
+        } else {
+            config.listen
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        master: MasterArgs,
+    }
+
+    #[test]
+    fn flags_to_config() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--listen",
+            "0.0.0.0:9000",
+            "--agent-tokens",
+            "t1=a,t2=b",
+            "--agent-token",
+            "t3",
+            "--cluster-id",
+            "c",
+            "--viewer-token",
+            "v1,v2",
+            "--history-interval",
+            "1m",
+        ])
+        .unwrap();
+        let config = cli.master.to_config().unwrap();
+        assert_eq!(config.agent_tokens.len(), 3);
+        assert_eq!(config.agent_tokens["t3"], "c");
+        assert_eq!(config.viewer_tokens, ["v1", "v2"]);
+        assert_eq!(config.history_interval, Duration::from_secs(60));
+        assert!(!config.is_open());
+        assert_eq!(MasterArgs::bind_addr(&config).to_string(), "0.0.0.0:9000");
+
+        let open = Cli::try_parse_from(["x", "--listen", "0.0.0.0:9000"]).unwrap();
+        let config = open.master.to_config().unwrap();
+        assert_eq!(MasterArgs::bind_addr(&config).to_string(), "127.0.0.1:9000");
+
+        let bad = Cli::try_parse_from(["x", "--agent-token", "t"]).unwrap();
+        assert!(bad.master.to_config().is_err());
+        assert!(Cli::try_parse_from(["x", "--retention", "forever"]).is_err());
+    }
+}
