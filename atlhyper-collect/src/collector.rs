@@ -11,6 +11,7 @@ use atlhyper_model::{
 use chrono::{DateTime, Utc};
 
 use crate::delta::{self, DiskCounters, NetCounters, ProcessTimes};
+use crate::proc::net_addr;
 use crate::proc::{
     cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_dev, pid_cmdline, pid_stat, pid_status,
     pressure, stat, uptime,
@@ -180,6 +181,7 @@ struct NetSample {
     speed: i64,
     mac: String,
     mtu: u32,
+    ip: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -235,7 +237,13 @@ struct HostInfo {
     os: Option<String>,
     cpuinfo: Option<cpuinfo::CpuInfo>,
     has_cpufreq: Option<bool>,
+    /// Interface -> address, refreshed every [`ADDRESS_REFRESH`] or when an interface appears.
+    addresses: HashMap<String, String>,
+    addresses_at: Option<Instant>,
 }
+
+/// How long interface addresses are cached (fib_trie can be large on nodes with many routes).
+const ADDRESS_REFRESH: Duration = Duration::from_secs(60);
 
 /// Samples one host and produces [`NodeMetricsSnapshot`]s. Keeps the previous raw sample, so the
 /// first [`Collector::collect`] yields no rates and later calls give rates over the elapsed time.
@@ -291,6 +299,11 @@ impl Collector {
         self.users.clear();
     }
 
+    /// The statfs runner (to replace it, e.g. when replaying a tree with recorded statfs values).
+    pub fn statfs_mut(&mut self) -> &mut Statfs {
+        self.sampler.statfs_mut()
+    }
+
     /// Forgets the previous sample: the next collection yields no rates.
     pub fn reset(&mut self) {
         self.prev = None;
@@ -318,10 +331,10 @@ impl Collector {
         timed(&mut statuses, "host", || self.sample_host(&mut cur));
         timed(&mut statuses, "cpu", || self.sample_cpu(&mut cur));
         // A new boot time means a reboot (or a clock step): the previous counters are meaningless.
-        if let (Some(p), Some(c)) = (self.prev.as_ref().and_then(RawSample::btime), cur.btime()) {
-            if p != c {
-                self.prev = None;
-            }
+        if let (Some(p), Some(c)) = (self.prev.as_ref().and_then(RawSample::btime), cur.btime())
+            && p != c
+        {
+            self.prev = None;
         }
         timed(&mut statuses, "memory", || self.sample_memory(&mut cur));
         timed(&mut statuses, "load", || self.sample_load(&mut cur));
@@ -643,6 +656,34 @@ impl Collector {
             }
         }
         cur.nets.truncate(n);
+        let stale = self
+            .host
+            .addresses_at
+            .is_none_or(|t| t.elapsed() >= ADDRESS_REFRESH)
+            || cur
+                .nets
+                .iter()
+                .any(|n| !self.host.addresses.contains_key(&n.name));
+        if stale {
+            let mut read = |f: &str| {
+                s.read_text(Base::Proc, &[&"net", &f])
+                    .map(str::to_owned)
+                    .unwrap_or_default()
+            };
+            let (fib, route, inet6) = (read("fib_trie"), read("route"), read("if_inet6"));
+            self.host.addresses.clear();
+            for net in &cur.nets {
+                let ip = net_addr::address_of(&net.name, &fib, &route, &inet6).unwrap_or_default();
+                self.host.addresses.insert(net.name.clone(), ip);
+            }
+            self.host.addresses_at = Some(Instant::now());
+        }
+        for net in &mut cur.nets {
+            net.ip.clear();
+            if let Some(ip) = self.host.addresses.get(&net.name) {
+                net.ip.push_str(ip);
+            }
+        }
         for net in &mut cur.nets {
             let dir = ["class", "net", net.name.as_str()];
             net.status = match s.read_text(Base::Sys, &[&dir[0], &dir[1], &dir[2], &"operstate"]) {
@@ -958,12 +999,12 @@ impl Collector {
         }
 
         // User names from the host's passwd, re-read when a uid is unknown.
-        if cur.details.iter().any(|d| !self.users.contains_key(&d.uid)) {
-            if let Ok(t) = s.read_text(Base::Root, &[&"etc", &"passwd"]) {
-                self.users.clear();
-                for (name, uid) in etc::passwd::entries(t) {
-                    self.users.entry(uid).or_insert_with(|| name.to_owned());
-                }
+        if cur.details.iter().any(|d| !self.users.contains_key(&d.uid))
+            && let Ok(t) = s.read_text(Base::Root, &[&"etc", &"passwd"])
+        {
+            self.users.clear();
+            for (name, uid) in etc::passwd::entries(t) {
+                self.users.entry(uid).or_insert_with(|| name.to_owned());
             }
         }
         if bad > 0 {
@@ -1127,7 +1168,7 @@ fn build(
         totals.network_tx_rate += r.tx_bytes.unwrap_or(0.0);
         networks.push(NetworkMetrics {
             interface: n.name.clone(),
-            ip_address: String::new(),
+            ip_address: n.ip.clone(),
             mac_address: n.mac.clone(),
             status: n.status.clone(),
             speed: n.speed,
@@ -1151,7 +1192,7 @@ fn build(
         });
     }
     for d in &cur.disks {
-        if !cur.whole_disks.iter().any(|w| *w == d.name) || !filter::counts_in_totals(&d.name) {
+        if !cur.whole_disks.contains(&d.name) || !filter::counts_in_totals(&d.name) {
             continue;
         }
         if let Some(r) = disk_rates(prev, d) {

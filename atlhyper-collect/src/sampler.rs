@@ -93,6 +93,7 @@ pub struct FsSpace {
 }
 
 /// `statvfs(2)` on `path`.
+#[allow(clippy::useless_conversion)]
 pub fn statvfs(path: &Path) -> io::Result<FsSpace> {
     let c = CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -105,17 +106,19 @@ pub fn statvfs(path: &Path) -> io::Result<FsSpace> {
     }
     // SAFETY: statvfs returned 0, so the struct is initialised.
     let st = unsafe { st.assume_init() };
+    // Field widths differ between platforms (u32 on some 32-bit targets); `u64::from` widens
+    // all of them losslessly and is a no-op here.
     let frsize = if st.f_frsize > 0 {
-        st.f_frsize
+        u64::from(st.f_frsize)
     } else {
-        st.f_bsize
-    } as u64;
+        u64::from(st.f_bsize)
+    };
     Ok(FsSpace {
-        total: (st.f_blocks as u64).saturating_mul(frsize),
-        free: (st.f_bfree as u64).saturating_mul(frsize),
-        available: (st.f_bavail as u64).saturating_mul(frsize),
-        files: st.f_files as u64,
-        files_free: st.f_ffree as u64,
+        total: u64::from(st.f_blocks).saturating_mul(frsize),
+        free: u64::from(st.f_bfree).saturating_mul(frsize),
+        available: u64::from(st.f_bavail).saturating_mul(frsize),
+        files: u64::from(st.f_files),
+        files_free: u64::from(st.f_ffree),
     })
 }
 
@@ -289,7 +292,7 @@ impl Sampler {
     }
 
     /// The statfs runner.
-    pub fn statfs(&mut self) -> &mut Statfs {
+    pub fn statfs_mut(&mut self) -> &mut Statfs {
         &mut self.statfs
     }
 

@@ -32,10 +32,10 @@ pub fn parse(text: &str) -> ParseResult<CpuInfo> {
     let mut cores_per_package: Option<u64> = None;
     let (mut phys_id, mut core_id) = (None, None);
     let flush = |phys: &mut Option<u64>, core: &mut Option<u64>, pairs: &mut Vec<(u64, u64)>| {
-        if let (Some(p), Some(c)) = (phys.take(), core.take()) {
-            if !pairs.contains(&(p, c)) {
-                pairs.push((p, c));
-            }
+        if let (Some(p), Some(c)) = (phys.take(), core.take())
+            && !pairs.contains(&(p, c))
+        {
+            pairs.push((p, c));
         }
     };
     for (idx, line) in text.lines().enumerate() {
@@ -51,21 +51,11 @@ pub fn parse(text: &str) -> ParseResult<CpuInfo> {
         let value = value.trim();
         let bad = |what| ParseError::new(FILE, idx + 1, ParseErrorKind::BadNumber(what));
         match key {
-            "processor" => {
-                // ARM prints "Processor : ARMv7 ..." (capital P) as the model; "processor" is the index.
-                if parse_u64(value).is_some() {
-                    info.logical += 1;
-                }
-            }
-            "model name" => {
-                if model.is_none() {
-                    model = Some(value);
-                }
-            }
-            "Processor" | "cpu model" | "Hardware" => {
-                if model_fallback.is_none() {
-                    model_fallback = Some(value);
-                }
+            // ARM prints "Processor : ARMv7 ..." (capital P) as the model; "processor" is the index.
+            "processor" if parse_u64(value).is_some() => info.logical += 1,
+            "model name" if model.is_none() => model = Some(value),
+            "Processor" | "cpu model" | "Hardware" if model_fallback.is_none() => {
+                model_fallback = Some(value)
             }
             "cpu MHz" => {
                 let v = parse_f64(value).ok_or(bad("cpu MHz"))?;

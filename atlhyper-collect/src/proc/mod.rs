@@ -6,6 +6,7 @@ pub mod diskstats;
 pub mod loadavg;
 pub mod meminfo;
 pub mod mountinfo;
+pub mod net_addr;
 pub mod net_dev;
 pub mod pid_cmdline;
 pub mod pid_stat;

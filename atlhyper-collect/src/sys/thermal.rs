@@ -29,7 +29,7 @@ mod tests {
         assert!(is_cpu_zone("x86_pkg_temp\n"));
         assert!(is_cpu_zone("cpu-thermal"));
         assert!(is_cpu_zone("soc_thermal"));
-        assert!(is_cpu_zone("mtktscpu") == false);
+        assert!(!is_cpu_zone("mtktscpu"));
         assert!(!is_cpu_zone("acpitz"));
         assert!(!is_cpu_zone("iwlwifi_1"));
     }

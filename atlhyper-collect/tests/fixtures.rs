@@ -1,0 +1,398 @@
+//! End-to-end: the Collector over captured and hand-written fixture trees, checked against the
+//! right answers in tests/fixtures/README.md, and golden insta snapshots (timestamps and
+//! durations redacted).
+
+mod common;
+
+use atlhyper_collect::HostRoot;
+use atlhyper_model::NodeMetricsSnapshot;
+use common::{collector, fixture, replay};
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol
+}
+
+fn status<'a>(s: &'a NodeMetricsSnapshot, name: &str) -> &'a atlhyper_model::CollectorStatus {
+    s.collectors
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no collector status {name}"))
+}
+
+fn assert_golden(name: &str, s: &NodeMetricsSnapshot) {
+    insta::assert_yaml_snapshot!(name, s, {
+        ".timestamp" => "[timestamp]",
+        ".collectors[].duration_us" => "[duration]",
+    });
+}
+
+#[test]
+fn old_kernel_pair_gives_the_documented_answers() {
+    let s = replay(
+        &fixture("synthetic/old-kernel/t0"),
+        &fixture("synthetic/old-kernel/t1"),
+        10,
+    );
+    assert_eq!(s.node_name, "fixture-node");
+    assert_eq!(s.hostname, "oldbox");
+    assert_eq!(s.kernel, "4.19.0-27-amd64");
+    assert_eq!(s.os, "Debian GNU/Linux 10 (buster)");
+    assert_eq!(s.uptime, 102);
+
+    let c = &s.cpu;
+    assert!(close(c.user_percent, 20.0, 1e-9) && close(c.system_percent, 10.0, 1e-9));
+    assert!(close(c.idle_percent, 60.0, 1e-9) && close(c.iowait_percent, 10.0, 1e-9));
+    assert!(close(c.usage_percent, 30.0, 1e-9));
+    assert_eq!(c.steal_percent, Some(0.0));
+    assert!(close(c.per_core[0], 50.0, 1e-9) && close(c.per_core[1], 100.0 / 6.0, 1e-9));
+    assert_eq!((c.cores, c.threads), (2, 2));
+    assert_eq!(c.frequency, 3100.0);
+    assert_eq!(c.model, "Intel(R) Core(TM) i5-6500 CPU @ 3.20GHz");
+    assert_eq!((c.load_1, c.load_5, c.load_15), (0.5, 0.4, 0.3));
+
+    let m = &s.memory;
+    assert_eq!(m.total, 1_000_000 * 1024);
+    assert_eq!(m.available, 500_000 * 1024);
+    assert_eq!(m.used, 500_000 * 1024);
+    assert_eq!(m.usage_percent, 50.0);
+    assert_eq!(m.cached, 350_000 * 1024);
+    assert_eq!((m.swap_used, m.swap_percent), (100_000 * 1024, 20.0));
+
+    assert_eq!(s.disks.len(), 2, "{:?}", s.disks);
+    let root = s.primary_disk().unwrap();
+    assert_eq!(
+        (
+            root.device.as_str(),
+            root.mount_point.as_str(),
+            root.fs_type.as_str()
+        ),
+        ("sda1", "/", "ext4")
+    );
+    assert_eq!((root.read_iops, root.write_iops), (100.0, 100.0));
+    assert_eq!(
+        (root.read_rate, root.write_rate),
+        (1_024_000.0, 1_024_000.0)
+    );
+    assert_eq!(root.io_util, 50.0);
+    assert_eq!(
+        (root.total, root.used, root.available),
+        (4_096_000, 2_457_600, 1_228_800)
+    );
+    assert!(close(root.usage_percent, 200.0 / 3.0, 1e-9));
+    assert_eq!((root.inodes_total, root.inodes_used), (Some(100), Some(60)));
+    let data = &s.disks[1];
+    assert_eq!(
+        (data.device.as_str(), data.mount_point.as_str()),
+        ("sdb", "/data")
+    );
+    assert_eq!(
+        (data.read_rate, data.write_rate, data.io_util),
+        (0.0, 0.0, 0.0),
+        "counters went down"
+    );
+    assert_eq!(
+        (data.inodes_total, data.inodes_used),
+        (None, None),
+        "btrfs reports no inodes"
+    );
+
+    let t = s.totals.as_ref().unwrap();
+    assert_eq!(
+        (t.disk_read_rate, t.disk_write_rate),
+        (1_024_000.0, 1_024_000.0)
+    );
+    assert_eq!((t.disk_read_iops, t.disk_write_iops), (100.0, 100.0));
+
+    let names: Vec<_> = s.networks.iter().map(|n| n.interface.as_str()).collect();
+    assert_eq!(names, ["eth0", "wlan0"]);
+    let eth = &s.networks[0];
+    assert_eq!((eth.rx_rate, eth.tx_rate), (1_000_000.0, 200_000.0));
+    assert_eq!(eth.rx_packets_rate, Some(1000.0));
+    assert_eq!(eth.rx_dropped_rate, Some(2.0));
+    assert_eq!(eth.tx_errors_rate, Some(1.0));
+    assert_eq!(
+        (eth.speed, eth.mtu, eth.status.as_str()),
+        (1000, 1500, "up")
+    );
+    assert_eq!(eth.mac_address, "52:54:00:aa:bb:cc");
+    let wlan = &s.networks[1];
+    assert_eq!(wlan.rx_rate, 0.0, "32-bit wrap gives no rate");
+    assert_eq!(wlan.rx_packets_rate, Some(100.0));
+    assert_eq!(wlan.speed, -1, "no speed file");
+    assert_eq!(t.network_rx_rate, 1_000_000.0);
+
+    let pids: Vec<_> = s.processes.iter().map(|p| p.pid).collect();
+    assert!(!pids.contains(&101), "a thread is not a process: {pids:?}");
+    assert!(!pids.contains(&300));
+    let p100 = s.processes.iter().find(|p| p.pid == 100).unwrap();
+    assert_eq!(p100.name, "(sd-pam) x)");
+    assert_eq!(p100.cpu_percent, 100.0);
+    assert_eq!(p100.user, "alice");
+    assert_eq!(p100.cmdline, "/usr/lib/systemd/systemd --user");
+    assert_eq!(p100.start_time, 1_600_000_000 + 50);
+    assert_eq!(p100.mem_rss, 8000 * 1024);
+    let nginx = s.processes.iter().find(|p| p.pid == 200).unwrap();
+    assert_eq!(nginx.cpu_percent, 0.0, "pid reused: no rate");
+    assert_eq!((nginx.user.as_str(), nginx.threads), ("www-data", 2));
+    assert_eq!(nginx.cmdline, "nginx: worker process");
+    assert_eq!(s.processes[0].pid, 100, "sorted by CPU");
+    let kthread = s.processes.iter().find(|p| p.pid == 2).unwrap();
+    assert_eq!((kthread.cmdline.as_str(), kthread.mem_rss), ("", 0));
+
+    let psi = s.psi.as_ref().unwrap();
+    assert_eq!(
+        (
+            psi.cpu_some,
+            psi.memory_some,
+            psi.memory_full,
+            psi.io_some,
+            psi.io_full
+        ),
+        (4.0, 1.5, 0.5, 2.0, 1.0)
+    );
+
+    for part in [
+        "host",
+        "cpu",
+        "memory",
+        "load",
+        "disks",
+        "network",
+        "psi",
+        "processes",
+    ] {
+        let st = status(&s, part);
+        assert!(st.ok && st.error.is_none(), "{part}: {st:?}");
+    }
+    let temp = status(&s, "temperature");
+    assert!(
+        !temp.ok
+            && temp
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("no temperature sensors")
+    );
+    assert_golden("old_kernel_t0_t1", &s);
+}
+
+#[test]
+fn first_collection_has_no_rates() {
+    let mut c = collector(&fixture("synthetic/old-kernel/t1"), 10);
+    let s = c.collect();
+    assert_eq!(s.cpu.usage_percent, 0.0);
+    assert!(s.cpu.per_core.iter().all(|&v| v == 0.0));
+    assert_eq!(s.cpu.steal_percent, None);
+    assert!(
+        s.disks
+            .iter()
+            .all(|d| d.read_rate == 0.0 && d.io_util == 0.0)
+    );
+    assert!(
+        s.networks
+            .iter()
+            .all(|n| n.rx_rate == 0.0 && n.rx_packets_rate.is_none())
+    );
+    assert!(s.processes.iter().all(|p| p.cpu_percent == 0.0));
+    // Counters since boot are there from the start.
+    assert_eq!(s.disks[0].read_bytes, 6000 * 512);
+    assert_eq!(s.networks[0].rx_bytes, 3_000_000);
+}
+
+#[test]
+fn btime_change_resets_state() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("synthetic/old-kernel/t1"), dir.path());
+    let stat = dir.path().join("proc/stat");
+    let text = std::fs::read_to_string(&stat)
+        .unwrap()
+        .replace("btime 1600000000", "btime 1600000500");
+    std::fs::write(&stat, text).unwrap();
+
+    let mut c = collector(&fixture("synthetic/old-kernel/t0"), 10);
+    c.collect();
+    c.set_root(HostRoot::under(dir.path()));
+    *c.statfs_mut() = atlhyper_collect::Statfs::with_fn(
+        std::time::Duration::from_secs(1),
+        common::statfs_of(dir.path()),
+    );
+    let s = c.collect_over(None);
+    assert_eq!(s.cpu.usage_percent, 0.0, "rebooted: no CPU rate");
+    assert_eq!(s.disks[0].read_rate, 0.0);
+    assert_eq!(s.networks[0].rx_rate, 0.0);
+    assert!(s.processes.iter().all(|p| p.cpu_percent == 0.0));
+    // Without the btime change the same pair gives rates (the control).
+    let control = replay(
+        &fixture("synthetic/old-kernel/t0"),
+        &fixture("synthetic/old-kernel/t1"),
+        10,
+    );
+    assert!(control.cpu.usage_percent > 0.0);
+}
+
+#[test]
+fn process_with_unreadable_stat_is_skipped_not_an_error_but_garbage_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("synthetic/old-kernel/t1"), dir.path());
+    // Garbage in a pid's stat: reported in `collectors`, the rest still complete.
+    std::fs::create_dir_all(dir.path().join("proc/400")).unwrap();
+    std::fs::write(dir.path().join("proc/400/stat"), "400 (x) S 1 2").unwrap();
+    let mut c = collector(dir.path(), 10);
+    let s = c.collect();
+    let st = status(&s, "processes");
+    assert!(!st.ok);
+    assert!(st.error.as_deref().unwrap().contains("/400/stat"), "{st:?}");
+    assert!(s.processes.iter().any(|p| p.pid == 100));
+    assert!(!s.processes.iter().any(|p| p.pid == 400 || p.pid == 300));
+}
+
+#[test]
+fn missing_everything_degrades_per_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = collector(dir.path(), 10);
+    let s = c.collect();
+    assert_eq!(s.collectors.len(), 9);
+    assert!(
+        s.collectors.iter().all(|c| !c.ok && c.error.is_some()),
+        "{:?}",
+        s.collectors
+    );
+    assert!(s.disks.is_empty() && s.networks.is_empty() && s.processes.is_empty());
+}
+
+#[test]
+fn hwmon_intel_with_legacy_layout() {
+    let mut c = collector(&fixture("synthetic/hwmon-intel"), 10);
+    let s = c.collect();
+    let t = &s.temperature;
+    assert_eq!((t.cpu_temp, t.cpu_temp_max), (55.0, 84.0));
+    let got: Vec<_> = t
+        .sensors
+        .iter()
+        .map(|r| (r.name.as_str(), r.label.as_str(), r.current))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("coretemp", "Package id 0", 55.0),
+            ("coretemp", "Core 0", 53.0),
+            ("coretemp", "Core 1", 57.0),
+            ("nvme", "Composite", 38.85),
+            ("it8728", "temp2", 33.0),
+            ("acpitz", "temp1", 27.8),
+        ]
+    );
+    assert_eq!(t.sensors[5].critical, 119.0);
+    assert!(status(&s, "temperature").ok);
+    insta::assert_yaml_snapshot!("hwmon_intel_temperature", s.temperature);
+}
+
+#[test]
+fn hwmon_amd_tctl() {
+    let s = collector(&fixture("synthetic/hwmon-amd"), 10).collect();
+    assert_eq!(
+        (s.temperature.cpu_temp, s.temperature.cpu_temp_max),
+        (67.125, 0.0)
+    );
+    assert_eq!(s.temperature.sensors.len(), 3);
+}
+
+#[test]
+fn thermal_zones_only_as_fallback() {
+    let s = collector(&fixture("synthetic/thermal-only"), 10).collect();
+    assert_eq!(s.temperature.cpu_temp, 61.5);
+    let got: Vec<_> = s
+        .temperature
+        .sensors
+        .iter()
+        .map(|r| (r.name.as_str(), r.current))
+        .collect();
+    assert_eq!(got, [("acpitz", 40.0), ("cpu-thermal", 61.5)]);
+}
+
+#[test]
+fn captured_pair_shows_the_known_load() {
+    let load = std::fs::read_to_string(fixture("vm/LOAD.txt")).unwrap();
+    let pid_of = |k: &str| -> u32 {
+        load.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    let s = replay(&fixture("vm/t0"), &fixture("vm/t1"), 10);
+    assert!(
+        s.collectors
+            .iter()
+            .filter(|c| c.name != "temperature")
+            .all(|c| c.ok),
+        "{:?}",
+        s.collectors
+    );
+
+    let busy = s
+        .processes
+        .iter()
+        .find(|p| p.pid == pid_of("busy"))
+        .expect("busy loop reported");
+    assert!(
+        (90.0..=110.0).contains(&busy.cpu_percent),
+        "busy loop at {}",
+        busy.cpu_percent
+    );
+    assert!(
+        !s.processes.iter().any(|p| p.pid == pid_of("thread_of_1")),
+        "thread reported as process"
+    );
+    assert!(
+        s.cpu.per_core[1] > 95.0,
+        "CPU 1 carries the busy loop: {:?}",
+        s.cpu.per_core
+    );
+
+    let root = s.primary_disk().unwrap();
+    assert_eq!(
+        (root.device.as_str(), root.mount_point.as_str()),
+        ("vda", "/")
+    );
+    assert!(root.write_rate > 50e6, "dd O_DIRECT: {}", root.write_rate);
+    assert!(root.write_iops > 40.0);
+
+    let atl0 = s
+        .networks
+        .iter()
+        .find(|n| n.interface == "atl0")
+        .expect("veth into the netns");
+    let pps = atl0.tx_packets_rate.unwrap();
+    assert!((1600.0..=2200.0).contains(&pps), "{pps} packets/s");
+    assert!(
+        close(atl0.tx_rate / pps, 1442.0, 1.0),
+        "bytes per frame {}",
+        atl0.tx_rate / pps
+    );
+    assert!(
+        !s.networks
+            .iter()
+            .any(|n| n.interface == "lo" || n.interface.starts_with("ifb"))
+    );
+    assert_eq!(atl0.ip_address, "10.77.0.1");
+    let eth0 = s.networks.iter().find(|n| n.interface == "eth0").unwrap();
+    assert_eq!(
+        (eth0.ip_address.as_str(), eth0.mtu, eth0.speed),
+        ("192.0.2.2", 1400, -1)
+    );
+    assert_eq!(s.os, "Debian GNU/Linux 12 (bookworm)");
+    assert_golden("vm_t0_t1", &s);
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
