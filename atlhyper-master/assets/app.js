@@ -173,6 +173,7 @@ function applyHash() {
   if (clusterChanged || nodeChanged) { S.detail = null; S.detailErr = null; }
   S.chartKey = '';
   render();
+  if (S.cluster && S.node) refreshCharts(true);
   refreshSoon();
 }
 
@@ -259,13 +260,14 @@ function deriveRows() {
   const nodes = (S.data && S.data.nodes) || [];
   S.rows = nodes.map((n) => {
     const online = nodeOnline(n.node_name);
+    const st = S.data.node_status ? S.data.node_status[n.node_name] : null;
     const disks = n.disks || [];
     const pd = primaryDisk(disks);
     const [rx, tx] = netRates(n);
     const ok = healthy(n);
     const cpu = n.cpu || {}, mem = n.memory || {};
     return {
-      name: n.node_name, lname: (n.node_name + ' ' + (n.hostname || '')).toLowerCase(),
+      name: n.node_name, lastSeen: st ? st.last_seen : n.timestamp, lname: (n.node_name + ' ' + (n.hostname || '')).toLowerCase(),
       status: online ? (ok ? 'online' : 'unhealthy') : 'offline',
       cpu: cpu.usage_percent ?? 0, mem: mem.usage_percent ?? 0, disk: pd ? pd.usage_percent : 0,
       diskHot: disks.some((d) => d.usage_percent > HEALTH_LIMIT),
@@ -314,6 +316,8 @@ function renderTable() {
     if (tr.dataset.node !== r.name) tr.dataset.node = r.name;
     setClass(tr, r.status);
     setText(c[0], r.status === 'online' ? 'Online' : r.status === 'offline' ? 'Offline' : 'Unhealthy');
+    const seen = r.status === 'offline' && r.lastSeen ? 'Last report ' + ago(r.lastSeen) : '';
+    if (c[0].title !== seen) c[0].title = seen;
     setText(c[1], r.name);
     setText(c[2], pct(r.cpu));
     setText(c[3], pct(r.mem));
@@ -610,15 +614,27 @@ async function refreshCharts(force) {
   for (const b of $('ranges').children) setClass(b, b.dataset.r === S.range ? 'on' : '');
   const key = S.cluster + '\n' + S.node + '\n' + S.range;
   const fresh = key !== S.chartKey;
+  // One request per chart range at a time: a slow agent (up to the master's detail timeout)
+  // must not hold up the overview refresh, nor pile up requests.
+  if (!fresh && S.chartBusy === key) return;
   if (!fresh && !force && S.range !== '1h' && ++S.chartAge < SLOW_RANGE_EVERY) return;
   S.chartAge = 0;
+  S.chartBusy = key;
   if (fresh) {
     S.chartKey = key;
     S.chart = null;
     for (const c of CHARTS) chartMessage(c, 'Loading…', false);
-    setText($('chart-note'), '');
+    chartNote('', false);
   }
   const url = chartUrl();
+  try {
+    await loadChart(key, url);
+  } finally {
+    if (S.chartBusy === key) S.chartBusy = null;
+  }
+}
+
+async function loadChart(key, url) {
   try {
     const body = await api(url);
     if (key !== S.chartKey) return;
@@ -627,24 +643,32 @@ async function refreshCharts(force) {
     const end = Date.parse(body.end) || Date.now();
     const start = Date.parse(body.start) || end - RANGES[S.range] * 3600e3;
     S.chart = { pts, start, end };
-    setText($('chart-note'), S.range === '1h' ? 'high resolution, from the agent' : 'stored history');
+    chartNote(S.range === '1h' ? 'high resolution, from the agent' : 'stored history, one point per 5 min or coarser', false);
     drawCharts();
   } catch (err) {
     if (key !== S.chartKey) return;
     if (S.chart && err.status !== 504) {
-      setText($('chart-note'), 'Could not refresh: ' + err.message);
+      chartNote('Could not refresh: ' + err.message, true);
       return;
     }
     S.chart = null;
-    let text = err.message;
+    let text = err.message, note = '';
     if (err.status === 504 || (S.range === '1h' && err.status === 503)) {
-      text = 'The agent of cluster ' + S.cluster + ' did not answer (offline?). The 1 h high-resolution series comes from the agent; 24 h and longer ranges are stored by the master.';
+      text = 'The agent did not answer.';
+      note = 'The agent of cluster ' + S.cluster + ' did not answer (offline?): the 1 h high-resolution series comes from the agent. 24 h and longer ranges are stored by the master.';
     } else if (err.status === 404) {
-      text = 'No history for this node: ' + err.message;
+      text = 'No history for this node.';
+      note = err.message;
     }
     for (const c of CHARTS) chartMessage(c, text, true);
-    setText($('chart-note'), '');
+    chartNote(note, true);
   }
+}
+
+function chartNote(text, isErr) {
+  const el = $('chart-note');
+  setText(el, text);
+  setClass(el, isErr ? 'muted err' : 'muted');
 }
 
 function chartMessage(c, text, isErr) {
@@ -800,7 +824,7 @@ async function refresh() {
       if (err.status === 404) S.detail = null;
     }
     renderDetail();
-    if (S.detail || !S.detailErr || S.detailErr.status !== 404) await refreshCharts(false);
+    if (S.detail || !S.detailErr || S.detailErr.status !== 404) refreshCharts(false);
   }
 
   const err = errors[0];
