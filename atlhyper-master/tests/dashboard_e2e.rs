@@ -4,8 +4,8 @@
 //! drives Debian's headless Chromium through playwright-core against it.
 //!
 //! Needs `/usr/bin/chromium` (or `$CHROMIUM`), `node` and `e2e/node_modules` (`npm ci` in
-//! `e2e/`). When one is missing the test fails under `CI=true` and is skipped with a reason
-//! otherwise. Screenshots and the measured numbers (`perf.json`) go to
+//! `e2e/`). When one is missing the test fails under `CI=true` (or `ATLHYPER_E2E_REQUIRED=1`,
+//! set by `.ci/run`) and is skipped with a reason otherwise. Screenshots and the measured numbers (`perf.json`) go to
 //! `target/e2e-screenshots/`.
 
 use std::collections::{BTreeMap, HashMap};
@@ -43,8 +43,12 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+/// Whether the browser test must run: under CI (`CI=true`, CI installs the browser and the
+/// driver) or when `.ci/run` says so (`ATLHYPER_E2E_REQUIRED=1`).
+fn required() -> bool {
+    ["CI", "ATLHYPER_E2E_REQUIRED"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| !v.is_empty() && v != "0" && v != "false"))
 }
 
 /// What is missing to run the browser test, if anything.
@@ -480,7 +484,7 @@ async fn dashboard_in_headless_chromium() {
     let chromium = std::env::var_os("CHROMIUM")
         .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     if let Some(missing) = missing_prerequisite(&root, &chromium) {
-        assert!(!under_ci(), "dashboard e2e cannot run under CI: {missing}");
+        assert!(!required(), "dashboard e2e cannot run under CI: {missing}");
         eprintln!("skipping the dashboard browser test: {missing}");
         return;
     }
