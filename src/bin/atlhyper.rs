@@ -1,1 +1,239 @@
-fn main() {}
+//! `atlhyper`: the whole system in one command.
+//!
+//! - `atlhyper up`: master + agent + this host's collector in one process, SQLite under
+//!   `./atlhyper-data`, dashboard on http://127.0.0.1:8080 (loopback only: no tokens).
+//! - `atlhyper master|agent|metrics ...`: the separate programs (`atlhyper-master`,
+//!   `atlhyper-agent`, `atlhyper-metrics`), same flags and environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use atlhyper_agent::{
+    AgentArgs, AgentConfig, DaemonArgs, DaemonConfig, NodeTable, run_agent, run_daemon,
+    serve_agent, terminated, validate_node_name,
+};
+use atlhyper_master::{Master, MasterArgs, MasterConfig, open_sqlite, run_from_args, run_master};
+use clap::{Parser, Subcommand};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "atlhyper",
+    version,
+    about = "atlhyper-rs: node and cluster metrics"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set).
+    #[arg(
+        long,
+        global = true,
+        env = "ATLHYPER_LOG_LEVEL",
+        default_value = "info"
+    )]
+    log_level: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Master, agent and this host's collector in one process.
+    Up(UpArgs),
+    /// The master alone (as `atlhyper-master`).
+    Master(MasterArgs),
+    /// The cluster agent alone (as `atlhyper-agent`).
+    Agent(AgentArgs),
+    /// The node daemon alone (as `atlhyper-metrics`).
+    Metrics(DaemonArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct UpArgs {
+    /// Dashboard and API address (loopback only: `up` configures no tokens).
+    #[arg(long, env = "ATLHYPER_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Directory of the SQLite database.
+    #[arg(long, env = "ATLHYPER_DATA_DIR", default_value = "atlhyper-data")]
+    data_dir: PathBuf,
+    /// Cluster id this host is shown under.
+    #[arg(long, env = "ATLHYPER_CLUSTER_ID", default_value = "local")]
+    cluster_id: String,
+    /// Node name of this host (default: the host name).
+    #[arg(long, env = "ATLHYPER_NODE_NAME")]
+    node_name: Option<String>,
+    /// Collection interval (e.g. 5s).
+    #[arg(long, env = "ATLHYPER_COLLECT_INTERVAL", default_value = "5s", value_parser = duration_arg)]
+    collect_interval: Duration,
+    /// Interval of the agent's snapshots to the master (e.g. 10s).
+    #[arg(long, env = "ATLHYPER_SNAPSHOT_INTERVAL", default_value = "10s", value_parser = duration_arg)]
+    snapshot_interval: Duration,
+    /// One stored history point per node per this interval.
+    #[arg(long, env = "ATLHYPER_HISTORY_INTERVAL", default_value = "5m", value_parser = duration_arg)]
+    history_interval: Duration,
+}
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    atlhyper_master::parse_duration(s).map_err(|e| e.0)
+}
+
+/// This host's name as a node name: `/proc/sys/kernel/hostname`, lower-cased.
+fn host_node_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim().to_ascii_lowercase();
+    validate_node_name(&name).ok()?;
+    Some(name)
+}
+
+async fn up(args: UpArgs) -> Result<(), String> {
+    let node_name = match args.node_name.clone().or_else(host_node_name) {
+        Some(n) => n,
+        None => "localhost".to_owned(),
+    };
+    validate_node_name(&node_name).map_err(|e| format!("node name {node_name:?}: {e}"))?;
+
+    let config = MasterConfig {
+        listen: args.listen,
+        history_interval: args.history_interval,
+        ..MasterConfig::default()
+    };
+    config.validate().map_err(|e| e.to_string())?;
+    if !config.listen.ip().is_loopback() {
+        return Err(format!(
+            "{} is not a loopback address; `atlhyper up` has no tokens and serves on 127.0.0.1 only \
+             (run `atlhyper master` with tokens to serve a network)",
+            config.listen
+        ));
+    }
+    let db = args.data_dir.join("atlhyper.db");
+    let store = open_sqlite(&db)
+        .await
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+    let master_listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let master_addr = master_listener.local_addr().map_err(|e| e.to_string())?;
+    let agent_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("cannot listen for the agent: {e}"))?;
+    let agent_addr = agent_listener.local_addr().map_err(|e| e.to_string())?;
+
+    let stop = CancellationToken::new();
+    let stopped = |stop: &CancellationToken| {
+        let stop = stop.clone();
+        async move { stop.cancelled().await }
+    };
+    let mut parts: JoinSet<(&'static str, Result<(), String>)> = JoinSet::new();
+    let master = Master::new(config, store.clone(), store.clone(), store);
+    let master_run = run_master(master, master_listener, stopped(&stop));
+    parts.spawn(async move { ("master", master_run.await.map_err(|e| e.to_string())) });
+
+    let agent_config = AgentConfig {
+        listen: agent_addr,
+        cluster_id: args.cluster_id.clone(),
+        master_url: format!("http://{master_addr}"),
+        snapshot_interval: args.snapshot_interval,
+        node_interval: args.collect_interval,
+        ..AgentConfig::default()
+    };
+    agent_config.validate().map_err(|e| e.to_string())?;
+    let table = Arc::new(NodeTable::new(agent_config.table_config()));
+    let agent_run = serve_agent(agent_listener, agent_config, table, stopped(&stop));
+    parts.spawn(async move { ("agent", agent_run.await.map_err(|e| e.to_string())) });
+
+    let mut daemon_config = DaemonConfig::new(node_name.clone());
+    daemon_config.agent_addr = format!("http://{agent_addr}");
+    daemon_config.interval = args.collect_interval;
+    let daemon_run = run_daemon(daemon_config, stopped(&stop));
+    parts.spawn(async move { ("collector", daemon_run.await.map_err(|e| e.to_string())) });
+
+    println!("atlhyper is up: dashboard and API on http://{master_addr}/");
+    println!(
+        "  cluster {:?}, node {node_name:?}, data in {}; Ctrl-C to stop",
+        args.cluster_id,
+        args.data_dir.display()
+    );
+
+    // Run until Ctrl-C / SIGTERM, or until a part stops on its own (an error).
+    let mut errors = Vec::new();
+    let record = |joined: Result<(&'static str, Result<(), String>), tokio::task::JoinError>,
+                  early: bool,
+                  errors: &mut Vec<String>| match joined {
+        Ok((part, Ok(()))) if early => errors.push(format!("the {part} stopped unexpectedly")),
+        Ok((_, Ok(()))) => {}
+        Ok((part, Err(e))) => errors.push(format!("{part}: {e}")),
+        Err(e) => errors.push(format!("a part failed: {e}")),
+    };
+    tokio::select! {
+        () = terminated() => {}
+        Some(joined) = parts.join_next() => record(joined, true, &mut errors),
+    }
+    stop.cancel();
+    let drain = async {
+        while let Some(joined) = parts.join_next().await {
+            record(joined, false, &mut errors);
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(15), drain)
+        .await
+        .is_err()
+    {
+        errors.push("some parts did not stop within 15 s".to_owned());
+        parts.abort_all();
+    }
+    if errors.is_empty() {
+        println!("atlhyper stopped");
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&cli.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("atlhyper: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Up(args) => up(args).await,
+            Command::Master(args) => run_from_args(&args, terminated())
+                .await
+                .map_err(|e| e.to_string()),
+            Command::Agent(args) => {
+                let config = args.into_config().map_err(|e| e.to_string())?;
+                run_agent(config, terminated())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Command::Metrics(args) => {
+                let config = args.into_config().map_err(|e| e.to_string())?;
+                run_daemon(config, terminated())
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("atlhyper: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
