@@ -72,27 +72,23 @@ impl MasterArgs {
     /// The configuration these flags describe, validated.
     pub fn to_config(&self) -> Result<MasterConfig, ConfigError> {
         let mut agent_tokens = parse_agent_tokens(self.agent_tokens.as_deref().unwrap_or(""))?;
-        match (
-            self.agent_token.as_deref().filter(|t| !t.is_empty()),
-            self.cluster_id.as_deref().filter(|c| !c.is_empty()),
-        ) {
-            (Some(token), Some(cluster)) => {
-                if agent_tokens
-                    .insert(token.to_owned(), cluster.to_owned())
-                    .is_some()
-                {
-                    return Err(ConfigError(
-                        "the agent token is also in MASTER_AGENT_TOKENS".into(),
-                    ));
-                }
-            }
-            (Some(_), None) => {
+        let token = self.agent_token.as_deref().filter(|t| !t.is_empty());
+        let cluster = self.cluster_id.as_deref().filter(|c| !c.is_empty());
+        if let Some(token) = token {
+            let Some(cluster) = cluster else {
                 return Err(ConfigError(
                     "MASTER_AGENT_TOKEN needs MASTER_CLUSTER_ID (or use MASTER_AGENT_TOKENS=token=cluster)"
                         .into(),
                 ));
+            };
+            if agent_tokens
+                .insert(token.to_owned(), cluster.to_owned())
+                .is_some()
+            {
+                return Err(ConfigError(
+                    "the agent token is also in MASTER_AGENT_TOKENS".into(),
+                ));
             }
-            _ => {}
         }
         let config = MasterConfig {
             listen: self.listen,

@@ -1,7 +1,7 @@
 //! atlhyper-master: multi-cluster ingest, persistence, REST API, commands and dashboard.
 //!
 //! One [`Master`] takes the agents' snapshots (`POST /agent/snapshot`, gzip, identity from the
-//! bearer token), keeps the latest [`ClusterSnapshot`](atlhyper_model::ClusterSnapshot) of every
+//! bearer token), keeps the latest `ClusterSnapshot` of every
 //! cluster in its [`DataHub`], persists the latest figures of every node and one history point
 //! per node per interval through the store traits, and answers the dashboard from memory. Detail
 //! queries only an agent can answer travel as commands: queued, the agent's long poll wakes at
