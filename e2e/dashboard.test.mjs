@@ -119,6 +119,8 @@ try {
   await page.goto(base.href);
   if (TOKEN) {
     await page.locator('#token-dialog').waitFor({ state: 'visible', timeout: 5000 });
+    await page.locator('#overview-state').getByText('Waiting for a viewer token.').waitFor({ timeout: 5000 });
+    assert.ok(await page.locator('#cards').isHidden(), 'no empty cards while there is no data');
     await shot('token-prompt');
     ok('the page asks for a viewer token after a 401');
     await page.fill('#token-input', TOKEN);
@@ -398,6 +400,17 @@ try {
   await page.unroute('**/api/v2/**');
   await page.locator('#banner').waitFor({ state: 'hidden', timeout: REFRESH_MS * 3 });
   ok('master unreachable: banner while down, gone once it answers again');
+
+  // ---- empty state: a master no agent has reported to yet ----
+  await page.route('**/api/v2/clusters', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '[]' }));
+  await page.evaluate(() => { location.hash = ''; });
+  await page.locator('#overview-state').getByText('No clusters have reported').waitFor({ timeout: REFRESH_MS * 3 });
+  assert.ok(await page.locator('#cards').isHidden());
+  await shot('empty-no-clusters');
+  await page.unroute('**/api/v2/clusters');
+  await page.evaluate((c) => { location.hash = '#c=' + encodeURIComponent(c); }, first);
+  await page.locator('#cards').waitFor({ state: 'visible', timeout: REFRESH_MS * 3 });
+  ok('no clusters: an empty-state message instead of cards');
 
   // ---- empty states: an unknown node ----
   await page.evaluate((c) => { location.hash = '#c=' + encodeURIComponent(c) + '&n=no-such-node'; }, first);

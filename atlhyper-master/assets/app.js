@@ -377,7 +377,8 @@ function renderOverview() {
     return;
   }
   if (!S.data) {
-    if (S.overviewErr) state(stEl, S.overviewErr.message, true);
+    const err = S.overviewErr || S.lastErr;
+    if (err) state(stEl, err.status === 401 ? 'Waiting for a viewer token.' : err.message + '.', true);
     else state(stEl, 'Loading…', false);
     show(cards, false); show(wrap, false);
     return;
@@ -828,6 +829,7 @@ async function refresh() {
   }
 
   const err = errors[0];
+  S.lastErr = err || null;
   if (err) {
     connection(err);
     if (err.status === 0) {
