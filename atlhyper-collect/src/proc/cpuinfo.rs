@@ -8,7 +8,7 @@ use crate::num::{parse_f64, parse_u64};
 const FILE: &str = "/proc/cpuinfo";
 
 /// Summary of `/proc/cpuinfo`.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct CpuInfo {
     /// `model name` of the first processor (x86), else `Processor`/`cpu model`; empty if none.
     pub model: String,

@@ -8,7 +8,7 @@ use crate::num::parse_u64;
 const FILE: &str = "/proc/diskstats";
 
 /// One line of `/proc/diskstats`, borrowing the device name from the input.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct DiskStat<'a> {
     /// Major device number.
     pub major: u32,

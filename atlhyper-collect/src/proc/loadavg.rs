@@ -6,7 +6,7 @@ use crate::num::{parse_f64, parse_u64};
 const FILE: &str = "/proc/loadavg";
 
 /// Load averages and scheduler counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct LoadAvg {
     /// 1-minute load average.
     pub one: f64,

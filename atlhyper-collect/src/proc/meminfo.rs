@@ -7,7 +7,7 @@ use crate::num::parse_u64;
 const FILE: &str = "/proc/meminfo";
 
 /// The `/proc/meminfo` fields the collector uses, in bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Meminfo {
     /// MemTotal.
     pub mem_total: u64,

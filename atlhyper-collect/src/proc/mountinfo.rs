@@ -12,7 +12,7 @@ const MOUNTINFO: &str = "/proc/[pid]/mountinfo";
 const MOUNTS: &str = "/proc/mounts";
 
 /// One mounted filesystem.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Mount<'a> {
     /// Device `(major, minor)` of the filesystem; `None` from the `mounts` format.
     pub dev: Option<(u32, u32)>,

@@ -25,7 +25,7 @@ pub fn fib_trie_local(text: &str) -> impl Iterator<Item = Ipv4Addr> + '_ {
 }
 
 /// One route of `/proc/net/route`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Route<'a> {
     /// Interface name.
     pub iface: &'a str,
@@ -81,7 +81,7 @@ pub fn routes(text: &str) -> impl Iterator<Item = ParseResult<Route<'_>>> {
 }
 
 /// One address of `/proc/net/if_inet6`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Inet6<'a> {
     /// The address.
     pub addr: Ipv6Addr,

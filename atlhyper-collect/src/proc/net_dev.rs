@@ -7,7 +7,7 @@ use crate::num::parse_u64;
 const FILE: &str = "/proc/net/dev";
 
 /// Counters of one interface, borrowing its name from the input.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NetDev<'a> {
     /// Interface name.
     pub name: &'a str,

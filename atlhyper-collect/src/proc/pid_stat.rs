@@ -7,7 +7,7 @@ use crate::num::{parse_i64, parse_u64};
 const FILE: &str = "/proc/[pid]/stat";
 
 /// The fields of `/proc/[pid]/stat` the collector uses, borrowing `comm` from the input.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PidStat<'a> {
     /// Process (or thread) id.
     pub pid: u32,

@@ -6,7 +6,7 @@ use crate::num::parse_u64;
 const FILE: &str = "/proc/[pid]/status";
 
 /// The fields of `/proc/[pid]/status` the collector uses.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct PidStatus {
     /// Thread group id (the process id); differs from `pid` for a thread.
     pub tgid: u32,

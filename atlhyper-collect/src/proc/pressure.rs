@@ -7,7 +7,7 @@ use crate::num::{parse_f64, parse_u64};
 const FILE: &str = "/proc/pressure/*";
 
 /// One `some`/`full` line: stall averages in percent and the total stall time.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct PsiLine {
     /// Percent of the last 10 s.
     pub avg10: f64,
@@ -20,7 +20,7 @@ pub struct PsiLine {
 }
 
 /// A whole pressure file.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Pressure {
     /// Some task stalled.
     pub some: PsiLine,

@@ -9,7 +9,7 @@ use crate::num::parse_u64;
 const FILE: &str = "/proc/stat";
 
 /// The time counters of one `cpu` line, in clock ticks.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct CpuTimes {
     /// Normal processes in user mode (includes guest time).
     pub user: u64,
@@ -50,7 +50,7 @@ impl CpuTimes {
 
 /// What the collector uses from `/proc/stat`. Reuse one value across samples: [`parse_into`] clears
 /// and refills `cpus`, keeping its capacity, so a steady-state parse allocates nothing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stat {
     /// The aggregate `cpu` line.
     pub cpu: CpuTimes,

@@ -6,7 +6,7 @@ use crate::num::parse_f64;
 const FILE: &str = "/proc/uptime";
 
 /// Seconds since boot and idle seconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Uptime {
     /// Seconds since boot.
     pub uptime_secs: f64,

@@ -1,0 +1,157 @@
+//! proptest: no parser panics on arbitrary input (random text, and real lines with random
+//! mutations); rates are finite and non-negative; percentages stay within 0..=100.
+
+use std::time::Duration;
+
+use atlhyper_collect::delta::{self, DiskCounters, NetCounters, ProcessTimes};
+use atlhyper_collect::etc::{os_release, passwd};
+use atlhyper_collect::proc::stat::CpuTimes;
+use atlhyper_collect::proc::{
+    cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_addr, net_dev, pid_cmdline, pid_stat,
+    pid_status, pressure, stat, uptime,
+};
+use atlhyper_collect::sys::{cpufreq, hwmon, net_class, thermal};
+use proptest::prelude::*;
+
+fn run_all(text: &str) {
+    let _ = stat::parse(text);
+    let _ = meminfo::parse(text);
+    let _ = loadavg::parse(text);
+    let _ = uptime::parse(text);
+    let _ = cpuinfo::parse(text);
+    diskstats::parse(text).for_each(drop);
+    mountinfo::parse_mountinfo(text).for_each(drop);
+    mountinfo::parse_mounts(text).for_each(drop);
+    let _ = mountinfo::unescape(text);
+    net_dev::parse(text).for_each(drop);
+    let _ = pressure::parse(text);
+    let _ = pid_stat::parse(text);
+    let _ = pid_status::parse(text);
+    let _ = pid_cmdline::to_display(text.as_bytes());
+    net_addr::fib_trie_local(text).for_each(drop);
+    net_addr::routes(text).for_each(drop);
+    net_addr::if_inet6(text).for_each(drop);
+    let _ = net_addr::address_of("eth0", text, text, text);
+    let _ = hwmon::temp_attr(text);
+    let _ = hwmon::parse_millidegrees(text);
+    let _ = hwmon::cpu_sensor_rank(text, text);
+    let _ = thermal::parse_temp(text);
+    let _ = thermal::is_cpu_zone(text);
+    let _ = net_class::parse_speed(text);
+    let _ = net_class::parse_mtu(text);
+    let _ = cpufreq::parse_cur_freq_mhz(text);
+    let _ = passwd::lookup(text, 0);
+    let _ = os_release::pretty_name(text);
+}
+
+const SEEDS: &[&str] = &[
+    "cpu  33182 0 5405 37344 259 0 41 23 0 0\ncpu0 15245 0 2383 20381 86 0 5 8 0 0\nbtime 1700000000\n",
+    "MemTotal:       49367316 kB\nMemFree: 1 kB\nBuffers: 1 kB\nCached: 1 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
+    "0.52 0.58 0.59 2/345 12345\n",
+    " 254 0 vda 13272 3866 2313442 8832 4935 29082 6321080 36023 0 4856 45686 5549 33 1212032 821 69 8\n",
+    "36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n",
+    "  eth0:1000000 1000 0 0 0 0 0 0 500000 800 0 0 0 0 0 0\n",
+    "some avg10=19.68 avg60=16.34 avg300=9.10 total=43693198\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+    "4242 (a) (b) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 1234 10485760 512 1 1 1 0 0\n",
+    "Name:\tbash\nTgid:\t10\nPid:\t10\nUid:\t1000\t1000\t1000\t1000\nVmRSS:\t4096 kB\nThreads:\t2\n",
+];
+
+/// A real line with one byte replaced, one inserted and a cut.
+fn mutated() -> impl Strategy<Value = String> {
+    (
+        0..SEEDS.len(),
+        any::<usize>(),
+        any::<u8>(),
+        any::<usize>(),
+        any::<usize>(),
+    )
+        .prop_map(|(i, at, byte, ins, cut)| {
+            let mut b = SEEDS[i].as_bytes().to_vec();
+            let n = b.len();
+            b[at % n] = byte;
+            b.insert(ins % (n + 1), byte.rotate_left(3));
+            b.truncate(cut % (n + 2));
+            String::from_utf8_lossy(&b).into_owned()
+        })
+}
+
+fn cpu_times() -> impl Strategy<Value = CpuTimes> {
+    (any::<[u32; 7]>(), proptest::option::of(any::<u32>())).prop_map(|(v, steal)| CpuTimes {
+        user: u64::from(v[0]),
+        nice: u64::from(v[1]),
+        system: u64::from(v[2]),
+        idle: u64::from(v[3]),
+        iowait: u64::from(v[4]),
+        irq: u64::from(v[5]),
+        softirq: u64::from(v[6]),
+        steal: steal.map(u64::from),
+        guest: None,
+        guest_nice: None,
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn parsers_never_panic_on_random_text(text in "\\PC{0,300}") {
+        run_all(&text);
+    }
+
+    #[test]
+    fn parsers_never_panic_on_mutated_lines(text in mutated()) {
+        run_all(&text);
+    }
+
+    #[test]
+    fn parsers_never_panic_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        run_all(&String::from_utf8_lossy(&bytes));
+        let _ = pid_cmdline::to_display(&bytes);
+    }
+
+    #[test]
+    fn cpu_shares_are_percentages(a in cpu_times(), b in cpu_times()) {
+        if let Some(u) = delta::cpu(&a, &b) {
+            for v in [u.usage, u.user, u.system, u.idle, u.iowait, u.steal.unwrap_or(0.0)] {
+                prop_assert!(v.is_finite() && (0.0..=100.0).contains(&v), "{u:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn disk_rates_finite_nonnegative(a in any::<[u64; 5]>(), b in any::<[u64; 5]>(), ms in 0u64..100_000, sector in prop_oneof![Just(512u64), 1u64..8192]) {
+        let c = |v: [u64; 5]| DiskCounters { reads: v[0], writes: v[1], sectors_read: v[2], sectors_written: v[3], io_ms: v[4] };
+        if let Some(r) = delta::disk(&c(a), &c(b), Duration::from_millis(ms), sector) {
+            for v in [r.read_bytes_per_s, r.write_bytes_per_s, r.read_iops, r.write_iops] {
+                prop_assert!(v.is_finite() && v >= 0.0);
+            }
+            prop_assert!((0.0..=100.0).contains(&r.util_percent));
+        }
+    }
+
+    #[test]
+    fn net_rates_finite_nonnegative(a in any::<[u64; 8]>(), b in any::<[u64; 8]>(), ms in 0u64..100_000) {
+        let c = |v: [u64; 8]| NetCounters { rx_bytes: v[0], tx_bytes: v[1], rx_packets: v[2], tx_packets: v[3], rx_errors: v[4], tx_errors: v[5], rx_dropped: v[6], tx_dropped: v[7] };
+        let r = delta::net(&c(a), &c(b), Duration::from_millis(ms));
+        for v in [r.rx_bytes, r.tx_bytes, r.rx_packets, r.tx_packets, r.rx_errors, r.tx_errors, r.rx_dropped, r.tx_dropped].into_iter().flatten() {
+            prop_assert!(v.is_finite() && v >= 0.0);
+        }
+        // A counter that went down never gives a rate.
+        prop_assert_eq!(r.rx_bytes.is_some(), b[0] >= a[0] && ms > 0);
+    }
+
+    #[test]
+    fn process_cpu_finite_nonnegative(a in any::<[u64; 3]>(), b in any::<[u64; 3]>(), ms in 0u64..100_000, hz in 0u64..10_000) {
+        let p = |v: [u64; 3]| ProcessTimes { starttime: v[0] % 3, utime: v[1], stime: v[2] };
+        if let Some(v) = delta::process_cpu(&p(a), &p(b), Duration::from_millis(ms), hz) {
+            prop_assert!(v.is_finite() && v >= 0.0);
+        }
+    }
+
+    #[test]
+    fn meminfo_available_never_exceeds_total(total in any::<u32>(), free in any::<u32>(), cached in any::<u32>(), shmem in any::<u32>()) {
+        let text = format!("MemTotal: {total} kB\nMemFree: {free} kB\nBuffers: 0 kB\nCached: {cached} kB\nShmem: {shmem} kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
+        let m = meminfo::parse(&text).unwrap();
+        prop_assert!(m.available() <= m.mem_total);
+    }
+}
