@@ -29,6 +29,7 @@ mod schema;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
@@ -103,6 +104,8 @@ pub struct SqliteStore {
     writer: mpsc::Sender<Job>,
     readers: mpsc::Sender<Job>,
     threads: Vec<thread::JoinHandle<()>>,
+    /// Set when a write failed for lack of space: the next write first checkpoints the WAL.
+    after_full: Arc<AtomicBool>,
 }
 
 impl SqliteStore {
@@ -156,6 +159,7 @@ impl SqliteStore {
             writer: writer_tx,
             readers: readers_tx,
             threads,
+            after_full: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -203,12 +207,28 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the writer thread.
+    ///
+    /// After a write failed with [`StoreError::Full`], the WAL holds every frame since the last
+    /// checkpoint and cannot be reset while the disk is full. So the write that failed, and every
+    /// write after it until one succeeds, first tries `wal_checkpoint(TRUNCATE)`: once space is
+    /// back, that moves the WAL into the database file and gives the WAL's space back.
     async fn write<T, F>(&self, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        run(&self.writer, f).await
+        let after_full = Arc::clone(&self.after_full);
+        run(&self.writer, move |conn| {
+            if after_full.load(Ordering::Relaxed) && checkpoint(conn) {
+                after_full.store(false, Ordering::Relaxed);
+            }
+            let result = f(conn);
+            if matches!(result, Err(StoreError::Full(_))) {
+                after_full.store(!checkpoint(conn), Ordering::Relaxed);
+            }
+            result
+        })
+        .await
     }
 
     /// Runs `f` on a reader thread.
@@ -250,6 +270,15 @@ fn serve(mut conn: Connection, jobs: &Mutex<mpsc::Receiver<Job>>) {
         };
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn)));
     }
+}
+
+/// Checkpoints the whole WAL and truncates it; whether that worked.
+fn checkpoint(conn: &Connection) -> bool {
+    // Columns: busy (1 when it could not finish), WAL frames, frames checkpointed.
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .is_ok_and(|busy| busy == 0)
 }
 
 /// Opens one connection with the engine's pragmas.
