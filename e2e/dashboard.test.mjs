@@ -293,6 +293,17 @@ try {
     return charts;
   }
   let charts = await chartsHavePoints('24 h');
+  {
+    const latest = await text('#charts .chart[data-chart=cpu] .v');
+    const box = await page.locator('#charts .chart[data-chart=cpu] svg').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
+    const hovered = await text('#charts .chart[data-chart=cpu] .v');
+    assert.notEqual(hovered, latest, 'hovering shows an older point');
+    assert.equal(await page.getAttribute('#charts .chart[data-chart=cpu] line.cross', 'visibility'), 'visible');
+    await page.mouse.move(0, 0);
+    assert.equal(await text('#charts .chart[data-chart=cpu] .v'), latest);
+    ok('hovering a chart shows the point under the pointer');
+  }
   ok('24 h: ' + charts.map((c) => c.id + '=' + c.points).join(' '));
   await shot('detail-light');
 
@@ -368,7 +379,7 @@ try {
     // Scroll, then wait for refreshes: the position and the rows must stay.
     await page.evaluate(() => window.scrollTo(0, 600));
     const y0 = await page.evaluate(() => window.scrollY);
-    await page.evaluate(() => performance.clearMeasures('atlhyper:refresh'));
+    await page.evaluate(() => { performance.clearMeasures('atlhyper:refresh'); performance.clearMeasures('atlhyper:refresh:parse'); });
     const cdp = await context.newCDPSession(page);
     await cdp.send('Performance.enable');
     const before = await cdp.send('Performance.getMetrics');
@@ -377,6 +388,8 @@ try {
     const after = await cdp.send('Performance.getMetrics');
     const metric = (m, k) => m.metrics.find((x) => x.name === k)?.value ?? NaN;
     const measures = await page.evaluate(() => performance.getEntriesByName('atlhyper:refresh').map((e) => e.duration));
+    const parses = await page.evaluate(() => performance.getEntriesByName('atlhyper:refresh:parse').map((e) => e.duration));
+    report('refresh_1000_nodes_json_parse_ms_each', parses.map((m) => Number(m.toFixed(2))));
     assert.ok(measures.length >= 3, 'refresh measures recorded');
     report('refresh_1000_nodes_script_ms_each', measures.map((m) => Number(m.toFixed(2))));
     report('refresh_1000_nodes_script_ms_max', Math.max(...measures));

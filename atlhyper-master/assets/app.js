@@ -314,6 +314,7 @@ function renderTable() {
     const tr = tbody.rows[i];
     const c = tr.cells;
     if (tr.dataset.node !== r.name) tr.dataset.node = r.name;
+    if (tr.tabIndex !== 0) tr.tabIndex = 0;
     setClass(tr, r.status);
     setText(c[0], r.status === 'online' ? 'Online' : r.status === 'offline' ? 'Offline' : 'Unhealthy');
     const seen = r.status === 'offline' && r.lastSeen ? 'Last report ' + ago(r.lastSeen) : '';
@@ -362,6 +363,10 @@ $('nodes').tHead.addEventListener('click', (e) => {
 $('nodes').tBodies[0].addEventListener('click', (e) => {
   const tr = e.target.closest('tr');
   if (tr && tr.dataset.node) go(S.cluster, tr.dataset.node, S.range);
+});
+$('nodes').tBodies[0].addEventListener('keydown', (e) => {
+  const tr = e.target.closest('tr');
+  if (e.key === 'Enter' && tr && tr.dataset.node) go(S.cluster, tr.dataset.node, S.range);
 });
 $('filter').addEventListener('input', (e) => { S.filter = e.target.value.trim(); S.page = 0; filterSort(); renderTable(); });
 $('status-filter').addEventListener('change', (e) => { S.status = e.target.value; S.page = 0; filterSort(); renderTable(); });
@@ -592,8 +597,8 @@ function buildCharts() {
     div.append(h4, svg, msg);
     box.append(div);
     c.el = { div, svg, msg, v };
-    svg.addEventListener('mousemove', (e) => hover(c, e));
-    svg.addEventListener('mouseleave', () => hover(c, null));
+    svg.addEventListener('mousemove', (e) => { c.pointer = e.clientX; hover(c, e.clientX); });
+    svg.addEventListener('mouseleave', () => { c.pointer = null; hover(c, null); });
   }
 }
 
@@ -743,16 +748,17 @@ function drawChart(c) {
   c.cross = svgEl('line', { class: 'cross', y1: CH.t, y2: h - CH.b, visibility: 'hidden' }, svg);
   c.X = X; c.t0 = t0; c.t1 = t1; c.w = w;
   svg.dataset.points = String(pts.length);
-  hover(c, null);
+  hover(c, c.pointer ?? null); // a redraw keeps the crosshair where the pointer is
 }
 
-function hover(c, e) {
+// Shows the value under the pointer (clientX), or the latest value when the pointer is away.
+function hover(c, clientX) {
   if (!S.chart || !S.chart.pts.length || !c.cross) return;
   const pts = S.chart.pts;
   let i = pts.length - 1;
-  if (e) {
+  if (clientX != null) {
     const r = c.el.svg.getBoundingClientRect();
-    const x = (e.clientX - r.left) / r.width * c.w;
+    const x = (clientX - r.left) / r.width * c.w;
     const t = c.t0 + (x - CH.l) / (c.w - CH.l - CH.r) * (c.t1 - c.t0);
     let lo = 0, hi = pts.length - 1;
     while (lo < hi) { const mid = (lo + hi) >> 1; if (pts[mid].t < t) lo = mid + 1; else hi = mid; }
@@ -810,6 +816,7 @@ async function refresh() {
       const ms = timing.parse + performance.now() - t0;
       if (!S.shown) { S.shown = true; performance.mark('atlhyper:first-data'); }
       performance.measure('atlhyper:refresh', { start: t0 - timing.parse, duration: ms });
+      performance.measure('atlhyper:refresh:parse', { start: t0 - timing.parse, duration: timing.parse });
     } catch (err) {
       S.overviewErr = err;
       errors.push(err);
