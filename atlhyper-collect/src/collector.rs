@@ -299,6 +299,11 @@ impl Collector {
         self.users.clear();
     }
 
+    /// The sampler (e.g. to trace which files a collection reads).
+    pub fn sampler_mut(&mut self) -> &mut Sampler {
+        &mut self.sampler
+    }
+
     /// The statfs runner (to replace it, e.g. when replaying a tree with recorded statfs values).
     pub fn statfs_mut(&mut self) -> &mut Statfs {
         self.sampler.statfs_mut()

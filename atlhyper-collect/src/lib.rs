@@ -42,4 +42,4 @@ pub mod sys;
 
 pub use collector::{CollectConfig, Collector};
 pub use error::{Error, ParseError, ParseErrorKind};
-pub use sampler::{FsSpace, HostRoot, Sampler, Statfs};
+pub use sampler::{Access, FsSpace, HostRoot, Sampler, Statfs};

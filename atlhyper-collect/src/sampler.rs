@@ -261,6 +261,16 @@ pub enum Base {
     Root,
 }
 
+/// One filesystem access of the sampler, recorded when tracing is on (see
+/// [`Sampler::set_tracing`]): to measure the cost floor of a collection and to debug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// A file opened and read to the end.
+    File(PathBuf),
+    /// A directory listed.
+    Dir(PathBuf),
+}
+
 /// Reads files under a [`HostRoot`] into one reused buffer.
 #[derive(Debug)]
 pub struct Sampler {
@@ -268,6 +278,7 @@ pub struct Sampler {
     buf: Vec<u8>,
     path: PathBuf,
     statfs: Statfs,
+    trace: Option<Vec<Access>>,
 }
 
 impl Sampler {
@@ -278,6 +289,24 @@ impl Sampler {
             buf: vec![0; 16 * 1024],
             path: PathBuf::new(),
             statfs,
+            trace: None,
+        }
+    }
+
+    /// Starts (or stops) recording every file read and directory listed.
+    pub fn set_tracing(&mut self, on: bool) {
+        self.trace = on.then(Vec::new);
+    }
+
+    /// The accesses recorded since the last call (empty when tracing is off).
+    pub fn take_trace(&mut self) -> Vec<Access> {
+        self.trace.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn note(&mut self, dir: bool) {
+        if let Some(t) = &mut self.trace {
+            let p = self.path.clone();
+            t.push(if dir { Access::Dir(p) } else { Access::File(p) });
         }
     }
 
@@ -332,6 +361,7 @@ impl Sampler {
     /// Reads `parts` joined under `base` to the end; the bytes live until the next read.
     pub fn read(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> Result<&[u8], Error> {
         self.build(base, parts);
+        self.note(false);
         match read_into(&mut self.buf, &self.path) {
             Ok(n) => Ok(&self.buf[..n]),
             Err(source) => Err(Error::Io {
@@ -344,6 +374,7 @@ impl Sampler {
     /// Like [`Sampler::read`] but as UTF-8 text.
     pub fn read_text(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> Result<&str, Error> {
         self.build(base, parts);
+        self.note(false);
         let n = match read_into(&mut self.buf, &self.path) {
             Ok(n) => n,
             Err(source) => {
@@ -374,6 +405,7 @@ impl Sampler {
         parts: &[&dyn AsRef<OsStr>],
     ) -> Result<Vec<std::ffi::OsString>, Error> {
         self.build(base, parts);
+        self.note(true);
         let rd = std::fs::read_dir(&self.path).map_err(|source| Error::Io {
             path: self.path.clone(),
             source,
@@ -397,6 +429,8 @@ impl Sampler {
     /// Fills `out` with the numeric entries of the proc root (process ids), ascending.
     pub fn list_pids(&mut self, out: &mut Vec<u32>) -> Result<(), Error> {
         out.clear();
+        self.build(Base::Proc, &[]);
+        self.note(true);
         let rd = std::fs::read_dir(&self.root.proc).map_err(|source| Error::Io {
             path: self.root.proc.clone(),
             source,
@@ -424,6 +458,7 @@ impl Sampler {
         let mut num = itoa_buf::Buf::default();
         let pid_s = num.format(pid);
         self.build(Base::Proc, &[&pid_s, &file]);
+        self.note(false);
         match read_into(&mut self.buf, &self.path) {
             Ok(n) => Ok(&self.buf[..n]),
             Err(source) => Err(Error::Io {
