@@ -276,6 +276,11 @@ try {
   const diskTexts = await page.$$eval('#d-disks tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent + ' ' + tr.cells[5].textContent));
   for (const disk of d.disks) assert.ok(diskTexts.includes(disk.mount_point + ' ' + pct(disk.usage_percent)), 'disk ' + disk.mount_point);
   ok('clicking a node opens its detail with cores, memory, disks, interfaces, temperatures, processes');
+  await page.evaluate(() => { window.__proc = document.querySelector('#d-procs tbody tr'); window.__core = document.querySelector('#d-cores .core'); });
+  await waitForResponse((u) => u.pathname.endsWith('/node-metrics/' + encodeURIComponent(target.node_name)), 'a detail refresh');
+  await page.waitForTimeout(200);
+  assert.ok(await page.evaluate(() => window.__proc.isConnected && window.__core.isConnected), 'detail elements survive a refresh');
+  ok('a detail refresh updates the panels in place');
 
   // ---- charts: every range, every chart has points, the query follows the range ----
   await historyReq;
