@@ -1,5 +1,56 @@
 //! Storage for the atlhyper-rs master: narrow traits, one per concern, and two engines.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
+//! use atlhyper_store::{HistoryQuery, MemoryStore, MetricsStore, SqliteStore};
+//! use chrono::{TimeDelta, TimeZone, Utc};
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! // Both engines implement the same traits; the master holds them as `Arc<dyn ...>`.
+//! let engines: [Arc<dyn MetricsStore>; 2] = [
+//!     Arc::new(MemoryStore::new()),
+//!     Arc::new(SqliteStore::open(dir.path().join("atlhyper.db")).unwrap()),
+//! ];
+//! let start = Utc.with_ymd_and_hms(2024, 1, 20, 0, 0, 0).unwrap();
+//! for store in engines {
+//!     let mut snapshot = NodeMetricsSnapshot::default();
+//!     snapshot.node_name = "worker-1".to_owned();
+//!     snapshot.timestamp = start;
+//!     store.upsert_latest("prod", &[snapshot.clone()]).await.unwrap();
+//!
+//!     // A day of 5-minute points; appending them twice adds nothing.
+//!     let points: Vec<MetricsDataPoint> = (0..288)
+//!         .map(|i| MetricsDataPoint {
+//!             timestamp: start + TimeDelta::minutes(5 * i),
+//!             cpu_usage: i as f64,
+//!             ..MetricsDataPoint::from_snapshot(&snapshot)
+//!         })
+//!         .collect();
+//!     assert_eq!(store.append_history("prod", &points).await.unwrap(), 288);
+//!     assert_eq!(store.append_history("prod", &points).await.unwrap(), 0);
+//!
+//!     // The chart: at most 24 points, each the mean of its hour.
+//!     let chart = store
+//!         .history(&HistoryQuery {
+//!             cluster_id: "prod".to_owned(),
+//!             node_name: "worker-1".to_owned(),
+//!             from: start,
+//!             to: start + TimeDelta::days(1) - TimeDelta::nanoseconds(1),
+//!             max_points: Some(24),
+//!         })
+//!         .await
+//!         .unwrap();
+//!     assert_eq!(chart.len(), 24);
+//!     assert_eq!(chart[0].cpu_usage, 5.5); // mean of 0..=11
+//!     assert_eq!(store.list_nodes("prod").await.unwrap(), ["worker-1"]);
+//! }
+//! # });
+//! ```
+//!
 //! - [`MetricsStore`]: the latest snapshot per (cluster, node) and the history of
 //!   [`MetricsDataPoint`](atlhyper_model::MetricsDataPoint)s.
 //! - [`CommandQueue`]: commands for agents, with leases so a command taken by an agent that died
@@ -8,6 +59,18 @@
 //!
 //! Every trait is object safe (`Arc<dyn MetricsStore>`) and async where an engine blocks; the
 //! binaries wire a concrete engine in. Errors are [`StoreError`]; engine types never leak.
+//!
+//! # Engines
+//! - [`MemoryStore`]: maps behind `parking_lot` locks; nothing survives the process.
+//! - [`SqliteStore`]: one SQLite file in WAL mode, with its own writer and reader threads so no
+//!   SQLite call ever runs on the async runtime's workers; `synchronous = FULL` by default (see
+//!   [`Synchronous`]), versioned schema, refuses foreign, newer or unreadable files with
+//!   [`StoreError::Corrupt`], reports a full disk as [`StoreError::Full`] and recovers once space
+//!   is back.
+//!
+//! Both engines give the same answers to the same calls: one contract test suite runs against
+//! both, and a model test runs random operation sequences against both and compares every answer.
+//! Timestamps are kept to the nanosecond and numbers bit for bit.
 
 mod agents;
 mod commands;

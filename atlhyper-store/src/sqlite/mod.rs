@@ -1,26 +1,6 @@
 //! The SQLite engine: one file, WAL, a dedicated writer thread and a few reader threads.
 //!
-//! # Threads
-//! Every statement runs on a thread the engine owns, never on the async runtime's workers: one
-//! writer thread owns the only read-write connection and runs each write (one trait call, one
-//! batch) as one transaction; reader threads own read connections (WAL lets them read while the
-//! writer writes). A trait call sends a closure over a channel and awaits its answer on a oneshot,
-//! and is acknowledged only after its transaction committed.
-//!
-//! # Durability: `synchronous`
-//! The database runs in WAL mode. With `synchronous = NORMAL` a commit is written to the WAL file
-//! (into the OS page cache) but not fsynced: a killed process (`kill -9`, a panic, an OOM kill)
-//! loses nothing, since the kernel still holds the pages, but a power loss or kernel crash can
-//! lose the last transactions (the database stays consistent). With `synchronous = FULL` every
-//! commit fsyncs the WAL, so an acknowledged write also survives power loss. The master promises to
-//! lose nothing it acknowledged, so the default is [`Synchronous::Full`]; [`Synchronous::Normal`]
-//! is there for disposable data and slow disks. The cost is one fsync per batch, not per row:
-//! batches keep it small (see the crate's benches).
-//!
-//! # Schema
-//! Versioned by `PRAGMA user_version` and marked as ours by `PRAGMA application_id`; see
-//! [`schema`]. A file that is not an SQLite database, another program's database, or a database of
-//! a newer atlhyper-rs is refused at open with [`StoreError::Corrupt`].
+//! See [`SqliteStore`] for threads, durability and the schema.
 
 mod agents;
 mod commands;
@@ -42,7 +22,7 @@ use crate::error::{StoreError, StoreResult};
 
 pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
 
-/// How hard a commit pushes data to the disk; see the [module docs](self).
+/// How hard a commit pushes data to the disk; see [`SqliteStore`] (durability).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Synchronous {
     /// `FULL`: every commit fsyncs the WAL. Acknowledged writes survive process kill and power
@@ -90,6 +70,34 @@ type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// Every store trait over one SQLite file.
 ///
+/// # Threads
+/// Every statement runs on a thread the engine owns, never on the async runtime's workers: one
+/// writer thread owns the only read-write connection and runs each write (one trait call, one
+/// batch) as one transaction; reader threads own read connections (WAL lets them read while the
+/// writer writes). A trait call sends a closure over a channel and awaits its answer on a oneshot,
+/// and is acknowledged only after its transaction committed.
+///
+/// # Durability: `synchronous`
+/// The database runs in WAL mode. With `synchronous = NORMAL` a commit is written to the WAL file
+/// (into the OS page cache) but not fsynced: a killed process (`kill -9`, a panic, an OOM kill)
+/// loses nothing, since the kernel still holds the pages, but a power loss or kernel crash can
+/// lose the last transactions (the database stays consistent). With `synchronous = FULL` every
+/// commit fsyncs the WAL, so an acknowledged write also survives power loss. The master promises to
+/// lose nothing it acknowledged, so the default is [`Synchronous::Full`]; [`Synchronous::Normal`]
+/// is there for disposable data and slow disks. The cost is one fsync per batch, not per row:
+/// batches keep it small (see the crate's benches).
+///
+/// # Schema
+/// Versioned by `PRAGMA user_version` and marked as ours by `PRAGMA application_id`; see
+/// [`SCHEMA_VERSION`] (which describes the tables) and [`APPLICATION_ID`]. A file that is not an
+/// SQLite database, another program's database, or a database of a newer atlhyper-rs is refused
+/// at open with [`StoreError::Corrupt`]; pages found damaged later give `Corrupt` too.
+///
+/// # Full disk
+/// A write that finds the disk full fails with [`StoreError::Full`] and changes nothing; reads
+/// go on working. Once space is back the next write checkpoints the WAL and succeeds.
+///
+/// # Example
 /// ```
 /// use atlhyper_store::{MetricsStore, SqliteStore};
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

@@ -4,16 +4,7 @@
 //! number of migrations applied. Migration `n` (1-based) brings version `n - 1` to `n` in one
 //! transaction that also sets `user_version`, so a crash mid-migration leaves the old version.
 //!
-//! Layout (version 1):
-//! - `node`: one integer id per (cluster, node), unique on (cluster_id, node_name). History rows
-//!   carry the id instead of two strings.
-//! - `latest`: the latest snapshot per node, as JSON, with its timestamp.
-//! - `history`: one row per point, `WITHOUT ROWID` with primary key (node_id, ts): the index for
-//!   (cluster, node, timestamp) range reads, and what makes appends idempotent
-//!   (`INSERT OR IGNORE`). Timestamps are `INTEGER` nanoseconds since the epoch, numbers `REAL`.
-//! - `command`: the command queue, indexed for `take` (cluster, status, created_at), the newest
-//!   first listing, and `expire` (deadline of open commands).
-//! - `agent`: one row per cluster.
+//! The layout is described on [`SCHEMA_VERSION`].
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -83,6 +74,17 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
+///
+/// Layout (version 1):
+/// - `node`: one integer id per (cluster, node), unique on (cluster_id, node_name). History rows
+///   carry the id instead of two strings.
+/// - `latest`: the latest snapshot per node, as JSON, with its timestamp.
+/// - `history`: one row per point, `WITHOUT ROWID` with primary key (node_id, ts): the index for
+///   (cluster, node, timestamp) range reads, and what makes appends idempotent
+///   (`INSERT OR IGNORE`). Timestamps are `INTEGER` nanoseconds since the epoch, numbers `REAL`.
+/// - `command`: the command queue, indexed for `take` (cluster, status, created_at), the newest
+///   first listing, and `expire` (deadline of open commands).
+/// - `agent`: one row per cluster.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Refuses a file that is not ours or is newer, switches to WAL and migrates.

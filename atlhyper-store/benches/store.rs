@@ -1,0 +1,269 @@
+//! Store benches: latest upsert of 1000 nodes, history append throughput, a 30-day read of one
+//! node (raw and downsampled to 500 points), on SQLite (FULL and NORMAL) and in memory.
+//!
+//! Before the criterion groups it also writes one day of history for many nodes (5-minute points,
+//! one batch per timestamp as the master does) to a fresh file and prints the sustained append
+//! rate and the database bytes per node per day.
+//!
+//! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench -p atlhyper-store --bench store --
+//! --warm-up-time 1 --measurement-time 3`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use atlhyper_model::{
+    CpuMetrics, DiskMetrics, MemoryMetrics, MetricsDataPoint, NetworkMetrics, NodeMetricsSnapshot,
+    NodeTotals, ProcessMetrics, PsiMetrics, TemperatureMetrics,
+};
+use atlhyper_store::{
+    HistoryQuery, MemoryStore, MetricsStore, SqliteOptions, SqliteStore, Synchronous,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+
+fn t(secs: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap() + chrono::TimeDelta::seconds(secs)
+}
+
+/// A snapshot about the size a real node sends (8 cores, 3 disks, 2 interfaces, 20 processes).
+fn snapshot(node: usize, at: DateTime<Utc>) -> NodeMetricsSnapshot {
+    let f = node as f64;
+    NodeMetricsSnapshot {
+        node_name: format!("node-{node:04}"),
+        timestamp: at,
+        hostname: format!("node-{node:04}.cluster.local"),
+        os: "Debian GNU/Linux 12 (bookworm)".to_owned(),
+        kernel: "6.1.0-18-amd64".to_owned(),
+        uptime: 1_234_567,
+        cpu: CpuMetrics {
+            usage_percent: 12.5 + f / 100.0,
+            per_core: (0..8).map(|c| c as f64 * 3.3 + f / 7.0).collect(),
+            load_1: 0.73,
+            load_5: 0.61,
+            load_15: 0.55,
+            model: "AMD EPYC 7B13".to_owned(),
+            cores: 8,
+            threads: 8,
+            frequency: 2450.0,
+            ..CpuMetrics::default()
+        },
+        memory: MemoryMetrics {
+            total: 32 << 30,
+            used: 11 << 30,
+            available: 21 << 30,
+            usage_percent: 34.375,
+            ..MemoryMetrics::default()
+        },
+        disks: (0..3)
+            .map(|d| DiskMetrics {
+                device: format!("nvme0n1p{d}"),
+                mount_point: if d == 0 {
+                    "/".to_owned()
+                } else {
+                    format!("/data{d}")
+                },
+                fs_type: "ext4".to_owned(),
+                total: 500 << 30,
+                used: 123 << 30,
+                usage_percent: 24.6,
+                read_rate: 1024.0 * f,
+                write_rate: 4096.5,
+                ..DiskMetrics::default()
+            })
+            .collect(),
+        networks: (0..2)
+            .map(|n| NetworkMetrics {
+                interface: format!("eth{n}"),
+                ip_address: format!("10.0.{n}.{}", node % 250),
+                mac_address: "02:42:ac:11:00:02".to_owned(),
+                status: "up".to_owned(),
+                speed: 10_000,
+                mtu: 1500,
+                rx_rate: 123_456.7,
+                tx_rate: 65_432.1,
+                ..NetworkMetrics::default()
+            })
+            .collect(),
+        temperature: TemperatureMetrics {
+            cpu_temp: 48.5,
+            ..TemperatureMetrics::default()
+        },
+        processes: (0..20)
+            .map(|p| ProcessMetrics {
+                pid: 1000 + p,
+                name: format!("proc-{p}"),
+                cmdline: format!("/usr/bin/proc-{p} --flag value"),
+                user: "root".to_owned(),
+                status: "S".to_owned(),
+                cpu_percent: 1.5,
+                mem_percent: 0.8,
+                mem_rss: 50 << 20,
+                threads: 4,
+                start_time: 1_700_000_000,
+            })
+            .collect(),
+        psi: Some(PsiMetrics::default()),
+        totals: Some(NodeTotals::default()),
+        collectors: Vec::new(),
+    }
+}
+
+fn point(node: usize, at: DateTime<Utc>, i: i64) -> MetricsDataPoint {
+    let v = (i % 1000) as f64 / 10.0 + node as f64 / 1000.0;
+    MetricsDataPoint {
+        timestamp: at,
+        node_name: format!("node-{node:04}"),
+        cpu_usage: v,
+        memory_usage: 40.0 + v / 3.0,
+        disk_usage: 24.6,
+        disk_io_read: 1024.0 * v,
+        disk_io_write: 4096.5 + v,
+        network_rx: 123_456.7 + v,
+        network_tx: 65_432.1,
+        cpu_temp: 48.5,
+        load_1: v / 50.0,
+    }
+}
+
+fn sqlite(dir: &tempfile::TempDir, name: &str, synchronous: Synchronous) -> SqliteStore {
+    let options = SqliteOptions {
+        synchronous,
+        ..SqliteOptions::default()
+    };
+    SqliteStore::open_with(dir.path().join(name), &options).unwrap()
+}
+
+/// One day of 5-minute points for `nodes` nodes, one batch per timestamp; prints the rate and
+/// the file size per node per day.
+fn day_of_history(rt: &Runtime, nodes: usize, synchronous: Synchronous) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(&dir, "day.db", synchronous);
+    let started = Instant::now();
+    for step in 0..288i64 {
+        let at = t(step * 300);
+        let batch: Vec<_> = (0..nodes).map(|n| point(n, at, step)).collect();
+        rt.block_on(store.append_history("bench", &batch)).unwrap();
+    }
+    let elapsed = started.elapsed();
+    store.close().unwrap();
+    let path = dir.path().join("day.db");
+    let bytes = std::fs::metadata(&path).unwrap().len();
+    let wal = std::fs::metadata(dir.path().join("day.db-wal")).map_or(0, |m| m.len());
+    let points = 288 * nodes;
+    println!(
+        "day_of_history/{synchronous:?}: {nodes} nodes x 288 points = {points} points in \
+         {:.2} s = {:.0} points/s sustained; file {bytes} B (+ WAL {wal} B) = {:.0} B per node per day",
+        elapsed.as_secs_f64(),
+        points as f64 / elapsed.as_secs_f64(),
+        (bytes + wal) as f64 / nodes as f64
+    );
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = Runtime::new().unwrap();
+    day_of_history(&rt, 500, Synchronous::Full);
+    day_of_history(&rt, 500, Synchronous::Normal);
+
+    let dir = tempfile::tempdir().unwrap();
+
+    // Latest upsert: 1000 nodes in one batch, a newer timestamp each time.
+    let mut group = c.benchmark_group("latest_upsert_1000_nodes");
+    group.throughput(Throughput::Elements(1000));
+    group.sample_size(20);
+    let mut step = 0i64;
+    let mut batch = move || {
+        step += 1;
+        (0..1000).map(|n| snapshot(n, t(step))).collect::<Vec<_>>()
+    };
+    for sync in [Synchronous::Full, Synchronous::Normal] {
+        let store = sqlite(&dir, &format!("latest-{sync:?}.db"), sync);
+        group.bench_function(format!("sqlite_{sync:?}"), |b| {
+            b.iter_batched(
+                &mut batch,
+                |snaps| rt.block_on(store.upsert_latest("bench", &snaps)).unwrap(),
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    let memory = MemoryStore::new();
+    group.bench_function("memory", |b| {
+        b.iter_batched(
+            &mut batch,
+            |snaps| rt.block_on(memory.upsert_latest("bench", &snaps)).unwrap(),
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+
+    // History append: batches of 1000 nodes at one timestamp, as the master appends them.
+    let mut group = c.benchmark_group("history_append_1000_points");
+    group.throughput(Throughput::Elements(1000));
+    group.sample_size(20);
+    let mut step = 0i64;
+    let mut points = move || {
+        step += 1;
+        (0..1000)
+            .map(|n| point(n, t(step * 300), step))
+            .collect::<Vec<_>>()
+    };
+    for sync in [Synchronous::Full, Synchronous::Normal] {
+        let store = sqlite(&dir, &format!("append-{sync:?}.db"), sync);
+        group.bench_function(format!("sqlite_{sync:?}"), |b| {
+            b.iter_batched(
+                &mut points,
+                |p| {
+                    assert_eq!(
+                        rt.block_on(store.append_history("bench", &p)).unwrap(),
+                        1000
+                    )
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    group.finish();
+
+    // 30 days of one node (8,640 points) among 10 nodes: raw and downsampled to 500.
+    let store = sqlite(&dir, "read.db", Synchronous::Normal);
+    let memory = MemoryStore::new();
+    for step in 0..8640i64 {
+        let batch: Vec<_> = (0..10).map(|n| point(n, t(step * 300), step)).collect();
+        rt.block_on(memory.append_history("bench", &batch)).unwrap();
+    }
+    for chunk in (0..8640i64).collect::<Vec<_>>().chunks(100) {
+        let batch: Vec<_> = chunk
+            .iter()
+            .flat_map(|&step| (0..10).map(move |n| point(n, t(step * 300), step)))
+            .collect();
+        rt.block_on(store.append_history("bench", &batch)).unwrap();
+    }
+    let query = |max_points| HistoryQuery {
+        cluster_id: "bench".to_owned(),
+        node_name: "node-0007".to_owned(),
+        from: t(0),
+        to: t(8639 * 300),
+        max_points,
+    };
+    let mut group = c.benchmark_group("history_read_30_days");
+    group.throughput(Throughput::Elements(8640));
+    for (name, max) in [("raw", None), ("downsampled_500", Some(500))] {
+        let q = query(max);
+        let want = if max.is_some() { 500 } else { 8640 };
+        assert_eq!(rt.block_on(store.history(&q)).unwrap().len(), want);
+        group.bench_function(format!("sqlite_{name}"), |b| {
+            b.iter(|| black_box(rt.block_on(store.history(&q)).unwrap()));
+        });
+        group.bench_function(format!("memory_{name}"), |b| {
+            b.iter(|| black_box(rt.block_on(memory.history(&q)).unwrap()));
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = store;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = benches
+}
+criterion_main!(store);
