@@ -118,8 +118,8 @@ try {
   const t0 = Date.now();
   await page.goto(base.href);
   if (TOKEN) {
-    await page.locator('#token-dialog').waitFor({ state: 'visible', timeout: 5000 });
-    await page.locator('#overview-state').getByText('Waiting for a viewer token.').waitFor({ timeout: 5000 });
+    await page.locator('#token-dialog').waitFor({ state: 'visible', timeout: 10000 });
+    await page.locator('#overview-state').getByText('Waiting for a viewer token.').waitFor({ timeout: 10000 });
     assert.ok(await page.locator('#cards').isHidden(), 'no empty cards while there is no data');
     await shot('token-prompt');
     ok('the page asks for a viewer token after a 401');
@@ -360,7 +360,7 @@ try {
     await page.evaluate(([c, n]) => { location.hash = '#c=' + encodeURIComponent(c) + '&n=' + encodeURIComponent(n) + '&r=1h'; }, [SILENT, sn]);
     const r = await req;
     assert.equal(r.status(), 504);
-    await page.waitForFunction(() => /did not answer/.test(document.querySelector('#charts .chart .msg')?.textContent || ''), null, { timeout: 5000 });
+    await page.waitForFunction(() => /did not answer/.test(document.querySelector('#charts .chart .msg')?.textContent || ''), null, { timeout: 10000 });
     assert.match(await text('#chart-note'), new RegExp('agent of cluster ' + SILENT + ' did not answer'));
     await shot('detail-agent-offline');
     ok('1 h chart of a silent agent shows the agent-offline state (504)');

@@ -168,11 +168,16 @@ function applyHash() {
   const clusterChanged = h.c !== S.cluster;
   const nodeChanged = h.n !== S.node;
   if (clusterChanged) { S.cluster = h.c; S.data = null; S.page = 0; }
+  const opening = !S.node && h.n, closing = S.node && !h.n;
+  if (opening) S.overviewScroll = window.scrollY;
   S.node = h.n;
   S.range = h.r || '24h';
   if (clusterChanged || nodeChanged) { S.detail = null; S.detailErr = null; }
   S.chartKey = '';
   render();
+  // The overview comes back where it was left; a detail opens at its top.
+  if (opening) window.scrollTo(0, 0);
+  if (closing && !clusterChanged) window.scrollTo(0, S.overviewScroll || 0);
   if (S.cluster && S.node) refreshCharts(true);
   refreshSoon();
 }
