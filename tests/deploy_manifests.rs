@@ -518,10 +518,11 @@ fn crate_bins(crate_dir: &Path) -> BTreeSet<String> {
         let line = line.trim();
         if line.starts_with('[') {
             in_bin = line == "[[bin]]";
-        } else if in_bin && line.starts_with("name") {
-            if let Some((_, v)) = line.split_once('=') {
-                bins.insert(v.trim().trim_matches('"').to_owned());
-            }
+        } else if in_bin
+            && line.starts_with("name")
+            && let Some((_, v)) = line.split_once('=')
+        {
+            bins.insert(v.trim().trim_matches('"').to_owned());
         }
     }
     bins
@@ -699,6 +700,89 @@ fn systemd_units_run_the_binaries_unprivileged() {
         &root().join("deploy/systemd/atlhyper-master.service"),
     ));
     assert_eq!(master["Service"]["StateDirectory"], ["atlhyper"]);
+}
+
+/// All `.rs` text under `<crate>/src`.
+fn crate_source(krate: &str) -> String {
+    fn walk(dir: &Path, out: &mut String) {
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push_str(&read(&p));
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(&root().join(krate).join("src"), &mut out);
+    out
+}
+
+/// Every variable a deploy file sets is one the binary reads (as a quoted name in its crate's
+/// source, e.g. clap's `env = "METRICS_AGENT_ADDR"`), so a renamed setting cannot silently turn a
+/// manifest into a no-op.
+#[test]
+fn every_environment_variable_set_is_read_by_its_binary() {
+    let crates_of = |bin: &str| -> &'static [&'static str] {
+        match bin {
+            "atlhyper-metrics" => &["atlhyper-agent", "atlhyper-collect"],
+            "atlhyper-agent" => &["atlhyper-agent"],
+            "atlhyper-master" => &["atlhyper-master"],
+            other => panic!("unknown binary {other}"),
+        }
+    };
+    let mut set: Vec<(String, String, String)> = Vec::new(); // (where, binary, variable)
+    for (file, doc) in k8s_docs() {
+        let Some(containers) = at(&doc, "spec.template.spec.containers") else {
+            continue;
+        };
+        for c in containers.as_sequence().expect("containers") {
+            let bin = str_at(c, "name").to_owned();
+            for name in env(c).into_keys() {
+                set.push((file.clone(), bin.clone(), name));
+            }
+        }
+    }
+    for (env_file, bin) in [
+        ("metrics", "atlhyper-metrics"),
+        ("agent", "atlhyper-agent"),
+        ("master", "atlhyper-master"),
+    ] {
+        let text = read(&root().join(format!("deploy/systemd/{env_file}.env")));
+        for line in text.lines().map(str::trim) {
+            // Commented-out examples (`#NODE_NAME=...`) are checked too.
+            let line = line.trim_start_matches('#');
+            if let Some((k, _)) = line.split_once('=')
+                && !k.is_empty()
+                && k.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            {
+                set.push((format!("{env_file}.env"), bin.to_owned(), k.to_owned()));
+            }
+        }
+    }
+    assert!(set.len() > 20, "found the variables ({})", set.len());
+    let mut sources: BTreeMap<&str, String> = BTreeMap::new();
+    let mut unknown = Vec::new();
+    for (place, bin, var) in &set {
+        let read_somewhere = crates_of(bin).iter().any(|krate| {
+            sources
+                .entry(krate)
+                .or_insert_with(|| crate_source(krate))
+                .contains(&format!("\"{var}\""))
+        });
+        if !read_somewhere {
+            unknown.push(format!("{place}: {var} (for {bin})"));
+        }
+    }
+    assert!(
+        unknown.is_empty(),
+        "variables no binary reads:\n{}",
+        unknown.join("\n")
+    );
 }
 
 /// `systemd-analyze verify` on copies of the units whose ExecStart points at an existing file

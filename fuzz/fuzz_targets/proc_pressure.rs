@@ -1,0 +1,11 @@
+#![no_main]
+//! Fuzz target: proc_pressure. Must never panic on any input.
+
+use atlhyper_collect::proc;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = proc::pressure::parse(text);
+    }
+});

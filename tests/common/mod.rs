@@ -1,0 +1,428 @@
+//! Harness of the fault suite: builds and spawns the real binaries (`atlhyper-metrics`,
+//! `atlhyper-agent`, `atlhyper-master`) on loopback with compressed intervals, and measures them
+//! from the outside (HTTP, /proc/<pid>/status, /proc/<pid>/fd).
+//!
+//! The binaries of the other crates are not built by `cargo test` of this package, so the
+//! harness builds them once per test process with `cargo build --bins` into a separate target
+//! directory (`target/fault-bins`): the outer `cargo test` holds the lock of the normal one.
+#![allow(dead_code)] // each tests/faults_*.rs uses a different part
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Paths of the three binaries, built once per test process.
+#[derive(Debug)]
+pub struct Bins {
+    pub metrics: PathBuf,
+    pub agent: PathBuf,
+    pub master: PathBuf,
+}
+
+/// Builds (incrementally) and returns the binaries. `ATLHYPER_FAULT_BIN_DIR` points at a
+/// directory that already holds them instead (e.g. target/release of a load run).
+pub fn bins() -> &'static Bins {
+    static BINS: OnceLock<Bins> = OnceLock::new();
+    BINS.get_or_init(|| {
+        let dir = match std::env::var_os("ATLHYPER_FAULT_BIN_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let target = root().join("target/fault-bins");
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let started = Instant::now();
+                let status = Command::new(cargo)
+                    .current_dir(root())
+                    .args([
+                        "build",
+                        "--quiet",
+                        "-p",
+                        "atlhyper-agent",
+                        "-p",
+                        "atlhyper-master",
+                        "--bins",
+                        "--target-dir",
+                    ])
+                    .arg(&target)
+                    .status()
+                    .expect("run cargo build for the fault suite's binaries");
+                assert!(status.success(), "cargo build of the binaries failed");
+                eprintln!(
+                    "fault suite: binaries built in {:.1} s",
+                    started.elapsed().as_secs_f64()
+                );
+                target.join("debug")
+            }
+        };
+        Bins {
+            metrics: dir.join("atlhyper-metrics"),
+            agent: dir.join("atlhyper-agent"),
+            master: dir.join("atlhyper-master"),
+        }
+    })
+}
+
+/// Tests of one file run one at a time: they measure latency and memory on a 2-core machine.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A free loopback port (bound, then released for the child to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a loopback port")
+}
+
+/// A scratch directory under the target dir, removed on drop.
+#[derive(Debug)]
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(name: &str) -> Self {
+        let dir = root().join("target/fault-scratch").join(format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            fastrand_u64()
+        ));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn fastrand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish()
+}
+
+/// A spawned binary; SIGKILLed and reaped on drop. Its stdout+stderr go to a log file.
+#[derive(Debug)]
+pub struct Proc {
+    pub name: String,
+    pub child: Child,
+    pub log: PathBuf,
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    restarts: u32,
+}
+
+impl Proc {
+    /// Starts `bin` with exactly `env` (plus PATH and RUST_LOG), logging to `dir/<name>.log`.
+    pub fn spawn(name: &str, bin: &Path, env: &[(&str, String)], dir: &Path) -> Proc {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let log = dir.join(format!("{name}.log"));
+        let child = start(bin, &env, &log);
+        Proc {
+            name: name.to_owned(),
+            child,
+            log,
+            bin: bin.to_owned(),
+            env,
+            restarts: 0,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGKILL, reap, and start again with the same settings (log appended).
+    pub fn kill9_and_restart(&mut self) {
+        self.kill9();
+        self.restarts += 1;
+        self.child = start(&self.bin, &self.env, &self.log);
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Panics if the log shows a Rust panic.
+    pub fn assert_no_panic(&self) {
+        let log = self.log_text();
+        assert!(
+            !log.contains("panicked at"),
+            "{} panicked:\n{}",
+            self.name,
+            tail(&log, 4000)
+        );
+    }
+
+    /// Resident set size, KiB.
+    pub fn rss_kib(&self) -> u64 {
+        rss_kib(self.pid())
+            .unwrap_or_else(|| panic!("{} is gone:\n{}", self.name, tail(&self.log_text(), 4000)))
+    }
+
+    /// Open file descriptors.
+    pub fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// SIGTERM, then wait up to `grace` for a clean exit; SIGKILL otherwise. True if it exited
+    /// by itself with status 0.
+    pub fn terminate(&mut self, grace: Duration) -> bool {
+        let pid = libc::pid_t::try_from(self.pid()).expect("pid fits");
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill9();
+        false
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn start(bin: &Path, env: &[(String, String)], log: &Path) -> Child {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open log");
+    let err = out.try_clone().expect("clone log fd");
+    let mut cmd = Command::new(bin);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
+}
+
+pub fn tail(s: &str, n: usize) -> &str {
+    let start = s.len().saturating_sub(n);
+    let start = (start..s.len())
+        .find(|i| s.is_char_boundary(*i))
+        .unwrap_or(s.len());
+    &s[start..]
+}
+
+/// VmRSS of a process, KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Waits until `GET http://addr/health` answers 200, or panics after `limit`.
+pub fn wait_healthy(addr: SocketAddr, limit: Duration, who: &Proc) {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok((200, _)) = http_get(addr, "/health", &[], Duration::from_millis(500)) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} not healthy on {addr} within {limit:?}:\n{}",
+            who.name,
+            tail(&who.log_text(), 4000)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A minimal blocking HTTP/1.1 client over std TCP (one request per connection), so the
+/// measurements do not depend on a client library's pool or runtime.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    // A server may answer (413) and close before reading a large body: keep what it said.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(e),
+        }
+    }
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("no end of headers"))?;
+    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| bad("headers not UTF-8"))?;
+    let code: u16 = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| bad("no status code"))?;
+    let mut body = raw[head_end + 4..].to_vec();
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
+    if chunked {
+        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
+    }
+    Ok((code, body))
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = b.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&b[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        b = &b[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+pub fn http_get(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    timeout: Duration,
+) -> std::io::Result<(u16, Vec<u8>)> {
+    http(addr, "GET", path, headers, b"", timeout)
+}
+
+/// Reads one sample `name{labels}` (labels as written, e.g. `{state="online"}`, or "") from a
+/// Prometheus text exposition.
+pub fn prom_value(text: &str, name_and_labels: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (series, value) = l.rsplit_once(' ')?;
+        (series == name_and_labels).then(|| value.parse().ok())?
+    })
+}
+
+/// `GET /metrics` of a server, parsed into `series -> value` (labels kept verbatim).
+pub fn scrape(addr: SocketAddr) -> Option<BTreeMap<String, f64>> {
+    let (code, body) = http_get(addr, "/metrics", &[], Duration::from_secs(2)).ok()?;
+    if code != 200 {
+        return None;
+    }
+    let text = String::from_utf8(body).ok()?;
+    Some(
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .filter_map(|l| {
+                let (series, value) = l.rsplit_once(' ')?;
+                Some((series.to_owned(), value.parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data).expect("gzip into memory");
+    enc.finish().expect("gzip finish")
+}
+
+/// A realistic node snapshot (v2 field names) for `node` at `ts`.
+pub fn node_snapshot(node: &str, ts: chrono::DateTime<chrono::Utc>, cpu: f64) -> String {
+    serde_json::json!({
+        "node_name": node,
+        "timestamp": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "hostname": node,
+        "os": "Debian GNU/Linux 12",
+        "kernel": "6.1.0",
+        "uptime": 12345,
+        "cpu": {"usage_percent": cpu, "user_percent": cpu / 2.0, "system_percent": cpu / 4.0,
+                "iowait_percent": 0.5, "cores": 4, "threads": 8,
+                "per_core": [cpu, cpu, cpu, cpu], "load_1": 0.5, "load_5": 0.4, "load_15": 0.3,
+                "model": "Test CPU", "frequency": 2400.0},
+        "memory": {"total": 8_u64 << 30, "used": 3_u64 << 30, "available": 5_u64 << 30,
+                   "free": 1_u64 << 30, "cached": 2_u64 << 30, "buffers": 100_u64 << 20,
+                   "swap_total": 0, "swap_used": 0, "usage_percent": 37.5},
+        "disks": [{"device": "sda", "mount_point": "/", "fs_type": "ext4",
+                   "total": 100_u64 << 30, "used": 40_u64 << 30, "available": 60_u64 << 30,
+                   "usage_percent": 40.0, "read_rate": 1000.0, "write_rate": 2000.0,
+                   "read_iops": 1.0, "write_iops": 2.0, "io_util": 3.0}],
+        "networks": [{"interface": "eth0", "ip_address": "10.0.0.1", "mac_address": "00:11:22:33:44:55",
+                      "status": "up", "speed": 1000, "mtu": 1500, "rx_bytes": 1000, "tx_bytes": 2000,
+                      "rx_packets": 10, "tx_packets": 20, "rx_errors": 0, "tx_errors": 0,
+                      "rx_dropped": 0, "tx_dropped": 0, "rx_rate": 100.0, "tx_rate": 200.0}],
+        "temperature": {"cpu_temp": 45.0, "cpu_temp_max": 90.0, "sensors": []},
+        "processes": [{"pid": 1, "name": "init", "user": "root", "state": "S",
+                       "cpu_percent": 0.1, "mem_percent": 0.2, "mem_rss": 10_u64 << 20,
+                       "threads": 1, "start_time": 1, "command": "/sbin/init"}]
+    })
+    .to_string()
+}

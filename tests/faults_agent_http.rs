@@ -1,0 +1,399 @@
+//! Fault suite, cluster agent's receiver, against the real `atlhyper-agent` binary on loopback:
+//! bad input gets the right status (400/401/413/415) and is not stored, a gzip bomb and oversize
+//! bodies get 413 with bounded memory, and 500 slowloris connections do not delay a normal push.
+
+mod common;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{Proc, Scratch, bins, free_port, http, node_snapshot, scrape, serial, wait_healthy};
+
+const NODE_TOKEN: &str = "node-secret-0123456789";
+
+struct Agent {
+    proc: Proc,
+    addr: SocketAddr,
+    _dir: Scratch,
+}
+
+/// An agent whose master is a closed port (pushes fail and back off; the receiver is what we test).
+fn agent(extra: &[(&str, String)]) -> Agent {
+    let dir = Scratch::new("agent-http");
+    let port = free_port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut env = vec![
+        ("AGENT_LISTEN", addr.to_string()),
+        ("AGENT_CLUSTER_ID", "fault-http".to_owned()),
+        (
+            "AGENT_MASTER_URL",
+            format!("http://127.0.0.1:{}", free_port()),
+        ),
+        ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
+        ("AGENT_TOKEN", "agent-secret".to_owned()),
+        ("AGENT_SNAPSHOT_INTERVAL", "1s".to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    let proc = Proc::spawn("atlhyper-agent", &bins().agent, &env, &dir.0);
+    wait_healthy(addr, Duration::from_secs(20), &proc);
+    Agent {
+        proc,
+        addr,
+        _dir: dir,
+    }
+}
+
+fn push(
+    addr: SocketAddr,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let mut h: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
+    if let Some(a) = &auth {
+        h.push(("Authorization", a));
+    }
+    h.extend_from_slice(headers);
+    let (code, body) = http(
+        addr,
+        "POST",
+        "/metrics/node",
+        &h,
+        body,
+        Duration::from_secs(10),
+    )
+    .expect("agent answers");
+    (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn accepted_latest(addr: SocketAddr) -> f64 {
+    scrape(addr)
+        .and_then(|m| {
+            m.get("atlhyper_agent_snapshots_received_total{outcome=\"latest\"}")
+                .copied()
+        })
+        .expect("agent exposes its ingest counter")
+}
+
+/// A gzip member of `mib` MiB of zeros (about 1 KiB per MiB), built once.
+fn gzip_bomb(mib: usize) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        enc.write_all(&zeros).expect("compress");
+    }
+    enc.finish().expect("finish")
+}
+
+/// (what, token, extra headers, body, expected status)
+type Case<'a> = (
+    &'a str,
+    Option<&'a str>,
+    Vec<(&'a str, &'a str)>,
+    Vec<u8>,
+    u16,
+);
+
+#[test]
+fn bad_input_gets_the_right_status_and_is_not_stored() {
+    let _serial = serial();
+    let a = agent(&[]);
+    let now = chrono::Utc::now();
+    let good = node_snapshot("worker-1", now, 10.0);
+
+    // (what, token, extra headers, body, expected status)
+    let wrong_type = good.replacen("\"uptime\":12345", "\"uptime\":\"long\"", 1);
+    assert_ne!(wrong_type, good, "the fixture has an uptime to corrupt");
+    let gz_good = common::gzip(good.as_bytes());
+    let cases: Vec<Case<'_>> = vec![
+        ("no token", None, vec![], good.clone().into_bytes(), 401),
+        (
+            "wrong token",
+            Some("nope"),
+            vec![],
+            good.clone().into_bytes(),
+            401,
+        ),
+        (
+            "token with a prefix of the right one",
+            Some(&NODE_TOKEN[..10]),
+            vec![],
+            good.clone().into_bytes(),
+            401,
+        ),
+        (
+            "malformed JSON",
+            Some(NODE_TOKEN),
+            vec![],
+            b"{\"node_name\": \"x\",".to_vec(),
+            400,
+        ),
+        (
+            "not JSON at all",
+            Some(NODE_TOKEN),
+            vec![],
+            b"hello".to_vec(),
+            400,
+        ),
+        ("empty body", Some(NODE_TOKEN), vec![], Vec::new(), 400),
+        (
+            "JSON array",
+            Some(NODE_TOKEN),
+            vec![],
+            b"[1,2,3]".to_vec(),
+            400,
+        ),
+        (
+            "wrong type",
+            Some(NODE_TOKEN),
+            vec![],
+            wrong_type.into_bytes(),
+            400,
+        ),
+        (
+            "node_name a number",
+            Some(NODE_TOKEN),
+            vec![],
+            br#"{"node_name": 5}"#.to_vec(),
+            400,
+        ),
+        (
+            "empty node_name",
+            Some(NODE_TOKEN),
+            vec![],
+            br#"{"node_name": ""}"#.to_vec(),
+            400,
+        ),
+        (
+            "node_name not DNS-1123",
+            Some(NODE_TOKEN),
+            vec![],
+            br#"{"node_name": "Bad_Name"}"#.to_vec(),
+            400,
+        ),
+        (
+            "gzip header on plain JSON",
+            Some(NODE_TOKEN),
+            vec![("Content-Encoding", "gzip")],
+            good.clone().into_bytes(),
+            400,
+        ),
+        (
+            "unsupported encoding",
+            Some(NODE_TOKEN),
+            vec![("Content-Encoding", "br")],
+            good.clone().into_bytes(),
+            415,
+        ),
+        (
+            "gzip JSON",
+            Some(NODE_TOKEN),
+            vec![("Content-Encoding", "gzip")],
+            gz_good,
+            200,
+        ),
+        (
+            "plain JSON",
+            Some(NODE_TOKEN),
+            vec![],
+            good.clone().into_bytes(),
+            200,
+        ),
+    ];
+    let mut failures = Vec::new();
+    let before = accepted_latest(a.addr);
+    for (what, token, headers, body, want) in &cases {
+        let (got, text) = push(a.addr, *token, headers, body);
+        if got != *want {
+            failures.push(format!("{what}: want {want}, got {got} {text}"));
+        } else if *want != 200 {
+            let err: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{what}: error body is JSON: {text}"));
+            assert!(
+                err["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{what}: error body says why: {text}"
+            );
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Only the two good pushes were stored (the second one as a duplicate or a newer latest).
+    let after = accepted_latest(a.addr);
+    assert!(
+        (1.0..=2.0).contains(&(after - before)),
+        "rejected bodies stored nothing ({before} -> {after})"
+    );
+    a.proc.assert_no_panic();
+}
+
+#[test]
+fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
+    let _serial = serial();
+    let a = agent(&[]);
+    // Warm up allocator and connection paths.
+    let now = chrono::Utc::now();
+    for i in 0..20 {
+        let body = node_snapshot(&format!("warm-{i}"), now, 1.0);
+        assert_eq!(push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes()).0, 200);
+    }
+    let rss_before = a.proc.rss_kib();
+
+    let bomb = gzip_bomb(64); // 64 MiB of zeros in ~64 KiB: under the 1 MiB wire limit
+    assert!(bomb.len() < (1 << 20));
+    let oversize_plain = vec![b' '; 3 << 20]; // 3 MiB of JSON whitespace
+    let oversize_gzip = {
+        // Compressed body itself over the limit (random bytes do not compress).
+        let mut noise = vec![0u8; 2 << 20];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for b in &mut noise {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+        common::gzip(&noise)
+    };
+    let started = Instant::now();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let addr = a.addr;
+            let (headers, body): (Vec<(&str, &str)>, Vec<u8>) = match i % 3 {
+                0 => (vec![("Content-Encoding", "gzip")], bomb.clone()),
+                1 => (vec![], oversize_plain.clone()),
+                _ => (vec![("Content-Encoding", "gzip")], oversize_gzip.clone()),
+            };
+            std::thread::spawn(move || push(addr, Some(NODE_TOKEN), &headers, &body))
+        })
+        .collect();
+    let mut peak = rss_before;
+    while handles.iter().any(|h| !h.is_finished()) {
+        peak = peak.max(a.proc.rss_kib());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (i, h) in handles.into_iter().enumerate() {
+        let (code, text) = h.join().expect("client thread");
+        assert_eq!(code, 413, "request {i}: {text}");
+    }
+    let took = started.elapsed();
+    let rss_after = a.proc.rss_kib();
+    peak = peak.max(rss_after);
+    eprintln!(
+        "agent 413s: 8 bodies (64 MiB gzip bomb x3, 3 MiB plain x3, 2 MiB gzip x2) in {took:?}; \
+         RSS before {rss_before} KiB, peak {peak} KiB, after {rss_after} KiB"
+    );
+    assert!(
+        peak.saturating_sub(rss_before) < 48 * 1024,
+        "memory bounded under 8 concurrent bombs: {rss_before} -> peak {peak} KiB"
+    );
+    // Still serving.
+    let body = node_snapshot("after-bomb", chrono::Utc::now(), 1.0);
+    assert_eq!(push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes()).0, 200);
+    a.proc.assert_no_panic();
+}
+
+/// Opens `n` connections that send a request line and then dribble one header byte per
+/// `every` per connection, never finishing the headers.
+struct Slowloris {
+    conns: Vec<TcpStream>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    driver: Option<std::thread::JoinHandle<(usize, usize)>>,
+}
+
+impl Slowloris {
+    fn start(addr: SocketAddr, n: usize, every: Duration) -> Slowloris {
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("slowloris connect");
+            s.write_all(b"POST /metrics/node HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .expect("request line");
+            s.set_nonblocking(true).expect("nonblocking");
+            conns.push(s);
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut clones: Vec<TcpStream> = conns
+            .iter()
+            .map(|c| c.try_clone().expect("clone"))
+            .collect();
+        let stop2 = stop.clone();
+        let driver = std::thread::spawn(move || {
+            let mut bytes = 0usize;
+            let mut closed = 0usize;
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
+                closed = 0;
+                for c in &mut clones {
+                    match c.write(b"a") {
+                        Ok(n) => bytes += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(_) => closed += 1,
+                    }
+                }
+                std::thread::sleep(every);
+            }
+            (bytes, closed)
+        });
+        Slowloris {
+            conns,
+            stop,
+            driver: Some(driver),
+        }
+    }
+
+    /// Stops dribbling; returns (header bytes sent, connections the server had closed).
+    fn stop(mut self) -> (usize, usize) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let r = self
+            .driver
+            .take()
+            .map(|d| d.join().expect("driver"))
+            .unwrap_or((0, 0));
+        self.conns.clear();
+        r
+    }
+}
+
+#[test]
+fn slowloris_does_not_delay_a_normal_push() {
+    let _serial = serial();
+    let a = agent(&[]);
+    let body = node_snapshot("normal-node", chrono::Utc::now(), 5.0);
+    // Baseline.
+    let mut base = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        assert_eq!(push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes()).0, 200);
+        base.push(t.elapsed());
+    }
+    let fds_before = a.proc.fds();
+    let rss_before = a.proc.rss_kib();
+    let slow = Slowloris::start(a.addr, 500, Duration::from_millis(100));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut under = Vec::new();
+    let t_all = Instant::now();
+    while t_all.elapsed() < Duration::from_secs(5) {
+        let t = Instant::now();
+        let (code, text) = push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes());
+        assert_eq!(code, 200, "{text}");
+        under.push(t.elapsed());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let fds_during = a.proc.fds();
+    let rss_during = a.proc.rss_kib();
+    let (bytes, closed) = slow.stop();
+    let max = under.iter().max().copied().unwrap_or_default();
+    let base_max = base.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "agent slowloris: 500 connections, {bytes} header bytes dribbled, {closed} closed by the \
+         server within ~5.5 s; {} pushes meanwhile, max {max:?} (baseline max {base_max:?}); \
+         fds {fds_before} -> {fds_during}, RSS {rss_before} -> {rss_during} KiB",
+        under.len()
+    );
+    assert!(
+        max < Duration::from_secs(1),
+        "a normal push took {max:?} under slowloris"
+    );
+    assert!(under.len() >= 20, "pushes kept flowing ({})", under.len());
+    a.proc.assert_no_panic();
+}
