@@ -924,8 +924,31 @@ impl Collector {
         let ticks = self.config.clock_ticks_per_sec;
         let cpu_of = |p: &ProcSample| -> Option<f64> {
             let prev = prev?;
-            let i = prev.procs.binary_search_by_key(&p.pid, |q| q.pid).ok()?;
-            delta::process_cpu(&prev.procs[i].times, &p.times, elapsed?, ticks)
+            let elapsed = elapsed?;
+            let same = prev
+                .procs
+                .binary_search_by_key(&p.pid, |q| q.pid)
+                .ok()
+                .map(|i| &prev.procs[i])
+                .filter(|q| q.times.starttime == p.times.starttime);
+            match same {
+                Some(q) => delta::process_cpu(&q.times, &p.times, elapsed, ticks),
+                None => {
+                    // Started after the previous sample: all of its CPU time falls inside the
+                    // interval, and top counts it so. (A process already running then but missed
+                    // by the previous sample gets no rate.)
+                    let started_secs = p.times.starttime as f64 / ticks.max(1) as f64;
+                    if started_secs < prev.uptime?.uptime_secs {
+                        return None;
+                    }
+                    let born = ProcessTimes {
+                        starttime: p.times.starttime,
+                        utime: 0,
+                        stime: 0,
+                    };
+                    delta::process_cpu(&born, &p.times, elapsed, ticks)
+                }
+            }
         };
         let cpu: Vec<f64> = cur.procs.iter().map(|p| cpu_of(p).unwrap_or(0.0)).collect();
 

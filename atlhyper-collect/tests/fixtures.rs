@@ -396,3 +396,30 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+#[test]
+fn process_started_during_the_interval_counts_all_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("synthetic/old-kernel/t1"), dir.path());
+    let p = dir.path().join("proc/500");
+    std::fs::create_dir_all(&p).unwrap();
+    // Started at 101 s (t0 was sampled at uptime 100 s), 50 ticks of CPU since: 25 % over 2 s.
+    let stat = "500 (new) R 1 500 500 0 -1 4194560 100 0 0 0 40 10 0 0 20 0 1 0 10100 1000 10 1 1 1 0 0 0 0 0 0";
+    std::fs::write(p.join("stat"), stat).unwrap();
+    std::fs::write(
+        p.join("status"),
+        "Tgid:\t500\nPid:\t500\nUid:\t0\t0\t0\t0\nThreads:\t1\n",
+    )
+    .unwrap();
+    std::fs::write(p.join("cmdline"), "new\0").unwrap();
+    let mut c = collector(&fixture("synthetic/old-kernel/t0"), 10);
+    c.collect();
+    c.set_root(HostRoot::under(dir.path()));
+    let s = c.collect_over(None);
+    let new = s
+        .processes
+        .iter()
+        .find(|p| p.pid == 500)
+        .expect("new process reported");
+    assert_eq!(new.cpu_percent, 25.0);
+}
