@@ -423,3 +423,24 @@ fn process_started_during_the_interval_counts_all_its_time() {
         .expect("new process reported");
     assert_eq!(new.cpu_percent, 25.0);
 }
+
+#[test]
+fn dev_root_and_device_mapper_get_their_io_by_major_minor() {
+    let s = collector(&fixture("synthetic/mapper"), 10).collect();
+    let got: Vec<_> = s
+        .disks
+        .iter()
+        .map(|d| (d.device.as_str(), d.mount_point.as_str(), d.read_bytes))
+        .collect();
+    // /dev/root is 8:2 (sda2); /dev/mapper/vg-data is 253:0 (dm-0), its bind mount is reported once.
+    assert_eq!(
+        got,
+        [("sda2", "/", 1000 * 512), ("dm-0", "/data", 500 * 512)]
+    );
+}
+
+#[test]
+fn collector_is_send_and_static() {
+    fn assert_send_static<T: Send + 'static>() {}
+    assert_send_static::<atlhyper_collect::Collector>();
+}
