@@ -1,0 +1,713 @@
+//! Fault suite, master's HTTP surface, against the real `atlhyper-master` binary on loopback:
+//! a missing or wrong token gets 401 on every route (the table is checked against the router's
+//! route list, so a new route without an entry here fails), malformed JSON and wrong types get
+//! 400, oversize bodies and a gzip bomb get 413 with bounded memory, and 500 slowloris
+//! connections do not delay a normal snapshot push.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use common::{Proc, Scratch, bins, free_port, http, root, serial, wait_healthy};
+
+const AGENT_TOKEN: &str = "agent-token-aaaaaaaaaaaa";
+const OTHER_AGENT_TOKEN: &str = "agent-token-bbbbbbbbbbbb";
+const VIEWER: &str = "viewer-token-cccccccccccc";
+const OPERATOR: &str = "operator-token-dddddddddd";
+const CLUSTER: &str = "cluster-a";
+
+struct Master {
+    proc: Proc,
+    addr: SocketAddr,
+    _dir: Scratch,
+}
+
+fn master(extra: &[(&str, String)]) -> Master {
+    let dir = Scratch::new("master-http");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut env = vec![
+        ("MASTER_LISTEN_ADDR", addr.to_string()),
+        (
+            "MASTER_DB_PATH",
+            dir.0.join("atlhyper.db").display().to_string(),
+        ),
+        (
+            "MASTER_AGENT_TOKENS",
+            format!("{AGENT_TOKEN}={CLUSTER},{OTHER_AGENT_TOKEN}=cluster-b"),
+        ),
+        ("MASTER_VIEWER_TOKEN", VIEWER.to_owned()),
+        ("MASTER_OPERATOR_TOKEN", OPERATOR.to_owned()),
+        ("MASTER_LONG_POLL_TIMEOUT", "1s".to_owned()),
+        ("MASTER_DETAIL_TIMEOUT", "1s".to_owned()),
+    ];
+    env.extend(extra.iter().cloned());
+    let proc = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
+    wait_healthy(addr, Duration::from_secs(30), &proc);
+    Master {
+        proc,
+        addr,
+        _dir: dir,
+    }
+}
+
+fn snapshot_json(seq: u64) -> String {
+    let now = chrono::Utc::now();
+    let node = common::node_snapshot("worker-1", now, 10.0);
+    format!(
+        r#"{{"cluster_id":"{CLUSTER}","timestamp":"{}","seq":{seq},"node_metrics":{{"worker-1":{node}}}}}"#,
+        now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    extra: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let auth = auth.map(|a| a.to_owned());
+    let mut h: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
+    if let Some(a) = &auth {
+        h.push(("Authorization", a));
+    }
+    h.extend_from_slice(extra);
+    let (code, body) =
+        http(addr, method, path, &h, body, Duration::from_secs(10)).expect("master answers");
+    (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Role {
+    Agent,
+    Viewer,
+    Operator,
+    Public,
+}
+
+struct Route {
+    /// Route pattern as written in the router (`{id}` placeholders).
+    pattern: &'static str,
+    method: &'static str,
+    /// A concrete path to call.
+    path: String,
+    role: Role,
+    body: Vec<u8>,
+    gzip: bool,
+}
+
+fn routes() -> Vec<Route> {
+    let snap = common::gzip(snapshot_json(1).as_bytes());
+    let heartbeat = format!(r#"{{"cluster_id":"{CLUSTER}","timestamp":"2024-01-20T10:30:00Z"}}"#);
+    let result = format!(
+        r#"{{"cluster_id":"{CLUSTER}","command_id":"does-not-exist","success":true,"output":"","error":"","exec_time_ms":1}}"#
+    );
+    let create = format!(
+        r#"{{"cluster_id":"{CLUSTER}","action":"ping","target_kind":"","target_namespace":"","target_name":"","params":{{}}}}"#
+    );
+    let r = |pattern: &'static str, method: &'static str, path: &str, role: Role| Route {
+        pattern,
+        method,
+        path: path.to_owned(),
+        role,
+        body: Vec::new(),
+        gzip: false,
+    };
+    vec![
+        Route {
+            body: snap,
+            gzip: true,
+            ..r("/agent/snapshot", "POST", "/agent/snapshot", Role::Agent)
+        },
+        Route {
+            body: heartbeat.into_bytes(),
+            ..r("/agent/heartbeat", "POST", "/agent/heartbeat", Role::Agent)
+        },
+        r(
+            "/agent/commands",
+            "GET",
+            &format!("/agent/commands?cluster_id={CLUSTER}&topic=metrics"),
+            Role::Agent,
+        ),
+        Route {
+            body: result.into_bytes(),
+            ..r("/agent/result", "POST", "/agent/result", Role::Agent)
+        },
+        r("/health", "GET", "/health", Role::Public),
+        r("/metrics", "GET", "/metrics", Role::Viewer),
+        r("/api/v2/clusters", "GET", "/api/v2/clusters", Role::Viewer),
+        r("/api/v2/agents", "GET", "/api/v2/agents", Role::Viewer),
+        r(
+            "/api/v2/clusters/{id}/node-metrics",
+            "GET",
+            &format!("/api/v2/clusters/{CLUSTER}/node-metrics"),
+            Role::Viewer,
+        ),
+        r(
+            "/api/v2/clusters/{id}/node-metrics/{node}",
+            "GET",
+            &format!("/api/v2/clusters/{CLUSTER}/node-metrics/worker-1"),
+            Role::Viewer,
+        ),
+        r(
+            "/api/v2/clusters/{id}/node-metrics/{node}/history",
+            "GET",
+            &format!("/api/v2/clusters/{CLUSTER}/node-metrics/worker-1/history?hours=1"),
+            Role::Viewer,
+        ),
+        r(
+            "/api/v2/observe/metrics/summary",
+            "GET",
+            &format!("/api/v2/observe/metrics/summary?cluster_id={CLUSTER}"),
+            Role::Viewer,
+        ),
+        r(
+            "/api/v2/observe/metrics/nodes",
+            "GET",
+            &format!("/api/v2/observe/metrics/nodes?cluster_id={CLUSTER}"),
+            Role::Viewer,
+        ),
+        r(
+            "/api/v2/observe/metrics/nodes/{name}",
+            "GET",
+            &format!("/api/v2/observe/metrics/nodes/worker-1?cluster_id={CLUSTER}"),
+            Role::Viewer,
+        ),
+        r(
+            "/api/v2/observe/metrics/nodes/{name}/series",
+            "GET",
+            &format!("/api/v2/observe/metrics/nodes/worker-1/series?cluster_id={CLUSTER}"),
+            Role::Viewer,
+        ),
+        Route {
+            body: create.into_bytes(),
+            ..r(
+                "/api/v2/commands",
+                "POST",
+                "/api/v2/commands",
+                Role::Operator,
+            )
+        },
+        r("/api/v2/commands", "GET", "/api/v2/commands", Role::Viewer),
+        r(
+            "/api/v2/commands/{id}",
+            "GET",
+            "/api/v2/commands/does-not-exist",
+            Role::Viewer,
+        ),
+    ]
+}
+
+/// The route patterns the master's router registers (read from its source).
+fn router_patterns() -> BTreeSet<String> {
+    let src =
+        std::fs::read_to_string(root().join("atlhyper-master/src/lib.rs")).expect("master lib.rs");
+    let mut out = BTreeSet::new();
+    let mut rest = src.as_str();
+    while let Some(i) = rest.find(".route(") {
+        rest = &rest[i + ".route(".len()..];
+        let Some(start) = rest.find('"') else { break };
+        let after = &rest[start + 1..];
+        let Some(end) = after.find('"') else { break };
+        out.insert(after[..end].to_owned());
+        rest = &after[end..];
+    }
+    out
+}
+
+#[test]
+fn missing_or_wrong_token_gets_401_on_every_route() {
+    let _serial = serial();
+    let m = master(&[]);
+    let table = routes();
+    let covered: BTreeSet<String> = table.iter().map(|r| r.pattern.to_owned()).collect();
+    let registered = router_patterns();
+    assert!(
+        registered.len() >= 17,
+        "found the router's routes: {registered:?}"
+    );
+    let missing: Vec<&String> = registered.difference(&covered).collect();
+    assert!(
+        missing.is_empty(),
+        "routes without an entry in the auth table: {missing:?}"
+    );
+
+    let wrong_tokens: [(&str, Option<String>); 6] = [
+        ("no Authorization header", None),
+        (
+            "unknown bearer token",
+            Some("Bearer not-a-token".to_owned()),
+        ),
+        ("empty bearer token", Some("Bearer ".to_owned())),
+        ("Basic scheme", Some(format!("Basic {VIEWER}"))),
+        ("token without scheme", Some(VIEWER.to_owned())),
+        (
+            "prefix of a real token",
+            Some(format!("Bearer {}", &OPERATOR[..OPERATOR.len() - 1])),
+        ),
+    ];
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for route in &table {
+        let gz: Vec<(&str, &str)> = if route.gzip {
+            vec![("Content-Encoding", "gzip"), ("X-Cluster-ID", CLUSTER)]
+        } else {
+            vec![("X-Cluster-ID", CLUSTER)]
+        };
+        let right = match route.role {
+            Role::Agent => Some(AGENT_TOKEN),
+            Role::Viewer => Some(VIEWER),
+            Role::Operator => Some(OPERATOR),
+            Role::Public => None,
+        };
+        if route.role != Role::Public {
+            for (what, auth) in &wrong_tokens {
+                let (code, body) = call(
+                    m.addr,
+                    route.method,
+                    &route.path,
+                    auth.as_deref(),
+                    &gz,
+                    &route.body,
+                );
+                checked += 1;
+                if code != 401 {
+                    failures.push(format!(
+                        "{} {} with {what}: want 401, got {code} {body}",
+                        route.method, route.path
+                    ));
+                } else if !body.contains("\"error\"") {
+                    failures.push(format!("{} {}: 401 body {body}", route.method, route.path));
+                }
+            }
+            // A valid token of another role is refused too (401 or 403, never served).
+            let other = match route.role {
+                Role::Agent => VIEWER,
+                _ => AGENT_TOKEN,
+            };
+            let (code, body) = call(
+                m.addr,
+                route.method,
+                &route.path,
+                Some(&format!("Bearer {other}")),
+                &gz,
+                &route.body,
+            );
+            checked += 1;
+            if code != 401 && code != 403 {
+                failures.push(format!(
+                    "{} {} with another role's token: want 401/403, got {code} {body}",
+                    route.method, route.path
+                ));
+            }
+        }
+        // The right token is let through (whatever the handler then says, it is not 401/403).
+        let (code, body) = call(
+            m.addr,
+            route.method,
+            &route.path,
+            right.map(|t| format!("Bearer {t}")).as_deref(),
+            &gz,
+            &route.body,
+        );
+        if code == 401 || code == 403 {
+            failures.push(format!(
+                "{} {} with the right token: got {code} {body}",
+                route.method, route.path
+            ));
+        }
+    }
+    // A viewer may not create commands.
+    let create = table
+        .iter()
+        .find(|r| r.role == Role::Operator)
+        .expect("create route");
+    let (code, _) = call(
+        m.addr,
+        "POST",
+        &create.path,
+        Some(&format!("Bearer {VIEWER}")),
+        &[],
+        &create.body,
+    );
+    if code != 401 && code != 403 {
+        failures.push(format!("viewer creating a command: got {code}"));
+    }
+    // An agent may not speak for another cluster.
+    let (code, _) = call(
+        m.addr,
+        "POST",
+        "/agent/snapshot",
+        Some(&format!("Bearer {OTHER_AGENT_TOKEN}")),
+        &[("Content-Encoding", "gzip"), ("X-Cluster-ID", CLUSTER)],
+        &common::gzip(snapshot_json(2).as_bytes()),
+    );
+    if code != 401 && code != 403 {
+        failures.push(format!(
+            "agent of cluster-b posting as {CLUSTER}: got {code}"
+        ));
+    }
+    eprintln!(
+        "master auth table: {} routes, {checked} refused calls checked",
+        table.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    m.proc.assert_no_panic();
+}
+
+/// (what, method, path, authorization, headers, body)
+type BadCase<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    Vec<u8>,
+);
+
+#[test]
+fn malformed_json_and_wrong_types_get_400() {
+    let _serial = serial();
+    let m = master(&[]);
+    let agent = format!("Bearer {AGENT_TOKEN}");
+    let op = format!("Bearer {OPERATOR}");
+    let viewer = format!("Bearer {VIEWER}");
+    let gz = [("Content-Encoding", "gzip"), ("X-Cluster-ID", CLUSTER)];
+    let plain = [("X-Cluster-ID", CLUSTER)];
+    let cases: Vec<BadCase<'_>> = vec![
+        (
+            "snapshot: truncated JSON",
+            "POST",
+            "/agent/snapshot",
+            &agent,
+            &gz,
+            common::gzip(b"{\"cluster_id\":"),
+        ),
+        (
+            "snapshot: not JSON",
+            "POST",
+            "/agent/snapshot",
+            &agent,
+            &gz,
+            common::gzip(b"hello"),
+        ),
+        (
+            "snapshot: node_metrics a number",
+            "POST",
+            "/agent/snapshot",
+            &agent,
+            &gz,
+            common::gzip(br#"{"node_metrics":5}"#),
+        ),
+        (
+            "snapshot: seq a string",
+            "POST",
+            "/agent/snapshot",
+            &agent,
+            &gz,
+            common::gzip(br#"{"seq":"seven"}"#),
+        ),
+        (
+            "snapshot: bad timestamp",
+            "POST",
+            "/agent/snapshot",
+            &agent,
+            &gz,
+            common::gzip(br#"{"timestamp":"yesterday"}"#),
+        ),
+        (
+            "snapshot: gzip header, not gzip",
+            "POST",
+            "/agent/snapshot",
+            &agent,
+            &gz,
+            b"{}".to_vec(),
+        ),
+        (
+            "snapshot: truncated gzip",
+            "POST",
+            "/agent/snapshot",
+            &agent,
+            &gz,
+            {
+                let z = common::gzip(snapshot_json(3).as_bytes());
+                z[..z.len() / 2].to_vec()
+            },
+        ),
+        (
+            "heartbeat: not JSON",
+            "POST",
+            "/agent/heartbeat",
+            &agent,
+            &plain,
+            b"}{".to_vec(),
+        ),
+        (
+            "heartbeat: timestamp a number",
+            "POST",
+            "/agent/heartbeat",
+            &agent,
+            &plain,
+            br#"{"cluster_id":"cluster-a","timestamp":5}"#.to_vec(),
+        ),
+        (
+            "result: success a string",
+            "POST",
+            "/agent/result",
+            &agent,
+            &plain,
+            br#"{"command_id":"x","success":"yes"}"#.to_vec(),
+        ),
+        (
+            "result: exec_time_ms negative",
+            "POST",
+            "/agent/result",
+            &agent,
+            &plain,
+            br#"{"command_id":"x","success":true,"exec_time_ms":-1}"#.to_vec(),
+        ),
+        (
+            "create command: not JSON",
+            "POST",
+            "/api/v2/commands",
+            &op,
+            &[],
+            b"[".to_vec(),
+        ),
+        (
+            "create command: params a list",
+            "POST",
+            "/api/v2/commands",
+            &op,
+            &[],
+            br#"{"cluster_id":"cluster-a","action":"ping","params":[1]}"#.to_vec(),
+        ),
+        (
+            "create command: timeout a string",
+            "POST",
+            "/api/v2/commands",
+            &op,
+            &[],
+            br#"{"cluster_id":"cluster-a","action":"ping","timeout_secs":"soon"}"#.to_vec(),
+        ),
+        (
+            "history: hours=abc",
+            "GET",
+            "/api/v2/clusters/cluster-a/node-metrics/worker-1/history?hours=abc",
+            &viewer,
+            &[],
+            Vec::new(),
+        ),
+        (
+            "history: hours=100000",
+            "GET",
+            "/api/v2/clusters/cluster-a/node-metrics/worker-1/history?hours=100000",
+            &viewer,
+            &[],
+            Vec::new(),
+        ),
+        (
+            "history: hours=0",
+            "GET",
+            "/api/v2/clusters/cluster-a/node-metrics/worker-1/history?hours=0",
+            &viewer,
+            &[],
+            Vec::new(),
+        ),
+    ];
+    // Something stored first, so 400s are not 404s for an unknown cluster.
+    let (code, body) = call(
+        m.addr,
+        "POST",
+        "/agent/snapshot",
+        Some(&agent),
+        &gz,
+        &common::gzip(snapshot_json(1).as_bytes()),
+    );
+    assert_eq!(code, 200, "{body}");
+    let mut failures = Vec::new();
+    for (what, method, path, auth, headers, body) in &cases {
+        let (code, text) = call(m.addr, method, path, Some(auth), headers, body);
+        if code != 400 {
+            failures.push(format!("{what}: want 400, got {code} {text}"));
+        } else if !text.contains("\"error\"") {
+            failures.push(format!("{what}: 400 without an error body: {text}"));
+        }
+    }
+    eprintln!("master 400 table: {} cases", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // The stored snapshot is intact after all that.
+    let (code, body) = call(
+        m.addr,
+        "GET",
+        "/api/v2/clusters/cluster-a/node-metrics/worker-1",
+        Some(&viewer),
+        &[],
+        b"",
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"worker-1\""), "{body}");
+    m.proc.assert_no_panic();
+}
+
+#[test]
+fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
+    let _serial = serial();
+    // Limits lowered (as an operator may) so the bombs are cheap to build in a debug test.
+    let m = master(&[
+        ("MASTER_SNAPSHOT_BODY_LIMIT", (1 << 20).to_string()),
+        ("MASTER_SNAPSHOT_DECOMPRESSED_LIMIT", (8 << 20).to_string()),
+    ]);
+    let agent = format!("Bearer {AGENT_TOKEN}");
+    let gz = [("Content-Encoding", "gzip"), ("X-Cluster-ID", CLUSTER)];
+    for seq in 1..=10 {
+        let (code, body) = call(
+            m.addr,
+            "POST",
+            "/agent/snapshot",
+            Some(&agent),
+            &gz,
+            &common::gzip(snapshot_json(seq).as_bytes()),
+        );
+        assert_eq!(code, 200, "{body}");
+    }
+    let rss_before = m.proc.rss_kib();
+    // 32 MiB of zeros in ~32 KiB: passes the wire limit, trips the decompressed one.
+    let bomb = {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..32 {
+            enc.write_all(&zeros).expect("compress");
+        }
+        enc.finish().expect("finish")
+    };
+    let oversize = vec![b' '; 2 << 20];
+    let result_oversize = vec![b' '; 17 << 20]; // over the 16 MiB JSON body limit
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for i in 0..8 {
+        let addr = m.addr;
+        let agent = agent.clone();
+        let (path, headers, body): (&str, Vec<(&str, &str)>, Vec<u8>) = match i % 4 {
+            0 | 1 => ("/agent/snapshot", gz.to_vec(), bomb.clone()),
+            2 => (
+                "/agent/snapshot",
+                vec![("X-Cluster-ID", CLUSTER)],
+                oversize.clone(),
+            ),
+            _ => (
+                "/agent/result",
+                vec![("X-Cluster-ID", CLUSTER)],
+                result_oversize.clone(),
+            ),
+        };
+        handles.push(std::thread::spawn(move || {
+            (
+                path,
+                call(addr, "POST", path, Some(&agent), &headers, &body),
+            )
+        }));
+    }
+    let mut peak = rss_before;
+    while handles.iter().any(|h| !h.is_finished()) {
+        peak = peak.max(m.proc.rss_kib());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut failures = Vec::new();
+    for h in handles {
+        let (path, (code, body)) = h.join().expect("client");
+        if code != 413 {
+            failures.push(format!("{path}: want 413, got {code} {body}"));
+        }
+    }
+    let rss_after = m.proc.rss_kib();
+    peak = peak.max(rss_after);
+    eprintln!(
+        "master 413s: 4 gzip bombs (32 MiB in {} KiB), 2 x 2 MiB snapshots, 2 x 17 MiB results in \
+         {:?}; RSS before {rss_before} KiB, peak {peak} KiB, after {rss_after} KiB",
+        bomb.len() / 1024,
+        started.elapsed()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Each bomb may be inflated up to the 8 MiB limit and each result body buffered up to
+    // 16 MiB before the 413: bounded by the limits, not by what the sender claims.
+    assert!(
+        peak.saturating_sub(rss_before) < 96 * 1024,
+        "memory bounded by the limits: {rss_before} -> peak {peak} KiB"
+    );
+    let (code, body) = call(
+        m.addr,
+        "POST",
+        "/agent/snapshot",
+        Some(&agent),
+        &gz,
+        &common::gzip(snapshot_json(100).as_bytes()),
+    );
+    assert_eq!(code, 200, "still ingesting: {body}");
+    m.proc.assert_no_panic();
+}
+
+#[test]
+fn slowloris_does_not_delay_a_normal_snapshot_push() {
+    let _serial = serial();
+    let m = master(&[]);
+    let agent = format!("Bearer {AGENT_TOKEN}");
+    let gz = [("Content-Encoding", "gzip"), ("X-Cluster-ID", CLUSTER)];
+    let mut seq = 1;
+    let mut push = || {
+        seq += 1;
+        let t = Instant::now();
+        let (code, body) = call(
+            m.addr,
+            "POST",
+            "/agent/snapshot",
+            Some(&agent),
+            &gz,
+            &common::gzip(snapshot_json(seq).as_bytes()),
+        );
+        assert_eq!(code, 200, "{body}");
+        t.elapsed()
+    };
+    let base: Vec<Duration> = (0..10).map(|_| push()).collect();
+    let fds_before = m.proc.fds();
+    let mut conns = Vec::new();
+    for _ in 0..500 {
+        let mut s = TcpStream::connect_timeout(&m.addr, Duration::from_secs(5)).expect("connect");
+        s.write_all(b"POST /agent/snapshot HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .expect("write");
+        s.set_nonblocking(true).expect("nonblocking");
+        conns.push(s);
+    }
+    let t0 = Instant::now();
+    let mut under = Vec::new();
+    let mut closed = 0;
+    while t0.elapsed() < Duration::from_secs(5) {
+        closed = 0;
+        for c in &mut conns {
+            match c.write(b"a") {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => closed += 1,
+            }
+        }
+        under.push(push());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let fds_during = m.proc.fds();
+    drop(conns);
+    let max = under.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "master slowloris: 500 connections dribbling headers for 5 s, {closed} closed by the \
+         server; {} pushes meanwhile, max {max:?} (baseline max {:?}); fds {fds_before} -> \
+         {fds_during}",
+        under.len(),
+        base.iter().max().copied().unwrap_or_default()
+    );
+    assert!(max < Duration::from_secs(1), "a push took {max:?}");
+    m.proc.assert_no_panic();
+}
