@@ -1,0 +1,213 @@
+//! Fault suite: the master SIGKILLed 20 times during ingest. Afterwards SQLite's
+//! `PRAGMA integrity_check` says ok, and every snapshot the master acknowledged (200) is there:
+//! its history point, and the latest snapshot is the last one acknowledged.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Proc, Scratch, bins, free_port, http, serial, wait_healthy};
+
+const AGENT_TOKEN: &str = "agent-token-kill-0000";
+const VIEWER: &str = "viewer-token-kill-0000";
+const CLUSTER: &str = "kill-cluster";
+const NODE: &str = "kill-node";
+
+/// Snapshot number `k`: one node whose timestamp is `base + k` seconds (one history bucket per
+/// snapshot at a 1 s history interval) and whose uptime is `k` (a marker for the latest).
+fn snapshot(k: u64, base: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let ts = base + chrono::Duration::seconds(i64::try_from(k).expect("small k"));
+    let mut node: serde_json::Value =
+        serde_json::from_str(&common::node_snapshot(NODE, ts, (k % 100) as f64))
+            .expect("node json");
+    node["uptime"] = serde_json::json!(k);
+    let body = serde_json::json!({
+        "cluster_id": CLUSTER,
+        "timestamp": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "seq": k,
+        "node_metrics": { NODE: node },
+    });
+    common::gzip(body.to_string().as_bytes())
+}
+
+#[test]
+fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
+    let _serial = serial();
+    let dir = Scratch::new("master-kill");
+    let db = dir.0.join("atlhyper.db");
+    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let env = vec![
+        ("MASTER_LISTEN_ADDR", addr.to_string()),
+        ("MASTER_DB_PATH", db.display().to_string()),
+        ("MASTER_AGENT_TOKEN", AGENT_TOKEN.to_owned()),
+        ("MASTER_CLUSTER_ID", CLUSTER.to_owned()),
+        ("MASTER_VIEWER_TOKEN", VIEWER.to_owned()),
+        ("MASTER_HISTORY_INTERVAL", "1s".to_owned()),
+    ];
+    let master = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
+    wait_healthy(addr, Duration::from_secs(30), &master);
+    let master = Arc::new(Mutex::new(master));
+
+    // The pusher: like an agent, it retries a snapshot until the master acknowledges it, then
+    // moves on. At most 450 snapshots so the history answer is never downsampled (500 points).
+    let base = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::<u64>::new()));
+    let errors = Arc::new(AtomicU32::new(0));
+    let pusher = {
+        let (stop, acked, errors) = (stop.clone(), acked.clone(), errors.clone());
+        std::thread::spawn(move || {
+            let auth = format!("Bearer {AGENT_TOKEN}");
+            let headers = [
+                ("Content-Encoding", "gzip"),
+                ("X-Cluster-ID", CLUSTER),
+                ("Authorization", auth.as_str()),
+            ];
+            let deadline = Instant::now() + Duration::from_secs(90);
+            let mut k = 1u64;
+            while k <= 450 && !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                let body = snapshot(k, base);
+                match http(
+                    addr,
+                    "POST",
+                    "/agent/snapshot",
+                    &headers,
+                    &body,
+                    Duration::from_secs(2),
+                ) {
+                    Ok((200, _)) => {
+                        acked.lock().expect("lock").push(k);
+                        k += 1;
+                        std::thread::sleep(Duration::from_millis(15));
+                    }
+                    Ok((code, text)) => {
+                        // 503 while the store is not ready is fine; anything else is not.
+                        assert!(
+                            code == 503,
+                            "snapshot {k}: {code} {}",
+                            String::from_utf8_lossy(&text)
+                        );
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+            }
+        })
+    };
+
+    // The killer: 20 SIGKILLs at random moments of ingest, restarting at once each time.
+    let mut downtime = Duration::ZERO;
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    for _ in 0..20 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(150 + rng % 250));
+        let t = Instant::now();
+        let mut m = master.lock().expect("lock");
+        m.kill9_and_restart();
+        wait_healthy(addr, Duration::from_secs(30), &m);
+        downtime += t.elapsed();
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    pusher.join().expect("pusher");
+    let acked: Vec<u64> = acked.lock().expect("lock").clone();
+    let last = *acked.last().expect("something was acknowledged");
+    assert!(
+        acked.len() >= 100,
+        "ingest ran during the kills ({})",
+        acked.len()
+    );
+
+    // Clean stop, then SQLite's own check of the file the kills left behind.
+    let mut m = Arc::try_unwrap(master)
+        .expect("only owner")
+        .into_inner()
+        .expect("lock");
+    m.assert_no_panic();
+    assert!(
+        m.terminate(Duration::from_secs(10)),
+        "clean exit on SIGTERM"
+    );
+    let (integrity, rows) = {
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("open the master's database");
+        let integrity: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .expect("integrity_check");
+        let rows: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM history h JOIN node n ON n.id = h.node_id \
+                 WHERE n.cluster_id = ?1 AND n.node_name = ?2",
+                [CLUSTER, NODE],
+                |r| r.get(0),
+            )
+            .expect("count history rows");
+        (integrity, rows)
+    };
+    assert_eq!(integrity, "ok", "PRAGMA integrity_check");
+
+    // Every acknowledged snapshot is in the history the API serves, and the latest is the last.
+    let m = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
+    wait_healthy(addr, Duration::from_secs(30), &m);
+    let auth = format!("Bearer {VIEWER}");
+    let (code, body) = common::http_get(
+        addr,
+        &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}/history?hours=1"),
+        &[("Authorization", &auth)],
+        Duration::from_secs(10),
+    )
+    .expect("history");
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let history: serde_json::Value = serde_json::from_slice(&body).expect("history JSON");
+    let stored: BTreeSet<i64> = history["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|p| p["timestamp"].as_str())
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp() - base.timestamp())
+        .collect();
+    let lost: Vec<u64> = acked
+        .iter()
+        .copied()
+        .filter(|k| !stored.contains(&i64::try_from(*k).expect("small")))
+        .collect();
+    let (code, body) = common::http_get(
+        addr,
+        &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}"),
+        &[("Authorization", &auth)],
+        Duration::from_secs(10),
+    )
+    .expect("latest");
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let latest: serde_json::Value = serde_json::from_slice(&body).expect("latest JSON");
+    eprintln!(
+        "master kill -9 x20 during ingest: {} snapshots acknowledged (last {last}), {} failed \
+         attempts retried, total downtime {downtime:?} (restart to healthy), integrity_check \
+         {integrity}, {rows} history rows, {} points served, {} acknowledged points missing, \
+         latest uptime {}",
+        acked.len(),
+        errors.load(Ordering::Relaxed),
+        stored.len(),
+        lost.len(),
+        latest["uptime"]
+    );
+    assert!(lost.is_empty(), "acknowledged snapshots lost: {lost:?}");
+    assert_eq!(
+        latest["uptime"].as_u64(),
+        Some(last),
+        "the latest stored snapshot is the last acknowledged one"
+    );
+    m.assert_no_panic();
+}
