@@ -48,6 +48,9 @@ pub struct MasterArgs {
     /// History retention.
     #[arg(long, env = "MASTER_RETENTION", default_value = "30d", value_parser = duration_arg)]
     pub retention: Duration,
+    /// How often history older than the retention is pruned (also once at start).
+    #[arg(long, env = "MASTER_PRUNE_INTERVAL", default_value = "1h", value_parser = duration_arg)]
+    pub prune_interval: Duration,
     /// How long an agent's command long poll waits.
     #[arg(long, env = "MASTER_LONG_POLL_TIMEOUT", default_value = "30s", value_parser = duration_arg)]
     pub long_poll_timeout: Duration,
@@ -97,6 +100,7 @@ impl MasterArgs {
             operator_tokens: parse_token_list(self.operator_token.as_deref().unwrap_or("")),
             history_interval: self.history_interval,
             retention: self.retention,
+            prune_interval: self.prune_interval,
             long_poll_timeout: self.long_poll_timeout,
             command_timeout: self.command_timeout,
             detail_timeout: self.detail_timeout,
