@@ -372,7 +372,12 @@ pub fn prom_value(text: &str, name_and_labels: &str) -> Option<f64> {
 
 /// `GET /metrics` of a server, parsed into `series -> value` (labels kept verbatim).
 pub fn scrape(addr: SocketAddr) -> Option<BTreeMap<String, f64>> {
-    let (code, body) = http_get(addr, "/metrics", &[], Duration::from_secs(2)).ok()?;
+    scrape_with(addr, &[])
+}
+
+/// [`scrape`] with extra request headers (the master wants a viewer token).
+pub fn scrape_with(addr: SocketAddr, headers: &[(&str, &str)]) -> Option<BTreeMap<String, f64>> {
+    let (code, body) = http_get(addr, "/metrics", headers, Duration::from_secs(2)).ok()?;
     if code != 200 {
         return None;
     }
