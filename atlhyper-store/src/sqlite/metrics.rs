@@ -1,6 +1,7 @@
 //! [`MetricsStore`] over SQLite.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
 use chrono::{DateTime, Utc};
@@ -13,6 +14,58 @@ use crate::metrics::{
     shape,
 };
 use crate::timestamp::{to_ns, to_ns_clamped};
+
+/// Node ids the writer knows, per cluster then node. Only writer jobs touch it; an id enters it
+/// only after the transaction that created it committed, and pruning (which deletes node rows)
+/// empties it.
+#[derive(Debug, Default)]
+pub(super) struct NodeIds(HashMap<String, HashMap<String, i64>>);
+
+/// Node ids of one write: known ones from the cache, new ones remembered until commit.
+struct Ids<'a> {
+    cluster_id: &'a str,
+    known: Option<&'a HashMap<String, i64>>,
+    created: Vec<(String, i64)>,
+}
+
+impl<'a> Ids<'a> {
+    fn new(cache: &'a NodeIds, cluster_id: &'a str) -> Self {
+        Self {
+            cluster_id,
+            known: cache.0.get(cluster_id),
+            created: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, tx: &Transaction<'_>, node_name: &str) -> StoreResult<i64> {
+        if let Some(&id) = self.known.and_then(|k| k.get(node_name)) {
+            return Ok(id);
+        }
+        if let Some((_, id)) = self.created.iter().find(|(n, _)| n == node_name) {
+            return Ok(*id);
+        }
+        let id = node_id(tx, self.cluster_id, node_name)?;
+        self.created.push((node_name.to_owned(), id));
+        Ok(id)
+    }
+
+    /// The ids this write created (to remember after commit).
+    fn into_created(self) -> Vec<(String, i64)> {
+        self.created
+    }
+}
+
+impl NodeIds {
+    /// After commit: remembers ids a write created.
+    fn remember(&mut self, cluster_id: &str, created: Vec<(String, i64)>) {
+        if !created.is_empty() {
+            self.0
+                .entry(cluster_id.to_owned())
+                .or_default()
+                .extend(created);
+        }
+    }
+}
 
 /// The id of (cluster, node), created if missing.
 fn node_id(tx: &Transaction<'_>, cluster_id: &str, node_name: &str) -> StoreResult<i64> {
@@ -106,8 +159,11 @@ impl MetricsStore for SqliteStore {
             return Ok(());
         }
         let cluster_id = cluster_id.to_owned();
+        let cache = Arc::clone(&self.node_ids);
         self.write(move |conn| {
+            let mut cache = cache.lock();
             let tx = begin(conn)?;
+            let mut ids = Ids::new(&cache, &cluster_id);
             {
                 let mut upsert = tx
                     .prepare_cached(
@@ -118,11 +174,14 @@ impl MetricsStore for SqliteStore {
                     )
                     .map_err(map_err)?;
                 for (node, ts, json) in &encoded {
-                    let id = node_id(&tx, &cluster_id, node)?;
+                    let id = ids.get(&tx, node)?;
                     upsert.execute(params![id, ts, json]).map_err(map_err)?;
                 }
             }
-            tx.commit().map_err(map_err)
+            tx.commit().map_err(map_err)?;
+            let created = ids.into_created();
+            cache.remember(&cluster_id, created);
+            Ok(())
         })
         .await
     }
@@ -184,8 +243,11 @@ impl MetricsStore for SqliteStore {
             return Ok(0);
         }
         let cluster_id = cluster_id.to_owned();
+        let cache = Arc::clone(&self.node_ids);
         self.write(move |conn| {
+            let mut cache = cache.lock();
             let tx = begin(conn)?;
+            let mut ids = Ids::new(&cache, &cluster_id);
             let mut added = 0;
             {
                 let mut insert = tx
@@ -196,16 +258,8 @@ impl MetricsStore for SqliteStore {
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     )
                     .map_err(map_err)?;
-                let mut ids: HashMap<&str, i64> = HashMap::new();
                 for (node, row) in &rows {
-                    let id = match ids.get(node.as_str()) {
-                        Some(&id) => id,
-                        None => {
-                            let id = node_id(&tx, &cluster_id, node)?;
-                            ids.insert(node, id);
-                            id
-                        }
-                    };
+                    let id = ids.get(&tx, node)?;
                     let v = &row.values;
                     added += insert
                         .execute(params![
@@ -215,6 +269,8 @@ impl MetricsStore for SqliteStore {
                 }
             }
             tx.commit().map_err(map_err)?;
+            let created = ids.into_created();
+            cache.remember(&cluster_id, created);
             Ok(added)
         })
         .await
@@ -234,7 +290,9 @@ impl MetricsStore for SqliteStore {
 
     async fn prune_history(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before = to_ns_clamped(before);
+        let cache = Arc::clone(&self.node_ids);
         self.write(move |conn| {
+            let mut cache = cache.lock();
             let tx = begin(conn)?;
             let mut deleted = 0u64;
             {
@@ -260,6 +318,8 @@ impl MetricsStore for SqliteStore {
                 .map_err(map_err)?;
             }
             tx.commit().map_err(map_err)?;
+            // Node rows may be gone: forget every id.
+            cache.0.clear();
             Ok(deleted)
         })
         .await
