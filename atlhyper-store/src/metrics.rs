@@ -227,13 +227,20 @@ pub(crate) fn encode_snapshot(s: &NodeMetricsSnapshot) -> StoreResult<String> {
     s.serialize(&mut ser)
         .map_err(|e| StoreError::Invalid(format!("snapshot of node {}: {e}", s.node_name)))?;
     if formatter.0 > 0 {
-        // Only a snapshot with a `null` in it can fail to read back; check those.
-        serde_json::from_slice::<NodeMetricsSnapshot>(&json).map_err(|e| {
+        // A `null` may stand for a non-finite number. Such a snapshot either does not read back
+        // (a plain f64) or reads back changed (`Some(NaN)` becomes `None`); refuse both.
+        let invalid = |why: String| {
             StoreError::Invalid(format!(
-                "snapshot of node {} does not survive JSON (a non-finite number?): {e}",
+                "snapshot of node {} does not survive JSON (a non-finite number?): {why}",
                 s.node_name
             ))
-        })?;
+        };
+        let back: NodeMetricsSnapshot =
+            serde_json::from_slice(&json).map_err(|e| invalid(e.to_string()))?;
+        let again = serde_json::to_vec(&back).map_err(|e| invalid(e.to_string()))?;
+        if again != json {
+            return Err(invalid("it reads back different".to_owned()));
+        }
     }
     String::from_utf8(json).map_err(|e| StoreError::Invalid(format!("snapshot JSON: {e}")))
 }
@@ -257,4 +264,75 @@ impl serde_json::ser::Formatter for &mut NullCounting {
 /// Keeps, per node, the snapshot with the latest timestamp (the later one in the batch on a tie).
 pub(crate) fn newer_wins(old: Option<DateTime<Utc>>, new: DateTime<Utc>) -> bool {
     old.is_none_or(|old| new >= old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap() -> NodeMetricsSnapshot {
+        NodeMetricsSnapshot {
+            node_name: "n".to_owned(),
+            ..NodeMetricsSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn finite_snapshots_encode() {
+        let json = encode_snapshot(&snap()).unwrap();
+        assert_eq!(decode_snapshot(json.as_bytes()).unwrap(), snap());
+    }
+
+    #[test]
+    fn non_finite_snapshots_are_invalid() {
+        let mut plain = snap();
+        plain.cpu.usage_percent = f64::NAN;
+        assert!(matches!(
+            encode_snapshot(&plain),
+            Err(StoreError::Invalid(_))
+        ));
+        let mut optional = snap();
+        optional.cpu.steal_percent = Some(f64::INFINITY);
+        assert!(matches!(
+            encode_snapshot(&optional),
+            Err(StoreError::Invalid(_))
+        ));
+        let mut unnamed = snap();
+        unnamed.node_name.clear();
+        assert!(matches!(
+            encode_snapshot(&unnamed),
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    #[test]
+    fn shape_buckets_cover_the_range() {
+        let rows: Vec<HistoryRow> = (0..10)
+            .map(|i| HistoryRow {
+                ts: i * 10,
+                values: [i as f64; POINT_FIELDS],
+            })
+            .collect();
+        // [0, 99] in 3 buckets of 34 ns: {0..30}, {40..60}, {70..90}.
+        let range = Range {
+            from: 0,
+            to: 99,
+            max_points: Some(3),
+        };
+        let got = shape(rows.clone(), range, "n");
+        let ts: Vec<i64> = got
+            .iter()
+            .map(|p| p.timestamp.timestamp_nanos_opt().unwrap())
+            .collect();
+        assert_eq!(ts, [0, 40, 70]);
+        let cpu: Vec<f64> = got.iter().map(|p| p.cpu_usage).collect();
+        assert_eq!(cpu, [1.5, 5.0, 8.0]);
+        // Whole i64 range, one bucket: no overflow.
+        let all = Range {
+            from: i64::MIN,
+            to: i64::MAX,
+            max_points: Some(1),
+        };
+        assert_eq!(shape(rows, all, "n")[0].cpu_usage, 4.5);
+    }
 }
