@@ -7,7 +7,6 @@
 local parts
 local counter = 0
 local nodes = tonumber(os.getenv("NODES") or "1000")
-local thread_id = 0
 local threads_total = 1
 local id_seq = 0
 
@@ -17,6 +16,8 @@ function setup(thread)
 end
 
 function init(args)
+  -- thread_id is a global set by setup() through thread:set().
+  thread_id = thread_id or 0
   local dir = os.getenv("LOAD_DIR") or "."
   parts = dofile(dir .. "/template.lua")
   threads_total = tonumber(os.getenv("THREADS") or "2")
@@ -36,6 +37,14 @@ function request()
   local ts = os.date("!%Y-%m-%dT%H:%M:%SZ", base + round * 5)
   local body = parts[1] .. "load-node-" .. node .. parts[2] .. ts .. parts[3]
   return wrk.format(nil, nil, nil, body)
+end
+
+-- DELAY_MS throttles each connection (closed loop): -c20 with DELAY_MS=10 gives about 2000/s.
+local delay_ms = tonumber(os.getenv("DELAY_MS") or "")
+if delay_ms then
+  function delay()
+    return delay_ms
+  end
 end
 
 local statuses = {}

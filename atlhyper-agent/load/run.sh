@@ -2,7 +2,8 @@
 # Load runs of the agent and the daemon on loopback. Every run is bounded in time.
 #
 #   BIN=/work/target-bench/release ./run.sh throughput   # wrk, distinct nodes, full ingest path
-#   BIN=... ./run.sh latency      # oha at a fixed 2000 requests/s (needs oha on PATH)
+#   BIN=... ./run.sh latency      # oha at a fixed 2000 requests/s (needs oha on PATH), then
+#                                 # wrk throttled to about 2000/s with distinct nodes
 #   BIN=... ./run.sh memory       # 1000 nodes until every ring is full, then the agent's RSS
 #   BIN=... ./run.sh daemon       # the node daemon for ~2 minutes: CPU and RSS from /proc
 #
@@ -44,10 +45,13 @@ case "${1:-}" in
   latency)
     start_agent
     RATE="${RATE:-2000}"
-    oha --no-tui -z "$DURATION" -q "$RATE" -c "${CONNS:-16}" -m POST \
+    oha --no-tui --latency-correction -z "$DURATION" -q "$RATE" -c "${CONNS:-16}" -m POST \
       -H 'Content-Type: application/json' -D "$HERE/snapshot.json" \
       "http://127.0.0.1:$PORT/metrics/node"
-    rss "$agent_pid" ;;
+    rss "$agent_pid"
+    echo "--- the same rate with distinct nodes (wrk, 20 connections each pausing 10 ms):"
+    NODES=1000 THREADS=2 DELAY_MS=10 wrk -t2 -c20 -d"$DURATION" -s "$HERE/post.lua" "http://127.0.0.1:$PORT" | grep -E "requests in|Requests/sec|^p[0-9]"
+    ;;
   memory)
     start_agent --ring-capacity 720
     rss "$agent_pid"

@@ -1,0 +1,161 @@
+//! Flags, AtlHyper's variable fallbacks and validation of both configurations.
+
+use std::time::Duration;
+
+use atlhyper_agent::{AgentArgs, DaemonArgs};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+struct Daemon {
+    #[command(flatten)]
+    args: DaemonArgs,
+}
+
+#[derive(Debug, Parser)]
+struct Agent {
+    #[command(flatten)]
+    args: AgentArgs,
+}
+
+fn daemon(flags: &[&str]) -> DaemonArgs {
+    let mut argv = vec!["atlhyper-metrics"];
+    argv.extend_from_slice(flags);
+    Daemon::try_parse_from(argv).unwrap().args
+}
+
+#[test]
+fn daemon_flags() {
+    let c = daemon(&[
+        "--agent-addr",
+        "atlhyper-agent.atlhyper:8082",
+        "--interval",
+        "10s",
+        "--node-name",
+        "worker-3",
+        "--proc-root",
+        "/host_proc",
+        "--sys-root",
+        "/host_sys",
+        "--host-root",
+        "/host_root",
+        "--top-processes",
+        "20",
+        "--push-timeout",
+        "2500ms",
+        "--token",
+        "t0k",
+        "--queue-capacity",
+        "10",
+        "--metrics-listen",
+        "127.0.0.1:9100",
+    ])
+    .into_config_with(|_| None)
+    .unwrap();
+    assert_eq!(
+        c.push_url(),
+        "http://atlhyper-agent.atlhyper:8082/metrics/node"
+    );
+    assert_eq!(c.interval, Duration::from_secs(10));
+    assert_eq!(c.node_name, "worker-3");
+    assert_eq!(c.proc_root.to_str(), Some("/host_proc"));
+    assert_eq!(c.sys_root.to_str(), Some("/host_sys"));
+    assert_eq!(c.host_root.to_str(), Some("/host_root"));
+    assert_eq!(c.top_processes, 20);
+    assert_eq!(c.request_timeout, Duration::from_millis(2500));
+    assert_eq!(c.token.as_deref(), Some("t0k"));
+    assert_eq!(c.queue_capacity, 10);
+    assert_eq!(c.metrics_listen.unwrap().port(), 9100);
+}
+
+#[test]
+fn daemon_falls_back_to_agent_addr_and_node_name() {
+    let env = |name: &str| match name {
+        "AGENT_ADDR" => Some("http://agent.svc:8082/".to_owned()),
+        "NODE_NAME" => Some("node-from-downward-api".to_owned()),
+        _ => None,
+    };
+    let c = daemon(&[]).into_config_with(env).unwrap();
+    assert_eq!(c.push_url(), "http://agent.svc:8082/metrics/node");
+    assert_eq!(c.node_name, "node-from-downward-api");
+    assert_eq!(c.interval, Duration::from_secs(5));
+    assert_eq!(c.request_timeout, Duration::from_secs(5));
+    assert_eq!(c.top_processes, 10);
+    // The METRICS_* value wins over the fallback.
+    let c = daemon(&["--node-name", "explicit"])
+        .into_config_with(env)
+        .unwrap();
+    assert_eq!(c.node_name, "explicit");
+}
+
+#[test]
+fn daemon_node_name_defaults_to_the_host_name_from_procfs() {
+    let dir = std::env::temp_dir().join(format!("atlhyper-agent-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sys/kernel")).unwrap();
+    std::fs::write(dir.join("sys/kernel/hostname"), "Worker-Host-9\n").unwrap();
+    let c = daemon(&["--proc-root", dir.to_str().unwrap()])
+        .into_config_with(|_| None)
+        .unwrap();
+    assert_eq!(c.node_name, "worker-host-9");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn daemon_rejects_bad_values() {
+    assert!(Daemon::try_parse_from(["m", "--interval", "soon"]).is_err());
+    let err = daemon(&["--node-name", "Bad_Name"])
+        .into_config_with(|_| None)
+        .unwrap_err();
+    assert!(err.to_string().contains("METRICS_NODE_NAME"), "{err}");
+    let err = daemon(&["--node-name", "ok", "--interval", "0s"])
+        .into_config_with(|_| None)
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("METRICS_COLLECT_INTERVAL"),
+        "{err}"
+    );
+}
+
+#[test]
+fn agent_flags_and_validation() {
+    let c = Agent::try_parse_from([
+        "a",
+        "--listen",
+        "127.0.0.1:9000",
+        "--cluster-id",
+        "prod",
+        "--master-url",
+        "https://master:8443",
+        "--token",
+        "x",
+        "--snapshot-interval",
+        "30s",
+        "--node-ttl",
+        "1h",
+        "--ring-capacity",
+        "60",
+        "--body-limit",
+        "65536",
+    ])
+    .unwrap()
+    .args
+    .into_config()
+    .unwrap();
+    assert_eq!(c.listen.port(), 9000);
+    assert_eq!(c.cluster_id, "prod");
+    assert_eq!(c.snapshot_interval, Duration::from_secs(30));
+    assert_eq!(c.node_ttl, Duration::from_secs(3600));
+    assert_eq!(c.table_config().ring_capacity, 60);
+    assert_eq!(c.body_limit, 65536);
+    assert_eq!(c.node_interval, Duration::from_secs(5));
+    assert_eq!(c.table_config().offline_after(), Duration::from_secs(15));
+
+    for bad in [
+        vec!["a", "--cluster-id", " "],
+        vec!["a", "--node-ttl", "10s"],
+        vec!["a", "--snapshot-interval", "0s"],
+        vec!["a", "--command-concurrency", "0"],
+    ] {
+        let args = Agent::try_parse_from(bad.clone()).unwrap().args;
+        assert!(args.into_config().is_err(), "{bad:?} accepted");
+    }
+}
