@@ -35,11 +35,110 @@ pub(crate) fn parse_i64(s: &str) -> Option<i64> {
     }
 }
 
-/// Parses a finite `f64` (the kernel only prints plain decimals).
+/// Parses a finite `f64`. Plain decimals (`123.45`, what the kernel prints) take a fast exact
+/// path: the digits as one integer divided by a power of ten, a single correctly rounded
+/// operation, so the result equals `str::parse`. Anything else goes through `str::parse`.
 #[inline]
 pub(crate) fn parse_f64(s: &str) -> Option<f64> {
+    const POW10: [f64; 19] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18,
+    ];
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= 16 {
+        let mut mant: u64 = 0;
+        let mut frac_digits: Option<usize> = None;
+        let mut digits = 0;
+        let mut ok = true;
+        for &c in b {
+            match c {
+                b'0'..=b'9' => {
+                    mant = mant * 10 + u64::from(c - b'0');
+                    digits += 1;
+                    if let Some(f) = &mut frac_digits {
+                        *f += 1;
+                    }
+                }
+                b'.' if frac_digits.is_none() => frac_digits = Some(0),
+                _ => {
+                    ok = false;
+                    break;
+                }
+            }
+        }
+        // At most 16 digits: the mantissa is below 2^53, so it converts to f64 exactly.
+        if ok && digits > 0 {
+            return Some(mant as f64 / POW10[frac_digits.unwrap_or(0)]);
+        }
+    }
     let v: f64 = s.parse().ok()?;
     v.is_finite().then_some(v)
+}
+
+/// A cursor over whitespace-separated ASCII words that parses numbers in the same pass (no second
+/// scan as with `split_ascii_whitespace` + `parse`).
+#[derive(Debug, Clone)]
+pub(crate) struct Words<'a> {
+    s: &'a str,
+    i: usize,
+}
+
+impl<'a> Words<'a> {
+    #[inline]
+    pub(crate) fn new(s: &'a str) -> Self {
+        Self { s, i: 0 }
+    }
+
+    #[inline]
+    fn skip_ws(&mut self) {
+        let b = self.s.as_bytes();
+        while self.i < b.len() && b[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+
+    /// The next word, or `None` at the end.
+    #[inline]
+    pub(crate) fn word(&mut self) -> Option<&'a str> {
+        self.skip_ws();
+        let b = self.s.as_bytes();
+        let start = self.i;
+        while self.i < b.len() && !b[self.i].is_ascii_whitespace() {
+            self.i += 1;
+        }
+        // Word boundaries are ASCII bytes, so `get` always succeeds; it just cannot panic.
+        if self.i > start {
+            self.s.get(start..self.i)
+        } else {
+            None
+        }
+    }
+
+    /// The next word as a `u64`: `None` at the end, `Some(None)` when the word is not a number.
+    #[inline]
+    pub(crate) fn u64(&mut self) -> Option<Option<u64>> {
+        self.skip_ws();
+        let b = self.s.as_bytes();
+        if self.i >= b.len() {
+            return None;
+        }
+        let start = self.i;
+        let mut v: u64 = 0;
+        let mut ok = true;
+        while self.i < b.len() && !b[self.i].is_ascii_whitespace() {
+            let d = b[self.i].wrapping_sub(b'0');
+            if d > 9 {
+                ok = false;
+            } else if ok {
+                match v.checked_mul(10).and_then(|x| x.checked_add(u64::from(d))) {
+                    Some(x) => v = x,
+                    None => ok = false,
+                }
+            }
+            self.i += 1;
+        }
+        Some((ok && self.i > start).then_some(v))
+    }
 }
 
 #[cfg(test)]
@@ -66,5 +165,33 @@ mod tests {
         assert_eq!(parse_f64("19.68"), Some(19.68));
         assert_eq!(parse_f64("inf"), None);
         assert_eq!(parse_f64("x"), None);
+        for t in [
+            "0.58",
+            "3.55",
+            "19.68",
+            "350735.47",
+            "1e3",
+            "0",
+            "100.00",
+            "12345678901234.56",
+            ".5",
+            "5.",
+        ] {
+            assert_eq!(parse_f64(t), t.parse().ok(), "{t}");
+        }
+        assert_eq!(parse_f64("."), None);
+        assert_eq!(parse_f64("1.2.3"), None);
+    }
+
+    #[test]
+    fn words() {
+        let mut w = Words::new("  12 ab\t3x 18446744073709551616 7\n");
+        assert_eq!(w.u64(), Some(Some(12)));
+        assert_eq!(w.word(), Some("ab"));
+        assert_eq!(w.u64(), Some(None));
+        assert_eq!(w.u64(), Some(None), "overflow");
+        assert_eq!(w.u64(), Some(Some(7)));
+        assert_eq!(w.u64(), None);
+        assert_eq!(w.word(), None);
     }
 }

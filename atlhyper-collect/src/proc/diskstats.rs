@@ -3,7 +3,7 @@
 //! logical block size; the caller passes the sector size to the delta functions anyway.
 
 use crate::error::{ParseError, ParseErrorKind, ParseResult};
-use crate::num::parse_u64;
+use crate::num::{Words, parse_u64};
 
 const FILE: &str = "/proc/diskstats";
 
@@ -82,27 +82,27 @@ impl<'a> Iterator for DiskStats<'a> {
 /// Parses one line of `/proc/diskstats` (`line` is its 1-based number, for errors).
 pub fn parse_line(line: &str, lineno: usize) -> ParseResult<DiskStat<'_>> {
     let err = |k| ParseError::new(FILE, lineno, k);
-    let mut it = line.split_ascii_whitespace();
+    let mut it = Words::new(line);
     let major = it
-        .next()
+        .word()
         .and_then(parse_u64)
         .and_then(|v| u32::try_from(v).ok())
         .ok_or(err(ParseErrorKind::BadNumber("major")))?;
     let minor = it
-        .next()
+        .word()
         .and_then(parse_u64)
         .and_then(|v| u32::try_from(v).ok())
         .ok_or(err(ParseErrorKind::BadNumber("minor")))?;
     let name = it
-        .next()
+        .word()
         .ok_or(err(ParseErrorKind::Missing("device name")))?;
     let mut v = [0u64; 17];
     let mut n = 0;
-    for f in it {
+    while let Some(f) = it.u64() {
         if n == v.len() {
             break;
         }
-        v[n] = parse_u64(f).ok_or(err(ParseErrorKind::BadNumber("counter")))?;
+        v[n] = f.ok_or(err(ParseErrorKind::BadNumber("counter")))?;
         n += 1;
     }
     if n < 11 {

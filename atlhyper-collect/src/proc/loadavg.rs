@@ -1,7 +1,7 @@
 //! `/proc/loadavg`: `0.52 0.58 0.59 2/345 12345`.
 
 use crate::error::{ParseError, ParseErrorKind, ParseResult};
-use crate::num::{parse_f64, parse_u64};
+use crate::num::{Words, parse_f64, parse_u64};
 
 const FILE: &str = "/proc/loadavg";
 
@@ -25,22 +25,22 @@ pub struct LoadAvg {
 /// Parses `/proc/loadavg`.
 pub fn parse(text: &str) -> ParseResult<LoadAvg> {
     let err = |k| ParseError::new(FILE, 1, k);
-    let mut it = text.split_ascii_whitespace();
+    let mut it = Words::new(text);
     let mut load = || {
-        it.next()
+        it.word()
             .and_then(parse_f64)
             .filter(|v| *v >= 0.0)
             .ok_or(err(ParseErrorKind::BadNumber("load average")))
     };
     let (one, five, fifteen) = (load()?, load()?, load()?);
     let (running, total) = it
-        .next()
+        .word()
         .and_then(|s| s.split_once('/'))
         .ok_or(err(ParseErrorKind::Malformed("running/total")))?;
     let running = parse_u64(running).ok_or(err(ParseErrorKind::BadNumber("running")))?;
     let total = parse_u64(total).ok_or(err(ParseErrorKind::BadNumber("total")))?;
     let last_pid = it
-        .next()
+        .word()
         .and_then(parse_u64)
         .ok_or(err(ParseErrorKind::BadNumber("last pid")))?;
     Ok(LoadAvg {

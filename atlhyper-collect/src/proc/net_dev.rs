@@ -2,7 +2,7 @@
 //! (the kernel forbids `:` in names), and a large counter can abut it: `enp0s31f6:1234567890 ...`.
 
 use crate::error::{ParseError, ParseErrorKind, ParseResult};
-use crate::num::parse_u64;
+use crate::num::Words;
 
 const FILE: &str = "/proc/net/dev";
 
@@ -64,8 +64,8 @@ impl<'a> Iterator for NetDevs<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             let (idx, line) = self.lines.next()?;
-            // Header lines contain '|'; interface names cannot.
-            if line.trim().is_empty() || line.contains('|') {
+            // The two header lines contain '|'; interface names cannot.
+            if (idx < 2 && line.contains('|')) || line.trim().is_empty() {
                 continue;
             }
             return Some(parse_line(line, idx + 1));
@@ -85,11 +85,12 @@ pub fn parse_line(line: &str, lineno: usize) -> ParseResult<NetDev<'_>> {
     }
     let mut v = [0u64; 16];
     let mut n = 0;
-    for f in rest.split_ascii_whitespace() {
+    let mut words = Words::new(rest);
+    while let Some(f) = words.u64() {
         if n == v.len() {
             return Err(err(ParseErrorKind::Malformed("more than 16 counters")));
         }
-        v[n] = parse_u64(f).ok_or(err(ParseErrorKind::BadNumber("counter")))?;
+        v[n] = f.ok_or(err(ParseErrorKind::BadNumber("counter")))?;
         n += 1;
     }
     if n < 16 {

@@ -2,7 +2,7 @@
 //! it may itself contain spaces, parentheses and newlines.
 
 use crate::error::{ParseError, ParseErrorKind, ParseResult};
-use crate::num::{parse_i64, parse_u64};
+use crate::num::{Words, parse_i64, parse_u64};
 
 const FILE: &str = "/proc/[pid]/stat";
 
@@ -45,8 +45,8 @@ pub fn parse(text: &str) -> ParseResult<PidStat<'_>> {
         .and_then(|v| u32::try_from(v).ok())
         .ok_or(err(ParseErrorKind::BadNumber("pid")))?;
     let comm = &text[open + 1..close];
-    let mut it = text[close + 1..].split_ascii_whitespace();
-    let state_field = it.next().ok_or(err(ParseErrorKind::Missing("state")))?;
+    let mut it = Words::new(&text[close + 1..]);
+    let state_field = it.word().ok_or(err(ParseErrorKind::Missing("state")))?;
     let mut chars = state_field.chars();
     let state = match (chars.next(), chars.next()) {
         (Some(c), None) => c,
@@ -57,17 +57,19 @@ pub fn parse(text: &str) -> ParseResult<PidStat<'_>> {
     let mut v = [0u64; 21];
     let mut nice = 0i64;
     let mut n = 0;
-    for f in it {
-        if n == v.len() {
-            break;
-        }
-        if n == 15 {
-            nice = parse_i64(f).ok_or(err(ParseErrorKind::BadNumber("nice")))?;
-        } else if matches!(n, 0 | 10 | 11 | 16 | 18 | 19 | 20) {
-            v[n] = parse_u64(f).ok_or(err(ParseErrorKind::BadNumber("field")))?;
-        } else if parse_i64(f).is_none() {
-            // Fields we skip are still checked to be integers (some are signed, e.g. tty_nr).
-            return Err(err(ParseErrorKind::BadNumber("field")));
+    while n < v.len() {
+        if matches!(n, 0 | 10 | 11 | 16 | 18 | 19 | 20) {
+            match it.u64() {
+                Some(f) => v[n] = f.ok_or(err(ParseErrorKind::BadNumber("field")))?,
+                None => break,
+            }
+        } else {
+            // Fields we skip are still checked to be integers (some are signed: tty_nr, nice).
+            let Some(f) = it.word() else { break };
+            let x = parse_i64(f).ok_or(err(ParseErrorKind::BadNumber("field")))?;
+            if n == 15 {
+                nice = x;
+            }
         }
         n += 1;
     }

@@ -4,7 +4,7 @@
 //! ticks and leaves the conversion to the caller.
 
 use crate::error::{ParseError, ParseErrorKind, ParseResult};
-use crate::num::parse_u64;
+use crate::num::{Words, parse_u64};
 
 const FILE: &str = "/proc/stat";
 
@@ -86,10 +86,10 @@ pub fn parse_into(text: &str, out: &mut Stat) -> ParseResult<()> {
     let mut btime = None;
     for (idx, line) in text.lines().enumerate() {
         let lineno = idx + 1;
-        let mut fields = line.split_ascii_whitespace();
-        let Some(key) = fields.next() else { continue };
+        let mut fields = Words::new(line);
+        let Some(key) = fields.word() else { continue };
         if let Some(rest) = key.strip_prefix("cpu") {
-            let times = parse_cpu_fields(fields, lineno)?;
+            let times = parse_cpu_fields(&mut fields, lineno)?;
             if rest.is_empty() {
                 out.cpu = times;
                 saw_cpu = true;
@@ -112,7 +112,7 @@ pub fn parse_into(text: &str, out: &mut Stat) -> ParseResult<()> {
             "procs_blocked" => &mut out.procs_blocked,
             _ => continue,
         };
-        let value = fields.next().and_then(parse_u64).ok_or(ParseError::new(
+        let value = fields.u64().flatten().ok_or(ParseError::new(
             FILE,
             lineno,
             ParseErrorKind::BadNumber("counter"),
@@ -130,22 +130,16 @@ pub fn parse_into(text: &str, out: &mut Stat) -> ParseResult<()> {
     Ok(())
 }
 
-fn parse_cpu_fields<'a>(
-    mut fields: impl Iterator<Item = &'a str>,
-    lineno: usize,
-) -> ParseResult<CpuTimes> {
+fn parse_cpu_fields(fields: &mut Words<'_>, lineno: usize) -> ParseResult<CpuTimes> {
     let mut vals = [None::<u64>; 10];
     let mut n = 0;
-    for f in fields.by_ref() {
+    while let Some(f) = fields.u64() {
         if n == vals.len() {
             // Columns a future kernel adds are ignored.
             break;
         }
-        vals[n] = Some(parse_u64(f).ok_or(ParseError::new(
-            FILE,
-            lineno,
-            ParseErrorKind::BadNumber("cpu column"),
-        ))?);
+        let bad = ParseError::new(FILE, lineno, ParseErrorKind::BadNumber("cpu column"));
+        vals[n] = Some(f.ok_or(bad)?);
         n += 1;
     }
     if n < 7 {
