@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use atlhyper_model::{ClusterSnapshot, Command, CommandPoll, CommandResult, Heartbeat};
@@ -67,6 +67,13 @@ pub struct FakeMaster {
     pub commands: Mutex<VecDeque<Command>>,
     /// Snapshot posts to refuse with 503 before accepting again.
     pub fail_snapshots: AtomicU32,
+    /// When set, an empty long poll answers at once instead of holding for 300 ms.
+    pub no_hold: AtomicBool,
+    /// Milliseconds `/agent/result` takes to answer.
+    pub result_delay_ms: AtomicU64,
+    /// Results being handled right now, and the most at once.
+    pub results_in_flight: AtomicU64,
+    pub results_max_in_flight: AtomicU64,
 }
 
 impl FakeMaster {
@@ -127,7 +134,12 @@ async fn commands(
     Query(q): Query<PollQuery>,
 ) -> axum::Json<CommandPoll> {
     m.recorded.lock().polls.push((q.cluster_id, q.topic));
-    for _ in 0..30 {
+    let rounds = if m.no_hold.load(Ordering::SeqCst) {
+        1
+    } else {
+        30
+    };
+    for _ in 0..rounds {
         if let Some(c) = m.commands.lock().pop_front() {
             return axum::Json(CommandPoll::with(c));
         }
@@ -138,6 +150,13 @@ async fn commands(
 
 async fn result(State(m): State<Arc<FakeMaster>>, body: Bytes) -> StatusCode {
     let r: CommandResult = serde_json::from_slice(&body).expect("result");
+    let now = m.results_in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    m.results_max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let delay = m.result_delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    m.results_in_flight.fetch_sub(1, Ordering::SeqCst);
     m.recorded.lock().results.push(r);
     StatusCode::OK
 }
