@@ -1,10 +1,21 @@
 //! The command channel: queueing a command wakes its cluster's long polls at once, and a result
 //! wakes whoever waits for it (an observe detail request).
+//!
+//! Two kinds of commands travel the same long poll:
+//! - commands created through `POST /api/v2/commands` are persisted in the [`CommandQueue`]
+//!   (they survive a restart, their record can be read and listed);
+//! - the observe detail queries the master itself sends (`node_detail`, `node_series`) are
+//!   *transient*: kept in memory only for as long as the HTTP request that needs the answer waits
+//!   (a restart ends that request anyway), so a round trip costs no store write. They are offered
+//!   first, and follow the same rules: delivered only to their own cluster's agent, answered
+//!   only by it.
+//!
+//! [`CommandQueue`]: atlhyper_store::CommandQueue
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use atlhyper_model::{CommandRecord, CommandStatus};
+use atlhyper_model::{CommandRecord, CommandResult, CommandStatus};
 use chrono::Utc;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
@@ -43,6 +54,73 @@ impl ResultWaiters {
     /// Drops the waiters of a command nobody waits for any more.
     pub(crate) fn forget(&self, command_id: &str) {
         self.waiting.lock().remove(command_id);
+    }
+}
+
+/// Transient commands (see the module docs), by id.
+#[derive(Debug, Default)]
+pub(crate) struct TransientCommands {
+    commands: Mutex<HashMap<String, TransientCommand>>,
+}
+
+#[derive(Debug)]
+struct TransientCommand {
+    record: CommandRecord,
+    taken: bool,
+}
+
+impl TransientCommands {
+    fn insert(&self, record: CommandRecord) {
+        self.commands.lock().insert(
+            record.command_id.clone(),
+            TransientCommand {
+                record,
+                taken: false,
+            },
+        );
+    }
+
+    fn remove(&self, command_id: &str) {
+        self.commands.lock().remove(command_id);
+    }
+
+    /// The oldest not yet taken command of `cluster_id`, now marked running.
+    pub(crate) fn take(&self, cluster_id: &str) -> Option<CommandRecord> {
+        let mut commands = self.commands.lock();
+        let next = commands
+            .values_mut()
+            .filter(|c| !c.taken && c.record.cluster_id == cluster_id)
+            .min_by_key(|c| c.record.created_at)?;
+        next.taken = true;
+        next.record.status = CommandStatus::Running;
+        next.record.started_at = Some(Utc::now());
+        Some(next.record.clone())
+    }
+
+    /// Finishes a transient command of the result's cluster; `None` when there is none with
+    /// this id in this cluster (the caller then asks the persistent queue, which answers
+    /// not found for another cluster's command).
+    pub(crate) fn complete(&self, result: &CommandResult) -> Option<CommandRecord> {
+        let mut commands = self.commands.lock();
+        let entry = commands.get(&result.command_id)?;
+        if entry.record.cluster_id != result.cluster_id {
+            return None;
+        }
+        let mut record = commands.remove(&result.command_id)?.record;
+        record.status = if result.success {
+            CommandStatus::Success
+        } else {
+            CommandStatus::Failed
+        };
+        record.finished_at = Some(Utc::now());
+        record.result = Some(result.clone());
+        Some(record)
+    }
+
+    /// How many are waiting or running.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.commands.lock().len()
     }
 }
 
@@ -107,30 +185,36 @@ impl Master {
         Ok(())
     }
 
-    /// Queues a command and waits for the agent's answer, at most `timeout` (then 504). Returns
-    /// the final record (success or failed).
+    /// Sends a transient command (see the module docs) and waits for the agent's answer, at
+    /// most `timeout` (then 504). Returns the final record (success or failed).
     pub(crate) async fn execute(&self, new: NewCommand) -> Result<CommandRecord, ApiError> {
         let inner = &self.inner;
         let timeout = new.timeout;
         let started = tokio::time::Instant::now();
         let record = new.into_record()?;
         let answer = inner.waiters.register(&record.command_id);
-        if let Err(e) = self.enqueue(&record).await {
-            inner.waiters.forget(&record.command_id);
-            return Err(e);
-        }
+        let id = record.command_id.clone();
+        let cluster_id = record.cluster_id.clone();
+        inner.transient.insert(record);
+        inner
+            .stats
+            .commands_created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        inner.hub.entry(&cluster_id).commands_ready.notify_waiters();
         let outcome = tokio::select! {
             r = answer => r.ok(),
             () = tokio::time::sleep(timeout) => None,
             () = inner.shutdown.cancelled() => {
-                inner.waiters.forget(&record.command_id);
+                inner.waiters.forget(&id);
+                inner.transient.remove(&id);
                 return Err(ApiError::new(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     "the master is shutting down",
                 ));
             }
         };
-        inner.waiters.forget(&record.command_id);
+        inner.waiters.forget(&id);
+        inner.transient.remove(&id);
         let timed_out = || {
             inner
                 .stats
@@ -139,8 +223,7 @@ impl Master {
             ApiError::new(
                 axum::http::StatusCode::GATEWAY_TIMEOUT,
                 format!(
-                    "the agent of cluster {} did not answer within {} ms",
-                    record.cluster_id,
+                    "the agent of cluster {cluster_id} did not answer within {} ms",
                     timeout.as_millis()
                 ),
             )
@@ -158,6 +241,43 @@ impl Master {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transient_commands_stay_in_their_cluster() {
+        let t = TransientCommands::default();
+        let record = |id: &str, cluster: &str, age: i64| CommandRecord {
+            command_id: id.into(),
+            cluster_id: cluster.into(),
+            created_at: Utc::now() - chrono::Duration::seconds(age),
+            ..Default::default()
+        };
+        t.insert(record("new", "a", 1));
+        t.insert(record("old", "a", 5));
+        t.insert(record("other", "b", 9));
+        assert_eq!(t.take("a").unwrap().command_id, "old");
+        assert_eq!(t.take("a").unwrap().command_id, "new");
+        assert!(
+            t.take("a").is_none(),
+            "taken commands are not offered twice"
+        );
+        let result = |id: &str, cluster: &str| CommandResult {
+            command_id: id.into(),
+            cluster_id: cluster.into(),
+            success: true,
+            ..Default::default()
+        };
+        assert!(
+            t.complete(&result("other", "a")).is_none(),
+            "b's command, a's answer"
+        );
+        assert_eq!(t.len(), 3);
+        let done = t.complete(&result("old", "a")).unwrap();
+        assert_eq!(done.status, CommandStatus::Success);
+        assert!(t.complete(&result("old", "a")).is_none(), "answered once");
+        assert_eq!(t.take("b").unwrap().command_id, "other");
+        t.remove("other");
+        assert_eq!(t.len(), 1);
+    }
 
     #[tokio::test]
     async fn waiters_get_the_record_once() {

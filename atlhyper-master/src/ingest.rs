@@ -482,6 +482,9 @@ pub(crate) async fn get_commands(
         let notified = entry.commands_ready.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        if let Some(record) = inner.transient.take(&identity) {
+            return Ok(Json(CommandPoll::with(record.to_command())));
+        }
         let taken = inner
             .commands
             .take(&identity, 1, inner.config.command_lease, Utc::now())
@@ -524,6 +527,11 @@ pub(crate) async fn post_result(
         return Err(ApiError::bad_request("command_id is required"));
     }
     result.cluster_id = identity;
+    if let Some(record) = inner.transient.complete(&result) {
+        inner.stats.command_results.fetch_add(1, Ordering::Relaxed);
+        inner.waiters.wake(&record);
+        return Ok(Json(StatusBody::ok()).into_response());
+    }
     match inner.commands.complete(&result, Utc::now()).await {
         Ok(record) => {
             inner.stats.command_results.fetch_add(1, Ordering::Relaxed);

@@ -75,7 +75,7 @@ pub use hub::{ClusterView, DataHub};
 pub use ingest::Ingested;
 
 use auth::Tokens;
-use commands::ResultWaiters;
+use commands::{ResultWaiters, TransientCommands};
 use exposition::MasterStats;
 
 /// The master: hub, stores, command channel and metrics. Cheap to clone (one `Arc` inside).
@@ -95,6 +95,7 @@ struct Inner {
     commands: Arc<dyn CommandQueue>,
     agents: Arc<dyn AgentRegistry>,
     waiters: ResultWaiters,
+    transient: TransientCommands,
     stats: MasterStats,
     shutdown: CancellationToken,
 }
@@ -131,6 +132,7 @@ impl Master {
                 commands,
                 agents,
                 waiters: ResultWaiters::default(),
+                transient: TransientCommands::default(),
                 stats: MasterStats::default(),
                 shutdown: CancellationToken::new(),
             }),

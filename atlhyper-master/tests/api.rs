@@ -999,3 +999,51 @@ async fn prometheus_exposition_parses() {
                 && s.labels.get("kind") == Some("decompressed")),
     );
 }
+
+#[tokio::test]
+async fn observe_queries_never_cross_clusters() {
+    let config = MasterConfig {
+        long_poll_timeout: Duration::from_millis(200),
+        ..MasterConfig::default()
+    };
+    let (m, _) = setup(config);
+    push(&m, &common::cluster("a", 1, 1, Utc::now())).await;
+    push(&m, &common::cluster("b", 1, 1, Utc::now())).await;
+    let request = {
+        let m = m.clone();
+        tokio::spawn(async move {
+            send(
+                &m,
+                get("/api/v2/observe/metrics/nodes/node-000?cluster_id=a"),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // b's poll answers empty: a's query is not offered to b.
+    let (_, body) = send(&m, get("/agent/commands?cluster_id=b")).await;
+    assert!(!json::<CommandPoll>(&body).has_command);
+    let (_, body) = send(&m, get("/agent/commands?cluster_id=a")).await;
+    let command = json::<CommandPoll>(&body).command.expect("a's query");
+    assert_eq!(command.action, "node_detail");
+    assert_eq!(command.target_name, "node-000");
+    let answer = |cluster: &str| {
+        let result = CommandResult {
+            cluster_id: cluster.into(),
+            command_id: command.id.clone(),
+            success: true,
+            output: serde_json::to_string(&common::node("node-000", Utc::now(), 0.75)).unwrap(),
+            ..Default::default()
+        };
+        post("/agent/result", serde_json::to_vec(&result).unwrap()).cluster(cluster)
+    };
+    // b cannot answer it: 404, and the request keeps waiting for a.
+    assert_eq!(send(&m, answer("b")).await.0, 404);
+    assert!(!request.is_finished());
+    assert_eq!(send(&m, answer("a")).await.0, 200);
+    let (status, body) = request.await.unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(json::<Value>(&body)["data"]["cpu"]["usage_percent"], 75.0);
+    // Answered once: a second answer is unknown.
+    assert_eq!(send(&m, answer("a")).await.0, 404);
+}
