@@ -255,6 +255,18 @@ fn agent_deployment_service_and_service_account() {
         service_ports(svc).contains(&url_port(&addr)),
         "METRICS_AGENT_ADDR {addr} uses a port of the agent Service"
     );
+    // The agent judges nodes offline by the daemons' interval: both must say the same.
+    assert_eq!(
+        env_value(
+            &env(container(dep, "atlhyper-agent")),
+            "AGENT_NODE_INTERVAL"
+        ),
+        env_value(
+            &env(container(ds, "atlhyper-metrics")),
+            "METRICS_COLLECT_INTERVAL"
+        ),
+        "AGENT_NODE_INTERVAL == METRICS_COLLECT_INTERVAL"
+    );
 }
 
 #[test]
