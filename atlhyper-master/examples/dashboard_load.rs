@@ -110,9 +110,8 @@ fn main() {
             let push = push.clone();
             let ids = ids.clone();
             tokio::spawn(async move {
-                let mut seq = 2;
                 let mut big_ingest = Vec::new();
-                for _round in 0..60 {
+                for seq in 2..62 {
                     for (i, id) in ids.iter().enumerate() {
                         let d = push(http.clone(), id.clone(), nodes_of(i), seq).await;
                         if i == 0 {
@@ -120,7 +119,6 @@ fn main() {
                         }
                         tokio::time::sleep(Duration::from_millis(10_000 / CLUSTERS as u64)).await;
                     }
-                    seq += 1;
                 }
                 big_ingest
             })

@@ -23,7 +23,7 @@ use crate::Master;
 use crate::auth::{Role, valid_cluster_id};
 use crate::commands::NewCommand;
 use crate::error::ApiError;
-use crate::hub::{ClusterView, Envelope};
+use crate::hub::{ClusterView, Encoded, Envelope, GZIP_MIN_BYTES};
 use crate::ingest::{parse_json, read_body};
 
 /// Longest history range, hours.
@@ -38,6 +38,42 @@ type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
     p.map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// A JSON answer that is already serialized, gzip-compressed when the client accepts it and the
+/// compressed form is ready (large answers are compressed once per snapshot, in the background).
+fn negotiated(encoded: &Arc<Encoded>, headers: &HeaderMap) -> Response {
+    let accepts_gzip = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|e| {
+            let mut parts = e.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
+            });
+            name.eq_ignore_ascii_case("gzip") && !refused
+        });
+    let gzip = if accepts_gzip { encoded.gzip() } else { None };
+    let mut response = match gzip {
+        Some(g) => {
+            let mut r = json_bytes(g);
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            r
+        }
+        None => json_bytes(encoded.plain.clone()),
+    };
+    if encoded.plain.len() >= GZIP_MIN_BYTES {
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    response
 }
 
 /// A JSON body that is already serialized.
@@ -136,9 +172,8 @@ pub(crate) async fn node_metrics(
     Path(cluster_id): Path<String>,
 ) -> Result<Response, ApiError> {
     master.require(&headers, Role::Viewer)?;
-    Ok(json_bytes(
-        master.cluster_view(&cluster_id)?.node_metrics_json(),
-    ))
+    let view = master.cluster_view(&cluster_id)?;
+    Ok(negotiated(view.node_metrics_encoded(), &headers))
 }
 
 /// `GET /api/v2/clusters/{id}/node-metrics/{node}`.
@@ -260,7 +295,7 @@ pub(crate) async fn observe_nodes(
     master.require(&headers, Role::Viewer)?;
     let query = params(query)?;
     let view = master.cluster_view(observe_cluster(&query)?)?;
-    Ok(json_bytes(view.observe_nodes_json()))
+    Ok(negotiated(view.observe_nodes_encoded(), &headers))
 }
 
 /// Runs a built-in query on the agent of a cluster that has the node, and parses its output.

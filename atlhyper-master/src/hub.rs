@@ -2,6 +2,8 @@
 //! JSON answers serialized once per snapshot, and each agent's liveness.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -67,9 +69,61 @@ pub struct ClusterView {
     pub summary: ClusterMetricsSummary,
     /// When the master accepted it.
     pub received_at: DateTime<Utc>,
-    node_metrics_json: Bytes,
+    node_metrics_json: Arc<Encoded>,
     observe_summary_json: Bytes,
-    observe_nodes_json: OnceLock<Bytes>,
+    observe_nodes_json: OnceLock<Arc<Encoded>>,
+}
+
+/// Answers at least this large are also offered gzip-compressed, bytes.
+pub(crate) const GZIP_MIN_BYTES: usize = 16 * 1024;
+
+/// A serialized answer, and its gzip form once compressed (off the async workers, once).
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    pub(crate) plain: Bytes,
+    gzip: OnceLock<Bytes>,
+    started: AtomicBool,
+}
+
+impl Encoded {
+    fn new(plain: Bytes) -> Arc<Self> {
+        Arc::new(Self {
+            plain,
+            gzip: OnceLock::new(),
+            started: AtomicBool::new(false),
+        })
+    }
+
+    /// The gzip form if it is ready; otherwise starts compressing it in the background (once)
+    /// when the answer is large enough to be worth it.
+    pub(crate) fn gzip(self: &Arc<Self>) -> Option<Bytes> {
+        if let Some(g) = self.gzip.get() {
+            return Some(g.clone());
+        }
+        self.compress_in_background();
+        None
+    }
+
+    /// Starts compressing (once) on the blocking pool, if large enough and a runtime is there.
+    pub(crate) fn compress_in_background(self: &Arc<Self>) {
+        if self.plain.len() < GZIP_MIN_BYTES || self.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let this = Arc::clone(self);
+        runtime.spawn_blocking(move || {
+            let mut e = flate2::write::GzEncoder::new(
+                Vec::with_capacity(this.plain.len() / 6),
+                flate2::Compression::fast(),
+            );
+            let done = e.write_all(&this.plain).and_then(|()| e.finish());
+            if let Ok(g) = done {
+                let _ = this.gzip.set(Bytes::from(g));
+            }
+        });
+    }
 }
 
 /// `GET /api/v2/clusters/{id}/node-metrics` without cloning the nodes: same JSON as
@@ -110,11 +164,11 @@ impl ClusterView {
     /// Builds the view and serializes the dashboard answers.
     pub fn new(snapshot: ClusterSnapshot, received_at: DateTime<Utc>) -> Self {
         let summary = snapshot.summary();
-        let node_metrics_json = to_bytes(&NodeMetricsRef {
+        let node_metrics_json = Encoded::new(to_bytes(&NodeMetricsRef {
             summary: &summary,
             nodes: snapshot.node_metrics.values().collect(),
             node_status: &snapshot.node_status,
-        });
+        }));
         let observe_summary_json = to_bytes(&Envelope::ok(&summary));
         Self {
             snapshot,
@@ -128,7 +182,11 @@ impl ClusterView {
 
     /// `GET /api/v2/clusters/{id}/node-metrics` JSON.
     pub fn node_metrics_json(&self) -> Bytes {
-        self.node_metrics_json.clone()
+        self.node_metrics_json.plain.clone()
+    }
+
+    pub(crate) fn node_metrics_encoded(&self) -> &Arc<Encoded> {
+        &self.node_metrics_json
     }
 
     /// `GET /api/v2/observe/metrics/summary` JSON.
@@ -138,13 +196,15 @@ impl ClusterView {
 
     /// `GET /api/v2/observe/metrics/nodes` JSON (serialized on first use).
     pub fn observe_nodes_json(&self) -> Bytes {
-        self.observe_nodes_json
-            .get_or_init(|| {
-                to_bytes(&Envelope::ok(
-                    self.snapshot.node_metrics.values().collect::<Vec<_>>(),
-                ))
-            })
-            .clone()
+        self.observe_nodes_encoded().plain.clone()
+    }
+
+    pub(crate) fn observe_nodes_encoded(&self) -> &Arc<Encoded> {
+        self.observe_nodes_json.get_or_init(|| {
+            Encoded::new(to_bytes(&Envelope::ok(
+                self.snapshot.node_metrics.values().collect::<Vec<_>>(),
+            )))
+        })
     }
 
     /// One node's latest snapshot.

@@ -236,6 +236,8 @@ impl Master {
         };
         let (seq, timestamp) = (view.snapshot.seq, view.snapshot.timestamp);
         let agent_version = view.snapshot.agent_version.clone();
+        // The dashboard polls the node list: have its gzip form ready before the next poll.
+        view.node_metrics_encoded().compress_in_background();
         entry.publish(Arc::new(view));
         entry.heard(now, true);
 

@@ -1047,3 +1047,57 @@ async fn observe_queries_never_cross_clusters() {
     // Answered once: a second answer is unknown.
     assert_eq!(send(&m, answer("a")).await.0, 404);
 }
+
+#[tokio::test]
+async fn large_answers_are_offered_gzip() {
+    let (m, _) = setup(MasterConfig::default());
+    push(&m, &common::cluster("c1", 20, 1, Utc::now())).await;
+    let plain = send(&m, get("/api/v2/clusters/c1/node-metrics")).await.1;
+    assert!(plain.len() > 16 * 1024);
+    let mut gz = None;
+    for _ in 0..100 {
+        let mut builder = Request::builder().uri("/api/v2/clusters/c1/node-metrics");
+        builder = builder.header("accept-encoding", "br, gzip");
+        let r = m
+            .router()
+            .oneshot(builder.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["vary"], "accept-encoding");
+        let gzip = r
+            .headers()
+            .get("content-encoding")
+            .is_some_and(|v| v == "gzip");
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        if gzip {
+            gz = Some(body);
+            break;
+        }
+        assert_eq!(body, plain, "until compressed, the plain answer");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let gz = gz.expect("compressed within 2 s");
+    assert!(
+        gz.len() * 4 < plain.len(),
+        "{} vs {}",
+        gz.len(),
+        plain.len()
+    );
+    let mut inflated = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut inflated).unwrap();
+    assert_eq!(inflated, plain);
+    // A client that refuses gzip gets plain JSON.
+    let r = m
+        .router()
+        .oneshot(
+            Request::builder()
+                .uri("/api/v2/clusters/c1/node-metrics")
+                .header("accept-encoding", "gzip;q=0")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(r.headers().get("content-encoding").is_none());
+}
