@@ -64,7 +64,14 @@ async fn everything_survives_a_reopen() {
         })
         .await
         .unwrap();
+        s.close().unwrap();
     }
+    // Closing folded the WAL into the database file.
+    let wal = dir.path().join("a.db-wal");
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "WAL left behind"
+    );
     let s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.get_latest("prod", "n1").await.unwrap(), Some(snap));
     assert_eq!(s.history(&all("n1")).await.unwrap(), pts);

@@ -116,6 +116,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: mpsc::Sender<Job>,
+    /// The writer's thread first, then the readers'.
     threads: Vec<thread::JoinHandle<()>>,
     /// Set when a write failed for lack of space: the next write first checkpoints the WAL.
     after_full: Arc<AtomicBool>,
@@ -197,15 +198,22 @@ impl SqliteStore {
         let Self {
             writer,
             readers,
-            threads,
+            mut threads,
             ..
         } = self;
-        drop((writer, readers));
-        for t in threads {
+        let join = |t: thread::JoinHandle<()>| {
             t.join()
-                .map_err(|_| StoreError::Backend("an SQLite thread panicked".to_owned()))?;
+                .map_err(|_| StoreError::Backend("an SQLite thread panicked".to_owned()))
+        };
+        // Readers first (they are `query_only`, which keeps them from checkpointing), so the
+        // writer's connection is the last one and folds the WAL into the database file.
+        drop(readers);
+        let writer_thread = threads.remove(0);
+        for t in threads {
+            join(t)?;
         }
-        Ok(())
+        drop(writer);
+        join(writer_thread)
     }
 
     /// The database file.
