@@ -16,7 +16,7 @@ use crate::error::AgentError;
 use crate::master::MasterLink;
 use crate::node_table::{NodeTable, NodeTableConfig};
 use crate::pusher::{PushSettings, run_heartbeat, run_pusher};
-use crate::receiver::{DEFAULT_BODY_LIMIT, ReceiverState, receiver_router};
+use crate::receiver::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiverState, receiver_router};
 use crate::stats::AgentStats;
 
 /// Everything the cluster agent needs. [`AgentConfig::default`] gives the documented defaults;
@@ -47,6 +47,8 @@ pub struct AgentConfig {
     pub ring_capacity: usize,
     /// Largest node body, bytes, before and after gzip (`AGENT_BODY_LIMIT`, 1 MiB).
     pub body_limit: usize,
+    /// Time a node has to send its whole body, else 408 (`AGENT_BODY_TIMEOUT`, 10 s).
+    pub body_timeout: Duration,
     /// Commands run at the same time (`AGENT_COMMAND_CONCURRENCY`, 8).
     pub command_concurrency: usize,
     /// Topic of the command long poll (`AGENT_COMMAND_TOPIC`, "metrics").
@@ -81,6 +83,7 @@ impl Default for AgentConfig {
             node_ttl: Duration::from_secs(600),
             ring_capacity: 720,
             body_limit: DEFAULT_BODY_LIMIT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
             command_concurrency: 8,
             command_topic: "metrics".to_owned(),
             poll_timeout: Duration::from_secs(40),
@@ -136,6 +139,12 @@ impl AgentConfig {
             return Err(ConfigError::new(
                 "AGENT_BODY_LIMIT",
                 "must be at least 1024 bytes",
+            ));
+        }
+        if self.body_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "AGENT_BODY_TIMEOUT",
+                "must be greater than zero",
             ));
         }
         if self.command_concurrency == 0 {
@@ -195,6 +204,9 @@ pub struct AgentArgs {
     /// Largest node request body in bytes (before and after gzip).
     #[arg(long, env = "AGENT_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
     pub body_limit: usize,
+    /// Time a node has to send its whole body.
+    #[arg(long, env = "AGENT_BODY_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
+    pub body_timeout: Duration,
     /// Commands run at the same time.
     #[arg(long, env = "AGENT_COMMAND_CONCURRENCY", default_value_t = 8)]
     pub command_concurrency: usize,
@@ -238,6 +250,7 @@ impl AgentArgs {
             node_ttl: self.node_ttl,
             ring_capacity: self.ring_capacity,
             body_limit: self.body_limit,
+            body_timeout: self.body_timeout,
             command_concurrency: self.command_concurrency,
             command_topic: self.command_topic,
             poll_timeout: self.poll_timeout,
@@ -295,6 +308,7 @@ pub async fn serve_agent(
             .map(Arc::from),
         body_limit: config.body_limit,
         stats: Arc::clone(&stats),
+        body_timeout: config.body_timeout,
     };
     let push = PushSettings {
         interval: config.snapshot_interval,

@@ -80,6 +80,8 @@ pub use gzip::{GunzipError, gunzip_limited, gzip};
 pub use master::{MasterError, MasterLink};
 pub use node_table::{Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig};
 pub use pusher::AGENT_VERSION;
-pub use receiver::{DEFAULT_BODY_LIMIT, ReceiveError, ReceiverState, receiver_router};
+pub use receiver::{
+    DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiveError, ReceiverState, receiver_router,
+};
 pub use signal::terminated;
 pub use stats::AgentStats;

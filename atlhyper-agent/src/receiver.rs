@@ -1,6 +1,7 @@
 //! The node receiver: `POST /metrics/node`, `GET /health`, `GET /metrics`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use atlhyper_model::{ErrorBody, NodeMetricsSnapshot, StatusBody};
 use axum::Json;
@@ -23,6 +24,9 @@ use crate::stats::{AgentStats, inc};
 /// Default body limit of `POST /metrics/node`, bytes (1 MiB), applied before and after gzip.
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 
+/// Default time a node has to send its whole body (10 s); a slower sender gets 408.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// What the receiver routes share.
 #[derive(Debug, Clone)]
 pub struct ReceiverState {
@@ -34,6 +38,8 @@ pub struct ReceiverState {
     pub body_limit: usize,
     /// Counters for `/metrics`.
     pub stats: Arc<AgentStats>,
+    /// Time a node has to send its whole body.
+    pub body_timeout: Duration,
 }
 
 impl ReceiverState {
@@ -44,7 +50,14 @@ impl ReceiverState {
             node_token: None,
             body_limit: DEFAULT_BODY_LIMIT,
             stats: Arc::new(AgentStats::default()),
+            body_timeout: DEFAULT_BODY_TIMEOUT,
         }
+    }
+
+    /// Sets the time a node has to send its whole body.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
     }
 
     /// Requires nodes to send `Authorization: Bearer <token>` (an empty token requires nothing).
@@ -75,6 +88,9 @@ pub enum ReceiveError {
         /// The limit, bytes.
         limit: usize,
     },
+    /// 408: the body did not arrive within the body timeout.
+    #[error("the request body did not arrive within {0:?}")]
+    BodyTimeout(Duration),
     /// 415: a Content-Encoding other than gzip or identity.
     #[error("unsupported Content-Encoding {0:?} (send gzip or no encoding)")]
     UnsupportedEncoding(String),
@@ -86,6 +102,7 @@ impl ReceiveError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
@@ -141,6 +158,7 @@ async fn post_node(
         Err(ReceiveError::BadRequest(_)) => inc(&stats.rejected_bad_request),
         Err(ReceiveError::Unauthorized) => inc(&stats.rejected_unauthorized),
         Err(ReceiveError::TooLarge { .. }) => inc(&stats.rejected_too_large),
+        Err(ReceiveError::BodyTimeout(_)) => inc(&stats.rejected_timeout),
         Err(ReceiveError::UnsupportedEncoding(_)) => inc(&stats.rejected_unsupported_encoding),
     }
     result.map(|_| Json(StatusBody::ok()))
@@ -173,7 +191,11 @@ async fn receive(
         Some(e) if e == "gzip" || e == "x-gzip" => true,
         Some(e) => return Err(ReceiveError::UnsupportedEncoding(e)),
     };
-    let bytes = match Limited::new(body, limit).collect().await {
+    let read = tokio::time::timeout(state.body_timeout, Limited::new(body, limit).collect());
+    let Ok(read) = read.await else {
+        return Err(ReceiveError::BodyTimeout(state.body_timeout));
+    };
+    let bytes = match read {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return Err(ReceiveError::TooLarge { limit });

@@ -20,6 +20,8 @@ pub struct AgentStats {
     pub rejected_unauthorized: AtomicU64,
     /// Rejected with 413.
     pub rejected_too_large: AtomicU64,
+    /// Rejected with 408 (body too slow).
+    pub rejected_timeout: AtomicU64,
     /// Rejected with 415.
     pub rejected_unsupported_encoding: AtomicU64,
     /// Snapshots the master accepted.
@@ -93,6 +95,7 @@ impl AgentStats {
         for (code, c) in [
             ("400", &self.rejected_bad_request),
             ("401", &self.rejected_unauthorized),
+            ("408", &self.rejected_timeout),
             ("413", &self.rejected_too_large),
             ("415", &self.rejected_unsupported_encoding),
         ] {

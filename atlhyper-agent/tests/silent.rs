@@ -165,3 +165,48 @@ async fn daemon_keeps_collecting_and_stops_promptly_with_a_silent_agent() {
         .unwrap();
     assert!(t.elapsed() < Duration::from_secs(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_stops_sending_its_body_gets_408_and_others_are_served() {
+    use atlhyper_agent::{NodeTableConfig, ReceiverState, receiver_router};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let table = Arc::new(NodeTable::new(NodeTableConfig::default()));
+    let app = receiver_router(
+        ReceiverState::new(Arc::clone(&table)).with_body_timeout(Duration::from_millis(300)),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Promise 1000 bytes, send 10, then go quiet.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(
+        b"POST /metrics/node HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{\"node_nam",
+    )
+    .await
+    .unwrap();
+
+    // Meanwhile a normal node is served.
+    let body = common::v2_snapshot("fast", "2024-01-20T10:00:00Z", 1.0).to_string();
+    let status = reqwest::Client::new()
+        .post(format!("http://{addr}/metrics/node"))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, reqwest::StatusCode::OK);
+
+    let t = Instant::now();
+    let mut answer = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(3), slow.read(&mut answer))
+        .await
+        .expect("no answer to the stalled body")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("did not arrive"), "{text}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    server.abort();
+}
