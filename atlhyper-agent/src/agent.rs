@@ -51,7 +51,7 @@ pub struct AgentConfig {
     pub body_timeout: Duration,
     /// Commands run at the same time (`AGENT_COMMAND_CONCURRENCY`, 8).
     pub command_concurrency: usize,
-    /// Topic of the command long poll (`AGENT_COMMAND_TOPIC`, "metrics").
+    /// Topic of the command long poll (`AGENT_COMMAND_TOPIC`, "ops", as AtlHyper v2 agents poll).
     pub command_topic: String,
     /// Client-side bound of one long poll (`AGENT_COMMAND_POLL_TIMEOUT`, 40 s).
     pub poll_timeout: Duration,
@@ -85,7 +85,7 @@ impl Default for AgentConfig {
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             command_concurrency: 8,
-            command_topic: "metrics".to_owned(),
+            command_topic: "ops".to_owned(),
             poll_timeout: Duration::from_secs(40),
             poll_interval: Duration::from_millis(100),
             request_timeout: Duration::from_secs(10),
@@ -211,7 +211,7 @@ pub struct AgentArgs {
     #[arg(long, env = "AGENT_COMMAND_CONCURRENCY", default_value_t = 8)]
     pub command_concurrency: usize,
     /// Topic of the command long poll.
-    #[arg(long, env = "AGENT_COMMAND_TOPIC", default_value = "metrics")]
+    #[arg(long, env = "AGENT_COMMAND_TOPIC", default_value = "ops")]
     pub command_topic: String,
     /// Client-side bound of one command long poll.
     #[arg(long, env = "AGENT_COMMAND_POLL_TIMEOUT", default_value = "40s", value_parser = duration_arg)]

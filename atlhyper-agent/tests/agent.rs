@@ -127,10 +127,7 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
         );
         assert!(!r.heartbeats.is_empty());
         assert_eq!(r.heartbeats[0].cluster_id, "test-cluster");
-        assert_eq!(
-            r.polls[0],
-            ("test-cluster".to_owned(), "metrics".to_owned())
-        );
+        assert_eq!(r.polls[0], ("test-cluster".to_owned(), "ops".to_owned()));
     }
 
     // Commands: queued together, answered without waiting a poll interval each.
