@@ -199,10 +199,21 @@ struct ProcDetail {
     idx: usize,
     cpu_percent: Option<f64>,
     uid: u32,
-    vm_rss: Option<u64>,
-    threads: Option<u32>,
     cmdline: String,
 }
+
+/// What `/proc/[pid]/status` and `cmdline` say about a process, cached per (pid, start time).
+#[derive(Debug, Clone, Default)]
+struct Ident {
+    starttime: u64,
+    uid: u32,
+    is_thread: bool,
+    cmdline: String,
+    read_at: Option<Instant>,
+}
+
+/// How long a process's identity (uid, command line) is cached.
+const IDENT_REFRESH: Duration = Duration::from_secs(60);
 
 /// One raw sample: parsed counters, not yet rates.
 #[derive(Debug, Default)]
@@ -236,13 +247,15 @@ struct HostInfo {
     kernel: Option<String>,
     os: Option<String>,
     cpuinfo: Option<cpuinfo::CpuInfo>,
+    cpuinfo_at: Option<Instant>,
     has_cpufreq: Option<bool>,
     /// Interface -> address, refreshed every [`ADDRESS_REFRESH`] or when an interface appears.
     addresses: HashMap<String, String>,
     addresses_at: Option<Instant>,
 }
 
-/// How long interface addresses are cached (fib_trie can be large on nodes with many routes).
+/// How long interface addresses are cached (fib_trie can be large on nodes with many routes), and
+/// cpuinfo's MHz when there is no cpufreq (cpuinfo is slow to generate on large machines).
 const ADDRESS_REFRESH: Duration = Duration::from_secs(60);
 
 /// Samples one host and produces [`NodeMetricsSnapshot`]s. Keeps the previous raw sample, so the
@@ -255,6 +268,7 @@ pub struct Collector {
     cur: RawSample,
     host: HostInfo,
     users: HashMap<u32, String>,
+    idents: HashMap<u32, Ident>,
     pids: Vec<u32>,
     order: Vec<usize>,
 }
@@ -275,6 +289,7 @@ impl Collector {
             cur: RawSample::default(),
             host: HostInfo::default(),
             users: HashMap::new(),
+            idents: HashMap::new(),
             pids: Vec::new(),
             order: Vec::new(),
         }
@@ -297,6 +312,7 @@ impl Collector {
         self.sampler.set_root(root);
         self.host = HostInfo::default();
         self.users.clear();
+        self.idents.clear();
     }
 
     /// The sampler (e.g. to trace which files a collection reads).
@@ -453,18 +469,23 @@ impl Collector {
             },
             Err(e) => first_err = Some(e.to_string()),
         }
-        // cpuinfo: model and core counts once; MHz every time only when cpufreq is absent.
+        // cpuinfo: model and core counts once; MHz from cpufreq every time, else from cpuinfo re-read
+        // every ADDRESS_REFRESH.
         let has_cpufreq = *self.host.has_cpufreq.get_or_insert_with(|| {
             s.exists(
                 Base::Sys,
                 &[&"devices/system/cpu/cpu0/cpufreq/scaling_cur_freq"],
             )
         });
-        if self.host.cpuinfo.is_none() || !has_cpufreq {
+        let stale = self
+            .host
+            .cpuinfo_at
+            .is_none_or(|t| t.elapsed() >= ADDRESS_REFRESH);
+        if self.host.cpuinfo.is_none() || (!has_cpufreq && stale) {
             match s.read_text(Base::Proc, &[&"cpuinfo"]).map(cpuinfo::parse) {
                 Ok(Ok(ci)) => {
-                    cur.cpu_mhz = ci.mhz;
                     self.host.cpuinfo = Some(ci);
+                    self.host.cpuinfo_at = Some(Instant::now());
                 }
                 Ok(Err(e)) => {
                     first_err.get_or_insert(e.to_string());
@@ -474,6 +495,7 @@ impl Collector {
                 }
             }
         }
+        cur.cpu_mhz = self.host.cpuinfo.as_ref().and_then(|c| c.mhz);
         if has_cpufreq {
             let n = if cur.stat_ok { cur.stat.cpus.len() } else { 0 };
             let (mut sum, mut k) = (0.0, 0u32);
@@ -987,6 +1009,27 @@ impl Collector {
                     continue;
                 }
                 let pid = cur.procs[i].pid;
+                let starttime = cur.procs[i].times.starttime;
+                // Identity (uid, thread or not, command line) is read once per process and
+                // refreshed every IDENT_REFRESH; RSS and threads come from stat every time.
+                if let Some(id) = self.idents.get(&pid).filter(|id| {
+                    id.starttime == starttime
+                        && id.read_at.is_some_and(|t| t.elapsed() < IDENT_REFRESH)
+                }) {
+                    if id.is_thread {
+                        rejected.push(i);
+                        continue;
+                    }
+                    cur.details.push(ProcDetail {
+                        idx: i,
+                        cpu_percent: cpu_of(&cur.procs[i]),
+                        uid: id.uid,
+                        cmdline: id.cmdline.clone(),
+                    });
+                    chosen.push(i);
+                    taken += 1;
+                    continue;
+                }
                 let status = match s.read_pid(pid, "status") {
                     Ok(b) => match std::str::from_utf8(b).map(pid_status::parse) {
                         Ok(Ok(st)) => st,
@@ -1002,6 +1045,16 @@ impl Collector {
                 };
                 // Threads are not processes.
                 if status.tgid != status.pid || status.pid != pid {
+                    self.idents.insert(
+                        pid,
+                        Ident {
+                            starttime,
+                            uid: status.uid,
+                            is_thread: true,
+                            cmdline: String::new(),
+                            read_at: Some(Instant::now()),
+                        },
+                    );
                     rejected.push(i);
                     continue;
                 }
@@ -1013,18 +1066,35 @@ impl Collector {
                     }
                     Err(_) => String::new(),
                 };
+                self.idents.insert(
+                    pid,
+                    Ident {
+                        starttime,
+                        uid: status.uid,
+                        is_thread: false,
+                        cmdline: cmdline.clone(),
+                        read_at: Some(Instant::now()),
+                    },
+                );
                 cur.details.push(ProcDetail {
                     idx: i,
                     cpu_percent: cpu_of(&cur.procs[i]),
                     uid: status.uid,
-                    vm_rss: status.vm_rss,
-                    threads: status.threads,
                     cmdline,
                 });
                 chosen.push(i);
                 taken += 1;
             }
         }
+
+        // Keep identities only of processes looked at this time.
+        let procs = &cur.procs;
+        self.idents.retain(|pid, _| {
+            chosen
+                .iter()
+                .chain(rejected.iter())
+                .any(|&i| procs[i].pid == *pid)
+        });
 
         // User names from the host's passwd, re-read when a uid is unknown.
         if cur.details.iter().any(|d| !self.users.contains_key(&d.uid))
@@ -1239,9 +1309,8 @@ fn build(
         .iter()
         .map(|d| {
             let p = &cur.procs[d.idx];
-            let rss = d
-                .vm_rss
-                .unwrap_or_else(|| p.rss_pages.saturating_mul(cfg.page_size));
+            // stat's rss is the same counter as status VmRSS (anon + file + shmem pages).
+            let rss = p.rss_pages.saturating_mul(cfg.page_size);
             let start = btime.map_or(0, |b| {
                 let secs = p.times.starttime / cfg.clock_ticks_per_sec.max(1);
                 i64::try_from(b.saturating_add(secs)).unwrap_or(i64::MAX)
@@ -1258,9 +1327,7 @@ fn build(
                 cpu_percent: d.cpu_percent.unwrap_or(0.0),
                 mem_percent: percent(rss, mem_total),
                 mem_rss: rss,
-                threads: d
-                    .threads
-                    .unwrap_or_else(|| u32::try_from(p.threads).unwrap_or(u32::MAX)),
+                threads: u32::try_from(p.threads).unwrap_or(u32::MAX),
                 start_time: start,
             }
         })

@@ -480,7 +480,12 @@ fn line_of(valid: &[u8]) -> usize {
 }
 
 /// Opens `path` and reads it to the end into `buf` (grown as needed, never shrunk); returns the
-/// length. No `statx`, no `lseek`: one open, reads until 0, close.
+/// length. No `statx`, no `lseek`: one open, reads, close.
+///
+/// The size the file claims is never used. Reading stops at a read that returns fewer bytes than
+/// asked for: for regular files that is the end, and procfs (seq_file, `cmdline`) and sysfs files
+/// fill the whole buffer while they have more to give, so a short read is their end as well. That
+/// saves the extra `read` returning 0 on every file (a quarter of a collection's syscalls).
 pub fn read_into(buf: &mut Vec<u8>, path: &Path) -> io::Result<usize> {
     let mut f = File::open(path)?;
     if buf.len() < 4096 {
@@ -492,8 +497,10 @@ pub fn read_into(buf: &mut Vec<u8>, path: &Path) -> io::Result<usize> {
             let len = buf.len();
             buf.resize(len * 2, 0);
         }
+        let want = buf.len() - n;
         match f.read(&mut buf[n..]) {
             Ok(0) => return Ok(n),
+            Ok(k) if k < want => return Ok(n + k),
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),

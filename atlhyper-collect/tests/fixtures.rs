@@ -444,3 +444,30 @@ fn collector_is_send_and_static() {
     fn assert_send_static<T: Send + 'static>() {}
     assert_send_static::<atlhyper_collect::Collector>();
 }
+
+#[test]
+fn status_and_cmdline_are_read_once_per_process_and_only_for_reported_ones() {
+    let mut c = collector(&fixture("synthetic/old-kernel/t1"), 1);
+    c.sampler_mut().set_tracing(true);
+    let first = c.collect();
+    let trace = c.sampler_mut().take_trace();
+    let reads = |suffix: &str, t: &[atlhyper_collect::Access]| {
+        t.iter()
+            .filter(|a| matches!(a, atlhyper_collect::Access::File(p) if p.ends_with(suffix)))
+            .count()
+    };
+    // Every stat; status only for candidates (top 1 by CPU, top 1 by RSS, and the thread that
+    // was skipped), never for all four processes.
+    // /proc/stat and the five pid directories (300 has no files: it exited).
+    assert_eq!(reads("stat", &trace), 6, "{trace:?}");
+    assert!(reads("status", &trace) < 4, "{trace:?}");
+    let second = c.collect();
+    let trace = c.sampler_mut().take_trace();
+    assert_eq!(
+        reads("status", &trace) + reads("cmdline", &trace),
+        0,
+        "cached: {trace:?}"
+    );
+    assert_eq!(first.processes, second.processes);
+    assert!(second.processes.iter().all(|p| !p.user.is_empty()));
+}
