@@ -415,3 +415,84 @@ async fn restart_keeps_history_latest_and_pending_commands() {
     );
     m.stop().await;
 }
+
+#[tokio::test]
+async fn background_tasks_prune_history_and_expire_commands() {
+    use atlhyper_model::MetricsDataPoint;
+    use atlhyper_store::{HistoryQuery, MetricsStore};
+
+    let store = Arc::new(MemoryStore::new());
+    let now = Utc::now();
+    let point = |age_hours: i64| MetricsDataPoint {
+        timestamp: now - chrono::Duration::hours(age_hours),
+        node_name: "node-000".into(),
+        cpu_usage: 1.0,
+        ..Default::default()
+    };
+    store
+        .append_history("c1", &[point(3), point(2), point(0)])
+        .await
+        .unwrap();
+    let config = MasterConfig {
+        retention: Duration::from_secs(3600),
+        prune_interval: Duration::from_millis(50),
+        expiry_interval: Duration::from_millis(50),
+        ..MasterConfig::default()
+    };
+    let m = start(Master::new(
+        config,
+        store.clone(),
+        store.clone(),
+        store.clone(),
+    ))
+    .await;
+    let http = client();
+    post_snapshot(&http, &m, &common::cluster("c1", 1, 1, now)).await;
+    let created: Value = http
+        .post(m.url("/api/v2/commands"))
+        .json(&json!({"cluster_id": "c1", "action": "ping", "timeout_secs": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["command_id"].as_str().unwrap().to_owned();
+
+    let query = HistoryQuery {
+        cluster_id: "c1".into(),
+        node_name: "node-000".into(),
+        from: now - chrono::Duration::hours(10),
+        to: now + chrono::Duration::hours(1),
+        max_points: None,
+    };
+    let mut pruned = false;
+    let mut expired = false;
+    for _ in 0..60 {
+        if !pruned {
+            let points = store.history(&query).await.unwrap();
+            pruned = points.len() == 1 && points[0].timestamp == now;
+        }
+        if !expired {
+            let r: CommandRecord = http
+                .get(m.url(&format!("/api/v2/commands/{id}")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            expired = r.status == CommandStatus::Timeout;
+        }
+        if pruned && expired {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(pruned, "points older than the retention pruned within 6 s");
+    assert!(
+        expired,
+        "a command past its deadline marked timeout within 6 s"
+    );
+    m.stop().await;
+}
