@@ -16,7 +16,8 @@ use atlhyper_model::{
     NodeTotals, ProcessMetrics, PsiMetrics, TemperatureMetrics,
 };
 use atlhyper_store::{
-    HistoryQuery, MemoryStore, MetricsStore, SqliteOptions, SqliteStore, Synchronous,
+    AgentRegistry, AgentSeen, HistoryQuery, MemoryStore, MetricsStore, SeenVia, SqliteOptions,
+    SqliteStore, Synchronous,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -220,6 +221,27 @@ fn benches(c: &mut Criterion) {
                 },
                 BatchSize::LargeInput,
             );
+        });
+    }
+    group.finish();
+
+    // One small write (an agent heartbeat) per commit: what the fsync of FULL costs.
+    let mut group = c.benchmark_group("heartbeat_commit");
+    for sync in [Synchronous::Full, Synchronous::Normal] {
+        let store = sqlite(&dir, &format!("beat-{sync:?}.db"), sync);
+        let mut step = 0i64;
+        group.bench_function(format!("sqlite_{sync:?}"), |b| {
+            b.iter(|| {
+                step += 1;
+                let seen = AgentSeen {
+                    cluster_id: "bench".to_owned(),
+                    agent_version: "0.1.0".to_owned(),
+                    remote_addr: "10.0.0.1:4000".to_owned(),
+                    at: t(step),
+                    via: SeenVia::Heartbeat,
+                };
+                rt.block_on(store.seen(&seen)).unwrap();
+            });
         });
     }
     group.finish();
