@@ -113,6 +113,12 @@ pub struct CollectConfig {
     pub top_processes: usize,
     /// Time limit of one statfs call (default 2 s).
     pub statfs_timeout: Duration,
+    /// Run statfs inline (no worker thread, no timeout) for filesystems on a local block device
+    /// (major device number not 0, type not a network filesystem); default true. Network, FUSE
+    /// and other anonymous-device filesystems (NFS, CIFS, Ceph, FUSE, btrfs, ...) always go
+    /// through the worker with [`CollectConfig::statfs_timeout`]. Set false to route every
+    /// mount through the worker.
+    pub statfs_inline_block_devices: bool,
     /// Filesystem types left out (exact names).
     pub exclude_fs_types: Vec<String>,
     /// Mount point patterns left out: `/dev` matches `/dev` and anything below it, `/var/lib/docker/*`
@@ -138,6 +144,7 @@ impl Default for CollectConfig {
             node_name: std::env::var("NODE_NAME").unwrap_or_default(),
             top_processes: 10,
             statfs_timeout: Duration::from_secs(2),
+            statfs_inline_block_devices: true,
             exclude_fs_types: DEFAULT_EXCLUDE_FS_TYPES
                 .iter()
                 .map(|s| (*s).to_owned())
@@ -640,7 +647,9 @@ impl Collector {
             first_err.get_or_insert(e);
         }
         for m in &mut cur.mounts {
-            match s.statfs_mount(&m.mount_point) {
+            let inline = self.config.statfs_inline_block_devices
+                && filter::is_local_block_fs(m.dev, &m.fs_type);
+            match s.statfs_mount(&m.mount_point, inline) {
                 Ok(sp) => m.space = Some(sp),
                 Err(e) => {
                     first_err.get_or_insert(e.to_string());

@@ -25,6 +25,33 @@ pub fn interface_matches(pattern: &str, name: &str) -> bool {
     }
 }
 
+/// Filesystem types that may block in statfs on a dead server, whatever their device number.
+pub const NETWORK_FS_TYPES: &[&str] = &[
+    "nfs",
+    "nfs4",
+    "cifs",
+    "smb3",
+    "smbfs",
+    "ceph",
+    "glusterfs",
+    "9p",
+    "lustre",
+    "afs",
+    "ncpfs",
+    "davfs",
+    "sshfs",
+    "gfs2",
+    "ocfs2",
+];
+
+/// Whether statfs of this mount can run inline: a filesystem on a local block device (major device
+/// number not 0, known from mountinfo) that is not a network or FUSE filesystem.
+pub fn is_local_block_fs(dev: Option<(u32, u32)>, fs_type: &str) -> bool {
+    matches!(dev, Some((major, _)) if major != 0)
+        && !fs_type.starts_with("fuse")
+        && !NETWORK_FS_TYPES.contains(&fs_type)
+}
+
 /// Whether a whole block device counts in the node disk totals: stacked and memory devices
 /// (loop, ram, zram, dm-*, md*) would count the same IO twice or are not disks.
 pub fn counts_in_totals(name: &str) -> bool {
@@ -70,6 +97,22 @@ mod tests {
             "/var/lib/kubelet/pods/uid/volumes/x"
         ));
         assert!(!mount_point_matches("/proc", "/"));
+    }
+
+    #[test]
+    fn inline_statfs_only_for_local_block_devices() {
+        assert!(is_local_block_fs(Some((8, 1)), "ext4"));
+        assert!(is_local_block_fs(Some((253, 0)), "xfs"));
+        assert!(
+            !is_local_block_fs(Some((0, 52)), "nfs4"),
+            "NFS has an anonymous device"
+        );
+        assert!(!is_local_block_fs(Some((8, 1)), "nfs"));
+        assert!(!is_local_block_fs(Some((8, 1)), "fuse.sshfs"));
+        assert!(
+            !is_local_block_fs(None, "ext4"),
+            "unknown device (mounts format)"
+        );
     }
 
     #[test]

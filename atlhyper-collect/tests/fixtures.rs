@@ -471,3 +471,82 @@ fn status_and_cmdline_are_read_once_per_process_and_only_for_reported_ones() {
     assert_eq!(first.processes, second.processes);
     assert!(second.processes.iter().all(|p| !p.user.is_empty()));
 }
+
+/// A hung NFS server: statfs of the NFS mount blocks (an injected statfs function that waits,
+/// since mounting a real dead NFS export needs privileges and a server). The collection still
+/// finishes within the timeout, reports the mount's failure in `collectors`, and keeps the local
+/// disk; the next collection does not wait again.
+#[test]
+fn hung_nfs_mount_never_stalls_a_collection() {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    std::fs::create_dir_all(root.join("proc/1")).unwrap();
+    std::fs::write(
+        root.join("proc/1/mountinfo"),
+        "20 1 8:1 / / rw - ext4 /dev/sda1 rw\n30 20 0:52 / /mnt/nfs rw - nfs4 server:/export rw\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("proc/diskstats"),
+        "   8 1 sda1 1 0 8 0 1 0 8 0 0 1 0\n",
+    )
+    .unwrap();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let nfs = root.join("mnt/nfs");
+    let func: atlhyper_collect::sampler::StatfsFn = Arc::new(move |p: &std::path::Path| {
+        if p == nfs {
+            // Blocks until the test ends (bounded, so the thread never outlives the test run).
+            let _ = release_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(20));
+        }
+        Ok(atlhyper_collect::FsSpace {
+            total: 1000,
+            free: 500,
+            available: 400,
+            files: 0,
+            files_free: 0,
+        })
+    });
+    let mut c = atlhyper_collect::Collector::with_statfs(
+        HostRoot::under(&root),
+        common::config(10),
+        atlhyper_collect::Statfs::with_fn(Duration::from_millis(200), func),
+    );
+    let t = Instant::now();
+    let s = c.collect();
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        t.elapsed()
+    );
+    let disks = status(&s, "disks");
+    assert!(
+        !disks.ok && disks.error.as_deref().unwrap().contains("timed out"),
+        "{disks:?}"
+    );
+    let local = s.disks.iter().find(|d| d.mount_point == "/").unwrap();
+    assert_eq!((local.device.as_str(), local.total), ("sda1", 1000));
+    let nfs_disk = s
+        .disks
+        .iter()
+        .find(|d| d.mount_point == "/mnt/nfs")
+        .unwrap();
+    assert_eq!(nfs_disk.total, 0, "no space figures for the hung mount");
+
+    // "still blocked" is answered without waiting for the timeout again.
+    let s = c.collect();
+    assert!(
+        status(&s, "disks")
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("still blocked")
+    );
+    drop(release_tx);
+}
