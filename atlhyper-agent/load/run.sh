@@ -11,7 +11,7 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BIN="${BIN:-/work/target-bench/release}"
-PORT="${PORT:-18082}"
+PORT="${PORT:-28782}"
 DURATION="${DURATION:-20s}"
 export LOAD_DIR="$HERE"
 python3 "$HERE/make_snapshot.py" "$HERE" >/dev/null
@@ -21,12 +21,16 @@ cleanup() { if [[ -n "$agent_pid" ]]; then kill "$agent_pid" 2>/dev/null || true
 trap cleanup EXIT
 
 start_agent() {
+  if ss -ltn "sport = :$PORT" | grep -q LISTEN; then
+    echo "port $PORT is taken by another program; set PORT" >&2; exit 1
+  fi
   # The master URL points at a closed port: pushes fail and back off (as in an outage).
   AGENT_LOG_LEVEL=error "$BIN/atlhyper-agent" --listen "127.0.0.1:$PORT" \
     --master-url http://127.0.0.1:9 --cluster-id load "$@" &
   agent_pid=$!
   for _ in $(seq 50); do
-    curl -fs "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && return 0
+    if ! kill -0 "$agent_pid" 2>/dev/null; then echo "agent exited" >&2; exit 1; fi
+    curl -fs "http://127.0.0.1:$PORT/health" 2>/dev/null | grep -q '"online"' && return 0
     sleep 0.1
   done
   echo "agent did not start" >&2; exit 1
