@@ -5,6 +5,7 @@
 //! - `atlhyper master|agent|metrics ...`: the separate programs (`atlhyper-master`,
 //!   `atlhyper-agent`, `atlhyper-metrics`), same flags and environment variables.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -89,7 +90,13 @@ fn host_node_name() -> Option<String> {
     Some(name)
 }
 
-async fn up(args: UpArgs) -> Result<(), String> {
+/// Runs `atlhyper up` until `shutdown` completes; sends the dashboard address on `ready` once
+/// everything listens.
+async fn up(
+    args: UpArgs,
+    shutdown: impl Future<Output = ()>,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<(), String> {
     let node_name = match args.node_name.clone().or_else(host_node_name) {
         Some(n) => n,
         None => "localhost".to_owned(),
@@ -152,6 +159,9 @@ async fn up(args: UpArgs) -> Result<(), String> {
     parts.spawn(async move { ("collector", daemon_run.await.map_err(|e| e.to_string())) });
 
     println!("atlhyper is up: dashboard and API on http://{master_addr}/");
+    if let Some(ready) = ready {
+        let _ = ready.send(master_addr);
+    }
     println!(
         "  cluster {:?}, node {node_name:?}, data in {}; Ctrl-C to stop",
         args.cluster_id,
@@ -169,7 +179,7 @@ async fn up(args: UpArgs) -> Result<(), String> {
         Err(e) => errors.push(format!("a part failed: {e}")),
     };
     tokio::select! {
-        () = terminated() => {}
+        () = shutdown => {}
         Some(joined) = parts.join_next() => record(joined, true, &mut errors),
     }
     stop.cancel();
@@ -211,7 +221,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Up(args) => up(args).await,
+            Command::Up(args) => up(args, terminated(), None).await,
             Command::Master(args) => run_from_args(&args, terminated())
                 .await
                 .map_err(|e| e.to_string()),
@@ -235,5 +245,70 @@ fn main() -> ExitCode {
             eprintln!("atlhyper: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `atlhyper up` on a free port: this host's node reaches the dashboard API through the
+    /// real collector, agent and master, the database is created, and it stops when told.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn up_serves_this_host() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let args = UpArgs {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().join("data"),
+            cluster_id: "local".to_owned(),
+            node_name: Some("this-host".to_owned()),
+            collect_interval: Duration::from_millis(200),
+            snapshot_interval: Duration::from_millis(300),
+            history_interval: Duration::from_secs(300),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready, addr) = tokio::sync::oneshot::channel();
+        let running = tokio::spawn(up(
+            args,
+            async move {
+                let _ = stopped.await;
+            },
+            Some(ready),
+        ));
+        let addr = addr.await.expect("up is listening");
+        let url = format!("http://{addr}/api/v2/clusters/local/node-metrics/this-host");
+        let mut found = false;
+        for _ in 0..100 {
+            if let Some(body) = http_get(addr, &url).await {
+                found = body.contains("\"node_name\":\"this-host\"");
+                if found {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(found, "this host's snapshot reached the API within 10 s");
+        assert!(dir.path().join("data/atlhyper.db").exists());
+        stop.send(()).expect("still running");
+        let result = tokio::time::timeout(Duration::from_secs(20), running)
+            .await
+            .expect("stops within 20 s")
+            .expect("no panic");
+        assert_eq!(result, Ok(()));
+    }
+
+    /// A minimal HTTP/1.1 GET over a fresh connection; the body when the status is 200.
+    async fn http_get(addr: SocketAddr, url: &str) -> Option<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let path = url.split_once(&addr.to_string())?.1;
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(request.as_bytes()).await.ok()?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).await.ok()?;
+        if !answer.starts_with("HTTP/1.1 200") {
+            return None;
+        }
+        Some(answer.split_once("\r\n\r\n")?.1.to_owned())
     }
 }
