@@ -22,7 +22,10 @@ fuzz_target!(|data: &[u8]| {
                 .take(LIMIT as u64 + 1)
                 .read_to_end(&mut reference)
                 .is_ok();
-            assert!(ok && reference == json, "differs from the reference decoder");
+            assert!(
+                ok && reference == json,
+                "differs from the reference decoder"
+            );
             let _ = serde_json::from_slice::<NodeMetricsSnapshot>(&json);
         }
         Err(GunzipError::TooLarge { limit }) => assert_eq!(limit, LIMIT),

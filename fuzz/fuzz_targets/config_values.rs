@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = master_duration(text);
     if let Ok(tokens) = parse_agent_tokens(text) {
         for (token, cluster) in &tokens {
-            assert!(!token.is_empty() && !cluster.is_empty(), "empty token or cluster accepted");
+            assert!(
+                !token.is_empty() && !cluster.is_empty(),
+                "empty token or cluster accepted"
+            );
         }
     }
     for token in parse_token_list(text) {
@@ -25,7 +28,8 @@ fuzz_target!(|data: &[u8]| {
     if validate_node_name(text).is_ok() {
         assert!(!text.is_empty() && text.len() <= 253, "bad length accepted");
         assert!(
-            text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'),
+            text.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'),
             "character outside DNS-1123 accepted"
         );
     }

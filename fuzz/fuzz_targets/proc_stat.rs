@@ -18,10 +18,16 @@ fuzz_target!(|data: &[u8]| {
     }
     // A buffer that held a different sample before, as in the sampler's loop.
     let mut reused = proc::stat::Stat::default();
-    let _ = proc::stat::parse_into("cpu 1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8\nbtime 5\n", &mut reused);
+    let _ = proc::stat::parse_into(
+        "cpu 1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8\nbtime 5\n",
+        &mut reused,
+    );
     let again = proc::stat::parse_into(text, &mut reused);
     if let Ok(stat) = fresh {
         assert!(again.is_ok(), "parse_into fails where parse succeeds");
-        assert_eq!(stat, reused, "parse_into into a reused buffer differs from parse");
+        assert_eq!(
+            stat, reused,
+            "parse_into into a reused buffer differs from parse"
+        );
     }
 });
