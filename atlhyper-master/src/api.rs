@@ -154,14 +154,25 @@ pub(crate) async fn agents(
 ) -> Result<Response, ApiError> {
     master.require(&headers, Role::Viewer)?;
     let inner = &master.inner;
-    let list = inner
-        .agents
-        .list(Utc::now(), inner.config.agent_offline_after)
-        .await
-        .map_err(|e| {
-            inner.count_store_error();
-            ApiError::store("listing agents", &e)
-        })?;
+    let now = Utc::now();
+    let offline_after = inner.config.agent_offline_after;
+    let mut list = inner.agents.list(now, offline_after).await.map_err(|e| {
+        inner.count_store_error();
+        ApiError::store("listing agents", &e)
+    })?;
+    // The registry is written at most every few seconds per agent; the hub knows the exact time.
+    for agent in &mut list {
+        if let Some(live) = inner.hub.liveness(&agent.cluster_id) {
+            if let Some(at) = live.last_snapshot {
+                agent.last_snapshot = agent.last_snapshot.max(at);
+            }
+            if let Some(at) = live.last_heartbeat {
+                agent.last_heartbeat = agent.last_heartbeat.max(at);
+            }
+            let last = agent.last_snapshot.max(agent.last_heartbeat);
+            agent.status = crate::hub::agent_state(Some(last), now, offline_after);
+        }
+    }
     Ok(Json(list).into_response())
 }
 

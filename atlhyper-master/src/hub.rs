@@ -45,6 +45,9 @@ pub(crate) struct IngestMark {
     pub(crate) last_timestamp: Option<DateTime<Utc>>,
     /// Per node, the last history bucket (timestamp / history interval) that has a point.
     pub(crate) history_bucket: HashMap<String, i64>,
+    /// When a snapshot contact was last written to the agent registry, and with which agent
+    /// version and address (the registry is written at most every few seconds per agent).
+    pub(crate) registry_written: Option<(DateTime<Utc>, String, String)>,
 }
 
 /// When the agent was last heard from.
@@ -271,6 +274,11 @@ impl DataHub {
     /// The latest view of a cluster, if it has sent a snapshot.
     pub fn view(&self, cluster_id: &str) -> Option<Arc<ClusterView>> {
         self.get(cluster_id)?.view()
+    }
+
+    /// When a cluster's agent was last heard from, as this process saw it.
+    pub(crate) fn liveness(&self, cluster_id: &str) -> Option<Liveness> {
+        Some(self.get(cluster_id)?.liveness())
     }
 
     /// Whether the master knows the cluster (a snapshot, heartbeat or restored state).

@@ -180,6 +180,9 @@ async fn snapshot_request(
     Ok(outcome)
 }
 
+/// Snapshot contacts are written to the agent registry at most this often per agent.
+const REGISTRY_EVERY: chrono::Duration = chrono::Duration::seconds(5);
+
 fn bucket_of(ts: DateTime<Utc>, interval_ms: i64) -> i64 {
     ts.timestamp_millis().div_euclid(interval_ms)
 }
@@ -242,16 +245,31 @@ impl Master {
         entry.heard(now, true);
 
         persisted?;
-        let seen = AgentSeen {
-            cluster_id: cluster_id.to_owned(),
-            agent_version,
-            remote_addr: remote_addr.to_owned(),
-            at: now,
-            via: SeenVia::Snapshot,
+        // The registry is for restarts and the agent list; the hub has the exact time. Writing it
+        // at most every REGISTRY_EVERY saves a store transaction on most snapshots.
+        let due = match &mark.registry_written {
+            Some((at, version, addr)) => {
+                now - *at >= REGISTRY_EVERY || *version != agent_version || addr != remote_addr
+            }
+            None => true,
         };
-        if let Err(e) = self.inner.agents.seen(&seen).await {
-            self.inner.count_store_error();
-            tracing::warn!(error = %e, cluster = cluster_id, "recording the agent failed");
+        if due {
+            let seen = AgentSeen {
+                cluster_id: cluster_id.to_owned(),
+                agent_version: agent_version.clone(),
+                remote_addr: remote_addr.to_owned(),
+                at: now,
+                via: SeenVia::Snapshot,
+            };
+            match self.inner.agents.seen(&seen).await {
+                Ok(()) => {
+                    mark.registry_written = Some((now, agent_version, remote_addr.to_owned()));
+                }
+                Err(e) => {
+                    self.inner.count_store_error();
+                    tracing::warn!(error = %e, cluster = cluster_id, "recording the agent failed");
+                }
+            }
         }
         mark.last_seq = seq;
         mark.last_timestamp = Some(timestamp);

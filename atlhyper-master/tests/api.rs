@@ -1101,3 +1101,20 @@ async fn large_answers_are_offered_gzip() {
         .unwrap();
     assert!(r.headers().get("content-encoding").is_none());
 }
+
+#[tokio::test]
+async fn agent_list_shows_the_latest_contact() {
+    let (m, store) = setup(MasterConfig::default());
+    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    let first: Vec<AgentStatus> = json(&send(&m, get("/api/v2/agents")).await.1);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    push(&m, &common::cluster("c1", 1, 2, Utc::now())).await;
+    let second: Vec<AgentStatus> = json(&send(&m, get("/api/v2/agents")).await.1);
+    assert!(second[0].last_snapshot > first[0].last_snapshot);
+    assert_eq!(second[0].status, atlhyper_model::AgentState::Online);
+    // The registry itself was written once (throttled), with the first contact.
+    let stored = atlhyper_store::AgentRegistry::list(&*store, Utc::now(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(stored[0].last_snapshot, first[0].last_snapshot);
+}
