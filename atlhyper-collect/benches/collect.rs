@@ -73,6 +73,71 @@ fn floor(accesses: &[Access], buf: &mut Vec<u8>) -> usize {
     total
 }
 
+fn cpu_now() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+fn cpu_of(f: &mut dyn FnMut()) -> f64 {
+    let t = cpu_now();
+    f();
+    (cpu_now() - t).as_secs_f64() * 1e6
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Process CPU time (all threads, so sysinfo's worker threads count) of the collector, the read
+/// floor and sysinfo, measured alternately round by round so load on the shared machine hits all
+/// three alike; prints medians and the median of the per-round ratios.
+fn paired_cpu_report(
+    live: &mut Collector,
+    trace: &[Access],
+    sys: &mut sysinfo::System,
+    procs: usize,
+) {
+    let rounds = 150;
+    let (mut a, mut b, mut s, mut r1, mut r2) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut buf = Vec::new();
+    for round in 0..rounds {
+        // Rotate the order so each measurement follows each other one equally often (sysinfo
+        // evicts caches the next one then pays for).
+        let (mut tc, mut tf, mut ts) = (0.0, 0.0, 0.0);
+        for k in 0..3 {
+            match (round + k) % 3 {
+                0 => tc = cpu_of(&mut || drop(black_box(live.collect()))),
+                1 => {
+                    tf = cpu_of(&mut || {
+                        black_box(floor(trace, &mut buf));
+                    })
+                }
+                _ => ts = cpu_of(&mut || sys.refresh_all()),
+            }
+        }
+        a.push(tc);
+        b.push(tf);
+        s.push(ts);
+        r1.push(tc / tf);
+        r2.push(ts / tc);
+    }
+    eprintln!(
+        "paired CPU time, {procs} processes, {rounds} rounds (median): collector {:.0} us, read floor {:.0} us, \
+         sysinfo refresh_all {:.0} us; collector/floor {:.2}x, sysinfo/collector {:.1}x",
+        median(&mut a),
+        median(&mut b),
+        median(&mut s),
+        median(&mut r1),
+        median(&mut r2)
+    );
+}
+
 fn collect(c: &mut Criterion) {
     let _sleepers = start_sleepers();
     let procs = process_count();
@@ -107,11 +172,12 @@ fn collect(c: &mut Criterion) {
         "one live collection: {files} files read, {} directories listed",
         trace.len() - files
     );
+    let mut sys = sysinfo::System::new_all();
+    paired_cpu_report(&mut live, &trace, &mut sys, procs);
     g.bench_function("collector", |b| b.iter(|| black_box(live.collect())));
     g.bench_function("read_floor", |b| {
         b.iter(|| floor(black_box(&trace), &mut buf))
     });
-    let mut sys = sysinfo::System::new_all();
     g.bench_function("sysinfo_refresh_all", |b| b.iter(|| sys.refresh_all()));
     g.finish();
 }

@@ -918,7 +918,11 @@ impl Collector {
                     continue;
                 }
             };
-            let text = String::from_utf8_lossy(bytes);
+            // comm may hold any bytes; validate first (fast) and repair only when needed.
+            let text = match std::str::from_utf8(bytes) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => String::from_utf8_lossy(bytes),
+            };
             let ps = match pid_stat::parse(&text) {
                 Ok(p) => p,
                 Err(e) => {
