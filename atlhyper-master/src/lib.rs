@@ -44,6 +44,23 @@
 //! `GET /api/v2/observe/metrics/{summary,nodes,nodes/{name},nodes/{name}/series}?cluster_id=`,
 //! `POST /api/v2/commands`, `GET /api/v2/commands[/{id}]`; `GET /health`, `GET /metrics`
 //! (Prometheus text) and the dashboard at `/`.
+//!
+//! # How it stays fast
+//! - Every accepted snapshot is turned once into the dashboard's answers (node list and summary
+//!   JSON, serialized once; large ones also gzip-compressed once, in the background), so a
+//!   dashboard request clones bytes and never touches the store.
+//! - History is sampled by the points' own timestamps: one point per node per
+//!   [`MasterConfig::history_interval`] bucket, whatever the push rate.
+//! - The observe detail queries (`node_detail`, `node_series`) are transient commands kept in
+//!   memory while the request waits, so a round trip costs no store write; commands created
+//!   through `POST /api/v2/commands` are persisted and survive a restart.
+//! - A queued command wakes its cluster's long polls through a per-cluster `Notify`.
+//!
+//! # Security
+//! Agent tokens map to cluster ids: an agent's identity is its token, never the body, and every
+//! cluster id it claims (header, query, body) must agree. Reader tokens (viewer, operator) guard
+//! the API and `/metrics`. Tokens are compared in constant time and never logged or printed.
+//! Without agent tokens, or without reader tokens, [`run_master`] serves on loopback only.
 
 mod api;
 mod auth;
