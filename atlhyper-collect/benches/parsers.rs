@@ -19,7 +19,176 @@ const PRESSURE: &str = include_str!("../tests/fixtures/vm/t0/proc/pressure/io");
 const PID_STAT: &str = include_str!("../tests/fixtures/vm/t0/proc/1/stat");
 const PID_STATUS: &str = include_str!("../tests/fixtures/vm/t0/proc/1/status");
 
+/// Consumes a result so the optimiser cannot drop the work.
+fn sink<T>(v: T) {
+    black_box(v);
+}
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Thread CPU time of `ours` and `theirs`, alternated in 101 rounds of `n` calls each, so a load
+/// burst on the shared machine hits both alike. Prints the median per-call times and the median
+/// of the per-round ratios.
+fn paired(name: &str, n: u32, ours: &mut dyn FnMut(), theirs: &mut dyn FnMut()) {
+    let (mut a, mut b, mut r) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..101 {
+        let t = thread_cpu_ns();
+        for _ in 0..n {
+            ours();
+        }
+        let t1 = thread_cpu_ns();
+        for _ in 0..n {
+            theirs();
+        }
+        let t2 = thread_cpu_ns();
+        let (x, y) = (
+            (t1 - t) as f64 / f64::from(n),
+            (t2 - t1) as f64 / f64::from(n),
+        );
+        a.push(x);
+        b.push(y);
+        r.push(y / x);
+    }
+    for v in [&mut a, &mut b, &mut r] {
+        v.sort_by(f64::total_cmp);
+    }
+    eprintln!(
+        "paired {name:<11} ours {:>8.0} ns  procfs-core {:>8.0} ns  ratio {:.1}x",
+        a[50], b[50], r[50]
+    );
+}
+
+fn paired_report() {
+    let si = ExplicitSystemInfo {
+        boot_time_secs: 0,
+        ticks_per_second: 100,
+        page_size: 4096,
+        is_little_endian: true,
+    };
+    let mut st = stat::Stat::default();
+    paired(
+        "stat",
+        2000,
+        &mut || sink(black_box(stat::parse_into(black_box(STAT), &mut st))),
+        &mut || {
+            sink(black_box(procfs_core::KernelStats::from_read(
+                black_box(STAT.as_bytes()),
+                &si,
+            )))
+        },
+    );
+    paired(
+        "meminfo",
+        1000,
+        &mut || sink(black_box(meminfo::parse(black_box(MEMINFO)))),
+        &mut || {
+            sink(black_box(procfs_core::Meminfo::from_read(black_box(
+                MEMINFO.as_bytes(),
+            ))))
+        },
+    );
+    paired(
+        "loadavg",
+        5000,
+        &mut || sink(black_box(loadavg::parse(black_box(LOADAVG)))),
+        &mut || {
+            sink(black_box(procfs_core::LoadAverage::from_read(black_box(
+                LOADAVG.as_bytes(),
+            ))))
+        },
+    );
+    paired(
+        "diskstats",
+        1000,
+        &mut || {
+            sink(black_box(
+                diskstats::parse(black_box(DISKSTATS))
+                    .filter_map(Result::ok)
+                    .map(|d| d.sectors_read)
+                    .sum::<u64>(),
+            ))
+        },
+        &mut || {
+            sink(black_box(procfs_core::DiskStats::from_read(black_box(
+                DISKSTATS.as_bytes(),
+            ))))
+        },
+    );
+    paired(
+        "net_dev",
+        1000,
+        &mut || {
+            sink(black_box(
+                net_dev::parse(black_box(NET_DEV))
+                    .filter_map(Result::ok)
+                    .map(|d| d.rx_bytes)
+                    .sum::<u64>(),
+            ))
+        },
+        &mut || {
+            sink(black_box(
+                procfs_core::net::InterfaceDeviceStatus::from_read(black_box(NET_DEV.as_bytes())),
+            ))
+        },
+    );
+    paired(
+        "pid_stat",
+        3000,
+        &mut || sink(black_box(pid_stat::parse(black_box(PID_STAT)))),
+        &mut || {
+            sink(black_box(procfs_core::process::Stat::from_read(black_box(
+                PID_STAT.as_bytes(),
+            ))))
+        },
+    );
+    paired(
+        "pid_status",
+        500,
+        &mut || sink(black_box(pid_status::parse(black_box(PID_STATUS)))),
+        &mut || {
+            sink(black_box(procfs_core::process::Status::from_read(
+                black_box(PID_STATUS.as_bytes()),
+            )))
+        },
+    );
+    paired(
+        "mountinfo",
+        300,
+        &mut || {
+            sink(black_box(
+                mountinfo::parse_mountinfo(black_box(MOUNTINFO))
+                    .filter_map(Result::ok)
+                    .count(),
+            ))
+        },
+        &mut || {
+            sink(black_box(procfs_core::process::MountInfos::from_read(
+                black_box(MOUNTINFO.as_bytes()),
+            )))
+        },
+    );
+    paired(
+        "pressure",
+        3000,
+        &mut || sink(black_box(pressure::parse(black_box(PRESSURE)))),
+        &mut || {
+            sink(black_box(procfs_core::IoPressure::from_read(black_box(
+                PRESSURE.as_bytes(),
+            ))))
+        },
+    );
+}
+
 fn parsers(c: &mut Criterion) {
+    paired_report();
     let si = ExplicitSystemInfo {
         boot_time_secs: 0,
         ticks_per_second: 100,

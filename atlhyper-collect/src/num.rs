@@ -8,12 +8,17 @@ pub(crate) fn parse_u64(s: &str) -> Option<u64> {
         return None;
     }
     let mut v: u64 = 0;
-    for &c in b {
+    for (i, &c) in b.iter().enumerate() {
         let d = c.wrapping_sub(b'0');
         if d > 9 {
             return None;
         }
-        v = v.checked_mul(10)?.checked_add(u64::from(d))?;
+        v = if i < 19 {
+            // 19 digits never overflow a u64.
+            v * 10 + u64::from(d)
+        } else {
+            v.checked_mul(10)?.checked_add(u64::from(d))?
+        };
     }
     Some(v)
 }
@@ -47,28 +52,24 @@ pub(crate) fn parse_f64(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     if !b.is_empty() && b.len() <= 16 {
         let mut mant: u64 = 0;
-        let mut frac_digits: Option<usize> = None;
-        let mut digits = 0;
-        let mut ok = true;
-        for &c in b {
-            match c {
-                b'0'..=b'9' => {
-                    mant = mant * 10 + u64::from(c - b'0');
-                    digits += 1;
-                    if let Some(f) = &mut frac_digits {
-                        *f += 1;
-                    }
-                }
-                b'.' if frac_digits.is_none() => frac_digits = Some(0),
-                _ => {
-                    ok = false;
-                    break;
-                }
+        let mut i = 0;
+        while i < b.len() && b[i].is_ascii_digit() {
+            mant = mant * 10 + u64::from(b[i] - b'0');
+            i += 1;
+        }
+        let int_digits = i;
+        let mut frac = 0;
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            while i < b.len() && b[i].is_ascii_digit() {
+                mant = mant * 10 + u64::from(b[i] - b'0');
+                i += 1;
+                frac += 1;
             }
         }
         // At most 16 digits: the mantissa is below 2^53, so it converts to f64 exactly.
-        if ok && digits > 0 {
-            return Some(mant as f64 / POW10[frac_digits.unwrap_or(0)]);
+        if i == b.len() && int_digits + frac > 0 {
+            return Some(mant as f64 / POW10[frac]);
         }
     }
     let v: f64 = s.parse().ok()?;
@@ -125,11 +126,16 @@ impl<'a> Words<'a> {
         let start = self.i;
         let mut v: u64 = 0;
         let mut ok = true;
-        while self.i < b.len() && !b[self.i].is_ascii_whitespace() {
+        // Digits first (one compare per byte), then check what ended them.
+        while self.i < b.len() {
             let d = b[self.i].wrapping_sub(b'0');
             if d > 9 {
-                ok = false;
-            } else if ok {
+                break;
+            }
+            if self.i - start < 19 {
+                // 19 digits never overflow a u64.
+                v = v * 10 + u64::from(d);
+            } else {
                 match v.checked_mul(10).and_then(|x| x.checked_add(u64::from(d))) {
                     Some(x) => v = x,
                     None => ok = false,
@@ -137,7 +143,21 @@ impl<'a> Words<'a> {
             }
             self.i += 1;
         }
+        if self.i < b.len() && !b[self.i].is_ascii_whitespace() {
+            // Not a number: skip the rest of the word.
+            ok = false;
+            while self.i < b.len() && !b[self.i].is_ascii_whitespace() {
+                self.i += 1;
+            }
+        }
         Some((ok && self.i > start).then_some(v))
+    }
+
+    /// The next word as a finite `f64` (see [`parse_f64`]): `None` at the end, `Some(None)` when
+    /// the word is not a number.
+    #[inline]
+    pub(crate) fn f64(&mut self) -> Option<Option<f64>> {
+        self.word().map(parse_f64)
     }
 }
 

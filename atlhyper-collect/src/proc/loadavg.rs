@@ -35,13 +35,17 @@ pub fn parse(text: &str) -> ParseResult<LoadAvg> {
     let (one, five, fifteen) = (load()?, load()?, load()?);
     let (running, total) = it
         .word()
-        .and_then(|s| s.split_once('/'))
+        .and_then(|s| {
+            s.bytes()
+                .position(|b| b == b'/')
+                .map(|i| (&s[..i], &s[i + 1..]))
+        })
         .ok_or(err(ParseErrorKind::Malformed("running/total")))?;
     let running = parse_u64(running).ok_or(err(ParseErrorKind::BadNumber("running")))?;
     let total = parse_u64(total).ok_or(err(ParseErrorKind::BadNumber("total")))?;
     let last_pid = it
-        .word()
-        .and_then(parse_u64)
+        .u64()
+        .flatten()
         .ok_or(err(ParseErrorKind::BadNumber("last pid")))?;
     Ok(LoadAvg {
         one,
