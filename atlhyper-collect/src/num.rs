@@ -153,12 +153,6 @@ impl<'a> Words<'a> {
         Some((ok && self.i > start).then_some(v))
     }
 
-    /// The next word as a finite `f64` (see [`parse_f64`]): `None` at the end, `Some(None)` when
-    /// the word is not a number.
-    #[inline]
-    pub(crate) fn f64(&mut self) -> Option<Option<f64>> {
-        self.word().map(parse_f64)
-    }
 }
 
 #[cfg(test)]
