@@ -152,7 +152,6 @@ impl<'a> Words<'a> {
         }
         Some((ok && self.i > start).then_some(v))
     }
-
 }
 
 #[cfg(test)]
