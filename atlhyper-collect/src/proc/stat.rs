@@ -4,7 +4,7 @@
 //! ticks and leaves the conversion to the caller.
 
 use crate::error::{ParseError, ParseErrorKind, ParseResult};
-use crate::num::{Words, parse_u64};
+use crate::num::Words;
 
 const FILE: &str = "/proc/stat";
 
@@ -76,6 +76,10 @@ pub fn parse(text: &str) -> ParseResult<Stat> {
 }
 
 /// Parses `/proc/stat` into `out`, reusing its `cpus` buffer. On error `out` holds partial data.
+///
+/// One pass over the bytes: a line is classified by its first byte, so the long `intr` and
+/// `softirq` lines (most of the file) cost only the newline search that skips them; `cpu` lines
+/// are scanned number by number straight into their columns.
 pub fn parse_into(text: &str, out: &mut Stat) -> ParseResult<()> {
     out.cpus.clear();
     out.ctxt = None;
@@ -84,40 +88,73 @@ pub fn parse_into(text: &str, out: &mut Stat) -> ParseResult<()> {
     out.procs_blocked = None;
     let mut saw_cpu = false;
     let mut btime = None;
-    for (idx, line) in text.lines().enumerate() {
-        let lineno = idx + 1;
-        let mut fields = Words::new(line);
-        let Some(key) = fields.word() else { continue };
-        if let Some(rest) = key.strip_prefix("cpu") {
-            let times = parse_cpu_fields(&mut fields, lineno)?;
-            if rest.is_empty() {
-                out.cpu = times;
-                saw_cpu = true;
-            } else if parse_u64(rest).is_some() {
-                out.cpus.push(times);
-            } else {
-                return Err(ParseError::new(
-                    FILE,
-                    lineno,
-                    ParseErrorKind::Malformed("cpu line name"),
-                ));
+    let b = text.as_bytes();
+    let mut pos = 0;
+    let mut lineno = 0;
+    while pos < b.len() {
+        lineno += 1;
+        let rest = &b[pos..];
+        let len = next_newline(rest);
+        let mut line = &rest[..len];
+        pos += len + 1;
+        // Keys start the line in every kernel; tolerate leading blanks anyway.
+        while let [c, tail @ ..] = line {
+            if !c.is_ascii_whitespace() {
+                break;
             }
-            continue;
+            line = tail;
         }
-        let slot = match key {
-            "btime" => &mut btime,
-            "ctxt" => &mut out.ctxt,
-            "processes" => &mut out.processes,
-            "procs_running" => &mut out.procs_running,
-            "procs_blocked" => &mut out.procs_blocked,
+        let slot = match line.first() {
+            Some(b'c') => {
+                if let Some(tail) = line.strip_prefix(b"cpu") {
+                    let name_len = tail
+                        .iter()
+                        .position(u8::is_ascii_whitespace)
+                        .unwrap_or(tail.len());
+                    let (name, cols) = tail.split_at(name_len);
+                    let times = parse_cpu_fields(cols, lineno)?;
+                    if name.is_empty() {
+                        out.cpu = times;
+                        saw_cpu = true;
+                    } else if name.iter().all(u8::is_ascii_digit) {
+                        out.cpus.push(times);
+                    } else {
+                        return Err(ParseError::new(
+                            FILE,
+                            lineno,
+                            ParseErrorKind::Malformed("cpu line name"),
+                        ));
+                    }
+                    continue;
+                }
+                match key_value(line, b"ctxt") {
+                    Some(v) => (&mut out.ctxt, v),
+                    None => continue,
+                }
+            }
+            Some(b'b') => match key_value(line, b"btime") {
+                Some(v) => (&mut btime, v),
+                None => continue,
+            },
+            Some(b'p') => {
+                if let Some(v) = key_value(line, b"processes") {
+                    (&mut out.processes, v)
+                } else if let Some(v) = key_value(line, b"procs_running") {
+                    (&mut out.procs_running, v)
+                } else if let Some(v) = key_value(line, b"procs_blocked") {
+                    (&mut out.procs_blocked, v)
+                } else {
+                    continue;
+                }
+            }
             _ => continue,
         };
-        let value = fields.u64().flatten().ok_or(ParseError::new(
+        let value = Words::new(slot.1).u64().flatten().ok_or(ParseError::new(
             FILE,
             lineno,
             ParseErrorKind::BadNumber("counter"),
         ))?;
-        *slot = Some(value);
+        *slot.0 = Some(value);
     }
     if !saw_cpu {
         return Err(ParseError::new(
@@ -130,16 +167,87 @@ pub fn parse_into(text: &str, out: &mut Stat) -> ParseResult<()> {
     Ok(())
 }
 
-fn parse_cpu_fields(fields: &mut Words<'_>, lineno: usize) -> ParseResult<CpuTimes> {
-    let mut vals = [None::<u64>; 10];
+/// Offset of the first `\n` in `b`, or `b.len()`: eight bytes per step (the classic "has a zero
+/// byte" test on the word XOR-ed with newlines; its lowest flagged byte is always a true match).
+#[inline]
+fn next_newline(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    const NL: u64 = LO * b'\n' as u64;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        let x = u64::from_le_bytes(w) ^ NL;
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < b.len() {
+        if b[i] == b'\n' {
+            return i;
+        }
+        i += 1;
+    }
+    b.len()
+}
+
+/// The rest of `line` after `key` when the line's first word is exactly `key`.
+#[inline]
+fn key_value<'a>(line: &'a [u8], key: &[u8]) -> Option<&'a str> {
+    let rest = line.strip_prefix(key)?;
+    match rest.first() {
+        None => Some(""),
+        // The rest is ASCII-led and cut from a `str` after an ASCII byte: valid UTF-8.
+        Some(c) if c.is_ascii_whitespace() => std::str::from_utf8(rest).ok(),
+        Some(_) => None,
+    }
+}
+
+/// The columns of a `cpu` line (the bytes after its name) in one scan; at least 7 are required,
+/// columns past the 10th are ignored.
+#[inline]
+fn parse_cpu_fields(cols: &[u8], lineno: usize) -> ParseResult<CpuTimes> {
+    let mut vals = [0u64; 10];
     let mut n = 0;
-    while let Some(f) = fields.u64() {
-        if n == vals.len() {
+    let mut i = 0;
+    loop {
+        while i < cols.len() && cols[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == cols.len() || n == vals.len() {
             // Columns a future kernel adds are ignored.
             break;
         }
-        let bad = ParseError::new(FILE, lineno, ParseErrorKind::BadNumber("cpu column"));
-        vals[n] = Some(f.ok_or(bad)?);
+        let start = i;
+        let mut v: u64 = 0;
+        let mut ok = true;
+        while i < cols.len() {
+            let d = cols[i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            if i - start < 19 {
+                // 19 digits never overflow a u64.
+                v = v * 10 + u64::from(d);
+            } else {
+                match v.checked_mul(10).and_then(|x| x.checked_add(u64::from(d))) {
+                    Some(x) => v = x,
+                    None => ok = false,
+                }
+            }
+            i += 1;
+        }
+        if !ok || (i < cols.len() && !cols[i].is_ascii_whitespace()) {
+            return Err(ParseError::new(
+                FILE,
+                lineno,
+                ParseErrorKind::BadNumber("cpu column"),
+            ));
+        }
+        vals[n] = v;
         n += 1;
     }
     if n < 7 {
@@ -149,18 +257,18 @@ fn parse_cpu_fields(fields: &mut Words<'_>, lineno: usize) -> ParseResult<CpuTim
             ParseErrorKind::Missing("cpu columns (need 7)"),
         ));
     }
-    let req = |i: usize| vals[i].unwrap_or_default();
+    let opt = |i: usize| (i < n).then_some(vals[i]);
     Ok(CpuTimes {
-        user: req(0),
-        nice: req(1),
-        system: req(2),
-        idle: req(3),
-        iowait: req(4),
-        irq: req(5),
-        softirq: req(6),
-        steal: vals[7],
-        guest: vals[8],
-        guest_nice: vals[9],
+        user: vals[0],
+        nice: vals[1],
+        system: vals[2],
+        idle: vals[3],
+        iowait: vals[4],
+        irq: vals[5],
+        softirq: vals[6],
+        steal: opt(7),
+        guest: opt(8),
+        guest_nice: opt(9),
     })
 }
 
