@@ -1,14 +1,33 @@
 //! The only code that touches the filesystem: reads files under a [`HostRoot`] into one reused
 //! buffer, lists directories, and runs `statfs` with a timeout.
 //!
-//! Every file is opened and read to the end into the same buffer (files under /proc lie about
-//! their size, and `read_to_string` would add a `statx` per file). Parsing is done by the pure
-//! parsers in [`crate::proc`], [`crate::sys`] and [`crate::etc`].
+//! Every file is read to the end into the same buffer (files under /proc lie about their size, and
+//! `read_to_string` would add a `statx` per file). Parsing is done by the pure parsers in
+//! [`crate::proc`], [`crate::sys`] and [`crate::etc`].
+//!
+//! # Kept file descriptors
+//!
+//! By default (see [`Sampler::set_kept_files_limit`]) files on procfs and sysfs stay open between
+//! collections and are re-read with `pread` at offset 0: one syscall per file instead of three
+//! (open, read, close), which is most of a collection's kernel time with many processes. procfs
+//! and sysfs regenerate a file's content on every read from offset 0 (seq_file resets its
+//! iterator there), so a kept descriptor always gives fresh data. The cost: one descriptor and a
+//! few hundred bytes of kernel memory per kept file (one per process for `/proc/<pid>/stat`),
+//! bounded by the limit (default `min(RLIMIT_NOFILE soft / 2, 8192)`); past it files are opened,
+//! read and closed as before. A kept descriptor pins the kernel's `struct pid`, not the number, so
+//! a reused pid can never be read through an old descriptor: reading a process that exited fails
+//! (`ESRCH`), the descriptor is closed and the path opened afresh. Descriptors not read during a
+//! collection (vanished processes, interfaces, mounts) are closed at its end
+//! ([`Sampler::sweep_kept`]). Regular files (captured fixture trees) are never kept: they can be
+//! replaced under the same name.
 
+use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -285,6 +304,56 @@ pub enum Access {
     Dir(PathBuf),
 }
 
+/// An open procfs/sysfs file re-read with `pread` at offset 0, and the collection that last read it.
+#[derive(Debug)]
+struct Kept {
+    file: File,
+    generation: u64,
+}
+
+/// Which kept-descriptor table a read may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Never kept.
+    No,
+    /// Kept by path.
+    Path,
+    /// `/proc/<pid>/stat`, kept by pid.
+    PidStat(u32),
+}
+
+/// The default limit of kept descriptors: half the soft `RLIMIT_NOFILE`, at most 8192.
+pub fn default_kept_files_limit() -> usize {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid, writable rlimit.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
+    if rc != 0 {
+        return 0;
+    }
+    usize::try_from(rl.rlim_cur / 2).map_or(8192, |half| half.min(8192))
+}
+
+/// Whether `f` is on procfs or sysfs, whose files are regenerated on every read from offset 0.
+fn is_kernel_fs(f: &File) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    const SYSFS_MAGIC: i64 = 0x6265_6572;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: the descriptor is open for the lifetime of `f` and `st` is writable memory of the
+    // right size; fstatfs fills it on success.
+    let rc = unsafe { libc::fstatfs(f.as_raw_fd(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: fstatfs returned 0, so the struct is initialised.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let t = st.f_type as i64;
+    t == PROC_SUPER_MAGIC || t == SYSFS_MAGIC
+}
+
 /// Reads files under a [`HostRoot`] into one reused buffer.
 #[derive(Debug)]
 pub struct Sampler {
@@ -293,6 +362,10 @@ pub struct Sampler {
     path: PathBuf,
     statfs: Statfs,
     trace: Option<Vec<Access>>,
+    kept_limit: usize,
+    kept_paths: HashMap<PathBuf, Kept>,
+    kept_pids: HashMap<u32, Kept>,
+    generation: u64,
 }
 
 impl Sampler {
@@ -304,6 +377,80 @@ impl Sampler {
             path: PathBuf::new(),
             statfs,
             trace: None,
+            kept_limit: default_kept_files_limit(),
+            kept_paths: HashMap::new(),
+            kept_pids: HashMap::new(),
+            generation: 0,
+        }
+    }
+
+    /// At most `max` procfs/sysfs files stay open between collections (0: none; every file is
+    /// opened, read and closed). Lowering the limit closes all kept files. See the module docs.
+    pub fn set_kept_files_limit(&mut self, max: usize) {
+        if max < self.kept_limit {
+            self.kept_paths.clear();
+            self.kept_pids.clear();
+        }
+        self.kept_limit = max;
+    }
+
+    /// How many files are kept open now.
+    pub fn kept_files(&self) -> usize {
+        self.kept_paths.len() + self.kept_pids.len()
+    }
+
+    /// Closes the kept files not read since the previous call (processes that exited, devices
+    /// that went away); call once at the end of each collection.
+    pub fn sweep_kept(&mut self) {
+        let g = self.generation;
+        self.kept_paths.retain(|_, k| k.generation == g);
+        self.kept_pids.retain(|_, k| k.generation == g);
+        self.generation = g.wrapping_add(1);
+    }
+
+    /// Reads `self.path` into `self.buf`, through a kept descriptor when there is one.
+    fn load(&mut self, keep: Keep) -> io::Result<usize> {
+        if self.kept_limit > 0 {
+            let g = self.generation;
+            let kept = match keep {
+                Keep::No => None,
+                Keep::Path => self.kept_paths.get_mut(self.path.as_path()),
+                Keep::PidStat(pid) => self.kept_pids.get_mut(&pid),
+            };
+            if let Some(k) = kept {
+                k.generation = g;
+                match pread_into(&mut self.buf, &k.file) {
+                    Ok(n) if n > 0 => return Ok(n),
+                    // Exited process (ESRCH), removed device, or any other failure: close it and
+                    // let a fresh open give the real answer.
+                    _ => match keep {
+                        Keep::Path => drop(self.kept_paths.remove(self.path.as_path())),
+                        Keep::PidStat(pid) => drop(self.kept_pids.remove(&pid)),
+                        Keep::No => {}
+                    },
+                }
+            }
+        }
+        let mut f = File::open(&self.path)?;
+        let n = read_file_into(&mut self.buf, &mut f)?;
+        if keep != Keep::No && self.kept_files() < self.kept_limit && is_kernel_fs(&f) {
+            let k = Kept {
+                file: f,
+                generation: self.generation,
+            };
+            match keep {
+                Keep::Path => drop(self.kept_paths.insert(self.path.clone(), k)),
+                Keep::PidStat(pid) => drop(self.kept_pids.insert(pid, k)),
+                Keep::No => {}
+            }
+        }
+        Ok(n)
+    }
+
+    fn keep_for(base: Base) -> Keep {
+        match base {
+            Base::Proc | Base::Sys => Keep::Path,
+            Base::Root => Keep::No,
         }
     }
 
@@ -329,9 +476,12 @@ impl Sampler {
         &self.root
     }
 
-    /// Points the sampler at another host root (used to replay a pair of captured trees).
+    /// Points the sampler at another host root (used to replay a pair of captured trees); closes
+    /// the kept files.
     pub fn set_root(&mut self, root: HostRoot) {
         self.root = root;
+        self.kept_paths.clear();
+        self.kept_pids.clear();
     }
 
     /// The statfs runner.
@@ -383,7 +533,7 @@ impl Sampler {
     pub fn read(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> Result<&[u8], Error> {
         self.build(base, parts);
         self.note(false);
-        match read_into(&mut self.buf, &self.path) {
+        match self.load(Self::keep_for(base)) {
             Ok(n) => Ok(&self.buf[..n]),
             Err(source) => Err(Error::Io {
                 path: self.path.clone(),
@@ -396,7 +546,7 @@ impl Sampler {
     pub fn read_text(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> Result<&str, Error> {
         self.build(base, parts);
         self.note(false);
-        let n = match read_into(&mut self.buf, &self.path) {
+        let n = match self.load(Self::keep_for(base)) {
             Ok(n) => n,
             Err(source) => {
                 return Err(Error::Io {
@@ -474,13 +624,20 @@ impl Sampler {
         Ok(())
     }
 
-    /// Reads `{proc}/{pid}/{file}` (a reused path, no allocation on success).
+    /// Reads `{proc}/{pid}/{file}` (a reused path, no allocation on success). `stat`, read for
+    /// every process in every collection, is kept open by pid (see the module docs); other files
+    /// are opened, read and closed.
     pub fn read_pid(&mut self, pid: u32, file: &str) -> Result<&[u8], Error> {
         let mut num = itoa_buf::Buf::default();
         let pid_s = num.format(pid);
         self.build(Base::Proc, &[&pid_s, &file]);
         self.note(false);
-        match read_into(&mut self.buf, &self.path) {
+        let keep = if file == "stat" {
+            Keep::PidStat(pid)
+        } else {
+            Keep::No
+        };
+        match self.load(keep) {
             Ok(n) => Ok(&self.buf[..n]),
             Err(source) => Err(Error::Io {
                 path: self.path.clone(),
@@ -509,6 +666,11 @@ fn line_of(valid: &[u8]) -> usize {
 /// saves the extra `read` returning 0 on every file (a quarter of a collection's syscalls).
 pub fn read_into(buf: &mut Vec<u8>, path: &Path) -> io::Result<usize> {
     let mut f = File::open(path)?;
+    read_file_into(buf, &mut f)
+}
+
+/// Reads an open file from its current position to the end, as [`read_into`].
+fn read_file_into(buf: &mut Vec<u8>, f: &mut File) -> io::Result<usize> {
     if buf.len() < 4096 {
         buf.resize(4096, 0);
     }
@@ -520,6 +682,29 @@ pub fn read_into(buf: &mut Vec<u8>, path: &Path) -> io::Result<usize> {
         }
         let want = buf.len() - n;
         match f.read(&mut buf[n..]) {
+            Ok(0) => return Ok(n),
+            Ok(k) if k < want => return Ok(n + k),
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads a kept file from offset 0 to the end with `pread` (the same short-read rule as
+/// [`read_into`]); procfs and sysfs regenerate the content on a read at offset 0.
+fn pread_into(buf: &mut Vec<u8>, f: &File) -> io::Result<usize> {
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
+    let mut n = 0;
+    loop {
+        if n == buf.len() {
+            let len = buf.len();
+            buf.resize(len * 2, 0);
+        }
+        let want = buf.len() - n;
+        match f.read_at(&mut buf[n..], n as u64) {
             Ok(0) => return Ok(n),
             Ok(k) if k < want => return Ok(n + k),
             Ok(k) => n += k,
@@ -576,6 +761,99 @@ mod tests {
         let n = read_into(&mut buf, &p).unwrap();
         assert_eq!(&buf[..n], &data[..]);
         assert!(read_into(&mut buf, &dir.path().join("missing")).is_err());
+    }
+
+    fn cpu_ticks(stat: &[u8]) -> u64 {
+        let p = crate::proc::pid_stat::parse(std::str::from_utf8(stat).unwrap()).unwrap();
+        p.utime + p.stime
+    }
+
+    #[test]
+    fn kept_pid_stat_gives_fresh_content() {
+        let mut s = Sampler::new(HostRoot::default(), Statfs::new(Duration::from_secs(1)));
+        let me = std::process::id();
+        let first = cpu_ticks(s.read_pid(me, "stat").unwrap());
+        assert_eq!(s.kept_files(), 1, "/proc/<pid>/stat is kept open");
+        // Burn CPU until the kernel's tick counter moves (bounded: at most 5 s).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut x = 0u64;
+        let mut later = first;
+        while later == first && Instant::now() < deadline {
+            for i in 0..1_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            later = cpu_ticks(s.read_pid(me, "stat").unwrap());
+            assert_eq!(s.kept_files(), 1, "re-read through the same descriptor");
+        }
+        assert!(
+            later > first,
+            "kept descriptor returned stale data: {first} -> {later}"
+        );
+
+        // A host-wide seq_file: /proc/uptime advances through the kept descriptor too.
+        let up = |s: &mut Sampler| {
+            crate::proc::uptime::parse(s.read_text(Base::Proc, &[&"uptime"]).unwrap())
+                .unwrap()
+                .uptime_secs
+        };
+        let a = up(&mut s);
+        assert_eq!(s.kept_files(), 2);
+        std::thread::sleep(Duration::from_millis(30));
+        let b = up(&mut s);
+        assert!(b > a, "{a} -> {b}");
+        assert_eq!(s.kept_files(), 2);
+    }
+
+    #[test]
+    fn kept_descriptor_of_an_exited_process_is_closed() {
+        let mut s = Sampler::new(HostRoot::default(), Statfs::new(Duration::from_secs(1)));
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(!s.read_pid(pid, "stat").unwrap().is_empty());
+        assert_eq!(s.kept_files(), 1);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let e = s.read_pid(pid, "stat").unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        assert_eq!(s.kept_files(), 0);
+    }
+
+    #[test]
+    fn kept_files_limit_sweep_and_regular_files() {
+        let me = std::process::id();
+        let mut s = Sampler::new(HostRoot::default(), Statfs::new(Duration::from_secs(1)));
+        s.set_kept_files_limit(1);
+        s.read_pid(me, "stat").unwrap();
+        s.read_text(Base::Proc, &[&"loadavg"]).unwrap();
+        s.read_text(Base::Proc, &[&"loadavg"]).unwrap();
+        assert_eq!(
+            s.kept_files(),
+            1,
+            "past the limit files are opened and closed"
+        );
+        s.sweep_kept();
+        assert_eq!(s.kept_files(), 1, "read during this collection");
+        s.sweep_kept();
+        assert_eq!(s.kept_files(), 0, "not read since the last sweep");
+        s.set_kept_files_limit(0);
+        s.read_pid(me, "stat").unwrap();
+        assert_eq!(s.kept_files(), 0);
+
+        // Regular files (a captured tree) are never kept: they can be replaced under their name.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proc")).unwrap();
+        std::fs::write(dir.path().join("proc/loadavg"), "1").unwrap();
+        let mut s = Sampler::new(
+            HostRoot::under(dir.path()),
+            Statfs::new(Duration::from_secs(1)),
+        );
+        assert_eq!(s.read_text(Base::Proc, &[&"loadavg"]).unwrap(), "1");
+        assert_eq!(s.kept_files(), 0);
+        std::fs::write(dir.path().join("proc/loadavg"), "2").unwrap();
+        assert_eq!(s.read_text(Base::Proc, &[&"loadavg"]).unwrap(), "2");
     }
 
     #[test]
