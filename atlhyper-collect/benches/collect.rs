@@ -94,47 +94,59 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Process CPU time (all threads, so sysinfo's worker threads count) of the collector, the read
-/// floor and sysinfo, measured alternately round by round so load on the shared machine hits all
-/// three alike; prints medians and the median of the per-round ratios.
+/// Process CPU time (all threads, so sysinfo's worker threads count) of the collector (files kept
+/// open, the default), the collector opening and closing every file (`keep_files_open: false`),
+/// the read floor and sysinfo, measured alternately round by round so load on the shared machine
+/// hits all alike; prints medians and the medians of the per-round ratios.
+///
+/// The floor opens, reads and closes every file a collection reads. The default collector keeps
+/// procfs/sysfs files open and re-reads them with one `pread`, so it makes fewer syscalls than
+/// its floor; the open/close variant is the like-for-like comparison.
 fn paired_cpu_report(
     live: &mut Collector,
+    open_close: &mut Collector,
     trace: &[Access],
     sys: &mut sysinfo::System,
     procs: usize,
 ) {
     let rounds = 150;
-    let (mut a, mut b, mut s, mut r1, mut r2) = (vec![], vec![], vec![], vec![], vec![]);
+    let mut t: [Vec<f64>; 4] = Default::default();
+    let (mut r1, mut r2, mut r3) = (vec![], vec![], vec![]);
     let mut buf = Vec::new();
     for round in 0..rounds {
         // Rotate the order so each measurement follows each other one equally often (sysinfo
         // evicts caches the next one then pays for).
-        let (mut tc, mut tf, mut ts) = (0.0, 0.0, 0.0);
-        for k in 0..3 {
-            match (round + k) % 3 {
-                0 => tc = cpu_of(&mut || drop(black_box(live.collect()))),
-                1 => {
-                    tf = cpu_of(&mut || {
-                        black_box(floor(trace, &mut buf));
-                    })
-                }
-                _ => ts = cpu_of(&mut || sys.refresh_all()),
-            }
+        let mut m = [0.0; 4];
+        for k in 0..4 {
+            let which = (round + k) % 4;
+            m[which] = match which {
+                0 => cpu_of(&mut || drop(black_box(live.collect()))),
+                1 => cpu_of(&mut || drop(black_box(open_close.collect()))),
+                2 => cpu_of(&mut || {
+                    black_box(floor(trace, &mut buf));
+                }),
+                _ => cpu_of(&mut || sys.refresh_all()),
+            };
         }
-        a.push(tc);
-        b.push(tf);
-        s.push(ts);
-        r1.push(tc / tf);
-        r2.push(ts / tc);
+        for (v, x) in t.iter_mut().zip(m) {
+            v.push(x);
+        }
+        r1.push(m[0] / m[2]);
+        r2.push(m[1] / m[2]);
+        r3.push(m[3] / m[0]);
     }
+    let [a, b, f, s] = &mut t;
     eprintln!(
-        "paired CPU time, {procs} processes, {rounds} rounds (median): collector {:.0} us, read floor {:.0} us, \
-         sysinfo refresh_all {:.0} us; collector/floor {:.2}x, sysinfo/collector {:.1}x",
-        median(&mut a),
-        median(&mut b),
-        median(&mut s),
+        "paired CPU time, {procs} processes, {rounds} rounds (median): collector {:.0} us, \
+         collector open/close {:.0} us, read floor {:.0} us, sysinfo refresh_all {:.0} us; \
+         collector/floor {:.2}x, open/close collector/floor {:.2}x, sysinfo/collector {:.1}x",
+        median(a),
+        median(b),
+        median(f),
+        median(s),
         median(&mut r1),
-        median(&mut r2)
+        median(&mut r2),
+        median(&mut r3)
     );
 }
 
@@ -172,8 +184,20 @@ fn collect(c: &mut Criterion) {
         "one live collection: {files} files read, {} directories listed",
         trace.len() - files
     );
+    let mut open_close = Collector::new(
+        HostRoot::default(),
+        CollectConfig {
+            keep_files_open: false,
+            ..CollectConfig::default()
+        },
+    );
+    open_close.collect();
+    eprintln!(
+        "files kept open by the collector: {}",
+        live.sampler_mut().kept_files()
+    );
     let mut sys = sysinfo::System::new_all();
-    paired_cpu_report(&mut live, &trace, &mut sys, procs);
+    paired_cpu_report(&mut live, &mut open_close, &trace, &mut sys, procs);
     g.bench_function("collector", |b| b.iter(|| black_box(live.collect())));
     g.bench_function("read_floor", |b| {
         b.iter(|| floor(black_box(&trace), &mut buf))
