@@ -2,7 +2,7 @@
 //! it may itself contain spaces, parentheses and newlines.
 
 use crate::error::{ParseError, ParseErrorKind, ParseResult};
-use crate::num::{Words, parse_i64, parse_u64};
+use crate::num::{Words, parse_u64};
 
 const FILE: &str = "/proc/[pid]/stat";
 
@@ -65,8 +65,8 @@ pub fn parse(text: &str) -> ParseResult<PidStat<'_>> {
             }
         } else {
             // Fields we skip are still checked to be integers (some are signed: tty_nr, nice).
-            let Some(f) = it.word() else { break };
-            let x = parse_i64(f).ok_or(err(ParseErrorKind::BadNumber("field")))?;
+            let Some(f) = it.i64() else { break };
+            let x = f.ok_or(err(ParseErrorKind::BadNumber("field")))?;
             if n == 15 {
                 nice = x;
             }
