@@ -109,3 +109,59 @@ async fn bad_configuration_is_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("DNS-1123"), "{err}");
 }
+
+/// With the real collector over this host's /proc, the very first snapshot the daemon pushes
+/// already carries rates: the collector is primed, so charts never start with a false 0 % dip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_pushed_snapshot_of_the_real_collector_has_rates() {
+    let (master, _recorded) = common::start_master().await;
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let agent_cfg = AgentConfig {
+        master_url: format!("http://{master}"),
+        ..AgentConfig::default()
+    };
+    let table = Arc::new(NodeTable::new(agent_cfg.table_config()));
+    let (stop_agent, agent_rx) = oneshot::channel::<()>();
+    let agent = tokio::spawn(serve_agent(
+        listener,
+        agent_cfg,
+        Arc::clone(&table),
+        async {
+            let _ = agent_rx.await;
+        },
+    ));
+
+    let mut cfg = DaemonConfig::new("primed-node");
+    cfg.agent_addr = format!("127.0.0.1:{port}");
+    cfg.interval = Duration::from_millis(300);
+    let (stop_daemon, daemon_rx) = oneshot::channel::<()>();
+    let daemon = tokio::spawn(atlhyper_agent::run_daemon(cfg, async {
+        let _ = daemon_rx.await;
+    }));
+
+    let ok = common::wait_for(Duration::from_secs(20), || {
+        table
+            .series("primed-node", None, None, tokio::time::Instant::now())
+            .is_some_and(|s| !s.is_empty())
+    })
+    .await;
+    assert!(ok, "no snapshot reached the agent");
+    let _ = stop_daemon.send(());
+    daemon.await.unwrap().unwrap();
+
+    let now = tokio::time::Instant::now();
+    let first: NodeMetricsSnapshot =
+        serde_json::from_str(table.latest("primed-node", now).unwrap().get()).unwrap();
+    // Over a real interval busy + idle + iowait covers the whole CPU; an unprimed first
+    // collection reports all three as 0.
+    let covered = first.cpu.usage_percent + first.cpu.idle_percent;
+    assert!(
+        covered > 50.0,
+        "first snapshot has no CPU rates: {:?}",
+        first.cpu
+    );
+
+    let _ = stop_agent.send(());
+    agent.await.unwrap().unwrap();
+}
