@@ -1007,25 +1007,37 @@ impl Collector {
         for by_cpu in [true, false] {
             order.clear();
             order.extend(0..cur.procs.len());
-            if by_cpu {
-                order.sort_by(|&a, &b| {
-                    cpu[b]
-                        .total_cmp(&cpu[a])
-                        .then(cur.procs[a].pid.cmp(&cur.procs[b].pid))
-                });
-            } else {
-                order.sort_by(|&a, &b| {
-                    cur.procs[b]
-                        .rss_pages
-                        .cmp(&cur.procs[a].rss_pages)
-                        .then(cur.procs[a].pid.cmp(&cur.procs[b].pid))
-                });
+            // A total order (ties broken by pid), so a partial sort gives the same ranking as a
+            // full one.
+            let cmp = |a: &usize, b: &usize| {
+                let (a, b) = (*a, *b);
+                let by = if by_cpu {
+                    cpu[b].total_cmp(&cpu[a])
+                } else {
+                    cur.procs[b].rss_pages.cmp(&cur.procs[a].rss_pages)
+                };
+                by.then(cur.procs[a].pid.cmp(&cur.procs[b].pid))
+            };
+            // Only the head is ranked (threads and vanished processes may be skipped, so more than
+            // `top`); the rest is sorted only if the loop runs past the head.
+            let len = order.len();
+            let mut sorted = top.saturating_mul(4).saturating_add(16).min(len);
+            if sorted > 0 && sorted < len {
+                order.select_nth_unstable_by(sorted - 1, cmp);
             }
+            order[..sorted].sort_unstable_by(cmp);
             let mut taken = 0;
-            for &i in order.iter() {
-                if taken == top {
-                    break;
+            let mut j = 0;
+            while taken < top {
+                if j == sorted {
+                    if sorted == len {
+                        break;
+                    }
+                    order[sorted..].sort_unstable_by(cmp);
+                    sorted = len;
                 }
+                let i = order[j];
+                j += 1;
                 if chosen.contains(&i) {
                     taken += 1;
                     continue;
