@@ -139,7 +139,7 @@ fn paired_cpu_report(
     eprintln!(
         "paired CPU time, {procs} processes, {rounds} rounds (median): collector {:.0} us, \
          collector open/close {:.0} us, read floor {:.0} us, sysinfo refresh_all {:.0} us; \
-         collector/floor {:.2}x, open/close collector/floor {:.2}x, sysinfo/collector {:.1}x",
+         collector/floor {:.2}x, open/close collector/floor {:.2}x, sysinfo/collector {:.2}x",
         median(a),
         median(b),
         median(f),

@@ -969,16 +969,11 @@ impl Collector {
         // CPU percent of every process against the previous sample.
         let prev = self.prev.as_ref();
         let ticks = self.config.clock_ticks_per_sec;
-        let cpu_of = |p: &ProcSample| -> Option<f64> {
+        // `q`: the previous sample's process with the same pid, if any.
+        let cpu_with = |p: &ProcSample, q: Option<&ProcSample>| -> Option<f64> {
             let prev = prev?;
             let elapsed = elapsed?;
-            let same = prev
-                .procs
-                .binary_search_by_key(&p.pid, |q| q.pid)
-                .ok()
-                .map(|i| &prev.procs[i])
-                .filter(|q| q.times.starttime == p.times.starttime);
-            match same {
+            match q.filter(|q| q.times.starttime == p.times.starttime) {
                 Some(q) => delta::process_cpu(&q.times, &p.times, elapsed, ticks),
                 None => {
                     // Started after the previous sample: all of its CPU time falls inside the
@@ -997,7 +992,27 @@ impl Collector {
                 }
             }
         };
-        let cpu: Vec<f64> = cur.procs.iter().map(|p| cpu_of(p).unwrap_or(0.0)).collect();
+        let prev_procs: &[ProcSample] = prev.map_or(&[], |p| &p.procs);
+        let cpu_of = |p: &ProcSample| -> Option<f64> {
+            let q = prev_procs
+                .binary_search_by_key(&p.pid, |q| q.pid)
+                .ok()
+                .map(|i| &prev_procs[i]);
+            cpu_with(p, q)
+        };
+        // Both samples are in ascending pid order: match them in one merge walk.
+        let mut k = 0;
+        let cpu: Vec<f64> = cur
+            .procs
+            .iter()
+            .map(|p| {
+                while k < prev_procs.len() && prev_procs[k].pid < p.pid {
+                    k += 1;
+                }
+                let q = prev_procs.get(k).filter(|q| q.pid == p.pid);
+                cpu_with(p, q).unwrap_or(0.0)
+            })
+            .collect();
 
         // Candidates: by CPU, then by resident memory; status and cmdline only for those reported.
         let top = self.config.top_processes;

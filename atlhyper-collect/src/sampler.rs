@@ -322,6 +322,30 @@ enum Keep {
     PidStat(u32),
 }
 
+/// Hashes a pid with one multiplication (Fibonacci hashing): pids are small dense integers chosen by
+/// the kernel, not by an attacker who could aim for collisions in a map that holds one entry per
+/// live process.
+#[derive(Debug, Default, Clone, Copy)]
+struct PidHasher(u64);
+
+impl std::hash::Hasher for PidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PidMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<PidHasher>>;
+
 /// The default limit of kept descriptors: half the soft `RLIMIT_NOFILE`, at most 8192.
 pub fn default_kept_files_limit() -> usize {
     let mut rl = libc::rlimit {
@@ -364,7 +388,7 @@ pub struct Sampler {
     trace: Option<Vec<Access>>,
     kept_limit: usize,
     kept_paths: HashMap<PathBuf, Kept>,
-    kept_pids: HashMap<u32, Kept>,
+    kept_pids: PidMap<Kept>,
     generation: u64,
     dents: Vec<u8>,
 }
@@ -380,7 +404,7 @@ impl Sampler {
             trace: None,
             kept_limit: default_kept_files_limit(),
             kept_paths: HashMap::new(),
-            kept_pids: HashMap::new(),
+            kept_pids: PidMap::default(),
             generation: 0,
             dents: Vec::new(),
         }
