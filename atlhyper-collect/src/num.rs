@@ -98,6 +98,12 @@ impl<'a> Words<'a> {
         }
     }
 
+    /// The text not consumed yet.
+    #[inline]
+    pub(crate) fn rest(&self) -> &'a str {
+        self.s.get(self.i..).unwrap_or_default()
+    }
+
     /// The next word, or `None` at the end.
     #[inline]
     pub(crate) fn word(&mut self) -> Option<&'a str> {
@@ -151,33 +157,6 @@ impl<'a> Words<'a> {
             }
         }
         Some((ok && self.i > start).then_some(v))
-    }
-
-    /// The next word as an `i64` (optional leading `-`), in one pass: `None` at the end,
-    /// `Some(None)` when the word is not a number.
-    #[inline]
-    pub(crate) fn i64(&mut self) -> Option<Option<i64>> {
-        self.skip_ws();
-        let b = self.s.as_bytes();
-        let neg = *b.get(self.i)? == b'-';
-        if neg {
-            self.i += 1;
-            if self.i >= b.len() || b[self.i].is_ascii_whitespace() {
-                return Some(None);
-            }
-        }
-        let v = self.u64()?;
-        Some(v.and_then(|v| {
-            if !neg {
-                i64::try_from(v).ok()
-            } else if v <= i64::MAX as u64 {
-                Some(-(v as i64))
-            } else if v == (i64::MAX as u64) + 1 {
-                Some(i64::MIN)
-            } else {
-                None
-            }
-        }))
     }
 }
 
@@ -233,14 +212,8 @@ mod tests {
         assert_eq!(w.u64(), Some(Some(7)));
         assert_eq!(w.u64(), None);
         assert_eq!(w.word(), None);
-        let mut w = Words::new("-1 5 - -x -9223372036854775808 9223372036854775808 -0");
-        assert_eq!(w.i64(), Some(Some(-1)));
-        assert_eq!(w.i64(), Some(Some(5)));
-        assert_eq!(w.i64(), Some(None));
-        assert_eq!(w.i64(), Some(None));
-        assert_eq!(w.i64(), Some(Some(i64::MIN)));
-        assert_eq!(w.i64(), Some(None));
-        assert_eq!(w.i64(), Some(Some(0)));
-        assert_eq!(w.i64(), None);
+        let mut w = Words::new("12 rest of it");
+        assert_eq!(w.u64(), Some(Some(12)));
+        assert_eq!(w.rest(), " rest of it");
     }
 }

@@ -53,22 +53,64 @@ pub fn parse(text: &str) -> ParseResult<PidStat<'_>> {
         _ => return Err(err(ParseErrorKind::Malformed("state"))),
     };
     // Fields after the state, 0-based: ppid=0 ... utime=10 stime=11 ... nice=15 num_threads=16
-    // ... starttime=18 vsize=19 rss=20.
+    // ... starttime=18 vsize=19 rss=20. One scan over the bytes; every field up to rss must be an
+    // integer (some are signed: tty_nr, nice).
+    let r = it.rest().as_bytes();
     let mut v = [0u64; 21];
     let mut nice = 0i64;
     let mut n = 0;
+    let mut i = 0;
     while n < v.len() {
-        if matches!(n, 0 | 10 | 11 | 16 | 18 | 19 | 20) {
-            match it.u64() {
-                Some(f) => v[n] = f.ok_or(err(ParseErrorKind::BadNumber("field")))?,
-                None => break,
+        while i < r.len() && r[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if i == r.len() {
+            break;
+        }
+        let neg = r[i] == b'-';
+        if neg {
+            i += 1;
+        }
+        let start = i;
+        let mut x: u64 = 0;
+        while i < r.len() {
+            let d = r[i].wrapping_sub(b'0');
+            if d > 9 {
+                break;
             }
+            x = x.wrapping_mul(10).wrapping_add(u64::from(d));
+            i += 1;
+        }
+        let digits = &r[start..i];
+        let bad = || err(ParseErrorKind::BadNumber("field"));
+        if digits.is_empty() || (i < r.len() && !r[i].is_ascii_whitespace()) {
+            return Err(bad());
+        }
+        if digits.len() > 19 {
+            // Possibly out of range: the checked parser decides (the slice is ASCII digits).
+            x = std::str::from_utf8(digits)
+                .ok()
+                .and_then(parse_u64)
+                .ok_or_else(bad)?;
+        }
+        let unsigned = matches!(n, 0 | 10 | 11 | 16 | 18 | 19 | 20);
+        if unsigned {
+            if neg {
+                return Err(bad());
+            }
+            v[n] = x;
         } else {
-            // Fields we skip are still checked to be integers (some are signed: tty_nr, nice).
-            let Some(f) = it.i64() else { break };
-            let x = f.ok_or(err(ParseErrorKind::BadNumber("field")))?;
+            // Skipped fields are still checked to fit an i64.
+            let val = if neg {
+                if x > (i64::MAX as u64) + 1 {
+                    return Err(bad());
+                }
+                (x as i64).wrapping_neg()
+            } else {
+                i64::try_from(x).map_err(|_| bad())?
+            };
             if n == 15 {
-                nice = x;
+                nice = val;
             }
         }
         n += 1;
@@ -135,6 +177,21 @@ mod tests {
         let bad = line("bash").replace(" 250 ", " -250 ");
         assert!(parse(&bad).is_err());
         let bad = line("bash").replace(" 4194560 ", " x ");
+        assert!(parse(&bad).is_err());
+        let bad = line("bash").replace(" 4194560 ", " 41x ");
+        assert!(parse(&bad).is_err());
+        let bad = line("bash").replace(" 4194560 ", " - ");
+        assert!(parse(&bad).is_err());
+        // Signed skipped fields must fit an i64, unsigned ones a u64.
+        let t = line("bash")
+            .replace(" 20 0 3 ", " 20 -5 3 ")
+            .replace(" -1 ", " -9223372036854775808 ");
+        assert_eq!(parse(&t).unwrap().nice, -5);
+        let bad = line("bash").replace(" -1 ", " 9223372036854775808 ");
+        assert!(parse(&bad).is_err());
+        let max = line("bash").replace(" 10485760 ", " 18446744073709551615 ");
+        assert_eq!(parse(&max).unwrap().vsize, u64::MAX);
+        let bad = line("bash").replace(" 10485760 ", " 18446744073709551616 ");
         assert!(parse(&bad).is_err());
     }
 }
