@@ -60,7 +60,7 @@ pub struct DaemonConfig {
     pub metrics_listen: Option<SocketAddr>,
     /// First retry delay (`METRICS_BACKOFF_BASE`, 1 s).
     pub backoff_base: Duration,
-    /// Longest retry delay (`METRICS_BACKOFF_MAX`, 60 s).
+    /// Longest retry delay (`METRICS_BACKOFF_MAX`, 60 s); never more than `interval`.
     pub backoff_max: Duration,
 }
 
@@ -622,17 +622,15 @@ pub async fn run_daemon(
         node_name: config.node_name.clone(),
         top_processes: config.top_processes,
         statfs_timeout: config.statfs_timeout,
-        // Kept descriptors gave stale /proc/stat totals when other threads of the process were
-        // busy with their own files (caught by the daemon's first-snapshot test); off until that
-        // is understood.
-        keep_files_open: false,
         ..CollectConfig::default()
     };
     let mut collector = Collector::new(root, collect);
     // The first collection has no previous sample and so no rates (CPU 0 %, IO 0 B/s); pushed
     // as is it would draw a false dip at the start of every chart. Prime the collector and
-    // measure the first pushed snapshot over a short window instead.
-    let prime_window = config.interval.min(Duration::from_secs(1));
+    // measure the first pushed snapshot over a short window instead. The window is at most half
+    // an interval: the next tick then comes at least half an interval after the primed
+    // collection, never right behind it with an elapsed time shorter than one clock tick.
+    let prime_window = (config.interval / 2).min(Duration::from_secs(1));
     let mut primed = false;
     let source = move || {
         if !primed {
@@ -691,7 +689,12 @@ where
         sink,
         Arc::clone(&outbox),
         Arc::clone(&notify),
-        Backoff::new(config.backoff_base, config.backoff_max),
+        // Retries never wait longer than one collection interval, so a daemon is back within
+        // about one interval of its agent returning, however long the outage was.
+        {
+            let base = config.backoff_base.min(config.interval);
+            Backoff::new(base, config.backoff_max.min(config.interval).max(base))
+        },
         Arc::clone(&stats),
         cancel.clone(),
     ));

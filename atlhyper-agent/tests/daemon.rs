@@ -134,7 +134,9 @@ async fn first_pushed_snapshot_of_the_real_collector_has_rates() {
 
     let mut cfg = DaemonConfig::new("primed-node");
     cfg.agent_addr = format!("127.0.0.1:{port}");
-    cfg.interval = Duration::from_millis(300);
+    // Primed over 1 s, pushed at once; the next collection is due only at 2 s, so the snapshot
+    // the agent holds when the daemon stops is the first one.
+    cfg.interval = Duration::from_secs(2);
     let (stop_daemon, daemon_rx) = oneshot::channel::<()>();
     let daemon = tokio::spawn(atlhyper_agent::run_daemon(cfg, async {
         let _ = daemon_rx.await;

@@ -95,7 +95,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Process CPU time (all threads, so sysinfo's worker threads count) of the collector (files kept
-/// open, opt-in), the collector opening and closing every file (`keep_files_open: false`),
+/// open, the default), the collector opening and closing every file (`keep_files_open: false`),
 /// the read floor and sysinfo, measured alternately round by round so load on the shared machine
 /// hits all alike; prints medians and the medians of the per-round ratios.
 ///
@@ -170,13 +170,7 @@ fn collect(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group(format!("collect_live_{procs}_procs"));
-    let mut live = Collector::new(
-        HostRoot::default(),
-        CollectConfig {
-            keep_files_open: true,
-            ..CollectConfig::default()
-        },
-    );
+    let mut live = Collector::new(HostRoot::default(), CollectConfig::default());
     live.collect();
     live.sampler_mut().set_tracing(true);
     live.collect();

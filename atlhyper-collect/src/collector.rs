@@ -136,12 +136,7 @@ pub struct CollectConfig {
     /// open between collections and re-read them with `pread` at offset 0: one syscall per file
     /// instead of open, read and close. Costs one file descriptor and a little kernel memory per
     /// kept file, at most `min(RLIMIT_NOFILE soft / 2, 8192)` of them; files past the limit are
-    /// opened and closed each time. See [`crate::sampler`].
-    ///
-    /// Default false: in the node daemon's first-snapshot test (a tokio process, collections on
-    /// the blocking pool) collections over kept descriptors gave no CPU rate in 6 of 16 runs
-    /// (the `/proc/stat` totals did not advance between two reads 300 ms apart), against 0 of 5
-    /// with open/read/close. Until that is understood, kept descriptors are opt-in.
+    /// opened and closed each time. Default true. See [`crate::sampler`].
     pub keep_files_open: bool,
 }
 
@@ -156,7 +151,7 @@ impl Default for CollectConfig {
             top_processes: 10,
             statfs_timeout: Duration::from_secs(2),
             statfs_inline_block_devices: true,
-            keep_files_open: false,
+            keep_files_open: true,
             exclude_fs_types: DEFAULT_EXCLUDE_FS_TYPES
                 .iter()
                 .map(|s| (*s).to_owned())
