@@ -88,38 +88,19 @@ struct RingPoint {
 
 impl RingPoint {
     fn new(p: &MetricsDataPoint) -> Self {
+        // The tenth slot is padding that keeps the point at 96 bytes.
+        let mut values = [0.0; 10];
+        values[..MetricsDataPoint::FIGURES].copy_from_slice(&p.figures());
         Self {
             timestamp: p.timestamp,
-            values: [
-                p.cpu_usage,
-                p.memory_usage,
-                p.disk_usage,
-                p.disk_io_read,
-                p.disk_io_write,
-                p.network_rx,
-                p.network_tx,
-                p.cpu_temp,
-                p.load_1,
-                0.0,
-            ],
+            values,
         }
     }
 
     fn to_point(self, node_name: &str) -> MetricsDataPoint {
-        let v = self.values;
-        MetricsDataPoint {
-            timestamp: self.timestamp,
-            node_name: node_name.to_owned(),
-            cpu_usage: v[0],
-            memory_usage: v[1],
-            disk_usage: v[2],
-            disk_io_read: v[3],
-            disk_io_write: v[4],
-            network_rx: v[5],
-            network_tx: v[6],
-            cpu_temp: v[7],
-            load_1: v[8],
-        }
+        let mut figures = [0.0; MetricsDataPoint::FIGURES];
+        figures.copy_from_slice(&self.values[..MetricsDataPoint::FIGURES]);
+        MetricsDataPoint::from_figures(self.timestamp, node_name.to_owned(), figures)
     }
 }
 

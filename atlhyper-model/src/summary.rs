@@ -42,6 +42,58 @@ pub struct MetricsDataPoint {
 }
 
 impl MetricsDataPoint {
+    /// How many figures a point has besides its timestamp and node name.
+    pub const FIGURES: usize = 9;
+
+    /// The figures in field order (cpu_usage, memory_usage, disk_usage, disk_io_read,
+    /// disk_io_write, network_rx, network_tx, cpu_temp, load_1): the compact form that rings and
+    /// stores keep without a node name.
+    pub fn figures(&self) -> [f64; Self::FIGURES] {
+        [
+            self.cpu_usage,
+            self.memory_usage,
+            self.disk_usage,
+            self.disk_io_read,
+            self.disk_io_write,
+            self.network_rx,
+            self.network_tx,
+            self.cpu_temp,
+            self.load_1,
+        ]
+    }
+
+    /// The point of `node_name` at `timestamp` with figures in [`MetricsDataPoint::figures`] order.
+    pub fn from_figures(
+        timestamp: DateTime<Utc>,
+        node_name: String,
+        figures: [f64; Self::FIGURES],
+    ) -> Self {
+        let [
+            cpu_usage,
+            memory_usage,
+            disk_usage,
+            disk_io_read,
+            disk_io_write,
+            network_rx,
+            network_tx,
+            cpu_temp,
+            load_1,
+        ] = figures;
+        Self {
+            timestamp,
+            node_name,
+            cpu_usage,
+            memory_usage,
+            disk_usage,
+            disk_io_read,
+            disk_io_write,
+            network_rx,
+            network_tx,
+            cpu_temp,
+            load_1,
+        }
+    }
+
     /// The history point of a snapshot.
     ///
     /// Disk and network figures come from the snapshot's `totals` (whole disks, non-virtual

@@ -114,3 +114,16 @@ proptest! {
         prop_assert!(s.avg_cpu_usage <= s.max_cpu_usage + 1e-9);
     }
 }
+
+#[test]
+fn figures_round_trip_in_field_order() {
+    let p = MetricsDataPoint::from_snapshot(&node("a", 10.0, 20.0, 30.0, 40.0));
+    let f = p.figures();
+    assert_eq!(f[0], p.cpu_usage);
+    assert_eq!(f[7], p.cpu_temp);
+    assert_eq!(f[8], p.load_1);
+    assert_eq!(
+        MetricsDataPoint::from_figures(p.timestamp, p.node_name.clone(), f),
+        p
+    );
+}

@@ -74,7 +74,7 @@ pub trait MetricsStore: Send + Sync + 'static {
 }
 
 /// How many numbers a history point carries (everything but the timestamp and node name).
-pub(crate) const POINT_FIELDS: usize = 9;
+pub(crate) const POINT_FIELDS: usize = MetricsDataPoint::FIGURES;
 
 /// A history point as the engines keep it: timestamp in nanoseconds and the nine numbers in the
 /// order of [`MetricsDataPoint`]'s fields.
@@ -94,17 +94,7 @@ impl HistoryRow {
                 "history point without node_name".to_owned(),
             ));
         }
-        let values = [
-            p.cpu_usage,
-            p.memory_usage,
-            p.disk_usage,
-            p.disk_io_read,
-            p.disk_io_write,
-            p.network_rx,
-            p.network_tx,
-            p.cpu_temp,
-            p.load_1,
-        ];
+        let values = p.figures();
         if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
             return Err(StoreError::Invalid(format!(
                 "history point of node {} at {} has a non-finite number ({bad})",
@@ -119,30 +109,7 @@ impl HistoryRow {
 
     /// The point of node `node_name`.
     pub(crate) fn to_point(self, node_name: &str) -> MetricsDataPoint {
-        let [
-            cpu_usage,
-            memory_usage,
-            disk_usage,
-            disk_io_read,
-            disk_io_write,
-            network_rx,
-            network_tx,
-            cpu_temp,
-            load_1,
-        ] = self.values;
-        MetricsDataPoint {
-            timestamp: from_ns(self.ts),
-            node_name: node_name.to_owned(),
-            cpu_usage,
-            memory_usage,
-            disk_usage,
-            disk_io_read,
-            disk_io_write,
-            network_rx,
-            network_tx,
-            cpu_temp,
-            load_1,
-        }
+        MetricsDataPoint::from_figures(from_ns(self.ts), node_name.to_owned(), self.values)
     }
 }
 
