@@ -17,6 +17,7 @@ use crate::master::MasterLink;
 use crate::node_table::{NodeTable, NodeTableConfig};
 use crate::pusher::{PushSettings, run_heartbeat, run_pusher};
 use crate::receiver::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiverState, receiver_router};
+use crate::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits, serve};
 use crate::stats::AgentStats;
 
 /// Everything the cluster agent needs. [`AgentConfig::default`] gives the documented defaults;
@@ -49,6 +50,12 @@ pub struct AgentConfig {
     pub body_limit: usize,
     /// Time a node has to send its whole body, else 408 (`AGENT_BODY_TIMEOUT`, 10 s).
     pub body_timeout: Duration,
+    /// Time a client has to send a request's complete headers, else the connection is closed
+    /// (`AGENT_HEADER_TIMEOUT`, 10 s). Also how long a kept-alive connection may sit idle.
+    pub header_timeout: Duration,
+    /// Connections served at once; while this many are open, new ones wait in the backlog
+    /// (`AGENT_MAX_CONNECTIONS`, 4096).
+    pub max_connections: usize,
     /// Commands run at the same time (`AGENT_COMMAND_CONCURRENCY`, 8).
     pub command_concurrency: usize,
     /// Topic of the command long poll (`AGENT_COMMAND_TOPIC`, "ops", as AtlHyper v2 agents poll).
@@ -84,6 +91,8 @@ impl Default for AgentConfig {
             ring_capacity: 720,
             body_limit: DEFAULT_BODY_LIMIT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             command_concurrency: 8,
             command_topic: "ops".to_owned(),
             poll_timeout: Duration::from_secs(40),
@@ -147,6 +156,18 @@ impl AgentConfig {
                 "must be greater than zero",
             ));
         }
+        if self.header_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "AGENT_HEADER_TIMEOUT",
+                "must be greater than zero",
+            ));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::new(
+                "AGENT_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
+        }
         if self.command_concurrency == 0 {
             return Err(ConfigError::new(
                 "AGENT_COMMAND_CONCURRENCY",
@@ -207,6 +228,12 @@ pub struct AgentArgs {
     /// Time a node has to send its whole body.
     #[arg(long, env = "AGENT_BODY_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
     pub body_timeout: Duration,
+    /// Time a client has to send a request's complete headers (and longest idle keep-alive).
+    #[arg(long, env = "AGENT_HEADER_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
+    pub header_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "AGENT_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
     /// Commands run at the same time.
     #[arg(long, env = "AGENT_COMMAND_CONCURRENCY", default_value_t = 8)]
     pub command_concurrency: usize,
@@ -251,6 +278,8 @@ impl AgentArgs {
             ring_capacity: self.ring_capacity,
             body_limit: self.body_limit,
             body_timeout: self.body_timeout,
+            header_timeout: self.header_timeout,
+            max_connections: self.max_connections,
             command_concurrency: self.command_concurrency,
             command_topic: self.command_topic,
             poll_timeout: self.poll_timeout,
@@ -376,17 +405,22 @@ pub async fn serve_agent(
     ];
 
     let server_cancel = cancel.clone();
-    let server = axum::serve(listener, receiver_router(state))
-        .with_graceful_shutdown(async move { server_cancel.cancelled().await });
+    let limits = ServeLimits {
+        header_timeout: config.header_timeout,
+        max_connections: config.max_connections,
+    };
+    let server = serve(listener, receiver_router(state), limits, async move {
+        server_cancel.cancelled().await
+    });
     let trigger = cancel.clone();
     let watcher = tokio::spawn(async move {
         shutdown.await;
         trigger.cancel();
     });
-    let served = server.await;
+    server.await;
     cancel.cancel();
     watcher.abort();
-    let mut first_error = served.err().map(AgentError::Serve);
+    let mut first_error = None;
     for (name, task) in tasks {
         if let Err(e) = task.await
             && first_error.is_none()

@@ -65,6 +65,7 @@ mod master;
 mod node_table;
 mod pusher;
 mod receiver;
+mod serve;
 mod signal;
 mod stats;
 
@@ -83,5 +84,6 @@ pub use pusher::AGENT_VERSION;
 pub use receiver::{
     DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiveError, ReceiverState, receiver_router,
 };
+pub use serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use signal::terminated;
 pub use stats::AgentStats;

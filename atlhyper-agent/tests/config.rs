@@ -135,6 +135,10 @@ fn agent_flags_and_validation() {
         "60",
         "--body-limit",
         "65536",
+        "--header-timeout",
+        "2500ms",
+        "--max-connections",
+        "100",
     ])
     .unwrap()
     .args
@@ -146,14 +150,25 @@ fn agent_flags_and_validation() {
     assert_eq!(c.node_ttl, Duration::from_secs(3600));
     assert_eq!(c.table_config().ring_capacity, 60);
     assert_eq!(c.body_limit, 65536);
+    assert_eq!(c.header_timeout, Duration::from_millis(2500));
+    assert_eq!(c.max_connections, 100);
     assert_eq!(c.node_interval, Duration::from_secs(5));
     assert_eq!(c.table_config().offline_after(), Duration::from_secs(15));
+    let defaults = Agent::try_parse_from(["a"])
+        .unwrap()
+        .args
+        .into_config()
+        .unwrap();
+    assert_eq!(defaults.header_timeout, Duration::from_secs(10));
+    assert_eq!(defaults.max_connections, 4096);
 
     for bad in [
         vec!["a", "--cluster-id", " "],
         vec!["a", "--node-ttl", "10s"],
         vec!["a", "--snapshot-interval", "0s"],
         vec!["a", "--command-concurrency", "0"],
+        vec!["a", "--header-timeout", "0s"],
+        vec!["a", "--max-connections", "0"],
     ] {
         let args = Agent::try_parse_from(bad.clone()).unwrap().args;
         assert!(args.into_config().is_err(), "{bad:?} accepted");
