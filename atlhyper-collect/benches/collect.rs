@@ -94,10 +94,29 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// The order of the four measurements in round `r`: all 24 permutations in turn, so each
+/// measurement follows each other one equally often. (Rotating one fixed order would put the
+/// collector right after sysinfo in every round.)
+fn round_order(r: usize) -> [usize; 4] {
+    let mut left = vec![0, 1, 2, 3];
+    let mut code = r % 24;
+    let mut order = [0; 4];
+    for (i, slot) in order.iter_mut().enumerate() {
+        let radix = [6, 2, 1, 1][i];
+        *slot = left.remove(code / radix);
+        code %= radix;
+    }
+    order
+}
+
 /// Process CPU time (all threads, so sysinfo's worker threads count) of the collector (files kept
 /// open, the default), the collector opening and closing every file (`keep_files_open: false`),
 /// the read floor and sysinfo, measured alternately round by round so load on the shared machine
 /// hits all alike; prints medians and the medians of the per-round ratios.
+///
+/// sysinfo's worker threads keep spinning for a moment after `refresh_all` returns; a 10 ms sleep
+/// outside every window follows it, so that spinning is charged to nobody (not to whatever is
+/// measured next, and not to sysinfo either: its figure is a slight underestimate).
 ///
 /// The floor opens, reads and closes every file a collection reads. The default collector keeps
 /// procfs/sysfs files open and re-reads them with one `pread`, so it makes fewer syscalls than
@@ -109,23 +128,29 @@ fn paired_cpu_report(
     sys: &mut sysinfo::System,
     procs: usize,
 ) {
-    let rounds = 150;
+    let rounds = 144;
+    let settle = std::time::Duration::from_millis(10);
     let mut t: [Vec<f64>; 4] = Default::default();
     let (mut r1, mut r2, mut r3) = (vec![], vec![], vec![]);
     let mut buf = Vec::new();
     for round in 0..rounds {
-        // Rotate the order so each measurement follows each other one equally often (sysinfo
-        // evicts caches the next one then pays for).
         let mut m = [0.0; 4];
-        for k in 0..4 {
-            let which = (round + k) % 4;
+        for which in round_order(round) {
             m[which] = match which {
-                0 => cpu_of(&mut || drop(black_box(live.collect()))),
-                1 => cpu_of(&mut || drop(black_box(open_close.collect()))),
+                0 => cpu_of(&mut || {
+                    drop(black_box(live.collect()));
+                }),
+                1 => cpu_of(&mut || {
+                    drop(black_box(open_close.collect()));
+                }),
                 2 => cpu_of(&mut || {
                     black_box(floor(trace, &mut buf));
                 }),
-                _ => cpu_of(&mut || sys.refresh_all()),
+                _ => {
+                    let cpu = cpu_of(&mut || sys.refresh_all());
+                    std::thread::sleep(settle);
+                    cpu
+                }
             };
         }
         for (v, x) in t.iter_mut().zip(m) {
