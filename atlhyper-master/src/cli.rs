@@ -69,6 +69,12 @@ pub struct MasterArgs {
     /// Largest snapshot after decompression, bytes.
     #[arg(long, env = "MASTER_SNAPSHOT_DECOMPRESSED_LIMIT", default_value_t = 64 << 20)]
     pub snapshot_decompressed_limit: usize,
+    /// Time a client has to send a request's complete headers (and longest idle keep-alive).
+    #[arg(long, env = "MASTER_HEADER_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
+    pub header_timeout: Duration,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "MASTER_MAX_CONNECTIONS", default_value_t = crate::serve::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
 }
 
 impl MasterArgs {
@@ -107,6 +113,8 @@ impl MasterArgs {
             agent_offline_after: self.agent_offline_after,
             snapshot_body_limit: self.snapshot_body_limit,
             snapshot_decompressed_limit: self.snapshot_decompressed_limit,
+            header_timeout: self.header_timeout,
+            max_connections: self.max_connections,
             ..MasterConfig::default()
         };
         config.validate()?;
@@ -151,6 +159,10 @@ mod tests {
             "v1,v2",
             "--history-interval",
             "1m",
+            "--header-timeout",
+            "2s",
+            "--max-connections",
+            "64",
         ])
         .unwrap();
         let config = cli.master.to_config().unwrap();
@@ -158,15 +170,26 @@ mod tests {
         assert_eq!(config.agent_tokens["t3"], "c");
         assert_eq!(config.viewer_tokens, ["v1", "v2"]);
         assert_eq!(config.history_interval, Duration::from_secs(60));
+        assert_eq!(config.header_timeout, Duration::from_secs(2));
+        assert_eq!(config.max_connections, 64);
         assert!(!config.is_open());
         assert_eq!(MasterArgs::bind_addr(&config).to_string(), "0.0.0.0:9000");
 
         let open = Cli::try_parse_from(["x", "--listen", "0.0.0.0:9000"]).unwrap();
         let config = open.master.to_config().unwrap();
+        assert_eq!(config.header_timeout, Duration::from_secs(10));
+        assert_eq!(config.max_connections, 4096);
         assert_eq!(MasterArgs::bind_addr(&config).to_string(), "127.0.0.1:9000");
 
         let bad = Cli::try_parse_from(["x", "--agent-token", "t"]).unwrap();
         assert!(bad.master.to_config().is_err());
         assert!(Cli::try_parse_from(["x", "--retention", "forever"]).is_err());
+        for zero in [
+            ["x", "--header-timeout", "0s"],
+            ["x", "--max-connections", "0"],
+        ] {
+            let cli = Cli::try_parse_from(zero).unwrap();
+            assert!(cli.master.to_config().is_err(), "{zero:?} accepted");
+        }
     }
 }

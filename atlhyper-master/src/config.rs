@@ -50,6 +50,12 @@ pub struct MasterConfig {
     pub json_body_limit: usize,
     /// History answers are downsampled to at most this many points (500).
     pub history_max_points: usize,
+    /// Time a client has to send a request's complete headers, else the connection is closed
+    /// (10 s). Also how long a kept-alive connection may sit idle.
+    pub header_timeout: Duration,
+    /// Connections served at once; while this many are open, new ones wait in the listen
+    /// backlog (4096).
+    pub max_connections: usize,
 }
 
 impl Default for MasterConfig {
@@ -72,6 +78,8 @@ impl Default for MasterConfig {
             snapshot_decompressed_limit: 64 << 20,
             json_body_limit: 16 << 20,
             history_max_points: 500,
+            header_timeout: crate::serve::DEFAULT_HEADER_TIMEOUT,
+            max_connections: crate::serve::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -101,6 +109,8 @@ impl fmt::Debug for MasterConfig {
             )
             .field("json_body_limit", &self.json_body_limit)
             .field("history_max_points", &self.history_max_points)
+            .field("header_timeout", &self.header_timeout)
+            .field("max_connections", &self.max_connections)
             .finish()
     }
 }
@@ -126,6 +136,7 @@ impl MasterConfig {
             ("command_lease", self.command_lease),
             ("expiry_interval", self.expiry_interval),
             ("agent_offline_after", self.agent_offline_after),
+            ("header_timeout", self.header_timeout),
         ];
         for (name, value) in nonzero {
             if value.is_zero() {
@@ -137,6 +148,9 @@ impl MasterConfig {
             || self.json_body_limit == 0
         {
             return Err(ConfigError("body limits must be above zero".into()));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError("max_connections must be at least 1".into()));
         }
         if self.history_max_points < 2 {
             return Err(ConfigError("history_max_points must be at least 2".into()));

@@ -72,6 +72,7 @@ mod error;
 mod exposition;
 mod hub;
 mod ingest;
+mod serve;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -90,6 +91,7 @@ pub use config::{ConfigError, MasterConfig, parse_agent_tokens, parse_duration, 
 pub use error::{ApiError, MasterError};
 pub use hub::{ClusterView, DataHub};
 pub use ingest::Ingested;
+pub use serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 
 use auth::Tokens;
 use commands::{ResultWaiters, TransientCommands};
@@ -352,16 +354,17 @@ pub async fn run_master(
         ),
     ];
     let token = master.inner.shutdown.clone();
-    let app = master
-        .router()
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let limits = serve::ServeLimits {
+        header_timeout: master.inner.config.header_timeout,
+        max_connections: master.inner.config.max_connections,
+    };
     tracing::info!(%addr, "master listening");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            token.cancel();
-        })
-        .await;
+    // Long polls and waiting requests end at the token, then in-flight requests finish.
+    serve::serve(listener, master.router(), limits, async move {
+        shutdown.await;
+        token.cancel();
+    })
+    .await;
     master.inner.shutdown.cancel();
     let mut failed = None;
     for (name, task) in tasks {
@@ -369,7 +372,6 @@ pub async fn run_master(
             failed = Some(name);
         }
     }
-    served?;
     match failed {
         Some(name) => Err(MasterError::Task(name)),
         None => Ok(()),
