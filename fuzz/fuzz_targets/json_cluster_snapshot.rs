@@ -1,19 +1,6 @@
 #![no_main]
-//! Fuzz target: serde_json decoding of `ClusterSnapshot`, the POST /agent/snapshot body (master ingest).
-//!
-//! Decoding must never panic, and what decodes must survive a round trip: encode, decode again,
-//! encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
-//! and served back).
+//! Fuzz target `json_cluster_snapshot`: see `atlhyper_fuzz::json_cluster_snapshot` (src/lib.rs) for what it checks.
 
-use atlhyper_model::ClusterSnapshot;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(value) = serde_json::from_slice::<ClusterSnapshot>(data) else {
-        return;
-    };
-    let first = serde_json::to_string(&value).expect("a decoded value encodes");
-    let again: ClusterSnapshot = serde_json::from_str(&first).expect("what we encode decodes");
-    let second = serde_json::to_string(&again).expect("encodes");
-    assert_eq!(first, second, "round trip is stable");
-});
+fuzz_target!(|data: &[u8]| atlhyper_fuzz::json_cluster_snapshot(data));

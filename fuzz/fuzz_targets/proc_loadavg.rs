@@ -1,11 +1,6 @@
 #![no_main]
-//! Fuzz target: proc_loadavg. Must never panic on any input.
+//! Fuzz target `proc_loadavg`: see `atlhyper_fuzz::proc_loadavg` (src/lib.rs) for what it checks.
 
-use atlhyper_collect::proc;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        let _ = proc::loadavg::parse(text);
-    }
-});
+fuzz_target!(|data: &[u8]| atlhyper_fuzz::proc_loadavg(data));

@@ -1,0 +1,343 @@
+//! The checks behind every fuzz target, one function per target: each must return (never
+//! panic) on any input, and asserts the invariants its target documents. The cargo-fuzz binaries
+//! in `fuzz_targets/` call these; the workspace test `tests/fuzz_corpus.rs` replays the committed
+//! corpus (`corpus/<target>/`) through the same functions on every `cargo test --workspace`, so
+//! an input that once crashed stays a regression test.
+
+use std::io::Read;
+
+use atlhyper_agent::{GunzipError, gunzip_limited};
+use atlhyper_agent::{parse_duration as agent_duration, validate_node_name};
+use atlhyper_collect::etc;
+use atlhyper_collect::proc;
+use atlhyper_collect::sys;
+use atlhyper_master::{parse_agent_tokens, parse_duration as master_duration, parse_token_list};
+use atlhyper_model::ClusterSnapshot;
+use atlhyper_model::CommandResult;
+use atlhyper_model::CreateCommand;
+use atlhyper_model::Heartbeat;
+use atlhyper_model::NodeMetricsSnapshot;
+
+/// The agent's decompressed body limit for `POST /metrics/node`.
+const GZIP_LIMIT: usize = 1 << 20;
+
+/// Every target by name (the name of its binary and of its corpus directory).
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("agent_gzip_body", agent_gzip_body),
+    ("config_values", config_values),
+    ("etc_files", etc_files),
+    ("json_cluster_snapshot", json_cluster_snapshot),
+    ("json_command_result", json_command_result),
+    ("json_create_command", json_create_command),
+    ("json_heartbeat", json_heartbeat),
+    ("json_node_snapshot", json_node_snapshot),
+    ("proc_cpuinfo", proc_cpuinfo),
+    ("proc_diskstats", proc_diskstats),
+    ("proc_loadavg", proc_loadavg),
+    ("proc_meminfo", proc_meminfo),
+    ("proc_mountinfo", proc_mountinfo),
+    ("proc_net_dev", proc_net_dev),
+    ("proc_pid_cmdline", proc_pid_cmdline),
+    ("proc_pid_stat", proc_pid_stat),
+    ("proc_pid_status", proc_pid_status),
+    ("proc_pressure", proc_pressure),
+    ("proc_stat", proc_stat),
+    ("proc_uptime", proc_uptime),
+    ("sys_files", sys_files),
+];
+
+/// The agent's body decoding of `POST /metrics/node` with `Content-Encoding: gzip`:
+/// gunzip within the 1 MiB limit, then the NodeMetricsSnapshot decoder. Never panics, never
+/// returns more than the limit, and a body that is not too large inflates to the same bytes a
+/// reference decoder gives.
+pub fn agent_gzip_body(data: &[u8]) {
+    match gunzip_limited(data, GZIP_LIMIT) {
+        Ok(json) => {
+            assert!(json.len() <= GZIP_LIMIT, "output over the limit");
+            // Reference: flate2's own multi-member decoder, bounded the same way.
+            let mut reference = Vec::new();
+            let ok = flate2::read::MultiGzDecoder::new(data)
+                .take(GZIP_LIMIT as u64 + 1)
+                .read_to_end(&mut reference)
+                .is_ok();
+            assert!(
+                ok && reference == json,
+                "differs from the reference decoder"
+            );
+            let _ = serde_json::from_slice::<NodeMetricsSnapshot>(&json);
+        }
+        Err(GunzipError::TooLarge { limit }) => assert_eq!(limit, GZIP_LIMIT),
+        Err(GunzipError::Invalid(_)) => {}
+    }
+}
+
+/// the parsers of configuration text (environment variables and flags): the
+/// agent's and the master's durations, the master's agent-token map and token lists, and the
+/// DNS-1123 node-name rule the agent applies to every pushed snapshot.
+pub fn config_values(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let _ = agent_duration(text);
+    let _ = master_duration(text);
+    if let Ok(tokens) = parse_agent_tokens(text) {
+        for (token, cluster) in &tokens {
+            assert!(
+                !token.is_empty() && !cluster.is_empty(),
+                "empty token or cluster accepted"
+            );
+        }
+    }
+    for token in parse_token_list(text) {
+        assert!(!token.is_empty(), "empty token in the list");
+        assert_eq!(token.trim(), token, "token keeps surrounding whitespace");
+    }
+    if validate_node_name(text).is_ok() {
+        assert!(!text.is_empty() && text.len() <= 253, "bad length accepted");
+        assert!(
+            text.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.'),
+            "character outside DNS-1123 accepted"
+        );
+    }
+}
+
+/// `/etc/os-release` and `/etc/passwd`: must never panic on any input.
+pub fn etc_files(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = etc::os_release::pretty_name(text);
+        let mut last_uid = None;
+        for (name, uid) in etc::passwd::entries(text) {
+            let _ = name;
+            last_uid = Some(uid);
+        }
+        if let Some(uid) = last_uid {
+            let _ = etc::passwd::lookup(text, uid);
+        }
+        let _ = etc::passwd::lookup(text, 0);
+    }
+}
+
+/// serde_json decoding of `ClusterSnapshot`, the POST /agent/snapshot body (master ingest).
+///
+/// Decoding must never panic, and what decodes must survive a round trip: encode, decode again,
+/// encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
+/// and served back).
+pub fn json_cluster_snapshot(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<ClusterSnapshot>(data) else {
+        return;
+    };
+    let first = serde_json::to_string(&value).expect("a decoded value encodes");
+    let again: ClusterSnapshot = serde_json::from_str(&first).expect("what we encode decodes");
+    let second = serde_json::to_string(&again).expect("encodes");
+    assert_eq!(first, second, "round trip is stable");
+}
+
+/// serde_json decoding of `CommandResult`, the POST /agent/result body (master ingest).
+///
+/// Decoding must never panic, and what decodes must survive a round trip: encode, decode again,
+/// encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
+/// and served back).
+pub fn json_command_result(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<CommandResult>(data) else {
+        return;
+    };
+    let first = serde_json::to_string(&value).expect("a decoded value encodes");
+    let again: CommandResult = serde_json::from_str(&first).expect("what we encode decodes");
+    let second = serde_json::to_string(&again).expect("encodes");
+    assert_eq!(first, second, "round trip is stable");
+}
+
+/// serde_json decoding of `CreateCommand`, the POST /api/v2/commands body (master API).
+///
+/// Decoding must never panic, and what decodes must survive a round trip: encode, decode again,
+/// encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
+/// and served back).
+pub fn json_create_command(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<CreateCommand>(data) else {
+        return;
+    };
+    let first = serde_json::to_string(&value).expect("a decoded value encodes");
+    let again: CreateCommand = serde_json::from_str(&first).expect("what we encode decodes");
+    let second = serde_json::to_string(&again).expect("encodes");
+    assert_eq!(first, second, "round trip is stable");
+}
+
+/// serde_json decoding of `Heartbeat`, the POST /agent/heartbeat body (master ingest).
+///
+/// Decoding must never panic, and what decodes must survive a round trip: encode, decode again,
+/// encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
+/// and served back).
+pub fn json_heartbeat(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Heartbeat>(data) else {
+        return;
+    };
+    let first = serde_json::to_string(&value).expect("a decoded value encodes");
+    let again: Heartbeat = serde_json::from_str(&first).expect("what we encode decodes");
+    let second = serde_json::to_string(&again).expect("encodes");
+    assert_eq!(first, second, "round trip is stable");
+}
+
+/// serde_json decoding of `NodeMetricsSnapshot`, the POST /metrics/node body (agent ingest).
+///
+/// Decoding must never panic, and what decodes must survive a round trip: encode, decode again,
+/// encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
+/// and served back).
+pub fn json_node_snapshot(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<NodeMetricsSnapshot>(data) else {
+        return;
+    };
+    let first = serde_json::to_string(&value).expect("a decoded value encodes");
+    let again: NodeMetricsSnapshot = serde_json::from_str(&first).expect("what we encode decodes");
+    let second = serde_json::to_string(&again).expect("encodes");
+    assert_eq!(first, second, "round trip is stable");
+}
+
+/// `/proc/cpuinfo`: must never panic on any input.
+pub fn proc_cpuinfo(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = proc::cpuinfo::parse(text);
+    }
+}
+
+/// `/proc/diskstats`, whole file and line by line: must never panic on any input.
+pub fn proc_diskstats(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        for disk in proc::diskstats::parse(text) {
+            let _ = disk;
+        }
+        for (i, line) in text.lines().enumerate() {
+            let _ = proc::diskstats::parse_line(line, i + 1);
+        }
+    }
+}
+
+/// `/proc/loadavg`: must never panic on any input.
+pub fn proc_loadavg(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = proc::loadavg::parse(text);
+    }
+}
+
+/// `/proc/meminfo`: must never panic on any input.
+pub fn proc_meminfo(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(m) = proc::meminfo::parse(text) {
+            let _ = m.available();
+            let _ = m.page_cache();
+        }
+    }
+}
+
+/// `/proc/[pid]/mountinfo` and `/proc/mounts` (with octal unescaping): must never panic on any input.
+pub fn proc_mountinfo(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        for m in proc::mountinfo::parse_mountinfo(text) {
+            let _ = m;
+        }
+        for m in proc::mountinfo::parse_mounts(text) {
+            let _ = m;
+        }
+        let _ = proc::mountinfo::unescape(text);
+    }
+}
+
+/// `/proc/net/dev`, whole file and line by line: must never panic on any input.
+pub fn proc_net_dev(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        for dev in proc::net_dev::parse(text) {
+            let _ = dev;
+        }
+        for (i, line) in text.lines().enumerate() {
+            let _ = proc::net_dev::parse_line(line, i + 1);
+        }
+    }
+}
+
+/// `/proc/[pid]/cmdline`: must never panic on any input.
+pub fn proc_pid_cmdline(data: &[u8]) {
+    for arg in proc::pid_cmdline::args(data) {
+        let _ = arg;
+    }
+    let shown = proc::pid_cmdline::to_display(data);
+    let mut appended = String::new();
+    proc::pid_cmdline::append_display(data, &mut appended);
+    assert_eq!(shown, appended, "to_display and append_display agree");
+}
+
+/// `/proc/[pid]/stat`: must never panic on any input.
+pub fn proc_pid_stat(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = proc::pid_stat::parse(text);
+    }
+}
+
+/// `/proc/[pid]/status`: must never panic on any input.
+pub fn proc_pid_status(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = proc::pid_status::parse(text);
+    }
+}
+
+/// `/proc/pressure/*`: must never panic on any input.
+pub fn proc_pressure(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = proc::pressure::parse(text);
+    }
+}
+
+/// `/proc/stat`: must never panic on any input, and parsing into a reused buffer
+/// (what the sampler does every cycle) must give the same result as a fresh parse.
+pub fn proc_stat(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let fresh = proc::stat::parse(text);
+    if let Ok(stat) = &fresh {
+        let _ = stat.cpu.total();
+        for core in &stat.cpus {
+            let _ = core.total();
+        }
+    }
+    // A buffer that held a different sample before, as in the sampler's loop.
+    let mut reused = proc::stat::Stat::default();
+    let _ = proc::stat::parse_into(
+        "cpu 1 2 3 4 5 6 7 8 9 10\ncpu0 1 2 3 4 5 6 7 8\nbtime 5\n",
+        &mut reused,
+    );
+    let again = proc::stat::parse_into(text, &mut reused);
+    if let Ok(stat) = fresh {
+        assert!(again.is_ok(), "parse_into fails where parse succeeds");
+        assert_eq!(
+            stat, reused,
+            "parse_into into a reused buffer differs from parse"
+        );
+    }
+}
+
+/// `/proc/uptime`: must never panic on any input.
+pub fn proc_uptime(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = proc::uptime::parse(text);
+    }
+}
+
+/// The one-value `/sys` files (cpufreq, hwmon, net class, thermal): must never panic on any input.
+pub fn sys_files(data: &[u8]) {
+    // The one-value /sys files and the hwmon name rules.
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = sys::cpufreq::parse_cur_freq_mhz(text);
+        let _ = sys::hwmon::temp_attr(text);
+        if let Ok(c) = sys::hwmon::parse_millidegrees(text) {
+            let _ = sys::hwmon::plausible(c);
+        }
+        let (chip, label) = text.split_once('\n').unwrap_or((text, ""));
+        let _ = sys::hwmon::cpu_sensor_rank(chip, label);
+        let _ = sys::net_class::parse_operstate(text);
+        let _ = sys::net_class::parse_speed(text);
+        let _ = sys::net_class::parse_address(text);
+        let _ = sys::net_class::parse_mtu(text);
+        let _ = sys::thermal::parse_temp(text);
+        let _ = sys::thermal::is_cpu_zone(text);
+    }
+}
