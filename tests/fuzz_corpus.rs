@@ -61,5 +61,8 @@ fn committed_corpus_passes_every_check() {
     }
     eprintln!("{total} corpus inputs replayed");
     assert!(total > 0);
-    assert!(failures.is_empty(), "inputs failing their check: {failures:#?}");
+    assert!(
+        failures.is_empty(),
+        "inputs failing their check: {failures:#?}"
+    );
 }

@@ -21,8 +21,11 @@ use atlhyper_model::NodeMetricsSnapshot;
 /// The agent's decompressed body limit for `POST /metrics/node`.
 const GZIP_LIMIT: usize = 1 << 20;
 
+/// One target's check: returns on any input, panics only when an invariant breaks.
+pub type Check = fn(&[u8]);
+
 /// Every target by name (the name of its binary and of its corpus directory).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("agent_gzip_body", agent_gzip_body),
     ("config_values", config_values),
     ("etc_files", etc_files),
@@ -221,11 +224,11 @@ pub fn proc_loadavg(data: &[u8]) {
 
 /// `/proc/meminfo`: must never panic on any input.
 pub fn proc_meminfo(data: &[u8]) {
-    if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok(m) = proc::meminfo::parse(text) {
-            let _ = m.available();
-            let _ = m.page_cache();
-        }
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(m) = proc::meminfo::parse(text)
+    {
+        let _ = m.available();
+        let _ = m.page_cache();
     }
 }
 
