@@ -3,6 +3,7 @@
 #   fuzz/run.sh SECONDS [TARGET...]        (default: all targets)
 #   JOBS=2 fuzz/run.sh 600                 (two targets at a time, one lane per core)
 # Each target runs SECONDS under libFuzzer without a sanitizer (`-s none`: what runs on stable;
+# `-O -a`: optimised, with debug assertions and overflow checks, so an overflow is a crash;
 # the parsers are safe Rust, so a sanitizer would only re-check what the compiler already does).
 # New inputs go to corpus/<target>/, crashes to artifacts/<target>/. A summary line per target
 # (executions, execs/s, coverage, crashes) is appended to fuzz/summary.log.
@@ -17,12 +18,12 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 # Build once up front so the lanes never wait on each other's cargo lock.
 
-cargo fuzz build -s none -O || exit 1
+cargo fuzz build -s none -O -a || exit 1
 
 fuzz_one() {
     local t="$1" log="artifacts/$1.log"
     mkdir -p "artifacts/$t" "corpus/$t"
-    cargo fuzz run -s none -O "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+    cargo fuzz run -s none -O -a "$t" -- -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
         -print_final_stats=1 >"$log" 2>&1
     local rc=$?
     local execs rate cov crashes
