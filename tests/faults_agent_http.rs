@@ -1,14 +1,17 @@
 //! Fault suite, cluster agent's receiver, against the real `atlhyper-agent` binary on loopback:
 //! bad input gets the right status (400/401/413/415) and is not stored, a gzip bomb and oversize
-//! bodies get 413 with bounded memory, and 500 slowloris connections do not delay a normal push.
+//! bodies get 413 with bounded memory, and 500 slowloris connections do not delay a normal push and are closed at the header
+//! timeout.
 
 mod common;
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, http, node_snapshot, scrape, serial, wait_healthy};
+use common::{
+    Proc, Scratch, Slowloris, bins, free_port, http, node_snapshot, scrape, serial, wait_healthy,
+};
 
 const NODE_TOKEN: &str = "node-secret-0123456789";
 
@@ -292,72 +295,11 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
     a.proc.assert_no_panic();
 }
 
-/// Opens `n` connections that send a request line and then dribble one header byte per
-/// `every` per connection, never finishing the headers.
-struct Slowloris {
-    conns: Vec<TcpStream>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    driver: Option<std::thread::JoinHandle<(usize, usize)>>,
-}
-
-impl Slowloris {
-    fn start(addr: SocketAddr, n: usize, every: Duration) -> Slowloris {
-        let mut conns = Vec::with_capacity(n);
-        for _ in 0..n {
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-                .expect("slowloris connect");
-            s.write_all(b"POST /metrics/node HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-                .expect("request line");
-            s.set_nonblocking(true).expect("nonblocking");
-            conns.push(s);
-        }
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let mut clones: Vec<TcpStream> = conns
-            .iter()
-            .map(|c| c.try_clone().expect("clone"))
-            .collect();
-        let stop2 = stop.clone();
-        let driver = std::thread::spawn(move || {
-            let mut bytes = 0usize;
-            let mut closed = 0usize;
-            let deadline = Instant::now() + Duration::from_secs(120);
-            while !stop2.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
-                closed = 0;
-                for c in &mut clones {
-                    match c.write(b"a") {
-                        Ok(n) => bytes += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(_) => closed += 1,
-                    }
-                }
-                std::thread::sleep(every);
-            }
-            (bytes, closed)
-        });
-        Slowloris {
-            conns,
-            stop,
-            driver: Some(driver),
-        }
-    }
-
-    /// Stops dribbling; returns (header bytes sent, connections the server had closed).
-    fn stop(mut self) -> (usize, usize) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let r = self
-            .driver
-            .take()
-            .map(|d| d.join().expect("driver"))
-            .unwrap_or((0, 0));
-        self.conns.clear();
-        r
-    }
-}
-
 #[test]
 fn slowloris_does_not_delay_a_normal_push() {
     let _serial = serial();
-    let a = agent(&[]);
+    let header_timeout = Duration::from_secs(3);
+    let a = agent(&[("AGENT_HEADER_TIMEOUT", "3s".to_owned())]);
     let body = node_snapshot("normal-node", chrono::Utc::now(), 5.0);
     // Baseline.
     let mut base = Vec::new();
@@ -368,26 +310,47 @@ fn slowloris_does_not_delay_a_normal_push() {
     }
     let fds_before = a.proc.fds();
     let rss_before = a.proc.rss_kib();
-    let slow = Slowloris::start(a.addr, 500, Duration::from_millis(100));
-    std::thread::sleep(Duration::from_millis(500));
+    // Connecting takes ~1-2 s here (2-4 ms per connection on a loaded 2-core VM), so the
+    // header timeout (3 s) counts from well before the last connection opens.
+    let connecting = Instant::now();
+    let slow = Slowloris::start(a.addr, "/metrics/node", 500, Duration::from_millis(100));
+    let connect_time = connecting.elapsed();
+    let opened = Instant::now();
+    let (mut fds_peak, mut rss_peak) = (a.proc.fds(), a.proc.rss_kib());
+    // Pushes for 5 s: first with all 500 connections open, then across their closing.
     let mut under = Vec::new();
-    let t_all = Instant::now();
-    while t_all.elapsed() < Duration::from_secs(5) {
+    let mut all_closed_at = None;
+    while opened.elapsed() < Duration::from_secs(5) {
         let t = Instant::now();
         let (code, text) = push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes());
         assert_eq!(code, 200, "{text}");
         under.push(t.elapsed());
         std::thread::sleep(Duration::from_millis(50));
+        fds_peak = fds_peak.max(a.proc.fds());
+        rss_peak = rss_peak.max(a.proc.rss_kib());
+        if all_closed_at.is_none() && slow.closed() == slow.n {
+            all_closed_at = Some(opened.elapsed());
+        }
     }
-    let fds_during = a.proc.fds();
-    let rss_during = a.proc.rss_kib();
-    let (bytes, closed) = slow.stop();
+    let all_closed = slow.wait_all_closed(header_timeout + Duration::from_secs(8));
+    let all_closed_at = match all_closed_at.or_else(|| all_closed.then(|| opened.elapsed())) {
+        Some(at) => format!("{at:.1?}"),
+        None => "never".to_owned(),
+    };
+    let fds_after = a.proc.fds();
+    let rss_after = a.proc.rss_kib();
+    let report = slow.stop();
     let max = under.iter().max().copied().unwrap_or_default();
     let base_max = base.iter().max().copied().unwrap_or_default();
     eprintln!(
-        "agent slowloris: 500 connections, {bytes} header bytes dribbled, {closed} closed by the \
-         server within ~5.5 s; {} pushes meanwhile, max {max:?} (baseline max {base_max:?}); \
-         fds {fds_before} -> {fds_during}, RSS {rss_before} -> {rss_during} KiB",
+        "agent slowloris (header timeout {header_timeout:?}): 500 connections opened in \
+         {connect_time:.1?}, {} header bytes dribbled, {} closed by the server (all of them \
+         {all_closed_at} after the last opened), {} answered; {} pushes meanwhile, max \
+         {max:?} (baseline max {base_max:?}); fds {fds_before} -> {fds_peak} (peak) -> \
+         {fds_after}, RSS {rss_before} -> {rss_peak} (peak) -> {rss_after} KiB",
+        report.bytes,
+        report.closed,
+        report.answered,
         under.len()
     );
     assert!(
@@ -395,5 +358,15 @@ fn slowloris_does_not_delay_a_normal_push() {
         "a normal push took {max:?} under slowloris"
     );
     assert!(under.len() >= 20, "pushes kept flowing ({})", under.len());
+    assert!(
+        all_closed,
+        "the server closed only {} of 500 dribbling connections",
+        report.closed
+    );
+    assert_eq!(report.answered, 0, "half-sent requests were answered");
+    assert!(
+        fds_after <= fds_before + 8,
+        "descriptors back near the baseline: {fds_before} -> {fds_after}"
+    );
     a.proc.assert_no_panic();
 }

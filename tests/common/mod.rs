@@ -431,3 +431,113 @@ pub fn node_snapshot(node: &str, ts: chrono::DateTime<chrono::Utc>, cpu: f64) ->
     })
     .to_string()
 }
+
+/// What a [`Slowloris`] run saw.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SlowlorisReport {
+    /// Header bytes dribbled.
+    pub bytes: usize,
+    /// Connections the server closed (read EOF or a failed write).
+    pub closed: usize,
+    /// Connections the server answered (it should not: their headers never end).
+    pub answered: usize,
+}
+
+/// `n` connections that send a request line for `path` and then one header byte per connection
+/// every `every`, never finishing the headers; a driver thread watches which ones the server
+/// closes. Bounded: the driver stops by itself after two minutes.
+#[derive(Debug)]
+pub struct Slowloris {
+    pub n: usize,
+    closed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    driver: Option<std::thread::JoinHandle<SlowlorisReport>>,
+}
+
+impl Slowloris {
+    pub fn start(addr: SocketAddr, path: &str, n: usize, every: Duration) -> Slowloris {
+        use std::io::Write;
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n {
+            let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("slowloris connect");
+            s.write_all(format!("POST {path} HTTP/1.1\r\nHost: x\r\nX-Slow: ").as_bytes())
+                .expect("request line");
+            s.set_nonblocking(true).expect("nonblocking");
+            conns.push(Some(s));
+        }
+        let closed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (closed2, stop2) = (closed.clone(), stop.clone());
+        let driver = std::thread::spawn(move || {
+            let mut report = SlowlorisReport::default();
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while !stop2.load(Relaxed) && Instant::now() < deadline {
+                for slot in &mut conns {
+                    let Some(c) = slot else { continue };
+                    let mut buf = [0u8; 64];
+                    let gone = match c.read(&mut buf) {
+                        Ok(0) => true,
+                        Ok(_) => {
+                            report.answered += 1;
+                            true
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            match c.write(b"a") {
+                                Ok(n) => {
+                                    report.bytes += n;
+                                    false
+                                }
+                                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+                            }
+                        }
+                        Err(_) => true,
+                    };
+                    if gone {
+                        *slot = None; // our end closes too
+                        report.closed += 1;
+                        closed2.fetch_add(1, Relaxed);
+                    }
+                }
+                std::thread::sleep(every);
+            }
+            report
+        });
+        Slowloris {
+            n,
+            closed,
+            stop,
+            driver: Some(driver),
+        }
+    }
+
+    /// Connections the server has closed so far.
+    pub fn closed(&self) -> usize {
+        self.closed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Waits up to `limit` for the server to close every connection; whether it did.
+    pub fn wait_all_closed(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while self.closed() < self.n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.closed() >= self.n
+    }
+
+    /// Stops dribbling and closes our ends.
+    pub fn stop(mut self) -> SlowlorisReport {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.driver
+            .take()
+            .map(|d| d.join().expect("slowloris driver"))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Slowloris {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
