@@ -89,6 +89,15 @@ fn cpu_of(f: &mut dyn FnMut()) -> f64 {
     (cpu_now() - t).as_secs_f64() * 1e6
 }
 
+/// Process CPU time of `n` calls in a row (criterion's `iter_custom`).
+fn cpu_per(n: u64, f: &mut dyn FnMut()) -> std::time::Duration {
+    let t = cpu_now();
+    for _ in 0..n {
+        f();
+    }
+    cpu_now() - t
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -228,6 +237,22 @@ fn collect(c: &mut Criterion) {
         b.iter(|| floor(black_box(&trace), &mut buf))
     });
     g.bench_function("sysinfo_refresh_all", |b| b.iter(|| sys.refresh_all()));
+    // The same three in process CPU time instead of wall time (criterion's "time" below is then
+    // CPU time per call, all threads: sysinfo refreshes processes on a thread pool, so its wall
+    // time understates what it costs the node).
+    g.bench_function("collector_cpu", |b| {
+        b.iter_custom(|n| cpu_per(n, &mut || drop(black_box(live.collect()))))
+    });
+    g.bench_function("read_floor_cpu", |b| {
+        b.iter_custom(|n| {
+            cpu_per(n, &mut || {
+                black_box(floor(&trace, &mut buf));
+            })
+        })
+    });
+    g.bench_function("sysinfo_refresh_all_cpu", |b| {
+        b.iter_custom(|n| cpu_per(n, &mut || sys.refresh_all()))
+    });
     g.finish();
 }
 
