@@ -23,6 +23,12 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default bound on connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
+/// How long this crate's HTTP clients keep an idle connection for reuse. A server using
+/// [`serve`] closes a kept-alive connection that stays idle for its header timeout (10 s by
+/// default), and a request sent just as the server closes fails; dropping idle connections
+/// well before that avoids the race. Keep header timeouts above this.
+pub(crate) const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(8);
+
 /// Limits of [`serve`].
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ServeLimits {
