@@ -23,6 +23,11 @@ struct Agent {
 
 /// An agent whose master is a closed port (pushes fail and back off; the receiver is what we test).
 fn agent(extra: &[(&str, String)]) -> Agent {
+    agent_with(extra, None)
+}
+
+/// [`agent`], optionally with at most `nofile` open descriptors.
+fn agent_with(extra: &[(&str, String)], nofile: Option<u64>) -> Agent {
     let dir = Scratch::new("agent-http");
     let port = free_port();
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -38,7 +43,10 @@ fn agent(extra: &[(&str, String)]) -> Agent {
         ("AGENT_SNAPSHOT_INTERVAL", "1s".to_owned()),
     ];
     env.extend(extra.iter().cloned());
-    let proc = Proc::spawn("atlhyper-agent", &bins().agent, &env, &dir.0);
+    let proc = match nofile {
+        Some(n) => Proc::spawn_with_fd_limit("atlhyper-agent", &bins().agent, &env, &dir.0, n),
+        None => Proc::spawn("atlhyper-agent", &bins().agent, &env, &dir.0),
+    };
     wait_healthy(addr, Duration::from_secs(20), &proc);
     Agent {
         proc,
@@ -364,6 +372,61 @@ fn slowloris_does_not_delay_a_normal_push() {
         report.closed
     );
     assert_eq!(report.answered, 0, "half-sent requests were answered");
+    assert!(
+        fds_after <= fds_before + 8,
+        "descriptors back near the baseline: {fds_before} -> {fds_after}"
+    );
+    a.proc.assert_no_panic();
+}
+
+#[test]
+fn out_of_descriptors_the_accept_loop_backs_off_and_recovers() {
+    let _serial = serial();
+    // 64 descriptors, about 12 in use at rest: 150 dribbling connections exhaust them, and the
+    // rest wait in the listen backlog.
+    let a = agent_with(&[("AGENT_HEADER_TIMEOUT", "2s".to_owned())], Some(64));
+    let fds_before = a.proc.fds();
+    let started = Instant::now();
+    let slow = Slowloris::start(a.addr, "/metrics/node", 150, Duration::from_millis(100));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !a.proc.log_text().contains("accepting a connection failed") {
+        assert!(
+            Instant::now() < deadline,
+            "no accept error logged with 150 connections and 64 descriptors:\n{}",
+            common::tail(&a.proc.log_text(), 2000)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let fds_peak = a.proc.fds();
+    // Each accepted connection is closed at its header timeout, which frees descriptors for the
+    // ones still in the backlog, until every one has been accepted and closed.
+    let all_closed = slow.wait_all_closed(Duration::from_secs(40));
+    let took = started.elapsed();
+    let report = slow.stop();
+    let body = node_snapshot("after-emfile", chrono::Utc::now(), 1.0);
+    let t = Instant::now();
+    let (code, text) = push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes());
+    let push_took = t.elapsed();
+    let fds_after = a.proc.fds();
+    eprintln!(
+        "agent out of descriptors (RLIMIT_NOFILE 64, header timeout 2 s): 150 slowloris \
+         connections, {} closed by the server in {took:.1?}, {} answered; fds {fds_before} -> \
+         {fds_peak} -> {fds_after}; push afterwards {code} in {push_took:?}; accept errors \
+         logged: {}",
+        report.closed,
+        report.answered,
+        a.proc
+            .log_text()
+            .matches("accepting a connection failed")
+            .count()
+    );
+    assert!(
+        all_closed,
+        "only {} of 150 connections closed",
+        report.closed
+    );
+    assert_eq!(report.answered, 0, "half-sent requests were answered");
+    assert_eq!(code, 200, "{text}");
     assert!(
         fds_after <= fds_before + 8,
         "descriptors back near the baseline: {fds_before} -> {fds_after}"

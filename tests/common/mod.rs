@@ -214,6 +214,63 @@ impl Proc {
     }
 }
 
+impl Proc {
+    /// [`Proc::spawn`] with the child's open-file limit (`RLIMIT_NOFILE`) set to `nofile`, to
+    /// drive it out of descriptors.
+    pub fn spawn_with_fd_limit(
+        name: &str,
+        bin: &Path,
+        env: &[(&str, String)],
+        dir: &Path,
+        nofile: u64,
+    ) -> Proc {
+        use std::os::unix::process::CommandExt;
+        let log = dir.join(format!("{name}.log"));
+        let out = std::fs::File::create(&log).expect("create log");
+        let err = out.try_clone().expect("clone log fd");
+        let mut cmd = Command::new(bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let limit = libc::rlimit {
+            rlim_cur: nofile,
+            rlim_max: nofile,
+        };
+        // SAFETY: setrlimit(2) is async-signal-safe and only reads `limit`, a copy owned by the
+        // closure; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+        Proc {
+            name: name.to_owned(),
+            child,
+            log,
+            bin: bin.to_owned(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            restarts: 0,
+        }
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         self.kill9();
