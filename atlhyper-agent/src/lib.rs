@@ -11,7 +11,9 @@
 //!   node). A pusher sends a gzip ClusterSnapshot with a strictly increasing `seq` to the master
 //!   every interval and backfills what the master missed during an outage; a heartbeat says the
 //!   agent is alive; a command loop long-polls the master and runs the built-in commands
-//!   ([`execute`]) concurrently.
+//!   ([`execute`]) concurrently. A client has [`AgentConfig::header_timeout`] (10 s) to send a
+//!   request's headers, or its connection is closed; at most [`AgentConfig::max_connections`]
+//!   are served at once.
 //!
 //! The receiver is a plain [`axum::Router`], so it can be driven without a socket:
 //!

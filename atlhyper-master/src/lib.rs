@@ -61,6 +61,10 @@
 //! cluster id it claims (header, query, body) must agree. Reader tokens (viewer, operator) guard
 //! the API and `/metrics`. Tokens are compared in constant time and never logged or printed.
 //! Without agent tokens, or without reader tokens, [`run_master`] serves on loopback only.
+//!
+//! A client has [`MasterConfig::header_timeout`] (10 s) to send a request's headers, or its
+//! connection is closed, so connections dribbling header bytes (slowloris) do not pile up; at
+//! most [`MasterConfig::max_connections`] are served at once, the rest wait in the backlog.
 
 mod api;
 mod auth;
