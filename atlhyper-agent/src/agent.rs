@@ -51,7 +51,9 @@ pub struct AgentConfig {
     /// Time a node has to send its whole body, else 408 (`AGENT_BODY_TIMEOUT`, 10 s).
     pub body_timeout: Duration,
     /// Time a client has to send a request's complete headers, else the connection is closed
-    /// (`AGENT_HEADER_TIMEOUT`, 10 s). Also how long a kept-alive connection may sit idle.
+    /// (`AGENT_HEADER_TIMEOUT`, 10 s). Also how long a kept-alive connection may sit idle: keep
+    /// it above the 8 s the daemons keep an idle connection, or a push may now and then meet a
+    /// connection the agent is closing.
     pub header_timeout: Duration,
     /// Connections served at once; while this many are open, new ones wait in the backlog
     /// (`AGENT_MAX_CONNECTIONS`, 4096).

@@ -28,6 +28,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// default), and a request sent just as the server closes fails; dropping idle connections
 /// well before that avoids the race. Keep header timeouts above this.
 pub(crate) const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(8);
+const _: () = assert!(CLIENT_IDLE_TIMEOUT.as_millis() < DEFAULT_HEADER_TIMEOUT.as_millis());
 
 /// Limits of [`serve`].
 #[derive(Debug, Clone, Copy)]

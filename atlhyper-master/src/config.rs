@@ -51,7 +51,8 @@ pub struct MasterConfig {
     /// History answers are downsampled to at most this many points (500).
     pub history_max_points: usize,
     /// Time a client has to send a request's complete headers, else the connection is closed
-    /// (10 s). Also how long a kept-alive connection may sit idle.
+    /// (10 s). Also how long a kept-alive connection may sit idle: keep it above the 8 s agents
+    /// keep an idle connection, or a push may now and then meet a connection being closed.
     pub header_timeout: Duration,
     /// Connections served at once; while this many are open, new ones wait in the listen
     /// backlog (4096).
