@@ -63,6 +63,10 @@ pub trait CommandQueue: Send + Sync + 'static {
     /// Marks every pending or running command whose deadline is before `now` as `timeout`.
     /// Returns the commands it changed, oldest first.
     async fn expire(&self, now: DateTime<Utc>) -> StoreResult<Vec<CommandRecord>>;
+    /// Deletes every finished command (`success`, `failed`, `timeout`) whose `finished_at` is
+    /// before `before`: the command history's retention. Pending and running commands stay,
+    /// however old. Returns how many were deleted.
+    async fn prune_commands(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }
 
 /// How many commands [`CommandQueue::list`] returns when the filter sets no limit.

@@ -285,6 +285,16 @@ impl CommandQueue for MemoryStore {
         changed.sort_by(oldest_first);
         Ok(changed)
     }
+
+    async fn prune_commands(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        to_ns(before, "prune before")?;
+        let mut commands = self.commands.lock();
+        let was = commands.len();
+        commands.retain(|_, c| {
+            !(c.record.status.is_final() && matches!(c.record.finished_at, Some(f) if f < before))
+        });
+        Ok((was - commands.len()) as u64)
+    }
 }
 
 #[async_trait::async_trait]

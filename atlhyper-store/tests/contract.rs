@@ -466,6 +466,57 @@ mod suite {
         assert!(CommandQueue::list(s, &past).await.unwrap().is_empty());
     }
 
+    pub async fn prune_commands_deletes_finished_before(s: &impl Store) {
+        for (id, created, ttl) in [
+            ("a", 0, 100),
+            ("b", 1, 100),
+            ("c", 2, 3),
+            ("d", 3, 100),
+            ("e", 4, 100),
+        ] {
+            s.enqueue(&command(id, "prod", "ping", created, ttl))
+                .await
+                .unwrap();
+        }
+        assert_eq!(s.take("prod", 3, LEASE, t(4)).await.unwrap().len(), 3);
+        s.complete(&result("prod", "a", true), t(6)).await.unwrap();
+        s.complete(&result("prod", "b", false), t(7)).await.unwrap();
+        let timed_out = s.expire(t(8)).await.unwrap();
+        assert_eq!(timed_out.len(), 1, "c (deadline 5) times out at 8");
+        assert_eq!(
+            s.take("prod", 1, LEASE, t(9)).await.unwrap()[0].command_id,
+            "d"
+        );
+
+        assert_eq!(s.prune_commands(t(7)).await.unwrap(), 1, "a finished at 6");
+        assert!(s.get("a").await.unwrap().is_none());
+        assert!(
+            s.get("b").await.unwrap().is_some(),
+            "finished exactly at 7 stays"
+        );
+        assert_eq!(s.prune_commands(t(1000)).await.unwrap(), 2, "b and c");
+        let left: Vec<(String, CommandStatus)> = CommandQueue::list(s, &CommandFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.command_id, c.status))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("e".to_owned(), CommandStatus::Pending),
+                ("d".to_owned(), CommandStatus::Running)
+            ],
+            "open commands stay however old"
+        );
+        assert_eq!(s.prune_commands(t(1000)).await.unwrap(), 0);
+        assert!(matches!(
+            s.prune_commands(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+                .await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
     pub async fn expire_times_out_open_overdue_commands(s: &impl Store) {
         s.enqueue(&command("p", "prod", "ping", 0, 10))
             .await
@@ -608,5 +659,6 @@ every_engine!(
     complete_only_from_the_owner,
     list_filters_newest_first,
     expire_times_out_open_overdue_commands,
+    prune_commands_deletes_finished_before,
     agents_seen_and_status,
 );

@@ -80,6 +80,9 @@ enum Op {
     Expire {
         now: i64,
     },
+    PruneCommands {
+        before: i64,
+    },
     Seen {
         cluster: usize,
         version: u8,
@@ -133,6 +136,7 @@ fn op() -> impl Strategy<Value = Op> {
         )
             .prop_map(|(cluster, status, action, limit, offset)| Op::List { cluster, status, action, limit, offset }),
         2 => (0i64..100).prop_map(|now| Op::Expire { now }),
+        1 => (0i64..120).prop_map(|before| Op::PruneCommands { before }),
         3 => (c.clone(), 0u8..3, 0u8..3, ts.clone(), any::<bool>())
             .prop_map(|(cluster, version, addr, at, heartbeat)| Op::Seen { cluster, version, addr, at, heartbeat }),
         1 => (0i64..100, 0u64..40).prop_map(|(now, offline)| Op::Agents { now, offline }),
@@ -254,6 +258,7 @@ async fn apply(s: &impl Store, op: &Op) -> String {
             show(CommandQueue::list(s, &filter).await)
         }
         Op::Expire { now } => show(s.expire(t(*now)).await),
+        Op::PruneCommands { before } => show(s.prune_commands(t(*before)).await),
         Op::Seen {
             cluster,
             version,

@@ -227,6 +227,39 @@ fn a_newer_schema_is_refused_at_open() {
 }
 
 #[tokio::test]
+async fn a_version_1_database_migrates_and_keeps_its_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        s.enqueue(&command("kept", "prod", "ping", 0, 100))
+            .await
+            .unwrap();
+        s.close().unwrap();
+    }
+    // Back to what version 1 wrote: no index for the command prune.
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("DROP INDEX command_finished; PRAGMA user_version = 1;")
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(s.get("kept").await.unwrap().unwrap().command_id, "kept");
+    assert_eq!(s.prune_commands(t(1000)).await.unwrap(), 0, "pending stays");
+    s.close().unwrap();
+    assert_eq!(pragma(&path, "user_version"), SCHEMA_VERSION.to_string());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let index: String = conn
+        .query_row(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'command_finished'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(index, "command_finished");
+}
+
+#[tokio::test]
 async fn damaged_pages_are_reported_not_panicked() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("damaged.db");

@@ -321,4 +321,19 @@ impl CommandQueue for SqliteStore {
         })
         .await
     }
+
+    async fn prune_commands(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let before_ns = to_ns(before, "prune before")?;
+        self.write(move |conn| {
+            let n = conn
+                .execute(
+                    "DELETE FROM command
+                     WHERE status IN ('success', 'failed', 'timeout') AND finished_at < ?1",
+                    [before_ns],
+                )
+                .map_err(map_err)?;
+            Ok(n as u64)
+        })
+        .await
+    }
 }

@@ -71,11 +71,16 @@ const MIGRATIONS: &[&str] = &[
         last_snapshot INTEGER
     ) WITHOUT ROWID;
     ",
+    // 2: finished commands by finish time, for the command retention prune.
+    "
+    CREATE INDEX command_finished ON command (finished_at)
+        WHERE status IN ('success', 'failed', 'timeout');
+    ",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 ///
-/// Layout (version 1):
+/// Layout (version 2):
 /// - `node`: one integer id per (cluster, node), unique on (cluster_id, node_name). History rows
 ///   carry the id instead of two strings.
 /// - `latest`: the latest snapshot per node, as JSON, with its timestamp.
@@ -83,7 +88,8 @@ const MIGRATIONS: &[&str] = &[
 ///   (cluster, node, timestamp) range reads, and what makes appends idempotent
 ///   (`INSERT OR IGNORE`). Timestamps are `INTEGER` nanoseconds since the epoch, numbers `REAL`.
 /// - `command`: the command queue, indexed for `take` (cluster, status, created_at), the newest
-///   first listing, and `expire` (deadline of open commands).
+///   first listing, `expire` (deadline of open commands) and, since version 2, the retention
+///   prune (finish time of finished commands).
 /// - `agent`: one row per cluster.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
