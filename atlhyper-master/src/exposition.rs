@@ -66,6 +66,7 @@ pub(crate) struct MasterStats {
     pub(crate) commands_created: AtomicU64,
     pub(crate) command_results: AtomicU64,
     pub(crate) commands_expired: AtomicU64,
+    pub(crate) commands_pruned: AtomicU64,
     pub(crate) detail_timeouts: AtomicU64,
     pub(crate) ingest_latency: Histogram,
     pub(crate) command_round_trip: Histogram,
@@ -375,6 +376,12 @@ pub(crate) fn render(
         "atlhyper_master_history_pruned_total",
         "History points deleted by the retention prune.",
         &stats.history_pruned,
+    );
+    counter(
+        &mut out,
+        "atlhyper_master_commands_pruned_total",
+        "Finished commands deleted by the retention prune.",
+        &stats.commands_pruned,
     );
     counter(
         &mut out,

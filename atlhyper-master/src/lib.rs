@@ -286,7 +286,7 @@ impl Master {
         }
     }
 
-    /// Deletes history older than the retention.
+    /// Deletes history, and commands finished, before the retention.
     async fn prune(&self) {
         let inner = &self.inner;
         let before = Utc::now()
@@ -301,6 +301,19 @@ impl Master {
             Err(e) => {
                 inner.count_store_error();
                 tracing::warn!(error = %e, "pruning history failed");
+            }
+        }
+        // Finished commands share the history's retention; open ones are never deleted.
+        match inner.commands.prune_commands(before).await {
+            Ok(n) => {
+                inner.stats.commands_pruned.fetch_add(n, Ordering::Relaxed);
+                if n > 0 {
+                    tracing::info!(deleted = n, %before, "pruned finished commands");
+                }
+            }
+            Err(e) => {
+                inner.count_store_error();
+                tracing::warn!(error = %e, "pruning commands failed");
             }
         }
     }

@@ -419,7 +419,7 @@ async fn restart_keeps_history_latest_and_pending_commands() {
 #[tokio::test]
 async fn background_tasks_prune_history_and_expire_commands() {
     use atlhyper_model::MetricsDataPoint;
-    use atlhyper_store::{HistoryQuery, MetricsStore};
+    use atlhyper_store::{CommandQueue, HistoryQuery, MetricsStore};
 
     let store = Arc::new(MemoryStore::new());
     let now = Utc::now();
@@ -458,6 +458,36 @@ async fn background_tasks_prune_history_and_expire_commands() {
         .await
         .unwrap();
     let id = created["command_id"].as_str().unwrap().to_owned();
+    // A command that finished 2 h ago (beyond the 1 h retention) and one still pending from 3 h
+    // ago: the prune deletes the first only.
+    let old_command = |cid: &str| CommandRecord {
+        command_id: cid.to_owned(),
+        cluster_id: "c1".into(),
+        action: "ping".into(),
+        created_at: now - chrono::Duration::hours(3),
+        deadline: now + chrono::Duration::hours(1),
+        ..Default::default()
+    };
+    store.enqueue(&old_command("old-done")).await.unwrap();
+    let three_h_ago = now - chrono::Duration::hours(3);
+    let taken = store
+        .take("c1", 1, Duration::from_secs(60), three_h_ago)
+        .await
+        .unwrap();
+    assert_eq!(taken[0].command_id, "old-done");
+    store
+        .complete(
+            &atlhyper_model::CommandResult {
+                cluster_id: "c1".into(),
+                command_id: "old-done".into(),
+                success: true,
+                ..Default::default()
+            },
+            now - chrono::Duration::hours(2),
+        )
+        .await
+        .unwrap();
+    store.enqueue(&old_command("old-open")).await.unwrap();
 
     let query = HistoryQuery {
         cluster_id: "c1".into(),
@@ -484,7 +514,7 @@ async fn background_tasks_prune_history_and_expire_commands() {
                 .unwrap();
             expired = r.status == CommandStatus::Timeout;
         }
-        if pruned && expired {
+        if pruned && expired && store.get("old-done").await.unwrap().is_none() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -493,6 +523,27 @@ async fn background_tasks_prune_history_and_expire_commands() {
     assert!(
         expired,
         "a command past its deadline marked timeout within 6 s"
+    );
+    assert!(
+        store.get("old-done").await.unwrap().is_none(),
+        "a command finished before the retention deleted"
+    );
+    assert_eq!(
+        store.get("old-open").await.unwrap().unwrap().status,
+        CommandStatus::Pending,
+        "an open command stays however old"
+    );
+    let metrics = http
+        .get(m.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("atlhyper_master_commands_pruned_total 1"),
+        "{metrics}"
     );
     m.stop().await;
 }
