@@ -26,6 +26,7 @@ use crate::config::{ConfigError, base_url, parse_duration, validate_node_name};
 use crate::error::AgentError;
 use crate::gzip::gzip;
 use crate::master::error_chain;
+use crate::serve::{DEFAULT_HEADER_TIMEOUT, ServeLimits, serve};
 use crate::stats::{family, inc};
 
 /// Everything the node daemon needs. [`DaemonArgs`] reads it from flags and the `METRICS_*`
@@ -672,10 +673,13 @@ where
                 })?;
             let c = cancel.clone();
             let app = daemon_router(Arc::clone(&stats));
+            // A scrape endpoint: a handful of connections is plenty.
+            let limits = ServeLimits {
+                header_timeout: DEFAULT_HEADER_TIMEOUT,
+                max_connections: 64,
+            };
             Some(tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { c.cancelled().await })
-                    .await
+                serve(listener, app, limits, async move { c.cancelled().await }).await
             }))
         }
         None => None,
@@ -730,17 +734,14 @@ where
             reason: e.to_string(),
         });
     }
-    if let Some(server) = server {
-        match server.await {
-            Ok(Err(e)) if result.is_ok() => result = Err(AgentError::Serve(e)),
-            Err(e) if result.is_ok() => {
-                result = Err(AgentError::Task {
-                    name: "metrics server",
-                    reason: e.to_string(),
-                })
-            }
-            _ => {}
-        }
+    if let Some(server) = server
+        && let Err(e) = server.await
+        && result.is_ok()
+    {
+        result = Err(AgentError::Task {
+            name: "metrics server",
+            reason: e.to_string(),
+        });
     }
     tracing::info!("atlhyper-metrics stopped");
     result

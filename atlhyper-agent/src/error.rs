@@ -16,9 +16,6 @@ pub enum AgentError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The HTTP server failed.
-    #[error("HTTP server: {0}")]
-    Serve(std::io::Error),
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
     Http(String),

@@ -65,10 +65,10 @@ mod error;
 mod gzip;
 mod master;
 mod node_table;
+mod process;
 mod pusher;
 mod receiver;
-mod serve;
-mod signal;
+pub mod serve;
 mod stats;
 
 pub use agent::{AgentArgs, AgentConfig, run_agent, serve_agent, spawn_sweeper};
@@ -82,10 +82,10 @@ pub use error::AgentError;
 pub use gzip::{GunzipError, gunzip_limited, gzip};
 pub use master::{MasterError, MasterLink};
 pub use node_table::{Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig};
+pub use process::{init_logging, run_main, terminated};
 pub use pusher::AGENT_VERSION;
 pub use receiver::{
     DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiveError, ReceiverState, receiver_router,
 };
 pub use serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
-pub use signal::terminated;
 pub use stats::AgentStats;

@@ -1,5 +1,6 @@
-//! The HTTP/1.1 accept loop of the receiver: a header read timeout, a bound on open connections,
-//! and a graceful shutdown. (`axum::serve` sets no header timeout, so a client dribbling header
+//! The HTTP/1.1 accept loop of every atlhyper-rs server (the agent's receiver, the node daemon's
+//! `/metrics`, the master): a header read timeout, a bound on open connections, and a graceful
+//! shutdown. (`axum::serve` sets no header timeout, so a client dribbling header
 //! bytes would keep its connection, and a descriptor, forever.)
 
 use std::future::Future;
@@ -31,8 +32,8 @@ pub(crate) const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(8);
 const _: () = assert!(CLIENT_IDLE_TIMEOUT.as_millis() < DEFAULT_HEADER_TIMEOUT.as_millis());
 
 /// Limits of [`serve`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ServeLimits {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
     /// Time a client has to send a request's complete headers, counted from the connection's
     /// first read and, on a kept-alive connection, from the end of the previous response; then
     /// the connection is closed.
@@ -45,7 +46,7 @@ pub(crate) struct ServeLimits {
 /// `ConnectInfo<SocketAddr>`. Then it stops accepting and waits for open connections: idle ones
 /// close at once, in-flight requests finish, half-sent headers end at the header timeout.
 /// Accept errors (e.g. out of descriptors) are logged and retried after a short, growing pause.
-pub(crate) async fn serve(
+pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,

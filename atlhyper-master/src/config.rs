@@ -79,8 +79,8 @@ impl Default for MasterConfig {
             snapshot_decompressed_limit: 64 << 20,
             json_body_limit: 16 << 20,
             history_max_points: 500,
-            header_timeout: crate::serve::DEFAULT_HEADER_TIMEOUT,
-            max_connections: crate::serve::DEFAULT_MAX_CONNECTIONS,
+            header_timeout: atlhyper_agent::serve::DEFAULT_HEADER_TIMEOUT,
+            max_connections: atlhyper_agent::serve::DEFAULT_MAX_CONNECTIONS,
         }
     }
 }

@@ -76,12 +76,12 @@ mod error;
 mod exposition;
 mod hub;
 mod ingest;
-mod serve;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use atlhyper_agent::serve::{ServeLimits, serve};
 use atlhyper_model::{ClusterSnapshot, NodeState, NodeStatus};
 use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, SqliteStore};
 use axum::Router;
@@ -90,12 +90,12 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 pub use api::{MAX_COMMAND_TIMEOUT_SECS, MAX_HISTORY_HOURS, MAX_SERIES_MINUTES};
+pub use atlhyper_agent::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use cli::MasterArgs;
 pub use config::{ConfigError, MasterConfig, parse_agent_tokens, parse_duration, parse_token_list};
 pub use error::{ApiError, MasterError};
 pub use hub::{ClusterView, DataHub};
 pub use ingest::Ingested;
-pub use serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 
 use auth::Tokens;
 use commands::{ResultWaiters, TransientCommands};
@@ -371,13 +371,13 @@ pub async fn run_master(
         ),
     ];
     let token = master.inner.shutdown.clone();
-    let limits = serve::ServeLimits {
+    let limits = ServeLimits {
         header_timeout: master.inner.config.header_timeout,
         max_connections: master.inner.config.max_connections,
     };
     tracing::info!(%addr, "master listening");
     // Long polls and waiting requests end at the token, then in-flight requests finish.
-    serve::serve(listener, master.router(), limits, async move {
+    serve(listener, master.router(), limits, async move {
         shutdown.await;
         token.cancel();
     })

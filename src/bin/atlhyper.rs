@@ -13,14 +13,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_agent::{
-    AgentArgs, AgentConfig, DaemonArgs, DaemonConfig, NodeTable, run_agent, run_daemon,
-    serve_agent, terminated, validate_node_name,
+    AgentArgs, AgentConfig, DaemonArgs, DaemonConfig, NodeTable, init_logging, run_agent,
+    run_daemon, run_main, serve_agent, terminated, validate_node_name,
 };
 use atlhyper_master::{Master, MasterArgs, MasterConfig, open_sqlite, run_from_args, run_master};
 use clap::{Parser, Subcommand};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -205,21 +204,8 @@ async fn up(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cli.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("atlhyper: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async move {
+    init_logging(&cli.log_level);
+    let work = async move {
         match cli.command {
             Command::Up(args) => up(args, terminated(), None).await,
             Command::Master(args) => run_from_args(&args, terminated())
@@ -238,14 +224,12 @@ fn main() -> ExitCode {
                     .map_err(|e| e.to_string())
             }
         }
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("atlhyper: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    };
+    run_main(
+        "atlhyper",
+        tokio::runtime::Builder::new_multi_thread(),
+        work,
+    )
 }
 
 #[cfg(test)]

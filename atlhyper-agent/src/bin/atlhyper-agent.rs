@@ -4,9 +4,8 @@
 
 use std::process::ExitCode;
 
-use atlhyper_agent::{AgentArgs, run_agent, terminated};
+use atlhyper_agent::{AgentArgs, init_logging, run_agent, run_main, terminated};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(name = "atlhyper-agent", version, about = "atlhyper-rs cluster agent")]
@@ -20,10 +19,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cli.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    init_logging(&cli.log_level);
     let config = match cli.agent.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -31,21 +27,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("atlhyper-agent: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run_agent(config, terminated())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("atlhyper-agent: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    run_main(
+        "atlhyper-agent",
+        tokio::runtime::Builder::new_multi_thread(),
+        run_agent(config, terminated()),
+    )
 }

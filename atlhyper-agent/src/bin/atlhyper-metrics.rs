@@ -3,9 +3,8 @@
 
 use std::process::ExitCode;
 
-use atlhyper_agent::{DaemonArgs, run_daemon, terminated};
+use atlhyper_agent::{DaemonArgs, init_logging, run_daemon, run_main, terminated};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,10 +22,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cli.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    init_logging(&cli.log_level);
     let config = match cli.daemon.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -36,22 +32,11 @@ fn main() -> ExitCode {
     };
     // One thread is plenty for one request every few seconds; collection runs on one blocking
     // thread.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .max_blocking_threads(2)
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("atlhyper-metrics: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run_daemon(config, terminated())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("atlhyper-metrics: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    let mut runtime = tokio::runtime::Builder::new_current_thread();
+    runtime.max_blocking_threads(2);
+    run_main(
+        "atlhyper-metrics",
+        runtime,
+        run_daemon(config, terminated()),
+    )
 }

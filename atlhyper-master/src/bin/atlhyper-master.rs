@@ -4,9 +4,9 @@
 
 use std::process::ExitCode;
 
+use atlhyper_agent::{init_logging, run_main, terminated};
 use atlhyper_master::{MasterArgs, run_from_args};
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
 #[command(name = "atlhyper-master", version, about = "atlhyper-rs master")]
@@ -18,50 +18,12 @@ struct Cli {
     log_level: String,
 }
 
-/// Completes on ctrl-c or SIGTERM.
-async fn terminated() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cli.log_level))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("atlhyper-master: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run_from_args(&cli.master, terminated())) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("atlhyper-master: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    init_logging(&cli.log_level);
+    run_main(
+        "atlhyper-master",
+        tokio::runtime::Builder::new_multi_thread(),
+        run_from_args(&cli.master, terminated()),
+    )
 }

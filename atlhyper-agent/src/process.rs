@@ -1,0 +1,65 @@
+//! What every atlhyper-rs binary does around its work: logging, a runtime, the signals that end
+//! it, and the exit code. (`atlhyper-metrics`, `atlhyper-agent`, `atlhyper-master` and `atlhyper`
+//! share these, so they start and stop alike.)
+
+use std::fmt::Display;
+use std::future::Future;
+use std::process::ExitCode;
+
+use tracing_subscriber::EnvFilter;
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C): the shutdown future the binaries pass in.
+pub async fn terminated() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        _ = term => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// Installs the tracing subscriber: the `RUST_LOG` filter when set, else `level` (EnvFilter
+/// syntax, e.g. `info` or `atlhyper_agent=debug`), else `info` when `level` does not parse.
+pub fn init_logging(level: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Builds a runtime from `runtime` (with IO and timers enabled), runs `work` to completion on it
+/// and turns the outcome into the exit code: success, or `program: error` on stderr and failure.
+pub fn run_main<E: Display>(
+    program: &str,
+    mut runtime: tokio::runtime::Builder,
+    work: impl Future<Output = Result<(), E>>,
+) -> ExitCode {
+    let runtime = match runtime.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("{program}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{program}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
