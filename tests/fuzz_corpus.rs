@@ -51,7 +51,12 @@ fn committed_corpus_passes_every_check() {
     let mut total = 0;
     for (name, check) in checks::TARGETS {
         for path in file_names(&fuzz_dir().join("corpus").join(name)) {
-            let data = std::fs::read(&path).expect("read corpus input");
+            let data = match std::fs::read(&path) {
+                Ok(data) => data,
+                // A fuzzer running on this checkout replaces inputs as it minimises them.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => panic!("{}: {e}", path.display()),
+            };
             total += 1;
             // A failed check is a panic (that is how libFuzzer sees it); collect them all.
             if catch_unwind(AssertUnwindSafe(|| check(&data))).is_err() {

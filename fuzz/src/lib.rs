@@ -13,13 +13,29 @@ use atlhyper_collect::proc;
 use atlhyper_collect::sys;
 use atlhyper_master::{parse_agent_tokens, parse_duration as master_duration, parse_token_list};
 use atlhyper_model::ClusterSnapshot;
+use atlhyper_model::CommandPoll;
 use atlhyper_model::CommandResult;
 use atlhyper_model::CreateCommand;
 use atlhyper_model::Heartbeat;
 use atlhyper_model::NodeMetricsSnapshot;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// The agent's decompressed body limit for `POST /metrics/node`.
 const GZIP_LIMIT: usize = 1 << 20;
+
+/// What every JSON target checks: decoding never panics, and what decodes survives a round trip
+/// (encode, decode, encode gives the same JSON), so nothing accepted on ingest is lost or altered
+/// when stored and served back.
+fn round_trip<T: Serialize + DeserializeOwned>(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<T>(data) else {
+        return;
+    };
+    let first = serde_json::to_string(&value).expect("a decoded value encodes");
+    let again: T = serde_json::from_str(&first).expect("what we encode decodes");
+    let second = serde_json::to_string(&again).expect("encodes");
+    assert_eq!(first, second, "round trip is stable");
+}
 
 /// One target's check: returns on any input, panics only when an invariant breaks.
 pub type Check = fn(&[u8]);
@@ -30,6 +46,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("config_values", config_values),
     ("etc_files", etc_files),
     ("json_cluster_snapshot", json_cluster_snapshot),
+    ("json_command_poll", json_command_poll),
     ("json_command_result", json_command_result),
     ("json_create_command", json_create_command),
     ("json_heartbeat", json_heartbeat),
@@ -127,13 +144,7 @@ pub fn etc_files(data: &[u8]) {
 /// encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
 /// and served back).
 pub fn json_cluster_snapshot(data: &[u8]) {
-    let Ok(value) = serde_json::from_slice::<ClusterSnapshot>(data) else {
-        return;
-    };
-    let first = serde_json::to_string(&value).expect("a decoded value encodes");
-    let again: ClusterSnapshot = serde_json::from_str(&first).expect("what we encode decodes");
-    let second = serde_json::to_string(&again).expect("encodes");
-    assert_eq!(first, second, "round trip is stable");
+    round_trip::<ClusterSnapshot>(data);
 }
 
 /// serde_json decoding of `CommandResult`, the POST /agent/result body (master ingest).
@@ -142,13 +153,14 @@ pub fn json_cluster_snapshot(data: &[u8]) {
 /// encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
 /// and served back).
 pub fn json_command_result(data: &[u8]) {
-    let Ok(value) = serde_json::from_slice::<CommandResult>(data) else {
-        return;
-    };
-    let first = serde_json::to_string(&value).expect("a decoded value encodes");
-    let again: CommandResult = serde_json::from_str(&first).expect("what we encode decodes");
-    let second = serde_json::to_string(&again).expect("encodes");
-    assert_eq!(first, second, "round trip is stable");
+    round_trip::<CommandResult>(data);
+}
+
+/// serde_json decoding of `CommandPoll`, the master's answer to the agent's long poll
+/// (`GET /agent/commands`, agent side). Decoding must never panic, and what decodes must survive
+/// a round trip.
+pub fn json_command_poll(data: &[u8]) {
+    round_trip::<CommandPoll>(data);
 }
 
 /// serde_json decoding of `CreateCommand`, the POST /api/v2/commands body (master API).
@@ -157,13 +169,7 @@ pub fn json_command_result(data: &[u8]) {
 /// encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
 /// and served back).
 pub fn json_create_command(data: &[u8]) {
-    let Ok(value) = serde_json::from_slice::<CreateCommand>(data) else {
-        return;
-    };
-    let first = serde_json::to_string(&value).expect("a decoded value encodes");
-    let again: CreateCommand = serde_json::from_str(&first).expect("what we encode decodes");
-    let second = serde_json::to_string(&again).expect("encodes");
-    assert_eq!(first, second, "round trip is stable");
+    round_trip::<CreateCommand>(data);
 }
 
 /// serde_json decoding of `Heartbeat`, the POST /agent/heartbeat body (master ingest).
@@ -172,13 +178,7 @@ pub fn json_create_command(data: &[u8]) {
 /// encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
 /// and served back).
 pub fn json_heartbeat(data: &[u8]) {
-    let Ok(value) = serde_json::from_slice::<Heartbeat>(data) else {
-        return;
-    };
-    let first = serde_json::to_string(&value).expect("a decoded value encodes");
-    let again: Heartbeat = serde_json::from_str(&first).expect("what we encode decodes");
-    let second = serde_json::to_string(&again).expect("encodes");
-    assert_eq!(first, second, "round trip is stable");
+    round_trip::<Heartbeat>(data);
 }
 
 /// serde_json decoding of `NodeMetricsSnapshot`, the POST /metrics/node body (agent ingest).
@@ -187,13 +187,7 @@ pub fn json_heartbeat(data: &[u8]) {
 /// encode again gives the same JSON (so nothing accepted on ingest is lost or altered when stored
 /// and served back).
 pub fn json_node_snapshot(data: &[u8]) {
-    let Ok(value) = serde_json::from_slice::<NodeMetricsSnapshot>(data) else {
-        return;
-    };
-    let first = serde_json::to_string(&value).expect("a decoded value encodes");
-    let again: NodeMetricsSnapshot = serde_json::from_str(&first).expect("what we encode decodes");
-    let second = serde_json::to_string(&again).expect("encodes");
-    assert_eq!(first, second, "round trip is stable");
+    round_trip::<NodeMetricsSnapshot>(data);
 }
 
 /// `/proc/cpuinfo`: must never panic on any input.
