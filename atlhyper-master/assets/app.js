@@ -811,7 +811,9 @@ async function refresh() {
   if (S.cluster && !errors.length) {
     const timing = {};
     try {
-      const data = await api('/api/v2/clusters/' + enc(S.cluster) + '/node-metrics', timing);
+      // The overview form: the same shape without processes, per-core CPU and sensors (the
+      // node page fetches the full snapshot of its one node).
+      const data = await api('/api/v2/clusters/' + enc(S.cluster) + '/node-metrics?view=overview', timing);
       const t0 = performance.now();
       S.data = data;
       S.overviewErr = null;

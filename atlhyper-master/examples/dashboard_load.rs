@@ -127,6 +127,7 @@ fn main() {
         let endpoints = [
             "/api/v2/clusters".to_owned(),
             format!("/api/v2/clusters/{}/node-metrics", ids[0]),
+            format!("/api/v2/clusters/{}/node-metrics?view=overview", ids[0]),
             format!("/api/v2/clusters/{}/node-metrics", ids[7]),
             format!("/api/v2/clusters/{}/node-metrics/node-500", ids[0]),
             format!("/api/v2/observe/metrics/summary?cluster_id={}", ids[0]),

@@ -75,6 +75,7 @@ pub struct ClusterView {
     node_metrics_json: Arc<Encoded>,
     observe_summary_json: Bytes,
     observe_nodes_json: OnceLock<Arc<Encoded>>,
+    node_overview_json: OnceLock<Arc<Encoded>>,
 }
 
 /// Answers at least this large are also offered gzip-compressed, bytes.
@@ -180,6 +181,7 @@ impl ClusterView {
             node_metrics_json,
             observe_summary_json,
             observe_nodes_json: OnceLock::new(),
+            node_overview_json: OnceLock::new(),
         }
     }
 
@@ -190,6 +192,28 @@ impl ClusterView {
 
     pub(crate) fn node_metrics_encoded(&self) -> &Arc<Encoded> {
         &self.node_metrics_json
+    }
+
+    /// `GET /api/v2/clusters/{id}/node-metrics?view=overview` JSON: the same shape with every node
+    /// in its [`NodeMetricsSnapshot::overview`] form (serialized on first use).
+    pub fn node_overview_json(&self) -> Bytes {
+        self.node_overview_encoded().plain.clone()
+    }
+
+    pub(crate) fn node_overview_encoded(&self) -> &Arc<Encoded> {
+        self.node_overview_json.get_or_init(|| {
+            let nodes: Vec<NodeMetricsSnapshot> = self
+                .snapshot
+                .node_metrics
+                .values()
+                .map(NodeMetricsSnapshot::overview)
+                .collect();
+            Encoded::new(to_bytes(&NodeMetricsRef {
+                summary: &self.summary,
+                nodes: nodes.iter().collect(),
+                node_status: &self.snapshot.node_status,
+            }))
+        })
     }
 
     /// `GET /api/v2/observe/metrics/summary` JSON.

@@ -39,7 +39,7 @@
 //!
 //! Routes (AtlHyper v2 compatible): the agent side `POST /agent/snapshot`,
 //! `POST /agent/heartbeat`, `GET /agent/commands` (long poll), `POST /agent/result`; the reader
-//! side `GET /api/v2/clusters`, `GET /api/v2/agents`, `GET /api/v2/clusters/{id}/node-metrics`,
+//! side `GET /api/v2/clusters`, `GET /api/v2/agents`, `GET /api/v2/clusters/{id}/node-metrics[?view=overview]`,
 //! `.../node-metrics/{node}`, `.../node-metrics/{node}/history?hours=1..=720`,
 //! `GET /api/v2/observe/metrics/{summary,nodes,nodes/{name},nodes/{name}/series}?cluster_id=`,
 //! `POST /api/v2/commands`, `GET /api/v2/commands[/{id}]`; `GET /health`, `GET /metrics`

@@ -85,6 +85,12 @@ fn json<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> T {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(bytes)))
 }
 
+async fn body_of(master: &Master, path: &str) -> Bytes {
+    let (status, body) = send(master, get(path)).await;
+    assert_eq!(status, 200, "{path}");
+    body
+}
+
 fn error_of(bytes: &Bytes) -> String {
     json::<Value>(bytes)["error"].as_str().unwrap().to_owned()
 }
@@ -149,6 +155,38 @@ async fn snapshot_then_dashboard_endpoints() {
     let node: NodeMetricsSnapshot = json(&body);
     assert_eq!(node.node_name, "node-001");
     assert_eq!(node.processes.len(), 10);
+
+    // The overview view: same shape and summary, every node in its overview form.
+    let full_body = body_of(&m, "/api/v2/clusters/c1/node-metrics?view=full").await;
+    assert_eq!(
+        full_body,
+        body_of(&m, "/api/v2/clusters/c1/node-metrics").await
+    );
+    let (status, body) = send(&m, get("/api/v2/clusters/c1/node-metrics?view=overview")).await;
+    assert_eq!(status, 200);
+    let overview: ClusterNodeMetrics = json(&body);
+    assert_eq!(overview.summary, metrics.summary);
+    let expected: Vec<NodeMetricsSnapshot> = metrics
+        .nodes
+        .iter()
+        .map(NodeMetricsSnapshot::overview)
+        .collect();
+    assert_eq!(overview.nodes, expected);
+    assert!(overview.nodes.iter().all(|n| n.processes.is_empty()));
+    assert!(
+        body.len() < full_body.len(),
+        "{} >= {}",
+        body.len(),
+        full_body.len()
+    );
+    for bad in ["?view=summary", "?view=", "?view=FULL"] {
+        let (status, body) = send(&m, get(&format!("/api/v2/clusters/c1/node-metrics{bad}"))).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(
+            error_of(&body).contains("view must be full or overview"),
+            "{bad}"
+        );
+    }
 
     let (status, body) = send(&m, get("/api/v2/clusters/c1/node-metrics/nope")).await;
     assert_eq!(status, 404);

@@ -341,6 +341,43 @@ pub struct CollectorStatus {
 }
 
 impl NodeMetricsSnapshot {
+    /// The overview form of this snapshot, for lists of many nodes: the same fields and the same
+    /// JSON shape, without the per-item lists a node list does not show: no processes, no
+    /// per-core CPU, no temperature sensors (the CPU reading stays), no collector reports, and no
+    /// interfaces when `totals` carries the network rates. Disks stay (the health rule reads
+    /// every disk). About a quarter of the full size for a typical node.
+    pub fn overview(&self) -> NodeMetricsSnapshot {
+        NodeMetricsSnapshot {
+            node_name: self.node_name.clone(),
+            timestamp: self.timestamp,
+            hostname: self.hostname.clone(),
+            os: self.os.clone(),
+            kernel: self.kernel.clone(),
+            uptime: self.uptime,
+            cpu: CpuMetrics {
+                per_core: Vec::new(),
+                model: self.cpu.model.clone(),
+                ..self.cpu
+            },
+            memory: self.memory.clone(),
+            disks: self.disks.clone(),
+            networks: if self.totals.is_some() {
+                Vec::new()
+            } else {
+                self.networks.clone()
+            },
+            temperature: TemperatureMetrics {
+                cpu_temp: self.temperature.cpu_temp,
+                cpu_temp_max: self.temperature.cpu_temp_max,
+                sensors: Vec::new(),
+            },
+            processes: Vec::new(),
+            psi: self.psi.clone(),
+            totals: self.totals.clone(),
+            collectors: Vec::new(),
+        }
+    }
+
     /// The primary disk: the one mounted at `/`, otherwise the first.
     pub fn primary_disk(&self) -> Option<&DiskMetrics> {
         self.disks

@@ -625,3 +625,46 @@ fn bad_json_is_an_error_not_a_panic() {
             .contains("paused")
     );
 }
+
+#[test]
+fn overview_drops_only_the_per_item_lists() {
+    let full = full_snapshot();
+    assert!(
+        !full.processes.is_empty()
+            && !full.cpu.per_core.is_empty()
+            && !full.temperature.sensors.is_empty()
+            && !full.collectors.is_empty()
+            && !full.networks.is_empty()
+            && full.totals.is_some(),
+        "the fixture has every list"
+    );
+    let o = full.overview();
+    assert!(o.processes.is_empty() && o.cpu.per_core.is_empty());
+    assert!(o.temperature.sensors.is_empty() && o.collectors.is_empty());
+    assert!(o.networks.is_empty(), "totals carry the network rates");
+    // Everything else is unchanged: put the lists back and it is the same snapshot.
+    let mut back = o.clone();
+    back.processes = full.processes.clone();
+    back.cpu.per_core = full.cpu.per_core.clone();
+    back.temperature.sensors = full.temperature.sensors.clone();
+    back.collectors = full.collectors.clone();
+    back.networks = full.networks.clone();
+    assert_eq!(back, full);
+    assert_eq!(o.is_healthy(), full.is_healthy());
+    assert_eq!(
+        MetricsDataPoint::from_snapshot(&o),
+        MetricsDataPoint::from_snapshot(&full)
+    );
+    let (small, big) = (
+        serde_json::to_vec(&o).unwrap().len(),
+        serde_json::to_vec(&full).unwrap().len(),
+    );
+    assert!(small < big, "{small} >= {big}");
+
+    // Without totals the interfaces are the only network rates: they stay.
+    let v2 = NodeMetricsSnapshot {
+        totals: None,
+        ..full.clone()
+    };
+    assert_eq!(v2.overview().networks, full.networks);
+}
