@@ -198,16 +198,22 @@ fn soak_three_daemons_agent_master_at_100ms() {
     if dbl > dbm * 1.10 + 65536.0 {
         failures.push(format!("database grew {dbm:.0} -> {dbl:.0} bytes"));
     }
+    let history_pruned = master_stats
+        .as_ref()
+        .and_then(|m| m.get("atlhyper_master_history_pruned_total").copied());
     eprintln!(
-        "soak {secs} s, {} samples (CSV {}):\n  {}\n  master pruned {:?} history rows",
+        "soak {secs} s, {} samples (CSV {}):\n  {}\n  master pruned {history_pruned:?} history rows",
         samples.len(),
         csv.display(),
         report.join("\n  "),
-        master_stats.as_ref().and_then(|m| m
-            .iter()
-            .find(|(k, _)| k.contains("pruned"))
-            .map(|(_, v)| *v))
     );
+    // Past the 2-minute retention plus a prune interval, retention must have deleted rows:
+    // a flat database is then flat because of it.
+    if secs >= 180 && !history_pruned.is_some_and(|n| n > 0.0) {
+        failures.push(format!(
+            "retention pruned no history rows in {secs} s ({history_pruned:?})"
+        ));
+    }
     for p in &procs {
         p.assert_no_panic();
     }
