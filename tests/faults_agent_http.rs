@@ -306,77 +306,24 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
 #[test]
 fn slowloris_does_not_delay_a_normal_push() {
     let _serial = serial();
-    let header_timeout = Duration::from_secs(3);
     let a = agent(&[("AGENT_HEADER_TIMEOUT", "3s".to_owned())]);
     let body = node_snapshot("normal-node", chrono::Utc::now(), 5.0);
-    // Baseline.
-    let mut base = Vec::new();
-    for _ in 0..20 {
-        let t = Instant::now();
-        assert_eq!(push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes()).0, 200);
-        base.push(t.elapsed());
-    }
-    let fds_before = a.proc.fds();
-    let rss_before = a.proc.rss_kib();
-    // Connecting takes ~1-2 s here (2-4 ms per connection on a loaded 2-core VM), so the
-    // header timeout (3 s) counts from well before the last connection opens.
-    let connecting = Instant::now();
-    let slow = Slowloris::start(a.addr, "/metrics/node", 500, Duration::from_millis(100));
-    let connect_time = connecting.elapsed();
-    let opened = Instant::now();
-    let (mut fds_peak, mut rss_peak) = (a.proc.fds(), a.proc.rss_kib());
-    // Pushes for 5 s: first with all 500 connections open, then across their closing.
-    let mut under = Vec::new();
-    let mut all_closed_at = None;
-    while opened.elapsed() < Duration::from_secs(5) {
+    let mut push_one = || {
         let t = Instant::now();
         let (code, text) = push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes());
         assert_eq!(code, 200, "{text}");
-        under.push(t.elapsed());
-        std::thread::sleep(Duration::from_millis(50));
-        fds_peak = fds_peak.max(a.proc.fds());
-        rss_peak = rss_peak.max(a.proc.rss_kib());
-        if all_closed_at.is_none() && slow.closed() == slow.n {
-            all_closed_at = Some(opened.elapsed());
-        }
-    }
-    let all_closed = slow.wait_all_closed(header_timeout + Duration::from_secs(8));
-    let all_closed_at = match all_closed_at.or_else(|| all_closed.then(|| opened.elapsed())) {
-        Some(at) => format!("{at:.1?}"),
-        None => "never".to_owned(),
+        t.elapsed()
     };
-    let fds_after = a.proc.fds();
-    let rss_after = a.proc.rss_kib();
-    let report = slow.stop();
-    let max = under.iter().max().copied().unwrap_or_default();
-    let base_max = base.iter().max().copied().unwrap_or_default();
-    eprintln!(
-        "agent slowloris (header timeout {header_timeout:?}): 500 connections opened in \
-         {connect_time:.1?}, {} header bytes dribbled, {} closed by the server (all of them \
-         {all_closed_at} after the last opened), {} answered; {} pushes meanwhile, max \
-         {max:?} (baseline max {base_max:?}); fds {fds_before} -> {fds_peak} (peak) -> \
-         {fds_after}, RSS {rss_before} -> {rss_peak} (peak) -> {rss_after} KiB",
-        report.bytes,
-        report.closed,
-        report.answered,
-        under.len()
-    );
-    assert!(
-        max < Duration::from_secs(1),
-        "a normal push took {max:?} under slowloris"
+    let under = common::pushes_under_slowloris(
+        "agent",
+        &a.proc,
+        a.addr,
+        "/metrics/node",
+        Duration::from_secs(3),
+        Duration::from_millis(50),
+        &mut push_one,
     );
     assert!(under.len() >= 20, "pushes kept flowing ({})", under.len());
-    assert!(
-        all_closed,
-        "the server closed only {} of 500 dribbling connections",
-        report.closed
-    );
-    assert_eq!(report.answered, 0, "half-sent requests were answered");
-    assert!(
-        fds_after <= fds_before + 8,
-        "descriptors back near the baseline: {fds_before} -> {fds_after}"
-    );
-    a.proc.assert_no_panic();
 }
 
 #[test]

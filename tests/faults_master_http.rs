@@ -11,7 +11,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, Slowloris, bins, free_port, http, root, serial, wait_healthy};
+use common::{Proc, Scratch, bins, free_port, http, root, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-aaaaaaaaaaaa";
 const OTHER_AGENT_TOKEN: &str = "agent-token-bbbbbbbbbbbb";
@@ -655,7 +655,6 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
 #[test]
 fn slowloris_does_not_delay_a_normal_snapshot_push() {
     let _serial = serial();
-    let header_timeout = Duration::from_secs(3);
     let m = master(&[("MASTER_HEADER_TIMEOUT", "3s".to_owned())]);
     let agent = format!("Bearer {AGENT_TOKEN}");
     let gz = [("Content-Encoding", "gzip"), ("X-Cluster-ID", CLUSTER)];
@@ -674,59 +673,13 @@ fn slowloris_does_not_delay_a_normal_snapshot_push() {
         assert_eq!(code, 200, "{body}");
         t.elapsed()
     };
-    let base: Vec<Duration> = (0..10).map(|_| push()).collect();
-    let fds_before = m.proc.fds();
-    let rss_before = m.proc.rss_kib();
-    // Connecting takes ~1-2 s here (2-4 ms per connection on a loaded 2-core VM), so the
-    // header timeout (3 s) counts from well before the last connection opens.
-    let connecting = Instant::now();
-    let slow = Slowloris::start(m.addr, "/agent/snapshot", 500, Duration::from_millis(100));
-    let connect_time = connecting.elapsed();
-    let opened = Instant::now();
-    let (mut fds_peak, mut rss_peak) = (m.proc.fds(), m.proc.rss_kib());
-    // Pushes for 5 s: first with all 500 connections open, then across their closing.
-    let mut under = Vec::new();
-    let mut all_closed_at = None;
-    while opened.elapsed() < Duration::from_secs(5) {
-        under.push(push());
-        std::thread::sleep(Duration::from_millis(100));
-        fds_peak = fds_peak.max(m.proc.fds());
-        rss_peak = rss_peak.max(m.proc.rss_kib());
-        if all_closed_at.is_none() && slow.closed() == slow.n {
-            all_closed_at = Some(opened.elapsed());
-        }
-    }
-    let all_closed = slow.wait_all_closed(header_timeout + Duration::from_secs(8));
-    let all_closed_at = match all_closed_at.or_else(|| all_closed.then(|| opened.elapsed())) {
-        Some(at) => format!("{at:.1?}"),
-        None => "never".to_owned(),
-    };
-    let fds_after = m.proc.fds();
-    let rss_after = m.proc.rss_kib();
-    let report = slow.stop();
-    let max = under.iter().max().copied().unwrap_or_default();
-    eprintln!(
-        "master slowloris (header timeout {header_timeout:?}): 500 connections opened in \
-         {connect_time:.1?}, {} header bytes dribbled, {} closed by the server (all of them \
-         {all_closed_at} after the last opened), {} answered; {} pushes meanwhile, max \
-         {max:?} (baseline max {:?}); fds {fds_before} -> {fds_peak} (peak) -> {fds_after}, \
-         RSS {rss_before} -> {rss_peak} (peak) -> {rss_after} KiB",
-        report.bytes,
-        report.closed,
-        report.answered,
-        under.len(),
-        base.iter().max().copied().unwrap_or_default()
+    common::pushes_under_slowloris(
+        "master",
+        &m.proc,
+        m.addr,
+        "/agent/snapshot",
+        Duration::from_secs(3),
+        Duration::from_millis(100),
+        &mut push,
     );
-    assert!(max < Duration::from_secs(1), "a push took {max:?}");
-    assert!(
-        all_closed,
-        "the server closed only {} of 500 dribbling connections",
-        report.closed
-    );
-    assert_eq!(report.answered, 0, "half-sent requests were answered");
-    assert!(
-        fds_after <= fds_before + 8,
-        "descriptors back near the baseline: {fds_before} -> {fds_after}"
-    );
-    m.proc.assert_no_panic();
 }

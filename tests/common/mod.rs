@@ -121,24 +121,48 @@ pub struct Proc {
     pub log: PathBuf,
     bin: PathBuf,
     env: Vec<(String, String)>,
+    nofile: Option<u64>,
     restarts: u32,
 }
 
 impl Proc {
     /// Starts `bin` with exactly `env` (plus PATH and RUST_LOG), logging to `dir/<name>.log`.
     pub fn spawn(name: &str, bin: &Path, env: &[(&str, String)], dir: &Path) -> Proc {
+        Self::spawn_limited(name, bin, env, dir, None)
+    }
+
+    /// [`Proc::spawn`] with the child's open-file limit (`RLIMIT_NOFILE`) set to `nofile`, to
+    /// drive it out of descriptors (kept across restarts).
+    pub fn spawn_with_fd_limit(
+        name: &str,
+        bin: &Path,
+        env: &[(&str, String)],
+        dir: &Path,
+        nofile: u64,
+    ) -> Proc {
+        Self::spawn_limited(name, bin, env, dir, Some(nofile))
+    }
+
+    fn spawn_limited(
+        name: &str,
+        bin: &Path,
+        env: &[(&str, String)],
+        dir: &Path,
+        nofile: Option<u64>,
+    ) -> Proc {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), v.clone()))
             .collect();
         let log = dir.join(format!("{name}.log"));
-        let child = start(bin, &env, &log);
+        let child = start(bin, &env, &log, nofile);
         Proc {
             name: name.to_owned(),
             child,
             log,
             bin: bin.to_owned(),
             env,
+            nofile,
             restarts: 0,
         }
     }
@@ -157,7 +181,7 @@ impl Proc {
     pub fn kill9_and_restart(&mut self) {
         self.kill9();
         self.restarts += 1;
-        self.child = start(&self.bin, &self.env, &self.log);
+        self.child = start(&self.bin, &self.env, &self.log, self.nofile);
     }
 
     /// Still running?
@@ -214,70 +238,16 @@ impl Proc {
     }
 }
 
-impl Proc {
-    /// [`Proc::spawn`] with the child's open-file limit (`RLIMIT_NOFILE`) set to `nofile`, to
-    /// drive it out of descriptors.
-    pub fn spawn_with_fd_limit(
-        name: &str,
-        bin: &Path,
-        env: &[(&str, String)],
-        dir: &Path,
-        nofile: u64,
-    ) -> Proc {
-        use std::os::unix::process::CommandExt;
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).expect("create log");
-        let err = out.try_clone().expect("clone log fd");
-        let mut cmd = Command::new(bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("RUST_LOG", "warn")
-            .env("RUST_BACKTRACE", "1")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let limit = libc::rlimit {
-            rlim_cur: nofile,
-            rlim_max: nofile,
-        };
-        // SAFETY: setrlimit(2) is async-signal-safe and only reads `limit`, a copy owned by the
-        // closure; nothing else runs between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-        Proc {
-            name: name.to_owned(),
-            child,
-            log,
-            bin: bin.to_owned(),
-            env: env
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect(),
-            restarts: 0,
-        }
-    }
-}
-
 impl Drop for Proc {
     fn drop(&mut self) {
         self.kill9();
     }
 }
 
-fn start(bin: &Path, env: &[(String, String)], log: &Path) -> Child {
+/// Starts `bin` with only `env` (plus PATH and quiet logging), output appended to `log`, and
+/// the open-file limit set to `nofile` when given.
+fn start(bin: &Path, env: &[(String, String)], log: &Path, nofile: Option<u64>) -> Child {
+    use std::os::unix::process::CommandExt;
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -294,6 +264,23 @@ fn start(bin: &Path, env: &[(String, String)], log: &Path) -> Child {
         .stderr(err);
     for (k, v) in env {
         cmd.env(k, v);
+    }
+    if let Some(nofile) = nofile {
+        let limit = libc::rlimit {
+            rlim_cur: nofile,
+            rlim_max: nofile,
+        };
+        // SAFETY: setrlimit(2) is async-signal-safe and only reads `limit`, a copy owned by the
+        // closure; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
     }
     cmd.spawn()
         .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()))
@@ -597,4 +584,78 @@ impl Drop for Slowloris {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
     }
+}
+
+/// Holds 500 slowloris connections against `proc` (listening on `addr`, path `path`) while
+/// calling `push` (one normal request, returning its latency) every `every` for 5 s, first with
+/// all 500 open, then across their closing at the header timeout. Prints what happened and
+/// checks the common expectations: no push over 1 s, every dribbling connection closed by the
+/// server and none answered, descriptors back near the baseline. Returns the push latencies.
+pub fn pushes_under_slowloris(
+    what: &str,
+    proc: &Proc,
+    addr: SocketAddr,
+    path: &str,
+    header_timeout: Duration,
+    every: Duration,
+    push: &mut dyn FnMut() -> Duration,
+) -> Vec<Duration> {
+    let base: Vec<Duration> = (0..10).map(|_| push()).collect();
+    let fds_before = proc.fds();
+    let rss_before = proc.rss_kib();
+    // Connecting takes ~1-2 s here (2-4 ms per connection on a loaded 2-core VM), so the
+    // header timeout counts from well before the last connection opens.
+    let connecting = Instant::now();
+    let slow = Slowloris::start(addr, path, 500, Duration::from_millis(100));
+    let connect_time = connecting.elapsed();
+    let opened = Instant::now();
+    let (mut fds_peak, mut rss_peak) = (proc.fds(), proc.rss_kib());
+    let mut under = Vec::new();
+    let mut all_closed_at = None;
+    while opened.elapsed() < Duration::from_secs(5) {
+        under.push(push());
+        std::thread::sleep(every);
+        fds_peak = fds_peak.max(proc.fds());
+        rss_peak = rss_peak.max(proc.rss_kib());
+        if all_closed_at.is_none() && slow.closed() == slow.n {
+            all_closed_at = Some(opened.elapsed());
+        }
+    }
+    let all_closed = slow.wait_all_closed(header_timeout + Duration::from_secs(8));
+    let all_closed_at = match all_closed_at.or_else(|| all_closed.then(|| opened.elapsed())) {
+        Some(at) => format!("{at:.1?}"),
+        None => "never".to_owned(),
+    };
+    let fds_after = proc.fds();
+    let rss_after = proc.rss_kib();
+    let report = slow.stop();
+    let max = under.iter().max().copied().unwrap_or_default();
+    eprintln!(
+        "{what} slowloris (header timeout {header_timeout:?}): 500 connections opened in \
+         {connect_time:.1?}, {} header bytes dribbled, {} closed by the server (all of them \
+         {all_closed_at} after the last opened), {} answered; {} pushes meanwhile, max \
+         {max:?} (baseline max {:?}); fds {fds_before} -> {fds_peak} (peak) -> {fds_after}, \
+         RSS {rss_before} -> {rss_peak} (peak) -> {rss_after} KiB",
+        report.bytes,
+        report.closed,
+        report.answered,
+        under.len(),
+        base.iter().max().copied().unwrap_or_default()
+    );
+    assert!(
+        max < Duration::from_secs(1),
+        "a normal push took {max:?} under slowloris"
+    );
+    assert!(
+        all_closed,
+        "the server closed only {} of 500 dribbling connections",
+        report.closed
+    );
+    assert_eq!(report.answered, 0, "half-sent requests were answered");
+    assert!(
+        fds_after <= fds_before + 8,
+        "descriptors back near the baseline: {fds_before} -> {fds_after}"
+    );
+    proc.assert_no_panic();
+    under
 }
