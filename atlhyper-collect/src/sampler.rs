@@ -737,29 +737,21 @@ pub fn read_into(buf: &mut Vec<u8>, path: &Path) -> io::Result<usize> {
 
 /// Reads an open file from its current position to the end, as [`read_into`].
 fn read_file_into(buf: &mut Vec<u8>, f: &mut File) -> io::Result<usize> {
-    if buf.len() < 4096 {
-        buf.resize(4096, 0);
-    }
-    let mut n = 0;
-    loop {
-        if n == buf.len() {
-            let len = buf.len();
-            buf.resize(len * 2, 0);
-        }
-        let want = buf.len() - n;
-        match f.read(&mut buf[n..]) {
-            Ok(0) => return Ok(n),
-            Ok(k) if k < want => return Ok(n + k),
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
+    fill(buf, |chunk, _| f.read(chunk))
 }
 
 /// Reads a kept file from offset 0 to the end with `pread` (the same short-read rule as
 /// [`read_into`]); procfs and sysfs regenerate the content on a read at offset 0.
 fn pread_into(buf: &mut Vec<u8>, f: &File) -> io::Result<usize> {
+    fill(buf, |chunk, at| f.read_at(chunk, at as u64))
+}
+
+/// Fills `buf` from its start with `read(chunk, offset)` calls until a short read (the end, see
+/// [`read_into`]), growing the buffer while reads fill it; returns the bytes read.
+fn fill(
+    buf: &mut Vec<u8>,
+    mut read: impl FnMut(&mut [u8], usize) -> io::Result<usize>,
+) -> io::Result<usize> {
     if buf.len() < 4096 {
         buf.resize(4096, 0);
     }
@@ -770,7 +762,7 @@ fn pread_into(buf: &mut Vec<u8>, f: &File) -> io::Result<usize> {
             buf.resize(len * 2, 0);
         }
         let want = buf.len() - n;
-        match f.read_at(&mut buf[n..], n as u64) {
+        match read(&mut buf[n..], n) {
             Ok(0) => return Ok(n),
             Ok(k) if k < want => return Ok(n + k),
             Ok(k) => n += k,
