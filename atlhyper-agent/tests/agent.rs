@@ -3,15 +3,13 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use atlhyper_agent::{AGENT_VERSION, AgentConfig, NodeTable, gzip, serve_agent};
+use atlhyper_agent::{AGENT_VERSION, AgentConfig, gzip};
 use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot, NodeState};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 fn config(master: std::net::SocketAddr) -> AgentConfig {
     AgentConfig {
@@ -56,11 +54,7 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let agent_addr = listener.local_addr().unwrap();
     let cfg = config(master_addr);
-    let table = Arc::new(NodeTable::new(cfg.table_config()));
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let agent = tokio::spawn(serve_agent(listener, cfg, Arc::clone(&table), async {
-        let _ = stop_rx.await;
-    }));
+    let agent = common::spawn_agent(listener, cfg);
 
     // Five nodes report three snapshots each, concurrently, some gzipped.
     let http = reqwest::Client::new();
@@ -89,18 +83,21 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
         .status();
     assert_eq!(status, reqwest::StatusCode::UNAUTHORIZED);
 
-    // The master gets a snapshot holding all five nodes.
+    // The master gets a snapshot holding all five nodes at their last values (a push can go out
+    // while the nodes are still reporting, so wait for one built after the last of them).
     assert!(
         common::wait_for(Duration::from_secs(10), || {
-            master
-                .recorded
-                .lock()
-                .snapshots
-                .last()
-                .is_some_and(|s| s.node_metrics.len() == 5)
+            master.recorded.lock().snapshots.last().is_some_and(|s| {
+                s.node_metrics.len() == 5
+                    && (0..5).all(|n| {
+                        s.node_metrics
+                            .get(&format!("node-{n}"))
+                            .is_some_and(|m| m.cpu.usage_percent == f64::from(n * 10 + 2))
+                    })
+            })
         })
         .await,
-        "master never saw all five nodes"
+        "master never saw all five nodes at their last values"
     );
     {
         let r = master.recorded.lock();
@@ -235,7 +232,6 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
     );
 
     // Shutdown: the agent stops and returns Ok promptly.
-    let _ = stop_tx.send(());
-    let stopped = tokio::time::timeout(Duration::from_secs(5), agent).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(5), agent.stop()).await;
     stopped.expect("agent did not stop").unwrap().unwrap();
 }
