@@ -3,14 +3,12 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use atlhyper_agent::{AgentConfig, NodeTable, serve_agent};
+use atlhyper_agent::AgentConfig;
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 async fn run(concurrency: usize, commands: usize) -> (Duration, u64) {
     let (master_addr, master) = common::start_master().await;
@@ -26,11 +24,7 @@ async fn run(concurrency: usize, commands: usize) -> (Duration, u64) {
         ..AgentConfig::default()
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let table = Arc::new(NodeTable::new(cfg.table_config()));
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let agent = tokio::spawn(serve_agent(listener, cfg, table, async {
-        let _ = stop_rx.await;
-    }));
+    let agent = common::spawn_agent(listener, cfg);
     // Let the first (empty) poll happen, so the agent is in its 2 s pause when commands arrive.
     tokio::time::sleep(Duration::from_millis(200)).await;
     for i in 0..commands {
@@ -44,8 +38,7 @@ async fn run(concurrency: usize, commands: usize) -> (Duration, u64) {
         .await
     );
     let took = start.elapsed();
-    let _ = stop_tx.send(());
-    agent.await.unwrap().unwrap();
+    agent.stop().await.unwrap().unwrap();
     let r = master.recorded.lock();
     assert!(r.results.iter().all(|x| x.success && x.output == "pong"));
     (took, master.results_max_in_flight.load(Ordering::SeqCst))

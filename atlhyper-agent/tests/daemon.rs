@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use atlhyper_agent::{AgentConfig, DaemonConfig, NodeTable, run_daemon_with, serve_agent};
+use atlhyper_agent::{AgentConfig, DaemonConfig, run_daemon_with};
 use atlhyper_model::{CpuMetrics, NodeMetricsSnapshot};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -63,16 +63,8 @@ async fn daemon_backfills_the_agent_after_it_comes_up() {
         node_token: Some("node-token".into()),
         ..AgentConfig::default()
     };
-    let table = Arc::new(NodeTable::new(agent_cfg.table_config()));
-    let (stop_agent, agent_rx) = oneshot::channel::<()>();
-    let agent = tokio::spawn(serve_agent(
-        listener,
-        agent_cfg,
-        Arc::clone(&table),
-        async {
-            let _ = agent_rx.await;
-        },
-    ));
+    let agent = common::spawn_agent(listener, agent_cfg);
+    let table = Arc::clone(&agent.table);
 
     // Every snapshot collected during the outage reaches the agent's ring.
     let ok = common::wait_for(Duration::from_secs(10), || {
@@ -97,8 +89,7 @@ async fn daemon_backfills_the_agent_after_it_comes_up() {
     assert_eq!(latest.node_name, "worker-7");
     assert_eq!(latest.cpu.usage_percent, *cpu.last().unwrap());
 
-    let _ = stop_agent.send(());
-    agent.await.unwrap().unwrap();
+    agent.stop().await.unwrap().unwrap();
 }
 
 #[tokio::test]
@@ -121,16 +112,8 @@ async fn first_pushed_snapshot_of_the_real_collector_has_rates() {
         master_url: format!("http://{master}"),
         ..AgentConfig::default()
     };
-    let table = Arc::new(NodeTable::new(agent_cfg.table_config()));
-    let (stop_agent, agent_rx) = oneshot::channel::<()>();
-    let agent = tokio::spawn(serve_agent(
-        listener,
-        agent_cfg,
-        Arc::clone(&table),
-        async {
-            let _ = agent_rx.await;
-        },
-    ));
+    let agent = common::spawn_agent(listener, agent_cfg);
+    let table = Arc::clone(&agent.table);
 
     let mut cfg = DaemonConfig::new("primed-node");
     cfg.agent_addr = format!("127.0.0.1:{port}");
@@ -164,6 +147,5 @@ async fn first_pushed_snapshot_of_the_real_collector_has_rates() {
         first.cpu
     );
 
-    let _ = stop_agent.send(());
-    agent.await.unwrap().unwrap();
+    agent.stop().await.unwrap().unwrap();
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use atlhyper_agent::{AgentConfig, DaemonConfig, NodeTable, run_daemon_with, serve_agent};
+use atlhyper_agent::{AgentConfig, DaemonConfig, NodeTable, run_daemon_with};
 use atlhyper_model::NodeMetricsSnapshot;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -44,11 +44,7 @@ async fn agent_keeps_serving_and_stops_promptly_with_a_silent_master() {
         backoff_max: Duration::from_millis(100),
         ..AgentConfig::default()
     };
-    let table = Arc::new(NodeTable::new(cfg.table_config()));
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let agent = tokio::spawn(serve_agent(listener, cfg, Arc::clone(&table), async {
-        let _ = stop_rx.await;
-    }));
+    let agent = common::spawn_agent(listener, cfg);
 
     // Nodes are served promptly while every master request hangs.
     let http = reqwest::Client::new();
@@ -95,8 +91,7 @@ async fn agent_keeps_serving_and_stops_promptly_with_a_silent_master() {
 
     // Shutdown is not held up by hanging requests.
     let t = Instant::now();
-    let _ = stop_tx.send(());
-    tokio::time::timeout(Duration::from_secs(3), agent)
+    tokio::time::timeout(Duration::from_secs(3), agent.stop())
         .await
         .expect("agent stalled on shutdown")
         .unwrap()

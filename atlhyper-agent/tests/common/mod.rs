@@ -195,3 +195,38 @@ pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
 }
+
+/// A cluster agent serving on a listener in this runtime, until [`RunningAgent::stop`].
+pub struct RunningAgent {
+    /// Its node table.
+    pub table: std::sync::Arc<atlhyper_agent::NodeTable>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<Result<(), atlhyper_agent::AgentError>>,
+}
+
+/// Starts `serve_agent` on `listener` with `cfg` and a fresh node table.
+pub fn spawn_agent(listener: TcpListener, cfg: atlhyper_agent::AgentConfig) -> RunningAgent {
+    let table = std::sync::Arc::new(atlhyper_agent::NodeTable::new(cfg.table_config()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let handle = tokio::spawn(atlhyper_agent::serve_agent(
+        listener,
+        cfg,
+        std::sync::Arc::clone(&table),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    RunningAgent {
+        table,
+        stop,
+        handle,
+    }
+}
+
+impl RunningAgent {
+    /// Tells the agent to stop; the handle completes when it has.
+    pub fn stop(self) -> tokio::task::JoinHandle<Result<(), atlhyper_agent::AgentError>> {
+        let _ = self.stop.send(());
+        self.handle
+    }
+}
