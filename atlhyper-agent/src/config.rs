@@ -86,50 +86,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
-/// Checks that `name` is a DNS-1123 subdomain, the rule Kubernetes applies to node names: at most
-/// 253 characters of lowercase letters, digits, `-` and `.`, each dot-separated label starting and
-/// ending with a letter or digit.
-///
-/// ```
-/// use atlhyper_agent::validate_node_name;
-///
-/// assert!(validate_node_name("k8s-worker-01.example.com").is_ok());
-/// assert!(validate_node_name("Worker_1").is_err());
-/// assert!(validate_node_name("").is_err());
-/// ```
-pub fn validate_node_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("node_name is empty".to_owned());
-    }
-    if name.len() > 253 {
-        return Err(format!(
-            "node_name is {} characters long; a DNS-1123 name has at most 253",
-            name.len()
-        ));
-    }
-    for label in name.split('.') {
-        let bytes = label.as_bytes();
-        let ok = match (bytes.first(), bytes.last()) {
-            (Some(first), Some(last)) => {
-                first.is_ascii_alphanumeric()
-                    && !first.is_ascii_uppercase()
-                    && last.is_ascii_alphanumeric()
-                    && !last.is_ascii_uppercase()
-                    && bytes
-                        .iter()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
-            }
-            _ => false,
-        };
-        if !ok {
-            return Err(format!(
-                "node_name {name:?} is not a DNS-1123 name (lowercase letters, digits, '-' and '.', \
-                 starting and ending with a letter or digit)"
-            ));
-        }
-    }
-    Ok(())
-}
+pub use atlhyper_model::validate_node_name;
 
 /// Normalises an agent or master address: adds `http://` when no scheme is given and drops a
 /// trailing slash.

@@ -1407,6 +1407,7 @@ fn build(
         psi: cur.psi.clone(),
         totals: Some(totals),
         collectors,
+        clock_skew_seconds: None,
     }
 }
 

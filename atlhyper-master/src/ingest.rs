@@ -117,13 +117,10 @@ pub(crate) async fn post_snapshot(
         }
     }
     result.map(|r| {
-        Json(StatusBody {
-            status: match r {
-                Ingested::Accepted => "ok",
-                Ingested::Duplicate => "duplicate",
-            }
-            .to_owned(),
-        })
+        Json(StatusBody::with_status(match r {
+            Ingested::Accepted => "ok",
+            Ingested::Duplicate => "duplicate",
+        }))
     })
 }
 

@@ -27,15 +27,45 @@ pub struct Heartbeat {
 pub struct StatusBody {
     /// "ok", or a word saying what happened (e.g. "duplicate").
     pub status: String,
+    /// Extension: nodes of a cluster snapshot that were refused alone (the rest was stored),
+    /// with the reason. The sender drops them and counts them; it does not retry them.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_default"
+    )]
+    pub rejected: Vec<RejectedNode>,
 }
 
 impl StatusBody {
     /// `{"status": "ok"}`.
     pub fn ok() -> Self {
+        Self::with_status("ok")
+    }
+
+    /// `{"status": status}`.
+    pub fn with_status(status: &str) -> Self {
         Self {
-            status: "ok".to_owned(),
+            status: status.to_owned(),
+            rejected: Vec::new(),
         }
     }
+}
+
+/// One node refused out of a cluster snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RejectedNode {
+    /// The node's name as sent (the map key).
+    #[serde(deserialize_with = "null_default")]
+    pub node_name: String,
+    /// The class of the problem, a [`crate::RejectReason`] label (`invalid_name`,
+    /// `list_too_long`, `string_too_long`).
+    #[serde(deserialize_with = "null_default")]
+    pub reason: String,
+    /// What exactly is wrong.
+    #[serde(deserialize_with = "null_default")]
+    pub error: String,
 }
 
 /// Whether an agent is reporting.

@@ -26,6 +26,7 @@
 //! ```
 
 mod agent;
+mod bounds;
 mod cluster;
 mod command;
 mod error;
@@ -33,7 +34,11 @@ mod node;
 mod serde_util;
 mod summary;
 
-pub use agent::{AgentState, AgentStatus, Heartbeat, StatusBody};
+pub use agent::{AgentState, AgentStatus, Heartbeat, RejectedNode, StatusBody};
+pub use bounds::{
+    ClockPolicy, MAX_CMDLINE_BYTES, MAX_NODE_NAME_BYTES, RejectReason, Rejection, SnapshotBounds,
+    truncate_utf8, validate_node_name,
+};
 pub use cluster::{
     ClusterInfo, ClusterNodeMetrics, ClusterSnapshot, NodeHistory, NodeState, NodeStatus,
 };

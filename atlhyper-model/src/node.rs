@@ -56,6 +56,11 @@ pub struct NodeMetricsSnapshot {
         deserialize_with = "null_default"
     )]
     pub collectors: Vec<CollectorStatus>,
+    /// Extension: how far the node's clock was off, seconds (node clock minus the receiver's;
+    /// positive = ahead), when a receiver replaced a timestamp too far ahead or too old by the
+    /// time the snapshot arrived (see [`crate::ClockPolicy`]). Absent when the clock was fine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_skew_seconds: Option<f64>,
 }
 
 /// CPU usage over the last collection interval, load, and hardware description.
@@ -375,6 +380,7 @@ impl NodeMetricsSnapshot {
             psi: self.psi.clone(),
             totals: self.totals.clone(),
             collectors: Vec::new(),
+            clock_skew_seconds: self.clock_skew_seconds,
         }
     }
 

@@ -143,6 +143,7 @@ fn full_snapshot() -> NodeMetricsSnapshot {
                 error: Some("no hwmon or thermal zone under /sys".into()),
             },
         ],
+        clock_skew_seconds: Some(-12.5),
     }
 }
 
@@ -401,6 +402,7 @@ fn v2_field_names_are_stable() {
     s.psi = None;
     s.totals = None;
     s.collectors.clear();
+    s.clock_skew_seconds = None;
     s.cpu.steal_percent = None;
     s.disks[0].inodes_total = None;
     s.disks[0].inodes_used = None;

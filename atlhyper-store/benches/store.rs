@@ -107,6 +107,7 @@ fn snapshot(node: usize, at: DateTime<Utc>) -> NodeMetricsSnapshot {
         psi: Some(PsiMetrics::default()),
         totals: Some(NodeTotals::default()),
         collectors: Vec::new(),
+        clock_skew_seconds: None,
     }
 }
 

@@ -128,6 +128,7 @@ pub fn node(name: &str, at: DateTime<Utc>, load: f64) -> NodeMetricsSnapshot {
             network_tx_rate: 125_000.0 * load,
         }),
         collectors: Vec::new(),
+        clock_skew_seconds: None,
     }
 }
 

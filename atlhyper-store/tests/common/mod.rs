@@ -106,6 +106,7 @@ pub fn snapshot(node: &str, at: DateTime<Utc>, cpu: f64) -> NodeMetricsSnapshot 
         psi: Some(PsiMetrics::default()),
         totals: Some(NodeTotals::default()),
         collectors: Vec::new(),
+        clock_skew_seconds: None,
     }
 }
 
