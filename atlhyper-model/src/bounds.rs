@@ -370,7 +370,8 @@ mod tests {
             max_collectors: 1,
             ..Default::default()
         };
-        let cases: [(&str, fn(&mut NodeMetricsSnapshot)); 6] = [
+        type Grow = fn(&mut NodeMetricsSnapshot);
+        let cases: [(&str, Grow); 6] = [
             ("disks", |n| n.disks = vec![Default::default(); 2]),
             ("networks", |n| n.networks = vec![Default::default(); 2]),
             ("processes", |n| n.processes = vec![Default::default(); 2]),
