@@ -60,7 +60,7 @@ pub struct RejectedNode {
     #[serde(deserialize_with = "null_default")]
     pub node_name: String,
     /// The class of the problem, a [`crate::RejectReason`] label (`invalid_name`,
-    /// `list_too_long`, `string_too_long`).
+    /// `list_too_long`, `string_too_long`, `too_many_nodes`).
     #[serde(deserialize_with = "null_default")]
     pub reason: String,
     /// What exactly is wrong.

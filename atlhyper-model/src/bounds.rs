@@ -139,30 +139,37 @@ pub enum RejectReason {
     ListTooLong,
     /// A string is longer than its cap.
     StringTooLong,
+    /// The receiver already holds as many nodes of this cluster as it accepts; a node it knows
+    /// is still taken, a new one is not.
+    TooManyNodes,
 }
 
 impl RejectReason {
     /// Every reason, in label order.
-    pub const ALL: [RejectReason; 3] = [
+    pub const ALL: [RejectReason; 4] = [
         RejectReason::InvalidName,
         RejectReason::ListTooLong,
         RejectReason::StringTooLong,
+        RejectReason::TooManyNodes,
     ];
 
-    /// The label value: `invalid_name`, `list_too_long`, `string_too_long`.
+    /// The label value: `invalid_name`, `list_too_long`, `string_too_long`, `too_many_nodes`.
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::InvalidName => "invalid_name",
             RejectReason::ListTooLong => "list_too_long",
             RejectReason::StringTooLong => "string_too_long",
+            RejectReason::TooManyNodes => "too_many_nodes",
         }
     }
 
-    /// The HTTP status a receiver answers with: 400 for a bad name, 413 for anything too large.
+    /// The HTTP status a receiver answers with: 400 for a bad name, 413 for anything too large,
+    /// 429 when the receiver is full (a node may be taken once others have expired).
     pub fn http_status(self) -> u16 {
         match self {
             RejectReason::InvalidName => 400,
             RejectReason::ListTooLong | RejectReason::StringTooLong => 413,
+            RejectReason::TooManyNodes => 429,
         }
     }
 }
