@@ -1,9 +1,13 @@
 //! Prints one `NodeMetricsSnapshot` as JSON.
 //!
 //! ```text
-//! cargo run --release -p atlhyper-collect --example snapshot -- --root / [--top N]
-//! cargo run --release -p atlhyper-collect --example snapshot -- --root DIR --prev-root DIR2 [--interval-ms N]
+//! cargo run --release --example snapshot -- --root / [--top N]
+//! cargo run --release --example snapshot -- --root DIR --prev-root DIR2 [--interval-ms N]
 //! ```
+//!
+//! Run from the repository root, where the root package (`atlhyper`) builds this file as its
+//! `snapshot` example; `cargo run -p atlhyper-collect --example snapshot -- ...` builds the same
+//! file as the collect crate's example.
 //!
 //! With `--root /` and no `--prev-root` it samples the live host twice, 1 s apart. A DIR other
 //! than `/` holds `proc/` and `sys/` (a captured tree) and serves as the host root. With

@@ -38,8 +38,9 @@ pub struct NodeMetricsSnapshot {
     pub networks: Vec<NetworkMetrics>,
     /// CPU temperature and every sensor.
     pub temperature: TemperatureMetrics,
-    /// Top processes: the union of the top N by CPU and the top N by resident memory.
-    #[serde(deserialize_with = "null_default")]
+    /// Top processes: the union of the top N by CPU and the top N by resident memory. Also read
+    /// from `top_processes`, the name seed 000 gives the list (written back as `processes`).
+    #[serde(alias = "top_processes", deserialize_with = "null_default")]
     pub processes: Vec<ProcessMetrics>,
 
     /// Extension: pressure stall information (Linux 4.20+ with `CONFIG_PSI`); absent when the

@@ -668,3 +668,37 @@ fn overview_drops_only_the_per_item_lists() {
     };
     assert_eq!(v2.overview().networks, full.networks);
 }
+
+/// Seed 000 names the process list `top_processes`: it is read as `processes` (and written back
+/// under the v2 name).
+#[test]
+fn seed_000_top_processes_is_the_process_list() {
+    let mut v: Value = serde_json::from_str(V2_SNAPSHOT).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    obj.remove("processes");
+    obj.insert(
+        "top_processes".into(),
+        json!([{"pid": 42, "name": "nginx", "cpu_percent": 12.5, "mem_rss": 4096}]),
+    );
+    let s: NodeMetricsSnapshot = serde_json::from_value(v).unwrap();
+    assert_eq!(s.processes.len(), 1);
+    assert_eq!(
+        (s.processes[0].pid, s.processes[0].name.as_str()),
+        (42, "nginx")
+    );
+    assert_eq!(
+        (s.processes[0].cpu_percent, s.processes[0].mem_rss),
+        (12.5, 4096)
+    );
+    let back = serde_json::to_value(&s).unwrap();
+    assert!(back.get("top_processes").is_none());
+    assert_eq!(back["processes"][0]["pid"], 42);
+
+    // Go's null for an empty list is accepted under the seed name too.
+    let mut v: Value = serde_json::from_str(V2_SNAPSHOT).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    obj.remove("processes");
+    obj.insert("top_processes".into(), Value::Null);
+    let s: NodeMetricsSnapshot = serde_json::from_value(v).unwrap();
+    assert!(s.processes.is_empty());
+}
