@@ -214,6 +214,8 @@ struct ProcDetail {
     cpu_percent: Option<f64>,
     uid: u32,
     cmdline: String,
+    /// VmRSS from `/proc/[pid]/status`, bytes (what top and ps show); `None` for kernel threads.
+    vm_rss: Option<u64>,
 }
 
 /// What `/proc/[pid]/status` and `cmdline` say about a process, cached per (pid, start time).
@@ -1063,23 +1065,15 @@ impl Collector {
                 let pid = cur.procs[i].pid;
                 let starttime = cur.procs[i].times.starttime;
                 // Identity (uid, thread or not, command line) is read once per process and
-                // refreshed every IDENT_REFRESH; RSS and threads come from stat every time.
-                if let Some(id) = self.idents.get(&pid).filter(|id| {
+                // refreshed every IDENT_REFRESH. status is read for every reported process in
+                // every collection: its VmRSS is the resident size top and ps show (stat's rss,
+                // used for the ranking above, runs a few percent below it on recent kernels).
+                let cached = self.idents.get(&pid).filter(|id| {
                     id.starttime == starttime
                         && id.read_at.is_some_and(|t| t.elapsed() < IDENT_REFRESH)
-                }) {
-                    if id.is_thread {
-                        rejected.push(i);
-                        continue;
-                    }
-                    cur.details.push(ProcDetail {
-                        idx: i,
-                        cpu_percent: cpu_of(&cur.procs[i]),
-                        uid: id.uid,
-                        cmdline: id.cmdline.clone(),
-                    });
-                    chosen.push(i);
-                    taken += 1;
+                });
+                if cached.is_some_and(|id| id.is_thread) {
+                    rejected.push(i);
                     continue;
                 }
                 let status = match s.read_pid(pid, "status") {
@@ -1095,6 +1089,18 @@ impl Collector {
                         continue;
                     }
                 };
+                if let Some(id) = cached {
+                    cur.details.push(ProcDetail {
+                        idx: i,
+                        cpu_percent: cpu_of(&cur.procs[i]),
+                        uid: id.uid,
+                        cmdline: id.cmdline.clone(),
+                        vm_rss: status.vm_rss,
+                    });
+                    chosen.push(i);
+                    taken += 1;
+                    continue;
+                }
                 // Threads are not processes.
                 if status.tgid != status.pid || status.pid != pid {
                     self.idents.insert(
@@ -1133,6 +1139,7 @@ impl Collector {
                     cpu_percent: cpu_of(&cur.procs[i]),
                     uid: status.uid,
                     cmdline,
+                    vm_rss: status.vm_rss,
                 });
                 chosen.push(i);
                 taken += 1;
@@ -1361,8 +1368,11 @@ fn build(
         .iter()
         .map(|d| {
             let p = &cur.procs[d.idx];
-            // stat's rss is the same counter as status VmRSS (anon + file + shmem pages).
-            let rss = p.rss_pages.saturating_mul(cfg.page_size);
+            // VmRSS as top and ps show it; stat's rss only when status has none (kernel threads,
+            // whose stat rss is 0 as well).
+            let rss = d
+                .vm_rss
+                .unwrap_or_else(|| p.rss_pages.saturating_mul(cfg.page_size));
             let start = btime.map_or(0, |b| {
                 let secs = p.times.starttime / cfg.clock_ticks_per_sec.max(1);
                 i64::try_from(b.saturating_add(secs)).unwrap_or(i64::MAX)
