@@ -1210,7 +1210,10 @@ fn build(
         if let Some(u) = prev_stat.and_then(|p| delta::cpu(&p.cpu, &cur.stat.cpu)) {
             cpu.usage_percent = u.usage;
             cpu.user_percent = u.user;
+            cpu.nice_percent = Some(u.nice);
             cpu.system_percent = u.system;
+            cpu.irq_percent = Some(u.irq);
+            cpu.softirq_percent = Some(u.softirq);
             cpu.idle_percent = u.idle;
             cpu.iowait_percent = u.iowait;
             cpu.steal_percent = u.steal;

@@ -40,7 +40,12 @@ fn old_kernel_pair_gives_the_documented_answers() {
     assert_eq!(s.uptime, 102);
 
     let c = &s.cpu;
-    assert!(close(c.user_percent, 20.0, 1e-9) && close(c.system_percent, 10.0, 1e-9));
+    // Modes as mpstat splits them: user without nice, system without irq and softirq.
+    assert!(close(c.user_percent, 14.0, 1e-9) && close(c.system_percent, 6.0, 1e-9));
+    assert_eq!(
+        (c.nice_percent, c.irq_percent, c.softirq_percent),
+        (Some(4.0), Some(2.0), Some(4.0))
+    );
     assert!(close(c.idle_percent, 60.0, 1e-9) && close(c.iowait_percent, 10.0, 1e-9));
     assert!(close(c.usage_percent, 30.0, 1e-9));
     assert_eq!(c.steal_percent, Some(0.0));
@@ -185,6 +190,10 @@ fn first_collection_has_no_rates() {
     assert_eq!(s.cpu.usage_percent, 0.0);
     assert!(s.cpu.per_core.iter().all(|&v| v == 0.0));
     assert_eq!(s.cpu.steal_percent, None);
+    assert_eq!(
+        (s.cpu.nice_percent, s.cpu.irq_percent, s.cpu.softirq_percent),
+        (None, None, None)
+    );
     assert!(
         s.disks
             .iter()
@@ -373,6 +382,15 @@ fn captured_pair_shows_the_known_load() {
         "CPU 1 carries the busy loop: {:?}",
         s.cpu.per_core
     );
+
+    // /proc/stat deltas t0 -> t1: user 460, nice 423 (the builds ran niced), system 90,
+    // softirq 5, nothing else: 978 ticks. Old code folded nice into user (90.3 %).
+    let c = &s.cpu;
+    assert!(close(c.user_percent, 46_000.0 / 978.0, 1e-9), "{c:?}");
+    assert!(close(c.nice_percent.unwrap(), 42_300.0 / 978.0, 1e-9));
+    assert!(close(c.system_percent, 9_000.0 / 978.0, 1e-9));
+    assert!(close(c.softirq_percent.unwrap(), 500.0 / 978.0, 1e-9));
+    assert_eq!((c.irq_percent, c.steal_percent), (Some(0.0), Some(0.0)));
 
     let root = s.primary_disk().unwrap();
     assert_eq!(

@@ -60,14 +60,19 @@ pub struct NodeMetricsSnapshot {
 }
 
 /// CPU usage over the last collection interval, load, and hardware description.
+///
+/// The modes split time as `mpstat` does: user + nice + system + irq + softirq + idle + iowait +
+/// steal (+ guest time, which is in none of them) = 100.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CpuMetrics {
     /// Busy percent 0-100: `100 - idle - iowait` over the interval.
     pub usage_percent: f64,
-    /// User time percent (user + nice, guest time excluded as the kernel already counts it in user).
+    /// User time percent as mpstat `%usr`: the user column without nice (see `nice_percent`) and
+    /// without guest time (which the kernel also counts in user).
     pub user_percent: f64,
-    /// System time percent (system + irq + softirq).
+    /// System time percent as mpstat `%sys`: the system column without irq and softirq (see
+    /// `irq_percent`, `softirq_percent`).
     pub system_percent: f64,
     /// Idle percent.
     pub idle_percent: f64,
@@ -95,6 +100,16 @@ pub struct CpuMetrics {
     /// Extension: steal percent (time a hypervisor gave to someone else).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steal_percent: Option<f64>,
+    /// Extension: niced user time percent as mpstat `%nice` (without guest_nice); absent before
+    /// the first interval and from collectors that do not report it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nice_percent: Option<f64>,
+    /// Extension: hardware interrupt time percent as mpstat `%irq`; absent like `nice_percent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub irq_percent: Option<f64>,
+    /// Extension: softirq time percent as mpstat `%soft`; absent like `nice_percent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub softirq_percent: Option<f64>,
 }
 
 /// Memory and swap in bytes, as `free -b` reports them.

@@ -35,6 +35,9 @@ fn full_snapshot() -> NodeMetricsSnapshot {
             threads: 2,
             frequency: 2400.0,
             steal_percent: Some(0.5),
+            nice_percent: Some(1.5),
+            irq_percent: Some(0.25),
+            softirq_percent: Some(0.75),
         },
         memory: MemoryMetrics {
             total: 8_000_000_000,
@@ -344,7 +347,21 @@ fn parses_atlhyper_v2_snapshot() {
     for ext in ["psi", "totals", "collectors"] {
         assert!(back.get(ext).is_none(), "{ext} leaked into a v2 snapshot");
     }
-    assert!(back["cpu"].get("steal_percent").is_none());
+    for ext in [
+        "steal_percent",
+        "nice_percent",
+        "irq_percent",
+        "softirq_percent",
+    ] {
+        assert!(
+            back["cpu"].get(ext).is_none(),
+            "{ext} leaked into a v2 snapshot"
+        );
+    }
+    assert_eq!(
+        (s.cpu.nice_percent, s.cpu.irq_percent, s.cpu.softirq_percent),
+        (None, None, None)
+    );
     assert!(back["disks"][0].get("inodes_total").is_none());
     assert!(back["networks"][0].get("rx_packets_rate").is_none());
 
@@ -402,6 +419,7 @@ fn v2_field_names_are_stable() {
     s.totals = None;
     s.collectors.clear();
     s.cpu.steal_percent = None;
+    (s.cpu.nice_percent, s.cpu.irq_percent, s.cpu.softirq_percent) = (None, None, None);
     s.disks[0].inodes_total = None;
     s.disks[0].inodes_used = None;
     let n = &mut s.networks[0];
