@@ -14,7 +14,7 @@ use crate::delta::{self, DiskCounters, NetCounters, ProcessTimes};
 use crate::proc::net_addr;
 use crate::proc::{
     cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_dev, pid_cmdline, pid_stat, pid_status,
-    pressure, stat, uptime,
+    pressure, stat, uptime, zoneinfo,
 };
 use crate::sampler::{Base, FsSpace, HostRoot, Sampler, Statfs};
 use crate::sys::{cpufreq, hwmon, net_class, thermal};
@@ -240,6 +240,8 @@ struct RawSample {
     stat_ok: bool,
     cpu_mhz: Option<f64>,
     meminfo: Option<meminfo::Meminfo>,
+    /// Sum of the zones' low watermarks, pages; read only when meminfo has no MemAvailable.
+    low_watermark_pages: Option<u64>,
     loadavg: Option<loadavg::LoadAvg>,
     disks: Vec<DiskSample>,
     whole_disks: Vec<String>,
@@ -542,12 +544,33 @@ impl Collector {
 
     fn sample_memory(&mut self, cur: &mut RawSample) -> Result<(), String> {
         cur.meminfo = None;
+        cur.low_watermark_pages = None;
         let t = self
             .sampler
             .read_text(Base::Proc, &[&"meminfo"])
             .map_err(|e| e.to_string())?;
-        cur.meminfo = Some(meminfo::parse(t).map_err(|e| e.to_string())?);
-        Ok(())
+        let m = meminfo::parse(t).map_err(|e| e.to_string())?;
+        cur.meminfo = Some(m);
+        if m.mem_available.is_some() {
+            return Ok(());
+        }
+        // Before Linux 3.14: MemAvailable is estimated as the kernel does, which needs the
+        // zones' low watermarks. Without them the estimate leaves the watermarks out (a little
+        // high) and this part says so.
+        let wmark = self
+            .sampler
+            .read_text(Base::Proc, &[&"zoneinfo"])
+            .map_err(|e| e.to_string())
+            .and_then(|t| zoneinfo::low_watermark_pages(t).map_err(|e| e.to_string()));
+        match wmark {
+            Ok(pages) => {
+                cur.low_watermark_pages = Some(pages);
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "no MemAvailable and no low watermarks ({e}): available estimated without them"
+            )),
+        }
     }
 
     fn sample_load(&mut self, cur: &mut RawSample) -> Result<(), String> {
@@ -1249,7 +1272,7 @@ fn build(
     // Memory.
     let mut memory = MemoryMetrics::default();
     if let Some(m) = cur.meminfo {
-        let avail = m.available();
+        let avail = m.available_or_estimate(cur.low_watermark_pages.unwrap_or(0), cfg.page_size);
         memory.total = m.mem_total;
         memory.available = avail;
         memory.used = m.mem_total.saturating_sub(avail);
