@@ -1,6 +1,7 @@
 //! Prints one `NodeMetricsSnapshot` of this machine as JSON, after two collections 1 s apart.
 //! Given two captured trees (`collect_once PREV_DIR DIR`) it replays them instead, with rates over
-//! the difference of their `/proc/uptime` (see also the `snapshot` example for all options).
+//! the difference of their `/proc/uptime` (see also the root package's `snapshot` example,
+//! `examples/snapshot.rs`, for all options).
 //!
 //! ```text
 //! cargo run --release -p atlhyper-collect --example collect_once

@@ -14,7 +14,7 @@ use crate::delta::{self, DiskCounters, NetCounters, ProcessTimes};
 use crate::proc::net_addr;
 use crate::proc::{
     cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_dev, pid_cmdline, pid_stat, pid_status,
-    pressure, stat, uptime,
+    pressure, stat, uptime, zoneinfo,
 };
 use crate::sampler::{Base, FsSpace, HostRoot, Sampler, Statfs};
 use crate::sys::{cpufreq, hwmon, net_class, thermal};
@@ -214,6 +214,8 @@ struct ProcDetail {
     cpu_percent: Option<f64>,
     uid: u32,
     cmdline: String,
+    /// VmRSS from `/proc/[pid]/status`, bytes (what top and ps show); `None` for kernel threads.
+    vm_rss: Option<u64>,
 }
 
 /// What `/proc/[pid]/status` and `cmdline` say about a process, cached per (pid, start time).
@@ -238,6 +240,8 @@ struct RawSample {
     stat_ok: bool,
     cpu_mhz: Option<f64>,
     meminfo: Option<meminfo::Meminfo>,
+    /// Sum of the zones' low watermarks, pages; read only when meminfo has no MemAvailable.
+    low_watermark_pages: Option<u64>,
     loadavg: Option<loadavg::LoadAvg>,
     disks: Vec<DiskSample>,
     whole_disks: Vec<String>,
@@ -540,12 +544,33 @@ impl Collector {
 
     fn sample_memory(&mut self, cur: &mut RawSample) -> Result<(), String> {
         cur.meminfo = None;
+        cur.low_watermark_pages = None;
         let t = self
             .sampler
             .read_text(Base::Proc, &[&"meminfo"])
             .map_err(|e| e.to_string())?;
-        cur.meminfo = Some(meminfo::parse(t).map_err(|e| e.to_string())?);
-        Ok(())
+        let m = meminfo::parse(t).map_err(|e| e.to_string())?;
+        cur.meminfo = Some(m);
+        if m.mem_available.is_some() {
+            return Ok(());
+        }
+        // Before Linux 3.14: MemAvailable is estimated as the kernel does, which needs the
+        // zones' low watermarks. Without them the estimate leaves the watermarks out (a little
+        // high) and this part says so.
+        let wmark = self
+            .sampler
+            .read_text(Base::Proc, &[&"zoneinfo"])
+            .map_err(|e| e.to_string())
+            .and_then(|t| zoneinfo::low_watermark_pages(t).map_err(|e| e.to_string()));
+        match wmark {
+            Ok(pages) => {
+                cur.low_watermark_pages = Some(pages);
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "no MemAvailable and no low watermarks ({e}): available estimated without them"
+            )),
+        }
     }
 
     fn sample_load(&mut self, cur: &mut RawSample) -> Result<(), String> {
@@ -1063,23 +1088,15 @@ impl Collector {
                 let pid = cur.procs[i].pid;
                 let starttime = cur.procs[i].times.starttime;
                 // Identity (uid, thread or not, command line) is read once per process and
-                // refreshed every IDENT_REFRESH; RSS and threads come from stat every time.
-                if let Some(id) = self.idents.get(&pid).filter(|id| {
+                // refreshed every IDENT_REFRESH. status is read for every reported process in
+                // every collection: its VmRSS is the resident size top and ps show (stat's rss,
+                // used for the ranking above, runs a few percent below it on recent kernels).
+                let cached = self.idents.get(&pid).filter(|id| {
                     id.starttime == starttime
                         && id.read_at.is_some_and(|t| t.elapsed() < IDENT_REFRESH)
-                }) {
-                    if id.is_thread {
-                        rejected.push(i);
-                        continue;
-                    }
-                    cur.details.push(ProcDetail {
-                        idx: i,
-                        cpu_percent: cpu_of(&cur.procs[i]),
-                        uid: id.uid,
-                        cmdline: id.cmdline.clone(),
-                    });
-                    chosen.push(i);
-                    taken += 1;
+                });
+                if cached.is_some_and(|id| id.is_thread) {
+                    rejected.push(i);
                     continue;
                 }
                 let status = match s.read_pid(pid, "status") {
@@ -1095,6 +1112,18 @@ impl Collector {
                         continue;
                     }
                 };
+                if let Some(id) = cached {
+                    cur.details.push(ProcDetail {
+                        idx: i,
+                        cpu_percent: cpu_of(&cur.procs[i]),
+                        uid: id.uid,
+                        cmdline: id.cmdline.clone(),
+                        vm_rss: status.vm_rss,
+                    });
+                    chosen.push(i);
+                    taken += 1;
+                    continue;
+                }
                 // Threads are not processes.
                 if status.tgid != status.pid || status.pid != pid {
                     self.idents.insert(
@@ -1133,6 +1162,7 @@ impl Collector {
                     cpu_percent: cpu_of(&cur.procs[i]),
                     uid: status.uid,
                     cmdline,
+                    vm_rss: status.vm_rss,
                 });
                 chosen.push(i);
                 taken += 1;
@@ -1203,7 +1233,10 @@ fn build(
         if let Some(u) = prev_stat.and_then(|p| delta::cpu(&p.cpu, &cur.stat.cpu)) {
             cpu.usage_percent = u.usage;
             cpu.user_percent = u.user;
+            cpu.nice_percent = Some(u.nice);
             cpu.system_percent = u.system;
+            cpu.irq_percent = Some(u.irq);
+            cpu.softirq_percent = Some(u.softirq);
             cpu.idle_percent = u.idle;
             cpu.iowait_percent = u.iowait;
             cpu.steal_percent = u.steal;
@@ -1239,7 +1272,7 @@ fn build(
     // Memory.
     let mut memory = MemoryMetrics::default();
     if let Some(m) = cur.meminfo {
-        let avail = m.available();
+        let avail = m.available_or_estimate(cur.low_watermark_pages.unwrap_or(0), cfg.page_size);
         memory.total = m.mem_total;
         memory.available = avail;
         memory.used = m.mem_total.saturating_sub(avail);
@@ -1361,8 +1394,11 @@ fn build(
         .iter()
         .map(|d| {
             let p = &cur.procs[d.idx];
-            // stat's rss is the same counter as status VmRSS (anon + file + shmem pages).
-            let rss = p.rss_pages.saturating_mul(cfg.page_size);
+            // VmRSS as top and ps show it; stat's rss only when status has none (kernel threads,
+            // whose stat rss is 0 as well).
+            let rss = d
+                .vm_rss
+                .unwrap_or_else(|| p.rss_pages.saturating_mul(cfg.page_size));
             let start = btime.map_or(0, |b| {
                 let secs = p.times.starttime / cfg.clock_ticks_per_sec.max(1);
                 i64::try_from(b.saturating_add(secs)).unwrap_or(i64::MAX)

@@ -27,7 +27,7 @@
 //!     "MemTotal: 1000 kB\nMemFree: 100 kB\nMemAvailable: 600 kB\nBuffers: 10 kB\n\
 //!      Cached: 200 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n",
 //! ).unwrap();
-//! assert_eq!(m.available(), 600 * 1024);
+//! assert_eq!(m.available(), Some(600 * 1024));
 //! ```
 
 pub mod collector;

@@ -8,7 +8,7 @@ use atlhyper_collect::etc::{os_release, passwd};
 use atlhyper_collect::proc::stat::CpuTimes;
 use atlhyper_collect::proc::{
     cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_addr, net_dev, pid_cmdline, pid_stat,
-    pid_status, pressure, stat, uptime,
+    pid_status, pressure, stat, uptime, zoneinfo,
 };
 use atlhyper_collect::sys::{cpufreq, hwmon, net_class, thermal};
 use proptest::prelude::*;
@@ -27,6 +27,7 @@ fn run_all(text: &str) {
     let _ = pressure::parse(text);
     let _ = pid_stat::parse(text);
     let _ = pid_status::parse(text);
+    let _ = zoneinfo::low_watermark_pages(text);
     let _ = pid_cmdline::to_display(text.as_bytes());
     net_addr::fib_trie_local(text).for_each(drop);
     net_addr::routes(text).for_each(drop);
@@ -54,6 +55,7 @@ const SEEDS: &[&str] = &[
     "some avg10=19.68 avg60=16.34 avg300=9.10 total=43693198\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
     "4242 (a) (b) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 1234 10485760 512 1 1 1 0 0\n",
     "Name:\tbash\nTgid:\t10\nPid:\t10\nUid:\t1000\t1000\t1000\t1000\nVmRSS:\t4096 kB\nThreads:\t2\n",
+    "Node 0, zone      DMA\n  pages free     3975\n        min      5\n        low      6\n  pagesets\n              high:  0\n",
 ];
 
 /// A real line with one byte replaced, one inserted and a cut.
@@ -111,9 +113,52 @@ proptest! {
 
     #[test]
     fn cpu_shares_are_percentages(a in cpu_times(), b in cpu_times()) {
+        // Arbitrary pairs (resets, columns going backwards): finite, in range, never a panic.
         if let Some(u) = delta::cpu(&a, &b) {
-            for v in [u.usage, u.user, u.system, u.idle, u.iowait, u.steal.unwrap_or(0.0)] {
+            for v in [u.usage, u.user, u.nice, u.system, u.irq, u.softirq, u.idle, u.iowait, u.steal.unwrap_or(0.0)] {
                 prop_assert!(v.is_finite() && (0.0..=100.0).contains(&v), "{u:?}");
+            }
+        }
+    }
+
+    /// Counters that only go up, guest inside user and guest_nice inside nice as the kernel counts
+    /// them: no clamp is ever needed, so each share must equal its column's delta over the total
+    /// (computed here, unclamped) and the modes must add up to 100. A wrong split (guest counted
+    /// twice, nice left in user, irq in system) fails here even though the function clamps.
+    #[test]
+    fn cpu_shares_are_exact_for_monotonic_counters(a in cpu_times(), d in any::<[u16; 10]>()) {
+        let a = CpuTimes { guest: Some(a.user / 3), guest_nice: Some(a.nice / 4), ..a };
+        let dd = |i: usize| u64::from(d[i]);
+        // Guest deltas never exceed the user/nice deltas that contain them.
+        let (dg, dgn) = (dd(8).min(dd(0)), dd(9).min(dd(1)));
+        let b = CpuTimes {
+            user: a.user + dd(0),
+            nice: a.nice + dd(1),
+            system: a.system + dd(2),
+            idle: a.idle + dd(3),
+            iowait: a.iowait + dd(4),
+            irq: a.irq + dd(5),
+            softirq: a.softirq + dd(6),
+            steal: a.steal.map(|s| s + dd(7)),
+            guest: a.guest.map(|g| g + dg),
+            guest_nice: a.guest_nice.map(|g| g + dgn),
+        };
+        let total = (0..7).map(dd).sum::<u64>() + a.steal.map_or(0, |_| dd(7));
+        match delta::cpu(&a, &b) {
+            None => prop_assert_eq!(total, 0),
+            Some(u) => {
+                let pct = |ticks: u64| ticks as f64 / total as f64 * 100.0;
+                let close = |x: f64, want: f64| (x - want).abs() < 1e-9;
+                prop_assert!(close(u.user, pct(dd(0) - dg)), "{u:?}");
+                prop_assert!(close(u.nice, pct(dd(1) - dgn)), "{u:?}");
+                prop_assert!(close(u.system, pct(dd(2))) && close(u.idle, pct(dd(3))), "{u:?}");
+                prop_assert!(close(u.iowait, pct(dd(4))) && close(u.irq, pct(dd(5))), "{u:?}");
+                prop_assert!(close(u.softirq, pct(dd(6))), "{u:?}");
+                prop_assert!(close(u.usage, 100.0 - pct(dd(3)) - pct(dd(4))), "{u:?}");
+                let steal = u.steal.unwrap_or(0.0);
+                let sum = u.user + u.nice + u.system + u.irq + u.softirq + u.idle + u.iowait + steal
+                    + pct(dg) + pct(dgn);
+                prop_assert!(close(sum, 100.0), "{sum} {u:?}");
             }
         }
     }
@@ -127,6 +172,17 @@ proptest! {
             }
             prop_assert!((0.0..=100.0).contains(&r.util_percent));
         }
+    }
+
+    /// Busy time within the interval: `%util` is exactly busy / elapsed, no clamp involved.
+    #[test]
+    fn disk_util_is_exact_when_busy_fits_the_interval(io0 in any::<u32>(), ms in 1u64..100_000, busy_per_mille in 0u64..=1000) {
+        let busy = ms * busy_per_mille / 1000;
+        let a = DiskCounters { io_ms: u64::from(io0), ..Default::default() };
+        let b = DiskCounters { io_ms: u64::from(io0) + busy, ..a };
+        let r = delta::disk(&a, &b, Duration::from_millis(ms), 512).unwrap();
+        let want = busy as f64 / ms as f64 * 100.0;
+        prop_assert!((r.util_percent - want).abs() < 1e-9, "{} vs {want}", r.util_percent);
     }
 
     #[test]
@@ -149,9 +205,9 @@ proptest! {
     }
 
     #[test]
-    fn meminfo_available_never_exceeds_total(total in any::<u32>(), free in any::<u32>(), cached in any::<u32>(), shmem in any::<u32>()) {
+    fn meminfo_available_never_exceeds_total(total in any::<u32>(), free in any::<u32>(), cached in any::<u32>(), shmem in any::<u32>(), wmark in any::<u32>()) {
         let text = format!("MemTotal: {total} kB\nMemFree: {free} kB\nBuffers: 0 kB\nCached: {cached} kB\nShmem: {shmem} kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n");
         let m = meminfo::parse(&text).unwrap();
-        prop_assert!(m.available() <= m.mem_total);
+        prop_assert!(m.estimate_available(u64::from(wmark), 4096) <= m.mem_total);
     }
 }

@@ -112,6 +112,7 @@ fn node(name: &str, at: DateTime<Utc>, s: &Shape, processes: usize) -> NodeMetri
             threads: 8,
             frequency: 2450.0,
             steal_percent: Some(0.2),
+            ..Default::default()
         },
         memory: MemoryMetrics {
             total: mem_total,

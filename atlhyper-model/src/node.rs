@@ -38,8 +38,9 @@ pub struct NodeMetricsSnapshot {
     pub networks: Vec<NetworkMetrics>,
     /// CPU temperature and every sensor.
     pub temperature: TemperatureMetrics,
-    /// Top processes: the union of the top N by CPU and the top N by resident memory.
-    #[serde(deserialize_with = "null_default")]
+    /// Top processes: the union of the top N by CPU and the top N by resident memory. Also read
+    /// from `top_processes`, the name seed 000 gives the list (written back as `processes`).
+    #[serde(alias = "top_processes", deserialize_with = "null_default")]
     pub processes: Vec<ProcessMetrics>,
 
     /// Extension: pressure stall information (Linux 4.20+ with `CONFIG_PSI`); absent when the
@@ -64,14 +65,19 @@ pub struct NodeMetricsSnapshot {
 }
 
 /// CPU usage over the last collection interval, load, and hardware description.
+///
+/// The modes split time as `mpstat` does: user + nice + system + irq + softirq + idle + iowait +
+/// steal (+ guest time, which is in none of them) = 100.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CpuMetrics {
     /// Busy percent 0-100: `100 - idle - iowait` over the interval.
     pub usage_percent: f64,
-    /// User time percent (user + nice, guest time excluded as the kernel already counts it in user).
+    /// User time percent as mpstat `%usr`: the user column without nice (see `nice_percent`) and
+    /// without guest time (which the kernel also counts in user).
     pub user_percent: f64,
-    /// System time percent (system + irq + softirq).
+    /// System time percent as mpstat `%sys`: the system column without irq and softirq (see
+    /// `irq_percent`, `softirq_percent`).
     pub system_percent: f64,
     /// Idle percent.
     pub idle_percent: f64,
@@ -99,6 +105,16 @@ pub struct CpuMetrics {
     /// Extension: steal percent (time a hypervisor gave to someone else).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steal_percent: Option<f64>,
+    /// Extension: niced user time percent as mpstat `%nice` (without guest_nice); absent before
+    /// the first interval and from collectors that do not report it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nice_percent: Option<f64>,
+    /// Extension: hardware interrupt time percent as mpstat `%irq`; absent like `nice_percent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub irq_percent: Option<f64>,
+    /// Extension: softirq time percent as mpstat `%soft`; absent like `nice_percent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub softirq_percent: Option<f64>,
 }
 
 /// Memory and swap in bytes, as `free -b` reports them.

@@ -35,6 +35,9 @@ fn full_snapshot() -> NodeMetricsSnapshot {
             threads: 2,
             frequency: 2400.0,
             steal_percent: Some(0.5),
+            nice_percent: Some(1.5),
+            irq_percent: Some(0.25),
+            softirq_percent: Some(0.75),
         },
         memory: MemoryMetrics {
             total: 8_000_000_000,
@@ -345,7 +348,21 @@ fn parses_atlhyper_v2_snapshot() {
     for ext in ["psi", "totals", "collectors"] {
         assert!(back.get(ext).is_none(), "{ext} leaked into a v2 snapshot");
     }
-    assert!(back["cpu"].get("steal_percent").is_none());
+    for ext in [
+        "steal_percent",
+        "nice_percent",
+        "irq_percent",
+        "softirq_percent",
+    ] {
+        assert!(
+            back["cpu"].get(ext).is_none(),
+            "{ext} leaked into a v2 snapshot"
+        );
+    }
+    assert_eq!(
+        (s.cpu.nice_percent, s.cpu.irq_percent, s.cpu.softirq_percent),
+        (None, None, None)
+    );
     assert!(back["disks"][0].get("inodes_total").is_none());
     assert!(back["networks"][0].get("rx_packets_rate").is_none());
 
@@ -404,6 +421,7 @@ fn v2_field_names_are_stable() {
     s.collectors.clear();
     s.clock_skew_seconds = None;
     s.cpu.steal_percent = None;
+    (s.cpu.nice_percent, s.cpu.irq_percent, s.cpu.softirq_percent) = (None, None, None);
     s.disks[0].inodes_total = None;
     s.disks[0].inodes_used = None;
     let n = &mut s.networks[0];
@@ -669,4 +687,38 @@ fn overview_drops_only_the_per_item_lists() {
         ..full.clone()
     };
     assert_eq!(v2.overview().networks, full.networks);
+}
+
+/// Seed 000 names the process list `top_processes`: it is read as `processes` (and written back
+/// under the v2 name).
+#[test]
+fn seed_000_top_processes_is_the_process_list() {
+    let mut v: Value = serde_json::from_str(V2_SNAPSHOT).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    obj.remove("processes");
+    obj.insert(
+        "top_processes".into(),
+        json!([{"pid": 42, "name": "nginx", "cpu_percent": 12.5, "mem_rss": 4096}]),
+    );
+    let s: NodeMetricsSnapshot = serde_json::from_value(v).unwrap();
+    assert_eq!(s.processes.len(), 1);
+    assert_eq!(
+        (s.processes[0].pid, s.processes[0].name.as_str()),
+        (42, "nginx")
+    );
+    assert_eq!(
+        (s.processes[0].cpu_percent, s.processes[0].mem_rss),
+        (12.5, 4096)
+    );
+    let back = serde_json::to_value(&s).unwrap();
+    assert!(back.get("top_processes").is_none());
+    assert_eq!(back["processes"][0]["pid"], 42);
+
+    // Go's null for an empty list is accepted under the seed name too.
+    let mut v: Value = serde_json::from_str(V2_SNAPSHOT).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    obj.remove("processes");
+    obj.insert("top_processes".into(), Value::Null);
+    let s: NodeMetricsSnapshot = serde_json::from_value(v).unwrap();
+    assert!(s.processes.is_empty());
 }

@@ -13,7 +13,8 @@ pub struct Meminfo {
     pub mem_total: u64,
     /// MemFree.
     pub mem_free: u64,
-    /// MemAvailable. Since Linux 3.14; see [`Meminfo::available`] for the estimate before that.
+    /// MemAvailable. Since Linux 3.14; see [`Meminfo::estimate_available`] for the estimate
+    /// before that.
     pub mem_available: Option<u64>,
     /// Buffers.
     pub buffers: u64,
@@ -23,6 +24,10 @@ pub struct Meminfo {
     pub s_reclaimable: Option<u64>,
     /// Shmem. Since Linux 2.6.32.
     pub shmem: Option<u64>,
+    /// Active(file): file-backed pages on the active LRU list. Since Linux 2.6.28.
+    pub active_file: Option<u64>,
+    /// Inactive(file): file-backed pages on the inactive LRU list. Since Linux 2.6.28.
+    pub inactive_file: Option<u64>,
     /// SwapTotal.
     pub swap_total: u64,
     /// SwapFree.
@@ -30,19 +35,49 @@ pub struct Meminfo {
 }
 
 impl Meminfo {
-    /// MemAvailable, or on kernels without it the estimate `free + buffers + cached + SReclaimable
-    /// - Shmem` (reclaimable memory, shared memory being unreclaimable), capped at MemTotal.
-    pub fn available(&self) -> u64 {
-        match self.mem_available {
-            Some(v) => v,
-            None => self
-                .mem_free
-                .saturating_add(self.buffers)
-                .saturating_add(self.cached)
-                .saturating_add(self.s_reclaimable.unwrap_or_default())
-                .saturating_sub(self.shmem.unwrap_or_default())
-                .min(self.mem_total),
-        }
+    /// MemAvailable as the kernel reports it; `None` before Linux 3.14 (then see
+    /// [`Meminfo::estimate_available`]).
+    pub fn available(&self) -> Option<u64> {
+        self.mem_available
+    }
+
+    /// MemAvailable when the kernel reports it, else [`Meminfo::estimate_available`].
+    pub fn available_or_estimate(&self, low_watermark_pages: u64, page_size: u64) -> u64 {
+        self.mem_available
+            .unwrap_or_else(|| self.estimate_available(low_watermark_pages, page_size))
+    }
+
+    /// The kernel's own MemAvailable estimate (`si_mem_available` as Linux 3.14 introduced it,
+    /// and what procps computes on kernels without MemAvailable), bytes:
+    ///
+    /// ```text
+    /// MemFree - wmark_low
+    ///   + pagecache   - min(pagecache / 2, wmark_low)
+    ///   + reclaimable - min(reclaimable / 2, wmark_low)
+    /// ```
+    ///
+    /// with `wmark_low` the sum of every zone's low watermark (`low_watermark_pages` from
+    /// [`crate::proc::zoneinfo::low_watermark_pages`], times the host's `page_size`), `pagecache`
+    /// = Active(file) + Inactive(file) and `reclaimable` = SReclaimable. Floored at 0 and capped
+    /// at MemTotal.
+    ///
+    /// Kernels before 2.6.28 have no Active(file)/Inactive(file): the page cache is then taken
+    /// as Buffers + Cached (both on the file LRU lists). Before 2.6.19 there is no SReclaimable
+    /// and no reclaimable slab is counted.
+    pub fn estimate_available(&self, low_watermark_pages: u64, page_size: u64) -> u64 {
+        // i128 holds every sum of u64s below; only the product can overflow it.
+        let wmark_low = i128::from(low_watermark_pages).saturating_mul(i128::from(page_size));
+        let pagecache = match (self.active_file, self.inactive_file) {
+            (Some(a), Some(i)) => i128::from(a) + i128::from(i),
+            _ => i128::from(self.buffers) + i128::from(self.cached),
+        };
+        let reclaimable = i128::from(self.s_reclaimable.unwrap_or(0));
+        let available = i128::from(self.mem_free) - wmark_low + pagecache
+            - (pagecache / 2).min(wmark_low)
+            + reclaimable
+            - (reclaimable / 2).min(wmark_low);
+        // In range of u64 after the clamp (MemTotal is a u64).
+        u64::try_from(available.clamp(0, i128::from(self.mem_total))).unwrap_or(0)
     }
 
     /// Page cache as `free` shows it: Cached + SReclaimable.
@@ -75,12 +110,14 @@ pub fn parse(text: &str) -> ParseResult<Meminfo> {
             "Cached" => (&mut m.cached, 8),
             "SwapTotal" => (&mut m.swap_total, 16),
             "SwapFree" => (&mut m.swap_free, 32),
-            "MemAvailable" | "SReclaimable" | "Shmem" => {
-                let v = value(rest, idx + 1)?;
+            "MemAvailable" | "SReclaimable" | "Shmem" | "Active(file)" | "Inactive(file)" => {
+                let v = Some(value(rest, idx + 1)?);
                 match key {
-                    "MemAvailable" => m.mem_available = Some(v),
-                    "SReclaimable" => m.s_reclaimable = Some(v),
-                    _ => m.shmem = Some(v),
+                    "MemAvailable" => m.mem_available = v,
+                    "SReclaimable" => m.s_reclaimable = v,
+                    "Shmem" => m.shmem = v,
+                    "Active(file)" => m.active_file = v,
+                    _ => m.inactive_file = v,
                 }
                 continue;
             }
@@ -143,18 +180,58 @@ SwapTotal:       1000000 kB\nSwapFree:         900000 kB\nHugePages_Total:      
     fn parses_modern() {
         let m = parse(MODERN).unwrap();
         assert_eq!(m.mem_total, 49_367_316 * 1024);
-        assert_eq!(m.available(), 45_000_000 * 1024);
+        assert_eq!(m.available(), Some(45_000_000 * 1024));
+        assert_eq!(m.available_or_estimate(1, 4096), 45_000_000 * 1024);
         assert_eq!(m.page_cache(), 2_050_000 * 1024);
         assert_eq!(m.swap_free, 900_000 * 1024);
     }
 
     #[test]
     fn estimates_available_without_memavailable() {
-        let text = "MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 300 kB\n\
-SwapTotal: 0 kB\nSwapFree: 0 kB\n";
+        // Linux 3.2-style: no MemAvailable.
+        let text = "MemTotal: 1000000 kB\nMemFree: 100000 kB\nBuffers: 50000 kB\n\
+Cached: 300000 kB\nActive(file): 200000 kB\nInactive(file): 140000 kB\nShmem: 10000 kB\n\
+SReclaimable: 30000 kB\nSwapTotal: 0 kB\nSwapFree: 0 kB\n";
         let m = parse(text).unwrap();
-        assert_eq!(m.mem_available, None);
-        assert_eq!(m.available(), 450 * 1024);
+        assert_eq!(m.available(), None);
+        assert_eq!(
+            (m.active_file, m.inactive_file),
+            (Some(200_000 * 1024), Some(140_000 * 1024))
+        );
+        // wmark_low 5000 pages of 4 KiB = 20000 kB:
+        // 100000 - 20000 + 340000 - min(170000, 20000) + 30000 - min(15000, 20000) = 415000 kB.
+        assert_eq!(m.estimate_available(5000, 4096), 415_000 * 1024);
+        assert_eq!(m.available_or_estimate(5000, 4096), 415_000 * 1024);
+        // The page size is the host's: 64 KiB pages make the same count 16 times the bytes.
+        // wmark_low 320000 kB: 100000 - 320000 + 340000 - 170000 + 30000 - 15000 = -35000 -> 0.
+        assert_eq!(m.estimate_available(5000, 65536), 0);
+        // No watermarks: free + page cache + reclaimable slab, each halved at most by wmark_low 0.
+        assert_eq!(m.estimate_available(0, 4096), 470_000 * 1024);
+        // Kernels before 2.6.28: Buffers + Cached as the page cache.
+        let old = parse(
+            "MemTotal: 1000 kB\nMemFree: 100 kB\nBuffers: 50 kB\nCached: 300 kB\n\
+SwapTotal: 0 kB\nSwapFree: 0 kB\n",
+        )
+        .unwrap();
+        // 100 - 10 + 350 - 10 + 0 = 430 kB with wmark_low 10 kB (10 pages of 1 KiB).
+        assert_eq!(old.estimate_available(10, 1024), 430 * 1024);
+        // Capped at MemTotal.
+        let big = Meminfo {
+            mem_total: 100,
+            mem_free: 1000,
+            ..Meminfo::default()
+        };
+        assert_eq!(big.estimate_available(0, 4096), 100);
+        let huge = Meminfo {
+            mem_total: u64::MAX,
+            mem_free: u64::MAX,
+            cached: u64::MAX,
+            buffers: u64::MAX,
+            s_reclaimable: Some(u64::MAX),
+            ..Meminfo::default()
+        };
+        assert_eq!(huge.estimate_available(u64::MAX, u64::MAX), 0);
+        assert_eq!(huge.estimate_available(0, 4096), u64::MAX);
     }
 
     #[test]

@@ -14,3 +14,4 @@ pub mod pid_status;
 pub mod pressure;
 pub mod stat;
 pub mod uptime;
+pub mod zoneinfo;

@@ -65,7 +65,9 @@ pub fn cpu_sensor_rank(chip: &str, label: &str) -> Option<u8> {
         "k10temp" | "zenpower" if label == "Tctl" || label == "Tdie" => Some(10),
         "k10temp" | "zenpower" if label.is_empty() || label.starts_with("temp") => Some(6),
         "coretemp" => Some(5),
-        "cpu_thermal" | "soc_thermal" | "cpu-thermal" | "soc-thermal" | "x86_pkg_temp" => Some(8),
+        // Thermal zones bound to hwmon carry the zone type as the chip name ('-' becomes '_').
+        "cpu_thermal" | "soc_thermal" | "cpu-thermal" | "soc-thermal" | "x86_pkg_temp"
+        | "bcm2835_thermal" => Some(8),
         c if c.starts_with("cpu") || c.starts_with("soc") => Some(4),
         _ => None,
     }
@@ -98,5 +100,6 @@ mod tests {
         assert_eq!(cpu_sensor_rank("k10temp", "Tctl"), Some(10));
         assert_eq!(cpu_sensor_rank("nvme", "Composite"), None);
         assert_eq!(cpu_sensor_rank("acpitz", "temp1"), None);
+        assert_eq!(cpu_sensor_rank("bcm2835_thermal", "temp1"), Some(8));
     }
 }

@@ -68,7 +68,7 @@ pub fn collector(dir: &Path, top: usize) -> Collector {
     )
 }
 
-/// Replays `prev -> cur` like the `snapshot` example: rates over the uptime difference.
+/// Replays `prev -> cur` like the root `snapshot` example (`examples/snapshot.rs`): rates over the uptime difference.
 pub fn replay(prev: &Path, cur: &Path, top: usize) -> atlhyper_model::NodeMetricsSnapshot {
     let mut c = collector(prev, top);
     c.collect();

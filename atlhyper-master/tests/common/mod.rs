@@ -37,6 +37,7 @@ pub fn node(name: &str, at: DateTime<Utc>, load: f64) -> NodeMetricsSnapshot {
             threads: 4,
             frequency: 2200.0,
             steal_percent: Some(0.1),
+            ..Default::default()
         },
         memory: MemoryMetrics {
             total: 16 * gib,

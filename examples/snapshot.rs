@@ -1,9 +1,12 @@
 //! Prints one `NodeMetricsSnapshot` as JSON.
 //!
 //! ```text
-//! cargo run --release -p atlhyper-collect --example snapshot -- --root / [--top N]
-//! cargo run --release -p atlhyper-collect --example snapshot -- --root DIR --prev-root DIR2 [--interval-ms N]
+//! cargo run --release --example snapshot -- --root / [--top N]
+//! cargo run --release --example snapshot -- --root DIR --prev-root DIR2 [--interval-ms N]
 //! ```
+//!
+//! Run from the repository root (an example of the root package `atlhyper`, over the facade's
+//! `atlhyper::collect`).
 //!
 //! With `--root /` and no `--prev-root` it samples the live host twice, 1 s apart. A DIR other
 //! than `/` holds `proc/` and `sys/` (a captured tree) and serves as the host root. With
@@ -14,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use atlhyper_collect::{CollectConfig, Collector, HostRoot};
+use atlhyper::collect::{CollectConfig, Collector, HostRoot};
 
 fn root_of(dir: &str) -> HostRoot {
     if dir == "/" {
