@@ -12,8 +12,8 @@ pub fn args(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Longest command line the collector reports, bytes of UTF-8: longer ones are cut at the last
 /// character boundary at or below it. A process's arguments can reach `ARG_MAX` (2 MiB and more);
-/// the agent and master cap the field at the same 4 KiB (issue #12).
-pub const MAX_CMDLINE_BYTES: usize = 4096;
+/// the agent and master cut the field at the same bound ([`atlhyper_model::SnapshotBounds`]).
+pub use atlhyper_model::MAX_CMDLINE_BYTES;
 
 /// Appends the arguments to `out` separated by single spaces (invalid UTF-8 replaced), as `ps`
 /// shows them, at most [`MAX_CMDLINE_BYTES`] bytes of them (cut on a character boundary).
