@@ -5,7 +5,8 @@
 # Each target runs SECONDS under libFuzzer without a sanitizer (`-s none`: what runs on stable;
 # `-O -a`: optimised, with debug assertions and overflow checks, so an overflow is a crash;
 # the parsers are safe Rust, so a sanitizer would only re-check what the compiler already does).
-# New inputs go to corpus/<target>/, crashes to artifacts/<target>/. A summary line per target
+# The committed corpus archive is unpacked into corpus/<target>/ first (corpus.sh); new inputs
+# go there too (pack them with ./corpus.sh pack after cmin), crashes to artifacts/<target>/. A summary line per target
 # (executions, execs/s, coverage, crashes) is appended to fuzz/summary.log.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -16,6 +17,7 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(cargo fuzz list)
 fi
+./corpus.sh unpack
 # Build once up front so the lanes never wait on each other's cargo lock.
 
 cargo fuzz build -s none -O -a || exit 1
