@@ -28,9 +28,10 @@
 //! let table = Arc::new(NodeTable::new(NodeTableConfig::default()));
 //! let app = receiver_router(ReceiverState::new(Arc::clone(&table)));
 //!
-//! let body = r#"{"node_name":"worker-1","timestamp":"2024-01-20T10:30:00Z","cpu":{"usage_percent":12.5}}"#;
+//! let now = chrono::Utc::now().to_rfc3339();
+//! let body = format!(r#"{{"node_name":"worker-1","timestamp":"{now}","cpu":{{"usage_percent":12.5}}}}"#);
 //! let response = app
-//!     .oneshot(Request::post("/metrics/node").body(Body::from(body)).unwrap())
+//!     .oneshot(Request::post("/metrics/node").body(Body::from(body.clone())).unwrap())
 //!     .await
 //!     .unwrap();
 //! assert_eq!(response.status(), StatusCode::OK);
@@ -81,7 +82,9 @@ pub use daemon::{
 pub use error::AgentError;
 pub use gzip::{GunzipError, gunzip_limited, gzip};
 pub use master::{MasterError, MasterLink};
-pub use node_table::{Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig};
+pub use node_table::{
+    DEFAULT_MAX_NODES, Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig, TableFull,
+};
 pub use process::{init_logging, run_main, terminated};
 pub use pusher::AGENT_VERSION;
 pub use receiver::{

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use atlhyper_model::{Command, CommandPoll, CommandResult, Heartbeat};
+use atlhyper_model::{Command, CommandPoll, CommandResult, Heartbeat, StatusBody};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 
 use crate::config::base_url;
@@ -39,6 +39,10 @@ pub enum MasterError {
         reason: String,
     },
 }
+
+/// Largest answer to a snapshot push that is read: room for 10,000 refused nodes with a
+/// sentence each.
+const MAX_SNAPSHOT_ANSWER_BYTES: usize = 8 << 20;
 
 /// Percent-encodes a query component (RFC 3986 unreserved characters pass through).
 fn encode_query(s: &str) -> String {
@@ -135,14 +139,30 @@ impl MasterLink {
         })
     }
 
-    /// `POST /agent/snapshot` with an already gzipped ClusterSnapshot body.
-    pub async fn post_snapshot(&self, gzipped_json: Vec<u8>) -> Result<(), MasterError> {
+    /// `POST /agent/snapshot` with an already gzipped ClusterSnapshot body. On success, the
+    /// master's answer: `{"status": "ok"}`, with the nodes it refused alone in `rejected`. An
+    /// answer that is not a [`StatusBody`] (an AtlHyper v2 master's, say) counts as
+    /// `{"status": "ok"}`: the status code said the snapshot was taken.
+    pub async fn post_snapshot(&self, gzipped_json: Vec<u8>) -> Result<StatusBody, MasterError> {
         let (url, rb) = self.request(reqwest::Method::POST, "/agent/snapshot");
         let rb = rb
             .header(CONTENT_TYPE, "application/json")
             .header(CONTENT_ENCODING, "gzip")
             .body(gzipped_json);
-        Self::send(&url, rb).await.map(drop)
+        let mut resp = Self::send(&url, rb).await?;
+        let mut body = Vec::new();
+        // The answer lists refused nodes; a master saying more than this is not read further.
+        while let Some(chunk) = resp.chunk().await.map_err(|e| MasterError::Transport {
+            url: url.clone(),
+            reason: error_chain(&e),
+        })? {
+            if body.len() + chunk.len() > MAX_SNAPSHOT_ANSWER_BYTES {
+                tracing::warn!(%url, "the master's answer is over {MAX_SNAPSHOT_ANSWER_BYTES} bytes; not read");
+                return Ok(StatusBody::ok());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(serde_json::from_slice(&body).unwrap_or_else(|_| StatusBody::ok()))
     }
 
     /// `POST /agent/heartbeat`.
