@@ -64,6 +64,7 @@ mod config;
 mod daemon;
 mod error;
 mod gzip;
+mod list_lengths;
 mod master;
 mod node_table;
 mod process;
