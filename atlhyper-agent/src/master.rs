@@ -29,6 +29,9 @@ pub enum MasterError {
         status: u16,
         /// The start of the answer's body.
         body: String,
+        /// The answer's `Retry-After`, when it gave one in seconds (a 429 or 503 from a master
+        /// that limits its writers).
+        retry_after: Option<Duration>,
     },
     /// The master's answer could not be read.
     #[error("{url} answered something unreadable: {reason}")]
@@ -43,6 +46,16 @@ pub enum MasterError {
 /// Largest answer to a snapshot push that is read: room for 10,000 refused nodes with a
 /// sentence each.
 const MAX_SNAPSHOT_ANSWER_BYTES: usize = 8 << 20;
+
+impl MasterError {
+    /// How long the master asked to wait before the next try, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
 
 /// Percent-encodes a query component (RFC 3986 unreserved characters pass through).
 fn encode_query(s: &str) -> String {
@@ -131,11 +144,18 @@ impl MasterLink {
         if status.is_success() {
             return Ok(resp);
         }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = resp.text().await.unwrap_or_default();
         Err(MasterError::Status {
             url: url.to_owned(),
             status: status.as_u16(),
             body: body.chars().take(300).collect(),
+            retry_after,
         })
     }
 

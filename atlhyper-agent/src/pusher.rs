@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | 2xx | delivered; nodes listed in `rejected` are counted per reason and logged (once per node and reason every 10 min) | after the interval |
 //! | 400, 413, 415, 422 (the batch is invalid) | dropped as handled, so its backfill is not sent again; counted per status; the master's error logged | after the interval |
-//! | 401, 403, 5xx, any other, no answer | kept: an outage, its points travel as backfill later | after a growing backoff |
+//! | 401, 403, 429, 5xx, any other, no answer | kept: an outage, its points travel as backfill later | after a growing backoff, or the answer's `Retry-After` (up to 5 min) when longer |
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -130,6 +130,10 @@ fn error_text(body: &str) -> String {
         .unwrap_or_else(|_| body.to_owned())
 }
 
+/// The longest `Retry-After` of the master the pusher honours; what is missed meanwhile is
+/// backfilled from the ring (1 h by default).
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
 /// How often the same refusal is logged again.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(600);
 
@@ -220,7 +224,9 @@ fn after_push(
         PushOutcome::Failed(e) => {
             ctx.table.mark_outage();
             inc(&ctx.stats.push_failed);
-            let delay = ctx.backoff.next_delay();
+            // A master that limits its writers says when to come back; within reason.
+            let asked = e.retry_after().map(|d| d.min(MAX_RETRY_AFTER));
+            let delay = ctx.backoff.next_delay().max(asked.unwrap_or_default());
             tracing::warn!(error = %e, retry_in = ?delay, "snapshot push failed");
             now + delay
         }
@@ -404,7 +410,8 @@ mod tests {
     async fn answer(
         axum::extract::State(script): axum::extract::State<Arc<Script>>,
         body: axum::body::Bytes,
-    ) -> (axum::http::StatusCode, String) {
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
         let json = crate::gzip::gunzip_limited(&body, 64 << 20).unwrap();
         script
             .seen
@@ -415,7 +422,14 @@ mod tests {
             .lock()
             .pop_front()
             .unwrap_or((200, r#"{"status":"ok"}"#.to_owned()));
-        (axum::http::StatusCode::from_u16(status).unwrap(), text)
+        let mut resp = (axum::http::StatusCode::from_u16(status).unwrap(), text).into_response();
+        if status == 429 {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("7"),
+            );
+        }
+        resp
     }
 
     async fn start_script(answers: &[(u16, &str)]) -> (Arc<Script>, MasterLink, CancellationToken) {
@@ -499,8 +513,10 @@ mod tests {
         }
         for want in [401, 403, 404, 429, 500, 503] {
             match it.next() {
-                Some(PushOutcome::Failed(MasterError::Status { status, .. })) => {
-                    assert_eq!(status, want)
+                Some(PushOutcome::Failed(e @ MasterError::Status { status, .. })) => {
+                    assert_eq!(status, want);
+                    let asked = (want == 429).then(|| Duration::from_secs(7));
+                    assert_eq!(e.retry_after(), asked, "{want}");
                 }
                 other => panic!("{want}: {other:?}"),
             }
@@ -620,5 +636,57 @@ mod tests {
         log.forget_old(later);
         assert!(log.logged.is_empty());
         assert!(log.should_log("n1", "string_too_long", later));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_after_of_the_master_is_honoured_within_reason() {
+        let table = NodeTable::new(NodeTableConfig::default());
+        let stats = AgentStats::default();
+        let settings = PushSettings {
+            interval: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(15),
+            backoff_base: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(20),
+            max_backfill: 10,
+        };
+        let mut backoff = Backoff::new(settings.backoff_base, settings.backoff_max);
+        let mut log = RefusalLog::default();
+        let mut ctx = PushContext {
+            table: &table,
+            stats: &stats,
+            settings: &settings,
+            backoff: &mut backoff,
+            log: &mut log,
+        };
+        let now = Instant::now();
+        let batch = table.push_batch(now, 10);
+        let limited = |retry_after: Option<Duration>| {
+            PushOutcome::Failed(MasterError::Status {
+                url: "http://m/agent/snapshot".into(),
+                status: 429,
+                body: String::new(),
+                retry_after,
+            })
+        };
+        let next = after_push(
+            limited(Some(Duration::from_secs(30))),
+            &batch,
+            now,
+            &mut ctx,
+        );
+        assert_eq!(next, now + Duration::from_secs(30));
+        let next = after_push(
+            limited(Some(Duration::from_secs(86_400))),
+            &batch,
+            now,
+            &mut ctx,
+        );
+        assert_eq!(next, now + MAX_RETRY_AFTER);
+        let next = after_push(limited(None), &batch, now, &mut ctx);
+        assert!(
+            next <= now + Duration::from_millis(20),
+            "the backoff's delay"
+        );
+        assert_eq!(stats.push_failed.load(Ordering::Relaxed), 3);
     }
 }
