@@ -13,7 +13,10 @@ use tower::ServiceExt;
 fn body(node: usize, round: usize) -> String {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/load/snapshot.json"))
         .expect("run load/make_snapshot.py first");
-    let ts = chrono::DateTime::from_timestamp(1_705_746_600 + 5 * round as i64, 0)
+    // From a day ago: recent, so the receiver keeps the node's bytes (a timestamp older than
+    // 30 days is replaced by the receive time and the snapshot re-encoded).
+    let day_ago = chrono::Utc::now().timestamp() - 86_400;
+    let ts = chrono::DateTime::from_timestamp(day_ago + 5 * round as i64, 0)
         .unwrap()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     text.replace("load-node-1", &format!("bench-node-{node}"))

@@ -26,7 +26,9 @@ function init(args)
   wrk.headers["Content-Type"] = "application/json"
 end
 
-local base = 1705746600 -- 2024-01-20T10:30:00Z
+-- A day ago: recent, so the agent keeps the timestamps (one older than 30 days, or more than
+-- 5 min ahead, is replaced by the receive time, and the snapshot re-encoded).
+local base = os.time() - 86400
 
 function request()
   -- Each thread owns the nodes congruent to its id, so timestamps per node only increase.

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use atlhyper_model::{ClockPolicy, SnapshotBounds};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -14,7 +15,7 @@ use crate::commands::{CommandSettings, run_command_loop};
 use crate::config::{ConfigError, parse_duration};
 use crate::error::AgentError;
 use crate::master::MasterLink;
-use crate::node_table::{NodeTable, NodeTableConfig};
+use crate::node_table::{DEFAULT_MAX_NODES, NodeTable, NodeTableConfig};
 use crate::pusher::{PushSettings, run_heartbeat, run_pusher};
 use crate::receiver::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiverState, receiver_router};
 use crate::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits, serve};
@@ -75,6 +76,13 @@ pub struct AgentConfig {
     /// Most backfill points in one push (`AGENT_BACKFILL_MAX_POINTS`, 5000); the rest follows
     /// in immediate further pushes.
     pub backfill_max_points: usize,
+    /// Nodes held at once (`AGENT_MAX_NODES`, 10,000, twice what Kubernetes supports in one
+    /// cluster); a new node beyond it gets 429 until a silent node has expired.
+    pub max_nodes: usize,
+    /// A node timestamp further ahead of the agent's clock than this is replaced by the receive
+    /// time, the skew kept in `clock_skew_seconds` (`AGENT_MAX_CLOCK_AHEAD`, 5 min). One older
+    /// than the history retention (30 days) is replaced too.
+    pub max_clock_ahead: Duration,
 }
 
 impl Default for AgentConfig {
@@ -103,6 +111,8 @@ impl Default for AgentConfig {
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
             backfill_max_points: 5000,
+            max_nodes: DEFAULT_MAX_NODES,
+            max_clock_ahead: ClockPolicy::default().max_ahead,
         }
     }
 }
@@ -115,6 +125,16 @@ impl AgentConfig {
             offline_intervals: self.offline_intervals,
             ttl: self.node_ttl,
             ring_capacity: self.ring_capacity,
+            max_nodes: self.max_nodes,
+        }
+    }
+
+    /// The clock policy of this configuration: [`AgentConfig::max_clock_ahead`], and the
+    /// default 30 days (the master's history retention) as the oldest timestamp kept.
+    pub fn clock_policy(&self) -> ClockPolicy {
+        ClockPolicy {
+            max_ahead: self.max_clock_ahead,
+            ..ClockPolicy::default()
         }
     }
 
@@ -169,6 +189,9 @@ impl AgentConfig {
                 "AGENT_MAX_CONNECTIONS",
                 "must be at least 1",
             ));
+        }
+        if self.max_nodes == 0 {
+            return Err(ConfigError::new("AGENT_MAX_NODES", "must be at least 1"));
         }
         if self.command_concurrency == 0 {
             return Err(ConfigError::new(
@@ -260,6 +283,12 @@ pub struct AgentArgs {
     /// Most backfill points in one push.
     #[arg(long, env = "AGENT_BACKFILL_MAX_POINTS", default_value_t = 5000)]
     pub backfill_max_points: usize,
+    /// Nodes held at once; a new node beyond it gets 429 until a silent one has expired.
+    #[arg(long, env = "AGENT_MAX_NODES", default_value_t = DEFAULT_MAX_NODES)]
+    pub max_nodes: usize,
+    /// A node timestamp further ahead than this is replaced by the receive time.
+    #[arg(long, env = "AGENT_MAX_CLOCK_AHEAD", default_value = "5m", value_parser = duration_arg)]
+    pub max_clock_ahead: Duration,
 }
 
 impl AgentArgs {
@@ -290,6 +319,8 @@ impl AgentArgs {
             backoff_base: self.backoff_base,
             backoff_max: self.backoff_max,
             backfill_max_points: self.backfill_max_points,
+            max_nodes: self.max_nodes,
+            max_clock_ahead: self.max_clock_ahead,
         };
         config.validate()?;
         Ok(config)
@@ -340,6 +371,8 @@ pub async fn serve_agent(
         body_limit: config.body_limit,
         stats: Arc::clone(&stats),
         body_timeout: config.body_timeout,
+        bounds: SnapshotBounds::default(),
+        clock: config.clock_policy(),
     };
     let push = PushSettings {
         interval: config.snapshot_interval,

@@ -15,6 +15,34 @@
 //!   request's headers, or its connection is closed; at most [`AgentConfig::max_connections`]
 //!   are served at once.
 //!
+//! The agent is the first hop that sees a node's snapshot, so it refuses a bad node alone and
+//! says why. `POST /metrics/node` answers:
+//!
+//! | status | when |
+//! |---|---|
+//! | 200 `{"status":"ok"}` | taken (also a retry of a snapshot already held, or an older one backfilled) |
+//! | 400 | not JSON, not a snapshot; `invalid_name: ...` for a name that is not DNS-1123 |
+//! | 401 | missing or wrong bearer token (`AGENT_NODE_TOKEN`) |
+//! | 408 | the body did not arrive within [`AgentConfig::body_timeout`] |
+//! | 413 | body over [`AgentConfig::body_limit`]; `list_too_long: ...` / `string_too_long: ...` for a list or string over its [`SnapshotBounds`](atlhyper_model::SnapshotBounds) cap (lists are counted before they are built) |
+//! | 415 | a Content-Encoding other than gzip or identity |
+//! | 429 + `Retry-After` | `too_many_nodes: ...`: a new node while [`AgentConfig::max_nodes`] nodes are held; known nodes keep reporting, expired ones free their place |
+//!
+//! Errors are `{"error": "..."}`; refusals by reason start with the reason and are counted in
+//! `atlhyper_agent_nodes_rejected_total{reason}`. Command lines are cut at 4 KiB. A timestamp
+//! more than [`AgentConfig::max_clock_ahead`] (5 min) ahead of the agent's clock, or older than
+//! 30 days, is replaced by the receive time and the difference kept in `clock_skew_seconds`,
+//! which travels to the master. "Latest" follows arrival, not the node's clock (see
+//! [`NodeTable::ingest`]). A snapshot is re-encoded only when something was changed; otherwise
+//! the node's own bytes travel on.
+//!
+//! The pusher drops a cluster snapshot the master refuses as invalid (400, 413, 415, 422),
+//! counts it (`atlhyper_agent_push_refused_total{status}`) and goes on at the normal interval;
+//! nodes the master refuses alone in an accepted snapshot are counted
+//! (`atlhyper_agent_push_nodes_refused_total{reason}`) and logged once per node and reason every
+//! 10 minutes; 401, 403, 5xx and no answer are retried with backoff, and what was missed is
+//! backfilled.
+//!
 //! The receiver is a plain [`axum::Router`], so it can be driven without a socket:
 //!
 //! ```
@@ -28,9 +56,10 @@
 //! let table = Arc::new(NodeTable::new(NodeTableConfig::default()));
 //! let app = receiver_router(ReceiverState::new(Arc::clone(&table)));
 //!
-//! let body = r#"{"node_name":"worker-1","timestamp":"2024-01-20T10:30:00Z","cpu":{"usage_percent":12.5}}"#;
+//! let now = chrono::Utc::now().to_rfc3339();
+//! let body = format!(r#"{{"node_name":"worker-1","timestamp":"{now}","cpu":{{"usage_percent":12.5}}}}"#);
 //! let response = app
-//!     .oneshot(Request::post("/metrics/node").body(Body::from(body)).unwrap())
+//!     .oneshot(Request::post("/metrics/node").body(Body::from(body.clone())).unwrap())
 //!     .await
 //!     .unwrap();
 //! assert_eq!(response.status(), StatusCode::OK);
@@ -63,6 +92,7 @@ mod config;
 mod daemon;
 mod error;
 mod gzip;
+mod list_lengths;
 mod master;
 mod node_table;
 mod process;
@@ -81,7 +111,9 @@ pub use daemon::{
 pub use error::AgentError;
 pub use gzip::{GunzipError, gunzip_limited, gzip};
 pub use master::{MasterError, MasterLink};
-pub use node_table::{Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig};
+pub use node_table::{
+    DEFAULT_MAX_NODES, Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig, TableFull,
+};
 pub use process::{init_logging, run_main, terminated};
 pub use pusher::AGENT_VERSION;
 pub use receiver::{

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use atlhyper_model::{Command, CommandPoll, CommandResult, Heartbeat};
+use atlhyper_model::{Command, CommandPoll, CommandResult, Heartbeat, StatusBody};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 
 use crate::config::base_url;
@@ -29,6 +29,9 @@ pub enum MasterError {
         status: u16,
         /// The start of the answer's body.
         body: String,
+        /// The answer's `Retry-After`, when it gave one in seconds (a 429 or 503 from a master
+        /// that limits its writers).
+        retry_after: Option<Duration>,
     },
     /// The master's answer could not be read.
     #[error("{url} answered something unreadable: {reason}")]
@@ -38,6 +41,20 @@ pub enum MasterError {
         /// What was wrong.
         reason: String,
     },
+}
+
+/// Largest answer to a snapshot push that is read: room for 10,000 refused nodes with a
+/// sentence each.
+const MAX_SNAPSHOT_ANSWER_BYTES: usize = 8 << 20;
+
+impl MasterError {
+    /// How long the master asked to wait before the next try, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Status { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// Percent-encodes a query component (RFC 3986 unreserved characters pass through).
@@ -127,22 +144,45 @@ impl MasterLink {
         if status.is_success() {
             return Ok(resp);
         }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
         let body = resp.text().await.unwrap_or_default();
         Err(MasterError::Status {
             url: url.to_owned(),
             status: status.as_u16(),
             body: body.chars().take(300).collect(),
+            retry_after,
         })
     }
 
-    /// `POST /agent/snapshot` with an already gzipped ClusterSnapshot body.
-    pub async fn post_snapshot(&self, gzipped_json: Vec<u8>) -> Result<(), MasterError> {
+    /// `POST /agent/snapshot` with an already gzipped ClusterSnapshot body. On success, the
+    /// master's answer: `{"status": "ok"}`, with the nodes it refused alone in `rejected`. An
+    /// answer that is not a [`StatusBody`] (an AtlHyper v2 master's, say) counts as
+    /// `{"status": "ok"}`: the status code said the snapshot was taken.
+    pub async fn post_snapshot(&self, gzipped_json: Vec<u8>) -> Result<StatusBody, MasterError> {
         let (url, rb) = self.request(reqwest::Method::POST, "/agent/snapshot");
         let rb = rb
             .header(CONTENT_TYPE, "application/json")
             .header(CONTENT_ENCODING, "gzip")
             .body(gzipped_json);
-        Self::send(&url, rb).await.map(drop)
+        let mut resp = Self::send(&url, rb).await?;
+        let mut body = Vec::new();
+        // The answer lists refused nodes; a master saying more than this is not read further.
+        while let Some(chunk) = resp.chunk().await.map_err(|e| MasterError::Transport {
+            url: url.clone(),
+            reason: error_chain(&e),
+        })? {
+            if body.len() + chunk.len() > MAX_SNAPSHOT_ANSWER_BYTES {
+                tracing::warn!(%url, "the master's answer is over {MAX_SNAPSHOT_ANSWER_BYTES} bytes; not read");
+                return Ok(StatusBody::ok());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(serde_json::from_slice(&body).unwrap_or_else(|_| StatusBody::ok()))
     }
 
     /// `POST /agent/heartbeat`.

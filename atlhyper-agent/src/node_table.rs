@@ -22,6 +22,10 @@ pub struct NodeTableConfig {
     pub ttl: Duration,
     /// Points kept per node (720 = 1 h at 5 s).
     pub ring_capacity: usize,
+    /// Nodes held at once (10,000, twice the 5,000 nodes Kubernetes supports in one cluster): a
+    /// new node beyond it is refused ([`TableFull`]) until a silent node has expired; known
+    /// nodes keep reporting.
+    pub max_nodes: usize,
 }
 
 impl Default for NodeTableConfig {
@@ -31,9 +35,13 @@ impl Default for NodeTableConfig {
             offline_intervals: 3,
             ttl: Duration::from_secs(600),
             ring_capacity: 720,
+            max_nodes: DEFAULT_MAX_NODES,
         }
     }
 }
+
+/// Default of [`NodeTableConfig::max_nodes`].
+pub const DEFAULT_MAX_NODES: usize = 10_000;
 
 impl NodeTableConfig {
     /// Silence after which a node counts as offline: `node_interval * offline_intervals`.
@@ -45,14 +53,29 @@ impl NodeTableConfig {
 /// What happened to an ingested snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ingested {
-    /// It is the node's newest snapshot.
+    /// It is the node's newest snapshot: the last to arrive, unless it is [`Ingested::Late`].
     Latest,
-    /// It is older than the node's newest snapshot (a daemon backfilling after an outage): its point
-    /// went into the ring, the latest snapshot stays.
+    /// It was taken before the node's latest snapshot and arrived while that one is fresh (a
+    /// daemon sends its newest snapshot first, then backfills older ones after an outage): its
+    /// point went into the ring, the latest snapshot stays.
     Late,
     /// A snapshot with this timestamp was already here (a retried send); nothing changed but the
     /// node's liveness.
     Duplicate,
+}
+
+/// A new node was refused: the table already holds [`NodeTableConfig::max_nodes`] nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the agent already holds {max_nodes} nodes, its limit (AGENT_MAX_NODES); nodes it knows keep \
+     reporting, a new one is taken once a silent node has expired"
+)]
+pub struct TableFull {
+    /// The limit.
+    pub max_nodes: usize,
+    /// When a place may free up at the earliest (the oldest node's silence reaching the TTL),
+    /// at least one second.
+    pub retry_after: Duration,
 }
 
 /// One line of `list_nodes`.
@@ -106,9 +129,19 @@ impl RingPoint {
 
 #[derive(Debug)]
 struct NodeEntry {
-    /// The newest snapshot exactly as the node sent it (validated JSON).
+    /// The latest snapshot as the receiver accepted it (validated JSON, the node's own bytes
+    /// unless a receiver changed something).
     raw: Arc<RawValue>,
+    /// The latest snapshot's own timestamp.
     latest_ts: DateTime<Utc>,
+    /// The latest snapshot's place in arrival order: its timestamp, or its arrival time when
+    /// the node stamped it later than that (a node cannot have taken it in the future).
+    latest_order: DateTime<Utc>,
+    /// When the latest snapshot was set.
+    latest_at: Instant,
+    /// The largest timestamp this node ever sent (a larger one cannot be a retry).
+    max_ts: DateTime<Utc>,
+    /// When the node was last heard from.
     received_at: Instant,
     last_seen: DateTime<Utc>,
     /// Points in arrival order.
@@ -143,6 +176,9 @@ struct Inner {
     nodes: BTreeMap<String, NodeEntry>,
     /// The last push to the master failed: nodes that appear now need backfill too.
     outage: bool,
+    /// While the table is full: no node can expire before this instant (so a flood of new
+    /// nodes does not scan the table on every request).
+    no_expiry_before: Option<Instant>,
 }
 
 /// The latest snapshot of every node with its receive time, liveness (offline after
@@ -161,7 +197,7 @@ struct Inner {
 /// let json = r#"{"node_name":"worker-1","timestamp":"2024-01-20T10:30:00Z"}"#;
 /// let snapshot: NodeMetricsSnapshot = serde_json::from_str(json).unwrap();
 /// let raw = serde_json::value::RawValue::from_string(json.to_owned()).unwrap();
-/// table.ingest(&snapshot, raw, Instant::now(), chrono::Utc::now());
+/// table.ingest(&snapshot, raw, Instant::now(), chrono::Utc::now()).unwrap();
 /// assert_eq!(table.latest("worker-1", Instant::now()).unwrap().get(), json);
 /// assert_eq!(table.counts(Instant::now()).online, 1);
 /// ```
@@ -222,19 +258,31 @@ impl NodeTable {
     }
 
     /// Records a snapshot received at `now` (`wall` is the same moment in UTC). `raw` is the
-    /// snapshot's JSON exactly as received; `snapshot` is its parsed form. The caller has
+    /// snapshot's JSON as the receiver accepted it; `snapshot` is its parsed form. The caller has
     /// validated the node name.
+    ///
+    /// "Latest" follows arrival, not the node's clock: a snapshot becomes the node's latest
+    /// unless it was taken before the current latest while that one is fresh (arrived within
+    /// the offline threshold), which is a daemon backfilling after an outage ([`Ingested::Late`]).
+    /// A timestamp later than the arrival counts as the arrival, so a clock running ahead pins
+    /// nothing; a clock stepped back holds the latest for at most the offline threshold. A
+    /// snapshot with a timestamp already held is a retry ([`Ingested::Duplicate`]).
+    ///
+    /// A node not in the table is refused with [`TableFull`] while it holds
+    /// [`NodeTableConfig::max_nodes`] live nodes; expired nodes give their place up.
     pub fn ingest(
         &self,
         snapshot: &NodeMetricsSnapshot,
         raw: Box<RawValue>,
         now: Instant,
         wall: DateTime<Utc>,
-    ) -> Ingested {
+    ) -> Result<Ingested, TableFull> {
         let point = RingPoint::new(&MetricsDataPoint::from_snapshot(snapshot));
         let raw: Arc<RawValue> = Arc::from(raw);
         let capacity = self.config.ring_capacity;
         let ts = snapshot.timestamp;
+        let order = ts.min(wall);
+        let fresh_for = self.config.offline_after();
         // The replaced snapshot is freed after the lock is released.
         let replaced;
         let outcome;
@@ -244,24 +292,47 @@ impl NodeTable {
             if let Some(e) = inner.nodes.get_mut(snapshot.node_name.as_str()) {
                 e.received_at = now;
                 e.last_seen = wall;
-                if ts > e.latest_ts {
-                    replaced = Some(std::mem::replace(&mut e.raw, raw));
-                    e.latest_ts = ts;
-                    e.push_point(point, capacity);
-                    outcome = Ingested::Latest;
-                } else if ts == e.latest_ts || e.ring.iter().any(|p| p.timestamp == ts) {
+                let retry = ts == e.latest_ts
+                    || (ts <= e.max_ts && e.ring.iter().any(|p| p.timestamp == ts));
+                let latest_is_fresh = now.saturating_duration_since(e.latest_at) <= fresh_for;
+                if retry {
                     replaced = Some(raw);
                     outcome = Ingested::Duplicate;
+                } else if order > e.latest_order || !latest_is_fresh {
+                    replaced = Some(std::mem::replace(&mut e.raw, raw));
+                    e.latest_ts = ts;
+                    e.latest_order = order;
+                    e.latest_at = now;
+                    e.max_ts = e.max_ts.max(ts);
+                    e.push_point(point, capacity);
+                    outcome = Ingested::Latest;
                 } else {
                     replaced = Some(raw);
+                    e.max_ts = e.max_ts.max(ts);
                     e.push_point(point, capacity);
                     e.needs_backfill = true;
                     outcome = Ingested::Late;
                 }
             } else {
+                if inner.nodes.len() >= self.config.max_nodes {
+                    self.drop_expired_when_full(&mut inner, now);
+                    if inner.nodes.len() >= self.config.max_nodes {
+                        let retry_after = inner
+                            .no_expiry_before
+                            .map_or(self.config.ttl, |at| at.saturating_duration_since(now))
+                            .max(Duration::from_secs(1));
+                        return Err(TableFull {
+                            max_nodes: self.config.max_nodes,
+                            retry_after,
+                        });
+                    }
+                }
                 let mut e = NodeEntry {
                     raw,
                     latest_ts: ts,
+                    latest_order: order,
+                    latest_at: now,
+                    max_ts: ts,
                     received_at: now,
                     last_seen: wall,
                     ring: VecDeque::with_capacity(capacity),
@@ -276,10 +347,34 @@ impl NodeTable {
             }
         }
         drop(replaced);
-        outcome
+        Ok(outcome)
     }
 
-    /// The newest snapshot of `node`, exactly as the node sent it.
+    /// The table is full: drops the nodes past their TTL, unless none can have expired yet, and
+    /// notes when the next one can.
+    fn drop_expired_when_full(&self, inner: &mut Inner, now: Instant) {
+        if inner.no_expiry_before.is_some_and(|at| now < at) {
+            return;
+        }
+        let before = inner.nodes.len();
+        inner.nodes.retain(|_, e| !self.is_expired(e, now));
+        if inner.nodes.len() < before {
+            tracing::debug!(
+                dropped = before - inner.nodes.len(),
+                "nodes silent past the TTL dropped to make room"
+            );
+        }
+        // A node expires once its silence exceeds the TTL; the table changes under the lock
+        // only, so until the oldest node's expiry nothing can free up.
+        inner.no_expiry_before = inner
+            .nodes
+            .values()
+            .map(|e| e.received_at)
+            .min()
+            .map(|oldest| oldest + self.config.ttl + Duration::from_millis(1));
+    }
+
+    /// The latest snapshot of `node`, as the receiver accepted it.
     pub fn latest(&self, node: &str, now: Instant) -> Option<Arc<RawValue>> {
         let inner = self.inner.read();
         let e = inner.nodes.get(node)?;
@@ -471,15 +566,21 @@ mod tests {
         let t = table(10);
         let now = Instant::now();
         let (s, r) = snap("n1", 10, 1.0);
-        assert_eq!(t.ingest(&s, r, now, Utc::now()), Ingested::Latest);
+        assert_eq!(t.ingest(&s, r, now, Utc::now()).unwrap(), Ingested::Latest);
         let (s, r) = snap("n1", 20, 2.0);
-        assert_eq!(t.ingest(&s, r, now, Utc::now()), Ingested::Latest);
+        assert_eq!(t.ingest(&s, r, now, Utc::now()).unwrap(), Ingested::Latest);
         let (s, r) = snap("n1", 15, 1.5);
-        assert_eq!(t.ingest(&s, r, now, Utc::now()), Ingested::Late);
+        assert_eq!(t.ingest(&s, r, now, Utc::now()).unwrap(), Ingested::Late);
         let (s, r) = snap("n1", 15, 1.5);
-        assert_eq!(t.ingest(&s, r, now, Utc::now()), Ingested::Duplicate);
+        assert_eq!(
+            t.ingest(&s, r, now, Utc::now()).unwrap(),
+            Ingested::Duplicate
+        );
         let (s, r) = snap("n1", 20, 2.0);
-        assert_eq!(t.ingest(&s, r, now, Utc::now()), Ingested::Duplicate);
+        assert_eq!(
+            t.ingest(&s, r, now, Utc::now()).unwrap(),
+            Ingested::Duplicate
+        );
         let latest: NodeMetricsSnapshot =
             serde_json::from_str(t.latest("n1", now).unwrap().get()).unwrap();
         assert_eq!(latest.cpu.usage_percent, 2.0);
@@ -495,7 +596,7 @@ mod tests {
         let now = Instant::now();
         for i in 0..12 {
             let (s, r) = snap("n1", i, i as f64);
-            t.ingest(&s, r, now, Utc::now());
+            t.ingest(&s, r, now, Utc::now()).unwrap();
         }
         let all = t.series("n1", None, None, now).unwrap();
         assert_eq!(all.len(), 5);
@@ -536,7 +637,7 @@ mod tests {
         let now = Instant::now();
         let ingest = |i: i64| {
             let (s, r) = snap("n1", i, i as f64);
-            t.ingest(&s, r, now, Utc::now());
+            t.ingest(&s, r, now, Utc::now()).unwrap();
         };
         ingest(0);
         let b = t.push_batch(now, 1000);
@@ -571,7 +672,7 @@ mod tests {
         let t = table(100);
         let now = Instant::now();
         let (s, r) = snap("n1", 0, 0.0);
-        t.ingest(&s, r, now, Utc::now());
+        t.ingest(&s, r, now, Utc::now()).unwrap();
         t.mark_outage();
         let b = t.push_batch(now, 10);
         assert_eq!(b.backfill.len(), 1);
@@ -586,12 +687,12 @@ mod tests {
         let now = Instant::now();
         for i in [0, 10] {
             let (s, r) = snap("n1", i, i as f64);
-            t.ingest(&s, r, now, Utc::now());
+            t.ingest(&s, r, now, Utc::now()).unwrap();
         }
         let b = t.push_batch(now, 10);
         t.commit_push(&b);
         let (s, r) = snap("n1", 5, 5.0);
-        assert_eq!(t.ingest(&s, r, now, Utc::now()), Ingested::Late);
+        assert_eq!(t.ingest(&s, r, now, Utc::now()).unwrap(), Ingested::Late);
         let b = t.push_batch(now, 10);
         assert_eq!(
             b.backfill.iter().map(|p| p.cpu_usage).collect::<Vec<_>>(),
@@ -599,5 +700,131 @@ mod tests {
         );
         t.commit_push(&b);
         assert!(t.push_batch(now, 10).backfill.is_empty());
+    }
+
+    /// A snapshot of `node` stamped `ts` with CPU `cpu`.
+    fn at(node: &str, ts: DateTime<Utc>, cpu: f64) -> (NodeMetricsSnapshot, Box<RawValue>) {
+        let (mut s, _) = snap(node, 0, cpu);
+        s.timestamp = ts;
+        let raw = serde_json::value::to_raw_value(&s).unwrap();
+        (s, raw)
+    }
+
+    fn latest_cpu(t: &NodeTable, node: &str, now: Instant) -> f64 {
+        let latest: NodeMetricsSnapshot =
+            serde_json::from_str(t.latest(node, now).unwrap().get()).unwrap();
+        latest.cpu.usage_percent
+    }
+
+    #[test]
+    fn a_clock_far_ahead_pins_nothing() {
+        let t = table(10);
+        let now = Instant::now();
+        let wall = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let year_ahead = wall + chrono::Duration::days(365);
+        let (s, r) = at("n1", year_ahead, 99.0);
+        assert_eq!(t.ingest(&s, r, now, wall).unwrap(), Ingested::Latest);
+        // The clock is fixed: the next snapshot, 5 s later, is the latest.
+        let later = now + Duration::from_secs(5);
+        let wall5 = wall + chrono::Duration::seconds(5);
+        let (s, r) = at("n1", wall5, 1.0);
+        assert_eq!(t.ingest(&s, r, later, wall5).unwrap(), Ingested::Latest);
+        assert_eq!(latest_cpu(&t, "n1", later), 1.0);
+        // A retry of the year-ahead one is still recognised.
+        let (s, r) = at("n1", year_ahead, 99.0);
+        assert_eq!(t.ingest(&s, r, later, wall5).unwrap(), Ingested::Duplicate);
+        assert_eq!(latest_cpu(&t, "n1", later), 1.0);
+        // A clock a few minutes ahead, then stepped back: the same.
+        let wall10 = wall + chrono::Duration::seconds(10);
+        let (s, r) = at("n1", wall10 + chrono::Duration::minutes(4), 2.0);
+        assert_eq!(t.ingest(&s, r, later, wall10).unwrap(), Ingested::Latest);
+        let wall15 = wall + chrono::Duration::seconds(15);
+        let (s, r) = at("n1", wall15, 3.0);
+        assert_eq!(t.ingest(&s, r, later, wall15).unwrap(), Ingested::Latest);
+        assert_eq!(latest_cpu(&t, "n1", later), 3.0);
+    }
+
+    #[test]
+    fn backfill_behind_a_fresh_latest_is_late() {
+        let t = table(10);
+        let now = Instant::now();
+        let wall = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        // After an outage a daemon sends its newest snapshot, then the older ones.
+        let (s, r) = at("n1", wall, 1.0);
+        assert_eq!(t.ingest(&s, r, now, wall).unwrap(), Ingested::Latest);
+        for (i, back) in [60i32, 55, 50].into_iter().enumerate() {
+            let arrived = wall + chrono::Duration::milliseconds(100 * (i as i64 + 1));
+            let (s, r) = at(
+                "n1",
+                wall - chrono::Duration::seconds(i64::from(back)),
+                f64::from(back),
+            );
+            assert_eq!(t.ingest(&s, r, now, arrived).unwrap(), Ingested::Late);
+        }
+        assert_eq!(latest_cpu(&t, "n1", now), 1.0);
+        assert_eq!(t.series("n1", None, None, now).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_clock_stepped_back_holds_the_latest_at_most_the_offline_threshold() {
+        let t = table(10);
+        let offline_after = t.config().offline_after();
+        let now = Instant::now();
+        let wall = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let (s, r) = at("n1", wall, 1.0);
+        assert_eq!(t.ingest(&s, r, now, wall).unwrap(), Ingested::Latest);
+        // The node's clock steps an hour back: its snapshots look like backfill while the
+        // latest is fresh, and become the latest once it is not.
+        let back = |secs: i64| wall - chrono::Duration::hours(1) + chrono::Duration::seconds(secs);
+        let (s, r) = at("n1", back(5), 2.0);
+        let t5 = now + Duration::from_secs(5);
+        assert_eq!(t.ingest(&s, r, t5, wall).unwrap(), Ingested::Late);
+        let stale = now + offline_after + Duration::from_secs(1);
+        let (s, r) = at("n1", back(16), 3.0);
+        assert_eq!(t.ingest(&s, r, stale, wall).unwrap(), Ingested::Latest);
+        let (s, r) = at("n1", back(21), 4.0);
+        let next = stale + Duration::from_secs(5);
+        assert_eq!(t.ingest(&s, r, next, wall).unwrap(), Ingested::Latest);
+        assert_eq!(latest_cpu(&t, "n1", next), 4.0);
+    }
+
+    #[test]
+    fn new_nodes_beyond_the_cap_are_refused_until_one_expires() {
+        let t = NodeTable::new(NodeTableConfig {
+            max_nodes: 2,
+            ..Default::default()
+        });
+        let ttl = t.config().ttl;
+        let now = Instant::now();
+        for (i, node) in ["a", "b"].into_iter().enumerate() {
+            let (s, r) = snap(node, i as i64, 1.0);
+            assert_eq!(t.ingest(&s, r, now, Utc::now()).unwrap(), Ingested::Latest);
+        }
+        let (s, r) = snap("c", 0, 1.0);
+        let full = t.ingest(&s, r, now, Utc::now()).unwrap_err();
+        assert_eq!(full.max_nodes, 2);
+        // The oldest node may expire one TTL from now.
+        assert!(
+            full.retry_after > ttl - Duration::from_secs(1)
+                && full.retry_after <= ttl + Duration::from_secs(1)
+        );
+        assert!(full.to_string().contains("AGENT_MAX_NODES"), "{full}");
+        // Known nodes keep reporting; "b" keeps reporting while "a" falls silent.
+        let half = now + ttl / 2;
+        let (s, r) = snap("b", 10, 2.0);
+        assert_eq!(t.ingest(&s, r, half, Utc::now()).unwrap(), Ingested::Latest);
+        let (s, r) = snap("c", 0, 1.0);
+        assert!(t.ingest(&s, r, half, Utc::now()).is_err());
+        // Once "a" is past its TTL, "c" takes its place.
+        let later = now + ttl + Duration::from_secs(1);
+        let (s, r) = snap("c", 0, 1.0);
+        assert_eq!(
+            t.ingest(&s, r, later, Utc::now()).unwrap(),
+            Ingested::Latest
+        );
+        let names: Vec<String> = t.list(later).into_iter().map(|l| l.node_name).collect();
+        assert_eq!(names, ["b", "c"]);
+        let (s, r) = snap("d", 0, 1.0);
+        assert!(t.ingest(&s, r, later, Utc::now()).is_err());
     }
 }

@@ -1,9 +1,17 @@
 //! The node receiver: `POST /metrics/node`, `GET /health`, `GET /metrics`.
+//!
+//! The first hop that sees a node's snapshot, so the one that refuses a bad node alone: every
+//! snapshot passes [`SnapshotBounds`] (DNS-1123 name, capped lists and strings, command lines cut
+//! at 4 KiB) and [`ClockPolicy`] (a timestamp far ahead or older than the retention is replaced
+//! by the receive time, the skew kept in `clock_skew_seconds`), and the table's node cap.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use atlhyper_model::{ErrorBody, NodeMetricsSnapshot, StatusBody};
+use atlhyper_model::{
+    ClockPolicy, ErrorBody, NodeMetricsSnapshot, RejectReason, Rejection, SnapshotBounds,
+    StatusBody,
+};
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
@@ -16,9 +24,9 @@ use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
-use crate::config::validate_node_name;
 use crate::gzip::{GunzipError, gunzip_limited};
-use crate::node_table::{Ingested, NodeTable};
+use crate::list_lengths;
+use crate::node_table::{Ingested, NodeTable, TableFull};
 use crate::stats::{AgentStats, inc};
 
 /// Default body limit of `POST /metrics/node`, bytes (1 MiB), applied before and after gzip.
@@ -40,6 +48,10 @@ pub struct ReceiverState {
     pub stats: Arc<AgentStats>,
     /// Time a node has to send its whole body.
     pub body_timeout: Duration,
+    /// Caps on a snapshot's name, lists and strings.
+    pub bounds: SnapshotBounds,
+    /// How far a node's clock may be off before its timestamp is replaced by the receive time.
+    pub clock: ClockPolicy,
 }
 
 impl ReceiverState {
@@ -51,7 +63,15 @@ impl ReceiverState {
             body_limit: DEFAULT_BODY_LIMIT,
             stats: Arc::new(AgentStats::default()),
             body_timeout: DEFAULT_BODY_TIMEOUT,
+            bounds: SnapshotBounds::default(),
+            clock: ClockPolicy::default(),
         }
+    }
+
+    /// Sets how far a node's clock may be off.
+    pub fn with_clock_policy(mut self, clock: ClockPolicy) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Sets the time a node has to send its whole body.
@@ -76,9 +96,16 @@ impl ReceiverState {
 /// Why a node's request was refused; the one place receiver errors become responses.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiveError {
-    /// 400: unreadable body, bad JSON, empty or invalid node name.
+    /// 400: unreadable body, bad JSON.
     #[error("{0}")]
     BadRequest(String),
+    /// 400 (bad name) or 413 (a list or string over its cap): the snapshot breaks
+    /// [`SnapshotBounds`]. The message starts with the reason label.
+    #[error("{}: {}", .0.reason, .0.detail)]
+    Rejected(Rejection),
+    /// 429 with `Retry-After`: a new node while the table is full.
+    #[error("too_many_nodes: {0}")]
+    TooManyNodes(TableFull),
     /// 401: missing or wrong bearer token.
     #[error("missing or invalid bearer token")]
     Unauthorized,
@@ -100,6 +127,10 @@ impl ReceiveError {
     fn status(&self) -> StatusCode {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Rejected(r) => {
+                StatusCode::from_u16(r.reason.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
+            }
+            Self::TooManyNodes(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -112,9 +143,17 @@ impl IntoResponse for ReceiveError {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut resp = (status, Json(ErrorBody::new(self.to_string()))).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match &self {
+            Self::Unauthorized => {
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::TooManyNodes(full) => {
+                let secs = full.retry_after.as_secs().max(1);
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            _ => {}
         }
         resp
     }
@@ -156,6 +195,17 @@ async fn post_node(
         Ok(Ingested::Late) => inc(&stats.ingest_late),
         Ok(Ingested::Duplicate) => inc(&stats.ingest_duplicate),
         Err(ReceiveError::BadRequest(_)) => inc(&stats.rejected_bad_request),
+        Err(ReceiveError::Rejected(r)) => {
+            stats.count_rejection(r.reason);
+            match r.reason.http_status() {
+                400 => inc(&stats.rejected_bad_request),
+                _ => inc(&stats.rejected_too_large),
+            }
+        }
+        Err(ReceiveError::TooManyNodes(_)) => {
+            stats.count_rejection(RejectReason::TooManyNodes);
+            inc(&stats.rejected_too_many_nodes);
+        }
         Err(ReceiveError::Unauthorized) => inc(&stats.rejected_unauthorized),
         Err(ReceiveError::TooLarge { .. }) => inc(&stats.rejected_too_large),
         Err(ReceiveError::BodyTimeout(_)) => inc(&stats.rejected_timeout),
@@ -218,12 +268,51 @@ async fn receive(
     };
     let raw: Box<RawValue> = serde_json::from_slice(json)
         .map_err(|e| ReceiveError::BadRequest(format!("invalid JSON: {e}")))?;
-    let snapshot: NodeMetricsSnapshot = serde_json::from_str(raw.get())
+    // Lists over their caps are refused before their entries are built.
+    list_lengths::check(&state.bounds, raw.get()).map_err(|e| match e {
+        Ok(rejection) => ReceiveError::Rejected(rejection),
+        Err(e) => ReceiveError::BadRequest(format!("not a node metrics snapshot: {e}")),
+    })?;
+    let mut snapshot: NodeMetricsSnapshot = serde_json::from_str(raw.get())
         .map_err(|e| ReceiveError::BadRequest(format!("not a node metrics snapshot: {e}")))?;
-    validate_node_name(&snapshot.node_name).map_err(ReceiveError::BadRequest)?;
-    Ok(state
+    let now = Instant::now();
+    let received_at = chrono::Utc::now();
+    let changed = settle(state, &mut snapshot, received_at)?;
+    // The node's own bytes travel on unless something was changed: re-encoding costs more than
+    // the rest of the request.
+    let raw = if changed {
+        serde_json::value::to_raw_value(&snapshot).map_err(|e| {
+            ReceiveError::BadRequest(format!("the snapshot cannot be encoded again: {e}"))
+        })?
+    } else {
+        raw
+    };
+    state
         .table
-        .ingest(&snapshot, raw, Instant::now(), chrono::Utc::now()))
+        .ingest(&snapshot, raw, now, received_at)
+        .map_err(ReceiveError::TooManyNodes)
+}
+
+/// Applies the bounds and the clock policy to a snapshot received at `received_at`. Returns
+/// whether the snapshot changed (a command line cut, a timestamp replaced, a skew the node sent
+/// itself dropped: `clock_skew_seconds` is written by receivers only).
+fn settle(
+    state: &ReceiverState,
+    snapshot: &mut NodeMetricsSnapshot,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, ReceiveError> {
+    let max_cmdline = state.bounds.max_cmdline_bytes;
+    let cut = snapshot
+        .processes
+        .iter()
+        .any(|p| p.cmdline.len() > max_cmdline);
+    state
+        .bounds
+        .apply(snapshot)
+        .map_err(ReceiveError::Rejected)?;
+    let forged_skew = snapshot.clock_skew_seconds.take().is_some();
+    let settled = state.clock.settle(snapshot, received_at);
+    Ok(cut || forged_skew || settled)
 }
 
 async fn health(State(state): State<ReceiverState>) -> Json<serde_json::Value> {

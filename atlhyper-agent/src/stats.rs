@@ -3,7 +3,16 @@
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use atlhyper_model::RejectReason;
+
 use crate::node_table::NodeCounts;
+
+/// HTTP statuses with which the master says a cluster snapshot is invalid: the batch is dropped,
+/// not retried. The `status` labels of `atlhyper_agent_push_refused_total`.
+pub(crate) const PUSH_REFUSED_STATUSES: [u16; 4] = [400, 413, 415, 422];
+
+/// The `reason` label of nodes the master refused for a reason this agent does not know.
+const OTHER_REASON: &str = "other";
 
 /// Counters of the cluster agent, exposed on `GET /metrics`.
 #[derive(Debug, Default)]
@@ -24,6 +33,16 @@ pub struct AgentStats {
     pub rejected_timeout: AtomicU64,
     /// Rejected with 415.
     pub rejected_unsupported_encoding: AtomicU64,
+    /// Rejected with 429 (a new node while the table is full).
+    pub rejected_too_many_nodes: AtomicU64,
+    /// Node snapshots refused by reason, in [`RejectReason::ALL`] order.
+    pub nodes_rejected: [AtomicU64; RejectReason::ALL.len()],
+    /// Cluster snapshots the master refused as invalid (dropped), by status, in the order of
+    /// 400, 413, 415, 422.
+    pub push_refused: [AtomicU64; PUSH_REFUSED_STATUSES.len()],
+    /// Nodes the master refused out of accepted cluster snapshots, by reason: the
+    /// [`RejectReason::ALL`] labels, then any other.
+    pub push_nodes_refused: [AtomicU64; RejectReason::ALL.len() + 1],
     /// Snapshots the master accepted.
     pub push_ok: AtomicU64,
     /// Snapshot pushes that failed.
@@ -46,6 +65,37 @@ pub struct AgentStats {
     pub results_lost: AtomicU64,
 }
 
+impl AgentStats {
+    /// Counts a node snapshot refused for `reason`.
+    pub fn count_rejection(&self, reason: RejectReason) {
+        if let Some(i) = RejectReason::ALL.iter().position(|r| *r == reason) {
+            inc(&self.nodes_rejected[i]);
+        }
+    }
+
+    /// Counts a cluster snapshot the master refused with `status`; false when `status` is not
+    /// one that says the batch is invalid.
+    pub(crate) fn count_push_refused(&self, status: u16) -> bool {
+        match PUSH_REFUSED_STATUSES.iter().position(|s| *s == status) {
+            Some(i) => {
+                inc(&self.push_refused[i]);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts a node the master refused with the reason label `reason` (any string: one the
+    /// agent does not know counts as `other`, so the master cannot add series).
+    pub(crate) fn count_push_node_refused(&self, reason: &str) {
+        let i = RejectReason::ALL
+            .iter()
+            .position(|r| r.as_str() == reason)
+            .unwrap_or(RejectReason::ALL.len());
+        inc(&self.push_nodes_refused[i]);
+    }
+}
+
 pub(crate) fn inc(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
@@ -59,6 +109,21 @@ pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str, value
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
     let _ = writeln!(out, "{name} {}", value.into());
+}
+
+/// Appends one counter family with a sample per label value.
+fn labelled<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    samples: impl Iterator<Item = (&'a str, &'a AtomicU64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    for (value, c) in samples {
+        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {}", get(c));
+    }
 }
 
 impl AgentStats {
@@ -98,6 +163,7 @@ impl AgentStats {
             ("408", &self.rejected_timeout),
             ("413", &self.rejected_too_large),
             ("415", &self.rejected_unsupported_encoding),
+            ("429", &self.rejected_too_many_nodes),
         ] {
             let _ = writeln!(
                 out,
@@ -105,6 +171,34 @@ impl AgentStats {
                 get(c)
             );
         }
+        let reasons = RejectReason::ALL.map(RejectReason::as_str);
+        labelled(
+            &mut out,
+            "atlhyper_agent_nodes_rejected_total",
+            "Node snapshots refused at the agent, by reason (a bad name, a list or string over \
+             its cap, a new node beyond AGENT_MAX_NODES).",
+            "reason",
+            reasons.iter().copied().zip(&self.nodes_rejected),
+        );
+        let statuses = PUSH_REFUSED_STATUSES.map(|s| s.to_string());
+        labelled(
+            &mut out,
+            "atlhyper_agent_push_refused_total",
+            "Cluster snapshots the master refused as invalid, by HTTP status; each was dropped.",
+            "status",
+            statuses.iter().map(String::as_str).zip(&self.push_refused),
+        );
+        labelled(
+            &mut out,
+            "atlhyper_agent_push_nodes_refused_total",
+            "Nodes the master refused out of accepted cluster snapshots, by reason.",
+            "reason",
+            reasons
+                .iter()
+                .copied()
+                .chain([OTHER_REASON])
+                .zip(&self.push_nodes_refused),
+        );
         let _ = writeln!(out, "# HELP atlhyper_agent_nodes Nodes known, by state.");
         let _ = writeln!(out, "# TYPE atlhyper_agent_nodes gauge");
         let _ = writeln!(

@@ -139,6 +139,10 @@ fn agent_flags_and_validation() {
         "2500ms",
         "--max-connections",
         "100",
+        "--max-nodes",
+        "500",
+        "--max-clock-ahead",
+        "90s",
     ])
     .unwrap()
     .args
@@ -152,6 +156,8 @@ fn agent_flags_and_validation() {
     assert_eq!(c.body_limit, 65536);
     assert_eq!(c.header_timeout, Duration::from_millis(2500));
     assert_eq!(c.max_connections, 100);
+    assert_eq!(c.table_config().max_nodes, 500);
+    assert_eq!(c.clock_policy().max_ahead, Duration::from_secs(90));
     assert_eq!(c.node_interval, Duration::from_secs(5));
     assert_eq!(c.table_config().offline_after(), Duration::from_secs(15));
     let defaults = Agent::try_parse_from(["a"])
@@ -161,6 +167,13 @@ fn agent_flags_and_validation() {
         .unwrap();
     assert_eq!(defaults.header_timeout, Duration::from_secs(10));
     assert_eq!(defaults.max_connections, 4096);
+    assert_eq!(defaults.max_nodes, 10_000);
+    assert_eq!(defaults.max_clock_ahead, Duration::from_secs(300));
+    // 30 days: the master's history retention.
+    assert_eq!(
+        defaults.clock_policy().max_age,
+        Duration::from_secs(30 * 86400)
+    );
 
     for bad in [
         vec!["a", "--cluster-id", " "],
@@ -169,6 +182,7 @@ fn agent_flags_and_validation() {
         vec!["a", "--command-concurrency", "0"],
         vec!["a", "--header-timeout", "0s"],
         vec!["a", "--max-connections", "0"],
+        vec!["a", "--max-nodes", "0"],
     ] {
         let args = Agent::try_parse_from(bad.clone()).unwrap().args;
         assert!(args.into_config().is_err(), "{bad:?} accepted");

@@ -40,6 +40,7 @@ async fn silent_node_goes_offline_after_three_intervals_and_is_dropped_after_the
         offline_intervals: 3,
         ttl: Duration::from_secs(600),
         ring_capacity: 720,
+        ..Default::default()
     }));
     let app = receiver_router(ReceiverState::new(Arc::clone(&table)));
     let cancel = CancellationToken::new();

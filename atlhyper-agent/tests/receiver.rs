@@ -63,7 +63,7 @@ async fn accepts_a_snapshot_with_200_ok() {
 #[tokio::test]
 async fn accepts_gzip() {
     let t = table();
-    let body = common::v2_snapshot("worker-2", "2024-01-20T10:30:00Z", 1.0).to_string();
+    let body = common::v2_snapshot("worker-2", &common::recent(60), 1.0).to_string();
     let req = post(())
         .header(header::CONTENT_ENCODING, "gzip")
         .body(Body::from(gzip(body.as_bytes(), 6)))
@@ -108,7 +108,7 @@ async fn empty_node_name_is_400() {
     ] {
         let (status, v) = send(app(&t), json_req(body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(v, json!({"error": "node_name is empty"}));
+        assert_eq!(v, json!({"error": "invalid_name: node_name is empty"}));
     }
 }
 
@@ -273,7 +273,12 @@ async fn wrong_method_is_405() {
 async fn v2_snapshot_comes_back_unchanged() {
     let t = table();
     let app = app(&t);
-    let sent = common::v2_snapshot("raspi-01", "2024-01-20T19:30:00.123456789+09:00", 12.5);
+    // A local offset and nanoseconds, as a v2 collector in Tokyo writes them, a minute ago.
+    let tokyo = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+    let ts = (chrono::Utc::now() - chrono::Duration::seconds(60))
+        .with_timezone(&tokyo)
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
+    let sent = common::v2_snapshot("raspi-01", &ts, 12.5);
     let (status, _) = send(app, json_req(&sent.to_string())).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -292,9 +297,14 @@ async fn v2_snapshot_comes_back_unchanged() {
 async fn built_in_commands() {
     let t = table();
     let app = app(&t);
+    // Three snapshots a minute apart, an hour ago.
+    let base = chrono::Utc::now() - chrono::Duration::hours(1);
+    let at = |minutes: i64| {
+        (base + chrono::Duration::minutes(minutes))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
     for (i, cpu) in [10.0, 20.0, 30.0].into_iter().enumerate() {
-        let ts = format!("2024-01-20T10:3{i}:00Z");
-        let body = common::v2_snapshot("worker-1", &ts, cpu).to_string();
+        let body = common::v2_snapshot("worker-1", &at(i as i64), cpu).to_string();
         assert_eq!(send(app.clone(), json_req(&body)).await.0, StatusCode::OK);
     }
 
@@ -312,13 +322,13 @@ async fn built_in_commands() {
         &command(
             "node_series",
             "worker-1",
-            json!({"since": "2024-01-20T10:31:00Z", "until": "2024-01-20T10:32:00Z"}),
+            json!({"since": at(1), "until": at(2)}),
         ),
     );
     let points: Vec<MetricsDataPoint> = serde_json::from_str(&r.output).unwrap();
     assert_eq!(points.len(), 2);
 
-    // Points are from 2024: the last 5 minutes hold none of them.
+    // Points are an hour old: the last 5 minutes hold none of them.
     let r = execute(
         &t,
         "c1",

@@ -276,6 +276,68 @@ impl SnapshotBounds {
     }
 }
 
+/// The capped lists of a node snapshot, so a receiver can check a list's length before it
+/// builds the entries (a body of 100,000 empty disks is 300 KB of JSON and tens of MB parsed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoundedList {
+    /// `disks`.
+    Disks,
+    /// `networks`.
+    Networks,
+    /// `processes`.
+    Processes,
+    /// `cpu.per_core`.
+    PerCore,
+    /// `temperature.sensors`.
+    Sensors,
+    /// `collectors`.
+    Collectors,
+}
+
+impl BoundedList {
+    /// Every capped list.
+    pub const ALL: [BoundedList; 6] = [
+        BoundedList::Disks,
+        BoundedList::Networks,
+        BoundedList::Processes,
+        BoundedList::PerCore,
+        BoundedList::Sensors,
+        BoundedList::Collectors,
+    ];
+
+    /// The list's path in the snapshot, as a refusal names it.
+    pub fn path(self) -> &'static str {
+        match self {
+            BoundedList::Disks => "disks",
+            BoundedList::Networks => "networks",
+            BoundedList::Processes => "processes",
+            BoundedList::PerCore => "cpu.per_core",
+            BoundedList::Sensors => "temperature.sensors",
+            BoundedList::Collectors => "collectors",
+        }
+    }
+}
+
+impl SnapshotBounds {
+    /// The cap of `list`.
+    pub fn max_len(&self, list: BoundedList) -> usize {
+        match list {
+            BoundedList::Disks => self.max_disks,
+            BoundedList::Networks => self.max_networks,
+            BoundedList::Processes => self.max_processes,
+            BoundedList::PerCore => self.max_per_core,
+            BoundedList::Sensors => self.max_sensors,
+            BoundedList::Collectors => self.max_collectors,
+        }
+    }
+
+    /// Checks a length of `list` against its cap, with the refusal [`SnapshotBounds::apply`]
+    /// gives.
+    pub fn check_len(&self, list: BoundedList, len: usize) -> Result<(), Rejection> {
+        self::list(list.path(), len, self.max_len(list))
+    }
+}
+
 /// How far a node's clock may be off before its timestamp is replaced by the time the snapshot
 /// arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -396,6 +458,29 @@ mod tests {
             assert_eq!(e.reason, RejectReason::ListTooLong, "{name}");
             assert_eq!(e.reason.http_status(), 413);
             assert!(e.detail.starts_with(name), "{}", e.detail);
+        }
+    }
+
+    #[test]
+    fn check_len_refuses_as_apply_does() {
+        let b = SnapshotBounds::default();
+        for list in BoundedList::ALL {
+            let max = b.max_len(list);
+            assert!(b.check_len(list, max).is_ok());
+            let mut n = node();
+            match list {
+                BoundedList::Disks => n.disks = vec![Default::default(); max + 1],
+                BoundedList::Networks => n.networks = vec![Default::default(); max + 1],
+                BoundedList::Processes => n.processes = vec![Default::default(); max + 1],
+                BoundedList::PerCore => n.cpu.per_core = vec![0.0; max + 1],
+                BoundedList::Sensors => n.temperature.sensors = vec![Default::default(); max + 1],
+                BoundedList::Collectors => n.collectors = vec![Default::default(); max + 1],
+            }
+            assert_eq!(
+                b.check_len(list, max + 1).unwrap_err(),
+                b.apply(&mut n).unwrap_err(),
+                "{list:?}"
+            );
         }
     }
 

@@ -36,8 +36,8 @@ mod summary;
 
 pub use agent::{AgentState, AgentStatus, Heartbeat, RejectedNode, StatusBody};
 pub use bounds::{
-    ClockPolicy, MAX_CMDLINE_BYTES, MAX_NODE_NAME_BYTES, RejectReason, Rejection, SnapshotBounds,
-    truncate_utf8, validate_node_name,
+    BoundedList, ClockPolicy, MAX_CMDLINE_BYTES, MAX_NODE_NAME_BYTES, RejectReason, Rejection,
+    SnapshotBounds, truncate_utf8, validate_node_name,
 };
 pub use cluster::{
     ClusterInfo, ClusterNodeMetrics, ClusterSnapshot, NodeHistory, NodeState, NodeStatus,

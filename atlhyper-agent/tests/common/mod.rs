@@ -48,6 +48,13 @@ pub fn v2_snapshot(node: &str, ts: &str, cpu: f64) -> Value {
     })
 }
 
+/// A timestamp `secs_ago` seconds before now, RFC 3339 in UTC with whole seconds: recent enough
+/// that the receiver keeps it (older than the 30-day retention is replaced by the receive time).
+pub fn recent(secs_ago: i64) -> String {
+    let at = chrono::Utc::now() - chrono::Duration::seconds(secs_ago);
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// What the fake master received.
 #[derive(Debug, Default)]
 pub struct Recorded {
