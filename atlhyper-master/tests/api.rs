@@ -289,11 +289,6 @@ async fn bad_snapshots_get_clear_errors() {
     assert!(error_of(&body).starts_with("snapshot:"));
     let (status, _) = send(&m, post("/agent/snapshot", b"{}".to_vec())).await;
     assert_eq!(status, 400);
-    let mut s = common::cluster("c1", 1, 1, Utc::now());
-    let n = s.node_metrics.remove("node-000").unwrap();
-    s.node_metrics.insert(String::new(), n);
-    let (status, _) = send(&m, snapshot_req(&s)).await;
-    assert_eq!(status, 400);
     // The body may not claim another cluster than the header.
     let mut s = common::cluster("c1", 1, 1, Utc::now());
     s.cluster_id = "c2".into();
@@ -306,6 +301,20 @@ async fn bad_snapshots_get_clear_errors() {
     // Nothing of it was kept.
     let (status, _) = send(&m, get("/api/v2/clusters/c1/node-metrics")).await;
     assert_eq!(status, 404);
+    // An empty node name is that node's problem alone: refused with its reason, the push is
+    // answered 200.
+    let mut s = common::cluster("c1", 2, 1, Utc::now());
+    let n = s.node_metrics.remove("node-000").unwrap();
+    s.node_metrics.insert(String::new(), n);
+    let (status, body) = send(&m, snapshot_req(&s)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer: StatusBody = json(&body);
+    assert_eq!(answer.rejected.len(), 1, "{answer:?}");
+    assert_eq!(answer.rejected[0].node_name, "");
+    assert_eq!(answer.rejected[0].reason, "invalid_name");
+    let list: ClusterNodeMetrics = json(&body_of(&m, "/api/v2/clusters/c1/node-metrics").await);
+    let names: Vec<&str> = list.nodes.iter().map(|n| n.node_name.as_str()).collect();
+    assert_eq!(names, ["node-001"]);
     // A plain (not gzip) snapshot is fine.
     let s = common::cluster("c1", 1, 1, Utc::now());
     let (status, _) = send(
