@@ -2,19 +2,17 @@
 //! node is refused alone, with a reason, and never costs its cluster the push.
 //!
 //! Every node passes [`SnapshotBounds::apply`] (DNS-1123 name, list and string caps, command
-//! lines cut), the cluster's node cap (nodes the master does not hold yet are refused beyond
-//! it), and the snapshot's memory budget; then [`ClockPolicy::settle`] replaces a timestamp far
+//! lines cut) and the cluster's node cap (nodes the master does not hold yet are refused beyond
+//! it); then [`ClockPolicy::settle`] replaces a timestamp far
 //! off by the receive time. `node_status` keeps only admitted nodes; backfill keeps only points
 //! of admitted nodes, within the storable window and finite, at most
 //! [`AdmissionRules::max_backfill_per_node`] per node. Pure: no I/O, no clock of its own.
 
 use std::collections::{BTreeMap, HashSet};
-use std::mem::size_of;
 
 use atlhyper_model::{
-    ClockPolicy, ClusterSnapshot, CollectorStatus, DiskMetrics, MAX_NODE_NAME_BYTES,
-    MetricsDataPoint, NetworkMetrics, NodeMetricsSnapshot, ProcessMetrics, RejectReason,
-    RejectedNode, SensorReading, SnapshotBounds, truncate_utf8,
+    ClockPolicy, ClusterSnapshot, MAX_NODE_NAME_BYTES, MetricsDataPoint, NodeMetricsSnapshot,
+    RejectReason, RejectedNode, SnapshotBounds, truncate_utf8,
 };
 use chrono::{DateTime, Utc};
 
@@ -53,9 +51,6 @@ pub(crate) struct AdmissionRules {
     pub(crate) clock: ClockPolicy,
     /// Nodes the master holds per cluster; new ones beyond are refused (`too_many_nodes`).
     pub(crate) max_nodes: usize,
-    /// Estimated memory of the admitted nodes of one snapshot, bytes (see [`memory_estimate`]);
-    /// nodes beyond are refused (`list_too_long`: the snapshot's node list is too large).
-    pub(crate) memory_budget: usize,
     /// Backfill points kept per node and snapshot.
     pub(crate) max_backfill_per_node: usize,
     /// Backfill points stamped more than this after the receive time are dropped (a point in a
@@ -119,52 +114,6 @@ impl Admission {
     }
 }
 
-/// Bytes of memory a node's snapshot takes in the master, estimated from above: the struct, every
-/// list element and every string's bytes. A `{}` in a JSON list is three bytes of input and a
-/// whole element here (a `NetworkMetrics` is 288 bytes), which is why the budget counts this and
-/// not the input's length.
-pub(crate) fn memory_estimate(node: &NodeMetricsSnapshot) -> usize {
-    let strings = node.node_name.len()
-        + node.hostname.len()
-        + node.os.len()
-        + node.kernel.len()
-        + node.cpu.model.len()
-        + node
-            .disks
-            .iter()
-            .map(|d| d.device.len() + d.mount_point.len() + d.fs_type.len())
-            .sum::<usize>()
-        + node
-            .networks
-            .iter()
-            .map(|n| n.interface.len() + n.ip_address.len() + n.mac_address.len() + n.status.len())
-            .sum::<usize>()
-        + node
-            .processes
-            .iter()
-            .map(|p| p.name.len() + p.cmdline.len() + p.user.len() + p.status.len())
-            .sum::<usize>()
-        + node
-            .temperature
-            .sensors
-            .iter()
-            .map(|s| s.name.len() + s.label.len())
-            .sum::<usize>()
-        + node
-            .collectors
-            .iter()
-            .map(|c| c.name.len() + c.error.as_ref().map_or(0, String::len))
-            .sum::<usize>();
-    size_of::<NodeMetricsSnapshot>()
-        + node.disks.len() * size_of::<DiskMetrics>()
-        + node.networks.len() * size_of::<NetworkMetrics>()
-        + node.processes.len() * size_of::<ProcessMetrics>()
-        + node.cpu.per_core.len() * size_of::<f64>()
-        + node.temperature.sensors.len() * size_of::<SensorReading>()
-        + node.collectors.len() * size_of::<CollectorStatus>()
-        + strings
-}
-
 /// Admits `snapshot`'s nodes in place (refused ones leave it), with `held` the nodes the master
 /// already holds for this cluster and `received_at` the master's receive time.
 pub(crate) fn admit(
@@ -177,7 +126,6 @@ pub(crate) fn admit(
     let mut admitted = BTreeMap::new();
     // Nodes counted against the cap: the held ones plus the new ones admitted so far.
     let mut holding = held.len();
-    let mut memory = 0usize;
     for (name, mut node) in std::mem::take(&mut snapshot.node_metrics) {
         // The map key is the node's name; the body's own field is not trusted.
         node.node_name.clone_from(&name);
@@ -197,20 +145,6 @@ pub(crate) fn admit(
             );
             continue;
         }
-        let cost = memory_estimate(&node);
-        if memory.saturating_add(cost) > rules.memory_budget {
-            out.refuse(
-                &name,
-                RejectReason::ListTooLong,
-                format!(
-                    "node_metrics: this node takes about {cost} bytes and the nodes before it \
-                     {memory}; a snapshot's nodes may take at most {} bytes",
-                    rules.memory_budget
-                ),
-            );
-            continue;
-        }
-        memory += cost;
         if new {
             holding += 1;
         }
@@ -283,7 +217,6 @@ mod tests {
             bounds: SnapshotBounds::default(),
             clock: ClockPolicy::default(),
             max_nodes: 3,
-            memory_budget: 1 << 20,
             max_backfill_per_node: 2,
             backfill_ahead: chrono::Duration::minutes(5),
         }
@@ -344,23 +277,6 @@ mod tests {
         // "a" fills the third place; "b" is new and refused; x and y are held and kept.
         assert_eq!(s.node_metrics.keys().collect::<Vec<_>>(), ["a", "x", "y"]);
         assert_eq!(reasons(&a), [("b".to_owned(), "too_many_nodes".to_owned())]);
-    }
-
-    #[test]
-    fn memory_budget_refuses_what_does_not_fit() {
-        let mut s = snapshot(&["a", "b"]);
-        for node in s.node_metrics.values_mut() {
-            node.networks = vec![Default::default(); 2000];
-        }
-        let one = memory_estimate(&s.node_metrics["a"]);
-        let r = AdmissionRules {
-            memory_budget: one + 10,
-            ..rules()
-        };
-        let a = admit(&mut s, &HashSet::new(), &r, now());
-        assert_eq!(s.node_metrics.len(), 1);
-        assert_eq!(reasons(&a), [("b".to_owned(), "list_too_long".to_owned())]);
-        assert!(one > 2000 * 200, "{one}");
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub struct MasterConfig {
     /// Largest accepted `POST /agent/snapshot` body as sent (compressed), bytes (8 MiB).
     pub snapshot_body_limit: usize,
     /// Largest accepted snapshot after decompression, bytes (64 MiB). It also sets the memory
-    /// budget of one snapshot's nodes ([`MasterConfig::snapshot_memory_budget`]).
+    /// budget of one parsed snapshot ([`MasterConfig::snapshot_memory_budget`]).
     pub snapshot_decompressed_limit: usize,
     /// A node timestamp further ahead of the master's clock than this is replaced by the receive
     /// time, the skew kept in `clock_skew_seconds` (5 min). Timestamps older than the retention
@@ -138,11 +138,12 @@ impl MasterConfig {
             || (self.viewer_tokens.is_empty() && self.operator_tokens.is_empty())
     }
 
-    /// How many bytes of memory the admitted nodes of one snapshot may take, estimated from above
-    /// (structs, list elements, string bytes): four times the decompressed limit. An honest
-    /// snapshot takes one to three bytes of memory per byte of JSON, so one that fits the
-    /// decompressed limit fits the budget; a snapshot of `{}` list entries (three bytes of JSON,
-    /// up to 288 bytes of memory each) does not, and its nodes beyond the budget are refused.
+    /// How many bytes of memory one snapshot may take once parsed, estimated from above before
+    /// parsing it (structs, list elements, the body's length for the strings): four times the
+    /// decompressed limit. An honest snapshot takes about one byte of memory per byte of JSON,
+    /// so one that fits the decompressed limit fits the budget; a body of `{}` list entries
+    /// (three bytes of JSON, up to 288 bytes of memory each) does not, and is refused whole
+    /// with 413 before it is parsed.
     pub fn snapshot_memory_budget(&self) -> usize {
         self.snapshot_decompressed_limit.saturating_mul(4)
     }

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use crate::Master;
 use crate::admission::{AdmissionRules, admit, settle_time};
 use crate::error::ApiError;
+use crate::footprint::footprint;
 use crate::hub::{ClusterEntry, ClusterView, IngestMark};
 
 /// Reads a body of at most `limit` bytes (413 above).
@@ -167,8 +168,19 @@ async fn snapshot_request(
     let gzip_header = header_str(&parts.headers, header::CONTENT_ENCODING.as_str())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let limit = config.snapshot_decompressed_limit;
+    let budget = config.snapshot_memory_budget();
     let decode = move || -> Result<(ClusterSnapshot, usize), ApiError> {
         let json = decompress(raw, gzip_header, limit)?;
+        // Refuse what would take too much memory once parsed before parsing it; a body that
+        // does not even have the snapshot's shape gets the parser's own error below.
+        if let Ok(bytes) = footprint(&json)
+            && bytes > budget
+        {
+            return Err(ApiError::too_large(format!(
+                "snapshot would take about {bytes} bytes of memory once read (its lists hold \
+                 that many entries); at most {budget} are accepted"
+            )));
+        }
         let snapshot = parse_json::<ClusterSnapshot>(&json, "snapshot")?;
         Ok((snapshot, json.len()))
     };
@@ -225,7 +237,6 @@ impl Master {
                 max_age: config.retention,
             },
             max_nodes: config.max_nodes_per_cluster,
-            memory_budget: config.snapshot_memory_budget(),
             max_backfill_per_node: crate::admission::MAX_BACKFILL_POINTS_PER_NODE,
             backfill_ahead: chrono::Duration::from_std(config.history_interval)
                 .unwrap_or(chrono::Duration::MAX),

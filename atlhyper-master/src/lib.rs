@@ -59,14 +59,14 @@
 //! # Trust in what is shown
 //! One bad node never costs its cluster the push: every node of a snapshot is admitted alone
 //! (DNS-1123 name, caps on every list and string, command lines cut at 4 KiB, at most
-//! [`MasterConfig::max_nodes_per_cluster`] nodes held per cluster, the snapshot's memory budget
-//! [`MasterConfig::snapshot_memory_budget`]); refused nodes are listed with their reason in the
+//! [`MasterConfig::max_nodes_per_cluster`] nodes held per cluster); refused nodes are listed with their reason in the
 //! answer's `rejected` and counted on `/metrics` (`atlhyper_master_nodes_rejected_total`). A
 //! node timestamp more than [`MasterConfig::max_clock_ahead`] (`MASTER_MAX_CLOCK_AHEAD`, 5 min)
 //! ahead or older than the retention is replaced by the receive time, the skew kept in
 //! `clock_skew_seconds`; "latest" is the last snapshot that arrived, never the largest
 //! timestamp. Only what makes the whole push unreadable or unauthorised (bad gzip or JSON, a
-//! body over the limits, the token) refuses it whole.
+//! body over the limits, the token) refuses it whole; one of the limits is the memory the body
+//! would take once parsed ([`MasterConfig::snapshot_memory_budget`]), estimated before parsing.
 //!
 //! # Security
 //! Agent tokens map to cluster ids: an agent's identity is its token, never the body, and every
@@ -87,6 +87,7 @@ mod config;
 pub mod dashboard;
 mod error;
 mod exposition;
+mod footprint;
 mod hub;
 mod ingest;
 
