@@ -19,7 +19,7 @@
 //! let master = Master::new(MasterConfig::default(), store.clone(), store.clone(), store);
 //! let snapshot = atlhyper::model::ClusterSnapshot::default();
 //! let ingested = master.ingest_snapshot("demo", snapshot, "127.0.0.1:1").await.unwrap();
-//! assert_eq!(ingested, atlhyper::master::Ingested::Accepted);
+//! assert_eq!(ingested.outcome, atlhyper::master::Ingested::Accepted);
 //! assert!(master.hub().view("demo").is_some());
 //! # });
 //! ```

@@ -69,6 +69,13 @@ pub struct MasterArgs {
     /// Largest snapshot after decompression, bytes.
     #[arg(long, env = "MASTER_SNAPSHOT_DECOMPRESSED_LIMIT", default_value_t = 64 << 20)]
     pub snapshot_decompressed_limit: usize,
+    /// A node timestamp further ahead than this is replaced by the receive time (the skew kept
+    /// in clock_skew_seconds); one older than the retention too.
+    #[arg(long, env = "MASTER_MAX_CLOCK_AHEAD", default_value = "5m", value_parser = duration_arg)]
+    pub max_clock_ahead: Duration,
+    /// Nodes held per cluster; new nodes beyond are refused alone (too_many_nodes).
+    #[arg(long, env = "MASTER_MAX_NODES_PER_CLUSTER", default_value_t = 10_000)]
+    pub max_nodes_per_cluster: usize,
     /// Time a client has to send a request's complete headers (and longest idle keep-alive).
     #[arg(long, env = "MASTER_HEADER_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
     pub header_timeout: Duration,
@@ -113,6 +120,8 @@ impl MasterArgs {
             agent_offline_after: self.agent_offline_after,
             snapshot_body_limit: self.snapshot_body_limit,
             snapshot_decompressed_limit: self.snapshot_decompressed_limit,
+            max_clock_ahead: self.max_clock_ahead,
+            max_nodes_per_cluster: self.max_nodes_per_cluster,
             header_timeout: self.header_timeout,
             max_connections: self.max_connections,
             ..MasterConfig::default()
@@ -163,6 +172,10 @@ mod tests {
             "2s",
             "--max-connections",
             "64",
+            "--max-clock-ahead",
+            "2m",
+            "--max-nodes-per-cluster",
+            "50",
         ])
         .unwrap();
         let config = cli.master.to_config().unwrap();
@@ -172,6 +185,8 @@ mod tests {
         assert_eq!(config.history_interval, Duration::from_secs(60));
         assert_eq!(config.header_timeout, Duration::from_secs(2));
         assert_eq!(config.max_connections, 64);
+        assert_eq!(config.max_clock_ahead, Duration::from_secs(120));
+        assert_eq!(config.max_nodes_per_cluster, 50);
         assert!(!config.is_open());
         assert_eq!(MasterArgs::bind_addr(&config).to_string(), "0.0.0.0:9000");
 
@@ -179,6 +194,8 @@ mod tests {
         let config = open.master.to_config().unwrap();
         assert_eq!(config.header_timeout, Duration::from_secs(10));
         assert_eq!(config.max_connections, 4096);
+        assert_eq!(config.max_clock_ahead, Duration::from_secs(300));
+        assert_eq!(config.max_nodes_per_cluster, 10_000);
         assert_eq!(MasterArgs::bind_addr(&config).to_string(), "127.0.0.1:9000");
 
         let bad = Cli::try_parse_from(["x", "--agent-token", "t"]).unwrap();
@@ -187,6 +204,8 @@ mod tests {
         for zero in [
             ["x", "--header-timeout", "0s"],
             ["x", "--max-connections", "0"],
+            ["x", "--max-nodes-per-cluster", "0"],
+            ["x", "--max-clock-ahead", "0s"],
         ] {
             let cli = Cli::try_parse_from(zero).unwrap();
             assert!(cli.master.to_config().is_err(), "{zero:?} accepted");

@@ -43,8 +43,17 @@ pub struct MasterConfig {
     pub agent_offline_after: Duration,
     /// Largest accepted `POST /agent/snapshot` body as sent (compressed), bytes (8 MiB).
     pub snapshot_body_limit: usize,
-    /// Largest accepted snapshot after decompression, bytes (64 MiB).
+    /// Largest accepted snapshot after decompression, bytes (64 MiB). It also sets the memory
+    /// budget of one parsed snapshot ([`MasterConfig::snapshot_memory_budget`]).
     pub snapshot_decompressed_limit: usize,
+    /// A node timestamp further ahead of the master's clock than this is replaced by the receive
+    /// time, the skew kept in `clock_skew_seconds` (5 min). Timestamps older than the retention
+    /// are replaced as well.
+    pub max_clock_ahead: Duration,
+    /// Nodes the master holds per cluster (10,000, the largest cluster Kubernetes supports at
+    /// 5,000 nodes, twice over). Nodes beyond it that the master does not hold yet are refused
+    /// alone (`too_many_nodes`); nodes it holds keep being accepted.
+    pub max_nodes_per_cluster: usize,
     /// Largest accepted body of the other JSON endpoints (results, heartbeats, commands), bytes
     /// (16 MiB: a node series answer can be a few MiB).
     pub json_body_limit: usize,
@@ -77,6 +86,8 @@ impl Default for MasterConfig {
             agent_offline_after: Duration::from_secs(60),
             snapshot_body_limit: 8 << 20,
             snapshot_decompressed_limit: 64 << 20,
+            max_clock_ahead: Duration::from_secs(5 * 60),
+            max_nodes_per_cluster: 10_000,
             json_body_limit: 16 << 20,
             history_max_points: 500,
             header_timeout: atlhyper_agent::serve::DEFAULT_HEADER_TIMEOUT,
@@ -108,6 +119,8 @@ impl fmt::Debug for MasterConfig {
                 "snapshot_decompressed_limit",
                 &self.snapshot_decompressed_limit,
             )
+            .field("max_clock_ahead", &self.max_clock_ahead)
+            .field("max_nodes_per_cluster", &self.max_nodes_per_cluster)
             .field("json_body_limit", &self.json_body_limit)
             .field("history_max_points", &self.history_max_points)
             .field("header_timeout", &self.header_timeout)
@@ -125,6 +138,16 @@ impl MasterConfig {
             || (self.viewer_tokens.is_empty() && self.operator_tokens.is_empty())
     }
 
+    /// How many bytes of memory one snapshot may take once parsed, estimated from above before
+    /// parsing it (structs, list elements, the body's length for the strings): four times the
+    /// decompressed limit. An honest snapshot takes about one byte of memory per byte of JSON,
+    /// so one that fits the decompressed limit fits the budget; a body of `{}` list entries
+    /// (three bytes of JSON, up to 288 bytes of memory each) does not, and is refused whole
+    /// with 413 before it is parsed.
+    pub fn snapshot_memory_budget(&self) -> usize {
+        self.snapshot_decompressed_limit.saturating_mul(4)
+    }
+
     /// Checks values that cannot work (zero intervals, zero limits).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let nonzero = [
@@ -138,6 +161,7 @@ impl MasterConfig {
             ("expiry_interval", self.expiry_interval),
             ("agent_offline_after", self.agent_offline_after),
             ("header_timeout", self.header_timeout),
+            ("max_clock_ahead", self.max_clock_ahead),
         ];
         for (name, value) in nonzero {
             if value.is_zero() {
@@ -149,6 +173,16 @@ impl MasterConfig {
             || self.json_body_limit == 0
         {
             return Err(ConfigError("body limits must be above zero".into()));
+        }
+        if self.max_nodes_per_cluster == 0 {
+            return Err(ConfigError(
+                "max_nodes_per_cluster must be at least 1".into(),
+            ));
+        }
+        // Timestamps are stored as nanoseconds (years 1677 to 2262): a retention reaching past
+        // that would let a node's clock far off through to the store.
+        if self.retention > Duration::from_secs(100 * 365 * 86_400) {
+            return Err(ConfigError("retention must be at most 100 years".into()));
         }
         if self.max_connections == 0 {
             return Err(ConfigError("max_connections must be at least 1".into()));

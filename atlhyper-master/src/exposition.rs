@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
+use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot, RejectReason};
+
+use crate::admission::{Admission, BackfillDropped};
 
 use crate::hub::ClusterView;
 
@@ -60,6 +62,12 @@ pub(crate) struct MasterStats {
     pub(crate) snapshot_bytes_compressed: AtomicU64,
     pub(crate) snapshot_bytes_decompressed: AtomicU64,
     pub(crate) heartbeats: AtomicU64,
+    /// Nodes refused alone out of cluster snapshots, in [`RejectReason::ALL`] order.
+    pub(crate) nodes_rejected: [AtomicU64; RejectReason::ALL.len()],
+    /// Node timestamps replaced by the receive time (clock far off).
+    pub(crate) node_clocks_replaced: AtomicU64,
+    /// Backfill points dropped, in [`BackfillDropped::by_reason`] order.
+    pub(crate) backfill_dropped: [AtomicU64; 4],
     pub(crate) history_points: AtomicU64,
     pub(crate) history_pruned: AtomicU64,
     pub(crate) store_errors: AtomicU64,
@@ -70,6 +78,21 @@ pub(crate) struct MasterStats {
     pub(crate) detail_timeouts: AtomicU64,
     pub(crate) ingest_latency: Histogram,
     pub(crate) command_round_trip: Histogram,
+}
+
+impl MasterStats {
+    /// Counts what admission refused, replaced and dropped.
+    pub(crate) fn count_admission(&self, admission: &Admission) {
+        for (counter, n) in self.nodes_rejected.iter().zip(admission.refused) {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+        self.node_clocks_replaced
+            .fetch_add(admission.clocks_replaced, Ordering::Relaxed);
+        let dropped = admission.backfill_dropped.by_reason();
+        for (counter, (_, n)) in self.backfill_dropped.iter().zip(dropped) {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
 }
 
 fn counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
@@ -341,6 +364,38 @@ pub(crate) fn render(
         let _ = writeln!(
             out,
             "{name}{{result=\"{result}\"}} {}",
+            v.load(Ordering::Relaxed)
+        );
+    }
+    let name = "atlhyper_master_nodes_rejected_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Nodes refused alone out of accepted cluster snapshots, by reason.\n# TYPE {name} counter"
+    );
+    for (reason, v) in RejectReason::ALL.iter().zip(&stats.nodes_rejected) {
+        let _ = writeln!(
+            out,
+            "{name}{{reason=\"{}\"}} {}",
+            reason.as_str(),
+            v.load(Ordering::Relaxed)
+        );
+    }
+    counter(
+        &mut out,
+        "atlhyper_master_node_clocks_replaced_total",
+        "Node timestamps too far ahead or older than the retention, replaced by the receive time.",
+        &stats.node_clocks_replaced,
+    );
+    let name = "atlhyper_master_backfill_points_dropped_total";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Backfill points dropped alone, by reason.\n# TYPE {name} counter"
+    );
+    let labels = BackfillDropped::default().by_reason();
+    for ((reason, _), v) in labels.iter().zip(&stats.backfill_dropped) {
+        let _ = writeln!(
+            out,
+            "{name}{{reason=\"{reason}\"}} {}",
             v.load(Ordering::Relaxed)
         );
     }

@@ -1,7 +1,7 @@
 //! [`DataHub`]: the latest [`ClusterSnapshot`] of every cluster, in memory, with the dashboard's
 //! JSON answers serialized once per snapshot, and each agent's liveness.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -45,6 +45,10 @@ pub(crate) struct IngestMark {
     pub(crate) last_timestamp: Option<DateTime<Utc>>,
     /// Per node, the last history bucket (timestamp / history interval) that has a point.
     pub(crate) history_bucket: HashMap<String, i64>,
+    /// The nodes the master holds for this cluster (the node cap counts them): seeded from the
+    /// restored view at the first snapshot, grown by every admitted node. Whoever deletes a
+    /// node's latest snapshot removes it here too ([`ClusterEntry::forget_nodes`]).
+    pub(crate) held_nodes: Option<HashSet<String>>,
     /// When a snapshot contact was last written to the agent registry, and with which agent
     /// version and address (the registry is written at most every few seconds per agent).
     pub(crate) registry_written: Option<(DateTime<Utc>, String, String)>,
@@ -271,6 +275,16 @@ impl ClusterEntry {
 
     pub(crate) fn liveness(&self) -> Liveness {
         self.liveness.lock().clone()
+    }
+
+    /// Nodes whose latest snapshot was deleted no longer count against the node cap.
+    #[allow(dead_code)] // for the node retirement and DELETE routes
+    pub(crate) async fn forget_nodes(&self, names: &[&str]) {
+        if let Some(held) = &mut self.ingest.lock().await.held_nodes {
+            for name in names {
+                held.remove(*name);
+            }
+        }
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use atlhyper_model::{
-    ClusterSnapshot, CommandPoll, CommandResult, Heartbeat, MetricsDataPoint, NodeMetricsSnapshot,
-    StatusBody,
+    ClockPolicy, ClusterSnapshot, CommandPoll, CommandResult, Heartbeat, MetricsDataPoint,
+    NodeMetricsSnapshot, RejectedNode, SnapshotBounds, StatusBody, truncate_utf8,
 };
 use atlhyper_store::{AgentSeen, HistoryQuery, SeenVia, StoreError};
 use axum::Json;
@@ -24,7 +24,9 @@ use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 
 use crate::Master;
+use crate::admission::{AdmissionRules, admit, settle_time};
 use crate::error::ApiError;
+use crate::footprint::footprint;
 use crate::hub::{ClusterEntry, ClusterView, IngestMark};
 
 /// Reads a body of at most `limit` bytes (413 above).
@@ -88,10 +90,40 @@ fn remote_addr(parts: &Parts) -> String {
 /// What happened to a snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ingested {
-    /// Stored and published.
+    /// Stored and published (its nodes that were refused alone are listed in the report).
     Accepted,
     /// Its seq (and timestamp) were not newer than the last accepted one: acknowledged, ignored.
     Duplicate,
+}
+
+/// The answer to one snapshot: what happened to it, and the nodes refused alone (the rest was
+/// stored), each with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Accepted or a duplicate.
+    pub outcome: Ingested,
+    /// Nodes refused alone, in name order (at most 10,000 listed; all are counted on
+    /// `/metrics`).
+    pub rejected: Vec<RejectedNode>,
+}
+
+impl IngestReport {
+    fn duplicate() -> Self {
+        Self {
+            outcome: Ingested::Duplicate,
+            rejected: Vec::new(),
+        }
+    }
+
+    /// The `POST /agent/snapshot` answer.
+    fn into_status(self) -> StatusBody {
+        let mut body = StatusBody::with_status(match self.outcome {
+            Ingested::Accepted => "ok",
+            Ingested::Duplicate => "duplicate",
+        });
+        body.rejected = self.rejected;
+        body
+    }
 }
 
 /// `POST /agent/snapshot`.
@@ -103,7 +135,7 @@ pub(crate) async fn post_snapshot(
     let (parts, body) = request.into_parts();
     let result = snapshot_request(&master, &parts, body).await;
     let stats = &master.inner.stats;
-    match &result {
+    match result.as_ref().map(|r| r.outcome) {
         Ok(Ingested::Accepted) => {
             stats.snapshots_accepted.fetch_add(1, Ordering::Relaxed);
             stats.ingest_latency.observe(started.elapsed());
@@ -116,19 +148,14 @@ pub(crate) async fn post_snapshot(
             tracing::warn!(status = %e.status, error = %e.message, "snapshot rejected");
         }
     }
-    result.map(|r| {
-        Json(StatusBody::with_status(match r {
-            Ingested::Accepted => "ok",
-            Ingested::Duplicate => "duplicate",
-        }))
-    })
+    result.map(|r| Json(r.into_status()))
 }
 
 async fn snapshot_request(
     master: &Master,
     parts: &Parts,
     body: Body,
-) -> Result<Ingested, ApiError> {
+) -> Result<IngestReport, ApiError> {
     let config = &master.inner.config;
     let header_cluster = header_str(&parts.headers, "x-cluster-id");
     // Identity first: an unauthenticated sender gets 401 before we read its body.
@@ -141,8 +168,19 @@ async fn snapshot_request(
     let gzip_header = header_str(&parts.headers, header::CONTENT_ENCODING.as_str())
         .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
     let limit = config.snapshot_decompressed_limit;
+    let budget = config.snapshot_memory_budget();
     let decode = move || -> Result<(ClusterSnapshot, usize), ApiError> {
         let json = decompress(raw, gzip_header, limit)?;
+        // Refuse what would take too much memory once parsed before parsing it; a body that
+        // does not even have the snapshot's shape gets the parser's own error below.
+        if let Ok(bytes) = footprint(&json)
+            && bytes > budget
+        {
+            return Err(ApiError::too_large(format!(
+                "snapshot would take about {bytes} bytes of memory once read (its lists hold \
+                 that many entries); at most {budget} are accepted"
+            )));
+        }
         let snapshot = parse_json::<ClusterSnapshot>(&json, "snapshot")?;
         Ok((snapshot, json.len()))
     };
@@ -162,10 +200,10 @@ async fn snapshot_request(
             "the snapshot's cluster_id does not match the agent's cluster",
         ));
     }
-    let outcome = master
+    let report = master
         .ingest_snapshot(&identity, snapshot, &remote_addr(parts))
         .await?;
-    if outcome == Ingested::Accepted {
+    if report.outcome == Ingested::Accepted {
         let stats = &master.inner.stats;
         stats
             .snapshot_bytes_compressed
@@ -174,7 +212,7 @@ async fn snapshot_request(
             .snapshot_bytes_decompressed
             .fetch_add(decompressed_len as u64, Ordering::Relaxed);
     }
-    Ok(outcome)
+    Ok(report)
 }
 
 /// Snapshot contacts are written to the agent registry at most this often per agent.
@@ -189,37 +227,69 @@ fn bucket_start(bucket: i64, interval_ms: i64) -> DateTime<Utc> {
 }
 
 impl Master {
-    /// Ingests one snapshot of `cluster_id` (the authenticated identity): checks its seq,
-    /// upserts every node's latest snapshot, adds history points (one per node per history
-    /// interval, by the points' timestamps), merges the agent's backfill without duplicates,
-    /// records the agent as seen and publishes the new view.
+    /// What ingest accepts of one snapshot, from the configuration.
+    fn admission_rules(&self) -> AdmissionRules {
+        let config = &self.inner.config;
+        AdmissionRules {
+            bounds: SnapshotBounds::default(),
+            clock: ClockPolicy {
+                max_ahead: config.max_clock_ahead,
+                max_age: config.retention,
+            },
+            max_nodes: config.max_nodes_per_cluster,
+            max_backfill_per_node: crate::admission::MAX_BACKFILL_POINTS_PER_NODE,
+            backfill_ahead: chrono::Duration::from_std(config.history_interval)
+                .unwrap_or(chrono::Duration::MAX),
+        }
+    }
+
+    /// Ingests one snapshot of `cluster_id` (the authenticated identity): settles the
+    /// snapshot's time, checks its seq, admits every node alone (bounds, node cap, memory
+    /// budget, clock: see the `admission` rules; refused nodes are listed in the report),
+    /// upserts every admitted node's latest snapshot, adds history points (one per node per
+    /// history interval, by the points' timestamps), merges the agent's backfill without
+    /// duplicates, records the agent as seen and publishes the new view.
     ///
     /// On a store failure the view is still published (readers see fresh figures) but the seq
-    /// is not recorded, so the agent's retry is stored; the error is a 503.
+    /// is not recorded, so the agent's retry is stored; the error is a 503. Numbers must be
+    /// finite (JSON carries no others); a snapshot built in code with a NaN is refused whole.
     pub async fn ingest_snapshot(
         &self,
         cluster_id: &str,
         mut snapshot: ClusterSnapshot,
         remote_addr: &str,
-    ) -> Result<Ingested, ApiError> {
+    ) -> Result<IngestReport, ApiError> {
         crate::auth::valid_cluster_id(cluster_id)?;
         snapshot.cluster_id = cluster_id.to_owned();
-        for (name, node) in &mut snapshot.node_metrics {
-            if name.is_empty() {
-                return Err(ApiError::bad_request(
-                    "snapshot has a node with an empty name",
-                ));
-            }
-            if node.node_name != *name {
-                node.node_name.clone_from(name);
-            }
-        }
+        let rules = self.admission_rules();
+        truncate_utf8(&mut snapshot.agent_version, rules.bounds.max_string_bytes);
         let entry = self.inner.hub.entry(cluster_id);
         let mut mark = entry.ingest.lock().await;
-        if is_duplicate(&mark, &snapshot) {
-            return Ok(Ingested::Duplicate);
-        }
         let now = Utc::now();
+        // The agent's own clock far off must not make every later snapshot a "duplicate".
+        snapshot.timestamp = settle_time(&rules.clock, snapshot.timestamp, now);
+        if is_duplicate(&mark, &snapshot) {
+            return Ok(IngestReport::duplicate());
+        }
+        let held = mark.held_nodes.get_or_insert_with(|| {
+            entry
+                .view()
+                .map(|v| v.snapshot.node_metrics.keys().cloned().collect())
+                .unwrap_or_default()
+        });
+        let admission = admit(&mut snapshot, held, &rules, now);
+        held.extend(snapshot.node_metrics.keys().cloned());
+        self.inner.stats.count_admission(&admission);
+        if let Some(first) = admission.rejected.first() {
+            tracing::warn!(
+                cluster = cluster_id,
+                refused = admission.refused.iter().sum::<u64>(),
+                first_node = %first.node_name,
+                first_reason = %first.reason,
+                first_error = %first.error,
+                "nodes refused alone"
+            );
+        }
         let persisted = self.persist(&entry, &mut mark, &mut snapshot, now).await;
 
         let view = if snapshot.node_metrics.len() > 200 {
@@ -270,7 +340,10 @@ impl Master {
         }
         mark.last_seq = seq;
         mark.last_timestamp = Some(timestamp);
-        Ok(Ingested::Accepted)
+        Ok(IngestReport {
+            outcome: Ingested::Accepted,
+            rejected: admission.rejected,
+        })
     }
 
     /// Writes the latest snapshots and the new history points; advances the history buckets

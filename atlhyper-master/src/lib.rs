@@ -56,6 +56,18 @@
 //!   through `POST /api/v2/commands` are persisted and survive a restart.
 //! - A queued command wakes its cluster's long polls through a per-cluster `Notify`.
 //!
+//! # Trust in what is shown
+//! One bad node never costs its cluster the push: every node of a snapshot is admitted alone
+//! (DNS-1123 name, caps on every list and string, command lines cut at 4 KiB, at most
+//! [`MasterConfig::max_nodes_per_cluster`] nodes held per cluster); refused nodes are listed with their reason in the
+//! answer's `rejected` and counted on `/metrics` (`atlhyper_master_nodes_rejected_total`). A
+//! node timestamp more than [`MasterConfig::max_clock_ahead`] (`MASTER_MAX_CLOCK_AHEAD`, 5 min)
+//! ahead or older than the retention is replaced by the receive time, the skew kept in
+//! `clock_skew_seconds`; "latest" is the last snapshot that arrived, never the largest
+//! timestamp. Only what makes the whole push unreadable or unauthorised (bad gzip or JSON, a
+//! body over the limits, the token) refuses it whole; one of the limits is the memory the body
+//! would take once parsed ([`MasterConfig::snapshot_memory_budget`]), estimated before parsing.
+//!
 //! # Security
 //! Agent tokens map to cluster ids: an agent's identity is its token, never the body, and every
 //! cluster id it claims (header, query, body) must agree. Reader tokens (viewer, operator) guard
@@ -66,6 +78,7 @@
 //! connection is closed, so connections dribbling header bytes (slowloris) do not pile up; at
 //! most [`MasterConfig::max_connections`] are served at once, the rest wait in the backlog.
 
+mod admission;
 mod api;
 mod auth;
 mod cli;
@@ -74,6 +87,7 @@ mod config;
 pub mod dashboard;
 mod error;
 mod exposition;
+mod footprint;
 mod hub;
 mod ingest;
 
@@ -95,7 +109,7 @@ pub use cli::MasterArgs;
 pub use config::{ConfigError, MasterConfig, parse_agent_tokens, parse_duration, parse_token_list};
 pub use error::{ApiError, MasterError};
 pub use hub::{ClusterView, DataHub};
-pub use ingest::Ingested;
+pub use ingest::{IngestReport, Ingested};
 
 use auth::Tokens;
 use commands::{ResultWaiters, TransientCommands};

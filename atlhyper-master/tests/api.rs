@@ -289,11 +289,6 @@ async fn bad_snapshots_get_clear_errors() {
     assert!(error_of(&body).starts_with("snapshot:"));
     let (status, _) = send(&m, post("/agent/snapshot", b"{}".to_vec())).await;
     assert_eq!(status, 400);
-    let mut s = common::cluster("c1", 1, 1, Utc::now());
-    let n = s.node_metrics.remove("node-000").unwrap();
-    s.node_metrics.insert(String::new(), n);
-    let (status, _) = send(&m, snapshot_req(&s)).await;
-    assert_eq!(status, 400);
     // The body may not claim another cluster than the header.
     let mut s = common::cluster("c1", 1, 1, Utc::now());
     s.cluster_id = "c2".into();
@@ -306,6 +301,20 @@ async fn bad_snapshots_get_clear_errors() {
     // Nothing of it was kept.
     let (status, _) = send(&m, get("/api/v2/clusters/c1/node-metrics")).await;
     assert_eq!(status, 404);
+    // An empty node name is that node's problem alone: refused with its reason, the push is
+    // answered 200.
+    let mut s = common::cluster("c1", 2, 1, Utc::now());
+    let n = s.node_metrics.remove("node-000").unwrap();
+    s.node_metrics.insert(String::new(), n);
+    let (status, body) = send(&m, snapshot_req(&s)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer: StatusBody = json(&body);
+    assert_eq!(answer.rejected.len(), 1, "{answer:?}");
+    assert_eq!(answer.rejected[0].node_name, "");
+    assert_eq!(answer.rejected[0].reason, "invalid_name");
+    let list: ClusterNodeMetrics = json(&body_of(&m, "/api/v2/clusters/c1/node-metrics").await);
+    let names: Vec<&str> = list.nodes.iter().map(|n| n.node_name.as_str()).collect();
+    assert_eq!(names, ["node-001"]);
     // A plain (not gzip) snapshot is fine.
     let s = common::cluster("c1", 1, 1, Utc::now());
     let (status, _) = send(
@@ -1155,4 +1164,111 @@ async fn agent_list_shows_the_latest_contact() {
         .await
         .unwrap();
     assert_eq!(stored[0].last_snapshot, first[0].last_snapshot);
+}
+
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.rsplit_once(' ').filter(|(s, _)| *s == series))
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+#[tokio::test]
+async fn nodes_refused_alone_are_counted_per_reason_from_the_start() {
+    let config = MasterConfig {
+        max_nodes_per_cluster: 2,
+        ..MasterConfig::default()
+    };
+    let (m, store) = setup(config);
+    let text = String::from_utf8(body_of(&m, "/metrics").await.to_vec()).unwrap();
+    for reason in atlhyper_model::RejectReason::ALL {
+        let series = format!(
+            "atlhyper_master_nodes_rejected_total{{reason=\"{}\"}}",
+            reason.as_str()
+        );
+        assert_eq!(metric(&text, &series), Some(0.0), "{series}");
+    }
+    // Three good nodes against a cap of two, one bad name, one node with too long a host name.
+    let mut s = common::cluster("c1", 3, 1, Utc::now());
+    let mut bad = s.node_metrics["node-000"].clone();
+    bad.hostname = "h".repeat(5000);
+    s.node_metrics.insert("node-000a".into(), bad);
+    let junk = s.node_metrics["node-000"].clone();
+    s.node_metrics.insert("Node_X".into(), junk);
+    let (status, body) = send(&m, snapshot_req(&s)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let answer: StatusBody = json(&body);
+    let refused: Vec<(&str, &str)> = answer
+        .rejected
+        .iter()
+        .map(|r| (r.node_name.as_str(), r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            ("Node_X", "invalid_name"),
+            ("node-000a", "string_too_long"),
+            ("node-002", "too_many_nodes"),
+        ]
+    );
+    let stored: Vec<String> = store
+        .list_latest("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node_name)
+        .collect();
+    assert_eq!(stored, ["node-000", "node-001"]);
+    // The held nodes keep being accepted at the cap; the new one still is not.
+    let (_, body) = send(&m, snapshot_req(&common::cluster("c1", 3, 2, Utc::now()))).await;
+    let answer: StatusBody = json(&body);
+    assert_eq!(answer.rejected.len(), 1);
+    assert_eq!(answer.rejected[0].node_name, "node-002");
+    let text = String::from_utf8(body_of(&m, "/metrics").await.to_vec()).unwrap();
+    let count = |r: &str| {
+        metric(
+            &text,
+            &format!("atlhyper_master_nodes_rejected_total{{reason=\"{r}\"}}"),
+        )
+    };
+    assert_eq!(count("invalid_name"), Some(1.0));
+    assert_eq!(count("string_too_long"), Some(1.0));
+    assert_eq!(count("too_many_nodes"), Some(2.0));
+    assert_eq!(count("list_too_long"), Some(0.0));
+}
+
+#[tokio::test]
+async fn a_body_that_would_not_fit_in_memory_is_refused_before_parsing() {
+    // Budget: 4 x 64 KiB = 256 KiB once parsed.
+    let config = MasterConfig {
+        snapshot_decompressed_limit: 64 * 1024,
+        ..MasterConfig::default()
+    };
+    let (m, _) = setup(config);
+    // 20,000 empty networks: 60 KB of JSON, 5.7 MB once parsed.
+    let networks = vec!["{}"; 20_000].join(",");
+    let body = format!(
+        r#"{{"cluster_id":"c1","node_metrics":{{"n1":{{"node_name":"n1","networks":[{networks}]}}}}}}"#
+    );
+    assert!(body.len() < 64 * 1024);
+    let (status, answer) = send(
+        &m,
+        post("/agent/snapshot", common::gzip(body.as_bytes()))
+            .header("content-encoding", "gzip")
+            .cluster("c1"),
+    )
+    .await;
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&answer));
+    assert!(
+        error_of(&answer).contains("memory"),
+        "{}",
+        error_of(&answer)
+    );
+    // The same node with 600 networks (170 KiB once parsed) fits and is stored.
+    let networks = vec!["{}"; 600].join(",");
+    let body = format!(
+        r#"{{"cluster_id":"c1","node_metrics":{{"n1":{{"node_name":"n1","networks":[{networks}]}}}}}}"#
+    );
+    let (status, _) = send(&m, post("/agent/snapshot", body).cluster("c1")).await;
+    assert_eq!(status, 200);
 }

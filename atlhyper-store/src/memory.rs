@@ -17,7 +17,7 @@ use crate::commands::{
 };
 use crate::error::StoreResult;
 use crate::metrics::{
-    HistoryQuery, HistoryRow, MetricsStore, POINT_FIELDS, Range, encode_snapshot, newer_wins, shape,
+    HistoryQuery, HistoryRow, MetricsStore, POINT_FIELDS, Range, encode_snapshot, shape,
 };
 use crate::timestamp::{to_ns, to_ns_clamped};
 
@@ -69,13 +69,9 @@ impl MetricsStore for MemoryStore {
         }
         let mut latest = self.latest.write();
         let nodes = latest.entry(cluster_id.to_owned()).or_default();
+        // Arrival order: the last one written wins, whatever its timestamp.
         for s in snapshots {
-            if newer_wins(
-                nodes.get(&s.node_name).map(|old| old.timestamp),
-                s.timestamp,
-            ) {
-                nodes.insert(s.node_name.clone(), s.clone());
-            }
+            nodes.insert(s.node_name.clone(), s.clone());
         }
         if nodes.is_empty() {
             latest.remove(cluster_id);

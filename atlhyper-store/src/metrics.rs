@@ -27,8 +27,11 @@ pub struct HistoryQuery {
 #[async_trait::async_trait]
 pub trait MetricsStore: Send + Sync + 'static {
     /// Upserts the latest snapshot of each node of one cluster, in one batch (one transaction).
-    /// A snapshot older than the one stored for its node is skipped, so a late or replayed
-    /// snapshot never replaces a newer one. A snapshot without a node name, with a timestamp
+    /// "Latest" is the last one written (arrival order, as the caller decides it), never the one
+    /// with the largest timestamp: a node's clock once stamped a year ahead must not pin its
+    /// latest view for a year. Within a batch the later entry of a node wins. The caller orders
+    /// writes (the master serializes ingest per cluster and drops replays by sequence number).
+    /// A snapshot without a node name, with a timestamp
     /// outside years 1677 to 2262, or with a non-finite number makes the whole batch `Invalid`.
     async fn upsert_latest(
         &self,
@@ -226,11 +229,6 @@ impl serde_json::ser::Formatter for &mut NullCounting {
         self.0 += 1;
         writer.write_all(b"null")
     }
-}
-
-/// Keeps, per node, the snapshot with the latest timestamp (the later one in the batch on a tie).
-pub(crate) fn newer_wins(old: Option<DateTime<Utc>>, new: DateTime<Utc>) -> bool {
-    old.is_none_or(|old| new >= old)
 }
 
 #[cfg(test)]

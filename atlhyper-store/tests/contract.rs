@@ -76,25 +76,34 @@ mod suite {
         assert!(s.list_nodes("nope").await.unwrap().is_empty());
     }
 
-    pub async fn latest_keeps_the_newest(s: &impl Store) {
-        let new = snapshot("n", t(100), 50.0);
-        s.upsert_latest("c", std::slice::from_ref(&new))
+    pub async fn latest_is_the_last_written(s: &impl Store) {
+        // Arrival order, not the node's clock: a snapshot stamped far ahead does not pin the
+        // node's latest; the next one written replaces it whatever its timestamp.
+        let ahead = snapshot("n", t(1_000_000), 50.0);
+        s.upsert_latest("c", std::slice::from_ref(&ahead))
             .await
             .unwrap();
-        s.upsert_latest("c", &[snapshot("n", t(99), 1.0)])
+        assert_eq!(s.get_latest("c", "n").await.unwrap(), Some(ahead));
+        let normal = snapshot("n", t(99), 1.0);
+        s.upsert_latest("c", std::slice::from_ref(&normal))
             .await
             .unwrap();
-        assert_eq!(s.get_latest("c", "n").await.unwrap(), Some(new));
-        // Same timestamp: the later write wins; within a batch too.
-        let tie = snapshot("n", t(100), 60.0);
-        let last = snapshot("n", t(100), 70.0);
+        assert_eq!(s.get_latest("c", "n").await.unwrap(), Some(normal));
+        // Same timestamp: the later write wins; within a batch the later entry, whatever
+        // the timestamps.
+        let tie = snapshot("n", t(99), 60.0);
+        let last = snapshot("n", t(99), 70.0);
         s.upsert_latest("c", &[tie, last.clone()]).await.unwrap();
         assert_eq!(s.get_latest("c", "n").await.unwrap(), Some(last));
-        let newer = snapshot("n", t(200), 5.0);
-        s.upsert_latest("c", &[newer.clone(), snapshot("n", t(150), 9.0)])
+        let older_last = snapshot("n", t(150), 9.0);
+        s.upsert_latest("c", &[snapshot("n", t(200), 5.0), older_last.clone()])
             .await
             .unwrap();
-        assert_eq!(s.get_latest("c", "n").await.unwrap(), Some(newer));
+        assert_eq!(
+            s.get_latest("c", "n").await.unwrap(),
+            Some(older_last.clone())
+        );
+        assert_eq!(s.list_latest("c").await.unwrap(), vec![older_last]);
     }
 
     pub async fn latest_rejects_bad_batches_whole(s: &impl Store) {
@@ -645,7 +654,7 @@ macro_rules! every_engine {
 
 every_engine!(
     latest_upsert_get_list,
-    latest_keeps_the_newest,
+    latest_is_the_last_written,
     latest_rejects_bad_batches_whole,
     history_append_is_idempotent,
     history_range_is_inclusive_and_per_node,

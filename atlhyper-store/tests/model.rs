@@ -1,14 +1,17 @@
 //! Model test: random operation sequences run against the in-memory engine and the SQLite
-//! engine must give the same answers, call by call, and the same contents after a reopen.
+//! engine must give the same answers, call by call, and the same contents after a reopen; and
+//! both engines' latest snapshots must be what a reference model of "latest" says: per node, the
+//! last one written by a batch that was accepted (arrival order, not the largest timestamp).
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use atlhyper_model::{CommandResult, CommandStatus};
+use atlhyper_model::{CommandResult, CommandStatus, NodeMetricsSnapshot};
 use atlhyper_store::{
-    AgentRegistry, AgentSeen, CommandFilter, CommandQueue, HistoryQuery, SeenVia, SqliteOptions,
-    SqliteStore, StoreResult, Synchronous,
+    AgentRegistry, AgentSeen, CommandFilter, CommandQueue, HistoryQuery, MetricsStore, SeenVia,
+    SqliteOptions, SqliteStore, StoreResult, Synchronous,
 };
 use common::{Store, command, kind, point, snapshot, t};
 use proptest::prelude::*;
@@ -293,6 +296,42 @@ async fn apply(s: &impl Store, op: &Op) -> String {
     }
 }
 
+/// The reference model of "latest": (cluster, node) to the last snapshot written. A batch is
+/// written whole or not at all; it is refused when the cluster id is empty or any snapshot has
+/// no node name or a non-finite number.
+#[derive(Debug, Default)]
+struct LatestModel(BTreeMap<(String, String), NodeMetricsSnapshot>);
+
+impl LatestModel {
+    fn apply(&mut self, op: &Op) {
+        let Op::Upsert { cluster, snaps } = op else {
+            return;
+        };
+        let refused = CLUSTERS[*cluster].is_empty()
+            || snaps
+                .iter()
+                .any(|&(n, _, v)| NODES[n].is_empty() || !v.is_finite());
+        if refused {
+            return;
+        }
+        for &(n, ts, v) in snaps {
+            self.0.insert(
+                (CLUSTERS[*cluster].to_owned(), NODES[n].to_owned()),
+                snapshot(NODES[n], t(ts), v),
+            );
+        }
+    }
+
+    /// What `list_latest(cluster)` must answer.
+    fn list(&self, cluster: &str) -> Vec<NodeMetricsSnapshot> {
+        self.0
+            .iter()
+            .filter(|((c, _), _)| c == cluster)
+            .map(|(_, s)| s.clone())
+            .collect()
+    }
+}
+
 /// Everything a store holds, as text.
 async fn dump(s: &impl Store) -> String {
     let mut out = String::new();
@@ -335,10 +374,25 @@ proptest! {
             let options = SqliteOptions { synchronous: Synchronous::Normal, ..SqliteOptions::default() };
             let memory = atlhyper_store::MemoryStore::new();
             let sqlite = SqliteStore::open_with(&path, &options).unwrap();
+            let mut model = LatestModel::default();
             for (i, op) in ops.iter().enumerate() {
                 let want = apply(&memory, op).await;
                 let got = apply(&sqlite, op).await;
                 prop_assert_eq!(&got, &want, "op {} {:?}", i, op);
+                model.apply(op);
+                for c in CLUSTERS.iter().filter(|c| !c.is_empty()) {
+                    let expected = format!("{:?}", model.list(c));
+                    prop_assert_eq!(
+                        format!("{:?}", memory.list_latest(c).await.unwrap()),
+                        expected.clone(),
+                        "memory latest of {} after op {} {:?}", c, i, op
+                    );
+                    prop_assert_eq!(
+                        format!("{:?}", sqlite.list_latest(c).await.unwrap()),
+                        expected,
+                        "sqlite latest of {} after op {} {:?}", c, i, op
+                    );
+                }
             }
             sqlite.close().unwrap();
             let reopened = SqliteStore::open_with(&path, &options).unwrap();

@@ -169,8 +169,7 @@ impl MetricsStore for SqliteStore {
                     .prepare_cached(
                         "INSERT INTO latest (node_id, ts, snapshot) VALUES (?1, ?2, ?3)
                          ON CONFLICT (node_id) DO UPDATE
-                         SET ts = excluded.ts, snapshot = excluded.snapshot
-                         WHERE excluded.ts >= latest.ts",
+                         SET ts = excluded.ts, snapshot = excluded.snapshot",
                     )
                     .map_err(map_err)?;
                 for (node, ts, json) in &encoded {
