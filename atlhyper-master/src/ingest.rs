@@ -219,6 +219,8 @@ impl Master {
         if is_duplicate(&mark, &snapshot) {
             return Ok(Ingested::Duplicate);
         }
+        // Deleted or retired nodes the agent still lists as offline stay out.
+        entry.admit(&mut snapshot);
         let now = Utc::now();
         let persisted = self.persist(&entry, &mut mark, &mut snapshot, now).await;
 
