@@ -433,10 +433,13 @@ impl ClusterEntry {
 
     /// Drops, from a snapshot about to be ingested, the nodes the agent reports offline that
     /// this cluster's view does not have (deleted or retired): they come back only when they
-    /// report again. Call with the ingest lock held.
+    /// report again. A cluster without a view yet (new, or deleted and back) takes every node.
+    /// Call with the ingest lock held.
     pub(crate) fn admit(&self, snapshot: &mut ClusterSnapshot) {
-        let view = self.view();
-        let known = |name: &str| view.as_ref().is_some_and(|v| v.node(name).is_some());
+        let Some(view) = self.view() else {
+            return;
+        };
+        let known = |name: &str| view.node(name).is_some();
         let refused: Vec<String> = snapshot
             .node_status
             .iter()
@@ -447,9 +450,6 @@ impl ClusterEntry {
             snapshot.node_metrics.remove(name);
             snapshot.node_status.remove(name);
         }
-        snapshot
-            .node_status
-            .retain(|name, _| snapshot.node_metrics.contains_key(name));
     }
 
     pub(crate) fn liveness(&self) -> Liveness {
@@ -693,9 +693,13 @@ mod tests {
                 },
             );
         }
+        let mut fresh = next.clone();
         entry.admit(&mut next);
         let names: Vec<&String> = next.node_metrics.keys().collect();
         assert_eq!(names, ["back", "known"]);
         assert!(!next.node_status.contains_key("gone"));
+        // A cluster without a view yet takes every node.
+        ClusterEntry::new("new").admit(&mut fresh);
+        assert_eq!(fresh.node_metrics.len(), 3);
     }
 }
