@@ -837,3 +837,65 @@ fn systemd_analyze_verify_accepts_the_units() {
         "systemd-analyze verify: {stderr}"
     );
 }
+
+/// The defaults the deploy files document are the binary's: every commented-out
+/// `#MASTER_X=value` line of master.env, and the k8s master's MASTER_AGENT_OFFLINE_AFTER and
+/// MASTER_NODE_RETIRE_AFTER, equal the default the master's flags declare (durations compared
+/// as durations: `60s` is `1m`).
+#[test]
+fn documented_master_defaults_match_the_binary() {
+    use clap::Args as _;
+    let cmd = atlhyper::master::MasterArgs::augment_args(clap::Command::new("atlhyper-master"));
+    let defaults: BTreeMap<String, String> = cmd
+        .get_arguments()
+        .filter_map(|a| {
+            let env = a.get_env()?.to_str()?.to_owned();
+            let default = a.get_default_values().first()?.to_str()?.to_owned();
+            Some((env, default))
+        })
+        .collect();
+    let same = |documented: &str, default: &str| {
+        documented == default
+            || matches!(
+                (
+                    atlhyper::master::parse_duration(documented),
+                    atlhyper::master::parse_duration(default)
+                ),
+                (Ok(a), Ok(b)) if a == b
+            )
+    };
+    let mut documented: Vec<(String, String, String)> = Vec::new(); // (where, variable, value)
+    let text = read(&root().join("deploy/systemd/master.env"));
+    for line in text.lines().map(str::trim) {
+        if let Some((k, v)) = line.strip_prefix('#').and_then(|l| l.split_once('='))
+            && k.starts_with("MASTER_")
+        {
+            documented.push(("master.env".into(), k.to_owned(), v.to_owned()));
+        }
+    }
+    let docs = k8s_docs();
+    let master = env(container(
+        find(&docs, "Deployment", "atlhyper-master"),
+        "atlhyper-master",
+    ));
+    for k in ["MASTER_AGENT_OFFLINE_AFTER", "MASTER_NODE_RETIRE_AFTER"] {
+        documented.push((
+            "k8s master.yaml".into(),
+            k.to_owned(),
+            env_value(&master, k).to_owned(),
+        ));
+    }
+    assert!(
+        documented.len() >= 6,
+        "found the documented defaults: {documented:?}"
+    );
+    for (place, k, v) in &documented {
+        let default = defaults
+            .get(k)
+            .unwrap_or_else(|| panic!("{place}: {k} is not a master setting with a default"));
+        assert!(
+            same(v, default),
+            "{place}: {k}={v}, but the master's default is {default}"
+        );
+    }
+}
