@@ -61,10 +61,13 @@ impl Master {
     pub async fn delete_node(&self, cluster_id: &str, node_name: &str) -> Result<bool, ApiError> {
         let inner = &self.inner;
         let entry = inner.hub.get(cluster_id);
-        let _ingest = match &entry {
+        let mut mark = match &entry {
             Some(e) => Some(e.ingest.lock().await),
             None => None,
         };
+        if let Some(mark) = &mut mark {
+            mark.history_bucket.remove(node_name);
+        }
         let row = inner
             .metrics
             .delete_latest(cluster_id, node_name)
@@ -128,7 +131,10 @@ impl Master {
             names.dedup();
             count += names.len() as u64;
             if let Some(entry) = inner.hub.get(&cluster_id) {
-                let _ingest = entry.ingest.lock().await;
+                let mut mark = entry.ingest.lock().await;
+                for name in &names {
+                    mark.history_bucket.remove(name);
+                }
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
                 remove_from_view(&entry, &names);
             }
