@@ -435,7 +435,7 @@ impl ClusterEntry {
     /// this cluster's view does not have (deleted or retired): they come back only when they
     /// report again. A cluster without a view yet (new, or deleted and back) takes every node.
     /// Call with the ingest lock held.
-    pub(crate) fn admit(&self, snapshot: &mut ClusterSnapshot) {
+    pub(crate) fn drop_unknown_offline(&self, snapshot: &mut ClusterSnapshot) {
         let Some(view) = self.view() else {
             return;
         };
@@ -669,7 +669,7 @@ mod tests {
     }
 
     #[test]
-    fn admit_drops_unknown_offline_nodes() {
+    fn unknown_offline_nodes_are_dropped() {
         let entry = ClusterEntry::new("c");
         let mut first = ClusterSnapshot::default();
         first
@@ -694,12 +694,12 @@ mod tests {
             );
         }
         let mut fresh = next.clone();
-        entry.admit(&mut next);
+        entry.drop_unknown_offline(&mut next);
         let names: Vec<&String> = next.node_metrics.keys().collect();
         assert_eq!(names, ["back", "known"]);
         assert!(!next.node_status.contains_key("gone"));
         // A cluster without a view yet takes every node.
-        ClusterEntry::new("new").admit(&mut fresh);
+        ClusterEntry::new("new").drop_unknown_offline(&mut fresh);
         assert_eq!(fresh.node_metrics.len(), 3);
     }
 }

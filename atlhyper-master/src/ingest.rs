@@ -220,7 +220,7 @@ impl Master {
             return Ok(Ingested::Duplicate);
         }
         // Deleted or retired nodes the agent still lists as offline stay out.
-        entry.admit(&mut snapshot);
+        entry.drop_unknown_offline(&mut snapshot);
         let now = Utc::now();
         let persisted = self.persist(&entry, &mut mark, &mut snapshot, now).await;
 

@@ -12,7 +12,7 @@
 //! pushing or heartbeating is known again at its next contact (its nodes with its next
 //! snapshot); a node comes back when it reports again (its agent lists it online). A node its
 //! agent still lists as offline (agents keep silent nodes for `AGENT_NODE_TTL`, 10 min by
-//! default) stays out (see `ClusterEntry::admit`).
+//! default) stays out (see `ClusterEntry::drop_unknown_offline`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
