@@ -6,7 +6,7 @@
 //
 // Environment:
 //   ATLHYPER_E2E_TOKEN           viewer token the master requires (the test enters it in the prompt)
-//   ATLHYPER_E2E_SILENT_CLUSTER  a cluster whose agent does not answer commands (1 h chart -> 504)
+//   ATLHYPER_E2E_SILENT_CLUSTER  a cluster whose agent falls silent (nodes offline, 1 h chart -> 503)
 //   ATLHYPER_E2E_BIG_CLUSTER     a cluster with about 1000 nodes (pagination, refresh cost)
 //   ATLHYPER_E2E_SCREENSHOTS     where screenshots go (default: <repo>/target/e2e-screenshots)
 //   CHROMIUM                     browser binary (default /usr/bin/chromium)
@@ -349,21 +349,52 @@ try {
   await page.locator('#detail-body').waitFor({ state: 'visible', timeout: 10000 });
   assert.equal(await text('#d-status'), 'Offline');
   assert.match(await text('#detail-state'), /stopped reporting/);
+  {
+    const n = await api('/api/v2/clusters/' + encodeURIComponent(first) + '/node-metrics/' + encodeURIComponent(offlineName));
+    if (Number.isFinite(n.clock_skew_seconds)) {
+      assert.equal(await page.locator('#d-skew').isVisible(), true, 'clock skew shown');
+      const a = Math.abs(n.clock_skew_seconds);
+      assert.match(await text('#d-skew'), new RegExp('^clock ' + (n.clock_skew_seconds > 0 ? 'ahead' : 'behind') + ' by ' + (a < 60 ? a.toFixed(0) + ' s' : '')));
+      ok('clock skew of ' + offlineName + ' shown: ' + await text('#d-skew'));
+    } else {
+      assert.equal(await page.locator('#d-skew').isVisible(), false);
+    }
+  }
   await shot('detail-offline-node');
   ok('offline node detail is marked offline');
 
   // ---- an agent that does not answer: the 1 h chart says so, stored ranges still work ----
   if (SILENT) {
+    // Its agent falls silent past the master's offline window: every node offline everywhere.
+    const waited = Date.now();
+    for (;;) {
+      const cl = (await api('/api/v2/clusters')).find((c) => c.cluster_id === SILENT);
+      if (cl && cl.status === 'offline') break;
+      assert.ok(Date.now() - waited < 60000, 'the agent of ' + SILENT + ' goes offline');
+      await page.waitForTimeout(250);
+    }
     const sdata = await api('/api/v2/clusters/' + encodeURIComponent(SILENT) + '/node-metrics');
+    assert.equal(sdata.summary.online_nodes, 0);
+    assert.ok(sdata.nodes.every((n) => isOffline(sdata, n.node_name)));
+    await page.evaluate((c) => { location.hash = '#c=' + encodeURIComponent(c); }, SILENT);
+    await page.waitForFunction((n) => document.querySelectorAll('#nodes tbody tr.offline').length === n, sdata.nodes.length, { timeout: 15000 });
+    assert.equal(await page.locator('#cards [data-f=online_nodes]').textContent(), '0');
+    await page.waitForFunction((c) => (document.querySelector('#banner')?.textContent || '').includes('agent of cluster ' + c + ' is offline'), SILENT, { timeout: 15000 });
+    assert.match(await text('#banner'), /its nodes count as offline/);
+    await shot('overview-agent-offline');
+    ok('a silent agent: every node of ' + SILENT + ' shown offline, online count 0, banner says why');
     const sn = sdata.nodes[0].node_name;
     const req = waitForResponse((u) => u.pathname.endsWith('/series') && u.searchParams.get('cluster_id') === SILENT, 'series of the silent agent', 60000);
     await page.evaluate(([c, n]) => { location.hash = '#c=' + encodeURIComponent(c) + '&n=' + encodeURIComponent(n) + '&r=1h'; }, [SILENT, sn]);
     const r = await req;
-    assert.equal(r.status(), 504);
+    assert.equal(r.status(), 503, 'an offline agent is not asked');
+    await page.locator('#detail-body').waitFor({ state: 'visible', timeout: 10000 });
+    await page.waitForFunction((c) => (document.querySelector('#detail-state')?.textContent || '').includes('agent of cluster ' + c + ' is offline'), SILENT, { timeout: 15000 });
+    assert.equal(await text('#d-status'), 'Offline');
     await page.waitForFunction(() => /did not answer/.test(document.querySelector('#charts .chart .msg')?.textContent || ''), null, { timeout: 10000 });
     assert.match(await text('#chart-note'), new RegExp('agent of cluster ' + SILENT + ' did not answer'));
     await shot('detail-agent-offline');
-    ok('1 h chart of a silent agent shows the agent-offline state (504)');
+    ok('node of a silent agent: offline, and the 1 h chart shows the agent-offline state (503 at once)');
     const h = waitForResponse((u) => u.pathname.endsWith('/history') && u.search.includes('hours=24'), 'history of the silent cluster');
     await page.click('#ranges button[data-r="24h"]');
     assert.equal((await h).status(), 200);

@@ -200,6 +200,19 @@ fn routes() -> Vec<Route> {
             "/api/v2/commands/does-not-exist",
             Role::Viewer,
         ),
+        // Operator deletes, aimed at what does not exist (the right token gets 404).
+        r(
+            "/api/v2/clusters/{id}/nodes/{node}",
+            "DELETE",
+            &format!("/api/v2/clusters/{CLUSTER}/nodes/no-such-node"),
+            Role::Operator,
+        ),
+        r(
+            "/api/v2/clusters/{id}",
+            "DELETE",
+            "/api/v2/clusters/no-such-cluster",
+            Role::Operator,
+        ),
     ]
 }
 

@@ -67,6 +67,12 @@ function stamp(t, long) {
   const hm = pad(d.getHours()) + ':' + pad(d.getMinutes());
   return long ? pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + hm : hm;
 }
+// A node's clock skew (clock_skew_seconds: node clock minus receive time, positive = ahead).
+function skew(s) {
+  if (!Number.isFinite(s)) return '';
+  const a = Math.abs(s);
+  return 'clock ' + (s > 0 ? 'ahead' : 'behind') + ' by ' + (a < 60 ? a.toFixed(0) + ' s' : duration(a));
+}
 function ago(t) {
   const s = Math.round((Date.now() - Date.parse(t)) / 1000);
   if (!Number.isFinite(s)) return 'at an unknown time';
@@ -493,7 +499,15 @@ function renderDetail() {
   setClass($('d-status'), 'badge ' + status);
   setText($('d-status'), status === 'online' ? 'Online' : status === 'offline' ? 'Offline' : 'Unhealthy');
   setText($('d-meta'), [n.hostname, n.os, n.kernel, 'up ' + duration(n.uptime), 'collected ' + clock(n.timestamp)].filter(Boolean).join(' · '));
-  if (!online) {
+  // The node's clock was off: its timestamp was replaced by the receive time.
+  const sk = $('d-skew');
+  show(sk, Number.isFinite(n.clock_skew_seconds));
+  setText(sk, Number.isFinite(n.clock_skew_seconds) ? skew(n.clock_skew_seconds) : '');
+  if (sk.title !== 'The node\'s timestamp was replaced by the time it was received') sk.title = 'The node\'s timestamp was replaced by the time it was received';
+  const ci = (S.clusters || []).find((c) => c.cluster_id === S.cluster);
+  if (!online && ci && ci.status !== 'online') {
+    state(stEl, 'The agent of cluster ' + S.cluster + ' is ' + (ci.status || 'offline') + ' (last heard ' + ago(ci.last_seen) + '): every node of it counts as offline. The figures below are this node\'s last report.', true);
+  } else if (!online) {
     const st = S.data?.node_status?.[S.node];
     state(stEl, 'This node stopped reporting' + (st ? ' (last seen ' + ago(st.last_seen) + ')' : '') + '. The figures below are its last snapshot.', true);
   } else if (S.detailErr) {
@@ -858,7 +872,7 @@ async function refresh() {
     connection(null);
     const ci = (S.clusters || []).find((c) => c.cluster_id === S.cluster);
     banner(ci && ci.status && ci.status !== 'online'
-      ? 'The agent of cluster ' + S.cluster + ' is ' + ci.status + ' (last heard ' + ago(ci.last_seen) + '). Figures are its last report.'
+      ? 'The agent of cluster ' + S.cluster + ' is ' + ci.status + ' (last heard ' + ago(ci.last_seen) + '): its nodes count as offline. Figures are its last report.'
       : '');
   }
   renderClusters();

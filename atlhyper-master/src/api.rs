@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use atlhyper_model::{
     CommandCreated, CommandRecord, CommandStatus, CreateCommand, MetricsDataPoint, NodeHistory,
-    NodeMetricsSnapshot, StatusBody,
+    NodeMetricsSnapshot, NodeStatus, StatusBody,
 };
 use atlhyper_store::{CommandFilter, HistoryQuery};
 use axum::Json;
@@ -87,7 +87,7 @@ fn json_bytes(bytes: Bytes) -> Response {
 }
 
 impl Master {
-    fn require(&self, headers: &HeaderMap, role: Role) -> Result<(), ApiError> {
+    pub(crate) fn require(&self, headers: &HeaderMap, role: Role) -> Result<(), ApiError> {
         self.inner.tokens.require(headers, role)
     }
 
@@ -113,15 +113,8 @@ pub(crate) async fn metrics(
     master.require(&headers, Role::Viewer)?;
     let inner = &master.inner;
     let views = inner.hub.views();
-    let now = Utc::now();
-    let clusters = inner
-        .hub
-        .clusters(now, inner.config.agent_offline_after)
-        .len();
-    let online = inner
-        .hub
-        .agents_online(now, inner.config.agent_offline_after);
-    let text = crate::exposition::render(&views, &inner.stats, clusters, online);
+    let clusters = inner.hub.clusters();
+    let text = crate::exposition::render(&views, &clusters, &inner.stats);
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -138,13 +131,7 @@ pub(crate) async fn clusters(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     master.require(&headers, Role::Viewer)?;
-    let inner = &master.inner;
-    Ok(Json(
-        inner
-            .hub
-            .clusters(Utc::now(), inner.config.agent_offline_after),
-    )
-    .into_response())
+    Ok(Json(master.inner.hub.clusters()).into_response())
 }
 
 /// `GET /api/v2/agents`.
@@ -169,8 +156,9 @@ pub(crate) async fn agents(
             if let Some(at) = live.last_heartbeat {
                 agent.last_heartbeat = agent.last_heartbeat.max(at);
             }
-            let last = agent.last_snapshot.max(agent.last_heartbeat);
-            agent.status = crate::hub::agent_state(Some(last), now, offline_after);
+        }
+        if let Some(state) = inner.hub.agent_state(&agent.cluster_id) {
+            agent.status = state;
         }
     }
     Ok(Json(list).into_response())
@@ -374,7 +362,27 @@ async fn ask_agent<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// `GET /api/v2/observe/metrics/nodes/{name}?cluster_id=`: through the agent (`node_detail`).
+/// `GET /api/v2/observe/metrics/nodes/{name}`: the envelope with, as an extension, the node's
+/// liveness (`status`: `{state, last_seen}`).
+#[derive(serde::Serialize)]
+struct ObserveNode {
+    message: &'static str,
+    data: NodeMetricsSnapshot,
+    status: NodeStatus,
+}
+
+impl ObserveNode {
+    fn new(data: NodeMetricsSnapshot, status: NodeStatus) -> Self {
+        Self {
+            message: "ok",
+            data,
+            status,
+        }
+    }
+}
+
+/// `GET /api/v2/observe/metrics/nodes/{name}?cluster_id=`: through the agent (`node_detail`)
+/// while it is alive; from memory, marked offline, once it is silent.
 pub(crate) async fn observe_node(
     State(master): State<Master>,
     headers: HeaderMap,
@@ -384,9 +392,20 @@ pub(crate) async fn observe_node(
     master.require(&headers, Role::Viewer)?;
     let query = params(query)?;
     let cluster_id = observe_cluster(&query)?;
+    let view = master.cluster_view(cluster_id)?;
+    let Some(status) = view.status_of(&node) else {
+        return Err(ApiError::not_found(format!(
+            "node {node} not found in cluster {cluster_id}"
+        )));
+    };
+    // A silent agent cannot answer: its last report, from memory, marked offline.
+    if view.is_agent_silent() {
+        let snapshot = view.node(&node).cloned().unwrap_or_default();
+        return Ok(Json(ObserveNode::new(snapshot, status)).into_response());
+    }
     let snapshot: NodeMetricsSnapshot =
         ask_agent(&master, cluster_id, &node, "node_detail", Map::new()).await?;
-    Ok(Json(Envelope::ok(snapshot)).into_response())
+    Ok(Json(ObserveNode::new(snapshot, status)).into_response())
 }
 
 /// The series range of `GET .../series`: `minutes=N` (1..=1440), or `since` and optional
@@ -457,6 +476,15 @@ pub(crate) async fn observe_series(
     let query = params(query)?;
     let cluster_id = observe_cluster(&query)?;
     let range = series_params(&query)?;
+    if !master.inner.hub.agent_online(cluster_id) && master.inner.hub.contains(cluster_id) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the agent of cluster {cluster_id} is offline: the series comes from the agent; \
+                 stored history is at /api/v2/clusters/{cluster_id}/node-metrics/{node}/history"
+            ),
+        ));
+    }
     let points: Vec<MetricsDataPoint> =
         ask_agent(&master, cluster_id, &node, "node_series", range).await?;
     Ok(Json(Envelope::ok(points)).into_response())

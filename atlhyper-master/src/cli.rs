@@ -60,9 +60,13 @@ pub struct MasterArgs {
     /// How long an observe detail request waits for the agent (then 504).
     #[arg(long, env = "MASTER_DETAIL_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
     pub detail_timeout: Duration,
-    /// Silence after which an agent is offline.
+    /// Silence after which an agent is offline, and all its nodes with it.
     #[arg(long, env = "MASTER_AGENT_OFFLINE_AFTER", default_value = "60s", value_parser = duration_arg)]
     pub agent_offline_after: Duration,
+    /// Silence after which a node leaves the latest state (checked at each retention prune);
+    /// its history stays until the retention.
+    #[arg(long, env = "MASTER_NODE_RETIRE_AFTER", default_value = "7d", value_parser = duration_arg)]
+    pub node_retire_after: Duration,
     /// Largest snapshot body as sent (compressed), bytes.
     #[arg(long, env = "MASTER_SNAPSHOT_BODY_LIMIT", default_value_t = 8 << 20)]
     pub snapshot_body_limit: usize,
@@ -118,6 +122,7 @@ impl MasterArgs {
             command_timeout: self.command_timeout,
             detail_timeout: self.detail_timeout,
             agent_offline_after: self.agent_offline_after,
+            node_retire_after: self.node_retire_after,
             snapshot_body_limit: self.snapshot_body_limit,
             snapshot_decompressed_limit: self.snapshot_decompressed_limit,
             max_clock_ahead: self.max_clock_ahead,
@@ -176,6 +181,8 @@ mod tests {
             "2m",
             "--max-nodes-per-cluster",
             "50",
+            "--node-retire-after",
+            "2d",
         ])
         .unwrap();
         let config = cli.master.to_config().unwrap();
@@ -187,6 +194,7 @@ mod tests {
         assert_eq!(config.max_connections, 64);
         assert_eq!(config.max_clock_ahead, Duration::from_secs(120));
         assert_eq!(config.max_nodes_per_cluster, 50);
+        assert_eq!(config.node_retire_after, Duration::from_secs(2 * 86_400));
         assert!(!config.is_open());
         assert_eq!(MasterArgs::bind_addr(&config).to_string(), "0.0.0.0:9000");
 
@@ -196,6 +204,7 @@ mod tests {
         assert_eq!(config.max_connections, 4096);
         assert_eq!(config.max_clock_ahead, Duration::from_secs(300));
         assert_eq!(config.max_nodes_per_cluster, 10_000);
+        assert_eq!(config.node_retire_after, Duration::from_secs(7 * 86_400));
         assert_eq!(MasterArgs::bind_addr(&config).to_string(), "127.0.0.1:9000");
 
         let bad = Cli::try_parse_from(["x", "--agent-token", "t"]).unwrap();
@@ -206,6 +215,7 @@ mod tests {
             ["x", "--max-connections", "0"],
             ["x", "--max-nodes-per-cluster", "0"],
             ["x", "--max-clock-ahead", "0s"],
+            ["x", "--node-retire-after", "0s"],
         ] {
             let cli = Cli::try_parse_from(zero).unwrap();
             assert!(cli.master.to_config().is_err(), "{zero:?} accepted");

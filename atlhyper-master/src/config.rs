@@ -38,9 +38,13 @@ pub struct MasterConfig {
     pub command_lease: Duration,
     /// How often commands past their deadline are marked `timeout` (1 s).
     pub expiry_interval: Duration,
-    /// An agent not heard from for this long is offline (60 s); restored nodes older than this
-    /// count as offline as well.
+    /// An agent not heard from for this long is offline (60 s), and every node of its cluster
+    /// with it: no view shows them online and `/metrics` exports no figure of theirs. Nodes
+    /// restored from the store at start are offline until their agent's next snapshot.
     pub agent_offline_after: Duration,
+    /// A node whose latest snapshot is older than this leaves the latest state (store and
+    /// views) at the next retention prune (7 days); its history stays until the retention.
+    pub node_retire_after: Duration,
     /// Largest accepted `POST /agent/snapshot` body as sent (compressed), bytes (8 MiB).
     pub snapshot_body_limit: usize,
     /// Largest accepted snapshot after decompression, bytes (64 MiB). It also sets the memory
@@ -84,6 +88,7 @@ impl Default for MasterConfig {
             command_lease: Duration::from_secs(30),
             expiry_interval: Duration::from_secs(1),
             agent_offline_after: Duration::from_secs(60),
+            node_retire_after: Duration::from_secs(7 * 24 * 3600),
             snapshot_body_limit: 8 << 20,
             snapshot_decompressed_limit: 64 << 20,
             max_clock_ahead: Duration::from_secs(5 * 60),
@@ -114,6 +119,7 @@ impl fmt::Debug for MasterConfig {
             .field("command_lease", &self.command_lease)
             .field("expiry_interval", &self.expiry_interval)
             .field("agent_offline_after", &self.agent_offline_after)
+            .field("node_retire_after", &self.node_retire_after)
             .field("snapshot_body_limit", &self.snapshot_body_limit)
             .field(
                 "snapshot_decompressed_limit",
@@ -160,6 +166,7 @@ impl MasterConfig {
             ("command_lease", self.command_lease),
             ("expiry_interval", self.expiry_interval),
             ("agent_offline_after", self.agent_offline_after),
+            ("node_retire_after", self.node_retire_after),
             ("header_timeout", self.header_timeout),
             ("max_clock_ahead", self.max_clock_ahead),
         ];

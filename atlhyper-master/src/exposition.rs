@@ -1,11 +1,16 @@
-//! Prometheus text exposition (`GET /metrics`): every node's latest figures as gauges labelled by
-//! cluster and node, and the master's own counters and latency histograms.
+//! Prometheus text exposition (`GET /metrics`): every online node's latest figures as gauges
+//! labelled by cluster and node, every node's and cluster's liveness, and the master's own
+//! counters and latency histograms.
+//!
+//! A node that is not online (its agent says so, or the agent is silent) exports
+//! `atlhyper_node_up 0` and the time of its last report, and no current figure at all: the series
+//! go absent, so Prometheus marks them stale and no `cpu > 90` rule keeps firing on a frozen value.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot, RejectReason};
+use atlhyper_model::{ClusterInfo, MetricsDataPoint, NodeMetricsSnapshot, RejectReason};
 
 use crate::admission::{Admission, BackfillDropped};
 
@@ -70,6 +75,7 @@ pub(crate) struct MasterStats {
     pub(crate) backfill_dropped: [AtomicU64; 4],
     pub(crate) history_points: AtomicU64,
     pub(crate) history_pruned: AtomicU64,
+    pub(crate) nodes_retired: AtomicU64,
     pub(crate) store_errors: AtomicU64,
     pub(crate) commands_created: AtomicU64,
     pub(crate) command_results: AtomicU64,
@@ -124,6 +130,7 @@ type NodeGauge = (
     fn(&NodeMetricsSnapshot, &MetricsDataPoint) -> Option<f64>,
 );
 
+/// Current figures: exported for online nodes only.
 const NODE_GAUGES: &[NodeGauge] = &[
     (
         "atlhyper_node_cpu_usage_percent",
@@ -204,12 +211,14 @@ const NODE_GAUGES: &[NodeGauge] = &[
         "Seconds since boot.",
         |n, _| Some(n.uptime as f64),
     ),
-    (
-        "atlhyper_node_snapshot_timestamp_seconds",
-        "When the node's latest snapshot was collected, Unix seconds.",
-        |n, _| Some(n.timestamp.timestamp_millis() as f64 / 1000.0),
-    ),
 ];
+
+/// Exported for every node, online or not: when its last report was collected.
+const NODE_TIMESTAMP: NodeGauge = (
+    "atlhyper_node_snapshot_timestamp_seconds",
+    "When the node's latest snapshot was collected, Unix seconds (also for offline nodes).",
+    |n, _| Some(n.timestamp.timestamp_millis() as f64 / 1000.0),
+);
 
 fn write_value(out: &mut String, name: &str, labels: &str, value: f64) {
     if value.is_finite() {
@@ -233,14 +242,14 @@ fn write_nodes(out: &mut String, views: &[std::sync::Arc<ClusterView>]) {
                 labels: format!("cluster=\"{cluster}\",node=\"{}\"", escape(name)),
                 node,
                 point: MetricsDataPoint::from_snapshot(node),
-                online: view.snapshot.is_node_online(name),
+                online: view.is_node_online(name),
             });
         }
     }
 
     let _ = writeln!(
         out,
-        "# HELP atlhyper_node_up 1 when the node reports to its agent, 0 when it went silent.\n# TYPE atlhyper_node_up gauge"
+        "# HELP atlhyper_node_up 1 when the node reports to its agent and the agent to the master, 0 otherwise.\n# TYPE atlhyper_node_up gauge"
     );
     for r in &rows {
         write_value(
@@ -250,6 +259,17 @@ fn write_nodes(out: &mut String, views: &[std::sync::Arc<ClusterView>]) {
             f64::from(u8::from(r.online)),
         );
     }
+    {
+        let (name, help, read) = NODE_TIMESTAMP;
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for r in &rows {
+            if let Some(v) = read(r.node, &r.point) {
+                write_value(out, name, &r.labels, v);
+            }
+        }
+    }
+    // Everything below is a current figure: online nodes only.
+    rows.retain(|r| r.online);
     for (name, help, read) in NODE_GAUGES {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
         for r in &rows {
@@ -333,15 +353,30 @@ fn write_nodes(out: &mut String, views: &[std::sync::Arc<ClusterView>]) {
     }
 }
 
-/// The whole exposition.
+/// Writes `atlhyper_cluster_up` of every known cluster.
+fn write_clusters(out: &mut String, clusters: &[ClusterInfo]) {
+    let name = "atlhyper_cluster_up";
+    let _ = writeln!(
+        out,
+        "# HELP {name} 1 when the cluster's agent was heard from within MASTER_AGENT_OFFLINE_AFTER, 0 otherwise.\n# TYPE {name} gauge"
+    );
+    for c in clusters {
+        let up = u8::from(c.status == "online");
+        let _ = writeln!(out, "{name}{{cluster=\"{}\"}} {up}", escape(&c.cluster_id));
+    }
+}
+
+/// The whole exposition: `views` as they read now, `clusters` every known cluster.
 pub(crate) fn render(
     views: &[std::sync::Arc<ClusterView>],
+    clusters: &[ClusterInfo],
     stats: &MasterStats,
-    clusters: usize,
-    agents_online: usize,
 ) -> String {
     let mut out = String::with_capacity(4096 + views.len() * 4096);
+    write_clusters(&mut out, clusters);
     write_nodes(&mut out, views);
+    let agents_online = clusters.iter().filter(|c| c.status == "online").count();
+    let clusters = clusters.len();
 
     let _ = writeln!(
         out,
@@ -431,6 +466,12 @@ pub(crate) fn render(
         "atlhyper_master_history_pruned_total",
         "History points deleted by the retention prune.",
         &stats.history_pruned,
+    );
+    counter(
+        &mut out,
+        "atlhyper_master_nodes_retired_total",
+        "Nodes that left the latest state after MASTER_NODE_RETIRE_AFTER of silence.",
+        &stats.nodes_retired,
     );
     counter(
         &mut out,

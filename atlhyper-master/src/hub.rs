@@ -1,5 +1,15 @@
 //! [`DataHub`]: the latest [`ClusterSnapshot`] of every cluster, in memory, with the dashboard's
 //! JSON answers serialized once per snapshot, and each agent's liveness.
+//!
+//! # Staleness
+//! A node is online only while its agent says so and the agent itself is alive: heard from
+//! within the hub's `offline_after` (`MASTER_AGENT_OFFLINE_AFTER`). Liveness is decided when a
+//! view is read, never by a timer: [`DataHub::view`] hands out the published view while the
+//! agent is alive and, once it is silent, that view's [`ClusterView::agent_silent`] form, where
+//! every node is offline (built once per snapshot, on first read after the transition). So no
+//! reader sees a node online one moment past the window, and the fast path costs one lock of
+//! the agent's liveness. Ages are measured on the monotonic clock (tokio's, so tests can pause
+//! it), immune to wall-clock steps.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
@@ -7,9 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use atlhyper_model::{
     AgentState, ClusterInfo, ClusterMetricsSummary, ClusterSnapshot, NodeMetricsSnapshot,
-    NodeStatus,
+    NodeState, NodeStatus,
 };
 use axum::body::Bytes;
 use chrono::{DateTime, Utc};
@@ -18,9 +30,17 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 /// The latest state of every cluster the master has heard of.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DataHub {
     clusters: RwLock<BTreeMap<String, Arc<ClusterEntry>>>,
+    /// An agent silent for longer is offline, and so are all its nodes.
+    offline_after: Duration,
+}
+
+impl Default for DataHub {
+    fn default() -> Self {
+        Self::with_offline_after(Duration::from_secs(60))
+    }
 }
 
 /// One cluster: its published view, its agent's liveness, the command wake-up and the ingest
@@ -47,11 +67,22 @@ pub(crate) struct IngestMark {
     pub(crate) history_bucket: HashMap<String, i64>,
     /// The nodes the master holds for this cluster (the node cap counts them): seeded from the
     /// restored view at the first snapshot, grown by every admitted node. Whoever deletes a
-    /// node's latest snapshot removes it here too ([`ClusterEntry::forget_nodes`]).
+    /// node's latest snapshot removes it here too ([`IngestMark::forget_node`]).
     pub(crate) held_nodes: Option<HashSet<String>>,
     /// When a snapshot contact was last written to the agent registry, and with which agent
     /// version and address (the registry is written at most every few seconds per agent).
     pub(crate) registry_written: Option<(DateTime<Utc>, String, String)>,
+}
+
+impl IngestMark {
+    /// Forgets a node whose latest snapshot was deleted or retired: its history bucket (its next
+    /// report starts a point at once) and its place under the node cap.
+    pub(crate) fn forget_node(&mut self, name: &str) {
+        self.history_bucket.remove(name);
+        if let Some(held) = &mut self.held_nodes {
+            held.remove(name);
+        }
+    }
 }
 
 /// When the agent was last heard from.
@@ -59,23 +90,40 @@ pub(crate) struct IngestMark {
 pub(crate) struct Liveness {
     pub(crate) last_heartbeat: Option<DateTime<Utc>>,
     pub(crate) last_snapshot: Option<DateTime<Utc>>,
+    /// The latest contact on the monotonic clock (what online/offline is decided by).
+    last_contact: Option<Instant>,
 }
 
 impl Liveness {
     fn last_seen(&self) -> Option<DateTime<Utc>> {
         self.last_heartbeat.max(self.last_snapshot)
     }
+
+    /// Heard from within `offline_after` of now (monotonic).
+    fn online(&self, offline_after: Duration) -> bool {
+        self.last_contact
+            .is_some_and(|at| Instant::now().saturating_duration_since(at) <= offline_after)
+    }
 }
 
 /// One accepted snapshot of a cluster, with the answers derived from it.
 #[derive(Debug)]
 pub struct ClusterView {
-    /// The snapshot as accepted (cluster id from the token, node names from the map keys).
-    pub snapshot: ClusterSnapshot,
+    /// The snapshot as accepted (cluster id from the token, node names from the map keys). Its
+    /// `node_status` is moved to [`ClusterView::node_status`]; the snapshot is shared with the
+    /// view's [`ClusterView::agent_silent`] form.
+    pub snapshot: Arc<ClusterSnapshot>,
+    /// Liveness of each node as this view counts it: the agent's word (a node it lists without
+    /// a status is online, as from a v2 agent), or every node offline in the silent-agent form.
+    pub node_status: BTreeMap<String, NodeStatus>,
     /// The cluster summary with real online/offline counts.
     pub summary: ClusterMetricsSummary,
     /// When the master accepted it.
     pub received_at: DateTime<Utc>,
+    /// Whether this is the form for a silent agent (every node offline).
+    silent: bool,
+    /// The form for a silent agent, built on first use.
+    silent_form: OnceLock<Arc<ClusterView>>,
     node_metrics_json: Arc<Encoded>,
     observe_summary_json: Bytes,
     observe_nodes_json: OnceLock<Arc<Encoded>>,
@@ -144,6 +192,16 @@ struct NodeMetricsRef<'a> {
     node_status: &'a BTreeMap<String, NodeStatus>,
 }
 
+/// `GET /api/v2/observe/metrics/nodes`: the envelope with, as an extension, every node's
+/// liveness as on the node list.
+#[derive(Serialize)]
+struct ObserveNodesRef<'a> {
+    message: &'static str,
+    data: Vec<&'a NodeMetricsSnapshot>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    node_status: &'a BTreeMap<String, NodeStatus>,
+}
+
 /// The observe endpoints' envelope: `{"message": "ok", "data": ...}`.
 #[derive(Serialize)]
 pub(crate) struct Envelope<T> {
@@ -169,24 +227,109 @@ fn to_bytes<T: Serialize>(value: &T) -> Bytes {
 }
 
 impl ClusterView {
-    /// Builds the view and serializes the dashboard answers.
-    pub fn new(snapshot: ClusterSnapshot, received_at: DateTime<Utc>) -> Self {
-        let summary = snapshot.summary();
+    /// Builds the view and serializes the dashboard answers; the nodes' liveness is the
+    /// snapshot's `node_status`.
+    pub fn new(mut snapshot: ClusterSnapshot, received_at: DateTime<Utc>) -> Self {
+        let node_status = std::mem::take(&mut snapshot.node_status);
+        Self::build(Arc::new(snapshot), node_status, received_at, false)
+    }
+
+    fn build(
+        snapshot: Arc<ClusterSnapshot>,
+        node_status: BTreeMap<String, NodeStatus>,
+        received_at: DateTime<Utc>,
+        silent: bool,
+    ) -> Self {
+        let summary = ClusterMetricsSummary::from_nodes(
+            snapshot
+                .node_metrics
+                .iter()
+                .map(|(name, node)| (node, is_online(&node_status, name))),
+        );
         let node_metrics_json = Encoded::new(to_bytes(&NodeMetricsRef {
             summary: &summary,
             nodes: snapshot.node_metrics.values().collect(),
-            node_status: &snapshot.node_status,
+            node_status: &node_status,
         }));
         let observe_summary_json = to_bytes(&Envelope::ok(&summary));
         Self {
             snapshot,
+            node_status,
             summary,
             received_at,
+            silent,
+            silent_form: OnceLock::new(),
             node_metrics_json,
             observe_summary_json,
             observe_nodes_json: OnceLock::new(),
             node_overview_json: OnceLock::new(),
         }
+    }
+
+    /// This view as it reads while the cluster's agent is silent: every node offline, last seen
+    /// when the agent last had a report from it (or at its snapshot's timestamp). Built once.
+    pub fn agent_silent(self: &Arc<Self>) -> Arc<ClusterView> {
+        if self.silent {
+            return Arc::clone(self);
+        }
+        Arc::clone(self.silent_form.get_or_init(|| {
+            let offline = self
+                .snapshot
+                .node_metrics
+                .iter()
+                .map(|(name, node)| {
+                    let last_seen = self
+                        .node_status
+                        .get(name)
+                        .map_or(node.timestamp, |s| s.last_seen);
+                    let status = NodeStatus {
+                        state: NodeState::Offline,
+                        last_seen,
+                    };
+                    (name.clone(), status)
+                })
+                .collect();
+            Arc::new(Self::build(
+                Arc::clone(&self.snapshot),
+                offline,
+                self.received_at,
+                true,
+            ))
+        }))
+    }
+
+    /// Whether this is the form for a silent agent (every node offline).
+    pub fn is_agent_silent(&self) -> bool {
+        self.silent
+    }
+
+    /// Whether a node of this view counts as online (a node it does not have does not).
+    pub fn is_node_online(&self, node_name: &str) -> bool {
+        self.snapshot.node_metrics.contains_key(node_name)
+            && is_online(&self.node_status, node_name)
+    }
+
+    /// The same view without some nodes (retired or deleted), or `None` when it has none of
+    /// them. Costs a copy of the snapshot: for operator actions and the periodic retirement.
+    pub(crate) fn without_nodes(&self, names: &[&str]) -> Option<ClusterView> {
+        if !names
+            .iter()
+            .any(|n| self.snapshot.node_metrics.contains_key(*n))
+        {
+            return None;
+        }
+        let mut snapshot = ClusterSnapshot::clone(&self.snapshot);
+        let mut node_status = self.node_status.clone();
+        for name in names {
+            snapshot.node_metrics.remove(*name);
+            node_status.remove(*name);
+        }
+        Some(Self::build(
+            Arc::new(snapshot),
+            node_status,
+            self.received_at,
+            self.silent,
+        ))
     }
 
     /// `GET /api/v2/clusters/{id}/node-metrics` JSON.
@@ -215,7 +358,7 @@ impl ClusterView {
             Encoded::new(to_bytes(&NodeMetricsRef {
                 summary: &self.summary,
                 nodes: nodes.iter().collect(),
-                node_status: &self.snapshot.node_status,
+                node_status: &self.node_status,
             }))
         })
     }
@@ -225,16 +368,19 @@ impl ClusterView {
         self.observe_summary_json.clone()
     }
 
-    /// `GET /api/v2/observe/metrics/nodes` JSON (serialized on first use).
+    /// `GET /api/v2/observe/metrics/nodes` JSON (serialized on first use), with the nodes'
+    /// liveness as an extension (`node_status`, as on the node list).
     pub fn observe_nodes_json(&self) -> Bytes {
         self.observe_nodes_encoded().plain.clone()
     }
 
     pub(crate) fn observe_nodes_encoded(&self) -> &Arc<Encoded> {
         self.observe_nodes_json.get_or_init(|| {
-            Encoded::new(to_bytes(&Envelope::ok(
-                self.snapshot.node_metrics.values().collect::<Vec<_>>(),
-            )))
+            Encoded::new(to_bytes(&ObserveNodesRef {
+                message: "ok",
+                data: self.snapshot.node_metrics.values().collect(),
+                node_status: &self.node_status,
+            }))
         })
     }
 
@@ -242,6 +388,22 @@ impl ClusterView {
     pub fn node(&self, name: &str) -> Option<&NodeMetricsSnapshot> {
         self.snapshot.node_metrics.get(name)
     }
+
+    /// One node's liveness as this view counts it (`None`: no such node).
+    pub fn status_of(&self, name: &str) -> Option<NodeStatus> {
+        let node = self.node(name)?;
+        Some(self.node_status.get(name).cloned().unwrap_or(NodeStatus {
+            state: NodeState::Online,
+            last_seen: node.timestamp,
+        }))
+    }
+}
+
+/// Online unless the status says offline (a node without a status is online, as from v2 agents).
+fn is_online(node_status: &BTreeMap<String, NodeStatus>, name: &str) -> bool {
+    node_status
+        .get(name)
+        .is_none_or(|s| s.state == NodeState::Online)
 }
 
 impl ClusterEntry {
@@ -263,7 +425,12 @@ impl ClusterEntry {
         *self.view.write() = Some(view);
     }
 
+    /// Records a contact from the agent at wall-clock time `at` (now, or earlier when restored
+    /// from the registry): its age on the monotonic clock is now minus how long ago `at` was.
     pub(crate) fn heard(&self, at: DateTime<Utc>, snapshot: bool) {
+        let age = (Utc::now() - at).to_std().unwrap_or(Duration::ZERO);
+        // A contact too long ago for the monotonic clock to go back to is no contact at all.
+        let contact = Instant::now().checked_sub(age);
         let mut l = self.liveness.lock();
         let slot = if snapshot {
             &mut l.last_snapshot
@@ -271,27 +438,53 @@ impl ClusterEntry {
             &mut l.last_heartbeat
         };
         *slot = (*slot).max(Some(at));
+        l.last_contact = l.last_contact.max(contact);
+    }
+
+    /// Whether the agent was heard from within `offline_after`.
+    pub(crate) fn agent_online(&self, offline_after: Duration) -> bool {
+        self.liveness.lock().online(offline_after)
+    }
+
+    /// Drops, from a snapshot about to be ingested, the nodes the agent reports offline that
+    /// this cluster's view does not have (deleted or retired): they come back only when they
+    /// report again. A cluster without a view yet (new, or deleted and back) takes every node.
+    /// Call with the ingest lock held.
+    pub(crate) fn drop_unknown_offline(&self, snapshot: &mut ClusterSnapshot) {
+        let Some(view) = self.view() else {
+            return;
+        };
+        let known = |name: &str| view.node(name).is_some();
+        let refused: Vec<String> = snapshot
+            .node_status
+            .iter()
+            .filter(|(name, s)| s.state == NodeState::Offline && !known(name))
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in &refused {
+            snapshot.node_metrics.remove(name);
+            snapshot.node_status.remove(name);
+        }
     }
 
     pub(crate) fn liveness(&self) -> Liveness {
         self.liveness.lock().clone()
     }
-
-    /// Nodes whose latest snapshot was deleted no longer count against the node cap.
-    #[allow(dead_code)] // for the node retirement and DELETE routes
-    pub(crate) async fn forget_nodes(&self, names: &[&str]) {
-        if let Some(held) = &mut self.ingest.lock().await.held_nodes {
-            for name in names {
-                held.remove(*name);
-            }
-        }
-    }
 }
 
 impl DataHub {
-    /// An empty hub.
+    /// An empty hub where an agent is offline after 60 s of silence.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty hub where an agent silent for longer than `offline_after` is offline, and all
+    /// its nodes with it.
+    pub fn with_offline_after(offline_after: Duration) -> Self {
+        Self {
+            clusters: RwLock::new(BTreeMap::new()),
+            offline_after,
+        }
     }
 
     pub(crate) fn get(&self, cluster_id: &str) -> Option<Arc<ClusterEntry>> {
@@ -309,9 +502,31 @@ impl DataHub {
             .clone()
     }
 
-    /// The latest view of a cluster, if it has sent a snapshot.
+    /// The latest view of a cluster as it reads now, if it has sent a snapshot: the published
+    /// view while its agent is alive, its [`ClusterView::agent_silent`] form (every node
+    /// offline) once the agent is silent past the hub's `offline_after`.
     pub fn view(&self, cluster_id: &str) -> Option<Arc<ClusterView>> {
-        self.get(cluster_id)?.view()
+        self.current(&*self.get(cluster_id)?)
+    }
+
+    fn current(&self, entry: &ClusterEntry) -> Option<Arc<ClusterView>> {
+        let view = entry.view()?;
+        Some(if entry.agent_online(self.offline_after) {
+            view
+        } else {
+            view.agent_silent()
+        })
+    }
+
+    /// Whether the cluster's agent was heard from within the hub's `offline_after`.
+    pub fn agent_online(&self, cluster_id: &str) -> bool {
+        self.get(cluster_id)
+            .is_some_and(|e| e.agent_online(self.offline_after))
+    }
+
+    /// Removes a cluster; returns its entry if it was there.
+    pub(crate) fn remove(&self, cluster_id: &str) -> Option<Arc<ClusterEntry>> {
+        self.clusters.write().remove(cluster_id)
     }
 
     /// When a cluster's agent was last heard from, as this process saw it.
@@ -324,21 +539,21 @@ impl DataHub {
         self.clusters.read().contains_key(cluster_id)
     }
 
-    /// Every known cluster, sorted by id, with its agent online when heard from within
-    /// `offline_after` of `now`.
-    pub fn clusters(&self, now: DateTime<Utc>, offline_after: Duration) -> Vec<ClusterInfo> {
+    /// Every known cluster, sorted by id, with its agent online when heard from within the
+    /// hub's `offline_after`.
+    pub fn clusters(&self) -> Vec<ClusterInfo> {
         let entries: Vec<Arc<ClusterEntry>> = self.clusters.read().values().cloned().collect();
         entries
             .iter()
             .map(|e| {
                 let live = e.liveness();
-                let state = agent_state(live.last_seen(), now, offline_after);
                 let view = e.view();
                 ClusterInfo {
                     cluster_id: e.id.clone(),
-                    status: match state {
-                        AgentState::Online => "online",
-                        AgentState::Offline => "offline",
+                    status: if live.online(self.offline_after) {
+                        "online"
+                    } else {
+                        "offline"
                     }
                     .to_owned(),
                     last_seen: live.last_seen().unwrap_or_default(),
@@ -351,35 +566,26 @@ impl DataHub {
             .collect()
     }
 
-    /// Every cluster's latest view (clusters without a snapshot left out), sorted by id.
+    /// Every cluster's latest view as it reads now (see [`DataHub::view`]; clusters without a
+    /// snapshot left out), sorted by id.
     pub fn views(&self) -> Vec<Arc<ClusterView>> {
         let entries: Vec<Arc<ClusterEntry>> = self.clusters.read().values().cloned().collect();
-        entries.iter().filter_map(|e| e.view()).collect()
+        entries.iter().filter_map(|e| self.current(e)).collect()
     }
 
-    /// How many agents were heard from within `offline_after`.
-    pub fn agents_online(&self, now: DateTime<Utc>, offline_after: Duration) -> usize {
-        let entries: Vec<Arc<ClusterEntry>> = self.clusters.read().values().cloned().collect();
-        entries
-            .iter()
-            .filter(|e| {
-                agent_state(e.liveness().last_seen(), now, offline_after) == AgentState::Online
-            })
-            .count()
+    /// Every cluster's entry, sorted by id.
+    pub(crate) fn entries(&self) -> Vec<Arc<ClusterEntry>> {
+        self.clusters.read().values().cloned().collect()
     }
-}
 
-/// Online when `last_seen` is within `offline_after` of `now`.
-pub(crate) fn agent_state(
-    last_seen: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    offline_after: Duration,
-) -> AgentState {
-    match last_seen {
-        Some(at) if chrono::Duration::from_std(offline_after).is_ok_and(|d| now - at <= d) => {
+    /// The state of a cluster's agent as the hub sees it (`None`: unknown cluster).
+    pub(crate) fn agent_state(&self, cluster_id: &str) -> Option<AgentState> {
+        let online = self.get(cluster_id)?.agent_online(self.offline_after);
+        Some(if online {
             AgentState::Online
-        }
-        _ => AgentState::Offline,
+        } else {
+            AgentState::Offline
+        })
     }
 }
 
@@ -419,15 +625,96 @@ mod tests {
 
     #[test]
     fn liveness_decides_online() {
-        let hub = DataHub::new();
+        let hub = DataHub::with_offline_after(Duration::from_secs(60));
         let now = Utc::now();
         hub.entry("a")
             .heard(now - chrono::Duration::seconds(10), false);
         hub.entry("b")
             .heard(now - chrono::Duration::seconds(100), true);
-        let list = hub.clusters(now, Duration::from_secs(60));
+        let list = hub.clusters();
         assert_eq!(list[0].status, "online");
         assert_eq!(list[1].status, "offline");
-        assert_eq!(hub.agents_online(now, Duration::from_secs(60)), 1);
+        assert!(hub.agent_online("a"));
+        assert!(!hub.agent_online("b"));
+        assert!(!hub.agent_online("nope"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_agent_reads_with_every_node_offline() {
+        let hub = DataHub::with_offline_after(Duration::from_secs(60));
+        let mut snapshot = ClusterSnapshot {
+            cluster_id: "c".into(),
+            ..Default::default()
+        };
+        snapshot.node_metrics.insert("a".into(), node("a", 10.0));
+        snapshot.node_metrics.insert("b".into(), node("b", 20.0));
+        let entry = hub.entry("c");
+        entry.publish(Arc::new(ClusterView::new(snapshot, Utc::now())));
+        entry.heard(Utc::now(), true);
+        let live = hub.view("c").unwrap();
+        assert_eq!(live.summary.online_nodes, 2);
+        assert!(live.is_node_online("a"));
+
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert_eq!(
+            hub.view("c").unwrap().summary.online_nodes,
+            2,
+            "within the window"
+        );
+        tokio::time::advance(Duration::from_secs(2)).await;
+        let silent = hub.view("c").unwrap();
+        assert!(silent.is_agent_silent());
+        assert_eq!(silent.summary.online_nodes, 0);
+        assert_eq!(silent.summary.offline_nodes, 2);
+        assert_eq!(
+            silent.summary.max_cpu_usage, 0.0,
+            "no figure of an offline node"
+        );
+        assert!(!silent.is_node_online("a"));
+        assert!(Arc::ptr_eq(&silent, &hub.view("c").unwrap()), "built once");
+        let v: serde_json::Value = serde_json::from_slice(&silent.node_metrics_json()).unwrap();
+        assert_eq!(v["node_status"]["a"]["state"], "offline");
+        let v: serde_json::Value = serde_json::from_slice(&silent.observe_nodes_json()).unwrap();
+        assert_eq!(v["node_status"]["b"]["state"], "offline");
+        assert_eq!(hub.clusters()[0].status, "offline");
+
+        // Heard again: the published view is back.
+        entry.heard(Utc::now(), false);
+        assert!(Arc::ptr_eq(&hub.view("c").unwrap(), &live));
+    }
+
+    #[test]
+    fn unknown_offline_nodes_are_dropped() {
+        let entry = ClusterEntry::new("c");
+        let mut first = ClusterSnapshot::default();
+        first
+            .node_metrics
+            .insert("known".into(), node("known", 1.0));
+        entry.publish(Arc::new(ClusterView::new(first, Utc::now())));
+        let mut next = ClusterSnapshot::default();
+        for name in ["known", "gone", "back"] {
+            next.node_metrics.insert(name.into(), node(name, 1.0));
+        }
+        for (name, state) in [
+            ("known", NodeState::Offline),
+            ("gone", NodeState::Offline),
+            ("back", NodeState::Online),
+        ] {
+            next.node_status.insert(
+                name.into(),
+                NodeStatus {
+                    state,
+                    last_seen: Utc::now(),
+                },
+            );
+        }
+        let mut fresh = next.clone();
+        entry.drop_unknown_offline(&mut next);
+        let names: Vec<&String> = next.node_metrics.keys().collect();
+        assert_eq!(names, ["back", "known"]);
+        assert!(!next.node_status.contains_key("gone"));
+        // A cluster without a view yet takes every node.
+        ClusterEntry::new("new").drop_unknown_offline(&mut fresh);
+        assert_eq!(fresh.node_metrics.len(), 3);
     }
 }

@@ -271,6 +271,8 @@ impl Master {
         if is_duplicate(&mark, &snapshot) {
             return Ok(IngestReport::duplicate());
         }
+        // Deleted or retired nodes the agent still lists as offline stay out.
+        entry.drop_unknown_offline(&mut snapshot);
         let held = mark.held_nodes.get_or_insert_with(|| {
             entry
                 .view()

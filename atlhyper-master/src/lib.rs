@@ -43,7 +43,33 @@
 //! `.../node-metrics/{node}`, `.../node-metrics/{node}/history?hours=1..=720`,
 //! `GET /api/v2/observe/metrics/{summary,nodes,nodes/{name},nodes/{name}/series}?cluster_id=`,
 //! `POST /api/v2/commands`, `GET /api/v2/commands[/{id}]`; `GET /health`, `GET /metrics`
-//! (Prometheus text) and the dashboard at `/`.
+//! (Prometheus text) and the dashboard at `/`; the operator side also
+//! `DELETE /api/v2/clusters/{id}` and `DELETE /api/v2/clusters/{id}/nodes/{node}`.
+//!
+//! # Staleness: offline is offline everywhere
+//! A node is online only while its agent lists it online and the agent itself was heard from
+//! within [`MasterConfig::agent_offline_after`] (`MASTER_AGENT_OFFLINE_AFTER`, 60 s). Past that,
+//! every view says so at once, decided when it is read (no sweep to wait for): the node list's
+//! `summary` and `node_status`, the observe summary, nodes (`node_status` extension) and node
+//! detail (answered from memory with a `status` extension instead of asking a silent agent;
+//! the series answers 503 at once), the dashboard, and `/metrics`, where the node's
+//! `atlhyper_node_up` is 0, its cluster's `atlhyper_cluster_up` is 0, and none of its current
+//! figures (CPU, memory, disk, filesystem, network, temperature, load, uptime) is exported:
+//! absent, so Prometheus marks the series stale, never frozen at the last value. Only
+//! `atlhyper_node_snapshot_timestamp_seconds` stays, the time of its last report. After a
+//! restart the nodes restored from the store are offline until their agent's next snapshot.
+//!
+//! # Retirement
+//! `DELETE /api/v2/clusters/{id}` (operator) answers 204 No Content and removes the cluster's
+//! hub entry, the latest snapshots of its nodes and its agent registry entry;
+//! `DELETE /api/v2/clusters/{id}/nodes/{node}` (operator) answers 204 and removes the node from
+//! its cluster's view and its latest snapshot. Both answer 404 for what the master does not
+//! know, 403 without an operator token. History stays until the retention prune; a restart does
+//! not bring them back. Like a Prometheus target, a deleted cluster whose agent keeps pushing
+//! is back at its next contact, and a deleted node is back when it reports again (its agent
+//! lists it online); a node its agent still lists as offline stays out. Nodes whose latest
+//! snapshot is older than [`MasterConfig::node_retire_after`] (`MASTER_NODE_RETIRE_AFTER`,
+//! 7 days) leave the same way on their own, at each retention prune and at start.
 //!
 //! # How it stays fast
 //! - Every accepted snapshot is turned once into the dashboard's answers (node list and summary
@@ -90,6 +116,7 @@ mod exposition;
 mod footprint;
 mod hub;
 mod ingest;
+mod retire;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -99,7 +126,7 @@ use atlhyper_agent::serve::{ServeLimits, serve};
 use atlhyper_model::{ClusterSnapshot, NodeState, NodeStatus};
 use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, SqliteStore};
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
@@ -163,8 +190,8 @@ impl Master {
         Self {
             inner: Arc::new(Inner {
                 tokens: Tokens::from_config(&config),
+                hub: DataHub::with_offline_after(config.agent_offline_after),
                 config,
-                hub: DataHub::new(),
                 metrics,
                 commands,
                 agents,
@@ -197,6 +224,11 @@ impl Master {
             .route("/metrics", get(api::metrics))
             .route("/api/v2/clusters", get(api::clusters))
             .route("/api/v2/agents", get(api::agents))
+            .route("/api/v2/clusters/{id}", delete(retire::delete_cluster))
+            .route(
+                "/api/v2/clusters/{id}/nodes/{node}",
+                delete(retire::delete_node),
+            )
             .route("/api/v2/clusters/{id}/node-metrics", get(api::node_metrics))
             .route(
                 "/api/v2/clusters/{id}/node-metrics/{node}",
@@ -225,14 +257,14 @@ impl Master {
             .merge(dashboard::router())
     }
 
-    /// Loads the stored state into the hub: every cluster's latest node snapshots (nodes older
-    /// than `agent_offline_after` count as offline) and every agent's last contact. Called by
-    /// [`run_master`] before it serves.
+    /// Loads the stored state into the hub, after retiring nodes silent past
+    /// `node_retire_after`: every cluster's latest node snapshots, every node offline until its
+    /// agent's next snapshot (the master has not heard the nodes since it started), and every
+    /// agent's last contact. Called by [`run_master`] before it serves.
     pub async fn restore(&self) -> Result<(), MasterError> {
+        self.retire_silent_nodes().await;
         let inner = &self.inner;
         let now = Utc::now();
-        let offline_after = chrono::Duration::from_std(inner.config.agent_offline_after)
-            .unwrap_or(chrono::Duration::MAX);
         for cluster_id in inner.metrics.list_clusters().await? {
             let nodes = inner.metrics.list_latest(&cluster_id).await?;
             if nodes.is_empty() {
@@ -244,15 +276,10 @@ impl Master {
                 ..ClusterSnapshot::default()
             };
             for node in nodes {
-                let state = if now - node.timestamp <= offline_after {
-                    NodeState::Online
-                } else {
-                    NodeState::Offline
-                };
                 snapshot.node_status.insert(
                     node.node_name.clone(),
                     NodeStatus {
-                        state,
+                        state: NodeState::Offline,
                         last_seen: node.timestamp,
                     },
                 );
@@ -300,8 +327,10 @@ impl Master {
         }
     }
 
-    /// Deletes history, and commands finished, before the retention.
+    /// Deletes history, and commands finished, before the retention; retires nodes silent past
+    /// `node_retire_after`.
     async fn prune(&self) {
+        self.retire_silent_nodes().await;
         let inner = &self.inner;
         let before = Utc::now()
             - chrono::Duration::from_std(inner.config.retention).unwrap_or(chrono::Duration::MAX);

@@ -1166,6 +1166,459 @@ async fn agent_list_shows_the_latest_contact() {
     assert_eq!(stored[0].last_snapshot, first[0].last_snapshot);
 }
 
+/// The samples of one series name in an exposition, as `(labels, value)`.
+fn samples(text: &str, name: &str) -> Vec<(String, f64)> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (series, value) = l.rsplit_once(' ')?;
+            let (metric, labels) = series.split_once('{').unwrap_or((series, ""));
+            let labels = labels.trim_end_matches('}').to_owned();
+            (metric == name).then(|| (labels, value.parse().expect("a number")))
+        })
+        .collect()
+}
+
+/// Every series of a node in an exposition (`metric{labels}` lines naming it).
+fn node_series(text: &str, cluster: &str, node: &str) -> Vec<String> {
+    let labels = format!("cluster=\"{cluster}\",node=\"{node}\"");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.contains(&labels))
+        .map(|l| l.split(['{', ' ']).next().unwrap().to_owned())
+        .collect()
+}
+
+async fn exposition(m: &Master) -> String {
+    String::from_utf8(body_of(m, "/metrics").await.to_vec()).unwrap()
+}
+
+fn offline_after_config(offline_after: Duration) -> MasterConfig {
+    MasterConfig {
+        agent_offline_after: offline_after,
+        ..MasterConfig::default()
+    }
+}
+
+/// Issue #12 item 3: past MASTER_AGENT_OFFLINE_AFTER of agent silence, every view counts every
+/// node of the cluster offline, and /metrics exports none of their figures.
+#[tokio::test(start_paused = true)]
+async fn a_silent_agent_makes_every_node_offline_in_every_view() {
+    let (m, _) = setup(offline_after_config(Duration::from_secs(30)));
+    push(&m, &common::cluster("c1", 3, 1, Utc::now())).await;
+    push(&m, &common::cluster("c2", 1, 1, Utc::now())).await;
+    let metrics: ClusterNodeMetrics = json(&body_of(&m, "/api/v2/clusters/c1/node-metrics").await);
+    assert_eq!(metrics.summary.online_nodes, 3);
+    let text = exposition(&m).await;
+    assert_eq!(
+        samples(&text, "atlhyper_cluster_up"),
+        [
+            ("cluster=\"c1\"".to_owned(), 1.0),
+            ("cluster=\"c2\"".to_owned(), 1.0)
+        ]
+    );
+    assert!(
+        node_series(&text, "c1", "node-001")
+            .contains(&"atlhyper_node_cpu_usage_percent".to_owned())
+    );
+
+    tokio::time::advance(Duration::from_secs(20)).await;
+    // c2's agent keeps heartbeating; c1's goes silent.
+    let hb = serde_json::to_vec(&json!({"cluster_id": "c2", "timestamp": Utc::now()})).unwrap();
+    assert_eq!(
+        send(&m, post("/agent/heartbeat", hb).cluster("c2")).await.0,
+        200
+    );
+    tokio::time::advance(Duration::from_secs(11)).await;
+
+    // The node list: summary and node_status.
+    for path in [
+        "/api/v2/clusters/c1/node-metrics",
+        "/api/v2/clusters/c1/node-metrics?view=overview",
+    ] {
+        let metrics: ClusterNodeMetrics = json(&body_of(&m, path).await);
+        assert_eq!(metrics.summary.online_nodes, 0, "{path}");
+        assert_eq!(metrics.summary.offline_nodes, 3, "{path}");
+        assert_eq!(metrics.summary.max_cpu_usage, 0.0, "{path}");
+        assert_eq!(metrics.nodes.len(), 3, "the last figures stay readable");
+        assert_eq!(metrics.node_status.len(), 3, "{path}");
+        for (name, st) in &metrics.node_status {
+            assert_eq!(
+                st.state,
+                atlhyper_model::NodeState::Offline,
+                "{path} {name}"
+            );
+            assert_eq!(st.last_seen, metrics.nodes[0].timestamp);
+        }
+    }
+    let c2: ClusterNodeMetrics = json(&body_of(&m, "/api/v2/clusters/c2/node-metrics").await);
+    assert_eq!(
+        c2.summary.online_nodes, 1,
+        "a heartbeating agent keeps its nodes"
+    );
+
+    // The observe endpoints.
+    let v: Value = json(&body_of(&m, "/api/v2/observe/metrics/summary?cluster_id=c1").await);
+    assert_eq!(v["data"]["online_nodes"], 0);
+    assert_eq!(v["data"]["offline_nodes"], 3);
+    let v: Value = json(&body_of(&m, "/api/v2/observe/metrics/nodes?cluster_id=c1").await);
+    assert_eq!(v["data"].as_array().unwrap().len(), 3);
+    assert_eq!(v["node_status"]["node-002"]["state"], "offline");
+    // Node detail: answered from memory at once (no agent to ask), marked offline.
+    let (status, body) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes/node-001?cluster_id=c1"),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v: Value = json(&body);
+    assert_eq!(v["data"]["node_name"], "node-001");
+    assert_eq!(v["status"]["state"], "offline");
+    let (status, body) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes/node-001/series?cluster_id=c1"),
+    )
+    .await;
+    assert_eq!(status, 503);
+    assert!(error_of(&body).contains("offline"), "{}", error_of(&body));
+
+    // The cluster list and /metrics.
+    let clusters: Vec<ClusterInfo> = json(&body_of(&m, "/api/v2/clusters").await);
+    assert_eq!(clusters[0].status, "offline");
+    assert_eq!(clusters[1].status, "online");
+    let agents: Vec<AgentStatus> = json(&body_of(&m, "/api/v2/agents").await);
+    assert_eq!(agents[0].status, atlhyper_model::AgentState::Offline);
+    let text = exposition(&m).await;
+    assert_eq!(
+        samples(&text, "atlhyper_cluster_up"),
+        [
+            ("cluster=\"c1\"".to_owned(), 0.0),
+            ("cluster=\"c2\"".to_owned(), 1.0)
+        ]
+    );
+    for node in ["node-000", "node-001", "node-002"] {
+        assert_eq!(
+            node_series(&text, "c1", node),
+            [
+                "atlhyper_node_up",
+                "atlhyper_node_snapshot_timestamp_seconds"
+            ],
+            "{node}: no current figure"
+        );
+    }
+    let up = samples(&text, "atlhyper_node_up");
+    assert!(up.contains(&("cluster=\"c1\",node=\"node-000\"".to_owned(), 0.0)));
+    assert!(up.contains(&("cluster=\"c2\",node=\"node-000\"".to_owned(), 1.0)));
+    assert!(node_series(&text, "c2", "node-000").len() > 10);
+    assert_eq!(samples(&text, "atlhyper_master_agents_online")[0].1, 1.0);
+
+    // Heard again: online again.
+    let hb = serde_json::to_vec(&json!({"cluster_id": "c1", "timestamp": Utc::now()})).unwrap();
+    assert_eq!(
+        send(&m, post("/agent/heartbeat", hb).cluster("c1")).await.0,
+        200
+    );
+    let metrics: ClusterNodeMetrics = json(&body_of(&m, "/api/v2/clusters/c1/node-metrics").await);
+    assert_eq!(metrics.summary.online_nodes, 3);
+    assert!(node_series(&exposition(&m).await, "c1", "node-000").len() > 10);
+}
+
+/// A node its (live) agent reports offline exports `atlhyper_node_up 0` and no figure.
+#[tokio::test]
+async fn metrics_export_no_figure_of_a_node_its_agent_reports_offline() {
+    let (m, _) = setup(MasterConfig::default());
+    let now = Utc::now();
+    let mut snapshot = common::cluster("c1", 2, 1, now);
+    snapshot.node_status.insert(
+        "node-001".into(),
+        atlhyper_model::NodeStatus {
+            state: atlhyper_model::NodeState::Offline,
+            last_seen: now - chrono::Duration::seconds(30),
+        },
+    );
+    push(&m, &snapshot).await;
+    let text = exposition(&m).await;
+    assert_eq!(
+        node_series(&text, "c1", "node-001"),
+        [
+            "atlhyper_node_up",
+            "atlhyper_node_snapshot_timestamp_seconds"
+        ]
+    );
+    assert!(
+        samples(&text, "atlhyper_node_up")
+            .contains(&("cluster=\"c1\",node=\"node-001\"".to_owned(), 0.0))
+    );
+    assert!(
+        node_series(&text, "c1", "node-000")
+            .iter()
+            .any(|s| s == "atlhyper_node_cpu_usage_percent")
+    );
+    assert!(
+        !samples(&text, "atlhyper_node_filesystem_usage_percent")
+            .iter()
+            .any(|(l, _)| l.contains("node-001"))
+    );
+    let v: Value = json(&body_of(&m, "/api/v2/observe/metrics/nodes?cluster_id=c1").await);
+    assert_eq!(v["node_status"]["node-001"]["state"], "offline");
+}
+
+/// After a restart, the nodes restored from the store are offline (no figures) until their
+/// agent's next snapshot, even when their last report is recent.
+#[tokio::test]
+async fn restored_nodes_are_offline_until_their_agent_reports() {
+    let store = Arc::new(MemoryStore::new());
+    let first = Master::new(
+        MasterConfig::default(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+    );
+    push(&first, &common::cluster("c1", 2, 1, Utc::now())).await;
+    drop(first);
+
+    let m = Master::new(
+        MasterConfig::default(),
+        store.clone(),
+        store.clone(),
+        store.clone(),
+    );
+    m.restore().await.unwrap();
+    let metrics: ClusterNodeMetrics = json(&body_of(&m, "/api/v2/clusters/c1/node-metrics").await);
+    assert_eq!(metrics.nodes.len(), 2);
+    assert_eq!(metrics.summary.online_nodes, 0);
+    assert_eq!(metrics.summary.offline_nodes, 2);
+    let text = exposition(&m).await;
+    assert_eq!(
+        node_series(&text, "c1", "node-000"),
+        [
+            "atlhyper_node_up",
+            "atlhyper_node_snapshot_timestamp_seconds"
+        ]
+    );
+    push(&m, &common::cluster("c1", 2, 2, Utc::now())).await;
+    let metrics: ClusterNodeMetrics = json(&body_of(&m, "/api/v2/clusters/c1/node-metrics").await);
+    assert_eq!(metrics.summary.online_nodes, 2);
+}
+
+fn delete(path: &str) -> Req {
+    Req {
+        method: "DELETE",
+        path: path.to_owned(),
+        headers: Vec::new(),
+        body: Vec::new(),
+    }
+}
+
+/// Issue #12 item 5: DELETE a node and a cluster (operator): gone from every view and from the
+/// latest state, history kept, not back after a restart, back when they report again.
+#[tokio::test]
+async fn delete_node_and_cluster() {
+    let (m, store) = setup(tokens_config());
+    let now = Utc::now();
+    let snapshot_a = common::cluster("a", 3, 1, now);
+    let send_a = |s: &ClusterSnapshot| snapshot_req(s).bearer("agent-a");
+    assert_eq!(send(&m, send_a(&snapshot_a)).await.0, 200);
+    assert_eq!(
+        send(
+            &m,
+            snapshot_req(&common::cluster("b", 1, 1, now)).bearer("agent-b")
+        )
+        .await
+        .0,
+        200
+    );
+
+    // Operator only; unknown is 404; a bad id is 400.
+    let (status, _) = send(&m, delete("/api/v2/clusters/a/nodes/node-001")).await;
+    assert_eq!(status, 401);
+    let (status, _) = send(
+        &m,
+        delete("/api/v2/clusters/a/nodes/node-001").bearer("viewer"),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _) = send(&m, delete("/api/v2/clusters/a").bearer("viewer")).await;
+    assert_eq!(status, 403);
+    let (status, body) = send(
+        &m,
+        delete("/api/v2/clusters/a/nodes/nope").bearer("operator"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(error_of(&body).contains("nope"));
+    let (status, _) = send(&m, delete("/api/v2/clusters/zz").bearer("operator")).await;
+    assert_eq!(status, 404);
+    let (status, _) = send(
+        &m,
+        delete("/api/v2/clusters/zz/nodes/node-001").bearer("operator"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = send(&m, delete("/api/v2/clusters/a%20b").bearer("operator")).await;
+    assert_eq!(status, 400);
+
+    // The node.
+    let (status, body) = send(
+        &m,
+        delete("/api/v2/clusters/a/nodes/node-001").bearer("operator"),
+    )
+    .await;
+    assert_eq!(status, 204);
+    assert!(body.is_empty());
+    let view = |m: &Master| {
+        let m = m.clone();
+        async move {
+            let (status, body) =
+                send(&m, get("/api/v2/clusters/a/node-metrics").bearer("viewer")).await;
+            (status, body)
+        }
+    };
+    let (_, body) = view(&m).await;
+    let metrics: ClusterNodeMetrics = json(&body);
+    let names: Vec<&str> = metrics.nodes.iter().map(|n| n.node_name.as_str()).collect();
+    assert_eq!(names, ["node-000", "node-002"]);
+    assert_eq!(metrics.summary.total_nodes, 2);
+    assert_eq!(
+        send(
+            &m,
+            get("/api/v2/clusters/a/node-metrics/node-001").bearer("viewer")
+        )
+        .await
+        .0,
+        404
+    );
+    assert!(
+        !exposition_with(&m, "viewer")
+            .await
+            .contains("node=\"node-001\"")
+    );
+    assert_eq!(store.get_latest("a", "node-001").await.unwrap(), None);
+    let (status, body) = send(
+        &m,
+        get("/api/v2/clusters/a/node-metrics/node-001/history?hours=1").bearer("viewer"),
+    )
+    .await;
+    assert_eq!(status, 200, "history stays");
+    assert_eq!(json::<NodeHistory>(&body).data.len(), 1);
+    let (status, _) = send(
+        &m,
+        delete("/api/v2/clusters/a/nodes/node-001").bearer("operator"),
+    )
+    .await;
+    assert_eq!(status, 404, "already gone");
+
+    // The agent still lists it, offline: it stays out. Reporting again (online) brings it back.
+    let mut again = common::cluster("a", 3, 2, now + chrono::Duration::seconds(1));
+    again.node_status.insert(
+        "node-001".into(),
+        atlhyper_model::NodeStatus {
+            state: atlhyper_model::NodeState::Offline,
+            last_seen: now,
+        },
+    );
+    assert_eq!(send(&m, send_a(&again)).await.0, 200);
+    let metrics: ClusterNodeMetrics = json(&view(&m).await.1);
+    assert_eq!(metrics.nodes.len(), 2, "an offline node does not come back");
+    assert_eq!(store.get_latest("a", "node-001").await.unwrap(), None);
+    again.seq = 3;
+    again.node_status.clear();
+    assert_eq!(send(&m, send_a(&again)).await.0, 200);
+    let metrics: ClusterNodeMetrics = json(&view(&m).await.1);
+    assert_eq!(metrics.nodes.len(), 3, "reporting again, it is back");
+    assert!(store.get_latest("a", "node-001").await.unwrap().is_some());
+
+    // The cluster.
+    let (status, body) = send(&m, delete("/api/v2/clusters/a").bearer("operator")).await;
+    assert_eq!(status, 204);
+    assert!(body.is_empty());
+    let clusters: Vec<ClusterInfo> =
+        json(&send(&m, get("/api/v2/clusters").bearer("viewer")).await.1);
+    let ids: Vec<&str> = clusters.iter().map(|c| c.cluster_id.as_str()).collect();
+    assert_eq!(ids, ["b"]);
+    assert_eq!(view(&m).await.0, 404);
+    let agents: Vec<AgentStatus> = json(&send(&m, get("/api/v2/agents").bearer("viewer")).await.1);
+    assert_eq!(agents.len(), 1);
+    assert!(store.list_latest("a").await.unwrap().is_empty());
+    let text = exposition_with(&m, "viewer").await;
+    assert!(!text.contains("cluster=\"a\""), "{text}");
+    let (status, _) = send(
+        &m,
+        get("/api/v2/clusters/a/node-metrics/node-000/history?hours=1").bearer("viewer"),
+    )
+    .await;
+    assert_eq!(status, 200, "history stays");
+    let (status, _) = send(&m, delete("/api/v2/clusters/a").bearer("operator")).await;
+    assert_eq!(status, 404, "already gone");
+
+    // A restart does not bring it back.
+    let restarted = Master::new(tokens_config(), store.clone(), store.clone(), store.clone());
+    restarted.restore().await.unwrap();
+    let clusters: Vec<ClusterInfo> = json(
+        &send(&restarted, get("/api/v2/clusters").bearer("viewer"))
+            .await
+            .1,
+    );
+    assert_eq!(clusters.len(), 1);
+    assert_eq!(clusters[0].cluster_id, "b");
+
+    // Its agent pushing again brings it back, as a Prometheus target would be.
+    again.seq = 4;
+    assert_eq!(send(&restarted, send_a(&again)).await.0, 200);
+    let clusters: Vec<ClusterInfo> = json(
+        &send(&restarted, get("/api/v2/clusters").bearer("viewer"))
+            .await
+            .1,
+    );
+    assert_eq!(clusters.len(), 2);
+}
+
+async fn exposition_with(m: &Master, token: &str) -> String {
+    let (status, body) = send(m, get("/metrics").bearer(token)).await;
+    assert_eq!(status, 200);
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+/// Nodes whose latest snapshot is older than MASTER_NODE_RETIRE_AFTER leave the latest state at
+/// start (and at each prune); the others stay, history too.
+#[tokio::test]
+async fn silent_nodes_retire_from_the_latest_state() {
+    let store = Arc::new(MemoryStore::new());
+    let config = MasterConfig {
+        node_retire_after: Duration::from_secs(3600),
+        ..MasterConfig::default()
+    };
+    let now = Utc::now();
+    let first = Master::new(config.clone(), store.clone(), store.clone(), store.clone());
+    let mut snapshot = common::cluster("c1", 2, 1, now);
+    let old = snapshot.node_metrics.get_mut("node-001").unwrap();
+    old.timestamp = now - chrono::Duration::hours(2);
+    push(&first, &snapshot).await;
+    assert_eq!(store.list_latest("c1").await.unwrap().len(), 2);
+
+    let m = Master::new(config, store.clone(), store.clone(), store.clone());
+    m.restore().await.unwrap();
+    let names: Vec<String> = store
+        .list_latest("c1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|n| n.node_name)
+        .collect();
+    assert_eq!(names, ["node-000"]);
+    let metrics: ClusterNodeMetrics = json(&body_of(&m, "/api/v2/clusters/c1/node-metrics").await);
+    assert_eq!(metrics.nodes.len(), 1);
+    assert_eq!(metrics.nodes[0].node_name, "node-000");
+    assert_eq!(
+        store.list_nodes("c1").await.unwrap(),
+        ["node-000", "node-001"],
+        "history stays"
+    );
+    assert_eq!(
+        samples(&exposition(&m).await, "atlhyper_master_nodes_retired_total")[0].1,
+        1.0
+    );
+}
+
 fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .filter(|l| !l.starts_with('#'))

@@ -329,7 +329,11 @@ fn fixture(now: DateTime<Utc>) -> Vec<ClusterSnapshot> {
         node("worker-2", now, &shape(93.4, 71.0, 52.5, 78.5), 12),
         node("worker-3", now, &shape(41.0, 55.5, 95.2, 55.0), 12),
         node("worker-4", now, &shape(12.25, 38.0, 33.0, 44.5), 12),
-        node("worker-5", ten_min_ago, &shape(66.0, 80.0, 61.0, 61.0), 12),
+        NodeMetricsSnapshot {
+            // Its clock was 10 minutes behind: the agent replaced its timestamp.
+            clock_skew_seconds: Some(-600.0),
+            ..node("worker-5", ten_min_ago, &shape(66.0, 80.0, 61.0, 61.0), 12)
+        },
         node("worker-6", now, &shape(57.75, 88.1, 71.0, 58.25), 12),
     ];
     let edge = vec![
@@ -477,6 +481,30 @@ async fn fake_agent(
     answered
 }
 
+/// Heartbeats of the agents of `clusters` every second until `stop`.
+async fn heartbeat(
+    base: String,
+    clusters: &'static [&'static str],
+    mut stop: watch::Receiver<bool>,
+) {
+    let client = reqwest::Client::new();
+    loop {
+        for cluster in clusters {
+            let _ = client
+                .post(format!("{base}agent/heartbeat"))
+                .bearer_auth(agent_token(cluster))
+                .header("X-Cluster-ID", *cluster)
+                .json(&serde_json::json!({"cluster_id": cluster, "timestamp": Utc::now()}))
+                .send()
+                .await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 // ---------- the test ----------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -498,8 +526,9 @@ async fn dashboard_in_headless_chromium() {
         viewer_tokens: vec![VIEWER_TOKEN.to_owned()],
         detail_timeout: Duration::from_secs(2),
         long_poll_timeout: Duration::from_secs(5),
-        // The test runs longer than a minute; snapshots are sent once, so keep agents online.
-        agent_offline_after: Duration::from_secs(3600),
+        // Snapshots are sent once: the agents of prod and big-1000 heartbeat every second to
+        // stay online; edge's agent falls silent, and its nodes go offline, after 8 s.
+        agent_offline_after: Duration::from_secs(8),
         ..MasterConfig::default()
     };
     let store = Arc::new(MemoryStore::new());
@@ -526,8 +555,10 @@ async fn dashboard_in_headless_chromium() {
         .find(|c| c.cluster_id == MAIN)
         .map(|c| c.node_metrics.clone())
         .expect("prod fixture");
-    // Only prod has an agent answering commands; edge's agent stays silent (504 on the 1 h chart).
+    // Only prod has an agent answering commands; edge's agent falls silent (offline after 8 s:
+    // its nodes offline, 503 at once on the 1 h chart).
     let agent = tokio::spawn(fake_agent(base.clone(), MAIN, prod_nodes, stop_rx.clone()));
+    let heartbeats = tokio::spawn(heartbeat(base.clone(), &[MAIN, BIG], stop_rx.clone()));
 
     // The API answers with the fixture before the browser starts.
     let res = client
@@ -566,6 +597,7 @@ async fn dashboard_in_headless_chromium() {
 
     let _ = stop_tx.send(true);
     let answered = agent.await.expect("fake agent");
+    heartbeats.await.expect("heartbeats");
     server.await.expect("server task").expect("master ran");
 
     let output = run

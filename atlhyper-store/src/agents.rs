@@ -47,6 +47,10 @@ pub trait AgentRegistry: Send + Sync + 'static {
         now: DateTime<Utc>,
         offline_after: Duration,
     ) -> StoreResult<Vec<AgentStatus>>;
+
+    /// Forgets the agent of a cluster (a retired cluster); it comes back when heard from again.
+    /// Returns whether it was known.
+    async fn forget(&self, cluster_id: &str) -> StoreResult<bool>;
 }
 
 /// What the store keeps per agent.

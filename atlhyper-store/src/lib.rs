@@ -52,10 +52,12 @@
 //! ```
 //!
 //! - [`MetricsStore`]: the latest snapshot per (cluster, node) and the history of
-//!   [`MetricsDataPoint`](atlhyper_model::MetricsDataPoint)s.
+//!   [`MetricsDataPoint`](atlhyper_model::MetricsDataPoint)s; latest snapshots leave on their own
+//!   ([`MetricsStore::retire_latest`]) or on request (a node, a whole cluster) while history
+//!   stays until the retention prune.
 //! - [`CommandQueue`]: commands for agents, with leases so a command taken by an agent that died
 //!   is offered again.
-//! - [`AgentRegistry`]: when each cluster's agent was last heard from.
+//! - [`AgentRegistry`]: when each cluster's agent was last heard from (and forgetting one).
 //!
 //! Every trait is object safe (`Arc<dyn MetricsStore>`) and async where an engine blocks; the
 //! binaries wire a concrete engine in. Errors are [`StoreError`]; engine types never leak.
@@ -84,5 +86,5 @@ pub use agents::{AgentRegistry, AgentSeen, SeenVia};
 pub use commands::{CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT};
 pub use error::{StoreError, StoreResult};
 pub use memory::MemoryStore;
-pub use metrics::{HistoryQuery, MetricsStore};
+pub use metrics::{HistoryQuery, MetricsStore, NodeKey};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};

@@ -17,7 +17,7 @@ use crate::commands::{
 };
 use crate::error::StoreResult;
 use crate::metrics::{
-    HistoryQuery, HistoryRow, MetricsStore, POINT_FIELDS, Range, encode_snapshot, shape,
+    HistoryQuery, HistoryRow, MetricsStore, NodeKey, POINT_FIELDS, Range, encode_snapshot, shape,
 };
 use crate::timestamp::{to_ns, to_ns_clamped};
 
@@ -189,6 +189,47 @@ impl MetricsStore for MemoryStore {
         nodes.dedup();
         Ok(nodes)
     }
+
+    async fn delete_latest(&self, cluster_id: &str, node_name: &str) -> StoreResult<bool> {
+        let mut latest = self.latest.write();
+        let Some(nodes) = latest.get_mut(cluster_id) else {
+            return Ok(false);
+        };
+        let removed = nodes.remove(node_name).is_some();
+        if nodes.is_empty() {
+            latest.remove(cluster_id);
+        }
+        Ok(removed)
+    }
+
+    async fn delete_cluster_latest(&self, cluster_id: &str) -> StoreResult<u64> {
+        Ok(self
+            .latest
+            .write()
+            .remove(cluster_id)
+            .map_or(0, |nodes| nodes.len() as u64))
+    }
+
+    async fn retire_latest(&self, before: DateTime<Utc>) -> StoreResult<Vec<NodeKey>> {
+        let before = to_ns_clamped(before);
+        let mut latest = self.latest.write();
+        let mut retired = Vec::new();
+        for (cluster_id, nodes) in latest.iter_mut() {
+            nodes.retain(|node_name, s| {
+                // Stored timestamps are storable (checked on upsert), so they convert exactly.
+                let silent = to_ns_clamped(s.timestamp) < before;
+                if silent {
+                    retired.push(NodeKey {
+                        cluster_id: cluster_id.clone(),
+                        node_name: node_name.clone(),
+                    });
+                }
+                !silent
+            });
+        }
+        latest.retain(|_, nodes| !nodes.is_empty());
+        Ok(retired)
+    }
 }
 
 #[async_trait::async_trait]
@@ -319,5 +360,9 @@ impl AgentRegistry for MemoryStore {
             .values()
             .map(|a| a.status(now, offline_after))
             .collect())
+    }
+
+    async fn forget(&self, cluster_id: &str) -> StoreResult<bool> {
+        Ok(self.agents.lock().remove(cluster_id).is_some())
     }
 }

@@ -74,6 +74,28 @@ pub trait MetricsStore: Send + Sync + 'static {
 
     /// Every node of a cluster with a latest snapshot or history, sorted.
     async fn list_nodes(&self, cluster_id: &str) -> StoreResult<Vec<String>>;
+
+    /// Deletes the latest snapshot of one node; its history stays until the retention prune.
+    /// Returns whether there was one.
+    async fn delete_latest(&self, cluster_id: &str, node_name: &str) -> StoreResult<bool>;
+
+    /// Deletes the latest snapshot of every node of a cluster, in one transaction; their history
+    /// stays until the retention prune. Returns how many were deleted.
+    async fn delete_cluster_latest(&self, cluster_id: &str) -> StoreResult<u64>;
+
+    /// Retires silent nodes: deletes, in one transaction, every latest snapshot whose timestamp is
+    /// before `before` (their history stays until the retention prune), and returns which nodes
+    /// they were, sorted by cluster then node.
+    async fn retire_latest(&self, before: DateTime<Utc>) -> StoreResult<Vec<NodeKey>>;
+}
+
+/// One node of one cluster, by name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeKey {
+    /// Cluster id.
+    pub cluster_id: String,
+    /// Node name.
+    pub node_name: String,
 }
 
 /// How many numbers a history point carries (everything but the timestamp and node name).

@@ -76,6 +76,116 @@ mod suite {
         assert!(s.list_nodes("nope").await.unwrap().is_empty());
     }
 
+    pub async fn latest_deletes_leave_history(s: &impl Store) {
+        s.upsert_latest(
+            "prod",
+            &[snapshot("a", t(10), 1.0), snapshot("b", t(20), 2.0)],
+        )
+        .await
+        .unwrap();
+        s.upsert_latest("dev", &[snapshot("a", t(10), 3.0)])
+            .await
+            .unwrap();
+        s.append_history("prod", &[point("a", t(10), 1.0)])
+            .await
+            .unwrap();
+
+        assert!(s.delete_latest("prod", "a").await.unwrap());
+        assert!(!s.delete_latest("prod", "a").await.unwrap(), "already gone");
+        assert!(!s.delete_latest("nope", "a").await.unwrap());
+        assert_eq!(s.get_latest("prod", "a").await.unwrap(), None);
+        assert_eq!(s.list_latest("prod").await.unwrap().len(), 1);
+        assert!(
+            s.get_latest("dev", "a").await.unwrap().is_some(),
+            "the same node name in another cluster stays"
+        );
+        // History stays, so the node is still listed.
+        assert_eq!(s.list_nodes("prod").await.unwrap(), ["a", "b"]);
+        assert_eq!(
+            s.history(&q("prod", "a", 0, 100, None))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+
+        assert_eq!(s.delete_cluster_latest("prod").await.unwrap(), 1);
+        assert_eq!(s.delete_cluster_latest("prod").await.unwrap(), 0);
+        assert_eq!(s.delete_cluster_latest("nope").await.unwrap(), 0);
+        assert!(s.list_latest("prod").await.unwrap().is_empty());
+        assert_eq!(s.list_clusters().await.unwrap(), ["dev", "prod"]);
+        assert_eq!(s.list_nodes("prod").await.unwrap(), ["a"], "history only");
+        assert_eq!(s.list_latest("dev").await.unwrap().len(), 1);
+
+        // A deleted node comes back when it reports again.
+        s.upsert_latest("prod", &[snapshot("b", t(5), 4.0)])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_latest("prod", "b").await.unwrap().unwrap().timestamp,
+            t(5)
+        );
+    }
+
+    pub async fn retire_deletes_silent_latest(s: &impl Store) {
+        s.upsert_latest(
+            "prod",
+            &[
+                snapshot("old", t(10), 1.0),
+                snapshot("edge", t(50), 2.0),
+                snapshot("new", t(90), 3.0),
+            ],
+        )
+        .await
+        .unwrap();
+        s.upsert_latest("dev", &[snapshot("old", t(0), 3.0)])
+            .await
+            .unwrap();
+        s.append_history("prod", &[point("old", t(10), 1.0)])
+            .await
+            .unwrap();
+        assert!(s.retire_latest(t(0)).await.unwrap().is_empty());
+        let retired = s.retire_latest(t(50)).await.unwrap();
+        let names: Vec<(&str, &str)> = retired
+            .iter()
+            .map(|k| (k.cluster_id.as_str(), k.node_name.as_str()))
+            .collect();
+        assert_eq!(names, [("dev", "old"), ("prod", "old")], "before, not at");
+        assert!(s.retire_latest(t(50)).await.unwrap().is_empty());
+        let left: Vec<String> = s
+            .list_latest("prod")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|n| n.node_name)
+            .collect();
+        assert_eq!(left, ["edge", "new"]);
+        assert!(s.list_latest("dev").await.unwrap().is_empty());
+        assert_eq!(s.list_clusters().await.unwrap(), ["prod"]);
+        assert_eq!(
+            s.history(&q("prod", "old", 0, 100, None))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "history stays"
+        );
+        // Far past and far future do not fail.
+        assert!(
+            s.retire_latest(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            s.retire_latest(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
     pub async fn latest_is_the_last_written(s: &impl Store) {
         // Arrival order, not the node's clock: a snapshot stamped far ahead does not pin the
         // node's latest; the next one written replaces it whatever its timestamp.
@@ -629,6 +739,37 @@ mod suite {
             .unwrap_err();
         assert!(matches!(err, StoreError::Invalid(_)), "{err}");
     }
+
+    pub async fn agents_forget(s: &impl Store) {
+        s.seen(&seen("prod", "0.1.0", "10.0.0.1:1", 10, SeenVia::Snapshot))
+            .await
+            .unwrap();
+        s.seen(&seen("dev", "", "", 10, SeenVia::Heartbeat))
+            .await
+            .unwrap();
+        assert!(s.forget("prod").await.unwrap());
+        assert!(!s.forget("prod").await.unwrap());
+        assert!(!s.forget("nope").await.unwrap());
+        let list = AgentRegistry::list(s, t(10), Duration::from_secs(30))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = list.iter().map(|a| a.cluster_id.as_str()).collect();
+        assert_eq!(ids, ["dev"]);
+        // Heard again: back, without the forgotten version or times.
+        s.seen(&seen("prod", "", "", 20, SeenVia::Heartbeat))
+            .await
+            .unwrap();
+        let list = AgentRegistry::list(s, t(20), Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(list[1].cluster_id, "prod");
+        assert_eq!(list[1].agent_version, "");
+        assert_eq!(list[1].last_heartbeat, t(20));
+        assert_eq!(
+            list[1].last_snapshot,
+            chrono::DateTime::<chrono::Utc>::default()
+        );
+    }
 }
 
 macro_rules! contract {
@@ -655,6 +796,8 @@ macro_rules! every_engine {
 every_engine!(
     latest_upsert_get_list,
     latest_is_the_last_written,
+    latest_deletes_leave_history,
+    retire_deletes_silent_latest,
     latest_rejects_bad_batches_whole,
     history_append_is_idempotent,
     history_range_is_inclusive_and_per_node,
@@ -670,4 +813,5 @@ every_engine!(
     expire_times_out_open_overdue_commands,
     prune_commands_deletes_finished_before,
     agents_seen_and_status,
+    agents_forget,
 );

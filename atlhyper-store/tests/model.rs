@@ -47,6 +47,16 @@ enum Op {
     Prune {
         before: i64,
     },
+    DeleteLatest {
+        cluster: usize,
+        node: usize,
+    },
+    DeleteClusterLatest {
+        cluster: usize,
+    },
+    Retire {
+        before: i64,
+    },
     ListClusters,
     ListNodes {
         cluster: usize,
@@ -97,6 +107,9 @@ enum Op {
         now: i64,
         offline: u64,
     },
+    Forget {
+        cluster: usize,
+    },
 }
 
 fn value() -> impl Strategy<Value = f64> {
@@ -121,6 +134,9 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (c.clone(), n.clone(), -5i64..65, -5i64..65, prop::option::of(0usize..8))
             .prop_map(|(cluster, node, from, to, max)| Op::History { cluster, node, from, to, max }),
         1 => (0i64..70).prop_map(|before| Op::Prune { before }),
+        1 => (c.clone(), n.clone()).prop_map(|(cluster, node)| Op::DeleteLatest { cluster, node }),
+        1 => c.clone().prop_map(|cluster| Op::DeleteClusterLatest { cluster }),
+        1 => (0i64..70).prop_map(|before| Op::Retire { before }),
         1 => Just(Op::ListClusters),
         1 => c.clone().prop_map(|cluster| Op::ListNodes { cluster }),
         4 => (0u8..8, c.clone(), 0..ACTIONS.len(), ts.clone(), 0i64..40)
@@ -143,6 +159,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (c.clone(), 0u8..3, 0u8..3, ts.clone(), any::<bool>())
             .prop_map(|(cluster, version, addr, at, heartbeat)| Op::Seen { cluster, version, addr, at, heartbeat }),
         1 => (0i64..100, 0u64..40).prop_map(|(now, offline)| Op::Agents { now, offline }),
+        1 => c.clone().prop_map(|cluster| Op::Forget { cluster }),
     ]
 }
 
@@ -195,6 +212,13 @@ async fn apply(s: &impl Store, op: &Op) -> String {
             .await,
         ),
         Op::Prune { before } => show(s.prune_history(t(*before)).await),
+        Op::DeleteLatest { cluster, node } => {
+            show(s.delete_latest(CLUSTERS[*cluster], NODES[*node]).await)
+        }
+        Op::DeleteClusterLatest { cluster } => {
+            show(s.delete_cluster_latest(CLUSTERS[*cluster]).await)
+        }
+        Op::Retire { before } => show(s.retire_latest(t(*before)).await),
         Op::ListClusters => show(s.list_clusters().await),
         Op::ListNodes { cluster } => show(s.list_nodes(CLUSTERS[*cluster]).await),
         Op::Enqueue {
@@ -293,6 +317,7 @@ async fn apply(s: &impl Store, op: &Op) -> String {
         Op::Agents { now, offline } => {
             show(AgentRegistry::list(s, t(*now), Duration::from_secs(*offline)).await)
         }
+        Op::Forget { cluster } => show(s.forget(CLUSTERS[*cluster]).await),
     }
 }
 

@@ -81,4 +81,15 @@ impl AgentRegistry for SqliteStore {
         })
         .await
     }
+
+    async fn forget(&self, cluster_id: &str) -> StoreResult<bool> {
+        let cluster_id = cluster_id.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached("DELETE FROM agent WHERE cluster_id = ?1")
+                .and_then(|mut s| s.execute([&cluster_id]))
+                .map(|n| n > 0)
+                .map_err(map_err)
+        })
+        .await
+    }
 }

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use super::{SqliteStore, map_err};
 use crate::error::{StoreError, StoreResult};
 use crate::metrics::{
-    HistoryQuery, HistoryRow, MetricsStore, POINT_FIELDS, Range, decode_snapshot, encode_snapshot,
-    shape,
+    HistoryQuery, HistoryRow, MetricsStore, NodeKey, POINT_FIELDS, Range, decode_snapshot,
+    encode_snapshot, shape,
 };
 use crate::timestamp::{to_ns, to_ns_clamped};
 
@@ -350,6 +350,66 @@ impl MetricsStore for SqliteStore {
                  ORDER BY node_name",
                 Some(&cluster_id),
             )
+        })
+        .await
+    }
+
+    // Node rows stay (history may point at them); the retention prune deletes unused ones, so
+    // the writer's id cache stays valid.
+    async fn delete_latest(&self, cluster_id: &str, node_name: &str) -> StoreResult<bool> {
+        let (cluster_id, node_name) = (cluster_id.to_owned(), node_name.to_owned());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM latest WHERE node_id =
+                   (SELECT id FROM node WHERE cluster_id = ?1 AND node_name = ?2)",
+            )
+            .and_then(|mut s| s.execute(params![cluster_id, node_name]))
+            .map(|n| n > 0)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn delete_cluster_latest(&self, cluster_id: &str) -> StoreResult<u64> {
+        let cluster_id = cluster_id.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM latest WHERE node_id IN (SELECT id FROM node WHERE cluster_id = ?1)",
+            )
+            .and_then(|mut s| s.execute([&cluster_id]))
+            .map(|n| n as u64)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn retire_latest(&self, before: DateTime<Utc>) -> StoreResult<Vec<NodeKey>> {
+        let before = to_ns_clamped(before);
+        self.write(move |conn| {
+            let tx = begin(conn)?;
+            let retired = {
+                let mut select = tx
+                    .prepare_cached(
+                        "SELECT n.cluster_id, n.node_name FROM latest l JOIN node n ON n.id = l.node_id
+                         WHERE l.ts < ?1 ORDER BY n.cluster_id, n.node_name",
+                    )
+                    .map_err(map_err)?;
+                let rows = select
+                    .query_map([before], |r| {
+                        Ok(NodeKey {
+                            cluster_id: r.get(0)?,
+                            node_name: r.get(1)?,
+                        })
+                    })
+                    .map_err(map_err)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(map_err)?
+            };
+            if !retired.is_empty() {
+                tx.execute("DELETE FROM latest WHERE ts < ?1", [before])
+                    .map_err(map_err)?;
+            }
+            tx.commit().map_err(map_err)?;
+            Ok(retired)
         })
         .await
     }
