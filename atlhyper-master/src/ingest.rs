@@ -280,7 +280,11 @@ impl Master {
                 .unwrap_or_default()
         });
         let admission = admit(&mut snapshot, held, &rules, now);
-        held.extend(snapshot.node_metrics.keys().cloned());
+        for name in snapshot.node_metrics.keys() {
+            if !held.contains(name) {
+                held.insert(name.clone());
+            }
+        }
         self.inner.stats.count_admission(&admission);
         if let Some(first) = admission.rejected.first() {
             tracing::warn!(

@@ -1725,3 +1725,22 @@ async fn a_body_that_would_not_fit_in_memory_is_refused_before_parsing() {
     let (status, _) = send(&m, post("/agent/snapshot", body).cluster("c1")).await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn an_agent_clock_far_ahead_does_not_make_later_snapshots_duplicates() {
+    let (m, store) = setup(MasterConfig::default());
+    // A v2 agent (no seq) whose clock once said 2300.
+    let mut s = common::cluster("c1", 1, 0, Utc::now());
+    s.timestamp = chrono::TimeZone::with_ymd_and_hms(&Utc, 2300, 1, 1, 0, 0, 0).unwrap();
+    assert_eq!(push(&m, &s).await, "ok");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut later = common::cluster("c1", 1, 0, Utc::now());
+    later.node_metrics.get_mut("node-000").unwrap().uptime = 777;
+    assert_eq!(
+        push(&m, &later).await,
+        "ok",
+        "not a duplicate of the 2300 one"
+    );
+    let latest = store.get_latest("c1", "node-000").await.unwrap().unwrap();
+    assert_eq!(latest.uptime, 777);
+}
