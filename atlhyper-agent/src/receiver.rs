@@ -277,7 +277,7 @@ async fn receive(
         .map_err(|e| ReceiveError::BadRequest(format!("not a node metrics snapshot: {e}")))?;
     let now = Instant::now();
     let received_at = chrono::Utc::now();
-    let changed = settle(state, &mut snapshot, received_at)?;
+    let changed = bound_and_settle(state, &mut snapshot, received_at)?;
     // The node's own bytes travel on unless something was changed: re-encoding costs more than
     // the rest of the request.
     let raw = if changed {
@@ -296,7 +296,7 @@ async fn receive(
 /// Applies the bounds and the clock policy to a snapshot received at `received_at`. Returns
 /// whether the snapshot changed (a command line cut, a timestamp replaced, a skew the node sent
 /// itself dropped: `clock_skew_seconds` is written by receivers only).
-fn settle(
+fn bound_and_settle(
     state: &ReceiverState,
     snapshot: &mut NodeMetricsSnapshot,
     received_at: chrono::DateTime<chrono::Utc>,
