@@ -70,6 +70,7 @@ pub(crate) struct MasterStats {
     pub(crate) detail_timeouts: AtomicU64,
     pub(crate) ingest_latency: Histogram,
     pub(crate) command_round_trip: Histogram,
+    pub(crate) limits: crate::limits::LimitCounters,
 }
 
 fn counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
@@ -423,6 +424,7 @@ pub(crate) fn render(
         "atlhyper_master_command_round_trip_seconds",
         "Observe detail requests: command queued to result received.",
     );
+    stats.limits.write(&mut out);
     out
 }
 
