@@ -77,7 +77,7 @@ impl Call {
     fn bearer(self, token: &str) -> Self {
         self.header("authorization", &format!("Bearer {token}"))
     }
-    fn from_addr(mut self, addr: [u8; 4]) -> Self {
+    fn client_addr(mut self, addr: [u8; 4]) -> Self {
         self.request
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::from((addr, 40000))));
@@ -258,7 +258,7 @@ async fn open_mode_budgets_are_per_client_address() {
         snapshot_rate_limit: Some(RateLimit::new(2, Duration::from_secs(60))),
         ..MasterConfig::default()
     });
-    let from = |addr, cluster, seq| snapshot_call(&snapshot(cluster, seq)).from_addr(addr);
+    let from = |addr, cluster, seq| snapshot_call(&snapshot(cluster, seq)).client_addr(addr);
     assert_eq!(send(&m, from([127, 0, 0, 1], "a", 1)).await.0, 200);
     assert_eq!(send(&m, from([127, 0, 0, 1], "a", 2)).await.0, 200);
     // Claiming another cluster id does not buy a new budget without tokens.
