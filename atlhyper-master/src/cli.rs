@@ -89,7 +89,7 @@ pub struct MasterArgs {
     #[arg(long, env = "MASTER_HEARTBEAT_RATE_LIMIT", default_value = "300/1m", value_parser = rate_limit_arg)]
     pub heartbeat_rate_limit: ::std::option::Option<RateLimit>,
     /// Command results per agent: REQUESTS/DURATION, or off.
-    #[arg(long, env = "MASTER_RESULT_RATE_LIMIT", default_value = "3000/1m", value_parser = rate_limit_arg)]
+    #[arg(long, env = "MASTER_RESULT_RATE_LIMIT", default_value = "6000/1m", value_parser = rate_limit_arg)]
     pub result_rate_limit: ::std::option::Option<RateLimit>,
     /// Operator writes (command creation, every non-GET under /api/) per operator token, or per
     /// client address without tokens: REQUESTS/DURATION, or off.

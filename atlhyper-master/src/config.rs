@@ -63,7 +63,7 @@ pub struct MasterConfig {
     pub snapshot_rate_limit: Option<RateLimit>,
     /// `POST /agent/heartbeat` budget per agent (300 per minute; agents send one every 15 s).
     pub heartbeat_rate_limit: Option<RateLimit>,
-    /// `POST /agent/result` budget per agent (3000 per minute): one result per command the
+    /// `POST /agent/result` budget per agent (6000 per minute): one result per command the
     /// agent ran, and commands are bounded by the operator budget, the pending cap and the
     /// heavy-read bound of the observe detail routes.
     pub result_rate_limit: Option<RateLimit>,
@@ -184,7 +184,7 @@ impl Default for MasterConfig {
             max_connections: atlhyper_agent::serve::DEFAULT_MAX_CONNECTIONS,
             snapshot_rate_limit: Some(RateLimit::new(1200, Duration::from_secs(60))),
             heartbeat_rate_limit: Some(RateLimit::new(300, Duration::from_secs(60))),
-            result_rate_limit: Some(RateLimit::new(3000, Duration::from_secs(60))),
+            result_rate_limit: Some(RateLimit::new(6000, Duration::from_secs(60))),
             operator_write_rate_limit: Some(RateLimit::new(600, Duration::from_secs(60))),
             max_command_params: 64 << 10,
             max_pending_commands: 1000,

@@ -68,7 +68,7 @@
 //!
 //! # Limits
 //! Every write has a per-client token bucket (429 with `Retry-After` when spent): snapshots
-//! (1200/min), heartbeats (300/min) and results (3000/min) per agent, operator writes (600/min)
+//! (1200/min), heartbeats (300/min) and results (6000/min) per agent, operator writes (600/min)
 //! per reader token, or per client address where no token identifies the client. Command `params`
 //! are at most 64 KiB (413), a cluster has at most 1000 open commands (429). The heavy readers
 //! (history, observe detail and series, the full node list) serve 64 requests per class at once;
