@@ -837,3 +837,66 @@ fn systemd_analyze_verify_accepts_the_units() {
         "systemd-analyze verify: {stderr}"
     );
 }
+
+/// The master settings shown commented out with their default (`#MASTER_X=value` in
+/// master.env, `# - name: MASTER_X` + `#   value: "v"` in k8s/master.yaml) show the value the
+/// binary really defaults to (its clap default), so the documentation cannot drift.
+#[test]
+fn documented_master_defaults_are_the_binarys() {
+    use clap::Args;
+    let cmd = atlhyper_master::MasterArgs::augment_args(clap::Command::new("atlhyper-master"));
+    let default_of = |var: &str| -> Option<String> {
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_env().is_some_and(|e| e == var))?;
+        let values: Vec<String> = arg
+            .get_default_values()
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect();
+        Some(values.join(","))
+    };
+    let mut documented: Vec<(String, String, String)> = Vec::new(); // (where, var, value)
+    let env_file = read(&root().join("deploy/systemd/master.env"));
+    for line in env_file.lines().map(str::trim) {
+        if let Some((k, v)) = line.strip_prefix('#').and_then(|l| l.split_once('='))
+            && k.starts_with("MASTER_")
+            && k.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+        {
+            documented.push(("master.env".into(), k.to_owned(), v.trim().to_owned()));
+        }
+    }
+    let yaml = read(&root().join("deploy/k8s/master.yaml"));
+    let mut pending: Option<String> = None;
+    for line in yaml.lines().map(str::trim) {
+        let Some(comment) = line.strip_prefix('#').map(str::trim) else {
+            pending = None;
+            continue;
+        };
+        if let Some(name) = comment.strip_prefix("- name:") {
+            let name = name.split('#').next().unwrap_or("").trim();
+            pending = name.starts_with("MASTER_").then(|| name.to_owned());
+        } else if let (Some(var), Some(value)) = (&pending, comment.strip_prefix("value:")) {
+            let value = value.trim().trim_matches('"').to_owned();
+            documented.push(("k8s/master.yaml".into(), var.clone(), value));
+            pending = None;
+        }
+    }
+    assert!(
+        documented
+            .iter()
+            .any(|(w, v, _)| w == "k8s/master.yaml" && v == "MASTER_MAX_PENDING_COMMANDS"),
+        "found the commented settings in k8s/master.yaml: {documented:?}"
+    );
+    let mut wrong = Vec::new();
+    for (place, var, value) in &documented {
+        match default_of(var) {
+            Some(default) if default == *value => {}
+            Some(default) => {
+                wrong.push(format!("{place}: {var}={value}, the default is {default}"))
+            }
+            None => wrong.push(format!("{place}: {var} has no default in MasterArgs")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -85,6 +85,7 @@ fn main() {
                 let r = http
                     .post(format!("{base}/agent/snapshot"))
                     .header("x-cluster-id", &id)
+                    .header("content-type", "application/json")
                     .header("content-encoding", "gzip")
                     .body(body)
                     .send()

@@ -6,9 +6,12 @@
 //!
 //! ```sh
 //! CARGO_TARGET_DIR=/work/target-bench cargo build --release -p atlhyper-master --bin atlhyper-master --example ingest_load
-//! MASTER_DB_PATH=/tmp/ingest/atlhyper.db /work/target-bench/release/atlhyper-master --listen 127.0.0.1:18080 &
+//! MASTER_DB_PATH=/tmp/ingest/atlhyper.db MASTER_SNAPSHOT_RATE_LIMIT=off /work/target-bench/release/atlhyper-master --listen 127.0.0.1:18080 &
 //! /work/target-bench/release/examples/ingest_load --url http://127.0.0.1:18080 --pid $!
 //! ```
+//!
+//! Without tokens the master budgets snapshots per client address, and every simulated agent here
+//! comes from 127.0.0.1: hence `MASTER_SNAPSHOT_RATE_LIMIT=off` above.
 //!
 //! Bodies are built by the generator for every push (new seq, new timestamps), spread evenly over
 //! the interval; the push latency (request sent -> 200) is reported as p50/p99.
@@ -94,6 +97,7 @@ fn main() {
                     let ok = http
                         .post(format!("{url}/agent/snapshot"))
                         .header("x-cluster-id", &id)
+                        .header("content-type", "application/json")
                         .header("content-encoding", "gzip")
                         .body(body)
                         .send()

@@ -33,6 +33,9 @@ pub const MAX_SERIES_MINUTES: u32 = 24 * 60;
 /// Longest timeout of a command created through the API, seconds.
 pub const MAX_COMMAND_TIMEOUT_SECS: u64 = 24 * 3600;
 
+/// Bytes a command body may have beyond its `params`: the id, action, target and timeout fields.
+const COMMAND_FIELDS_BYTES: usize = 16 << 10;
+
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
@@ -498,8 +501,24 @@ pub(crate) async fn create_command(
 ) -> Result<Response, ApiError> {
     master.require(&headers, Role::Operator)?;
     let inner = &master.inner;
-    let bytes = read_body(body, inner.config.json_body_limit, "command").await?;
+    let max_params = inner.config.max_command_params;
+    // Stop reading a body that cannot hold an acceptable command, before it is all in memory.
+    let body_limit = inner
+        .config
+        .json_body_limit
+        .min(max_params.saturating_add(COMMAND_FIELDS_BYTES));
+    let what = format!("command (params may be at most {max_params} bytes of JSON)");
+    let bytes = read_body(body, body_limit, &what).await?;
     let create: CreateCommand = parse_json(&bytes, "command")?;
+    let params_bytes = serde_json::to_vec(&create.params)
+        .map_err(|e| ApiError::bad_request(format!("command params: {e}")))?
+        .len();
+    if params_bytes > max_params {
+        return Err(ApiError::too_large(format!(
+            "command params are {params_bytes} bytes of JSON, more than the {max_params} allowed \
+             (MASTER_MAX_COMMAND_PARAMS)"
+        )));
+    }
     valid_cluster_id(&create.cluster_id)?;
     if create.action.is_empty() || create.action.len() > 64 {
         return Err(ApiError::bad_request("action must be 1 to 64 characters"));

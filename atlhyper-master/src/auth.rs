@@ -14,7 +14,7 @@ use crate::error::ApiError;
 const MAX_CLUSTER_ID_LEN: usize = 128;
 
 /// What a reader may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Role {
     /// Read every `GET /api/v2/...` endpoint and `/metrics`.
     Viewer,
@@ -108,6 +108,24 @@ impl Tokens {
     /// Whether agents are identified by token (otherwise by the cluster id they claim).
     pub(crate) fn agents_need_token(&self) -> bool {
         !self.agents.is_empty()
+    }
+
+    /// The cluster of a request's agent token, when it carries a known one (no claim checked:
+    /// the handler does that). For keying rate limits; the token itself is never kept.
+    pub(crate) fn agent_token_cluster(&self, headers: &HeaderMap) -> Option<&str> {
+        let token = bearer(headers)?;
+        let index = find(token, self.agents.iter().map(|(t, _)| t))?;
+        Some(self.agents[index].1.as_str())
+    }
+
+    /// Which reader token a request carries, when it carries a known one: its role and its
+    /// position in the configuration (so a rate limit is keyed per token, never by its text).
+    pub(crate) fn reader_token(&self, headers: &HeaderMap) -> Option<(Role, usize)> {
+        let token = bearer(headers)?;
+        if let Some(i) = find(token, self.operators.iter()) {
+            return Some((Role::Operator, i));
+        }
+        find(token, self.viewers.iter()).map(|i| (Role::Viewer, i))
     }
 
     /// The cluster an agent request speaks for.
@@ -272,6 +290,12 @@ mod tests {
             t.require(&headers("ta"), Role::Viewer).unwrap_err().status,
             401
         );
+        assert_eq!(t.reader_token(&headers("o")), Some((Role::Operator, 0)));
+        assert_eq!(t.reader_token(&headers("v")), Some((Role::Viewer, 0)));
+        assert_eq!(t.reader_token(&headers("ta")), None);
+        assert_eq!(t.agent_token_cluster(&headers("tb")), Some("b"));
+        assert_eq!(t.agent_token_cluster(&headers("o")), None);
+        assert_eq!(t.agent_token_cluster(&HeaderMap::new()), None);
         assert!(
             Tokens::default()
                 .require(&HeaderMap::new(), Role::Operator)

@@ -5,11 +5,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{
-    ConfigError, MasterConfig, parse_agent_tokens, parse_duration, parse_token_list,
+    ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_duration, parse_rate_limit,
+    parse_token_list,
 };
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.0)
+}
+
+/// `off` or `REQUESTS/DURATION`. The fields say `::std::option::Option` so clap takes the value
+/// as a whole (`off` is a value), not as an optional flag.
+fn rate_limit_arg(s: &str) -> Result<Option<RateLimit>, String> {
+    parse_rate_limit(s).map_err(|e| e.0)
 }
 
 /// Flags of the `atlhyper-master` binary (and of `atlhyper master`). Token values are read from
@@ -17,7 +24,7 @@ fn duration_arg(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct MasterArgs {
     /// Address to serve on. Without agent tokens or without viewer/operator tokens the master
-    /// only serves on loopback.
+    /// refuses to start on anything but a loopback address.
     #[arg(long, env = "MASTER_LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// SQLite database file (created with its directory).
@@ -86,6 +93,29 @@ pub struct MasterArgs {
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, env = "MASTER_MAX_CONNECTIONS", default_value_t = atlhyper_agent::serve::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Snapshot pushes per agent: REQUESTS/DURATION (all may come at once), or off.
+    #[arg(long, env = "MASTER_SNAPSHOT_RATE_LIMIT", default_value = "1200/1m", value_parser = rate_limit_arg)]
+    pub snapshot_rate_limit: ::std::option::Option<RateLimit>,
+    /// Heartbeats per agent: REQUESTS/DURATION, or off.
+    #[arg(long, env = "MASTER_HEARTBEAT_RATE_LIMIT", default_value = "300/1m", value_parser = rate_limit_arg)]
+    pub heartbeat_rate_limit: ::std::option::Option<RateLimit>,
+    /// Command results per agent: REQUESTS/DURATION, or off.
+    #[arg(long, env = "MASTER_RESULT_RATE_LIMIT", default_value = "6000/1m", value_parser = rate_limit_arg)]
+    pub result_rate_limit: ::std::option::Option<RateLimit>,
+    /// Operator writes (command creation, every non-GET under /api/) per operator token, or per
+    /// client address without tokens: REQUESTS/DURATION, or off.
+    #[arg(long, env = "MASTER_OPERATOR_WRITE_RATE_LIMIT", default_value = "600/1m", value_parser = rate_limit_arg)]
+    pub operator_write_rate_limit: ::std::option::Option<RateLimit>,
+    /// Largest `params` of a command created through the API, bytes of JSON.
+    #[arg(long, env = "MASTER_MAX_COMMAND_PARAMS", default_value_t = 64 << 10)]
+    pub max_command_params: usize,
+    /// Open (pending or running) commands per cluster; one more is refused with 429.
+    #[arg(long, env = "MASTER_MAX_PENDING_COMMANDS", default_value_t = 1000)]
+    pub max_pending_commands: u64,
+    /// Heavy reads (history, observe detail/series, full node list) served at once per class;
+    /// more wait up to 1 s, then get 503 with Retry-After.
+    #[arg(long, env = "MASTER_HEAVY_READ_CONCURRENCY", default_value_t = 64)]
+    pub heavy_read_concurrency: usize,
 }
 
 impl MasterArgs {
@@ -129,20 +159,17 @@ impl MasterArgs {
             max_nodes_per_cluster: self.max_nodes_per_cluster,
             header_timeout: self.header_timeout,
             max_connections: self.max_connections,
+            snapshot_rate_limit: self.snapshot_rate_limit,
+            heartbeat_rate_limit: self.heartbeat_rate_limit,
+            result_rate_limit: self.result_rate_limit,
+            operator_write_rate_limit: self.operator_write_rate_limit,
+            max_command_params: self.max_command_params,
+            max_pending_commands: self.max_pending_commands,
+            heavy_read_concurrency: self.heavy_read_concurrency,
             ..MasterConfig::default()
         };
         config.validate()?;
         Ok(config)
-    }
-
-    /// The listen address to bind: the configured one, or its loopback counterpart (same port)
-    /// when the configuration is open (see [`MasterConfig::is_open`]).
-    pub fn bind_addr(config: &MasterConfig) -> SocketAddr {
-        if config.is_open() && !config.listen.ip().is_loopback() {
-            SocketAddr::from(([127, 0, 0, 1], config.listen.port()))
-        } else {
-            config.listen
-        }
     }
 }
 
@@ -183,6 +210,16 @@ mod tests {
             "50",
             "--node-retire-after",
             "2d",
+            "--operator-write-rate-limit",
+            "5/10s",
+            "--snapshot-rate-limit",
+            "off",
+            "--max-command-params",
+            "1024",
+            "--max-pending-commands",
+            "7",
+            "--heavy-read-concurrency",
+            "3",
         ])
         .unwrap();
         let config = cli.master.to_config().unwrap();
@@ -196,26 +233,54 @@ mod tests {
         assert_eq!(config.max_nodes_per_cluster, 50);
         assert_eq!(config.node_retire_after, Duration::from_secs(2 * 86_400));
         assert!(!config.is_open());
-        assert_eq!(MasterArgs::bind_addr(&config).to_string(), "0.0.0.0:9000");
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(
+            config.operator_write_rate_limit,
+            Some(RateLimit::new(5, Duration::from_secs(10)))
+        );
+        assert_eq!(config.snapshot_rate_limit, None);
+        assert_eq!(config.max_command_params, 1024);
+        assert_eq!(config.max_pending_commands, 7);
+        assert_eq!(config.heavy_read_concurrency, 3);
 
+        // The flags' defaults are MasterConfig's.
         let open = Cli::try_parse_from(["x", "--listen", "0.0.0.0:9000"]).unwrap();
         let config = open.master.to_config().unwrap();
+        let defaults = MasterConfig::default();
         assert_eq!(config.header_timeout, Duration::from_secs(10));
         assert_eq!(config.max_connections, 4096);
         assert_eq!(config.max_clock_ahead, Duration::from_secs(300));
         assert_eq!(config.max_nodes_per_cluster, 10_000);
         assert_eq!(config.node_retire_after, Duration::from_secs(7 * 86_400));
-        assert_eq!(MasterArgs::bind_addr(&config).to_string(), "127.0.0.1:9000");
+        assert_eq!(config.snapshot_rate_limit, defaults.snapshot_rate_limit);
+        assert_eq!(config.heartbeat_rate_limit, defaults.heartbeat_rate_limit);
+        assert_eq!(config.result_rate_limit, defaults.result_rate_limit);
+        assert_eq!(
+            config.operator_write_rate_limit,
+            defaults.operator_write_rate_limit
+        );
+        assert_eq!(config.max_command_params, defaults.max_command_params);
+        assert_eq!(config.max_pending_commands, defaults.max_pending_commands);
+        assert_eq!(
+            config.heavy_read_concurrency,
+            defaults.heavy_read_concurrency
+        );
+        // Open on a network address: the configuration parses, run_from_args refuses it.
+        assert!(config.is_open());
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
 
         let bad = Cli::try_parse_from(["x", "--agent-token", "t"]).unwrap();
         assert!(bad.master.to_config().is_err());
         assert!(Cli::try_parse_from(["x", "--retention", "forever"]).is_err());
+        assert!(Cli::try_parse_from(["x", "--result-rate-limit", "lots"]).is_err());
         for zero in [
             ["x", "--header-timeout", "0s"],
             ["x", "--max-connections", "0"],
             ["x", "--max-nodes-per-cluster", "0"],
             ["x", "--max-clock-ahead", "0s"],
             ["x", "--node-retire-after", "0s"],
+            ["x", "--max-pending-commands", "0"],
+            ["x", "--heavy-read-concurrency", "0"],
         ] {
             let cli = Cli::try_parse_from(zero).unwrap();
             assert!(cli.master.to_config().is_err(), "{zero:?} accepted");

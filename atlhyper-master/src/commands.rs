@@ -159,10 +159,41 @@ impl NewCommand {
     }
 }
 
+/// `Retry-After` of a command refused because its cluster's queue is full: the agent takes
+/// commands as soon as it polls, and open ones time out at their deadline, so a few seconds
+/// usually free a place.
+const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 impl Master {
-    /// Stores a command as pending and wakes the cluster's long polls.
+    /// Stores a command as pending and wakes the cluster's long polls; 429 when the cluster
+    /// already has [`MasterConfig::max_pending_commands`] open commands.
+    ///
+    /// [`MasterConfig::max_pending_commands`]: crate::MasterConfig::max_pending_commands
     pub(crate) async fn queue_command(&self, new: NewCommand) -> Result<CommandRecord, ApiError> {
+        let inner = &self.inner;
         let record = new.into_record()?;
+        // Count and queue as one step: two creations must not both see the last free place.
+        let _creating = inner.creating.lock().await;
+        let open = inner
+            .commands
+            .count_open(&record.cluster_id)
+            .await
+            .map_err(|e| {
+                inner.count_store_error();
+                ApiError::store("counting open commands", &e)
+            })?;
+        let cap = inner.config.max_pending_commands;
+        if open >= cap {
+            inner.stats.limits.count_pending_full();
+            return Err(ApiError::too_many_requests(
+                format!(
+                    "cluster {} has {open} open commands, the most allowed \
+                     (MASTER_MAX_PENDING_COMMANDS={cap}); retry once its agent has taken some",
+                    record.cluster_id
+                ),
+                QUEUE_FULL_RETRY_AFTER,
+            ));
+        }
         self.enqueue(&record).await?;
         Ok(record)
     }

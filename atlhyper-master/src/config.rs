@@ -70,6 +70,107 @@ pub struct MasterConfig {
     /// Connections served at once; while this many are open, new ones wait in the listen
     /// backlog (4096).
     pub max_connections: usize,
+    /// `POST /agent/snapshot` budget per agent (1200 per minute; `None`: unlimited). An agent
+    /// pushes every 10 s, and back to back only while it catches up on backfill after an
+    /// outage, where every push carries up to 5000 points of a cluster big enough to need it.
+    pub snapshot_rate_limit: Option<RateLimit>,
+    /// `POST /agent/heartbeat` budget per agent (300 per minute; agents send one every 15 s).
+    pub heartbeat_rate_limit: Option<RateLimit>,
+    /// `POST /agent/result` budget per agent (6000 per minute): one result per command the
+    /// agent ran, and commands are bounded by the operator budget, the pending cap and the
+    /// heavy-read bound of the observe detail routes.
+    pub result_rate_limit: Option<RateLimit>,
+    /// Budget of every operator write under `/api/` (command creation and any other POST, PUT,
+    /// PATCH or DELETE) per operator token, or per client address without reader tokens
+    /// (600 per minute).
+    pub operator_write_rate_limit: Option<RateLimit>,
+    /// Largest `params` of a command created through the API, bytes of JSON (64 KiB).
+    pub max_command_params: usize,
+    /// Open (pending or running) commands one cluster may have; creating one more is 429 (1000).
+    pub max_pending_commands: u64,
+    /// Requests of each heavy reader class (history, observe detail and series that wait on an
+    /// agent, the full node list) served at once (64 per class).
+    pub heavy_read_concurrency: usize,
+    /// How long a heavy read waits for a free slot before a 503 with `Retry-After` (1 s).
+    pub heavy_read_wait: Duration,
+}
+
+/// A request budget as a token bucket: at most `requests` in any `per`, all of which may come
+/// at once; the bucket refills evenly (one request every `per / requests`). Written
+/// `REQUESTS/DURATION`, e.g. `600/1m`.
+///
+/// ```
+/// use std::time::Duration;
+/// use atlhyper_master::RateLimit;
+///
+/// let limit: RateLimit = "600/1m".parse().unwrap();
+/// assert_eq!(limit, RateLimit { requests: 600, per: Duration::from_secs(60) });
+/// assert_eq!(limit.refill_every(), Duration::from_millis(100));
+/// assert!("0/1m".parse::<RateLimit>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests in one `per`, and the burst: how many may come back to back.
+    pub requests: u32,
+    /// The window over which `requests` are allowed.
+    pub per: Duration,
+}
+
+impl RateLimit {
+    /// A budget of `requests` per `per`.
+    pub const fn new(requests: u32, per: Duration) -> Self {
+        Self { requests, per }
+    }
+
+    /// Time the bucket takes to earn one request back.
+    pub fn refill_every(&self) -> Duration {
+        self.per / self.requests.max(1)
+    }
+}
+
+impl std::str::FromStr for RateLimit {
+    type Err = ConfigError;
+
+    fn from_str(text: &str) -> Result<Self, ConfigError> {
+        let text = text.trim();
+        let (count, per) = text.split_once('/').ok_or_else(|| {
+            ConfigError(format!(
+                "{text:?} is not a rate limit like 600/1m (requests/duration) or off"
+            ))
+        })?;
+        let requests: u32 = count.trim().parse().map_err(|_| {
+            ConfigError(format!(
+                "{text:?}: {count:?} is not a whole number of requests"
+            ))
+        })?;
+        let per = parse_duration(per)?;
+        if requests == 0 || per.is_zero() {
+            return Err(ConfigError(format!(
+                "{text:?}: a rate limit needs at least 1 request per non-zero duration (use off for none)"
+            )));
+        }
+        if (per / requests).is_zero() {
+            return Err(ConfigError(format!(
+                "{text:?}: more than one request per nanosecond"
+            )));
+        }
+        Ok(Self { requests, per })
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}ms", self.requests, self.per.as_millis())
+    }
+}
+
+/// Parses a rate limit setting: `off` (no limit) or a [`RateLimit`] like `600/1m`.
+pub fn parse_rate_limit(text: &str) -> Result<Option<RateLimit>, ConfigError> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        Ok(None)
+    } else {
+        text.parse().map(Some)
+    }
 }
 
 impl Default for MasterConfig {
@@ -97,6 +198,14 @@ impl Default for MasterConfig {
             history_max_points: 500,
             header_timeout: atlhyper_agent::serve::DEFAULT_HEADER_TIMEOUT,
             max_connections: atlhyper_agent::serve::DEFAULT_MAX_CONNECTIONS,
+            snapshot_rate_limit: Some(RateLimit::new(1200, Duration::from_secs(60))),
+            heartbeat_rate_limit: Some(RateLimit::new(300, Duration::from_secs(60))),
+            result_rate_limit: Some(RateLimit::new(6000, Duration::from_secs(60))),
+            operator_write_rate_limit: Some(RateLimit::new(600, Duration::from_secs(60))),
+            max_command_params: 64 << 10,
+            max_pending_commands: 1000,
+            heavy_read_concurrency: 64,
+            heavy_read_wait: Duration::from_secs(1),
         }
     }
 }
@@ -131,6 +240,14 @@ impl fmt::Debug for MasterConfig {
             .field("history_max_points", &self.history_max_points)
             .field("header_timeout", &self.header_timeout)
             .field("max_connections", &self.max_connections)
+            .field("snapshot_rate_limit", &self.snapshot_rate_limit)
+            .field("heartbeat_rate_limit", &self.heartbeat_rate_limit)
+            .field("result_rate_limit", &self.result_rate_limit)
+            .field("operator_write_rate_limit", &self.operator_write_rate_limit)
+            .field("max_command_params", &self.max_command_params)
+            .field("max_pending_commands", &self.max_pending_commands)
+            .field("heavy_read_concurrency", &self.heavy_read_concurrency)
+            .field("heavy_read_wait", &self.heavy_read_wait)
             .finish()
     }
 }
@@ -193,6 +310,33 @@ impl MasterConfig {
         }
         if self.max_connections == 0 {
             return Err(ConfigError("max_connections must be at least 1".into()));
+        }
+        if self.max_command_params == 0 {
+            return Err(ConfigError("max_command_params must be above zero".into()));
+        }
+        if self.max_pending_commands == 0 {
+            return Err(ConfigError(
+                "max_pending_commands must be at least 1".into(),
+            ));
+        }
+        if self.heavy_read_concurrency == 0 {
+            return Err(ConfigError(
+                "heavy_read_concurrency must be at least 1".into(),
+            ));
+        }
+        for (name, limit) in [
+            ("snapshot_rate_limit", self.snapshot_rate_limit),
+            ("heartbeat_rate_limit", self.heartbeat_rate_limit),
+            ("result_rate_limit", self.result_rate_limit),
+            ("operator_write_rate_limit", self.operator_write_rate_limit),
+        ] {
+            if let Some(limit) = limit
+                && (limit.requests == 0 || limit.refill_every().is_zero())
+            {
+                return Err(ConfigError(format!(
+                    "{name} needs at least 1 request per non-zero duration"
+                )));
+            }
         }
         if self.history_max_points < 2 {
             return Err(ConfigError("history_max_points must be at least 2".into()));
@@ -352,6 +496,48 @@ mod tests {
         assert!(text.contains("prod"));
         assert!(!config.is_open());
         assert!(MasterConfig::default().is_open());
+    }
+
+    #[test]
+    fn rate_limits() {
+        assert_eq!(
+            parse_rate_limit("600/1m").unwrap(),
+            Some(RateLimit::new(600, Duration::from_secs(60)))
+        );
+        assert_eq!(
+            parse_rate_limit(" 5 / 500ms ").unwrap(),
+            Some(RateLimit::new(5, Duration::from_millis(500)))
+        );
+        assert_eq!(parse_rate_limit("off").unwrap(), None);
+        assert_eq!(parse_rate_limit("OFF").unwrap(), None);
+        for bad in [
+            "", "600", "600/", "/1m", "0/1m", "5/0s", "-1/1m", "x/1m", "5/1y", "1/0ms",
+        ] {
+            assert!(parse_rate_limit(bad).is_err(), "{bad:?} accepted");
+        }
+        let limit = RateLimit::new(3, Duration::from_secs(1));
+        assert_eq!(limit.to_string().parse::<RateLimit>().unwrap(), limit);
+        let bad = MasterConfig {
+            operator_write_rate_limit: Some(RateLimit::new(0, Duration::from_secs(1))),
+            ..MasterConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        for bad in [
+            MasterConfig {
+                max_command_params: 0,
+                ..MasterConfig::default()
+            },
+            MasterConfig {
+                max_pending_commands: 0,
+                ..MasterConfig::default()
+            },
+            MasterConfig {
+                heavy_read_concurrency: 0,
+                ..MasterConfig::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

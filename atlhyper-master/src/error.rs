@@ -3,10 +3,12 @@
 //! Every handler returns `Result<_, ApiError>`; this is the one place errors become responses,
 //! so internals (store messages, paths) are logged here and never sent to clients.
 
+use std::time::Duration;
+
 use atlhyper_model::ErrorBody;
 use atlhyper_store::StoreError;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::config::ConfigError;
@@ -19,7 +21,9 @@ pub enum MasterError {
     Config(#[from] ConfigError),
     /// Agents or readers would be accepted without a token on a non-loopback address.
     #[error(
-        "refusing to serve on {0} without agent and viewer/operator tokens: configure tokens or listen on 127.0.0.1"
+        "{0} is not a loopback address; without agent tokens and viewer/operator tokens the master \
+         serves on 127.0.0.1 only (set MASTER_AGENT_TOKENS and MASTER_VIEWER_TOKEN or \
+         MASTER_OPERATOR_TOKEN to serve a network, or listen on 127.0.0.1)"
     )]
     OpenOnNetwork(std::net::SocketAddr),
     /// The HTTP server failed.
@@ -40,6 +44,9 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Message for the client (`{"error": message}`).
     pub message: String,
+    /// When to try again, sent as `Retry-After` (whole seconds, at least 1): set on 429 and 503
+    /// answers of the limits.
+    pub retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -48,6 +55,23 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: the client is over a budget (rate limit, pending commands); retry after `after`.
+    pub fn too_many_requests(message: impl Into<String>, after: Duration) -> Self {
+        Self {
+            retry_after: Some(after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, message)
+        }
+    }
+
+    /// 503 with `Retry-After`: the server has no free slot for this kind of request right now.
+    pub fn busy(message: impl Into<String>, after: Duration) -> Self {
+        Self {
+            retry_after: Some(after),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
         }
     }
 
@@ -102,8 +126,40 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// `Retry-After` in whole seconds, rounded up, at least 1 (0 would invite an instant retry).
+pub(crate) fn retry_after_secs(after: Duration) -> u64 {
+    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    secs.max(1)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(ErrorBody::new(self.message))).into_response()
+        let mut response = (self.status, Json(ErrorBody::new(self.message))).into_response();
+        if let Some(after) = self.retry_after {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(after)),
+            );
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        assert_eq!(retry_after_secs(Duration::ZERO), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_secs(1)), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
+        let r =
+            ApiError::too_many_requests("slow down", Duration::from_millis(2500)).into_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "3");
+        let r = ApiError::bad_request("no").into_response();
+        assert!(r.headers().get(header::RETRY_AFTER).is_none());
     }
 }

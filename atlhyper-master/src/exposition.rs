@@ -84,6 +84,7 @@ pub(crate) struct MasterStats {
     pub(crate) detail_timeouts: AtomicU64,
     pub(crate) ingest_latency: Histogram,
     pub(crate) command_round_trip: Histogram,
+    pub(crate) limits: crate::limits::LimitCounters,
 }
 
 impl MasterStats {
@@ -519,6 +520,7 @@ pub(crate) fn render(
         "atlhyper_master_command_round_trip_seconds",
         "Observe detail requests: command queued to result received.",
     );
+    stats.limits.write(&mut out);
     out
 }
 

@@ -27,7 +27,7 @@
 //! // Any HTTP client works; here a raw request over the socket.
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //! let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-//! s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+//! s.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
 //! let mut answer = String::new();
 //! s.read_to_string(&mut answer).await.unwrap();
 //! assert!(answer.starts_with("HTTP/1.1 200"));
@@ -98,7 +98,22 @@
 //! Agent tokens map to cluster ids: an agent's identity is its token, never the body, and every
 //! cluster id it claims (header, query, body) must agree. Reader tokens (viewer, operator) guard
 //! the API and `/metrics`. Tokens are compared in constant time and never logged or printed.
-//! Without agent tokens, or without reader tokens, [`run_master`] serves on loopback only.
+//! Without agent tokens, or without reader tokens, the master is *open*: [`run_master`] and
+//! [`run_from_args`] refuse to serve it on anything but a loopback address, and it answers only
+//! requests naming a loopback host (`localhost`, `127.0.0.1`, `[::1]`, any port; else 421, against
+//! DNS rebinding) and only JSON writes (`Content-Type: application/json`; else 415, against
+//! cross-site forms).
+//!
+//! # Limits
+//! Every write has a per-client token bucket (429 with `Retry-After` when spent): snapshots
+//! (1200/min), heartbeats (300/min) and results (6000/min) per agent, operator writes (600/min)
+//! per reader token, or per client address where no token identifies the client. Command `params`
+//! are at most 64 KiB (413), a cluster has at most 1000 open commands (429). The heavy readers
+//! (history, observe detail and series, the full node list) serve 64 requests per class at once;
+//! more wait up to 1 s, then get 503 with `Retry-After`. `/metrics` counts the refusals
+//! (`atlhyper_master_too_many_requests_total{class,reason}`,
+//! `atlhyper_master_heavy_reads_refused_total{class}`). Each is a [`MasterConfig`] field, a flag
+//! and a `MASTER_*` variable.
 //!
 //! A client has [`MasterConfig::header_timeout`] (10 s) to send a request's headers, or its
 //! connection is closed, so connections dribbling header bytes (slowloris) do not pile up; at
@@ -117,6 +132,8 @@ mod footprint;
 mod hub;
 mod ingest;
 mod retire;
+mod limits;
+mod open_mode;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -126,6 +143,7 @@ use atlhyper_agent::serve::{ServeLimits, serve};
 use atlhyper_model::{ClusterSnapshot, NodeState, NodeStatus};
 use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, SqliteStore};
 use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{delete, get, post};
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
@@ -133,7 +151,10 @@ use tokio_util::sync::CancellationToken;
 pub use api::{MAX_COMMAND_TIMEOUT_SECS, MAX_HISTORY_HOURS, MAX_SERIES_MINUTES};
 pub use atlhyper_agent::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use cli::MasterArgs;
-pub use config::{ConfigError, MasterConfig, parse_agent_tokens, parse_duration, parse_token_list};
+pub use config::{
+    ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_duration, parse_rate_limit,
+    parse_token_list,
+};
 pub use error::{ApiError, MasterError};
 pub use hub::{ClusterView, DataHub};
 pub use ingest::{IngestReport, Ingested};
@@ -141,6 +162,7 @@ pub use ingest::{IngestReport, Ingested};
 use auth::Tokens;
 use commands::{ResultWaiters, TransientCommands};
 use exposition::MasterStats;
+use limits::Limits;
 
 /// The master: hub, stores, command channel and metrics. Cheap to clone (one `Arc` inside).
 ///
@@ -161,6 +183,10 @@ struct Inner {
     waiters: ResultWaiters,
     transient: TransientCommands,
     stats: MasterStats,
+    limits: Limits,
+    /// Held while a command is counted against its cluster's cap and queued, so concurrent
+    /// creations cannot pass the cap together.
+    creating: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
 }
 
@@ -191,6 +217,7 @@ impl Master {
             inner: Arc::new(Inner {
                 tokens: Tokens::from_config(&config),
                 hub: DataHub::with_offline_after(config.agent_offline_after),
+                limits: Limits::from_config(&config),
                 config,
                 metrics,
                 commands,
@@ -198,6 +225,7 @@ impl Master {
                 waiters: ResultWaiters::default(),
                 transient: TransientCommands::default(),
                 stats: MasterStats::default(),
+                creating: tokio::sync::Mutex::new(()),
                 shutdown: CancellationToken::new(),
             }),
         }
@@ -214,8 +242,12 @@ impl Master {
     }
 
     /// Every route: agent side, API, `/health`, `/metrics` and the dashboard.
+    ///
+    /// Every route added before the `route_layer` sits under the limits: write routes (agent
+    /// POSTs, any non-GET under `/api/`) are rate limited, heavy readers bounded. An open master
+    /// also checks every request's Host and the content type of writes ([`open_mode`]).
     pub fn router(&self) -> Router {
-        Router::new()
+        let router = Router::new()
             .route("/agent/snapshot", post(ingest::post_snapshot))
             .route("/agent/heartbeat", post(ingest::post_heartbeat))
             .route("/agent/commands", get(ingest::get_commands))
@@ -253,8 +285,15 @@ impl Master {
                 post(api::create_command).get(api::list_commands),
             )
             .route("/api/v2/commands/{id}", get(api::get_command))
+            // Add routes above this line: the limits cover the routes added before them.
+            .route_layer(from_fn_with_state(self.clone(), limits::limit))
             .with_state(self.clone())
-            .merge(dashboard::router())
+            .merge(dashboard::router());
+        if self.inner.config.is_open() {
+            router.layer(from_fn(open_mode::guard))
+        } else {
+            router
+        }
     }
 
     /// Loads the stored state into the hub, after retiring nodes silent past
@@ -362,6 +401,9 @@ impl Master {
     }
 }
 
+/// How often the rate limits forget clients whose budget has refilled.
+const FORGET_IDLE_CLIENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Runs a background loop every `period` until the master shuts down.
 fn every(
     master: &Master,
@@ -379,6 +421,7 @@ fn every(
             }
             match name {
                 "prune" => master.prune().await,
+                "limits" => master.inner.limits.forget_idle(),
                 _ => master.expire_commands().await,
             }
         }
@@ -411,6 +454,10 @@ pub async fn run_master(
         (
             "prune",
             every(&master, master.inner.config.prune_interval, "prune"),
+        ),
+        (
+            "limits",
+            every(&master, FORGET_IDLE_CLIENTS_EVERY, "limits"),
         ),
     ];
     let token = master.inner.shutdown.clone();
@@ -452,23 +499,21 @@ pub async fn open_sqlite(path: &std::path::Path) -> Result<Arc<SqliteStore>, Mas
 }
 
 /// What the `atlhyper-master` binary runs: the configuration from `args`, SQLite at
-/// `args.db_path`, bound to `args.listen` (or loopback when the configuration is open), until
-/// `shutdown` completes.
+/// `args.db_path`, bound to `args.listen`, until `shutdown` completes.
+///
+/// Refuses ([`MasterError::OpenOnNetwork`]), before touching the database or the network, an
+/// open configuration (see [`MasterConfig::is_open`]) on a non-loopback address, as
+/// `atlhyper up` does: quietly serving somewhere else than asked would hide the mistake.
 pub async fn run_from_args(
     args: &MasterArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MasterError> {
     let config = args.to_config()?;
-    let bind = MasterArgs::bind_addr(&config);
-    if bind != config.listen {
-        tracing::warn!(
-            requested = %config.listen,
-            %bind,
-            "no agent tokens or no viewer/operator tokens configured: serving on loopback only"
-        );
+    if config.is_open() && !config.listen.ip().is_loopback() {
+        return Err(MasterError::OpenOnNetwork(config.listen));
     }
     let store = open_sqlite(&args.db_path).await?;
-    let listener = tokio::net::TcpListener::bind(bind).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let master = Master::new(config, store.clone(), store.clone(), store);
     run_master(master, listener, shutdown).await
 }

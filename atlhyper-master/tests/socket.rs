@@ -67,6 +67,8 @@ async fn post_snapshot(http: &reqwest::Client, m: &Running, s: &atlhyper_model::
     let r = http
         .post(m.url("/agent/snapshot"))
         .header("x-cluster-id", &s.cluster_id)
+        // As the agent sends it; an open master refuses writes that do not say JSON (415).
+        .header("content-type", "application/json")
         .header("content-encoding", "gzip")
         .body(common::gzip(&serde_json::to_vec(s).unwrap()))
         .send()

@@ -63,6 +63,11 @@ pub trait CommandQueue: Send + Sync + 'static {
     /// Marks every pending or running command whose deadline is before `now` as `timeout`.
     /// Returns the commands it changed, oldest first.
     async fn expire(&self, now: DateTime<Utc>) -> StoreResult<Vec<CommandRecord>>;
+    /// How many commands of `cluster_id` are still open: `pending`, or `running` (taken by its
+    /// agent, result not yet in). Commands past their deadline that [`CommandQueue::expire`] has
+    /// not marked yet still count. The master caps this per cluster.
+    async fn count_open(&self, cluster_id: &str) -> StoreResult<u64>;
+
     /// Deletes every finished command (`success`, `failed`, `timeout`) whose `finished_at` is
     /// before `before`: the command history's retention. Pending and running commands stay,
     /// however old. Returns how many were deleted.

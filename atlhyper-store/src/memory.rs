@@ -323,6 +323,15 @@ impl CommandQueue for MemoryStore {
         Ok(changed)
     }
 
+    async fn count_open(&self, cluster_id: &str) -> StoreResult<u64> {
+        let commands = self.commands.lock();
+        let open = commands
+            .values()
+            .filter(|c| c.record.cluster_id == cluster_id && !c.record.status.is_final())
+            .count();
+        Ok(open as u64)
+    }
+
     async fn prune_commands(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         to_ns(before, "prune before")?;
         let mut commands = self.commands.lock();

@@ -675,6 +675,45 @@ mod suite {
         assert_eq!(late.status, CommandStatus::Timeout);
     }
 
+    pub async fn count_open_counts_pending_and_running_per_cluster(s: &impl Store) {
+        assert_eq!(s.count_open("prod").await.unwrap(), 0);
+        for (id, cluster, ttl) in [
+            ("p1", "prod", 600),
+            ("p2", "prod", 600),
+            ("p3", "prod", 600),
+            ("p4", "prod", 600),
+            ("late", "prod", 5),
+            ("d1", "dev", 600),
+        ] {
+            s.enqueue(&command(id, cluster, "ping", 0, ttl))
+                .await
+                .unwrap();
+        }
+        assert_eq!(s.count_open("prod").await.unwrap(), 5);
+        assert_eq!(s.count_open("dev").await.unwrap(), 1);
+        assert_eq!(s.count_open("nope").await.unwrap(), 0);
+        // Taken (running) commands are still open; finished ones are not.
+        let taken = s.take("prod", 2, LEASE, t(1)).await.unwrap();
+        assert_eq!(taken.len(), 2);
+        assert_eq!(s.count_open("prod").await.unwrap(), 5, "running counts");
+        let ids: Vec<_> = taken.iter().map(|c| c.command_id.as_str()).collect();
+        assert_eq!(ids, ["late", "p1"]);
+        s.complete(&result("prod", "p1", true), t(2)).await.unwrap();
+        s.complete(&result("prod", "p4", false), t(2))
+            .await
+            .unwrap();
+        assert_eq!(s.count_open("prod").await.unwrap(), 3);
+        // Past its deadline but not yet expired: still open until expire marks it.
+        assert_eq!(s.count_open("prod").await.unwrap(), 3);
+        assert_eq!(s.expire(t(10)).await.unwrap().len(), 1);
+        assert_eq!(s.count_open("prod").await.unwrap(), 2);
+        assert_eq!(
+            s.count_open("dev").await.unwrap(),
+            1,
+            "other cluster untouched"
+        );
+    }
+
     pub async fn agents_seen_and_status(s: &impl Store) {
         s.seen(&seen(
             "prod",
@@ -812,6 +851,7 @@ every_engine!(
     list_filters_newest_first,
     expire_times_out_open_overdue_commands,
     prune_commands_deletes_finished_before,
+    count_open_counts_pending_and_running_per_cluster,
     agents_seen_and_status,
     agents_forget,
 );

@@ -90,6 +90,9 @@ enum Op {
         limit: Option<usize>,
         offset: usize,
     },
+    CountOpen {
+        cluster: usize,
+    },
     Expire {
         now: i64,
     },
@@ -155,6 +158,7 @@ fn op() -> impl Strategy<Value = Op> {
         )
             .prop_map(|(cluster, status, action, limit, offset)| Op::List { cluster, status, action, limit, offset }),
         2 => (0i64..100).prop_map(|now| Op::Expire { now }),
+        1 => c.clone().prop_map(|cluster| Op::CountOpen { cluster }),
         1 => (0i64..120).prop_map(|before| Op::PruneCommands { before }),
         3 => (c.clone(), 0u8..3, 0u8..3, ts.clone(), any::<bool>())
             .prop_map(|(cluster, version, addr, at, heartbeat)| Op::Seen { cluster, version, addr, at, heartbeat }),
@@ -285,6 +289,7 @@ async fn apply(s: &impl Store, op: &Op) -> String {
             show(CommandQueue::list(s, &filter).await)
         }
         Op::Expire { now } => show(s.expire(t(*now)).await),
+        Op::CountOpen { cluster } => show(s.count_open(CLUSTERS[*cluster]).await),
         Op::PruneCommands { before } => show(s.prune_commands(t(*before)).await),
         Op::Seen {
             cluster,

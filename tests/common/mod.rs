@@ -659,3 +659,91 @@ pub fn pushes_under_slowloris(
     proc.assert_no_panic();
     under
 }
+
+/// An HTTP answer with its headers (names lower-cased).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The first value of a header, by lower-case name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `error` of a JSON error body.
+    pub fn error(&self) -> String {
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: not a JSON error: {}",
+                    self.status,
+                    String::from_utf8_lossy(&self.body)
+                )
+            })
+    }
+}
+
+/// [`http`] with the `Host` header chosen by the caller (`None`: none sent) and the answer's
+/// headers kept.
+pub fn http_answer(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    host: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<Answer> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(host) = host {
+        req.push_str(&format!("Host: {host}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes())?;
+    // A server may answer (413) and close before reading a large body: keep what it said.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(e),
+        }
+    }
+    let (status, body) = parse_response(&raw)?;
+    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0);
+    let headers = String::from_utf8_lossy(&raw[..head_end])
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        })
+        .collect();
+    Ok(Answer {
+        status,
+        headers,
+        body,
+    })
+}

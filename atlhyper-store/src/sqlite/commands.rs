@@ -322,6 +322,23 @@ impl CommandQueue for SqliteStore {
         .await
     }
 
+    async fn count_open(&self, cluster_id: &str) -> StoreResult<u64> {
+        let cluster_id = cluster_id.to_owned();
+        self.read(move |conn| {
+            // Served by the command_take index (cluster_id, status, ...).
+            let n: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM command
+                     WHERE cluster_id = ?1 AND status IN ('pending', 'running')",
+                )
+                .and_then(|mut s| s.query_row([cluster_id], |r| r.get(0)))
+                .map_err(map_err)?;
+            u64::try_from(n)
+                .map_err(|_| StoreError::Corrupt(format!("open command count {n} is negative")))
+        })
+        .await
+    }
+
     async fn prune_commands(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before_ns = to_ns(before, "prune before")?;
         self.write(move |conn| {
