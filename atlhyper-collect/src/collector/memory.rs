@@ -51,7 +51,9 @@ pub(super) fn sample(s: &mut Sampler, cur: &mut MemorySample) -> Result<(), Stri
 pub(super) fn metrics(cur: &MemorySample, ctx: Context) -> MemoryMetrics {
     let mut memory = MemoryMetrics::default();
     if let Some(m) = cur.meminfo {
-        let avail = m.available_or_estimate(cur.low_watermark_pages.unwrap_or(0), ctx.page_size);
+        // Without the watermarks (sample reported why) the estimate leaves them out.
+        let low_watermark_pages = cur.low_watermark_pages.unwrap_or(0);
+        let avail = m.available_or_estimate(low_watermark_pages, ctx.page_size);
         memory.total = m.mem_total;
         memory.available = avail;
         memory.used = m.mem_total.saturating_sub(avail);

@@ -143,13 +143,13 @@ impl Collector {
         }
         Self {
             sampler,
-            config,
             prev: None,
             cur: RawSample::default(),
             host: host::HostFacts::default(),
             cpu_info: cpu::CpuInfoCache::default(),
             addresses: network::AddressCache::default(),
-            processes: processes::ProcessTable::default(),
+            processes: processes::ProcessTable::new(config.top_processes),
+            config,
         }
     }
 
@@ -256,7 +256,6 @@ impl Collector {
             processes::sample(
                 s,
                 &mut self.processes,
-                self.config.top_processes,
                 self.prev.as_ref().map(|p| &p.processes),
                 &mut cur.processes,
                 uptime_secs,

@@ -48,9 +48,12 @@ struct Ident {
     read_at: Option<Instant>,
 }
 
-/// State kept between collections: cached identities and user names, and reused scratch space.
+/// State kept between collections: how many to report, cached identities and user names, and
+/// reused scratch space.
 #[derive(Debug, Default)]
 pub(super) struct ProcessTable {
+    /// N of "top N by CPU and top N by resident memory".
+    top: usize,
     idents: HashMap<u32, Ident>,
     /// uid -> user name from the host's passwd.
     users: HashMap<u32, String>,
@@ -59,6 +62,14 @@ pub(super) struct ProcessTable {
 }
 
 impl ProcessTable {
+    /// Reports the `top` by CPU and the `top` by resident memory.
+    pub(super) fn new(top: usize) -> Self {
+        Self {
+            top,
+            ..Self::default()
+        }
+    }
+
     /// Drops what was learnt about the host (identities, user names): the host root changed.
     pub(super) fn forget_host(&mut self) {
         self.users.clear();
@@ -80,12 +91,11 @@ pub(super) struct ProcessesSample {
 }
 
 /// Reads every process's stat, computes CPU rates against `prev`, and reads status and cmdline
-/// of the `top` by CPU and the `top` by resident memory (threads skipped). Unreadable processes
+/// of the top N by CPU and the top N by resident memory (threads skipped). Unreadable processes
 /// are skipped and counted in the error; processes that exited meanwhile are not errors.
 pub(super) fn sample(
     s: &mut Sampler,
     table: &mut ProcessTable,
-    top: usize,
     prev: Option<&ProcessesSample>,
     cur: &mut ProcessesSample,
     uptime_secs: Option<f64>,
@@ -143,7 +153,7 @@ pub(super) fn sample(
     }
     cur.procs.truncate(n);
     cur.cpu_percent = cpu_percents(prev, cur, ctx);
-    choose_reported(s, table, top, cur);
+    choose_reported(s, table, cur);
 
     // User names from the host's passwd, re-read when a uid is unknown.
     if cur
@@ -209,15 +219,11 @@ fn cpu_percents(prev: Option<&ProcessesSample>, cur: &ProcessesSample, ctx: Cont
         .collect()
 }
 
-/// Fills `cur.details` with the `top` processes by CPU and the `top` by resident memory, reading
+/// Fills `cur.details` with the top N processes by CPU and the top N by resident memory, reading
 /// status (and cmdline, when the cached identity is stale) of each candidate. Threads and
 /// processes that vanished are passed over for the next in rank.
-fn choose_reported(
-    s: &mut Sampler,
-    table: &mut ProcessTable,
-    top: usize,
-    cur: &mut ProcessesSample,
-) {
+fn choose_reported(s: &mut Sampler, table: &mut ProcessTable, cur: &mut ProcessesSample) {
+    let top = table.top;
     let order = &mut table.order;
     let cpu = &cur.cpu_percent;
     let mut chosen: Vec<usize> = Vec::with_capacity(top * 2);
