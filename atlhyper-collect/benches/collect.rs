@@ -190,7 +190,7 @@ fn collect(c: &mut Criterion) {
 
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vm/t1");
     let mut g = c.benchmark_group("collect_fixture");
-    let mut fx = Collector::new(HostRoot::under(&fixture), CollectConfig::default());
+    let mut fx = Collector::new(HostRoot::under(&fixture), CollectConfig::from_host());
     fx.collect();
     fx.sampler_mut().set_tracing(true);
     fx.collect();
@@ -204,7 +204,7 @@ fn collect(c: &mut Criterion) {
     g.finish();
 
     let mut g = c.benchmark_group(format!("collect_live_{procs}_procs"));
-    let mut live = Collector::new(HostRoot::default(), CollectConfig::default());
+    let mut live = Collector::new(HostRoot::default(), CollectConfig::from_host());
     live.collect();
     live.sampler_mut().set_tracing(true);
     live.collect();
@@ -222,7 +222,7 @@ fn collect(c: &mut Criterion) {
         HostRoot::default(),
         CollectConfig {
             keep_files_open: false,
-            ..CollectConfig::default()
+            ..CollectConfig::from_host()
         },
     );
     open_close.collect();

@@ -22,7 +22,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let n: u32 = args.next().and_then(|v| v.parse().ok()).unwrap_or(20);
     let interval = Duration::from_millis(args.next().and_then(|v| v.parse().ok()).unwrap_or(100));
-    let mut c = Collector::new(HostRoot::from_env(), CollectConfig::default());
+    let mut c = Collector::new(HostRoot::from_env(), CollectConfig::from_host());
     let mut last = None;
     let t0 = Instant::now();
     for i in 0..n {

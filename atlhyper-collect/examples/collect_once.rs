@@ -16,13 +16,13 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let snapshot = match args.as_slice() {
         [prev, cur] => {
-            let mut c = Collector::new(HostRoot::under(prev), CollectConfig::default());
+            let mut c = Collector::new(HostRoot::under(prev), CollectConfig::from_host());
             c.collect();
             c.set_root(HostRoot::under(cur));
             c.collect_over(None)
         }
         [] => {
-            let mut c = Collector::new(HostRoot::from_env(), CollectConfig::default());
+            let mut c = Collector::new(HostRoot::from_env(), CollectConfig::from_host());
             c.collect();
             std::thread::sleep(Duration::from_secs(1));
             c.collect()

@@ -11,7 +11,7 @@
 //! ```
 //! use atlhyper_collect::{CollectConfig, Collector, HostRoot};
 //!
-//! let mut collector = Collector::new(HostRoot::default(), CollectConfig::default());
+//! let mut collector = Collector::new(HostRoot::default(), CollectConfig::from_host());
 //! let first = collector.collect(); // no rates yet
 //! assert!(first.memory.total > 0);
 //! std::thread::sleep(std::time::Duration::from_millis(100));
@@ -40,6 +40,6 @@ pub mod proc;
 pub mod sampler;
 pub mod sys;
 
-pub use collector::{CollectConfig, Collector};
+pub use collector::{CollectConfig, Collector, HostConstants};
 pub use error::{Error, ParseError, ParseErrorKind};
 pub use sampler::{Access, FsSpace, HostRoot, Sampler, Statfs};

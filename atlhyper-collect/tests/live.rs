@@ -40,7 +40,7 @@ fn collector() -> Collector {
         HostRoot::default(),
         CollectConfig {
             top_processes: 100_000,
-            ..CollectConfig::default()
+            ..CollectConfig::from_host()
         },
     )
 }

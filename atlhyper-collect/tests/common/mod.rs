@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_collect::sampler::StatfsFn;
-use atlhyper_collect::{CollectConfig, Collector, FsSpace, HostRoot, Statfs};
+use atlhyper_collect::{CollectConfig, Collector, FsSpace, HostConstants, HostRoot, Statfs};
 
 /// A fixture tree, relative to the crate (tests run with the crate as working directory, so the
 /// paths inside error messages and snapshots are stable).
@@ -48,14 +48,16 @@ pub fn statfs_of(dir: &Path) -> StatfsFn {
     })
 }
 
-/// Config with this machine's host constants pinned, so fixtures parse the same everywhere.
+/// Config with the captured host's constants, so fixtures parse the same everywhere (nothing is
+/// read from this machine or its environment).
 pub fn config(top: usize) -> CollectConfig {
-    CollectConfig {
-        node_name: "fixture-node".into(),
-        top_processes: top,
+    let captured_host = HostConstants {
         clock_ticks_per_sec: 100,
         page_size: 4096,
-        ..CollectConfig::default()
+    };
+    CollectConfig {
+        top_processes: top,
+        ..CollectConfig::new("fixture-node", captured_host)
     }
 }
 

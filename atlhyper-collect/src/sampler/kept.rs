@@ -1,0 +1,279 @@
+//! Kept file descriptors: procfs/sysfs files left open between collections and re-read with
+//! `pread` at offset 0 (see the [`crate::sampler`] docs for why that is safe and what it costs).
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use super::read::pread_into;
+
+/// An open procfs/sysfs file, and the collection that last read it.
+#[derive(Debug)]
+struct Kept {
+    file: File,
+    generation: u64,
+}
+
+/// Which kept-descriptor table a read may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Keep {
+    /// Never kept.
+    No,
+    /// Kept by path.
+    Path,
+    /// `/proc/<pid>/stat`, kept by pid.
+    PidStat(u32),
+}
+
+/// Hashes a pid with one multiplication (Fibonacci hashing): pids are small dense integers chosen by
+/// the kernel, not by an attacker who could aim for collisions in a map that holds one entry per
+/// live process.
+#[derive(Debug, Default, Clone, Copy)]
+struct PidHasher(u64);
+
+impl std::hash::Hasher for PidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type PidMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<PidHasher>>;
+
+/// The default limit of kept descriptors: half the soft `RLIMIT_NOFILE`, at most 8192.
+pub fn default_kept_files_limit() -> usize {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid, writable rlimit.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
+    if rc != 0 {
+        return 0;
+    }
+    usize::try_from(rl.rlim_cur / 2).map_or(8192, |half| half.min(8192))
+}
+
+/// Whether `f` is on procfs or sysfs, whose files are regenerated on every read from offset 0.
+fn is_kernel_fs(f: &File) -> bool {
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    const SYSFS_MAGIC: i64 = 0x6265_6572;
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: the descriptor is open for the lifetime of `f` and `st` is writable memory of the
+    // right size; fstatfs fills it on success.
+    let rc = unsafe { libc::fstatfs(f.as_raw_fd(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: fstatfs returned 0, so the struct is initialised.
+    let st = unsafe { st.assume_init() };
+    #[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+    let t = st.f_type as i64;
+    t == PROC_SUPER_MAGIC || t == SYSFS_MAGIC
+}
+
+/// The kept descriptors, by path and by pid, at most `limit` of them. A generation counter marks
+/// which were read during the current collection, so [`KeptFiles::sweep`] can close the rest.
+#[derive(Debug)]
+pub(super) struct KeptFiles {
+    limit: usize,
+    by_path: HashMap<PathBuf, Kept>,
+    by_pid: PidMap<Kept>,
+    generation: u64,
+}
+
+impl KeptFiles {
+    /// No descriptors yet, at most `limit` later.
+    pub(super) fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            by_path: HashMap::new(),
+            by_pid: PidMap::default(),
+            generation: 0,
+        }
+    }
+
+    /// At most `max` descriptors from now on; lowering the limit closes all of them.
+    pub(super) fn set_limit(&mut self, max: usize) {
+        if max < self.limit {
+            self.clear();
+        }
+        self.limit = max;
+    }
+
+    /// How many are open.
+    pub(super) fn len(&self) -> usize {
+        self.by_path.len() + self.by_pid.len()
+    }
+
+    /// Closes all of them.
+    pub(super) fn clear(&mut self) {
+        self.by_path.clear();
+        self.by_pid.clear();
+    }
+
+    /// Closes those not read since the previous sweep and starts a new generation.
+    pub(super) fn sweep(&mut self) {
+        let g = self.generation;
+        self.by_path.retain(|_, k| k.generation == g);
+        self.by_pid.retain(|_, k| k.generation == g);
+        self.generation = g.wrapping_add(1);
+    }
+
+    /// Re-reads the descriptor kept for `keep` (and `path`) into `buf`; the length read, or
+    /// `None` when there is none. A descriptor that fails or reads nothing (exited process:
+    /// `ESRCH`, removed device) is closed, so a fresh open gives the real answer.
+    pub(super) fn reread(&mut self, keep: Keep, path: &Path, buf: &mut Vec<u8>) -> Option<usize> {
+        if self.limit == 0 {
+            return None;
+        }
+        let kept = match keep {
+            Keep::No => None,
+            Keep::Path => self.by_path.get_mut(path),
+            Keep::PidStat(pid) => self.by_pid.get_mut(&pid),
+        }?;
+        kept.generation = self.generation;
+        match pread_into(buf, &kept.file) {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                match keep {
+                    Keep::Path => drop(self.by_path.remove(path)),
+                    Keep::PidStat(pid) => drop(self.by_pid.remove(&pid)),
+                    Keep::No => {}
+                }
+                None
+            }
+        }
+    }
+
+    /// Keeps `file`, just opened from `path` and read, if `keep` allows it, the limit has room and
+    /// it is on procfs or sysfs (regular files can be replaced under their name); else closes it.
+    pub(super) fn offer(&mut self, keep: Keep, path: &Path, file: File) {
+        if keep == Keep::No || self.len() >= self.limit || !is_kernel_fs(&file) {
+            return;
+        }
+        let k = Kept {
+            file,
+            generation: self.generation,
+        };
+        match keep {
+            Keep::Path => drop(self.by_path.insert(path.to_path_buf(), k)),
+            Keep::PidStat(pid) => drop(self.by_pid.insert(pid, k)),
+            Keep::No => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use crate::sampler::{Base, HostRoot, Sampler, Statfs};
+
+    fn cpu_ticks(stat: &[u8]) -> u64 {
+        let p = crate::proc::pid_stat::parse(std::str::from_utf8(stat).unwrap()).unwrap();
+        p.utime + p.stime
+    }
+
+    fn live_sampler() -> Sampler {
+        Sampler::new(HostRoot::default(), Statfs::new(Duration::from_secs(1)))
+    }
+
+    #[test]
+    fn kept_pid_stat_gives_fresh_content() {
+        let mut s = live_sampler();
+        let me = std::process::id();
+        let first = cpu_ticks(s.read_pid(me, "stat").unwrap());
+        assert_eq!(s.kept_files(), 1, "/proc/<pid>/stat is kept open");
+        // Burn CPU until the kernel's tick counter moves (bounded: at most 5 s).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut x = 0u64;
+        let mut later = first;
+        while later == first && Instant::now() < deadline {
+            for i in 0..1_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            later = cpu_ticks(s.read_pid(me, "stat").unwrap());
+            assert_eq!(s.kept_files(), 1, "re-read through the same descriptor");
+        }
+        assert!(
+            later > first,
+            "kept descriptor returned stale data: {first} -> {later}"
+        );
+
+        // A host-wide seq_file: /proc/uptime advances through the kept descriptor too.
+        let up = |s: &mut Sampler| {
+            crate::proc::uptime::parse(s.read_text(Base::Proc, &[&"uptime"]).unwrap())
+                .unwrap()
+                .uptime_secs
+        };
+        let a = up(&mut s);
+        assert_eq!(s.kept_files(), 2);
+        std::thread::sleep(Duration::from_millis(30));
+        let b = up(&mut s);
+        assert!(b > a, "{a} -> {b}");
+        assert_eq!(s.kept_files(), 2);
+    }
+
+    #[test]
+    fn kept_descriptor_of_an_exited_process_is_closed() {
+        let mut s = live_sampler();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(!s.read_pid(pid, "stat").unwrap().is_empty());
+        assert_eq!(s.kept_files(), 1);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let e = s.read_pid(pid, "stat").unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        assert_eq!(s.kept_files(), 0);
+    }
+
+    #[test]
+    fn kept_files_limit_sweep_and_regular_files() {
+        let me = std::process::id();
+        let mut s = live_sampler();
+        s.set_kept_files_limit(1);
+        s.read_pid(me, "stat").unwrap();
+        s.read_text(Base::Proc, &[&"loadavg"]).unwrap();
+        s.read_text(Base::Proc, &[&"loadavg"]).unwrap();
+        assert_eq!(
+            s.kept_files(),
+            1,
+            "past the limit files are opened and closed"
+        );
+        s.sweep_kept();
+        assert_eq!(s.kept_files(), 1, "read during this collection");
+        s.sweep_kept();
+        assert_eq!(s.kept_files(), 0, "not read since the last sweep");
+        s.set_kept_files_limit(0);
+        s.read_pid(me, "stat").unwrap();
+        assert_eq!(s.kept_files(), 0);
+
+        // Regular files (a captured tree) are never kept: they can be replaced under their name.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proc")).unwrap();
+        std::fs::write(dir.path().join("proc/loadavg"), "1").unwrap();
+        let mut s = Sampler::new(
+            HostRoot::under(dir.path()),
+            Statfs::new(Duration::from_secs(1)),
+        );
+        assert_eq!(s.read_text(Base::Proc, &[&"loadavg"]).unwrap(), "1");
+        assert_eq!(s.kept_files(), 0);
+        std::fs::write(dir.path().join("proc/loadavg"), "2").unwrap();
+        assert_eq!(s.read_text(Base::Proc, &[&"loadavg"]).unwrap(), "2");
+    }
+}
