@@ -366,12 +366,15 @@ impl NodeTable {
         }
         // A node expires once its silence exceeds the TTL; the table changes under the lock
         // only, so until the oldest node's expiry nothing can free up.
-        inner.no_expiry_before = inner
-            .nodes
-            .values()
-            .map(|e| e.received_at)
-            .min()
-            .map(|oldest| oldest + self.config.ttl + Duration::from_millis(1));
+        inner.no_expiry_before =
+            inner
+                .nodes
+                .values()
+                .map(|e| e.received_at)
+                .min()
+                .and_then(|oldest| {
+                    oldest.checked_add(self.config.ttl.saturating_add(Duration::from_millis(1)))
+                });
     }
 
     /// The latest snapshot of `node`, as the receiver accepted it.
@@ -826,5 +829,20 @@ mod tests {
         assert_eq!(names, ["b", "c"]);
         let (s, r) = snap("d", 0, 1.0);
         assert!(t.ingest(&s, r, later, Utc::now()).is_err());
+    }
+
+    #[test]
+    fn a_full_table_with_an_endless_ttl_does_not_overflow() {
+        let t = NodeTable::new(NodeTableConfig {
+            max_nodes: 1,
+            ttl: Duration::MAX,
+            ..Default::default()
+        });
+        let now = Instant::now();
+        let (s, r) = snap("a", 0, 1.0);
+        t.ingest(&s, r, now, Utc::now()).unwrap();
+        let (s, r) = snap("b", 0, 1.0);
+        let full = t.ingest(&s, r, now, Utc::now()).unwrap_err();
+        assert_eq!(full.retry_after, Duration::MAX);
     }
 }
