@@ -131,9 +131,9 @@ mod exposition;
 mod footprint;
 mod hub;
 mod ingest;
-mod retire;
 mod limits;
 mod open_mode;
+mod retire;
 
 use std::future::Future;
 use std::sync::Arc;
