@@ -245,7 +245,7 @@ impl Master {
     ///
     /// Every route added before the `route_layer` sits under the limits: write routes (agent
     /// POSTs, any non-GET under `/api/`) are rate limited, heavy readers bounded. An open master
-    /// also checks every request's Host and the content type of writes ([`open_mode`]).
+    /// also checks every request's Host and the content type of writes.
     pub fn router(&self) -> Router {
         let router = Router::new()
             .route("/agent/snapshot", post(ingest::post_snapshot))
