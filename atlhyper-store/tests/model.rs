@@ -328,14 +328,30 @@ async fn apply(s: &impl Store, op: &Op) -> String {
 
 /// The reference model of "latest": (cluster, node) to the last snapshot written. A batch is
 /// written whole or not at all; it is refused when the cluster id is empty or any snapshot has
-/// no node name or a non-finite number.
+/// no node name or a non-finite number. Deletes remove a node or a cluster; retirement removes
+/// every snapshot stamped before its bound.
 #[derive(Debug, Default)]
 struct LatestModel(BTreeMap<(String, String), NodeMetricsSnapshot>);
 
 impl LatestModel {
     fn apply(&mut self, op: &Op) {
-        let Op::Upsert { cluster, snaps } = op else {
-            return;
+        let (cluster, snaps) = match op {
+            Op::Upsert { cluster, snaps } => (cluster, snaps),
+            Op::DeleteLatest { cluster, node } => {
+                self.0
+                    .remove(&(CLUSTERS[*cluster].to_owned(), NODES[*node].to_owned()));
+                return;
+            }
+            Op::DeleteClusterLatest { cluster } => {
+                self.0.retain(|(c, _), _| c != CLUSTERS[*cluster]);
+                return;
+            }
+            // Retirement goes by the snapshot's own timestamp.
+            Op::Retire { before } => {
+                self.0.retain(|_, s| s.timestamp >= t(*before));
+                return;
+            }
+            _ => return,
         };
         let refused = CLUSTERS[*cluster].is_empty()
             || snaps
