@@ -34,12 +34,10 @@ pub(crate) fn settle_time(
     at: DateTime<Utc>,
     received_at: DateTime<Utc>,
 ) -> DateTime<Utc> {
-    let mut probe = NodeMetricsSnapshot {
-        timestamp: at,
-        ..Default::default()
-    };
-    clock.settle(&mut probe, received_at);
-    probe.timestamp
+    match clock.skew(at, received_at) {
+        Some(_) => received_at,
+        None => at,
+    }
 }
 
 /// What the master accepts from one cluster snapshot.

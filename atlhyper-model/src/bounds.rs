@@ -378,23 +378,30 @@ impl ClockPolicy {
     /// assert!(node.clock_skew_seconds.unwrap() > 200.0 * 365.0 * 86400.0);
     /// ```
     pub fn settle(&self, node: &mut NodeMetricsSnapshot, received_at: DateTime<Utc>) -> bool {
+        let Some(skew) = self.skew(node.timestamp, received_at) else {
+            return false;
+        };
+        node.clock_skew_seconds = Some(skew);
+        node.timestamp = received_at;
+        true
+    }
+
+    /// How far `at` is off `received_at`, seconds (positive = ahead), when it is further ahead
+    /// than `max_ahead` or older than `max_age`; `None` when it is within bounds. The rule
+    /// [`settle`](Self::settle) applies, for any timestamp (e.g. a cluster snapshot's own).
+    pub fn skew(&self, at: DateTime<Utc>, received_at: DateTime<Utc>) -> Option<f64> {
         let ahead = chrono::Duration::from_std(self.max_ahead).unwrap_or(chrono::Duration::MAX);
         let age = chrono::Duration::from_std(self.max_age).unwrap_or(chrono::Duration::MAX);
         let too_new = received_at
             .checked_add_signed(ahead)
-            .is_some_and(|limit| node.timestamp > limit);
+            .is_some_and(|limit| at > limit);
         let too_old = received_at
             .checked_sub_signed(age)
-            .is_some_and(|limit| node.timestamp < limit);
-        if !(too_new || too_old) {
-            return false;
-        }
-        let skew = node.timestamp.signed_duration_since(received_at);
+            .is_some_and(|limit| at < limit);
         // Milliseconds hold every chrono timestamp difference exactly enough; f64 seconds for
         // the wire.
-        node.clock_skew_seconds = Some(skew.num_milliseconds() as f64 / 1000.0);
-        node.timestamp = received_at;
-        true
+        (too_new || too_old)
+            .then(|| at.signed_duration_since(received_at).num_milliseconds() as f64 / 1000.0)
     }
 }
 
