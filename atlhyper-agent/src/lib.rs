@@ -92,7 +92,6 @@ mod config;
 mod daemon;
 mod error;
 mod gzip;
-mod list_lengths;
 mod master;
 mod node_table;
 mod process;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_model::{
-    ClockPolicy, ErrorBody, NodeMetricsSnapshot, RejectReason, Rejection, SnapshotBounds,
-    StatusBody,
+    ClockPolicy, ErrorBody, NodeListLengths, NodeMetricsSnapshot, RejectReason, Rejection,
+    SnapshotBounds, StatusBody,
 };
 use axum::Json;
 use axum::Router;
@@ -25,7 +25,6 @@ use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
 use crate::gzip::{GunzipError, gunzip_limited};
-use crate::list_lengths;
 use crate::node_table::{Ingested, NodeTable, TableFull};
 use crate::stats::{AgentStats, inc};
 
@@ -269,10 +268,12 @@ async fn receive(
     let raw: Box<RawValue> = serde_json::from_slice(json)
         .map_err(|e| ReceiveError::BadRequest(format!("invalid JSON: {e}")))?;
     // Lists over their caps are refused before their entries are built.
-    list_lengths::check(&state.bounds, raw.get()).map_err(|e| match e {
-        Ok(rejection) => ReceiveError::Rejected(rejection),
-        Err(e) => ReceiveError::BadRequest(format!("not a node metrics snapshot: {e}")),
-    })?;
+    let lengths = NodeListLengths::from_json(raw.get())
+        .map_err(|e| ReceiveError::BadRequest(format!("not a node metrics snapshot: {e}")))?;
+    state
+        .bounds
+        .check_lengths(&lengths)
+        .map_err(ReceiveError::Rejected)?;
     let mut snapshot: NodeMetricsSnapshot = serde_json::from_str(raw.get())
         .map_err(|e| ReceiveError::BadRequest(format!("not a node metrics snapshot: {e}")))?;
     let now = Instant::now();

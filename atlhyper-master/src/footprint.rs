@@ -11,8 +11,8 @@ use std::fmt;
 use std::mem::size_of;
 
 use atlhyper_model::{
-    CollectorStatus, DiskMetrics, MetricsDataPoint, NetworkMetrics, NodeMetricsSnapshot,
-    NodeStatus, ProcessMetrics, SensorReading,
+    BoundedList, CollectorStatus, DiskMetrics, MetricsDataPoint, NetworkMetrics, NodeListLengths,
+    NodeMetricsSnapshot, NodeStatus, ProcessMetrics, SensorReading,
 };
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
@@ -50,45 +50,22 @@ impl SnapshotShape {
     }
 }
 
-/// One node's lists, counted.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct NodeShape {
-    disks: Len,
-    networks: Len,
-    processes: Len,
-    collectors: Len,
-    cpu: CpuShape,
-    temperature: TemperatureShape,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct CpuShape {
-    per_core: Len,
-}
-
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(default)]
-struct TemperatureShape {
-    sensors: Len,
-}
-
-impl NodeShape {
-    fn bytes(&self) -> usize {
-        let lists = [
-            (self.disks.0, size_of::<DiskMetrics>()),
-            (self.networks.0, size_of::<NetworkMetrics>()),
-            (self.processes.0, size_of::<ProcessMetrics>()),
-            (self.collectors.0, size_of::<CollectorStatus>()),
-            (self.cpu.per_core.0, size_of::<f64>()),
-            (self.temperature.sensors.0, size_of::<SensorReading>()),
-        ];
-        lists.iter().fold(
-            size_of::<String>() + size_of::<NodeMetricsSnapshot>() + MAP_ENTRY_OVERHEAD,
-            |sum, (n, size)| sum.saturating_add(n.saturating_mul(*size)),
-        )
-    }
+/// Upper bound of one parsed node, bytes, from its counted lists.
+fn node_bytes(lengths: &NodeListLengths) -> usize {
+    BoundedList::ALL.iter().fold(
+        size_of::<String>() + size_of::<NodeMetricsSnapshot>() + MAP_ENTRY_OVERHEAD,
+        |sum, list| {
+            let entry = match list {
+                BoundedList::Disks => size_of::<DiskMetrics>(),
+                BoundedList::Networks => size_of::<NetworkMetrics>(),
+                BoundedList::Processes => size_of::<ProcessMetrics>(),
+                BoundedList::PerCore => size_of::<f64>(),
+                BoundedList::Sensors => size_of::<SensorReading>(),
+                BoundedList::Collectors => size_of::<CollectorStatus>(),
+            };
+            sum.saturating_add(lengths.get(*list).saturating_mul(entry))
+        },
+    )
 }
 
 /// The length of a JSON list (`null` is empty), its entries skipped.
@@ -163,8 +140,8 @@ impl<'de> Deserialize<'de> for Nodes {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Nodes, A::Error> {
                 let mut bytes = 0usize;
                 while map.next_key::<IgnoredAny>()?.is_some() {
-                    let node: NodeShape = map.next_value()?;
-                    bytes = bytes.saturating_add(node.bytes());
+                    let node: NodeListLengths = map.next_value()?;
+                    bytes = bytes.saturating_add(node_bytes(&node));
                 }
                 Ok(Nodes(bytes))
             }
@@ -213,7 +190,10 @@ mod tests {
         let small = footprint(br#"{"node_metrics":null,"backfill":null,"node_status":null}"#);
         assert_eq!(small.unwrap(), 56);
         assert!(footprint(br#"{"node_metrics":{"n":{"disks":null}}}"#).is_ok());
-        assert!(footprint(br#"{"node_metrics":{"n":{"disks":5}}}"#).is_err());
+        // A node's lists are counted as the agent counts them (NodeListLengths): a wrong type
+        // counts as empty and the full parse refuses it.
+        assert!(footprint(br#"{"node_metrics":{"n":{"disks":5}}}"#).is_ok());
+        assert!(footprint(br#"{"node_metrics":5}"#).is_err());
         assert!(footprint(b"{not json").is_err());
     }
 }

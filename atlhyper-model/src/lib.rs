@@ -30,6 +30,7 @@ mod bounds;
 mod cluster;
 mod command;
 mod error;
+mod list_lengths;
 mod node;
 mod serde_util;
 mod summary;
@@ -47,6 +48,7 @@ pub use command::{
     CreateCommand,
 };
 pub use error::ErrorBody;
+pub use list_lengths::NodeListLengths;
 pub use node::{
     CollectorStatus, CpuMetrics, DiskMetrics, MemoryMetrics, NetworkMetrics, NodeMetricsSnapshot,
     NodeTotals, ProcessMetrics, PsiMetrics, SensorReading, TemperatureMetrics,

@@ -1,20 +1,89 @@
-//! The lengths of a node snapshot's capped lists, read from its JSON without building the
-//! entries. A body of 100,000 empty disks is 300 KB of JSON and, parsed into snapshots, tens of
-//! MB; counting first lets the receiver refuse it for the price of one pass over the text.
+//! The lengths of a node snapshot's capped lists ([`BoundedList`]), read from its JSON without
+//! building the entries. A body of 100,000 empty disks is 300 KB of JSON and, parsed into a
+//! snapshot, tens of MB; counting first lets a receiver refuse it, or bound what it will cost,
+//! for the price of one pass over the text.
 //!
 //! Any JSON value is accepted where a list is expected (a `null`, a wrong type: the count is 0,
 //! and the full parse that follows says what is wrong), so counting refuses only what the full
 //! parse would refuse too: text that is not JSON, a duplicated field.
+//!
+//! ```
+//! use atlhyper_model::{BoundedList, NodeListLengths, SnapshotBounds};
+//!
+//! let lengths = NodeListLengths::from_json(r#"{"disks":[{},{},{}],"cpu":{"per_core":[1,2]}}"#)?;
+//! assert_eq!(lengths.get(BoundedList::Disks), 3);
+//! assert_eq!(lengths.get(BoundedList::PerCore), 2);
+//! let tight = SnapshotBounds { max_disks: 2, ..SnapshotBounds::default() };
+//! assert!(tight.check_lengths(&lengths).is_err());
+//! # Ok::<(), serde_json::Error>(())
+//! ```
 
 use std::fmt;
 use std::marker::PhantomData;
 
-use atlhyper_model::{BoundedList, Rejection, SnapshotBounds};
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-/// Entries of each capped list of one snapshot's JSON.
+use crate::bounds::{BoundedList, Rejection, SnapshotBounds};
+
+/// Entries of each capped list of one node snapshot, counted in its JSON.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NodeListLengths {
+    disks: usize,
+    networks: usize,
+    processes: usize,
+    per_core: usize,
+    sensors: usize,
+    collectors: usize,
+}
+
+impl NodeListLengths {
+    /// Counts the lists of one node snapshot's JSON. An error only when the text is not JSON
+    /// (or has a field twice); any other shape counts as empty lists.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// Entries of `list`.
+    pub fn get(&self, list: BoundedList) -> usize {
+        match list {
+            BoundedList::Disks => self.disks,
+            BoundedList::Networks => self.networks,
+            BoundedList::Processes => self.processes,
+            BoundedList::PerCore => self.per_core,
+            BoundedList::Sensors => self.sensors,
+            BoundedList::Collectors => self.collectors,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeListLengths {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let Lenient(l) = Lenient::<Lengths>::deserialize(deserializer)?;
+        Ok(NodeListLengths {
+            disks: l.disks.0,
+            networks: l.networks.0,
+            processes: l.processes.0,
+            per_core: l.cpu.0.per_core.0,
+            sensors: l.temperature.0.sensors.0,
+            collectors: l.collectors.0,
+        })
+    }
+}
+
+impl SnapshotBounds {
+    /// Checks counted lengths against the caps, with the refusal [`SnapshotBounds::apply`] gives
+    /// for the first list over its cap.
+    pub fn check_lengths(&self, lengths: &NodeListLengths) -> Result<(), Rejection> {
+        for list in BoundedList::ALL {
+            self.check_len(list, lengths.get(list))?;
+        }
+        Ok(())
+    }
+}
+
+/// The JSON shape counted: the capped lists, where a snapshot has them.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Lengths {
@@ -38,29 +107,6 @@ struct CpuLengths {
 #[serde(default)]
 struct TemperatureLengths {
     sensors: Count,
-}
-
-/// Checks the capped lists of the snapshot `json` against `bounds` before it is parsed. `Ok`
-/// when every list is within its cap (or the text is not a JSON object: the full parse reports
-/// that); a [`Rejection`] as [`SnapshotBounds::apply`] gives otherwise; `Err(Err(_))` when the
-/// text is not a snapshot at all (not JSON, a field twice).
-pub(crate) fn check(
-    bounds: &SnapshotBounds,
-    json: &str,
-) -> Result<(), Result<Rejection, serde_json::Error>> {
-    let Lenient(lengths) = serde_json::from_str::<Lenient<Lengths>>(json).map_err(Err)?;
-    let counted = [
-        (BoundedList::Disks, lengths.disks.0),
-        (BoundedList::Networks, lengths.networks.0),
-        (BoundedList::Processes, lengths.processes.0),
-        (BoundedList::Collectors, lengths.collectors.0),
-        (BoundedList::PerCore, lengths.cpu.0.per_core.0),
-        (BoundedList::Sensors, lengths.temperature.0.sensors.0),
-    ];
-    for (list, len) in counted {
-        bounds.check_len(list, len).map_err(Ok)?;
-    }
-    Ok(())
 }
 
 /// The number of entries of a JSON array, each skipped unread; 0 for any other value.
@@ -182,7 +228,7 @@ impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for LenientVisitor<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use atlhyper_model::RejectReason;
+    use crate::bounds::RejectReason;
 
     fn bounds() -> SnapshotBounds {
         SnapshotBounds {
@@ -197,11 +243,8 @@ mod tests {
     }
 
     fn refused(json: &str) -> Option<Rejection> {
-        match check(&bounds(), json) {
-            Ok(()) => None,
-            Err(Ok(r)) => Some(r),
-            Err(Err(e)) => panic!("{json}: {e}"),
-        }
+        let lengths = NodeListLengths::from_json(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        bounds().check_lengths(&lengths).err()
     }
 
     #[test]
@@ -228,6 +271,14 @@ mod tests {
     }
 
     #[test]
+    fn counting_agrees_with_apply() {
+        let json = r#"{"node_name":"n","disks":[{},{},{}],"networks":[{},{},{}]}"#;
+        let mut parsed: crate::NodeMetricsSnapshot = serde_json::from_str(json).unwrap();
+        let by_apply = bounds().apply(&mut parsed).unwrap_err();
+        assert_eq!(refused(json), Some(by_apply));
+    }
+
+    #[test]
     fn within_the_caps_and_odd_shapes_pass_to_the_full_parse() {
         for json in [
             r#"{"node_name":"n","disks":[{"a":[1,2,3,4]},{}],"cpu":{"per_core":[1,2]}}"#,
@@ -242,9 +293,9 @@ mod tests {
     }
 
     #[test]
-    fn not_a_snapshot_is_an_error() {
+    fn not_json_is_an_error() {
         for json in ["{", r#"{"disks":[],"disks":[]}"#, "{} trailing"] {
-            assert!(matches!(check(&bounds(), json), Err(Err(_))), "{json}");
+            assert!(NodeListLengths::from_json(json).is_err(), "{json}");
         }
     }
 }
