@@ -1,5 +1,10 @@
 //! The embedded files of the dashboard, prepared once: content hash, ETags, gzip copy, and the
 //! page with its asset links versioned by hash.
+//!
+//! The script is a set of ES modules that import each other by relative URL (`./format.js`). The
+//! page loads them from `/assets/<version>/`, where the version is one hash over every module:
+//! a change to any module moves all of them to a new directory, so a module cached as immutable
+//! never meets an import it was not written against.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -9,8 +14,23 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
-const APP_JS: &str = include_str!("../../assets/app.js");
 const APP_CSS: &str = include_str!("../../assets/app.css");
+
+/// The page's script modules by file name; `app.js` is the entry, the page preloads the others.
+const MODULES: [(&str, &str); 9] = [
+    ("app.js", include_str!("../../assets/app.js")),
+    ("api.js", include_str!("../../assets/api.js")),
+    ("charts.js", include_str!("../../assets/charts.js")),
+    ("dom.js", include_str!("../../assets/dom.js")),
+    ("format.js", include_str!("../../assets/format.js")),
+    ("health.js", include_str!("../../assets/health.js")),
+    ("node.js", include_str!("../../assets/node.js")),
+    ("overview.js", include_str!("../../assets/overview.js")),
+    ("route.js", include_str!("../../assets/route.js")),
+];
+
+/// The file name of the entry module.
+pub(super) const ENTRY_MODULE: &str = "app.js";
 
 /// One file ready to serve.
 #[derive(Debug)]
@@ -47,26 +67,50 @@ impl Asset {
 #[derive(Debug)]
 struct Assets {
     index: Asset,
-    js: Asset,
     css: Asset,
+    /// The modules in `MODULES` order, with their file names.
+    modules: Vec<(&'static str, Asset)>,
+    /// Hash over every module's name and bytes: the directory the page loads them from.
+    modules_version: String,
 }
 
 fn all() -> &'static Assets {
     static ASSETS: OnceLock<Assets> = OnceLock::new();
     ASSETS.get_or_init(|| {
-        let js = Asset::new(
-            "text/javascript; charset=utf-8",
-            Bytes::from_static(APP_JS.as_bytes()),
-        );
         let css = Asset::new(
             "text/css; charset=utf-8",
             Bytes::from_static(APP_CSS.as_bytes()),
         );
+        let modules: Vec<_> = MODULES
+            .iter()
+            .map(|&(name, text)| {
+                let asset = Asset::new(
+                    "text/javascript; charset=utf-8",
+                    Bytes::from_static(text.as_bytes()),
+                );
+                (name, asset)
+            })
+            .collect();
+        let modules_version = version_of(MODULES.iter().map(|&(n, t)| (n, t.as_bytes())));
+        let preloads = MODULES
+            .iter()
+            .filter(|&&(name, _)| name != ENTRY_MODULE)
+            .map(|&(name, _)| {
+                format!(r#"<link rel="modulepreload" href="/assets/{modules_version}/{name}">"#)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
         let html = INDEX_HTML
-            .replace("{{JS_HASH}}", &js.hash)
+            .replace("{{MODULES_VERSION}}", &modules_version)
+            .replace("{{MODULE_PRELOADS}}", &preloads)
             .replace("{{CSS_HASH}}", &css.hash);
         let index = Asset::new("text/html; charset=utf-8", Bytes::from(html));
-        Assets { index, js, css }
+        Assets {
+            index,
+            css,
+            modules,
+            modules_version,
+        }
     })
 }
 
@@ -75,23 +119,71 @@ pub(super) fn index() -> &'static Asset {
     &all().index
 }
 
-/// An asset under `/assets/` by file name.
+/// An asset under `/assets/` by file name: the stylesheet or a script module.
 pub(super) fn by_name(name: &str) -> Option<&'static Asset> {
     match name {
-        "app.js" => Some(&all().js),
         "app.css" => Some(&all().css),
-        _ => None,
+        _ => module(name),
     }
 }
 
-/// FNV-1a, 64 bit: a content fingerprint for cache validation (not a security measure).
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+/// A script module by file name.
+pub(super) fn module(name: &str) -> Option<&'static Asset> {
+    all()
+        .modules
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, asset)| asset)
+}
+
+/// The file names and sources of every script module.
+#[cfg(test)]
+pub(super) fn modules() -> impl Iterator<Item = (&'static str, &'static Asset)> {
+    all().modules.iter().map(|(name, asset)| (*name, asset))
+}
+
+/// The version directory of the script modules (`/assets/<version>/<module>`).
+pub(super) fn modules_version() -> &'static str {
+    &all().modules_version
+}
+
+/// One hash over a set of named files: it changes when any file's bytes or name changes, or a
+/// file is added or removed. Each part is length-prefixed so no two sets collide by concatenation.
+pub(super) fn version_of<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    let mut h = Fnv1a64::new();
+    for (name, bytes) in files {
+        for part in [name.as_bytes(), bytes] {
+            h.write(&(part.len() as u64).to_le_bytes());
+            h.write(part);
+        }
     }
-    h
+    format!("{:016x}", h.finish())
+}
+
+/// FNV-1a, 64 bit: a content fingerprint for cache validation (not a security measure).
+struct Fnv1a64(u64);
+
+impl Fnv1a64 {
+    fn new() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h = Fnv1a64::new();
+    h.write(bytes);
+    h.finish()
 }
 
 fn gzip(bytes: &[u8]) -> Option<Bytes> {

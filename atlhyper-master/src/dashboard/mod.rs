@@ -4,11 +4,15 @@
 //! reads the master's REST API (`/api/v2/...`) from the same origin and fetches nothing else, so
 //! the master works without any network access beyond its agents.
 //!
+//! The script is a set of ES modules loaded with `<script type="module">`, no build step.
+//!
 //! Caching: every asset carries a strong `ETag` (a hash of its bytes) and answers
-//! `If-None-Match` with 304. The page links its assets as `/assets/<file>?v=<hash>`; a request
-//! whose `v` matches the embedded asset is cacheable for a year (`immutable`), anything else must
-//! revalidate, so a new master version is picked up at once. Browsers that accept gzip get the
-//! assets compressed once, at first use.
+//! `If-None-Match` with 304. The page links its stylesheet as `/assets/app.css?v=<hash>` and its
+//! modules as `/assets/<version>/<module>`, where `<version>` is one hash over all modules, so
+//! the relative imports between modules stay in that directory and a change to any module moves
+//! every module URL. A request whose `v` or `<version>` matches the embedded files is cacheable
+//! for a year (`immutable`), anything else must revalidate, so a new master version is picked up
+//! at once. Browsers that accept gzip get the assets compressed once, at first use.
 //!
 //! ```
 //! use axum::Router;
@@ -28,7 +32,8 @@ use axum::routing::get;
 
 use assets::Asset;
 
-/// Routes of the dashboard: `GET /` (the page) and `GET /assets/{file}` (its script and style).
+/// Routes of the dashboard: `GET /` (the page), `GET /assets/{file}` (its style, and its script
+/// modules unversioned) and `GET /assets/{version}/{module}` (the modules as the page loads them).
 ///
 /// The router has no state of its own, so it merges into the master's router whatever state that
 /// one carries.
@@ -39,6 +44,7 @@ where
     Router::new()
         .route("/", get(index))
         .route("/assets/{file}", get(asset))
+        .route("/assets/{version}/{file}", get(module))
 }
 
 async fn index(headers: HeaderMap) -> Response {
@@ -58,6 +64,13 @@ async fn asset(
         .and_then(version_param)
         .is_some_and(|v| v == asset.hash);
     serve(asset, &headers, versioned)
+}
+
+async fn module(Path((version, file)): Path<(String, String)>, headers: HeaderMap) -> Response {
+    let Some(asset) = assets::module(&file) else {
+        return not_found(&file);
+    };
+    serve(asset, &headers, version == assets::modules_version())
 }
 
 /// The `v` parameter of a query string (`v=<hash>`), if present.

@@ -42,11 +42,137 @@ async fn index_is_html_with_hashed_asset_links() {
     assert_eq!(header_str(&r, header::CACHE_CONTROL), "no-cache");
     assert!(header_str(&r, header::CONTENT_SECURITY_POLICY).contains("default-src 'self'"));
     let html = String::from_utf8(body_bytes(r).await).expect("utf-8");
-    let js = assets::by_name("app.js").expect("app.js");
     let css = assets::by_name("app.css").expect("app.css");
-    assert!(html.contains(&format!("/assets/app.js?v={}", js.hash)));
+    let version = assets::modules_version();
+    assert!(html.contains(&format!(
+        r#"<script type="module" src="/assets/{version}/app.js"></script>"#
+    )));
     assert!(html.contains(&format!("/assets/app.css?v={}", css.hash)));
+    for (name, _) in assets::modules().filter(|(n, _)| *n != assets::ENTRY_MODULE) {
+        assert!(
+            html.contains(&format!(
+                r#"<link rel="modulepreload" href="/assets/{version}/{name}">"#
+            )),
+            "{name} is not preloaded"
+        );
+    }
     assert!(!html.contains("{{"), "unreplaced placeholder in the page");
+}
+
+/// The relative module specifiers (`from './x.js'`) of a module's source.
+fn imports(source: &str) -> Vec<&str> {
+    source
+        .lines()
+        .filter(|l| l.starts_with("import ") || (l.starts_with("export ") && l.contains(" from ")))
+        .filter_map(|l| l.split(" from ").nth(1))
+        .map(|spec| spec.trim().trim_end_matches(';').trim_matches('\''))
+        .collect()
+}
+
+#[test]
+fn every_import_names_an_embedded_module_in_the_same_directory() {
+    // The caching scheme depends on this: a module under /assets/<version>/ imports only
+    // siblings, so every import is versioned by the same hash as the importer.
+    let mut imported = std::collections::BTreeSet::new();
+    for (name, asset) in assets::modules() {
+        let source = std::str::from_utf8(&asset.body).expect("utf-8");
+        for spec in imports(source) {
+            let file = spec
+                .strip_prefix("./")
+                .unwrap_or_else(|| panic!("{name} imports {spec:?}, not a sibling"));
+            assert!(
+                !file.contains('/'),
+                "{name} imports {spec:?} from another directory"
+            );
+            assert!(
+                assets::module(file).is_some(),
+                "{name} imports {spec:?}, not embedded"
+            );
+            imported.insert(file);
+        }
+    }
+    // Every module but the entry is reached from it; none is embedded for nothing.
+    for (name, _) in assets::modules().filter(|(n, _)| *n != assets::ENTRY_MODULE) {
+        assert!(imported.contains(name), "{name} is never imported");
+    }
+    assert_eq!(
+        imports("import { a } from './a.js';\nconst x = 1;\nexport { b } from './b.js';"),
+        ["./a.js", "./b.js"]
+    );
+}
+
+#[test]
+fn every_script_in_the_assets_folder_is_embedded() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .expect("assets folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".js"))
+        .collect();
+    on_disk.sort();
+    let mut embedded: Vec<String> = assets::modules().map(|(n, _)| n.to_owned()).collect();
+    embedded.sort();
+    assert_eq!(
+        on_disk, embedded,
+        "assets.rs MODULES and the assets folder differ"
+    );
+}
+
+#[test]
+fn the_modules_version_changes_with_any_module() {
+    let files = [("app.js", &b"import './a.js';"[..]), ("a.js", b"x")];
+    let v = assets::version_of(files);
+    assert_eq!(v.len(), 16);
+    assert_eq!(v, assets::version_of(files), "deterministic");
+    // One byte of an imported module changes the version of all, the entry's included.
+    assert_ne!(v, assets::version_of([files[0], ("a.js", b"y")]));
+    // So does a renamed, an added or a removed module.
+    assert_ne!(v, assets::version_of([files[0], ("b.js", b"x")]));
+    assert_ne!(v, assets::version_of([files[0], files[1], ("c.js", b"")]));
+    assert_ne!(v, assets::version_of([files[0]]));
+    // Moving bytes between a name and a body does not collide.
+    assert_ne!(
+        assets::version_of([("ab", &b"c"[..])]),
+        assets::version_of([("a", &b"bc"[..])])
+    );
+    // The served version is the one over the embedded modules.
+    let embedded: Vec<_> = assets::modules()
+        .map(|(n, a)| (n, a.body.as_ref()))
+        .collect();
+    assert_eq!(assets::modules_version(), assets::version_of(embedded));
+}
+
+#[tokio::test]
+async fn every_module_is_served_immutable_under_the_version_only() {
+    let version = assets::modules_version();
+    for (name, asset) in assets::modules() {
+        let r = get_with(&format!("/assets/{version}/{name}"), &[]).await;
+        assert_eq!(r.status(), StatusCode::OK, "{name}");
+        assert_eq!(
+            header_str(&r, header::CONTENT_TYPE),
+            "text/javascript; charset=utf-8",
+            "{name}"
+        );
+        assert_eq!(
+            header_str(&r, header::CACHE_CONTROL),
+            "public, max-age=31536000, immutable",
+            "{name}"
+        );
+        assert_eq!(header_str(&r, header::ETAG), asset.etag, "{name}");
+        assert_eq!(body_bytes(r).await, asset.body, "{name}");
+        // An old (or made-up) version gets today's module, but must revalidate.
+        let r = get_with(&format!("/assets/0000000000000000/{name}"), &[]).await;
+        assert_eq!(r.status(), StatusCode::OK, "{name}");
+        assert_eq!(header_str(&r, header::CACHE_CONTROL), "no-cache", "{name}");
+        // Unversioned, as an import of an unversioned entry would ask.
+        let r = get_with(&format!("/assets/{name}"), &[]).await;
+        assert_eq!(header_str(&r, header::CACHE_CONTROL), "no-cache", "{name}");
+    }
+    let r = get_with(&format!("/assets/{version}/nope.js"), &[]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    // The stylesheet is versioned by its query, not by the modules' directory.
+    let r = get_with(&format!("/assets/{version}/app.css"), &[]).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -77,15 +203,15 @@ async fn unknown_asset_is_a_json_404() {
 
 #[tokio::test]
 async fn versioned_asset_is_immutable_and_others_revalidate() {
-    let js = assets::by_name("app.js").expect("app.js");
-    let r = get_with(&format!("/assets/app.js?v={}", js.hash), &[]).await;
+    let css = assets::by_name("app.css").expect("app.css");
+    let r = get_with(&format!("/assets/app.css?v={}", css.hash), &[]).await;
     assert_eq!(
         header_str(&r, header::CACHE_CONTROL),
         "public, max-age=31536000, immutable"
     );
-    let r = get_with("/assets/app.js?v=0000000000000000", &[]).await;
+    let r = get_with("/assets/app.css?v=0000000000000000", &[]).await;
     assert_eq!(header_str(&r, header::CACHE_CONTROL), "no-cache");
-    let r = get_with("/assets/app.js", &[]).await;
+    let r = get_with("/assets/app.css", &[]).await;
     assert_eq!(header_str(&r, header::CACHE_CONTROL), "no-cache");
 }
 
@@ -153,7 +279,7 @@ fn page_weight_is_under_budget() {
     // The issue's budget: the whole page (HTML, script, style) under 200 KB as written,
     // before any compression.
     let total = assets::index().body.len()
-        + assets::by_name("app.js").expect("js").body.len()
+        + assets::modules().map(|(_, a)| a.body.len()).sum::<usize>()
         + assets::by_name("app.css").expect("css").body.len();
     assert!(total < 200 * 1024, "page weight {total} bytes");
 }
@@ -166,11 +292,13 @@ fn page_loads_nothing_from_other_origins() {
     }
     let css = std::str::from_utf8(&assets::by_name("app.css").expect("css").body).expect("utf-8");
     assert!(!css.contains("url("), "stylesheet loads a resource");
-    let js = std::str::from_utf8(&assets::by_name("app.js").expect("js").body).expect("utf-8");
-    // The SVG namespace URI is an identifier, never fetched; nothing else may name an origin.
-    let stripped = js.replace("http://www.w3.org/2000/svg", "");
-    for needle in ["http://", "https://", "import("] {
-        assert!(!stripped.contains(needle), "script refers to {needle}");
+    for (name, asset) in assets::modules() {
+        let js = std::str::from_utf8(&asset.body).expect("utf-8");
+        // The SVG namespace URI is an identifier, never fetched; nothing else may name an origin.
+        let stripped = js.replace("http://www.w3.org/2000/svg", "");
+        for needle in ["http://", "https://", "import("] {
+            assert!(!stripped.contains(needle), "{name} refers to {needle}");
+        }
     }
 }
 

@@ -1,0 +1,20 @@
+// The page's place lives in the URL fragment: #c=<cluster>&n=<node>&r=<range>.
+
+/** Chart ranges and their length in hours. */
+export const RANGE_HOURS = { '1h': 1, '24h': 24, '7d': 168, '30d': 720 };
+
+/** The place named by the current fragment (empty strings for what it does not name). */
+export function readRoute() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  return { clusterId: p.get('c') || '', nodeName: p.get('n') || '', range: RANGE_HOURS[p.get('r')] ? p.get('r') : '' };
+}
+
+/** Goes to a cluster, a node of it (or '' for the overview) and a chart range. */
+export function navigate(clusterId, nodeName, range) {
+  const p = new URLSearchParams();
+  if (clusterId) p.set('c', clusterId);
+  if (nodeName) p.set('n', nodeName);
+  if (nodeName && range) p.set('r', range);
+  const h = '#' + p.toString();
+  if (location.hash !== h) location.hash = h;
+}
