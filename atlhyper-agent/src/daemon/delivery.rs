@@ -28,6 +28,20 @@ pub(crate) enum DeliverError {
     Refused(String),
 }
 
+impl DeliverError {
+    /// The verdict on an answer that was not a success. 401 and 403 are retried until the
+    /// token is fixed, so the queued snapshots still arrive then; 408 and 429 say "later"; any
+    /// other 4xx will not change for this body; 5xx and anything else is the agent's trouble
+    /// and passes.
+    fn from_status(status: u16, why: String) -> Self {
+        match status {
+            401 | 403 | 408 | 429 => Self::Retry(why),
+            400..=499 => Self::Refused(why),
+            _ => Self::Retry(why),
+        }
+    }
+}
+
 /// Delivers one gzipped snapshot body. The seam between the sender loop and HTTP.
 pub(crate) trait Deliver: Send + 'static {
     fn deliver(&mut self, body: Bytes) -> impl Future<Output = Result<(), DeliverError>> + Send;
@@ -93,12 +107,16 @@ impl Deliver for HttpDeliver {
             self.url,
             text.chars().take(200).collect::<String>()
         );
-        match status.as_u16() {
-            401 | 403 | 408 | 429 => Err(DeliverError::Retry(why)),
-            400..=499 => Err(DeliverError::Refused(why)),
-            _ => Err(DeliverError::Retry(why)),
-        }
+        Err(DeliverError::from_status(status.as_u16(), why))
     }
+}
+
+/// The retry delays for `config`: from `backoff_base` doubling to `backoff_max`, both capped at
+/// one collection interval, so a daemon is back within about one interval of its agent
+/// returning, however long the outage was.
+pub(super) fn retry_backoff(config: &DaemonConfig) -> Backoff {
+    let base = config.backoff_base.min(config.interval);
+    Backoff::new(base, config.backoff_max.min(config.interval).max(base))
 }
 
 /// Sends what the outbox holds, one request at a time, until cancelled.
@@ -165,6 +183,54 @@ mod tests {
 
     fn body(n: u8) -> Bytes {
         Bytes::from(vec![n])
+    }
+
+    fn verdict(status: u16) -> &'static str {
+        match DeliverError::from_status(status, String::new()) {
+            DeliverError::Retry(_) => "retry",
+            DeliverError::Refused(_) => "refused",
+        }
+    }
+
+    #[test]
+    fn client_errors_are_refused_except_auth_timeout_and_rate_limit() {
+        for status in [400, 404, 413, 415, 422, 499] {
+            assert_eq!(verdict(status), "refused", "{status}");
+        }
+        for status in [401, 403, 408, 429, 500, 502, 503, 504, 302, 100] {
+            assert_eq!(verdict(status), "retry", "{status}");
+        }
+    }
+
+    fn config(interval_ms: u64, base_ms: u64, max_ms: u64) -> DaemonConfig {
+        let mut c = DaemonConfig::new("n1");
+        c.interval = Duration::from_millis(interval_ms);
+        c.backoff_base = Duration::from_millis(base_ms);
+        c.backoff_max = Duration::from_millis(max_ms);
+        c
+    }
+
+    /// The first ceiling (base) and the one reached after many failures (max).
+    fn bounds(config: &DaemonConfig) -> (Duration, Duration) {
+        let mut b = retry_backoff(config);
+        let first = b.ceiling();
+        for _ in 0..40 {
+            b.next_delay();
+        }
+        (first, b.ceiling())
+    }
+
+    #[test]
+    fn retries_never_wait_longer_than_one_interval() {
+        let ms = Duration::from_millis;
+        // The defaults: 1 s doubling, capped at the 5 s interval rather than at 60 s.
+        assert_eq!(bounds(&config(5000, 1000, 60_000)), (ms(1000), ms(5000)));
+        // A cap below the interval stays.
+        assert_eq!(bounds(&config(5000, 1000, 2000)), (ms(1000), ms(2000)));
+        // A base above the interval is cut to it too.
+        assert_eq!(bounds(&config(500, 1000, 60_000)), (ms(500), ms(500)));
+        // A cap below the base is raised to the base.
+        assert_eq!(bounds(&config(5000, 1000, 10)), (ms(1000), ms(1000)));
     }
 
     /// Fails the first `fail` deliveries, recording when each attempt started and how many were

@@ -25,12 +25,11 @@ use tokio_util::sync::CancellationToken;
 pub use config::{DaemonArgs, DaemonConfig};
 pub use self_metrics::{DaemonStats, daemon_router};
 
-use crate::backoff::Backoff;
 use crate::error::AgentError;
 use crate::gzip::gzip;
 use crate::serve::{DEFAULT_HEADER_TIMEOUT, ServeLimits, serve};
 use crate::stats::inc;
-use delivery::{HttpDeliver, run_sender};
+use delivery::{HttpDeliver, retry_backoff, run_sender};
 use outbox::Outbox;
 
 /// Runs `source` every interval on the blocking pool and queues its snapshot, until cancelled.
@@ -178,12 +177,7 @@ where
         sink,
         Arc::clone(&outbox),
         Arc::clone(&notify),
-        // Retries never wait longer than one collection interval, so a daemon is back within
-        // about one interval of its agent returning, however long the outage was.
-        {
-            let base = config.backoff_base.min(config.interval);
-            Backoff::new(base, config.backoff_max.min(config.interval).max(base))
-        },
+        retry_backoff(&config),
         Arc::clone(&stats),
         cancel.clone(),
     ));

@@ -117,6 +117,27 @@ mod tests {
     }
 
     #[test]
+    fn empty_outbox_has_nothing_to_send() {
+        let mut o = Outbox::new(3);
+        assert!(o.next().is_none());
+        o.ack(1); // nothing to forget
+        assert_eq!((o.len(), o.dropped()), (0, 0));
+    }
+
+    #[test]
+    fn ack_of_an_unknown_or_repeated_id_changes_nothing() {
+        let mut o = Outbox::new(3);
+        o.push(body(1));
+        o.push(body(2));
+        let (id, _) = o.next().unwrap();
+        o.ack(id);
+        o.ack(id);
+        o.ack(99);
+        assert_eq!(o.len(), 1);
+        assert_eq!(o.next().unwrap().1[0], 1);
+    }
+
+    #[test]
     fn zero_capacity_keeps_only_the_newest() {
         let mut o = Outbox::new(0);
         o.push(body(1));
