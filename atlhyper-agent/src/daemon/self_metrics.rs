@@ -142,3 +142,41 @@ pub fn daemon_router(stats: Arc<DaemonStats>) -> Router {
         )
         .with_state(stats)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_has_a_sample_per_part_with_the_label_escaped() {
+        let stats = DaemonStats::default();
+        stats.set_parts(vec![
+            CollectorStatus {
+                name: "cpu".into(),
+                ok: true,
+                duration_us: 1500,
+                error: None,
+            },
+            CollectorStatus {
+                name: "odd\"part".into(),
+                ok: false,
+                duration_us: 0,
+                error: Some("unreadable".into()),
+            },
+        ]);
+        stats.queued.store(3, Ordering::Relaxed);
+        let text = stats.render();
+        for line in [
+            "atlhyper_metrics_part_duration_seconds{part=\"cpu\"} 0.0015",
+            "atlhyper_metrics_part_ok{part=\"cpu\"} 1",
+            "atlhyper_metrics_part_ok{part=\"odd\\\"part\"} 0",
+            "atlhyper_metrics_queue_length 3",
+            "atlhyper_metrics_pushes_total 0",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+    }
+}
