@@ -1,0 +1,226 @@
+//! The node daemon: collect every interval, push to the agent, never block, never grow.
+//!
+//! The run loop lives here; its parts are one module each: [`config`] (flags and values),
+//! [`outbox`] (what waits for delivery, bounded), [`delivery`] (the push and its retries) and
+//! [`self_metrics`] (the daemon's own `/metrics`).
+
+mod config;
+mod delivery;
+mod outbox;
+mod self_metrics;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use atlhyper_collect::{CollectConfig, Collector, HostRoot};
+use atlhyper_model::NodeMetricsSnapshot;
+use axum::body::Bytes;
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+pub use config::{DaemonArgs, DaemonConfig};
+pub use self_metrics::{DaemonStats, daemon_router};
+
+use crate::error::AgentError;
+use crate::gzip::gzip;
+use crate::serve::{DEFAULT_HEADER_TIMEOUT, ServeLimits, serve};
+use crate::stats::inc;
+use delivery::{HttpDeliver, retry_backoff, run_sender};
+use outbox::Outbox;
+
+/// Runs `source` every interval on the blocking pool and queues its snapshot, until cancelled.
+async fn run_collector<F>(
+    mut source: F,
+    config: Arc<DaemonConfig>,
+    outbox: Arc<Mutex<Outbox>>,
+    notify: Arc<Notify>,
+    stats: Arc<DaemonStats>,
+    cancel: CancellationToken,
+) -> Result<(), AgentError>
+where
+    F: FnMut() -> NodeMetricsSnapshot + Send + 'static,
+{
+    let mut ticker = tokio::time::interval(config.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = cancel.cancelled() => return Ok(()),
+        }
+        let started = std::time::Instant::now();
+        let node_name = config.node_name.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let mut snapshot = source();
+            snapshot.node_name = node_name;
+            // Serialising a plain struct into a Vec cannot fail.
+            let json = serde_json::to_vec(&snapshot).unwrap_or_default();
+            let body = Bytes::from(gzip(&json, 1));
+            (source, body, snapshot.collectors)
+        });
+        let joined = tokio::select! {
+            j = job => j,
+            _ = cancel.cancelled() => return Ok(()),
+        };
+        let (returned, body, parts) = joined.map_err(|e| AgentError::Task {
+            name: "collector",
+            reason: e.to_string(),
+        })?;
+        source = returned;
+        let (queued, dropped) = {
+            let mut o = outbox.lock();
+            o.push(body);
+            (o.len(), o.dropped())
+        };
+        notify.notify_one();
+        inc(&stats.cycles);
+        let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        stats.last_cycle_us.store(took, Ordering::Relaxed);
+        stats.queued.store(queued as u64, Ordering::Relaxed);
+        stats.dropped.store(dropped, Ordering::Relaxed);
+        stats.set_parts(parts);
+    }
+}
+
+/// Runs the node daemon with the real collector over the host paths of `config` until
+/// `shutdown` completes.
+///
+/// ```no_run
+/// use atlhyper_agent::{DaemonConfig, run_daemon};
+///
+/// # async fn run() -> Result<(), atlhyper_agent::AgentError> {
+/// let mut config = DaemonConfig::new("worker-1");
+/// config.agent_addr = "http://atlhyper-agent:8082".into();
+/// run_daemon(config, async { let _ = tokio::signal::ctrl_c().await; }).await
+/// # }
+/// ```
+pub async fn run_daemon(
+    config: DaemonConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
+    config.validate()?;
+    let root = HostRoot::new(&config.proc_root, &config.sys_root, &config.host_root);
+    let collect = CollectConfig {
+        node_name: config.node_name.clone(),
+        top_processes: config.top_processes,
+        statfs_timeout: config.statfs_timeout,
+        ..CollectConfig::default()
+    };
+    let mut collector = Collector::new(root, collect);
+    // The first collection has no previous sample and so no rates (CPU 0 %, IO 0 B/s); pushed
+    // as is it would draw a false dip at the start of every chart. Prime the collector and
+    // measure the first pushed snapshot over a short window instead. The window is at most half
+    // an interval: the next tick then comes at least half an interval after the primed
+    // collection, never right behind it with an elapsed time shorter than one clock tick.
+    let prime_window = (config.interval / 2).min(Duration::from_secs(1));
+    let mut primed = false;
+    let source = move || {
+        if !primed {
+            primed = true;
+            let _ = collector.collect();
+            std::thread::sleep(prime_window);
+        }
+        collector.collect()
+    };
+    run_daemon_with(config, source, shutdown).await
+}
+
+/// Runs the daemon with snapshots from `source` (called on the blocking pool every interval)
+/// until `shutdown` completes. The daemon stamps `config.node_name` on every snapshot.
+pub async fn run_daemon_with<F>(
+    config: DaemonConfig,
+    source: F,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError>
+where
+    F: FnMut() -> NodeMetricsSnapshot + Send + 'static,
+{
+    config.validate()?;
+    let sink = HttpDeliver::new(&config)?;
+    let config = Arc::new(config);
+    let stats = Arc::new(DaemonStats::default());
+    let outbox = Arc::new(Mutex::new(Outbox::new(config.queue_capacity)));
+    let notify = Arc::new(Notify::new());
+    let cancel = CancellationToken::new();
+
+    let server = match config.metrics_listen {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| AgentError::Bind {
+                    addr: addr.to_string(),
+                    source,
+                })?;
+            let c = cancel.clone();
+            let app = daemon_router(Arc::clone(&stats));
+            // A scrape endpoint: a handful of connections is plenty.
+            let limits = ServeLimits {
+                header_timeout: DEFAULT_HEADER_TIMEOUT,
+                max_connections: 64,
+            };
+            Some(tokio::spawn(async move {
+                serve(listener, app, limits, async move { c.cancelled().await }).await
+            }))
+        }
+        None => None,
+    };
+    tracing::info!(
+        node = %config.node_name,
+        agent = %config.push_url(),
+        interval = ?config.interval,
+        "atlhyper-metrics running"
+    );
+    let sender = tokio::spawn(run_sender(
+        sink,
+        Arc::clone(&outbox),
+        Arc::clone(&notify),
+        retry_backoff(&config),
+        Arc::clone(&stats),
+        cancel.clone(),
+    ));
+    let collector = tokio::spawn(run_collector(
+        source,
+        Arc::clone(&config),
+        outbox,
+        notify,
+        stats,
+        cancel.clone(),
+    ));
+    let trigger = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
+    });
+    let collected = collector.await;
+    cancel.cancel();
+    watcher.abort();
+    let mut result = match collected {
+        Ok(r) => r,
+        Err(e) => Err(AgentError::Task {
+            name: "collector",
+            reason: e.to_string(),
+        }),
+    };
+    if let Err(e) = sender.await
+        && result.is_ok()
+    {
+        result = Err(AgentError::Task {
+            name: "sender",
+            reason: e.to_string(),
+        });
+    }
+    if let Some(server) = server
+        && let Err(e) = server.await
+        && result.is_ok()
+    {
+        result = Err(AgentError::Task {
+            name: "metrics server",
+            reason: e.to_string(),
+        });
+    }
+    tracing::info!("atlhyper-metrics stopped");
+    result
+}
