@@ -696,3 +696,14 @@ fn slowloris_does_not_delay_a_normal_snapshot_push() {
         &mut push,
     );
 }
+
+/// A master whose output is a file (as under systemd or Kubernetes) writes its log without
+/// terminal colour codes.
+#[test]
+fn log_to_a_file_has_no_colour_codes() {
+    let _serial = serial();
+    let m = master(&[("RUST_LOG", "info".to_owned())]);
+    let log = m.proc.log_text();
+    assert!(log.contains("listening"), "{log}");
+    assert!(!log.contains('\u{1b}'), "colour codes in the log: {log:?}");
+}
