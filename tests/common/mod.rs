@@ -322,7 +322,8 @@ pub fn wait_healthy(addr: SocketAddr, limit: Duration, who: &Proc) {
 }
 
 /// A minimal blocking HTTP/1.1 client over std TCP (one request per connection), so the
-/// measurements do not depend on a client library's pool or runtime.
+/// measurements do not depend on a client library's pool or runtime: [`http_answer`] with the
+/// address as Host, status and body only.
 pub fn http(
     addr: SocketAddr,
     method: &str,
@@ -331,32 +332,9 @@ pub fn http(
     body: &[u8],
     timeout: Duration,
 ) -> std::io::Result<(u16, Vec<u8>)> {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
-    // A server may answer (413) and close before reading a large body: keep what it said.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => return Err(e),
-        }
-    }
-    parse_response(&raw)
+    let host = addr.to_string();
+    http_answer(addr, method, path, Some(&host), headers, body, timeout)
+        .map(|answer| (answer.status, answer.body))
 }
 
 fn parse_response(raw: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
