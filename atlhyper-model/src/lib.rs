@@ -26,6 +26,7 @@
 //! ```
 
 mod agent;
+mod alert;
 mod bounds;
 mod cluster;
 mod command;
@@ -36,6 +37,7 @@ mod serde_util;
 mod summary;
 
 pub use agent::{AgentState, AgentStatus, Heartbeat, RejectedNode, StatusBody};
+pub use alert::{Alert, AlertState, Labels, Severity, fingerprint};
 pub use bounds::{
     BoundedList, ClockPolicy, MAX_CMDLINE_BYTES, MAX_NODE_NAME_BYTES, RejectReason, Rejection,
     SnapshotBounds, truncate_utf8, validate_node_name,
