@@ -18,8 +18,8 @@ use crate::master::MasterLink;
 use crate::node_table::{DEFAULT_MAX_NODES, NodeTable, NodeTableConfig};
 use crate::pusher::{PushSettings, run_heartbeat, run_pusher};
 use crate::receiver::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiverState, receiver_router};
-use crate::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits, serve};
 use crate::stats::AgentStats;
+use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits, serve};
 
 /// Everything the cluster agent needs. [`AgentConfig::default`] gives the documented defaults;
 /// [`AgentArgs`] reads them from flags and `AGENT_*` environment variables.

@@ -91,13 +91,10 @@ mod commands;
 mod config;
 mod daemon;
 mod error;
-mod gzip;
 mod master;
 mod node_table;
-mod process;
 mod pusher;
 mod receiver;
-pub mod serve;
 mod stats;
 
 pub use agent::{AgentArgs, AgentConfig, run_agent, serve_agent, spawn_sweeper};
@@ -108,15 +105,17 @@ pub use daemon::{
     DaemonArgs, DaemonConfig, DaemonStats, daemon_router, run_daemon, run_daemon_with,
 };
 pub use error::AgentError;
-pub use gzip::{GunzipError, gunzip_limited, gzip};
 pub use master::{MasterError, MasterLink};
 pub use node_table::{
     DEFAULT_MAX_NODES, Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig, TableFull,
 };
-pub use process::{init_logging, run_main, terminated};
 pub use pusher::AGENT_VERSION;
 pub use receiver::{
     DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiveError, ReceiverState, receiver_router,
 };
-pub use serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use stats::AgentStats;
+// The shared server kit, re-exported so the binaries and the facade keep one import path.
+pub use atlhyper_http::{
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, GunzipError, LogFormat, gunzip_limited, gzip,
+    init_logging, run_main, terminated,
+};

@@ -93,7 +93,7 @@ impl MasterLink {
         let http = reqwest::Client::builder()
             .timeout(request_timeout)
             .connect_timeout(request_timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(crate::serve::CLIENT_IDLE_TIMEOUT)
+            .pool_idle_timeout(atlhyper_http::CLIENT_IDLE_TIMEOUT)
             .user_agent(concat!("atlhyper-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| AgentError::Http(e.to_string()))?;

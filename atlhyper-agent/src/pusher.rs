@@ -21,10 +21,10 @@ use tokio::time::{Instant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
-use crate::gzip::gzip;
 use crate::master::{MasterError, MasterLink};
 use crate::node_table::{NodeTable, PushBatch};
 use crate::stats::{AgentStats, PUSH_REFUSED_STATUSES, inc};
+use atlhyper_http::gzip;
 
 /// The version every agent reports.
 pub const AGENT_VERSION: &str = concat!("atlhyper-rs/", env!("CARGO_PKG_VERSION"));
@@ -412,7 +412,7 @@ mod tests {
         body: axum::body::Bytes,
     ) -> axum::response::Response {
         use axum::response::IntoResponse;
-        let json = crate::gzip::gunzip_limited(&body, 64 << 20).unwrap();
+        let json = atlhyper_http::gunzip_limited(&body, 64 << 20).unwrap();
         script
             .seen
             .lock()
@@ -445,13 +445,16 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
         let stopped = stop.clone();
-        let limits = crate::serve::ServeLimits {
+        let limits = atlhyper_http::serve::ServeLimits {
             header_timeout: Duration::from_secs(10),
             max_connections: 16,
         };
-        tokio::spawn(crate::serve::serve(listener, router, limits, async move {
-            stopped.cancelled().await
-        }));
+        tokio::spawn(atlhyper_http::serve::serve(
+            listener,
+            router,
+            limits,
+            async move { stopped.cancelled().await },
+        ));
         let link = MasterLink::new(
             &format!("http://{addr}"),
             "c1",

@@ -24,9 +24,9 @@ use serde_json::value::RawValue;
 use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
-use crate::gzip::{GunzipError, gunzip_limited};
 use crate::node_table::{Ingested, NodeTable, TableFull};
 use crate::stats::{AgentStats, inc};
+use atlhyper_http::{GunzipError, gunzip_limited};
 
 /// Default body limit of `POST /metrics/node`, bytes (1 MiB), applied before and after gzip.
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;

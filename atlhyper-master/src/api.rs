@@ -46,21 +46,7 @@ fn params(p: Params) -> Result<HashMap<String, String>, ApiError> {
 /// A JSON answer that is already serialized, gzip-compressed when the client accepts it and the
 /// compressed form is ready (large answers are compressed once per snapshot, in the background).
 fn negotiated(encoded: &Arc<Encoded>, headers: &HeaderMap) -> Response {
-    let accepts_gzip = headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|e| {
-            let mut parts = e.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q == 0.0))
-            });
-            name.eq_ignore_ascii_case("gzip") && !refused
-        });
+    let accepts_gzip = atlhyper_http::accepts_gzip(headers);
     let gzip = if accepts_gzip { encoded.gzip() } else { None };
     let mut response = match gzip {
         Some(g) => {

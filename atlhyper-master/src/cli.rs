@@ -91,7 +91,7 @@ pub struct MasterArgs {
     #[arg(long, env = "MASTER_HEADER_TIMEOUT", default_value = "10s", value_parser = duration_arg)]
     pub header_timeout: Duration,
     /// Connections served at once; more wait in the listen backlog.
-    #[arg(long, env = "MASTER_MAX_CONNECTIONS", default_value_t = atlhyper_agent::serve::DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long, env = "MASTER_MAX_CONNECTIONS", default_value_t = atlhyper_http::serve::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Snapshot pushes per agent: REQUESTS/DURATION (all may come at once), or off.
     #[arg(long, env = "MASTER_SNAPSHOT_RATE_LIMIT", default_value = "1200/1m", value_parser = rate_limit_arg)]

@@ -12,7 +12,6 @@
 //! it), immune to wall-clock steps.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -170,14 +169,9 @@ impl Encoded {
         };
         let this = Arc::clone(self);
         runtime.spawn_blocking(move || {
-            let mut e = flate2::write::GzEncoder::new(
-                Vec::with_capacity(this.plain.len() / 6),
-                flate2::Compression::fast(),
-            );
-            let done = e.write_all(&this.plain).and_then(|()| e.finish());
-            if let Ok(g) = done {
-                let _ = this.gzip.set(Bytes::from(g));
-            }
+            let _ = this
+                .gzip
+                .set(Bytes::from(atlhyper_http::gzip(&this.plain, 1)));
         });
     }
 }

@@ -2,12 +2,12 @@
 //! command results; and the ingest of a snapshot into the hub and the stores.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Read as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use atlhyper_http::GunzipError;
 use atlhyper_model::{
     ClockPolicy, ClusterSnapshot, CommandPoll, CommandResult, Heartbeat, MetricsDataPoint,
     NodeMetricsSnapshot, RejectedNode, SnapshotBounds, StatusBody, truncate_utf8,
@@ -52,8 +52,7 @@ pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
 
 /// Gunzips `body` when it is gzip (by header or magic bytes), refusing more than `limit` bytes.
 fn decompress(body: Bytes, gzip_header: bool, limit: usize) -> Result<Bytes, ApiError> {
-    let gzip = gzip_header || body.starts_with(&[0x1f, 0x8b]);
-    if !gzip {
+    if !(gzip_header || atlhyper_http::is_gzip(&body)) {
         if body.len() > limit {
             return Err(ApiError::too_large(format!(
                 "snapshot is larger than {limit} bytes"
@@ -61,18 +60,15 @@ fn decompress(body: Bytes, gzip_header: bool, limit: usize) -> Result<Bytes, Api
         }
         return Ok(body);
     }
-    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
-    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    flate2::read::MultiGzDecoder::new(&body[..])
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| ApiError::bad_request(format!("snapshot: bad gzip data: {e}")))?;
-    if out.len() > limit {
-        return Err(ApiError::too_large(format!(
+    match atlhyper_http::gunzip_limited(&body, limit) {
+        Ok(json) => Ok(Bytes::from(json)),
+        Err(GunzipError::TooLarge { limit }) => Err(ApiError::too_large(format!(
             "snapshot decompresses to more than {limit} bytes"
-        )));
+        ))),
+        Err(GunzipError::Invalid(e)) => Err(ApiError::bad_request(format!(
+            "snapshot: bad gzip data: {e}"
+        ))),
     }
-    Ok(Bytes::from(out))
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -648,12 +644,9 @@ pub(crate) async fn post_result(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     fn gz(data: &[u8]) -> Bytes {
-        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        e.write_all(data).unwrap();
-        Bytes::from(e.finish().unwrap())
+        Bytes::from(atlhyper_http::gzip(data, 1))
     }
 
     #[test]

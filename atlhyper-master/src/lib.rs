@@ -139,7 +139,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use atlhyper_agent::serve::{ServeLimits, serve};
+use atlhyper_http::serve::{ServeLimits, serve};
 use atlhyper_model::{ClusterSnapshot, NodeState, NodeStatus};
 use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, SqliteStore};
 use axum::Router;
@@ -149,7 +149,7 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 pub use api::{MAX_COMMAND_TIMEOUT_SECS, MAX_HISTORY_HOURS, MAX_SERIES_MINUTES};
-pub use atlhyper_agent::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
+pub use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use cli::MasterArgs;
 pub use config::{
     ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_duration, parse_rate_limit,

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_agent::{
-    AgentArgs, AgentConfig, DaemonArgs, DaemonConfig, NodeTable, init_logging, run_agent,
-    run_daemon, run_main, serve_agent, terminated, validate_node_name,
+    AgentArgs, AgentConfig, DaemonArgs, DaemonConfig, LogFormat, NodeTable, init_logging,
+    run_agent, run_daemon, run_main, serve_agent, terminated, validate_node_name,
 };
 use atlhyper_master::{Master, MasterArgs, MasterConfig, open_sqlite, run_from_args, run_master};
 use clap::{Parser, Subcommand};
@@ -38,6 +38,9 @@ struct Cli {
         default_value = "info"
     )]
     log_level: String,
+    /// Log line format: `text` (one readable line per event) or `json` (one object per line).
+    #[arg(long, global = true, env = "ATLHYPER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -204,7 +207,7 @@ async fn up(
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    init_logging(&cli.log_level, cli.log_format);
     let work = async move {
         match cli.command {
             Command::Up(args) => up(args, terminated(), None).await,

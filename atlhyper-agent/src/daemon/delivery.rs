@@ -61,7 +61,7 @@ impl HttpDeliver {
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout)
             .pool_max_idle_per_host(1)
-            .pool_idle_timeout(crate::serve::CLIENT_IDLE_TIMEOUT)
+            .pool_idle_timeout(atlhyper_http::CLIENT_IDLE_TIMEOUT)
             .user_agent(concat!("atlhyper-metrics/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| AgentError::Http(e.to_string()))?;

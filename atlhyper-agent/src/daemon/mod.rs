@@ -26,9 +26,9 @@ pub use config::{DaemonArgs, DaemonConfig};
 pub use self_metrics::{DaemonStats, daemon_router};
 
 use crate::error::AgentError;
-use crate::gzip::gzip;
-use crate::serve::{DEFAULT_HEADER_TIMEOUT, ServeLimits, serve};
 use crate::stats::inc;
+use atlhyper_http::gzip;
+use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, ServeLimits, serve};
 use delivery::{HttpDeliver, retry_backoff, run_sender};
 use outbox::Outbox;
 

@@ -6,12 +6,9 @@
 //! a change to any module moves all of them to a new directory, so a module cached as immutable
 //! never meets an import it was not written against.
 
-use std::io::Write;
 use std::sync::OnceLock;
 
 use axum::body::Bytes;
-use flate2::Compression;
-use flate2::write::GzEncoder;
 
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
 const APP_CSS: &str = include_str!("../../assets/app.css");
@@ -52,7 +49,7 @@ pub(super) struct Asset {
 impl Asset {
     fn new(content_type: &'static str, body: Bytes) -> Self {
         let hash = format!("{:016x}", fnv1a64(&body));
-        let gzip = gzip(&body);
+        let gzip = Some(Bytes::from(atlhyper_http::gzip(&body, 9)));
         Self {
             content_type,
             etag: format!("\"{hash}\""),
@@ -184,10 +181,4 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h = Fnv1a64::new();
     h.write(bytes);
     h.finish()
-}
-
-fn gzip(bytes: &[u8]) -> Option<Bytes> {
-    let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 3), Compression::best());
-    enc.write_all(bytes).ok()?;
-    enc.finish().ok().map(Bytes::from)
 }

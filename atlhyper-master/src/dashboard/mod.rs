@@ -88,7 +88,10 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; img-src 'self' data:;
      connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 fn serve(asset: &Asset, headers: &HeaderMap, versioned: bool) -> Response {
-    let gzipped = asset.gzip.as_ref().filter(|_| accepts_gzip(headers));
+    let gzipped = asset
+        .gzip
+        .as_ref()
+        .filter(|_| atlhyper_http::accepts_gzip(headers));
     let gzip = gzipped.is_some();
     let (body, etag) = match gzipped {
         Some(g) => (g.clone(), &asset.etag_gzip),
@@ -134,29 +137,6 @@ fn serve(asset: &Asset, headers: &HeaderMap, versioned: bool) -> Response {
         );
     }
     response
-}
-
-/// Whether `Accept-Encoding` allows gzip (`gzip` or `*` with a non-zero quality).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|item| {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim();
-            if !(coding.eq_ignore_ascii_case("gzip") || coding == "*") {
-                return false;
-            }
-            // A quality of 0 means "not acceptable"; a quality that does not parse is ignored.
-            !parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            })
-        })
 }
 
 /// Whether `If-None-Match` names this ETag (or `*`).

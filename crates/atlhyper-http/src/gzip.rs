@@ -31,6 +31,12 @@ pub fn gzip(data: &[u8], level: u32) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
+/// Whether `data` starts with the gzip magic bytes (for senders that compress without saying so
+/// in `Content-Encoding`).
+pub fn is_gzip(data: &[u8]) -> bool {
+    data.starts_with(&[0x1f, 0x8b])
+}
+
 /// Decompresses a gzip body (one or more members), refusing to produce more than `limit` bytes.
 pub fn gunzip_limited(data: &[u8], limit: usize) -> Result<Vec<u8>, GunzipError> {
     let mut out = Vec::with_capacity((data.len() * 4).min(limit));
@@ -53,6 +59,8 @@ mod tests {
     fn round_trip() {
         let data = b"{\"node_name\":\"a\"}".repeat(100);
         let z = gzip(&data, 1);
+        assert!(is_gzip(&z));
+        assert!(!is_gzip(&data));
         assert!(z.len() < data.len());
         assert_eq!(gunzip_limited(&z, data.len()).unwrap(), data);
     }

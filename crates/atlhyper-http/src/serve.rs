@@ -24,11 +24,11 @@ pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default bound on connections served at once.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
-/// How long this crate's HTTP clients keep an idle connection for reuse. A server using
+/// How long the atlhyper-rs HTTP clients keep an idle connection for reuse. A server using
 /// [`serve`] closes a kept-alive connection that stays idle for its header timeout (10 s by
 /// default), and a request sent just as the server closes fails; dropping idle connections
 /// well before that avoids the race. Keep header timeouts above this.
-pub(crate) const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(8);
+pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(8);
 const _: () = assert!(CLIENT_IDLE_TIMEOUT.as_millis() < DEFAULT_HEADER_TIMEOUT.as_millis());
 
 /// Limits of [`serve`].

@@ -1,6 +1,6 @@
 //! What every atlhyper-rs binary does around its work: logging, a runtime, the signals that end
 //! it, and the exit code. (`atlhyper-metrics`, `atlhyper-agent`, `atlhyper-master` and `atlhyper`
-//! share these, so they start and stop alike.)
+//! share these, so they start, log and stop alike.)
 
 use std::fmt::Display;
 use std::future::Future;
@@ -33,18 +33,31 @@ pub async fn terminated() {
     }
 }
 
-/// Installs the tracing subscriber: the `RUST_LOG` filter when set, else `level` (EnvFilter
-/// syntax, e.g. `info` or `atlhyper_agent=debug`), else `info` when `level` does not parse.
-pub fn init_logging(level: &str) {
+/// How log lines are written (`--log-format`, the same flag on every binary).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`, `fields`, `span`), for log
+    /// collectors that index fields.
+    Json,
+}
+
+/// Installs the tracing subscriber writing `format` to stdout: the `RUST_LOG` filter when set,
+/// else `level` (EnvFilter syntax, e.g. `info` or `atlhyper_agent=debug`), else `info` when
+/// `level` does not parse.
+pub fn init_logging(level: &str, format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour codes only for a person at a terminal: a log file, journald or `kubectl logs` would
-    // show them as `[2m...[0m` noise.
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
-        .init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        // Colour codes only for a person at a terminal: a log file, journald or `kubectl logs`
+        // would show them as `[2m...[0m` noise.
+        LogFormat::Text => builder.with_ansi(std::io::stdout().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_ansi(false).init(),
+    }
 }
 
 /// Builds a runtime from `runtime` (with IO and timers enabled), runs `work` to completion on it
