@@ -216,10 +216,11 @@ fn routes() -> Vec<Route> {
     ]
 }
 
-/// The route patterns the master's router registers (read from its source).
+/// The route patterns the master's router registers (read from its source, where the route
+/// groups are assembled).
 fn router_patterns() -> BTreeSet<String> {
-    let src =
-        std::fs::read_to_string(root().join("atlhyper-master/src/lib.rs")).expect("master lib.rs");
+    let src = std::fs::read_to_string(root().join("atlhyper-master/src/routes/mod.rs"))
+        .expect("master routes/mod.rs");
     let mut out = BTreeSet::new();
     let mut rest = src.as_str();
     while let Some(i) = rest.find(".route(") {

@@ -3,8 +3,13 @@
 //! Tokens are compared in constant time against every configured token (no early exit on the
 //! first match, `subtle` for the byte comparison), and never logged.
 
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use crate::config::MasterConfig;
@@ -188,11 +193,35 @@ impl Tokens {
             return match role {
                 Role::Viewer => Ok(()),
                 Role::Operator => Err(ApiError::forbidden(
-                    "creating commands needs an operator token",
+                    "this needs an operator token (a viewer token only reads)",
                 )),
             };
         }
         Err(ApiError::unauthorized("unknown token"))
+    }
+}
+
+/// The role a reader request needs: reads (`GET`, `HEAD`) a viewer token, anything else
+/// (create, delete) an operator token.
+pub(crate) fn role_for(method: &axum::http::Method) -> Role {
+    if method.is_safe() {
+        Role::Viewer
+    } else {
+        Role::Operator
+    }
+}
+
+/// Middleware checking the reader's token against [`role_for`] the request's method, before
+/// the handler runs (and before a body is read): 401 without a known token, 403 when the token's
+/// role is not enough. Install with `.route_layer(from_fn_with_state(tokens, role_guard))`.
+pub(crate) async fn role_guard(
+    State(tokens): State<Arc<Tokens>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokens.require(request.headers(), role_for(request.method())) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
     }
 }
 

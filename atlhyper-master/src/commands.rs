@@ -164,108 +164,108 @@ impl NewCommand {
 /// usually free a place.
 const QUEUE_FULL_RETRY_AFTER: Duration = Duration::from_secs(5);
 
-impl Master {
-    /// Stores a command as pending and wakes the cluster's long polls; 429 when the cluster
-    /// already has [`MasterConfig::max_pending_commands`] open commands.
-    ///
-    /// [`MasterConfig::max_pending_commands`]: crate::MasterConfig::max_pending_commands
-    pub(crate) async fn queue_command(&self, new: NewCommand) -> Result<CommandRecord, ApiError> {
-        let inner = &self.inner;
-        let record = new.into_record()?;
-        // Count and queue as one step: two creations must not both see the last free place.
-        let _creating = inner.creating.lock().await;
-        let open = inner
-            .commands
-            .count_open(&record.cluster_id)
-            .await
-            .map_err(|e| {
-                inner.count_store_error();
-                ApiError::store("counting open commands", &e)
-            })?;
-        let cap = inner.config.max_pending_commands;
-        if open >= cap {
-            inner.stats.limits.count_pending_full();
-            return Err(ApiError::too_many_requests(
-                format!(
-                    "cluster {} has {open} open commands, the most allowed \
-                     (MASTER_MAX_PENDING_COMMANDS={cap}); retry once its agent has taken some",
-                    record.cluster_id
-                ),
-                QUEUE_FULL_RETRY_AFTER,
+/// Stores a command as pending and wakes the cluster's long polls; 429 when the cluster
+/// already has [`MasterConfig::max_pending_commands`] open commands.
+///
+/// [`MasterConfig::max_pending_commands`]: crate::MasterConfig::max_pending_commands
+pub(crate) async fn queue_command(
+    master: &Master,
+    new: NewCommand,
+) -> Result<CommandRecord, ApiError> {
+    let record = new.into_record()?;
+    // Count and queue as one step: two creations must not both see the last free place.
+    let _creating = master.creating.lock().await;
+    let open = master
+        .commands
+        .count_open(&record.cluster_id)
+        .await
+        .map_err(master.store_failed("counting open commands"))?;
+    let cap = master.config.max_pending_commands;
+    if open >= cap {
+        master.stats.limits.count_pending_full();
+        return Err(ApiError::too_many_requests(
+            format!(
+                "cluster {} has {open} open commands, the most allowed \
+                 (MASTER_MAX_PENDING_COMMANDS={cap}); retry once its agent has taken some",
+                record.cluster_id
+            ),
+            QUEUE_FULL_RETRY_AFTER,
+        ));
+    }
+    enqueue(master, &record).await?;
+    Ok(record)
+}
+
+async fn enqueue(master: &Master, record: &CommandRecord) -> Result<(), ApiError> {
+    master
+        .commands
+        .enqueue(record)
+        .await
+        .map_err(master.store_failed("queueing a command"))?;
+    master
+        .stats
+        .commands_created
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    master
+        .hub
+        .entry(&record.cluster_id)
+        .commands_ready
+        .notify_waiters();
+    Ok(())
+}
+
+/// Sends a transient command (see the module docs) and waits for the agent's answer, at
+/// most `timeout` (then 504). Returns the final record (success or failed).
+pub(crate) async fn execute(master: &Master, new: NewCommand) -> Result<CommandRecord, ApiError> {
+    let timeout = new.timeout;
+    let started = tokio::time::Instant::now();
+    let record = new.into_record()?;
+    let answer = master.waiters.register(&record.command_id);
+    let id = record.command_id.clone();
+    let cluster_id = record.cluster_id.clone();
+    master.transient.insert(record);
+    master
+        .stats
+        .commands_created
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    master
+        .hub
+        .entry(&cluster_id)
+        .commands_ready
+        .notify_waiters();
+    let outcome = tokio::select! {
+        r = answer => r.ok(),
+        () = tokio::time::sleep(timeout) => None,
+        () = master.shutdown.cancelled() => {
+            master.waiters.forget(&id);
+            master.transient.remove(&id);
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "the master is shutting down",
             ));
         }
-        self.enqueue(&record).await?;
-        Ok(record)
-    }
-
-    async fn enqueue(&self, record: &CommandRecord) -> Result<(), ApiError> {
-        let inner = &self.inner;
-        if let Err(e) = inner.commands.enqueue(record).await {
-            inner.count_store_error();
-            return Err(ApiError::store("queueing a command", &e));
-        }
-        inner
+    };
+    master.waiters.forget(&id);
+    master.transient.remove(&id);
+    let timed_out = || {
+        master
             .stats
-            .commands_created
+            .detail_timeouts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        inner
-            .hub
-            .entry(&record.cluster_id)
-            .commands_ready
-            .notify_waiters();
-        Ok(())
-    }
-
-    /// Sends a transient command (see the module docs) and waits for the agent's answer, at
-    /// most `timeout` (then 504). Returns the final record (success or failed).
-    pub(crate) async fn execute(&self, new: NewCommand) -> Result<CommandRecord, ApiError> {
-        let inner = &self.inner;
-        let timeout = new.timeout;
-        let started = tokio::time::Instant::now();
-        let record = new.into_record()?;
-        let answer = inner.waiters.register(&record.command_id);
-        let id = record.command_id.clone();
-        let cluster_id = record.cluster_id.clone();
-        inner.transient.insert(record);
-        inner
-            .stats
-            .commands_created
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        inner.hub.entry(&cluster_id).commands_ready.notify_waiters();
-        let outcome = tokio::select! {
-            r = answer => r.ok(),
-            () = tokio::time::sleep(timeout) => None,
-            () = inner.shutdown.cancelled() => {
-                inner.waiters.forget(&id);
-                inner.transient.remove(&id);
-                return Err(ApiError::new(
-                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "the master is shutting down",
-                ));
-            }
-        };
-        inner.waiters.forget(&id);
-        inner.transient.remove(&id);
-        let timed_out = || {
-            inner
-                .stats
-                .detail_timeouts
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            ApiError::new(
-                axum::http::StatusCode::GATEWAY_TIMEOUT,
-                format!(
-                    "the agent of cluster {cluster_id} did not answer within {} ms",
-                    timeout.as_millis()
-                ),
-            )
-        };
-        match outcome {
-            Some(done) if done.status != CommandStatus::Timeout => {
-                inner.stats.command_round_trip.observe(started.elapsed());
-                Ok(done)
-            }
-            _ => Err(timed_out()),
+        ApiError::new(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "the agent of cluster {cluster_id} did not answer within {} ms",
+                timeout.as_millis()
+            ),
+        )
+    };
+    match outcome {
+        Some(done) if done.status != CommandStatus::Timeout => {
+            master.stats.command_round_trip.observe(started.elapsed());
+            Ok(done)
         }
+        _ => Err(timed_out()),
     }
 }
 

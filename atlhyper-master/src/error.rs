@@ -26,9 +26,25 @@ pub enum MasterError {
          MASTER_OPERATOR_TOKEN to serve a network, or listen on 127.0.0.1)"
     )]
     OpenOnNetwork(std::net::SocketAddr),
-    /// The HTTP server failed.
-    #[error("http server: {0}")]
-    Io(#[from] std::io::Error),
+    /// The database's directory could not be created.
+    #[error("data directory {}: {source}", path.display())]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The listen address could not be bound.
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why (in use, not permitted, not local).
+        source: std::io::Error,
+    },
+    /// The listening socket failed (its address could not be read).
+    #[error("listening socket: {0}")]
+    Listen(std::io::Error),
     /// The store failed while loading the saved state.
     #[error("store: {0}")]
     Store(#[from] StoreError),
@@ -100,9 +116,9 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, message)
     }
 
-    /// 503 for a store failure: logged here with its detail, sent to the client without it.
+    /// The answer to a store failure, without its detail (counted and logged by the master's
+    /// state, the one place that sees every store failure).
     pub fn store(context: &str, error: &StoreError) -> Self {
-        tracing::error!(%error, "{context}");
         match error {
             StoreError::NotFound(what) => Self::not_found(format!("{what} not found")),
             StoreError::Invalid(why) => Self::bad_request(why.clone()),

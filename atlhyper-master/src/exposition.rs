@@ -14,7 +14,7 @@ use atlhyper_model::{ClusterInfo, MetricsDataPoint, NodeMetricsSnapshot, RejectR
 
 use crate::admission::{Admission, BackfillDropped};
 
-use crate::hub::ClusterView;
+use crate::view::ClusterView;
 
 /// Upper bounds of the latency histograms, seconds.
 const LATENCY_BUCKETS: [f64; 12] = [

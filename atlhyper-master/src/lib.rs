@@ -120,7 +120,6 @@
 //! most [`MasterConfig::max_connections`] are served at once, the rest wait in the backlog.
 
 mod admission;
-mod api;
 mod auth;
 mod cli;
 mod commands;
@@ -134,21 +133,17 @@ mod ingest;
 mod limits;
 mod open_mode;
 mod retire;
+mod routes;
+mod state;
+mod tasks;
+mod view;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use atlhyper_http::serve::{ServeLimits, serve};
-use atlhyper_model::{ClusterSnapshot, NodeState, NodeStatus};
-use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, SqliteStore};
-use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{delete, get, post};
-use chrono::Utc;
-use tokio_util::sync::CancellationToken;
+use atlhyper_store::SqliteStore;
 
-pub use api::{MAX_COMMAND_TIMEOUT_SECS, MAX_HISTORY_HOURS, MAX_SERIES_MINUTES};
 pub use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use cli::MasterArgs;
 pub use config::{
@@ -156,277 +151,13 @@ pub use config::{
     parse_token_list,
 };
 pub use error::{ApiError, MasterError};
-pub use hub::{ClusterView, DataHub};
+pub use hub::DataHub;
 pub use ingest::{IngestReport, Ingested};
-
-use auth::Tokens;
-use commands::{ResultWaiters, TransientCommands};
-use exposition::MasterStats;
-use limits::Limits;
-
-/// The master: hub, stores, command channel and metrics. Cheap to clone (one `Arc` inside).
-///
-/// A master serves once: [`run_master`] stops its long polls and waiting requests at shutdown;
-/// build a new one (over the same stores) to serve again.
-#[derive(Clone)]
-pub struct Master {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
-    config: MasterConfig,
-    tokens: Tokens,
-    hub: DataHub,
-    metrics: Arc<dyn MetricsStore>,
-    commands: Arc<dyn CommandQueue>,
-    agents: Arc<dyn AgentRegistry>,
-    waiters: ResultWaiters,
-    transient: TransientCommands,
-    stats: MasterStats,
-    limits: Limits,
-    /// Held while a command is counted against its cluster's cap and queued, so concurrent
-    /// creations cannot pass the cap together.
-    creating: tokio::sync::Mutex<()>,
-    shutdown: CancellationToken,
-}
-
-impl Inner {
-    fn count_store_error(&self) {
-        self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-impl std::fmt::Debug for Master {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Master")
-            .field("config", &self.inner.config)
-            .field("tokens", &self.inner.tokens)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Master {
-    /// A master over these stores (often one engine behind all three).
-    pub fn new(
-        config: MasterConfig,
-        metrics: Arc<dyn MetricsStore>,
-        commands: Arc<dyn CommandQueue>,
-        agents: Arc<dyn AgentRegistry>,
-    ) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                tokens: Tokens::from_config(&config),
-                hub: DataHub::with_offline_after(config.agent_offline_after),
-                limits: Limits::from_config(&config),
-                config,
-                metrics,
-                commands,
-                agents,
-                waiters: ResultWaiters::default(),
-                transient: TransientCommands::default(),
-                stats: MasterStats::default(),
-                creating: tokio::sync::Mutex::new(()),
-                shutdown: CancellationToken::new(),
-            }),
-        }
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &MasterConfig {
-        &self.inner.config
-    }
-
-    /// The in-memory state of every cluster.
-    pub fn hub(&self) -> &DataHub {
-        &self.inner.hub
-    }
-
-    /// Every route: agent side, API, `/health`, `/metrics` and the dashboard.
-    ///
-    /// Every route added before the `route_layer` sits under the limits: write routes (agent
-    /// POSTs, any non-GET under `/api/`) are rate limited, heavy readers bounded. An open master
-    /// also checks every request's Host and the content type of writes.
-    pub fn router(&self) -> Router {
-        let router = Router::new()
-            .route("/agent/snapshot", post(ingest::post_snapshot))
-            .route("/agent/heartbeat", post(ingest::post_heartbeat))
-            .route("/agent/commands", get(ingest::get_commands))
-            .route("/agent/result", post(ingest::post_result))
-            .route("/health", get(api::health))
-            .route("/metrics", get(api::metrics))
-            .route("/api/v2/clusters", get(api::clusters))
-            .route("/api/v2/agents", get(api::agents))
-            .route("/api/v2/clusters/{id}", delete(retire::delete_cluster))
-            .route(
-                "/api/v2/clusters/{id}/nodes/{node}",
-                delete(retire::delete_node),
-            )
-            .route("/api/v2/clusters/{id}/node-metrics", get(api::node_metrics))
-            .route(
-                "/api/v2/clusters/{id}/node-metrics/{node}",
-                get(api::node_detail),
-            )
-            .route(
-                "/api/v2/clusters/{id}/node-metrics/{node}/history",
-                get(api::node_history),
-            )
-            .route("/api/v2/observe/metrics/summary", get(api::observe_summary))
-            .route("/api/v2/observe/metrics/nodes", get(api::observe_nodes))
-            .route(
-                "/api/v2/observe/metrics/nodes/{name}",
-                get(api::observe_node),
-            )
-            .route(
-                "/api/v2/observe/metrics/nodes/{name}/series",
-                get(api::observe_series),
-            )
-            .route(
-                "/api/v2/commands",
-                post(api::create_command).get(api::list_commands),
-            )
-            .route("/api/v2/commands/{id}", get(api::get_command))
-            // Add routes above this line: the limits cover the routes added before them.
-            .route_layer(from_fn_with_state(self.clone(), limits::limit))
-            .with_state(self.clone())
-            .merge(dashboard::router());
-        if self.inner.config.is_open() {
-            router.layer(from_fn(open_mode::guard))
-        } else {
-            router
-        }
-    }
-
-    /// Loads the stored state into the hub, after retiring nodes silent past
-    /// `node_retire_after`: every cluster's latest node snapshots, every node offline until its
-    /// agent's next snapshot (the master has not heard the nodes since it started), and every
-    /// agent's last contact. Called by [`run_master`] before it serves.
-    pub async fn restore(&self) -> Result<(), MasterError> {
-        self.retire_silent_nodes().await;
-        let inner = &self.inner;
-        let now = Utc::now();
-        for cluster_id in inner.metrics.list_clusters().await? {
-            let nodes = inner.metrics.list_latest(&cluster_id).await?;
-            if nodes.is_empty() {
-                continue;
-            }
-            let mut snapshot = ClusterSnapshot {
-                cluster_id: cluster_id.clone(),
-                timestamp: nodes.iter().map(|n| n.timestamp).max().unwrap_or(now),
-                ..ClusterSnapshot::default()
-            };
-            for node in nodes {
-                snapshot.node_status.insert(
-                    node.node_name.clone(),
-                    NodeStatus {
-                        state: NodeState::Offline,
-                        last_seen: node.timestamp,
-                    },
-                );
-                snapshot.node_metrics.insert(node.node_name.clone(), node);
-            }
-            let entry = inner.hub.entry(&cluster_id);
-            if entry.view().is_none() {
-                entry.publish(Arc::new(ClusterView::new(snapshot, now)));
-            }
-        }
-        for agent in inner
-            .agents
-            .list(now, inner.config.agent_offline_after)
-            .await?
-        {
-            let entry = inner.hub.entry(&agent.cluster_id);
-            let never = chrono::DateTime::<Utc>::default();
-            if agent.last_heartbeat > never {
-                entry.heard(agent.last_heartbeat, false);
-            }
-            if agent.last_snapshot > never {
-                entry.heard(agent.last_snapshot, true);
-            }
-        }
-        Ok(())
-    }
-
-    /// Marks commands past their deadline as `timeout` and wakes whoever waits for them.
-    async fn expire_commands(&self) {
-        let inner = &self.inner;
-        match inner.commands.expire(Utc::now()).await {
-            Ok(expired) => {
-                inner
-                    .stats
-                    .commands_expired
-                    .fetch_add(expired.len() as u64, Ordering::Relaxed);
-                for record in &expired {
-                    inner.waiters.wake(record);
-                }
-            }
-            Err(e) => {
-                inner.count_store_error();
-                tracing::warn!(error = %e, "expiring commands failed");
-            }
-        }
-    }
-
-    /// Deletes history, and commands finished, before the retention; retires nodes silent past
-    /// `node_retire_after`.
-    async fn prune(&self) {
-        self.retire_silent_nodes().await;
-        let inner = &self.inner;
-        let before = Utc::now()
-            - chrono::Duration::from_std(inner.config.retention).unwrap_or(chrono::Duration::MAX);
-        match inner.metrics.prune_history(before).await {
-            Ok(n) => {
-                inner.stats.history_pruned.fetch_add(n, Ordering::Relaxed);
-                if n > 0 {
-                    tracing::info!(deleted = n, %before, "pruned history");
-                }
-            }
-            Err(e) => {
-                inner.count_store_error();
-                tracing::warn!(error = %e, "pruning history failed");
-            }
-        }
-        // Finished commands share the history's retention; open ones are never deleted.
-        match inner.commands.prune_commands(before).await {
-            Ok(n) => {
-                inner.stats.commands_pruned.fetch_add(n, Ordering::Relaxed);
-                if n > 0 {
-                    tracing::info!(deleted = n, %before, "pruned finished commands");
-                }
-            }
-            Err(e) => {
-                inner.count_store_error();
-                tracing::warn!(error = %e, "pruning commands failed");
-            }
-        }
-    }
-}
-
-/// How often the rate limits forget clients whose budget has refilled.
-const FORGET_IDLE_CLIENTS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Runs a background loop every `period` until the master shuts down.
-fn every(
-    master: &Master,
-    period: std::time::Duration,
-    name: &'static str,
-) -> tokio::task::JoinHandle<()> {
-    let master = master.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = master.inner.shutdown.cancelled() => return,
-            }
-            match name {
-                "prune" => master.prune().await,
-                "limits" => master.inner.limits.forget_idle(),
-                _ => master.expire_commands().await,
-            }
-        }
-    })
-}
+pub use routes::clusters::MAX_HISTORY_HOURS;
+pub use routes::commands::MAX_COMMAND_TIMEOUT_SECS;
+pub use routes::observe::MAX_SERIES_MINUTES;
+pub use state::Master;
+pub use view::ClusterView;
 
 /// Serves `master` on `listener` until `shutdown` completes, with its background tasks
 /// (command expiry, hourly retention prune); restores the stored state first. At shutdown long
@@ -440,30 +171,17 @@ pub async fn run_master(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MasterError> {
-    master.inner.config.validate()?;
-    let addr = listener.local_addr()?;
-    if master.inner.config.is_open() && !addr.ip().is_loopback() {
+    master.config.validate()?;
+    let addr = listener.local_addr().map_err(MasterError::Listen)?;
+    if master.config.is_open() && !addr.ip().is_loopback() {
         return Err(MasterError::OpenOnNetwork(addr));
     }
     master.restore().await?;
-    let tasks = [
-        (
-            "expiry",
-            every(&master, master.inner.config.expiry_interval, "expiry"),
-        ),
-        (
-            "prune",
-            every(&master, master.inner.config.prune_interval, "prune"),
-        ),
-        (
-            "limits",
-            every(&master, FORGET_IDLE_CLIENTS_EVERY, "limits"),
-        ),
-    ];
-    let token = master.inner.shutdown.clone();
+    let tasks = tasks::spawn_all(&master);
+    let token = master.shutdown.clone();
     let limits = ServeLimits {
-        header_timeout: master.inner.config.header_timeout,
-        max_connections: master.inner.config.max_connections,
+        header_timeout: master.config.header_timeout,
+        max_connections: master.config.max_connections,
     };
     tracing::info!(%addr, "master listening");
     // Long polls and waiting requests end at the token, then in-flight requests finish.
@@ -472,7 +190,7 @@ pub async fn run_master(
         token.cancel();
     })
     .await;
-    master.inner.shutdown.cancel();
+    master.shutdown.cancel();
     let mut failed = None;
     for (name, task) in tasks {
         if task.await.is_err() {
@@ -489,7 +207,12 @@ pub async fn run_master(
 /// workers.
 pub async fn open_sqlite(path: &std::path::Path) -> Result<Arc<SqliteStore>, MasterError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        tokio::fs::create_dir_all(dir).await?;
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|source| MasterError::DataDir {
+                path: dir.to_path_buf(),
+                source,
+            })?;
     }
     let path = path.to_path_buf();
     let store = tokio::task::spawn_blocking(move || SqliteStore::open(path))
@@ -513,7 +236,12 @@ pub async fn run_from_args(
         return Err(MasterError::OpenOnNetwork(config.listen));
     }
     let store = open_sqlite(&args.db_path).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| MasterError::Bind {
+            addr: config.listen,
+            source,
+        })?;
     let master = Master::new(config, store.clone(), store.clone(), store);
     run_master(master, listener, shutdown).await
 }

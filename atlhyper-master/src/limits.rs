@@ -421,23 +421,22 @@ pub(crate) async fn limit(State(master): State<Master>, request: Request, next: 
     else {
         return next.run(request).await;
     };
-    let inner = &master.inner;
     match limit {
         Limit::Write(class) => {
-            let key = client_key(&inner.tokens, class, &request);
-            if let Err(refused) = inner.limits.spend(class, &key) {
-                inner.stats.limits.rate_limited[class.index()].fetch_add(1, Ordering::Relaxed);
+            let key = client_key(&master.tokens, class, &request);
+            if let Err(refused) = master.limits.spend(class, &key) {
+                master.stats.limits.rate_limited[class.index()].fetch_add(1, Ordering::Relaxed);
                 return refused.into_response();
             }
             next.run(request).await
         }
-        Limit::Heavy(class) => match inner.limits.heavy_slot(class).await {
+        Limit::Heavy(class) => match master.limits.heavy_slot(class).await {
             Ok(slot) => next
                 .run(request)
                 .await
                 .map(|body| Body::new(HoldingSlot { body, _slot: slot })),
             Err(refused) => {
-                inner.stats.limits.busy[class.index()].fetch_add(1, Ordering::Relaxed);
+                master.stats.limits.busy[class.index()].fetch_add(1, Ordering::Relaxed);
                 refused.into_response()
             }
         },

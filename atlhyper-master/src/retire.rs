@@ -19,132 +19,119 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use atlhyper_store::NodeKey;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 
 use crate::Master;
-use crate::auth::{Role, valid_cluster_id};
 use crate::error::ApiError;
 use crate::hub::ClusterEntry;
 
-impl Master {
-    /// Deletes a cluster: its hub entry, the latest snapshots of its nodes and its agent registry
-    /// entry (history stays until the retention). Returns whether the master knew it.
-    pub async fn delete_cluster(&self, cluster_id: &str) -> Result<bool, ApiError> {
-        let inner = &self.inner;
-        let store_err = |e: atlhyper_store::StoreError| {
-            inner.count_store_error();
-            ApiError::store("deleting a cluster", &e)
-        };
-        let entry = inner.hub.get(cluster_id);
-        // No snapshot of this cluster is half-ingested while its rows are deleted.
-        let _ingest = match &entry {
-            Some(e) => Some(e.ingest.lock().await),
-            None => None,
-        };
-        let rows = inner
-            .metrics
-            .delete_cluster_latest(cluster_id)
-            .await
-            .map_err(store_err)?;
-        let agent = inner.agents.forget(cluster_id).await.map_err(store_err)?;
-        let removed = inner.hub.remove(cluster_id).is_some();
-        if removed || rows > 0 || agent {
-            tracing::info!(cluster = cluster_id, latest_rows = rows, "cluster deleted");
-        }
-        Ok(removed || rows > 0 || agent)
+/// Deletes a cluster: its hub entry, the latest snapshots of its nodes and its agent registry
+/// entry (history stays until the retention). Returns whether the master knew it.
+pub(crate) async fn delete_cluster(master: &Master, cluster_id: &str) -> Result<bool, ApiError> {
+    let store_err = master.store_failed("deleting a cluster");
+    let entry = master.hub.get(cluster_id);
+    // No snapshot of this cluster is half-ingested while its rows are deleted.
+    let _ingest = match &entry {
+        Some(e) => Some(e.ingest.lock().await),
+        None => None,
+    };
+    let rows = master
+        .metrics
+        .delete_cluster_latest(cluster_id)
+        .await
+        .map_err(store_err)?;
+    let agent = master.agents.forget(cluster_id).await.map_err(store_err)?;
+    let removed = master.hub.remove(cluster_id).is_some();
+    if removed || rows > 0 || agent {
+        tracing::info!(cluster = cluster_id, latest_rows = rows, "cluster deleted");
     }
+    Ok(removed || rows > 0 || agent)
+}
 
-    /// Deletes a node: its place in the cluster's view and its latest snapshot (history stays
-    /// until the retention). Returns whether the master knew it.
-    pub async fn delete_node(&self, cluster_id: &str, node_name: &str) -> Result<bool, ApiError> {
-        let inner = &self.inner;
-        let entry = inner.hub.get(cluster_id);
-        let mut mark = match &entry {
-            Some(e) => Some(e.ingest.lock().await),
-            None => None,
-        };
-        if let Some(mark) = &mut mark {
-            mark.forget_node(node_name);
-        }
-        let row = inner
-            .metrics
-            .delete_latest(cluster_id, node_name)
-            .await
-            .map_err(|e| {
-                inner.count_store_error();
-                ApiError::store("deleting a node", &e)
-            })?;
-        let in_view = entry
-            .as_deref()
-            .is_some_and(|e| remove_from_view(e, &[node_name]));
-        if row || in_view {
-            tracing::info!(cluster = cluster_id, node = node_name, "node deleted");
-        }
-        Ok(row || in_view)
+/// Deletes a node: its place in the cluster's view and its latest snapshot (history stays
+/// until the retention). Returns whether the master knew it.
+pub(crate) async fn delete_node(
+    master: &Master,
+    cluster_id: &str,
+    node_name: &str,
+) -> Result<bool, ApiError> {
+    let entry = master.hub.get(cluster_id);
+    let mut mark = match &entry {
+        Some(e) => Some(e.ingest.lock().await),
+        None => None,
+    };
+    if let Some(mark) = &mut mark {
+        mark.forget_node(node_name);
     }
+    let row = master
+        .metrics
+        .delete_latest(cluster_id, node_name)
+        .await
+        .map_err(master.store_failed("deleting a node"))?;
+    let in_view = entry
+        .as_deref()
+        .is_some_and(|e| remove_from_view(e, &[node_name]));
+    if row || in_view {
+        tracing::info!(cluster = cluster_id, node = node_name, "node deleted");
+    }
+    Ok(row || in_view)
+}
 
-    /// Retires nodes silent for longer than `node_retire_after`: deletes their latest rows and
-    /// takes them out of their clusters' views. Runs with the retention prune and at restore.
-    pub(crate) async fn retire_silent_nodes(&self) {
-        let inner = &self.inner;
-        let before = Utc::now()
-            - chrono::Duration::from_std(inner.config.node_retire_after)
-                .unwrap_or(chrono::Duration::MAX);
-        let mut retired: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        match inner.metrics.retire_latest(before).await {
-            Ok(keys) => {
-                for NodeKey {
-                    cluster_id,
-                    node_name,
-                } in keys
-                {
-                    retired.entry(cluster_id).or_default().push(node_name);
-                }
-            }
-            Err(e) => {
-                inner.count_store_error();
-                tracing::warn!(error = %e, "retiring silent nodes failed");
+/// Retires nodes silent for longer than `node_retire_after`: deletes their latest rows and
+/// takes them out of their clusters' views. Runs with the retention prune and at restore.
+pub(crate) async fn retire_silent_nodes(master: &Master) {
+    let before = Utc::now()
+        - chrono::Duration::from_std(master.config.node_retire_after)
+            .unwrap_or(chrono::Duration::MAX);
+    let mut retired: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    match master.metrics.retire_latest(before).await {
+        Ok(keys) => {
+            for NodeKey {
+                cluster_id,
+                node_name,
+            } in keys
+            {
+                retired.entry(cluster_id).or_default().push(node_name);
             }
         }
-        // Nodes the hub holds without a row (a store write failed) retire by the same rule.
-        for entry in inner.hub.entries() {
-            if let Some(view) = entry.view() {
-                for (name, node) in &view.snapshot.node_metrics {
-                    let last = view
-                        .node_status
-                        .get(name)
-                        .map_or(node.timestamp, |s| s.last_seen.max(node.timestamp));
-                    if last < before {
-                        retired
-                            .entry(entry.id.clone())
-                            .or_default()
-                            .push(name.clone());
-                    }
-                }
-            }
-        }
-        let mut count = 0u64;
-        for (cluster_id, mut names) in retired {
-            names.sort_unstable();
-            names.dedup();
-            count += names.len() as u64;
-            if let Some(entry) = inner.hub.get(&cluster_id) {
-                let mut mark = entry.ingest.lock().await;
-                for name in &names {
-                    mark.forget_node(name);
-                }
-                let names: Vec<&str> = names.iter().map(String::as_str).collect();
-                remove_from_view(&entry, &names);
-            }
-            tracing::info!(cluster = cluster_id, nodes = ?names, %before, "retired silent nodes");
-        }
-        inner
-            .stats
-            .nodes_retired
-            .fetch_add(count, Ordering::Relaxed);
+        Err(e) => master.store_failure("retiring silent nodes", &e),
     }
+    // Nodes the hub holds without a row (a store write failed) retire by the same rule.
+    for entry in master.hub.entries() {
+        if let Some(view) = entry.view() {
+            for (name, node) in &view.snapshot.node_metrics {
+                let last = view
+                    .node_status
+                    .get(name)
+                    .map_or(node.timestamp, |s| s.last_seen.max(node.timestamp));
+                if last < before {
+                    retired
+                        .entry(entry.id.clone())
+                        .or_default()
+                        .push(name.clone());
+                }
+            }
+        }
+    }
+    let mut count = 0u64;
+    for (cluster_id, mut names) in retired {
+        names.sort_unstable();
+        names.dedup();
+        count += names.len() as u64;
+        if let Some(entry) = master.hub.get(&cluster_id) {
+            let mut mark = entry.ingest.lock().await;
+            for name in &names {
+                mark.forget_node(name);
+            }
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            remove_from_view(&entry, &names);
+        }
+        tracing::info!(cluster = cluster_id, nodes = ?names, %before, "retired silent nodes");
+    }
+    master
+        .stats
+        .nodes_retired
+        .fetch_add(count, Ordering::Relaxed);
 }
 
 /// Republishes the entry's view without `names`; whether any of them was in it. Call with the
@@ -159,39 +146,5 @@ fn remove_from_view(entry: &ClusterEntry, names: &[&str]) -> bool {
             true
         }
         None => false,
-    }
-}
-
-/// `DELETE /api/v2/clusters/{id}` (operator): 204 when deleted, 404 when unknown.
-pub(crate) async fn delete_cluster(
-    State(master): State<Master>,
-    headers: HeaderMap,
-    Path(cluster_id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    master.require(&headers, Role::Operator)?;
-    valid_cluster_id(&cluster_id)?;
-    if master.delete_cluster(&cluster_id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!(
-            "cluster {cluster_id} not found"
-        )))
-    }
-}
-
-/// `DELETE /api/v2/clusters/{id}/nodes/{node}` (operator): 204 when deleted, 404 when unknown.
-pub(crate) async fn delete_node(
-    State(master): State<Master>,
-    headers: HeaderMap,
-    Path((cluster_id, node)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    master.require(&headers, Role::Operator)?;
-    valid_cluster_id(&cluster_id)?;
-    if master.delete_node(&cluster_id, &node).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::not_found(format!(
-            "node {node} not found in cluster {cluster_id}"
-        )))
     }
 }

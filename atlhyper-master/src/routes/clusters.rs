@@ -1,0 +1,203 @@
+//! The cluster routes (viewer reads, operator deletes): the cluster and agent lists, node
+//! metrics from memory, stored history, and retirement.
+
+use atlhyper_model::NodeHistory;
+use atlhyper_store::HistoryQuery;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+
+use crate::Master;
+use crate::auth::valid_cluster_id;
+use crate::error::ApiError;
+use crate::routes::respond::{Params, negotiated, params};
+
+/// Longest history range, hours.
+pub const MAX_HISTORY_HOURS: u32 = 720;
+
+/// `GET /api/v2/clusters`.
+pub(crate) async fn clusters(State(master): State<Master>) -> Result<Response, ApiError> {
+    Ok(Json(master.hub.clusters()).into_response())
+}
+
+/// `GET /api/v2/agents`.
+pub(crate) async fn agents(State(master): State<Master>) -> Result<Response, ApiError> {
+    let now = Utc::now();
+    let offline_after = master.config.agent_offline_after;
+    let mut list = master
+        .agents
+        .list(now, offline_after)
+        .await
+        .map_err(master.store_failed("listing agents"))?;
+    // The registry is written at most every few seconds per agent; the hub knows the exact time.
+    for agent in &mut list {
+        if let Some(live) = master.hub.liveness(&agent.cluster_id) {
+            if let Some(at) = live.last_snapshot {
+                agent.last_snapshot = agent.last_snapshot.max(at);
+            }
+            if let Some(at) = live.last_heartbeat {
+                agent.last_heartbeat = agent.last_heartbeat.max(at);
+            }
+        }
+        if let Some(state) = master.hub.agent_state(&agent.cluster_id) {
+            agent.status = state;
+        }
+    }
+    Ok(Json(list).into_response())
+}
+
+/// `GET /api/v2/clusters/{id}/node-metrics`.
+///
+/// `?view=overview` answers the same shape with every node in its overview form (no processes,
+/// per-core CPU, sensors, collector reports, or interfaces when totals are present): what a
+/// node list needs, about a quarter of the size. `view=full` (the default) is the whole snapshot.
+pub(crate) async fn node_metrics(
+    State(master): State<Master>,
+    headers: HeaderMap,
+    Path(cluster_id): Path<String>,
+    query: Params,
+) -> Result<Response, ApiError> {
+    let query = params(query)?;
+    let overview = match query.get("view").map(String::as_str) {
+        None | Some("full") => false,
+        Some("overview") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "view must be full or overview, not {other:?}"
+            )));
+        }
+    };
+    let view = master.cluster_view(&cluster_id)?;
+    let encoded = if overview {
+        view.node_overview_encoded()
+    } else {
+        view.node_metrics_encoded()
+    };
+    Ok(negotiated(encoded, &headers))
+}
+
+/// `GET /api/v2/clusters/{id}/node-metrics/{node}`.
+pub(crate) async fn node_detail(
+    State(master): State<Master>,
+    Path((cluster_id, node)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let view = master.cluster_view(&cluster_id)?;
+    let snapshot = view.node(&node).ok_or_else(|| {
+        ApiError::not_found(format!("node {node} not found in cluster {cluster_id}"))
+    })?;
+    Ok(Json(snapshot).into_response())
+}
+
+/// Parses `hours`: an integer from 1 to [`MAX_HISTORY_HOURS`]; 24 when absent.
+pub(crate) fn parse_hours(value: Option<&str>) -> Result<u32, ApiError> {
+    let Some(text) = value else {
+        return Ok(24);
+    };
+    match text.trim().parse::<u32>() {
+        Ok(h) if (1..=MAX_HISTORY_HOURS).contains(&h) => Ok(h),
+        _ => Err(ApiError::bad_request(format!(
+            "hours must be an integer from 1 to {MAX_HISTORY_HOURS}, got {text:?}"
+        ))),
+    }
+}
+
+/// `GET /api/v2/clusters/{id}/node-metrics/{node}/history?hours=`.
+pub(crate) async fn node_history(
+    State(master): State<Master>,
+    Path((cluster_id, node)): Path<(String, String)>,
+    query: Params,
+) -> Result<Response, ApiError> {
+    let query = params(query)?;
+    let hours = parse_hours(query.get("hours").map(String::as_str))?;
+    let store_err = master.store_failed("reading history");
+    // Known from memory, or from the store (history outlives the node's last snapshot).
+    let in_memory = master
+        .hub
+        .view(&cluster_id)
+        .is_some_and(|v| v.node(&node).is_some());
+    if !in_memory {
+        let clusters = master.metrics.list_clusters().await.map_err(store_err)?;
+        if !clusters.contains(&cluster_id) && !master.hub.contains(&cluster_id) {
+            return Err(ApiError::not_found(format!(
+                "cluster {cluster_id} not found"
+            )));
+        }
+        let nodes = master
+            .metrics
+            .list_nodes(&cluster_id)
+            .await
+            .map_err(store_err)?;
+        if !nodes.contains(&node) {
+            return Err(ApiError::not_found(format!(
+                "node {node} not found in cluster {cluster_id}"
+            )));
+        }
+    }
+    let end = Utc::now();
+    let start = end - chrono::Duration::hours(i64::from(hours));
+    let data = master
+        .metrics
+        .history(&HistoryQuery {
+            cluster_id,
+            node_name: node.clone(),
+            from: start,
+            to: end,
+            max_points: Some(master.config.history_max_points),
+        })
+        .await
+        .map_err(store_err)?;
+    Ok(Json(NodeHistory {
+        node_name: node,
+        start,
+        end,
+        data,
+    })
+    .into_response())
+}
+
+/// `DELETE /api/v2/clusters/{id}` (operator): 204 when deleted, 404 when unknown.
+pub(crate) async fn delete_cluster(
+    State(master): State<Master>,
+    Path(cluster_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    valid_cluster_id(&cluster_id)?;
+    if master.delete_cluster(&cluster_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "cluster {cluster_id} not found"
+        )))
+    }
+}
+
+/// `DELETE /api/v2/clusters/{id}/nodes/{node}` (operator): 204 when deleted, 404 when unknown.
+pub(crate) async fn delete_node(
+    State(master): State<Master>,
+    Path((cluster_id, node)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    valid_cluster_id(&cluster_id)?;
+    if master.delete_node(&cluster_id, &node).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found(format!(
+            "node {node} not found in cluster {cluster_id}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours() {
+        assert_eq!(parse_hours(None).unwrap(), 24);
+        assert_eq!(parse_hours(Some("1")).unwrap(), 1);
+        assert_eq!(parse_hours(Some("720")).unwrap(), 720);
+        for bad in ["0", "721", "abc", "100000", "-1", "1.5", ""] {
+            assert_eq!(parse_hours(Some(bad)).unwrap_err().status, 400, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Every HTTP route of the master, grouped by audience: the agents ([`agent`]), the cluster
+//! views ([`clusters`]), the observe endpoints and Prometheus ([`observe`]), and commands
+//! ([`commands`]); then `/health` and the dashboard.
+//!
+//! # Extending
+//! - **A route group** (say, alerting): write `routes/alerting.rs` with handlers taking
+//!   `State(master): State<Master>` (add a field to [`Master`] for the part's own state), and
+//!   register its routes in [`router`] inside the `readers` group below, or in a group of its own
+//!   merged before the limits.
+//! - **A role-guarded route**: register it inside `readers`; its `GET` then needs a viewer token
+//!   and every other method an operator token (the guard, [`crate::auth::role_guard`], runs
+//!   before the handler, which never checks roles itself). So rules, alerts and silences read
+//!   with a viewer token and change with an operator token by being in that group.
+//! - **A periodic task**: see [`crate::tasks`] (`every(master, period, task)`).
+//!
+//! Every route merged before the limits' `route_layer` sits under them: writes (agent POSTs,
+//! any non-GET under `/api/`) are rate limited, heavy readers bounded. An open master also checks
+//! every request's Host and the content type of writes.
+
+pub(crate) mod agent;
+pub(crate) mod body;
+pub(crate) mod clusters;
+pub(crate) mod commands;
+pub(crate) mod observe;
+pub(crate) mod respond;
+
+use atlhyper_model::StatusBody;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+
+use crate::Master;
+use crate::auth::role_guard;
+use crate::{dashboard, limits, open_mode};
+
+/// The master's router over `master`.
+pub(crate) fn router(master: Master) -> Router {
+    // Authenticated by the agent token inside each handler: the cluster an agent may speak for
+    // is read from the token and checked against every id the request names.
+    let agents = Router::new()
+        .route("/agent/snapshot", post(agent::post_snapshot))
+        .route("/agent/heartbeat", post(agent::post_heartbeat))
+        .route("/agent/commands", get(agent::get_commands))
+        .route("/agent/result", post(agent::post_result));
+    let readers = Router::new()
+        .route("/metrics", get(observe::metrics))
+        .route("/api/v2/clusters", get(clusters::clusters))
+        .route("/api/v2/agents", get(clusters::agents))
+        .route("/api/v2/clusters/{id}", delete(clusters::delete_cluster))
+        .route(
+            "/api/v2/clusters/{id}/nodes/{node}",
+            delete(clusters::delete_node),
+        )
+        .route(
+            "/api/v2/clusters/{id}/node-metrics",
+            get(clusters::node_metrics),
+        )
+        .route(
+            "/api/v2/clusters/{id}/node-metrics/{node}",
+            get(clusters::node_detail),
+        )
+        .route(
+            "/api/v2/clusters/{id}/node-metrics/{node}/history",
+            get(clusters::node_history),
+        )
+        .route(
+            "/api/v2/observe/metrics/summary",
+            get(observe::observe_summary),
+        )
+        .route("/api/v2/observe/metrics/nodes", get(observe::observe_nodes))
+        .route(
+            "/api/v2/observe/metrics/nodes/{name}",
+            get(observe::observe_node),
+        )
+        .route(
+            "/api/v2/observe/metrics/nodes/{name}/series",
+            get(observe::observe_series),
+        )
+        .route(
+            "/api/v2/commands",
+            post(commands::create_command).get(commands::list_commands),
+        )
+        .route("/api/v2/commands/{id}", get(commands::get_command))
+        .route_layer(from_fn_with_state(master.tokens.clone(), role_guard));
+    let router = Router::new()
+        .route("/health", get(health))
+        .merge(agents)
+        .merge(readers)
+        // Merge route groups above this line: the limits cover the routes present here.
+        .route_layer(from_fn_with_state(master.clone(), limits::limit))
+        .with_state(master.clone())
+        .merge(dashboard::router());
+    if master.config.is_open() {
+        router.layer(from_fn(open_mode::guard))
+    } else {
+        router
+    }
+}
+
+/// `GET /health`: public.
+async fn health() -> Json<StatusBody> {
+    Json(StatusBody::ok())
+}

@@ -1,0 +1,200 @@
+//! The master's application state: everything a route, a middleware or a periodic task reads,
+//! as named fields. Cheap to clone (every field is shared), as axum's `State` wants.
+//!
+//! To give a new part of the master (say, alerting) its own state: add a field here, built in
+//! [`Master::new`]; its routes and tasks then read it from the `Master` they are handed (see
+//! [`crate::routes`] and [`crate::tasks`]).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use atlhyper_model::{ClusterSnapshot, NodeState, NodeStatus};
+use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, StoreError};
+use axum::Router;
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Tokens;
+use crate::commands::{ResultWaiters, TransientCommands};
+use crate::config::MasterConfig;
+use crate::error::{ApiError, MasterError};
+use crate::exposition::MasterStats;
+use crate::hub::DataHub;
+use crate::ingest::IngestReport;
+use crate::limits::Limits;
+use crate::view::ClusterView;
+
+/// The master: its configuration, tokens, in-memory hub, stores, command channel, limits and
+/// counters. Cheap to clone.
+///
+/// A master serves once: [`run_master`](crate::run_master) stops its long polls and waiting
+/// requests at shutdown; build a new one (over the same stores) to serve again.
+#[derive(Clone)]
+pub struct Master {
+    pub(crate) config: Arc<MasterConfig>,
+    pub(crate) tokens: Arc<Tokens>,
+    /// The latest view of every cluster, answered from memory.
+    pub(crate) hub: Arc<DataHub>,
+    pub(crate) metrics: Arc<dyn MetricsStore>,
+    pub(crate) commands: Arc<dyn CommandQueue>,
+    pub(crate) agents: Arc<dyn AgentRegistry>,
+    /// Requests waiting for a command's result.
+    pub(crate) waiters: Arc<ResultWaiters>,
+    /// Commands kept in memory only (the observe detail queries).
+    pub(crate) transient: Arc<TransientCommands>,
+    pub(crate) stats: Arc<MasterStats>,
+    pub(crate) limits: Arc<Limits>,
+    /// Held while a command is counted against its cluster's cap and queued, so concurrent
+    /// creations cannot pass the cap together.
+    pub(crate) creating: Arc<tokio::sync::Mutex<()>>,
+    /// Cancelled at shutdown: long polls answer, waiting requests end, periodic tasks stop.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl std::fmt::Debug for Master {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Master")
+            .field("config", &self.config)
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Master {
+    /// A master over these stores (often one engine behind all three).
+    pub fn new(
+        config: MasterConfig,
+        metrics: Arc<dyn MetricsStore>,
+        commands: Arc<dyn CommandQueue>,
+        agents: Arc<dyn AgentRegistry>,
+    ) -> Self {
+        Self {
+            tokens: Arc::new(Tokens::from_config(&config)),
+            hub: Arc::new(DataHub::with_offline_after(config.agent_offline_after)),
+            limits: Arc::new(Limits::from_config(&config)),
+            config: Arc::new(config),
+            metrics,
+            commands,
+            agents,
+            waiters: Arc::default(),
+            transient: Arc::default(),
+            stats: Arc::default(),
+            creating: Arc::default(),
+            shutdown: CancellationToken::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MasterConfig {
+        &self.config
+    }
+
+    /// The in-memory state of every cluster.
+    pub fn hub(&self) -> &DataHub {
+        &self.hub
+    }
+
+    /// Every route: agent side, API, `/health`, `/metrics` and the dashboard (see
+    /// [`crate::routes`]).
+    pub fn router(&self) -> Router {
+        crate::routes::router(self.clone())
+    }
+
+    /// Ingests one snapshot of `cluster_id` (the authenticated identity), as
+    /// `POST /agent/snapshot` does after reading it: see [`crate::ingest`].
+    pub async fn ingest_snapshot(
+        &self,
+        cluster_id: &str,
+        snapshot: ClusterSnapshot,
+        remote_addr: &str,
+    ) -> Result<IngestReport, ApiError> {
+        crate::ingest::ingest_snapshot(self, cluster_id, snapshot, remote_addr).await
+    }
+
+    /// Deletes a cluster: its hub entry, the latest snapshots of its nodes and its agent registry
+    /// entry (history stays until the retention). Returns whether the master knew it.
+    pub async fn delete_cluster(&self, cluster_id: &str) -> Result<bool, ApiError> {
+        crate::retire::delete_cluster(self, cluster_id).await
+    }
+
+    /// Deletes a node: its place in the cluster's view and its latest snapshot (history stays
+    /// until the retention). Returns whether the master knew it.
+    pub async fn delete_node(&self, cluster_id: &str, node_name: &str) -> Result<bool, ApiError> {
+        crate::retire::delete_node(self, cluster_id, node_name).await
+    }
+
+    /// Loads the stored state into the hub, after retiring nodes silent past
+    /// `node_retire_after`: every cluster's latest node snapshots, every node offline until its
+    /// agent's next snapshot (the master has not heard the nodes since it started), and every
+    /// agent's last contact. Called by [`run_master`](crate::run_master) before it serves.
+    pub async fn restore(&self) -> Result<(), MasterError> {
+        crate::retire::retire_silent_nodes(self).await;
+        let now = Utc::now();
+        for cluster_id in self.metrics.list_clusters().await? {
+            let nodes = self.metrics.list_latest(&cluster_id).await?;
+            if nodes.is_empty() {
+                continue;
+            }
+            let mut snapshot = ClusterSnapshot {
+                cluster_id: cluster_id.clone(),
+                timestamp: nodes.iter().map(|n| n.timestamp).max().unwrap_or(now),
+                ..ClusterSnapshot::default()
+            };
+            for node in nodes {
+                snapshot.node_status.insert(
+                    node.node_name.clone(),
+                    NodeStatus {
+                        state: NodeState::Offline,
+                        last_seen: node.timestamp,
+                    },
+                );
+                snapshot.node_metrics.insert(node.node_name.clone(), node);
+            }
+            let entry = self.hub.entry(&cluster_id);
+            if entry.view().is_none() {
+                entry.publish(Arc::new(ClusterView::new(snapshot, now)));
+            }
+        }
+        for agent in self
+            .agents
+            .list(now, self.config.agent_offline_after)
+            .await?
+        {
+            let entry = self.hub.entry(&agent.cluster_id);
+            let never = chrono::DateTime::<Utc>::default();
+            if agent.last_heartbeat > never {
+                entry.heard(agent.last_heartbeat, false);
+            }
+            if agent.last_snapshot > never {
+                entry.heard(agent.last_snapshot, true);
+            }
+        }
+        Ok(())
+    }
+
+    /// The cluster's view, 404 when the master has none.
+    pub(crate) fn cluster_view(&self, cluster_id: &str) -> Result<Arc<ClusterView>, ApiError> {
+        self.hub
+            .view(cluster_id)
+            .ok_or_else(|| ApiError::not_found(format!("cluster {cluster_id} not found")))
+    }
+
+    /// The one place a store failure is counted (`atlhyper_master_store_errors_total`) and
+    /// logged with its detail; `what` names the work that failed ("storing history").
+    pub(crate) fn store_failure(&self, what: &str, error: &StoreError) {
+        self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(%error, "{what} failed");
+    }
+
+    /// [`Self::store_failure`], then the answer a client gets for it (without the detail). Use as
+    /// `.map_err(master.store_failed("what"))`.
+    pub(crate) fn store_failed(
+        &self,
+        what: &'static str,
+    ) -> impl Fn(StoreError) -> ApiError + Copy + '_ {
+        move |e| {
+            self.store_failure(what, &e);
+            ApiError::store(what, &e)
+        }
+    }
+}

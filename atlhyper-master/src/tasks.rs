@@ -1,0 +1,102 @@
+//! The master's periodic tasks: command expiry, the retention prune, and forgetting idle clients
+//! of the rate limits. Each is a function of the state, run by [`every`] until shutdown.
+//!
+//! To add one (say, alert evaluation): write `async fn evaluate(master: Master)` beside its
+//! part of the master and start it in [`spawn_all`] as
+//! `("alerting", every(master, period, evaluate))`; [`crate::run_master`] joins it at shutdown.
+
+use std::future::Future;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::task::JoinHandle;
+
+use crate::Master;
+
+/// How often the rate limits forget clients whose budget has refilled.
+const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
+
+/// Runs `task` every `period` (a run that overruns delays the next, none piles up) until the
+/// master shuts down.
+pub(crate) fn every<F, Fut>(master: &Master, period: Duration, task: F) -> JoinHandle<()>
+where
+    F: Fn(Master) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let master = master.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                () = master.shutdown.cancelled() => return,
+            }
+            task(master.clone()).await;
+        }
+    })
+}
+
+/// Starts every periodic task of `master`, each with the name it is reported by if it fails.
+pub(crate) fn spawn_all(master: &Master) -> Vec<(&'static str, JoinHandle<()>)> {
+    vec![
+        (
+            "expiry",
+            every(master, master.config.expiry_interval, expire_commands),
+        ),
+        ("prune", every(master, master.config.prune_interval, prune)),
+        (
+            "limits",
+            every(master, FORGET_IDLE_CLIENTS_EVERY, forget_idle_clients),
+        ),
+    ]
+}
+
+/// Marks commands past their deadline as `timeout` and wakes whoever waits for them.
+async fn expire_commands(master: Master) {
+    match master.commands.expire(Utc::now()).await {
+        Ok(expired) => {
+            master
+                .stats
+                .commands_expired
+                .fetch_add(expired.len() as u64, Ordering::Relaxed);
+            for record in &expired {
+                master.waiters.wake(record);
+            }
+        }
+        Err(e) => master.store_failure("expiring commands", &e),
+    }
+}
+
+/// Deletes history, and commands finished, before the retention; retires nodes silent past
+/// `node_retire_after`.
+async fn prune(master: Master) {
+    crate::retire::retire_silent_nodes(&master).await;
+    let before = Utc::now()
+        - chrono::Duration::from_std(master.config.retention).unwrap_or(chrono::Duration::MAX);
+    match master.metrics.prune_history(before).await {
+        Ok(n) => {
+            master.stats.history_pruned.fetch_add(n, Ordering::Relaxed);
+            if n > 0 {
+                tracing::info!(deleted = n, %before, "pruned history");
+            }
+        }
+        Err(e) => master.store_failure("pruning history", &e),
+    }
+    // Finished commands share the history's retention; open ones are never deleted.
+    match master.commands.prune_commands(before).await {
+        Ok(n) => {
+            master.stats.commands_pruned.fetch_add(n, Ordering::Relaxed);
+            if n > 0 {
+                tracing::info!(deleted = n, %before, "pruned finished commands");
+            }
+        }
+        Err(e) => master.store_failure("pruning commands", &e),
+    }
+}
+
+/// Lets the rate limits forget clients whose budget has refilled (bounded memory).
+async fn forget_idle_clients(master: Master) {
+    master.limits.forget_idle();
+}
