@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use atlhyper_model::{ClockPolicy, SnapshotBounds};
+use atlhyper_model::{ClockPolicy, LivenessChanges, NodeState, SnapshotBounds};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -470,8 +470,11 @@ pub async fn serve_agent(
     first_error.map_or(Ok(()), Err)
 }
 
-/// Drops nodes past their TTL every `every` until cancelled.
+/// Drops nodes past their TTL every `every` until cancelled, and logs each node that went
+/// offline or came back once (liveness is decided when read, so this is where the moment is
+/// noticed).
 pub(crate) async fn run_sweeper(table: Arc<NodeTable>, every: Duration, cancel: CancellationToken) {
+    let mut liveness = LivenessChanges::default();
     let mut ticker = tokio::time::interval(every.max(Duration::from_millis(10)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -479,9 +482,17 @@ pub(crate) async fn run_sweeper(table: Arc<NodeTable>, every: Duration, cancel: 
             _ = ticker.tick() => {}
             _ = cancel.cancelled() => return,
         }
-        let dropped = table.sweep(Instant::now());
+        let now = Instant::now();
+        let dropped = table.sweep(now);
         if !dropped.is_empty() {
             tracing::info!(nodes = ?dropped, "nodes silent past the TTL dropped");
+        }
+        let listed = table.list(now).into_iter().map(|n| (n.node_name, n.state));
+        for change in liveness.update(listed) {
+            match change.state {
+                NodeState::Online => tracing::info!(node = %change.node, "node online"),
+                NodeState::Offline => tracing::warn!(node = %change.node, "node offline"),
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use atlhyper_model::{ClusterSnapshot, NodeState, NodeStatus};
+use atlhyper_model::{ClusterSnapshot, LivenessChanges, NodeState, NodeStatus};
 use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, StoreError};
 use axum::Router;
 use chrono::Utc;
@@ -47,6 +47,8 @@ pub struct Master {
     /// Held while a command is counted against its cluster's cap and queued, so concurrent
     /// creations cannot pass the cap together.
     pub(crate) creating: Arc<tokio::sync::Mutex<()>>,
+    /// The last logged state of every node, so each online/offline transition is logged once.
+    pub(crate) node_liveness: Arc<parking_lot::Mutex<LivenessChanges<(String, String)>>>,
     /// Cancelled at shutdown: long polls answer, waiting requests end, periodic tasks stop.
     pub(crate) shutdown: CancellationToken,
 }
@@ -80,6 +82,7 @@ impl Master {
             transient: Arc::default(),
             stats: Arc::default(),
             creating: Arc::default(),
+            node_liveness: Arc::default(),
             shutdown: CancellationToken::new(),
         }
     }

@@ -1,5 +1,5 @@
-//! The master's periodic tasks: command expiry, the retention prune, and forgetting idle clients
-//! of the rate limits. Each is a function of the state, run by [`every`] until shutdown.
+//! The master's periodic tasks: command expiry, the retention prune, forgetting idle clients of
+//! the rate limits, and logging nodes that went offline or came back. Each is a function of the state, run by [`every`] until shutdown.
 //!
 //! To add one (say, alert evaluation): write `async fn evaluate(master: Master)` beside its
 //! part of the master and start it in [`spawn_all`] as
@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use atlhyper_model::NodeState;
 use chrono::Utc;
 use tokio::task::JoinHandle;
 
@@ -16,6 +17,9 @@ use crate::Master;
 
 /// How often the rate limits forget clients whose budget has refilled.
 const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
+/// How often node liveness is compared with what was last logged: a transition is logged at
+/// most this long after it happens.
+const LOG_LIVENESS_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs `task` every `period` (a run that overruns delays the next, none piles up) until the
 /// master shuts down.
@@ -49,6 +53,10 @@ pub(crate) fn spawn_all(master: &Master) -> Vec<(&'static str, JoinHandle<()>)> 
         (
             "limits",
             every(master, FORGET_IDLE_CLIENTS_EVERY, forget_idle_clients),
+        ),
+        (
+            "liveness log",
+            every(master, LOG_LIVENESS_EVERY, log_liveness_changes),
         ),
     ]
 }
@@ -99,4 +107,30 @@ async fn prune(master: Master) {
 /// Lets the rate limits forget clients whose budget has refilled (bounded memory).
 async fn forget_idle_clients(master: Master) {
     master.limits.forget_idle();
+}
+
+/// Logs every node that went offline or came back since the last run, once: liveness is decided
+/// when a view is read (a silent agent makes all its nodes offline without any event), so this
+/// is where the moment is noticed.
+async fn log_liveness_changes(master: Master) {
+    let views = master.hub.views();
+    // Every node of every view (a node its agent lists without a status counts as online).
+    let now = views.iter().flat_map(|view| {
+        view.snapshot.node_metrics.keys().map(|node| {
+            let state = if view.is_node_online(node) {
+                NodeState::Online
+            } else {
+                NodeState::Offline
+            };
+            ((view.snapshot.cluster_id.clone(), node.clone()), state)
+        })
+    });
+    let changes = master.node_liveness.lock().update(now);
+    for change in changes {
+        let (cluster, node) = &change.node;
+        match change.state {
+            NodeState::Online => tracing::info!(cluster, node, "node online"),
+            NodeState::Offline => tracing::warn!(cluster, node, "node offline"),
+        }
+    }
 }

@@ -1619,11 +1619,11 @@ async fn silent_nodes_retire_from_the_latest_state() {
     );
 }
 
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .find_map(|l| l.rsplit_once(' ').filter(|(s, _)| *s == series))
-        .and_then(|(_, v)| v.parse().ok())
+/// The value of the series `name{labels}` in an exposition (read by [`samples`]).
+fn sample(text: &str, name: &str, labels: &str) -> Option<f64> {
+    samples(text, name)
+        .into_iter()
+        .find_map(|(l, v)| (l == labels).then_some(v))
 }
 
 #[tokio::test]
@@ -1635,11 +1635,12 @@ async fn nodes_refused_alone_are_counted_per_reason_from_the_start() {
     let (m, store) = setup(config);
     let text = String::from_utf8(body_of(&m, "/metrics").await.to_vec()).unwrap();
     for reason in atlhyper_model::RejectReason::ALL {
-        let series = format!(
-            "atlhyper_master_nodes_rejected_total{{reason=\"{}\"}}",
-            reason.as_str()
+        let labels = format!("reason=\"{}\"", reason.as_str());
+        assert_eq!(
+            sample(&text, "atlhyper_master_nodes_rejected_total", &labels),
+            Some(0.0),
+            "{labels}"
         );
-        assert_eq!(metric(&text, &series), Some(0.0), "{series}");
     }
     // Three good nodes against a cap of two, one bad name, one node with too long a host name.
     let mut s = common::cluster("c1", 3, 1, Utc::now());
@@ -1679,9 +1680,10 @@ async fn nodes_refused_alone_are_counted_per_reason_from_the_start() {
     assert_eq!(answer.rejected[0].node_name, "node-002");
     let text = String::from_utf8(body_of(&m, "/metrics").await.to_vec()).unwrap();
     let count = |r: &str| {
-        metric(
+        sample(
             &text,
-            &format!("atlhyper_master_nodes_rejected_total{{reason=\"{r}\"}}"),
+            "atlhyper_master_nodes_rejected_total",
+            &format!("reason=\"{r}\""),
         )
     };
     assert_eq!(count("invalid_name"), Some(1.0));

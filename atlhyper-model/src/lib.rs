@@ -32,6 +32,7 @@ mod cluster;
 mod command;
 mod error;
 mod list_lengths;
+mod liveness_changes;
 mod node;
 mod serde_util;
 mod summary;
@@ -51,6 +52,7 @@ pub use command::{
 };
 pub use error::ErrorBody;
 pub use list_lengths::NodeListLengths;
+pub use liveness_changes::{LivenessChange, LivenessChanges};
 pub use node::{
     CollectorStatus, CpuMetrics, DiskMetrics, MemoryMetrics, NetworkMetrics, NodeMetricsSnapshot,
     NodeTotals, ProcessMetrics, PsiMetrics, SensorReading, TemperatureMetrics,
