@@ -95,7 +95,7 @@ fn admission_rules(master: &Master) -> AdmissionRules {
 /// On a store failure the view is still published (readers see fresh figures) but the seq
 /// is not recorded, so the agent's retry is stored; the error is a 503. Numbers must be
 /// finite (JSON carries no others); a snapshot built in code with a NaN is refused whole.
-pub async fn ingest_snapshot(
+pub(crate) async fn ingest_snapshot(
     master: &Master,
     cluster_id: &str,
     mut snapshot: ClusterSnapshot,

@@ -97,14 +97,22 @@ impl Master {
         &self.hub
     }
 
-    /// Every route: agent side, API, `/health`, `/metrics` and the dashboard (see
-    /// [`crate::routes`]).
+    /// Every route: agent side, API, `/health`, `/metrics` and the dashboard (the list is in the
+    /// crate docs).
     pub fn router(&self) -> Router {
         crate::routes::router(self.clone())
     }
 
-    /// Ingests one snapshot of `cluster_id` (the authenticated identity), as
-    /// `POST /agent/snapshot` does after reading it: see [`crate::ingest`].
+    /// Ingests one snapshot of `cluster_id` (the authenticated identity): settles the
+    /// snapshot's time, checks its seq, admits every node alone (bounds, node cap, memory
+    /// budget, clock: see the `admission` rules; refused nodes are listed in the report),
+    /// upserts every admitted node's latest snapshot, adds history points (one per node per
+    /// history interval, by the points' timestamps), merges the agent's backfill without
+    /// duplicates, records the agent as seen and publishes the new view.
+    ///
+    /// On a store failure the view is still published (readers see fresh figures) but the seq
+    /// is not recorded, so the agent's retry is stored; the error is a 503. Numbers must be
+    /// finite (JSON carries no others); a snapshot built in code with a NaN is refused whole.
     pub async fn ingest_snapshot(
         &self,
         cluster_id: &str,
