@@ -150,10 +150,9 @@ use tokio_util::sync::CancellationToken;
 
 pub use api::{MAX_COMMAND_TIMEOUT_SECS, MAX_HISTORY_HOURS, MAX_SERIES_MINUTES};
 pub use atlhyper_agent::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
-pub use cli::MasterArgs;
+pub use cli::{MasterArgs, parse_listen_arg};
 pub use config::{
-    ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_duration, parse_rate_limit,
-    parse_token_list,
+    ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_rate_limit, parse_token_list,
 };
 pub use error::{ApiError, MasterError};
 pub use hub::{ClusterView, DataHub};

@@ -12,14 +12,11 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     agent: AgentArgs,
-    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set).
-    #[arg(long, env = "AGENT_LOG_LEVEL", default_value = "info")]
-    log_level: String,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    init_logging(&cli.agent.log_level);
     let config = match cli.agent.into_config() {
         Ok(c) => c,
         Err(e) => {

@@ -15,14 +15,11 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     daemon: DaemonArgs,
-    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set).
-    #[arg(long, env = "METRICS_LOG_LEVEL", default_value = "info")]
-    log_level: String,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    init_logging(&cli.daemon.log_level);
     let config = match cli.daemon.into_config() {
         Ok(c) => c,
         Err(e) => {

@@ -13,14 +13,11 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     master: MasterArgs,
-    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set).
-    #[arg(long, env = "MASTER_LOG_LEVEL", default_value = "info")]
-    log_level: String,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level);
+    init_logging(&cli.master.log_level);
     run_main(
         "atlhyper-master",
         tokio::runtime::Builder::new_multi_thread(),
