@@ -11,7 +11,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, http, root, serial, wait_healthy};
+use atlhyper_testkit::{free_port, gzip, node_json};
+use common::{Proc, Scratch, bins, http, root, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-aaaaaaaaaaaa";
 const OTHER_AGENT_TOKEN: &str = "agent-token-bbbbbbbbbbbb";
@@ -55,7 +56,7 @@ fn master(extra: &[(&str, String)]) -> Master {
 
 fn snapshot_json(seq: u64) -> String {
     let now = chrono::Utc::now();
-    let node = common::node_snapshot("worker-1", now, 10.0);
+    let node = node_json("worker-1", now, 10.0);
     format!(
         r#"{{"cluster_id":"{CLUSTER}","timestamp":"{}","seq":{seq},"node_metrics":{{"worker-1":{node}}}}}"#,
         now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -102,7 +103,7 @@ struct Route {
 }
 
 fn routes() -> Vec<Route> {
-    let snap = common::gzip(snapshot_json(1).as_bytes());
+    let snap = gzip(snapshot_json(1).as_bytes());
     let heartbeat = format!(r#"{{"cluster_id":"{CLUSTER}","timestamp":"2024-01-20T10:30:00Z"}}"#);
     let result = format!(
         r#"{{"cluster_id":"{CLUSTER}","command_id":"does-not-exist","success":true,"output":"","error":"","exec_time_ms":1}}"#
@@ -358,7 +359,7 @@ fn missing_or_wrong_token_gets_401_on_every_route() {
         "/agent/snapshot",
         Some(&format!("Bearer {OTHER_AGENT_TOKEN}")),
         &[("Content-Encoding", "gzip"), ("X-Cluster-ID", CLUSTER)],
-        &common::gzip(snapshot_json(2).as_bytes()),
+        &gzip(snapshot_json(2).as_bytes()),
     );
     if code != 401 && code != 403 {
         failures.push(format!(
@@ -399,7 +400,7 @@ fn malformed_json_and_wrong_types_get_400() {
             "/agent/snapshot",
             &agent,
             &gz,
-            common::gzip(b"{\"cluster_id\":"),
+            gzip(b"{\"cluster_id\":"),
         ),
         (
             "snapshot: not JSON",
@@ -407,7 +408,7 @@ fn malformed_json_and_wrong_types_get_400() {
             "/agent/snapshot",
             &agent,
             &gz,
-            common::gzip(b"hello"),
+            gzip(b"hello"),
         ),
         (
             "snapshot: node_metrics a number",
@@ -415,7 +416,7 @@ fn malformed_json_and_wrong_types_get_400() {
             "/agent/snapshot",
             &agent,
             &gz,
-            common::gzip(br#"{"node_metrics":5}"#),
+            gzip(br#"{"node_metrics":5}"#),
         ),
         (
             "snapshot: seq a string",
@@ -423,7 +424,7 @@ fn malformed_json_and_wrong_types_get_400() {
             "/agent/snapshot",
             &agent,
             &gz,
-            common::gzip(br#"{"seq":"seven"}"#),
+            gzip(br#"{"seq":"seven"}"#),
         ),
         (
             "snapshot: bad timestamp",
@@ -431,7 +432,7 @@ fn malformed_json_and_wrong_types_get_400() {
             "/agent/snapshot",
             &agent,
             &gz,
-            common::gzip(br#"{"timestamp":"yesterday"}"#),
+            gzip(br#"{"timestamp":"yesterday"}"#),
         ),
         (
             "snapshot: gzip header, not gzip",
@@ -448,7 +449,7 @@ fn malformed_json_and_wrong_types_get_400() {
             &agent,
             &gz,
             {
-                let z = common::gzip(snapshot_json(3).as_bytes());
+                let z = gzip(snapshot_json(3).as_bytes());
                 z[..z.len() / 2].to_vec()
             },
         ),
@@ -540,7 +541,7 @@ fn malformed_json_and_wrong_types_get_400() {
         "/agent/snapshot",
         Some(&agent),
         &gz,
-        &common::gzip(snapshot_json(1).as_bytes()),
+        &gzip(snapshot_json(1).as_bytes()),
     );
     assert_eq!(code, 200, "{body}");
     let mut failures = Vec::new();
@@ -585,7 +586,7 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
             "/agent/snapshot",
             Some(&agent),
             &gz,
-            &common::gzip(snapshot_json(seq).as_bytes()),
+            &gzip(snapshot_json(seq).as_bytes()),
         );
         assert_eq!(code, 200, "{body}");
     }
@@ -659,7 +660,7 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
         "/agent/snapshot",
         Some(&agent),
         &gz,
-        &common::gzip(snapshot_json(100).as_bytes()),
+        &gzip(snapshot_json(100).as_bytes()),
     );
     assert_eq!(code, 200, "still ingesting: {body}");
     m.proc.assert_no_panic();
@@ -681,7 +682,7 @@ fn slowloris_does_not_delay_a_normal_snapshot_push() {
             "/agent/snapshot",
             Some(&agent),
             &gz,
-            &common::gzip(snapshot_json(seq).as_bytes()),
+            &gzip(snapshot_json(seq).as_bytes()),
         );
         assert_eq!(code, 200, "{body}");
         t.elapsed()

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, scrape, serial, wait_healthy};
+use atlhyper_testkit::free_port;
+use common::{Proc, Scratch, bins, scrape, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-outage-00";
 const VIEWER: &str = "viewer-token-outage-00";

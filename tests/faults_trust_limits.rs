@@ -9,7 +9,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Answer, Proc, Scratch, bins, free_port, http_answer, serial, wait_healthy};
+use atlhyper_testkit::{free_port, gzip, node_json};
+use common::{Answer, Proc, Scratch, bins, http_answer, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-limits-000";
 const VIEWER: &str = "viewer-token-limits-000";
@@ -88,7 +89,7 @@ impl Master {
     /// One snapshot of CLUSTER with one node, as the agent pushes it.
     fn push_snapshot(&self, token: Option<&str>) {
         let now = chrono::Utc::now();
-        let node = common::node_snapshot("worker-1", now, 10.0);
+        let node = node_json("worker-1", now, 10.0);
         let snapshot = format!(
             r#"{{"cluster_id":"{CLUSTER}","timestamp":"{}","seq":1,"node_metrics":{{"worker-1":{node}}}}}"#,
             now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -107,7 +108,7 @@ impl Master {
             "/agent/snapshot",
             &self.addr.to_string(),
             &headers,
-            &common::gzip(snapshot.as_bytes()),
+            &gzip(snapshot.as_bytes()),
         );
         assert_eq!(
             answer.status,

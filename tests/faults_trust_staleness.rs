@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, http, node_snapshot, serial, wait_healthy};
+use atlhyper_testkit::{free_port, node_json};
+use common::{Proc, Scratch, bins, http, serial, wait_healthy};
 use serde_json::Value;
 
 const CLUSTER: &str = "stale-cluster";
@@ -173,7 +174,7 @@ impl Reporter {
             let deadline = Instant::now() + Duration::from_secs(180);
             while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
                 for node in nodes {
-                    let body = node_snapshot(node, chrono::Utc::now(), 95.0);
+                    let body = node_json(node, chrono::Utc::now(), 95.0);
                     let _ = http(
                         agent,
                         "POST",

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -74,14 +74,6 @@ pub fn bins() -> &'static Bins {
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A free loopback port (bound, then released for the child to take).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a loopback port")
 }
 
 /// A scratch directory under the target dir, removed on drop.
@@ -413,45 +405,6 @@ pub fn scrape_with(addr: SocketAddr, headers: &[(&str, &str)]) -> Option<BTreeMa
             })
             .collect(),
     )
-}
-
-pub fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).expect("gzip into memory");
-    enc.finish().expect("gzip finish")
-}
-
-/// A realistic node snapshot (v2 field names) for `node` at `ts`.
-pub fn node_snapshot(node: &str, ts: chrono::DateTime<chrono::Utc>, cpu: f64) -> String {
-    serde_json::json!({
-        "node_name": node,
-        "timestamp": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "hostname": node,
-        "os": "Debian GNU/Linux 12",
-        "kernel": "6.1.0",
-        "uptime": 12345,
-        "cpu": {"usage_percent": cpu, "user_percent": cpu / 2.0, "system_percent": cpu / 4.0,
-                "iowait_percent": 0.5, "cores": 4, "threads": 8,
-                "per_core": [cpu, cpu, cpu, cpu], "load_1": 0.5, "load_5": 0.4, "load_15": 0.3,
-                "model": "Test CPU", "frequency": 2400.0},
-        "memory": {"total": 8_u64 << 30, "used": 3_u64 << 30, "available": 5_u64 << 30,
-                   "free": 1_u64 << 30, "cached": 2_u64 << 30, "buffers": 100_u64 << 20,
-                   "swap_total": 0, "swap_used": 0, "usage_percent": 37.5},
-        "disks": [{"device": "sda", "mount_point": "/", "fs_type": "ext4",
-                   "total": 100_u64 << 30, "used": 40_u64 << 30, "available": 60_u64 << 30,
-                   "usage_percent": 40.0, "read_rate": 1000.0, "write_rate": 2000.0,
-                   "read_iops": 1.0, "write_iops": 2.0, "io_util": 3.0}],
-        "networks": [{"interface": "eth0", "ip_address": "10.0.0.1", "mac_address": "00:11:22:33:44:55",
-                      "status": "up", "speed": 1000, "mtu": 1500, "rx_bytes": 1000, "tx_bytes": 2000,
-                      "rx_packets": 10, "tx_packets": 20, "rx_errors": 0, "tx_errors": 0,
-                      "rx_dropped": 0, "tx_dropped": 0, "rx_rate": 100.0, "tx_rate": 200.0}],
-        "temperature": {"cpu_temp": 45.0, "cpu_temp_max": 90.0, "sensors": []},
-        "processes": [{"pid": 1, "name": "init", "user": "root", "state": "S",
-                       "cpu_percent": 0.1, "mem_percent": 0.2, "mem_rss": 10_u64 << 20,
-                       "threads": 1, "start_time": 1, "command": "/sbin/init"}]
-    })
-    .to_string()
 }
 
 /// What a [`Slowloris`] run saw.
