@@ -259,8 +259,13 @@ mod tests {
         let path = "/api/v2/clusters/local/node-metrics/this-host";
         let mut found = false;
         for _ in 0..100 {
-            if let Some(body) = http_get(addr, path).await {
-                found = body.contains("\"node_name\":\"this-host\"");
+            let answer = tokio::task::spawn_blocking(move || {
+                atlhyper_testkit::get_json(addr, path, &[], Duration::from_secs(2))
+            })
+            .await
+            .expect("no panic");
+            if let Ok((200, node)) = answer {
+                found = node["node_name"] == "this-host";
                 if found {
                     break;
                 }
@@ -296,19 +301,5 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().starts_with("ATLHYPER_NODE_NAME: "), "{err}");
         assert!(!dir.path().join("data").exists(), "nothing was opened");
-    }
-
-    /// A minimal HTTP/1.1 GET over a fresh connection; the body when the status is 200.
-    async fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(request.as_bytes()).await.ok()?;
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).await.ok()?;
-        if !answer.starts_with("HTTP/1.1 200") {
-            return None;
-        }
-        Some(answer.split_once("\r\n\r\n")?.1.to_owned())
     }
 }

@@ -9,8 +9,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{free_port, gzip, node_json};
-use common::{Proc, Scratch, Slowloris, bins, http, scrape, serial, wait_healthy};
+use atlhyper_testkit::{free_port, gzip, http, node_json};
+use common::{Proc, Scratch, Slowloris, bins, scrape, serial, wait_healthy};
 
 const NODE_TOKEN: &str = "node-secret-0123456789";
 

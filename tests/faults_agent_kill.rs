@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{free_port, node_json};
-use common::{Proc, Scratch, bins, http, scrape, serial, wait_healthy};
+use atlhyper_testkit::{free_port, http, node_json};
+use common::{Proc, Scratch, bins, scrape, serial, wait_healthy};
 
 const NODE_TOKEN: &str = "node-token-kill-agent";
 

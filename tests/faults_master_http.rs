@@ -11,8 +11,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{free_port, gzip, node_json};
-use common::{Proc, Scratch, bins, http, root, serial, wait_healthy};
+use atlhyper_testkit::{gzip, http, node_json};
+use common::{RunningMaster, root, serial};
 
 const AGENT_TOKEN: &str = "agent-token-aaaaaaaaaaaa";
 const OTHER_AGENT_TOKEN: &str = "agent-token-bbbbbbbbbbbb";
@@ -20,21 +20,10 @@ const VIEWER: &str = "viewer-token-cccccccccccc";
 const OPERATOR: &str = "operator-token-dddddddddd";
 const CLUSTER: &str = "cluster-a";
 
-struct Master {
-    proc: Proc,
-    addr: SocketAddr,
-    _dir: Scratch,
-}
+type Master = RunningMaster;
 
 fn master(extra: &[(&str, String)]) -> Master {
-    let dir = Scratch::new("master-http");
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let mut env = vec![
-        ("MASTER_LISTEN_ADDR", addr.to_string()),
-        (
-            "MASTER_DB_PATH",
-            dir.0.join("atlhyper.db").display().to_string(),
-        ),
         (
             "MASTER_AGENT_TOKENS",
             format!("{AGENT_TOKEN}={CLUSTER},{OTHER_AGENT_TOKEN}=cluster-b"),
@@ -45,13 +34,7 @@ fn master(extra: &[(&str, String)]) -> Master {
         ("MASTER_DETAIL_TIMEOUT", "1s".to_owned()),
     ];
     env.extend(extra.iter().cloned());
-    let proc = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
-    wait_healthy(addr, Duration::from_secs(30), &proc);
-    Master {
-        proc,
-        addr,
-        _dir: dir,
-    }
+    RunningMaster::start("master-http", &env)
 }
 
 fn snapshot_json(seq: u64) -> String {

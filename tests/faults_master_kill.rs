@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{free_port, gzip, node_json};
-use common::{Proc, Scratch, bins, http, serial, wait_healthy};
+use atlhyper_testkit::{free_port, gzip, http, node_json};
+use common::{Proc, Scratch, bins, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-kill-0000";
 const VIEWER: &str = "viewer-token-kill-0000";
@@ -161,7 +161,7 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
     let m = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
     wait_healthy(addr, Duration::from_secs(30), &m);
     let auth = format!("Bearer {VIEWER}");
-    let (code, body) = common::http_get(
+    let (code, body) = atlhyper_testkit::http_get(
         addr,
         &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}/history?hours=1"),
         &[("Authorization", &auth)],
@@ -183,7 +183,7 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
         .copied()
         .filter(|k| !stored.contains(&i64::try_from(*k).expect("small")))
         .collect();
-    let (code, body) = common::http_get(
+    let (code, body) = atlhyper_testkit::http_get(
         addr,
         &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}"),
         &[("Authorization", &auth)],

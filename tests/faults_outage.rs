@@ -22,7 +22,7 @@ const BUCKET_MS: i64 = 500;
 
 fn history_buckets(addr: SocketAddr, node: &str) -> Option<BTreeSet<i64>> {
     let auth = format!("Bearer {VIEWER}");
-    let (code, body) = common::http_get(
+    let (code, v) = atlhyper_testkit::get_json(
         addr,
         &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{node}/history?hours=1"),
         &[("Authorization", &auth)],
@@ -32,7 +32,6 @@ fn history_buckets(addr: SocketAddr, node: &str) -> Option<BTreeSet<i64>> {
     if code != 200 {
         return None;
     }
-    let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
     Some(
         v["data"]
             .as_array()?

@@ -16,9 +16,9 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{free_port, node_json};
+use atlhyper_testkit::{free_port, get_json, http, http_get, node_json};
 use chrono::{DateTime, Utc};
-use common::{Proc, Scratch, bins, http, http_get, scrape, serial};
+use common::{Proc, Scratch, bins, scrape, serial};
 use serde_json::{Value, json};
 
 const AGENT_TOKEN: &str = "agent-token-trust-0000";
@@ -112,7 +112,7 @@ impl Cluster {
     /// The master's latest nodes of the cluster, by name (empty while it has none).
     fn master_nodes(&self) -> Vec<Value> {
         let auth = format!("Bearer {VIEWER}");
-        let Ok((200, body)) = http_get(
+        let Ok((200, v)) = get_json(
             self.master_addr,
             &format!("/api/v2/clusters/{CLUSTER}/node-metrics"),
             &[("Authorization", &auth)],
@@ -120,7 +120,6 @@ impl Cluster {
         ) else {
             return Vec::new();
         };
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         v["nodes"].as_array().cloned().unwrap_or_default()
     }
 
@@ -133,7 +132,7 @@ impl Cluster {
     /// History buckets (of [`BUCKET_MS`]) the master holds for `node`.
     fn history_buckets(&self, node: &str) -> BTreeSet<i64> {
         let auth = format!("Bearer {VIEWER}");
-        let Ok((200, body)) = http_get(
+        let Ok((200, v)) = get_json(
             self.master_addr,
             &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{node}/history?hours=1"),
             &[("Authorization", &auth)],
@@ -141,7 +140,6 @@ impl Cluster {
         ) else {
             return BTreeSet::new();
         };
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         v["data"]
             .as_array()
             .map(|points| {

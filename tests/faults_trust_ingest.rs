@@ -11,41 +11,24 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use atlhyper_model::{NodeHistory, NodeMetricsSnapshot, StatusBody};
-use atlhyper_testkit::{free_port, gzip, node_json};
+use atlhyper_testkit::{gzip, http, node_json};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use common::{Proc, Scratch, bins, http, serial, wait_healthy};
+use common::{RunningMaster, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-trust-000000";
 const VIEWER: &str = "viewer-token-trust-000000";
 const CLUSTER: &str = "trust-cluster";
 
-struct Master {
-    proc: Proc,
-    addr: SocketAddr,
-    _dir: Scratch,
-}
+type Master = RunningMaster;
 
 fn master(extra: &[(&str, String)]) -> Master {
-    let dir = Scratch::new("trust-ingest");
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let mut env = vec![
-        ("MASTER_LISTEN_ADDR", addr.to_string()),
-        (
-            "MASTER_DB_PATH",
-            dir.0.join("atlhyper.db").display().to_string(),
-        ),
         ("MASTER_AGENT_TOKEN", AGENT_TOKEN.to_owned()),
         ("MASTER_CLUSTER_ID", CLUSTER.to_owned()),
         ("MASTER_VIEWER_TOKEN", VIEWER.to_owned()),
     ];
     env.extend(extra.iter().cloned());
-    let proc = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
-    wait_healthy(addr, Duration::from_secs(30), &proc);
-    Master {
-        proc,
-        addr,
-        _dir: dir,
-    }
+    RunningMaster::start("trust-ingest", &env)
 }
 
 fn rfc3339(at: DateTime<Utc>) -> String {

@@ -15,6 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+use atlhyper_testkit::http_get;
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -296,6 +298,40 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The real master on a free loopback port with its database in a fresh scratch directory.
+#[derive(Debug)]
+pub struct RunningMaster {
+    /// The process.
+    pub proc: Proc,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    _dir: Scratch,
+}
+
+impl RunningMaster {
+    /// Starts `atlhyper-master` with `env` (listen address and database path are set here) and
+    /// waits until it is healthy; `name` names the scratch directory.
+    pub fn start(name: &str, env: &[(&str, String)]) -> Self {
+        let dir = Scratch::new(name);
+        let addr: SocketAddr = ([127, 0, 0, 1], atlhyper_testkit::free_port()).into();
+        let mut all = vec![
+            ("MASTER_LISTEN_ADDR", addr.to_string()),
+            (
+                "MASTER_DB_PATH",
+                dir.0.join("atlhyper.db").display().to_string(),
+            ),
+        ];
+        all.extend(env.iter().cloned());
+        let proc = Proc::spawn("atlhyper-master", &bins().master, &all, &dir.0);
+        wait_healthy(addr, Duration::from_secs(30), &proc);
+        RunningMaster {
+            proc,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
 /// Waits until `GET http://addr/health` answers 200, or panics after `limit`.
 pub fn wait_healthy(addr: SocketAddr, limit: Duration, who: &Proc) {
     let deadline = Instant::now() + limit;
@@ -311,68 +347,6 @@ pub fn wait_healthy(addr: SocketAddr, limit: Duration, who: &Proc) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// A minimal blocking HTTP/1.1 client over std TCP (one request per connection), so the
-/// measurements do not depend on a client library's pool or runtime: [`http_answer`] with the
-/// address as Host, status and body only.
-pub fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    timeout: Duration,
-) -> std::io::Result<(u16, Vec<u8>)> {
-    let host = addr.to_string();
-    http_answer(addr, method, path, Some(&host), headers, body, timeout)
-        .map(|answer| (answer.status, answer.body))
-}
-
-fn parse_response(raw: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
-    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| bad("headers not UTF-8"))?;
-    let code: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| bad("no status code"))?;
-    let mut body = raw[head_end + 4..].to_vec();
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
-    if chunked {
-        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
-    }
-    Ok((code, body))
-}
-
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = b.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&b[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        b = &b[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
-    }
-}
-
-pub fn http_get(
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-    timeout: Duration,
-) -> std::io::Result<(u16, Vec<u8>)> {
-    http(addr, "GET", path, headers, b"", timeout)
 }
 
 /// Reads one sample `name{labels}` (labels as written, e.g. `{state="online"}`, or "") from a
@@ -589,92 +563,4 @@ pub fn pushes_under_slowloris(
     );
     proc.assert_no_panic();
     under
-}
-
-/// An HTTP answer with its headers (names lower-cased).
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    /// The first value of a header, by lower-case name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The `error` of a JSON error body.
-    pub fn error(&self) -> String {
-        serde_json::from_slice::<serde_json::Value>(&self.body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| {
-                panic!(
-                    "{}: not a JSON error: {}",
-                    self.status,
-                    String::from_utf8_lossy(&self.body)
-                )
-            })
-    }
-}
-
-/// [`http`] with the `Host` header chosen by the caller (`None`: none sent) and the answer's
-/// headers kept.
-pub fn http_answer(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    host: Option<&str>,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    timeout: Duration,
-) -> std::io::Result<Answer> {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(host) = host {
-        req.push_str(&format!("Host: {host}\r\n"));
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
-    // A server may answer (413) and close before reading a large body: keep what it said.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => return Err(e),
-        }
-    }
-    let (status, body) = parse_response(&raw)?;
-    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0);
-    let headers = String::from_utf8_lossy(&raw[..head_end])
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        })
-        .collect();
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
 }
