@@ -8,7 +8,8 @@ use std::fmt;
 
 /// A configuration value that cannot be used: which setting (the flag or environment variable
 /// a user sets) and why. Never carries a secret's value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{setting}: {reason}")]
 pub struct ConfigError {
     /// The setting, as the user writes it: `MASTER_RETENTION`, `--listen`, ...
     pub setting: String,
@@ -32,11 +33,3 @@ impl ConfigError {
         }
     }
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.setting, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}

@@ -9,22 +9,14 @@
 //! Hand-written rather than `humantime`: that crate takes no bare seconds and no fractions
 //! (`1.5s` worked here before), and reads `M` and `y` as months and years.
 
-use std::fmt;
 use std::time::Duration;
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 /// Why a text is not a duration. The message quotes the text; the caller names the setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct DurationError(String);
-
-impl fmt::Display for DurationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DurationError {}
 
 /// Parses a duration of the grammar above; zero (`0s`, `0`) is a duration.
 ///

@@ -5,20 +5,12 @@
 //! The host name lookup is I/O, and this crate does none: the caller passes the resolver (the
 //! binaries pass the system's, tests a fixed table).
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Why a text is not a listen address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct ListenAddrError(String);
-
-impl fmt::Display for ListenAddrError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ListenAddrError {}
 
 /// Parses `HOST:PORT` into the one address to bind. A host name is looked up once, through
 /// `resolve`, and its first IPv4 address is taken (else its first address), as Go's
