@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -68,9 +67,7 @@ fn bench(c: &mut Criterion) {
     c.bench_function("cluster_snapshot_gzip_1000", |b| {
         b.iter(|| {
             let body = serde_json::to_vec(black_box(&cluster)).expect("serialises");
-            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            gz.write_all(&body).expect("in memory");
-            gz.finish().map(|v| v.len())
+            atlhyper_testkit::gzip(&body).len()
         })
     });
     c.bench_function("summary_1000", |b| {

@@ -19,68 +19,19 @@ use atlhyper::agent::{
     AgentConfig, DaemonConfig, NodeTable, run_daemon, run_daemon_with, serve_agent,
 };
 use atlhyper::master::{Master, MasterConfig, run_master};
-use atlhyper::model::{
-    CpuMetrics, DiskMetrics, MemoryMetrics, NetworkMetrics, NodeMetricsSnapshot,
-};
+use atlhyper::model::NodeMetricsSnapshot;
 use atlhyper::store::MemoryStore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// A worker whose CPU and memory follow slow waves (each node its own phase).
+/// A worker whose load follows a slow wave (each node its own phase): the test kit's realistic
+/// node snapshot at that load.
 fn made_up_node(phase: f64) -> impl FnMut() -> NodeMetricsSnapshot + Send + 'static {
     let started = std::time::Instant::now();
     move || {
         let t = started.elapsed().as_secs_f64() / 30.0 + phase;
-        let cpu = (35.0 + 30.0 * t.sin()).clamp(0.0, 100.0);
-        let mem = (55.0 + 20.0 * (t / 3.0).cos()).clamp(0.0, 100.0);
-        let total = 16u64 << 30;
-        let used = (total as f64 * mem / 100.0) as u64;
-        NodeMetricsSnapshot {
-            timestamp: chrono::Utc::now(),
-            hostname: "made-up".to_owned(),
-            os: "Debian GNU/Linux 12 (bookworm)".to_owned(),
-            kernel: "6.1.0-18-amd64".to_owned(),
-            uptime: 86_400 + started.elapsed().as_secs(),
-            cpu: CpuMetrics {
-                usage_percent: cpu,
-                user_percent: cpu * 0.7,
-                system_percent: cpu * 0.3,
-                idle_percent: 100.0 - cpu,
-                per_core: vec![cpu; 4],
-                load_1: cpu / 25.0,
-                load_5: cpu / 30.0,
-                load_15: cpu / 35.0,
-                cores: 4,
-                threads: 4,
-                ..Default::default()
-            },
-            memory: MemoryMetrics {
-                total,
-                used,
-                available: total - used,
-                usage_percent: mem,
-                ..Default::default()
-            },
-            disks: vec![DiskMetrics {
-                device: "vda1".to_owned(),
-                mount_point: "/".to_owned(),
-                fs_type: "ext4".to_owned(),
-                total: 100 << 30,
-                used: 42 << 30,
-                available: 58 << 30,
-                usage_percent: 42.0,
-                write_rate: 2e6 * (1.0 + t.cos()),
-                ..Default::default()
-            }],
-            networks: vec![NetworkMetrics {
-                interface: "eth0".to_owned(),
-                status: "up".to_owned(),
-                rx_rate: 5e6 * (1.0 + (t * 2.0).sin()),
-                tx_rate: 2e6 * (1.0 + (t * 2.0).cos()),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }
+        let load = (0.35 + 0.3 * t.sin()).clamp(0.0, 1.0);
+        atlhyper_testkit::node("made-up", chrono::Utc::now(), load)
     }
 }
 
@@ -102,9 +53,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .cloned()
     };
     let seconds: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let listen: SocketAddr = arg("--listen")
-        .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
-        .parse()?;
+    let listen: SocketAddr = atlhyper::agent::parse_listen_arg(
+        &arg("--listen").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
+    )?;
 
     let stop = CancellationToken::new();
     let stopped = |stop: &CancellationToken| {

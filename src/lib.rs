@@ -3,8 +3,9 @@
 //! - [`model`]: the wire types; [`collect`]: `/proc` and `/sys` parsers and the collector;
 //!   [`store`]: the store traits and engines; [`agent`]: the cluster agent and node daemon;
 //!   [`master`]: the master (ingest, API, commands, dashboard, Prometheus exposition).
-//! - The `atlhyper` binary: `atlhyper up` runs master, agent and this host's collector in one
-//!   process (dashboard on http://127.0.0.1:8080); `atlhyper master|agent|metrics` run the parts.
+//! - [`up`]: `atlhyper up`, master, agent and this host's collector in one process (dashboard on
+//!   http://127.0.0.1:8080); the `atlhyper` binary runs it, and `atlhyper master|agent|metrics`
+//!   run the parts.
 //!
 //! A master over the in-memory store, asked through its router without a socket:
 //!
@@ -23,6 +24,8 @@
 //! assert!(master.hub().view("demo").is_some());
 //! # });
 //! ```
+
+pub mod up;
 
 pub use atlhyper_agent as agent;
 pub use atlhyper_collect as collect;

@@ -9,9 +9,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{
-    Proc, Scratch, Slowloris, bins, free_port, http, node_snapshot, scrape, serial, wait_healthy,
-};
+use atlhyper_testkit::{free_port, gzip, http, node_json};
+use common::{Proc, Scratch, Slowloris, bins, scrape, serial, wait_healthy};
 
 const NODE_TOKEN: &str = "node-secret-0123456789";
 
@@ -112,12 +111,12 @@ fn bad_input_gets_the_right_status_and_is_not_stored() {
     let _serial = serial();
     let a = agent(&[]);
     let now = chrono::Utc::now();
-    let good = node_snapshot("worker-1", now, 10.0);
+    let good = node_json("worker-1", now, 10.0);
 
     // (what, token, extra headers, body, expected status)
     let wrong_type = good.replacen("\"uptime\":12345", "\"uptime\":\"long\"", 1);
     assert_ne!(wrong_type, good, "the fixture has an uptime to corrupt");
-    let gz_good = common::gzip(good.as_bytes());
+    let gz_good = gzip(good.as_bytes());
     let cases: Vec<Case<'_>> = vec![
         ("no token", None, vec![], good.clone().into_bytes(), 401),
         (
@@ -245,7 +244,7 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
     // Warm up allocator and connection paths.
     let now = chrono::Utc::now();
     for i in 0..20 {
-        let body = node_snapshot(&format!("warm-{i}"), now, 1.0);
+        let body = node_json(&format!("warm-{i}"), now, 1.0);
         assert_eq!(push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes()).0, 200);
     }
     let rss_before = a.proc.rss_kib();
@@ -263,7 +262,7 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
             x ^= x << 17;
             *b = x as u8;
         }
-        common::gzip(&noise)
+        gzip(&noise)
     };
     let started = Instant::now();
     let handles: Vec<_> = (0..8)
@@ -298,7 +297,7 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
         "memory bounded under 8 concurrent bombs: {rss_before} -> peak {peak} KiB"
     );
     // Still serving.
-    let body = node_snapshot("after-bomb", chrono::Utc::now(), 1.0);
+    let body = node_json("after-bomb", chrono::Utc::now(), 1.0);
     assert_eq!(push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes()).0, 200);
     a.proc.assert_no_panic();
 }
@@ -307,7 +306,7 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
 fn slowloris_does_not_delay_a_normal_push() {
     let _serial = serial();
     let a = agent(&[("AGENT_HEADER_TIMEOUT", "3s".to_owned())]);
-    let body = node_snapshot("normal-node", chrono::Utc::now(), 5.0);
+    let body = node_json("normal-node", chrono::Utc::now(), 5.0);
     let mut push_one = || {
         let t = Instant::now();
         let (code, text) = push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes());
@@ -350,7 +349,7 @@ fn out_of_descriptors_the_accept_loop_backs_off_and_recovers() {
     let all_closed = slow.wait_all_closed(Duration::from_secs(40));
     let took = started.elapsed();
     let report = slow.stop();
-    let body = node_snapshot("after-emfile", chrono::Utc::now(), 1.0);
+    let body = node_json("after-emfile", chrono::Utc::now(), 1.0);
     let t = Instant::now();
     let (code, text) = push(a.addr, Some(NODE_TOKEN), &[], body.as_bytes());
     let push_took = t.elapsed();

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, http, node_snapshot, scrape, serial, wait_healthy};
+use atlhyper_testkit::{free_port, http, node_json};
+use common::{Proc, Scratch, bins, scrape, serial, wait_healthy};
 
 const NODE_TOKEN: &str = "node-token-kill-agent";
 
@@ -70,7 +71,7 @@ fn agent_sigkilled_20_times_under_load_daemons_reconnect_within_2_intervals() {
             let deadline = Instant::now() + Duration::from_secs(120);
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let body = node_snapshot(&format!("load-{}", i % 20), chrono::Utc::now(), 50.0);
+                let body = node_json(&format!("load-{}", i % 20), chrono::Utc::now(), 50.0);
                 if let Ok((200, _)) = http(
                     agent_addr,
                     "POST",

@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{
-    Proc, Scratch, bins, free_port, http, node_snapshot, prom_value, scrape, serial, wait_healthy,
-};
+use atlhyper_testkit::{free_port, http, node_json};
+use common::{Proc, Scratch, bins, prom_value, scrape, serial, wait_healthy};
 
 /// A TCP peer that accepts every connection, reads (and discards) whatever is sent, and never
 /// writes a byte. Records how long each connection stayed open before the client gave up.
@@ -219,7 +218,7 @@ fn agent_talking_to_a_silent_master_stays_bounded_and_keeps_receiving() {
     let mut latencies = Vec::new();
     let mut i = 0u32;
     while t0.elapsed() < run {
-        let body = node_snapshot(&format!("node-{}", i % 5), chrono::Utc::now(), 1.0);
+        let body = node_json(&format!("node-{}", i % 5), chrono::Utc::now(), 1.0);
         let t = Instant::now();
         let (code, text) = http(
             addr,
@@ -278,7 +277,7 @@ fn agent_talking_to_a_silent_master_stays_bounded_and_keeps_receiving() {
     assert!(
         prom_value(
             &String::from_utf8_lossy(
-                &common::http_get(addr, "/metrics", &[], Duration::from_secs(2))
+                &atlhyper_testkit::http_get(addr, "/metrics", &[], Duration::from_secs(2))
                     .expect("metrics")
                     .1
             ),

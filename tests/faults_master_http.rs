@@ -11,7 +11,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, http, root, serial, wait_healthy};
+use atlhyper_testkit::{gzip, http, node_json};
+use common::{RunningMaster, root, serial};
 
 const AGENT_TOKEN: &str = "agent-token-aaaaaaaaaaaa";
 const OTHER_AGENT_TOKEN: &str = "agent-token-bbbbbbbbbbbb";
@@ -19,21 +20,10 @@ const VIEWER: &str = "viewer-token-cccccccccccc";
 const OPERATOR: &str = "operator-token-dddddddddd";
 const CLUSTER: &str = "cluster-a";
 
-struct Master {
-    proc: Proc,
-    addr: SocketAddr,
-    _dir: Scratch,
-}
+type Master = RunningMaster;
 
 fn master(extra: &[(&str, String)]) -> Master {
-    let dir = Scratch::new("master-http");
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let mut env = vec![
-        ("MASTER_LISTEN_ADDR", addr.to_string()),
-        (
-            "MASTER_DB_PATH",
-            dir.0.join("atlhyper.db").display().to_string(),
-        ),
         (
             "MASTER_AGENT_TOKENS",
             format!("{AGENT_TOKEN}={CLUSTER},{OTHER_AGENT_TOKEN}=cluster-b"),
@@ -44,18 +34,12 @@ fn master(extra: &[(&str, String)]) -> Master {
         ("MASTER_DETAIL_TIMEOUT", "1s".to_owned()),
     ];
     env.extend(extra.iter().cloned());
-    let proc = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
-    wait_healthy(addr, Duration::from_secs(30), &proc);
-    Master {
-        proc,
-        addr,
-        _dir: dir,
-    }
+    RunningMaster::start("master-http", &env)
 }
 
 fn snapshot_json(seq: u64) -> String {
     let now = chrono::Utc::now();
-    let node = common::node_snapshot("worker-1", now, 10.0);
+    let node = node_json("worker-1", now, 10.0);
     format!(
         r#"{{"cluster_id":"{CLUSTER}","timestamp":"{}","seq":{seq},"node_metrics":{{"worker-1":{node}}}}}"#,
         now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -102,7 +86,7 @@ struct Route {
 }
 
 fn routes() -> Vec<Route> {
-    let snap = common::gzip(snapshot_json(1).as_bytes());
+    let snap = gzip(snapshot_json(1).as_bytes());
     let heartbeat = format!(r#"{{"cluster_id":"{CLUSTER}","timestamp":"2024-01-20T10:30:00Z"}}"#);
     let result = format!(
         r#"{{"cluster_id":"{CLUSTER}","command_id":"does-not-exist","success":true,"output":"","error":"","exec_time_ms":1}}"#
@@ -359,7 +343,7 @@ fn missing_or_wrong_token_gets_401_on_every_route() {
         "/agent/snapshot",
         Some(&format!("Bearer {OTHER_AGENT_TOKEN}")),
         &[("Content-Encoding", "gzip"), ("X-Cluster-ID", CLUSTER)],
-        &common::gzip(snapshot_json(2).as_bytes()),
+        &gzip(snapshot_json(2).as_bytes()),
     );
     if code != 401 && code != 403 {
         failures.push(format!(
@@ -400,7 +384,7 @@ fn malformed_json_and_wrong_types_get_400() {
             "/agent/snapshot",
             &agent,
             &gz,
-            common::gzip(b"{\"cluster_id\":"),
+            gzip(b"{\"cluster_id\":"),
         ),
         (
             "snapshot: not JSON",
@@ -408,7 +392,7 @@ fn malformed_json_and_wrong_types_get_400() {
             "/agent/snapshot",
             &agent,
             &gz,
-            common::gzip(b"hello"),
+            gzip(b"hello"),
         ),
         (
             "snapshot: node_metrics a number",
@@ -416,7 +400,7 @@ fn malformed_json_and_wrong_types_get_400() {
             "/agent/snapshot",
             &agent,
             &gz,
-            common::gzip(br#"{"node_metrics":5}"#),
+            gzip(br#"{"node_metrics":5}"#),
         ),
         (
             "snapshot: seq a string",
@@ -424,7 +408,7 @@ fn malformed_json_and_wrong_types_get_400() {
             "/agent/snapshot",
             &agent,
             &gz,
-            common::gzip(br#"{"seq":"seven"}"#),
+            gzip(br#"{"seq":"seven"}"#),
         ),
         (
             "snapshot: bad timestamp",
@@ -432,7 +416,7 @@ fn malformed_json_and_wrong_types_get_400() {
             "/agent/snapshot",
             &agent,
             &gz,
-            common::gzip(br#"{"timestamp":"yesterday"}"#),
+            gzip(br#"{"timestamp":"yesterday"}"#),
         ),
         (
             "snapshot: gzip header, not gzip",
@@ -449,7 +433,7 @@ fn malformed_json_and_wrong_types_get_400() {
             &agent,
             &gz,
             {
-                let z = common::gzip(snapshot_json(3).as_bytes());
+                let z = gzip(snapshot_json(3).as_bytes());
                 z[..z.len() / 2].to_vec()
             },
         ),
@@ -541,7 +525,7 @@ fn malformed_json_and_wrong_types_get_400() {
         "/agent/snapshot",
         Some(&agent),
         &gz,
-        &common::gzip(snapshot_json(1).as_bytes()),
+        &gzip(snapshot_json(1).as_bytes()),
     );
     assert_eq!(code, 200, "{body}");
     let mut failures = Vec::new();
@@ -586,7 +570,7 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
             "/agent/snapshot",
             Some(&agent),
             &gz,
-            &common::gzip(snapshot_json(seq).as_bytes()),
+            &gzip(snapshot_json(seq).as_bytes()),
         );
         assert_eq!(code, 200, "{body}");
     }
@@ -660,7 +644,7 @@ fn gzip_bomb_and_oversize_bodies_get_413_with_bounded_memory() {
         "/agent/snapshot",
         Some(&agent),
         &gz,
-        &common::gzip(snapshot_json(100).as_bytes()),
+        &gzip(snapshot_json(100).as_bytes()),
     );
     assert_eq!(code, 200, "still ingesting: {body}");
     m.proc.assert_no_panic();
@@ -682,7 +666,7 @@ fn slowloris_does_not_delay_a_normal_snapshot_push() {
             "/agent/snapshot",
             Some(&agent),
             &gz,
-            &common::gzip(snapshot_json(seq).as_bytes()),
+            &gzip(snapshot_json(seq).as_bytes()),
         );
         assert_eq!(code, 200, "{body}");
         t.elapsed()

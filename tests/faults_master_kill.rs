@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, http, serial, wait_healthy};
+use atlhyper_testkit::{free_port, gzip, http, node_json};
+use common::{Proc, Scratch, bins, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-kill-0000";
 const VIEWER: &str = "viewer-token-kill-0000";
@@ -22,8 +23,7 @@ const NODE: &str = "kill-node";
 fn snapshot(k: u64, base: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
     let ts = base + chrono::Duration::seconds(i64::try_from(k).expect("small k"));
     let mut node: serde_json::Value =
-        serde_json::from_str(&common::node_snapshot(NODE, ts, (k % 100) as f64))
-            .expect("node json");
+        serde_json::from_str(&node_json(NODE, ts, (k % 100) as f64)).expect("node json");
     node["uptime"] = serde_json::json!(k);
     let body = serde_json::json!({
         "cluster_id": CLUSTER,
@@ -31,7 +31,7 @@ fn snapshot(k: u64, base: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
         "seq": k,
         "node_metrics": { NODE: node },
     });
-    common::gzip(body.to_string().as_bytes())
+    gzip(body.to_string().as_bytes())
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
     let m = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
     wait_healthy(addr, Duration::from_secs(30), &m);
     let auth = format!("Bearer {VIEWER}");
-    let (code, body) = common::http_get(
+    let (code, body) = atlhyper_testkit::http_get(
         addr,
         &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}/history?hours=1"),
         &[("Authorization", &auth)],
@@ -183,7 +183,7 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
         .copied()
         .filter(|k| !stored.contains(&i64::try_from(*k).expect("small")))
         .collect();
-    let (code, body) = common::http_get(
+    let (code, body) = atlhyper_testkit::http_get(
         addr,
         &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}"),
         &[("Authorization", &auth)],

@@ -7,7 +7,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, http, serial, wait_healthy};
+use atlhyper_testkit::{free_port, http, node_json};
+use common::{Proc, Scratch, bins, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-aaaaaaaaaaaa";
 const VIEWER: &str = "viewer-token-cccccccccccc";
@@ -25,7 +26,7 @@ fn env(addr: SocketAddr, db: &std::path::Path) -> Vec<(&'static str, String)> {
 
 fn push(addr: SocketAddr, seq: u64) {
     let now = chrono::Utc::now();
-    let node = common::node_snapshot("worker-1", now, 10.0);
+    let node = node_json("worker-1", now, 10.0);
     let body = format!(
         r#"{{"cluster_id":"{CLUSTER}","timestamp":"{}","seq":{seq},"node_metrics":{{"worker-1":{node}}}}}"#,
         now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)

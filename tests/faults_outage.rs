@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, scrape, serial, wait_healthy};
+use atlhyper_testkit::free_port;
+use common::{Proc, Scratch, bins, scrape, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-outage-00";
 const VIEWER: &str = "viewer-token-outage-00";
@@ -21,7 +22,7 @@ const BUCKET_MS: i64 = 500;
 
 fn history_buckets(addr: SocketAddr, node: &str) -> Option<BTreeSet<i64>> {
     let auth = format!("Bearer {VIEWER}");
-    let (code, body) = common::http_get(
+    let (code, v) = atlhyper_testkit::get_json(
         addr,
         &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{node}/history?hours=1"),
         &[("Authorization", &auth)],
@@ -31,7 +32,6 @@ fn history_buckets(addr: SocketAddr, node: &str) -> Option<BTreeSet<i64>> {
     if code != 200 {
         return None;
     }
-    let v: serde_json::Value = serde_json::from_slice(&body).ok()?;
     Some(
         v["data"]
             .as_array()?

@@ -16,8 +16,9 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use atlhyper_testkit::{free_port, get_json, http, http_get, node_json};
 use chrono::{DateTime, Utc};
-use common::{Proc, Scratch, bins, free_port, http, http_get, node_snapshot, scrape, serial};
+use common::{Proc, Scratch, bins, scrape, serial};
 use serde_json::{Value, json};
 
 const AGENT_TOKEN: &str = "agent-token-trust-0000";
@@ -111,7 +112,7 @@ impl Cluster {
     /// The master's latest nodes of the cluster, by name (empty while it has none).
     fn master_nodes(&self) -> Vec<Value> {
         let auth = format!("Bearer {VIEWER}");
-        let Ok((200, body)) = http_get(
+        let Ok((200, v)) = get_json(
             self.master_addr,
             &format!("/api/v2/clusters/{CLUSTER}/node-metrics"),
             &[("Authorization", &auth)],
@@ -119,7 +120,6 @@ impl Cluster {
         ) else {
             return Vec::new();
         };
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         v["nodes"].as_array().cloned().unwrap_or_default()
     }
 
@@ -132,7 +132,7 @@ impl Cluster {
     /// History buckets (of [`BUCKET_MS`]) the master holds for `node`.
     fn history_buckets(&self, node: &str) -> BTreeSet<i64> {
         let auth = format!("Bearer {VIEWER}");
-        let Ok((200, body)) = http_get(
+        let Ok((200, v)) = get_json(
             self.master_addr,
             &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{node}/history?hours=1"),
             &[("Authorization", &auth)],
@@ -140,7 +140,6 @@ impl Cluster {
         ) else {
             return BTreeSet::new();
         };
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         v["data"]
             .as_array()
             .map(|points| {
@@ -227,7 +226,7 @@ const GOOD: [&str; 3] = ["good-0", "good-1", "good-2"];
 /// One round of the good nodes reporting now, with CPU `cpu`.
 fn good_round(c: &Cluster, cpu: f64) {
     for node in GOOD {
-        let (code, answer) = c.post_node(&node_snapshot(node, Utc::now(), cpu));
+        let (code, answer) = c.post_node(&node_json(node, Utc::now(), cpu));
         assert_eq!(code, 200, "{node}: {answer}");
     }
 }
@@ -242,7 +241,7 @@ fn a_node_stamped_2300_reaches_the_master_with_its_skew_and_history_keeps_growin
     let mut report = |c: &Cluster| {
         round += 1.0;
         good_round(c, round);
-        let (code, answer) = c.post_node(&node_snapshot("clock-2300", year_2300, 50.0));
+        let (code, answer) = c.post_node(&node_json("clock-2300", year_2300, 50.0));
         assert_eq!(code, 200, "{answer}");
     };
     // Every node, the one from 2300 too, reaches the master's latest.
@@ -374,7 +373,7 @@ fn a_snapshot_a_year_ahead_then_a_normal_one_the_normal_one_is_latest() {
     let _serial = serial();
     let c = Cluster::start("trust-year");
     let year_ahead = Utc::now() + chrono::Duration::days(365);
-    let (code, answer) = c.post_node(&node_snapshot("drift", year_ahead, 99.0));
+    let (code, answer) = c.post_node(&node_json("drift", year_ahead, 99.0));
     assert_eq!(code, 200, "{answer}");
     assert!(
         eventually(Duration::from_secs(20), || c.master_node("drift").is_some()),
@@ -382,7 +381,7 @@ fn a_snapshot_a_year_ahead_then_a_normal_one_the_normal_one_is_latest() {
     );
     // The clock is fixed: the node's next snapshot, an interval later.
     std::thread::sleep(Duration::from_millis(500));
-    let (code, answer) = c.post_node(&node_snapshot("drift", Utc::now(), 7.0));
+    let (code, answer) = c.post_node(&node_json("drift", Utc::now(), 7.0));
     assert_eq!(code, 200, "{answer}");
     let cpu_at_master = || {
         c.master_node("drift")
@@ -404,7 +403,7 @@ fn a_snapshot_a_year_ahead_then_a_normal_one_the_normal_one_is_latest() {
     // And it stays so while the node keeps reporting normally.
     for cpu in [8.0, 9.0] {
         std::thread::sleep(Duration::from_millis(300));
-        c.post_node(&node_snapshot("drift", Utc::now(), cpu));
+        c.post_node(&node_json("drift", Utc::now(), cpu));
     }
     assert!(eventually(Duration::from_secs(20), || cpu_at_master() == Some(9.0)));
     c.assert_no_panic();

@@ -11,40 +11,24 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use atlhyper_model::{NodeHistory, NodeMetricsSnapshot, StatusBody};
+use atlhyper_testkit::{gzip, http, node_json};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use common::{Proc, Scratch, bins, free_port, http, serial, wait_healthy};
+use common::{RunningMaster, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-trust-000000";
 const VIEWER: &str = "viewer-token-trust-000000";
 const CLUSTER: &str = "trust-cluster";
 
-struct Master {
-    proc: Proc,
-    addr: SocketAddr,
-    _dir: Scratch,
-}
+type Master = RunningMaster;
 
 fn master(extra: &[(&str, String)]) -> Master {
-    let dir = Scratch::new("trust-ingest");
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let mut env = vec![
-        ("MASTER_LISTEN_ADDR", addr.to_string()),
-        (
-            "MASTER_DB_PATH",
-            dir.0.join("atlhyper.db").display().to_string(),
-        ),
         ("MASTER_AGENT_TOKEN", AGENT_TOKEN.to_owned()),
         ("MASTER_CLUSTER_ID", CLUSTER.to_owned()),
         ("MASTER_VIEWER_TOKEN", VIEWER.to_owned()),
     ];
     env.extend(extra.iter().cloned());
-    let proc = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
-    wait_healthy(addr, Duration::from_secs(30), &proc);
-    Master {
-        proc,
-        addr,
-        _dir: dir,
-    }
+    RunningMaster::start("trust-ingest", &env)
 }
 
 fn rfc3339(at: DateTime<Utc>) -> String {
@@ -73,7 +57,7 @@ fn push(addr: SocketAddr, json: &str) -> (u16, String) {
         ("X-Cluster-ID", CLUSTER),
         ("Authorization", auth.as_str()),
     ];
-    let body = common::gzip(json.as_bytes());
+    let body = gzip(json.as_bytes());
     let (code, text) = http(
         addr,
         "POST",
@@ -149,16 +133,13 @@ fn a_node_stamped_2300_or_junk_among_good_nodes_costs_the_others_nothing() {
         let now = Utc::now();
         let mut nodes: Vec<(String, String)> = good
             .iter()
-            .map(|n| ((*n).to_owned(), common::node_snapshot(n, now, 10.0)))
+            .map(|n| ((*n).to_owned(), node_json(n, now, 10.0)))
             .collect();
         nodes.push((
             "clock-2300".to_owned(),
-            common::node_snapshot("clock-2300", year_2300, 20.0),
+            node_json("clock-2300", year_2300, 20.0),
         ));
-        nodes.push((
-            "Bad_Name".to_owned(),
-            common::node_snapshot("Bad_Name", now, 30.0),
-        ));
+        nodes.push(("Bad_Name".to_owned(), node_json("Bad_Name", now, 30.0)));
         nodes.push((
             "fat".to_owned(),
             format!(
@@ -252,7 +233,7 @@ fn latest_follows_arrival_not_a_clock_a_year_ahead_also_after_a_restart() {
     let now = Utc::now();
     let node = |at: DateTime<Utc>, uptime: u64| {
         let mut v: serde_json::Value =
-            serde_json::from_str(&common::node_snapshot("n1", at, 5.0)).expect("node");
+            serde_json::from_str(&node_json("n1", at, 5.0)).expect("node");
         v["uptime"] = serde_json::json!(uptime);
         v.to_string()
     };
@@ -285,7 +266,7 @@ fn rss_over_pushes(m: &Master, json: &str, times: usize) -> (Vec<u16>, u64, u64,
     let before = m.proc.rss_kib();
     let mut peak = before;
     let mut codes = Vec::new();
-    let body = common::gzip(json.as_bytes());
+    let body = gzip(json.as_bytes());
     let auth = format!("Bearer {AGENT_TOKEN}");
     let headers = [
         ("Content-Type", "application/json"),
@@ -323,10 +304,7 @@ fn empty_disk_bodies_cost_bounded_memory() {
     let _serial = serial();
     let m = master(&[]);
     for seq in 1..=5 {
-        let nodes = [(
-            "warm".to_owned(),
-            common::node_snapshot("warm", Utc::now(), 1.0),
-        )];
+        let nodes = [("warm".to_owned(), node_json("warm", Utc::now(), 1.0))];
         assert_eq!(push(m.addr, &snapshot_json(seq, &nodes)).0, 200);
     }
     // 100,000 empty disks in one node: ~400 KB of JSON, some 19 MB once parsed.
@@ -358,7 +336,7 @@ fn empty_disk_bodies_cost_bounded_memory() {
         "10 x one node of 100,000 empty disks ({} KiB JSON, {} KiB gzip): master RSS {before} -> \
          peak {peak} -> {after} KiB (+{} KiB)",
         one.len() / 1024,
-        common::gzip(one.as_bytes()).len() / 1024,
+        gzip(one.as_bytes()).len() / 1024,
         after.saturating_sub(before)
     );
     for (i, (code, text)) in answers.iter().enumerate() {

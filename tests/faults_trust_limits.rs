@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Answer, Proc, Scratch, bins, free_port, http_answer, serial, wait_healthy};
+use atlhyper_testkit::{Answer, gzip, http_answer, node_json};
+use common::{RunningMaster, Scratch, bins, serial};
 
 const AGENT_TOKEN: &str = "agent-token-limits-000";
 const VIEWER: &str = "viewer-token-limits-000";
@@ -17,23 +17,11 @@ const OPERATOR: &str = "operator-token-limits-01";
 const HONEST_OPERATOR: &str = "operator-token-limits-02";
 const CLUSTER: &str = "limits";
 
-struct Master {
-    proc: Proc,
-    addr: SocketAddr,
-    _dir: Scratch,
-}
+type Master = RunningMaster;
 
 /// The real master on a free loopback port; `tokens` configures every kind of token.
 fn master(tokens: bool, extra: &[(&str, String)]) -> Master {
-    let dir = Scratch::new("trust-limits");
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut env = vec![
-        ("MASTER_LISTEN_ADDR", addr.to_string()),
-        (
-            "MASTER_DB_PATH",
-            dir.0.join("atlhyper.db").display().to_string(),
-        ),
-    ];
+    let mut env = Vec::new();
     if tokens {
         env.extend([
             ("MASTER_AGENT_TOKENS", format!("{AGENT_TOKEN}={CLUSTER}")),
@@ -45,13 +33,7 @@ fn master(tokens: bool, extra: &[(&str, String)]) -> Master {
         ]);
     }
     env.extend(extra.iter().cloned());
-    let proc = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
-    wait_healthy(addr, Duration::from_secs(30), &proc);
-    Master {
-        proc,
-        addr,
-        _dir: dir,
-    }
+    RunningMaster::start("trust-limits", &env)
 }
 
 impl Master {
@@ -88,7 +70,7 @@ impl Master {
     /// One snapshot of CLUSTER with one node, as the agent pushes it.
     fn push_snapshot(&self, token: Option<&str>) {
         let now = chrono::Utc::now();
-        let node = common::node_snapshot("worker-1", now, 10.0);
+        let node = node_json("worker-1", now, 10.0);
         let snapshot = format!(
             r#"{{"cluster_id":"{CLUSTER}","timestamp":"{}","seq":1,"node_metrics":{{"worker-1":{node}}}}}"#,
             now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -107,7 +89,7 @@ impl Master {
             "/agent/snapshot",
             &self.addr.to_string(),
             &headers,
-            &common::gzip(snapshot.as_bytes()),
+            &gzip(snapshot.as_bytes()),
         );
         assert_eq!(
             answer.status,

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, http, node_snapshot, serial, wait_healthy};
+use atlhyper_testkit::{free_port, get_json, http, node_json};
+use common::{Proc, Scratch, bins, serial, wait_healthy};
 use serde_json::Value;
 
 const CLUSTER: &str = "stale-cluster";
@@ -85,17 +86,13 @@ impl Rig {
     /// GET with the viewer token: (status, JSON or Null).
     fn get(&self, path: &str) -> (u16, Value) {
         let auth = format!("Bearer {VIEWER}");
-        match http(
+        get_json(
             self.master_addr,
-            "GET",
             path,
             &[("Authorization", &auth)],
-            b"",
             Duration::from_secs(15),
-        ) {
-            Ok((code, body)) => (code, serde_json::from_slice(&body).unwrap_or(Value::Null)),
-            Err(e) => panic!("GET {path}: {e}"),
-        }
+        )
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
     }
 
     /// `/metrics` text.
@@ -173,7 +170,7 @@ impl Reporter {
             let deadline = Instant::now() + Duration::from_secs(180);
             while !flag.load(Ordering::Relaxed) && Instant::now() < deadline {
                 for node in nodes {
-                    let body = node_snapshot(node, chrono::Utc::now(), 95.0);
+                    let body = node_json(node, chrono::Utc::now(), 95.0);
                     let _ = http(
                         agent,
                         "POST",

@@ -17,7 +17,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{Proc, Scratch, bins, free_port, scrape_with, wait_healthy};
+use atlhyper_testkit::free_port;
+use common::{Proc, Scratch, bins, scrape_with, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-soak-0000";
 const VIEWER: &str = "viewer-token-soak-0000";

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::commands::{CommandSettings, run_command_loop};
-use crate::config::{ConfigError, parse_duration};
+use crate::config::{ConfigError, duration_arg, parse_listen_arg};
 use crate::error::AgentError;
 use crate::master::MasterLink;
 use crate::node_table::{DEFAULT_MAX_NODES, NodeTable, NodeTableConfig};
@@ -203,15 +203,11 @@ impl AgentConfig {
     }
 }
 
-fn duration_arg(s: &str) -> Result<Duration, String> {
-    parse_duration(s)
-}
-
 /// Flags of the `atlhyper-agent` binary; each also reads the environment variable it names.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AgentArgs {
-    /// Address nodes POST their snapshots to.
-    #[arg(long, env = "AGENT_LISTEN", default_value = "0.0.0.0:8082")]
+    /// Address nodes POST their snapshots to (`HOST:PORT`; a host name is looked up once).
+    #[arg(long, env = "AGENT_LISTEN", default_value = "0.0.0.0:8082", value_parser = parse_listen_arg)]
     pub listen: SocketAddr,
     /// This cluster's id.
     #[arg(long, env = "AGENT_CLUSTER_ID", default_value = "default")]
@@ -289,6 +285,13 @@ pub struct AgentArgs {
     /// A node timestamp further ahead than this is replaced by the receive time.
     #[arg(long, env = "AGENT_MAX_CLOCK_AHEAD", default_value = "5m", value_parser = duration_arg)]
     pub max_clock_ahead: Duration,
+    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set). Here rather than in the
+    /// binary so `atlhyper agent` and `atlhyper-agent` read the same variable.
+    #[arg(long, env = "AGENT_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Log line format: `text` (one readable line per event) or `json` (one object per line).
+    #[arg(long, env = "AGENT_LOG_FORMAT", value_enum, default_value_t = atlhyper_http::LogFormat::Text)]
+    pub log_format: atlhyper_http::LogFormat,
 }
 
 impl AgentArgs {

@@ -1,92 +1,23 @@
-//! Configuration helpers shared by the daemon and the agent: durations and node names.
+//! Configuration helpers shared by the daemon and the agent: the value parsers of their flags,
+//! node names and base URLs.
 
-use std::time::Duration;
+use std::net::{SocketAddr, ToSocketAddrs};
 
-/// A configuration value that could not be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{name}: {reason}")]
-pub struct ConfigError {
-    /// The setting (flag or environment variable).
-    pub name: String,
-    /// What is wrong with it.
-    pub reason: String,
+use atlhyper_model::{ListenAddrError, parse_listen_addr};
+
+pub use atlhyper_model::{ConfigError, validate_node_name};
+
+/// Value parser of every duration flag of the agent and the daemon: the one grammar
+/// ([`atlhyper_model::parse_duration`]), zero refused; clap's error names the flag.
+pub(crate) use atlhyper_model::parse_positive_duration as duration_arg;
+
+/// Value parser of the listen flags: an IP literal, a host name (`localhost:8082`, looked up
+/// once at start through the system resolver) or `:8082`.
+pub fn parse_listen_arg(text: &str) -> Result<SocketAddr, ListenAddrError> {
+    parse_listen_addr(text, |host| {
+        Ok((host, 0).to_socket_addrs()?.map(|a| a.ip()).collect())
+    })
 }
-
-impl ConfigError {
-    /// An error about setting `name`.
-    pub fn new(name: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Parses a duration as AtlHyper's configuration writes them: Go-style `"5s"`, `"100ms"`,
-/// `"1m30s"`, `"2h"`, `"1.5s"` (units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`), or a bare number of
-/// seconds (`"5"`, `"0.5"`).
-///
-/// ```
-/// use std::time::Duration;
-/// use atlhyper_agent::parse_duration;
-///
-/// assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
-/// assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-/// assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
-/// assert!(parse_duration("5 parsecs").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let s = text.trim();
-    if s.is_empty() {
-        return Err("empty duration".to_owned());
-    }
-    if let Ok(secs) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("{text:?} is not a non-negative number of seconds"));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("{text:?}: number without a unit"))?;
-        if num_len == 0 {
-            return Err(format!(
-                "{text:?} is not a duration (expected e.g. 5s, 100ms, 1m30s)"
-            ));
-        }
-        let value: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("{text:?}: bad number {:?}", &rest[..num_len]))?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            unit => {
-                return Err(format!(
-                    "{text:?}: unknown unit {unit:?} (use ns, us, ms, s, m, h)"
-                ));
-            }
-        };
-        rest = &rest[unit_len..];
-        let part = Duration::try_from_secs_f64(value * scale)
-            .map_err(|_| format!("{text:?} is out of range"))?;
-        total = total
-            .checked_add(part)
-            .ok_or_else(|| format!("{text:?} is out of range"))?;
-    }
-    Ok(total)
-}
-
-pub use atlhyper_model::validate_node_name;
 
 /// Normalises an agent or master address: adds `http://` when no scheme is given and drops a
 /// trailing slash.
@@ -104,15 +35,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("100us"), Ok(Duration::from_micros(100)));
-        assert_eq!(parse_duration(" 0.5 "), Ok(Duration::from_millis(500)));
-        for bad in ["", "s", "5x", "-1", "1m-5s", "abc", "5s3", "1e400"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} parsed");
-        }
+    fn listen_flags_take_host_names() {
+        assert_eq!(
+            parse_listen_arg("localhost:8082").map(|a| a.ip().is_loopback()),
+            Ok(true)
+        );
+        assert_eq!(
+            parse_listen_arg("0.0.0.0:8082"),
+            Ok(SocketAddr::from(([0, 0, 0, 0], 8082)))
+        );
+        assert!(parse_listen_arg("localhost").is_err());
     }
 
     #[test]

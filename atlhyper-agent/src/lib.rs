@@ -100,7 +100,7 @@ mod stats;
 pub use agent::{AgentArgs, AgentConfig, run_agent, serve_agent, spawn_sweeper};
 pub use backoff::Backoff;
 pub use commands::{BUILTIN_ACTIONS, execute};
-pub use config::{ConfigError, parse_duration, validate_node_name};
+pub use config::{ConfigError, parse_listen_arg, validate_node_name};
 pub use daemon::{
     DaemonArgs, DaemonConfig, DaemonStats, daemon_router, run_daemon, run_daemon_with,
 };

@@ -69,7 +69,11 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
         nodes.push(tokio::spawn(async move {
             for i in 0..3 {
                 let ts = at(i64::from(i) * 5);
-                let body = common::v2_snapshot(&format!("node-{n}"), &ts, f64::from(n * 10 + i));
+                let body = atlhyper_testkit::v2_node_json(
+                    &format!("node-{n}"),
+                    &ts,
+                    f64::from(n * 10 + i),
+                );
                 let status = post_node(&http, agent_addr, &body, (n + i) % 2 == 0).await;
                 assert_eq!(status, reqwest::StatusCode::OK);
             }
@@ -81,7 +85,7 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
     // A node without the token is refused over the socket too.
     let status = http
         .post(format!("http://{agent_addr}/metrics/node"))
-        .body(common::v2_snapshot("intruder", &at(0), 1.0).to_string())
+        .body(atlhyper_testkit::v2_node_json("intruder", &at(0), 1.0).to_string())
         .send()
         .await
         .unwrap()
@@ -91,7 +95,7 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
     // The master gets a snapshot holding all five nodes at their last values (a push can go out
     // while the nodes are still reporting, so wait for one built after the last of them).
     assert!(
-        common::wait_for(Duration::from_secs(10), || {
+        atlhyper_testkit::wait_for(Duration::from_secs(10), || {
             master.recorded.lock().snapshots.last().is_some_and(|s| {
                 s.node_metrics.len() == 5
                     && (0..5).all(|n| {
@@ -117,7 +121,7 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
         let json = r.snapshot_json.last().unwrap();
         assert_eq!(
             json["node_metrics"]["node-1"],
-            common::v2_snapshot("node-1", &at(10), 12.0)
+            atlhyper_testkit::v2_node_json("node-1", &at(10), 12.0)
         );
         // seq strictly increases, headers carry the cluster and the token.
         assert!(r.snapshots.windows(2).all(|w| w[0].seq < w[1].seq));
@@ -139,7 +143,7 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
     master.queue("c-series", "node_series", "node-0", json!({"since": at(5)}));
     master.queue("c-bad", "reboot", "node-0", json!({}));
     assert!(
-        common::wait_for(Duration::from_secs(10), || {
+        atlhyper_testkit::wait_for(Duration::from_secs(10), || {
             master.recorded.lock().results.len() >= 5
         })
         .await,
@@ -169,7 +173,7 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
     master.fail_snapshots.store(6, Ordering::SeqCst);
     for i in 3..8 {
         let ts = at(i64::from(i) * 5);
-        let body = common::v2_snapshot("node-0", &ts, 100.0 + f64::from(i));
+        let body = atlhyper_testkit::v2_node_json("node-0", &ts, 100.0 + f64::from(i));
         assert_eq!(
             post_node(&http, agent_addr, &body, false).await,
             reqwest::StatusCode::OK
@@ -177,14 +181,14 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
         tokio::time::sleep(Duration::from_millis(60)).await;
     }
     assert!(
-        common::wait_for(Duration::from_secs(10), || {
+        atlhyper_testkit::wait_for(Duration::from_secs(10), || {
             let r = master.recorded.lock();
             r.snapshots.len() > before && master.fail_snapshots.load(Ordering::SeqCst) == 0
         })
         .await
     );
     assert!(
-        common::wait_for(Duration::from_secs(5), || {
+        atlhyper_testkit::wait_for(Duration::from_secs(5), || {
             master
                 .recorded
                 .lock()
@@ -215,7 +219,7 @@ async fn nodes_to_agent_to_master_with_commands_outage_and_backfill() {
     // After recovery, later snapshots carry no backfill.
     let n = master.recorded.lock().snapshots.len();
     assert!(
-        common::wait_for(Duration::from_secs(5), || master
+        atlhyper_testkit::wait_for(Duration::from_secs(5), || master
             .recorded
             .lock()
             .snapshots

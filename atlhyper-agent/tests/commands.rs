@@ -32,7 +32,7 @@ async fn run(concurrency: usize, commands: usize) -> (Duration, u64) {
     }
     let start = Instant::now();
     assert!(
-        common::wait_for(Duration::from_secs(30), || {
+        atlhyper_testkit::wait_for(Duration::from_secs(30), || {
             master.recorded.lock().results.len() >= commands
         })
         .await

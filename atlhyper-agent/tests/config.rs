@@ -106,13 +106,26 @@ fn daemon_rejects_bad_values() {
         .into_config_with(|_| None)
         .unwrap_err();
     assert!(err.to_string().contains("METRICS_NODE_NAME"), "{err}");
-    let err = daemon(&["--node-name", "ok", "--interval", "0s"])
+    let err = daemon(&["--node-name", "ok", "--interval", "5ms"])
         .into_config_with(|_| None)
         .unwrap_err();
     assert!(
         err.to_string().contains("METRICS_COLLECT_INTERVAL"),
         "{err}"
     );
+    // Zero is refused by the flag parser, which names the flag.
+    let err = Daemon::try_parse_from(["m", "--interval", "0s"])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--interval") && err.contains("above zero"),
+        "{err}"
+    );
+    let c = daemon(&["--node-name", "ok", "--interval", "1m30s"])
+        .into_config_with(|_| None)
+        .unwrap();
+    assert_eq!(c.interval, Duration::from_secs(90));
+    assert!(Daemon::try_parse_from(["m", "--metrics-listen", "localhost:9100"]).is_ok());
 }
 
 #[test]
@@ -178,13 +191,17 @@ fn agent_flags_and_validation() {
     for bad in [
         vec!["a", "--cluster-id", " "],
         vec!["a", "--node-ttl", "10s"],
-        vec!["a", "--snapshot-interval", "0s"],
         vec!["a", "--command-concurrency", "0"],
-        vec!["a", "--header-timeout", "0s"],
         vec!["a", "--max-connections", "0"],
         vec!["a", "--max-nodes", "0"],
     ] {
         let args = Agent::try_parse_from(bad.clone()).unwrap().args;
         assert!(args.into_config().is_err(), "{bad:?} accepted");
     }
+    for zero in ["--snapshot-interval", "--header-timeout", "--backoff-base"] {
+        let err = Agent::try_parse_from(["a", zero, "0s"]).unwrap_err();
+        assert!(err.to_string().contains(zero), "{err}");
+    }
+    let c = Agent::try_parse_from(["a", "--listen", "localhost:0"]).unwrap();
+    assert!(c.args.listen.ip().is_loopback());
 }

@@ -35,7 +35,7 @@ fn source() -> (
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_backfills_the_agent_after_it_comes_up() {
     // The agent's port is chosen but nobody listens yet.
-    let port = common::free_port();
+    let port = atlhyper_testkit::free_port();
     let (master, _recorded) = common::start_master().await;
 
     let mut cfg = DaemonConfig::new("worker-7");
@@ -67,7 +67,7 @@ async fn daemon_backfills_the_agent_after_it_comes_up() {
     let table = Arc::clone(&agent.table);
 
     // Every snapshot collected during the outage reaches the agent's ring.
-    let ok = common::wait_for(Duration::from_secs(10), || {
+    let ok = atlhyper_testkit::wait_for(Duration::from_secs(10), || {
         let now = tokio::time::Instant::now();
         table
             .series("worker-7", None, None, now)
@@ -125,7 +125,7 @@ async fn first_pushed_snapshot_of_the_real_collector_has_rates() {
         let _ = daemon_rx.await;
     }));
 
-    let ok = common::wait_for(Duration::from_secs(20), || {
+    let ok = atlhyper_testkit::wait_for(Duration::from_secs(20), || {
         table
             .series("primed-node", None, None, tokio::time::Instant::now())
             .is_some_and(|s| !s.is_empty())

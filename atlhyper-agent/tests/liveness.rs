@@ -1,7 +1,5 @@
 //! Offline after 3 silent intervals and drop after the TTL, with paused tokio time.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 async fn post(app: &axum::Router, node: &str, ts: &str) {
-    let body = common::v2_snapshot(node, ts, 5.0).to_string();
+    let body = atlhyper_testkit::v2_node_json(node, ts, 5.0).to_string();
     let resp = app
         .clone()
         .oneshot(

@@ -53,7 +53,8 @@ fn command(action: &str, target: &str, params: Value) -> Command {
 #[tokio::test]
 async fn accepts_a_snapshot_with_200_ok() {
     let t = table();
-    let body = common::v2_snapshot("worker-1", "2024-01-20T19:30:00+09:00", 12.5).to_string();
+    let body =
+        atlhyper_testkit::v2_node_json("worker-1", "2024-01-20T19:30:00+09:00", 12.5).to_string();
     let (status, v) = send(app(&t), json_req(&body)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v, json!({"status": "ok"}));
@@ -63,7 +64,7 @@ async fn accepts_a_snapshot_with_200_ok() {
 #[tokio::test]
 async fn accepts_gzip() {
     let t = table();
-    let body = common::v2_snapshot("worker-2", &common::recent(60), 1.0).to_string();
+    let body = atlhyper_testkit::v2_node_json("worker-2", &common::recent(60), 1.0).to_string();
     let req = post(())
         .header(header::CONTENT_ENCODING, "gzip")
         .body(Body::from(gzip(body.as_bytes(), 6)))
@@ -278,7 +279,7 @@ async fn v2_snapshot_comes_back_unchanged() {
     let ts = (chrono::Utc::now() - chrono::Duration::seconds(60))
         .with_timezone(&tokyo)
         .to_rfc3339_opts(chrono::SecondsFormat::Nanos, false);
-    let sent = common::v2_snapshot("raspi-01", &ts, 12.5);
+    let sent = atlhyper_testkit::v2_node_json("raspi-01", &ts, 12.5);
     let (status, _) = send(app, json_req(&sent.to_string())).await;
     assert_eq!(status, StatusCode::OK);
 
@@ -304,7 +305,7 @@ async fn built_in_commands() {
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     };
     for (i, cpu) in [10.0, 20.0, 30.0].into_iter().enumerate() {
-        let body = common::v2_snapshot("worker-1", &at(i as i64), cpu).to_string();
+        let body = atlhyper_testkit::v2_node_json("worker-1", &at(i as i64), cpu).to_string();
         assert_eq!(send(app.clone(), json_req(&body)).await.0, StatusCode::OK);
     }
 

@@ -54,11 +54,6 @@ fn latest(t: &NodeTable, node: &str) -> NodeMetricsSnapshot {
     serde_json::from_str(t.latest(node, Instant::now()).unwrap().get()).unwrap()
 }
 
-fn snapshot_at(node: &str, ts: DateTime<Utc>, cpu: f64) -> String {
-    let ts = ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    common::v2_snapshot(node, &ts, cpu).to_string()
-}
-
 #[tokio::test]
 async fn a_node_over_the_bounds_is_refused_alone_with_the_reason() {
     let t = table(NodeTableConfig::default());
@@ -73,7 +68,7 @@ async fn a_node_over_the_bounds_is_refused_alone_with_the_reason() {
         "list_too_long: disks has 100000 entries; at most 1024 are accepted"
     );
     // A string over its cap.
-    let mut long = common::v2_snapshot("y", &common::recent(1), 1.0);
+    let mut long = atlhyper_testkit::v2_node_json("y", &common::recent(1), 1.0);
     long["hostname"] = Value::String("h".repeat(5000));
     let (status, _, v) = post(&app, long.to_string()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
@@ -86,7 +81,7 @@ async fn a_node_over_the_bounds_is_refused_alone_with_the_reason() {
     );
     let (status, _, v) = post(
         &app,
-        common::v2_snapshot("Bad_Name", &common::recent(1), 1.0).to_string(),
+        atlhyper_testkit::v2_node_json("Bad_Name", &common::recent(1), 1.0).to_string(),
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -97,7 +92,7 @@ async fn a_node_over_the_bounds_is_refused_alone_with_the_reason() {
     // None of them is stored; a good node in between is.
     let (status, _, _) = post(
         &app,
-        common::v2_snapshot("good", &common::recent(1), 1.0).to_string(),
+        atlhyper_testkit::v2_node_json("good", &common::recent(1), 1.0).to_string(),
     )
     .await;
     assert_eq!(status, StatusCode::OK);
@@ -125,14 +120,14 @@ async fn a_node_over_the_bounds_is_refused_alone_with_the_reason() {
 async fn long_command_lines_are_cut_and_a_good_snapshot_keeps_its_bytes() {
     let t = table(NodeTableConfig::default());
     let app = receiver_router(ReceiverState::new(Arc::clone(&t)));
-    let mut body = common::v2_snapshot("n1", &common::recent(1), 1.0);
+    let mut body = atlhyper_testkit::v2_node_json("n1", &common::recent(1), 1.0);
     body["processes"] = json!([{"pid": 7, "name": "java", "cmdline": "x".repeat(10_000)}]);
     let (status, _, _) = post(&app, body.to_string()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(latest(&t, "n1").processes[0].cmdline.len(), 4096);
 
     // Nothing to change: the node's own bytes are what the table holds.
-    let good = common::v2_snapshot("n2", &common::recent(1), 1.0).to_string();
+    let good = atlhyper_testkit::v2_node_json("n2", &common::recent(1), 1.0).to_string();
     post(&app, good.clone()).await;
     assert_eq!(t.latest("n2", Instant::now()).unwrap().get(), good);
 }
@@ -145,7 +140,7 @@ async fn a_clock_far_off_is_replaced_by_the_receive_time_and_the_skew_kept() {
         .unwrap()
         .to_utc();
     let before = Utc::now();
-    let (status, _, _) = post(&app, snapshot_at("future", year_2300, 1.0)).await;
+    let (status, _, _) = post(&app, atlhyper_testkit::node_json("future", year_2300, 1.0)).await;
     let after = Utc::now();
     assert_eq!(status, StatusCode::OK);
     let l = latest(&t, "future");
@@ -160,13 +155,13 @@ async fn a_clock_far_off_is_replaced_by_the_receive_time_and_the_skew_kept() {
 
     // Older than the 30-day retention: the same, with a negative skew.
     let old = Utc::now() - chrono::Duration::days(400);
-    post(&app, snapshot_at("past", old, 1.0)).await;
+    post(&app, atlhyper_testkit::node_json("past", old, 1.0)).await;
     let l = latest(&t, "past");
     assert!(l.timestamp >= before);
     assert!(l.clock_skew_seconds.unwrap() < -399.0 * 86400.0);
 
     // Within bounds nothing changes, and a skew the node claims itself is not kept.
-    let mut claims = common::v2_snapshot("claims", &common::recent(1), 1.0);
+    let mut claims = atlhyper_testkit::v2_node_json("claims", &common::recent(1), 1.0);
     claims["clock_skew_seconds"] = json!(12345.0);
     post(&app, claims.to_string()).await;
     assert_eq!(latest(&t, "claims").clock_skew_seconds, None);
@@ -181,7 +176,7 @@ async fn the_clock_bound_is_configurable() {
     };
     let app = receiver_router(ReceiverState::new(Arc::clone(&t)).with_clock_policy(policy));
     let ahead = Utc::now() + chrono::Duration::minutes(10);
-    post(&app, snapshot_at("n1", ahead, 1.0)).await;
+    post(&app, atlhyper_testkit::node_json("n1", ahead, 1.0)).await;
     let l = latest(&t, "n1");
     assert_eq!(l.clock_skew_seconds, None, "10 min ahead is within 1 h");
     assert_eq!(
@@ -196,10 +191,10 @@ async fn latest_follows_arrival_after_a_snapshot_a_year_ahead() {
     let t = table(NodeTableConfig::default());
     let app = receiver_router(ReceiverState::new(Arc::clone(&t)));
     let year_ahead = Utc::now() + chrono::Duration::days(365);
-    post(&app, snapshot_at("n1", year_ahead, 99.0)).await;
+    post(&app, atlhyper_testkit::node_json("n1", year_ahead, 99.0)).await;
     // The clock is fixed; the next snapshot is taken an interval later.
     let next = Utc::now() + chrono::Duration::seconds(5);
-    post(&app, snapshot_at("n1", next, 7.0)).await;
+    post(&app, atlhyper_testkit::node_json("n1", next, 7.0)).await;
     let l = latest(&t, "n1");
     assert_eq!(l.cpu.usage_percent, 7.0);
     assert_eq!(l.clock_skew_seconds, None);
@@ -213,7 +208,8 @@ async fn new_nodes_beyond_the_cap_get_429_until_a_silent_one_expires() {
         ..NodeTableConfig::default()
     });
     let app = receiver_router(ReceiverState::new(Arc::clone(&t)));
-    let node = |name: &str| common::v2_snapshot(name, &common::recent(1), 1.0).to_string();
+    let node =
+        |name: &str| atlhyper_testkit::v2_node_json(name, &common::recent(1), 1.0).to_string();
     assert_eq!(post(&app, node("a")).await.0, StatusCode::OK);
     assert_eq!(post(&app, node("b")).await.0, StatusCode::OK);
     let (status, headers, v) = post(&app, node("c")).await;

@@ -50,7 +50,7 @@ async fn agent_keeps_serving_and_stops_promptly_with_a_silent_master() {
     let http = reqwest::Client::new();
     let mut slowest = Duration::ZERO;
     for i in 0..20 {
-        let body = common::v2_snapshot("n1", &format!("2024-01-20T10:00:{i:02}Z"), 1.0);
+        let body = atlhyper_testkit::v2_node_json("n1", &format!("2024-01-20T10:00:{i:02}Z"), 1.0);
         let t = Instant::now();
         let status = http
             .post(format!("http://{agent_addr}/metrics/node"))
@@ -102,7 +102,7 @@ async fn agent_keeps_serving_and_stops_promptly_with_a_silent_master() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_keeps_collecting_and_stops_promptly_with_a_silent_agent() {
     let (agent, accepted) = silent_peer().await;
-    let metrics_port = common::free_port();
+    let metrics_port = atlhyper_testkit::free_port();
     let mut cfg = DaemonConfig::new("worker-1");
     cfg.agent_addr = agent.to_string();
     cfg.interval = Duration::from_millis(50);
@@ -183,7 +183,7 @@ async fn a_node_that_stops_sending_its_body_gets_408_and_others_are_served() {
     .unwrap();
 
     // Meanwhile a normal node is served.
-    let body = common::v2_snapshot("fast", "2024-01-20T10:00:00Z", 1.0).to_string();
+    let body = atlhyper_testkit::v2_node_json("fast", "2024-01-20T10:00:00Z", 1.0).to_string();
     let status = reqwest::Client::new()
         .post(format!("http://{addr}/metrics/node"))
         .body(body)

@@ -10,9 +10,6 @@
 //! CARGO_TARGET_DIR=/work/target-bench cargo run --release -p atlhyper-master --example command_rtt -- --store sqlite
 //! ```
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,8 +28,8 @@ fn report(name: &str, mut samples: Vec<u64>) {
         "{:<44} {:>7} {:>9} {:>9} {:>9}",
         name,
         samples.len(),
-        common::percentile(&samples, 50.0),
-        common::percentile(&samples, 99.0),
+        atlhyper_testkit::percentile(&samples, 50.0),
+        atlhyper_testkit::percentile(&samples, 99.0),
         samples.last().copied().unwrap_or(0)
     );
 }
@@ -130,7 +127,7 @@ fn main() {
             daemon_stops.push(tx);
             daemons.push(tokio::spawn(run_daemon_with(
                 config,
-                move || common::node(&name, Utc::now(), 0.3),
+                move || atlhyper_testkit::node(&name, Utc::now(), 0.3),
                 async move {
                     let _ = rx.await;
                 },

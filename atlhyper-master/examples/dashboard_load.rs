@@ -9,9 +9,6 @@
 //! CARGO_TARGET_DIR=/work/target-bench cargo run --release -p atlhyper-master --example dashboard_load
 //! ```
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,8 +76,8 @@ fn main() {
         let push = move |http: reqwest::Client, id: String, nodes: usize, seq: u64| {
             let base = push_base.clone();
             async move {
-                let s = common::cluster(&id, nodes, seq, Utc::now());
-                let body = common::gzip(&serde_json::to_vec(&s).expect("json"));
+                let s = atlhyper_testkit::cluster(&id, nodes, seq, Utc::now());
+                let body = atlhyper_testkit::gzip(&serde_json::to_vec(&s).expect("json"));
                 let started = Instant::now();
                 let r = http
                     .post(format!("{base}/agent/snapshot"))
@@ -160,8 +157,8 @@ fn main() {
                 "{:<58} {:>9} {:>9} {:>9} {:>9} {:>10}",
                 path,
                 samples.len(),
-                common::percentile(&samples, 50.0),
-                common::percentile(&samples, 99.0),
+                atlhyper_testkit::percentile(&samples, 50.0),
+                atlhyper_testkit::percentile(&samples, 99.0),
                 samples.last().copied().unwrap_or(0),
                 bytes
             );

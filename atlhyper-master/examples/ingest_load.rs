@@ -16,9 +16,6 @@
 //! Bodies are built by the generator for every push (new seq, new timestamps), spread evenly over
 //! the interval; the push latency (request sent -> 200) is reported as p50/p99.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -91,8 +88,8 @@ fn main() {
                 while Instant::now() < deadline {
                     tick.tick().await;
                     seq += 1;
-                    let snapshot = common::cluster(&id, nodes, seq, Utc::now());
-                    let body = common::gzip(&serde_json::to_vec(&snapshot).expect("json"));
+                    let snapshot = atlhyper_testkit::cluster(&id, nodes, seq, Utc::now());
+                    let body = atlhyper_testkit::gzip(&serde_json::to_vec(&snapshot).expect("json"));
                     let started = Instant::now();
                     let ok = http
                         .post(format!("{url}/agent/snapshot"))
@@ -144,8 +141,8 @@ fn main() {
         println!(
             "{clusters} clusters x {nodes} nodes every {interval:?} for {seconds} s: {} pushes ok, {failures} failed; push latency p50 {} us, p99 {} us, max {} us",
             all.len(),
-            common::percentile(&all, 50.0),
-            common::percentile(&all, 99.0),
+            atlhyper_testkit::percentile(&all, 50.0),
+            atlhyper_testkit::percentile(&all, 99.0),
             all.last().copied().unwrap_or(0)
         );
         if let Some(m) = monitor {

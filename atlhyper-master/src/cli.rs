@@ -1,22 +1,27 @@
 //! [`MasterArgs`]: the master's flags, each also read from a `MASTER_*` environment variable.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use atlhyper_model::{ListenAddrError, parse_listen_addr, parse_positive_duration as duration_arg};
+
 use crate::config::{
-    ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_duration, parse_rate_limit,
-    parse_token_list,
+    ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_rate_limit, parse_token_list,
 };
 
-fn duration_arg(s: &str) -> Result<Duration, String> {
-    parse_duration(s).map_err(|e| e.0)
+/// Value parser of `--listen`: an IP literal, a host name (`localhost:8080`, looked up once at
+/// start through the system resolver) or `:8080`.
+pub fn parse_listen_arg(text: &str) -> Result<SocketAddr, ListenAddrError> {
+    parse_listen_addr(text, |host| {
+        Ok((host, 0).to_socket_addrs()?.map(|a| a.ip()).collect())
+    })
 }
 
 /// `off` or `REQUESTS/DURATION`. The fields say `::std::option::Option` so clap takes the value
 /// as a whole (`off` is a value), not as an optional flag.
 fn rate_limit_arg(s: &str) -> Result<Option<RateLimit>, String> {
-    parse_rate_limit(s).map_err(|e| e.0)
+    parse_rate_limit(s).map_err(|e| e.reason)
 }
 
 /// Flags of the `atlhyper-master` binary (and of `atlhyper master`). Token values are read from
@@ -24,8 +29,9 @@ fn rate_limit_arg(s: &str) -> Result<Option<RateLimit>, String> {
 #[derive(Debug, Clone, clap::Args)]
 pub struct MasterArgs {
     /// Address to serve on. Without agent tokens or without viewer/operator tokens the master
-    /// refuses to start on anything but a loopback address.
-    #[arg(long, env = "MASTER_LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    /// refuses to start on anything but a loopback address. `HOST:PORT`; a host name is looked
+    /// up once.
+    #[arg(long, env = "MASTER_LISTEN_ADDR", default_value = "127.0.0.1:8080", value_parser = parse_listen_arg)]
     pub listen: SocketAddr,
     /// SQLite database file (created with its directory).
     #[arg(
@@ -116,6 +122,13 @@ pub struct MasterArgs {
     /// more wait up to 1 s, then get 503 with Retry-After.
     #[arg(long, env = "MASTER_HEAVY_READ_CONCURRENCY", default_value_t = 64)]
     pub heavy_read_concurrency: usize,
+    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set). Here rather than in the
+    /// binary so `atlhyper master` and `atlhyper-master` read the same variable.
+    #[arg(long, env = "MASTER_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Log line format: `text` (one readable line per event) or `json` (one object per line).
+    #[arg(long, env = "MASTER_LOG_FORMAT", value_enum, default_value_t = atlhyper_http::LogFormat::Text)]
+    pub log_format: atlhyper_http::LogFormat,
 }
 
 impl MasterArgs {
@@ -126,17 +139,18 @@ impl MasterArgs {
         let cluster = self.cluster_id.as_deref().filter(|c| !c.is_empty());
         if let Some(token) = token {
             let Some(cluster) = cluster else {
-                return Err(ConfigError(
-                    "MASTER_AGENT_TOKEN needs MASTER_CLUSTER_ID (or use MASTER_AGENT_TOKENS=token=cluster)"
-                        .into(),
+                return Err(ConfigError::new(
+                    "MASTER_AGENT_TOKEN",
+                    "needs MASTER_CLUSTER_ID (or use MASTER_AGENT_TOKENS=token=cluster)",
                 ));
             };
             if agent_tokens
                 .insert(token.to_owned(), cluster.to_owned())
                 .is_some()
             {
-                return Err(ConfigError(
-                    "the agent token is also in MASTER_AGENT_TOKENS".into(),
+                return Err(ConfigError::new(
+                    "MASTER_AGENT_TOKEN",
+                    "the same token is also in MASTER_AGENT_TOKENS",
                 ));
             }
         }
@@ -274,16 +288,29 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "--retention", "forever"]).is_err());
         assert!(Cli::try_parse_from(["x", "--result-rate-limit", "lots"]).is_err());
         for zero in [
-            ["x", "--header-timeout", "0s"],
             ["x", "--max-connections", "0"],
             ["x", "--max-nodes-per-cluster", "0"],
-            ["x", "--max-clock-ahead", "0s"],
-            ["x", "--node-retire-after", "0s"],
             ["x", "--max-pending-commands", "0"],
             ["x", "--heavy-read-concurrency", "0"],
         ] {
             let cli = Cli::try_parse_from(zero).unwrap();
-            assert!(cli.master.to_config().is_err(), "{zero:?} accepted");
+            let err = cli.master.to_config().expect_err(zero[1]);
+            assert!(err.setting.starts_with("MASTER_"), "{zero:?}: {err}");
         }
+        // Zero durations are refused by the flag parser, which names the flag.
+        for zero in [
+            ["x", "--header-timeout", "0s"],
+            ["x", "--max-clock-ahead", "0"],
+            ["x", "--node-retire-after", "0d"],
+        ] {
+            let err = Cli::try_parse_from(zero).expect_err(zero[1]).to_string();
+            assert!(err.contains(zero[1]) && err.contains("above zero"), "{err}");
+        }
+        // The one duration grammar: Go's compound form works on every duration flag.
+        let cli = Cli::try_parse_from(["x", "--history-interval", "1m30s"]).unwrap();
+        assert_eq!(cli.master.history_interval, Duration::from_secs(90));
+        // Host names on --listen.
+        let cli = Cli::try_parse_from(["x", "--listen", "localhost:0"]).unwrap();
+        assert!(cli.master.listen.ip().is_loopback());
     }
 }

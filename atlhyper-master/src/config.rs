@@ -1,10 +1,14 @@
 //! The master's configuration: [`MasterConfig`], and the text forms its binaries read from flags
-//! and the environment (durations like `5m`, token lists like `token=cluster,...`).
+//! and the environment (rate limits like `600/1m`, token lists like `token=cluster,...`;
+//! durations are [`atlhyper_model::parse_duration`]'s grammar).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+pub use atlhyper_model::ConfigError;
+use atlhyper_model::parse_duration;
 
 /// Everything the master can be told. [`Default`] is a sensible single-machine setup.
 ///
@@ -134,25 +138,31 @@ impl std::str::FromStr for RateLimit {
     fn from_str(text: &str) -> Result<Self, ConfigError> {
         let text = text.trim();
         let (count, per) = text.split_once('/').ok_or_else(|| {
-            ConfigError(format!(
-                "{text:?} is not a rate limit like 600/1m (requests/duration) or off"
-            ))
+            ConfigError::new(
+                "rate limit",
+                format!("{text:?} is not a rate limit like 600/1m (requests/duration) or off"),
+            )
         })?;
         let requests: u32 = count.trim().parse().map_err(|_| {
-            ConfigError(format!(
-                "{text:?}: {count:?} is not a whole number of requests"
-            ))
+            ConfigError::new(
+                "rate limit",
+                format!("{text:?}: {count:?} is not a whole number of requests"),
+            )
         })?;
-        let per = parse_duration(per)?;
+        let per = parse_duration(per).map_err(|e| ConfigError::new("rate limit", e))?;
         if requests == 0 || per.is_zero() {
-            return Err(ConfigError(format!(
-                "{text:?}: a rate limit needs at least 1 request per non-zero duration (use off for none)"
-            )));
+            return Err(ConfigError::new(
+                "rate limit",
+                format!(
+                    "{text:?}: a rate limit needs at least 1 request per non-zero duration (use off for none)"
+                ),
+            ));
         }
         if (per / requests).is_zero() {
-            return Err(ConfigError(format!(
-                "{text:?}: more than one request per nanosecond"
-            )));
+            return Err(ConfigError::new(
+                "rate limit",
+                format!("{text:?}: more than one request per nanosecond"),
+            ));
         }
         Ok(Self { requests, per })
     }
@@ -271,80 +281,85 @@ impl MasterConfig {
         self.snapshot_decompressed_limit.saturating_mul(4)
     }
 
-    /// Checks values that cannot work (zero intervals, zero limits).
+    /// Checks values that cannot work (zero intervals, zero limits). The error names the
+    /// `MASTER_*` variable of the value (settings without one, by their field name).
     pub fn validate(&self) -> Result<(), ConfigError> {
         let nonzero = [
-            ("history_interval", self.history_interval),
-            ("retention", self.retention),
-            ("prune_interval", self.prune_interval),
-            ("long_poll_timeout", self.long_poll_timeout),
-            ("command_timeout", self.command_timeout),
-            ("detail_timeout", self.detail_timeout),
+            ("MASTER_HISTORY_INTERVAL", self.history_interval),
+            ("MASTER_RETENTION", self.retention),
+            ("MASTER_PRUNE_INTERVAL", self.prune_interval),
+            ("MASTER_LONG_POLL_TIMEOUT", self.long_poll_timeout),
+            ("MASTER_COMMAND_TIMEOUT", self.command_timeout),
+            ("MASTER_DETAIL_TIMEOUT", self.detail_timeout),
             ("command_lease", self.command_lease),
             ("expiry_interval", self.expiry_interval),
-            ("agent_offline_after", self.agent_offline_after),
-            ("node_retire_after", self.node_retire_after),
-            ("header_timeout", self.header_timeout),
-            ("max_clock_ahead", self.max_clock_ahead),
+            ("MASTER_AGENT_OFFLINE_AFTER", self.agent_offline_after),
+            ("MASTER_NODE_RETIRE_AFTER", self.node_retire_after),
+            ("MASTER_HEADER_TIMEOUT", self.header_timeout),
+            ("MASTER_MAX_CLOCK_AHEAD", self.max_clock_ahead),
         ];
         for (name, value) in nonzero {
             if value.is_zero() {
-                return Err(ConfigError(format!("{name} must be above zero")));
+                return Err(ConfigError::new(name, "must be above zero"));
             }
         }
-        if self.snapshot_body_limit == 0
-            || self.snapshot_decompressed_limit == 0
-            || self.json_body_limit == 0
-        {
-            return Err(ConfigError("body limits must be above zero".into()));
+        let at_least_one = [
+            ("MASTER_SNAPSHOT_BODY_LIMIT", self.snapshot_body_limit),
+            (
+                "MASTER_SNAPSHOT_DECOMPRESSED_LIMIT",
+                self.snapshot_decompressed_limit,
+            ),
+            ("json_body_limit", self.json_body_limit),
+            ("MASTER_MAX_NODES_PER_CLUSTER", self.max_nodes_per_cluster),
+            ("MASTER_MAX_CONNECTIONS", self.max_connections),
+            ("MASTER_MAX_COMMAND_PARAMS", self.max_command_params),
+            ("MASTER_HEAVY_READ_CONCURRENCY", self.heavy_read_concurrency),
+        ];
+        for (name, value) in at_least_one {
+            if value == 0 {
+                return Err(ConfigError::new(name, "must be at least 1"));
+            }
         }
-        if self.max_nodes_per_cluster == 0 {
-            return Err(ConfigError(
-                "max_nodes_per_cluster must be at least 1".into(),
+        if self.max_pending_commands == 0 {
+            return Err(ConfigError::new(
+                "MASTER_MAX_PENDING_COMMANDS",
+                "must be at least 1",
             ));
         }
         // Timestamps are stored as nanoseconds (years 1677 to 2262): a retention reaching past
         // that would let a node's clock far off through to the store.
         if self.retention > Duration::from_secs(100 * 365 * 86_400) {
-            return Err(ConfigError("retention must be at most 100 years".into()));
-        }
-        if self.max_connections == 0 {
-            return Err(ConfigError("max_connections must be at least 1".into()));
-        }
-        if self.max_command_params == 0 {
-            return Err(ConfigError("max_command_params must be above zero".into()));
-        }
-        if self.max_pending_commands == 0 {
-            return Err(ConfigError(
-                "max_pending_commands must be at least 1".into(),
-            ));
-        }
-        if self.heavy_read_concurrency == 0 {
-            return Err(ConfigError(
-                "heavy_read_concurrency must be at least 1".into(),
+            return Err(ConfigError::new(
+                "MASTER_RETENTION",
+                "must be at most 100 years",
             ));
         }
         for (name, limit) in [
-            ("snapshot_rate_limit", self.snapshot_rate_limit),
-            ("heartbeat_rate_limit", self.heartbeat_rate_limit),
-            ("result_rate_limit", self.result_rate_limit),
-            ("operator_write_rate_limit", self.operator_write_rate_limit),
+            ("MASTER_SNAPSHOT_RATE_LIMIT", self.snapshot_rate_limit),
+            ("MASTER_HEARTBEAT_RATE_LIMIT", self.heartbeat_rate_limit),
+            ("MASTER_RESULT_RATE_LIMIT", self.result_rate_limit),
+            (
+                "MASTER_OPERATOR_WRITE_RATE_LIMIT",
+                self.operator_write_rate_limit,
+            ),
         ] {
             if let Some(limit) = limit
                 && (limit.requests == 0 || limit.refill_every().is_zero())
             {
-                return Err(ConfigError(format!(
-                    "{name} needs at least 1 request per non-zero duration"
-                )));
+                return Err(ConfigError::new(
+                    name,
+                    "needs at least 1 request per non-zero duration",
+                ));
             }
         }
         if self.history_max_points < 2 {
-            return Err(ConfigError("history_max_points must be at least 2".into()));
+            return Err(ConfigError::new("history_max_points", "must be at least 2"));
         }
         for (token, cluster) in &self.agent_tokens {
             if token.is_empty() || cluster.is_empty() {
-                return Err(ConfigError(
-                    "agent tokens and their cluster ids must not be empty".into(),
+                return Err(ConfigError::new(
+                    "MASTER_AGENT_TOKENS",
+                    "agent tokens and their cluster ids must not be empty",
                 ));
             }
         }
@@ -354,55 +369,13 @@ impl MasterConfig {
             .chain(&self.operator_tokens)
             .any(String::is_empty)
         {
-            return Err(ConfigError(
-                "viewer and operator tokens must not be empty".into(),
+            return Err(ConfigError::new(
+                "MASTER_VIEWER_TOKEN",
+                "viewer and operator tokens must not be empty",
             ));
         }
         Ok(())
     }
-}
-
-/// A configuration value that cannot be used; the message says which and why (never a token).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid configuration: {0}")]
-pub struct ConfigError(pub String);
-
-/// Parses a duration: a number followed by `ms`, `s`, `m`, `h` or `d` (`500ms`, `30s`, `5m`,
-/// `720h`, `30d`); a bare number is seconds.
-///
-/// ```
-/// use std::time::Duration;
-/// use atlhyper_master::parse_duration;
-///
-/// assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-/// assert_eq!(parse_duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
-/// assert!(parse_duration("five").is_err());
-/// ```
-pub fn parse_duration(text: &str) -> Result<Duration, ConfigError> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: u64 = number
-        .parse()
-        .map_err(|_| ConfigError(format!("{text:?} is not a duration like 30s, 5m, 30d")))?;
-    let millis_per = match unit {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => {
-            return Err(ConfigError(format!(
-                "{text:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
-            )));
-        }
-    };
-    value
-        .checked_mul(millis_per)
-        .map(Duration::from_millis)
-        .ok_or_else(|| ConfigError(format!("{text:?} is too long")))
 }
 
 /// Parses agent tokens: `token=cluster_id` pairs separated by commas or newlines.
@@ -423,26 +396,29 @@ pub fn parse_agent_tokens(text: &str) -> Result<HashMap<String, String>, ConfigE
         .enumerate()
     {
         let Some((token, cluster)) = pair.split_once('=') else {
-            return Err(ConfigError(format!(
-                "agent token #{} has no \"=cluster_id\" part",
-                index + 1
-            )));
+            return Err(ConfigError::new(
+                "MASTER_AGENT_TOKENS",
+                format!("agent token #{} has no \"=cluster_id\" part", index + 1),
+            ));
         };
         let (token, cluster) = (token.trim(), cluster.trim());
         if token.is_empty() || cluster.is_empty() {
-            return Err(ConfigError(format!(
-                "agent token #{} has an empty token or cluster id",
-                index + 1
-            )));
+            return Err(ConfigError::new(
+                "MASTER_AGENT_TOKENS",
+                format!(
+                    "agent token #{} has an empty token or cluster id",
+                    index + 1
+                ),
+            ));
         }
         if tokens
             .insert(token.to_owned(), cluster.to_owned())
             .is_some()
         {
-            return Err(ConfigError(format!(
-                "agent token #{} appears twice",
-                index + 1
-            )));
+            return Err(ConfigError::new(
+                "MASTER_AGENT_TOKENS",
+                format!("agent token #{} appears twice", index + 1),
+            ));
         }
     }
     Ok(tokens)
@@ -460,18 +436,6 @@ pub fn parse_token_list(text: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("5 weeks").is_err());
-        assert!(parse_duration("-5s").is_err());
-        assert!(parse_duration("99999999999999999999d").is_err());
-        assert!(parse_duration("999999999999999d").is_err());
-    }
 
     #[test]
     fn agent_tokens() {

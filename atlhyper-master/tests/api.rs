@@ -1,7 +1,5 @@
 //! Router tests: every endpoint and status code, driven with `oneshot` over a MemoryStore.
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,7 +96,7 @@ fn error_of(bytes: &Bytes) -> String {
 fn snapshot_req(snapshot: &ClusterSnapshot) -> Req {
     post(
         "/agent/snapshot",
-        common::gzip(&serde_json::to_vec(snapshot).unwrap()),
+        atlhyper_testkit::gzip(&serde_json::to_vec(snapshot).unwrap()),
     )
     .header("content-encoding", "gzip")
     .cluster(&snapshot.cluster_id)
@@ -140,7 +138,10 @@ async fn health_and_dashboard_are_mounted() {
 async fn snapshot_then_dashboard_endpoints() {
     let (m, store) = setup(MasterConfig::default());
     let now = Utc::now();
-    assert_eq!(push(&m, &common::cluster("c1", 3, 1, now)).await, "ok");
+    assert_eq!(
+        push(&m, &atlhyper_testkit::cluster("c1", 3, 1, now)).await,
+        "ok"
+    );
 
     let (status, body) = send(&m, get("/api/v2/clusters/c1/node-metrics")).await;
     assert_eq!(status, 200);
@@ -214,7 +215,7 @@ async fn snapshot_then_dashboard_endpoints() {
 #[tokio::test]
 async fn observe_summary_and_nodes_come_from_memory() {
     let (m, _) = setup(MasterConfig::default());
-    push(&m, &common::cluster("c1", 2, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 2, 1, Utc::now())).await;
     let (status, body) = send(&m, get("/api/v2/observe/metrics/summary?cluster_id=c1")).await;
     assert_eq!(status, 200);
     let v: Value = json(&body);
@@ -234,17 +235,20 @@ async fn observe_summary_and_nodes_come_from_memory() {
 async fn duplicate_and_older_seq_are_acknowledged_and_ignored() {
     let (m, _) = setup(MasterConfig::default());
     let t0 = Utc::now();
-    assert_eq!(push(&m, &common::cluster("c1", 2, 5, t0)).await, "ok");
     assert_eq!(
-        push(&m, &common::cluster("c1", 2, 5, t0)).await,
+        push(&m, &atlhyper_testkit::cluster("c1", 2, 5, t0)).await,
+        "ok"
+    );
+    assert_eq!(
+        push(&m, &atlhyper_testkit::cluster("c1", 2, 5, t0)).await,
         "duplicate"
     );
-    let older = common::cluster("c1", 1, 4, t0 - chrono::Duration::seconds(10));
+    let older = atlhyper_testkit::cluster("c1", 1, 4, t0 - chrono::Duration::seconds(10));
     assert_eq!(push(&m, &older).await, "duplicate");
     let metrics: ClusterNodeMetrics =
         json(&send(&m, get("/api/v2/clusters/c1/node-metrics")).await.1);
     assert_eq!(metrics.nodes.len(), 2, "the older snapshot changed nothing");
-    let newer = common::cluster("c1", 1, 6, t0 + chrono::Duration::seconds(10));
+    let newer = atlhyper_testkit::cluster("c1", 1, 6, t0 + chrono::Duration::seconds(10));
     assert_eq!(push(&m, &newer).await, "ok");
     let metrics: ClusterNodeMetrics =
         json(&send(&m, get("/api/v2/clusters/c1/node-metrics")).await.1);
@@ -263,12 +267,12 @@ async fn bad_snapshots_get_clear_errors() {
     let big: Vec<u8> = (0..10_000u32).flat_map(|i| i.to_le_bytes()).collect();
     let (status, body) = send(
         &m,
-        post("/agent/snapshot", common::gzip(&big)).cluster("c1"),
+        post("/agent/snapshot", atlhyper_testkit::gzip(&big)).cluster("c1"),
     )
     .await;
     assert_eq!(status, 413, "{}", error_of(&body));
     // Small compressed body that inflates past the decompressed limit.
-    let bomb = common::gzip(&vec![b' '; 256 << 10]);
+    let bomb = atlhyper_testkit::gzip(&vec![b' '; 256 << 10]);
     assert!(bomb.len() < 8192);
     let (status, body) = send(&m, post("/agent/snapshot", bomb).cluster("c1")).await;
     assert_eq!(status, 413);
@@ -290,7 +294,7 @@ async fn bad_snapshots_get_clear_errors() {
     let (status, _) = send(&m, post("/agent/snapshot", b"{}".to_vec())).await;
     assert_eq!(status, 400);
     // The body may not claim another cluster than the header.
-    let mut s = common::cluster("c1", 1, 1, Utc::now());
+    let mut s = atlhyper_testkit::cluster("c1", 1, 1, Utc::now());
     s.cluster_id = "c2".into();
     let (status, _) = send(
         &m,
@@ -303,7 +307,7 @@ async fn bad_snapshots_get_clear_errors() {
     assert_eq!(status, 404);
     // An empty node name is that node's problem alone: refused with its reason, the push is
     // answered 200.
-    let mut s = common::cluster("c1", 2, 1, Utc::now());
+    let mut s = atlhyper_testkit::cluster("c1", 2, 1, Utc::now());
     let n = s.node_metrics.remove("node-000").unwrap();
     s.node_metrics.insert(String::new(), n);
     let (status, body) = send(&m, snapshot_req(&s)).await;
@@ -316,7 +320,7 @@ async fn bad_snapshots_get_clear_errors() {
     let names: Vec<&str> = list.nodes.iter().map(|n| n.node_name.as_str()).collect();
     assert_eq!(names, ["node-001"]);
     // A plain (not gzip) snapshot is fine.
-    let s = common::cluster("c1", 1, 1, Utc::now());
+    let s = atlhyper_testkit::cluster("c1", 1, 1, Utc::now());
     let (status, _) = send(
         &m,
         post("/agent/snapshot", serde_json::to_vec(&s).unwrap()).cluster("c1"),
@@ -328,7 +332,7 @@ async fn bad_snapshots_get_clear_errors() {
 #[tokio::test]
 async fn agent_tokens_decide_identity() {
     let (m, _) = setup(tokens_config());
-    let s = common::cluster("a", 1, 1, Utc::now());
+    let s = atlhyper_testkit::cluster("a", 1, 1, Utc::now());
     let (status, _) = send(&m, snapshot_req(&s)).await;
     assert_eq!(status, 401, "no token");
     let (status, _) = send(&m, snapshot_req(&s).bearer("nope")).await;
@@ -340,7 +344,9 @@ async fn agent_tokens_decide_identity() {
     let (status, _) = send(&m, snapshot_req(&s).bearer("agent-a")).await;
     assert_eq!(status, 200);
     // Without X-Cluster-ID the token alone names the cluster.
-    let body = common::gzip(&serde_json::to_vec(&common::cluster("", 2, 2, Utc::now())).unwrap());
+    let body = atlhyper_testkit::gzip(
+        &serde_json::to_vec(&atlhyper_testkit::cluster("", 2, 2, Utc::now())).unwrap(),
+    );
     let (status, _) = send(&m, post("/agent/snapshot", body).bearer("agent-b")).await;
     assert_eq!(status, 200);
     let clusters: Vec<ClusterInfo> =
@@ -365,7 +371,7 @@ async fn reader_tokens_guard_the_api() {
     let (m, _) = setup(tokens_config());
     send(
         &m,
-        snapshot_req(&common::cluster("a", 1, 1, Utc::now())).bearer("agent-a"),
+        snapshot_req(&atlhyper_testkit::cluster("a", 1, 1, Utc::now())).bearer("agent-a"),
     )
     .await;
     for path in [
@@ -419,7 +425,7 @@ async fn history_parameters_and_sampling() {
     let mut at = start;
     let mut seq = 1;
     while at <= end {
-        push(&m, &common::cluster("c1", 2, seq, at)).await;
+        push(&m, &atlhyper_testkit::cluster("c1", 2, seq, at)).await;
         at += chrono::Duration::seconds(10);
         seq += 1;
     }
@@ -492,7 +498,7 @@ async fn history_is_downsampled_for_long_ranges() {
         ..MasterConfig::default()
     };
     let (m, store) = setup(config);
-    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 1, 1, Utc::now())).await;
     // 10 days of 5-minute points: 2880.
     let now = Utc::now();
     let points: Vec<MetricsDataPoint> = (1..=2880)
@@ -558,7 +564,7 @@ async fn backfill_is_merged_without_duplicates() {
         )
         .await
         .unwrap();
-    let mut s = common::cluster("c1", 1, 1, now);
+    let mut s = atlhyper_testkit::cluster("c1", 1, 1, now);
     s.backfill = backfill.clone();
     push(&m, &s).await;
     let query = HistoryQuery {
@@ -581,7 +587,7 @@ async fn backfill_is_merged_without_duplicates() {
     );
     assert_eq!(points[2].cpu_usage, 10.0);
     // The same backfill again (a retry after a lost answer) adds nothing.
-    let mut s = common::cluster("c1", 1, 2, now + chrono::Duration::seconds(1));
+    let mut s = atlhyper_testkit::cluster("c1", 1, 2, now + chrono::Duration::seconds(1));
     s.backfill = backfill;
     push(&m, &s).await;
     assert_eq!(store.history(&query).await.unwrap().len(), 4);
@@ -601,7 +607,7 @@ async fn create_command(m: &Master, cluster: &str, action: &str) -> String {
 #[tokio::test]
 async fn commands_create_get_list() {
     let (m, _) = setup(MasterConfig::default());
-    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 1, 1, Utc::now())).await;
     let id = create_command(&m, "c1", "ping").await;
     let (status, body) = send(&m, get(&format!("/api/v2/commands/{id}"))).await;
     assert_eq!(status, 200);
@@ -686,7 +692,7 @@ async fn json_bodies_have_a_size_limit() {
 #[tokio::test(start_paused = true)]
 async fn long_poll_wakes_at_once_and_times_out_empty() {
     let (m, _) = setup(MasterConfig::default());
-    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 1, 1, Utc::now())).await;
 
     // Nothing queued: the poll waits the whole (paused, auto-advanced) 30 s and answers empty.
     let before = tokio::time::Instant::now();
@@ -723,8 +729,8 @@ async fn long_poll_wakes_at_once_and_times_out_empty() {
 #[tokio::test(start_paused = true)]
 async fn commands_never_cross_clusters() {
     let (m, _) = setup(MasterConfig::default());
-    push(&m, &common::cluster("a", 1, 1, Utc::now())).await;
-    push(&m, &common::cluster("b", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("a", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("b", 1, 1, Utc::now())).await;
     let id = create_command(&m, "a", "ping").await;
 
     // b's poll never gets a's command.
@@ -799,7 +805,8 @@ fn spawn_answering_agent(
             let at = Utc::now();
             let output = match command.action.as_str() {
                 "node_detail" => {
-                    serde_json::to_string(&common::node(&command.target_name, at, 0.5)).unwrap()
+                    serde_json::to_string(&atlhyper_testkit::node(&command.target_name, at, 0.5))
+                        .unwrap()
                 }
                 "node_series" => {
                     assert_eq!(command.params["minutes"], 15);
@@ -840,7 +847,7 @@ fn spawn_answering_agent(
 #[tokio::test]
 async fn observe_detail_goes_through_the_agent() {
     let (m, _) = setup(MasterConfig::default());
-    push(&m, &common::cluster("c1", 2, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 2, 1, Utc::now())).await;
     let agent = spawn_answering_agent(&m, "c1", false);
     let (status, body) = send(
         &m,
@@ -887,7 +894,7 @@ async fn observe_detail_goes_through_the_agent() {
 #[tokio::test]
 async fn observe_detail_failure_is_502() {
     let (m, _) = setup(MasterConfig::default());
-    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 1, 1, Utc::now())).await;
     let agent = spawn_answering_agent(&m, "c1", true);
     let (status, body) = send(
         &m,
@@ -906,7 +913,7 @@ async fn observe_detail_times_out_with_504() {
         ..MasterConfig::default()
     };
     let (m, _) = setup(config);
-    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 1, 1, Utc::now())).await;
     let before = tokio::time::Instant::now();
     let (status, body) = send(
         &m,
@@ -961,8 +968,8 @@ async fn heartbeat_marks_the_agent_online() {
 #[tokio::test]
 async fn prometheus_exposition_parses() {
     let (m, _) = setup(MasterConfig::default());
-    push(&m, &common::cluster("c1", 2, 1, Utc::now())).await;
-    let mut odd = common::cluster("we\"ird", 1, 1, Utc::now());
+    push(&m, &atlhyper_testkit::cluster("c1", 2, 1, Utc::now())).await;
+    let mut odd = atlhyper_testkit::cluster("we\"ird", 1, 1, Utc::now());
     odd.cluster_id = "we.ird-1".into();
     push(&m, &odd).await;
     let (status, body) = send(&m, get("/metrics")).await;
@@ -1054,8 +1061,8 @@ async fn observe_queries_never_cross_clusters() {
         ..MasterConfig::default()
     };
     let (m, _) = setup(config);
-    push(&m, &common::cluster("a", 1, 1, Utc::now())).await;
-    push(&m, &common::cluster("b", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("a", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("b", 1, 1, Utc::now())).await;
     let request = {
         let m = m.clone();
         tokio::spawn(async move {
@@ -1079,7 +1086,8 @@ async fn observe_queries_never_cross_clusters() {
             cluster_id: cluster.into(),
             command_id: command.id.clone(),
             success: true,
-            output: serde_json::to_string(&common::node("node-000", Utc::now(), 0.75)).unwrap(),
+            output: serde_json::to_string(&atlhyper_testkit::node("node-000", Utc::now(), 0.75))
+                .unwrap(),
             ..Default::default()
         };
         post("/agent/result", serde_json::to_vec(&result).unwrap()).cluster(cluster)
@@ -1098,7 +1106,7 @@ async fn observe_queries_never_cross_clusters() {
 #[tokio::test]
 async fn large_answers_are_offered_gzip() {
     let (m, _) = setup(MasterConfig::default());
-    push(&m, &common::cluster("c1", 20, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 20, 1, Utc::now())).await;
     let plain = send(&m, get("/api/v2/clusters/c1/node-metrics")).await.1;
     assert!(plain.len() > 16 * 1024);
     let mut gz = None;
@@ -1152,10 +1160,10 @@ async fn large_answers_are_offered_gzip() {
 #[tokio::test]
 async fn agent_list_shows_the_latest_contact() {
     let (m, store) = setup(MasterConfig::default());
-    push(&m, &common::cluster("c1", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 1, 1, Utc::now())).await;
     let first: Vec<AgentStatus> = json(&send(&m, get("/api/v2/agents")).await.1);
     tokio::time::sleep(Duration::from_millis(20)).await;
-    push(&m, &common::cluster("c1", 1, 2, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 1, 2, Utc::now())).await;
     let second: Vec<AgentStatus> = json(&send(&m, get("/api/v2/agents")).await.1);
     assert!(second[0].last_snapshot > first[0].last_snapshot);
     assert_eq!(second[0].status, atlhyper_model::AgentState::Online);
@@ -1204,8 +1212,8 @@ fn offline_after_config(offline_after: Duration) -> MasterConfig {
 #[tokio::test(start_paused = true)]
 async fn a_silent_agent_makes_every_node_offline_in_every_view() {
     let (m, _) = setup(offline_after_config(Duration::from_secs(30)));
-    push(&m, &common::cluster("c1", 3, 1, Utc::now())).await;
-    push(&m, &common::cluster("c2", 1, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 3, 1, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c2", 1, 1, Utc::now())).await;
     let metrics: ClusterNodeMetrics = json(&body_of(&m, "/api/v2/clusters/c1/node-metrics").await);
     assert_eq!(metrics.summary.online_nodes, 3);
     let text = exposition(&m).await;
@@ -1327,7 +1335,7 @@ async fn a_silent_agent_makes_every_node_offline_in_every_view() {
 async fn metrics_export_no_figure_of_a_node_its_agent_reports_offline() {
     let (m, _) = setup(MasterConfig::default());
     let now = Utc::now();
-    let mut snapshot = common::cluster("c1", 2, 1, now);
+    let mut snapshot = atlhyper_testkit::cluster("c1", 2, 1, now);
     snapshot.node_status.insert(
         "node-001".into(),
         atlhyper_model::NodeStatus {
@@ -1373,7 +1381,7 @@ async fn restored_nodes_are_offline_until_their_agent_reports() {
         store.clone(),
         store.clone(),
     );
-    push(&first, &common::cluster("c1", 2, 1, Utc::now())).await;
+    push(&first, &atlhyper_testkit::cluster("c1", 2, 1, Utc::now())).await;
     drop(first);
 
     let m = Master::new(
@@ -1395,7 +1403,7 @@ async fn restored_nodes_are_offline_until_their_agent_reports() {
             "atlhyper_node_snapshot_timestamp_seconds"
         ]
     );
-    push(&m, &common::cluster("c1", 2, 2, Utc::now())).await;
+    push(&m, &atlhyper_testkit::cluster("c1", 2, 2, Utc::now())).await;
     let metrics: ClusterNodeMetrics = json(&body_of(&m, "/api/v2/clusters/c1/node-metrics").await);
     assert_eq!(metrics.summary.online_nodes, 2);
 }
@@ -1415,13 +1423,13 @@ fn delete(path: &str) -> Req {
 async fn delete_node_and_cluster() {
     let (m, store) = setup(tokens_config());
     let now = Utc::now();
-    let snapshot_a = common::cluster("a", 3, 1, now);
+    let snapshot_a = atlhyper_testkit::cluster("a", 3, 1, now);
     let send_a = |s: &ClusterSnapshot| snapshot_req(s).bearer("agent-a");
     assert_eq!(send(&m, send_a(&snapshot_a)).await.0, 200);
     assert_eq!(
         send(
             &m,
-            snapshot_req(&common::cluster("b", 1, 1, now)).bearer("agent-b")
+            snapshot_req(&atlhyper_testkit::cluster("b", 1, 1, now)).bearer("agent-b")
         )
         .await
         .0,
@@ -1508,7 +1516,7 @@ async fn delete_node_and_cluster() {
     assert_eq!(status, 404, "already gone");
 
     // The agent still lists it, offline: it stays out. Reporting again (online) brings it back.
-    let mut again = common::cluster("a", 3, 2, now + chrono::Duration::seconds(1));
+    let mut again = atlhyper_testkit::cluster("a", 3, 2, now + chrono::Duration::seconds(1));
     again.node_status.insert(
         "node-001".into(),
         atlhyper_model::NodeStatus {
@@ -1589,7 +1597,7 @@ async fn silent_nodes_retire_from_the_latest_state() {
     };
     let now = Utc::now();
     let first = Master::new(config.clone(), store.clone(), store.clone(), store.clone());
-    let mut snapshot = common::cluster("c1", 2, 1, now);
+    let mut snapshot = atlhyper_testkit::cluster("c1", 2, 1, now);
     let old = snapshot.node_metrics.get_mut("node-001").unwrap();
     old.timestamp = now - chrono::Duration::hours(2);
     push(&first, &snapshot).await;
@@ -1643,7 +1651,7 @@ async fn nodes_refused_alone_are_counted_per_reason_from_the_start() {
         );
     }
     // Three good nodes against a cap of two, one bad name, one node with too long a host name.
-    let mut s = common::cluster("c1", 3, 1, Utc::now());
+    let mut s = atlhyper_testkit::cluster("c1", 3, 1, Utc::now());
     let mut bad = s.node_metrics["node-000"].clone();
     bad.hostname = "h".repeat(5000);
     s.node_metrics.insert("node-000a".into(), bad);
@@ -1674,7 +1682,11 @@ async fn nodes_refused_alone_are_counted_per_reason_from_the_start() {
         .collect();
     assert_eq!(stored, ["node-000", "node-001"]);
     // The held nodes keep being accepted at the cap; the new one still is not.
-    let (_, body) = send(&m, snapshot_req(&common::cluster("c1", 3, 2, Utc::now()))).await;
+    let (_, body) = send(
+        &m,
+        snapshot_req(&atlhyper_testkit::cluster("c1", 3, 2, Utc::now())),
+    )
+    .await;
     let answer: StatusBody = json(&body);
     assert_eq!(answer.rejected.len(), 1);
     assert_eq!(answer.rejected[0].node_name, "node-002");
@@ -1708,7 +1720,7 @@ async fn a_body_that_would_not_fit_in_memory_is_refused_before_parsing() {
     assert!(body.len() < 64 * 1024);
     let (status, answer) = send(
         &m,
-        post("/agent/snapshot", common::gzip(body.as_bytes()))
+        post("/agent/snapshot", atlhyper_testkit::gzip(body.as_bytes()))
             .header("content-encoding", "gzip")
             .cluster("c1"),
     )
@@ -1732,11 +1744,11 @@ async fn a_body_that_would_not_fit_in_memory_is_refused_before_parsing() {
 async fn an_agent_clock_far_ahead_does_not_make_later_snapshots_duplicates() {
     let (m, store) = setup(MasterConfig::default());
     // A v2 agent (no seq) whose clock once said 2300.
-    let mut s = common::cluster("c1", 1, 0, Utc::now());
+    let mut s = atlhyper_testkit::cluster("c1", 1, 0, Utc::now());
     s.timestamp = chrono::TimeZone::with_ymd_and_hms(&Utc, 2300, 1, 1, 0, 0, 0).unwrap();
     assert_eq!(push(&m, &s).await, "ok");
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let mut later = common::cluster("c1", 1, 0, Utc::now());
+    let mut later = atlhyper_testkit::cluster("c1", 1, 0, Utc::now());
     later.node_metrics.get_mut("node-000").unwrap().uptime = 777;
     assert_eq!(
         push(&m, &later).await,

@@ -9,7 +9,6 @@
 //! `target/e2e-screenshots/`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -364,14 +363,8 @@ fn fixture(now: DateTime<Utc>) -> Vec<ClusterSnapshot> {
     ]
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).expect("gzip to memory");
-    e.finish().expect("gzip to memory")
-}
-
 async fn post_snapshot(client: &reqwest::Client, base: &str, snapshot: &ClusterSnapshot) {
-    let body = gzip(&serde_json::to_vec(snapshot).expect("fixture serializes"));
+    let body = atlhyper_testkit::gzip(&serde_json::to_vec(snapshot).expect("fixture serializes"));
     let res = client
         .post(format!("{base}agent/snapshot"))
         .bearer_auth(agent_token(&snapshot.cluster_id))

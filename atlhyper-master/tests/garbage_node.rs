@@ -4,8 +4,6 @@
 //! clock cases, stored with the receive time and its `clock_skew_seconds`. Over the master
 //! library with the memory store.
 
-mod common;
-
 use std::sync::Arc;
 
 use atlhyper_master::{Ingested, Master, MasterConfig};
@@ -111,14 +109,14 @@ proptest! {
         let store = Arc::new(MemoryStore::new());
         let master = Master::new(MasterConfig::default(), store.clone(), store.clone(), store.clone());
         let now = Utc::now();
-        let mut snapshot = common::cluster("c", good, 1, now);
+        let mut snapshot = atlhyper_testkit::cluster("c", good, 1, now);
         let good_names: Vec<String> = snapshot.node_metrics.keys().cloned().collect();
         // The garbage node sorts among the good ones by its position.
         let name = match &how {
             Garbage::Name(n) => n.clone(),
             _ => format!("node-{:03}x", at.min(good)),
         };
-        let mut node = common::node(&name, now, 0.5);
+        let mut node = atlhyper_testkit::node(&name, now, 0.5);
         let refused_with = spoil(&mut node, &how);
         snapshot.node_metrics.insert(name.clone(), node);
 
@@ -173,7 +171,7 @@ fn clean_snapshot_stores_every_node() {
         store.clone(),
         store.clone(),
     );
-    let snapshot: ClusterSnapshot = common::cluster("c", 3, 1, Utc::now());
+    let snapshot: ClusterSnapshot = atlhyper_testkit::cluster("c", 3, 1, Utc::now());
     let report = rt
         .block_on(master.ingest_snapshot("c", snapshot, "x"))
         .unwrap();

@@ -2,8 +2,6 @@
 //! client with paused time for the refill, the params and pending-command caps at their
 //! defaults, the heavy-read bound, and the Host and Content-Type checks of an open master.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,7 +104,7 @@ fn error_of(body: &Bytes) -> String {
 }
 
 fn snapshot(cluster: &str, seq: u64) -> ClusterSnapshot {
-    common::cluster(
+    atlhyper_testkit::cluster(
         cluster,
         2,
         seq,
@@ -117,7 +115,7 @@ fn snapshot(cluster: &str, seq: u64) -> ClusterSnapshot {
 fn snapshot_call(s: &ClusterSnapshot) -> Call {
     Call::post_json(
         "/agent/snapshot",
-        common::gzip(&serde_json::to_vec(s).unwrap()),
+        atlhyper_testkit::gzip(&serde_json::to_vec(s).unwrap()),
     )
     .header("content-encoding", "gzip")
     .header("x-cluster-id", &s.cluster_id)

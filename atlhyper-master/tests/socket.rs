@@ -2,8 +2,6 @@
 //! collector -> agent -> master -> API with the real atlhyper-agent, the restart test over SQLite,
 //! and the loopback rule.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,7 +68,7 @@ async fn post_snapshot(http: &reqwest::Client, m: &Running, s: &atlhyper_model::
         // As the agent sends it; an open master refuses writes that do not say JSON (415).
         .header("content-type", "application/json")
         .header("content-encoding", "gzip")
-        .body(common::gzip(&serde_json::to_vec(s).unwrap()))
+        .body(atlhyper_testkit::gzip(&serde_json::to_vec(s).unwrap()))
         .send()
         .await
         .unwrap();
@@ -101,7 +99,8 @@ fn fake_agent(
             let Some(c) = poll.command else { continue };
             let output = match c.action.as_str() {
                 "node_detail" => {
-                    serde_json::to_string(&common::node(&c.target_name, Utc::now(), 0.25)).unwrap()
+                    serde_json::to_string(&atlhyper_testkit::node(&c.target_name, Utc::now(), 0.25))
+                        .unwrap()
                 }
                 _ => "pong".to_owned(),
             };
@@ -133,7 +132,12 @@ async fn fake_agent_over_sockets_and_graceful_shutdown() {
     let master = Master::new(MasterConfig::default(), store.clone(), store.clone(), store);
     let m = start(master).await;
     let http = client();
-    post_snapshot(&http, &m, &common::cluster("c1", 3, 1, Utc::now())).await;
+    post_snapshot(
+        &http,
+        &m,
+        &atlhyper_testkit::cluster("c1", 3, 1, Utc::now()),
+    )
+    .await;
     let agent = fake_agent(http.clone(), m.url(""), "c1", 3);
     for node in ["node-000", "node-001", "node-002"] {
         let r = http
@@ -325,7 +329,7 @@ async fn restart_keeps_history_latest_and_pending_commands() {
         .await;
         // Five minutes of snapshots, one per 30 s: one history point per minute.
         for i in 0..=10 {
-            let s = common::cluster(
+            let s = atlhyper_testkit::cluster(
                 "c1",
                 2,
                 i + 1,
@@ -357,7 +361,7 @@ async fn restart_keeps_history_latest_and_pending_commands() {
         .json()
         .await
         .unwrap();
-    let expected = common::cluster("c1", 2, 11, t0 + chrono::Duration::seconds(300));
+    let expected = atlhyper_testkit::cluster("c1", 2, 11, t0 + chrono::Duration::seconds(300));
     assert_eq!(metrics.nodes.len(), 2);
     assert_eq!(
         metrics.nodes[1], expected.node_metrics["node-001"],
@@ -377,7 +381,7 @@ async fn restart_keeps_history_latest_and_pending_commands() {
     assert_eq!(history.data.len() as i64, buckets, "history kept");
 
     // A snapshot after the restart in an already sampled minute adds no second point.
-    let s = common::cluster("c1", 2, 1, t0 + chrono::Duration::seconds(301));
+    let s = atlhyper_testkit::cluster("c1", 2, 1, t0 + chrono::Duration::seconds(301));
     post_snapshot(&http, &m, &s).await;
     let again: NodeHistory = http
         .get(m.url("/api/v2/clusters/c1/node-metrics/node-001/history?hours=1"))
@@ -449,7 +453,7 @@ async fn background_tasks_prune_history_and_expire_commands() {
     ))
     .await;
     let http = client();
-    post_snapshot(&http, &m, &common::cluster("c1", 1, 1, now)).await;
+    post_snapshot(&http, &m, &atlhyper_testkit::cluster("c1", 1, 1, now)).await;
     let created: Value = http
         .post(m.url("/api/v2/commands"))
         .json(&json!({"cluster_id": "c1", "action": "ping", "timeout_secs": 1}))

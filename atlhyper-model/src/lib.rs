@@ -9,7 +9,8 @@
 //!
 //! This crate does no I/O and has no runtime: it is serde types plus the pure functions every
 //! consumer needs (a history point from a snapshot, a cluster summary from a set of snapshots, the
-//! health rule).
+//! health rule), and the rules every binary reads its settings by (the duration grammar, listen
+//! addresses, [`ConfigError`]).
 //!
 //! ```
 //! use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
@@ -30,8 +31,11 @@ mod alert;
 mod bounds;
 mod cluster;
 mod command;
+mod config_error;
+mod duration;
 mod error;
 mod list_lengths;
+mod listen;
 mod liveness_changes;
 mod node;
 mod serde_util;
@@ -50,8 +54,11 @@ pub use command::{
     Command, CommandCreated, CommandPoll, CommandRecord, CommandResult, CommandStatus,
     CreateCommand,
 };
+pub use config_error::ConfigError;
+pub use duration::{DurationError, parse_duration, parse_positive_duration};
 pub use error::ErrorBody;
 pub use list_lengths::NodeListLengths;
+pub use listen::{ListenAddrError, parse_listen_addr};
 pub use liveness_changes::{LivenessChange, LivenessChanges};
 pub use node::{
     CollectorStatus, CpuMetrics, DiskMetrics, MemoryMetrics, NetworkMetrics, NodeMetricsSnapshot,

@@ -11,10 +11,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use atlhyper_model::{
-    CpuMetrics, DiskMetrics, MemoryMetrics, MetricsDataPoint, NetworkMetrics, NodeMetricsSnapshot,
-    NodeTotals, ProcessMetrics, PsiMetrics, TemperatureMetrics,
-};
+use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
 use atlhyper_store::{
     AgentRegistry, AgentSeen, HistoryQuery, MemoryStore, MetricsStore, SeenVia, SqliteOptions,
     SqliteStore, Synchronous,
@@ -27,88 +24,10 @@ fn t(secs: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap() + chrono::TimeDelta::seconds(secs)
 }
 
-/// A snapshot about the size a real node sends (8 cores, 3 disks, 2 interfaces, 20 processes).
+/// Node `node` at `at`: the test kit's realistic snapshot (4 cores, 2 disks, 2 interfaces,
+/// 3 sensors, 10 processes), its load spread over the nodes.
 fn snapshot(node: usize, at: DateTime<Utc>) -> NodeMetricsSnapshot {
-    let f = node as f64;
-    NodeMetricsSnapshot {
-        node_name: format!("node-{node:04}"),
-        timestamp: at,
-        hostname: format!("node-{node:04}.cluster.local"),
-        os: "Debian GNU/Linux 12 (bookworm)".to_owned(),
-        kernel: "6.1.0-18-amd64".to_owned(),
-        uptime: 1_234_567,
-        cpu: CpuMetrics {
-            usage_percent: 12.5 + f / 100.0,
-            per_core: (0..8).map(|c| c as f64 * 3.3 + f / 7.0).collect(),
-            load_1: 0.73,
-            load_5: 0.61,
-            load_15: 0.55,
-            model: "AMD EPYC 7B13".to_owned(),
-            cores: 8,
-            threads: 8,
-            frequency: 2450.0,
-            ..CpuMetrics::default()
-        },
-        memory: MemoryMetrics {
-            total: 32 << 30,
-            used: 11 << 30,
-            available: 21 << 30,
-            usage_percent: 34.375,
-            ..MemoryMetrics::default()
-        },
-        disks: (0..3)
-            .map(|d| DiskMetrics {
-                device: format!("nvme0n1p{d}"),
-                mount_point: if d == 0 {
-                    "/".to_owned()
-                } else {
-                    format!("/data{d}")
-                },
-                fs_type: "ext4".to_owned(),
-                total: 500 << 30,
-                used: 123 << 30,
-                usage_percent: 24.6,
-                read_rate: 1024.0 * f,
-                write_rate: 4096.5,
-                ..DiskMetrics::default()
-            })
-            .collect(),
-        networks: (0..2)
-            .map(|n| NetworkMetrics {
-                interface: format!("eth{n}"),
-                ip_address: format!("10.0.{n}.{}", node % 250),
-                mac_address: "02:42:ac:11:00:02".to_owned(),
-                status: "up".to_owned(),
-                speed: 10_000,
-                mtu: 1500,
-                rx_rate: 123_456.7,
-                tx_rate: 65_432.1,
-                ..NetworkMetrics::default()
-            })
-            .collect(),
-        temperature: TemperatureMetrics {
-            cpu_temp: 48.5,
-            ..TemperatureMetrics::default()
-        },
-        processes: (0..20)
-            .map(|p| ProcessMetrics {
-                pid: 1000 + p,
-                name: format!("proc-{p}"),
-                cmdline: format!("/usr/bin/proc-{p} --flag value"),
-                user: "root".to_owned(),
-                status: "S".to_owned(),
-                cpu_percent: 1.5,
-                mem_percent: 0.8,
-                mem_rss: 50 << 20,
-                threads: 4,
-                start_time: 1_700_000_000,
-            })
-            .collect(),
-        psi: Some(PsiMetrics::default()),
-        totals: Some(NodeTotals::default()),
-        collectors: Vec::new(),
-        clock_skew_seconds: None,
-    }
+    atlhyper_testkit::node(&format!("node-{node:04}"), at, (node % 100) as f64 / 100.0)
 }
 
 fn point(node: usize, at: DateTime<Utc>, i: i64) -> MetricsDataPoint {

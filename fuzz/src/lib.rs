@@ -6,18 +6,19 @@
 
 use std::io::Read;
 
+use atlhyper_agent::validate_node_name;
 use atlhyper_agent::{GunzipError, gunzip_limited};
-use atlhyper_agent::{parse_duration as agent_duration, validate_node_name};
 use atlhyper_collect::etc;
 use atlhyper_collect::proc;
 use atlhyper_collect::sys;
-use atlhyper_master::{parse_agent_tokens, parse_duration as master_duration, parse_token_list};
+use atlhyper_master::{parse_agent_tokens, parse_token_list};
 use atlhyper_model::ClusterSnapshot;
 use atlhyper_model::CommandPoll;
 use atlhyper_model::CommandResult;
 use atlhyper_model::CreateCommand;
 use atlhyper_model::Heartbeat;
 use atlhyper_model::NodeMetricsSnapshot;
+use atlhyper_model::{parse_duration, parse_listen_addr};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -91,15 +92,22 @@ pub fn agent_gzip_body(data: &[u8]) {
     }
 }
 
-/// the parsers of configuration text (environment variables and flags): the
-/// agent's and the master's durations, the master's agent-token map and token lists, and the
+/// the parsers of configuration text (environment variables and flags): the one
+/// duration grammar, listen addresses, the master's agent-token map and token lists, and the
 /// DNS-1123 node-name rule the agent applies to every pushed snapshot.
 pub fn config_values(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let _ = agent_duration(text);
-    let _ = master_duration(text);
+    if let Ok(duration) = parse_duration(text) {
+        assert!(
+            !text.trim().starts_with(['-', '+']),
+            "signed duration accepted"
+        );
+        let nanos = format!("{}ns", duration.as_nanos());
+        assert_eq!(parse_duration(&nanos), Ok(duration), "{text:?} as {nanos}");
+    }
+    let _ = parse_listen_addr(text, |_| Ok(vec![std::net::IpAddr::from([127, 0, 0, 1])]));
     if let Ok(tokens) = parse_agent_tokens(text) {
         for (token, cluster) in &tokens {
             assert!(

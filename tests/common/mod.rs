@@ -9,11 +9,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
+
+use atlhyper_testkit::http_get;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -74,14 +76,6 @@ pub fn bins() -> &'static Bins {
 pub fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A free loopback port (bound, then released for the child to take).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a loopback port")
 }
 
 /// A scratch directory under the target dir, removed on drop.
@@ -304,6 +298,40 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The real master on a free loopback port with its database in a fresh scratch directory.
+#[derive(Debug)]
+pub struct RunningMaster {
+    /// The process.
+    pub proc: Proc,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    _dir: Scratch,
+}
+
+impl RunningMaster {
+    /// Starts `atlhyper-master` with `env` (listen address and database path are set here) and
+    /// waits until it is healthy; `name` names the scratch directory.
+    pub fn start(name: &str, env: &[(&str, String)]) -> Self {
+        let dir = Scratch::new(name);
+        let addr: SocketAddr = ([127, 0, 0, 1], atlhyper_testkit::free_port()).into();
+        let mut all = vec![
+            ("MASTER_LISTEN_ADDR", addr.to_string()),
+            (
+                "MASTER_DB_PATH",
+                dir.0.join("atlhyper.db").display().to_string(),
+            ),
+        ];
+        all.extend(env.iter().cloned());
+        let proc = Proc::spawn("atlhyper-master", &bins().master, &all, &dir.0);
+        wait_healthy(addr, Duration::from_secs(30), &proc);
+        RunningMaster {
+            proc,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
 /// Waits until `GET http://addr/health` answers 200, or panics after `limit`.
 pub fn wait_healthy(addr: SocketAddr, limit: Duration, who: &Proc) {
     let deadline = Instant::now() + limit;
@@ -319,68 +347,6 @@ pub fn wait_healthy(addr: SocketAddr, limit: Duration, who: &Proc) {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-}
-
-/// A minimal blocking HTTP/1.1 client over std TCP (one request per connection), so the
-/// measurements do not depend on a client library's pool or runtime: [`http_answer`] with the
-/// address as Host, status and body only.
-pub fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    timeout: Duration,
-) -> std::io::Result<(u16, Vec<u8>)> {
-    let host = addr.to_string();
-    http_answer(addr, method, path, Some(&host), headers, body, timeout)
-        .map(|answer| (answer.status, answer.body))
-}
-
-fn parse_response(raw: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
-    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
-    let head_end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad("no end of headers"))?;
-    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| bad("headers not UTF-8"))?;
-    let code: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| bad("no status code"))?;
-    let mut body = raw[head_end + 4..].to_vec();
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
-    if chunked {
-        body = dechunk(&body).ok_or_else(|| bad("bad chunked body"))?;
-    }
-    Ok((code, body))
-}
-
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = b.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&b[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        b = &b[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
-    }
-}
-
-pub fn http_get(
-    addr: SocketAddr,
-    path: &str,
-    headers: &[(&str, &str)],
-    timeout: Duration,
-) -> std::io::Result<(u16, Vec<u8>)> {
-    http(addr, "GET", path, headers, b"", timeout)
 }
 
 /// Reads one sample `name{labels}` (labels as written, e.g. `{state="online"}`, or "") from a
@@ -413,45 +379,6 @@ pub fn scrape_with(addr: SocketAddr, headers: &[(&str, &str)]) -> Option<BTreeMa
             })
             .collect(),
     )
-}
-
-pub fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data).expect("gzip into memory");
-    enc.finish().expect("gzip finish")
-}
-
-/// A realistic node snapshot (v2 field names) for `node` at `ts`.
-pub fn node_snapshot(node: &str, ts: chrono::DateTime<chrono::Utc>, cpu: f64) -> String {
-    serde_json::json!({
-        "node_name": node,
-        "timestamp": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "hostname": node,
-        "os": "Debian GNU/Linux 12",
-        "kernel": "6.1.0",
-        "uptime": 12345,
-        "cpu": {"usage_percent": cpu, "user_percent": cpu / 2.0, "system_percent": cpu / 4.0,
-                "iowait_percent": 0.5, "cores": 4, "threads": 8,
-                "per_core": [cpu, cpu, cpu, cpu], "load_1": 0.5, "load_5": 0.4, "load_15": 0.3,
-                "model": "Test CPU", "frequency": 2400.0},
-        "memory": {"total": 8_u64 << 30, "used": 3_u64 << 30, "available": 5_u64 << 30,
-                   "free": 1_u64 << 30, "cached": 2_u64 << 30, "buffers": 100_u64 << 20,
-                   "swap_total": 0, "swap_used": 0, "usage_percent": 37.5},
-        "disks": [{"device": "sda", "mount_point": "/", "fs_type": "ext4",
-                   "total": 100_u64 << 30, "used": 40_u64 << 30, "available": 60_u64 << 30,
-                   "usage_percent": 40.0, "read_rate": 1000.0, "write_rate": 2000.0,
-                   "read_iops": 1.0, "write_iops": 2.0, "io_util": 3.0}],
-        "networks": [{"interface": "eth0", "ip_address": "10.0.0.1", "mac_address": "00:11:22:33:44:55",
-                      "status": "up", "speed": 1000, "mtu": 1500, "rx_bytes": 1000, "tx_bytes": 2000,
-                      "rx_packets": 10, "tx_packets": 20, "rx_errors": 0, "tx_errors": 0,
-                      "rx_dropped": 0, "tx_dropped": 0, "rx_rate": 100.0, "tx_rate": 200.0}],
-        "temperature": {"cpu_temp": 45.0, "cpu_temp_max": 90.0, "sensors": []},
-        "processes": [{"pid": 1, "name": "init", "user": "root", "state": "S",
-                       "cpu_percent": 0.1, "mem_percent": 0.2, "mem_rss": 10_u64 << 20,
-                       "threads": 1, "start_time": 1, "command": "/sbin/init"}]
-    })
-    .to_string()
 }
 
 /// What a [`Slowloris`] run saw.
@@ -636,92 +563,4 @@ pub fn pushes_under_slowloris(
     );
     proc.assert_no_panic();
     under
-}
-
-/// An HTTP answer with its headers (names lower-cased).
-#[derive(Debug)]
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    /// The first value of a header, by lower-case name.
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The `error` of a JSON error body.
-    pub fn error(&self) -> String {
-        serde_json::from_slice::<serde_json::Value>(&self.body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| {
-                panic!(
-                    "{}: not a JSON error: {}",
-                    self.status,
-                    String::from_utf8_lossy(&self.body)
-                )
-            })
-    }
-}
-
-/// [`http`] with the `Host` header chosen by the caller (`None`: none sent) and the answer's
-/// headers kept.
-pub fn http_answer(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    host: Option<&str>,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    timeout: Duration,
-) -> std::io::Result<Answer> {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(host) = host {
-        req.push_str(&format!("Host: {host}\r\n"));
-    }
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes())?;
-    // A server may answer (413) and close before reading a large body: keep what it said.
-    let _ = s.write_all(body);
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => raw.extend_from_slice(&buf[..n]),
-            Err(e) if !raw.is_empty() && e.kind() == std::io::ErrorKind::ConnectionReset => break,
-            Err(e) => return Err(e),
-        }
-    }
-    let (status, body) = parse_response(&raw)?;
-    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0);
-    let headers = String::from_utf8_lossy(&raw[..head_end])
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            Some((k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        })
-        .collect();
-    Ok(Answer {
-        status,
-        headers,
-        body,
-    })
 }

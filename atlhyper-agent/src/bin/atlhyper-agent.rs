@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use atlhyper_agent::{AgentArgs, LogFormat, init_logging, run_agent, run_main, terminated};
+use atlhyper_agent::{AgentArgs, init_logging, run_agent, run_main, terminated};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -12,17 +12,11 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     agent: AgentArgs,
-    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set).
-    #[arg(long, env = "AGENT_LOG_LEVEL", default_value = "info")]
-    log_level: String,
-    /// Log line format: `text` (one readable line per event) or `json` (one object per line).
-    #[arg(long, env = "AGENT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level, cli.log_format);
+    init_logging(&cli.agent.log_level, cli.agent.log_format);
     let config = match cli.agent.into_config() {
         Ok(c) => c,
         Err(e) => {

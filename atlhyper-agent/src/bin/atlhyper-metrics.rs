@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use atlhyper_agent::{DaemonArgs, LogFormat, init_logging, run_daemon, run_main, terminated};
+use atlhyper_agent::{DaemonArgs, init_logging, run_daemon, run_main, terminated};
 use clap::Parser;
 
 #[derive(Debug, Parser)]
@@ -15,17 +15,11 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     daemon: DaemonArgs,
-    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set).
-    #[arg(long, env = "METRICS_LOG_LEVEL", default_value = "info")]
-    log_level: String,
-    /// Log line format: `text` (one readable line per event) or `json` (one object per line).
-    #[arg(long, env = "METRICS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level, cli.log_format);
+    init_logging(&cli.daemon.log_level, cli.daemon.log_format);
     let config = match cli.daemon.into_config() {
         Ok(c) => c,
         Err(e) => {

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{ConfigError, base_url, parse_duration, validate_node_name};
+use crate::config::{ConfigError, base_url, duration_arg, parse_listen_arg, validate_node_name};
 
 /// Everything the node daemon needs. [`DaemonArgs`] reads it from flags and the `METRICS_*`
 /// environment variables of AtlHyper.
@@ -92,20 +92,17 @@ impl DaemonConfig {
     }
 }
 
-fn duration_arg(s: &str) -> Result<Duration, String> {
-    parse_duration(s)
-}
-
 /// Flags of the `atlhyper-metrics` binary; each also reads the `METRICS_*` variable it names.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DaemonArgs {
-    /// The agent's address [env: METRICS_AGENT_ADDR, or AGENT_ADDR] (default http://127.0.0.1:8082).
+    /// The agent's address, scheme optional; AGENT_ADDR when unset (default
+    /// http://127.0.0.1:8082).
     #[arg(long, env = "METRICS_AGENT_ADDR")]
     pub agent_addr: Option<String>,
     /// Collection interval.
     #[arg(long, env = "METRICS_COLLECT_INTERVAL", default_value = "5s", value_parser = duration_arg)]
     pub interval: Duration,
-    /// This node's name [env: METRICS_NODE_NAME, or NODE_NAME] (default: the host name).
+    /// This node's name; NODE_NAME when unset, else the host name.
     #[arg(long, env = "METRICS_NODE_NAME")]
     pub node_name: Option<String>,
     /// The host's procfs.
@@ -132,8 +129,8 @@ pub struct DaemonArgs {
     /// Snapshots kept for backfill while the agent is unreachable.
     #[arg(long, env = "METRICS_QUEUE_CAPACITY", default_value_t = 720)]
     pub queue_capacity: usize,
-    /// Serve the daemon's own /metrics on this address.
-    #[arg(long, env = "METRICS_LISTEN")]
+    /// Serve the daemon's own /metrics on this address (`HOST:PORT`).
+    #[arg(long, env = "METRICS_LISTEN", value_parser = parse_listen_arg)]
     pub metrics_listen: Option<SocketAddr>,
     /// First retry delay.
     #[arg(long, env = "METRICS_BACKOFF_BASE", default_value = "1s", value_parser = duration_arg)]
@@ -141,6 +138,13 @@ pub struct DaemonArgs {
     /// Longest retry delay.
     #[arg(long, env = "METRICS_BACKOFF_MAX", default_value = "60s", value_parser = duration_arg)]
     pub backoff_max: Duration,
+    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set). Here rather than in the
+    /// binary so `atlhyper metrics` and `atlhyper-metrics` read the same variable.
+    #[arg(long, env = "METRICS_LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+    /// Log line format: `text` (one readable line per event) or `json` (one object per line).
+    #[arg(long, env = "METRICS_LOG_FORMAT", value_enum, default_value_t = atlhyper_http::LogFormat::Text)]
+    pub log_format: atlhyper_http::LogFormat,
 }
 
 impl DaemonArgs {

@@ -1,4 +1,5 @@
-//! Test helpers: snapshots in the AtlHyper v2 shape and a fake master that records what it got.
+//! Test helpers of the agent's tests: a fake master that records what it got, a running agent,
+//! recent timestamps (snapshots, ports and polling are in atlhyper-testkit).
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
@@ -14,39 +15,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpListener;
-
-/// A snapshot exactly as an AtlHyper v2 collector writes it: v2 fields only, Go nulls, integer
-/// numbers where Go wrote whole floats, a local-offset timestamp.
-pub fn v2_snapshot(node: &str, ts: &str, cpu: f64) -> Value {
-    json!({
-      "node_name": node,
-      "timestamp": ts,
-      "hostname": node,
-      "os": "Ubuntu 22.04.3 LTS",
-      "kernel": "5.15.0-1044-raspi",
-      "uptime": 123456,
-      "cpu": {"usage_percent": cpu, "user_percent": 8, "system_percent": 4.5, "idle_percent": 87,
-              "iowait_percent": 0.5, "per_core": [10, 15.5, 12, 13], "load_1": 0.3, "load_5": 0.25,
-              "load_15": 0.2, "model": "Cortex-A72", "cores": 4, "threads": 4, "frequency": 1500},
-      "memory": {"total": 8000000000u64, "used": 2000000000u64, "available": 6000000000u64,
-                 "free": 4000000000u64, "usage_percent": 25, "cached": 1500000000u64,
-                 "buffers": 100000000, "swap_total": 0, "swap_used": 0, "swap_free": 0,
-                 "swap_percent": 0},
-      "disks": [{"device": "mmcblk0p2", "mount_point": "/", "fs_type": "ext4",
-                 "total": 64000000000u64, "used": 16000000000u64, "available": 45000000000u64,
-                 "usage_percent": 26.2, "read_bytes": 1000, "write_bytes": 2000, "read_rate": 10.5,
-                 "write_rate": 20.5, "read_iops": 1, "write_iops": 2, "io_util": 0.5}],
-      "networks": [{"interface": "eth0", "ip_address": "192.168.1.10",
-                    "mac_address": "dc:a6:32:00:00:01", "status": "up", "speed": 1000, "mtu": 1500,
-                    "rx_bytes": 1, "tx_bytes": 2, "rx_packets": 3, "tx_packets": 4, "rx_rate": 100,
-                    "tx_rate": 200, "rx_errors": 0, "tx_errors": 0, "rx_dropped": 0,
-                    "tx_dropped": 0}],
-      "temperature": {"cpu_temp": 48.3, "cpu_temp_max": 0, "sensors": null},
-      "processes": null
-    })
-}
 
 /// A timestamp `secs_ago` seconds before now, RFC 3339 in UTC with whole seconds: recent enough
 /// that the receiver keeps it (older than the 30-day retention is replaced by the receive time).
@@ -183,24 +153,6 @@ pub async fn start_master() -> (SocketAddr, Arc<FakeMaster>) {
         let _ = axum::serve(listener, app).await;
     });
     (addr, master)
-}
-
-/// Waits (polling every 20 ms, at most `limit`) until `cond` holds.
-pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    cond()
-}
-
-/// A port on 127.0.0.1 that nothing listens on right now.
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// A cluster agent serving on a listener in this runtime, until [`RunningAgent::stop`].

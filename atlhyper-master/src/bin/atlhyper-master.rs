@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use atlhyper_http::{LogFormat, init_logging, run_main, terminated};
+use atlhyper_http::{init_logging, run_main, terminated};
 use atlhyper_master::{MasterArgs, run_from_args};
 use clap::Parser;
 
@@ -13,17 +13,11 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     master: MasterArgs,
-    /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set).
-    #[arg(long, env = "MASTER_LOG_LEVEL", default_value = "info")]
-    log_level: String,
-    /// Log line format: `text` (one readable line per event) or `json` (one object per line).
-    #[arg(long, env = "MASTER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_level, cli.log_format);
+    init_logging(&cli.master.log_level, cli.master.log_format);
     run_main(
         "atlhyper-master",
         tokio::runtime::Builder::new_multi_thread(),

@@ -1,14 +1,12 @@
-//! Shared by the master's tests and load generators: realistic node snapshots, gzip, and a
-//! request helper for oneshot router tests.
-#![allow(dead_code)]
-
-use std::io::Write as _;
+//! Node and cluster snapshots for tests, benchmarks and examples: typed, and as the JSON an
+//! AtlHyper v2 collector sends.
 
 use atlhyper_model::{
     ClusterSnapshot, CpuMetrics, DiskMetrics, MemoryMetrics, NetworkMetrics, NodeMetricsSnapshot,
     NodeTotals, ProcessMetrics, SensorReading, TemperatureMetrics,
 };
 use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
 
 /// A node snapshot shaped like a real one: 4-core CPU, 2 disks, 2 interfaces, 3 sensors,
 /// 10 processes. `load` (0..1) moves the figures so tests can tell snapshots apart.
@@ -150,18 +148,76 @@ pub fn cluster(cluster_id: &str, nodes: usize, seq: u64, at: DateTime<Utc>) -> C
     s
 }
 
-/// Gzip of some bytes.
-pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    e.write_all(data).expect("gzip to memory");
-    e.finish().expect("gzip to memory")
+/// A snapshot exactly as an AtlHyper v2 collector writes it: v2 fields only, Go nulls, integer
+/// numbers where Go wrote whole floats, a local-offset timestamp.
+pub fn v2_node_json(node: &str, ts: &str, cpu: f64) -> Value {
+    json!({
+      "node_name": node,
+      "timestamp": ts,
+      "hostname": node,
+      "os": "Ubuntu 22.04.3 LTS",
+      "kernel": "5.15.0-1044-raspi",
+      "uptime": 123456,
+      "cpu": {"usage_percent": cpu, "user_percent": 8, "system_percent": 4.5, "idle_percent": 87,
+              "iowait_percent": 0.5, "per_core": [10, 15.5, 12, 13], "load_1": 0.3, "load_5": 0.25,
+              "load_15": 0.2, "model": "Cortex-A72", "cores": 4, "threads": 4, "frequency": 1500},
+      "memory": {"total": 8000000000u64, "used": 2000000000u64, "available": 6000000000u64,
+                 "free": 4000000000u64, "usage_percent": 25, "cached": 1500000000u64,
+                 "buffers": 100000000, "swap_total": 0, "swap_used": 0, "swap_free": 0,
+                 "swap_percent": 0},
+      "disks": [{"device": "mmcblk0p2", "mount_point": "/", "fs_type": "ext4",
+                 "total": 64000000000u64, "used": 16000000000u64, "available": 45000000000u64,
+                 "usage_percent": 26.2, "read_bytes": 1000, "write_bytes": 2000, "read_rate": 10.5,
+                 "write_rate": 20.5, "read_iops": 1, "write_iops": 2, "io_util": 0.5}],
+      "networks": [{"interface": "eth0", "ip_address": "192.168.1.10",
+                    "mac_address": "dc:a6:32:00:00:01", "status": "up", "speed": 1000, "mtu": 1500,
+                    "rx_bytes": 1, "tx_bytes": 2, "rx_packets": 3, "tx_packets": 4, "rx_rate": 100,
+                    "tx_rate": 200, "rx_errors": 0, "tx_errors": 0, "rx_dropped": 0,
+                    "tx_dropped": 0}],
+      "temperature": {"cpu_temp": 48.3, "cpu_temp_max": 0, "sensors": null},
+      "processes": null
+    })
 }
 
-/// Percentile (0..=100) of sorted microsecond samples.
-pub fn percentile(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
+/// [`v2_node_json`] at `at` (RFC 3339, UTC, milliseconds) as request body text.
+pub fn node_json(node: &str, at: DateTime<Utc>, cpu: f64) -> String {
+    let ts = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    v2_node_json(node, &ts, cpu).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_moves_the_figures_within_their_ranges() {
+        let at = Utc::now();
+        let idle = node("n", at, 0.0);
+        let busy = node("n", at, 1.0);
+        assert_eq!(idle.cpu.usage_percent, 0.0);
+        assert_eq!(busy.cpu.usage_percent, 100.0);
+        assert!(busy.memory.used > idle.memory.used);
+        assert_eq!(busy.processes.len(), 10);
     }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
+
+    #[test]
+    fn cluster_nodes_are_named_and_stamped() {
+        let at = Utc::now();
+        let c = cluster("c1", 12, 7, at);
+        assert_eq!(c.cluster_id, "c1");
+        assert_eq!(c.seq, 7);
+        assert_eq!(c.node_metrics.len(), 12);
+        assert_eq!(c.node_metrics["node-011"].timestamp, at);
+    }
+
+    #[test]
+    fn v2_json_decodes_as_a_snapshot() {
+        let at = Utc::now();
+        let text = node_json("worker-1", at, 42.5);
+        let s: NodeMetricsSnapshot = serde_json::from_str(&text).unwrap();
+        assert_eq!(s.node_name, "worker-1");
+        assert_eq!(s.cpu.usage_percent, 42.5);
+        assert_eq!(s.timestamp.timestamp_millis(), at.timestamp_millis());
+        assert!(s.processes.is_empty(), "Go null read as an empty list");
+    }
 }

@@ -1,0 +1,30 @@
+//! Test support shared by the tests, benchmarks and examples of every atlhyper-rs crate: one
+//! copy of what each of them used to carry.
+//!
+//! - [`snapshot`]: node and cluster snapshots, typed ([`node`], [`cluster`]) and as the JSON an
+//!   AtlHyper v2 collector sends ([`v2_node_json`], [`node_json`]);
+//! - [`free_port`], [`wait_for`]: sockets and polling for tests on loopback;
+//! - [`http`], [`http_get`], [`get_json`], [`http_answer`]: a blocking HTTP/1.1 client over std
+//!   TCP for tests against real servers;
+//! - [`gzip`]; [`percentile`] for load generators.
+//!
+//! Not published: it is support, not a sixth product crate.
+//!
+//! ```
+//! let at = chrono::Utc::now();
+//! let cluster = atlhyper_testkit::cluster("demo", 3, 1, at);
+//! assert_eq!(cluster.node_metrics.len(), 3);
+//! assert!(cluster.node_metrics["node-000"].cpu.usage_percent <= 100.0);
+//! ```
+
+mod gzip;
+mod http;
+mod measure;
+mod net;
+pub mod snapshot;
+
+pub use gzip::gzip;
+pub use http::{Answer, get_json, http, http_answer, http_get};
+pub use measure::percentile;
+pub use net::{free_port, wait_for};
+pub use snapshot::{cluster, node, node_json, v2_node_json};
