@@ -31,6 +31,7 @@ mod bounds;
 mod cluster;
 mod command;
 mod error;
+mod exposition;
 mod list_lengths;
 mod node;
 mod serde_util;
@@ -50,6 +51,9 @@ pub use command::{
     CreateCommand,
 };
 pub use error::ErrorBody;
+pub use exposition::{
+    Exposition, ExpositionFormat, Family, MetricKind, escape_label_value, write_value,
+};
 pub use list_lengths::NodeListLengths;
 pub use node::{
     CollectorStatus, CpuMetrics, DiskMetrics, MemoryMetrics, NetworkMetrics, NodeMetricsSnapshot,
