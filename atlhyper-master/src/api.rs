@@ -108,24 +108,24 @@ pub(crate) async fn health() -> Json<StatusBody> {
     Json(StatusBody::ok())
 }
 
-/// `GET /metrics`.
+/// `GET /metrics[?cluster=ID]`: text 0.0.4, or OpenMetrics when asked; gzip when accepted.
 pub(crate) async fn metrics(
     State(master): State<Master>,
     headers: HeaderMap,
+    p: Params,
 ) -> Result<Response, ApiError> {
     master.require(&headers, Role::Viewer)?;
+    let q = params(p)?;
     let inner = &master.inner;
     let views = inner.hub.views();
     let clusters = inner.hub.clusters();
-    let text = crate::exposition::render(&views, &clusters, &inner.stats);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        text,
-    )
-        .into_response())
+    Ok(crate::exposition::respond(
+        &views,
+        &clusters,
+        &inner.stats,
+        &headers,
+        q.get("cluster").map(String::as_str),
+    ))
 }
 
 /// `GET /api/v2/clusters`.

@@ -289,6 +289,17 @@ impl Sampler {
         }
     }
 
+    /// The target of the symbolic link `parts` under `base`, as stored in the link (hwmon's
+    /// `device` link names the bus and device a chip sits on).
+    pub fn read_link(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> Result<PathBuf, Error> {
+        self.build(base, parts);
+        self.note(false);
+        std::fs::read_link(&self.path).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     /// Whether `parts` exists under `base`.
     pub fn exists(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> bool {
         self.build(base, parts);

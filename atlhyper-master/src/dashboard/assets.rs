@@ -186,7 +186,8 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
-fn gzip(bytes: &[u8]) -> Option<Bytes> {
+/// `bytes` gzip-compressed at the best level; None if compression failed.
+pub(crate) fn gzip(bytes: &[u8]) -> Option<Bytes> {
     let mut enc = GzEncoder::new(Vec::with_capacity(bytes.len() / 3), Compression::best());
     enc.write_all(bytes).ok()?;
     enc.finish().ok().map(Bytes::from)

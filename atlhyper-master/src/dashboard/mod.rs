@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use assets::Asset;
+pub(crate) use assets::gzip;
 
 /// Routes of the dashboard: `GET /` (the page), `GET /assets/{file}` (its style, and its script
 /// modules unversioned) and `GET /assets/{version}/{module}` (the modules as the page loads them).
@@ -137,7 +138,7 @@ fn serve(asset: &Asset, headers: &HeaderMap, versioned: bool) -> Response {
 }
 
 /// Whether `Accept-Encoding` allows gzip (`gzip` or `*` with a non-zero quality).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT_ENCODING)
         .iter()
