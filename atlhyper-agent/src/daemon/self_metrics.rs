@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use atlhyper_model::{CollectorStatus, Exposition, ExpositionFormat, MetricKind};
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use parking_lot::Mutex;
+
+use super::node_exposition::NodeSource;
 
 
 /// The daemon's own counters, served on `/metrics` when `metrics_listen` is set.
@@ -115,25 +117,60 @@ impl DaemonStats {
     }
 }
 
-async fn daemon_metrics(State(stats): State<Arc<DaemonStats>>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        stats.render(),
-    )
+/// What the daemon's `/metrics` reads: its own counters, and the node's figures when a
+/// collector is attached.
+#[derive(Debug, Clone)]
+struct Scrape {
+    stats: Arc<DaemonStats>,
+    node: Option<Arc<NodeSource>>,
 }
 
-/// The daemon's own routes: `GET /metrics`, `GET /health`.
+async fn daemon_metrics(State(scrape): State<Scrape>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = ExpositionFormat::negotiate(accept);
+    // Writing the node families may collect first (blocking file reads).
+    let job = tokio::task::spawn_blocking(move || {
+        let mut out = Exposition::with_capacity(format, 64 * 1024);
+        if let Some(node) = &scrape.node {
+            node.write(&mut out);
+        }
+        scrape.stats.write(&mut out);
+        out.finish()
+    });
+    match job.await {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering /metrics failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(atlhyper_model::ErrorBody::new("rendering /metrics failed")),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The daemon's own routes: `GET /metrics` (its own counters), `GET /health`.
 pub fn daemon_router(stats: Arc<DaemonStats>) -> Router {
+    node_router(stats, None)
+}
+
+/// The daemon's routes with the node's figures on `/metrics` when `node` is given.
+pub fn node_router(stats: Arc<DaemonStats>, node: Option<Arc<NodeSource>>) -> Router {
     Router::new()
         .route("/metrics", get(daemon_metrics))
         .route(
             "/health",
             get(|| async { axum::Json(atlhyper_model::StatusBody::ok()) }),
         )
-        .with_state(stats)
+        .with_state(Scrape { stats, node })
 }
 
 #[cfg(test)]
