@@ -127,6 +127,11 @@ const NODE_GAUGES: &[NodeGauge] = &[
         "CPU iowait percent over the last collection interval.",
         |n, _| Some(n.cpu.iowait_percent),
     ),
+    (
+        "atlhyper_node_cpu_steal_percent",
+        "CPU steal percent over the last collection interval (absent when not reported).",
+        |n, _| n.cpu.steal_percent,
+    ),
     ("atlhyper_node_load1", "1-minute load average.", |n, _| {
         Some(n.cpu.load_1)
     }),
