@@ -188,6 +188,7 @@ mod tests {
             stat: stat.unwrap_or_default(),
             mhz: Some(2400.0),
             loadavg: loadavg::parse("0.50 0.25 0.10 1/100 42\n").ok(),
+            scaling_mhz: Vec::new(),
         }
     }
 

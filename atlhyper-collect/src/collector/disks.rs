@@ -286,6 +286,7 @@ mod tests {
                 sectors_written: 0,
                 io_ms: 0,
             },
+            times: DiskTimes::default(),
         };
         DisksSample {
             devices: vec![dev(0, "sda"), dev(1, "sda1")],
@@ -295,6 +296,7 @@ mod tests {
                 source: "/dev/root".into(),
                 mount_point: "/".into(),
                 fs_type: "ext4".into(),
+                read_only: false,
                 space: Some(FsSpace {
                     total: 1000,
                     free: 300,

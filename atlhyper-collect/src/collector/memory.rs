@@ -84,6 +84,7 @@ mod tests {
         MemorySample {
             meminfo: meminfo::parse(text).ok(),
             low_watermark_pages,
+            text: text.to_owned(),
         }
     }
 

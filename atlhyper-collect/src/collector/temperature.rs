@@ -71,7 +71,7 @@ pub(super) fn sample(s: &mut Sampler, cur: &mut TemperatureSample) -> Result<(),
                 .ok()
                 .map(|t| t.trim().to_owned());
             let link = s
-                .read_link(Base::Sys, &[&"class/hwmon", hw, &"device"])
+                .resolve(Base::Sys, &[&"class/hwmon", hw, &"device"])
                 .ok()
                 .map(|p| p.to_string_lossy().into_owned());
             let dir = hw.to_string_lossy();

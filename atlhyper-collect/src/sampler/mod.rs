@@ -289,12 +289,12 @@ impl Sampler {
         }
     }
 
-    /// The target of the symbolic link `parts` under `base`, as stored in the link (hwmon's
-    /// `device` link names the bus and device a chip sits on).
-    pub fn read_link(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> Result<PathBuf, Error> {
+    /// `parts` under `base` with every symbolic link resolved (hwmon's `device` link leads to
+    /// the bus and device a chip sits on).
+    pub fn resolve(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> Result<PathBuf, Error> {
         self.build(base, parts);
         self.note(false);
-        std::fs::read_link(&self.path).map_err(|source| Error::Io {
+        std::fs::canonicalize(&self.path).map_err(|source| Error::Io {
             path: self.path.clone(),
             source,
         })

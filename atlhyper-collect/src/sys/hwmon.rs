@@ -73,8 +73,8 @@ pub fn cpu_sensor_rank(chip: &str, label: &str) -> Option<u8> {
     }
 }
 
-/// node_exporter's name of a hwmon chip: `<bus>_<device>` from the target of the chip's
-/// `device` link (`../../devices/platform/coretemp.0` gives `platform_coretemp_0`), else the
+/// node_exporter's name of a hwmon chip: `<bus>_<device>` from the resolved path of the chip's
+/// `device` link (`/sys/devices/platform/coretemp.0` gives `platform_coretemp_0`), else the
 /// chip's `name` file, else the `hwmonN` directory name; each part lower-cased with characters
 /// outside `[a-z0-9:_]` made `_` and `_` trimmed at both ends.
 pub fn chip_name(device_link: Option<&str>, name_file: Option<&str>, dir: &str) -> String {
@@ -117,12 +117,16 @@ mod tests {
     #[test]
     fn chip_names_as_node_exporter_builds_them() {
         assert_eq!(
-            chip_name(Some("../../../devices/platform/coretemp.0"), Some("coretemp\n"), "hwmon1"),
+            chip_name(Some("/sys/devices/platform/coretemp.0"), Some("coretemp\n"), "hwmon1"),
             "platform_coretemp_0"
         );
         assert_eq!(
-            chip_name(Some("../../nvme0"), None, "hwmon2"),
-            "devices_nvme0"
+            chip_name(
+                Some("/sys/devices/pci0000:00/0000:00:1d.0/0000:01:00.0/nvme/nvme0"),
+                None,
+                "hwmon2"
+            ),
+            "nvme_nvme0"
         );
         assert_eq!(chip_name(Some("nvme0"), None, "hwmon2"), "nvme0");
         assert_eq!(chip_name(None, Some("acpitz\n"), "hwmon0"), "acpitz");
