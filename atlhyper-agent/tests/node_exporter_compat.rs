@@ -579,6 +579,8 @@ async fn atlhyper_metrics_answers_node_exporter_queries_like_node_exporter() {
         max_pp.1
     );
     assert!(failures.is_empty(), "{failures:#?}");
+    check_dashboard(&client, &prom_url, now).await;
+    check_alert_rules(dir.path());
     // The comparison is not vacuous: the core families have series on any Linux host.
     for expr in [
         "node_cpu_seconds_total{job=\"atlhyper\"}",
@@ -592,4 +594,61 @@ async fn atlhyper_metrics_answers_node_exporter_queries_like_node_exporter() {
             "{expr} has no series"
         );
     }
+}
+
+/// Every panel query of deploy/grafana/atlhyper-nodes.json returns data for the atlhyper job.
+async fn check_dashboard(client: &reqwest::Client, prom: &str, at: f64) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/grafana/atlhyper-nodes.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mut queries = 0;
+    let mut empty = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$job", "atlhyper")
+                .replace("$instance", ".+")
+                .replace("$__rate_interval", WINDOW);
+            queries += 1;
+            if query(client, prom, &expr, at).await.is_empty() {
+                empty.push(format!("{}: {expr}", panel["title"]));
+            }
+        }
+    }
+    assert!(queries >= 10, "only {queries} panel queries");
+    assert!(empty.is_empty(), "panel queries without data: {empty:#?}");
+    println!("dashboard: {queries} panel queries, all with data");
+}
+
+/// The PrometheusRule's groups in deploy/k8s/monitoring pass `promtool check rules`.
+fn check_alert_rules(dir: &Path) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../deploy/k8s/monitoring/monitoring.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let rule_doc = text
+        .split("\n---\n")
+        .find(|d| d.contains("kind: PrometheusRule"))
+        .expect("a PrometheusRule");
+    // The rules file is the PrometheusRule's spec, one level less indented.
+    let spec: String = rule_doc
+        .lines()
+        .skip_while(|l| *l != "spec:")
+        .skip(1)
+        .map(|l| format!("{}\n", l.strip_prefix("  ").unwrap_or(l)))
+        .collect();
+    let rules = dir.join("rules.yml");
+    std::fs::write(&rules, spec).unwrap();
+    let out = Command::new(PROMTOOL)
+        .args(["check", "rules"])
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
