@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_model::{
-    Exposition, ExpositionFormat,
-    ClockPolicy, ErrorBody, NodeListLengths, NodeMetricsSnapshot, RejectReason, Rejection,
-    SnapshotBounds, StatusBody,
+    ClockPolicy, ErrorBody, Exposition, ExpositionFormat, NodeListLengths, NodeMetricsSnapshot,
+    RejectReason, Rejection, SnapshotBounds, StatusBody,
 };
 use axum::Json;
 use axum::Router;

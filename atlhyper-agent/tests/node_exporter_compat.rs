@@ -110,10 +110,7 @@ fn encode(s: &str) -> String {
 type Series = BTreeMap<String, f64>;
 
 async fn query(client: &reqwest::Client, prom: &str, expr: &str, at: f64) -> Series {
-    let url = format!(
-        "{prom}/api/v1/query?query={}&time={at:.3}",
-        encode(expr)
-    );
+    let url = format!("{prom}/api/v1/query?query={}&time={at:.3}", encode(expr));
     let body: serde_json::Value = client.get(&url).send().await.unwrap().json().await.unwrap();
     assert_eq!(body["status"], "success", "{expr}: {body}");
     let mut out = Series::new();
@@ -195,20 +192,40 @@ const EXPRESSIONS: &[(&str, Unit, Absent)] = &[
         Unit::Percent,
         Absent::None,
     ),
-    ("node_cpu_scaling_frequency_hertz{job=\"$job\"}", Unit::Plain, Absent::None),
+    (
+        "node_cpu_scaling_frequency_hertz{job=\"$job\"}",
+        Unit::Plain,
+        Absent::None,
+    ),
     // Load and kernel counters
-    ("avg_over_time(node_load1{job=\"$job\"}[$w])", Unit::Plain, Absent::None),
-    ("avg_over_time(node_load15{job=\"$job\"}[$w])", Unit::Plain, Absent::None),
+    (
+        "avg_over_time(node_load1{job=\"$job\"}[$w])",
+        Unit::Plain,
+        Absent::None,
+    ),
+    (
+        "avg_over_time(node_load15{job=\"$job\"}[$w])",
+        Unit::Plain,
+        Absent::None,
+    ),
     (
         "rate(node_context_switches_total{job=\"$job\"}[$w])",
         Unit::Plain,
         Absent::None,
     ),
-    ("rate(node_intr_total{job=\"$job\"}[$w])", Unit::Plain, Absent::None),
+    (
+        "rate(node_intr_total{job=\"$job\"}[$w])",
+        Unit::Plain,
+        Absent::None,
+    ),
     // Forks come in bursts (compilers on a shared machine): a rate over windows a second apart
     // can differ by more than 2 %, so the counter itself is compared.
     ("node_forks_total{job=\"$job\"}", Unit::Plain, Absent::None),
-    ("node_boot_time_seconds{job=\"$job\"}", Unit::Plain, Absent::None),
+    (
+        "node_boot_time_seconds{job=\"$job\"}",
+        Unit::Plain,
+        Absent::None,
+    ),
     ("node_uname_info{job=\"$job\"}", Unit::Plain, Absent::None),
     ("node_os_info{job=\"$job\"}", Unit::Plain, Absent::None),
     // Memory
@@ -217,7 +234,11 @@ const EXPRESSIONS: &[(&str, Unit, Absent)] = &[
         Unit::Percent,
         Absent::None,
     ),
-    ("node_memory_MemTotal_bytes{job=\"$job\"}", Unit::Plain, Absent::None),
+    (
+        "node_memory_MemTotal_bytes{job=\"$job\"}",
+        Unit::Plain,
+        Absent::None,
+    ),
     (
         "100 * (1 - node_memory_SwapFree_bytes{job=\"$job\"} / node_memory_SwapTotal_bytes{job=\"$job\"})",
         Unit::Percent,
@@ -301,12 +322,32 @@ const EXPRESSIONS: &[(&str, Unit, Absent)] = &[
         Unit::Plain,
         Absent::VirtualInterfaces,
     ),
-    ("node_network_up{job=\"$job\"}", Unit::Plain, Absent::VirtualInterfaces),
-    ("node_network_mtu_bytes{job=\"$job\"}", Unit::Plain, Absent::VirtualInterfaces),
-    ("node_network_info{job=\"$job\"}", Unit::Plain, Absent::VirtualInterfaces),
+    (
+        "node_network_up{job=\"$job\"}",
+        Unit::Plain,
+        Absent::VirtualInterfaces,
+    ),
+    (
+        "node_network_mtu_bytes{job=\"$job\"}",
+        Unit::Plain,
+        Absent::VirtualInterfaces,
+    ),
+    (
+        "node_network_info{job=\"$job\"}",
+        Unit::Plain,
+        Absent::VirtualInterfaces,
+    ),
     // Temperature
-    ("node_hwmon_temp_celsius{job=\"$job\"}", Unit::Plain, Absent::None),
-    ("node_thermal_zone_temp{job=\"$job\"}", Unit::Plain, Absent::None),
+    (
+        "node_hwmon_temp_celsius{job=\"$job\"}",
+        Unit::Plain,
+        Absent::None,
+    ),
+    (
+        "node_thermal_zone_temp{job=\"$job\"}",
+        Unit::Plain,
+        Absent::None,
+    ),
     // Pressure
     (
         "rate(node_pressure_cpu_waiting_seconds_total{job=\"$job\"}[$w]) * 100",
@@ -494,7 +535,11 @@ async fn atlhyper_metrics_answers_node_exporter_queries_like_node_exporter() {
 
     // Every target up, scraped in OpenMetrics (Prometheus asks for it first) or text.
     let up = query(&client, &prom_url, "count(up == 1)", now).await;
-    assert_eq!(up.values().next(), Some(&3.0), "not every target is up: {up:?}");
+    assert_eq!(
+        up.values().next(),
+        Some(&3.0),
+        "not every target is up: {up:?}"
+    );
 
     let mut report = Vec::new();
     let mut failures = Vec::new();
@@ -521,7 +566,10 @@ async fn atlhyper_metrics_answers_node_exporter_queries_like_node_exporter() {
                     expected.insert(k, *v);
                 }
             }
-            let missing: Vec<_> = expected.keys().filter(|k| !ours.contains_key(**k)).collect();
+            let missing: Vec<_> = expected
+                .keys()
+                .filter(|k| !ours.contains_key(**k))
+                .collect();
             let extra: Vec<_> = ours.keys().filter(|k| !expected.contains_key(k)).collect();
             if !missing.is_empty() || !extra.is_empty() {
                 failures.push(format!(
@@ -624,8 +672,8 @@ async fn check_dashboard(client: &reqwest::Client, prom: &str, at: f64) {
 
 /// The PrometheusRule's groups in deploy/k8s/monitoring pass `promtool check rules`.
 fn check_alert_rules(dir: &Path) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../deploy/k8s/monitoring/monitoring.yaml");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s/monitoring/monitoring.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     let rule_doc = text
         .split("\n---\n")

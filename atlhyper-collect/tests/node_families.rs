@@ -36,8 +36,14 @@ fn counters_are_the_kernels_in_node_exporter_units() {
         Some(315.55)
     );
     assert_eq!(value(&text, "node_intr_total"), Some(810_554.0));
-    assert_eq!(value(&text, "node_context_switches_total"), Some(1_226_524.0));
-    assert_eq!(value(&text, "node_boot_time_seconds"), Some(1_795_574_545.0));
+    assert_eq!(
+        value(&text, "node_context_switches_total"),
+        Some(1_226_524.0)
+    );
+    assert_eq!(
+        value(&text, "node_boot_time_seconds"),
+        Some(1_795_574_545.0)
+    );
     // meminfo in kB, exposed in bytes, every field.
     assert_eq!(
         value(&text, "node_memory_MemTotal_bytes"),

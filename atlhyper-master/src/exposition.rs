@@ -49,7 +49,11 @@ impl Histogram {
 
     fn write(&self, out: &mut Exposition, name: &str, help: &str) {
         let mut cumulative = [(0.0, 0); LATENCY_BUCKETS.len()];
-        for ((slot, bound), bucket) in cumulative.iter_mut().zip(LATENCY_BUCKETS).zip(&self.buckets) {
+        for ((slot, bound), bucket) in cumulative
+            .iter_mut()
+            .zip(LATENCY_BUCKETS)
+            .zip(&self.buckets)
+        {
             *slot = (bound, bucket.load(Ordering::Relaxed));
         }
         let count = self.count.load(Ordering::Relaxed);
@@ -384,7 +388,7 @@ const NET_FIGURES: &[NetFigure] = &[
         "atlhyper_node_network_speed_bytes",
         MetricKind::Gauge,
         "Link speed, bytes/s (absent when the kernel does not know it).",
-        |n| (n.speed >= 0).then(|| n.speed as f64 * 125_000.0),
+        |n| (n.speed >= 0).then_some(n.speed as f64 * 125_000.0),
     ),
     (
         "atlhyper_node_network_mtu_bytes",
@@ -529,9 +533,15 @@ pub(crate) fn respond(
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = ExpositionFormat::negotiate(accept);
     let text = render(views, clusters, stats, Scrape { format, cluster });
-    let content_type = [(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()))];
+    let content_type = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    )];
     let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
-    match accepts_gzip(headers).then(|| gzip(text.as_bytes())).flatten() {
+    match accepts_gzip(headers)
+        .then(|| gzip(text.as_bytes()))
+        .flatten()
+    {
         Some(body) => (
             content_type,
             [

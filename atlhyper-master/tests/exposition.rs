@@ -22,12 +22,7 @@ const PROMTOOL: &str = "/usr/bin/promtool";
 
 fn setup() -> Master {
     let store = Arc::new(MemoryStore::new());
-    Master::new(
-        MasterConfig::default(),
-        store.clone(),
-        store.clone(),
-        store,
-    )
+    Master::new(MasterConfig::default(), store.clone(), store.clone(), store)
 }
 
 async fn send(master: &Master, req: Request<Body>) -> (StatusCode, HeaderMap, Bytes) {
@@ -58,10 +53,7 @@ async fn metrics(master: &Master, path: &str, headers: &[(&str, &str)]) -> (Head
     }
     let (status, headers, body) = send(master, req.body(Body::empty()).unwrap()).await;
     assert_eq!(status, 200, "{path}");
-    let text = if headers
-        .get("content-encoding")
-        .is_some_and(|v| v == "gzip")
-    {
+    let text = if headers.get("content-encoding").is_some_and(|v| v == "gzip") {
         let mut out = String::new();
         flate2::read::GzDecoder::new(&body[..])
             .read_to_string(&mut out)
@@ -120,7 +112,10 @@ async fn every_api_figure_is_exported_with_counters_as_counters() {
         "fixture changed: adjust the labels above"
     );
     assert_eq!(
-        value(&text, &format!("atlhyper_node_filesystem_avail_bytes{{{root}}}")),
+        value(
+            &text,
+            &format!("atlhyper_node_filesystem_avail_bytes{{{root}}}")
+        ),
         Some(disk.available as f64)
     );
     assert_eq!(
@@ -128,7 +123,10 @@ async fn every_api_figure_is_exported_with_counters_as_counters() {
         disk.inodes_total.map(|v| v as f64)
     );
     assert_eq!(
-        value(&text, &format!("atlhyper_node_filesystem_files_free{{{root}}}")),
+        value(
+            &text,
+            &format!("atlhyper_node_filesystem_files_free{{{root}}}")
+        ),
         Some((disk.inodes_total.unwrap() - disk.inodes_used.unwrap()) as f64)
     );
     assert_eq!(
@@ -194,7 +192,9 @@ async fn open_metrics_when_asked_and_gzip_when_accepted() {
         "application/openmetrics-text; version=1.0.0; charset=utf-8"
     );
     assert!(om.ends_with("# EOF\n"));
-    assert!(om.contains("# TYPE atlhyper_master_heartbeats counter\natlhyper_master_heartbeats_total 0\n"));
+    assert!(om.contains(
+        "# TYPE atlhyper_master_heartbeats counter\natlhyper_master_heartbeats_total 0\n"
+    ));
 
     let (headers, unzipped) = metrics(&m, "/metrics", &[("accept-encoding", "gzip")]).await;
     assert_eq!(headers["content-encoding"], "gzip");

@@ -134,9 +134,10 @@ impl Exposition {
     /// formats require one contiguous block per family.
     pub fn family<'a>(&'a mut self, name: &'a str, kind: MetricKind, help: &'a str) -> Family<'a> {
         let (header, sample) = match (kind, self.format) {
-            (MetricKind::Counter, ExpositionFormat::OpenMetrics) => {
-                (name.strip_suffix("_total").unwrap_or(name), SampleName::Total)
-            }
+            (MetricKind::Counter, ExpositionFormat::OpenMetrics) => (
+                name.strip_suffix("_total").unwrap_or(name),
+                SampleName::Total,
+            ),
             _ => (name, SampleName::AsIs),
         };
         let open = !self.seen.contains(header);
@@ -254,7 +255,10 @@ impl Family<'_> {
         }
         let out = &mut self.exposition.out;
         let mut bound = String::new();
-        for &(le, n) in buckets.iter().chain(std::iter::once(&(f64::INFINITY, count))) {
+        for &(le, n) in buckets
+            .iter()
+            .chain(std::iter::once(&(f64::INFINITY, count)))
+        {
             bound.clear();
             write_value(&mut bound, le);
             let _ = write!(out, "{}_bucket", self.name);

@@ -13,7 +13,6 @@ use parking_lot::Mutex;
 
 use super::node_exposition::NodeSource;
 
-
 /// The daemon's own counters, served on `/metrics` when `metrics_listen` is set.
 #[derive(Debug, Default)]
 pub struct DaemonStats {

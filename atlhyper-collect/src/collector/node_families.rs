@@ -177,11 +177,7 @@ fn write_host(out: &mut Exposition, cur: &RawSample, facts: &HostFacts) {
         .sample(&[], at.timestamp_micros() as f64 / 1e6);
     }
     if !facts.uname.is_empty() {
-        let labels: Vec<(&str, &str)> = facts
-            .uname
-            .iter()
-            .map(|(k, v)| (*k, v.as_str()))
-            .collect();
+        let labels: Vec<(&str, &str)> = facts.uname.iter().map(|(k, v)| (*k, v.as_str())).collect();
         out.family(
             "node_uname_info",
             Gauge,
@@ -213,14 +209,25 @@ fn write_host(out: &mut Exposition, cur: &RawSample, facts: &HostFacts) {
     .sample(&labels, 1.0);
     // "12" or "22.04.3": node_exporter keeps major.minor.
     let version_id = values[11];
-    let major_minor: String = version_id.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+    let major_minor: String = version_id
+        .splitn(3, '.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".");
     if let Ok(v) = major_minor.parse::<f64>() {
         out.family(
             "node_os_version",
             Gauge,
             "Metric containing the major.minor part of the OS version.",
         )
-        .sample(&[("id", values[1]), ("id_like", values[2]), ("name", values[5])], v);
+        .sample(
+            &[
+                ("id", values[1]),
+                ("id_like", values[2]),
+                ("name", values[5]),
+            ],
+            v,
+        );
     }
 }
 
@@ -451,7 +458,10 @@ fn write_network(out: &mut Exposition, cur: &RawSample) {
             "Value is 1 if operstate is 'up', 0 otherwise.",
         );
         for i in ifaces {
-            f.sample(&[("device", &i.name)], f64::from(u8::from(i.status == "up")));
+            f.sample(
+                &[("device", &i.name)],
+                f64::from(u8::from(i.status == "up")),
+            );
         }
     }
     {
@@ -567,11 +577,9 @@ pub fn write_processes(out: &mut Exposition, processes: &[ProcessMetrics]) {
             "Resident memory as a percent of MemTotal.",
             |p| p.mem_percent,
         ),
-        (
-            "atlhyper_process_threads",
-            "Threads of the process.",
-            |p| f64::from(p.threads),
-        ),
+        ("atlhyper_process_threads", "Threads of the process.", |p| {
+            f64::from(p.threads)
+        }),
         (
             "atlhyper_process_start_time_seconds",
             "Start time of the process, Unix seconds.",

@@ -206,7 +206,8 @@ mod tests {
 
     #[test]
     fn fields_keep_every_key_with_its_unit() {
-        let text = "MemTotal:       16 kB\nActive(anon):  2 kB\nHugePages_Total:   3\nbad line\nX: 1 MB\n";
+        let text =
+            "MemTotal:       16 kB\nActive(anon):  2 kB\nHugePages_Total:   3\nbad line\nX: 1 MB\n";
         let f: Vec<_> = fields(text).collect();
         assert_eq!(
             f[0],

@@ -138,7 +138,10 @@ pub fn parse_into(text: &str, out: &mut Stat) -> ParseResult<()> {
             // Only the total leads the long `intr` line: read its digits, skip the rest unscanned.
             Some(b'i') => match line.strip_prefix(b"intr ") {
                 Some(rest) => {
-                    let digits = rest.iter().position(|c| !c.is_ascii_digit()).unwrap_or(rest.len());
+                    let digits = rest
+                        .iter()
+                        .position(|c| !c.is_ascii_digit())
+                        .unwrap_or(rest.len());
                     let total = std::str::from_utf8(&rest[..digits])
                         .ok()
                         .and_then(|d| d.parse::<u64>().ok())
@@ -319,20 +322,31 @@ softirq 1 2 3\n";
 
     #[test]
     fn intr_total_is_the_first_number_and_a_bad_one_is_an_error() {
-        let s = parse("cpu 1 2 3 4 5 6 7
+        let s = parse(
+            "cpu 1 2 3 4 5 6 7
 intr 987654321 0 5
 btime 5
-").unwrap();
+",
+        )
+        .unwrap();
         assert_eq!(s.intr, Some(987_654_321));
-        assert!(parse("cpu 1 2 3 4 5 6 7
+        assert!(
+            parse(
+                "cpu 1 2 3 4 5 6 7
 intr x 1
 btime 5
-").is_err());
+"
+            )
+            .is_err()
+        );
         // Another key starting with "intr" is not the total.
-        let s = parse("cpu 1 2 3 4 5 6 7
+        let s = parse(
+            "cpu 1 2 3 4 5 6 7
 intrx 9
 btime 5
-").unwrap();
+",
+        )
+        .unwrap();
         assert_eq!(s.intr, None);
     }
 

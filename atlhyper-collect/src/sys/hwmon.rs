@@ -117,7 +117,11 @@ mod tests {
     #[test]
     fn chip_names_as_node_exporter_builds_them() {
         assert_eq!(
-            chip_name(Some("/sys/devices/platform/coretemp.0"), Some("coretemp\n"), "hwmon1"),
+            chip_name(
+                Some("/sys/devices/platform/coretemp.0"),
+                Some("coretemp\n"),
+                "hwmon1"
+            ),
             "platform_coretemp_0"
         );
         assert_eq!(
