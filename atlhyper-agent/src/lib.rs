@@ -102,7 +102,8 @@ pub use backoff::Backoff;
 pub use commands::{BUILTIN_ACTIONS, execute};
 pub use config::{ConfigError, parse_listen_arg, validate_node_name};
 pub use daemon::{
-    DaemonArgs, DaemonConfig, DaemonStats, daemon_router, run_daemon, run_daemon_with,
+    DaemonArgs, DaemonConfig, DaemonStats, NodeSource, daemon_router, node_router, run_daemon,
+    run_daemon_with,
 };
 pub use error::AgentError;
 pub use master::{MasterError, MasterLink};

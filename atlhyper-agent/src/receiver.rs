@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_model::{
-    ClockPolicy, ErrorBody, NodeListLengths, NodeMetricsSnapshot, RejectReason, Rejection,
-    SnapshotBounds, StatusBody,
+    ClockPolicy, ErrorBody, Exposition, ExpositionFormat, NodeListLengths, NodeMetricsSnapshot,
+    RejectReason, Rejection, SnapshotBounds, StatusBody,
 };
 use axum::Json;
 use axum::Router;
@@ -326,13 +326,18 @@ async fn health(State(state): State<ReceiverState>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn metrics(State(state): State<ReceiverState>) -> impl IntoResponse {
-    let body = state.stats.render(state.table.counts(Instant::now()));
+async fn metrics(State(state): State<ReceiverState>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = ExpositionFormat::negotiate(accept);
+    let mut out = Exposition::new(format);
+    state
+        .stats
+        .write(state.table.counts(Instant::now()), &mut out);
     (
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(format.content_type()),
         )],
-        body,
+        out.finish(),
     )
 }

@@ -1,9 +1,8 @@
 //! The agent's counters and their Prometheus text exposition.
 
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use atlhyper_model::RejectReason;
+use atlhyper_model::{Exposition, ExpositionFormat, MetricKind, RejectReason};
 
 use crate::node_table::NodeCounts;
 
@@ -104,77 +103,66 @@ fn get(c: &AtomicU64) -> u64 {
     c.load(Ordering::Relaxed)
 }
 
-/// Appends one metric family with a single sample.
-pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str, value: impl Into<f64>) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    let _ = writeln!(out, "{name} {}", value.into());
-}
-
-/// Appends one counter family with a sample per label value.
+/// Writes one family with a sample per (label value, counter).
 fn labelled<'a>(
-    out: &mut String,
+    out: &mut Exposition,
     name: &str,
+    kind: MetricKind,
     help: &str,
     label: &str,
     samples: impl Iterator<Item = (&'a str, &'a AtomicU64)>,
 ) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} counter");
+    let mut family = out.family(name, kind, help);
     for (value, c) in samples {
-        let _ = writeln!(out, "{name}{{{label}=\"{value}\"}} {}", get(c));
+        family.sample(&[(label, value)], get(c) as f64);
     }
 }
 
 impl AgentStats {
     /// Prometheus text exposition (format 0.0.4) of the counters and the node counts.
     pub fn render(&self, nodes: NodeCounts) -> String {
-        let mut out = String::with_capacity(4096);
-        let _ = writeln!(
+        let mut out = Exposition::new(ExpositionFormat::Text);
+        self.write(nodes, &mut out);
+        out.finish()
+    }
+
+    /// Writes the counters and the node counts into `out`.
+    pub fn write(&self, nodes: NodeCounts, out: &mut Exposition) {
+        use MetricKind::{Counter, Gauge};
+        labelled(
             out,
-            "# HELP atlhyper_agent_snapshots_received_total Node snapshots accepted, by outcome."
+            "atlhyper_agent_snapshots_received_total",
+            Counter,
+            "Node snapshots accepted, by outcome.",
+            "outcome",
+            [
+                ("latest", &self.ingest_latest),
+                ("late", &self.ingest_late),
+                ("duplicate", &self.ingest_duplicate),
+            ]
+            .into_iter(),
         );
-        let _ = writeln!(
+        labelled(
             out,
-            "# TYPE atlhyper_agent_snapshots_received_total counter"
+            "atlhyper_agent_snapshots_rejected_total",
+            Counter,
+            "Node snapshots rejected, by HTTP status.",
+            "code",
+            [
+                ("400", &self.rejected_bad_request),
+                ("401", &self.rejected_unauthorized),
+                ("408", &self.rejected_timeout),
+                ("413", &self.rejected_too_large),
+                ("415", &self.rejected_unsupported_encoding),
+                ("429", &self.rejected_too_many_nodes),
+            ]
+            .into_iter(),
         );
-        for (outcome, c) in [
-            ("latest", &self.ingest_latest),
-            ("late", &self.ingest_late),
-            ("duplicate", &self.ingest_duplicate),
-        ] {
-            let _ = writeln!(
-                out,
-                "atlhyper_agent_snapshots_received_total{{outcome=\"{outcome}\"}} {}",
-                get(c)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP atlhyper_agent_snapshots_rejected_total Node snapshots rejected, by HTTP status."
-        );
-        let _ = writeln!(
-            out,
-            "# TYPE atlhyper_agent_snapshots_rejected_total counter"
-        );
-        for (code, c) in [
-            ("400", &self.rejected_bad_request),
-            ("401", &self.rejected_unauthorized),
-            ("408", &self.rejected_timeout),
-            ("413", &self.rejected_too_large),
-            ("415", &self.rejected_unsupported_encoding),
-            ("429", &self.rejected_too_many_nodes),
-        ] {
-            let _ = writeln!(
-                out,
-                "atlhyper_agent_snapshots_rejected_total{{code=\"{code}\"}} {}",
-                get(c)
-            );
-        }
         let reasons = RejectReason::ALL.map(RejectReason::as_str);
         labelled(
-            &mut out,
+            out,
             "atlhyper_agent_nodes_rejected_total",
+            Counter,
             "Node snapshots refused at the agent, by reason (a bad name, a list or string over \
              its cap, a new node beyond AGENT_MAX_NODES).",
             "reason",
@@ -182,15 +170,17 @@ impl AgentStats {
         );
         let statuses = PUSH_REFUSED_STATUSES.map(|s| s.to_string());
         labelled(
-            &mut out,
+            out,
             "atlhyper_agent_push_refused_total",
+            Counter,
             "Cluster snapshots the master refused as invalid, by HTTP status; each was dropped.",
             "status",
             statuses.iter().map(String::as_str).zip(&self.push_refused),
         );
         labelled(
-            &mut out,
+            out,
             "atlhyper_agent_push_nodes_refused_total",
+            Counter,
             "Nodes the master refused out of accepted cluster snapshots, by reason.",
             "reason",
             reasons
@@ -199,90 +189,79 @@ impl AgentStats {
                 .chain([OTHER_REASON])
                 .zip(&self.push_nodes_refused),
         );
-        let _ = writeln!(out, "# HELP atlhyper_agent_nodes Nodes known, by state.");
-        let _ = writeln!(out, "# TYPE atlhyper_agent_nodes gauge");
-        let _ = writeln!(
-            out,
-            "atlhyper_agent_nodes{{state=\"online\"}} {}",
-            nodes.online
-        );
-        let _ = writeln!(
-            out,
-            "atlhyper_agent_nodes{{state=\"offline\"}} {}",
-            nodes.offline
-        );
-        let gauges: [(&str, &str, &str, u64); 10] = [
+        out.family("atlhyper_agent_nodes", Gauge, "Nodes known, by state.")
+            .sample(&[("state", "online")], nodes.online as f64)
+            .sample(&[("state", "offline")], nodes.offline as f64);
+        let singles: [(&str, MetricKind, &str, u64); 11] = [
             (
                 "atlhyper_agent_ring_points",
-                "gauge",
+                Gauge,
                 "History points held over all nodes.",
                 nodes.ring_points as u64,
             ),
             (
                 "atlhyper_agent_pushes_total",
-                "counter",
+                Counter,
                 "Cluster snapshots the master accepted.",
                 get(&self.push_ok),
             ),
             (
                 "atlhyper_agent_push_failures_total",
-                "counter",
+                Counter,
                 "Cluster snapshot pushes that failed.",
                 get(&self.push_failed),
             ),
             (
                 "atlhyper_agent_push_seq",
-                "gauge",
+                Gauge,
                 "seq of the last cluster snapshot sent.",
                 get(&self.push_last_seq),
             ),
             (
                 "atlhyper_agent_backfill_points_total",
-                "counter",
+                Counter,
                 "History points delivered to the master as backfill.",
                 get(&self.backfill_points),
             ),
             (
                 "atlhyper_agent_heartbeat_failures_total",
-                "counter",
+                Counter,
                 "Heartbeats that failed.",
                 get(&self.heartbeat_failed),
             ),
             (
                 "atlhyper_agent_commands_succeeded_total",
-                "counter",
+                Counter,
                 "Commands that ran and succeeded.",
                 get(&self.commands_ok),
             ),
             (
                 "atlhyper_agent_commands_failed_total",
-                "counter",
+                Counter,
                 "Commands that failed, unknown actions included.",
                 get(&self.commands_failed),
             ),
             (
                 "atlhyper_agent_command_poll_errors_total",
-                "counter",
+                Counter,
                 "Command long polls that failed.",
                 get(&self.command_poll_errors),
             ),
             (
                 "atlhyper_agent_command_results_lost_total",
-                "counter",
+                Counter,
                 "Command results not delivered after every retry.",
                 get(&self.results_lost),
             ),
+            (
+                "atlhyper_agent_heartbeats_total",
+                Counter,
+                "Heartbeats the master accepted.",
+                get(&self.heartbeat_ok),
+            ),
         ];
-        for (name, kind, help, v) in gauges {
-            family(&mut out, name, kind, help, v as f64);
+        for (name, kind, help, v) in singles {
+            out.family(name, kind, help).sample(&[], v as f64);
         }
-        family(
-            &mut out,
-            "atlhyper_agent_heartbeats_total",
-            "counter",
-            "Heartbeats the master accepted.",
-            get(&self.heartbeat_ok) as f64,
-        );
-        out
     }
 }

@@ -74,9 +74,73 @@ pub fn looks_like_whole_disk(name: &str) -> bool {
     false
 }
 
+/// node_exporter's default diskstats exclusion, `^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`:
+/// partitions of sd/vd/hd/xvd and NVMe disks, ram, loop and floppy devices.
+pub fn node_exporter_ignores_disk(name: &str) -> bool {
+    let prefix = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    if prefix.len() == name.len() {
+        return false;
+    }
+    if matches!(prefix, "ram" | "loop" | "fd") {
+        return true;
+    }
+    let lettered = |p: &str| {
+        let b = p.as_bytes();
+        b.len() == 3
+            && matches!(b[0], b'h' | b's' | b'v')
+            && b[1] == b'd'
+            && b[2].is_ascii_lowercase()
+    };
+    if lettered(prefix) || prefix.strip_prefix('x').is_some_and(lettered) {
+        return true;
+    }
+    // nvme<digits>n<digits>p
+    let Some(rest) = prefix
+        .strip_prefix("nvme")
+        .and_then(|r| r.strip_suffix('p'))
+    else {
+        return false;
+    };
+    let Some((ctrl, ns)) = rest.split_once('n') else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(ctrl) && digits(ns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn node_exporter_disk_exclusion() {
+        for ignored in [
+            "sda1",
+            "vda12",
+            "xvdb3",
+            "hdc1",
+            "nvme0n1p2",
+            "ram0",
+            "loop7",
+            "fd0",
+        ] {
+            assert!(node_exporter_ignores_disk(ignored), "{ignored}");
+        }
+        for kept in [
+            "sda",
+            "vda",
+            "nvme0n1",
+            "zram0",
+            "dm-0",
+            "md127",
+            "mmcblk0p1",
+            "sdaa1",
+            "nvmen1p1",
+            "loop",
+        ] {
+            assert!(!node_exporter_ignores_disk(kept), "{kept}");
+        }
+    }
 
     #[test]
     fn mount_points() {

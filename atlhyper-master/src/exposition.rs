@@ -6,15 +6,20 @@
 //! `atlhyper_node_up 0` and the time of its last report, and no current figure at all: the series
 //! go absent, so Prometheus marks them stale and no `cpu > 90` rule keeps firing on a frozen value.
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use atlhyper_model::{ClusterInfo, MetricsDataPoint, NodeMetricsSnapshot, RejectReason};
+use atlhyper_model::{
+    ClusterInfo, Exposition, ExpositionFormat, MetricKind, MetricsDataPoint, NodeMetricsSnapshot,
+    RejectReason,
+};
 
 use crate::admission::{Admission, BackfillDropped};
 
 use crate::view::ClusterView;
+use atlhyper_http::{accepts_gzip, gzip};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 
 /// Upper bounds of the latency histograms, seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -42,19 +47,19 @@ impl Histogram {
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
-    fn write(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (bound, bucket) in LATENCY_BUCKETS.iter().zip(&self.buckets) {
-            let _ = writeln!(
-                out,
-                "{name}_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
-            );
+    fn write(&self, out: &mut Exposition, name: &str, help: &str) {
+        let mut cumulative = [(0.0, 0); LATENCY_BUCKETS.len()];
+        for ((slot, bound), bucket) in cumulative
+            .iter_mut()
+            .zip(LATENCY_BUCKETS)
+            .zip(&self.buckets)
+        {
+            *slot = (bound, bucket.load(Ordering::Relaxed));
         }
         let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
         let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {count}");
+        out.family(name, MetricKind::Histogram, help)
+            .histogram(&[], &cumulative, sum, count);
     }
 }
 
@@ -102,26 +107,9 @@ impl MasterStats {
     }
 }
 
-fn counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-        value.load(Ordering::Relaxed)
-    );
-}
-
-/// Escapes a label value: backslash, double quote and newline.
-fn escape(value: &str) -> String {
-    let mut s = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
+fn counter(out: &mut Exposition, name: &str, help: &str, value: &AtomicU64) {
+    out.family(name, MetricKind::Counter, help)
+        .sample(&[], value.load(Ordering::Relaxed) as f64);
 }
 
 /// A node gauge: name, help, and how to read it (None: not reported for this node).
@@ -142,6 +130,11 @@ const NODE_GAUGES: &[NodeGauge] = &[
         "atlhyper_node_cpu_iowait_percent",
         "CPU iowait percent over the last collection interval.",
         |n, _| Some(n.cpu.iowait_percent),
+    ),
+    (
+        "atlhyper_node_cpu_steal_percent",
+        "CPU steal percent over the last collection interval (absent when not reported).",
+        |n, _| n.cpu.steal_percent,
     ),
     ("atlhyper_node_load1", "1-minute load average.", |n, _| {
         Some(n.cpu.load_1)
@@ -221,26 +214,212 @@ const NODE_TIMESTAMP: NodeGauge = (
     |n, _| Some(n.timestamp.timestamp_millis() as f64 / 1000.0),
 );
 
-fn write_value(out: &mut String, name: &str, labels: &str, value: f64) {
-    if value.is_finite() {
-        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+/// One node's row: its labels and what its figures are read from.
+struct Row<'a> {
+    cluster: &'a str,
+    name: &'a str,
+    node: &'a NodeMetricsSnapshot,
+    point: MetricsDataPoint,
+    online: bool,
+}
+
+impl Row<'_> {
+    fn labels(&self) -> [(&str, &str); 2] {
+        [("cluster", self.cluster), ("node", self.name)]
     }
 }
 
-/// Writes every node gauge of every cluster.
-fn write_nodes(out: &mut String, views: &[std::sync::Arc<ClusterView>]) {
-    struct Row<'a> {
-        labels: String,
-        node: &'a NodeMetricsSnapshot,
-        point: MetricsDataPoint,
-        online: bool,
+/// Writes one family over every row with a value from `read` (skipping non-finite values, which
+/// mean "not measured" in the snapshot).
+fn per_node(
+    out: &mut Exposition,
+    rows: &[Row<'_>],
+    (name, help, read): NodeGauge,
+    kind: MetricKind,
+) {
+    let mut family = out.family(name, kind, help);
+    for r in rows {
+        if let Some(v) = read(r.node, &r.point).filter(|v| v.is_finite()) {
+            family.sample(&r.labels(), v);
+        }
     }
+}
+
+/// A per-mount figure: name, kind, help, and how to read it from one filesystem.
+type DiskFigure = (
+    &'static str,
+    MetricKind,
+    &'static str,
+    fn(&atlhyper_model::DiskMetrics) -> Option<f64>,
+);
+
+/// Per filesystem: space, inodes, and the IO counters of its device.
+const DISK_FIGURES: &[DiskFigure] = &[
+    (
+        "atlhyper_node_filesystem_size_bytes",
+        MetricKind::Gauge,
+        "Filesystem size, bytes.",
+        |d| Some(d.total as f64),
+    ),
+    (
+        "atlhyper_node_filesystem_used_bytes",
+        MetricKind::Gauge,
+        "Filesystem used space, bytes.",
+        |d| Some(d.used as f64),
+    ),
+    (
+        "atlhyper_node_filesystem_avail_bytes",
+        MetricKind::Gauge,
+        "Filesystem space available to unprivileged users (df's Avail), bytes.",
+        |d| Some(d.available as f64),
+    ),
+    (
+        "atlhyper_node_filesystem_usage_percent",
+        MetricKind::Gauge,
+        "Filesystem used percent as df computes it.",
+        |d| Some(d.usage_percent),
+    ),
+    (
+        "atlhyper_node_filesystem_files",
+        MetricKind::Gauge,
+        "Filesystem inodes.",
+        |d| d.inodes_total.map(|v| v as f64),
+    ),
+    (
+        "atlhyper_node_filesystem_files_free",
+        MetricKind::Gauge,
+        "Filesystem free inodes.",
+        |d| match (d.inodes_total, d.inodes_used) {
+            (Some(t), Some(u)) => Some(t.saturating_sub(u) as f64),
+            _ => None,
+        },
+    ),
+    (
+        "atlhyper_node_disk_read_bytes_total",
+        MetricKind::Counter,
+        "Bytes read from the filesystem's device since boot.",
+        |d| Some(d.read_bytes as f64),
+    ),
+    (
+        "atlhyper_node_disk_written_bytes_total",
+        MetricKind::Counter,
+        "Bytes written to the filesystem's device since boot.",
+        |d| Some(d.write_bytes as f64),
+    ),
+];
+
+/// A per-interface figure, as [`DiskFigure`].
+type NetFigure = (
+    &'static str,
+    MetricKind,
+    &'static str,
+    fn(&atlhyper_model::NetworkMetrics) -> Option<f64>,
+);
+
+/// Per interface: the kernel's counters, the rates the collector took, the link.
+const NET_FIGURES: &[NetFigure] = &[
+    (
+        "atlhyper_node_network_receive_bytes_total",
+        MetricKind::Counter,
+        "Bytes received since the interface came up.",
+        |n| Some(n.rx_bytes as f64),
+    ),
+    (
+        "atlhyper_node_network_transmit_bytes_total",
+        MetricKind::Counter,
+        "Bytes sent since the interface came up.",
+        |n| Some(n.tx_bytes as f64),
+    ),
+    (
+        "atlhyper_node_network_receive_packets_total",
+        MetricKind::Counter,
+        "Packets received.",
+        |n| Some(n.rx_packets as f64),
+    ),
+    (
+        "atlhyper_node_network_transmit_packets_total",
+        MetricKind::Counter,
+        "Packets sent.",
+        |n| Some(n.tx_packets as f64),
+    ),
+    (
+        "atlhyper_node_network_receive_errs_total",
+        MetricKind::Counter,
+        "Receive errors.",
+        |n| Some(n.rx_errors as f64),
+    ),
+    (
+        "atlhyper_node_network_transmit_errs_total",
+        MetricKind::Counter,
+        "Transmit errors.",
+        |n| Some(n.tx_errors as f64),
+    ),
+    (
+        "atlhyper_node_network_receive_drop_total",
+        MetricKind::Counter,
+        "Received packets dropped.",
+        |n| Some(n.rx_dropped as f64),
+    ),
+    (
+        "atlhyper_node_network_transmit_drop_total",
+        MetricKind::Counter,
+        "Sent packets dropped.",
+        |n| Some(n.tx_dropped as f64),
+    ),
+    (
+        "atlhyper_node_interface_receive_bytes_per_second",
+        MetricKind::Gauge,
+        "Receive rate of one interface over the last collection interval, bytes/s.",
+        |n| Some(n.rx_rate),
+    ),
+    (
+        "atlhyper_node_interface_transmit_bytes_per_second",
+        MetricKind::Gauge,
+        "Send rate of one interface over the last collection interval, bytes/s.",
+        |n| Some(n.tx_rate),
+    ),
+    (
+        "atlhyper_node_network_up",
+        MetricKind::Gauge,
+        "1 when the interface's operstate is up.",
+        |n| Some(f64::from(u8::from(n.status == "up"))),
+    ),
+    (
+        "atlhyper_node_network_speed_bytes",
+        MetricKind::Gauge,
+        "Link speed, bytes/s (absent when the kernel does not know it).",
+        |n| (n.speed >= 0).then_some(n.speed as f64 * 125_000.0),
+    ),
+    (
+        "atlhyper_node_network_mtu_bytes",
+        MetricKind::Gauge,
+        "MTU, bytes.",
+        |n| Some(f64::from(n.mtu)),
+    ),
+];
+
+/// Pressure stall shares (avg10, percent): name suffix and how to read it.
+type PsiFigure = (&'static str, fn(&atlhyper_model::PsiMetrics) -> f64);
+
+const PSI_FIGURES: [PsiFigure; 5] = [
+    ("cpu_some", |p| p.cpu_some),
+    ("memory_some", |p| p.memory_some),
+    ("memory_full", |p| p.memory_full),
+    ("io_some", |p| p.io_some),
+    ("io_full", |p| p.io_full),
+];
+
+/// Writes every node figure of every cluster in `views` (only `cluster` when given).
+fn write_nodes(out: &mut Exposition, views: &[std::sync::Arc<ClusterView>], cluster: Option<&str>) {
     let mut rows = Vec::new();
     for view in views {
-        let cluster = escape(&view.snapshot.cluster_id);
+        if cluster.is_some_and(|c| c != view.snapshot.cluster_id) {
+            continue;
+        }
         for (name, node) in &view.snapshot.node_metrics {
             rows.push(Row {
-                labels: format!("cluster=\"{cluster}\",node=\"{}\"", escape(name)),
+                cluster: &view.snapshot.cluster_id,
+                name,
                 node,
                 point: MetricsDataPoint::from_snapshot(node),
                 online: view.is_node_online(name),
@@ -248,122 +427,129 @@ fn write_nodes(out: &mut String, views: &[std::sync::Arc<ClusterView>]) {
         }
     }
 
-    let _ = writeln!(
-        out,
-        "# HELP atlhyper_node_up 1 when the node reports to its agent and the agent to the master, 0 otherwise.\n# TYPE atlhyper_node_up gauge"
-    );
-    for r in &rows {
-        write_value(
-            out,
-            "atlhyper_node_up",
-            &r.labels,
-            f64::from(u8::from(r.online)),
-        );
-    }
     {
-        let (name, help, read) = NODE_TIMESTAMP;
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        let mut family = out.family(
+            "atlhyper_node_up",
+            MetricKind::Gauge,
+            "1 when the node reports to its agent and the agent to the master, 0 otherwise.",
+        );
         for r in &rows {
-            if let Some(v) = read(r.node, &r.point) {
-                write_value(out, name, &r.labels, v);
-            }
+            family.sample(&r.labels(), f64::from(u8::from(r.online)));
         }
     }
+    per_node(out, &rows, NODE_TIMESTAMP, MetricKind::Gauge);
     // Everything below is a current figure: online nodes only.
     rows.retain(|r| r.online);
-    for (name, help, read) in NODE_GAUGES {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for r in &rows {
-            if let Some(v) = read(r.node, &r.point) {
-                write_value(out, name, &r.labels, v);
-            }
-        }
+    for gauge in NODE_GAUGES {
+        per_node(out, &rows, *gauge, MetricKind::Gauge);
     }
 
-    type DiskRead = fn(&atlhyper_model::DiskMetrics) -> f64;
-    let disk: [(&str, &str, DiskRead); 3] = [
-        (
-            "atlhyper_node_filesystem_size_bytes",
-            "Filesystem size, bytes.",
-            |d| d.total as f64,
-        ),
-        (
-            "atlhyper_node_filesystem_used_bytes",
-            "Filesystem used space, bytes.",
-            |d| d.used as f64,
-        ),
-        (
-            "atlhyper_node_filesystem_usage_percent",
-            "Filesystem used percent as df computes it.",
-            |d| d.usage_percent,
-        ),
-    ];
-    for (name, help, read) in disk {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (name, kind, help, read) in DISK_FIGURES {
+        let mut family = out.family(name, *kind, help);
         for r in &rows {
+            let [c, n] = r.labels();
             for d in &r.node.disks {
-                let labels = format!(
-                    "{},device=\"{}\",mountpoint=\"{}\"",
-                    r.labels,
-                    escape(&d.device),
-                    escape(&d.mount_point)
-                );
-                write_value(out, name, &labels, read(d));
+                if let Some(v) = read(d).filter(|v| v.is_finite()) {
+                    let labels = [c, n, ("device", &d.device), ("mountpoint", &d.mount_point)];
+                    family.sample(&labels, v);
+                }
             }
         }
     }
-
-    type NetRead = fn(&atlhyper_model::NetworkMetrics) -> f64;
-    let net: [(&str, &str, NetRead); 2] = [
-        (
-            "atlhyper_node_interface_receive_bytes_per_second",
-            "Receive rate of one interface, bytes/s.",
-            |n| n.rx_rate,
-        ),
-        (
-            "atlhyper_node_interface_transmit_bytes_per_second",
-            "Send rate of one interface, bytes/s.",
-            |n| n.tx_rate,
-        ),
-    ];
-    for (name, help, read) in net {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+    for (name, kind, help, read) in NET_FIGURES {
+        let mut family = out.family(name, *kind, help);
         for r in &rows {
-            for n in &r.node.networks {
-                let labels = format!("{},interface=\"{}\"", r.labels, escape(&n.interface));
-                write_value(out, name, &labels, read(n));
+            let [c, n] = r.labels();
+            for i in &r.node.networks {
+                if let Some(v) = read(i).filter(|v| v.is_finite()) {
+                    family.sample(&[c, n, ("interface", &i.interface)], v);
+                }
             }
         }
     }
-
-    let name = "atlhyper_node_sensor_temperature_celsius";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Reading of one temperature sensor, Celsius.\n# TYPE {name} gauge"
+    {
+        let mut family = out.family(
+            "atlhyper_node_pressure_percent",
+            MetricKind::Gauge,
+            "Pressure stall share over the last 10 s (avg10), percent, by resource and kind.",
+        );
+        for r in &rows {
+            let [c, n] = r.labels();
+            let Some(psi) = &r.node.psi else { continue };
+            for (what, read) in PSI_FIGURES {
+                let (resource, kind) = what.split_once('_').unwrap_or((what, ""));
+                let labels = [c, n, ("resource", resource), ("kind", kind)];
+                family.sample(&labels, read(psi));
+            }
+        }
+    }
+    let mut family = out.family(
+        "atlhyper_node_sensor_temperature_celsius",
+        MetricKind::Gauge,
+        "Reading of one temperature sensor, Celsius.",
     );
     for r in &rows {
+        let [c, n] = r.labels();
         for s in &r.node.temperature.sensors {
-            let labels = format!(
-                "{},chip=\"{}\",sensor=\"{}\"",
-                r.labels,
-                escape(&s.name),
-                escape(&s.label)
-            );
-            write_value(out, name, &labels, s.current);
+            if s.current.is_finite() {
+                family.sample(&[c, n, ("chip", &s.name), ("sensor", &s.label)], s.current);
+            }
         }
     }
 }
 
-/// Writes `atlhyper_cluster_up` of every known cluster.
-fn write_clusters(out: &mut String, clusters: &[ClusterInfo]) {
-    let name = "atlhyper_cluster_up";
-    let _ = writeln!(
-        out,
-        "# HELP {name} 1 when the cluster's agent was heard from within MASTER_AGENT_OFFLINE_AFTER, 0 otherwise.\n# TYPE {name} gauge"
+/// Writes `atlhyper_cluster_up` of every known cluster (only `cluster` when given).
+fn write_clusters(out: &mut Exposition, clusters: &[ClusterInfo], cluster: Option<&str>) {
+    let mut family = out.family(
+        "atlhyper_cluster_up",
+        MetricKind::Gauge,
+        "1 when the cluster's agent was heard from within MASTER_AGENT_OFFLINE_AFTER, 0 otherwise.",
     );
     for c in clusters {
-        let up = u8::from(c.status == "online");
-        let _ = writeln!(out, "{name}{{cluster=\"{}\"}} {up}", escape(&c.cluster_id));
+        if cluster.is_none_or(|only| only == c.cluster_id) {
+            let up = u8::from(c.status == "online");
+            family.sample(&[("cluster", &c.cluster_id)], f64::from(up));
+        }
+    }
+}
+
+/// What a scrape asks for: the format, and optionally one cluster (`?cluster=`) to split a large
+/// fleet over several scrape jobs. The master's own figures come with every scrape.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Scrape<'a> {
+    pub(crate) format: ExpositionFormat,
+    pub(crate) cluster: Option<&'a str>,
+}
+
+/// The `/metrics` answer: the format the `Accept` header asks for, gzip-compressed when
+/// `Accept-Encoding` allows it, only `cluster`'s nodes when given.
+pub(crate) fn respond(
+    views: &[std::sync::Arc<ClusterView>],
+    clusters: &[ClusterInfo],
+    stats: &MasterStats,
+    headers: &HeaderMap,
+    cluster: Option<&str>,
+) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = ExpositionFormat::negotiate(accept);
+    let text = render(views, clusters, stats, Scrape { format, cluster });
+    let content_type = [(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    )];
+    let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
+    // Level 6: a scrape is compressed once per request, so speed matters as much as size.
+    match accepts_gzip(headers).then(|| gzip(text.as_bytes(), 6)) {
+        Some(body) => (
+            content_type,
+            [
+                (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
+                vary,
+            ],
+            body,
+        )
+            .into_response(),
+        None => (content_type, [vary], text).into_response(),
     }
 }
 
@@ -372,156 +558,150 @@ pub(crate) fn render(
     views: &[std::sync::Arc<ClusterView>],
     clusters: &[ClusterInfo],
     stats: &MasterStats,
+    scrape: Scrape<'_>,
 ) -> String {
-    let mut out = String::with_capacity(4096 + views.len() * 4096);
-    write_clusters(&mut out, clusters);
-    write_nodes(&mut out, views);
-    let agents_online = clusters.iter().filter(|c| c.status == "online").count();
-    let clusters = clusters.len();
+    let mut out = Exposition::with_capacity(scrape.format, 4096 + views.len() * 4096);
+    write_clusters(&mut out, clusters, scrape.cluster);
+    write_nodes(&mut out, views, scrape.cluster);
+    write_master(&mut out, clusters, stats);
+    out.finish()
+}
 
-    let _ = writeln!(
-        out,
-        "# HELP atlhyper_master_clusters Clusters the master knows.\n# TYPE atlhyper_master_clusters gauge\natlhyper_master_clusters {clusters}"
-    );
-    let _ = writeln!(
-        out,
-        "# HELP atlhyper_master_agents_online Agents heard from recently.\n# TYPE atlhyper_master_agents_online gauge\natlhyper_master_agents_online {agents_online}"
-    );
-    let name = "atlhyper_master_snapshots_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Cluster snapshots received, by result.\n# TYPE {name} counter"
-    );
-    for (result, v) in [
-        ("accepted", &stats.snapshots_accepted),
-        ("duplicate", &stats.snapshots_duplicate),
-        ("rejected", &stats.snapshots_rejected),
-    ] {
-        let _ = writeln!(
-            out,
-            "{name}{{result=\"{result}\"}} {}",
-            v.load(Ordering::Relaxed)
+/// The master's own figures.
+fn write_master(out: &mut Exposition, clusters: &[ClusterInfo], stats: &MasterStats) {
+    let agents_online = clusters.iter().filter(|c| c.status == "online").count();
+    out.family(
+        "atlhyper_master_clusters",
+        MetricKind::Gauge,
+        "Clusters the master knows.",
+    )
+    .sample(&[], clusters.len() as f64);
+    out.family(
+        "atlhyper_master_agents_online",
+        MetricKind::Gauge,
+        "Agents heard from recently.",
+    )
+    .sample(&[], agents_online as f64);
+    let load = |v: &AtomicU64| v.load(Ordering::Relaxed) as f64;
+    {
+        let mut family = out.family(
+            "atlhyper_master_snapshots_total",
+            MetricKind::Counter,
+            "Cluster snapshots received, by result.",
         );
+        for (result, v) in [
+            ("accepted", &stats.snapshots_accepted),
+            ("duplicate", &stats.snapshots_duplicate),
+            ("rejected", &stats.snapshots_rejected),
+        ] {
+            family.sample(&[("result", result)], load(v));
+        }
     }
-    let name = "atlhyper_master_nodes_rejected_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Nodes refused alone out of accepted cluster snapshots, by reason.\n# TYPE {name} counter"
-    );
-    for (reason, v) in RejectReason::ALL.iter().zip(&stats.nodes_rejected) {
-        let _ = writeln!(
-            out,
-            "{name}{{reason=\"{}\"}} {}",
-            reason.as_str(),
-            v.load(Ordering::Relaxed)
+    {
+        let mut family = out.family(
+            "atlhyper_master_nodes_rejected_total",
+            MetricKind::Counter,
+            "Nodes refused alone out of accepted cluster snapshots, by reason.",
         );
+        for (reason, v) in RejectReason::ALL.iter().zip(&stats.nodes_rejected) {
+            family.sample(&[("reason", reason.as_str())], load(v));
+        }
     }
     counter(
-        &mut out,
+        out,
         "atlhyper_master_node_clocks_replaced_total",
         "Node timestamps too far ahead or older than the retention, replaced by the receive time.",
         &stats.node_clocks_replaced,
     );
-    let name = "atlhyper_master_backfill_points_dropped_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Backfill points dropped alone, by reason.\n# TYPE {name} counter"
-    );
-    let labels = BackfillDropped::default().by_reason();
-    for ((reason, _), v) in labels.iter().zip(&stats.backfill_dropped) {
-        let _ = writeln!(
-            out,
-            "{name}{{reason=\"{reason}\"}} {}",
-            v.load(Ordering::Relaxed)
+    {
+        let mut family = out.family(
+            "atlhyper_master_backfill_points_dropped_total",
+            MetricKind::Counter,
+            "Backfill points dropped alone, by reason.",
         );
+        let labels = BackfillDropped::default().by_reason();
+        for ((reason, _), v) in labels.iter().zip(&stats.backfill_dropped) {
+            family.sample(&[("reason", reason)], load(v));
+        }
     }
-    let name = "atlhyper_master_snapshot_bytes_total";
-    let _ = writeln!(
-        out,
-        "# HELP {name} Bytes of accepted snapshot bodies, as sent and decompressed.\n# TYPE {name} counter"
+    out.family(
+        "atlhyper_master_snapshot_bytes_total",
+        MetricKind::Counter,
+        "Bytes of accepted snapshot bodies, as sent and decompressed.",
+    )
+    .sample(
+        &[("kind", "compressed")],
+        load(&stats.snapshot_bytes_compressed),
+    )
+    .sample(
+        &[("kind", "decompressed")],
+        load(&stats.snapshot_bytes_decompressed),
     );
-    for (kind, v) in [
-        ("compressed", &stats.snapshot_bytes_compressed),
-        ("decompressed", &stats.snapshot_bytes_decompressed),
+    for (name, help, v) in [
+        (
+            "atlhyper_master_heartbeats_total",
+            "Agent heartbeats received.",
+            &stats.heartbeats,
+        ),
+        (
+            "atlhyper_master_history_points_total",
+            "History points written.",
+            &stats.history_points,
+        ),
+        (
+            "atlhyper_master_history_pruned_total",
+            "History points deleted by the retention prune.",
+            &stats.history_pruned,
+        ),
+        (
+            "atlhyper_master_nodes_retired_total",
+            "Nodes that left the latest state after MASTER_NODE_RETIRE_AFTER of silence.",
+            &stats.nodes_retired,
+        ),
+        (
+            "atlhyper_master_commands_pruned_total",
+            "Finished commands deleted by the retention prune.",
+            &stats.commands_pruned,
+        ),
+        (
+            "atlhyper_master_store_errors_total",
+            "Store operations that failed.",
+            &stats.store_errors,
+        ),
+        (
+            "atlhyper_master_commands_created_total",
+            "Commands queued for agents.",
+            &stats.commands_created,
+        ),
+        (
+            "atlhyper_master_command_results_total",
+            "Command results accepted from agents.",
+            &stats.command_results,
+        ),
+        (
+            "atlhyper_master_commands_expired_total",
+            "Commands that passed their deadline unanswered.",
+            &stats.commands_expired,
+        ),
+        (
+            "atlhyper_master_detail_timeouts_total",
+            "Observe detail requests answered 504 because the agent did not answer in time.",
+            &stats.detail_timeouts,
+        ),
     ] {
-        let _ = writeln!(
-            out,
-            "{name}{{kind=\"{kind}\"}} {}",
-            v.load(Ordering::Relaxed)
-        );
+        counter(out, name, help, v);
     }
-    counter(
-        &mut out,
-        "atlhyper_master_heartbeats_total",
-        "Agent heartbeats received.",
-        &stats.heartbeats,
-    );
-    counter(
-        &mut out,
-        "atlhyper_master_history_points_total",
-        "History points written.",
-        &stats.history_points,
-    );
-    counter(
-        &mut out,
-        "atlhyper_master_history_pruned_total",
-        "History points deleted by the retention prune.",
-        &stats.history_pruned,
-    );
-    counter(
-        &mut out,
-        "atlhyper_master_nodes_retired_total",
-        "Nodes that left the latest state after MASTER_NODE_RETIRE_AFTER of silence.",
-        &stats.nodes_retired,
-    );
-    counter(
-        &mut out,
-        "atlhyper_master_commands_pruned_total",
-        "Finished commands deleted by the retention prune.",
-        &stats.commands_pruned,
-    );
-    counter(
-        &mut out,
-        "atlhyper_master_store_errors_total",
-        "Store operations that failed.",
-        &stats.store_errors,
-    );
-    counter(
-        &mut out,
-        "atlhyper_master_commands_created_total",
-        "Commands queued for agents.",
-        &stats.commands_created,
-    );
-    counter(
-        &mut out,
-        "atlhyper_master_command_results_total",
-        "Command results accepted from agents.",
-        &stats.command_results,
-    );
-    counter(
-        &mut out,
-        "atlhyper_master_commands_expired_total",
-        "Commands that passed their deadline unanswered.",
-        &stats.commands_expired,
-    );
-    counter(
-        &mut out,
-        "atlhyper_master_detail_timeouts_total",
-        "Observe detail requests answered 504 because the agent did not answer in time.",
-        &stats.detail_timeouts,
-    );
     stats.ingest_latency.write(
-        &mut out,
+        out,
         "atlhyper_master_snapshot_ingest_seconds",
         "Time to ingest one snapshot (decode, persist, publish).",
     );
     stats.command_round_trip.write(
-        &mut out,
+        out,
         "atlhyper_master_command_round_trip_seconds",
         "Observe detail requests: command queued to result received.",
     );
-    stats.limits.write(&mut out);
-    out
+    stats.limits.write(out);
 }
 
 #[cfg(test)]
@@ -529,18 +709,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn escapes_label_values() {
-        assert_eq!(escape(r#"a"b\c"#), r#"a\"b\\c"#);
-        assert_eq!(escape("x\ny"), "x\\ny");
-    }
-
-    #[test]
     fn histogram_is_cumulative() {
         let h = Histogram::default();
         h.observe(Duration::from_micros(300));
         h.observe(Duration::from_millis(3));
-        let mut out = String::new();
+        let mut out = Exposition::new(ExpositionFormat::Text);
         h.write(&mut out, "x", "help");
+        let out = out.finish();
         assert!(out.contains("x_bucket{le=\"0.0005\"} 1\n"), "{out}");
         assert!(out.contains("x_bucket{le=\"0.005\"} 2\n"), "{out}");
         assert!(out.contains("x_count 2\n"), "{out}");

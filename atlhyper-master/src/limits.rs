@@ -21,7 +21,7 @@
 //!
 //! [`MasterConfig::heavy_read_wait`]: crate::MasterConfig::heavy_read_wait
 
-use std::fmt::Write as _;
+use atlhyper_model::{Exposition, MetricKind};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -247,40 +247,32 @@ impl LimitCounters {
         self.pending_commands.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Writes the counters in the Prometheus text format.
-    pub(crate) fn write(&self, out: &mut String) {
-        let name = "atlhyper_master_too_many_requests_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Requests answered 429, by route class and reason (rate: over the client's \
-             budget; pending_commands: the cluster's command queue is full).\n# TYPE {name} counter"
+    /// Writes the counters into `out`.
+    pub(crate) fn write(&self, out: &mut Exposition) {
+        let load = |v: &AtomicU64| v.load(Ordering::Relaxed) as f64;
+        let mut family = out.family(
+            "atlhyper_master_too_many_requests_total",
+            MetricKind::Counter,
+            "Requests answered 429, by route class and reason (rate: over the client's budget; \
+             pending_commands: the cluster's command queue is full).",
         );
         for class in WriteClass::ALL {
-            let _ = writeln!(
-                out,
-                "{name}{{class=\"{}\",reason=\"rate\"}} {}",
-                class.label(),
-                self.rate_limited[class.index()].load(Ordering::Relaxed)
+            family.sample(
+                &[("class", class.label()), ("reason", "rate")],
+                load(&self.rate_limited[class.index()]),
             );
         }
-        let _ = writeln!(
-            out,
-            "{name}{{class=\"operator_write\",reason=\"pending_commands\"}} {}",
-            self.pending_commands.load(Ordering::Relaxed)
+        family.sample(
+            &[("class", "operator_write"), ("reason", "pending_commands")],
+            load(&self.pending_commands),
         );
-        let name = "atlhyper_master_heavy_reads_refused_total";
-        let _ = writeln!(
-            out,
-            "# HELP {name} Heavy reads answered 503 because every slot of their class stayed taken, \
-             by class.\n# TYPE {name} counter"
+        let mut family = out.family(
+            "atlhyper_master_heavy_reads_refused_total",
+            MetricKind::Counter,
+            "Heavy reads answered 503 because every slot of their class stayed taken, by class.",
         );
         for class in HeavyRead::ALL {
-            let _ = writeln!(
-                out,
-                "{name}{{class=\"{}\"}} {}",
-                class.label(),
-                self.busy[class.index()].load(Ordering::Relaxed)
-            );
+            family.sample(&[("class", class.label())], load(&self.busy[class.index()]));
         }
     }
 }

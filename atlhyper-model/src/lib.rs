@@ -34,6 +34,7 @@ mod command;
 mod config_error;
 mod duration;
 mod error;
+mod exposition;
 mod list_lengths;
 mod listen;
 mod liveness_changes;
@@ -57,6 +58,9 @@ pub use command::{
 pub use config_error::ConfigError;
 pub use duration::{DurationError, parse_duration, parse_positive_duration};
 pub use error::ErrorBody;
+pub use exposition::{
+    Exposition, ExpositionFormat, Family, MetricKind, escape_label_value, write_value,
+};
 pub use list_lengths::NodeListLengths;
 pub use listen::{ListenAddrError, parse_listen_addr};
 pub use liveness_changes::{LivenessChange, LivenessChanges};

@@ -41,6 +41,12 @@ pub struct DaemonConfig {
     pub backoff_base: Duration,
     /// Longest retry delay (`METRICS_BACKOFF_MAX`, 60 s); never more than `interval`.
     pub backoff_max: Duration,
+    /// Push nothing: serve `/metrics` only and collect when scraped (`METRICS_PULL_ONLY`,
+    /// false). Needs `metrics_listen`.
+    pub pull_only: bool,
+    /// Exclude interfaces and filesystems as node_exporter does by default (virtual interfaces
+    /// and tmpfs kept) instead of atlhyper's lists (`METRICS_NODE_EXPORTER_FILTERS`, false).
+    pub node_exporter_filters: bool,
 }
 
 impl DaemonConfig {
@@ -61,6 +67,8 @@ impl DaemonConfig {
             metrics_listen: None,
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(60),
+            pull_only: false,
+            node_exporter_filters: false,
         }
     }
 
@@ -75,6 +83,12 @@ impl DaemonConfig {
             return Err(ConfigError::new(
                 "METRICS_COLLECT_INTERVAL",
                 "must be at least 10ms",
+            ));
+        }
+        if self.pull_only && self.metrics_listen.is_none() {
+            return Err(ConfigError::new(
+                "METRICS_PULL_ONLY",
+                "needs METRICS_LISTEN: a pull-only daemon is only read through /metrics",
             ));
         }
         if self.request_timeout.is_zero() {
@@ -145,6 +159,12 @@ pub struct DaemonArgs {
     /// Log line format: `text` (one readable line per event) or `json` (one object per line).
     #[arg(long, env = "METRICS_LOG_FORMAT", value_enum, default_value_t = atlhyper_http::LogFormat::Text)]
     pub log_format: atlhyper_http::LogFormat,
+    /// Push nothing: serve /metrics only (needs --metrics-listen) and collect when scraped.
+    #[arg(long, env = "METRICS_PULL_ONLY")]
+    pub pull_only: bool,
+    /// Keep virtual interfaces and tmpfs as node_exporter does (its default exclusions).
+    #[arg(long, env = "METRICS_NODE_EXPORTER_FILTERS")]
+    pub node_exporter_filters: bool,
 }
 
 impl DaemonArgs {
@@ -185,6 +205,8 @@ impl DaemonArgs {
         config.metrics_listen = self.metrics_listen;
         config.backoff_base = self.backoff_base;
         config.backoff_max = self.backoff_max;
+        config.pull_only = self.pull_only;
+        config.node_exporter_filters = self.node_exporter_filters;
         config.validate()?;
         Ok(config)
     }

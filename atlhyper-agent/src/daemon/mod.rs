@@ -6,6 +6,7 @@
 
 mod config;
 mod delivery;
+mod node_exposition;
 mod outbox;
 mod self_metrics;
 
@@ -23,7 +24,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{DaemonArgs, DaemonConfig};
-pub use self_metrics::{DaemonStats, daemon_router};
+pub use node_exposition::NodeSource;
+pub use self_metrics::{DaemonStats, daemon_router, node_router};
 
 use crate::error::AgentError;
 use crate::stats::inc;
@@ -103,13 +105,20 @@ pub async fn run_daemon(
 ) -> Result<(), AgentError> {
     config.validate()?;
     let root = HostRoot::new(&config.proc_root, &config.sys_root, &config.host_root);
-    let collect = CollectConfig {
+    let mut collect = CollectConfig {
         node_name: config.node_name.clone(),
         top_processes: config.top_processes,
         statfs_timeout: config.statfs_timeout,
         ..CollectConfig::default()
     };
-    let mut collector = Collector::new(root, collect);
+    if config.node_exporter_filters {
+        collect = collect.with_node_exporter_filters();
+    }
+    let node = Arc::new(NodeSource::new(
+        Collector::new(root, collect),
+        config.interval,
+    ));
+    let collector = Arc::clone(&node);
     // The first collection has no previous sample and so no rates (CPU 0 %, IO 0 B/s); pushed
     // as is it would draw a false dip at the start of every chart. Prime the collector and
     // measure the first pushed snapshot over a short window instead. The window is at most half
@@ -125,7 +134,7 @@ pub async fn run_daemon(
         }
         collector.collect()
     };
-    run_daemon_with(config, source, shutdown).await
+    run(config, source, Some(node), shutdown).await
 }
 
 /// Runs the daemon with snapshots from `source` (called on the blocking pool every interval)
@@ -133,6 +142,20 @@ pub async fn run_daemon(
 pub async fn run_daemon_with<F>(
     config: DaemonConfig,
     source: F,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError>
+where
+    F: FnMut() -> NodeMetricsSnapshot + Send + 'static,
+{
+    run(config, source, None, shutdown).await
+}
+
+/// The daemon: pushes `source`'s snapshots (unless pull-only) and serves `/metrics` with the
+/// node's figures from `node` when given.
+async fn run<F>(
+    config: DaemonConfig,
+    source: F,
+    node: Option<Arc<NodeSource>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError>
 where
@@ -155,7 +178,7 @@ where
                     source,
                 })?;
             let c = cancel.clone();
-            let app = daemon_router(Arc::clone(&stats));
+            let app = node_router(Arc::clone(&stats), node);
             // A scrape endpoint: a handful of connections is plenty.
             let limits = ServeLimits {
                 header_timeout: DEFAULT_HEADER_TIMEOUT,
@@ -167,51 +190,60 @@ where
         }
         None => None,
     };
-    tracing::info!(
-        node = %config.node_name,
-        agent = %config.push_url(),
-        interval = ?config.interval,
-        "atlhyper-metrics running"
-    );
-    let sender = tokio::spawn(run_sender(
-        sink,
-        Arc::clone(&outbox),
-        Arc::clone(&notify),
-        retry_backoff(&config),
-        Arc::clone(&stats),
-        cancel.clone(),
-    ));
-    let collector = tokio::spawn(run_collector(
-        source,
-        Arc::clone(&config),
-        outbox,
-        notify,
-        stats,
-        cancel.clone(),
-    ));
     let trigger = cancel.clone();
     let watcher = tokio::spawn(async move {
         shutdown.await;
         trigger.cancel();
     });
-    let collected = collector.await;
-    cancel.cancel();
-    watcher.abort();
-    let mut result = match collected {
-        Ok(r) => r,
-        Err(e) => Err(AgentError::Task {
-            name: "collector",
-            reason: e.to_string(),
-        }),
-    };
-    if let Err(e) = sender.await
-        && result.is_ok()
-    {
-        result = Err(AgentError::Task {
-            name: "sender",
-            reason: e.to_string(),
-        });
+    let mut result = Ok(());
+    if config.pull_only {
+        tracing::info!(
+            node = %config.node_name,
+            "atlhyper-metrics running pull-only: collecting when /metrics is scraped"
+        );
+        cancel.cancelled().await;
+    } else {
+        tracing::info!(
+            node = %config.node_name,
+            agent = %config.push_url(),
+            interval = ?config.interval,
+            "atlhyper-metrics running"
+        );
+        let sender = tokio::spawn(run_sender(
+            sink,
+            Arc::clone(&outbox),
+            Arc::clone(&notify),
+            retry_backoff(&config),
+            Arc::clone(&stats),
+            cancel.clone(),
+        ));
+        let collector = tokio::spawn(run_collector(
+            source,
+            Arc::clone(&config),
+            outbox,
+            notify,
+            stats,
+            cancel.clone(),
+        ));
+        let collected = collector.await;
+        cancel.cancel();
+        result = match collected {
+            Ok(r) => r,
+            Err(e) => Err(AgentError::Task {
+                name: "collector",
+                reason: e.to_string(),
+            }),
+        };
+        if let Err(e) = sender.await
+            && result.is_ok()
+        {
+            result = Err(AgentError::Task {
+                name: "sender",
+                reason: e.to_string(),
+            });
+        }
     }
+    watcher.abort();
     if let Some(server) = server
         && let Err(e) = server.await
         && result.is_ok()

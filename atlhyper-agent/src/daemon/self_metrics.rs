@@ -3,15 +3,15 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use atlhyper_model::CollectorStatus;
+use atlhyper_model::{CollectorStatus, Exposition, ExpositionFormat, MetricKind};
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use parking_lot::Mutex;
 
-use crate::stats::family;
+use super::node_exposition::NodeSource;
 
 /// The daemon's own counters, served on `/metrics` when `metrics_listen` is set.
 #[derive(Debug, Default)]
@@ -39,108 +39,137 @@ impl DaemonStats {
         *self.parts.lock() = parts;
     }
 
-    /// Prometheus text exposition.
+    /// Prometheus text exposition (format 0.0.4) of the daemon's own figures.
     pub fn render(&self) -> String {
-        use std::fmt::Write;
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut out = String::with_capacity(2048);
-        let _ = writeln!(
-            out,
-            "# HELP atlhyper_metrics_part_duration_seconds Time the last collection spent per part."
-        );
-        let _ = writeln!(out, "# TYPE atlhyper_metrics_part_duration_seconds gauge");
+        let mut out = Exposition::new(ExpositionFormat::Text);
+        self.write(&mut out);
+        out.finish()
+    }
+
+    /// Writes the daemon's own figures into `out`.
+    pub fn write(&self, out: &mut Exposition) {
+        use MetricKind::{Counter, Gauge};
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed) as f64;
         let parts = self.parts.lock().clone();
-        for p in &parts {
-            let _ = writeln!(
-                out,
-                "atlhyper_metrics_part_duration_seconds{{part=\"{}\"}} {}",
-                p.name.escape_default(),
-                p.duration_us as f64 / 1e6
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP atlhyper_metrics_part_ok Whether the part worked in the last collection."
+        let mut family = out.family(
+            "atlhyper_metrics_part_duration_seconds",
+            Gauge,
+            "Time the last collection spent per part.",
         );
-        let _ = writeln!(out, "# TYPE atlhyper_metrics_part_ok gauge");
         for p in &parts {
-            let _ = writeln!(
-                out,
-                "atlhyper_metrics_part_ok{{part=\"{}\"}} {}",
-                p.name.escape_default(),
-                u8::from(p.ok)
-            );
+            family.sample(&[("part", &p.name)], p.duration_us as f64 / 1e6);
         }
-        family(
-            &mut out,
+        let mut family = out.family(
+            "atlhyper_metrics_part_ok",
+            Gauge,
+            "Whether the part worked in the last collection.",
+        );
+        for p in &parts {
+            family.sample(&[("part", &p.name)], f64::from(u8::from(p.ok)));
+        }
+        out.family(
             "atlhyper_metrics_cycle_duration_seconds",
-            "gauge",
+            Gauge,
             "Wall time of the last collection.",
-            get(&self.last_cycle_us) as f64 / 1e6,
-        );
+        )
+        .sample(&[], get(&self.last_cycle_us) / 1e6);
         for (name, kind, help, v) in [
             (
                 "atlhyper_metrics_cycles_total",
-                "counter",
+                Counter,
                 "Collections run.",
                 &self.cycles,
             ),
             (
                 "atlhyper_metrics_pushes_total",
-                "counter",
+                Counter,
                 "Snapshots the agent accepted.",
                 &self.pushes,
             ),
             (
                 "atlhyper_metrics_push_failures_total",
-                "counter",
+                Counter,
                 "Pushes that failed and were retried.",
                 &self.push_failures,
             ),
             (
                 "atlhyper_metrics_rejected_total",
-                "counter",
+                Counter,
                 "Snapshots the agent refused for good.",
                 &self.rejected,
             ),
             (
                 "atlhyper_metrics_dropped_points_total",
-                "counter",
+                Counter,
                 "Snapshots dropped from the full backfill queue.",
                 &self.dropped,
             ),
             (
                 "atlhyper_metrics_queue_length",
-                "gauge",
+                Gauge,
                 "Snapshots waiting for delivery.",
                 &self.queued,
             ),
         ] {
-            family(&mut out, name, kind, help, get(v) as f64);
+            out.family(name, kind, help).sample(&[], get(v));
         }
-        out
     }
 }
 
-async fn daemon_metrics(State(stats): State<Arc<DaemonStats>>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        stats.render(),
-    )
+/// What the daemon's `/metrics` reads: its own counters, and the node's figures when a
+/// collector is attached.
+#[derive(Debug, Clone)]
+struct Scrape {
+    stats: Arc<DaemonStats>,
+    node: Option<Arc<NodeSource>>,
 }
 
-/// The daemon's own routes: `GET /metrics`, `GET /health`.
+async fn daemon_metrics(State(scrape): State<Scrape>, headers: HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = ExpositionFormat::negotiate(accept);
+    // Writing the node families may collect first (blocking file reads).
+    let job = tokio::task::spawn_blocking(move || {
+        let mut out = Exposition::with_capacity(format, 64 * 1024);
+        if let Some(node) = &scrape.node {
+            node.write(&mut out);
+        }
+        scrape.stats.write(&mut out);
+        out.finish()
+    });
+    match job.await {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(format.content_type()),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering /metrics failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(atlhyper_model::ErrorBody::new("rendering /metrics failed")),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The daemon's own routes: `GET /metrics` (its own counters), `GET /health`.
 pub fn daemon_router(stats: Arc<DaemonStats>) -> Router {
+    node_router(stats, None)
+}
+
+/// The daemon's routes with the node's figures on `/metrics` when `node` is given.
+pub fn node_router(stats: Arc<DaemonStats>, node: Option<Arc<NodeSource>>) -> Router {
     Router::new()
         .route("/metrics", get(daemon_metrics))
         .route(
             "/health",
             get(|| async { axum::Json(atlhyper_model::StatusBody::ok()) }),
         )
-        .with_state(stats)
+        .with_state(Scrape { stats, node })
 }
 
 #[cfg(test)]

@@ -62,6 +62,46 @@ pub const DEFAULT_EXCLUDE_MOUNT_POINTS: &[&str] = &[
     "/snap/*",
 ];
 
+/// node_exporter's default `--collector.filesystem.fs-types-exclude`, for
+/// [`CollectConfig::with_node_exporter_filters`].
+pub const NODE_EXPORTER_EXCLUDE_FS_TYPES: &[&str] = &[
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup",
+    "cgroup2",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "fusectl",
+    "hugetlbfs",
+    "iso9660",
+    "mqueue",
+    "nsfs",
+    "overlay",
+    "proc",
+    "procfs",
+    "pstore",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "squashfs",
+    "sysfs",
+    "tracefs",
+];
+
+/// node_exporter's default `--collector.filesystem.mount-points-exclude`
+/// (`^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)`).
+pub const NODE_EXPORTER_EXCLUDE_MOUNT_POINTS: &[&str] = &[
+    "/dev",
+    "/proc",
+    "/run/credentials/*",
+    "/sys",
+    "/var/lib/docker/*",
+    "/var/lib/containers/storage/*",
+];
+
 /// Interface patterns left out by default (virtual interfaces; `*` at the end is a prefix match).
 pub const DEFAULT_EXCLUDE_INTERFACES: &[&str] = &[
     "lo",
@@ -165,6 +205,18 @@ impl CollectConfig {
             page_size: host.page_size,
             sector_size: 512,
         }
+    }
+
+    /// node_exporter's default exclusions instead of atlhyper's: every interface (virtual ones
+    /// included), tmpfs and kubelet/container mounts kept. With it the node_exporter families
+    /// list the same interfaces and filesystems node_exporter does (bind mounts of one
+    /// filesystem are still reported once).
+    pub fn with_node_exporter_filters(mut self) -> Self {
+        let owned = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect();
+        self.exclude_fs_types = owned(NODE_EXPORTER_EXCLUDE_FS_TYPES);
+        self.exclude_mount_points = owned(NODE_EXPORTER_EXCLUDE_MOUNT_POINTS);
+        self.exclude_interfaces = Vec::new();
+        self
     }
 
     /// The defaults with the node name from `NODE_NAME` (empty when unset) and this machine's

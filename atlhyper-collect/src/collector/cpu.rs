@@ -34,8 +34,10 @@ pub(super) struct CpuSample {
     stat_ok: bool,
     /// Average current frequency, MHz: cpufreq when present, else cpuinfo.
     mhz: Option<f64>,
+    /// cpufreq's current frequency of each cpu (by `cpuN` number), MHz; empty without cpufreq.
+    pub(super) scaling_mhz: Vec<(usize, f64)>,
     /// `/proc/loadavg` (its own part: "load").
-    loadavg: Option<LoadAvg>,
+    pub(super) loadavg: Option<LoadAvg>,
 }
 
 impl CpuSample {
@@ -44,7 +46,8 @@ impl CpuSample {
         self.stat_ok.then_some(self.stat.btime)
     }
 
-    fn stat(&self) -> Option<&Stat> {
+    /// `/proc/stat` when it was read and parsed.
+    pub(super) fn stat(&self) -> Option<&Stat> {
         self.stat_ok.then_some(&self.stat)
     }
 }
@@ -88,6 +91,7 @@ pub(super) fn sample(
         }
     }
     cur.mhz = info.cpuinfo.as_ref().and_then(|c| c.mhz);
+    cur.scaling_mhz.clear();
     if has_cpufreq {
         let n = cur.stat().map_or(0, |st| st.cpus.len());
         let (mut sum, mut k) = (0.0, 0u32);
@@ -102,6 +106,7 @@ pub(super) fn sample(
             {
                 sum += mhz;
                 k += 1;
+                cur.scaling_mhz.push((i, mhz));
             }
         }
         if k > 0 {
@@ -183,6 +188,7 @@ mod tests {
             stat: stat.unwrap_or_default(),
             mhz: Some(2400.0),
             loadavg: loadavg::parse("0.50 0.25 0.10 1/100 42\n").ok(),
+            scaling_mhz: Vec::new(),
         }
     }
 

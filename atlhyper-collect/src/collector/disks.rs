@@ -11,30 +11,42 @@ use crate::sampler::{Base, FsSpace, Sampler};
 
 /// One block device's line of `/proc/diskstats`.
 #[derive(Debug, Clone, Default)]
-struct DeviceSample {
+pub(super) struct DeviceSample {
     dev: (u32, u32),
-    name: String,
-    counters: DiskCounters,
+    pub(super) name: String,
+    pub(super) counters: DiskCounters,
+    /// The time counters node_exporter exposes (the rates above need none of them).
+    pub(super) times: DiskTimes,
+}
+
+/// Milliseconds counters of one `/proc/diskstats` line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct DiskTimes {
+    pub(super) read_ms: u64,
+    pub(super) write_ms: u64,
+    pub(super) weighted_io_ms: u64,
 }
 
 /// One mounted filesystem that is reported.
 #[derive(Debug, Clone, Default)]
-struct MountSample {
+pub(super) struct MountSample {
     dev: Option<(u32, u32)>,
-    source: String,
-    mount_point: String,
-    fs_type: String,
+    pub(super) source: String,
+    pub(super) mount_point: String,
+    pub(super) fs_type: String,
+    /// `ro` among the mount's options.
+    pub(super) read_only: bool,
     /// statfs; `None` when it failed or timed out.
-    space: Option<FsSpace>,
+    pub(super) space: Option<FsSpace>,
 }
 
 /// The part of a raw sample this module reads.
 #[derive(Debug, Default)]
 pub(super) struct DisksSample {
-    devices: Vec<DeviceSample>,
+    pub(super) devices: Vec<DeviceSample>,
     /// Names under `/sys/block` (whole disks, not partitions).
     whole_disks: Vec<String>,
-    mounts: Vec<MountSample>,
+    pub(super) mounts: Vec<MountSample>,
 }
 
 /// The node-wide IO rates over whole disks.
@@ -63,6 +75,11 @@ pub(super) fn sample(
                         dev: (d.major, d.minor),
                         name: d.name.to_owned(),
                         counters: DiskCounters::from(&d),
+                        times: DiskTimes {
+                            read_ms: d.read_ms,
+                            write_ms: d.write_ms,
+                            weighted_io_ms: d.weighted_io_ms,
+                        },
                     }),
                     Err(e) => {
                         first_err.get_or_insert(e.to_string());
@@ -160,6 +177,7 @@ fn add_mount(cfg: &CollectConfig, m: mountinfo::Mount<'_>, mounts: &mut Vec<Moun
         source: m.source.into_owned(),
         mount_point: m.mount_point.into_owned(),
         fs_type: m.fs_type.to_owned(),
+        read_only: m.read_only,
         space: None,
     });
 }
@@ -268,6 +286,7 @@ mod tests {
                 sectors_written: 0,
                 io_ms: 0,
             },
+            times: DiskTimes::default(),
         };
         DisksSample {
             devices: vec![dev(0, "sda"), dev(1, "sda1")],
@@ -277,6 +296,7 @@ mod tests {
                 source: "/dev/root".into(),
                 mount_point: "/".into(),
                 fs_type: "ext4".into(),
+                read_only: false,
                 space: Some(FsSpace {
                     total: 1000,
                     free: 300,

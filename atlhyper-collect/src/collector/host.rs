@@ -14,6 +14,10 @@ pub(super) struct HostFacts {
     pub(super) kernel: Option<String>,
     /// PRETTY_NAME (else NAME) of the host's os-release.
     pub(super) os: Option<String>,
+    /// The whole os-release text (node_exporter's `node_os_info` labels).
+    pub(super) os_release: Option<String>,
+    /// `uname` as node_exporter labels it: (label, value) in label order; empty until read.
+    pub(super) uname: Vec<(&'static str, String)>,
 }
 
 /// The part of a raw sample this module reads every collection.
@@ -75,16 +79,24 @@ pub(super) fn sample(
             }
         }
     }
+    if facts.uname.is_empty() {
+        facts.uname = read_uname(s);
+    }
     if facts.os.is_none() {
         let r = s
             .read_text(Base::Root, &[&"etc", &"os-release"])
-            .map(|t| etc::os_release::pretty_name(t).map(str::to_owned));
+            .map(str::to_owned);
         let r = match r {
             Ok(v) => Ok(v),
             Err(_) => s
                 .read_text(Base::Root, &[&"usr", &"lib", &"os-release"])
-                .map(|t| etc::os_release::pretty_name(t).map(str::to_owned)),
+                .map(str::to_owned),
         };
+        let r = r.map(|text| {
+            let pretty = etc::os_release::pretty_name(&text).map(str::to_owned);
+            facts.os_release = Some(text);
+            pretty
+        });
         match r {
             Ok(Some(v)) => facts.os = Some(v),
             Ok(None) => {
@@ -96,6 +108,26 @@ pub(super) fn sample(
         }
     }
     first_err.map_or(Ok(()), Err)
+}
+
+/// What `uname(2)` says, read from the host's `/proc/sys/kernel` (so a daemon in a container
+/// reports the host; the `arch` file is Linux 6.1+, before it the architecture this binary was
+/// built for). Unreadable fields are empty, as a missing domain name is.
+fn read_uname(s: &mut Sampler) -> Vec<(&'static str, String)> {
+    let mut read = |file: &str| {
+        s.read_text(Base::Proc, &[&"sys", &"kernel", &file])
+            .map(|t| t.trim_end_matches('\n').to_owned())
+            .ok()
+    };
+    let machine = read("arch").unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    vec![
+        ("domainname", read("domainname").unwrap_or_default()),
+        ("machine", machine),
+        ("nodename", read("hostname").unwrap_or_default()),
+        ("release", read("osrelease").unwrap_or_default()),
+        ("sysname", read("ostype").unwrap_or_default()),
+        ("version", read("version").unwrap_or_default()),
+    ]
 }
 
 /// The host fields: `node_name` as configured, the host name when that is empty; unknown facts
@@ -125,6 +157,7 @@ mod tests {
             hostname: Some("box".into()),
             kernel: Some("6.8.0".into()),
             os: Some("Ubuntu 24.04".into()),
+            ..HostFacts::default()
         }
     }
 

@@ -12,6 +12,9 @@ use crate::sampler::{Base, Sampler};
 #[derive(Debug, Default)]
 pub(super) struct MemorySample {
     pub(super) meminfo: Option<Meminfo>,
+    /// The text of `/proc/meminfo` as read (every field, for the node_exporter families); empty
+    /// when unreadable.
+    pub(super) text: String,
     /// Sum of the zones' low watermarks, pages; read only when meminfo has no MemAvailable.
     low_watermark_pages: Option<u64>,
 }
@@ -20,9 +23,11 @@ pub(super) struct MemorySample {
 pub(super) fn sample(s: &mut Sampler, cur: &mut MemorySample) -> Result<(), String> {
     cur.meminfo = None;
     cur.low_watermark_pages = None;
+    cur.text.clear();
     let t = s
         .read_text(Base::Proc, &[&"meminfo"])
         .map_err(|e| e.to_string())?;
+    cur.text.push_str(t);
     let m = meminfo::parse(t).map_err(|e| e.to_string())?;
     cur.meminfo = Some(m);
     if m.mem_available.is_some() {
@@ -79,6 +84,7 @@ mod tests {
         MemorySample {
             meminfo: meminfo::parse(text).ok(),
             low_watermark_pages,
+            text: text.to_owned(),
         }
     }
 

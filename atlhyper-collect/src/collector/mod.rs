@@ -12,6 +12,7 @@ mod disks;
 mod host;
 mod memory;
 mod network;
+mod node_families;
 mod processes;
 mod psi;
 mod temperature;
@@ -23,8 +24,10 @@ use chrono::{DateTime, Utc};
 
 pub use config::{
     CollectConfig, DEFAULT_EXCLUDE_FS_TYPES, DEFAULT_EXCLUDE_INTERFACES,
-    DEFAULT_EXCLUDE_MOUNT_POINTS, HostConstants,
+    DEFAULT_EXCLUDE_MOUNT_POINTS, HostConstants, NODE_EXPORTER_EXCLUDE_FS_TYPES,
+    NODE_EXPORTER_EXCLUDE_MOUNT_POINTS,
 };
+pub use node_families::write_processes;
 
 use crate::sampler::{HostRoot, Sampler, Statfs};
 
@@ -84,13 +87,15 @@ struct Context {
 #[derive(Debug, Default)]
 struct RawSample {
     taken: Option<Instant>,
+    /// Wall-clock time of the sample (node_exporter's `node_time_seconds`).
+    wall_time: Option<DateTime<Utc>>,
     host: host::HostSample,
     cpu: cpu::CpuSample,
     memory: memory::MemorySample,
     disks: disks::DisksSample,
     network: network::NetworkSample,
-    temperature: atlhyper_model::TemperatureMetrics,
-    psi: Option<atlhyper_model::PsiMetrics>,
+    temperature: temperature::TemperatureSample,
+    psi: psi::PsiSample,
     processes: processes::ProcessesSample,
 }
 
@@ -184,6 +189,19 @@ impl Collector {
         self.sampler.statfs_mut()
     }
 
+    /// Writes the node_exporter-compatible families of the latest sample (the one the last
+    /// [`Collector::collect`] returned a snapshot of): the kernel's counters as read, with
+    /// node_exporter's names, labels and units. Nothing before the first collection.
+    pub fn write_node_families(&self, out: &mut atlhyper_model::Exposition) {
+        if let Some(latest) = &self.prev {
+            let scale = node_families::Scale {
+                clock_ticks_per_sec: self.config.clock_ticks_per_sec,
+                sector_size: self.config.sector_size,
+            };
+            node_families::write(out, latest, &self.host, scale);
+        }
+    }
+
     /// Forgets the previous sample: the next collection yields no rates.
     pub fn reset(&mut self) {
         self.prev = None;
@@ -209,6 +227,7 @@ impl Collector {
         let mut statuses = Vec::with_capacity(9);
         let mut cur = std::mem::take(&mut self.cur);
         cur.taken = Some(Instant::now());
+        cur.wall_time = Some(timestamp);
         let s = &mut self.sampler;
 
         timed(&mut statuses, "host", || {
@@ -312,9 +331,9 @@ impl Collector {
             memory,
             disks,
             networks,
-            temperature: cur.temperature.clone(),
+            temperature: cur.temperature.metrics.clone(),
             processes,
-            psi: cur.psi.clone(),
+            psi: cur.psi.metrics.clone(),
             totals: Some(NodeTotals {
                 disk_read_rate: disk_totals.read_bytes_per_s,
                 disk_write_rate: disk_totals.write_bytes_per_s,

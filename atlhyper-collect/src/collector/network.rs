@@ -25,15 +25,23 @@ pub(super) struct AddressCache {
 
 /// One interface.
 #[derive(Debug, Clone, Default)]
-struct InterfaceSample {
-    name: String,
-    counters: NetCounters,
+pub(super) struct InterfaceSample {
+    pub(super) name: String,
+    pub(super) counters: NetCounters,
     /// operstate; "unknown" when unreadable.
-    status: String,
+    pub(super) status: String,
     /// Mbit/s; -1 when unknown (virtual NICs, link down).
     speed: i64,
-    mac: String,
-    mtu: u32,
+    /// Mbit/s as the `speed` file says it (-1 included); `None` when unreadable.
+    pub(super) link_speed: Option<i64>,
+    pub(super) mac: String,
+    /// The `broadcast`, `duplex` and `ifalias` attributes (empty when unreadable), for
+    /// node_exporter's `node_network_info`.
+    pub(super) broadcast: String,
+    pub(super) duplex: String,
+    pub(super) ifalias: String,
+    /// `None` when unreadable.
+    pub(super) mtu: Option<u32>,
     ip: String,
 }
 
@@ -41,7 +49,7 @@ struct InterfaceSample {
 #[derive(Debug, Default)]
 pub(super) struct NetworkSample {
     /// In `/proc/net/dev` order; entries are reused between samples.
-    interfaces: Vec<InterfaceSample>,
+    pub(super) interfaces: Vec<InterfaceSample>,
 }
 
 /// Reads the counters of every interface not matching `exclude`, then addresses (when due) and
@@ -109,11 +117,22 @@ pub(super) fn sample(
             Ok(t) => net_class::parse_operstate(t).to_owned(),
             Err(_) => "unknown".to_owned(),
         };
-        net.speed = match s.read_text(Base::Sys, &[&dir[0], &dir[1], &dir[2], &"speed"]) {
-            Ok(t) => net_class::parse_speed(t).unwrap_or(-1),
-            // EINVAL (virtual NICs, link down) and a missing file both mean "unknown".
-            Err(_) => -1,
-        };
+        net.link_speed = s
+            .read_text(Base::Sys, &[&dir[0], &dir[1], &dir[2], &"speed"])
+            .ok()
+            .and_then(|t| net_class::parse_speed(t).ok());
+        // EINVAL (virtual NICs, link down) and a missing file both mean "unknown".
+        net.speed = net.link_speed.unwrap_or(-1);
+        for (attr, slot) in [
+            ("broadcast", &mut net.broadcast),
+            ("duplex", &mut net.duplex),
+            ("ifalias", &mut net.ifalias),
+        ] {
+            slot.clear();
+            if let Ok(t) = s.read_text(Base::Sys, &[&dir[0], &dir[1], &dir[2], &attr]) {
+                slot.push_str(t.trim_end_matches('\n'));
+            }
+        }
         net.mac = match s.read_text(Base::Sys, &[&dir[0], &dir[1], &dir[2], &"address"]) {
             Ok(t) => net_class::parse_address(t).to_owned(),
             Err(_) => String::new(),
@@ -122,12 +141,12 @@ pub(super) fn sample(
             .read_text(Base::Sys, &[&dir[0], &dir[1], &dir[2], &"mtu"])
             .map(net_class::parse_mtu)
         {
-            Ok(Ok(v)) => v,
+            Ok(Ok(v)) => Some(v),
             Ok(Err(e)) => {
                 first_err.get_or_insert(e.to_string());
-                0
+                None
             }
-            Err(_) => 0,
+            Err(_) => None,
         };
     }
     first_err.map_or(Ok(()), Err)
@@ -155,7 +174,7 @@ pub(super) fn metrics(
             mac_address: n.mac.clone(),
             status: n.status.clone(),
             speed: n.speed,
-            mtu: n.mtu,
+            mtu: n.mtu.unwrap_or(0),
             rx_bytes: c.rx_bytes,
             tx_bytes: c.tx_bytes,
             rx_packets: c.rx_packets,
@@ -196,8 +215,9 @@ mod tests {
                 status: "up".into(),
                 speed: 1000,
                 mac: "52:54:00:12:34:56".into(),
-                mtu: 1500,
+                mtu: Some(1500),
                 ip: "10.0.0.5".into(),
+                ..InterfaceSample::default()
             }],
         }
     }

@@ -6,20 +6,40 @@ use atlhyper_model::PsiMetrics;
 use crate::proc::pressure::{self, Pressure};
 use crate::sampler::{Base, Sampler};
 
-/// Reads the three pressure files; `cur` is `None` unless all three parse.
-pub(super) fn sample(s: &mut Sampler, cur: &mut Option<PsiMetrics>) -> Result<(), String> {
-    *cur = None;
-    let mut read = |name: &str| -> Result<Pressure, String> {
-        let t = s
+/// The part of a raw sample this module reads.
+#[derive(Debug, Default)]
+pub(super) struct PsiSample {
+    /// The snapshot's shares; `None` unless all three files parse.
+    pub(super) metrics: Option<PsiMetrics>,
+    /// Each file as parsed (its stall totals are node_exporter's counters), in the order
+    /// cpu, memory, io; `None` where unreadable.
+    pub(super) files: [Option<Pressure>; 3],
+}
+
+/// The pressure files, in [`PsiSample::files`] order.
+pub(super) const RESOURCES: [&str; 3] = ["cpu", "memory", "io"];
+
+/// Reads the three pressure files.
+pub(super) fn sample(s: &mut Sampler, cur: &mut PsiSample) -> Result<(), String> {
+    let mut first_err = None;
+    for (slot, name) in cur.files.iter_mut().zip(RESOURCES) {
+        let read = s
             .read_text(Base::Proc, &[&"pressure", &name])
-            .map_err(|e| e.to_string())?;
-        pressure::parse(t).map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())
+            .and_then(|t| pressure::parse(t).map_err(|e| e.to_string()));
+        *slot = match read {
+            Ok(p) => Some(p),
+            Err(e) => {
+                first_err.get_or_insert(e);
+                None
+            }
+        };
+    }
+    cur.metrics = match &cur.files {
+        [Some(cpu), Some(memory), Some(io)] => Some(metrics(cpu, memory, io)),
+        _ => None,
     };
-    let cpu = read("cpu")?;
-    let memory = read("memory")?;
-    let io = read("io")?;
-    *cur = Some(metrics(&cpu, &memory, &io));
-    Ok(())
+    first_err.map_or(Ok(()), Err)
 }
 
 /// The avg10 shares, percent; a missing `full` line (the cpu file before Linux 5.13) is 0.

@@ -22,9 +22,32 @@ impl CpuReading {
     }
 }
 
-/// Reads every hwmon temperature input, else the thermal zones, into `cur`. An error when there
-/// is no sensor at all.
-pub(super) fn sample(s: &mut Sampler, cur: &mut TemperatureMetrics) -> Result<(), String> {
+/// One temperature as node_exporter labels it.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct LabelledTemp {
+    /// hwmon: the chip name ([`hwmon::chip_name`]); thermal: the zone's `type`.
+    pub(super) group: String,
+    /// hwmon: `tempN`; thermal: the zone number.
+    pub(super) item: String,
+    pub(super) celsius: f64,
+}
+
+/// The part of a raw sample this module reads.
+#[derive(Debug, Default)]
+pub(super) struct TemperatureSample {
+    /// The snapshot's view: plausible readings, the CPU's chosen.
+    pub(super) metrics: TemperatureMetrics,
+    /// Every hwmon temperature input that parsed (node_hwmon_temp_celsius).
+    pub(super) hwmon: Vec<LabelledTemp>,
+    /// Every thermal zone whose temperature parsed (node_thermal_zone_temp).
+    pub(super) zones: Vec<LabelledTemp>,
+}
+
+/// Reads every hwmon temperature input and every thermal zone into `cur`; the snapshot's sensors
+/// are hwmon's, the zones only as fallback. An error when there is no sensor at all.
+pub(super) fn sample(s: &mut Sampler, cur: &mut TemperatureSample) -> Result<(), String> {
+    cur.hwmon.clear();
+    cur.zones.clear();
     let mut temps = TemperatureMetrics::default();
     let mut best: Option<CpuReading> = None;
     let hwmons = s
@@ -43,10 +66,17 @@ pub(super) fn sample(s: &mut Sampler, cur: &mut TemperatureMetrics) -> Result<()
                 continue;
             }
             attrs.sort_by_key(|(i, _)| *i);
-            let chip = match s.read_text(Base::Sys, &[&"class/hwmon", hw, &sub, &"name"]) {
-                Ok(t) => t.trim().to_owned(),
-                Err(_) => hw.to_string_lossy().into_owned(),
-            };
+            let name_file = s
+                .read_text(Base::Sys, &[&"class/hwmon", hw, &sub, &"name"])
+                .ok()
+                .map(|t| t.trim().to_owned());
+            let link = s
+                .resolve(Base::Sys, &[&"class/hwmon", hw, &"device"])
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned());
+            let dir = hw.to_string_lossy();
+            let labelled_chip = hwmon::chip_name(link.as_deref(), name_file.as_deref(), &dir);
+            let chip = name_file.unwrap_or_else(|| dir.into_owned());
             for &(idx, attr) in &attrs {
                 if attr != hwmon::TempAttr::Input {
                     continue;
@@ -60,6 +90,11 @@ pub(super) fn sample(s: &mut Sampler, cur: &mut TemperatureMetrics) -> Result<()
                 let Some(current) = read(s, "input") else {
                     continue;
                 };
+                cur.hwmon.push(LabelledTemp {
+                    group: labelled_chip.clone(),
+                    item: format!("temp{idx}"),
+                    celsius: current,
+                });
                 if !hwmon::plausible(current) {
                     continue;
                 }
@@ -95,45 +130,50 @@ pub(super) fn sample(s: &mut Sampler, cur: &mut TemperatureMetrics) -> Result<()
             break;
         }
     }
+    let zones = s
+        .list_dir(Base::Sys, &[&"class", &"thermal"])
+        .unwrap_or_default();
+    for z in &zones {
+        let name = z.to_string_lossy();
+        let Some(number) = name.strip_prefix("thermal_zone") else {
+            continue;
+        };
+        let Ok(ty) = s
+            .read_text(Base::Sys, &[&"class/thermal", z, &"type"])
+            .map(|t| t.trim().to_owned())
+        else {
+            continue;
+        };
+        let Ok(Ok(current)) = s
+            .read_text(Base::Sys, &[&"class/thermal", z, &"temp"])
+            .map(thermal::parse_temp)
+        else {
+            continue;
+        };
+        cur.zones.push(LabelledTemp {
+            group: ty,
+            item: number.to_owned(),
+            celsius: current,
+        });
+    }
     // Thermal zones only as fallback: for the sensor list when hwmon has none, and for the CPU
     // reading when hwmon has no CPU sensor.
     if best.is_none() {
         let hwmon_had_sensors = !temps.sensors.is_empty();
-        let zones = s
-            .list_dir(Base::Sys, &[&"class", &"thermal"])
-            .unwrap_or_default();
-        for z in zones
-            .iter()
-            .filter(|z| z.to_string_lossy().starts_with("thermal_zone"))
-        {
-            let Ok(ty) = s
-                .read_text(Base::Sys, &[&"class/thermal", z, &"type"])
-                .map(|t| t.trim().to_owned())
-            else {
-                continue;
-            };
-            let Ok(Ok(current)) = s
-                .read_text(Base::Sys, &[&"class/thermal", z, &"temp"])
-                .map(thermal::parse_temp)
-            else {
-                continue;
-            };
-            if !hwmon::plausible(current) {
-                continue;
-            }
+        for z in cur.zones.iter().filter(|z| hwmon::plausible(z.celsius)) {
             // Zones have no rank among themselves: the hottest CPU zone wins.
-            if thermal::is_cpu_zone(&ty) && best.is_none_or(|b| current > b.current) {
+            if thermal::is_cpu_zone(&z.group) && best.is_none_or(|b| z.celsius > b.current) {
                 best = Some(CpuReading {
                     rank: 1,
-                    current,
+                    current: z.celsius,
                     threshold: 0.0,
                 });
             }
             if !hwmon_had_sensors {
                 temps.sensors.push(SensorReading {
-                    name: ty,
-                    label: z.to_string_lossy().into_owned(),
-                    current,
+                    name: z.group.clone(),
+                    label: format!("thermal_zone{}", z.item),
+                    current: z.celsius,
                     max: 0.0,
                     critical: 0.0,
                 });
@@ -144,8 +184,8 @@ pub(super) fn sample(s: &mut Sampler, cur: &mut TemperatureMetrics) -> Result<()
         temps.cpu_temp = b.current;
         temps.cpu_temp_max = b.threshold;
     }
-    *cur = temps;
-    if cur.sensors.is_empty() {
+    cur.metrics = temps;
+    if cur.metrics.sensors.is_empty() {
         return Err(format!(
             "no temperature sensors under {}/class/hwmon or {}/class/thermal",
             s.root().sys.display(),

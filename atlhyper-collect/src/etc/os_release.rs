@@ -1,19 +1,28 @@
 //! `/etc/os-release` (or `/usr/lib/os-release`) of the host: `PRETTY_NAME`.
 
-/// The unquoted `PRETTY_NAME` value, falling back to `NAME`.
-pub fn pretty_name(text: &str) -> Option<&str> {
-    let mut name = None;
-    for line in text.lines() {
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
+/// Every `KEY=value` line with the value unquoted; comments and other lines are skipped.
+pub fn fields(text: &str) -> impl Iterator<Item = (&str, &str)> {
+    text.lines().filter_map(|line| {
+        let (k, v) = line.split_once('=')?;
+        let k = k.trim();
+        if k.is_empty() || k.starts_with('#') {
+            return None;
+        }
         let v = v.trim();
         let v = v
             .strip_prefix('"')
             .and_then(|s| s.strip_suffix('"'))
             .or_else(|| v.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')))
             .unwrap_or(v);
-        match k.trim() {
+        Some((k, v))
+    })
+}
+
+/// The unquoted `PRETTY_NAME` value, falling back to `NAME`.
+pub fn pretty_name(text: &str) -> Option<&str> {
+    let mut name = None;
+    for (k, v) in fields(text) {
+        match k {
             "PRETTY_NAME" if !v.is_empty() => return Some(v),
             "NAME" if !v.is_empty() => name = Some(v),
             _ => {}
@@ -35,5 +44,11 @@ mod tests {
         assert_eq!(pretty_name("NAME=Alpine\n"), Some("Alpine"));
         assert_eq!(pretty_name("PRETTY_NAME=''\nNAME='x'\n"), Some("x"));
         assert_eq!(pretty_name("garbage"), None);
+    }
+
+    #[test]
+    fn fields_are_unquoted_and_comments_skipped() {
+        let f: Vec<_> = fields("# c=1\nID=debian\nVERSION_ID=\"12\"\nx\n=y\n").collect();
+        assert_eq!(f, [("ID", "debian"), ("VERSION_ID", "12")]);
     }
 }

@@ -145,6 +145,39 @@ pub fn parse(text: &str) -> ParseResult<Meminfo> {
 }
 
 /// `"   123 kB"` -> bytes; a value without unit is taken as is (HugePages_* lines have none).
+/// One line of `/proc/meminfo`, every key (the kernel adds keys over time).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeminfoField<'a> {
+    /// The key as the kernel spells it (`MemTotal`, `Active(anon)`, `HugePages_Total`).
+    pub key: &'a str,
+    /// The value: bytes when the line has the `kB` unit (converted), else the bare count.
+    pub value: u64,
+    /// Whether the line had the `kB` unit (a size), as opposed to a count.
+    pub is_bytes: bool,
+}
+
+/// Every line of `/proc/meminfo` in file order; a malformed line is an error item and the rest
+/// still parse.
+pub fn fields(text: &str) -> impl Iterator<Item = ParseResult<MeminfoField<'_>>> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(idx, line)| {
+            let Some((key, rest)) = line.split_once(':') else {
+                return Err(ParseError::new(
+                    FILE,
+                    idx + 1,
+                    ParseErrorKind::Malformed("line without ':'"),
+                ));
+            };
+            Ok(MeminfoField {
+                key: key.trim(),
+                value: value(rest, idx + 1)?,
+                is_bytes: rest.trim_end().ends_with("kB"),
+            })
+        })
+}
+
 fn value(rest: &str, line: usize) -> ParseResult<u64> {
     let mut it = rest.split_ascii_whitespace();
     let n = it.next().and_then(parse_u64).ok_or(ParseError::new(
@@ -170,6 +203,31 @@ fn value(rest: &str, line: usize) -> ParseResult<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_keep_every_key_with_its_unit() {
+        let text =
+            "MemTotal:       16 kB\nActive(anon):  2 kB\nHugePages_Total:   3\nbad line\nX: 1 MB\n";
+        let f: Vec<_> = fields(text).collect();
+        assert_eq!(
+            f[0],
+            Ok(MeminfoField {
+                key: "MemTotal",
+                value: 16 * 1024,
+                is_bytes: true
+            })
+        );
+        assert_eq!(f[1].as_ref().unwrap().key, "Active(anon)");
+        assert_eq!(
+            f[2],
+            Ok(MeminfoField {
+                key: "HugePages_Total",
+                value: 3,
+                is_bytes: false
+            })
+        );
+        assert!(f[3].is_err() && f[4].is_err());
+    }
 
     const MODERN: &str = "MemTotal:       49367316 kB\nMemFree:        40000000 kB\n\
 MemAvailable:   45000000 kB\nBuffers:          100000 kB\nCached:          2000000 kB\n\

@@ -25,6 +25,9 @@ pub struct Mount<'a> {
     pub fs_type: &'a str,
     /// Mount source (`/dev/sda1`, `/dev/root`, `server:/export`, `tmpfs`).
     pub source: Cow<'a, str>,
+    /// Mounted read-only: `ro` among this mount's options (what node_exporter's
+    /// `node_filesystem_readonly` reports).
+    pub read_only: bool,
 }
 
 /// Iterates over `/proc/[pid]/mountinfo` lines.
@@ -92,7 +95,7 @@ fn mountinfo_line(line: &str, lineno: usize) -> ParseResult<Mount<'_>> {
     let mount_point = it
         .next()
         .ok_or(err(ParseErrorKind::Missing("mount point")))?;
-    let _options = it
+    let options = it
         .next()
         .ok_or(err(ParseErrorKind::Missing("mount options")))?;
     // Optional fields (shared:N, master:N, ...) up to the "-" separator.
@@ -115,7 +118,13 @@ fn mountinfo_line(line: &str, lineno: usize) -> ParseResult<Mount<'_>> {
         mount_point: unescape(mount_point),
         fs_type,
         source: unescape(source),
+        read_only: has_ro(options),
     })
+}
+
+/// Whether a comma-separated option list holds `ro`.
+fn has_ro(options: &str) -> bool {
+    options.split(',').any(|o| o == "ro")
 }
 
 fn mounts_line(line: &str, lineno: usize) -> ParseResult<Mount<'_>> {
@@ -130,12 +139,15 @@ fn mounts_line(line: &str, lineno: usize) -> ParseResult<Mount<'_>> {
     let fs_type = it
         .next()
         .ok_or(err(ParseErrorKind::Missing("filesystem type")))?;
+    // Old kernels' files may stop after the type; then nothing says read-only.
+    let read_only = it.next().is_some_and(has_ro);
     Ok(Mount {
         dev: None,
         root: None,
         mount_point: unescape(mount_point),
         fs_type,
         source: unescape(source),
+        read_only,
     })
 }
 
@@ -174,7 +186,7 @@ mod tests {
     #[test]
     fn parses_mountinfo() {
         let text = "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard\n\
-36 35 98:0 /mnt1 /mnt\\040two rw,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue\n\
+36 35 98:0 /mnt1 /mnt\\040two ro,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue\n\
 22 27 0:21 / /proc rw,relatime - proc proc rw\n";
         let m: Vec<_> = parse_mountinfo(text).collect::<Result<_, _>>().unwrap();
         assert_eq!(m.len(), 3);
@@ -186,17 +198,22 @@ mod tests {
         assert_eq!(m[1].root.as_deref(), Some("/mnt1"));
         assert_eq!(m[1].fs_type, "ext3");
         assert_eq!(m[1].source, "/dev/root");
+        assert!(!m[0].read_only);
+        // The per-mount options decide, not the superblock's ("rw,errors=continue").
+        assert!(m[1].read_only);
     }
 
     #[test]
     fn parses_mounts() {
         let m: Vec<_> =
-            parse_mounts("/dev/sda1 / ext4 rw 0 0\nserver:/x /mnt/n\\011fs nfs4 rw 0 0\n")
+            parse_mounts("/dev/sda1 / ext4 rw 0 0\nserver:/x /mnt/n\\011fs nfs4 ro,noatime 0 0\n")
                 .collect::<Result<_, _>>()
                 .unwrap();
         assert_eq!(m[0].dev, None);
         assert_eq!(m[1].mount_point, "/mnt/n\tfs");
         assert_eq!(m[1].source, "server:/x");
+        assert!(!m[0].read_only);
+        assert!(m[1].read_only);
     }
 
     #[test]

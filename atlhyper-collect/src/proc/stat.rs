@@ -60,6 +60,8 @@ pub struct Stat {
     pub btime: u64,
     /// Context switches since boot.
     pub ctxt: Option<u64>,
+    /// Interrupts serviced since boot (the first number of the `intr` line).
+    pub intr: Option<u64>,
     /// Forks since boot.
     pub processes: Option<u64>,
     /// Runnable tasks now. Since Linux 2.6.0.
@@ -83,6 +85,7 @@ pub fn parse(text: &str) -> ParseResult<Stat> {
 pub fn parse_into(text: &str, out: &mut Stat) -> ParseResult<()> {
     out.cpus.clear();
     out.ctxt = None;
+    out.intr = None;
     out.processes = None;
     out.procs_running = None;
     out.procs_blocked = None;
@@ -132,6 +135,26 @@ pub fn parse_into(text: &str, out: &mut Stat) -> ParseResult<()> {
                     None => continue,
                 }
             }
+            // Only the total leads the long `intr` line: read its digits, skip the rest unscanned.
+            Some(b'i') => match line.strip_prefix(b"intr ") {
+                Some(rest) => {
+                    let digits = rest
+                        .iter()
+                        .position(|c| !c.is_ascii_digit())
+                        .unwrap_or(rest.len());
+                    let total = std::str::from_utf8(&rest[..digits])
+                        .ok()
+                        .and_then(|d| d.parse::<u64>().ok())
+                        .ok_or(ParseError::new(
+                            FILE,
+                            lineno,
+                            ParseErrorKind::BadNumber("intr"),
+                        ))?;
+                    out.intr = Some(total);
+                    continue;
+                }
+                None => continue,
+            },
             Some(b'b') => match key_value(line, b"btime") {
                 Some(v) => (&mut btime, v),
                 None => continue,
@@ -292,8 +315,39 @@ softirq 1 2 3\n";
         assert_eq!(s.cpus[1].idle, 16962);
         assert_eq!(s.btime, 1_700_000_000);
         assert_eq!(s.ctxt, Some(123));
+        assert_eq!(s.intr, Some(1));
         assert_eq!(s.procs_running, Some(2));
         assert_eq!(s.cpu.total(), 33182 + 5405 + 37344 + 259 + 41 + 23);
+    }
+
+    #[test]
+    fn intr_total_is_the_first_number_and_a_bad_one_is_an_error() {
+        let s = parse(
+            "cpu 1 2 3 4 5 6 7
+intr 987654321 0 5
+btime 5
+",
+        )
+        .unwrap();
+        assert_eq!(s.intr, Some(987_654_321));
+        assert!(
+            parse(
+                "cpu 1 2 3 4 5 6 7
+intr x 1
+btime 5
+"
+            )
+            .is_err()
+        );
+        // Another key starting with "intr" is not the total.
+        let s = parse(
+            "cpu 1 2 3 4 5 6 7
+intrx 9
+btime 5
+",
+        )
+        .unwrap();
+        assert_eq!(s.intr, None);
     }
 
     #[test]

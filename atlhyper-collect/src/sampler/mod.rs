@@ -289,6 +289,17 @@ impl Sampler {
         }
     }
 
+    /// `parts` under `base` with every symbolic link resolved (hwmon's `device` link leads to
+    /// the bus and device a chip sits on).
+    pub fn resolve(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> Result<PathBuf, Error> {
+        self.build(base, parts);
+        self.note(false);
+        std::fs::canonicalize(&self.path).map_err(|source| Error::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     /// Whether `parts` exists under `base`.
     pub fn exists(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> bool {
         self.build(base, parts);

@@ -73,9 +73,69 @@ pub fn cpu_sensor_rank(chip: &str, label: &str) -> Option<u8> {
     }
 }
 
+/// node_exporter's name of a hwmon chip: `<bus>_<device>` from the resolved path of the chip's
+/// `device` link (`/sys/devices/platform/coretemp.0` gives `platform_coretemp_0`), else the
+/// chip's `name` file, else the `hwmonN` directory name; each part lower-cased with characters
+/// outside `[a-z0-9:_]` made `_` and `_` trimmed at both ends.
+pub fn chip_name(device_link: Option<&str>, name_file: Option<&str>, dir: &str) -> String {
+    if let Some(link) = device_link {
+        let mut parts = link.trim_end_matches('/').rsplit('/');
+        let device = clean(parts.next().unwrap_or(""));
+        let bus = clean(parts.next().unwrap_or(""));
+        match (bus.is_empty(), device.is_empty()) {
+            (false, false) => return format!("{bus}_{device}"),
+            (true, false) => return device,
+            _ => {}
+        }
+    }
+    if let Some(name) = name_file.map(clean).filter(|n| !n.is_empty()) {
+        return name;
+    }
+    clean(dir)
+}
+
+/// Lower case, characters outside `[a-z0-9:_]` replaced by `_`, `_` trimmed.
+fn clean(s: &str) -> String {
+    let lowered: String = s
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == ':' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    lowered.trim_matches('_').to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chip_names_as_node_exporter_builds_them() {
+        assert_eq!(
+            chip_name(
+                Some("/sys/devices/platform/coretemp.0"),
+                Some("coretemp\n"),
+                "hwmon1"
+            ),
+            "platform_coretemp_0"
+        );
+        assert_eq!(
+            chip_name(
+                Some("/sys/devices/pci0000:00/0000:00:1d.0/0000:01:00.0/nvme/nvme0"),
+                None,
+                "hwmon2"
+            ),
+            "nvme_nvme0"
+        );
+        assert_eq!(chip_name(Some("nvme0"), None, "hwmon2"), "nvme0");
+        assert_eq!(chip_name(None, Some("acpitz\n"), "hwmon0"), "acpitz");
+        assert_eq!(chip_name(None, Some(" \n"), "hwmon0"), "hwmon0");
+    }
 
     #[test]
     fn attrs_and_values() {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use atlhyper_model::{CommandStatus, MetricsDataPoint, NodeMetricsSnapshot, NodeStatus};
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -21,19 +21,22 @@ use crate::view::Envelope;
 /// Longest node series an observe request may ask the agent for, minutes.
 pub const MAX_SERIES_MINUTES: u32 = 24 * 60;
 
-/// `GET /metrics`.
-pub(crate) async fn metrics(State(master): State<Master>) -> Result<Response, ApiError> {
+/// `GET /metrics[?cluster=ID]`: text 0.0.4, or OpenMetrics when asked; gzip when accepted.
+pub(crate) async fn metrics(
+    State(master): State<Master>,
+    headers: HeaderMap,
+    query: Params,
+) -> Result<Response, ApiError> {
+    let query = params(query)?;
     let views = master.hub.views();
     let clusters = master.hub.clusters();
-    let text = crate::exposition::render(&views, &clusters, &master.stats);
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        text,
-    )
-        .into_response())
+    Ok(crate::exposition::respond(
+        &views,
+        &clusters,
+        &master.stats,
+        &headers,
+        query.get("cluster").map(String::as_str),
+    ))
 }
 
 /// The `cluster_id` query parameter of the observe endpoints.
