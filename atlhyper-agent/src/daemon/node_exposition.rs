@@ -66,3 +66,60 @@ fn collect_into(latest: &mut Latest) -> NodeMetricsSnapshot {
     latest.processes.clone_from(&snapshot.processes);
     snapshot
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use atlhyper_collect::{CollectConfig, HostRoot};
+    use atlhyper_model::ExpositionFormat;
+
+    use super::*;
+
+    /// A collector over the captured `vm/t0` tree of the collect crate.
+    fn source(max_age: Duration) -> NodeSource {
+        let tree =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../atlhyper-collect/tests/fixtures/vm/t0");
+        let collector = Collector::new(HostRoot::under(&tree), CollectConfig::from_host());
+        NodeSource::new(collector, max_age)
+    }
+
+    fn scrape(node: &NodeSource) -> String {
+        let mut out = Exposition::new(ExpositionFormat::Text);
+        node.write(&mut out);
+        out.finish()
+    }
+
+    fn sample_time(text: &str) -> String {
+        text.lines()
+            .find(|l| l.starts_with("node_time_seconds "))
+            .expect("node_time_seconds")
+            .to_owned()
+    }
+
+    #[test]
+    fn the_first_scrape_collects_and_a_young_sample_is_reused() {
+        let node = source(Duration::from_secs(3600));
+        let first = scrape(&node);
+        assert!(first.contains("node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 315.55\n"));
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(sample_time(&scrape(&node)), sample_time(&first));
+    }
+
+    #[test]
+    fn an_old_sample_is_collected_again() {
+        let node = source(Duration::ZERO);
+        let first = scrape(&node);
+        std::thread::sleep(Duration::from_millis(5));
+        assert_ne!(sample_time(&scrape(&node)), sample_time(&first));
+    }
+
+    #[test]
+    fn a_push_collection_is_what_scrapes_reuse() {
+        let node = source(Duration::from_secs(3600));
+        let snapshot = node.collect();
+        let text = scrape(&node);
+        let at = snapshot.timestamp.timestamp_micros() as f64 / 1e6;
+        assert_eq!(sample_time(&text), format!("node_time_seconds {at}"));
+    }
+}
