@@ -117,7 +117,8 @@ pub(crate) async fn metrics(
     let inner = &master.inner;
     let views = inner.hub.views();
     let clusters = inner.hub.clusters();
-    let text = crate::exposition::render(&views, &clusters, &inner.stats);
+    let mut text = crate::exposition::render(&views, &clusters, &inner.stats);
+    crate::alerting::metrics::write_alert_metrics(&mut text, &inner.alerting);
     Ok((
         [(
             header::CONTENT_TYPE,

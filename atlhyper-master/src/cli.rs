@@ -9,7 +9,7 @@ use crate::config::{
     parse_token_list,
 };
 
-fn duration_arg(s: &str) -> Result<Duration, String> {
+pub(crate) fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s).map_err(|e| e.0)
 }
 
@@ -116,6 +116,8 @@ pub struct MasterArgs {
     /// more wait up to 1 s, then get 503 with Retry-After.
     #[arg(long, env = "MASTER_HEAVY_READ_CONCURRENCY", default_value_t = 64)]
     pub heavy_read_concurrency: usize,
+    #[command(flatten)]
+    pub alerting: crate::alerting::AlertArgs,
 }
 
 impl MasterArgs {

@@ -111,7 +111,7 @@ fn counter(out: &mut String, name: &str, help: &str, value: &AtomicU64) {
 }
 
 /// Escapes a label value: backslash, double quote and newline.
-fn escape(value: &str) -> String {
+pub(crate) fn escape(value: &str) -> String {
     let mut s = String::with_capacity(value.len());
     for c in value.chars() {
         match c {

@@ -120,6 +120,7 @@
 //! most [`MasterConfig::max_connections`] are served at once, the rest wait in the backlog.
 
 mod admission;
+pub mod alerting;
 mod api;
 mod auth;
 mod cli;
@@ -188,6 +189,7 @@ struct Inner {
     /// creations cannot pass the cap together.
     creating: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
+    alerting: alerting::Alerting,
 }
 
 impl Inner {
@@ -206,12 +208,30 @@ impl std::fmt::Debug for Master {
 }
 
 impl Master {
-    /// A master over these stores (often one engine behind all three).
+    /// A master over these stores (often one engine behind all three), with alert state in
+    /// memory and no notification ([`alerting::Alerting::in_memory`]).
     pub fn new(
         config: MasterConfig,
         metrics: Arc<dyn MetricsStore>,
         commands: Arc<dyn CommandQueue>,
         agents: Arc<dyn AgentRegistry>,
+    ) -> Self {
+        Self::with_alerting(
+            config,
+            metrics,
+            commands,
+            agents,
+            alerting::Alerting::in_memory(),
+        )
+    }
+
+    /// A master over these stores with this alerting (its store, publisher and rules file).
+    pub fn with_alerting(
+        config: MasterConfig,
+        metrics: Arc<dyn MetricsStore>,
+        commands: Arc<dyn CommandQueue>,
+        agents: Arc<dyn AgentRegistry>,
+        alerting: alerting::Alerting,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -227,6 +247,7 @@ impl Master {
                 stats: MasterStats::default(),
                 creating: tokio::sync::Mutex::new(()),
                 shutdown: CancellationToken::new(),
+                alerting,
             }),
         }
     }
@@ -239,6 +260,25 @@ impl Master {
     /// The in-memory state of every cluster.
     pub fn hub(&self) -> &DataHub {
         &self.inner.hub
+    }
+
+    /// The alerting state: rules and running alerts.
+    pub fn alerting(&self) -> &alerting::Alerting {
+        &self.inner.alerting
+    }
+
+    /// Runs one alert evaluation now (the background task runs one every
+    /// `MASTER_ALERT_EVAL_INTERVAL`).
+    pub async fn evaluate_alerts(&self) {
+        let inner = &self.inner;
+        inner
+            .alerting
+            .evaluate(&inner.hub, &*inner.metrics, Utc::now())
+            .await;
+    }
+
+    pub(crate) fn shutdown_token(&self) -> &CancellationToken {
+        &self.inner.shutdown
     }
 
     /// Every route: agent side, API, `/health`, `/metrics` and the dashboard.
@@ -285,6 +325,7 @@ impl Master {
                 post(api::create_command).get(api::list_commands),
             )
             .route("/api/v2/commands/{id}", get(api::get_command))
+            .merge(alerting::api::routes())
             // Add routes above this line: the limits cover the routes added before them.
             .route_layer(from_fn_with_state(self.clone(), limits::limit))
             .with_state(self.clone())
@@ -343,6 +384,7 @@ impl Master {
                 entry.heard(agent.last_snapshot, true);
             }
         }
+        inner.alerting.load().await?;
         Ok(())
     }
 
@@ -385,6 +427,7 @@ impl Master {
                 tracing::warn!(error = %e, "pruning history failed");
             }
         }
+        inner.alerting.prune_history(before).await;
         // Finished commands share the history's retention; open ones are never deleted.
         match inner.commands.prune_commands(before).await {
             Ok(n) => {
@@ -459,6 +502,7 @@ pub async fn run_master(
             "limits",
             every(&master, FORGET_IDLE_CLIENTS_EVERY, "limits"),
         ),
+        ("alerts", alerting::spawn(&master)),
     ];
     let token = master.inner.shutdown.clone();
     let limits = ServeLimits {
@@ -512,8 +556,17 @@ pub async fn run_from_args(
     if config.is_open() && !config.listen.ip().is_loopback() {
         return Err(MasterError::OpenOnNetwork(config.listen));
     }
+    let settings = args.alerting.to_settings()?;
     let store = open_sqlite(&args.db_path).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let master = Master::new(config, store.clone(), store.clone(), store);
+    let alerting =
+        alerting::Alerting::new(store.clone(), Arc::new(alerting::NoPublisher), settings);
+    let master = Master::with_alerting(
+        config,
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        alerting,
+    );
     run_master(master, listener, shutdown).await
 }
