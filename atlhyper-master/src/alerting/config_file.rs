@@ -47,7 +47,7 @@ impl fmt::Display for AlertConfigError {
 #[serde(deny_unknown_fields)]
 struct Document {
     #[serde(default)]
-    rules: Vec<CheckedRule>,
+    rules: Vec<RuleSpec>,
     // Notification's keys: read by the notification side from the same file.
     #[serde(default, rename = "route")]
     _route: Option<serde_yaml_ng::Value>,
@@ -55,18 +55,6 @@ struct Document {
     _receivers: Option<serde_yaml_ng::Value>,
     #[serde(default, rename = "inhibit_rules")]
     _inhibit_rules: Option<serde_yaml_ng::Value>,
-}
-
-/// A rule that compiled; the compile error surfaces as a deserialization error, so the YAML
-/// reader attaches its location.
-struct CheckedRule(RuleSpec);
-
-impl<'de> Deserialize<'de> for CheckedRule {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let spec = RuleSpec::deserialize(d)?;
-        Rule::compile(spec.clone()).map_err(serde::de::Error::custom)?;
-        Ok(Self(spec))
-    }
 }
 
 /// Reads and checks the file.
@@ -96,39 +84,76 @@ pub fn parse_alert_config(path: &Path, text: &str) -> Result<Vec<RuleSpec>, Aler
         let field = e.path().to_string();
         let inner = e.into_inner();
         let line = inner.location().map(|l| l.line());
-        // The message without serde_yaml_ng's own " at line N column M" (the line is ours).
+        // The message without serde_yaml_ng's own path and position (ours are in front).
         let mut message = inner.to_string();
         if let Some(cut) = message.find(" at line ") {
             message.truncate(cut);
         }
+        if let Some(rest) = message.strip_prefix(&format!("{field}: ")) {
+            message = rest.to_owned();
+        }
         fail(line, field, message)
     })?;
     let mut names = BTreeSet::new();
-    let mut rules = Vec::with_capacity(doc.rules.len());
-    for (i, CheckedRule(spec)) in doc.rules.into_iter().enumerate() {
+    for (i, spec) in doc.rules.iter().enumerate() {
+        if let Err(e) = Rule::compile(spec.clone()) {
+            return Err(fail(
+                line_in_rule(text, i, &e.field),
+                format!("rules[{i}].{}", e.field),
+                e.message,
+            ));
+        }
         if !names.insert(spec.name.clone()) {
             return Err(fail(
-                line_of_rule(text, &spec.name),
+                line_in_rule(text, i, "name"),
                 format!("rules[{i}].name"),
                 format!("{:?} appears twice", spec.name),
             ));
         }
-        rules.push(spec);
     }
-    Ok(rules)
+    Ok(doc.rules)
 }
 
-/// The line of the second `name: <name>` in the text (a duplicate's), best effort.
-fn line_of_rule(text: &str, name: &str) -> Option<usize> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| {
-            let l = l.trim_start().trim_start_matches("- ").trim();
-            l.strip_prefix("name:")
-                .is_some_and(|v| v.trim().trim_matches(['"', '\'']) == name)
-        })
-        .nth(1)
-        .map(|(i, _)| i + 1)
+/// The 1-based line of `field` (its last dotted part) inside the `index`-th item of the
+/// top-level `rules:` list, or of the item itself when the field is not written there (a
+/// missing one). Block-style YAML, as rule files are written; `None` for other layouts.
+fn line_in_rule(text: &str, index: usize, field: &str) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.iter().position(|l| l.trim_end() == "rules:")?;
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    // Items of the list: lines starting with "- " at the list's indentation.
+    let mut items = Vec::new();
+    let mut item_indent = None;
+    for (n, l) in lines.iter().enumerate().skip(start + 1) {
+        if l.trim().is_empty() || l.trim_start().starts_with('#') {
+            continue;
+        }
+        if indent(l) == 0 && !l.starts_with('-') {
+            break;
+        }
+        if l.trim_start().starts_with("- ") || l.trim() == "-" {
+            let i = indent(l);
+            if *item_indent.get_or_insert(i) == i {
+                items.push(n);
+            }
+        }
+    }
+    let first = *items.get(index)?;
+    let end = items.get(index + 1).copied().unwrap_or_else(|| {
+        lines
+            .iter()
+            .enumerate()
+            .skip(first + 1)
+            .find(|(_, l)| indent(l) == 0 && !l.trim().is_empty() && !l.starts_with('-'))
+            .map_or(lines.len(), |(n, _)| n)
+    });
+    let key = field.rsplit('.').next().unwrap_or(field);
+    let found = (first..end).find(|&n| {
+        let l = lines[n].trim_start().trim_start_matches("- ").trim_start();
+        l.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with(':'))
+    });
+    Some(found.unwrap_or(first) + 1)
 }
 
 #[cfg(test)]
@@ -161,12 +186,33 @@ mod tests {
         assert!(e.to_string().starts_with("alerts.yaml:5: rules[0]"), "{e}");
 
         let e = parse("rules:\n  - name: A\n    figure: cpu.usage_percent\n    op: \">\"\n    threshold: 1\n  - name: B\n    figure: cpu.bogus\n    op: \">\"\n    threshold: 1\n").unwrap_err();
-        assert_eq!(e.field, "rules[1]", "{e}");
-        assert!(e.message.contains("figure: unknown figure"), "{e}");
-        assert!(e.line.is_some_and(|l| l >= 6), "{e}");
+        assert_eq!(
+            (e.field.as_str(), e.line),
+            ("rules[1].figure", Some(7)),
+            "{e}"
+        );
+        assert!(e.message.contains("unknown figure"), "{e}");
+
+        let e = parse("rules:\n  - name: A\n    figure: cpu.usage_percent\n    op: \">\"\n    threshold: 1\n    scope:\n      clusters: prod\n      nodes: \"worker-(\"\n").unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.line),
+            ("rules[0].scope.nodes", Some(8)),
+            "{e}"
+        );
 
         let e = parse("rules:\n  - name: A\n    figure: cpu.usage_percent\n    op: \">\"\n    threshold: 1\n    for: soon\n").unwrap_err();
-        assert!(e.message.contains("for:"), "{e}");
+        assert_eq!((e.field.as_str(), e.line), ("rules[0].for", Some(6)), "{e}");
+        assert_eq!(
+            e.to_string(),
+            format!("alerts.yaml:6: rules[0].for: {}", e.message)
+        );
+
+        let e = parse("rules:\n  - name: A\n    figure: cpu.usage_percent\n    op: \">\"\n    threshold: [1]\n").unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.line),
+            ("rules[0].threshold", Some(5)),
+            "{e}"
+        );
 
         let e = parse("rule:\n  - name: A\n").unwrap_err();
         assert_eq!(e.line, Some(1), "{e}");

@@ -537,7 +537,7 @@ mod tests {
             ),
             (
                 r#"{"name":"X","figure":"cpu.usage_percent","op":">","threshold":1,"scope":{"node":"a"}}"#,
-                "scope",
+                "scope.node",
             ),
         ];
         for (json, field) in cases {
