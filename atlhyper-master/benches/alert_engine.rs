@@ -17,7 +17,7 @@ use chrono::{TimeDelta, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn node(i: usize) -> NodeMetricsSnapshot {
-    let hot = i % 100 == 0;
+    let hot = i.is_multiple_of(100);
     let mut n = NodeMetricsSnapshot {
         node_name: format!("worker-{i:05}"),
         timestamp: Utc::now(),
