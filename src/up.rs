@@ -151,7 +151,13 @@ pub async fn up(
         async move { stop.cancelled().await }
     };
     let mut parts: JoinSet<(&'static str, Result<(), String>)> = JoinSet::new();
-    let master = Master::new(config, store.clone(), store.clone(), store);
+    // Alert state in the same SQLite file, so a restart keeps running alerts.
+    let alerting = atlhyper_master::alerting::Alerting::new(
+        store.clone(),
+        Arc::new(atlhyper_master::alerting::NoPublisher),
+        atlhyper_master::alerting::AlertSettings::default(),
+    );
+    let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
     let master_run = run_master(master, master_listener, stopped(&stop));
     parts.spawn(async move { ("master", master_run.await.map_err(|e| e.to_string())) });
 

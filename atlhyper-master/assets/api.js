@@ -51,3 +51,23 @@ export async function getJson(path, timing) {
   if (body === null) throw new ApiError(res.status, 'The master sent a body that is not JSON');
   return body;
 }
+
+/** POSTs `body` as JSON to `path` with the stored token and returns the answer's JSON. */
+export async function postJson(path, body) {
+  const headers = { Accept: 'application/json', 'Content-Type': 'application/json' };
+  if (viewerToken) headers.Authorization = 'Bearer ' + viewerToken;
+  let res;
+  try {
+    res = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body) });
+  } catch (_) {
+    throw new ApiError(0, 'The master is unreachable');
+  }
+  const text = await res.text();
+  let answer = null;
+  try { answer = text ? JSON.parse(text) : null; } catch (_) { answer = null; }
+  if (res.status === 401) { whenUnauthorized(); throw new ApiError(401, 'A token is required'); }
+  if (!res.ok) {
+    throw new ApiError(res.status, answer && typeof answer.error === 'string' ? answer.error : res.status + ' ' + res.statusText);
+  }
+  return answer;
+}

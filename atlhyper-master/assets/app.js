@@ -2,6 +2,7 @@
 // Plain DOM code, no dependencies, no build step: this entry module owns the page state and the
 // refresh loop; overview.js, node.js and charts.js draw from the state they are handed.
 
+import { refreshAlerts, firingSuffix, renderAlertBadges, renderAlertsView, wireAlerts } from './alerts.js';
 import { getJson, onUnauthorized, useViewerToken } from './api.js';
 import { emptyTrend, refreshCharts, wireCharts } from './charts.js';
 import { byId, setClass, setText, show } from './dom.js';
@@ -32,6 +33,13 @@ const page = {
   processSort: { key: 'cpu_percent', dir: -1 },
   range: '24h',
   trend: emptyTrend(),
+  view: '', // 'alerts' on the Alerts view
+  alerts: [], // running alerts (GET /api/v2/alerts)
+  alertsError: null,
+  alertsNote: '',
+  alertHistory: [],
+  silences: [],
+  silencesError: null,
 };
 
 // The refresh loop.
@@ -88,7 +96,7 @@ function renderClusterPicker() {
   select.disabled = false;
   syncOptions(select, list.map((c) => [c.cluster_id,
     c.cluster_id + ' · ' + c.node_count + (c.node_count === 1 ? ' node' : ' nodes') +
-    (c.status === 'online' ? '' : ' · agent ' + (c.status || 'offline'))]));
+    (c.status === 'online' ? '' : ' · agent ' + (c.status || 'offline')) + firingSuffix(page, c.cluster_id)]));
   if (select.value !== page.clusterId) select.value = page.clusterId;
 }
 
@@ -110,14 +118,19 @@ byId('back').addEventListener('click', () => navigate(page.clusterId, '', ''));
 
 function render() {
   renderClusterPicker();
-  const nodeOpen = !!page.nodeName;
-  show(byId('overview'), !nodeOpen);
+  const alertsOpen = page.view === 'alerts';
+  const nodeOpen = !alertsOpen && !!page.nodeName;
+  show(byId('alerts-view'), alertsOpen);
+  show(byId('overview'), !alertsOpen && !nodeOpen);
   show(byId('detail'), nodeOpen);
-  if (nodeOpen) renderNode(page); else renderOverview(page);
+  if (alertsOpen) renderAlertsView(page); else if (nodeOpen) renderNode(page); else renderOverview(page);
+  renderAlertBadges(page);
 }
 
 function followRoute() {
   const route = readRoute();
+  page.view = route.view;
+  page.alertsNote = '';
   const clusterChanged = route.clusterId !== page.clusterId;
   const nodeChanged = route.nodeName !== page.nodeName;
   if (clusterChanged) { page.clusterId = route.clusterId; page.overview = null; page.pageIndex = 0; }
@@ -202,8 +215,11 @@ async function refresh() {
       ? 'The agent of cluster ' + page.clusterId + ' is ' + info.status + ' (last heard ' + timeAgo(info.last_seen) + '): its nodes count as offline. Figures are its last report.'
       : '');
   }
+  await refreshAlerts(page);
   renderClusterPicker();
-  if (!page.nodeName) renderOverview(page);
+  renderAlertBadges(page);
+  if (page.view === 'alerts') renderAlertsView(page);
+  else if (!page.nodeName) renderOverview(page);
 }
 
 async function refreshLoop() {
@@ -222,10 +238,11 @@ function refreshSoon() { clearTimeout(refreshTimer); refreshTimer = setTimeout(r
 wireOverview(page);
 wireNode(page);
 wireCharts(page);
+wireAlerts(page);
 window.addEventListener('hashchange', followRoute);
 {
   const route = readRoute();
-  page.clusterId = route.clusterId; page.nodeName = route.nodeName; page.range = route.range || '24h';
+  page.clusterId = route.clusterId; page.nodeName = route.nodeName; page.range = route.range || '24h'; page.view = route.view;
   render();
   refreshLoop();
 }

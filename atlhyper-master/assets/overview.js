@@ -3,6 +3,7 @@
 import { byId, markSortedColumn, setClass, setText, show, showState, syncRowCount } from './dom.js';
 import { byteRate, byteSize, celsius, duration, fixed, percent, timeAgo } from './format.js';
 import { HEALTH_LIMIT, isHealthy, isOnline } from './health.js';
+import { firingSuffix } from './alerts.js';
 import { navigate } from './route.js';
 
 const PAGE_SIZE = 50;
@@ -104,7 +105,7 @@ function renderTable(page) {
     if (tr.dataset.node !== r.name) tr.dataset.node = r.name;
     if (tr.tabIndex !== 0) tr.tabIndex = 0;
     setClass(tr, r.status);
-    setText(c[0], r.status === 'online' ? 'Online' : r.status === 'offline' ? 'Offline' : 'Unhealthy');
+    setText(c[0], (r.status === 'online' ? 'Online' : r.status === 'offline' ? 'Offline' : 'Unhealthy') + firingSuffix(page, page.clusterId, r.name));
     const seen = r.status === 'offline' && r.lastSeen ? 'Last report ' + timeAgo(r.lastSeen) : '';
     if (c[0].title !== seen) c[0].title = seen;
     setText(c[1], r.name);

@@ -1,4 +1,4 @@
-// The page's place lives in the URL fragment: #c=<cluster>&n=<node>&r=<range>.
+// The page's place lives in the URL fragment: #c=<cluster>&n=<node>&r=<range>, or #v=alerts.
 
 /** Chart ranges and their length in hours. */
 export const RANGE_HOURS = { '1h': 1, '24h': 24, '7d': 168, '30d': 720 };
@@ -6,7 +6,8 @@ export const RANGE_HOURS = { '1h': 1, '24h': 24, '7d': 168, '30d': 720 };
 /** The place named by the current fragment (empty strings for what it does not name). */
 export function readRoute() {
   const p = new URLSearchParams(location.hash.slice(1));
-  return { clusterId: p.get('c') || '', nodeName: p.get('n') || '', range: RANGE_HOURS[p.get('r')] ? p.get('r') : '' };
+  return { clusterId: p.get('c') || '', nodeName: p.get('n') || '', range: RANGE_HOURS[p.get('r')] ? p.get('r') : '',
+    view: p.get('v') === 'alerts' ? 'alerts' : '' };
 }
 
 /** Goes to a cluster, a node of it (or '' for the overview) and a chart range. */

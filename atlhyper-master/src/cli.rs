@@ -129,6 +129,8 @@ pub struct MasterArgs {
     /// Log line format: `text` (one readable line per event) or `json` (one object per line).
     #[arg(long, env = "MASTER_LOG_FORMAT", value_enum, default_value_t = atlhyper_http::LogFormat::Text)]
     pub log_format: atlhyper_http::LogFormat,
+    #[command(flatten)]
+    pub alerting: crate::alerting::AlertArgs,
 }
 
 impl MasterArgs {

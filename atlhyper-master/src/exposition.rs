@@ -524,15 +524,23 @@ pub(crate) struct Scrape<'a> {
 /// The `/metrics` answer: the format the `Accept` header asks for, gzip-compressed when
 /// `Accept-Encoding` allows it, only `cluster`'s nodes when given.
 pub(crate) fn respond(
-    views: &[std::sync::Arc<ClusterView>],
-    clusters: &[ClusterInfo],
-    stats: &MasterStats,
+    master: &crate::Master,
     headers: &HeaderMap,
     cluster: Option<&str>,
 ) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = ExpositionFormat::negotiate(accept);
-    let text = render(views, clusters, stats, Scrape { format, cluster });
+    let views = master.hub.views();
+    let clusters = master.hub.clusters();
+    let text = render(
+        &views,
+        &clusters,
+        &master.stats,
+        Scrape { format, cluster },
+        |out| {
+            crate::alerting::metrics::write_alert_metrics(out, &master.alerting);
+        },
+    );
     let content_type = [(
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.content_type()),
@@ -559,11 +567,14 @@ pub(crate) fn render(
     clusters: &[ClusterInfo],
     stats: &MasterStats,
     scrape: Scrape<'_>,
+    write_parts: impl FnOnce(&mut Exposition),
 ) -> String {
     let mut out = Exposition::with_capacity(scrape.format, 4096 + views.len() * 4096);
     write_clusters(&mut out, clusters, scrape.cluster);
     write_nodes(&mut out, views, scrape.cluster);
     write_master(&mut out, clusters, stats);
+    // The parts with state of their own (alerting) write their families last.
+    write_parts(&mut out);
     out.finish()
 }
 

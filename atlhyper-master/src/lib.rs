@@ -120,6 +120,7 @@
 //! most [`MasterConfig::max_connections`] are served at once, the rest wait in the backlog.
 
 mod admission;
+pub mod alerting;
 mod auth;
 mod cli;
 mod commands;
@@ -241,6 +242,11 @@ pub async fn run_from_args(
             addr: config.listen,
             source,
         })?;
-    let master = Master::new(config, store.clone(), store.clone(), store);
+    let alerting = alerting::Alerting::new(
+        store.clone(),
+        Arc::new(alerting::NoPublisher),
+        args.alerting.to_settings()?,
+    );
+    let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
     run_master(master, listener, shutdown).await
 }

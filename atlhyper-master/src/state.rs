@@ -49,6 +49,8 @@ pub struct Master {
     pub(crate) creating: Arc<tokio::sync::Mutex<()>>,
     /// The last logged state of every node, so each online/offline transition is logged once.
     pub(crate) node_liveness: Arc<parking_lot::Mutex<LivenessChanges<(String, String)>>>,
+    /// Alert rules, running alerts and their evaluation.
+    pub(crate) alerting: Arc<crate::alerting::Alerting>,
     /// Cancelled at shutdown: long polls answer, waiting requests end, periodic tasks stop.
     pub(crate) shutdown: CancellationToken,
 }
@@ -63,14 +65,33 @@ impl std::fmt::Debug for Master {
 }
 
 impl Master {
-    /// A master over these stores (often one engine behind all three).
+    /// A master over these stores (often one engine behind all three), with alert state in
+    /// memory and no notification ([`Alerting::in_memory`](crate::alerting::Alerting::in_memory)).
     pub fn new(
         config: MasterConfig,
         metrics: Arc<dyn MetricsStore>,
         commands: Arc<dyn CommandQueue>,
         agents: Arc<dyn AgentRegistry>,
     ) -> Self {
+        Self::with_alerting(
+            config,
+            metrics,
+            commands,
+            agents,
+            crate::alerting::Alerting::in_memory(),
+        )
+    }
+
+    /// A master over these stores with this alerting (its store, publisher and rules file).
+    pub fn with_alerting(
+        config: MasterConfig,
+        metrics: Arc<dyn MetricsStore>,
+        commands: Arc<dyn CommandQueue>,
+        agents: Arc<dyn AgentRegistry>,
+        alerting: crate::alerting::Alerting,
+    ) -> Self {
         Self {
+            alerting: Arc::new(alerting),
             tokens: Arc::new(Tokens::from_config(&config)),
             hub: Arc::new(DataHub::with_offline_after(config.agent_offline_after)),
             limits: Arc::new(Limits::from_config(&config)),
@@ -95,6 +116,19 @@ impl Master {
     /// The in-memory state of every cluster.
     pub fn hub(&self) -> &DataHub {
         &self.hub
+    }
+
+    /// The alerting state: rules and running alerts.
+    pub fn alerting(&self) -> &crate::alerting::Alerting {
+        &self.alerting
+    }
+
+    /// Runs one alert evaluation now (the periodic task runs one every
+    /// `MASTER_ALERT_EVAL_INTERVAL`).
+    pub async fn evaluate_alerts(&self) {
+        self.alerting
+            .evaluate(&self.hub, &*self.metrics, Utc::now())
+            .await;
     }
 
     /// Every route: agent side, API, `/health`, `/metrics` and the dashboard (the list is in the
@@ -180,6 +214,7 @@ impl Master {
                 entry.heard(agent.last_snapshot, true);
             }
         }
+        self.alerting.load().await?;
         Ok(())
     }
 

@@ -58,6 +58,9 @@ pub(crate) fn spawn_all(master: &Master) -> Vec<(&'static str, JoinHandle<()>)> 
             "liveness log",
             every(master, LOG_LIVENESS_EVERY, log_liveness_changes),
         ),
+        // Its own loop: the first evaluation waits one interval, so agents have pushed since
+        // the start before anything is judged down.
+        ("alerts", crate::alerting::spawn(master)),
     ]
 }
 
@@ -102,6 +105,7 @@ async fn prune(master: Master) {
         }
         Err(e) => master.store_failure("pruning commands", &e),
     }
+    master.alerting.prune_history(before).await;
 }
 
 /// Lets the rate limits forget clients whose budget has refilled (bounded memory).

@@ -58,6 +58,8 @@
 //! - [`CommandQueue`]: commands for agents, with leases so a command taken by an agent that died
 //!   is offered again.
 //! - [`AgentRegistry`]: when each cluster's agent was last heard from (and forgetting one).
+//! - [`AlertStore`]: alert rules, the rule engine's running alerts (pending ones with the time
+//!   they started, so a restart keeps a running `for`) and the history of resolved alerts.
 //!
 //! Every trait is object safe (`Arc<dyn MetricsStore>`) and async where an engine blocks; the
 //! binaries wire a concrete engine in. Errors are [`StoreError`]; engine types never leak.
@@ -75,6 +77,7 @@
 //! Timestamps are kept to the nanosecond and numbers bit for bit.
 
 mod agents;
+mod alerts;
 mod commands;
 mod error;
 mod memory;
@@ -83,6 +86,9 @@ mod sqlite;
 mod timestamp;
 
 pub use agents::{AgentRegistry, AgentSeen, SeenVia};
+pub use alerts::{
+    AlertChanges, AlertHistoryQuery, AlertRuleRecord, AlertStore, MAX_ALERT_HISTORY_LIMIT,
+};
 pub use commands::{CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT};
 pub use error::{StoreError, StoreResult};
 pub use memory::MemoryStore;

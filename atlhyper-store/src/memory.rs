@@ -5,12 +5,16 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use atlhyper_model::{
-    AgentStatus, CommandRecord, CommandResult, MetricsDataPoint, NodeMetricsSnapshot,
+    AgentStatus, Alert, CommandRecord, CommandResult, MetricsDataPoint, NodeMetricsSnapshot,
 };
 use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, RwLock};
 
 use crate::agents::{AgentRecord, AgentRegistry, AgentSeen, check_seen};
+use crate::alerts::{
+    AlertChanges, AlertHistoryQuery, AlertRuleRecord, AlertStore, check_history_query, check_rule,
+    encode_alert,
+};
 use crate::commands::{
     CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT, StoredCommand, duplicate, matches,
     new_command, not_found, oldest_first,
@@ -40,6 +44,16 @@ pub struct MemoryStore {
     history: RwLock<PerNode<BTreeMap<i64, [f64; POINT_FIELDS]>>>,
     commands: Mutex<HashMap<String, StoredCommand>>,
     agents: Mutex<BTreeMap<String, AgentRecord>>,
+    alerts: Mutex<AlertTables>,
+}
+
+/// Alert rules, running alerts and history, as [`AlertStore`] keeps them in memory.
+#[derive(Debug, Default)]
+struct AlertTables {
+    rules: BTreeMap<String, AlertRuleRecord>,
+    active: BTreeMap<String, Alert>,
+    /// Keyed by (entry time ns, fingerprint): iterated backwards for newest first.
+    history: BTreeMap<(i64, String), Alert>,
 }
 
 impl MemoryStore {
@@ -373,5 +387,88 @@ impl AgentRegistry for MemoryStore {
 
     async fn forget(&self, cluster_id: &str) -> StoreResult<bool> {
         Ok(self.agents.lock().remove(cluster_id).is_some())
+    }
+}
+
+#[async_trait::async_trait]
+impl AlertStore for MemoryStore {
+    async fn list_alert_rules(&self) -> StoreResult<Vec<AlertRuleRecord>> {
+        Ok(self.alerts.lock().rules.values().cloned().collect())
+    }
+
+    async fn put_alert_rule(&self, rule: &AlertRuleRecord) -> StoreResult<()> {
+        check_rule(rule)?;
+        self.alerts
+            .lock()
+            .rules
+            .insert(rule.name.clone(), rule.clone());
+        Ok(())
+    }
+
+    async fn delete_alert_rule(&self, name: &str) -> StoreResult<bool> {
+        Ok(self.alerts.lock().rules.remove(name).is_some())
+    }
+
+    async fn active_alerts(&self) -> StoreResult<Vec<Alert>> {
+        Ok(self.alerts.lock().active.values().cloned().collect())
+    }
+
+    async fn apply_alert_changes(&self, changes: &AlertChanges) -> StoreResult<()> {
+        // Check everything first, so a bad batch writes nothing.
+        for alert in &changes.upsert {
+            encode_alert(alert)?;
+        }
+        let history = changes
+            .history
+            .iter()
+            .map(|a| encode_alert(a).map(|e| ((e.at, e.fingerprint), a.clone())))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut tables = self.alerts.lock();
+        for fingerprint in &changes.remove {
+            tables.active.remove(fingerprint);
+        }
+        for alert in &changes.upsert {
+            tables
+                .active
+                .insert(alert.fingerprint.clone(), alert.clone());
+        }
+        for (key, alert) in history {
+            tables.history.entry(key).or_insert(alert);
+        }
+        Ok(())
+    }
+
+    async fn alert_history(&self, query: &AlertHistoryQuery) -> StoreResult<Vec<Alert>> {
+        check_history_query(query)?;
+        let from = query.from.map_or(i64::MIN, to_ns_clamped);
+        let to = query.to.map_or(i64::MAX, to_ns_clamped);
+        if from > to {
+            return Ok(Vec::new());
+        }
+        let tables = self.alerts.lock();
+        Ok(tables
+            .history
+            .range((from, String::new())..)
+            .rev()
+            .filter(|((at, _), _)| *at <= to)
+            .map(|(_, a)| a)
+            .filter(|a| query.rule.as_ref().is_none_or(|r| &a.rule == r))
+            .filter(|a| {
+                query
+                    .cluster
+                    .as_ref()
+                    .is_none_or(|c| a.labels.get("cluster") == Some(c))
+            })
+            .take(query.limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn prune_alert_history(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let before = to_ns_clamped(before);
+        let mut tables = self.alerts.lock();
+        let kept = tables.history.split_off(&(before, String::new()));
+        let pruned = std::mem::replace(&mut tables.history, kept);
+        Ok(pruned.len() as u64)
     }
 }

@@ -4,10 +4,11 @@ mod common;
 
 use std::time::Duration;
 
-use atlhyper_model::{AgentState, CommandResult, CommandStatus};
+use atlhyper_model::AgentState;
+use atlhyper_model::{Alert, AlertState, CommandResult, CommandStatus, Labels, fingerprint};
 use atlhyper_store::{
-    AgentRegistry, AgentSeen, CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT, HistoryQuery,
-    SeenVia, StoreError,
+    AgentRegistry, AgentSeen, AlertChanges, AlertHistoryQuery, AlertRuleRecord, CommandFilter,
+    CommandQueue, DEFAULT_LIST_LIMIT, HistoryQuery, SeenVia, StoreError,
 };
 use common::{Store, command, point, snapshot, t};
 
@@ -47,6 +48,33 @@ fn seen(cluster: &str, version: &str, addr: &str, at: i64, via: SeenVia) -> Agen
 }
 
 const LEASE: Duration = Duration::from_secs(30);
+
+fn alert(name: &str, cluster: &str, node: &str, state: AlertState, at: i64) -> Alert {
+    let labels: Labels = [("alertname", name), ("cluster", cluster), ("node", node)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    Alert {
+        fingerprint: fingerprint(&labels),
+        rule: name.to_owned(),
+        labels,
+        annotations: Labels::new(),
+        state,
+        value: 91.25,
+        active_at: t(at),
+        fired_at: (state != AlertState::Pending).then(|| t(at + 60)),
+        resolved_at: (state == AlertState::Resolved).then(|| t(at + 120)),
+        evaluated_at: t(at + 120),
+    }
+}
+
+fn rule(name: &str, body: &str, at: i64) -> AlertRuleRecord {
+    AlertRuleRecord {
+        name: name.to_owned(),
+        body: body.to_owned(),
+        updated_at: t(at),
+    }
+}
 
 mod suite {
     use super::*;
@@ -809,6 +837,197 @@ mod suite {
             chrono::DateTime::<chrono::Utc>::default()
         );
     }
+}
+
+mod alert_suite {
+    use super::*;
+
+    pub async fn alert_rules_put_list_delete(s: &impl Store) {
+        s.put_alert_rule(&rule("b", r#"{"figure":"cpu.usage_percent"}"#, 1))
+            .await
+            .unwrap();
+        s.put_alert_rule(&rule("a", r#"{"enabled":false}"#, 2))
+            .await
+            .unwrap();
+        s.put_alert_rule(&rule("b", r#"{"threshold":95}"#, 3))
+            .await
+            .unwrap();
+        let rules = s.list_alert_rules().await.unwrap();
+        assert_eq!(
+            rules,
+            [
+                rule("a", r#"{"enabled":false}"#, 2),
+                rule("b", r#"{"threshold":95}"#, 3)
+            ]
+        );
+        assert!(s.delete_alert_rule("a").await.unwrap());
+        assert!(!s.delete_alert_rule("a").await.unwrap());
+        assert_eq!(s.list_alert_rules().await.unwrap().len(), 1);
+        for bad in [rule("", "{}", 1), rule("x", "[1]", 1), rule("x", "nope", 1)] {
+            let err = s.put_alert_rule(&bad).await.unwrap_err();
+            assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        }
+    }
+
+    pub async fn alert_changes_keep_running_alerts(s: &impl Store) {
+        let pending = alert("HighCpu", "prod", "n1", AlertState::Pending, 0);
+        let firing = alert("NodeDown", "prod", "n2", AlertState::Firing, 0);
+        s.apply_alert_changes(&AlertChanges {
+            upsert: vec![pending.clone(), firing.clone()],
+            ..AlertChanges::default()
+        })
+        .await
+        .unwrap();
+        let mut expected = vec![pending.clone(), firing.clone()];
+        expected.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        assert_eq!(s.active_alerts().await.unwrap(), expected, "bit for bit");
+
+        // Pending to firing replaces; a resolved one leaves and enters the history.
+        let fired = Alert {
+            state: AlertState::Firing,
+            fired_at: Some(t(30)),
+            ..pending.clone()
+        };
+        let resolved = Alert {
+            state: AlertState::Resolved,
+            resolved_at: Some(t(200)),
+            ..firing.clone()
+        };
+        let changes = AlertChanges {
+            upsert: vec![fired.clone()],
+            remove: vec![firing.fingerprint.clone()],
+            history: vec![resolved.clone()],
+        };
+        s.apply_alert_changes(&changes).await.unwrap();
+        s.apply_alert_changes(&changes).await.unwrap();
+        assert_eq!(s.active_alerts().await.unwrap(), [fired]);
+        let history = s
+            .alert_history(&AlertHistoryQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(history, [resolved], "appending twice keeps one");
+
+        // A bad batch writes nothing.
+        let mut bad = alert("X", "prod", "n3", AlertState::Firing, 0);
+        bad.value = f64::NAN;
+        let err = s
+            .apply_alert_changes(&AlertChanges {
+                upsert: vec![alert("Y", "prod", "n4", AlertState::Firing, 0)],
+                remove: vec![pending.fingerprint.clone()],
+                history: vec![bad],
+            })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        assert_eq!(s.active_alerts().await.unwrap().len(), 1);
+    }
+
+    pub async fn alert_history_filters_newest_first_and_prunes(s: &impl Store) {
+        let entries = [
+            alert("HighCpu", "prod", "n1", AlertState::Resolved, 0),
+            alert("HighCpu", "dev", "n1", AlertState::Resolved, 100),
+            alert("NodeDown", "prod", "n2", AlertState::Resolved, 200),
+        ];
+        s.apply_alert_changes(&AlertChanges {
+            history: entries.to_vec(),
+            ..AlertChanges::default()
+        })
+        .await
+        .unwrap();
+        let names = |list: Vec<Alert>| -> Vec<(String, String)> {
+            list.into_iter()
+                .map(|a| (a.rule.clone(), a.labels["cluster"].clone()))
+                .collect()
+        };
+        let all = s
+            .alert_history(&AlertHistoryQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            names(all),
+            [
+                ("NodeDown".to_owned(), "prod".to_owned()),
+                ("HighCpu".to_owned(), "dev".to_owned()),
+                ("HighCpu".to_owned(), "prod".to_owned())
+            ]
+        );
+        let q = |rule: Option<&str>,
+                 cluster: Option<&str>,
+                 from: Option<i64>,
+                 to: Option<i64>,
+                 limit| {
+            AlertHistoryQuery {
+                rule: rule.map(str::to_owned),
+                cluster: cluster.map(str::to_owned),
+                from: from.map(t),
+                to: to.map(t),
+                limit,
+            }
+        };
+        let cpu = s
+            .alert_history(&q(Some("HighCpu"), None, None, None, 100))
+            .await
+            .unwrap();
+        assert_eq!(cpu.len(), 2);
+        let prod = s
+            .alert_history(&q(None, Some("prod"), None, None, 1))
+            .await
+            .unwrap();
+        assert_eq!(names(prod), [("NodeDown".to_owned(), "prod".to_owned())]);
+        // Entry time is resolved_at (at + 120): the range is inclusive.
+        let range = s
+            .alert_history(&q(None, None, Some(120), Some(220), 100))
+            .await
+            .unwrap();
+        assert_eq!(range.len(), 2);
+        assert!(
+            s.alert_history(&q(None, None, Some(300), Some(0), 100))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        for limit in [0, atlhyper_store::MAX_ALERT_HISTORY_LIMIT + 1] {
+            let err = s
+                .alert_history(&q(None, None, None, None, limit))
+                .await
+                .unwrap_err();
+            assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        }
+        assert_eq!(s.prune_alert_history(t(221)).await.unwrap(), 2);
+        assert_eq!(s.prune_alert_history(t(221)).await.unwrap(), 0);
+        let left = s
+            .alert_history(&AlertHistoryQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(names(left), [("NodeDown".to_owned(), "prod".to_owned())]);
+    }
+}
+
+macro_rules! alert_contract {
+    ($engine:ident: $($name:ident),* $(,)?) => {
+        mod $engine {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let engine = crate::common::$engine();
+                    crate::alert_suite::$name(&engine.store).await;
+                }
+            )*
+        }
+    };
+}
+
+mod alerts {
+    alert_contract!(
+        memory: alert_rules_put_list_delete,
+        alert_changes_keep_running_alerts,
+        alert_history_filters_newest_first_and_prunes
+    );
+    alert_contract!(
+        sqlite: alert_rules_put_list_delete,
+        alert_changes_keep_running_alerts,
+        alert_history_filters_newest_first_and_prunes
+    );
 }
 
 macro_rules! contract {

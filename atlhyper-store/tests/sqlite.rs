@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use atlhyper_model::CommandStatus;
 use atlhyper_store::{
-    APPLICATION_ID, AgentRegistry, AgentSeen, CommandQueue, HistoryQuery, MetricsStore,
+    APPLICATION_ID, AgentRegistry, AgentSeen, AlertStore, CommandQueue, HistoryQuery, MetricsStore,
     SCHEMA_VERSION, SeenVia, SqliteOptions, SqliteStore, StoreError, Synchronous,
 };
 use common::{command, point, snapshot, t};
@@ -111,7 +111,19 @@ async fn schema_version_wal_and_indexes() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(tables, ["agent", "command", "history", "latest", "node"]);
+    assert_eq!(
+        tables,
+        [
+            "agent",
+            "alert_active",
+            "alert_history",
+            "alert_rule",
+            "command",
+            "history",
+            "latest",
+            "node"
+        ]
+    );
     // History reads are a range of the primary key, not a scan.
     let plan: Vec<String> = conn
         .prepare(
@@ -237,11 +249,14 @@ async fn a_version_1_database_migrates_and_keeps_its_commands() {
             .unwrap();
         s.close().unwrap();
     }
-    // Back to what version 1 wrote: no index for the command prune.
+    // Back to what version 1 wrote: no index for the command prune, no alerting tables.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP INDEX command_finished; PRAGMA user_version = 1;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP INDEX command_finished; DROP TABLE alert_rule; DROP TABLE alert_active; \
+             DROP TABLE alert_history; PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.get("kept").await.unwrap().unwrap().command_id, "kept");
@@ -257,6 +272,10 @@ async fn a_version_1_database_migrates_and_keeps_its_commands() {
         )
         .unwrap();
     assert_eq!(index, "command_finished");
+    // Version 3 added the alerting tables, and they work.
+    let s = SqliteStore::open(&path).unwrap();
+    assert!(s.active_alerts().await.unwrap().is_empty());
+    s.close().unwrap();
 }
 
 #[tokio::test]

@@ -14,8 +14,9 @@ const INDEX_HTML: &str = include_str!("../../assets/index.html");
 const APP_CSS: &str = include_str!("../../assets/app.css");
 
 /// The page's script modules by file name; `app.js` is the entry, the page preloads the others.
-const MODULES: [(&str, &str); 9] = [
+const MODULES: [(&str, &str); 10] = [
     ("app.js", include_str!("../../assets/app.js")),
+    ("alerts.js", include_str!("../../assets/alerts.js")),
     ("api.js", include_str!("../../assets/api.js")),
     ("charts.js", include_str!("../../assets/charts.js")),
     ("dom.js", include_str!("../../assets/dom.js")),

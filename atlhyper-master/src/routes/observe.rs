@@ -28,12 +28,8 @@ pub(crate) async fn metrics(
     query: Params,
 ) -> Result<Response, ApiError> {
     let query = params(query)?;
-    let views = master.hub.views();
-    let clusters = master.hub.clusters();
     Ok(crate::exposition::respond(
-        &views,
-        &clusters,
-        &master.stats,
+        &master,
         &headers,
         query.get("cluster").map(String::as_str),
     ))

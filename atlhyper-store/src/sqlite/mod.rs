@@ -3,6 +3,7 @@
 //! See [`SqliteStore`] for threads, durability and the schema.
 
 mod agents;
+mod alerts;
 mod commands;
 mod metrics;
 mod schema;

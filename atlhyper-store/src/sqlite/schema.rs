@@ -76,11 +76,33 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX command_finished ON command (finished_at)
         WHERE status IN ('success', 'failed', 'timeout');
     ",
+    // 3: alerting (rules, running alerts, history of resolved alerts).
+    "
+    CREATE TABLE alert_rule (
+        name TEXT PRIMARY KEY NOT NULL,
+        body TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE alert_active (
+        fingerprint TEXT PRIMARY KEY NOT NULL,
+        alert TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE alert_history (
+        at INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        cluster TEXT NOT NULL,
+        alert TEXT NOT NULL,
+        PRIMARY KEY (at, fingerprint)
+    ) WITHOUT ROWID;
+    CREATE INDEX alert_history_rule ON alert_history (rule, at);
+    CREATE INDEX alert_history_cluster ON alert_history (cluster, at);
+    ",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 ///
-/// Layout (version 2):
+/// Layout (version 3):
 /// - `node`: one integer id per (cluster, node), unique on (cluster_id, node_name). History rows
 ///   carry the id instead of two strings.
 /// - `latest`: the latest snapshot per node, as JSON, with its timestamp.
@@ -91,6 +113,10 @@ const MIGRATIONS: &[&str] = &[
 ///   first listing, `expire` (deadline of open commands) and, since version 2, the retention
 ///   prune (finish time of finished commands).
 /// - `agent`: one row per cluster.
+/// - since version 3, alerting: `alert_rule` (one row per stored rule, its body as JSON),
+///   `alert_active` (the engine's pending and firing alerts as JSON, by fingerprint) and
+///   `alert_history` (resolved alerts, primary key (at, fingerprint), so appends are idempotent
+///   and newest-first reads walk the key; indexed by rule and by cluster).
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Refuses a file that is not ours or is newer, switches to WAL and migrates.

@@ -1,0 +1,542 @@
+//! The rule engine: one pass of every rule over the hub's views as they read now, moving each
+//! alert through inactive → pending → firing → resolved as Prometheus does.
+//!
+//! - A condition first seen holding makes a pending alert (`active_at` = now), or a firing one at
+//!   once when the rule's `for` is 0. A pending alert fires once it has held for `for`.
+//! - A pending alert whose condition stops is dropped (inactive). A firing one keeps firing for
+//!   `keep_firing_for` after the condition last held, then resolves: it is published once with
+//!   `state: resolved` and `resolved_at`, goes to the history and leaves the running set.
+//! - Staleness: node figures are read only from nodes online under the hub's read-time rule.
+//!   A node offline while its agent is alive gives `node.down`; a silent agent gives `agent.down`
+//!   and nothing else of its cluster is evaluated, so no alert holds on frozen numbers.
+//!
+//! The engine is pure over its inputs (views, time, history samples); the task around it
+//! ([`super::Alerting`]) reads the hub, persists the changes and publishes.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use atlhyper_model::{Alert, AlertState, Labels, NodeMetricsSnapshot, fingerprint};
+use atlhyper_store::AlertChanges;
+use chrono::{DateTime, Utc};
+
+use super::figures::Subject;
+use super::predict::predict_linear;
+use super::rules::Rule;
+use crate::view::ClusterView;
+
+/// Samples a predict rule keeps per series over its lookback (plus the value now).
+pub(crate) const SAMPLES_PER_LOOKBACK: u32 = 60;
+/// History loads asked for per evaluation (each one store read), so a restart with many nodes
+/// seeds their predict series over a few evaluations instead of all at once.
+const MAX_SEEDS_PER_EVALUATION: usize = 64;
+
+/// One running (pending or firing) alert and what the engine needs to move it on.
+#[derive(Debug, Clone)]
+struct Running {
+    alert: Alert,
+    /// When the condition last held.
+    last_held: DateTime<Utc>,
+    /// The pass that last saw the condition hold.
+    seen: u64,
+    keep_firing_for: Duration,
+}
+
+/// Recent values of one predicted series.
+#[derive(Debug, Default)]
+struct Samples {
+    /// (Unix seconds, value), oldest first, one per lookback / 60.
+    points: VecDeque<(f64, f64)>,
+    /// Whether stored history was loaded into it (or there is none to load).
+    seeded: bool,
+    /// Last pass that used it (series not used for a while are dropped).
+    used: u64,
+}
+
+/// A predicted series that would like its stored history: the driver reads it from the store
+/// and hands it to [`Engine::seed`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeedRequest {
+    pub key: u64,
+    pub cluster: String,
+    pub node: String,
+    /// Index into [`atlhyper_model::MetricsDataPoint::figures`].
+    pub column: usize,
+    pub lookback: Duration,
+}
+
+/// What one evaluation produced.
+#[derive(Debug, Default)]
+pub struct Evaluation {
+    /// Every firing alert plus every alert resolved in this pass (for notification).
+    pub published: Vec<Alert>,
+    /// What to persist.
+    pub changes: AlertChanges,
+    /// Predicted series to seed from stored history.
+    pub seeds: Vec<SeedRequest>,
+}
+
+/// Rules and running alerts.
+#[derive(Debug, Default)]
+pub struct Engine {
+    rules: Vec<Arc<Rule>>,
+    active: HashMap<String, Running>,
+    samples: HashMap<u64, Samples>,
+    pass: u64,
+}
+
+/// What a series is, for its labels.
+#[derive(Clone, Copy)]
+struct Series<'a> {
+    cluster: &'a str,
+    node: Option<&'a str>,
+    device: Option<&'a str>,
+    mountpoint: Option<&'a str>,
+}
+
+impl<'a> Series<'a> {
+    fn of(cluster: &'a str, node: Option<&'a str>) -> Self {
+        Self {
+            cluster,
+            node,
+            device: None,
+            mountpoint: None,
+        }
+    }
+
+    fn key(&self, rule: &str) -> u64 {
+        let mut h = DefaultHasher::new();
+        (rule, self.cluster, self.node, self.device, self.mountpoint).hash(&mut h);
+        h.finish()
+    }
+}
+
+/// One pass's mutable state, apart from the rules it walks.
+struct Pass<'e> {
+    active: &'e mut HashMap<String, Running>,
+    samples: &'e mut HashMap<u64, Samples>,
+    pass: u64,
+    now: DateTime<Utc>,
+    now_secs: f64,
+    out: Evaluation,
+}
+
+fn secs(at: DateTime<Utc>) -> f64 {
+    at.timestamp() as f64 + f64::from(at.timestamp_subsec_nanos()) * 1e-9
+}
+
+fn elapsed(from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
+    (to - from).to_std().unwrap_or(Duration::ZERO)
+}
+
+impl Engine {
+    /// An engine without rules or alerts.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the rules (disabled ones are kept and skipped). Running alerts of rules that are
+    /// gone or disabled stop holding, so they resolve at the next evaluation.
+    pub fn set_rules(&mut self, rules: Vec<Arc<Rule>>) {
+        self.rules = rules;
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[Arc<Rule>] {
+        &self.rules
+    }
+
+    /// Takes back running alerts saved before a restart: a pending one keeps its `active_at`
+    /// (its `for` goes on), a firing one stays firing with its `fired_at`.
+    pub fn restore(&mut self, alerts: Vec<Alert>) {
+        for alert in alerts {
+            if !matches!(alert.state, AlertState::Pending | AlertState::Firing) {
+                continue;
+            }
+            let keep_firing_for = self
+                .rules
+                .iter()
+                .find(|r| r.name() == alert.rule)
+                .map_or(Duration::ZERO, |r| r.keep_firing_for);
+            self.active.insert(
+                alert.fingerprint.clone(),
+                Running {
+                    last_held: alert.evaluated_at,
+                    seen: self.pass,
+                    keep_firing_for,
+                    alert,
+                },
+            );
+        }
+    }
+
+    /// Every pending and firing alert, sorted by fingerprint.
+    pub fn running(&self) -> Vec<Alert> {
+        let mut list: Vec<Alert> = self.active.values().map(|r| r.alert.clone()).collect();
+        list.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        list
+    }
+
+    /// Puts stored history points (seconds, value) in front of a predicted series' samples.
+    pub fn seed(&mut self, key: u64, points: &[(f64, f64)]) {
+        if let Some(s) = self.samples.get_mut(&key) {
+            let first = s.points.front().map_or(f64::INFINITY, |p| p.0);
+            for p in points.iter().rev().filter(|p| p.0 < first) {
+                s.points.push_front(*p);
+            }
+            s.seeded = true;
+        }
+    }
+
+    /// Marks a series as seeded without history (none stored, or the read failed for good).
+    pub fn seed_none(&mut self, key: u64) {
+        if let Some(s) = self.samples.get_mut(&key) {
+            s.seeded = true;
+        }
+    }
+
+    /// One evaluation of every enabled rule over `views` (the hub's views as they read now) at
+    /// `now`.
+    pub fn evaluate(&mut self, now: DateTime<Utc>, views: &[Arc<ClusterView>]) -> Evaluation {
+        self.pass += 1;
+        let mut pass = Pass {
+            active: &mut self.active,
+            samples: &mut self.samples,
+            pass: self.pass,
+            now,
+            now_secs: secs(now),
+            out: Evaluation::default(),
+        };
+        let mut nodes: Vec<(&str, &NodeMetricsSnapshot, bool)> = Vec::new();
+        for view in views {
+            let cluster = view.snapshot.cluster_id.as_str();
+            let silent = view.is_agent_silent();
+            nodes.clear();
+            // Both maps are sorted by name: one merge instead of a lookup per node.
+            let mut status = view.node_status.iter().peekable();
+            for (name, node) in &view.snapshot.node_metrics {
+                while status
+                    .next_if(|(s, _)| s.as_str() < name.as_str())
+                    .is_some()
+                {}
+                let online = match status.peek() {
+                    Some((s, st)) if *s == name => st.state == atlhyper_model::NodeState::Online,
+                    _ => true,
+                };
+                nodes.push((name.as_str(), node, online && !silent));
+            }
+            for rule in &self.rules {
+                if !rule.spec.enabled || !rule.covers_cluster(cluster) {
+                    continue;
+                }
+                pass.rule_over_cluster(rule, view, cluster, silent, &nodes);
+            }
+        }
+        pass.sweep();
+        let mut out = pass.out;
+        out.published
+            .sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        if self.pass.is_multiple_of(64) {
+            let pass_no = self.pass;
+            self.samples.retain(|_, s| pass_no - s.used < 64);
+        }
+        out
+    }
+}
+
+impl Pass<'_> {
+    fn rule_over_cluster(
+        &mut self,
+        rule: &Rule,
+        view: &ClusterView,
+        cluster: &str,
+        silent: bool,
+        nodes: &[(&str, &NodeMetricsSnapshot, bool)],
+    ) {
+        let series = |node| Series::of(cluster, node);
+        match rule.figure.subject() {
+            Subject::AgentDown => {
+                if silent {
+                    self.hold(rule, series(None), 1.0);
+                }
+            }
+            // A silent agent's figures are frozen: only agent.down speaks for its cluster.
+            _ if silent => {}
+            Subject::Cluster => {
+                if let Some(v) = rule.figure.of_cluster(&view.summary) {
+                    self.check(rule, series(None), v);
+                }
+            }
+            Subject::NodeDown => {
+                for &(name, _, online) in nodes {
+                    if !online && rule.covers_node(name) {
+                        self.hold(rule, series(Some(name)), 1.0);
+                    }
+                }
+            }
+            Subject::Node => {
+                for &(name, node, online) in nodes {
+                    if online
+                        && rule.covers_node(name)
+                        && let Some(v) = rule.figure.of_node(node)
+                    {
+                        self.check(rule, series(Some(name)), v);
+                    }
+                }
+            }
+            Subject::Mount => {
+                for &(name, node, online) in nodes {
+                    if !online || !rule.covers_node(name) {
+                        continue;
+                    }
+                    let primary = node.primary_disk().map(|d| d.mount_point.as_str());
+                    for disk in &node.disks {
+                        if let Some(v) = rule.figure.of_mount(disk) {
+                            let s = Series {
+                                device: Some(&disk.device),
+                                mountpoint: Some(&disk.mount_point),
+                                ..series(Some(name))
+                            };
+                            let primary = primary == Some(disk.mount_point.as_str());
+                            self.check_with_history(rule, s, v, primary);
+                        }
+                    }
+                }
+            }
+            Subject::Disk => {
+                for &(name, node, online) in nodes {
+                    if !online || !rule.covers_node(name) {
+                        continue;
+                    }
+                    for (i, disk) in node.disks.iter().enumerate() {
+                        // A device mounted twice is one device.
+                        if node.disks[..i].iter().any(|d| d.device == disk.device) {
+                            continue;
+                        }
+                        if let Some(v) = rule.figure.of_mount(disk) {
+                            let s = Series {
+                                device: Some(&disk.device),
+                                ..series(Some(name))
+                            };
+                            self.check(rule, s, v);
+                        }
+                    }
+                }
+            }
+            Subject::Interface => {
+                for &(name, node, online) in nodes {
+                    if !online || !rule.covers_node(name) {
+                        continue;
+                    }
+                    for interface in &node.networks {
+                        if let Some(v) = rule.figure.of_interface(interface) {
+                            let s = Series {
+                                device: Some(&interface.interface),
+                                ..series(Some(name))
+                            };
+                            self.check(rule, s, v);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn check(&mut self, rule: &Rule, series: Series<'_>, value: f64) {
+        let has_history = rule.figure.history_column().is_some() && series.mountpoint.is_none();
+        self.check_with_history(rule, series, value, has_history);
+    }
+
+    /// Compares the value now, or for a predict rule the predicted one; `stored` says whether
+    /// the store keeps this series' history (to seed the prediction after a restart).
+    fn check_with_history(&mut self, rule: &Rule, series: Series<'_>, value: f64, stored: bool) {
+        let Some((op, threshold)) = rule.condition else {
+            return;
+        };
+        let value = match rule.predict {
+            None => value,
+            Some(p) => {
+                let Some(v) = self.predicted(rule, series, value, p, stored) else {
+                    return;
+                };
+                v
+            }
+        };
+        if op.holds(value, threshold) {
+            self.hold(rule, series, value);
+        }
+    }
+
+    /// Records `current` in the series' samples and predicts its value `within` ahead.
+    fn predicted(
+        &mut self,
+        rule: &Rule,
+        series: Series<'_>,
+        current: f64,
+        p: super::rules::Predict,
+        stored: bool,
+    ) -> Option<f64> {
+        let key = series.key(rule.name());
+        let lookback = p.lookback.as_secs_f64();
+        let spacing = lookback / f64::from(SAMPLES_PER_LOOKBACK);
+        let s = self.samples.entry(key).or_default();
+        s.used = self.pass;
+        if s.points
+            .back()
+            .is_none_or(|last| self.now_secs - last.0 >= spacing)
+        {
+            s.points.push_back((self.now_secs, current));
+        }
+        while s
+            .points
+            .front()
+            .is_some_and(|first| first.0 < self.now_secs - lookback)
+        {
+            s.points.pop_front();
+        }
+        if !s.seeded {
+            match rule.figure.history_column() {
+                Some(column) if stored => {
+                    if self.out.seeds.len() < MAX_SEEDS_PER_EVALUATION {
+                        self.out.seeds.push(SeedRequest {
+                            key,
+                            cluster: series.cluster.to_owned(),
+                            node: series.node.unwrap_or_default().to_owned(),
+                            column,
+                            lookback: p.lookback,
+                        });
+                    }
+                }
+                _ => s.seeded = true,
+            }
+        }
+        if p.current_above.is_some_and(|floor| current <= floor) {
+            return None;
+        }
+        // Too short a span extrapolates noise: a quarter of the lookback at least.
+        let span = s.points.back()?.0 - s.points.front()?.0;
+        if span < lookback / 4.0 {
+            return None;
+        }
+        let mut points: Vec<(f64, f64)> = s.points.iter().copied().collect();
+        if points.last().is_some_and(|last| last.0 < self.now_secs) {
+            points.push((self.now_secs, current));
+        }
+        predict_linear(&points, self.now_secs + p.within.as_secs_f64())
+    }
+
+    /// The condition holds for this series now.
+    fn hold(&mut self, rule: &Rule, series: Series<'_>, value: f64) {
+        let mut labels = Labels::new();
+        labels.insert("alertname".to_owned(), rule.name().to_owned());
+        labels.insert(
+            "severity".to_owned(),
+            rule.spec.severity.as_str().to_owned(),
+        );
+        labels.insert("cluster".to_owned(), series.cluster.to_owned());
+        for (name, v) in [
+            ("node", series.node),
+            ("device", series.device),
+            ("mountpoint", series.mountpoint),
+        ] {
+            if let Some(v) = v {
+                labels.insert(name.to_owned(), v.to_owned());
+            }
+        }
+        for (k, v) in &rule.spec.labels {
+            labels.insert(k.clone(), v.clone());
+        }
+        let threshold = rule.condition.map(|c| c.1);
+        let annotations: Labels = rule
+            .annotations
+            .iter()
+            .map(|(name, t)| (name.clone(), t.render(&labels, value, threshold)))
+            .collect();
+        let now = self.now;
+        let fp = fingerprint(&labels);
+        match self.active.get_mut(&fp) {
+            Some(r) => {
+                r.seen = self.pass;
+                r.last_held = now;
+                r.keep_firing_for = rule.keep_firing_for;
+                r.alert.value = value;
+                r.alert.annotations = annotations;
+                r.alert.evaluated_at = now;
+                if r.alert.state == AlertState::Pending
+                    && elapsed(r.alert.active_at, now) >= rule.for_
+                {
+                    r.alert.state = AlertState::Firing;
+                    r.alert.fired_at = Some(now);
+                    self.out.changes.upsert.push(r.alert.clone());
+                }
+            }
+            None => {
+                let firing = rule.for_.is_zero();
+                let alert = Alert {
+                    fingerprint: fp.clone(),
+                    rule: rule.name().to_owned(),
+                    labels,
+                    annotations,
+                    state: if firing {
+                        AlertState::Firing
+                    } else {
+                        AlertState::Pending
+                    },
+                    value,
+                    active_at: now,
+                    fired_at: firing.then_some(now),
+                    resolved_at: None,
+                    evaluated_at: now,
+                };
+                self.out.changes.upsert.push(alert.clone());
+                self.active.insert(
+                    fp,
+                    Running {
+                        alert,
+                        last_held: now,
+                        seen: self.pass,
+                        keep_firing_for: rule.keep_firing_for,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Moves on every running alert whose condition did not hold in this pass, and collects the
+    /// firing ones for publication.
+    fn sweep(&mut self) {
+        let now = self.now;
+        let mut gone = Vec::new();
+        for (fp, r) in self.active.iter_mut() {
+            if r.seen == self.pass {
+                if r.alert.state == AlertState::Firing {
+                    self.out.published.push(r.alert.clone());
+                }
+                continue;
+            }
+            match r.alert.state {
+                AlertState::Firing if elapsed(r.last_held, now) < r.keep_firing_for => {
+                    r.alert.evaluated_at = now;
+                    self.out.published.push(r.alert.clone());
+                }
+                AlertState::Firing => {
+                    let mut resolved = r.alert.clone();
+                    resolved.state = AlertState::Resolved;
+                    resolved.resolved_at = Some(now);
+                    resolved.evaluated_at = now;
+                    self.out.published.push(resolved.clone());
+                    self.out.changes.history.push(resolved);
+                    gone.push(fp.clone());
+                }
+                _ => gone.push(fp.clone()),
+            }
+        }
+        for fp in gone {
+            self.active.remove(&fp);
+            self.out.changes.remove.push(fp);
+        }
+    }
+}

@@ -1,0 +1,376 @@
+//! `/api/v2/alert-rules`, `/api/v2/alerts`, `/api/v2/alerts/history` and the `atlhyper_alerts`
+//! family, driven with `oneshot`: roles, 400 naming the field, and alerts from a real snapshot.
+
+use std::sync::Arc;
+
+use atlhyper_master::{Master, MasterConfig, parse_agent_tokens};
+use atlhyper_model::{ClusterSnapshot, NodeMetricsSnapshot};
+use atlhyper_store::MemoryStore;
+use axum::body::{Body, Bytes};
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const VIEWER: &str = "viewer-token";
+const OPERATOR: &str = "operator-token";
+const AGENT: &str = "agent-token";
+
+fn master() -> Master {
+    let store = Arc::new(MemoryStore::new());
+    let config = MasterConfig {
+        agent_tokens: parse_agent_tokens(&format!("{AGENT}=c1")).unwrap(),
+        viewer_tokens: vec![VIEWER.into()],
+        operator_tokens: vec![OPERATOR.into()],
+        ..MasterConfig::default()
+    };
+    Master::new(config, store.clone(), store.clone(), store)
+}
+
+async fn send(
+    master: &Master,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Bytes) {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            Body::from(serde_json::to_vec(&v).unwrap())
+        }
+        None => Body::empty(),
+    };
+    let response = master
+        .router()
+        .oneshot(req.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+fn json_of(bytes: &Bytes) -> Value {
+    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{e}: {bytes:?}"))
+}
+
+fn error_of(bytes: &Bytes) -> String {
+    json_of(bytes)["error"].as_str().unwrap().to_owned()
+}
+
+fn hot_rule() -> Value {
+    json!({"name": "HotNow", "figure": "cpu.usage_percent", "op": ">", "threshold": 90,
+           "annotations": {"summary": "{{node}} at {{value}}%"}})
+}
+
+#[tokio::test]
+async fn an_invalid_rule_is_400_naming_the_field() {
+    let m = master();
+    let cases = [
+        (
+            json!({"name": "X", "figure": "cpu.nope", "op": ">", "threshold": 1}),
+            "figure: ",
+        ),
+        (
+            json!({"name": "X", "figure": "cpu.usage_percent", "op": ">", "threshold": 1, "for": "ten minutes"}),
+            "for: ",
+        ),
+        (
+            json!({"name": "X", "figure": "cpu.usage_percent", "op": ">", "threshold": 1, "keep_firing_for": "5y"}),
+            "keep_firing_for: ",
+        ),
+        (
+            json!({"name": "X", "figure": "cpu.usage_percent", "op": ">", "threshold": 1, "scope": {"nodes": "web-("}}),
+            "scope.nodes: ",
+        ),
+        (
+            json!({"name": "X", "figure": "cpu.usage_percent", "op": ">", "threshold": 1, "scope": {"clusters": "*"}}),
+            "scope.clusters: ",
+        ),
+        (
+            json!({"name": "X", "figure": "cpu.usage_percent", "op": ">", "threshold": 1, "severity": "page"}),
+            "severity: ",
+        ),
+        (
+            json!({"name": "X", "figure": "cpu.usage_percent", "op": ">", "threshold": 1, "treshold": 2}),
+            "treshold",
+        ),
+        (
+            json!({"name": "X", "figure": "cpu.usage_percent", "op": ">"}),
+            "threshold: ",
+        ),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = send(
+            &m,
+            "POST",
+            "/api/v2/alert-rules",
+            Some(OPERATOR),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let error = error_of(&answer);
+        assert!(error.contains(field), "{body}: {error}");
+    }
+    let (status, _) = send(
+        &m,
+        "PUT",
+        "/api/v2/alert-rules/Other",
+        Some(OPERATOR),
+        Some(hot_rule()),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "name differs from the path"
+    );
+}
+
+#[tokio::test]
+async fn viewers_read_operators_write() {
+    let m = master();
+    let (status, _) = send(&m, "GET", "/api/v2/alert-rules", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = send(&m, "GET", "/api/v2/alert-rules", Some(VIEWER), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let rules = json_of(&body);
+    let node_down = rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "NodeDown")
+        .unwrap();
+    assert_eq!(node_down["origin"], "builtin");
+    assert_eq!(node_down["for"], "1m");
+
+    for (method, path) in [
+        ("POST", "/api/v2/alert-rules"),
+        ("PUT", "/api/v2/alert-rules/HotNow"),
+        ("DELETE", "/api/v2/alert-rules/HighCpu"),
+    ] {
+        let (status, _) = send(&m, method, path, Some(VIEWER), Some(hot_rule())).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}");
+    }
+
+    let (status, body) = send(
+        &m,
+        "POST",
+        "/api/v2/alert-rules",
+        Some(OPERATOR),
+        Some(hot_rule()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body:?}");
+    assert_eq!(json_of(&body)["origin"], "api");
+    let (status, _) = send(
+        &m,
+        "POST",
+        "/api/v2/alert-rules",
+        Some(OPERATOR),
+        Some(hot_rule()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let mut changed = hot_rule();
+    changed["threshold"] = json!(95);
+    let (status, _) = send(
+        &m,
+        "PUT",
+        "/api/v2/alert-rules/HotNow",
+        Some(OPERATOR),
+        Some(changed),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = send(&m, "GET", "/api/v2/alert-rules/HotNow", Some(VIEWER), None).await;
+    assert_eq!(json_of(&body)["threshold"], 95.0);
+
+    // A built-in rule: disabled through PUT, back to its default through DELETE, never removed.
+    let disabled =
+        json!({"figure": "cpu.usage_percent", "op": ">", "threshold": 90, "enabled": false});
+    let (status, body) = send(
+        &m,
+        "PUT",
+        "/api/v2/alert-rules/HighCpu",
+        Some(OPERATOR),
+        Some(disabled),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(json_of(&body)["origin"], "builtin_modified");
+    assert_eq!(json_of(&body)["enabled"], false);
+    let (status, _) = send(
+        &m,
+        "DELETE",
+        "/api/v2/alert-rules/HighCpu",
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, body) = send(&m, "GET", "/api/v2/alert-rules/HighCpu", Some(VIEWER), None).await;
+    assert_eq!(json_of(&body)["origin"], "builtin");
+    assert_eq!(json_of(&body)["enabled"], true);
+    let (status, _) = send(
+        &m,
+        "DELETE",
+        "/api/v2/alert-rules/HighCpu",
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, _) = send(
+        &m,
+        "DELETE",
+        "/api/v2/alert-rules/HotNow",
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = send(
+        &m,
+        "DELETE",
+        "/api/v2/alert-rules/HotNow",
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn push(m: &Master, cpu: f64) {
+    let mut node = NodeMetricsSnapshot {
+        node_name: "n1".into(),
+        timestamp: chrono::Utc::now(),
+        ..NodeMetricsSnapshot::default()
+    };
+    node.cpu.usage_percent = cpu;
+    let mut snapshot = ClusterSnapshot {
+        cluster_id: "c1".into(),
+        timestamp: chrono::Utc::now(),
+        ..ClusterSnapshot::default()
+    };
+    snapshot.node_metrics.insert("n1".into(), node);
+    let req = Request::builder()
+        .method("POST")
+        .uri("/agent/snapshot")
+        .header("authorization", format!("Bearer {AGENT}"))
+        .header("x-cluster-id", "c1")
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&snapshot).unwrap()))
+        .unwrap();
+    let response = m.router().oneshot(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn alerts_history_and_metrics_from_a_real_snapshot() {
+    let m = master();
+    m.restore().await.unwrap();
+    send(
+        &m,
+        "POST",
+        "/api/v2/alert-rules",
+        Some(OPERATOR),
+        Some(hot_rule()),
+    )
+    .await;
+    push(&m, 97.0).await;
+    m.evaluate_alerts().await;
+
+    let (status, body) = send(&m, "GET", "/api/v2/alerts", Some(VIEWER), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let alerts = json_of(&body);
+    let alerts = alerts.as_array().unwrap();
+    // HotNow fires at once; the built-in HighCpu waits its 10 minutes.
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let hot = alerts.iter().find(|a| a["rule"] == "HotNow").unwrap();
+    assert_eq!(hot["labels"]["alertname"], "HotNow");
+    assert_eq!(hot["labels"]["node"], "n1");
+    assert_eq!(hot["labels"]["cluster"], "c1");
+    assert_eq!(hot["state"], "firing");
+    assert_eq!(hot["annotations"]["summary"], "n1 at 97%");
+    let high = alerts.iter().find(|a| a["rule"] == "HighCpu").unwrap();
+    assert_eq!(high["state"], "pending");
+    assert!(hot.get("silenced_by").is_none(), "no silence lookup wired");
+
+    for (query, n) in [
+        ("state=firing", 1),
+        ("state=pending", 1),
+        ("severity=warning&cluster=c1&node=n1", 2),
+        ("severity=critical", 0),
+        ("alertname=NodeDown", 0),
+    ] {
+        let (_, body) = send(
+            &m,
+            "GET",
+            &format!("/api/v2/alerts?{query}"),
+            Some(VIEWER),
+            None,
+        )
+        .await;
+        assert_eq!(json_of(&body).as_array().unwrap().len(), n, "{query}");
+    }
+    let (status, body) = send(
+        &m,
+        "GET",
+        "/api/v2/alerts?state=burning",
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).starts_with("state: "));
+    let (status, body) = send(
+        &m,
+        "GET",
+        "/api/v2/alerts/history?limit=0",
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error_of(&body).starts_with("limit: "));
+
+    let (_, body) = send(&m, "GET", "/metrics", Some(VIEWER), None).await;
+    let text = String::from_utf8(body.to_vec()).unwrap();
+    assert!(
+        text.contains(
+            "atlhyper_alerts{alertname=\"HotNow\",severity=\"warning\",state=\"firing\"} 1"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        "atlhyper_alerts{alertname=\"NodeDown\",severity=\"critical\",state=\"firing\"} 0"
+    ));
+
+    push(&m, 10.0).await;
+    m.evaluate_alerts().await;
+    let (_, body) = send(&m, "GET", "/api/v2/alerts", Some(VIEWER), None).await;
+    assert!(json_of(&body).as_array().unwrap().is_empty());
+    let (status, body) = send(
+        &m,
+        "GET",
+        "/api/v2/alerts/history?alertname=HotNow",
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let history = json_of(&body);
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["state"], "resolved");
+    assert!(history[0]["resolved_at"].is_string());
+}
