@@ -58,6 +58,8 @@
 //! - [`CommandQueue`]: commands for agents, with leases so a command taken by an agent that died
 //!   is offered again.
 //! - [`AgentRegistry`]: when each cluster's agent was last heard from (and forgetting one).
+//! - [`NotifyStore`]: alert silences and the notification log (what was sent to whom, so a
+//!   restart does not notify again).
 //!
 //! Every trait is object safe (`Arc<dyn MetricsStore>`) and async where an engine blocks; the
 //! binaries wire a concrete engine in. Errors are [`StoreError`]; engine types never leak.
@@ -79,6 +81,7 @@ mod commands;
 mod error;
 mod memory;
 mod metrics;
+mod notify;
 mod sqlite;
 mod timestamp;
 
@@ -87,4 +90,7 @@ pub use commands::{CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT};
 pub use error::{StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use metrics::{HistoryQuery, MetricsStore, NodeKey};
+pub use notify::{
+    DeliveryResult, NotificationRecord, NotifiedGroup, NotifyStore, Silence, SilenceMatcher,
+};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};

@@ -5,6 +5,7 @@
 mod agents;
 mod commands;
 mod metrics;
+mod notify;
 mod schema;
 
 use std::panic::AssertUnwindSafe;
