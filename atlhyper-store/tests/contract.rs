@@ -7,8 +7,7 @@ use std::time::Duration;
 use atlhyper_model::{AgentState, CommandResult, CommandStatus};
 use atlhyper_store::{
     AgentRegistry, AgentSeen, CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT, DeliveryResult,
-    HistoryQuery, NotificationRecord, NotifiedGroup, NotifyStore, SeenVia, Silence, SilenceMatcher,
-    StoreError,
+    HistoryQuery, NotificationRecord, NotifiedGroup, SeenVia, Silence, SilenceMatcher, StoreError,
 };
 use common::{Store, command, point, snapshot, t};
 
