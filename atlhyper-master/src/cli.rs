@@ -116,6 +116,14 @@ pub struct MasterArgs {
     /// more wait up to 1 s, then get 503 with Retry-After.
     #[arg(long, env = "MASTER_HEAVY_READ_CONCURRENCY", default_value_t = 64)]
     pub heavy_read_concurrency: usize,
+    /// Send every alert to this webhook (Alertmanager's payload, version 4) on the default
+    /// route; next to --alert-config, added to its root route's receiver.
+    #[arg(long, env = "MASTER_ALERT_WEBHOOK")]
+    pub alert_webhook: Option<String>,
+    /// Alerting configuration (YAML): rules, and route, receivers, inhibit_rules as in
+    /// Alertmanager.
+    #[arg(long, env = "MASTER_ALERT_CONFIG")]
+    pub alert_config: Option<PathBuf>,
 }
 
 impl MasterArgs {
@@ -169,6 +177,24 @@ impl MasterArgs {
             ..MasterConfig::default()
         };
         config.validate()?;
+        Ok(config)
+    }
+}
+
+impl MasterArgs {
+    /// The notification configuration of --alert-config and --alert-webhook, checked (errors
+    /// name the file, line and field).
+    pub fn notify_config(&self) -> Result<crate::alerting::notify::NotifyConfig, ConfigError> {
+        use crate::alerting::notify::{NotifyConfig, config::parse_http_url};
+        let mut config = match &self.alert_config {
+            Some(path) => NotifyConfig::load(path).map_err(|e| ConfigError(e.0))?,
+            None => NotifyConfig::empty(),
+        };
+        if let Some(url) = self.alert_webhook.as_deref().filter(|u| !u.is_empty()) {
+            let url = parse_http_url(url)
+                .map_err(|e| ConfigError(format!("MASTER_ALERT_WEBHOOK: {e}")))?;
+            config.add_default_webhook(url);
+        }
         Ok(config)
     }
 }

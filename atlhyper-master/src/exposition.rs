@@ -85,6 +85,9 @@ pub(crate) struct MasterStats {
     pub(crate) ingest_latency: Histogram,
     pub(crate) command_round_trip: Histogram,
     pub(crate) limits: crate::limits::LimitCounters,
+    /// Alert notification's figures, once a dispatcher is attached.
+    pub(crate) notifications:
+        std::sync::OnceLock<std::sync::Arc<crate::alerting::notify::NotifyStats>>,
 }
 
 impl MasterStats {
@@ -521,6 +524,7 @@ pub(crate) fn render(
         "Observe detail requests: command queued to result received.",
     );
     stats.limits.write(&mut out);
+    crate::alerting::notify::write_metrics(&mut out, stats.notifications.get().map(|s| &**s));
     out
 }
 

@@ -120,6 +120,7 @@
 //! most [`MasterConfig::max_connections`] are served at once, the rest wait in the backlog.
 
 mod admission;
+pub mod alerting;
 mod api;
 mod auth;
 mod cli;
@@ -188,6 +189,8 @@ struct Inner {
     /// creations cannot pass the cap together.
     creating: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
+    /// Alert notification, when attached ([`Master::set_notifications`]).
+    notifications: std::sync::OnceLock<alerting::notify::Dispatcher>,
 }
 
 impl Inner {
@@ -227,6 +230,7 @@ impl Master {
                 stats: MasterStats::default(),
                 creating: tokio::sync::Mutex::new(()),
                 shutdown: CancellationToken::new(),
+                notifications: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -234,6 +238,22 @@ impl Master {
     /// The configuration.
     pub fn config(&self) -> &MasterConfig {
         &self.inner.config
+    }
+
+    /// Attaches alert notification (silences API, `/metrics` figures; stopped with the master).
+    /// Only the first call counts; returns whether it did.
+    pub fn set_notifications(&self, dispatcher: alerting::notify::Dispatcher) -> bool {
+        let stats = dispatcher.stats();
+        let set = self.inner.notifications.set(dispatcher).is_ok();
+        if set {
+            let _ = self.inner.stats.notifications.set(stats);
+        }
+        set
+    }
+
+    /// Alert notification, when attached.
+    pub fn notifications(&self) -> Option<&alerting::notify::Dispatcher> {
+        self.inner.notifications.get()
     }
 
     /// The in-memory state of every cluster.
@@ -285,6 +305,7 @@ impl Master {
                 post(api::create_command).get(api::list_commands),
             )
             .route("/api/v2/commands/{id}", get(api::get_command))
+            .merge(alerting::notify::api::routes())
             // Add routes above this line: the limits cover the routes added before them.
             .route_layer(from_fn_with_state(self.clone(), limits::limit))
             .with_state(self.clone())
@@ -473,6 +494,9 @@ pub async fn run_master(
     })
     .await;
     master.inner.shutdown.cancel();
+    if let Some(notifications) = master.inner.notifications.get() {
+        notifications.stop().await;
+    }
     let mut failed = None;
     for (name, task) in tasks {
         if task.await.is_err() {
@@ -509,11 +533,13 @@ pub async fn run_from_args(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), MasterError> {
     let config = args.to_config()?;
+    let notify = args.notify_config()?;
     if config.is_open() && !config.listen.ip().is_loopback() {
         return Err(MasterError::OpenOnNetwork(config.listen));
     }
     let store = open_sqlite(&args.db_path).await?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let master = Master::new(config, store.clone(), store.clone(), store);
+    let master = Master::new(config, store.clone(), store.clone(), store.clone());
+    master.set_notifications(alerting::notify::Dispatcher::start(notify, store).await?);
     run_master(master, listener, shutdown).await
 }
