@@ -615,9 +615,14 @@ async fn silences_api_roles_validation_and_effect() {
         .unwrap();
     let response = router.clone().oneshot(request).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let text = axum::body::to_bytes(response.into_body(), 1 << 24).await.unwrap();
+    let text = axum::body::to_bytes(response.into_body(), 1 << 24)
+        .await
+        .unwrap();
     let text = String::from_utf8_lossy(&text);
-    assert!(text.contains("# TYPE atlhyper_notifications_total counter"), "{text}");
+    assert!(
+        text.contains("# TYPE atlhyper_notifications_total counter"),
+        "{text}"
+    );
     assert!(text.contains("atlhyper_notification_groups 0"), "{text}");
     dispatcher.stop().await;
 }

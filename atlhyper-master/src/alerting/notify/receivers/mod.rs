@@ -62,7 +62,8 @@ impl Notification {
         common(self.alerts.iter().map(|a| &a.annotations))
     }
 
-    /// A one-line title: `[FIRING:3] NodeDown (cluster=c1)`.
+    /// A one-line title: `[FIRING:3] NodeDown (cluster=c1)`: the group's labels, or where the
+    /// route groups by nothing, the labels all alerts share.
     pub fn title(&self) -> String {
         let firing = self.firing().count();
         let head = if firing > 0 {
@@ -70,21 +71,27 @@ impl Notification {
         } else {
             "[RESOLVED]".to_owned()
         };
-        let labels: Vec<String> = self
-            .group_labels
+        let common;
+        let shown = if self.group_labels.is_empty() {
+            common = self.common_labels();
+            &common
+        } else {
+            &self.group_labels
+        };
+        let name = shown.get("alertname").map_or("", String::as_str);
+        let labels: Vec<String> = shown
             .iter()
             .filter(|(k, _)| *k != "alertname")
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
-        let name = self
-            .group_labels
-            .get("alertname")
-            .map_or("", String::as_str);
-        match (name.is_empty(), labels.is_empty()) {
-            (_, true) => format!("{head} {name}").trim_end().to_owned(),
-            (true, false) => format!("{head} ({})", labels.join(" ")),
-            (false, false) => format!("{head} {name} ({})", labels.join(" ")),
+        let mut title = head;
+        if !name.is_empty() {
+            title = format!("{title} {name}");
         }
+        if !labels.is_empty() {
+            title = format!("{title} ({})", labels.join(" "));
+        }
+        title
     }
 }
 
