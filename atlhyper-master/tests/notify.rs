@@ -19,10 +19,13 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tower::ServiceExt;
 
-/// A webhook receiver on loopback that keeps every payload with its arrival time.
+/// Payloads with their arrival time and path.
+type Received = Arc<Mutex<Vec<(Instant, Value)>>>;
+
+/// A webhook receiver on loopback that keeps every payload (any path) with its arrival time.
 struct Hook {
     url: String,
-    received: Arc<Mutex<Vec<(Instant, Value)>>>,
+    received: Received,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -33,18 +36,13 @@ impl Hook {
 
     async fn on(listener: tokio::net::TcpListener) -> Self {
         let addr = listener.local_addr().unwrap();
-        let received: Arc<Mutex<Vec<(Instant, Value)>>> = Arc::default();
+        let received: Received = Arc::default();
         let app = Router::new()
-            .route(
-                "/hook",
-                post(
-                    |State(r): State<Arc<Mutex<Vec<(Instant, Value)>>>>, body: String| async move {
-                        r.lock()
-                            .push((Instant::now(), serde_json::from_str(&body).unwrap()));
-                        StatusCode::OK
-                    },
-                ),
-            )
+            .fallback(post(|State(r): State<Received>, body: String| async move {
+                r.lock()
+                    .push((Instant::now(), serde_json::from_str(&body).unwrap()));
+                StatusCode::OK
+            }))
             .with_state(received.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -414,7 +412,7 @@ async fn changes_inhibition_and_silences() {
         now,
     );
     let down = node_down("c1", "n2", AlertState::Firing, now, now);
-    assert_eq!(dispatcher.silenced_by(&disk.labels), [silence.id.clone()]);
+    assert_eq!(dispatcher.silenced_by(&disk.labels), [silence.id.as_str()]);
     assert!(dispatcher.silenced_by(&down.labels).is_empty());
     dispatcher.publish(now, vec![cpu("n1"), cpu("n2"), disk.clone(), down.clone()]);
     let got = hook.wait_for(1, Duration::from_secs(3)).await;
@@ -533,7 +531,7 @@ async fn silences_api_roles_validation_and_effect() {
     assert!(created["starts_at"].as_str().unwrap().ends_with('Z'));
 
     let l = labels(&[("alertname", "HighCpu"), ("node", "worker-7")]);
-    assert_eq!(dispatcher.silenced_by(&l), [id.clone()]);
+    assert_eq!(dispatcher.silenced_by(&l), [id.as_str()]);
 
     let (status, list) = call(&router, "GET", "/api/v2/silences", "viewer", None).await;
     assert_eq!(status, StatusCode::OK);
@@ -624,5 +622,96 @@ async fn silences_api_roles_validation_and_effect() {
         "{text}"
     );
     assert!(text.contains("atlhyper_notification_groups 0"), "{text}");
+    dispatcher.stop().await;
+}
+
+/// Forwarding to an Alertmanager re-sends firing alerts at every group interval (each with an
+/// `endsAt` ahead, so the Alertmanager holds them while we do), then the resolution once, with
+/// its real end. The receiving end here is a plain HTTP endpoint recording the posts;
+/// `notify_real.rs` does the same against a real Alertmanager.
+#[tokio::test]
+async fn forwarding_resends_while_firing_and_resolves_once() {
+    let hook = Hook::start().await;
+    let base = hook.url.trim_end_matches("/hook").to_owned();
+    let yaml = format!(
+        "route:\n  receiver: am\n  group_wait: 100ms\n  group_interval: 300ms\nreceivers:\n  - name: am\n    alertmanager_configs:\n      - url: {base}/am\n"
+    );
+    let dispatcher = Dispatcher::start(config(&yaml), Arc::new(MemoryStore::new()))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let firing = node_down("c1", "n1", AlertState::Firing, now, now);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1300) {
+        dispatcher.publish(Utc::now(), vec![firing.clone()]);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let posts = hook.payloads();
+    assert!(posts.len() >= 3, "only {} posts while firing", posts.len());
+    for post in &posts {
+        let alerts = post.as_array().expect("postable alerts are a JSON array");
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0]["labels"]["node"], "n1");
+        let ends: DateTime<Utc> = alerts[0]["endsAt"].as_str().unwrap().parse().unwrap();
+        assert!(
+            ends > Utc::now(),
+            "a firing alert must end in the future: {ends}"
+        );
+    }
+    let before = hook.count();
+    let end = Utc::now();
+    dispatcher.publish(
+        end,
+        vec![Alert {
+            state: AlertState::Resolved,
+            resolved_at: Some(end),
+            evaluated_at: end,
+            ..firing
+        }],
+    );
+    hook.wait_for(before + 1, Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let posts = hook.payloads();
+    assert_eq!(
+        posts.len(),
+        before + 1,
+        "the resolution is sent once, then nothing"
+    );
+    let last: DateTime<Utc> = posts[before][0]["endsAt"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(last, end);
+    dispatcher.stop().await;
+}
+
+/// A Slack-compatible incoming webhook gets one message per group with a line per alert.
+#[tokio::test]
+async fn slack_message_per_group() {
+    let hook = Hook::start().await;
+    let yaml = format!(
+        "route:\n  receiver: chat\n  group_by: [alertname, cluster]\n  group_wait: 100ms\nreceivers:\n  - name: chat\n    slack_configs:\n      - api_url: {}\n        channel: '#ops'\n        send_resolved: true\n",
+        hook.url
+    );
+    let dispatcher = Dispatcher::start(config(&yaml), Arc::new(MemoryStore::new()))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    dispatcher.publish(
+        now,
+        (1..=3)
+            .map(|i| node_down("c1", &format!("n{i}"), AlertState::Firing, now, now))
+            .collect(),
+    );
+    let got = hook.wait_for(1, Duration::from_secs(3)).await;
+    assert_eq!(got.len(), 1);
+    let message = &got[0];
+    assert_eq!(message["channel"], "#ops");
+    assert_eq!(message["text"], "[FIRING:3] NodeDown (cluster=c1)");
+    assert_eq!(message["attachments"][0]["color"], "danger");
+    let text = message["attachments"][0]["text"].as_str().unwrap();
+    assert_eq!(text.lines().count(), 3);
+    assert!(text.contains("NodeDown on n2"), "{text}");
     dispatcher.stop().await;
 }

@@ -443,7 +443,7 @@ impl NotifyStore for MemoryStore {
         let mut all = self.notifications.lock().clone();
         // Newest first; equal times in reverse order of appending, as SQLite's rowid order.
         all.reverse();
-        all.sort_by(|a, b| b.at.cmp(&a.at));
+        all.sort_by_key(|r| std::cmp::Reverse(r.at));
         all.truncate(limit);
         Ok(all)
     }

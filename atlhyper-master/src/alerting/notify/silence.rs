@@ -298,7 +298,7 @@ mod tests {
             .unwrap();
         let hit = labels(&[("alertname", "HighCpu"), ("node", "worker-1")]);
         let miss = labels(&[("alertname", "HighCpu"), ("node", "worker-3")]);
-        assert_eq!(silences.silenced_by(&hit, now), [s.id.clone()]);
+        assert_eq!(silences.silenced_by(&hit, now), [s.id.as_str()]);
         assert!(silences.silenced_by(&miss, now).is_empty());
         assert!(
             silences
