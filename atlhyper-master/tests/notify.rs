@@ -606,6 +606,29 @@ async fn silences_api_roles_validation_and_effect() {
     let (status, _) = call(&router, "DELETE", "/api/v2/silences/nope", "operator", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    let (status, log) = call(
+        &router,
+        "GET",
+        "/api/v2/notifications?limit=5",
+        "viewer",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, log.as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+    let (status, answer) = call(
+        &router,
+        "GET",
+        "/api/v2/notifications?limit=0",
+        "viewer",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(answer["error"].as_str().unwrap().contains("limit"));
+
     // /metrics carries notification's figures once attached.
     let request = Request::get("/metrics")
         .header("authorization", "Bearer viewer")
@@ -714,4 +737,55 @@ async fn slack_message_per_group() {
     assert_eq!(text.lines().count(), 3);
     assert!(text.contains("NodeDown on n2"), "{text}");
     dispatcher.stop().await;
+}
+
+/// `--alert-webhook` / `MASTER_ALERT_WEBHOOK` and `--alert-config` / `MASTER_ALERT_CONFIG`.
+#[test]
+fn master_flags_build_the_notification_config() {
+    use clap::Parser;
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        master: atlhyper_master::MasterArgs,
+    }
+    let cli = Cli::try_parse_from(["m", "--alert-webhook", "http://127.0.0.1:5001/hook"]).unwrap();
+    let c = cli.master.notify_config().unwrap();
+    assert_eq!(
+        c.receivers[0].webhook_configs[0].url.as_str(),
+        "http://127.0.0.1:5001/hook"
+    );
+
+    let cli = Cli::try_parse_from(["m", "--alert-webhook", "nope"]).unwrap();
+    let e = cli.master.notify_config().unwrap_err().0;
+    assert!(e.contains("MASTER_ALERT_WEBHOOK"), "{e}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts.yaml");
+    std::fs::write(
+        &file,
+        "rules: []\nroute:\n  receiver: ops\n  group_wait: 1x\nreceivers:\n  - name: ops\n",
+    )
+    .unwrap();
+    let cli = Cli::try_parse_from([
+        "m",
+        "--alert-config",
+        file.to_str().unwrap(),
+        "--alert-webhook",
+        "http://h:1/x",
+    ])
+    .unwrap();
+    let e = cli.master.notify_config().unwrap_err().0;
+    assert!(
+        e.starts_with(&format!("{}:4: route.group_wait", file.display())),
+        "{e}"
+    );
+
+    std::fs::write(
+        &file,
+        "rules: []\nroute:\n  receiver: ops\nreceivers:\n  - name: ops\n",
+    )
+    .unwrap();
+    let c = cli.master.notify_config().unwrap();
+    // The flag's webhook joins the file's root receiver.
+    assert_eq!(c.receivers[0].webhook_configs.len(), 1);
 }

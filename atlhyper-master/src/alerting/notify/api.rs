@@ -1,4 +1,6 @@
-//! `/api/v2/silences`: list and read (viewer), create and expire (operator).
+//! `/api/v2/silences`: list and read (viewer), create and expire (operator); and
+//! `GET /api/v2/notifications?limit=` (viewer): the newest deliveries, what went to whom, when,
+//! with what result (default 100, at most 1000).
 //!
 //! `POST` takes `{"matchers": [{"name", "value", "is_regex", "is_equal"}], "starts_at", "ends_at",
 //! "created_by", "comment"}` (times RFC 3339; `starts_at` defaults to now) and answers 201 with
@@ -30,6 +32,39 @@ pub(crate) fn routes() -> Router<Master> {
     Router::new()
         .route("/api/v2/silences", get(list).post(create))
         .route("/api/v2/silences/{id}", get(read).delete(expire))
+        .route("/api/v2/notifications", get(notifications))
+}
+
+/// Deliveries listed by default, and at most.
+const DEFAULT_NOTIFICATIONS: usize = 100;
+const MAX_NOTIFICATIONS: usize = 1000;
+
+async fn notifications(
+    State(master): State<Master>,
+    headers: HeaderMap,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> Result<Response, ApiError> {
+    master.require(&headers, Role::Viewer)?;
+    let limit = match query
+        .as_deref()
+        .and_then(|q| q.split('&').find_map(|p| p.strip_prefix("limit=")))
+    {
+        None => DEFAULT_NOTIFICATIONS,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_NOTIFICATIONS).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit: {text:?} is not a number from 1 to {MAX_NOTIFICATIONS}"
+                ))
+            })?,
+    };
+    let records = dispatcher(&master)?
+        .recent_notifications(limit)
+        .await
+        .map_err(|e| ApiError::store("reading the notification log", &e))?;
+    Ok(Json(records).into_response())
 }
 
 /// A silence as the API shows it.

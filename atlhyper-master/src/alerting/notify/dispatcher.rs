@@ -173,8 +173,9 @@ impl Dispatcher {
         self.shared.log.recent(limit).await
     }
 
-    /// Stops every task and waits for them; notifications still waiting are not sent (nor
-    /// logged as sent, so the next start sends them).
+    /// Stops every task and waits for them: a delivery under way is finished and logged
+    /// (bounded by `global.http_timeout`); notifications still waiting are not sent (nor logged
+    /// as sent, so the next start sends them).
     pub async fn stop(&self) {
         self.shared.shutdown.cancel();
         let tasks = std::mem::take(&mut *self.shared.tasks.lock());

@@ -74,8 +74,8 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    /// Delivers what arrives on `rx` until `shutdown`; what still waits then is dropped (not
-    /// logged as sent, so the next start sends it).
+    /// Delivers what arrives on `rx` until `shutdown`; an attempt under way is finished, what
+    /// still waits is dropped (not logged as sent, so the next start sends it).
     pub async fn run(
         self,
         mut rx: mpsc::UnboundedReceiver<Notification>,
@@ -103,12 +103,11 @@ impl Outbox {
                     let Some((key, _)) = next else { continue };
                     let Some(mut w) = waiting.remove(&key) else { continue };
                     self.stats.queued.fetch_sub(1, Ordering::Relaxed);
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        retry = self.attempt(&mut w) => if retry {
-                            self.stats.queued.fetch_add(1, Ordering::Relaxed);
-                            waiting.insert(key, w);
-                        }
+                    // Not cancelled by shutdown: a delivery that went out must reach the log,
+                    // or the next start would send it again. Bounded by the HTTP timeout.
+                    if self.attempt(&mut w).await {
+                        self.stats.queued.fetch_add(1, Ordering::Relaxed);
+                        waiting.insert(key, w);
                     }
                 }
             }
