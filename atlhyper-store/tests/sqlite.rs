@@ -111,7 +111,19 @@ async fn schema_version_wal_and_indexes() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(tables, ["agent", "command", "history", "latest", "node"]);
+    assert_eq!(
+        tables,
+        [
+            "agent",
+            "command",
+            "history",
+            "latest",
+            "node",
+            "notification",
+            "notified_group",
+            "silence"
+        ]
+    );
     // History reads are a range of the primary key, not a scan.
     let plan: Vec<String> = conn
         .prepare(
@@ -237,11 +249,14 @@ async fn a_version_1_database_migrates_and_keeps_its_commands() {
             .unwrap();
         s.close().unwrap();
     }
-    // Back to what version 1 wrote: no index for the command prune.
+    // Back to what version 1 wrote: no index for the command prune, no notification tables.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("DROP INDEX command_finished; PRAGMA user_version = 1;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP INDEX command_finished; DROP TABLE silence; DROP TABLE notified_group; \
+             DROP TABLE notification; PRAGMA user_version = 1;",
+        )
+        .unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.get("kept").await.unwrap().unwrap().command_id, "kept");
