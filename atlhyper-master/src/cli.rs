@@ -131,6 +131,10 @@ pub struct MasterArgs {
     pub log_format: atlhyper_http::LogFormat,
     #[command(flatten)]
     pub alerting: crate::alerting::AlertArgs,
+    /// Send every alert to this webhook (Alertmanager's payload, version 4) on the default
+    /// route; next to --alert-config, added to its root route's receiver.
+    #[arg(long, env = "MASTER_ALERT_WEBHOOK")]
+    pub alert_webhook: Option<String>,
 }
 
 impl MasterArgs {
@@ -185,6 +189,25 @@ impl MasterArgs {
             ..MasterConfig::default()
         };
         config.validate()?;
+        Ok(config)
+    }
+}
+
+impl MasterArgs {
+    /// The notification configuration of --alert-config and --alert-webhook, checked (errors
+    /// name the file, line and field).
+    pub fn notify_config(&self) -> Result<crate::alerting::notify::NotifyConfig, ConfigError> {
+        use crate::alerting::notify::{NotifyConfig, config::parse_http_url};
+        let mut config = match &self.alerting.alert_config {
+            Some(path) => NotifyConfig::load(path)
+                .map_err(|e| ConfigError::new("MASTER_ALERT_CONFIG", e.0))?,
+            None => NotifyConfig::empty(),
+        };
+        if let Some(url) = self.alert_webhook.as_deref().filter(|u| !u.is_empty()) {
+            let url =
+                parse_http_url(url).map_err(|e| ConfigError::new("MASTER_ALERT_WEBHOOK", e))?;
+            config.add_default_webhook(url);
+        }
         Ok(config)
     }
 }

@@ -48,6 +48,9 @@ pub enum MasterError {
     /// The store failed while loading the saved state.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// Alert notification could not start.
+    #[error(transparent)]
+    Notify(#[from] crate::alerting::notify::NotifyError),
     /// A background task panicked.
     #[error("background task {0} failed")]
     Task(&'static str),

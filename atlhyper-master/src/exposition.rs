@@ -90,6 +90,9 @@ pub(crate) struct MasterStats {
     pub(crate) ingest_latency: Histogram,
     pub(crate) command_round_trip: Histogram,
     pub(crate) limits: crate::limits::LimitCounters,
+    /// Alert notification's figures, once a dispatcher is attached.
+    pub(crate) notifications:
+        std::sync::OnceLock<std::sync::Arc<crate::alerting::notify::NotifyStats>>,
 }
 
 impl MasterStats {
@@ -713,6 +716,7 @@ fn write_master(out: &mut Exposition, clusters: &[ClusterInfo], stats: &MasterSt
         "Observe detail requests: command queued to result received.",
     );
     stats.limits.write(out);
+    crate::alerting::notify::write_metrics(out, stats.notifications.get().map(|s| &**s));
 }
 
 #[cfg(test)]

@@ -191,6 +191,9 @@ pub async fn run_master(
     })
     .await;
     master.shutdown.cancel();
+    if let Some(notifications) = master.notifications.get() {
+        notifications.stop().await;
+    }
     let mut failed = None;
     for (name, task) in tasks {
         if task.await.is_err() {
@@ -242,11 +245,11 @@ pub async fn run_from_args(
             addr: config.listen,
             source,
         })?;
-    let alerting = alerting::Alerting::new(
-        store.clone(),
-        Arc::new(alerting::NoPublisher),
-        args.alerting.to_settings()?,
-    );
+    let notify = args.notify_config()?;
+    let settings = args.alerting.to_settings()?;
+    let dispatcher = alerting::notify::Dispatcher::start(notify, store.clone()).await?;
+    let alerting = alerting::Alerting::new(store.clone(), Arc::new(dispatcher.clone()), settings);
     let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
+    master.set_notifications(dispatcher);
     run_master(master, listener, shutdown).await
 }

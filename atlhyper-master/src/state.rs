@@ -51,6 +51,8 @@ pub struct Master {
     pub(crate) node_liveness: Arc<parking_lot::Mutex<LivenessChanges<(String, String)>>>,
     /// Alert rules, running alerts and their evaluation.
     pub(crate) alerting: Arc<crate::alerting::Alerting>,
+    /// Alert notification, when attached ([`Master::set_notifications`]).
+    pub(crate) notifications: Arc<std::sync::OnceLock<crate::alerting::notify::Dispatcher>>,
     /// Cancelled at shutdown: long polls answer, waiting requests end, periodic tasks stop.
     pub(crate) shutdown: CancellationToken,
 }
@@ -92,6 +94,7 @@ impl Master {
     ) -> Self {
         Self {
             alerting: Arc::new(alerting),
+            notifications: Arc::default(),
             tokens: Arc::new(Tokens::from_config(&config)),
             hub: Arc::new(DataHub::with_offline_after(config.agent_offline_after)),
             limits: Arc::new(Limits::from_config(&config)),
@@ -116,6 +119,26 @@ impl Master {
     /// The in-memory state of every cluster.
     pub fn hub(&self) -> &DataHub {
         &self.hub
+    }
+
+    /// Attaches alert notification (silences API, `silenced_by` in the alerts API, `/metrics`
+    /// figures; stopped with the master). Only the first call counts; returns whether it did.
+    /// The engine publishes to whatever publisher its [`Alerting`](crate::alerting::Alerting)
+    /// was built with: pass the same dispatcher there (as [`crate::run_from_args`] does).
+    pub fn set_notifications(&self, dispatcher: crate::alerting::notify::Dispatcher) -> bool {
+        let stats = dispatcher.stats();
+        let lookup = Arc::new(dispatcher.clone());
+        let set = self.notifications.set(dispatcher).is_ok();
+        if set {
+            let _ = self.stats.notifications.set(stats);
+            self.alerting.set_silence_lookup(lookup);
+        }
+        set
+    }
+
+    /// Alert notification, when attached.
+    pub fn notifications(&self) -> Option<&crate::alerting::notify::Dispatcher> {
+        self.notifications.get()
     }
 
     /// The alerting state: rules and running alerts.

@@ -60,6 +60,8 @@
 //! - [`AgentRegistry`]: when each cluster's agent was last heard from (and forgetting one).
 //! - [`AlertStore`]: alert rules, the rule engine's running alerts (pending ones with the time
 //!   they started, so a restart keeps a running `for`) and the history of resolved alerts.
+//! - [`NotifyStore`]: alert silences and the notification log (what was sent to whom, so a
+//!   restart does not notify again).
 //!
 //! Every trait is object safe (`Arc<dyn MetricsStore>`) and async where an engine blocks; the
 //! binaries wire a concrete engine in. Errors are [`StoreError`]; engine types never leak.
@@ -82,6 +84,7 @@ mod commands;
 mod error;
 mod memory;
 mod metrics;
+mod notify;
 mod sqlite;
 mod timestamp;
 
@@ -93,4 +96,7 @@ pub use commands::{CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT};
 pub use error::{StoreError, StoreResult};
 pub use memory::MemoryStore;
 pub use metrics::{HistoryQuery, MetricsStore, NodeKey};
+pub use notify::{
+    DeliveryResult, NotificationRecord, NotifiedGroup, NotifyStore, Silence, SilenceMatcher,
+};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};

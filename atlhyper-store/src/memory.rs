@@ -23,6 +23,10 @@ use crate::error::StoreResult;
 use crate::metrics::{
     HistoryQuery, HistoryRow, MetricsStore, NodeKey, POINT_FIELDS, Range, encode_snapshot, shape,
 };
+use crate::notify::{
+    NotificationRecord, NotifiedGroup, NotifyStore, Silence, check_notified, check_record,
+    check_silence,
+};
 use crate::timestamp::{to_ns, to_ns_clamped};
 
 /// Node name to a value, per cluster; both levels sorted.
@@ -45,6 +49,11 @@ pub struct MemoryStore {
     commands: Mutex<HashMap<String, StoredCommand>>,
     agents: Mutex<BTreeMap<String, AgentRecord>>,
     alerts: Mutex<AlertTables>,
+    silences: Mutex<BTreeMap<String, Silence>>,
+    /// (receiver, group key) to the entry.
+    notified: Mutex<BTreeMap<(String, String), NotifiedGroup>>,
+    /// Oldest first.
+    notifications: Mutex<Vec<NotificationRecord>>,
 }
 
 /// Alert rules, running alerts and history, as [`AlertStore`] keeps them in memory.
@@ -470,5 +479,76 @@ impl AlertStore for MemoryStore {
         let kept = tables.history.split_off(&(before, String::new()));
         let pruned = std::mem::replace(&mut tables.history, kept);
         Ok(pruned.len() as u64)
+    }
+}
+
+#[async_trait::async_trait]
+impl NotifyStore for MemoryStore {
+    async fn put_silence(&self, silence: &Silence) -> StoreResult<()> {
+        check_silence(silence)?;
+        self.silences
+            .lock()
+            .insert(silence.id.clone(), silence.clone());
+        Ok(())
+    }
+
+    async fn get_silence(&self, id: &str) -> StoreResult<Option<Silence>> {
+        Ok(self.silences.lock().get(id).cloned())
+    }
+
+    async fn list_silences(&self) -> StoreResult<Vec<Silence>> {
+        let mut all: Vec<Silence> = self.silences.lock().values().cloned().collect();
+        all.sort_by(|a, b| a.starts_at.cmp(&b.starts_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
+    async fn prune_silences(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut silences = self.silences.lock();
+        let was = silences.len();
+        silences.retain(|_, s| s.ends_at >= before);
+        Ok((was - silences.len()) as u64)
+    }
+
+    async fn put_notified(&self, entry: &NotifiedGroup) -> StoreResult<()> {
+        check_notified(entry)?;
+        self.notified.lock().insert(
+            (entry.receiver.clone(), entry.group_key.clone()),
+            entry.clone(),
+        );
+        Ok(())
+    }
+
+    async fn list_notified(&self) -> StoreResult<Vec<NotifiedGroup>> {
+        Ok(self.notified.lock().values().cloned().collect())
+    }
+
+    async fn delete_notified(&self, receiver: &str, group_key: &str) -> StoreResult<bool> {
+        Ok(self
+            .notified
+            .lock()
+            .remove(&(receiver.to_owned(), group_key.to_owned()))
+            .is_some())
+    }
+
+    async fn append_notification(&self, record: &NotificationRecord) -> StoreResult<()> {
+        check_record(record)?;
+        self.notifications.lock().push(record.clone());
+        Ok(())
+    }
+
+    async fn list_notifications(&self, limit: usize) -> StoreResult<Vec<NotificationRecord>> {
+        let mut all = self.notifications.lock().clone();
+        // Newest first; equal times in reverse order of appending, as SQLite's rowid order.
+        all.reverse();
+        all.sort_by_key(|r| std::cmp::Reverse(r.at));
+        all.truncate(limit);
+        Ok(all)
+    }
+
+    async fn prune_notifications(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut all = self.notifications.lock();
+        let was = all.len();
+        all.retain(|r| r.at >= before);
+        Ok((was - all.len()) as u64)
     }
 }

@@ -8,7 +8,8 @@ use atlhyper_model::AgentState;
 use atlhyper_model::{Alert, AlertState, CommandResult, CommandStatus, Labels, fingerprint};
 use atlhyper_store::{
     AgentRegistry, AgentSeen, AlertChanges, AlertHistoryQuery, AlertRuleRecord, CommandFilter,
-    CommandQueue, DEFAULT_LIST_LIMIT, HistoryQuery, SeenVia, StoreError,
+    CommandQueue, DEFAULT_LIST_LIMIT, DeliveryResult, HistoryQuery, NotificationRecord,
+    NotifiedGroup, SeenVia, Silence, SilenceMatcher, StoreError,
 };
 use common::{Store, command, point, snapshot, t};
 
@@ -73,6 +74,58 @@ fn rule(name: &str, body: &str, at: i64) -> AlertRuleRecord {
         name: name.to_owned(),
         body: body.to_owned(),
         updated_at: t(at),
+    }
+}
+
+fn silence(id: &str, starts: i64, ends: i64) -> Silence {
+    Silence {
+        id: id.to_owned(),
+        matchers: vec![
+            SilenceMatcher {
+                name: "alertname".to_owned(),
+                value: "HighCpu".to_owned(),
+                is_regex: false,
+                is_equal: true,
+            },
+            SilenceMatcher {
+                name: "node".to_owned(),
+                value: "worker-.*".to_owned(),
+                is_regex: true,
+                is_equal: false,
+            },
+        ],
+        starts_at: t(starts),
+        ends_at: t(ends),
+        created_by: "ops@example".to_owned(),
+        comment: "maintenance \u{1f6e0}".to_owned(),
+        updated_at: t(starts) + chrono::TimeDelta::nanoseconds(7),
+    }
+}
+
+fn notified(receiver: &str, group: &str, firing: &[&str], at: i64) -> NotifiedGroup {
+    NotifiedGroup {
+        receiver: receiver.to_owned(),
+        group_key: group.to_owned(),
+        firing: firing.iter().map(|f| f.to_string()).collect(),
+        resolved: vec!["00000000000000ff".to_owned()],
+        sent_at: t(at),
+    }
+}
+
+fn delivery(receiver: &str, at: i64, result: DeliveryResult) -> NotificationRecord {
+    NotificationRecord {
+        at: t(at),
+        receiver: receiver.to_owned(),
+        group_key: "{}:{alertname=\"NodeDown\"}".to_owned(),
+        firing: 1000,
+        resolved: 2,
+        attempts: 3,
+        result,
+        error: if result == DeliveryResult::Sent {
+            String::new()
+        } else {
+            "connection refused".to_owned()
+        },
     }
 }
 
@@ -1030,14 +1083,91 @@ mod alerts {
     );
 }
 
+mod notify_suite {
+    use super::*;
+
+    pub async fn silences_put_get_list_prune(s: &impl Store) {
+        let a = silence("b-id", 10, 100);
+        let b = silence("a-id", 20, 50);
+        s.put_silence(&a).await.unwrap();
+        s.put_silence(&b).await.unwrap();
+        assert_eq!(s.get_silence("b-id").await.unwrap(), Some(a.clone()));
+        assert_eq!(s.get_silence("nope").await.unwrap(), None);
+        assert_eq!(s.list_silences().await.unwrap(), vec![a.clone(), b.clone()]);
+        // Replacing (an expiry) keeps one row.
+        let expired = Silence {
+            ends_at: t(30),
+            ..a.clone()
+        };
+        s.put_silence(&expired).await.unwrap();
+        assert_eq!(s.list_silences().await.unwrap(), vec![expired, b.clone()]);
+        // Ended before 40: the expired one only.
+        assert_eq!(s.prune_silences(t(40)).await.unwrap(), 1);
+        assert_eq!(s.list_silences().await.unwrap(), vec![b]);
+        let bad = Silence {
+            id: String::new(),
+            ..a
+        };
+        assert!(matches!(
+            s.put_silence(&bad).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    pub async fn notified_groups_replace_and_delete(s: &impl Store) {
+        let first = notified("team-a", "g1", &["aa", "bb"], 5);
+        s.put_notified(&first).await.unwrap();
+        s.put_notified(&notified("team-a", "g0", &[], 6))
+            .await
+            .unwrap();
+        let again = notified("team-a", "g1", &["aa"], 9);
+        s.put_notified(&again).await.unwrap();
+        let list = s.list_notified().await.unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0].group_key, "g0");
+        assert_eq!(list[1], again);
+        assert!(s.delete_notified("team-a", "g1").await.unwrap());
+        assert!(!s.delete_notified("team-a", "g1").await.unwrap());
+        assert!(!s.delete_notified("team-b", "g0").await.unwrap());
+        assert_eq!(s.list_notified().await.unwrap().len(), 1);
+        let bad = notified("", "g1", &[], 1);
+        assert!(matches!(
+            s.put_notified(&bad).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
+
+    pub async fn notifications_newest_first_and_pruned(s: &impl Store) {
+        s.append_notification(&delivery("a", 10, DeliveryResult::Sent))
+            .await
+            .unwrap();
+        s.append_notification(&delivery("b", 30, DeliveryResult::Failed))
+            .await
+            .unwrap();
+        s.append_notification(&delivery("c", 30, DeliveryResult::Sent))
+            .await
+            .unwrap();
+        s.append_notification(&delivery("d", 20, DeliveryResult::Sent))
+            .await
+            .unwrap();
+        let list = s.list_notifications(10).await.unwrap();
+        let order: Vec<&str> = list.iter().map(|r| r.receiver.as_str()).collect();
+        assert_eq!(order, ["c", "b", "d", "a"]);
+        assert_eq!(list[1], delivery("b", 30, DeliveryResult::Failed));
+        assert_eq!(s.list_notifications(1).await.unwrap().len(), 1);
+        assert_eq!(s.prune_notifications(t(20)).await.unwrap(), 1);
+        assert_eq!(s.list_notifications(10).await.unwrap().len(), 3);
+    }
+}
+
 macro_rules! contract {
-    ($engine:ident: $($name:ident),* $(,)?) => {
+    ($suite:ident, $engine:ident: $($name:ident),* $(,)?) => {
         mod $engine {
             $(
                 #[tokio::test]
                 async fn $name() {
                     let engine = crate::common::$engine();
-                    crate::suite::$name(&engine.store).await;
+                    crate::$suite::$name(&engine.store).await;
                 }
             )*
         }
@@ -1046,8 +1176,8 @@ macro_rules! contract {
 
 macro_rules! every_engine {
     ($($name:ident),* $(,)?) => {
-        contract!(memory: $($name),*);
-        contract!(sqlite: $($name),*);
+        contract!(suite, memory: $($name),*);
+        contract!(suite, sqlite: $($name),*);
     };
 }
 
@@ -1074,3 +1204,10 @@ every_engine!(
     agents_seen_and_status,
     agents_forget,
 );
+
+mod notify {
+    contract!(notify_suite, memory: silences_put_get_list_prune, notified_groups_replace_and_delete,
+        notifications_newest_first_and_pruned);
+    contract!(notify_suite, sqlite: silences_put_get_list_prune, notified_groups_replace_and_delete,
+        notifications_newest_first_and_pruned);
+}

@@ -121,7 +121,10 @@ async fn schema_version_wal_and_indexes() {
             "command",
             "history",
             "latest",
-            "node"
+            "node",
+            "notification",
+            "notified_group",
+            "silence"
         ]
     );
     // History reads are a range of the primary key, not a scan.
@@ -249,12 +252,14 @@ async fn a_version_1_database_migrates_and_keeps_its_commands() {
             .unwrap();
         s.close().unwrap();
     }
-    // Back to what version 1 wrote: no index for the command prune, no alerting tables.
+    // Back to what version 1 wrote: no index for the command prune, no alerting or notification
+    // tables.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP INDEX command_finished; DROP TABLE alert_rule; DROP TABLE alert_active; \
-             DROP TABLE alert_history; PRAGMA user_version = 1;",
+             DROP TABLE alert_history; DROP TABLE silence; DROP TABLE notified_group; \
+             DROP TABLE notification; PRAGMA user_version = 1;",
         )
         .unwrap();
     }

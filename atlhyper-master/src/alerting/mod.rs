@@ -1,7 +1,8 @@
 //! Alerting in the master: rules ([`rules`], [`builtin`]), the engine that evaluates them over
 //! the hub every `MASTER_ALERT_EVAL_INTERVAL` (15 s) ([`engine`]), their state persisted through
 //! [`AlertStore`], the API (`/api/v2/alerts`, `/api/v2/alerts/history`, `/api/v2/alert-rules`)
-//! and the `atlhyper_alerts` family on `/metrics`.
+//! and the `atlhyper_alerts` family on `/metrics`; [`notify`] routes, groups, mutes and delivers
+//! what the engine publishes.
 //!
 //! After every evaluation the engine hands every firing alert, plus every alert that resolved in
 //! that evaluation (once), to an [`AlertPublisher`]; pending alerts are never published.
@@ -45,6 +46,7 @@ mod config_file;
 pub mod engine;
 pub mod figures;
 pub(crate) mod metrics;
+pub mod notify;
 pub mod predict;
 pub mod rules;
 pub mod template;

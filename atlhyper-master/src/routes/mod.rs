@@ -82,6 +82,7 @@ pub(crate) fn router(master: Master) -> Router {
         )
         .route("/api/v2/commands/{id}", get(commands::get_command))
         .merge(crate::alerting::api::routes())
+        .merge(crate::alerting::notify::api::routes())
         .route_layer(from_fn_with_state(master.tokens.clone(), role_guard));
     let router = Router::new()
         .route("/health", get(health))

@@ -6,6 +6,7 @@ mod agents;
 mod alerts;
 mod commands;
 mod metrics;
+mod notify;
 mod schema;
 
 use std::panic::AssertUnwindSafe;

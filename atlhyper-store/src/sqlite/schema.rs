@@ -98,11 +98,43 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alert_history_rule ON alert_history (rule, at);
     CREATE INDEX alert_history_cluster ON alert_history (cluster, at);
     ",
+    // 4: alert notification: silences, what was last sent per receiver and group, delivery log.
+    "
+    CREATE TABLE silence (
+        id TEXT PRIMARY KEY NOT NULL,
+        matchers TEXT NOT NULL,
+        starts_at INTEGER NOT NULL,
+        ends_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        comment TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE notified_group (
+        receiver TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        firing TEXT NOT NULL,
+        resolved TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        PRIMARY KEY (receiver, group_key)
+    ) WITHOUT ROWID;
+    CREATE TABLE notification (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        receiver TEXT NOT NULL,
+        group_key TEXT NOT NULL,
+        firing INTEGER NOT NULL,
+        resolved INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        result TEXT NOT NULL,
+        error TEXT NOT NULL
+    );
+    CREATE INDEX notification_at ON notification (at);
+    ",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 ///
-/// Layout (version 3):
+/// Layout (version 4):
 /// - `node`: one integer id per (cluster, node), unique on (cluster_id, node_name). History rows
 ///   carry the id instead of two strings.
 /// - `latest`: the latest snapshot per node, as JSON, with its timestamp.
@@ -117,6 +149,11 @@ const MIGRATIONS: &[&str] = &[
 ///   `alert_active` (the engine's pending and firing alerts as JSON, by fingerprint) and
 ///   `alert_history` (resolved alerts, primary key (at, fingerprint), so appends are idempotent
 ///   and newest-first reads walk the key; indexed by rule and by cluster).
+/// - `silence` (version 4): one row per silence, its matchers as JSON.
+/// - `notified_group` (version 4): per (receiver, group key) the fingerprints last sent (JSON
+///   arrays) and when; the notification de-duplication survives a restart through it.
+/// - `notification` (version 4): the delivery log, indexed by time for the newest-first listing
+///   and the prune.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Refuses a file that is not ours or is newer, switches to WAL and migrates.

@@ -6,14 +6,14 @@ use atlhyper_model::{
     NodeMetricsSnapshot, NodeTotals, ProcessMetrics, PsiMetrics, TemperatureMetrics,
 };
 use atlhyper_store::{
-    AgentRegistry, AlertStore, CommandQueue, MemoryStore, MetricsStore, SqliteOptions, SqliteStore,
-    StoreError, Synchronous,
+    AgentRegistry, AlertStore, CommandQueue, MemoryStore, MetricsStore, NotifyStore, SqliteOptions,
+    SqliteStore, StoreError, Synchronous,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
 /// Every trait at once.
-pub trait Store: MetricsStore + CommandQueue + AgentRegistry + AlertStore {}
-impl<T: MetricsStore + CommandQueue + AgentRegistry + AlertStore> Store for T {}
+pub trait Store: MetricsStore + CommandQueue + AgentRegistry + AlertStore + NotifyStore {}
+impl<T: MetricsStore + CommandQueue + AgentRegistry + AlertStore + NotifyStore> Store for T {}
 
 /// An engine under test and what must live as long as it.
 pub struct Engine<S> {
