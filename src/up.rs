@@ -151,13 +151,25 @@ pub async fn up(
         async move { stop.cancelled().await }
     };
     let mut parts: JoinSet<(&'static str, Result<(), String>)> = JoinSet::new();
-    // Alert state in the same SQLite file, so a restart keeps running alerts.
+    // Alert state and notification in the same SQLite file, so a restart keeps running alerts
+    // and does not notify twice. No receiver is configured here (the separate master takes
+    // --alert-webhook / --alert-config); silences and the alerts view work.
+    let dispatcher = atlhyper_master::alerting::notify::Dispatcher::start(
+        atlhyper_master::alerting::notify::NotifyConfig::empty(),
+        store.clone(),
+    )
+    .await
+    .map_err(|e| UpError::Store {
+        path: db.clone(),
+        source: MasterError::Notify(e),
+    })?;
     let alerting = atlhyper_master::alerting::Alerting::new(
         store.clone(),
-        Arc::new(atlhyper_master::alerting::NoPublisher),
+        Arc::new(dispatcher.clone()),
         atlhyper_master::alerting::AlertSettings::default(),
     );
     let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
+    master.set_notifications(dispatcher);
     let master_run = run_master(master, master_listener, stopped(&stop));
     parts.spawn(async move { ("master", master_run.await.map_err(|e| e.to_string())) });
 
