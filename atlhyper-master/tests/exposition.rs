@@ -3,20 +3,18 @@
 //! `?cluster=` to split a fleet, and `promtool check metrics` clean (Debian's promtool; skipped
 //! with a message when missing, a failure when `CI=true`).
 
-use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::io::Read;
 use std::sync::Arc;
 
 use atlhyper_master::{Master, MasterConfig};
 use atlhyper_model::{ClusterSnapshot, PsiMetrics};
 use atlhyper_store::MemoryStore;
+use atlhyper_testkit::{promtool_check_metrics, promtool_here};
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, Request, StatusCode};
 use chrono::Utc;
 use http_body_util::BodyExt;
 use tower::ServiceExt;
-
-const PROMTOOL: &str = "/usr/bin/promtool";
 
 fn setup() -> Master {
     let store = Arc::new(MemoryStore::new());
@@ -205,35 +203,12 @@ async fn open_metrics_when_asked_and_gzip_when_accepted() {
 
 #[tokio::test]
 async fn promtool_check_metrics_passes() {
-    if !std::path::Path::new(PROMTOOL).exists() {
-        let reason = "/usr/bin/promtool missing (apt-get install -y prometheus)";
-        assert!(
-            std::env::var("CI").map_or(true, |v| v != "true"),
-            "CI=true and {reason}"
-        );
-        eprintln!("skipped: {reason}");
+    if !promtool_here() {
         return;
     }
     let m = fleet().await;
     let (_, text) = metrics(&m, "/metrics", &[]).await;
-    let mut child = Command::new(PROMTOOL)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    if let Err(findings) = promtool_check_metrics(&text) {
+        panic!("promtool check metrics: {findings:#?}");
+    }
 }

@@ -6,6 +6,8 @@
 //! - [`free_port`], [`wait_for`]: sockets and polling for tests on loopback;
 //! - [`http`], [`http_get`], [`get_json`], [`http_answer`]: a blocking HTTP/1.1 client over std
 //!   TCP for tests against real servers;
+//! - [`real_programs_here`], [`promtool_here`], [`promtool_check_metrics`]: real programs the
+//!   tests run, failing under `CI=true` when missing and skipped elsewhere;
 //! - [`gzip`]; [`percentile`] for load generators.
 //!
 //! Not published: it is support, not a sixth product crate.
@@ -21,10 +23,12 @@ mod gzip;
 mod http;
 mod measure;
 mod net;
+mod real_programs;
 pub mod snapshot;
 
 pub use gzip::gzip;
 pub use http::{Answer, get_json, http, http_answer, http_get};
 pub use measure::percentile;
 pub use net::{free_port, wait_for};
+pub use real_programs::{PROMTOOL, promtool_check_metrics, promtool_here, real_programs_here};
 pub use snapshot::{cluster, node, node_json, v2_node_json};
