@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use crate::node_table::{Ingested, NodeTable, TableFull};
 use crate::stats::{AgentStats, inc};
-use atlhyper_http::{GunzipError, gunzip_limited};
+use atlhyper_http::{GunzipError, gunzip_limited, text_response};
 
 /// Default body limit of `POST /metrics/node`, bytes (1 MiB), applied before and after gzip.
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
@@ -326,18 +326,12 @@ async fn health(State(state): State<ReceiverState>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn metrics(State(state): State<ReceiverState>, headers: HeaderMap) -> impl IntoResponse {
+async fn metrics(State(state): State<ReceiverState>, headers: HeaderMap) -> Response {
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = ExpositionFormat::negotiate(accept);
     let mut out = Exposition::new(format);
     state
         .stats
         .write(state.table.counts(Instant::now()), &mut out);
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(format.content_type()),
-        )],
-        out.finish(),
-    )
+    text_response(&headers, format.content_type(), out.finish())
 }

@@ -3,7 +3,8 @@
 //! `--node-exporter-filters`) on loopback, all scraped by a real Prometheus every second; then
 //! PromQL expressions from the Node Exporter Full dashboard and node_exporter's mixin alerts must
 //! return the same series with the same values for the `node` job and the atlhyper jobs. Also
-//! runs `promtool check metrics` on the daemon's text exposition.
+//! runs `promtool check metrics` on the daemon's text exposition, and checks that it answers
+//! gzip when asked, as node_exporter does.
 //!
 //! Needs /usr/bin/prometheus, /usr/bin/promtool and /usr/bin/prometheus-node-exporter (`.ci/run`
 //! installs them): skipped with a message when missing, a failure when `CI=true`.
@@ -19,10 +20,10 @@ use atlhyper_collect::collector::{
     NODE_EXPORTER_EXCLUDE_FS_TYPES,
 };
 use atlhyper_collect::filter::{interface_matches, mount_point_matches};
+use atlhyper_testkit::{PROMTOOL, promtool_check_metrics, real_programs_here};
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 const PROMETHEUS: &str = "/usr/bin/prometheus";
-const PROMTOOL: &str = "/usr/bin/promtool";
 
 /// Rate window of the compared expressions; long against the scrape interval, so that the up to
 /// one second between the jobs' scrapes moves a rate by little.
@@ -32,22 +33,10 @@ const SCRAPE_FOR: Duration = Duration::from_secs(46);
 
 /// Whether the real components are here; panics under CI=true when not.
 fn real_components() -> bool {
-    let missing: Vec<&str> = [NODE_EXPORTER, PROMETHEUS, PROMTOOL]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let reason = format!(
-        "{} missing (apt-get install -y prometheus prometheus-node-exporter)",
-        missing.join(", ")
-    );
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true and {reason}");
-    }
-    eprintln!("skipped: {reason}");
-    false
+    real_programs_here(
+        &[NODE_EXPORTER, PROMETHEUS, PROMTOOL],
+        "apt-get install -y prometheus prometheus-node-exporter",
+    )
 }
 
 /// A child process killed (by its own id) and reaped when dropped.
@@ -416,28 +405,36 @@ fn deviation(unit: Unit, theirs: f64, ours: f64) -> (f64, bool) {
     (rel, ok)
 }
 
-fn promtool_problems(text: &str) -> Vec<String> {
-    use std::io::Write;
-    let mut child = Command::new(PROMTOOL)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout)
+/// Metric family names declared in an exposition, sorted.
+fn families(text: &str) -> Vec<&str> {
+    let mut names: Vec<&str> = text
         .lines()
-        .chain(String::from_utf8_lossy(&out.stderr).lines())
-        .map(str::to_owned)
-        .filter(|l| !l.trim().is_empty())
-        .collect()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// Scrapes `port` plain and with `Accept-Encoding: gzip`; checks the second is gzip with the
+/// same families, and returns both sizes, bytes.
+async fn scrape_sizes(client: &reqwest::Client, port: u16) -> (usize, usize) {
+    let url = format!("http://127.0.0.1:{port}/metrics");
+    let plain = client.get(&url).send().await.unwrap();
+    assert!(plain.headers().get("content-encoding").is_none(), "{url}");
+    let plain = plain.text().await.unwrap();
+    let zipped = client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip", "{url}");
+    let zipped = zipped.bytes().await.unwrap();
+    let unzipped = atlhyper_http::gunzip_limited(&zipped, 64 << 20).expect("a gzip body");
+    let unzipped = String::from_utf8(unzipped).unwrap();
+    assert_eq!(families(&unzipped), families(&plain), "{url}");
+    (plain.len(), zipped.len())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -520,11 +517,19 @@ async fn atlhyper_metrics_answers_node_exporter_queries_like_node_exporter() {
         .text()
         .await
         .unwrap();
-    let problems: Vec<String> = promtool_problems(&text)
+    let problems: Vec<String> = promtool_check_metrics(&text)
+        .err()
+        .unwrap_or_default()
         .into_iter()
         .filter(|p| !(p.starts_with("node_memory_") && p.contains("camelCase")))
         .collect();
     assert!(problems.is_empty(), "promtool check metrics: {problems:#?}");
+
+    // Compressed as Prometheus asks (Accept-Encoding: gzip), with the same families.
+    for (job, port) in [("atlhyper", ours), ("node", ne)] {
+        let (plain, zipped) = scrape_sizes(&client, port).await;
+        println!("{job}: /metrics {plain} bytes plain, {zipped} bytes gzip");
+    }
 
     tokio::time::sleep(SCRAPE_FOR).await;
     let now = std::time::SystemTime::now()

@@ -17,9 +17,9 @@ use atlhyper_model::{
 use crate::admission::{Admission, BackfillDropped};
 
 use crate::view::ClusterView;
-use atlhyper_http::{accepts_gzip, gzip};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use atlhyper_http::text_response;
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 
 /// Upper bounds of the latency histograms, seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -544,24 +544,7 @@ pub(crate) fn respond(
             crate::alerting::metrics::write_alert_metrics(out, &master.alerting);
         },
     );
-    let content_type = [(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    )];
-    let vary = (header::VARY, HeaderValue::from_static("accept-encoding"));
-    // Level 6: a scrape is compressed once per request, so speed matters as much as size.
-    match accepts_gzip(headers).then(|| gzip(text.as_bytes(), 6)) {
-        Some(body) => (
-            content_type,
-            [
-                (header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
-                vary,
-            ],
-            body,
-        )
-            .into_response(),
-        None => (content_type, [vary], text).into_response(),
-    }
+    text_response(headers, format.content_type(), text)
 }
 
 /// The whole exposition: `views` as they read now, `clusters` every known cluster.

@@ -1,7 +1,8 @@
 //! What every atlhyper-rs server process shares, whichever side it is on: the HTTP/1.1 accept
 //! loop ([`serve`]: header-read timeout, connection bound, graceful shutdown), gzip bodies with a
-//! limit on what they decompress to, the `Accept-Encoding` question, and the process around the
-//! work (logging in text or JSON, the signals that end it, the exit code).
+//! limit on what they decompress to, the `Accept-Encoding` question and the scrape answer
+//! compressed when asked ([`text_response`]), and the process around the work (logging in text
+//! or JSON, the signals that end it, the exit code).
 //!
 //! The agent and the master are peers over HTTP; both depend on this crate and neither on the
 //! other.
@@ -18,6 +19,7 @@ mod accept_encoding;
 mod gzip;
 mod process;
 pub mod serve;
+mod text_response;
 
 pub use accept_encoding::accepts_gzip;
 pub use gzip::{GunzipError, gunzip_limited, gzip, is_gzip};
@@ -25,3 +27,4 @@ pub use process::{LogFormat, init_logging, run_main, terminated};
 pub use serve::{
     CLIENT_IDLE_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits,
 };
+pub use text_response::{TEXT_GZIP_LEVEL, text_response};
