@@ -4,7 +4,9 @@
 //! `systemd-analyze verify` where it is installed), and that every environment variable the deploy
 //! files set is one the binaries actually read.
 //!
-//! The schema check against the Kubernetes OpenAPI (kubernetes-validate) runs in `.ci/run`.
+//! The Prometheus Operator objects (deploy/k8s/monitoring) are checked against the
+//! monitoring.coreos.com/v1 schemas here and in `.ci/run` (e2e/monitoring-crds.mjs); the schema
+//! check of the rest against the Kubernetes OpenAPI (kubernetes-validate) runs in `.ci/run`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -478,6 +480,92 @@ fn kustomization_lists_every_manifest_and_image() {
             }
         }
     }
+}
+
+/// Node and the Prometheus Operator schema check of e2e/ (`monitoring-crds.mjs`, its packages
+/// from `npm ci` there): the script's path when installed. Missing under `CI=true` is a failure.
+fn monitoring_validator() -> Option<PathBuf> {
+    let e2e = root().join("e2e");
+    let packages = [
+        e2e.join("node_modules/@kubernetes-models/prometheus-operator/package.json"),
+        e2e.join("node_modules/yaml/package.json"),
+    ];
+    let mut needed = vec!["/usr/bin/node"];
+    needed.extend(packages.iter().filter_map(|p| p.to_str()));
+    atlhyper_testkit::real_programs_here(
+        &needed,
+        "apt-get install -y nodejs npm, then `npm ci` in e2e/",
+    )
+    .then(|| e2e.join("monitoring-crds.mjs"))
+}
+
+/// Runs the schema check on `files`: whether it passed, and what it printed (stdout, stderr).
+fn validate_monitoring(script: &Path, files: &[&Path]) -> (bool, String, String) {
+    let out = std::process::Command::new("/usr/bin/node")
+        .arg(script)
+        .args(files)
+        .output()
+        .expect("run node");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+const MONITORING: &str = "deploy/k8s/monitoring/monitoring.yaml";
+
+/// The PodMonitor, ServiceMonitor and PrometheusRule are valid monitoring.coreos.com/v1 objects
+/// (the generated validators of @kubernetes-models/prometheus-operator, pinned in e2e/).
+#[test]
+fn monitoring_objects_pass_the_prometheus_operator_schemas() {
+    let Some(script) = monitoring_validator() else {
+        return;
+    };
+    let (ok, stdout, stderr) = validate_monitoring(&script, &[&root().join(MONITORING)]);
+    assert!(ok, "{MONITORING}: {stderr}");
+    assert!(
+        stdout.contains("3 Prometheus Operator objects valid"),
+        "{stdout}"
+    );
+}
+
+/// The check can fail: a copy with a bad duration, a secret reference without its key and a
+/// rule `for` that is no duration is refused, each problem named by its field.
+#[test]
+fn a_broken_monitoring_object_is_refused_with_its_field() {
+    let Some(script) = monitoring_validator() else {
+        return;
+    };
+    let text = read(&root().join(MONITORING));
+    let mut broken = text.clone();
+    for (from, to) in [
+        ("interval: 15s", "interval: every 15 seconds"),
+        ("key: viewer-token", "secretKey: viewer-token"),
+        ("for: 30m", "for: half an hour"),
+    ] {
+        assert!(broken.contains(from), "{MONITORING} has `{from}`");
+        broken = broken.replacen(from, to, 1);
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("monitoring.yaml");
+    fs::write(&copy, &broken).expect("write the broken copy");
+    let (ok, _, stderr) = validate_monitoring(&script, &[&copy]);
+    assert!(!ok, "the broken copy passed");
+    for field in [
+        "PodMonitor atlhyper/atlhyper-metrics: data/spec/podMetricsEndpoints/0/interval must match",
+        "ServiceMonitor atlhyper/atlhyper-master: data/spec/endpoints/0/authorization/credentials must have required property key",
+        "PrometheusRule atlhyper/atlhyper-default-alerts: data/spec/groups/0/rules/0/for must match",
+    ] {
+        assert!(stderr.contains(field), "`{field}` missing in:\n{stderr}");
+    }
+
+    // A kind the check does not know is refused, not passed over.
+    let (ok, _, stderr) = validate_monitoring(
+        &script,
+        &[&root().join("deploy/k8s/monitoring/kustomization.yaml")],
+    );
+    assert!(!ok && stderr.contains("kind \"Kustomization\""), "{stderr}");
 }
 
 /// One Dockerfile instruction: keyword and its (continuation-joined) arguments.
