@@ -1,8 +1,10 @@
 // Checks Prometheus Operator objects (PodMonitor, ServiceMonitor, PrometheusRule) in YAML files
-// against the monitoring.coreos.com/v1 schemas, with the validators that
-// @kubernetes-models/prometheus-operator (pinned in package.json) generates from the operator's
-// API types: types, required fields, enums and patterns (durations, relabel actions, ...).
-// Unknown fields are not reported: the generated schemas allow them, as the API server prunes them.
+// against the monitoring.coreos.com/v1 schemas of @kubernetes-models/prometheus-operator (pinned
+// in package.json, generated from the operator's API types), in two passes:
+// - its validators: types, required fields, enums and patterns (durations, relabel actions, ...);
+// - its TypeScript declarations, for fields the API does not have: the generated schemas allow
+//   unknown fields, but `kubectl apply` (strict field validation) refuses them, so every document
+//   is type-checked as an object literal of its kind, whose unknown properties TypeScript reports.
 //
 //   node monitoring-crds.mjs FILE...
 //
@@ -11,6 +13,9 @@
 // Debian's node 20 runs them (tests/deploy_manifests.rs runs this script there).
 
 import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
 import { parseAllDocuments } from "yaml";
 import {
   PodMonitor,
@@ -19,6 +24,11 @@ import {
 } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 
 const MODELS = { PodMonitor, ServiceMonitor, PrometheusRule };
+
+/** How an object is named in a problem: kind namespace/name. */
+function objectName(object) {
+  return `${object?.kind ?? "?"} ${object?.metadata?.namespace ?? ""}/${object?.metadata?.name ?? "?"}`;
+}
 
 /** The problems of one document (an empty list when it is valid). */
 function documentProblems(object) {
@@ -38,12 +48,56 @@ function documentProblems(object) {
   }
 }
 
+/**
+ * Fields no object of its kind has, by type-checking every object as a literal of its kind's
+ * declared interface: one list of problems per object, in order.
+ */
+function unknownFieldProblems(objects) {
+  // A file that exists only in memory, beside this script so that node_modules resolves.
+  const checked = path.join(path.dirname(fileURLToPath(import.meta.url)), "monitoring-objects.ts");
+  let source = Object.keys(MODELS)
+    .map((k) => `import type { I${k} } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/${k}";\n`)
+    .join("");
+  const starts = [];
+  objects.forEach((object, i) => {
+    starts.push(source.length);
+    source += `export const object${i}: I${object.kind} = ${JSON.stringify(object)};\n`;
+  });
+  const options = {
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  };
+  const host = ts.createCompilerHost(options);
+  const readSource = host.getSourceFile.bind(host);
+  const exists = host.fileExists.bind(host);
+  host.getSourceFile = (name, language, ...rest) =>
+    name === checked ? ts.createSourceFile(name, source, language) : readSource(name, language, ...rest);
+  host.fileExists = (name) => name === checked || exists(name);
+  const program = ts.createProgram([checked], options, host);
+  const problems = objects.map(() => []);
+  for (const d of ts.getPreEmitDiagnostics(program)) {
+    const message = ts.flattenDiagnosticMessageText(d.messageText, " ");
+    // Diagnostics outside the objects (the imports) belong to the check itself: report them all.
+    const at = d.file?.fileName === checked ? d.start ?? 0 : 0;
+    const index = starts.findLastIndex((start) => start <= at);
+    (problems[index] ?? problems[0]).push(message);
+  }
+  return problems;
+}
+
 const files = process.argv.slice(2);
 if (files.length === 0) {
   console.error("usage: node monitoring-crds.mjs FILE...");
   process.exit(2);
 }
 const problems = [];
+// Objects of a known kind that its validator accepts, for the unknown-field pass.
+const checked = [];
 let valid = 0;
 for (const file of files) {
   let text;
@@ -60,11 +114,20 @@ for (const file of files) {
     }
     const object = doc.toJS();
     if (object === null) continue; // an empty document between separators
-    const name = `${object?.kind ?? "?"} ${object?.metadata?.namespace ?? ""}/${object?.metadata?.name ?? "?"}`;
     const found = documentProblems(object);
-    problems.push(...found.map((p) => `${file}: ${name}: ${p}`));
-    if (found.length === 0) valid += 1;
+    if (found.length === 0) {
+      checked.push({ file, object });
+    } else {
+      problems.push(...found.map((p) => `${file}: ${objectName(object)}: ${p}`));
+    }
   }
+}
+if (checked.length > 0) {
+  unknownFieldProblems(checked.map((c) => c.object)).forEach((found, i) => {
+    const { file, object } = checked[i];
+    problems.push(...found.map((p) => `${file}: ${objectName(object)}: ${p}`));
+    if (found.length === 0) valid += 1;
+  });
 }
 if (problems.length > 0) {
   for (const p of problems) console.error(p);

@@ -489,6 +489,7 @@ fn monitoring_validator() -> Option<PathBuf> {
     let packages = [
         e2e.join("node_modules/@kubernetes-models/prometheus-operator/package.json"),
         e2e.join("node_modules/yaml/package.json"),
+        e2e.join("node_modules/typescript/package.json"),
     ];
     let mut needed = vec!["/usr/bin/node"];
     needed.extend(packages.iter().filter_map(|p| p.to_str()));
@@ -516,7 +517,8 @@ fn validate_monitoring(script: &Path, files: &[&Path]) -> (bool, String, String)
 const MONITORING: &str = "deploy/k8s/monitoring/monitoring.yaml";
 
 /// The PodMonitor, ServiceMonitor and PrometheusRule are valid monitoring.coreos.com/v1 objects
-/// (the generated validators of @kubernetes-models/prometheus-operator, pinned in e2e/).
+/// (the generated validators and TypeScript declarations of @kubernetes-models/prometheus-operator,
+/// pinned in e2e/), with no field the API lacks.
 #[test]
 fn monitoring_objects_pass_the_prometheus_operator_schemas() {
     let Some(script) = monitoring_validator() else {
@@ -531,7 +533,8 @@ fn monitoring_objects_pass_the_prometheus_operator_schemas() {
 }
 
 /// The check can fail: a copy with a bad duration, a secret reference without its key and a
-/// rule `for` that is no duration is refused, each problem named by its field.
+/// rule `for` that is no duration is refused, each problem named by its field; so is a copy with
+/// misspelt (unknown) fields.
 #[test]
 fn a_broken_monitoring_object_is_refused_with_its_field() {
     let Some(script) = monitoring_validator() else {
@@ -556,6 +559,25 @@ fn a_broken_monitoring_object_is_refused_with_its_field() {
         "PodMonitor atlhyper/atlhyper-metrics: data/spec/podMetricsEndpoints/0/interval must match",
         "ServiceMonitor atlhyper/atlhyper-master: data/spec/endpoints/0/authorization/credentials must have required property key",
         "PrometheusRule atlhyper/atlhyper-default-alerts: data/spec/groups/0/rules/0/for must match",
+    ] {
+        assert!(stderr.contains(field), "`{field}` missing in:\n{stderr}");
+    }
+
+    // Fields the API does not have: `kubectl apply` refuses them, and so does the check.
+    let mut unknown = text.clone();
+    for (from, to) in [
+        ("relabelings:", "relabellings:"),
+        ("annotations:", "anotations:"),
+    ] {
+        assert!(unknown.contains(from), "{MONITORING} has `{from}`");
+        unknown = unknown.replacen(from, to, 1);
+    }
+    fs::write(&copy, &unknown).expect("write the copy with unknown fields");
+    let (ok, _, stderr) = validate_monitoring(&script, &[&copy]);
+    assert!(!ok, "the copy with unknown fields passed");
+    for field in [
+        "PodMonitor atlhyper/atlhyper-metrics: Object literal may only specify known properties, and '\"relabellings\"' does not exist",
+        "PrometheusRule atlhyper/atlhyper-default-alerts: Object literal may only specify known properties, and '\"anotations\"' does not exist",
     ] {
         assert!(stderr.contains(field), "`{field}` missing in:\n{stderr}");
     }
