@@ -249,7 +249,7 @@ function drawRunningAlert(page) {
     const since = a.state === 'firing' ? a.fired_at || a.active_at : a.active_at;
     cell(c[6], timeAgo(since));
     if (c[6].title !== dateTime(since)) c[6].title = dateTime(since);
-    cell(c[7], (a.state === 'firing' ? 'Firing' : 'Pending') + (silenced ? ' · silenced' : ''), 'state ' + a.state);
+    cell(c[7], (a.state === 'firing' ? 'Firing' : 'Pending') + (silenced ? ' · silenced' : ''), 'alert-state ' + a.state);
     const silenceable = canWrite && a.state === 'firing' && !silenced;
     actionCell(c[8], silenceable ? 'Silence ' + SILENCE_HOURS + ' h' : '', 'silence', page.alertWrites.has(a.fingerprint));
   };
@@ -278,7 +278,7 @@ function drawSilence(page) {
   return (c, s, tr) => {
     const state = s.state || 'active';
     setClass(tr, state);
-    cell(c[0], state, 'state ' + state);
+    cell(c[0], state, 'alert-state ' + state);
     cell(c[1], (s.matchers || []).map(matcherText).join(', '), 'matchers');
     cell(c[2], dateTime(s.starts_at));
     cell(c[3], dateTime(s.ends_at));

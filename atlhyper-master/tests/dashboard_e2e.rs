@@ -1,7 +1,9 @@
 //! The dashboard in a real browser: a master on 127.0.0.1:0 with a memory store, fed through the
 //! real agent routes (gzip snapshots with backfilled history, a fake agent answering the
 //! `node_series` and `node_detail` commands over the long poll), then `e2e/dashboard.test.mjs`
-//! drives Debian's headless Chromium through playwright-core against it.
+//! drives Debian's headless Chromium through playwright-core against it. The master runs the real
+//! alert engine (every second) and the notification side (silences): `e2e/alerts.mjs` creates
+//! rules through the API with the operator token and checks the badges and the Alerts view.
 //!
 //! Needs `/usr/bin/chromium` (or `$CHROMIUM`), `node` and `e2e/node_modules` (`npm ci` in
 //! `e2e/`). When one is missing the test fails under `CI=true` (or `ATLHYPER_E2E_REQUIRED=1`,
