@@ -6,6 +6,8 @@
 //
 // Environment:
 //   ATLHYPER_E2E_TOKEN           viewer token the master requires (the test enters it in the prompt)
+//   ATLHYPER_E2E_OPERATOR_TOKEN  operator token: alert rules and silences (the Alerts view part,
+//                                alerts.mjs; skipped with a printed reason without it)
 //   ATLHYPER_E2E_SILENT_CLUSTER  a cluster whose agent falls silent (nodes offline, 1 h chart -> 503)
 //   ATLHYPER_E2E_BIG_CLUSTER     a cluster with about 1000 nodes (pagination, refresh cost)
 //   ATLHYPER_E2E_SCREENSHOTS     where screenshots go (default: <repo>/target/e2e-screenshots)
@@ -19,10 +21,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { checkAlertsView } from './alerts.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const base = new URL(process.argv[2] || process.env.ATLHYPER_URL || 'http://127.0.0.1:8080/');
 const TOKEN = process.env.ATLHYPER_E2E_TOKEN || '';
+const OPERATOR_TOKEN = process.env.ATLHYPER_E2E_OPERATOR_TOKEN || '';
 const SILENT = process.env.ATLHYPER_E2E_SILENT_CLUSTER || '';
 const BIG = process.env.ATLHYPER_E2E_BIG_CLUSTER || '';
 const SHOTS = process.env.ATLHYPER_E2E_SCREENSHOTS || path.join(here, '..', 'target', 'e2e-screenshots');
@@ -435,6 +439,14 @@ try {
     assert.match(await text('#page'), /^51–100 · page 2\//, 'page kept across refreshes');
     await shot('overview-1000-nodes');
     ok('refreshes keep the scroll position and the page');
+  }
+
+  // ---- alerts: rules fired by the real engine, the Alerts view, badges, silences ----
+  if (OPERATOR_TOKEN && TOKEN) {
+    await checkAlertsView({ page, base, viewerToken: TOKEN, operatorToken: OPERATOR_TOKEN, mainCluster: first,
+      bigCluster: BIG, shot, ok, report, restoreViewport: { width: 1400, height: 1000 } });
+  } else {
+    console.log('skipping the Alerts view: ATLHYPER_E2E_TOKEN and ATLHYPER_E2E_OPERATOR_TOKEN are needed');
   }
 
   // ---- master unreachable ----

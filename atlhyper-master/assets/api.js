@@ -1,4 +1,5 @@
-// The master's REST API, read from the same origin with the viewer token (if any).
+// The master's REST API on the same origin, with the token the user entered (a viewer token
+// reads; an operator token also writes: silences).
 
 const TOKEN_STORAGE_KEY = 'atlhyper.viewerToken';
 
@@ -53,12 +54,19 @@ export async function getJson(path, timing) {
 }
 
 /** POSTs `body` as JSON to `path` with the stored token and returns the answer's JSON. */
-export async function postJson(path, body) {
-  const headers = { Accept: 'application/json', 'Content-Type': 'application/json' };
+export function postJson(path, body) { return send('POST', path, body); }
+
+/** DELETEs `path` with the stored token and returns the answer's JSON (null when empty). */
+export function deleteJson(path) { return send('DELETE', path); }
+
+/** A write: throws an ApiError on refusal (403: the token may only read), like `getJson`. */
+async function send(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (viewerToken) headers.Authorization = 'Bearer ' + viewerToken;
   let res;
   try {
-    res = await fetch(path, { method: 'POST', headers, body: JSON.stringify(body) });
+    res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (_) {
     throw new ApiError(0, 'The master is unreachable');
   }

@@ -5,7 +5,7 @@
 import { refreshAlerts, firingSuffix, renderAlertBadges, renderAlertsView, wireAlerts } from './alerts.js';
 import { getJson, onUnauthorized, useViewerToken } from './api.js';
 import { emptyTrend, refreshCharts, wireCharts } from './charts.js';
-import { byId, setClass, setText, show } from './dom.js';
+import { byId, setClass, setText, show, syncOptions } from './dom.js';
 import { clockTime, timeAgo } from './format.js';
 import { renderNode, wireNode } from './node.js';
 import { deriveRows, filterAndSort, renderOverview, wireOverview } from './overview.js';
@@ -36,10 +36,16 @@ const page = {
   view: '', // 'alerts' on the Alerts view
   alerts: [], // running alerts (GET /api/v2/alerts)
   alertsError: null,
-  alertsNote: '',
+  firingCounts: null, // firing alerts per cluster and node, counted from `alerts`
+  alertsNote: null, // the outcome of the last write: { text, isError, askToken }
+  alertsTab: 'now', // 'now', 'history' or 'silences'
+  alertFilter: { state: 'firing', cluster: '' }, // the Now tab's filters ('' = any)
   alertHistory: [],
+  historyError: null,
   silences: [],
   silencesError: null,
+  alertWrites: null, // keys of the rows whose write is under way (set by wireAlerts)
+  writeRefused: false, // the master refused a write with this token: write buttons hidden
 };
 
 // The refresh loop.
@@ -51,16 +57,29 @@ let firstDataShown = false;
 
 // ---------- viewer token ----------
 
-function askForToken() {
+const TOKEN_PROMPTS = {
+  viewer: ['Viewer token required', 'This master asks for a token.'],
+  operator: ['Operator token', 'Silencing and expiring silences need an operator token.'],
+};
+
+/** Opens the token prompt: `reason` 'viewer' after a 401, 'operator' after a refused write. */
+function askForToken(reason) {
   const dialog = byId('token-dialog');
   if (dialog.open) return;
+  const [title, why] = TOKEN_PROMPTS[reason] || TOKEN_PROMPTS.viewer;
+  setText(byId('token-title'), title);
+  setText(byId('token-reason'), why);
   byId('token-input').value = '';
   dialog.showModal();
 }
 
-onUnauthorized(askForToken);
+onUnauthorized(() => askForToken('viewer'));
 byId('token-form').addEventListener('submit', () => {
   useViewerToken(byId('token-input').value.trim());
+  // Another token: it may write what the last one could not.
+  page.writeRefused = false;
+  page.alertsNote = null;
+  if (page.view === 'alerts') renderAlertsView(page);
   refreshSoon();
 });
 
@@ -100,16 +119,6 @@ function renderClusterPicker() {
   if (select.value !== page.clusterId) select.value = page.clusterId;
 }
 
-function syncOptions(select, items) {
-  while (select.options.length > items.length) select.remove(select.options.length - 1);
-  items.forEach(([value, text], i) => {
-    let o = select.options[i];
-    if (!o) { o = new Option(); select.add(o); }
-    if (o.value !== value) o.value = value;
-    setText(o, text);
-  });
-}
-
 byId('cluster').addEventListener('change', (e) => navigate(e.target.value, '', ''));
 byId('home').addEventListener('click', (e) => { e.preventDefault(); navigate(page.clusterId, '', ''); });
 byId('back').addEventListener('click', () => navigate(page.clusterId, '', ''));
@@ -130,7 +139,7 @@ function render() {
 function followRoute() {
   const route = readRoute();
   page.view = route.view;
-  page.alertsNote = '';
+  page.alertsNote = null;
   const clusterChanged = route.clusterId !== page.clusterId;
   const nodeChanged = route.nodeName !== page.nodeName;
   if (clusterChanged) { page.clusterId = route.clusterId; page.overview = null; page.pageIndex = 0; }
@@ -157,7 +166,7 @@ async function refresh() {
     if (!Array.isArray(page.clusters)) page.clusters = [];
     page.clusters.sort((a, b) => (a.cluster_id < b.cluster_id ? -1 : 1));
     if (page.clusters.length && !page.clusters.some((c) => c.cluster_id === page.clusterId)) {
-      navigate(page.clusters[0].cluster_id, '', '');
+      navigate(page.clusters[0].cluster_id, '', '', page.view);
       return; // the hash change starts another refresh
     }
   } catch (err) { errors.push(err); }
@@ -238,7 +247,7 @@ function refreshSoon() { clearTimeout(refreshTimer); refreshTimer = setTimeout(r
 wireOverview(page);
 wireNode(page);
 wireCharts(page);
-wireAlerts(page);
+wireAlerts(page, askForToken);
 window.addEventListener('hashchange', followRoute);
 {
   const route = readRoute();

@@ -36,3 +36,14 @@ export function markSortedColumn(headRow, sort) {
     if (th.className !== cls) th.className = cls;
   }
 }
+
+/** Gives a select exactly these [value, text] options, reusing the ones it has. */
+export function syncOptions(select, items) {
+  while (select.options.length > items.length) select.remove(select.options.length - 1);
+  items.forEach(([value, text], i) => {
+    let o = select.options[i];
+    if (!o) { o = new Option(); select.add(o); }
+    if (o.value !== value) o.value = value;
+    setText(o, text);
+  });
+}

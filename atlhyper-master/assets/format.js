@@ -39,6 +39,15 @@ export function clockTime(t) {
   return twoDigits(d.getHours()) + ':' + twoDigits(d.getMinutes()) + ':' + twoDigits(d.getSeconds());
 }
 
+/** A moment in local time: `14:05:09` today, `11-30 14:05` on another day, '—' when missing. */
+export function dateTime(t) {
+  const d = new Date(t);
+  if (t == null || !Number.isFinite(d.getTime())) return '—';
+  const today = new Date();
+  if (d.toDateString() === today.toDateString()) return clockTime(d);
+  return twoDigits(d.getMonth() + 1) + '-' + twoDigits(d.getDate()) + ' ' + twoDigits(d.getHours()) + ':' + twoDigits(d.getMinutes());
+}
+
 /** A chart's time label: `14:05`, or `11-30 14:05` when `withDate` (ranges of a day or more). */
 export function chartTime(t, withDate) {
   const d = new Date(t);

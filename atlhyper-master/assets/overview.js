@@ -3,7 +3,7 @@
 import { byId, markSortedColumn, setClass, setText, show, showState, syncRowCount } from './dom.js';
 import { byteRate, byteSize, celsius, duration, fixed, percent, timeAgo } from './format.js';
 import { HEALTH_LIMIT, isHealthy, isOnline } from './health.js';
-import { firingSuffix } from './alerts.js';
+import { firingCount } from './alerts.js';
 import { navigate } from './route.js';
 
 const PAGE_SIZE = 50;
@@ -89,6 +89,21 @@ export function filterAndSort(page) {
   page.shownRows = out;
 }
 
+const STATUS_TEXT = { online: 'Online', offline: 'Offline', unhealthy: 'Unhealthy' };
+
+/** The status cell: the node's status, then a badge with its firing alerts when it has any. */
+function renderStatusCell(td, status, firing) {
+  if (td.childElementCount !== 2) {
+    td.textContent = '';
+    const badge = document.createElement('span');
+    badge.className = 'badge firing';
+    td.append(document.createElement('span'), badge);
+  }
+  setText(td.firstChild, STATUS_TEXT[status]);
+  show(td.lastChild, firing > 0);
+  setText(td.lastChild, firing > 0 ? firing + ' firing' : '');
+}
+
 function renderTable(page) {
   const table = byId('nodes');
   const tbody = table.tBodies[0];
@@ -105,7 +120,7 @@ function renderTable(page) {
     if (tr.dataset.node !== r.name) tr.dataset.node = r.name;
     if (tr.tabIndex !== 0) tr.tabIndex = 0;
     setClass(tr, r.status);
-    setText(c[0], (r.status === 'online' ? 'Online' : r.status === 'offline' ? 'Offline' : 'Unhealthy') + firingSuffix(page, page.clusterId, r.name));
+    renderStatusCell(c[0], r.status, firingCount(page, page.clusterId, r.name));
     const seen = r.status === 'offline' && r.lastSeen ? 'Last report ' + timeAgo(r.lastSeen) : '';
     if (c[0].title !== seen) c[0].title = seen;
     setText(c[1], r.name);

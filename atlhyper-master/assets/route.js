@@ -6,16 +6,18 @@ export const RANGE_HOURS = { '1h': 1, '24h': 24, '7d': 168, '30d': 720 };
 /** The place named by the current fragment (empty strings for what it does not name). */
 export function readRoute() {
   const p = new URLSearchParams(location.hash.slice(1));
-  return { clusterId: p.get('c') || '', nodeName: p.get('n') || '', range: RANGE_HOURS[p.get('r')] ? p.get('r') : '',
-    view: p.get('v') === 'alerts' ? 'alerts' : '' };
+  const view = p.get('v') === 'alerts' ? 'alerts' : '';
+  return { clusterId: p.get('c') || '', nodeName: view ? '' : p.get('n') || '', range: RANGE_HOURS[p.get('r')] ? p.get('r') : '', view };
 }
 
-/** Goes to a cluster, a node of it (or '' for the overview) and a chart range. */
-export function navigate(clusterId, nodeName, range) {
+/** Goes to a cluster, a node of it (or '' for the overview) and a chart range; or, when `view`
+ * is 'alerts', to the Alerts view with that cluster to go back to. */
+export function navigate(clusterId, nodeName, range, view) {
   const p = new URLSearchParams();
+  if (view === 'alerts') p.set('v', 'alerts');
   if (clusterId) p.set('c', clusterId);
-  if (nodeName) p.set('n', nodeName);
-  if (nodeName && range) p.set('r', range);
+  if (nodeName && view !== 'alerts') p.set('n', nodeName);
+  if (nodeName && range && view !== 'alerts') p.set('r', range);
   const h = '#' + p.toString();
   if (location.hash !== h) location.hash = h;
 }

@@ -1,7 +1,9 @@
 //! The dashboard in a real browser: a master on 127.0.0.1:0 with a memory store, fed through the
 //! real agent routes (gzip snapshots with backfilled history, a fake agent answering the
 //! `node_series` and `node_detail` commands over the long poll), then `e2e/dashboard.test.mjs`
-//! drives Debian's headless Chromium through playwright-core against it.
+//! drives Debian's headless Chromium through playwright-core against it. The master runs the real
+//! alert engine (every second) and the notification side (silences): `e2e/alerts.mjs` creates
+//! rules through the API with the operator token and checks the badges and the Alerts view.
 //!
 //! Needs `/usr/bin/chromium` (or `$CHROMIUM`), `node` and `e2e/node_modules` (`npm ci` in
 //! `e2e/`). When one is missing the test fails under `CI=true` (or `ATLHYPER_E2E_REQUIRED=1`,
@@ -13,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use atlhyper_master::alerting::notify::{Dispatcher, NotifyConfig};
+use atlhyper_master::alerting::{AlertSettings, Alerting};
 use atlhyper_master::{Master, MasterConfig, run_master};
 use atlhyper_model::{
     ClusterSnapshot, Command, CommandPoll, CommandResult, CpuMetrics, DiskMetrics, MemoryMetrics,
@@ -24,6 +28,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 const VIEWER_TOKEN: &str = "viewer-e2e-token";
+/// The token the browser test creates alert rules and silences with.
+const OPERATOR_TOKEN: &str = "operator-e2e-token";
+/// Alert rules are evaluated this often, so a rule the browser test creates fires at once.
+const ALERT_EVAL_INTERVAL: Duration = Duration::from_secs(1);
 const MAIN: &str = "prod";
 const SILENT: &str = "edge";
 const BIG: &str = "big-1000";
@@ -517,6 +525,7 @@ async fn dashboard_in_headless_chromium() {
             .map(|c| (agent_token(c), (*c).to_owned()))
             .collect::<HashMap<_, _>>(),
         viewer_tokens: vec![VIEWER_TOKEN.to_owned()],
+        operator_tokens: vec![OPERATOR_TOKEN.to_owned()],
         detail_timeout: Duration::from_secs(2),
         long_poll_timeout: Duration::from_secs(5),
         // Snapshots are sent once: the agents of prod and big-1000 heartbeat every second to
@@ -525,7 +534,21 @@ async fn dashboard_in_headless_chromium() {
         ..MasterConfig::default()
     };
     let store = Arc::new(MemoryStore::new());
-    let master = Master::new(config, store.clone(), store.clone(), store);
+    // The real alert engine and the notification side (no receiver: silences and the Alerts
+    // view work), as `atlhyper up` runs them, evaluating every second.
+    let dispatcher = Dispatcher::start(NotifyConfig::empty(), store.clone())
+        .await
+        .expect("notification starts");
+    let alerting = Alerting::new(
+        store.clone(),
+        Arc::new(dispatcher.clone()),
+        AlertSettings {
+            eval_interval: ALERT_EVAL_INTERVAL,
+            ..AlertSettings::default()
+        },
+    );
+    let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
+    assert!(master.set_notifications(dispatcher));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -581,6 +604,7 @@ async fn dashboard_in_headless_chromium() {
         .current_dir(&root)
         .env("CHROMIUM", &chromium)
         .env("ATLHYPER_E2E_TOKEN", VIEWER_TOKEN)
+        .env("ATLHYPER_E2E_OPERATOR_TOKEN", OPERATOR_TOKEN)
         .env("ATLHYPER_E2E_MAIN_CLUSTER", MAIN)
         .env("ATLHYPER_E2E_SILENT_CLUSTER", SILENT)
         .env("ATLHYPER_E2E_BIG_CLUSTER", BIG)
@@ -611,4 +635,8 @@ async fn dashboard_in_headless_chromium() {
         "the browser test did not report PASSED"
     );
     assert!(answered >= 1, "the 1 h chart went through the agent");
+    assert!(
+        stdout.contains("ok ") && stdout.contains(" - Alerts view: "),
+        "the browser test did not drive the Alerts view"
+    );
 }
