@@ -695,18 +695,19 @@ async fn forwarding_resends_while_firing_and_resolves_once() {
     );
     hook.wait_for(before + 1, Duration::from_secs(2)).await;
     tokio::time::sleep(Duration::from_millis(700)).await;
+    // A firing post already under way when the resolution was published may land after
+    // `before` was counted: the resolution must be the last post and come once.
     let posts = hook.payloads();
-    assert_eq!(
-        posts.len(),
-        before + 1,
-        "the resolution is sent once, then nothing"
+    let ends: Vec<DateTime<Utc>> = posts[before..]
+        .iter()
+        .map(|p| p[0]["endsAt"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(
+        (1..=2).contains(&ends.len()),
+        "the resolution is sent once, then nothing: {ends:?}"
     );
-    let last: DateTime<Utc> = posts[before][0]["endsAt"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(last, end);
+    assert_eq!(ends.last(), Some(&end), "{ends:?}");
+    assert_eq!(ends.iter().filter(|e| **e == end).count(), 1, "{ends:?}");
     dispatcher.stop().await;
 }
 
