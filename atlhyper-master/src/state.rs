@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use atlhyper_model::{ClusterSnapshot, LivenessChanges, NodeState, NodeStatus};
 use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, StoreError};
 use axum::Router;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Tokens;
@@ -149,9 +149,13 @@ impl Master {
     /// Runs one alert evaluation now (the periodic task runs one every
     /// `MASTER_ALERT_EVAL_INTERVAL`).
     pub async fn evaluate_alerts(&self) {
-        self.alerting
-            .evaluate(&self.hub, &*self.metrics, Utc::now())
-            .await;
+        self.evaluate_alerts_at(Utc::now()).await;
+    }
+
+    /// One evaluation stamped `at` (the periodic task passes its scheduled time, so `for`
+    /// durations count whole intervals whatever the timer's jitter).
+    pub(crate) async fn evaluate_alerts_at(&self, at: DateTime<Utc>) {
+        self.alerting.evaluate(&self.hub, &*self.metrics, at).await;
     }
 
     /// Every route: agent side, API, `/health`, `/metrics` and the dashboard (the list is in the

@@ -374,3 +374,181 @@ async fn alerts_history_and_metrics_from_a_real_snapshot() {
     assert_eq!(history[0]["state"], "resolved");
     assert!(history[0]["resolved_at"].is_string());
 }
+
+/// The bounds of a rule, each through the router: 400 naming the field past a per-rule cap, 409
+/// with "limit" past [`MAX_RULES`] stored rules (a replacement still goes through, a deletion
+/// makes room).
+#[tokio::test]
+async fn rules_are_bounded_in_size_and_number() {
+    use atlhyper_master::alerting::rules::{
+        MAX_ANNOTATION, MAX_LABEL_VALUE, MAX_NAME, MAX_RULE_LABELS, MAX_RULES,
+    };
+    use atlhyper_store::{AlertRuleRecord, AlertStore};
+
+    let store = Arc::new(MemoryStore::new());
+    let config = MasterConfig {
+        agent_tokens: parse_agent_tokens(&format!("{AGENT}=c1")).unwrap(),
+        viewer_tokens: vec![VIEWER.into()],
+        operator_tokens: vec![OPERATOR.into()],
+        operator_write_rate_limit: None,
+        ..MasterConfig::default()
+    };
+    let alerting = atlhyper_master::alerting::Alerting::new(
+        store.clone(),
+        Arc::new(atlhyper_master::alerting::NoPublisher),
+        atlhyper_master::alerting::AlertSettings::default(),
+    );
+    let m = Master::with_alerting(
+        config,
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        alerting,
+    );
+    let rule = |name: &str| json!({"name": name, "figure": "node.down"});
+    let many = |n: usize, value: &str| -> Value {
+        (0..n)
+            .map(|i| (format!("k{i}"), Value::from(value)))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    let with = |field: &str, v: Value| {
+        let mut r = rule("Bounded");
+        r[field] = v;
+        r
+    };
+    let long = |n: usize| "x".repeat(n);
+    let cases = [
+        (with("labels", many(MAX_RULE_LABELS + 1, "v")), "labels: "),
+        (
+            with("annotations", many(MAX_RULE_LABELS + 1, "v")),
+            "annotations: ",
+        ),
+        (
+            with("labels", json!({"team": long(MAX_LABEL_VALUE + 1)})),
+            "labels.team: ",
+        ),
+        (
+            with("annotations", json!({"summary": long(MAX_ANNOTATION + 1)})),
+            "annotations.summary: ",
+        ),
+        (
+            with("labels", json!({ long(MAX_NAME + 1): "v" })),
+            "labels.xxx",
+        ),
+        (rule(&long(MAX_NAME + 1)), "name: "),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = send(
+            &m,
+            "POST",
+            "/api/v2/alert-rules",
+            Some(OPERATOR),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{field}");
+        let error = error_of(&answer);
+        assert!(error.starts_with(field), "{field}: {error}");
+    }
+    // At the caps (all of them at once would pass the 64 KiB body limit): accepted.
+    let mut full = with("labels", many(MAX_RULE_LABELS, "v"));
+    full["labels"]["k0"] = long(MAX_LABEL_VALUE).into();
+    full["annotations"] = many(MAX_RULE_LABELS, "a");
+    full["annotations"]["k0"] = long(MAX_ANNOTATION).into();
+    let (status, answer) = send(
+        &m,
+        "POST",
+        "/api/v2/alert-rules",
+        Some(OPERATOR),
+        Some(full),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer:?}");
+
+    // The number: the store holds MAX_RULES - 2 more (written directly, the API's form), so
+    // one POST fits and the next is refused.
+    for i in 0..MAX_RULES - 2 {
+        let name = format!("Stored{i:04}");
+        store
+            .put_alert_rule(&AlertRuleRecord {
+                body: rule(&name).to_string(),
+                name,
+                updated_at: chrono::Utc::now(),
+            })
+            .await
+            .unwrap();
+    }
+    let post = |name: &str| {
+        send(
+            &m,
+            "POST",
+            "/api/v2/alert-rules",
+            Some(OPERATOR),
+            Some(rule(name)),
+        )
+    };
+    let (status, _) = post("Last").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, answer) = post("OneTooMany").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let error = error_of(&answer);
+    assert!(error.contains("limit") && error.contains("1000"), "{error}");
+    // PUT of a new name is refused the same; a replacement and a change of a built-in rule
+    // (there are only as many as built-in rules) go through.
+    let (status, answer) = send(
+        &m,
+        "PUT",
+        "/api/v2/alert-rules/OneTooMany",
+        Some(OPERATOR),
+        Some(rule("OneTooMany")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(error_of(&answer).contains("limit"));
+    let (status, _) = send(
+        &m,
+        "PUT",
+        "/api/v2/alert-rules/Last",
+        Some(OPERATOR),
+        Some(json!({"figure": "agent.down"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, answer) = send(
+        &m,
+        "PUT",
+        "/api/v2/alert-rules/HighCpu",
+        Some(OPERATOR),
+        Some(json!({"figure": "cpu.usage_percent", "op": ">", "threshold": 95})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer:?}");
+    // Deleting one makes room.
+    let (status, _) = send(
+        &m,
+        "DELETE",
+        "/api/v2/alert-rules/Last",
+        Some(OPERATOR),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = post("OneTooMany").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, list) = send(&m, "GET", "/api/v2/alert-rules", Some(VIEWER), None).await;
+    let stored = json_of(&list)
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["origin"] == "api")
+        .count();
+    assert_eq!(stored, MAX_RULES);
+    assert!(
+        json_of(&list)
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "HighCpu" && r["origin"] == "builtin_modified")
+    );
+}

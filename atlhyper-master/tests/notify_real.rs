@@ -129,21 +129,10 @@ fn keys(v: &Value) -> Vec<String> {
     k
 }
 
-/// Alerts forwarded to a real Alertmanager appear in its `/api/v2/alerts`, its own webhook
-/// delivers them to a receiver of the test (in the same version 4 payload our webhooks send),
-/// and their resolution reaches it too.
-#[tokio::test]
-async fn forwarded_alerts_reach_a_real_alertmanager_and_its_webhook() {
-    if !available(
-        "prometheus-alertmanager",
-        || Path::new(ALERTMANAGER).exists(),
-        "apt-get install prometheus-alertmanager",
-    ) {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let (hook_url, received) = hook().await;
-    let am_config = dir.path().join("alertmanager.yml");
+/// Starts a real Alertmanager on loopback whose own webhook goes to `hook_url`; waits until it
+/// is ready. Its base URL.
+async fn start_alertmanager(dir: &Path, hook_url: &str) -> (Child, String) {
+    let am_config = dir.join("alertmanager.yml");
     std::fs::write(
         &am_config,
         format!(
@@ -155,10 +144,7 @@ async fn forwarded_alerts_reach_a_real_alertmanager_and_its_webhook() {
     let mut am = spawn(
         Command::new(ALERTMANAGER)
             .arg(format!("--config.file={}", am_config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--cluster.listen-address="),
     );
@@ -183,6 +169,25 @@ async fn forwarded_alerts_reach_a_real_alertmanager_and_its_webhook() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+    (am, base)
+}
+
+/// Alerts forwarded to a real Alertmanager appear in its `/api/v2/alerts`, its own webhook
+/// delivers them to a receiver of the test (in the same version 4 payload our webhooks send),
+/// and their resolution reaches it too.
+#[tokio::test]
+async fn forwarded_alerts_reach_a_real_alertmanager_and_its_webhook() {
+    if !available(
+        "prometheus-alertmanager",
+        || Path::new(ALERTMANAGER).exists(),
+        "apt-get install prometheus-alertmanager",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (hook_url, received) = hook().await;
+    let (mut am, base) = start_alertmanager(dir.path(), &hook_url).await;
+    let http = reqwest::Client::new();
 
     let config = NotifyConfig::from_yaml(
         &format!(
@@ -295,6 +300,116 @@ async fn forwarded_alerts_reach_a_real_alertmanager_and_its_webhook() {
         resolved,
         "no resolved notification from the Alertmanager: {:?}",
         received.lock()
+    );
+    dispatcher.stop().await;
+    let _ = am.start_kill();
+    let _ = am.wait().await;
+}
+
+/// The alert as a real Alertmanager lists it: (state, endsAt, updatedAt).
+async fn listed(
+    http: &reqwest::Client,
+    base: &str,
+    node: &str,
+) -> Option<(String, DateTime<Utc>, DateTime<Utc>)> {
+    let alerts: Value = http
+        .get(format!("{base}/api/v2/alerts"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let alert = alerts
+        .as_array()?
+        .iter()
+        .find(|a| a["labels"]["node"] == node)?;
+    let time = |field: &str| alert[field].as_str()?.parse::<DateTime<Utc>>().ok();
+    Some((
+        alert["status"]["state"].as_str()?.to_owned(),
+        time("endsAt")?,
+        time("updatedAt")?,
+    ))
+}
+
+/// With a route whose `group_interval` (10 min) and `repeat_interval` (4 h) are long, a firing
+/// alert is still re-sent to the Alertmanager within a minute (RESEND_EVERY), each time with an
+/// `endsAt` ahead of the next re-send, so it stays active there. Takes a little over a minute.
+#[tokio::test]
+async fn forwarding_resends_firing_alerts_every_minute_whatever_the_route_timers() {
+    use atlhyper_master::alerting::notify::receivers::alertmanager::RESEND_EVERY;
+    if !available(
+        "prometheus-alertmanager",
+        || Path::new(ALERTMANAGER).exists(),
+        "apt-get install prometheus-alertmanager",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (hook_url, _received) = hook().await;
+    let (mut am, base) = start_alertmanager(dir.path(), &hook_url).await;
+    let http = reqwest::Client::new();
+    let config = NotifyConfig::from_yaml(
+        &format!(
+            "route:\n  receiver: am\n  group_wait: 100ms\n  group_interval: 10m\n  repeat_interval: 4h\nreceivers:\n  - name: am\n    alertmanager_configs:\n      - url: {base}\n"
+        ),
+        "test.yaml",
+    )
+    .unwrap();
+    let dispatcher = Dispatcher::start(config, Arc::new(MemoryStore::new()))
+        .await
+        .unwrap();
+    // The engine publishes every evaluation while the alert fires.
+    let fired = Utc::now();
+    let publisher = {
+        let dispatcher = dispatcher.clone();
+        tokio::spawn(async move {
+            loop {
+                let now = Utc::now();
+                dispatcher.publish(
+                    now,
+                    vec![node_down("worker-9", AlertState::Firing, fired, now)],
+                );
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut first = None;
+    while first.is_none() && started.elapsed() < Duration::from_secs(10) {
+        first = listed(&http, &base, "worker-9").await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (state, first_end, first_update) =
+        first.expect("the forwarded alert never showed in the Alertmanager");
+    assert_eq!(state, "active");
+    let ahead = (first_end - Utc::now()).to_std().unwrap_or_default();
+    assert!(
+        ahead > RESEND_EVERY && ahead <= Duration::from_secs(241),
+        "endsAt {ahead:?} ahead: four re-send periods"
+    );
+    // The re-send: the Alertmanager's copy is updated with a later endsAt, and stays active.
+    let mut resent = None;
+    while started.elapsed() < RESEND_EVERY + Duration::from_secs(20) {
+        let now = listed(&http, &base, "worker-9").await;
+        if let Some((state, end, update)) = now {
+            assert_eq!(
+                state, "active",
+                "expired in the Alertmanager between re-sends"
+            );
+            if update > first_update && end > first_end {
+                resent = Some((update - first_update).to_std().unwrap_or_default());
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    publisher.abort();
+    let gap = resent.expect("not re-sent to the Alertmanager within a minute");
+    println!("forwarding: first endsAt {ahead:?} ahead, re-sent after {gap:?}");
+    assert!(
+        gap <= RESEND_EVERY + Duration::from_secs(2),
+        "re-sent after {gap:?}"
     );
     dispatcher.stop().await;
     let _ = am.start_kill();

@@ -15,7 +15,8 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::rules::{Rule, RuleSpec, from_json};
+use super::builtin::builtin_rules;
+use super::rules::{MAX_RULES, Rule, RuleSpec, from_json};
 use super::{EffectiveRule, RuleOrigin};
 use crate::Master;
 use crate::error::ApiError;
@@ -23,8 +24,6 @@ use crate::routes::body::read_body;
 
 /// Largest rule body, bytes.
 const MAX_RULE_BODY: usize = 64 << 10;
-/// Most rules the store keeps beyond the built-in ones.
-const MAX_STORED_RULES: usize = 1000;
 
 /// The routes, to merge into the master's router (under its limits).
 pub(crate) fn routes() -> Router<Master> {
@@ -212,6 +211,8 @@ fn refuse_file_rule(rules: &[EffectiveRule], name: &str) -> Result<(), ApiError>
     Ok(())
 }
 
+/// Refuses a new rule past [`MAX_RULES`] created through the API (409). Changed built-in
+/// rules do not count: there are only as many as built-in rules.
 async fn check_room(master: &Master) -> Result<(), ApiError> {
     let stored = master
         .alerting()
@@ -219,10 +220,15 @@ async fn check_room(master: &Master) -> Result<(), ApiError> {
         .list_alert_rules()
         .await
         .map_err(|e| ApiError::store("reading alert rules", &e))?;
-    if stored.len() >= MAX_STORED_RULES {
+    let builtin: Vec<String> = builtin_rules().into_iter().map(|r| r.name).collect();
+    let created = stored.iter().filter(|r| !builtin.contains(&r.name)).count();
+    if created >= MAX_RULES {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            format!("at most {MAX_STORED_RULES} alert rules besides the built-in ones"),
+            format!(
+                "alert rule limit reached: at most {MAX_RULES} rules created through the API \
+                 besides the built-in ones; delete one first"
+            ),
         ));
     }
     Ok(())

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::rules::{Rule, RuleSpec};
+use super::rules::{MAX_RULES, Rule, RuleSpec};
 
 /// The file refused: where and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,6 +94,16 @@ pub fn parse_alert_config(path: &Path, text: &str) -> Result<Vec<RuleSpec>, Aler
         }
         fail(line, field, message)
     })?;
+    if doc.rules.len() > MAX_RULES {
+        return Err(fail(
+            line_in_rule(text, MAX_RULES, "name"),
+            "rules".to_owned(),
+            format!(
+                "{} rules, more than the limit of {MAX_RULES}",
+                doc.rules.len()
+            ),
+        ));
+    }
     let mut names = BTreeSet::new();
     for (i, spec) in doc.rules.iter().enumerate() {
         if let Err(e) = Rule::compile(spec.clone()) {
@@ -173,6 +183,23 @@ mod tests {
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].name, "RootFilling");
         assert!(parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn more_rules_than_the_limit_are_refused_at_the_first_one_too_many() {
+        let rule = |i: usize| format!("  - name: R{i}\n    figure: node.down\n");
+        let text: String = std::iter::once("rules:\n".to_owned())
+            .chain((0..=MAX_RULES).map(rule))
+            .collect();
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.field, "rules", "{e}");
+        assert_eq!(e.line, Some(2 + 2 * MAX_RULES), "{e}");
+        assert!(e.message.contains("limit of 1000"), "{e}");
+        // At the limit: accepted.
+        let text: String = std::iter::once("rules:\n".to_owned())
+            .chain((0..MAX_RULES).map(rule))
+            .collect();
+        assert_eq!(parse(&text).unwrap().len(), MAX_RULES);
     }
 
     #[test]

@@ -471,14 +471,103 @@ pub(crate) fn spawn(master: &crate::Master) -> tokio::task::JoinHandle<()> {
         let period = master.alerting().settings.eval_interval;
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut clock = EvaluationClock::new();
         loop {
-            tokio::select! {
-                _ = tick.tick() => {}
+            let scheduled = tokio::select! {
+                scheduled = tick.tick() => scheduled,
                 () = master.shutdown.cancelled() => return,
-            }
-            master.evaluate_alerts().await;
+            };
+            master
+                .evaluate_alerts_at(clock.stamp(scheduled, Utc::now(), tokio::time::Instant::now()))
+                .await;
         }
     })
+}
+
+/// Wall-clock stamps for scheduled evaluations, as Prometheus stamps a rule group's evaluation
+/// with its scheduled time: consecutive stamps are exactly one interval apart, so a `for` of
+/// three intervals holds after three intervals, not four when a timer fires a millisecond late.
+/// Re-anchored when the wall clock steps (NTP, a suspended VM), so stamps never drift from it.
+struct EvaluationClock {
+    anchor: Option<(tokio::time::Instant, DateTime<Utc>)>,
+}
+
+impl EvaluationClock {
+    /// Past this gap between a stamp and the wall clock, the wall clock has stepped.
+    const MAX_DRIFT: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
+    fn new() -> Self {
+        Self { anchor: None }
+    }
+
+    /// The wall-clock time of `scheduled`, given the wall and monotonic clocks read now.
+    fn stamp(
+        &mut self,
+        scheduled: tokio::time::Instant,
+        wall_now: DateTime<Utc>,
+        mono_now: tokio::time::Instant,
+    ) -> DateTime<Utc> {
+        if let Some((mono, wall)) = self.anchor {
+            let since = chrono::TimeDelta::from_std(scheduled.saturating_duration_since(mono))
+                .unwrap_or(chrono::TimeDelta::MAX);
+            if let Some(stamp) = wall.checked_add_signed(since) {
+                let lateness =
+                    chrono::TimeDelta::from_std(mono_now.saturating_duration_since(scheduled))
+                        .unwrap_or(chrono::TimeDelta::MAX);
+                let expected = wall_now.checked_sub_signed(lateness).unwrap_or(wall_now);
+                if (expected - stamp).abs() <= Self::MAX_DRIFT {
+                    return stamp;
+                }
+            }
+        }
+        let lateness = chrono::TimeDelta::from_std(mono_now.saturating_duration_since(scheduled))
+            .unwrap_or(chrono::TimeDelta::zero());
+        let wall = wall_now.checked_sub_signed(lateness).unwrap_or(wall_now);
+        self.anchor = Some((scheduled, wall));
+        wall
+    }
+}
+
+#[cfg(test)]
+mod evaluation_clock_tests {
+    use super::EvaluationClock;
+    use chrono::{TimeDelta, TimeZone, Utc};
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[test]
+    fn stamps_are_whole_intervals_apart_whatever_the_lateness() {
+        let mut clock = EvaluationClock::new();
+        let start = Instant::now();
+        let wall = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let first = clock.stamp(start, wall, start);
+        for k in 1..=5u32 {
+            let scheduled = start + Duration::from_secs(u64::from(k));
+            // The task wakes 0..40 ms late, and the wall clock is read a little later still.
+            let late = Duration::from_millis(u64::from(k) * 8);
+            let wall_now =
+                wall + TimeDelta::seconds(i64::from(k)) + TimeDelta::milliseconds(i64::from(k) * 9);
+            let stamp = clock.stamp(scheduled, wall_now, scheduled + late);
+            assert_eq!(stamp - first, TimeDelta::seconds(i64::from(k)));
+        }
+    }
+
+    #[test]
+    fn a_wall_clock_step_re_anchors() {
+        let mut clock = EvaluationClock::new();
+        let start = Instant::now();
+        let wall = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        clock.stamp(start, wall, start);
+        let scheduled = start + Duration::from_secs(1);
+        // The wall clock jumped an hour ahead between the two evaluations.
+        let stepped = wall + TimeDelta::hours(1) + TimeDelta::seconds(1);
+        assert_eq!(clock.stamp(scheduled, stepped, scheduled), stepped);
+        let next = scheduled + Duration::from_secs(1);
+        assert_eq!(
+            clock.stamp(next, stepped + TimeDelta::seconds(1), next),
+            stepped + TimeDelta::seconds(1)
+        );
+    }
 }
 
 #[cfg(test)]

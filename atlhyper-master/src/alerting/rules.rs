@@ -23,14 +23,20 @@ pub const RESERVED_LABELS: &[&str] = &[
     "device",
     "mountpoint",
 ];
+/// Most rules created through the API besides the built-in ones (changed or not; a POST or PUT
+/// of one more is 409), and separately most rules of the alert configuration file. Every rule
+/// is evaluated against every node every interval: the bound keeps an evaluation's cost bounded.
+pub const MAX_RULES: usize = 1000;
 /// Most labels, and most annotations, of one rule.
-const MAX_LABELS: usize = 32;
+pub const MAX_RULE_LABELS: usize = 32;
+/// Longest rule, label or annotation name, bytes.
+pub const MAX_NAME: usize = 128;
 /// Longest label value, bytes.
-const MAX_LABEL_VALUE: usize = 1024;
+pub const MAX_LABEL_VALUE: usize = 1024;
 /// Longest annotation, bytes.
-const MAX_ANNOTATION: usize = 4096;
+pub const MAX_ANNOTATION: usize = 4096;
 /// Longest scope pattern, bytes.
-const MAX_PATTERN: usize = 1024;
+pub const MAX_PATTERN: usize = 1024;
 /// Longest `for`, `keep_firing_for`, predict `within`.
 const MAX_WAIT: Duration = Duration::from_secs(30 * 86_400);
 /// Shortest and longest predict `lookback`.
@@ -258,11 +264,11 @@ fn pattern(field: &str, text: Option<&str>) -> Result<Option<Regex>, RuleError> 
 impl Rule {
     /// Checks and compiles a rule.
     pub fn compile(spec: RuleSpec) -> Result<Self, RuleError> {
-        if spec.name.len() > 128 || !valid_name(&spec.name) {
+        if spec.name.len() > MAX_NAME || !valid_name(&spec.name) {
             return Err(RuleError::new(
                 "name",
                 format!(
-                    "{:?} must be 1 to 128 letters, digits or '_', not starting with a digit",
+                    "{:?} must be 1 to {MAX_NAME} letters, digits or '_', not starting with a digit",
                     spec.name
                 ),
             ));
@@ -302,15 +308,18 @@ impl Rule {
         let for_ = duration("for", spec.for_.as_deref(), MAX_WAIT)?;
         let keep_firing_for =
             duration("keep_firing_for", spec.keep_firing_for.as_deref(), MAX_WAIT)?;
-        if spec.labels.len() > MAX_LABELS {
-            return Err(RuleError::new("labels", format!("at most {MAX_LABELS}")));
+        if spec.labels.len() > MAX_RULE_LABELS {
+            return Err(RuleError::new(
+                "labels",
+                format!("{} labels, at most {MAX_RULE_LABELS}", spec.labels.len()),
+            ));
         }
         for (name, value) in &spec.labels {
             let field = format!("labels.{name}");
-            if !valid_name(name) || name.len() > 128 {
+            if !valid_name(name) || name.len() > MAX_NAME {
                 return Err(RuleError::new(
                     field,
-                    "label names are letters, digits and '_'",
+                    format!("label names are 1 to {MAX_NAME} letters, digits and '_'"),
                 ));
             }
             if RESERVED_LABELS.contains(&name.as_str()) {
@@ -323,20 +332,23 @@ impl Rule {
                 ));
             }
         }
-        if spec.annotations.len() > MAX_LABELS {
+        if spec.annotations.len() > MAX_RULE_LABELS {
             return Err(RuleError::new(
                 "annotations",
-                format!("at most {MAX_LABELS}"),
+                format!(
+                    "{} annotations, at most {MAX_RULE_LABELS}",
+                    spec.annotations.len()
+                ),
             ));
         }
         let own: Vec<&str> = spec.labels.keys().map(String::as_str).collect();
         let mut annotations = Vec::with_capacity(spec.annotations.len());
         for (name, text) in &spec.annotations {
             let field = format!("annotations.{name}");
-            if !valid_name(name) || name.len() > 128 {
+            if !valid_name(name) || name.len() > MAX_NAME {
                 return Err(RuleError::new(
                     field,
-                    "annotation names are letters, digits and '_'",
+                    format!("annotation names are 1 to {MAX_NAME} letters, digits and '_'"),
                 ));
             }
             if text.len() > MAX_ANNOTATION {

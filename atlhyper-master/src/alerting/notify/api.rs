@@ -5,7 +5,8 @@
 //! `POST` takes `{"matchers": [{"name", "value", "is_regex", "is_equal"}], "starts_at", "ends_at",
 //! "created_by", "comment"}` (times RFC 3339; `starts_at` defaults to now) and answers 201 with
 //! the stored silence and its `id`; `DELETE /api/v2/silences/{id}` expires it (it stays listed,
-//! `state: expired`, until the retention). Bad input is 400 naming the field.
+//! `state: expired`, until the retention). Bad input is 400 naming the field; a silence past
+//! [`MAX_ACTIVE_SILENCES`](super::silence::MAX_ACTIVE_SILENCES) active or pending ones is 409.
 
 use atlhyper_store::{Silence, SilenceMatcher};
 use axum::Json;
@@ -115,6 +116,7 @@ fn dispatcher(master: &Master) -> Result<&Dispatcher, ApiError> {
 fn silence_error(e: SilenceError) -> ApiError {
     match e {
         SilenceError::Invalid(why) => ApiError::bad_request(why),
+        SilenceError::Limit(_) => ApiError::new(StatusCode::CONFLICT, e.to_string()),
         SilenceError::Store(e) => ApiError::store("storing the silence", &e),
     }
 }

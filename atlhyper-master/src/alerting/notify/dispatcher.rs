@@ -98,8 +98,7 @@ impl Dispatcher {
         };
         let shutdown = CancellationToken::new();
         let mut tasks = Vec::new();
-        let mut outboxes: HashMap<String, Vec<mpsc::UnboundedSender<Notification>>> =
-            HashMap::new();
+        let mut outboxes: HashMap<String, Vec<Outlet>> = HashMap::new();
         for (receiver, integrations) in
             receivers::build(&config.receivers, global).map_err(NotifyError::Config)?
         {
@@ -107,7 +106,10 @@ impl Dispatcher {
             let senders = outboxes.entry(receiver).or_default();
             for named in integrations {
                 let (tx, rx) = mpsc::unbounded_channel();
-                senders.push(tx);
+                senders.push(Outlet {
+                    sender: tx,
+                    refreshed: named.integration.resend_while_firing(),
+                });
                 let outbox = Outbox {
                     named,
                     log: log.clone(),
@@ -129,8 +131,14 @@ impl Dispatcher {
         // evaluation's alerts, so the queue stays as short as the engine's output; a bounded one
         // would have to drop resolved notices, which the engine publishes only once.
         let (batches, rx) = mpsc::unbounded_channel();
+        let refreshed: Vec<String> = outboxes
+            .iter()
+            .filter(|(_, outlets)| outlets.iter().any(|o| o.refreshed))
+            .map(|(receiver, _)| receiver.clone())
+            .collect();
         let task = Task {
-            groups: Groups::new(Route::tree(&config.route), global.resolve_timeout),
+            groups: Groups::new(Route::tree(&config.route), global.resolve_timeout)
+                .with_refreshed(refreshed),
             rules,
             outboxes,
             silences: silences.clone(),
@@ -200,11 +208,18 @@ impl AlertPublisher for Dispatcher {
     }
 }
 
+/// The way into one integration's outbox.
+struct Outlet {
+    sender: mpsc::UnboundedSender<Notification>,
+    /// Whether it takes refreshes (it forwards to an Alertmanager).
+    refreshed: bool,
+}
+
 /// The dispatcher task's state.
 struct Task {
     groups: Groups,
     rules: Vec<InhibitRule>,
-    outboxes: HashMap<String, Vec<mpsc::UnboundedSender<Notification>>>,
+    outboxes: HashMap<String, Vec<Outlet>>,
     silences: Arc<Silences>,
     log: Arc<NotificationLog>,
     stats: Arc<NotifyStats>,
@@ -254,6 +269,7 @@ impl Task {
                 group_labels,
                 timing,
                 mut alerts,
+                refresh,
             } = flush;
             alerts.retain(|a| {
                 !inhibitions.inhibits(a) && self.silences.silenced_by(&a.labels, now).is_empty()
@@ -271,8 +287,10 @@ impl Task {
                 group_interval: timing.group_interval,
                 repeat_interval: timing.repeat_interval,
             };
-            for outbox in self.outboxes.get(&receiver).into_iter().flatten() {
-                let _ = outbox.send(notification.clone());
+            for outlet in self.outboxes.get(&receiver).into_iter().flatten() {
+                if outlet.refreshed || !refresh {
+                    let _ = outlet.sender.send(notification.clone());
+                }
             }
         }
     }

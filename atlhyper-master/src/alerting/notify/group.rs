@@ -3,16 +3,22 @@
 //! arrive as one notification), then is flushed every `group_interval` while it has alerts.
 //! Resolved alerts are released once and then dropped; a group left empty is removed.
 //!
+//! Groups whose receiver forwards to an Alertmanager are also *refreshed*: between flushes
+//! spaced more than [`RESEND_EVERY`] apart, their firing alerts are released again every
+//! [`RESEND_EVERY`] for the forwarding alone, as Prometheus re-sends to its Alertmanagers, so an
+//! alert never outlives its `endsAt` there while it fires here, whatever the route's timers.
+//!
 //! No I/O and no clock of its own: the dispatcher passes the instant (tokio's, so tests pause
 //! time) and the evaluation time, and asks for the next deadline.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use atlhyper_model::{Alert, AlertState, Labels};
 use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 
+use super::receivers::alertmanager::RESEND_EVERY;
 use super::route::{Route, Timing};
 
 /// Alerts of one group released at a flush, for the mute stage and the receivers.
@@ -28,6 +34,9 @@ pub struct Flush {
     pub timing: Timing,
     /// Firing and resolved alerts, by fingerprint.
     pub alerts: Vec<Alert>,
+    /// A refresh between flushes: firing alerts only, for the integrations that must hear them
+    /// regularly (Alertmanager forwarding), not a notification for the others.
+    pub refresh: bool,
 }
 
 #[derive(Debug)]
@@ -37,7 +46,22 @@ struct Group {
     labels: Labels,
     alerts: BTreeMap<String, Alert>,
     next_flush: Instant,
+    /// When the firing alerts are next released as a refresh (see the module docs).
+    next_refresh: Option<Instant>,
     flushed: bool,
+}
+
+impl Group {
+    /// The earlier of its flush and its refresh.
+    fn deadline(&self) -> Instant {
+        self.next_refresh
+            .map_or(self.next_flush, |r| r.min(self.next_flush))
+    }
+
+    /// Whether it has a firing alert.
+    fn firing(&self) -> bool {
+        self.alerts.values().any(|a| a.state == AlertState::Firing)
+    }
 }
 
 /// Every group, keyed by group key.
@@ -50,6 +74,8 @@ pub struct Groups {
     firing: HashMap<String, Alert>,
     /// The newest evaluation time seen.
     last_evaluation: Option<DateTime<Utc>>,
+    /// Receivers whose groups are refreshed (they forward to an Alertmanager).
+    refreshed: HashSet<String>,
 }
 
 impl Groups {
@@ -61,7 +87,14 @@ impl Groups {
             groups: HashMap::new(),
             firing: HashMap::new(),
             last_evaluation: None,
+            refreshed: HashSet::new(),
         }
+    }
+
+    /// Refreshes the groups of these receivers (those that forward to an Alertmanager).
+    pub fn with_refreshed(mut self, receivers: impl IntoIterator<Item = String>) -> Self {
+        self.refreshed = receivers.into_iter().collect();
+        self
     }
 
     /// Number of groups.
@@ -105,6 +138,7 @@ impl Groups {
                     labels,
                     alerts: BTreeMap::new(),
                     next_flush: now + route.timing.group_wait,
+                    next_refresh: None,
                     flushed: false,
                 });
                 // An alert that has fired for longer than group_wait already (a restart, a
@@ -122,28 +156,43 @@ impl Groups {
         }
     }
 
-    /// When the next group is due, if any.
+    /// When the next group is due (flush or refresh), if any.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.groups.values().map(|g| g.next_flush).min()
+        self.groups.values().map(Group::deadline).min()
     }
 
     /// Releases every group due at `now`: its alerts go out, resolved ones leave the group, a
-    /// group left empty is removed, the others are due again after `group_interval`.
+    /// group left empty is removed, the others are due again after `group_interval`. A group
+    /// whose refresh alone is due releases its firing alerts as a refresh.
     pub fn due(&mut self, now: Instant) -> Vec<Flush> {
         self.resolve_stale();
         let mut out = Vec::new();
         let mut empty = Vec::new();
-        for (key, group) in self.groups.iter_mut().filter(|(_, g)| g.next_flush <= now) {
+        for (key, group) in self.groups.iter_mut().filter(|(_, g)| g.deadline() <= now) {
+            let refresh = group.next_flush > now;
             out.push(Flush {
                 group_key: key.clone(),
                 receiver: group.receiver.clone(),
                 group_labels: group.labels.clone(),
                 timing: group.timing,
-                alerts: group.alerts.values().cloned().collect(),
+                alerts: group
+                    .alerts
+                    .values()
+                    .filter(|a| !refresh || a.state == AlertState::Firing)
+                    .cloned()
+                    .collect(),
+                refresh,
             });
-            group.alerts.retain(|_, a| a.state == AlertState::Firing);
-            group.flushed = true;
-            group.next_flush = now + group.timing.group_interval;
+            if !refresh {
+                group.alerts.retain(|_, a| a.state == AlertState::Firing);
+                group.flushed = true;
+                group.next_flush = now + group.timing.group_interval;
+            }
+            // A flush as often as RESEND_EVERY re-sends by itself.
+            group.next_refresh = (self.refreshed.contains(&group.receiver)
+                && group.timing.group_interval > RESEND_EVERY
+                && group.firing())
+            .then(|| now + RESEND_EVERY);
             if group.alerts.is_empty() {
                 empty.push(key.clone());
             }
@@ -312,6 +361,87 @@ mod tests {
         assert_eq!(flushed[0].alerts[0].resolved_at, Some(t0));
         assert_eq!(g.firing().count(), 0);
         assert!(g.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forwarding_groups_are_refreshed_every_minute_between_flushes() {
+        let mut g = groups().with_refreshed(["r".to_owned()]);
+        let mut plain = groups();
+        let t0 = Utc::now();
+        let start = Instant::now();
+        let firing = vec![
+            node_down("n1", AlertState::Firing, t0),
+            node_down("n2", AlertState::Firing, t0),
+        ];
+        g.ingest(t0, firing.clone(), Instant::now());
+        plain.ingest(t0, firing, Instant::now());
+        tokio::time::advance(Duration::from_secs(30)).await;
+        let first = g.due(Instant::now());
+        assert_eq!((first.len(), first[0].refresh), (1, false));
+        assert_eq!(plain.due(Instant::now()).len(), 1);
+        // A minute later, a refresh of the firing alerts; the flush stays on group_interval.
+        assert_eq!(g.next_deadline(), Some(start + Duration::from_secs(90)));
+        assert_eq!(
+            plain.next_deadline(),
+            Some(start + Duration::from_secs(330))
+        );
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let t1 = t0 + TimeDelta::seconds(90);
+        g.ingest(
+            t1,
+            vec![node_down("n2", AlertState::Resolved, t1)],
+            Instant::now(),
+        );
+        let refresh = g.due(Instant::now());
+        assert_eq!(refresh.len(), 1);
+        assert!(refresh[0].refresh);
+        let states: Vec<(&str, AlertState)> = refresh[0]
+            .alerts
+            .iter()
+            .map(|a| (a.labels["node"].as_str(), a.state))
+            .collect();
+        assert_eq!(states, [("n1", AlertState::Firing)], "firing ones only");
+        // Refreshes every minute until the flush, which still carries the resolution.
+        for at in [150, 210, 270] {
+            assert_eq!(g.next_deadline(), Some(start + Duration::from_secs(at)));
+            tokio::time::advance(Duration::from_secs(60)).await;
+            assert!(g.due(Instant::now())[0].refresh);
+        }
+        assert_eq!(g.next_deadline(), Some(start + Duration::from_secs(330)));
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let flush = g.due(Instant::now());
+        assert!(!flush[0].refresh);
+        assert_eq!(flush[0].alerts.len(), 2);
+        // All resolved: the last flush, no refresh after it, the group gone.
+        let t2 = t0 + TimeDelta::seconds(400);
+        g.ingest(
+            t2,
+            vec![node_down("n1", AlertState::Resolved, t2)],
+            Instant::now(),
+        );
+        tokio::time::advance(Duration::from_secs(300)).await;
+        let last = g.due(Instant::now());
+        assert!(!last[0].refresh);
+        assert!(g.is_empty());
+        assert_eq!(g.next_deadline(), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn short_group_intervals_need_no_refresh() {
+        let yaml = "route:\n  receiver: r\n  group_wait: 1s\n  group_interval: 30s\nreceivers:\n  - name: r\n";
+        let config = NotifyConfig::from_yaml(yaml, "t.yaml").unwrap();
+        let mut g = Groups::new(Route::tree(&config.route), Duration::from_secs(300))
+            .with_refreshed(["r".to_owned()]);
+        let t0 = Utc::now();
+        let start = Instant::now();
+        g.ingest(
+            t0,
+            vec![node_down("n1", AlertState::Firing, t0)],
+            Instant::now(),
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(g.due(Instant::now()).len(), 1);
+        assert_eq!(g.next_deadline(), Some(start + Duration::from_secs(31)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,6 +10,8 @@ use regex::Regex;
 /// Longest accepted matcher value or regex, bytes (a regex is compiled once, but unbounded
 /// patterns from the API would still cost memory).
 pub const MAX_MATCHER_VALUE: usize = 4096;
+/// Longest label name a matcher accepts, bytes (as rule label names).
+pub const MAX_MATCHER_NAME: usize = 128;
 
 /// How a matcher compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +57,15 @@ impl PartialEq for Matcher {
 }
 
 impl Matcher {
-    /// A matcher; a regex that does not compile, an empty or bad label name, or a value past
-    /// [`MAX_MATCHER_VALUE`] is an error saying which.
+    /// A matcher; a regex that does not compile, an empty or bad label name, a name past
+    /// [`MAX_MATCHER_NAME`] or a value past [`MAX_MATCHER_VALUE`] is an error saying which.
     pub fn new(name: &str, op: MatchOp, value: &str) -> Result<Self, String> {
+        if name.len() > MAX_MATCHER_NAME {
+            return Err(format!(
+                "label name is {} bytes, more than {MAX_MATCHER_NAME}",
+                name.len()
+            ));
+        }
         if !valid_label_name(name) {
             return Err(format!("label name {name:?} is not [a-zA-Z_][a-zA-Z0-9_]*"));
         }

@@ -16,8 +16,11 @@ pub const MAX_SILENCE_MATCHERS: usize = 64;
 pub const MAX_CREATED_BY: usize = 256;
 /// Longest `comment`, bytes.
 pub const MAX_COMMENT: usize = 4096;
-/// Most silences kept (active, pending and recently expired) before new ones are refused.
-pub const MAX_SILENCES: usize = 10_000;
+/// Most silences not yet expired (active or pending); one more is refused (409).
+pub const MAX_ACTIVE_SILENCES: usize = 10_000;
+/// Most silences kept in all, expired ones included: past it the oldest expired ones are
+/// forgotten before their retention, so expiring and creating in a loop cannot grow memory.
+pub const MAX_KEPT_SILENCES: usize = 2 * MAX_ACTIVE_SILENCES;
 
 /// Where a silence is in its window at a given time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -65,6 +68,11 @@ pub enum SilenceError {
     /// The request is wrong; the message names the field.
     #[error("{0}")]
     Invalid(String),
+    /// [`MAX_ACTIVE_SILENCES`] are active or pending already.
+    #[error(
+        "silence limit reached: {0} silences are active or pending, at most {MAX_ACTIVE_SILENCES}; expire some first"
+    )]
+    Limit(usize),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -128,6 +136,8 @@ struct Compiled {
 pub struct Silences {
     store: Arc<dyn NotifyStore>,
     all: RwLock<Vec<Compiled>>,
+    /// Serializes creation, so the limits hold under concurrent requests.
+    creating: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Silences {
@@ -157,6 +167,7 @@ impl Silences {
         Ok(Self {
             store,
             all: RwLock::new(all),
+            creating: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -167,11 +178,17 @@ impl Silences {
         now: DateTime<Utc>,
     ) -> Result<Silence, SilenceError> {
         let matchers = check(&new, now)?;
-        if self.all.read().len() >= MAX_SILENCES {
-            return Err(SilenceError::Invalid(format!(
-                "too many silences (at most {MAX_SILENCES}); expire some first"
-            )));
+        let _creating = self.creating.lock().await;
+        let open = self
+            .all
+            .read()
+            .iter()
+            .filter(|c| SilenceState::of(&c.silence, now) != SilenceState::Expired)
+            .count();
+        if open >= MAX_ACTIVE_SILENCES {
+            return Err(SilenceError::Limit(open));
         }
+        self.make_room(now).await?;
         let silence = Silence {
             id: uuid::Uuid::new_v4().to_string(),
             matchers: new.matchers,
@@ -187,6 +204,37 @@ impl Silences {
             matchers,
         });
         Ok(silence)
+    }
+
+    /// Past [`MAX_KEPT_SILENCES`], forgets the oldest expired silences (memory and store) so
+    /// one more fits. There is always one to forget: at most [`MAX_ACTIVE_SILENCES`] are not
+    /// expired when this runs.
+    async fn make_room(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let cutoff = {
+            let all = self.all.read();
+            if all.len() < MAX_KEPT_SILENCES {
+                return Ok(());
+            }
+            let mut ended: Vec<DateTime<Utc>> = all
+                .iter()
+                .map(|c| c.silence.ends_at)
+                .filter(|&end| end <= now)
+                .collect();
+            ended.sort_unstable();
+            let excess = all.len() + 1 - MAX_KEPT_SILENCES;
+            match ended.get(excess - 1) {
+                // `prune` keeps what ended at or after its cutoff: one tick past the newest
+                // end to forget.
+                Some(&last) => last + chrono::TimeDelta::nanoseconds(1),
+                None => return Ok(()),
+            }
+        };
+        let forgotten = self.prune(cutoff).await?;
+        tracing::info!(
+            forgotten,
+            "expired silences forgotten early: {MAX_KEPT_SILENCES} kept at most"
+        );
+        Ok(())
     }
 
     /// Ends a silence now; `None` when there is no such silence. An expired one stays as it is.

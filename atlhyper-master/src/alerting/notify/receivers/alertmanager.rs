@@ -1,7 +1,9 @@
 //! Forwarding to an external Alertmanager: `POST {url}/api/v2/alerts` with its postable alerts.
-//! Firing alerts carry an `endsAt` a few group intervals ahead and are re-sent at every group
-//! flush while they fire, so the Alertmanager keeps them exactly as long as we do; a resolved
-//! alert is sent once with its real end.
+//! As Prometheus does with its Alertmanagers, firing alerts are re-sent while they fire, at
+//! every group flush and at least every [`RESEND_EVERY`] whatever the route's `group_interval`
+//! and `repeat_interval` (the Alertmanager de-duplicates them itself), each with an `endsAt`
+//! four re-send periods ahead: the Alertmanager keeps them while we do, and lets them expire
+//! soon after we stop (a silence, a master gone). A resolved alert is sent with its real end.
 
 use std::time::Duration;
 
@@ -13,8 +15,18 @@ use super::webhook::generator_url;
 use super::{Context, DeliveryError, Notification, check_answer};
 use crate::alerting::notify::config::AlertmanagerConfig;
 
-/// How many group intervals a forwarded firing alert stays valid without being re-sent.
-const VALID_FOR_INTERVALS: u32 = 3;
+/// Longest time between two sends of a firing alert to an Alertmanager (Prometheus'
+/// `--rules.alert.resend-delay` default).
+pub const RESEND_EVERY: Duration = Duration::from_secs(60);
+/// How many re-send periods a forwarded firing alert stays valid without being re-sent
+/// (Prometheus: four).
+const VALID_FOR_RESENDS: u32 = 4;
+
+/// How long a firing alert sent now stays valid in the Alertmanager: four re-send periods
+/// (the group interval when shorter than [`RESEND_EVERY`]), at least [`RESEND_EVERY`].
+pub fn valid_for(group_interval: Duration) -> Duration {
+    (group_interval.min(RESEND_EVERY) * VALID_FOR_RESENDS).max(RESEND_EVERY)
+}
 
 /// An Alertmanager integration.
 #[derive(Debug)]
@@ -54,9 +66,9 @@ impl Forward {
         external_url: &str,
         now: DateTime<Utc>,
     ) -> Vec<PostableAlert<'a>> {
-        let valid = chrono::Duration::from_std(n.group_interval * VALID_FOR_INTERVALS)
-            .unwrap_or(chrono::Duration::hours(1))
-            .max(chrono::Duration::from_std(Duration::from_secs(60)).unwrap_or_default());
+        // At most four minutes: always representable.
+        let valid = chrono::Duration::from_std(valid_for(n.group_interval))
+            .unwrap_or(chrono::Duration::minutes(4));
         n.alerts
             .iter()
             .map(|a| PostableAlert {
@@ -83,5 +95,20 @@ impl Forward {
                 .await,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firing_alerts_stay_valid_four_resend_periods_and_at_least_one_minute() {
+        let s = Duration::from_secs;
+        assert_eq!(valid_for(s(1)), s(60));
+        assert_eq!(valid_for(s(30)), s(120));
+        assert_eq!(valid_for(s(60)), s(240));
+        assert_eq!(valid_for(s(300)), s(240));
+        assert_eq!(valid_for(s(86_400)), s(240));
     }
 }

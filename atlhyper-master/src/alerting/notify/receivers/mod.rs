@@ -165,8 +165,8 @@ impl Integration {
         }
     }
 
-    /// Whether firing alerts are sent at every group flush, not only on change: an
-    /// Alertmanager forgets alerts that are not re-sent before their `endsAt`.
+    /// Whether firing alerts are sent at every group flush and refresh, not only on change:
+    /// an Alertmanager forgets alerts that are not re-sent before their `endsAt`.
     pub fn resend_while_firing(&self) -> bool {
         matches!(self, Self::Alertmanager(_))
     }
