@@ -9,8 +9,8 @@
 //!
 //! Arguments: the daemon binary, scrapes per target per round (default 300), and the process
 //! count of the second round (default 2000; sleepers are started to reach it and killed after).
-//! Both targets are scraped alternately over loopback, each scrape reading its answer to the end
-//! (plain text, no compression, as `curl` does by default); the CPU time is the target's
+//! Both targets are scraped alternately over loopback, each scrape reading its answer to the end,
+//! once in plain text (as `curl` asks) and once with gzip (as Prometheus asks); the CPU time is the target's
 //! utime + stime from `/proc/<pid>/stat` before and after. node_exporter runs with the
 //! collectors whose families atlhyper-metrics serves: cpu, cpufreq, diskstats, filesystem, hwmon,
 //! loadavg, meminfo, netclass, netdev, os, pressure, stat, thermal_zone, time, uname, plus
@@ -58,10 +58,19 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-/// One `GET /metrics`; the body length.
-fn scrape(port: u16) -> std::io::Result<usize> {
+/// One `GET /metrics`, asking for gzip as Prometheus does or for plain text as `curl` does; the
+/// answer's length.
+fn scrape(port: u16, gzip: bool) -> std::io::Result<usize> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")?;
+    let encoding = if gzip {
+        "Accept-Encoding: gzip\r\n"
+    } else {
+        ""
+    };
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n{encoding}Connection: close\r\n\r\n"
+    )?;
     let mut body = Vec::new();
     s.read_to_end(&mut body)?;
     Ok(body.len())
@@ -93,7 +102,7 @@ fn process_count() -> usize {
 
 fn wait_up(port: u16) {
     for _ in 0..100 {
-        if scrape(port).is_ok() {
+        if scrape(port, false).is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -102,18 +111,18 @@ fn wait_up(port: u16) {
 }
 
 /// Scrapes both `rounds` times, alternating; (ticks per scrape, bytes per scrape) of each.
-fn measure(targets: [(u32, u16); 2], rounds: usize) -> [(f64, usize); 2] {
+fn measure(targets: [(u32, u16); 2], rounds: usize, gzip: bool) -> [(f64, usize); 2] {
     // Warm-up: first collections, kept files, caches.
     for (_, port) in targets {
         for _ in 0..5 {
-            let _ = scrape(port);
+            let _ = scrape(port, gzip);
         }
     }
     let before = targets.map(|(pid, _)| cpu_ticks(pid));
     let mut bytes = [0usize; 2];
     for _ in 0..rounds {
         for (i, (_, port)) in targets.iter().enumerate() {
-            bytes[i] = scrape(*port).expect("scrape");
+            bytes[i] = scrape(*port, gzip).expect("scrape");
         }
     }
     let after = targets.map(|(pid, _)| cpu_ticks(pid));
@@ -194,14 +203,17 @@ fn main() {
             }
         }
         let procs = process_count();
-        let [(ne_t, ne_b), (our_t, our_b)] = measure(targets, rounds);
-        println!(
-            "{procs} processes, {rounds} scrapes each: node_exporter {:.2} ms CPU/scrape ({ne_b} B), \
-             atlhyper-metrics {:.2} ms CPU/scrape ({our_b} B), ratio {:.3}",
-            ne_t / ticks_per_s * 1000.0,
-            our_t / ticks_per_s * 1000.0,
-            if ne_t > 0.0 { our_t / ne_t } else { f64::NAN }
-        );
+        for gzip in [false, true] {
+            let [(ne_t, ne_b), (our_t, our_b)] = measure(targets, rounds, gzip);
+            let how = if gzip { "gzip " } else { "plain" };
+            println!(
+                "{procs} processes, {rounds} {how} scrapes each: node_exporter {:.2} ms CPU/scrape \
+                 ({ne_b} B), atlhyper-metrics {:.2} ms CPU/scrape ({our_b} B), ratio {:.3}",
+                ne_t / ticks_per_s * 1000.0,
+                our_t / ticks_per_s * 1000.0,
+                if ne_t > 0.0 { our_t / ne_t } else { f64::NAN }
+            );
+        }
     }
     drop(sleepers);
 }
