@@ -177,9 +177,8 @@ pub(crate) async fn observe_node(
         )));
     };
     // A silent agent cannot answer: its last report, from memory, marked offline.
-    if view.is_agent_silent() {
-        let snapshot = view.node(&node).cloned().unwrap_or_default();
-        return Ok(observe_node_answer(format, &snapshot, status));
+    if let Some(snapshot) = view.node(&node).filter(|_| view.is_agent_silent()) {
+        return Ok(observe_node_answer(format, snapshot, status));
     }
     let snapshot: NodeMetricsSnapshot =
         ask_agent(&master, cluster_id, &node, "node_detail", Map::new()).await?;
