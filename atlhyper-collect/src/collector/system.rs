@@ -37,14 +37,14 @@ pub(super) fn sample(s: &mut Sampler, cur: &mut SystemSample) -> Result<(), Stri
     let bits = sys_kernel_random::parse_bits;
     cur.entropy_bits = keep(number(s, random("entropy_avail"), false, bits));
     cur.entropy_pool_bits = keep(number(s, random("poolsize"), false, bits));
-    cur.file_nr = match s.read_text(Base::Proc, &[&"sys", &"fs", &"file-nr"]) {
-        Ok(t) => sys_fs_file_nr::parse(t)
-            .map_err(|e| {
-                first_err.get_or_insert(e.to_string());
-            })
-            .ok(),
+    let file_nr = s
+        .read_text(Base::Proc, &[&"sys", &"fs", &"file-nr"])
+        .map_err(|e| e.to_string())
+        .and_then(|t| sys_fs_file_nr::parse(t).map_err(|e| e.to_string()));
+    cur.file_nr = match file_nr {
+        Ok(nr) => Some(nr),
         Err(e) => {
-            first_err.get_or_insert(e.to_string());
+            first_err.get_or_insert(e);
             None
         }
     };
@@ -81,7 +81,60 @@ pub(super) fn metrics(cur: &SystemSample) -> Option<SystemMetrics> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::sampler::{HostRoot, Statfs};
+
+    fn sample_of(files: &[(&str, &str)]) -> (SystemSample, Result<(), String>) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join("proc").join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let mut s = Sampler::new(
+            HostRoot::under(dir.path()),
+            Statfs::new(Duration::from_secs(1)),
+        );
+        let mut cur = SystemSample::default();
+        let r = sample(&mut s, &mut cur);
+        (cur, r)
+    }
+
+    #[test]
+    fn no_conntrack_module_is_no_figure_but_a_bad_file_is_an_error() {
+        let base = [
+            ("sys/fs/file-nr", "10\t0\t100\n"),
+            ("sys/kernel/random/entropy_avail", "256\n"),
+            ("sys/kernel/random/poolsize", "256\n"),
+        ];
+        let (cur, r) = sample_of(&base);
+        assert_eq!(r, Ok(()));
+        assert_eq!((cur.conntrack_entries, cur.conntrack_limit), (None, None));
+        assert_eq!(cur.file_nr.map(|f| f.maximum), Some(100));
+
+        let mut bad = base.to_vec();
+        bad.push(("sys/net/netfilter/nf_conntrack_count", "lots\n"));
+        bad.push(("sys/net/netfilter/nf_conntrack_max", "65536\n"));
+        let (cur, r) = sample_of(&bad);
+        assert!(r.is_err_and(|e| e.contains("nf_conntrack")));
+        assert_eq!(
+            (cur.conntrack_entries, cur.conntrack_limit),
+            (None, Some(65_536))
+        );
+        assert_eq!(cur.entropy_bits, Some(256), "the other files still read");
+
+        // Nor is file-nr.
+        let (cur, r) = sample_of(&base[1..]);
+        assert!(r.is_err_and(|e| e.contains("file-nr")));
+        assert_eq!((cur.file_nr, cur.entropy_pool_bits), (None, Some(256)));
+
+        // Entropy is not optional: its absence is reported.
+        let (cur, r) = sample_of(&base[..1]);
+        assert!(r.is_err_and(|e| e.contains("entropy_avail")));
+        assert_eq!(cur.file_nr.map(|f| f.allocated), Some(10));
+    }
 
     #[test]
     fn each_figure_on_its_own() {

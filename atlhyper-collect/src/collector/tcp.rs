@@ -83,7 +83,46 @@ pub(super) fn metrics(cur: &TcpSample) -> Option<TcpMetrics> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::sampler::{HostRoot, Statfs};
+
+    const SOCKSTAT: &str =
+        "sockets: used 18\nTCP: inuse 2 orphan 1 tw 3 alloc 4 mem 0\nUDP: inuse 0\n";
+    const SNMP: &str = "Tcp: ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs\n\
+        Tcp: 1 2 3 4 5 6 7 8\nUdp: InDatagrams NoPorts InErrors OutDatagrams\nUdp: 1 2 3 4\n";
+
+    fn sample_of(files: &[(&str, &str)]) -> (TcpSample, Result<(), String>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("proc/net")).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join("proc/net").join(name), text).unwrap();
+        }
+        let mut s = Sampler::new(
+            HostRoot::under(dir.path()),
+            Statfs::new(Duration::from_secs(1)),
+        );
+        let mut cur = TcpSample::default();
+        let r = sample(&mut s, &mut cur);
+        (cur, r)
+    }
+
+    #[test]
+    fn ipv6_and_netstat_may_be_absent_sockstat_and_snmp_may_not() {
+        let (cur, r) = sample_of(&[("sockstat", SOCKSTAT), ("snmp", SNMP)]);
+        assert_eq!(r, Ok(()));
+        assert!(cur.sockstat6_text.is_empty() && cur.netstat_text.is_empty());
+        assert_eq!(metrics(&cur).map(|t| t.curr_estab), Some(5));
+
+        let (cur, r) = sample_of(&[("sockstat", SOCKSTAT)]);
+        assert!(r.is_err_and(|e| e.contains("snmp")));
+        assert_eq!(metrics(&cur), None);
+        assert_eq!(cur.sockstat.map(|s| s.sockets_used), Some(18));
+
+        let (_, r) = sample_of(&[("sockstat", "sockets: used\n"), ("snmp", SNMP)]);
+        assert!(r.is_err_and(|e| e.contains("/proc/net/sockstat:1")));
+    }
 
     #[test]
     fn figures_from_sockstat_and_snmp() {
