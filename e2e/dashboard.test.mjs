@@ -112,9 +112,12 @@ async function waitForResponse(pred, what, timeout = REFRESH_MS * 3) {
 
 let failed = false;
 try {
-  const clusters = await api('/api/v2/clusters');
+  const list = await api('/api/v2/clusters');
+  const clusters = list.clusters;
+  assert.equal(list.total, clusters.length, 'the list counts its clusters');
   assert.ok(clusters.length >= 2, 'the fixture has several clusters');
-  const ids = clusters.map((c) => c.cluster_id).sort();
+  assert.ok(clusters.every((c) => c.otelAvailable === (c.nodeCount > 0)), 'otelAvailable when node figures exist');
+  const ids = clusters.map((c) => c.clusterId).sort();
   const first = process.env.ATLHYPER_E2E_MAIN_CLUSTER || ids[0];
   assert.ok(ids.includes(first), 'main cluster ' + first + ' is listed');
 
@@ -372,7 +375,7 @@ try {
     // Its agent falls silent past the master's offline window: every node offline everywhere.
     const waited = Date.now();
     for (;;) {
-      const cl = (await api('/api/v2/clusters')).find((c) => c.cluster_id === SILENT);
+      const cl = (await api('/api/v2/clusters')).clusters.find((c) => c.clusterId === SILENT);
       if (cl && cl.status === 'offline') break;
       assert.ok(Date.now() - waited < 60000, 'the agent of ' + SILENT + ' goes offline');
       await page.waitForTimeout(250);
@@ -463,7 +466,7 @@ try {
   ok('master unreachable: banner while down, gone once it answers again');
 
   // ---- empty state: a master no agent has reported to yet ----
-  await page.route('**/api/v2/clusters', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '[]' }));
+  await page.route('**/api/v2/clusters', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '{"clusters":[],"total":0}' }));
   await page.evaluate(() => { location.hash = ''; });
   await page.locator('#overview-state').getByText('No clusters have reported').waitFor({ timeout: REFRESH_MS * 3 });
   assert.ok(await page.locator('#cards').isHidden());

@@ -145,6 +145,12 @@ fn routes() -> Vec<Route> {
             Role::Viewer,
         ),
         r(
+            "/api/v2/node-metrics/{node}/history",
+            "GET",
+            &format!("/api/v2/node-metrics/worker-1/history?cluster_id={CLUSTER}&hours=1"),
+            Role::Viewer,
+        ),
+        r(
             "/api/v2/observe/metrics/summary",
             "GET",
             &format!("/api/v2/observe/metrics/summary?cluster_id={CLUSTER}"),
@@ -165,7 +171,9 @@ fn routes() -> Vec<Route> {
         r(
             "/api/v2/observe/metrics/nodes/{name}/series",
             "GET",
-            &format!("/api/v2/observe/metrics/nodes/worker-1/series?cluster_id={CLUSTER}"),
+            &format!(
+                "/api/v2/observe/metrics/nodes/worker-1/series?cluster_id={CLUSTER}&metric=cpu"
+            ),
             Role::Viewer,
         ),
         Route {

@@ -307,7 +307,10 @@ fn a_text_plain_post_gets_415_in_open_mode() {
         }
     }
     let clusters = m.json("GET", "/api/v2/clusters", None, b"");
-    assert_eq!(clusters.body, b"[]", "no cluster was created");
+    assert_eq!(
+        clusters.body, br#"{"clusters":[],"total":0}"#,
+        "no cluster was created"
+    );
     let a = m.call(
         "POST",
         "/agent/heartbeat",

@@ -238,15 +238,30 @@ fn not_yet_offline(rig: &Rig, detail: bool) -> Vec<&'static str> {
         pending.push("node-metrics overview");
     }
     let (_, v) = rig.get(&format!(
-        "/api/v2/observe/metrics/summary?cluster_id={CLUSTER}"
+        "/api/v2/observe/metrics/summary?cluster_id={CLUSTER}&format=v2"
     ));
     if v["data"]["online_nodes"] != 0 || v["data"]["offline_nodes"] != 3 {
+        pending.push("observe summary (v2)");
+    }
+    let (_, v) = rig.get(&format!(
+        "/api/v2/observe/metrics/summary?cluster_id={CLUSTER}"
+    ));
+    if v["data"]["onlineNodes"] != 0 || v["data"]["totalNodes"] != 3 {
         pending.push("observe summary");
+    }
+    let (_, v) = rig.get(&format!(
+        "/api/v2/observe/metrics/nodes?cluster_id={CLUSTER}&format=v2"
+    ));
+    if !statuses_offline(&v) {
+        pending.push("observe nodes (v2)");
     }
     let (_, v) = rig.get(&format!(
         "/api/v2/observe/metrics/nodes?cluster_id={CLUSTER}"
     ));
-    if !statuses_offline(&v) {
+    if !NODES
+        .iter()
+        .all(|n| v["nodeStatus"][n]["state"] == "offline")
+    {
         pending.push("observe nodes");
     }
     if detail {
@@ -259,7 +274,7 @@ fn not_yet_offline(rig: &Rig, detail: bool) -> Vec<&'static str> {
         }
     }
     let (_, v) = rig.get("/api/v2/clusters");
-    if v[0]["status"] != "offline" {
+    if v["clusters"][0]["status"] != "offline" {
         pending.push("cluster list");
     }
     let text = rig.metrics();
@@ -472,7 +487,8 @@ fn deleted_node_and_cluster_stay_deleted_across_a_master_restart() {
         let (_, list) = r.get("/api/v2/clusters");
         let (code, _) = r.get(&format!("/api/v2/clusters/{CLUSTER}/node-metrics"));
         let (_, agents) = r.get("/api/v2/agents");
-        list.as_array().is_some_and(Vec::is_empty)
+        list["clusters"].as_array().is_some_and(Vec::is_empty)
+            && list["total"] == 0
             && code == 404
             && agents.as_array().is_some_and(Vec::is_empty)
             && !r.metrics().contains(CLUSTER)

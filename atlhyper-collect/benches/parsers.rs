@@ -4,10 +4,11 @@
 use std::hint::black_box;
 
 use atlhyper_collect::proc::{
-    diskstats, loadavg, meminfo, mountinfo, net_dev, pid_stat, pid_status, pressure, stat,
+    diskstats, loadavg, meminfo, mountinfo, net_dev, net_snmp, net_sockstat, net_softnet_stat,
+    pid_stat, pid_status, pressure, stat, vmstat,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
-use procfs_core::{ExplicitSystemInfo, FromRead, FromReadSI};
+use procfs_core::{ExplicitSystemInfo, FromBufRead, FromRead, FromReadSI};
 
 const STAT: &str = include_str!("../tests/fixtures/vm/t0/proc/stat");
 const MEMINFO: &str = include_str!("../tests/fixtures/vm/t0/proc/meminfo");
@@ -18,6 +19,10 @@ const MOUNTINFO: &str = include_str!("../tests/fixtures/vm/t0/proc/1/mountinfo")
 const PRESSURE: &str = include_str!("../tests/fixtures/vm/t0/proc/pressure/io");
 const PID_STAT: &str = include_str!("../tests/fixtures/vm/t0/proc/1/stat");
 const PID_STATUS: &str = include_str!("../tests/fixtures/vm/t0/proc/1/status");
+const SOCKSTAT: &str = include_str!("../tests/fixtures/vm/t0/proc/net/sockstat");
+const SNMP: &str = include_str!("../tests/fixtures/vm/t0/proc/net/snmp");
+const VMSTAT: &str = include_str!("../tests/fixtures/vm/t0/proc/vmstat");
+const SOFTNET_STAT: &str = include_str!("../tests/fixtures/vm/t0/proc/net/softnet_stat");
 
 /// Consumes a result so the optimiser cannot drop the work.
 fn sink<T>(v: T) {
@@ -176,6 +181,26 @@ fn paired_report() {
         },
     );
     paired(
+        "snmp",
+        500,
+        &mut || sink(black_box(net_snmp::parse(black_box(SNMP)))),
+        &mut || {
+            sink(black_box(procfs_core::net::Snmp::from_buf_read(black_box(
+                SNMP.as_bytes(),
+            ))))
+        },
+    );
+    paired(
+        "vmstat",
+        300,
+        &mut || sink(black_box(vmstat::parse(black_box(VMSTAT)))),
+        &mut || {
+            sink(black_box(procfs_core::VmStat::from_buf_read(black_box(
+                VMSTAT.as_bytes(),
+            ))))
+        },
+    );
+    paired(
         "pressure",
         3000,
         &mut || sink(black_box(pressure::parse(black_box(PRESSURE)))),
@@ -283,6 +308,38 @@ fn parsers(c: &mut Criterion) {
     g.bench_function("ours", |b| b.iter(|| pressure::parse(black_box(PRESSURE))));
     g.bench_function("procfs-core", |b| {
         b.iter(|| procfs_core::IoPressure::from_read(black_box(PRESSURE.as_bytes())))
+    });
+    g.finish();
+
+    // procfs-core has no sockstat or softnet_stat parser: ours alone.
+    let mut g = c.benchmark_group("sockstat");
+    g.bench_function("ours", |b| {
+        b.iter(|| net_sockstat::parse(black_box(SOCKSTAT)))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("softnet_stat");
+    g.bench_function("ours", |b| {
+        b.iter(|| {
+            net_softnet_stat::parse(black_box(SOFTNET_STAT))
+                .filter_map(Result::ok)
+                .map(|c| c.dropped)
+                .sum::<u64>()
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("snmp");
+    g.bench_function("ours", |b| b.iter(|| net_snmp::parse(black_box(SNMP))));
+    g.bench_function("procfs-core", |b| {
+        b.iter(|| procfs_core::net::Snmp::from_buf_read(black_box(SNMP.as_bytes())))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("vmstat");
+    g.bench_function("ours", |b| b.iter(|| vmstat::parse(black_box(VMSTAT))));
+    g.bench_function("procfs-core", |b| {
+        b.iter(|| procfs_core::VmStat::from_buf_read(black_box(VMSTAT.as_bytes())))
     });
     g.finish();
 }

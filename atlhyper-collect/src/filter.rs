@@ -108,6 +108,56 @@ pub fn node_exporter_ignores_disk(name: &str) -> bool {
     digits(ctrl) && digits(ns)
 }
 
+/// node_exporter's default `--collector.netstat.fields` on `<protocol>_<name>`:
+/// `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|`
+/// `TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|`
+/// `Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|`
+/// `Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$`.
+pub fn node_exporter_netstat_field(protocol: &str, name: &str) -> bool {
+    if matches!(name, "InErrors" | "InErrs")
+        || name.ends_with("_InErrors")
+        || name.ends_with("_InErrs")
+    {
+        return true;
+    }
+    match protocol {
+        "Ip" => name == "Forwarding",
+        "Ip6" | "IpExt" => matches!(name, "InOctets" | "OutOctets"),
+        "Icmp" | "Icmp6" => matches!(name, "InMsgs" | "OutMsgs"),
+        "TcpExt" => {
+            name.starts_with("Listen")
+                || name.starts_with("Syncookies")
+                || matches!(name, "TCPSynRetrans" | "TCPTimeouts")
+        }
+        "Tcp" => matches!(
+            name,
+            "ActiveOpens"
+                | "InSegs"
+                | "OutSegs"
+                | "OutRsts"
+                | "PassiveOpens"
+                | "RetransSegs"
+                | "CurrEstab"
+        ),
+        "Udp" | "Udp6" => matches!(
+            name,
+            "InDatagrams" | "OutDatagrams" | "NoPorts" | "RcvbufErrors" | "SndbufErrors"
+        ),
+        _ => false,
+    }
+}
+
+/// node_exporter's default `--collector.vmstat.fields`, `^(oom_kill|pgpg|pswp|pg.*fault).*`:
+/// the OOM kill count, paging, swapping and page fault counters.
+pub fn node_exporter_vmstat_field(key: &str) -> bool {
+    key.starts_with("oom_kill")
+        || key.starts_with("pgpg")
+        || key.starts_with("pswp")
+        || key
+            .strip_prefix("pg")
+            .is_some_and(|rest| rest.contains("fault"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +249,54 @@ mod tests {
                 && !looks_like_whole_disk("nvme0n1p2")
                 && !looks_like_whole_disk("loop0")
         );
+    }
+
+    #[test]
+    fn node_exporter_netstat_defaults() {
+        for (p, n) in [
+            ("Tcp", "CurrEstab"),
+            ("Tcp", "InErrs"),
+            ("Tcp", "OutRsts"),
+            ("Udp", "InErrors"),
+            ("UdpLite", "InErrors"),
+            ("Udp", "SndbufErrors"),
+            ("Ip", "Forwarding"),
+            ("IpExt", "InOctets"),
+            ("Icmp", "OutMsgs"),
+            ("TcpExt", "ListenDrops"),
+            ("TcpExt", "SyncookiesSent"),
+            ("TcpExt", "TCPTimeouts"),
+        ] {
+            assert!(node_exporter_netstat_field(p, n), "{p}_{n}");
+        }
+        for (p, n) in [
+            ("Tcp", "MaxConn"),
+            ("Tcp", "InCsumErrors"),
+            ("Ip", "InHdrErrors"),
+            ("Ip", "DefaultTTL"),
+            ("UdpLite", "InDatagrams"),
+            ("IcmpMsg", "InType3"),
+            ("TcpExt", "TCPLostRetransmit"),
+        ] {
+            assert!(!node_exporter_netstat_field(p, n), "{p}_{n}");
+        }
+    }
+
+    #[test]
+    fn node_exporter_vmstat_defaults() {
+        for k in [
+            "oom_kill",
+            "pgpgin",
+            "pgpgout",
+            "pswpin",
+            "pswpout",
+            "pgfault",
+            "pgmajfault",
+        ] {
+            assert!(node_exporter_vmstat_field(k), "{k}");
+        }
+        for k in ["nr_free_pages", "pgfree", "pgsteal_kswapd", "faults", "pg"] {
+            assert!(!node_exporter_vmstat_field(k), "{k}");
+        }
     }
 }

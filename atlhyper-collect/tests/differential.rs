@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use atlhyper_collect::proc::{
-    cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_dev, pid_stat, pid_status, pressure, stat,
-    uptime,
+    cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_dev, net_snmp, pid_stat, pid_status,
+    pressure, stat, uptime, vmstat,
 };
-use procfs_core::{ExplicitSystemInfo, FromRead, FromReadSI};
+use procfs_core::{ExplicitSystemInfo, FromBufRead, FromRead, FromReadSI};
 
 fn trees() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = [
@@ -406,4 +406,102 @@ fn pid_stat_and_status_agree() {
         }
     }
     assert!(n >= 60, "{n}");
+}
+
+#[test]
+fn snmp_agrees() {
+    let mut n = 0;
+    for t in trees() {
+        let Some(text) = read(&t.join("net/snmp")) else {
+            continue;
+        };
+        // procfs-core requires the full Ip and Icmp sections, which the hand-written old-kernel
+        // files leave out.
+        let Ok(theirs) = procfs_core::net::Snmp::from_buf_read(text.as_bytes()) else {
+            continue;
+        };
+        let ours = net_snmp::parse(&text)
+            .unwrap_or_else(|e| panic!("{}: procfs-core accepted, we rejected: {e}", t.display()));
+        let (tcp, udp) = (ours.tcp, ours.udp);
+        assert_eq!(
+            [
+                tcp.active_opens,
+                tcp.passive_opens,
+                tcp.attempt_fails,
+                tcp.estab_resets,
+                tcp.curr_estab,
+                tcp.in_segs,
+                tcp.out_segs,
+                tcp.retrans_segs,
+            ],
+            [
+                theirs.tcp_active_opens,
+                theirs.tcp_passive_opens,
+                theirs.tcp_attempt_fails,
+                theirs.tcp_estab_resets,
+                theirs.tcp_curr_estab,
+                theirs.tcp_in_segs,
+                theirs.tcp_out_segs,
+                theirs.tcp_retrans_segs,
+            ],
+            "{}",
+            t.display()
+        );
+        assert_eq!(
+            (tcp.in_errs, tcp.out_rsts),
+            (Some(theirs.tcp_in_errs), Some(theirs.tcp_out_rsts))
+        );
+        assert_eq!(
+            [
+                udp.in_datagrams,
+                udp.no_ports,
+                udp.in_errors,
+                udp.out_datagrams
+            ],
+            [
+                theirs.udp_in_datagrams,
+                theirs.udp_no_ports,
+                theirs.udp_in_errors,
+                theirs.udp_out_datagrams,
+            ]
+        );
+        assert_eq!(
+            (udp.rcvbuf_errors, udp.sndbuf_errors),
+            (
+                Some(theirs.udp_rcvbuf_errors),
+                Some(theirs.udp_sndbuf_errors)
+            )
+        );
+        n += 1;
+    }
+    assert!(n >= 3, "{n} files compared");
+}
+
+#[test]
+fn vmstat_agrees() {
+    let mut n = 0;
+    for t in trees() {
+        let Some(text) = read(&t.join("vmstat")) else {
+            continue;
+        };
+        let theirs = procfs_core::VmStat::from_buf_read(text.as_bytes())
+            .unwrap_or_else(|e| panic!("{}: {e:?}", t.display()));
+        let ours: Vec<_> = vmstat::fields(&text)
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{}: {e}", t.display()));
+        assert_eq!(ours.len(), theirs.0.len(), "{}", t.display());
+        for f in &ours {
+            assert_eq!(
+                Some(f.value),
+                theirs.0.get(f.key).and_then(|v| u64::try_from(*v).ok()),
+                "{}: {}",
+                t.display(),
+                f.key
+            );
+        }
+        let typed = vmstat::parse(&text).unwrap();
+        assert_eq!(typed.pgfault, theirs.0.get("pgfault").map(|v| *v as u64));
+        n += 1;
+    }
+    assert!(n >= 5, "{n} files compared");
 }

@@ -5,7 +5,9 @@
 mod common;
 
 use atlhyper_collect::HostRoot;
-use atlhyper_model::NodeMetricsSnapshot;
+use atlhyper_model::{
+    NodeMetricsSnapshot, SoftnetMetrics, SystemMetrics, TcpMetrics, VmstatMetrics,
+};
 use common::{collector, fixture, replay};
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -267,7 +269,7 @@ fn missing_everything_degrades_per_part() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = collector(dir.path(), 10);
     let s = c.collect();
-    assert_eq!(s.collectors.len(), 9);
+    assert_eq!(s.collectors.len(), 13);
     assert!(
         s.collectors.iter().all(|c| !c.ok && c.error.is_some()),
         "{:?}",
@@ -384,6 +386,111 @@ fn cpu_thermal_zone_types_count_as_the_cpu_without_a_hwmon_cpu_sensor() {
             .collect();
         assert_eq!(got, [("nvme", 38.85)], "{ty}");
     }
+}
+
+/// The kernel figures of the old-kernel pair (hand-written, see the fixture README): sockstat
+/// without UDP mem or UDPLITE, no sockstat6, no netstat and no conntrack module (no figure, not
+/// an error), 11-column softnet_stat with CPU 1's processed counter wrapping.
+#[test]
+fn old_kernel_pair_kernel_figures() {
+    let s = replay(
+        &fixture("synthetic/old-kernel/t0"),
+        &fixture("synthetic/old-kernel/t1"),
+        10,
+    );
+    for part in ["tcp", "system", "vmstat", "softnet"] {
+        assert!(status(&s, part).ok, "{:?}", status(&s, part));
+    }
+    assert_eq!(
+        s.tcp,
+        Some(TcpMetrics {
+            curr_estab: 9,
+            alloc: 17,
+            in_use: 14,
+            time_wait: 25,
+            orphan: 2,
+            sockets_used: 95,
+        })
+    );
+    assert_eq!(
+        s.system,
+        Some(SystemMetrics {
+            conntrack_entries: None,
+            conntrack_limit: None,
+            filefd_allocated: Some(1056),
+            filefd_max: Some(100_000),
+            entropy_bits: Some(3100),
+            entropy_pool_bits: Some(4096),
+        })
+    );
+    // Over 2 s: pgfault +20000, pgmajfault +10, pswpin +200, pswpout +400, pgpgin +2000 KiB,
+    // pgpgout +4000 KiB.
+    assert_eq!(
+        s.vmstat,
+        Some(VmstatMetrics {
+            pgfault_rate: 10_000.0,
+            pgmajfault_rate: 5.0,
+            pswpin_rate: 100.0,
+            pswpout_rate: 200.0,
+            pgpgin_rate: 1000.0,
+            pgpgout_rate: 2000.0,
+        })
+    );
+    // Drops +10 on CPU 0; squeezes +2 on each CPU. CPU 1's processed counter wrapped, which
+    // touches neither.
+    assert_eq!(
+        s.softnet,
+        Some(SoftnetMetrics {
+            dropped_rate: 5.0,
+            squeezed_rate: 2.0,
+        })
+    );
+    // The first collection has the gauges but no rates yet.
+    let first = collector(&fixture("synthetic/old-kernel/t0"), 10).collect();
+    assert_eq!(first.tcp.map(|t| t.curr_estab), Some(7));
+    assert_eq!((first.vmstat, first.softnet), (None, None));
+}
+
+/// The kernel figures of the captured pair, from the files as captured (see the fixture
+/// README), over the pair's 4.90 s.
+#[test]
+fn captured_pair_kernel_figures() {
+    let s = replay(&fixture("vm/t0"), &fixture("vm/t1"), 10);
+    assert_eq!(
+        s.tcp,
+        Some(TcpMetrics {
+            curr_estab: 18,
+            alloc: 25,
+            in_use: 25,
+            time_wait: 16,
+            orphan: 0,
+            sockets_used: 109,
+        })
+    );
+    assert_eq!(
+        s.system,
+        Some(SystemMetrics {
+            conntrack_entries: Some(0),
+            conntrack_limit: Some(262_144),
+            filefd_allocated: Some(2379),
+            filefd_max: Some(2_466_170),
+            entropy_bits: Some(256),
+            entropy_pool_bits: Some(256),
+        })
+    );
+    let v = s.vmstat.unwrap();
+    assert!(close(v.pgfault_rate, 145_633.0 / 4.9, 1e-6), "{v:?}");
+    assert!(close(v.pgmajfault_rate, 22.0 / 4.9, 1e-9), "{v:?}");
+    assert!(close(v.pgpgin_rate, 516.0 / 4.9, 1e-9), "{v:?}");
+    assert!(close(v.pgpgout_rate, 133_636.0 / 4.9, 1e-6), "{v:?}");
+    assert_eq!((v.pswpin_rate, v.pswpout_rate), (0.0, 0.0), "no swap");
+    assert_eq!(
+        s.softnet,
+        Some(SoftnetMetrics {
+            dropped_rate: 0.0,
+            squeezed_rate: 0.0,
+        })
+    );
 }
 
 #[test]

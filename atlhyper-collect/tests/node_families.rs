@@ -84,6 +84,60 @@ fn counters_are_the_kernels_in_node_exporter_units() {
     assert!(text.contains("node_network_up{device=\"eth0\"} "));
 }
 
+/// The kernel table families against the values in the `vm/t0` files, with node_exporter 1.5's
+/// types: sockstat gauges (mem also in bytes), netstat and vmstat untyped and filtered to
+/// node_exporter's default fields, softnet counters per CPU.
+#[test]
+fn kernel_table_families_follow_node_exporter() {
+    let text = exposition();
+    let v = |series: &str| value(&text, series);
+    assert_eq!(v("node_sockstat_sockets_used"), Some(111.0));
+    assert_eq!(v("node_sockstat_TCP_tw"), Some(15.0));
+    assert_eq!(v("node_sockstat_TCP_alloc"), Some(27.0));
+    assert_eq!(v("node_sockstat_TCP_mem_bytes"), Some(96.0 * 4096.0));
+    assert_eq!(v("node_sockstat_FRAG_memory"), Some(0.0));
+    assert_eq!(v("node_sockstat_TCP6_inuse"), Some(0.0), "from sockstat6");
+    assert_eq!(v("node_netstat_Tcp_CurrEstab"), Some(20.0));
+    assert_eq!(v("node_netstat_Tcp_ActiveOpens"), Some(307_553.0));
+    assert_eq!(
+        v("node_netstat_Ip_Forwarding"),
+        Some(2.0),
+        "2: not a router"
+    );
+    assert!(
+        v("node_netstat_TcpExt_ListenDrops").is_some(),
+        "from netstat"
+    );
+    assert_eq!(v("node_netstat_Tcp_MaxConn"), None, "not a default field");
+    assert_eq!(v("node_nf_conntrack_entries"), Some(0.0));
+    assert_eq!(v("node_nf_conntrack_entries_limit"), Some(262_144.0));
+    assert_eq!(v("node_filefd_allocated"), Some(2398.0));
+    assert_eq!(v("node_filefd_maximum"), Some(2_466_170.0));
+    assert_eq!(v("node_entropy_available_bits"), Some(256.0));
+    assert_eq!(v("node_entropy_pool_size_bits"), Some(256.0));
+    assert_eq!(v("node_vmstat_pgfault"), Some(704_220_857.0));
+    assert_eq!(v("node_vmstat_pswpout"), Some(0.0));
+    assert_eq!(v("node_vmstat_nr_free_pages"), None, "not a default field");
+    assert_eq!(
+        v("node_softnet_processed_total{cpu=\"0\"}"),
+        Some(f64::from(0x0022_1c92))
+    );
+    assert_eq!(v("node_softnet_dropped_total{cpu=\"1\"}"), Some(0.0));
+    for (family, kind) in [
+        ("node_sockstat_TCP_inuse", "gauge"),
+        ("node_netstat_Tcp_CurrEstab", "untyped"),
+        ("node_vmstat_pgmajfault", "untyped"),
+        ("node_nf_conntrack_entries", "gauge"),
+        ("node_filefd_allocated", "gauge"),
+        ("node_softnet_times_squeezed_total", "counter"),
+    ] {
+        assert!(
+            text.contains(&format!("\n# TYPE {family} {kind}\n")),
+            "{family} {kind}"
+        );
+    }
+}
+
 #[test]
 fn each_family_is_announced_once_with_help_and_type() {
     let text = exposition();

@@ -3,8 +3,9 @@
 use std::path::Path;
 
 use atlhyper_collect::proc::{
-    cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_addr, net_dev, pid_stat, pid_status,
-    pressure, stat, uptime,
+    cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_addr, net_dev, net_snmp, net_sockstat,
+    net_softnet_stat, pid_stat, pid_status, pressure, stat, sys_fs_file_nr, sys_kernel_random,
+    uptime, vmstat,
 };
 
 fn text(tree: &str, file: &str) -> String {
@@ -81,4 +82,43 @@ fn old_kernel_t0() {
     let p = pid_stat::parse(&s).unwrap();
     assert_eq!(p.comm, "(sd-pam) x)");
     insta::assert_yaml_snapshot!("old_kernel_t0_pid100_stat", p);
+}
+
+/// The kernel table files of a tree (sockstat, snmp, vmstat, softnet_stat, file-nr, entropy), as
+/// one YAML document per tree.
+fn snapshot_kernel_tables(tree: &str, key: &str) {
+    let t = |f: &str| text(tree, f);
+    let softnet: Vec<_> = net_softnet_stat::parse(&t("proc/net/softnet_stat"))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let tables = serde_json::json!({
+        "sockstat": net_sockstat::parse(&t("proc/net/sockstat")).unwrap(),
+        "snmp": net_snmp::parse(&t("proc/net/snmp")).unwrap(),
+        "vmstat": vmstat::parse(&t("proc/vmstat")).unwrap(),
+        "softnet_stat": softnet,
+        "file_nr": sys_fs_file_nr::parse(&t("proc/sys/fs/file-nr")).unwrap(),
+        "entropy_avail": sys_kernel_random::parse_bits(&t("proc/sys/kernel/random/entropy_avail")).unwrap(),
+        "poolsize": sys_kernel_random::parse_bits(&t("proc/sys/kernel/random/poolsize")).unwrap(),
+    });
+    insta::assert_yaml_snapshot!(format!("{key}_kernel_tables"), tables);
+}
+
+#[test]
+fn kernel_tables() {
+    snapshot_kernel_tables("vm/t0", "vm_t0");
+    snapshot_kernel_tables("synthetic/old-kernel/t0", "old_kernel_t0");
+    // Every line of both sockstat files and of snmp + netstat parses (the families read them all).
+    for f in ["proc/net/sockstat", "proc/net/sockstat6"] {
+        assert!(
+            net_sockstat::fields(&text("vm/t0", f)).all(|r| r.is_ok()),
+            "{f}"
+        );
+    }
+    for f in ["proc/net/snmp", "proc/net/netstat"] {
+        let file = text("vm/t0", f);
+        let counters: Vec<_> = net_snmp::fields(&file).collect::<Result<_, _>>().unwrap();
+        let n = counters.len();
+        assert!(n > 20, "{f}: {n} counters");
+    }
+    assert!(vmstat::fields(&text("vm/t0", "proc/vmstat")).all(|r| r.is_ok()));
 }

@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use atlhyper_collect::delta::{self, DiskCounters, NetCounters, ProcessTimes};
 use atlhyper_collect::etc::{os_release, passwd};
+use atlhyper_collect::proc::net_softnet_stat::SoftnetCpu;
 use atlhyper_collect::proc::stat::CpuTimes;
+use atlhyper_collect::proc::vmstat::Vmstat;
 use atlhyper_collect::proc::{
-    cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_addr, net_dev, pid_cmdline, pid_stat,
-    pid_status, pressure, stat, uptime, zoneinfo,
+    cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_addr, net_dev, net_snmp, net_sockstat,
+    net_softnet_stat, pid_cmdline, pid_stat, pid_status, pressure, stat, sys_fs_file_nr,
+    sys_kernel_random, sys_net_netfilter, uptime, vmstat, zoneinfo,
 };
 use atlhyper_collect::sys::{cpufreq, hwmon, net_class, thermal};
 use proptest::prelude::*;
@@ -43,6 +46,16 @@ fn run_all(text: &str) {
     let _ = cpufreq::parse_cur_freq_mhz(text);
     let _ = passwd::lookup(text, 0);
     let _ = os_release::pretty_name(text);
+    let _ = net_sockstat::parse(text);
+    net_sockstat::fields(text).for_each(drop);
+    let _ = net_snmp::parse(text);
+    net_snmp::fields(text).for_each(drop);
+    let _ = vmstat::parse(text);
+    vmstat::fields(text).for_each(drop);
+    net_softnet_stat::parse(text).for_each(drop);
+    let _ = sys_fs_file_nr::parse(text);
+    let _ = sys_kernel_random::parse_bits(text);
+    let _ = sys_net_netfilter::parse_entries(text);
 }
 
 const SEEDS: &[&str] = &[
@@ -56,6 +69,11 @@ const SEEDS: &[&str] = &[
     "4242 (a) (b) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 1234 10485760 512 1 1 1 0 0\n",
     "Name:\tbash\nTgid:\t10\nPid:\t10\nUid:\t1000\t1000\t1000\t1000\nVmRSS:\t4096 kB\nThreads:\t2\n",
     "Node 0, zone      DMA\n  pages free     3975\n        min      5\n        low      6\n  pagesets\n              high:  0\n",
+    "sockets: used 18\nTCP: inuse 2 orphan 0 tw 1 alloc 2 mem 0\nUDP: inuse 0 mem 0\nFRAG: inuse 0 memory 0\n",
+    "Tcp: RtoAlgorithm MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs\nTcp: 1 -1 3 4 5 6 7 8 9 10\nUdp: InDatagrams NoPorts InErrors OutDatagrams\nUdp: 1 2 3 4\n",
+    "00220c07 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n",
+    "pgpgin 49498429\npswpin 0\npgfault 669444136\npgmajfault 160875\n",
+    "607\t0\t2466170\n",
 ];
 
 /// A real line with one byte replaced, one inserted and a cut.
@@ -109,6 +127,119 @@ proptest! {
     fn parsers_never_panic_on_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
         run_all(&String::from_utf8_lossy(&bytes));
         let _ = pid_cmdline::to_display(&bytes);
+    }
+
+    #[test]
+    fn sockstat_fields_round_trip(lines in proptest::collection::vec(
+        ("[A-Z][A-Z0-9]{0,7}", proptest::collection::vec(("[a-z_]{1,9}", any::<u64>()), 1..6)),
+        0..8,
+    )) {
+        let mut text = String::new();
+        for (proto, pairs) in &lines {
+            text.push_str(proto);
+            text.push(':');
+            for (k, v) in pairs {
+                text.push_str(&format!(" {k} {v}"));
+            }
+            text.push('\n');
+        }
+        let got: Vec<_> = net_sockstat::fields(&text)
+            .map(|f| f.map(|f| (f.protocol.to_owned(), f.key.to_owned(), f.value)))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want: Vec<_> = lines
+            .iter()
+            .flat_map(|(p, pairs)| pairs.iter().map(move |(k, v)| (p.clone(), k.clone(), *v)))
+            .collect();
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn snmp_fields_round_trip(pairs in proptest::collection::vec(
+        ("[A-Z][A-Za-z0-9]{0,9}", proptest::collection::vec(("[A-Z][A-Za-z0-9]{0,12}", any::<i64>()), 1..10)),
+        0..6,
+    )) {
+        let mut text = String::new();
+        for (proto, counters) in &pairs {
+            let names: Vec<&str> = counters.iter().map(|(n, _)| n.as_str()).collect();
+            let values: Vec<String> = counters.iter().map(|(_, v)| v.to_string()).collect();
+            text.push_str(&format!("{proto}: {}\n{proto}: {}\n", names.join(" "), values.join(" ")));
+        }
+        let got: Vec<_> = net_snmp::fields(&text)
+            .map(|f| f.map(|f| (f.protocol.to_owned(), f.name.to_owned(), f.value)))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want: Vec<_> = pairs
+            .iter()
+            .flat_map(|(p, c)| c.iter().map(move |(n, v)| (p.clone(), n.clone(), *v)))
+            .collect();
+        prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn vmstat_fields_round_trip(lines in proptest::collection::vec(("[a-z][a-z0-9_]{0,20}", any::<u64>()), 0..30)) {
+        let text: String = lines.iter().map(|(k, v)| format!("{k} {v}\n")).collect();
+        let got: Vec<_> = vmstat::fields(&text)
+            .map(|f| f.map(|f| (f.key.to_owned(), f.value)))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        prop_assert_eq!(got, lines);
+    }
+
+    #[test]
+    fn softnet_lines_round_trip(rows in proptest::collection::vec(
+        (proptest::collection::vec(any::<u32>(), 3..=15), any::<u32>()), 0..8,
+    )) {
+        let mut text = String::new();
+        for (i, (cols, cpu)) in rows.iter().enumerate() {
+            let mut cols = cols.clone();
+            if cols.len() > 12 {
+                cols[12] = *cpu;
+            }
+            let line: Vec<String> = cols.iter().map(|c| format!("{c:08x}")).collect();
+            text.push_str(&line.join(" "));
+            text.push('\n');
+            let got = net_softnet_stat::parse(&text).nth(i).unwrap().unwrap();
+            prop_assert_eq!(
+                (got.processed, got.dropped, got.time_squeeze),
+                (u64::from(cols[0]), u64::from(cols[1]), u64::from(cols[2]))
+            );
+            prop_assert_eq!(got.received_rps, cols.get(9).map(|&c| u64::from(c)));
+            let want_cpu = if cols.len() > 12 { *cpu } else { i as u32 };
+            prop_assert_eq!(got.cpu, want_cpu);
+        }
+    }
+
+    #[test]
+    fn vmstat_and_softnet_rates_finite_nonnegative(
+        a in any::<[Option<u64>; 6]>(),
+        b in any::<[Option<u64>; 6]>(),
+        s in proptest::collection::vec(any::<(u8, u32, u32, u32)>(), 0..6),
+        t in proptest::collection::vec(any::<(u8, u32, u32, u32)>(), 0..6),
+        ms in 0u64..100_000,
+    ) {
+        let vm = |v: [Option<u64>; 6]| Vmstat {
+            pgfault: v[0], pgmajfault: v[1], pgpgin: v[2], pgpgout: v[3], pswpin: v[4], pswpout: v[5],
+            oom_kill: None,
+        };
+        let elapsed = Duration::from_millis(ms);
+        let r = delta::vmstat(&vm(a), &vm(b), elapsed);
+        for x in [r.pgfault, r.pgmajfault, r.pgpgin, r.pgpgout, r.pswpin, r.pswpout].into_iter().flatten() {
+            prop_assert!(x.is_finite() && x >= 0.0);
+        }
+        let cpus = |v: &[(u8, u32, u32, u32)]| -> Vec<SoftnetCpu> {
+            v.iter().map(|&(cpu, p, d, q)| SoftnetCpu {
+                cpu: u32::from(cpu % 4),
+                processed: u64::from(p),
+                dropped: u64::from(d),
+                time_squeeze: u64::from(q),
+                ..SoftnetCpu::default()
+            }).collect()
+        };
+        let r = delta::softnet(&cpus(&s), &cpus(&t), elapsed);
+        for x in [r.processed, r.dropped, r.time_squeeze].into_iter().flatten() {
+            prop_assert!(x.is_finite() && x >= 0.0);
+        }
     }
 
     #[test]

@@ -307,7 +307,7 @@ function renderNote(page) {
 function renderRunningAlerts(page) {
   const all = page.alerts || [];
   const { state, cluster } = page.alertFilter;
-  const clusters = new Set((page.clusters || []).map((c) => c.cluster_id));
+  const clusters = new Set((page.clusters || []).map((c) => c.clusterId));
   for (const a of all) if (a.labels.cluster) clusters.add(a.labels.cluster);
   const clusterFilter = byId('alerts-cluster-filter');
   syncOptions(clusterFilter, [['', 'All clusters'], ...[...clusters].sort().map((c) => [c, c])]);

@@ -15,7 +15,7 @@ const REFRESH_MS = 5000;
 
 /** Everything the page shows, handed to the modules that draw it. */
 const page = {
-  clusters: null, // the cluster list, sorted by id (null until the first answer)
+  clusters: null, // the cluster list ({clusterId, status, lastSeen, nodeCount, ...}), sorted by id (null until the first answer)
   clusterId: '',
   overview: null, // the selected cluster's overview response
   overviewError: null,
@@ -113,9 +113,9 @@ function renderClusterPicker() {
     return;
   }
   select.disabled = false;
-  syncOptions(select, list.map((c) => [c.cluster_id,
-    c.cluster_id + ' · ' + c.node_count + (c.node_count === 1 ? ' node' : ' nodes') +
-    (c.status === 'online' ? '' : ' · agent ' + (c.status || 'offline')) + firingSuffix(page, c.cluster_id)]));
+  syncOptions(select, list.map((c) => [c.clusterId,
+    c.clusterId + ' · ' + c.nodeCount + (c.nodeCount === 1 ? ' node' : ' nodes') +
+    (c.status === 'online' ? '' : ' · agent ' + (c.status || 'offline')) + firingSuffix(page, c.clusterId)]));
   if (select.value !== page.clusterId) select.value = page.clusterId;
 }
 
@@ -162,11 +162,12 @@ function followRoute() {
 async function refresh() {
   const errors = [];
   try {
-    page.clusters = await getJson('/api/v2/clusters');
-    if (!Array.isArray(page.clusters)) page.clusters = [];
-    page.clusters.sort((a, b) => (a.cluster_id < b.cluster_id ? -1 : 1));
-    if (page.clusters.length && !page.clusters.some((c) => c.cluster_id === page.clusterId)) {
-      navigate(page.clusters[0].cluster_id, '', '', page.view);
+    // The list in the shape the AtlHyper web reads: {clusters: [...], total}.
+    const list = await getJson('/api/v2/clusters');
+    page.clusters = list && Array.isArray(list.clusters) ? list.clusters : [];
+    page.clusters.sort((a, b) => (a.clusterId < b.clusterId ? -1 : 1));
+    if (page.clusters.length && !page.clusters.some((c) => c.clusterId === page.clusterId)) {
+      navigate(page.clusters[0].clusterId, '', '', page.view);
       return; // the hash change starts another refresh
     }
   } catch (err) { errors.push(err); }
@@ -219,9 +220,9 @@ async function refresh() {
   } else {
     updatedAt = Date.now();
     showConnection(null);
-    const info = (page.clusters || []).find((c) => c.cluster_id === page.clusterId);
+    const info = (page.clusters || []).find((c) => c.clusterId === page.clusterId);
     showBanner(info && info.status && info.status !== 'online'
-      ? 'The agent of cluster ' + page.clusterId + ' is ' + info.status + ' (last heard ' + timeAgo(info.last_seen) + '): its nodes count as offline. Figures are its last report.'
+      ? 'The agent of cluster ' + page.clusterId + ' is ' + info.status + ' (last heard ' + timeAgo(info.lastSeen) + '): its nodes count as offline. Figures are its last report.'
       : '');
   }
   await refreshAlerts(page);

@@ -72,7 +72,8 @@ function seriesPoints(body) {
 
 function seriesUrl(page) {
   const c = encodeURIComponent(page.clusterId), n = encodeURIComponent(page.nodeName);
-  if (page.range === '1h') return '/api/v2/observe/metrics/nodes/' + n + '/series?cluster_id=' + c + '&minutes=60';
+  // v2: every figure of each point in one answer (v3 asks one metric per request).
+  if (page.range === '1h') return '/api/v2/observe/metrics/nodes/' + n + '/series?cluster_id=' + c + '&minutes=60&format=v2';
   return '/api/v2/clusters/' + c + '/node-metrics/' + n + '/history?hours=' + RANGE_HOURS[page.range];
 }
 

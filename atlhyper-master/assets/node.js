@@ -79,9 +79,9 @@ function fillTable(table, rows) {
 
 function renderStatusLine(page, node, online) {
   const stateLine = byId('detail-state');
-  const cluster = (page.clusters || []).find((c) => c.cluster_id === page.clusterId);
+  const cluster = (page.clusters || []).find((c) => c.clusterId === page.clusterId);
   if (!online && cluster && cluster.status !== 'online') {
-    showState(stateLine, 'The agent of cluster ' + page.clusterId + ' is ' + (cluster.status || 'offline') + ' (last heard ' + timeAgo(cluster.last_seen) + '): every node of it counts as offline. The figures below are this node\'s last report.', true);
+    showState(stateLine, 'The agent of cluster ' + page.clusterId + ' is ' + (cluster.status || 'offline') + ' (last heard ' + timeAgo(cluster.lastSeen) + '): every node of it counts as offline. The figures below are this node\'s last report.', true);
   } else if (!online) {
     const st = page.overview?.node_status?.[page.nodeName];
     showState(stateLine, 'This node stopped reporting' + (st ? ' (last seen ' + timeAgo(st.last_seen) + ')' : '') + '. The figures below are its last snapshot.', true);

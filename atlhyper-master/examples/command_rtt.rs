@@ -197,7 +197,7 @@ fn main() {
         for i in 0..requests {
             samples.push(
                 one(format!(
-                    "/api/v2/observe/metrics/nodes/node-{:03}/series?cluster_id=rtt&minutes=5",
+                    "/api/v2/observe/metrics/nodes/node-{:03}/series?cluster_id=rtt&minutes=5&metric=cpu",
                     i % NODES
                 ))
                 .await,

@@ -130,6 +130,11 @@ fn main() {
             format!("/api/v2/clusters/{}/node-metrics/node-500", ids[0]),
             format!("/api/v2/observe/metrics/summary?cluster_id={}", ids[0]),
             format!("/api/v2/observe/metrics/nodes?cluster_id={}", ids[7]),
+            format!("/api/v2/observe/metrics/nodes?cluster_id={}", ids[0]),
+            format!(
+                "/api/v2/observe/metrics/nodes?cluster_id={}&format=v2",
+                ids[0]
+            ),
             "/health".to_owned(),
         ];
         println!(

@@ -42,16 +42,20 @@
 //! side `GET /api/v2/clusters`, `GET /api/v2/agents`, `GET /api/v2/clusters/{id}/node-metrics[?view=overview]`,
 //! `.../node-metrics/{node}`, `.../node-metrics/{node}/history?hours=1..=720`,
 //! `GET /api/v2/observe/metrics/{summary,nodes,nodes/{name},nodes/{name}/series}?cluster_id=`,
+//! `GET /api/v2/node-metrics/{node}/history?cluster_id=&hours=`,
 //! `POST /api/v2/commands`, `GET /api/v2/commands[/{id}]`; `GET /health`, `GET /metrics`
 //! (Prometheus text) and the dashboard at `/`; the operator side also
 //! `DELETE /api/v2/clusters/{id}` and `DELETE /api/v2/clusters/{id}/nodes/{node}`.
+//! The observe routes, `GET /api/v2/clusters` and `GET /api/v2/node-metrics/{node}/history`
+//! answer in the AtlHyper v3 shapes ([`v3`]) unless asked `?format=v2`.
 //!
 //! # Staleness: offline is offline everywhere
 //! A node is online only while its agent lists it online and the agent itself was heard from
 //! within [`MasterConfig::agent_offline_after`] (`MASTER_AGENT_OFFLINE_AFTER`, 60 s). Past that,
 //! every view says so at once, decided when it is read (no sweep to wait for): the node list's
-//! `summary` and `node_status`, the observe summary, nodes (`node_status` extension) and node
-//! detail (answered from memory with a `status` extension instead of asking a silent agent;
+//! `summary` and `node_status`, the observe summary, nodes (`nodeStatus` extension, v2
+//! `node_status`) and node detail (answered from memory with a `status` extension instead of
+//! asking a silent agent;
 //! the series answers 503 at once), the dashboard, and `/metrics`, where the node's
 //! `atlhyper_node_up` is 0, its cluster's `atlhyper_cluster_up` is 0, and none of its current
 //! figures (CPU, memory, disk, filesystem, network, temperature, load, uptime) is exported:
@@ -137,6 +141,7 @@ mod retire;
 mod routes;
 mod state;
 mod tasks;
+pub mod v3;
 mod view;
 
 use std::future::Future;

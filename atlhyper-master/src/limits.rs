@@ -107,7 +107,7 @@ impl WriteClass {
 /// A heavy reader class, bounded in concurrency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum HeavyRead {
-    /// `GET .../node-metrics/{node}/history`: a store read.
+    /// `GET .../node-metrics/{node}/history` (both routes): a store read.
     History,
     /// `GET /api/v2/observe/metrics/nodes/{name}[/series]`: waits for the cluster's agent.
     AgentQuery,
@@ -150,7 +150,10 @@ fn classify(method: &Method, route: &str, query: Option<&str>) -> Option<Limit> 
             Some(Limit::Write(WriteClass::AgentHeartbeat))
         }
         "/agent/result" if method == Method::POST => Some(Limit::Write(WriteClass::AgentResult)),
-        "/api/v2/clusters/{id}/node-metrics/{node}/history" if read => {
+        "/api/v2/clusters/{id}/node-metrics/{node}/history"
+        | "/api/v2/node-metrics/{node}/history"
+            if read =>
+        {
             Some(Limit::Heavy(HeavyRead::History))
         }
         "/api/v2/observe/metrics/nodes/{name}" | "/api/v2/observe/metrics/nodes/{name}/series"
@@ -486,6 +489,14 @@ mod tests {
                 Method::HEAD,
                 "/api/v2/clusters/{id}/node-metrics/{node}/history",
                 None
+            ),
+            Some(Limit::Heavy(HeavyRead::History))
+        );
+        assert_eq!(
+            c(
+                Method::GET,
+                "/api/v2/node-metrics/{node}/history",
+                Some("cluster_id=a")
             ),
             Some(Limit::Heavy(HeavyRead::History))
         );

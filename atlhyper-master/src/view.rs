@@ -13,6 +13,8 @@ use axum::body::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::v3;
+
 /// One accepted snapshot of a cluster, with the answers derived from it.
 #[derive(Debug)]
 pub struct ClusterView {
@@ -35,6 +37,8 @@ pub struct ClusterView {
     observe_summary_json: Bytes,
     observe_nodes_json: OnceLock<Arc<Encoded>>,
     node_overview_json: OnceLock<Arc<Encoded>>,
+    observe_summary_v3_json: Bytes,
+    observe_nodes_v3_json: OnceLock<Arc<Encoded>>,
 }
 
 /// Answers at least this large are also offered gzip-compressed, bytes.
@@ -104,6 +108,16 @@ struct ObserveNodesRef<'a> {
     node_status: &'a BTreeMap<String, NodeStatus>,
 }
 
+/// `GET /api/v2/observe/metrics/nodes` in the v3 shape: the envelope with, as an extension,
+/// every node's liveness (`nodeStatus`).
+#[derive(Serialize)]
+struct ObserveNodesV3<'a> {
+    message: &'static str,
+    data: Vec<v3::NodeMetrics>,
+    #[serde(rename = "nodeStatus", skip_serializing_if = "BTreeMap::is_empty")]
+    node_status: BTreeMap<&'a str, v3::NodeLiveness>,
+}
+
 /// The observe endpoints' envelope: `{"message": "ok", "data": ...}`.
 #[derive(Serialize)]
 pub(crate) struct Envelope<T> {
@@ -154,6 +168,7 @@ impl ClusterView {
             node_status: &node_status,
         }));
         let observe_summary_json = to_bytes(&Envelope::ok(&summary));
+        let observe_summary_v3_json = to_bytes(&Envelope::ok(v3::Summary::from(&summary)));
         Self {
             snapshot,
             node_status,
@@ -165,6 +180,8 @@ impl ClusterView {
             observe_summary_json,
             observe_nodes_json: OnceLock::new(),
             node_overview_json: OnceLock::new(),
+            observe_summary_v3_json,
+            observe_nodes_v3_json: OnceLock::new(),
         }
     }
 
@@ -282,6 +299,36 @@ impl ClusterView {
                 message: "ok",
                 data: self.snapshot.node_metrics.values().collect(),
                 node_status: &self.node_status,
+            }))
+        })
+    }
+
+    /// `GET /api/v2/observe/metrics/summary` JSON in the v3 shape.
+    pub fn observe_summary_v3_json(&self) -> Bytes {
+        self.observe_summary_v3_json.clone()
+    }
+
+    /// `GET /api/v2/observe/metrics/nodes` JSON in the v3 shape (converted and serialized on
+    /// first use), with the nodes' liveness as an extension (`nodeStatus`).
+    pub fn observe_nodes_v3_json(&self) -> Bytes {
+        self.observe_nodes_v3_encoded().plain.clone()
+    }
+
+    pub(crate) fn observe_nodes_v3_encoded(&self) -> &Arc<Encoded> {
+        self.observe_nodes_v3_json.get_or_init(|| {
+            Encoded::new(to_bytes(&ObserveNodesV3 {
+                message: "ok",
+                data: self
+                    .snapshot
+                    .node_metrics
+                    .values()
+                    .map(v3::NodeMetrics::from_snapshot)
+                    .collect(),
+                node_status: self
+                    .node_status
+                    .iter()
+                    .map(|(name, status)| (name.as_str(), v3::NodeLiveness::from(status)))
+                    .collect(),
             }))
         })
     }

@@ -197,7 +197,7 @@ async fn snapshot_then_dashboard_endpoints() {
     let (status, _) = send(&m, get("/api/v2/clusters/zz/node-metrics/node-001")).await;
     assert_eq!(status, 404);
 
-    let (status, body) = send(&m, get("/api/v2/clusters")).await;
+    let (status, body) = send(&m, get("/api/v2/clusters?format=v2")).await;
     assert_eq!(status, 200);
     let clusters: Vec<ClusterInfo> = json(&body);
     assert_eq!(clusters.len(), 1);
@@ -216,18 +216,30 @@ async fn snapshot_then_dashboard_endpoints() {
 async fn observe_summary_and_nodes_come_from_memory() {
     let (m, _) = setup(MasterConfig::default());
     push(&m, &atlhyper_testkit::cluster("c1", 2, 1, Utc::now())).await;
-    let (status, body) = send(&m, get("/api/v2/observe/metrics/summary?cluster_id=c1")).await;
+    let (status, body) = send(
+        &m,
+        get("/api/v2/observe/metrics/summary?cluster_id=c1&format=v2"),
+    )
+    .await;
     assert_eq!(status, 200);
     let v: Value = json(&body);
     assert_eq!(v["data"]["total_nodes"], 2);
-    let (status, body) = send(&m, get("/api/v2/observe/metrics/nodes?cluster_id=c1")).await;
+    let (status, body) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes?cluster_id=c1&format=v2"),
+    )
+    .await;
     assert_eq!(status, 200);
     let v: Value = json(&body);
     assert_eq!(v["data"].as_array().unwrap().len(), 2);
     let (status, body) = send(&m, get("/api/v2/observe/metrics/summary")).await;
     assert_eq!(status, 400);
     assert!(error_of(&body).contains("cluster_id"));
-    let (status, _) = send(&m, get("/api/v2/observe/metrics/nodes?cluster_id=other")).await;
+    let (status, _) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes?cluster_id=other&format=v2"),
+    )
+    .await;
     assert_eq!(status, 404);
 }
 
@@ -349,8 +361,11 @@ async fn agent_tokens_decide_identity() {
     );
     let (status, _) = send(&m, post("/agent/snapshot", body).bearer("agent-b")).await;
     assert_eq!(status, 200);
-    let clusters: Vec<ClusterInfo> =
-        json(&send(&m, get("/api/v2/clusters").bearer("viewer")).await.1);
+    let clusters: Vec<ClusterInfo> = json(
+        &send(&m, get("/api/v2/clusters?format=v2").bearer("viewer"))
+            .await
+            .1,
+    );
     let ids: Vec<&str> = clusters.iter().map(|c| c.cluster_id.as_str()).collect();
     assert_eq!(ids, ["a", "b"]);
     // Heartbeats: same rules.
@@ -376,12 +391,16 @@ async fn reader_tokens_guard_the_api() {
     .await;
     for path in [
         "/api/v2/clusters",
+        "/api/v2/clusters?format=v2",
         "/api/v2/agents",
         "/api/v2/clusters/a/node-metrics",
         "/api/v2/clusters/a/node-metrics/node-000",
         "/api/v2/clusters/a/node-metrics/node-000/history?hours=1",
+        "/api/v2/node-metrics/node-000/history?cluster_id=a&hours=1",
         "/api/v2/observe/metrics/summary?cluster_id=a",
         "/api/v2/observe/metrics/nodes?cluster_id=a",
+        "/api/v2/observe/metrics/summary?cluster_id=a&format=v2",
+        "/api/v2/observe/metrics/nodes?cluster_id=a&format=v2",
         "/api/v2/commands",
         "/metrics",
     ] {
@@ -851,7 +870,7 @@ async fn observe_detail_goes_through_the_agent() {
     let agent = spawn_answering_agent(&m, "c1", false);
     let (status, body) = send(
         &m,
-        get("/api/v2/observe/metrics/nodes/node-001?cluster_id=c1"),
+        get("/api/v2/observe/metrics/nodes/node-001?cluster_id=c1&format=v2"),
     )
     .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -860,7 +879,7 @@ async fn observe_detail_goes_through_the_agent() {
     assert_eq!(v["data"]["cpu"]["usage_percent"], 50.0);
     let (status, body) = send(
         &m,
-        get("/api/v2/observe/metrics/nodes/node-001/series?cluster_id=c1&minutes=15"),
+        get("/api/v2/observe/metrics/nodes/node-001/series?cluster_id=c1&format=v2&minutes=15"),
     )
     .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -870,11 +889,15 @@ async fn observe_detail_goes_through_the_agent() {
     agent.abort();
 
     // Unknown node or cluster: 404 without bothering the agent; bad range: 400.
-    let (status, _) = send(&m, get("/api/v2/observe/metrics/nodes/zz?cluster_id=c1")).await;
+    let (status, _) = send(
+        &m,
+        get("/api/v2/observe/metrics/nodes/zz?cluster_id=c1&format=v2"),
+    )
+    .await;
     assert_eq!(status, 404);
     let (status, _) = send(
         &m,
-        get("/api/v2/observe/metrics/nodes/node-001?cluster_id=zz"),
+        get("/api/v2/observe/metrics/nodes/node-001?cluster_id=zz&format=v2"),
     )
     .await;
     assert_eq!(status, 404);
@@ -882,7 +905,7 @@ async fn observe_detail_goes_through_the_agent() {
     assert_eq!(status, 400);
     let (status, _) = send(
         &m,
-        get("/api/v2/observe/metrics/nodes/node-001/series?cluster_id=c1&minutes=abc"),
+        get("/api/v2/observe/metrics/nodes/node-001/series?cluster_id=c1&format=v2&minutes=abc"),
     )
     .await;
     assert_eq!(status, 400);
@@ -898,7 +921,7 @@ async fn observe_detail_failure_is_502() {
     let agent = spawn_answering_agent(&m, "c1", true);
     let (status, body) = send(
         &m,
-        get("/api/v2/observe/metrics/nodes/node-000?cluster_id=c1"),
+        get("/api/v2/observe/metrics/nodes/node-000?cluster_id=c1&format=v2"),
     )
     .await;
     assert_eq!(status, 502);
@@ -917,7 +940,7 @@ async fn observe_detail_times_out_with_504() {
     let before = tokio::time::Instant::now();
     let (status, body) = send(
         &m,
-        get("/api/v2/observe/metrics/nodes/node-000?cluster_id=c1"),
+        get("/api/v2/observe/metrics/nodes/node-000?cluster_id=c1&format=v2"),
     )
     .await;
     assert_eq!(status, 504);
@@ -929,7 +952,7 @@ async fn observe_detail_times_out_with_504() {
     );
     let (status, _) = send(
         &m,
-        get("/api/v2/observe/metrics/nodes/node-000/series?cluster_id=c1"),
+        get("/api/v2/observe/metrics/nodes/node-000/series?cluster_id=c1&format=v2"),
     )
     .await;
     assert_eq!(status, 504);
@@ -944,7 +967,7 @@ async fn heartbeat_marks_the_agent_online() {
     let (status, body) = send(&m, post("/agent/heartbeat", hb)).await;
     assert_eq!(status, 200);
     assert_eq!(json::<StatusBody>(&body).status, "ok");
-    let clusters: Vec<ClusterInfo> = json(&send(&m, get("/api/v2/clusters")).await.1);
+    let clusters: Vec<ClusterInfo> = json(&send(&m, get("/api/v2/clusters?format=v2")).await.1);
     assert_eq!(clusters[0].cluster_id, "c9");
     assert_eq!(clusters[0].status, "online");
     assert_eq!(clusters[0].node_count, 0);
@@ -1068,7 +1091,7 @@ async fn observe_queries_never_cross_clusters() {
         tokio::spawn(async move {
             send(
                 &m,
-                get("/api/v2/observe/metrics/nodes/node-000?cluster_id=a"),
+                get("/api/v2/observe/metrics/nodes/node-000?cluster_id=a&format=v2"),
             )
             .await
         })
@@ -1265,16 +1288,23 @@ async fn a_silent_agent_makes_every_node_offline_in_every_view() {
     );
 
     // The observe endpoints.
-    let v: Value = json(&body_of(&m, "/api/v2/observe/metrics/summary?cluster_id=c1").await);
+    let v: Value = json(
+        &body_of(
+            &m,
+            "/api/v2/observe/metrics/summary?cluster_id=c1&format=v2",
+        )
+        .await,
+    );
     assert_eq!(v["data"]["online_nodes"], 0);
     assert_eq!(v["data"]["offline_nodes"], 3);
-    let v: Value = json(&body_of(&m, "/api/v2/observe/metrics/nodes?cluster_id=c1").await);
+    let v: Value =
+        json(&body_of(&m, "/api/v2/observe/metrics/nodes?cluster_id=c1&format=v2").await);
     assert_eq!(v["data"].as_array().unwrap().len(), 3);
     assert_eq!(v["node_status"]["node-002"]["state"], "offline");
     // Node detail: answered from memory at once (no agent to ask), marked offline.
     let (status, body) = send(
         &m,
-        get("/api/v2/observe/metrics/nodes/node-001?cluster_id=c1"),
+        get("/api/v2/observe/metrics/nodes/node-001?cluster_id=c1&format=v2"),
     )
     .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -1283,14 +1313,14 @@ async fn a_silent_agent_makes_every_node_offline_in_every_view() {
     assert_eq!(v["status"]["state"], "offline");
     let (status, body) = send(
         &m,
-        get("/api/v2/observe/metrics/nodes/node-001/series?cluster_id=c1"),
+        get("/api/v2/observe/metrics/nodes/node-001/series?cluster_id=c1&format=v2"),
     )
     .await;
     assert_eq!(status, 503);
     assert!(error_of(&body).contains("offline"), "{}", error_of(&body));
 
     // The cluster list and /metrics.
-    let clusters: Vec<ClusterInfo> = json(&body_of(&m, "/api/v2/clusters").await);
+    let clusters: Vec<ClusterInfo> = json(&body_of(&m, "/api/v2/clusters?format=v2").await);
     assert_eq!(clusters[0].status, "offline");
     assert_eq!(clusters[1].status, "online");
     let agents: Vec<AgentStatus> = json(&body_of(&m, "/api/v2/agents").await);
@@ -1366,7 +1396,8 @@ async fn metrics_export_no_figure_of_a_node_its_agent_reports_offline() {
             .iter()
             .any(|(l, _)| l.contains("node-001"))
     );
-    let v: Value = json(&body_of(&m, "/api/v2/observe/metrics/nodes?cluster_id=c1").await);
+    let v: Value =
+        json(&body_of(&m, "/api/v2/observe/metrics/nodes?cluster_id=c1&format=v2").await);
     assert_eq!(v["node_status"]["node-001"]["state"], "offline");
 }
 
@@ -1539,8 +1570,11 @@ async fn delete_node_and_cluster() {
     let (status, body) = send(&m, delete("/api/v2/clusters/a").bearer("operator")).await;
     assert_eq!(status, 204);
     assert!(body.is_empty());
-    let clusters: Vec<ClusterInfo> =
-        json(&send(&m, get("/api/v2/clusters").bearer("viewer")).await.1);
+    let clusters: Vec<ClusterInfo> = json(
+        &send(&m, get("/api/v2/clusters?format=v2").bearer("viewer"))
+            .await
+            .1,
+    );
     let ids: Vec<&str> = clusters.iter().map(|c| c.cluster_id.as_str()).collect();
     assert_eq!(ids, ["b"]);
     assert_eq!(view(&m).await.0, 404);
@@ -1562,9 +1596,12 @@ async fn delete_node_and_cluster() {
     let restarted = Master::new(tokens_config(), store.clone(), store.clone(), store.clone());
     restarted.restore().await.unwrap();
     let clusters: Vec<ClusterInfo> = json(
-        &send(&restarted, get("/api/v2/clusters").bearer("viewer"))
-            .await
-            .1,
+        &send(
+            &restarted,
+            get("/api/v2/clusters?format=v2").bearer("viewer"),
+        )
+        .await
+        .1,
     );
     assert_eq!(clusters.len(), 1);
     assert_eq!(clusters[0].cluster_id, "b");
@@ -1573,9 +1610,12 @@ async fn delete_node_and_cluster() {
     again.seq = 4;
     assert_eq!(send(&restarted, send_a(&again)).await.0, 200);
     let clusters: Vec<ClusterInfo> = json(
-        &send(&restarted, get("/api/v2/clusters").bearer("viewer"))
-            .await
-            .1,
+        &send(
+            &restarted,
+            get("/api/v2/clusters?format=v2").bearer("viewer"),
+        )
+        .await
+        .1,
     );
     assert_eq!(clusters.len(), 2);
 }

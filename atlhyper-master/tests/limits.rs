@@ -440,7 +440,11 @@ async fn open_mode_takes_only_json_writes() {
     assert_eq!(status, 415, "no content type");
     let (clusters, _, body) = send(&m, Call::get("/api/v2/clusters")).await;
     assert_eq!(clusters, 200);
-    assert_eq!(body.as_ref(), b"[]", "nothing was created");
+    assert_eq!(
+        body.as_ref(),
+        br#"{"clusters":[],"total":0}"#,
+        "nothing was created"
+    );
     let call = Call::new("POST", "/agent/heartbeat", hb())
         .header("content-type", "application/json; charset=utf-8");
     assert_eq!(send(&m, call).await.0, 200);

@@ -149,7 +149,7 @@ async fn fake_agent_over_sockets_and_graceful_shutdown() {
             .unwrap();
         assert_eq!(r.status(), 200);
         let v: Value = r.json().await.unwrap();
-        assert_eq!(v["data"]["node_name"], node);
+        assert_eq!(v["data"]["nodeName"], node);
     }
     assert_eq!(agent.await.unwrap(), 3);
     let metrics: ClusterNodeMetrics = http
@@ -259,9 +259,25 @@ async fn collector_agent_master_api() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    assert_eq!(v["data"]["node_name"], "this-host");
+    assert_eq!(v["data"]["nodeName"], "this-host");
+    assert!(v["data"]["memory"]["totalBytes"].as_u64().unwrap() > 0);
     let r = http
-        .get(m.url("/api/v2/observe/metrics/nodes/this-host/series?cluster_id=local&minutes=5"))
+        .get(m.url(
+            "/api/v2/observe/metrics/nodes/this-host/series?cluster_id=local&minutes=5&metric=memory",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["data"]["metric"], "memory");
+    let points = v["data"]["points"].as_array().unwrap();
+    assert!(!points.is_empty());
+    assert!(points.iter().all(|p| p["value"].as_f64().unwrap() > 0.0));
+    let r = http
+        .get(m.url(
+            "/api/v2/observe/metrics/nodes/this-host/series?cluster_id=local&minutes=5&format=v2",
+        ))
         .send()
         .await
         .unwrap();

@@ -82,14 +82,20 @@ pub enum MetricKind {
     Gauge,
     /// Cumulative buckets with `_bucket{le}`, `_sum`, `_count`.
     Histogram,
+    /// No declared type: node_exporter exposes raw kernel statistics this way (`node_netstat_*`,
+    /// `node_vmstat_*`), and dashboards written for it expect the same type.
+    Untyped,
 }
 
 impl MetricKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Counter => "counter",
-            Self::Gauge => "gauge",
-            Self::Histogram => "histogram",
+    fn as_str(self, format: ExpositionFormat) -> &'static str {
+        match (self, format) {
+            (Self::Counter, _) => "counter",
+            (Self::Gauge, _) => "gauge",
+            (Self::Histogram, _) => "histogram",
+            (Self::Untyped, ExpositionFormat::Text) => "untyped",
+            // OpenMetrics spells the same thing "unknown".
+            (Self::Untyped, ExpositionFormat::OpenMetrics) => "unknown",
         }
     }
 }
@@ -216,7 +222,7 @@ impl Family<'_> {
                 let out = &mut self.exposition.out;
                 let _ = write!(out, "# HELP {} ", self.name);
                 escape_help(out, self.help, format);
-                let _ = writeln!(out, "\n# TYPE {} {}", self.name, self.kind.as_str());
+                let _ = writeln!(out, "\n# TYPE {} {}", self.name, self.kind.as_str(format));
                 self.state = FamilyState::Written;
                 true
             }
@@ -387,6 +393,19 @@ mod tests {
         e.family("g", MetricKind::Gauge, "G.").sample(&[], 2.0);
         assert_eq!(e.repeated(), ["g".to_owned()]);
         assert_eq!(e.finish(), "# HELP g G.\n# TYPE g gauge\ng 1\n");
+    }
+
+    #[test]
+    fn untyped_is_unknown_in_open_metrics() {
+        let mut e = Exposition::new(ExpositionFormat::Text);
+        e.family("node_vmstat_pgfault", MetricKind::Untyped, "F.")
+            .sample(&[], 1.0);
+        assert!(e.finish().contains("# TYPE node_vmstat_pgfault untyped\n"));
+        let mut e = Exposition::new(ExpositionFormat::OpenMetrics);
+        e.family("node_vmstat_pgfault", MetricKind::Untyped, "F.")
+            .sample(&[], 1.0);
+        let text = e.finish();
+        assert!(text.contains("# TYPE node_vmstat_pgfault unknown\nnode_vmstat_pgfault 1\n"));
     }
 
     #[test]

@@ -66,6 +66,7 @@ pub use listen::{ListenAddrError, parse_listen_addr};
 pub use liveness_changes::{LivenessChange, LivenessChanges};
 pub use node::{
     CollectorStatus, CpuMetrics, DiskMetrics, MemoryMetrics, NetworkMetrics, NodeMetricsSnapshot,
-    NodeTotals, ProcessMetrics, PsiMetrics, SensorReading, TemperatureMetrics,
+    NodeTotals, ProcessMetrics, PsiMetrics, SensorReading, SoftnetMetrics, SystemMetrics,
+    TcpMetrics, TemperatureMetrics, VmstatMetrics,
 };
 pub use summary::{ClusterMetricsSummary, HEALTH_THRESHOLD_PERCENT, MetricsDataPoint};

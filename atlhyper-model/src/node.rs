@@ -50,6 +50,19 @@ pub struct NodeMetricsSnapshot {
     /// Extension: node totals over whole disks and non-virtual interfaces.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub totals: Option<NodeTotals>,
+    /// Extension: TCP connections and sockets (`/proc/net/snmp`, `/proc/net/sockstat`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpMetrics>,
+    /// Extension: kernel tables: connection tracking, file handles, entropy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<SystemMetrics>,
+    /// Extension: paging and swapping rates (`/proc/vmstat`); absent on the first collection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vmstat: Option<VmstatMetrics>,
+    /// Extension: network receive softirq drops and squeezes (`/proc/net/softnet_stat`);
+    /// absent on the first collection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub softnet: Option<SoftnetMetrics>,
     /// Extension: one entry per part of the collection (cpu, memory, disks, ...), saying whether it
     /// worked, how long it took and why it failed.
     #[serde(
@@ -346,11 +359,84 @@ pub struct NodeTotals {
     pub network_tx_rate: f64,
 }
 
+/// Extension: TCP connections and sockets in use now (gauges).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TcpMetrics {
+    /// Connections in ESTABLISHED or CLOSE-WAIT (`/proc/net/snmp` Tcp CurrEstab).
+    pub curr_estab: u64,
+    /// TCP sockets allocated, bound or not (`/proc/net/sockstat` TCP alloc).
+    pub alloc: u64,
+    /// TCP sockets in use (TCP inuse).
+    pub in_use: u64,
+    /// TCP sockets in TIME_WAIT (TCP tw).
+    pub time_wait: u64,
+    /// Orphaned TCP sockets: closed by their process, still held by the kernel (TCP orphan).
+    pub orphan: u64,
+    /// Sockets of every kind in use (`sockets: used`).
+    pub sockets_used: u64,
+}
+
+/// Extension: kernel tables. Each figure is absent when its file is (conntrack without the
+/// `nf_conntrack` module).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SystemMetrics {
+    /// Connection tracking entries in use (`nf_conntrack_count`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conntrack_entries: Option<u64>,
+    /// Connection tracking table size (`nf_conntrack_max`); new flows are dropped past it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conntrack_limit: Option<u64>,
+    /// File handles allocated (`/proc/sys/fs/file-nr`, first field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filefd_allocated: Option<u64>,
+    /// File handle limit, `fs.file-max`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filefd_max: Option<u64>,
+    /// Entropy available, bits (`entropy_avail`; 256 on every Linux since 5.18).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entropy_bits: Option<u64>,
+    /// Entropy pool size, bits (`poolsize`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entropy_pool_bits: Option<u64>,
+}
+
+/// Extension: paging and swapping over the last collection interval, per second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VmstatMetrics {
+    /// Page faults (minor and major) per second.
+    pub pgfault_rate: f64,
+    /// Major page faults (read from disk) per second.
+    pub pgmajfault_rate: f64,
+    /// Pages swapped in per second.
+    pub pswpin_rate: f64,
+    /// Pages swapped out per second.
+    pub pswpout_rate: f64,
+    /// KiB paged in from block devices per second.
+    pub pgpgin_rate: f64,
+    /// KiB paged out to block devices per second.
+    pub pgpgout_rate: f64,
+}
+
+/// Extension: network receive softirq trouble over the last collection interval, per second,
+/// summed over the CPUs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SoftnetMetrics {
+    /// Packets dropped because a CPU's backlog queue was full, per second.
+    pub dropped_rate: f64,
+    /// Times per second the softirq ran out of budget with packets left.
+    pub squeezed_rate: f64,
+}
+
 /// Extension: how one part of a collection went.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CollectorStatus {
-    /// Part name: cpu, memory, load, disks, network, temperature, processes, psi, host.
+    /// Part name: host, cpu, memory, load, disks, network, temperature, psi, tcp, system,
+    /// vmstat, softnet, processes.
     pub name: String,
     /// Whether the part produced its data.
     pub ok: bool,
@@ -395,6 +481,10 @@ impl NodeMetricsSnapshot {
             processes: Vec::new(),
             psi: self.psi.clone(),
             totals: self.totals.clone(),
+            tcp: self.tcp.clone(),
+            system: self.system.clone(),
+            vmstat: self.vmstat.clone(),
+            softnet: self.softnet.clone(),
             collectors: Vec::new(),
             clock_skew_seconds: self.clock_skew_seconds,
         }

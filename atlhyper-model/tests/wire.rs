@@ -132,6 +132,34 @@ fn full_snapshot() -> NodeMetricsSnapshot {
             network_rx_rate: 1024.0,
             network_tx_rate: 2048.0,
         }),
+        tcp: Some(TcpMetrics {
+            curr_estab: 42,
+            alloc: 60,
+            in_use: 50,
+            time_wait: 7,
+            orphan: 1,
+            sockets_used: 300,
+        }),
+        system: Some(SystemMetrics {
+            conntrack_entries: Some(1200),
+            conntrack_limit: Some(262_144),
+            filefd_allocated: Some(3776),
+            filefd_max: Some(9_223_372_036_854_775_807),
+            entropy_bits: Some(256),
+            entropy_pool_bits: Some(256),
+        }),
+        vmstat: Some(VmstatMetrics {
+            pgfault_rate: 1500.5,
+            pgmajfault_rate: 0.25,
+            pswpin_rate: 0.0,
+            pswpout_rate: 2.0,
+            pgpgin_rate: 64.0,
+            pgpgout_rate: 512.0,
+        }),
+        softnet: Some(SoftnetMetrics {
+            dropped_rate: 0.5,
+            squeezed_rate: 1.25,
+        }),
         collectors: vec![
             CollectorStatus {
                 name: "cpu".into(),
@@ -172,6 +200,11 @@ fn every_type_round_trips() {
     round_trip(&snapshot.processes[0]);
     round_trip(snapshot.psi.as_ref().unwrap());
     round_trip(snapshot.totals.as_ref().unwrap());
+    round_trip(snapshot.tcp.as_ref().unwrap());
+    round_trip(snapshot.system.as_ref().unwrap());
+    round_trip(&SystemMetrics::default());
+    round_trip(snapshot.vmstat.as_ref().unwrap());
+    round_trip(snapshot.softnet.as_ref().unwrap());
     round_trip(&snapshot.collectors[1]);
     round_trip(&NodeMetricsSnapshot::default());
 
@@ -340,12 +373,21 @@ fn parses_atlhyper_v2_snapshot() {
     assert!(s.temperature.sensors.is_empty());
     assert!(s.processes.is_empty());
     assert!(s.psi.is_none() && s.totals.is_none() && s.collectors.is_empty());
+    assert!(s.tcp.is_none() && s.system.is_none() && s.vmstat.is_none() && s.softnet.is_none());
     assert_eq!(s.cpu.steal_percent, None);
     assert_eq!(s.disks[0].inodes_total, None);
 
     // Re-serialised, a v2 snapshot carries only v2 fields: none of our extensions appear.
     let back = serde_json::to_value(&s).unwrap();
-    for ext in ["psi", "totals", "collectors"] {
+    for ext in [
+        "psi",
+        "totals",
+        "collectors",
+        "tcp",
+        "system",
+        "vmstat",
+        "softnet",
+    ] {
         assert!(back.get(ext).is_none(), "{ext} leaked into a v2 snapshot");
     }
     for ext in [
@@ -418,6 +460,7 @@ fn v2_field_names_are_stable() {
     // Drop the extensions so only v2 names remain.
     s.psi = None;
     s.totals = None;
+    (s.tcp, s.system, s.vmstat, s.softnet) = (None, None, None, None);
     s.collectors.clear();
     s.clock_skew_seconds = None;
     s.cpu.steal_percent = None;
@@ -721,4 +764,62 @@ fn seed_000_top_processes_is_the_process_list() {
     obj.insert("top_processes".into(), Value::Null);
     let s: NodeMetricsSnapshot = serde_json::from_value(v).unwrap();
     assert!(s.processes.is_empty());
+}
+
+/// The extension parts with the figures AtlHyper v3 shows (tcp, system, vmstat, softnet): their
+/// names are part of the wire contract, and a figure the node lacks (conntrack without the
+/// module) is left out, not sent as 0.
+#[test]
+fn kernel_figure_extensions_have_stable_names() {
+    let v = serde_json::to_value(full_snapshot()).unwrap();
+    assert_eq!(
+        keys(&v["tcp"]),
+        sorted(&[
+            "curr_estab",
+            "alloc",
+            "in_use",
+            "time_wait",
+            "orphan",
+            "sockets_used"
+        ])
+    );
+    assert_eq!(
+        keys(&v["system"]),
+        sorted(&[
+            "conntrack_entries",
+            "conntrack_limit",
+            "filefd_allocated",
+            "filefd_max",
+            "entropy_bits",
+            "entropy_pool_bits"
+        ])
+    );
+    assert_eq!(
+        keys(&v["vmstat"]),
+        sorted(&[
+            "pgfault_rate",
+            "pgmajfault_rate",
+            "pswpin_rate",
+            "pswpout_rate",
+            "pgpgin_rate",
+            "pgpgout_rate"
+        ])
+    );
+    assert_eq!(
+        keys(&v["softnet"]),
+        sorted(&["dropped_rate", "squeezed_rate"])
+    );
+    assert_eq!(
+        v["system"]["filefd_max"],
+        json!(9_223_372_036_854_775_807_u64)
+    );
+
+    let no_conntrack = SystemMetrics {
+        conntrack_entries: None,
+        conntrack_limit: None,
+        ..full_snapshot().system.unwrap()
+    };
+    let v = serde_json::to_value(&no_conntrack).unwrap();
+    assert!(v.get("conntrack_entries").is_none() && v.get("conntrack_limit").is_none());
+    assert_eq!(v["filefd_allocated"], json!(3776));
 }

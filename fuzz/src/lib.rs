@@ -54,6 +54,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("json_node_snapshot", json_node_snapshot),
     ("proc_cpuinfo", proc_cpuinfo),
     ("proc_diskstats", proc_diskstats),
+    ("proc_kernel_tables", proc_kernel_tables),
     ("proc_loadavg", proc_loadavg),
     ("proc_meminfo", proc_meminfo),
     ("proc_mountinfo", proc_mountinfo),
@@ -289,6 +290,75 @@ pub fn proc_pressure(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = proc::pressure::parse(text);
     }
+}
+
+/// The kernel table files: `/proc/net/sockstat`, `/proc/net/snmp` (and `netstat`),
+/// `/proc/vmstat`, `/proc/net/softnet_stat`, `file-nr`, entropy and conntrack counts. Never
+/// panics; a file the typed parser accepts has no malformed line for the families' field
+/// iterators either, and both read the same values; a softnet line written back with its first
+/// three counters parses to the same counters.
+pub fn proc_kernel_tables(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(s) = proc::net_sockstat::parse(text) {
+        let fields: Vec<_> = proc::net_sockstat::fields(text)
+            .collect::<Result<_, _>>()
+            .expect("parse accepted it, so every pair is well formed");
+        let used = fields
+            .iter()
+            .rev()
+            .find(|f| (f.protocol, f.key) == ("sockets", "used"))
+            .map(|f| f.value);
+        assert_eq!(used, Some(s.sockets_used), "sockets used differs");
+    } else {
+        proc::net_sockstat::fields(text).for_each(drop);
+    }
+    if let Ok(s) = proc::net_snmp::parse(text) {
+        let fields: Vec<_> = proc::net_snmp::fields(text)
+            .collect::<Result<_, _>>()
+            .expect("parse accepted it, so every pair is well formed");
+        let estab = fields
+            .iter()
+            .rev()
+            .find(|f| (f.protocol, f.name) == ("Tcp", "CurrEstab"))
+            .map(|f| f.value);
+        assert_eq!(
+            estab,
+            i64::try_from(s.tcp.curr_estab).ok(),
+            "CurrEstab differs"
+        );
+    } else {
+        proc::net_snmp::fields(text).for_each(drop);
+    }
+    if let Ok(v) = proc::vmstat::parse(text) {
+        let fields: Vec<_> = proc::vmstat::fields(text)
+            .collect::<Result<_, _>>()
+            .expect("parse accepted it, so every line is well formed");
+        let pgfault = fields
+            .iter()
+            .rev()
+            .find(|f| f.key == "pgfault")
+            .map(|f| f.value);
+        assert_eq!(pgfault, v.pgfault, "pgfault differs");
+    }
+    for cpu in proc::net_softnet_stat::parse(text).flatten() {
+        let line = format!(
+            "{:08x} {:08x} {:08x}",
+            cpu.processed, cpu.dropped, cpu.time_squeeze
+        );
+        let again = proc::net_softnet_stat::parse(&line)
+            .next()
+            .expect("one line")
+            .expect("written back, it parses");
+        assert_eq!(
+            (again.processed, again.dropped, again.time_squeeze),
+            (cpu.processed, cpu.dropped, cpu.time_squeeze)
+        );
+    }
+    let _ = proc::sys_fs_file_nr::parse(text);
+    let _ = proc::sys_kernel_random::parse_bits(text);
+    let _ = proc::sys_net_netfilter::parse_entries(text);
 }
 
 /// `/proc/stat`: must never panic on any input, and parsing into a reused buffer

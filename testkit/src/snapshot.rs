@@ -126,6 +126,10 @@ pub fn node(name: &str, at: DateTime<Utc>, load: f64) -> NodeMetricsSnapshot {
             network_rx_rate: 250_000.0 * load,
             network_tx_rate: 125_000.0 * load,
         }),
+        tcp: None,
+        system: None,
+        vmstat: None,
+        softnet: None,
         collectors: Vec::new(),
         clock_skew_seconds: None,
     }

@@ -2,7 +2,7 @@
 //! turns two samples into a [`NodeMetricsSnapshot`] with the pure [`crate::delta`] functions.
 //!
 //! One module per part of the snapshot (host, cpu, memory, disks, network, temperature, psi,
-//! processes). Each holds that part's raw sample, the code that fills it through the sampler, and
+//! tcp, system, vmstat, softnet, processes). Each holds that part's raw sample, the code that fills it through the sampler, and
 //! a pure `metrics` function from the previous and current sample (and a context: the elapsed
 //! time and the host constants) to the part's metrics.
 
@@ -10,12 +10,17 @@ mod config;
 mod cpu;
 mod disks;
 mod host;
+mod kernel_families;
 mod memory;
 mod network;
 mod node_families;
 mod processes;
 mod psi;
+mod softnet;
+mod system;
+mod tcp;
 mod temperature;
+mod vmstat;
 
 use std::time::{Duration, Instant};
 
@@ -96,6 +101,10 @@ struct RawSample {
     network: network::NetworkSample,
     temperature: temperature::TemperatureSample,
     psi: psi::PsiSample,
+    tcp: tcp::TcpSample,
+    system: system::SystemSample,
+    vmstat: vmstat::VmstatSample,
+    softnet: softnet::SoftnetSample,
     processes: processes::ProcessesSample,
 }
 
@@ -197,6 +206,7 @@ impl Collector {
             let scale = node_families::Scale {
                 clock_ticks_per_sec: self.config.clock_ticks_per_sec,
                 sector_size: self.config.sector_size,
+                page_size: self.config.page_size,
             };
             node_families::write(out, latest, &self.host, scale);
         }
@@ -224,7 +234,7 @@ impl Collector {
 
     fn collect_with(&mut self, clock: Clock) -> NodeMetricsSnapshot {
         let timestamp = Utc::now();
-        let mut statuses = Vec::with_capacity(9);
+        let mut statuses = Vec::with_capacity(13);
         let mut cur = std::mem::take(&mut self.cur);
         cur.taken = Some(Instant::now());
         cur.wall_time = Some(timestamp);
@@ -263,6 +273,16 @@ impl Collector {
             temperature::sample(s, &mut cur.temperature)
         });
         timed(&mut statuses, "psi", || psi::sample(s, &mut cur.psi));
+        timed(&mut statuses, "tcp", || tcp::sample(s, &mut cur.tcp));
+        timed(&mut statuses, "system", || {
+            system::sample(s, &mut cur.system)
+        });
+        timed(&mut statuses, "vmstat", || {
+            vmstat::sample(s, &mut cur.vmstat)
+        });
+        timed(&mut statuses, "softnet", || {
+            softnet::sample(s, &mut cur.softnet)
+        });
 
         let ctx = Context {
             elapsed: elapsed_between(clock, self.prev.as_ref(), &cur),
@@ -334,6 +354,10 @@ impl Collector {
             temperature: cur.temperature.metrics.clone(),
             processes,
             psi: cur.psi.metrics.clone(),
+            tcp: tcp::metrics(&cur.tcp),
+            system: system::metrics(&cur.system),
+            vmstat: vmstat::metrics(prev.map(|p| &p.vmstat), &cur.vmstat, ctx),
+            softnet: softnet::metrics(prev.map(|p| &p.softnet), &cur.softnet, ctx),
             totals: Some(NodeTotals {
                 disk_read_rate: disk_totals.read_bytes_per_s,
                 disk_write_rate: disk_totals.write_bytes_per_s,

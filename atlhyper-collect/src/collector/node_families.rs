@@ -24,6 +24,8 @@ pub(super) struct Scale {
     pub(super) clock_ticks_per_sec: u64,
     /// Bytes per `/proc/diskstats` sector.
     pub(super) sector_size: u64,
+    /// Bytes per page (`/proc/net/sockstat` counts buffer memory in pages).
+    pub(super) page_size: u64,
 }
 
 /// Writes every node_exporter family the sample has a value for.
@@ -36,6 +38,7 @@ pub(super) fn write(out: &mut Exposition, cur: &RawSample, facts: &HostFacts, sc
     write_network(out, cur);
     write_temperatures(out, cur);
     write_pressure(out, cur);
+    super::kernel_families::write(out, cur, scale.page_size);
 }
 
 fn write_cpu(out: &mut Exposition, cur: &RawSample, scale: Scale) {

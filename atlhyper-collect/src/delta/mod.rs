@@ -9,6 +9,8 @@ pub mod cpu;
 pub mod disk;
 pub mod net;
 pub mod process;
+pub mod softnet;
+pub mod vmstat;
 
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ pub use cpu::{CpuUsage, cpu};
 pub use disk::{DiskCounters, DiskRates, disk};
 pub use net::{NetCounters, NetRates, net};
 pub use process::{ProcessTimes, process_cpu};
+pub use softnet::{SoftnetRates, softnet};
+pub use vmstat::{VmstatRates, vmstat};
 
 /// `(cur - prev) / elapsed` per second; `None` when the counter went down or no time passed.
 pub fn counter_rate(prev: u64, cur: u64, elapsed: Duration) -> Option<f64> {

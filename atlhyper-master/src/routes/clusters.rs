@@ -12,14 +12,23 @@ use chrono::Utc;
 use crate::Master;
 use crate::auth::valid_cluster_id;
 use crate::error::ApiError;
-use crate::routes::respond::{Params, negotiated, params};
+use crate::routes::respond::{Format, Params, format, negotiated, params};
+use crate::v3;
 
 /// Longest history range, hours.
 pub const MAX_HISTORY_HOURS: u32 = 720;
 
-/// `GET /api/v2/clusters`.
-pub(crate) async fn clusters(State(master): State<Master>) -> Result<Response, ApiError> {
-    Ok(Json(master.hub.clusters()).into_response())
+/// `GET /api/v2/clusters`: `{clusters, total}` in the v3 shape (`otelAvailable` when the
+/// cluster has node figures); `?format=v2`: the bare v2 list.
+pub(crate) async fn clusters(
+    State(master): State<Master>,
+    query: Params,
+) -> Result<Response, ApiError> {
+    let list = master.hub.clusters();
+    Ok(match format(&params(query)?)? {
+        Format::V3 => Json(v3::ClusterList::from(list)).into_response(),
+        Format::V2 => Json(list).into_response(),
+    })
 }
 
 /// `GET /api/v2/agents`.
@@ -111,6 +120,41 @@ pub(crate) async fn node_history(
 ) -> Result<Response, ApiError> {
     let query = params(query)?;
     let hours = parse_hours(query.get("hours").map(String::as_str))?;
+    Ok(Json(stored_history(&master, cluster_id, node, hours).await?).into_response())
+}
+
+/// `GET /api/v2/node-metrics/{node}/history?cluster_id=&hours=`: the stored history in the
+/// shape the AtlHyper web draws (`{nodeName, start, end, data: {cpu, memory, disk, temp}}`).
+pub(crate) async fn node_history_v3(
+    State(master): State<Master>,
+    Path(node): Path<String>,
+    query: Params,
+) -> Result<Response, ApiError> {
+    let query = params(query)?;
+    let cluster_id = query
+        .get("cluster_id")
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("cluster_id is required"))?;
+    valid_cluster_id(cluster_id)?;
+    let hours = parse_hours(query.get("hours").map(String::as_str))?;
+    let history = stored_history(&master, cluster_id.clone(), node, hours).await?;
+    Ok(Json(v3::NodeHistory {
+        data: v3::HistoryData::from_points(&history.data),
+        node_name: history.node_name,
+        start: history.start,
+        end: history.end,
+    })
+    .into_response())
+}
+
+/// The last `hours` of a node's stored history; 404 when neither memory nor the store knows
+/// the cluster or the node.
+async fn stored_history(
+    master: &Master,
+    cluster_id: String,
+    node: String,
+    hours: u32,
+) -> Result<NodeHistory, ApiError> {
     let store_err = master.store_failed("reading history");
     // Known from memory, or from the store (history outlives the node's last snapshot).
     let in_memory = master
@@ -148,13 +192,12 @@ pub(crate) async fn node_history(
         })
         .await
         .map_err(store_err)?;
-    Ok(Json(NodeHistory {
+    Ok(NodeHistory {
         node_name: node,
         start,
         end,
         data,
     })
-    .into_response())
 }
 
 /// `DELETE /api/v2/clusters/{id}` (operator): 204 when deleted, 404 when unknown.

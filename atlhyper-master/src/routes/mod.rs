@@ -64,6 +64,10 @@ pub(crate) fn router(master: Master) -> Router {
             get(clusters::node_history),
         )
         .route(
+            "/api/v2/node-metrics/{node}/history",
+            get(clusters::node_history_v3),
+        )
+        .route(
             "/api/v2/observe/metrics/summary",
             get(observe::observe_summary),
         )

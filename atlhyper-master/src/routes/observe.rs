@@ -15,7 +15,8 @@ use crate::Master;
 use crate::auth::valid_cluster_id;
 use crate::commands::NewCommand;
 use crate::error::ApiError;
-use crate::routes::respond::{Params, json_bytes, negotiated, params};
+use crate::routes::respond::{Format, Params, format, json_bytes, negotiated, params};
+use crate::v3::{self, SeriesMetric, UnservedMetric};
 use crate::view::Envelope;
 
 /// Longest node series an observe request may ask the agent for, minutes.
@@ -52,8 +53,12 @@ pub(crate) async fn observe_summary(
     query: Params,
 ) -> Result<Response, ApiError> {
     let query = params(query)?;
+    let format = format(&query)?;
     let view = master.cluster_view(observe_cluster(&query)?)?;
-    Ok(json_bytes(view.observe_summary_json()))
+    Ok(json_bytes(match format {
+        Format::V3 => view.observe_summary_v3_json(),
+        Format::V2 => view.observe_summary_json(),
+    }))
 }
 
 /// `GET /api/v2/observe/metrics/nodes?cluster_id=`: from memory.
@@ -63,8 +68,13 @@ pub(crate) async fn observe_nodes(
     query: Params,
 ) -> Result<Response, ApiError> {
     let query = params(query)?;
+    let format = format(&query)?;
     let view = master.cluster_view(observe_cluster(&query)?)?;
-    Ok(negotiated(view.observe_nodes_encoded(), &headers))
+    let encoded = match format {
+        Format::V3 => view.observe_nodes_v3_encoded(),
+        Format::V2 => view.observe_nodes_encoded(),
+    };
+    Ok(negotiated(encoded, &headers))
 }
 
 /// Runs a built-in query on the agent of a cluster that has the node, and parses its output.
@@ -117,19 +127,36 @@ async fn ask_agent<T: serde::de::DeserializeOwned>(
 /// `GET /api/v2/observe/metrics/nodes/{name}`: the envelope with, as an extension, the node's
 /// liveness (`status`: `{state, last_seen}`).
 #[derive(serde::Serialize)]
-struct ObserveNode {
+struct ObserveNode<'a> {
     message: &'static str,
-    data: NodeMetricsSnapshot,
+    data: &'a NodeMetricsSnapshot,
     status: NodeStatus,
 }
 
-impl ObserveNode {
-    fn new(data: NodeMetricsSnapshot, status: NodeStatus) -> Self {
-        Self {
+/// `GET /api/v2/observe/metrics/nodes/{name}` in the v3 shape, with the node's liveness as an
+/// extension (`status`: `{state, lastSeen}`).
+#[derive(serde::Serialize)]
+struct ObserveNodeV3 {
+    message: &'static str,
+    data: v3::NodeMetrics,
+    status: v3::NodeLiveness,
+}
+
+/// The answer of `GET /api/v2/observe/metrics/nodes/{name}` in `format`.
+fn observe_node_answer(format: Format, data: &NodeMetricsSnapshot, status: NodeStatus) -> Response {
+    match format {
+        Format::V3 => Json(ObserveNodeV3 {
+            message: "ok",
+            data: v3::NodeMetrics::from_snapshot(data),
+            status: v3::NodeLiveness::from(&status),
+        })
+        .into_response(),
+        Format::V2 => Json(ObserveNode {
             message: "ok",
             data,
             status,
-        }
+        })
+        .into_response(),
     }
 }
 
@@ -141,6 +168,7 @@ pub(crate) async fn observe_node(
     query: Params,
 ) -> Result<Response, ApiError> {
     let query = params(query)?;
+    let format = format(&query)?;
     let cluster_id = observe_cluster(&query)?;
     let view = master.cluster_view(cluster_id)?;
     let Some(status) = view.status_of(&node) else {
@@ -149,13 +177,12 @@ pub(crate) async fn observe_node(
         )));
     };
     // A silent agent cannot answer: its last report, from memory, marked offline.
-    if view.is_agent_silent() {
-        let snapshot = view.node(&node).cloned().unwrap_or_default();
-        return Ok(Json(ObserveNode::new(snapshot, status)).into_response());
+    if let Some(snapshot) = view.node(&node).filter(|_| view.is_agent_silent()) {
+        return Ok(observe_node_answer(format, snapshot, status));
     }
     let snapshot: NodeMetricsSnapshot =
         ask_agent(&master, cluster_id, &node, "node_detail", Map::new()).await?;
-    Ok(Json(ObserveNode::new(snapshot, status)).into_response())
+    Ok(observe_node_answer(format, &snapshot, status))
 }
 
 /// The series range of `GET .../series`: `minutes=N` (1..=1440), or `since` and optional
@@ -214,16 +241,29 @@ pub(crate) fn series_params(
     Ok(params)
 }
 
-/// `GET /api/v2/observe/metrics/nodes/{name}/series?cluster_id=`: through the agent
-/// (`node_series`).
+/// `GET /api/v2/observe/metrics/nodes/{name}/series?cluster_id=&metric=`: through the agent
+/// (`node_series`). v3: one figure by its v3 name (400 for a name v3 does not know, 404 for one
+/// whose figure no series carries, 404 when the range has no point, as v3 answers "not
+/// ready"); v2: every figure of each point.
 pub(crate) async fn observe_series(
     State(master): State<Master>,
     Path(node): Path<String>,
     query: Params,
 ) -> Result<Response, ApiError> {
     let query = params(query)?;
+    let format = format(&query)?;
     let cluster_id = observe_cluster(&query)?;
     let range = series_params(&query)?;
+    let metric_name = query.get("metric").map(String::as_str);
+    let metric = match format {
+        Format::V2 => None,
+        Format::V3 => Some(SeriesMetric::parse(metric_name).map_err(|e| match e {
+            UnservedMetric::NotKept(_) => ApiError::not_found(e.to_string()),
+            UnservedMetric::Missing | UnservedMetric::Unknown(_) => {
+                ApiError::bad_request(e.to_string())
+            }
+        })?),
+    };
     if !master.hub.agent_online(cluster_id) && master.hub.contains(cluster_id) {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -235,7 +275,15 @@ pub(crate) async fn observe_series(
     }
     let points: Vec<MetricsDataPoint> =
         ask_agent(&master, cluster_id, &node, "node_series", range).await?;
-    Ok(Json(Envelope::ok(points)).into_response())
+    let (Some(metric), Some(name)) = (metric, metric_name) else {
+        return Ok(Json(Envelope::ok(points)).into_response());
+    };
+    if points.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no point of node {node} in the range yet"
+        )));
+    }
+    Ok(Json(Envelope::ok(v3::Series::of(name, metric, &points))).into_response())
 }
 
 #[cfg(test)]

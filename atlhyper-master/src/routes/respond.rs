@@ -53,3 +53,24 @@ pub(crate) fn json_bytes(bytes: Bytes) -> Response {
     );
     response
 }
+
+/// Which AtlHyper shape a reader route answers in (`?format=`): v3 (camelCase, the default, what
+/// the AtlHyper web of model_v3 reads) or v2 (snake_case, the answers from before v3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// `format=v3` or none.
+    V3,
+    /// `format=v2`.
+    V2,
+}
+
+/// The `format` query parameter; anything but `v2` or `v3` is a 400.
+pub(crate) fn format(query: &HashMap<String, String>) -> Result<Format, ApiError> {
+    match query.get("format").map(String::as_str) {
+        None | Some("v3") => Ok(Format::V3),
+        Some("v2") => Ok(Format::V2),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "format must be v3 (the default) or v2, not {other:?}"
+        ))),
+    }
+}

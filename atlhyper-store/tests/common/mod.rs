@@ -3,7 +3,8 @@
 
 use atlhyper_model::{
     CommandRecord, CpuMetrics, DiskMetrics, MemoryMetrics, MetricsDataPoint, NetworkMetrics,
-    NodeMetricsSnapshot, NodeTotals, ProcessMetrics, PsiMetrics, TemperatureMetrics,
+    NodeMetricsSnapshot, NodeTotals, ProcessMetrics, PsiMetrics, SoftnetMetrics, SystemMetrics,
+    TcpMetrics, TemperatureMetrics, VmstatMetrics,
 };
 use atlhyper_store::{
     AgentRegistry, AlertStore, CommandQueue, MemoryStore, MetricsStore, NotifyStore, SqliteOptions,
@@ -105,6 +106,25 @@ pub fn snapshot(node: &str, at: DateTime<Utc>, cpu: f64) -> NodeMetricsSnapshot 
         }],
         psi: Some(PsiMetrics::default()),
         totals: Some(NodeTotals::default()),
+        tcp: Some(TcpMetrics {
+            curr_estab: 18,
+            sockets_used: 109,
+            ..TcpMetrics::default()
+        }),
+        // No conntrack module on this node: those figures stay absent through the store.
+        system: Some(SystemMetrics {
+            filefd_allocated: Some(2379),
+            filefd_max: Some(2_466_170),
+            ..SystemMetrics::default()
+        }),
+        vmstat: Some(VmstatMetrics {
+            pgfault_rate: 145_633.0 / 4.9,
+            ..VmstatMetrics::default()
+        }),
+        softnet: Some(SoftnetMetrics {
+            dropped_rate: 1.0 / 3.0,
+            squeezed_rate: 0.0,
+        }),
         collectors: Vec::new(),
         clock_skew_seconds: None,
     }
