@@ -34,8 +34,11 @@ fn source() -> (
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn daemon_backfills_the_agent_after_it_comes_up() {
-    // The agent's port is chosen but nobody listens yet.
-    let port = atlhyper_testkit::free_port();
+    // The agent's port is bound but nobody listens yet: connections are refused, and no other
+    // test's server can take the port meanwhile.
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = held.local_addr().unwrap().port();
     let (master, _recorded) = common::start_master().await;
 
     let mut cfg = DaemonConfig::new("worker-7");
@@ -57,7 +60,7 @@ async fn daemon_backfills_the_agent_after_it_comes_up() {
     let during_outage = collections.load(Ordering::SeqCst);
     assert!(during_outage >= 5);
 
-    let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let listener = held.listen(1024).unwrap();
     let agent_cfg = AgentConfig {
         master_url: format!("http://{master}"),
         node_token: Some("node-token".into()),

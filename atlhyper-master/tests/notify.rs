@@ -242,10 +242,11 @@ async fn a_thousand_nodes_down_give_one_notification_per_group_and_resolve_once(
 #[tokio::test]
 async fn a_down_receiver_is_retried_and_never_delays_the_others() {
     let up = Hook::start().await;
-    // Reserve a port, then close it: connections are refused until the hook starts there.
-    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // Bind a port without listening: connections are refused, and no other test can take the
+    // port, until the hook listens on this same socket.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let down_addr = reserved.local_addr().unwrap();
-    drop(reserved);
     let yaml = format!(
         "global:\n  retry_initial: 100ms\n  retry_max: 400ms\n  retry_for: 1m\nroute:\n  receiver: up\n  group_wait: 100ms\n  routes:\n    - receiver: down\n      continue: true\n    - receiver: up\nreceivers:\n  - name: up\n    webhook_configs:\n      - url: {}\n  - name: down\n    webhook_configs:\n      - url: http://{down_addr}/hook\n",
         up.url
@@ -277,7 +278,7 @@ async fn a_down_receiver_is_retried_and_never_delays_the_others() {
     );
 
     // The receiver comes up: the next retry delivers, once.
-    let down = Hook::on(tokio::net::TcpListener::bind(down_addr).await.unwrap()).await;
+    let down = Hook::on(reserved.listen(64).unwrap()).await;
     let got = down.wait_for(1, Duration::from_secs(3)).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0]["receiver"], "down");

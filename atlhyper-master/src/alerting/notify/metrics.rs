@@ -17,7 +17,7 @@ pub struct ReceiverStats {
     pub failed: AtomicU64,
     /// Attempts that failed (each followed by a retry or the give-up).
     pub attempts_failed: AtomicU64,
-    /// Notifications waiting (new, or in backoff).
+    /// Notifications not yet done (new, in backoff, or being sent).
     pub queued: AtomicI64,
 }
 

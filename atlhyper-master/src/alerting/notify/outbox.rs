@@ -102,12 +102,13 @@ impl Outbox {
                 () = sleep => {
                     let Some((key, _)) = next else { continue };
                     let Some(mut w) = waiting.remove(&key) else { continue };
-                    self.stats.queued.fetch_sub(1, Ordering::Relaxed);
                     // Not cancelled by shutdown: a delivery that went out must reach the log,
                     // or the next start would send it again. Bounded by the HTTP timeout.
+                    // The notification counts as queued until it is done, in flight included.
                     if self.attempt(&mut w).await {
-                        self.stats.queued.fetch_add(1, Ordering::Relaxed);
                         waiting.insert(key, w);
+                    } else {
+                        self.stats.queued.fetch_sub(1, Ordering::Relaxed);
                     }
                 }
             }
