@@ -29,7 +29,8 @@ pub struct AgentConfig {
     pub listen: SocketAddr,
     /// This cluster's id (`AGENT_CLUSTER_ID`, "default").
     pub cluster_id: String,
-    /// The master's base URL (`AGENT_MASTER_URL`, http://127.0.0.1:8080).
+    /// The master's base URL (`AGENT_MASTER_URL`, http://127.0.0.1:8080); several
+    /// comma-separated URLs name interchangeable masters, tried in turn when one is down.
     pub master_url: String,
     /// Bearer token the agent sends to the master (`AGENT_TOKEN`).
     pub token: Option<String>,
@@ -143,6 +144,7 @@ impl AgentConfig {
         if self.cluster_id.trim().is_empty() {
             return Err(ConfigError::new("AGENT_CLUSTER_ID", "must not be empty"));
         }
+        crate::failover::Endpoints::parse(&self.master_url, "AGENT_MASTER_URL")?;
         for (name, d) in [
             ("AGENT_SNAPSHOT_INTERVAL", self.snapshot_interval),
             ("AGENT_HEARTBEAT_INTERVAL", self.heartbeat_interval),
@@ -212,7 +214,8 @@ pub struct AgentArgs {
     /// This cluster's id.
     #[arg(long, env = "AGENT_CLUSTER_ID", default_value = "default")]
     pub cluster_id: String,
-    /// The master's base URL.
+    /// The master's base URL; several comma-separated URLs name interchangeable masters (one
+    /// PostgreSQL behind them), tried in turn when one is down.
     #[arg(
         long,
         env = "AGENT_MASTER_URL",

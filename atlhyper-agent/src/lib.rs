@@ -91,6 +91,7 @@ mod commands;
 mod config;
 mod daemon;
 mod error;
+mod failover;
 mod master;
 mod node_table;
 mod pusher;
@@ -106,6 +107,7 @@ pub use daemon::{
     run_daemon_with,
 };
 pub use error::AgentError;
+pub use failover::Endpoints;
 pub use master::{MasterError, MasterLink};
 pub use node_table::{
     DEFAULT_MAX_NODES, Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig, TableFull,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use atlhyper_model::{Command, CommandPoll, CommandResult, Heartbeat, StatusBody};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 
-use crate::config::base_url;
 use crate::error::AgentError;
+use crate::failover::Endpoints;
 
 /// Why a request to the master failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,26 +70,41 @@ fn encode_query(s: &str) -> String {
     out
 }
 
-/// An HTTP client bound to one master, cluster id and token.
+/// An HTTP client bound to one master (or several interchangeable ones), cluster id and token.
 #[derive(Debug, Clone)]
 pub struct MasterLink {
     http: reqwest::Client,
-    base: Arc<str>,
+    masters: Endpoints,
     cluster_id: Arc<str>,
     auth: Option<HeaderValue>,
     cluster_header: HeaderValue,
 }
 
+impl MasterError {
+    /// Whether another master may take what this one could not: it was unreachable or
+    /// answered 5xx (a master without its database answers 503). Anything else (401, 413,
+    /// 429, ...) would be the same answer from every master.
+    fn worth_another_master(&self) -> bool {
+        match self {
+            Self::Transport { .. } => true,
+            Self::Status { status, .. } => (500..=599).contains(status),
+            Self::Decode { .. } => false,
+        }
+    }
+}
+
 impl MasterLink {
-    /// A link to the master at `master_url` (scheme optional), sending `X-Cluster-ID: cluster_id`
-    /// and `Authorization: Bearer token` when a token is given. `request_timeout` bounds every
-    /// request except the long poll, which gets its own timeout.
+    /// A link to the master at `master_url` (scheme optional; several comma-separated URLs
+    /// name interchangeable masters, tried in turn when one cannot be reached), sending
+    /// `X-Cluster-ID: cluster_id` and `Authorization: Bearer token` when a token is given.
+    /// `request_timeout` bounds every request except the long poll, which gets its own timeout.
     pub fn new(
         master_url: &str,
         cluster_id: &str,
         token: Option<&str>,
         request_timeout: Duration,
     ) -> Result<Self, AgentError> {
+        let masters = Endpoints::parse(master_url, "AGENT_MASTER_URL")?;
         let http = reqwest::Client::builder()
             .timeout(request_timeout)
             .connect_timeout(request_timeout.min(Duration::from_secs(5)))
@@ -108,7 +123,7 @@ impl MasterLink {
         })?;
         Ok(Self {
             http,
-            base: Arc::from(base_url(master_url)),
+            masters,
             cluster_id: Arc::from(cluster_id),
             auth,
             cluster_header,
@@ -120,16 +135,46 @@ impl MasterLink {
         &self.cluster_id
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> (String, reqwest::RequestBuilder) {
-        let url = format!("{}{path}", self.base);
-        let mut rb = self
-            .http
-            .request(method, &url)
-            .header("X-Cluster-ID", self.cluster_header.clone());
-        if let Some(auth) = &self.auth {
-            rb = rb.header(AUTHORIZATION, auth.clone());
+    /// The master requests go to now.
+    pub fn current_master(&self) -> &str {
+        self.masters.current()
+    }
+
+    /// Sends `method path`, shaped by `build`, to the current master; when that one is
+    /// unreachable or answers 5xx, to each other master in turn. Returns the URL that answered
+    /// with its response, or the last error.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<(String, reqwest::Response), MasterError> {
+        let mut last = None;
+        for (index, base) in self.masters.in_order() {
+            let url = format!("{base}{path}");
+            let mut rb = self
+                .http
+                .request(method.clone(), &url)
+                .header("X-Cluster-ID", self.cluster_header.clone());
+            if let Some(auth) = &self.auth {
+                rb = rb.header(AUTHORIZATION, auth.clone());
+            }
+            match Self::send(&url, build(rb)).await {
+                Ok(resp) => {
+                    self.masters.answered(index, "master");
+                    return Ok((url, resp));
+                }
+                Err(e) if e.worth_another_master() && self.masters.len() > 1 => {
+                    tracing::debug!(error = %e, "trying the next master");
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        (url, rb)
+        Err(last.unwrap_or_else(|| MasterError::Transport {
+            url: path.to_owned(),
+            reason: "no master configured".to_owned(),
+        }))
     }
 
     async fn send(
@@ -164,12 +209,15 @@ impl MasterLink {
     /// answer that is not a [`StatusBody`] (an AtlHyper v2 master's, say) counts as
     /// `{"status": "ok"}`: the status code said the snapshot was taken.
     pub async fn post_snapshot(&self, gzipped_json: Vec<u8>) -> Result<StatusBody, MasterError> {
-        let (url, rb) = self.request(reqwest::Method::POST, "/agent/snapshot");
-        let rb = rb
-            .header(CONTENT_TYPE, "application/json")
-            .header(CONTENT_ENCODING, "gzip")
-            .body(gzipped_json);
-        let mut resp = Self::send(&url, rb).await?;
+        // Shared, so a try at the next master does not copy the body.
+        let body = axum::body::Bytes::from(gzipped_json);
+        let (url, mut resp) = self
+            .call(reqwest::Method::POST, "/agent/snapshot", |rb| {
+                rb.header(CONTENT_TYPE, "application/json")
+                    .header(CONTENT_ENCODING, "gzip")
+                    .body(body.clone())
+            })
+            .await?;
         let mut body = Vec::new();
         // The answer lists refused nodes; a master saying more than this is not read further.
         while let Some(chunk) = resp.chunk().await.map_err(|e| MasterError::Transport {
@@ -187,8 +235,11 @@ impl MasterLink {
 
     /// `POST /agent/heartbeat`.
     pub async fn heartbeat(&self, heartbeat: &Heartbeat) -> Result<(), MasterError> {
-        let (url, rb) = self.request(reqwest::Method::POST, "/agent/heartbeat");
-        Self::send(&url, rb.json(heartbeat)).await.map(drop)
+        self.call(reqwest::Method::POST, "/agent/heartbeat", |rb| {
+            rb.json(heartbeat)
+        })
+        .await
+        .map(drop)
     }
 
     /// `GET /agent/commands?cluster_id=&topic=`: waits up to `timeout` for a command.
@@ -202,8 +253,9 @@ impl MasterLink {
             encode_query(&self.cluster_id),
             encode_query(topic)
         );
-        let (url, rb) = self.request(reqwest::Method::GET, &path);
-        let resp = Self::send(&url, rb.timeout(timeout)).await?;
+        let (url, resp) = self
+            .call(reqwest::Method::GET, &path, |rb| rb.timeout(timeout))
+            .await?;
         let bytes = resp.bytes().await.map_err(|e| MasterError::Transport {
             url: url.clone(),
             reason: error_chain(&e),
@@ -221,8 +273,9 @@ impl MasterLink {
 
     /// `POST /agent/result`.
     pub async fn post_result(&self, result: &CommandResult) -> Result<(), MasterError> {
-        let (url, rb) = self.request(reqwest::Method::POST, "/agent/result");
-        Self::send(&url, rb.json(result)).await.map(drop)
+        self.call(reqwest::Method::POST, "/agent/result", |rb| rb.json(result))
+            .await
+            .map(drop)
     }
 }
 

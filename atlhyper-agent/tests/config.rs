@@ -52,8 +52,8 @@ fn daemon_flags() {
     .into_config_with(|_| None)
     .unwrap();
     assert_eq!(
-        c.push_url(),
-        "http://atlhyper-agent.atlhyper:8082/metrics/node"
+        c.agents().unwrap().joined(),
+        "http://atlhyper-agent.atlhyper:8082"
     );
     assert_eq!(c.interval, Duration::from_secs(10));
     assert_eq!(c.node_name, "worker-3");
@@ -75,7 +75,7 @@ fn daemon_falls_back_to_agent_addr_and_node_name() {
         _ => None,
     };
     let c = daemon(&[]).into_config_with(env).unwrap();
-    assert_eq!(c.push_url(), "http://agent.svc:8082/metrics/node");
+    assert_eq!(c.agents().unwrap().joined(), "http://agent.svc:8082");
     assert_eq!(c.node_name, "node-from-downward-api");
     assert_eq!(c.interval, Duration::from_secs(5));
     assert_eq!(c.request_timeout, Duration::from_secs(5));
@@ -204,4 +204,32 @@ fn agent_flags_and_validation() {
     }
     let c = Agent::try_parse_from(["a", "--listen", "localhost:0"]).unwrap();
     assert!(c.args.listen.ip().is_loopback());
+}
+
+#[test]
+fn several_agents_and_masters_are_comma_separated() {
+    let c = daemon(&["--agent-addr", "agent-0:8082, https://agent-1:8443/"])
+        .into_config_with(|_| None)
+        .unwrap();
+    assert_eq!(
+        c.agents().unwrap().joined(),
+        "http://agent-0:8082,https://agent-1:8443"
+    );
+    let err = daemon(&["--agent-addr", "agent-0:8082,,agent-1:8082"])
+        .into_config_with(|_| None)
+        .and_then(|c| c.validate().map(|()| c))
+        .unwrap_err();
+    assert!(err.to_string().contains("METRICS_AGENT_ADDR"), "{err}");
+
+    let agent = atlhyper_agent::AgentConfig {
+        master_url: "http://m-0:8080,http://m-1:8080".into(),
+        ..atlhyper_agent::AgentConfig::default()
+    };
+    assert!(agent.validate().is_ok());
+    let agent = atlhyper_agent::AgentConfig {
+        master_url: "http://m-0:8080,".into(),
+        ..atlhyper_agent::AgentConfig::default()
+    };
+    let err = agent.validate().unwrap_err();
+    assert!(err.to_string().contains("AGENT_MASTER_URL"), "{err}");
 }

@@ -5,14 +5,16 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{ConfigError, base_url, duration_arg, parse_listen_arg, validate_node_name};
+use crate::config::{ConfigError, duration_arg, parse_listen_arg, validate_node_name};
+use crate::failover::Endpoints;
 
 /// Everything the node daemon needs. [`DaemonArgs`] reads it from flags and the `METRICS_*`
 /// environment variables of AtlHyper.
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
     /// The agent's address, scheme optional (`METRICS_AGENT_ADDR`, or `AGENT_ADDR`;
-    /// http://127.0.0.1:8082).
+    /// http://127.0.0.1:8082); several comma-separated addresses are tried in turn when one
+    /// is down.
     pub agent_addr: String,
     /// Collection interval (`METRICS_COLLECT_INTERVAL`, 5 s).
     pub interval: Duration,
@@ -76,9 +78,7 @@ impl DaemonConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_node_name(&self.node_name)
             .map_err(|e| ConfigError::new("METRICS_NODE_NAME", e))?;
-        if self.agent_addr.trim().is_empty() {
-            return Err(ConfigError::new("METRICS_AGENT_ADDR", "must not be empty"));
-        }
+        self.agents()?;
         if self.interval < Duration::from_millis(10) {
             return Err(ConfigError::new(
                 "METRICS_COLLECT_INTERVAL",
@@ -100,17 +100,18 @@ impl DaemonConfig {
         Ok(())
     }
 
-    /// `POST /metrics/node` URL of the agent.
-    pub fn push_url(&self) -> String {
-        format!("{}/metrics/node", base_url(&self.agent_addr))
+    /// The agents to push to: `agent_addr` parsed (one address, or several comma-separated
+    /// ones tried in turn when one is down).
+    pub fn agents(&self) -> Result<Endpoints, ConfigError> {
+        Endpoints::parse(&self.agent_addr, "METRICS_AGENT_ADDR")
     }
 }
 
 /// Flags of the `atlhyper-metrics` binary; each also reads the `METRICS_*` variable it names.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DaemonArgs {
-    /// The agent's address, scheme optional; AGENT_ADDR when unset (default
-    /// http://127.0.0.1:8082).
+    /// The agent's address, scheme optional, or several comma-separated ones tried in turn
+    /// when one is down; AGENT_ADDR when unset (default http://127.0.0.1:8082).
     #[arg(long, env = "METRICS_AGENT_ADDR")]
     pub agent_addr: Option<String>,
     /// Collection interval.

@@ -16,13 +16,17 @@ use super::outbox::Outbox;
 use super::self_metrics::DaemonStats;
 use crate::backoff::Backoff;
 use crate::error::AgentError;
+use crate::failover::Endpoints;
 use crate::master::error_chain;
 use crate::stats::inc;
 
 /// Why one delivery failed.
 #[derive(Debug)]
 pub(crate) enum DeliverError {
-    /// Worth retrying later (transport error, timeout, 5xx, 401, 403, 408, 429).
+    /// The agent could not be reached or answered 5xx: retry, and another agent listed may
+    /// take it now.
+    Unreachable(String),
+    /// Worth retrying later at the same agent (401, 403, 408, 429).
     Retry(String),
     /// The agent will never take this body (other 4xx): drop it.
     Refused(String),
@@ -37,7 +41,7 @@ impl DeliverError {
         match status {
             401 | 403 | 408 | 429 => Self::Retry(why),
             400..=499 => Self::Refused(why),
-            _ => Self::Retry(why),
+            _ => Self::Unreachable(why),
         }
     }
 }
@@ -47,11 +51,12 @@ pub(crate) trait Deliver: Send + 'static {
     fn deliver(&mut self, body: Bytes) -> impl Future<Output = Result<(), DeliverError>> + Send;
 }
 
-/// `POST /metrics/node` over HTTP.
+/// `POST /metrics/node` over HTTP, to the agent that answered last, or the next one listed
+/// when it cannot be reached.
 #[derive(Debug)]
 pub(super) struct HttpDeliver {
     http: reqwest::Client,
-    url: String,
+    agents: Endpoints,
     auth: Option<HeaderValue>,
 }
 
@@ -76,17 +81,17 @@ impl HttpDeliver {
         };
         Ok(Self {
             http,
-            url: config.push_url(),
+            agents: config.agents()?,
             auth,
         })
     }
 }
 
-impl Deliver for HttpDeliver {
-    async fn deliver(&mut self, body: Bytes) -> Result<(), DeliverError> {
+impl HttpDeliver {
+    async fn deliver_to(&self, url: &str, body: Bytes) -> Result<(), DeliverError> {
         let mut rb = self
             .http
-            .post(&self.url)
+            .post(url)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_ENCODING, "gzip")
             .body(body);
@@ -96,18 +101,36 @@ impl Deliver for HttpDeliver {
         let resp = rb
             .send()
             .await
-            .map_err(|e| DeliverError::Retry(error_chain(&e)))?;
+            .map_err(|e| DeliverError::Unreachable(format!("{url}: {}", error_chain(&e))))?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
         let text = resp.text().await.unwrap_or_default();
         let why = format!(
-            "{} answered {status}: {}",
-            self.url,
+            "{url} answered {status}: {}",
             text.chars().take(200).collect::<String>()
         );
         Err(DeliverError::from_status(status.as_u16(), why))
+    }
+}
+
+impl Deliver for HttpDeliver {
+    async fn deliver(&mut self, body: Bytes) -> Result<(), DeliverError> {
+        let mut last = None;
+        for (index, base) in self.agents.in_order() {
+            let url = format!("{base}/metrics/node");
+            match self.deliver_to(&url, body.clone()).await {
+                Ok(()) => {
+                    self.agents.answered(index, "agent");
+                    return Ok(());
+                }
+                // Another agent may take what this one could not.
+                Err(e @ DeliverError::Unreachable(_)) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| DeliverError::Unreachable("no agent configured".into())))
     }
 }
 
@@ -159,7 +182,7 @@ pub(crate) async fn run_sender<D: Deliver>(
                 inc(&stats.rejected);
                 tracing::error!(error = %why, "agent refused a snapshot; dropped");
             }
-            Err(DeliverError::Retry(why)) => {
+            Err(DeliverError::Retry(why) | DeliverError::Unreachable(why)) => {
                 inc(&stats.push_failures);
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %why, retry_in = ?delay, "push failed");
@@ -187,7 +210,7 @@ mod tests {
 
     fn verdict(status: u16) -> &'static str {
         match DeliverError::from_status(status, String::new()) {
-            DeliverError::Retry(_) => "retry",
+            DeliverError::Retry(_) | DeliverError::Unreachable(_) => "retry",
             DeliverError::Refused(_) => "refused",
         }
     }

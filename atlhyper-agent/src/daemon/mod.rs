@@ -205,7 +205,7 @@ where
     } else {
         tracing::info!(
             node = %config.node_name,
-            agent = %config.push_url(),
+            agent = %config.agents().map(|a| a.joined()).unwrap_or_default(),
             interval = ?config.interval,
             "atlhyper-metrics running"
         );
