@@ -261,15 +261,14 @@ mod tests {
         }
     }
 
-    /// `atlhyper up` on a free port: this host's node reaches the dashboard API through the
-    /// real collector, agent and master, the database is created, and it stops when told.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn up_serves_this_host() {
-        let dir = tempfile::tempdir().expect("temp dir");
+    /// Runs `atlhyper up` with `args` until this host's node answers on the dashboard API,
+    /// then stops it; how long after the start the node answered.
+    async fn up_until_this_host_answers(args: UpArgs, dir: &std::path::Path) -> Duration {
+        let started_at = std::time::Instant::now();
         let (stop, stopped) = oneshot::channel::<()>();
         let (ready, started) = oneshot::channel();
         let running = tokio::spawn(up(
-            args(dir.path()),
+            args,
             async move {
                 let _ = stopped.await;
             },
@@ -279,29 +278,57 @@ mod tests {
         assert_eq!(started.node_name, "this-host");
         let addr = started.dashboard;
         let path = "/api/v2/clusters/local/node-metrics/this-host";
-        let mut found = false;
-        for _ in 0..100 {
+        let mut found = None;
+        for _ in 0..400 {
             let answer = tokio::task::spawn_blocking(move || {
                 atlhyper_testkit::get_json(addr, path, &[], Duration::from_secs(2))
             })
             .await
             .expect("no panic");
-            if let Ok((200, node)) = answer {
-                found = node["node_name"] == "this-host";
-                if found {
-                    break;
-                }
+            if let Ok((200, node)) = answer
+                && node["node_name"] == "this-host"
+            {
+                found = Some(started_at.elapsed());
+                break;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        assert!(found, "this host's snapshot reached the API within 10 s");
-        assert!(dir.path().join("data/atlhyper.db").exists());
+        let found = found.expect("this host's snapshot reached the API within 10 s");
+        assert!(dir.join("data/atlhyper.db").exists());
         stop.send(()).expect("still running");
         let result = tokio::time::timeout(Duration::from_secs(20), running)
             .await
             .expect("stops within 20 s")
             .expect("no panic");
         assert!(result.is_ok(), "{result:?}");
+        found
+    }
+
+    /// `atlhyper up` on a free port: this host's node reaches the dashboard API through the
+    /// real collector, agent and master, the database is created, and it stops when told.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn up_serves_this_host() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        up_until_this_host_answers(args(dir.path()), dir.path()).await;
+    }
+
+    /// With the default intervals (5 s collection, 10 s snapshots) the first node does not wait
+    /// for the agent's next snapshot: the daemon reports within a second of starting, and the
+    /// agent pushes a node it did not hold at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn up_shows_this_host_before_the_first_snapshot_interval() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let defaults = UpArgs {
+            collect_interval: Duration::from_secs(5),
+            snapshot_interval: Duration::from_secs(10),
+            ..args(dir.path())
+        };
+        let took = up_until_this_host_answers(defaults, dir.path()).await;
+        eprintln!("atlhyper up: this host on the dashboard API {took:?} after the start");
+        assert!(
+            took < Duration::from_secs(5),
+            "the first node took {took:?}, as long as waiting for the next snapshot interval"
+        );
     }
 
     /// Settings that cannot work are refused before anything is opened, naming the setting.

@@ -205,6 +205,9 @@ struct Inner {
 pub struct NodeTable {
     config: NodeTableConfig,
     inner: RwLock<Inner>,
+    /// Woken when a node the table did not hold arrives (the pusher sends it soon instead of
+    /// a full interval later).
+    new_node: tokio::sync::Notify,
 }
 
 /// What one push to the master carries from the table, and what to mark once it succeeded.
@@ -233,12 +236,18 @@ impl NodeTable {
         Self {
             config,
             inner: RwLock::new(Inner::default()),
+            new_node: tokio::sync::Notify::new(),
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &NodeTableConfig {
         &self.config
+    }
+
+    /// Completes when a node the table did not hold has arrived since the last completion.
+    pub(crate) async fn new_node_arrived(&self) {
+        self.new_node.notified().await;
     }
 
     fn is_expired(&self, e: &NodeEntry, now: Instant) -> bool {
@@ -344,6 +353,7 @@ impl NodeTable {
                 inner.nodes.insert(snapshot.node_name.clone(), e);
                 replaced = None;
                 outcome = Ingested::Latest;
+                self.new_node.notify_one();
             }
         }
         drop(replaced);

@@ -274,12 +274,24 @@ pub(crate) async fn run_pusher(
     let mut backoff = Backoff::new(settings.backoff_base, settings.backoff_max);
     let mut log = RefusalLog::default();
     let mut next = Instant::now();
+    let mut last_push = Instant::now();
     loop {
         tokio::select! {
             _ = sleep_until(next) => {}
+            // A node the master has not seen (the first daemon after `atlhyper up`, a node
+            // joining): push it soon instead of up to a full interval later, unless the master
+            // is being waited out.
+            _ = table.new_node_arrived(), if backoff.attempts() == 0 => {
+                let soon = (last_push + early_push_gap(settings.interval)).min(next);
+                tokio::select! {
+                    _ = sleep_until(soon) => {}
+                    _ = cancel.cancelled() => return,
+                }
+            }
             _ = cancel.cancelled() => return,
         }
         let started = Instant::now();
+        last_push = started;
         seq += 1;
         let batch = table.push_batch(started, settings.max_backfill);
         let cluster_id = link.cluster_id().to_owned();
@@ -308,6 +320,13 @@ pub(crate) async fn run_pusher(
         };
         next = after_push(PushOutcome::of(result), &batch, started, &mut ctx);
     }
+}
+
+/// Shortest time between two pushes when new nodes arrive: new nodes appear within a second,
+/// and a burst of them (a cluster's daemons starting together) still costs at most one push a
+/// second.
+fn early_push_gap(interval: Duration) -> Duration {
+    interval.min(Duration::from_secs(1))
 }
 
 /// Sends a heartbeat every interval until cancelled, backing off on failure.
