@@ -152,3 +152,55 @@ async fn first_pushed_snapshot_of_the_real_collector_has_rates() {
 
     agent.stop().await.unwrap().unwrap();
 }
+
+/// `/ready` for the kubelet's readiness probe: 503 with the reason once pushes fail and the
+/// backlog passes half the queue, 200 again as soon as a push succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_follows_pushes_and_the_backlog() {
+    let (master, _recorded) = common::start_master().await;
+    let held = tokio::net::TcpSocket::new_v4().unwrap();
+    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = held.local_addr().unwrap().port();
+    let metrics = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let metrics_addr = metrics.local_addr().unwrap();
+    drop(metrics);
+
+    let mut cfg = DaemonConfig::new("worker-8");
+    cfg.agent_addr = format!("127.0.0.1:{port}");
+    cfg.interval = Duration::from_millis(50);
+    cfg.request_timeout = Duration::from_millis(500);
+    cfg.backoff_base = Duration::from_millis(20);
+    cfg.backoff_max = Duration::from_millis(50);
+    cfg.queue_capacity = 10;
+    cfg.metrics_listen = Some(metrics_addr);
+    let (src, _collections) = source();
+    let (stop_daemon, daemon_rx) = oneshot::channel::<()>();
+    let daemon = tokio::spawn(run_daemon_with(cfg, src, async {
+        let _ = daemon_rx.await;
+    }));
+    let ready = move || {
+        let got = atlhyper_testkit::http_get(metrics_addr, "/ready", &[], Duration::from_secs(2));
+        got.map(|(code, body)| (code, String::from_utf8_lossy(&body).into_owned()))
+    };
+    let not_ready = atlhyper_testkit::wait_for(
+        Duration::from_secs(10),
+        || matches!(ready(), Ok((503, ref body)) if body.contains("of 10 snapshots are queued")),
+    )
+    .await;
+    assert!(not_ready, "still ready with the agent down: {:?}", ready());
+
+    let agent = common::spawn_agent(
+        held.listen(1024).unwrap(),
+        AgentConfig {
+            master_url: format!("http://{master}"),
+            ..AgentConfig::default()
+        },
+    );
+    let back =
+        atlhyper_testkit::wait_for(Duration::from_secs(10), || matches!(ready(), Ok((200, _))))
+            .await;
+    assert!(back, "not ready with the agent up: {:?}", ready());
+    let _ = stop_daemon.send(());
+    daemon.await.unwrap().unwrap();
+    agent.stop().await.unwrap().unwrap();
+}

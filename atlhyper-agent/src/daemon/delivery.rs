@@ -172,6 +172,7 @@ pub(crate) async fn run_sender<D: Deliver>(
                 };
                 stats.queued.store(left as u64, Ordering::Relaxed);
                 inc(&stats.pushes);
+                stats.last_push_ok.store(true, Ordering::Relaxed);
                 if backoff.attempts() > 0 {
                     tracing::info!(backlog = left, "agent reachable again");
                 }
@@ -184,6 +185,7 @@ pub(crate) async fn run_sender<D: Deliver>(
             }
             Err(DeliverError::Retry(why) | DeliverError::Unreachable(why)) => {
                 inc(&stats.push_failures);
+                stats.last_push_ok.store(false, Ordering::Relaxed);
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %why, retry_in = ?delay, "push failed");
                 tokio::select! {

@@ -165,6 +165,10 @@ where
     let sink = HttpDeliver::new(&config)?;
     let config = Arc::new(config);
     let stats = Arc::new(DaemonStats::default());
+    if !config.pull_only {
+        let capacity = u64::try_from(config.queue_capacity).unwrap_or(u64::MAX);
+        stats.queue_capacity.store(capacity, Ordering::Relaxed);
+    }
     let outbox = Arc::new(Mutex::new(Outbox::new(config.queue_capacity)));
     let notify = Arc::new(Notify::new());
     let cancel = CancellationToken::new();

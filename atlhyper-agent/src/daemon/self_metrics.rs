@@ -1,7 +1,7 @@
 //! The daemon's own counters and their exposition on `/metrics` (with `/health`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use atlhyper_model::{CollectorStatus, Exposition, ExpositionFormat, MetricKind};
 use axum::Router;
@@ -31,10 +31,29 @@ pub struct DaemonStats {
     pub dropped: AtomicU64,
     /// Snapshots waiting to be delivered.
     pub queued: AtomicU64,
+    /// Whether the last delivery attempt succeeded (false until one did).
+    pub last_push_ok: AtomicBool,
+    /// The backlog's capacity (`METRICS_QUEUE_CAPACITY`); 0 for a pull-only daemon, which never
+    /// pushes.
+    pub queue_capacity: AtomicU64,
     parts: Mutex<Vec<CollectorStatus>>,
 }
 
 impl DaemonStats {
+    /// Readiness, for the probe: a pushing daemon is ready while its last push succeeded or its
+    /// backlog is under half the queue (a short agent outage, nothing dropped); a pull-only
+    /// daemon always is. Otherwise why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        let capacity = self.queue_capacity.load(Ordering::Relaxed);
+        let queued = self.queued.load(Ordering::Relaxed);
+        if capacity == 0 || self.last_push_ok.load(Ordering::Relaxed) || queued * 2 < capacity {
+            return Ok(());
+        }
+        Err(format!(
+            "pushes to the agent are failing and {queued} of {capacity} snapshots are queued"
+        ))
+    }
+
     /// Records how each part of the last collection went.
     pub(super) fn set_parts(&self, parts: Vec<CollectorStatus>) {
         *self.parts.lock() = parts;
@@ -151,7 +170,20 @@ async fn daemon_metrics(State(scrape): State<Scrape>, headers: HeaderMap) -> Res
     }
 }
 
-/// The daemon's own routes: `GET /metrics` (its own counters), `GET /health`.
+/// `GET /ready`: 200 while [`DaemonStats::readiness`] holds, else 503 with the reason.
+async fn ready(State(scrape): State<Scrape>) -> Response {
+    match scrape.stats.readiness() {
+        Ok(()) => axum::Json(atlhyper_model::StatusBody::ok()).into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(atlhyper_model::ErrorBody::new(why)),
+        )
+            .into_response(),
+    }
+}
+
+/// The daemon's own routes: `GET /metrics` (its own counters), `GET /health` (liveness),
+/// `GET /ready` (readiness: pushes succeed or the backlog is small).
 pub fn daemon_router(stats: Arc<DaemonStats>) -> Router {
     node_router(stats, None)
 }
@@ -164,12 +196,27 @@ pub fn node_router(stats: Arc<DaemonStats>, node: Option<Arc<NodeSource>>) -> Ro
             "/health",
             get(|| async { axum::Json(atlhyper_model::StatusBody::ok()) }),
         )
+        .route("/ready", get(ready))
         .with_state(Scrape { stats, node })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ready_while_pushes_succeed_or_the_backlog_is_small() {
+        let stats = DaemonStats::default();
+        assert!(stats.readiness().is_ok(), "pull-only");
+        stats.queue_capacity.store(720, Ordering::Relaxed);
+        stats.queued.store(359, Ordering::Relaxed);
+        assert!(stats.readiness().is_ok(), "a short outage");
+        stats.queued.store(360, Ordering::Relaxed);
+        let why = stats.readiness().unwrap_err();
+        assert!(why.contains("360 of 720"), "{why}");
+        stats.last_push_ok.store(true, Ordering::Relaxed);
+        assert!(stats.readiness().is_ok(), "the last push succeeded");
+    }
 
     #[test]
     fn render_has_a_sample_per_part_with_the_label_escaped() {
