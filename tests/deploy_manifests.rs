@@ -257,17 +257,157 @@ fn agent_deployment_service_and_service_account() {
         service_ports(svc).contains(&url_port(&addr)),
         "METRICS_AGENT_ADDR {addr} uses a port of the agent Service"
     );
-    // The agent judges nodes offline by the daemons' interval: both must say the same.
+    // The agent judges nodes offline by the daemons' interval: both read it from one key.
+    let agent_env = env(container(dep, "atlhyper-agent"));
+    let daemon_env = env(container(ds, "atlhyper-metrics"));
     assert_eq!(
-        env_value(
-            &env(container(dep, "atlhyper-agent")),
-            "AGENT_NODE_INTERVAL"
-        ),
-        env_value(
-            &env(container(ds, "atlhyper-metrics")),
-            "METRICS_COLLECT_INTERVAL"
-        ),
-        "AGENT_NODE_INTERVAL == METRICS_COLLECT_INTERVAL"
+        settings_key(&agent_env, "AGENT_NODE_INTERVAL"),
+        settings_key(&daemon_env, "METRICS_COLLECT_INTERVAL"),
+        "AGENT_NODE_INTERVAL and METRICS_COLLECT_INTERVAL come from the same setting"
+    );
+}
+
+/// The key of the shared settings ConfigMap an env entry reads; panics when it has its own value.
+fn settings_key<'a>(env: &'a BTreeMap<String, Value>, name: &str) -> &'a str {
+    let e = env
+        .get(name)
+        .unwrap_or_else(|| panic!("env {name} is not set"));
+    assert_eq!(
+        str_at(e, "valueFrom.configMapKeyRef.name"),
+        "atlhyper-settings",
+        "{name} comes from the shared settings ConfigMap, not a second copy of the value"
+    );
+    str_at(e, "valueFrom.configMapKeyRef.key")
+}
+
+/// What an operator checks before installing: Linux nodes only, versioned images, probes that
+/// say whether the daemon delivers, disruption budgets, shared settings from one generated
+/// ConfigMap whose keys exist, and the NetworkPolicy example.
+#[test]
+fn manifests_are_ready_for_an_operator() {
+    let docs = k8s_docs();
+    let k = docs
+        .iter()
+        .map(|(_, d)| d)
+        .find(|d| d.get("kind").and_then(Value::as_str) == Some("Kustomization"))
+        .expect("kustomization.yaml");
+    let tags: BTreeMap<&str, &str> = seq_at(k, "images")
+        .iter()
+        .map(|i| (str_at(i, "name"), str_at(i, "newTag")))
+        .collect();
+    let generated = seq_at(k, "configMapGenerator")
+        .iter()
+        .find(|g| str_at(g, "name") == "atlhyper-settings")
+        .expect("a configMapGenerator named atlhyper-settings");
+    let keys: BTreeSet<&str> = seq_at(generated, "literals")
+        .iter()
+        .filter_map(Value::as_str)
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k))
+        .collect();
+    for (kind, name, container_name) in [
+        ("DaemonSet", "atlhyper-metrics", "atlhyper-metrics"),
+        ("Deployment", "atlhyper-agent", "atlhyper-agent"),
+        ("Deployment", "atlhyper-master", "atlhyper-master"),
+    ] {
+        let w = find(&docs, kind, name);
+        assert_eq!(
+            at(w, "spec.template.spec.nodeSelector")
+                .and_then(|n| n.get("kubernetes.io/os"))
+                .and_then(Value::as_str),
+            Some("linux"),
+            "{name}: nodeSelector kubernetes.io/os: linux"
+        );
+        let c = container(w, container_name);
+        let image = str_at(c, "image");
+        let (repo, tag) = image.rsplit_once(':').expect("image with a tag");
+        assert!(
+            tag != "latest" && tag.split('.').all(|p| p.parse::<u32>().is_ok()),
+            "{name}: image {image} is pinned to a version"
+        );
+        assert_eq!(
+            tags.get(repo),
+            Some(&tag),
+            "{name}: kustomize tag of {repo}"
+        );
+        for e in seq_at(c, "env") {
+            if let Some(key) = at(e, "valueFrom.configMapKeyRef.key").and_then(Value::as_str) {
+                assert!(
+                    keys.contains(key),
+                    "{name}: env {} reads {key}, which the generator does not define",
+                    str_at(e, "name")
+                );
+            }
+        }
+    }
+    let master_env = env(container(
+        find(&docs, "Deployment", "atlhyper-master"),
+        "atlhyper-master",
+    ));
+    let agent_env = env(container(
+        find(&docs, "Deployment", "atlhyper-agent"),
+        "atlhyper-agent",
+    ));
+    assert_eq!(
+        settings_key(&master_env, "MASTER_CLUSTER_ID"),
+        settings_key(&agent_env, "AGENT_CLUSTER_ID"),
+        "the cluster id comes from one setting"
+    );
+
+    let daemon = container(
+        find(&docs, "DaemonSet", "atlhyper-metrics"),
+        "atlhyper-metrics",
+    );
+    assert_eq!(str_at(daemon, "livenessProbe.httpGet.path"), "/health");
+    assert_eq!(str_at(daemon, "readinessProbe.httpGet.path"), "/ready");
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(
+            str_at(daemon, &format!("{probe}.httpGet.port")),
+            "metrics",
+            "the daemon's {probe} uses its metrics port"
+        );
+    }
+
+    for name in ["atlhyper-master", "atlhyper-agent"] {
+        let pdb = find(&docs, "PodDisruptionBudget", name);
+        let w = find(&docs, "Deployment", name);
+        assert_eq!(
+            at(pdb, "spec.selector.matchLabels"),
+            at(w, "spec.selector.matchLabels"),
+            "{name}: the budget selects the Deployment's pods"
+        );
+        assert_eq!(
+            at(pdb, "spec.maxUnavailable").and_then(Value::as_u64),
+            Some(1),
+            "{name}: a single replica must stay drainable"
+        );
+    }
+
+    let policy_text = read(&root().join("deploy/k8s/network-policy/network-policies.yaml"));
+    let policies: Vec<Value> = serde_norway::Deserializer::from_str(&policy_text)
+        .map(|de| Value::deserialize(de).expect("network policy YAML"))
+        .collect();
+    let agent_policy = policies
+        .iter()
+        .find(|p| str_at(p, "metadata.name") == "atlhyper-agent")
+        .expect("a NetworkPolicy for the agent");
+    let ingress_ports: Vec<u64> = seq_at(agent_policy, "spec.ingress")
+        .iter()
+        .flat_map(|r| seq_at(r, "ports").iter())
+        .filter_map(|p| p.get("port").and_then(Value::as_u64))
+        .collect();
+    assert!(
+        !ingress_ports.is_empty() && ingress_ports.iter().all(|p| *p == 8082),
+        "the agent takes only its own port: {ingress_ports:?}"
+    );
+    let egress_ports: BTreeSet<u64> = seq_at(agent_policy, "spec.egress")
+        .iter()
+        .flat_map(|r| seq_at(r, "ports").iter())
+        .filter_map(|p| p.get("port").and_then(Value::as_u64))
+        .collect();
+    assert_eq!(
+        egress_ports,
+        BTreeSet::from([53, 8080]),
+        "the agent reaches only the master and DNS"
     );
 }
 
@@ -727,7 +867,7 @@ fn dockerfiles_are_multi_stage_non_root_and_run_a_real_binary() {
             .unwrap_or_else(|| panic!("{what}: cargo build"));
         for needle in [
             "--locked".to_owned(),
-            "--release".to_owned(),
+            "--profile dist".to_owned(),
             format!("-p {krate}"),
             format!("--bin {bin}"),
         ] {

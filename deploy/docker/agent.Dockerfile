@@ -4,7 +4,7 @@
 # Build from the repository root:
 #   docker build -f deploy/docker/agent.Dockerfile -t atlhyper/atlhyper-agent:dev .
 #
-# Stage 1 compiles `atlhyper-agent` (crate atlhyper-agent) in release mode with the pinned toolchain.
+# Stage 1 compiles `atlhyper-agent` (crate atlhyper-agent) with the `dist` profile (release code, no debug info, stripped) and the pinned toolchain.
 # Stage 2 is distroless/cc (glibc + libgcc, no shell, no package manager) running as the
 # distroless "nonroot" user 65532.
 
@@ -14,8 +14,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --locked --release -p atlhyper-agent --bin atlhyper-agent \
- && install -D -m 0755 target/release/atlhyper-agent /out/atlhyper-agent
+    cargo build --locked --profile dist -p atlhyper-agent --bin atlhyper-agent \
+ && install -D -m 0755 target/dist/atlhyper-agent /out/atlhyper-agent
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
 LABEL org.opencontainers.image.title="atlhyper-agent" \

@@ -4,7 +4,7 @@
 # Build from the repository root:
 #   docker build -f deploy/docker/master.Dockerfile -t atlhyper/atlhyper-master:dev .
 #
-# Stage 1 compiles `atlhyper-master` (crate atlhyper-master) in release mode with the pinned toolchain.
+# Stage 1 compiles `atlhyper-master` (crate atlhyper-master) with the `dist` profile (release code, no debug info, stripped) and the pinned toolchain.
 # Stage 2 is distroless/cc (glibc + libgcc, no shell, no package manager) running as the
 # distroless "nonroot" user 65532.
 
@@ -14,8 +14,8 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --locked --release -p atlhyper-master --bin atlhyper-master \
- && install -D -m 0755 target/release/atlhyper-master /out/atlhyper-master \
+    cargo build --locked --profile dist -p atlhyper-master --bin atlhyper-master \
+ && install -D -m 0755 target/dist/atlhyper-master /out/atlhyper-master \
  && install -d -m 0750 -o 65532 -g 65532 /out/data
 
 FROM gcr.io/distroless/cc-debian12:nonroot AS runtime
