@@ -38,7 +38,7 @@ fn agent_with(extra: &[(&str, String)], nofile: Option<u64>) -> Agent {
             format!("http://127.0.0.1:{}", free_port()),
         ),
         ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-        ("AGENT_TOKEN", "agent-secret".to_owned()),
+        ("AGENT_TOKEN", "agent-secret-0123456789".to_owned()),
         ("AGENT_SNAPSHOT_INTERVAL", "1s".to_owned()),
     ];
     env.extend(extra.iter().cloned());

@@ -328,6 +328,14 @@ impl AgentArgs {
             max_nodes: self.max_nodes,
             max_clock_ahead: self.max_clock_ahead,
         };
+        for (setting, token) in [
+            ("AGENT_TOKEN", &config.token),
+            ("AGENT_NODE_TOKEN", &config.node_token),
+        ] {
+            if let Some(token) = token {
+                atlhyper_model::check_token(setting, token)?;
+            }
+        }
         config.validate()?;
         Ok(config)
     }

@@ -43,7 +43,7 @@ fn daemon_flags() {
         "--push-timeout",
         "2500ms",
         "--token",
-        "t0k",
+        "t0k-0123456789abcdef",
         "--queue-capacity",
         "10",
         "--metrics-listen",
@@ -62,7 +62,7 @@ fn daemon_flags() {
     assert_eq!(c.host_root.to_str(), Some("/host_root"));
     assert_eq!(c.top_processes, 20);
     assert_eq!(c.request_timeout, Duration::from_millis(2500));
-    assert_eq!(c.token.as_deref(), Some("t0k"));
+    assert_eq!(c.token.as_deref(), Some("t0k-0123456789abcdef"));
     assert_eq!(c.queue_capacity, 10);
     assert_eq!(c.metrics_listen.unwrap().port(), 9100);
 }
@@ -139,7 +139,7 @@ fn agent_flags_and_validation() {
         "--master-url",
         "https://master:8443",
         "--token",
-        "x",
+        "x-0123456789abcdef",
         "--snapshot-interval",
         "30s",
         "--node-ttl",
@@ -232,4 +232,13 @@ fn several_agents_and_masters_are_comma_separated() {
     };
     let err = agent.validate().unwrap_err();
     assert!(err.to_string().contains("AGENT_MASTER_URL"), "{err}");
+}
+
+#[test]
+fn weak_tokens_are_refused_at_start() {
+    let err = daemon(&["--token", "short"])
+        .into_config_with(|_| None)
+        .unwrap_err();
+    assert_eq!(err.setting, "METRICS_TOKEN", "{err}");
+    assert!(err.reason.contains("openssl rand -hex 32"), "{err}");
 }

@@ -189,8 +189,32 @@ impl MasterArgs {
             ..MasterConfig::default()
         };
         config.validate()?;
+        check_tokens(self, &config)?;
         Ok(config)
     }
+}
+
+/// Every token given on the command line or in the environment is long enough and not an
+/// example value ([`atlhyper_model::check_token`]); the error names the setting, never the token.
+fn check_tokens(args: &MasterArgs, config: &MasterConfig) -> Result<(), ConfigError> {
+    let single = args.agent_token.as_deref().filter(|t| !t.is_empty());
+    for token in config.agent_tokens.keys() {
+        let setting = if Some(token.as_str()) == single {
+            "MASTER_AGENT_TOKEN"
+        } else {
+            "MASTER_AGENT_TOKENS"
+        };
+        atlhyper_model::check_token(setting, token)?;
+    }
+    for (setting, tokens) in [
+        ("MASTER_VIEWER_TOKEN", &config.viewer_tokens),
+        ("MASTER_OPERATOR_TOKEN", &config.operator_tokens),
+    ] {
+        for token in tokens {
+            atlhyper_model::check_token(setting, token)?;
+        }
+    }
+    Ok(())
 }
 
 impl MasterArgs {
@@ -230,13 +254,13 @@ mod tests {
             "--listen",
             "0.0.0.0:9000",
             "--agent-tokens",
-            "t1=a,t2=b",
+            "agent-token-one-0001=a,agent-token-two-0002=b",
             "--agent-token",
-            "t3",
+            "agent-token-three-003",
             "--cluster-id",
             "c",
             "--viewer-token",
-            "v1,v2",
+            "viewer-token-one-0001,viewer-token-two-0002",
             "--history-interval",
             "1m",
             "--header-timeout",
@@ -263,8 +287,11 @@ mod tests {
         .unwrap();
         let config = cli.master.to_config().unwrap();
         assert_eq!(config.agent_tokens.len(), 3);
-        assert_eq!(config.agent_tokens["t3"], "c");
-        assert_eq!(config.viewer_tokens, ["v1", "v2"]);
+        assert_eq!(config.agent_tokens["agent-token-three-003"], "c");
+        assert_eq!(
+            config.viewer_tokens,
+            ["viewer-token-one-0001", "viewer-token-two-0002"]
+        );
         assert_eq!(config.history_interval, Duration::from_secs(60));
         assert_eq!(config.header_timeout, Duration::from_secs(2));
         assert_eq!(config.max_connections, 64);
@@ -308,8 +335,23 @@ mod tests {
         assert!(config.is_open());
         assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
 
-        let bad = Cli::try_parse_from(["x", "--agent-token", "t"]).unwrap();
-        assert!(bad.master.to_config().is_err());
+        let bad = Cli::try_parse_from(["x", "--agent-token", "agent-token-long-0001"]).unwrap();
+        assert!(bad.master.to_config().is_err(), "no cluster id");
+        // Short tokens and the example values from deploy/ are refused, naming the setting.
+        for (flag, token, setting) in [
+            ("--viewer-token", "short", "MASTER_VIEWER_TOKEN"),
+            (
+                "--operator-token",
+                "replace-me-operator-token",
+                "MASTER_OPERATOR_TOKEN",
+            ),
+            ("--agent-tokens", "agent-secret=c", "MASTER_AGENT_TOKENS"),
+        ] {
+            let cli = Cli::try_parse_from(["x", flag, token]).unwrap();
+            let err = cli.master.to_config().unwrap_err();
+            assert_eq!(err.setting, setting, "{err}");
+            assert!(err.reason.contains("openssl rand -hex 32"), "{err}");
+        }
         assert!(Cli::try_parse_from(["x", "--retention", "forever"]).is_err());
         assert!(Cli::try_parse_from(["x", "--result-rate-limit", "lots"]).is_err());
         for zero in [

@@ -33,3 +33,48 @@ impl ConfigError {
         }
     }
 }
+
+/// Shortest bearer token a binary accepts: 16 characters (`openssl rand -hex 32` makes 64).
+pub const MIN_TOKEN_CHARS: usize = 16;
+
+/// Checks a bearer token given to a binary (`setting` names where it came from): at least
+/// [`MIN_TOKEN_CHARS`] characters, and not one of the example values shipped in `deploy/`
+/// (`replace-me-...`), which anyone reading the repository knows. The error says how to make a
+/// real one and never repeats the token.
+pub fn check_token(setting: &str, token: &str) -> Result<(), ConfigError> {
+    const HOW: &str = "make one with `openssl rand -hex 32`";
+    if token.to_ascii_lowercase().starts_with("replace-me") {
+        return Err(ConfigError::new(
+            setting,
+            format!("is the example value from deploy/, known to anyone; {HOW}"),
+        ));
+    }
+    let chars = token.chars().count();
+    if chars < MIN_TOKEN_CHARS {
+        return Err(ConfigError::new(
+            setting,
+            format!(
+                "a token of {chars} characters is too easy to guess (at least {MIN_TOKEN_CHARS}); {HOW}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+
+    #[test]
+    fn short_and_example_tokens_are_refused_without_echoing_them() {
+        let err = check_token("MASTER_VIEWER_TOKEN", "short-secret").unwrap_err();
+        assert_eq!(err.setting, "MASTER_VIEWER_TOKEN");
+        assert!(err.reason.contains("12 characters"), "{err}");
+        assert!(err.reason.contains("openssl rand -hex 32"), "{err}");
+        assert!(!err.to_string().contains("short-secret"));
+        let err = check_token("AGENT_TOKEN", "replace-me-agent-token").unwrap_err();
+        assert!(err.reason.contains("example value"), "{err}");
+        assert!(check_token("X", "0123456789abcdef").is_ok());
+        assert!(check_token("X", &"f".repeat(64)).is_ok());
+    }
+}

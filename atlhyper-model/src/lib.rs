@@ -55,7 +55,7 @@ pub use command::{
     Command, CommandCreated, CommandPoll, CommandRecord, CommandResult, CommandStatus,
     CreateCommand,
 };
-pub use config_error::ConfigError;
+pub use config_error::{ConfigError, MIN_TOKEN_CHARS, check_token};
 pub use duration::{DurationError, parse_duration, parse_positive_duration};
 pub use error::ErrorBody;
 pub use exposition::{

@@ -196,6 +196,9 @@ impl DaemonArgs {
         }
         config.interval = self.interval;
         config.token = set(self.token);
+        if let Some(token) = &config.token {
+            atlhyper_model::check_token("METRICS_TOKEN", token)?;
+        }
         config.proc_root = self.proc_root;
         config.sys_root = self.sys_root;
         config.host_root = self.host_root;
