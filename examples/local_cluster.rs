@@ -53,9 +53,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .cloned()
     };
     let seconds: u64 = arg("--seconds").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let listen: SocketAddr = atlhyper::agent::parse_listen_arg(
-        &arg("--listen").unwrap_or_else(|| "127.0.0.1:8080".to_owned()),
-    )?;
+    let asked = arg("--listen");
+    let listen: SocketAddr =
+        atlhyper::agent::parse_listen_arg(asked.as_deref().unwrap_or("127.0.0.1:8080"))?;
 
     let stop = CancellationToken::new();
     let stopped = |stop: &CancellationToken| {
@@ -71,7 +71,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..MasterConfig::default()
     };
     let master = Master::new(config, store.clone(), store.clone(), store);
-    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        // The default port is taken (often by `atlhyper up`): take a free one and say so.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && asked.is_none() => {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            eprintln!(
+                "{listen} is taken (is `atlhyper up` running?); serving on {} instead",
+                l.local_addr()?
+            );
+            l
+        }
+        Err(e) => return Err(format!("cannot listen on {listen}: {e}").into()),
+    };
     let master_url = format!("http://{}", listener.local_addr()?);
     let run = run_master(master, listener, stopped(&stop));
     parts.spawn(async move { run.await.map_err(|e| e.to_string()) });
