@@ -357,6 +357,14 @@ pub struct NodeTotals {
     pub network_rx_rate: f64,
     /// bytes/s sent over non-virtual interfaces.
     pub network_tx_rate: f64,
+    /// Extension: packets/s received over non-virtual interfaces; absent before the second
+    /// collection and from collectors that do not sum them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_rx_packets_rate: Option<f64>,
+    /// Extension: packets/s sent over non-virtual interfaces; absent like
+    /// `network_rx_packets_rate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_tx_packets_rate: Option<f64>,
 }
 
 /// Extension: TCP connections and sockets in use now (gauges).

@@ -84,7 +84,10 @@ pub fn series_points(node: &str, end: DateTime<Utc>, count: i64) -> Vec<MetricsD
                 network_tx: 4000.0 + k,
                 cpu_temp: 50.0 + k,
                 load_1: 1.0 + k,
+                ..Default::default()
             }
+            // Extension figure i (in `MetricsDataPoint::extensions` order) is 100 (i + 1) + k.
+            .with_extensions(std::array::from_fn(|i| Some(100.0 * (i + 1) as f64 + k)))
         })
         .collect()
 }
