@@ -2,7 +2,8 @@
 //! process (the real collector over this host's /proc and /sys, the agent's ring, the command
 //! to the agent, the master's v3 series route). Each series is checked against the node's own
 //! snapshot at the same instant; a figure the host does not report (no PSI, no disk) must be a
-//! 404, never a made-up value.
+//! 404, never a made-up value. The node's `freqHz` holds each CPU's frequency where the host
+//! tells it.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -188,6 +189,36 @@ async fn every_v3_series_answers_this_hosts_figures() {
     println!("{served} of {} series served from this host", METRICS.len());
     // Whatever the host: CPU, load, memory, swap, TCP (sockstat, snmp) and packets are there.
     assert!(served >= 19, "only {served} series served");
+
+    // freqHz: one value per logical CPU where the host tells each CPU's frequency (cpufreq, or
+    // a `cpu MHz` line for every processor in /proc/cpuinfo, as on x86 VMs).
+    let (status, v3) = get(
+        addr,
+        format!("/api/v2/observe/metrics/nodes/{NODE}?cluster_id=local"),
+    )
+    .await;
+    assert_eq!(status, 200, "{v3}");
+    let cpu = &v3["data"]["cpu"];
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let count = |key: &str| {
+        cpuinfo
+            .lines()
+            .filter(|l| l.split(':').next().map(str::trim) == Some(key))
+            .count()
+    };
+    let per_cpu_known = Path::new("/sys/devices/system/cpu/cpu0/cpufreq/scaling_cur_freq").exists()
+        || (count("processor") > 0 && count("cpu MHz") == count("processor"));
+    let freq: Vec<f64> = cpu["freqHz"]
+        .as_array()
+        .map(|a| a.iter().map(|f| f.as_f64().unwrap()).collect())
+        .unwrap_or_default();
+    if per_cpu_known {
+        assert_eq!(freq.len() as u64, cpu["cores"].as_u64().unwrap(), "{cpu}");
+        assert!(freq.iter().all(|hz| *hz > 1e6), "Hz, not MHz: {freq:?}");
+    } else {
+        println!("this host tells no per-CPU frequency: freqHz {freq:?}");
+        assert!(freq.len() <= 1, "{freq:?}");
+    }
 
     stop.send(()).expect("still running");
     let result = tokio::time::timeout(Duration::from_secs(30), running)

@@ -34,6 +34,7 @@ fn full_snapshot() -> NodeMetricsSnapshot {
             cores: 1,
             threads: 2,
             frequency: 2400.0,
+            per_core_frequency: vec![2400.0, 2400.0],
             steal_percent: Some(0.5),
             nice_percent: Some(1.5),
             irq_percent: Some(0.25),
@@ -466,6 +467,7 @@ fn v2_field_names_are_stable() {
     s.clock_skew_seconds = None;
     s.cpu.steal_percent = None;
     (s.cpu.nice_percent, s.cpu.irq_percent, s.cpu.softirq_percent) = (None, None, None);
+    s.cpu.per_core_frequency.clear();
     s.disks[0].inodes_total = None;
     s.disks[0].inodes_used = None;
     let n = &mut s.networks[0];
@@ -704,12 +706,14 @@ fn overview_drops_only_the_per_item_lists() {
     );
     let o = full.overview();
     assert!(o.processes.is_empty() && o.cpu.per_core.is_empty());
+    assert!(o.cpu.per_core_frequency.is_empty());
     assert!(o.temperature.sensors.is_empty() && o.collectors.is_empty());
     assert!(o.networks.is_empty(), "totals carry the network rates");
     // Everything else is unchanged: put the lists back and it is the same snapshot.
     let mut back = o.clone();
     back.processes = full.processes.clone();
     back.cpu.per_core = full.cpu.per_core.clone();
+    back.cpu.per_core_frequency = full.cpu.per_core_frequency.clone();
     back.temperature.sensors = full.temperature.sensors.clone();
     back.collectors = full.collectors.clone();
     back.networks = full.networks.clone();
