@@ -102,6 +102,19 @@ pub fn spawn_agent(
     end: DateTime<Utc>,
     commands: usize,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_agent_with(master, cluster, nodes, commands, move |node| {
+        series_points(node, end, 3)
+    })
+}
+
+/// [`spawn_agent`] answering `node_series` with `series(node)`.
+pub fn spawn_agent_with(
+    master: &Master,
+    cluster: &'static str,
+    nodes: BTreeMap<String, NodeMetricsSnapshot>,
+    commands: usize,
+    series: impl Fn(&str) -> Vec<MetricsDataPoint> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
     let m = master.clone();
     tokio::spawn(async move {
         let mut answered = 0;
@@ -119,7 +132,7 @@ pub fn spawn_agent(
                 ("node_detail", Some(n)) => (true, serde_json::to_string(n).unwrap(), ""),
                 ("node_series", Some(_)) => (
                     true,
-                    serde_json::to_string(&series_points(&command.target_name, end, 3)).unwrap(),
+                    serde_json::to_string(&series(&command.target_name)).unwrap(),
                     "",
                 ),
                 _ => (false, String::new(), "unknown node or action"),
