@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use atlhyper_agent::{NodeTable, NodeTableConfig, ReceiverState, execute, receiver_router};
-use atlhyper_model::Command;
+use atlhyper_model::{Command, MetricsDataPoint};
 use axum::body::Body;
 use axum::http::Request;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -54,6 +54,48 @@ fn receiver(c: &mut Criterion) {
     };
     c.bench_function("command: node_series over a 50-point ring", |b| {
         b.iter(|| execute(&table, "c1", &series))
+    });
+
+    // What the 14 extension figures cost a series answer: the same 720 points (a full default
+    // ring) encoded with every figure and with v2's nine, measured in one run.
+    let start = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let full: Vec<MetricsDataPoint> = (0..720)
+        .map(|i| {
+            let v = f64::from(i) * 0.37;
+            MetricsDataPoint {
+                timestamp: start + chrono::Duration::seconds(5 * i64::from(i)),
+                node_name: "bench-node-7".into(),
+                cpu_usage: 10.0 + v,
+                memory_usage: 40.0 + v / 3.0,
+                disk_usage: 24.6,
+                disk_io_read: 1024.0 * v,
+                disk_io_write: 4096.5 + v,
+                network_rx: 123_456.7 + v,
+                network_tx: 65_432.1,
+                cpu_temp: 48.5,
+                load_1: v / 50.0,
+                ..Default::default()
+            }
+            .with_extensions(std::array::from_fn(|k| Some(k as f64 * 1.25 + v)))
+        })
+        .collect();
+    let nine: Vec<MetricsDataPoint> = full
+        .iter()
+        .map(MetricsDataPoint::without_extensions)
+        .collect();
+    let bytes = |points: &[MetricsDataPoint]| serde_json::to_vec(points).unwrap().len() / 720;
+    eprintln!(
+        "JSON bytes per point: {} with every figure, {} with v2's nine; MetricsDataPoint in \
+         memory: {} bytes",
+        bytes(&full),
+        bytes(&nine),
+        std::mem::size_of::<MetricsDataPoint>()
+    );
+    c.bench_function("series JSON: 720 points, 23 figures", |b| {
+        b.iter(|| serde_json::to_vec(std::hint::black_box(&full)).unwrap())
+    });
+    c.bench_function("series JSON: 720 points, v2's 9 figures", |b| {
+        b.iter(|| serde_json::to_vec(std::hint::black_box(&nine)).unwrap())
     });
 }
 

@@ -102,28 +102,47 @@ pub struct NodeCounts {
     pub ring_points: usize,
 }
 
-/// A [`MetricsDataPoint`] without its node name (the ring's key holds it): 96 bytes.
+/// A [`MetricsDataPoint`] without its node name (the ring's key holds it): 200 bytes (96 with
+/// the nine figures alone).
 #[derive(Debug, Clone, Copy)]
 struct RingPoint {
     timestamp: DateTime<Utc>,
-    values: [f64; 10],
+    /// Bit `i` set: extension `i` is present (an absent one reads 0.0 in `extensions`).
+    present: u16,
+    figures: [f64; MetricsDataPoint::FIGURES],
+    extensions: [f64; MetricsDataPoint::EXTENSIONS],
 }
+
+// Every extension has its bit in `present`.
+const _: () = assert!(MetricsDataPoint::EXTENSIONS <= u16::BITS as usize);
 
 impl RingPoint {
     fn new(p: &MetricsDataPoint) -> Self {
-        // The tenth slot is padding that keeps the point at 96 bytes.
-        let mut values = [0.0; 10];
-        values[..MetricsDataPoint::FIGURES].copy_from_slice(&p.figures());
+        let mut present = 0u16;
+        let mut extensions = [0.0; MetricsDataPoint::EXTENSIONS];
+        for (i, figure) in p.extensions().into_iter().enumerate() {
+            if let Some(v) = figure {
+                present |= 1 << i;
+                extensions[i] = v;
+            }
+        }
         Self {
             timestamp: p.timestamp,
-            values,
+            present,
+            figures: p.figures(),
+            extensions,
         }
     }
 
     fn to_point(self, node_name: &str) -> MetricsDataPoint {
-        let mut figures = [0.0; MetricsDataPoint::FIGURES];
-        figures.copy_from_slice(&self.values[..MetricsDataPoint::FIGURES]);
-        MetricsDataPoint::from_figures(self.timestamp, node_name.to_owned(), figures)
+        let mut extensions = [None; MetricsDataPoint::EXTENSIONS];
+        for (i, slot) in extensions.iter_mut().enumerate() {
+            if self.present & (1 << i) != 0 {
+                *slot = Some(self.extensions[i]);
+            }
+        }
+        MetricsDataPoint::from_figures(self.timestamp, node_name.to_owned(), self.figures)
+            .with_extensions(extensions)
     }
 }
 
@@ -639,9 +658,19 @@ mod tests {
             network_tx: 7.0,
             cpu_temp: 8.0,
             load_1: 9.0,
+            ..Default::default()
         };
-        assert_eq!(RingPoint::new(&p).to_point("n"), p);
-        assert_eq!(std::mem::size_of::<RingPoint>(), 96);
+        assert_eq!(RingPoint::new(&p).to_point("n"), p, "no extension");
+        // Every extension alone, then all of them (0.0 present is not absent).
+        for i in 0..MetricsDataPoint::EXTENSIONS {
+            let mut ext = [None; MetricsDataPoint::EXTENSIONS];
+            ext[i] = Some(if i == 0 { 0.0 } else { 10.0 + i as f64 });
+            let one = p.clone().with_extensions(ext);
+            assert_eq!(RingPoint::new(&one).to_point("n"), one, "extension {i}");
+        }
+        let all = p.with_extensions(std::array::from_fn(|i| Some(0.5 + i as f64)));
+        assert_eq!(RingPoint::new(&all).to_point("n"), all);
+        assert_eq!(std::mem::size_of::<RingPoint>(), 200);
     }
 
     #[test]

@@ -190,7 +190,9 @@ fn admit_backfill(
             dropped.time += 1;
             continue;
         }
-        if !p.figures().iter().all(|v| v.is_finite()) {
+        let finite = p.figures().iter().all(|v| v.is_finite())
+            && p.extensions().iter().flatten().all(|v| v.is_finite());
+        if !finite {
             dropped.value += 1;
             continue;
         }

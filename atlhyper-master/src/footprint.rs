@@ -59,7 +59,7 @@ fn node_bytes(lengths: &NodeListLengths) -> usize {
                 BoundedList::Disks => size_of::<DiskMetrics>(),
                 BoundedList::Networks => size_of::<NetworkMetrics>(),
                 BoundedList::Processes => size_of::<ProcessMetrics>(),
-                BoundedList::PerCore => size_of::<f64>(),
+                BoundedList::PerCore | BoundedList::PerCoreFrequency => size_of::<f64>(),
                 BoundedList::Sensors => size_of::<SensorReading>(),
                 BoundedList::Collectors => size_of::<CollectorStatus>(),
             };
@@ -164,7 +164,7 @@ mod tests {
                     + n.disks.len() * size_of::<DiskMetrics>()
                     + n.networks.len() * size_of::<NetworkMetrics>()
                     + n.processes.len() * size_of::<ProcessMetrics>()
-                    + n.cpu.per_core.len() * 8
+                    + (n.cpu.per_core.len() + n.cpu.per_core_frequency.len()) * 8
             })
             .sum::<usize>()
             + s.backfill.len() * size_of::<MetricsDataPoint>()

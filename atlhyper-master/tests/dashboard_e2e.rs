@@ -237,6 +237,7 @@ fn node(name: &str, at: DateTime<Utc>, s: &Shape, processes: usize) -> NodeMetri
             disk_write_iops: 310.0,
             network_rx_rate: 12.6e6,
             network_tx_rate: 4.4e6,
+            ..Default::default()
         }),
         ..Default::default()
     }
@@ -262,6 +263,7 @@ fn point(n: &NodeMetricsSnapshot, t: DateTime<Utc>) -> MetricsDataPoint {
         network_tx: totals.network_tx_rate * (1.0 + 0.5 * wave(8.0)),
         cpu_temp: n.temperature.cpu_temp + 6.0 * wave(6.0),
         load_1: n.cpu.load_1,
+        ..Default::default()
     }
 }
 

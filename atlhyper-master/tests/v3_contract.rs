@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_master::{Master, MasterConfig};
-use atlhyper_model::{ClusterSnapshot, NodeMetricsSnapshot};
+use atlhyper_model::{ClusterSnapshot, MetricsDataPoint, NodeMetricsSnapshot};
 use atlhyper_store::MemoryStore;
 use chrono::Utc;
 use serde_json::Value;
 
-use common::{get, node_with_every_extension, push, spawn_agent};
+use common::{get, node_with_every_extension, push, series_points, spawn_agent, spawn_agent_with};
 
 /// A JSON type as the TypeScript types declare it.
 #[derive(Debug)]
@@ -566,20 +566,45 @@ async fn series_take_v3_names_and_refuse_unknown_ones() {
     let now = Utc::now();
     let node = node_with_every_extension("full-1", now, 0.5);
     push(&m, &cluster_of("full", vec![node.clone()])).await;
+    // The v3 names of the extension figures, in `MetricsDataPoint::extensions` order.
+    let extension_names = [
+        "cpu_user",
+        "cpu_system",
+        "cpu_iowait",
+        "cpu_load5",
+        "cpu_load15",
+        "swap_usage",
+        "psi_cpu",
+        "psi_memory",
+        "psi_io",
+        "tcp_established",
+        "sockets_used",
+        "disk_io_util",
+        "net_rx_pkt",
+        "net_tx_pkt",
+    ];
     let agent = spawn_agent(
         &m,
         "full",
         BTreeMap::from([("full-1".to_owned(), node)]),
         now,
-        3,
+        3 + extension_names.len(),
     );
     let series = "/api/v2/observe/metrics/nodes/full-1/series?cluster_id=full";
-    // The fake agent's points: cpu 12, 11, 10 and load1 3, 2, 1, oldest first.
+    // The fake agent's points: cpu 12, 11, 10 and load1 3, 2, 1, oldest first; extension
+    // figure i is 100 (i + 1) + 2, + 1, + 0.
+    let extensions = extension_names.iter().enumerate().map(|(i, name)| {
+        let base = 100.0 * (i + 1) as f64;
+        (*name, [base + 2.0, base + 1.0, base])
+    });
     for (metric, values) in [
         ("cpu", [12.0, 11.0, 10.0]),
         ("cpu_load1", [3.0, 2.0, 1.0]),
         ("net_tx", [4002.0, 4001.0, 4000.0]),
-    ] {
+    ]
+    .into_iter()
+    .chain(extensions)
+    {
         let body = answer(&m, &format!("{series}&metric={metric}&minutes=5"), 200).await;
         let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["data"]["metric"], metric);
@@ -609,12 +634,41 @@ async fn series_take_v3_names_and_refuse_unknown_ones() {
     );
     let e = error(&answer(&m, series, 400).await);
     assert!(e.contains("metric is required"), "{e}");
-    let e = error(&answer(&m, &format!("{series}&metric=tcp_established"), 404).await);
-    assert!(e.contains("no series of tcp_established"), "{e}");
     let e = error(&answer(&m, &format!("{series}&metric=cpu&format=v4"), 400).await);
     assert!(e.contains("format must be v3"), "{e}");
     let pending = answer(&m, "/api/v2/commands?status=pending", 200).await;
     assert_eq!(pending, b"[]", "no refused request reached the agent");
+}
+
+/// Points of an agent from before the extension figures (nine figures each): the figures they
+/// carry answer, an extension figure is a 404 that says why, never a series of zeros.
+#[tokio::test]
+async fn series_of_a_figure_no_point_carries_is_a_404() {
+    let m = master();
+    let now = Utc::now();
+    let node = node_with_every_extension("old-1", now, 0.5);
+    push(&m, &cluster_of("old", vec![node.clone()])).await;
+    let agent = spawn_agent_with(
+        &m,
+        "old",
+        BTreeMap::from([("old-1".to_owned(), node)]),
+        2,
+        move |name| {
+            series_points(name, now, 3)
+                .iter()
+                .map(MetricsDataPoint::without_extensions)
+                .collect()
+        },
+    );
+    let series = "/api/v2/observe/metrics/nodes/old-1/series?cluster_id=old&minutes=5";
+    let body = answer(&m, &format!("{series}&metric=cpu_load1"), 200).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["data"]["points"].as_array().unwrap().len(), 3);
+    let body = answer(&m, &format!("{series}&metric=psi_io"), 404).await;
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    let e = v["error"].as_str().unwrap();
+    assert!(e.contains("carries psi_io"), "{e}");
+    agent.await.unwrap();
 }
 
 #[tokio::test(start_paused = true)]

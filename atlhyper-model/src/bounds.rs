@@ -234,6 +234,11 @@ impl SnapshotBounds {
         list("processes", node.processes.len(), self.max_processes)?;
         list("cpu.per_core", node.cpu.per_core.len(), self.max_per_core)?;
         list(
+            "cpu.per_core_frequency",
+            node.cpu.per_core_frequency.len(),
+            self.max_per_core,
+        )?;
+        list(
             "temperature.sensors",
             node.temperature.sensors.len(),
             self.max_sensors,
@@ -288,6 +293,8 @@ pub enum BoundedList {
     Processes,
     /// `cpu.per_core`.
     PerCore,
+    /// `cpu.per_core_frequency` (capped as `cpu.per_core`).
+    PerCoreFrequency,
     /// `temperature.sensors`.
     Sensors,
     /// `collectors`.
@@ -296,11 +303,12 @@ pub enum BoundedList {
 
 impl BoundedList {
     /// Every capped list.
-    pub const ALL: [BoundedList; 6] = [
+    pub const ALL: [BoundedList; 7] = [
         BoundedList::Disks,
         BoundedList::Networks,
         BoundedList::Processes,
         BoundedList::PerCore,
+        BoundedList::PerCoreFrequency,
         BoundedList::Sensors,
         BoundedList::Collectors,
     ];
@@ -312,6 +320,7 @@ impl BoundedList {
             BoundedList::Networks => "networks",
             BoundedList::Processes => "processes",
             BoundedList::PerCore => "cpu.per_core",
+            BoundedList::PerCoreFrequency => "cpu.per_core_frequency",
             BoundedList::Sensors => "temperature.sensors",
             BoundedList::Collectors => "collectors",
         }
@@ -325,7 +334,7 @@ impl SnapshotBounds {
             BoundedList::Disks => self.max_disks,
             BoundedList::Networks => self.max_networks,
             BoundedList::Processes => self.max_processes,
-            BoundedList::PerCore => self.max_per_core,
+            BoundedList::PerCore | BoundedList::PerCoreFrequency => self.max_per_core,
             BoundedList::Sensors => self.max_sensors,
             BoundedList::Collectors => self.max_collectors,
         }
@@ -447,11 +456,14 @@ mod tests {
             ..Default::default()
         };
         type Grow = fn(&mut NodeMetricsSnapshot);
-        let cases: [(&str, Grow); 6] = [
+        let cases: [(&str, Grow); 7] = [
             ("disks", |n| n.disks = vec![Default::default(); 2]),
             ("networks", |n| n.networks = vec![Default::default(); 2]),
             ("processes", |n| n.processes = vec![Default::default(); 2]),
             ("cpu.per_core", |n| n.cpu.per_core = vec![0.0; 2]),
+            ("cpu.per_core_frequency", |n| {
+                n.cpu.per_core_frequency = vec![0.0; 2]
+            }),
             ("temperature.sensors", |n| {
                 n.temperature.sensors = vec![Default::default(); 2]
             }),
@@ -480,6 +492,7 @@ mod tests {
                 BoundedList::Networks => n.networks = vec![Default::default(); max + 1],
                 BoundedList::Processes => n.processes = vec![Default::default(); max + 1],
                 BoundedList::PerCore => n.cpu.per_core = vec![0.0; max + 1],
+                BoundedList::PerCoreFrequency => n.cpu.per_core_frequency = vec![0.0; max + 1],
                 BoundedList::Sensors => n.temperature.sensors = vec![Default::default(); max + 1],
                 BoundedList::Collectors => n.collectors = vec![Default::default(); max + 1],
             }

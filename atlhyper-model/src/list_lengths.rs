@@ -34,6 +34,7 @@ pub struct NodeListLengths {
     networks: usize,
     processes: usize,
     per_core: usize,
+    per_core_frequency: usize,
     sensors: usize,
     collectors: usize,
 }
@@ -52,6 +53,7 @@ impl NodeListLengths {
             BoundedList::Networks => self.networks,
             BoundedList::Processes => self.processes,
             BoundedList::PerCore => self.per_core,
+            BoundedList::PerCoreFrequency => self.per_core_frequency,
             BoundedList::Sensors => self.sensors,
             BoundedList::Collectors => self.collectors,
         }
@@ -66,6 +68,7 @@ impl<'de> Deserialize<'de> for NodeListLengths {
             networks: l.networks.0,
             processes: l.processes.0,
             per_core: l.cpu.0.per_core.0,
+            per_core_frequency: l.cpu.0.per_core_frequency.0,
             sensors: l.temperature.0.sensors.0,
             collectors: l.collectors.0,
         })
@@ -101,6 +104,7 @@ struct Lengths {
 #[serde(default)]
 struct CpuLengths {
     per_core: Count,
+    per_core_frequency: Count,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,6 +260,10 @@ mod tests {
             (r#"{"top_processes":[{},{},{}]}"#, "processes"),
             (r#"{"collectors":[{},{},{}]}"#, "collectors"),
             (r#"{"cpu":{"per_core":[1,2,3]}}"#, "cpu.per_core"),
+            (
+                r#"{"cpu":{"per_core_frequency":[1,2,3]}}"#,
+                "cpu.per_core_frequency",
+            ),
             (
                 r#"{"temperature":{"cpu_temp":1,"sensors":[{},{},{}]}}"#,
                 "temperature.sensors",

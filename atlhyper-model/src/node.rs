@@ -114,6 +114,13 @@ pub struct CpuMetrics {
     pub threads: u32,
     /// Current frequency in MHz (average over CPUs).
     pub frequency: f64,
+    /// Extension: current frequency of every logical CPU in `cpuN` order, MHz (cpufreq, else
+    /// `/proc/cpuinfo`); empty when the collector cannot tell every CPU's.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "null_default"
+    )]
+    pub per_core_frequency: Vec<f64>,
 
     /// Extension: steal percent (time a hypervisor gave to someone else).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -357,6 +364,14 @@ pub struct NodeTotals {
     pub network_rx_rate: f64,
     /// bytes/s sent over non-virtual interfaces.
     pub network_tx_rate: f64,
+    /// Extension: packets/s received over non-virtual interfaces; absent before the second
+    /// collection and from collectors that do not sum them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_rx_packets_rate: Option<f64>,
+    /// Extension: packets/s sent over non-virtual interfaces; absent like
+    /// `network_rx_packets_rate`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_tx_packets_rate: Option<f64>,
 }
 
 /// Extension: TCP connections and sockets in use now (gauges).
@@ -451,7 +466,7 @@ impl NodeMetricsSnapshot {
     /// The overview form of this snapshot, for lists of many nodes: the same fields and the same
     /// JSON shape, without the per-item lists a node list does not show: no processes, no
     /// per-core CPU, no temperature sensors (the CPU reading stays), no collector reports, and no
-    /// interfaces when `totals` carries the network rates. Disks stay (the health rule reads
+    /// per-core frequency, no interfaces when `totals` carries the network rates. Disks stay (the health rule reads
     /// every disk). About a quarter of the full size for a typical node.
     pub fn overview(&self) -> NodeMetricsSnapshot {
         NodeMetricsSnapshot {
@@ -463,6 +478,7 @@ impl NodeMetricsSnapshot {
             uptime: self.uptime,
             cpu: CpuMetrics {
                 per_core: Vec::new(),
+                per_core_frequency: Vec::new(),
                 model: self.cpu.model.clone(),
                 ..self.cpu
             },

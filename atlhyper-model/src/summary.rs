@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::node::NodeMetricsSnapshot;
+use crate::node::{NetworkMetrics, NodeMetricsSnapshot};
 use crate::serde_util::null_default;
 
 /// A node is unhealthy when CPU, memory or any disk is above this percent (AtlHyper v2's rule).
@@ -39,6 +39,52 @@ pub struct MetricsDataPoint {
     pub cpu_temp: f64,
     /// 1-minute load average.
     pub load_1: f64,
+
+    // Extensions (atlhyper-rs agents from v0.1 on; left out when absent, so the nine figures
+    // above are all an AtlHyper v2 reader sees). Absent from points of older agents, and where
+    // the node does not report the figure.
+    /// Extension: CPU user percent (mpstat `%usr`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_user: Option<f64>,
+    /// Extension: CPU system percent (mpstat `%sys`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_system: Option<f64>,
+    /// Extension: CPU I/O wait percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_iowait: Option<f64>,
+    /// Extension: 5-minute load average.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_5: Option<f64>,
+    /// Extension: 15-minute load average.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_15: Option<f64>,
+    /// Extension: swap used percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swap_usage: Option<f64>,
+    /// Extension: percent of time some task stalled on CPU (PSI `some avg10`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi_cpu: Option<f64>,
+    /// Extension: percent of time some task stalled on memory (PSI `some avg10`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi_memory: Option<f64>,
+    /// Extension: percent of time some task stalled on IO (PSI `some avg10`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub psi_io: Option<f64>,
+    /// Extension: TCP connections in ESTABLISHED or CLOSE-WAIT (a count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tcp_established: Option<f64>,
+    /// Extension: sockets of every kind in use (a count).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sockets_used: Option<f64>,
+    /// Extension: primary disk's device busy percent (iostat `%util`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_io_util: Option<f64>,
+    /// Extension: packets/s received over the interfaces `network_rx` sums.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_rx_packets: Option<f64>,
+    /// Extension: packets/s sent over the interfaces `network_tx` sums.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_tx_packets: Option<f64>,
 }
 
 impl MetricsDataPoint {
@@ -91,16 +137,104 @@ impl MetricsDataPoint {
             network_tx,
             cpu_temp,
             load_1,
+            ..Self::default()
         }
+    }
+
+    /// How many extension figures a point may carry.
+    pub const EXTENSIONS: usize = 14;
+
+    /// The extension figures in field order (cpu_user, cpu_system, cpu_iowait, load_5,
+    /// load_15, swap_usage, psi_cpu, psi_memory, psi_io, tcp_established, sockets_used,
+    /// disk_io_util, network_rx_packets, network_tx_packets).
+    pub fn extensions(&self) -> [Option<f64>; Self::EXTENSIONS] {
+        [
+            self.cpu_user,
+            self.cpu_system,
+            self.cpu_iowait,
+            self.load_5,
+            self.load_15,
+            self.swap_usage,
+            self.psi_cpu,
+            self.psi_memory,
+            self.psi_io,
+            self.tcp_established,
+            self.sockets_used,
+            self.disk_io_util,
+            self.network_rx_packets,
+            self.network_tx_packets,
+        ]
+    }
+
+    /// This point with the extension figures in [`MetricsDataPoint::extensions`] order.
+    pub fn with_extensions(self, extensions: [Option<f64>; Self::EXTENSIONS]) -> Self {
+        let [
+            cpu_user,
+            cpu_system,
+            cpu_iowait,
+            load_5,
+            load_15,
+            swap_usage,
+            psi_cpu,
+            psi_memory,
+            psi_io,
+            tcp_established,
+            sockets_used,
+            disk_io_util,
+            network_rx_packets,
+            network_tx_packets,
+        ] = extensions;
+        Self {
+            cpu_user,
+            cpu_system,
+            cpu_iowait,
+            load_5,
+            load_15,
+            swap_usage,
+            psi_cpu,
+            psi_memory,
+            psi_io,
+            tcp_established,
+            sockets_used,
+            disk_io_util,
+            network_rx_packets,
+            network_tx_packets,
+            ..self
+        }
+    }
+
+    /// This point as AtlHyper v2 knows it: the nine figures, no extension.
+    pub fn without_extensions(&self) -> Self {
+        Self::from_figures(self.timestamp, self.node_name.clone(), self.figures())
     }
 
     /// The history point of a snapshot.
     ///
-    /// Disk and network figures come from the snapshot's `totals` (whole disks, non-virtual
-    /// interfaces). A snapshot from an AtlHyper v2 collector has no `totals`; then disk IO is summed
-    /// over distinct devices and network over every reported interface except `lo` (v2 collectors
-    /// already leave out virtual interfaces), never taken from "the first interface".
+    /// Disk and network figures (packets too) come from the snapshot's `totals` (whole disks,
+    /// non-virtual interfaces). A snapshot from an AtlHyper v2 collector has no `totals`; then disk
+    /// IO is summed over distinct devices and network over every reported interface except `lo`
+    /// (v2 collectors already leave out virtual interfaces), never taken from "the first
+    /// interface". Extension figures the snapshot lacks (PSI, TCP, packet rates, a disk) are
+    /// `None`.
     pub fn from_snapshot(s: &NodeMetricsSnapshot) -> Self {
+        let (network_rx_packets, network_tx_packets) = match &s.totals {
+            Some(t) => (t.network_rx_packets_rate, t.network_tx_packets_rate),
+            None => {
+                let packets = |rate: fn(&NetworkMetrics) -> Option<f64>| {
+                    s.networks
+                        .iter()
+                        .filter(|n| n.interface != "lo")
+                        .filter_map(rate)
+                        .fold(None, |sum: Option<f64>, r| {
+                            Some(sum.unwrap_or(0.0) + finite(r))
+                        })
+                };
+                (
+                    packets(|n| n.rx_packets_rate),
+                    packets(|n| n.tx_packets_rate),
+                )
+            }
+        };
         let (disk_io_read, disk_io_write, network_rx, network_tx) = match &s.totals {
             Some(t) => (
                 t.disk_read_rate,
@@ -137,6 +271,21 @@ impl MetricsDataPoint {
             network_tx,
             cpu_temp: s.temperature.cpu_temp,
             load_1: s.cpu.load_1,
+            cpu_user: Some(s.cpu.user_percent),
+            cpu_system: Some(s.cpu.system_percent),
+            cpu_iowait: Some(s.cpu.iowait_percent),
+            load_5: Some(s.cpu.load_5),
+            load_15: Some(s.cpu.load_15),
+            swap_usage: Some(s.memory.swap_percent),
+            psi_cpu: s.psi.as_ref().map(|p| p.cpu_some),
+            psi_memory: s.psi.as_ref().map(|p| p.memory_some),
+            psi_io: s.psi.as_ref().map(|p| p.io_some),
+            // Counts far below 2^53: exact as f64.
+            tcp_established: s.tcp.as_ref().map(|t| t.curr_estab as f64),
+            sockets_used: s.tcp.as_ref().map(|t| t.sockets_used as f64),
+            disk_io_util: s.primary_disk().map(|d| d.io_util),
+            network_rx_packets,
+            network_tx_packets,
         }
     }
 }

@@ -122,8 +122,15 @@ fn figures_round_trip_in_field_order() {
     assert_eq!(f[0], p.cpu_usage);
     assert_eq!(f[7], p.cpu_temp);
     assert_eq!(f[8], p.load_1);
+    let e = p.extensions();
+    assert_eq!(e[0], p.cpu_user);
+    assert_eq!(e[13], p.network_tx_packets);
+    assert_eq!(
+        MetricsDataPoint::from_figures(p.timestamp, p.node_name.clone(), f).with_extensions(e),
+        p
+    );
     assert_eq!(
         MetricsDataPoint::from_figures(p.timestamp, p.node_name.clone(), f),
-        p
+        p.without_extensions()
     );
 }

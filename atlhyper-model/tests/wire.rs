@@ -34,6 +34,7 @@ fn full_snapshot() -> NodeMetricsSnapshot {
             cores: 1,
             threads: 2,
             frequency: 2400.0,
+            per_core_frequency: vec![2400.0, 2400.0],
             steal_percent: Some(0.5),
             nice_percent: Some(1.5),
             irq_percent: Some(0.25),
@@ -131,6 +132,7 @@ fn full_snapshot() -> NodeMetricsSnapshot {
             disk_write_iops: 3.0,
             network_rx_rate: 1024.0,
             network_tx_rate: 2048.0,
+            ..Default::default()
         }),
         tcp: Some(TcpMetrics {
             curr_estab: 42,
@@ -465,6 +467,7 @@ fn v2_field_names_are_stable() {
     s.clock_skew_seconds = None;
     s.cpu.steal_percent = None;
     (s.cpu.nice_percent, s.cpu.irq_percent, s.cpu.softirq_percent) = (None, None, None);
+    s.cpu.per_core_frequency.clear();
     s.disks[0].inodes_total = None;
     s.disks[0].inodes_used = None;
     let n = &mut s.networks[0];
@@ -587,7 +590,7 @@ fn v2_field_names_are_stable() {
         ])
     );
 
-    let p = serde_json::to_value(MetricsDataPoint::from_snapshot(&s)).unwrap();
+    let p = serde_json::to_value(MetricsDataPoint::from_snapshot(&s).without_extensions()).unwrap();
     assert_eq!(
         keys(&p),
         sorted(&[
@@ -703,12 +706,14 @@ fn overview_drops_only_the_per_item_lists() {
     );
     let o = full.overview();
     assert!(o.processes.is_empty() && o.cpu.per_core.is_empty());
+    assert!(o.cpu.per_core_frequency.is_empty());
     assert!(o.temperature.sensors.is_empty() && o.collectors.is_empty());
     assert!(o.networks.is_empty(), "totals carry the network rates");
     // Everything else is unchanged: put the lists back and it is the same snapshot.
     let mut back = o.clone();
     back.processes = full.processes.clone();
     back.cpu.per_core = full.cpu.per_core.clone();
+    back.cpu.per_core_frequency = full.cpu.per_core_frequency.clone();
     back.temperature.sensors = full.temperature.sensors.clone();
     back.collectors = full.collectors.clone();
     back.networks = full.networks.clone();
@@ -822,4 +827,99 @@ fn kernel_figure_extensions_have_stable_names() {
     let v = serde_json::to_value(&no_conntrack).unwrap();
     assert!(v.get("conntrack_entries").is_none() && v.get("conntrack_limit").is_none());
     assert_eq!(v["filefd_allocated"], json!(3776));
+}
+
+#[test]
+fn history_point_extensions_come_from_their_snapshot_figures() {
+    let mut s = full_snapshot();
+    s.totals.as_mut().unwrap().network_rx_packets_rate = Some(30.0);
+    s.totals.as_mut().unwrap().network_tx_packets_rate = Some(40.0);
+    let p = MetricsDataPoint::from_snapshot(&s);
+    assert_eq!(
+        p.extensions(),
+        [
+            Some(25.0),  // cpu_user
+            Some(10.0),  // cpu_system
+            Some(2.5),   // cpu_iowait
+            Some(0.75),  // load_5
+            Some(1.25),  // load_15
+            Some(25.0),  // swap_usage
+            Some(1.0),   // psi_cpu
+            Some(0.5),   // psi_memory
+            Some(2.0),   // psi_io
+            Some(42.0),  // tcp_established
+            Some(300.0), // sockets_used
+            Some(2.25),  // disk_io_util of the disk mounted at /
+            Some(30.0),  // network_rx_packets from totals
+            Some(40.0),  // network_tx_packets
+        ]
+    );
+    // Totals without packet rates (an older atlhyper-rs collector): none, even though the
+    // interfaces have them (the bytes come from totals, so must the packets).
+    let mut older = full_snapshot();
+    older.totals.as_mut().unwrap().network_rx_packets_rate = None;
+    let p = MetricsDataPoint::from_snapshot(&older);
+    assert_eq!(p.network_rx_packets, None);
+    // No totals: summed over the interfaces that have a rate, `lo` left out.
+    older.totals = None;
+    older.networks.push(NetworkMetrics {
+        interface: "lo".into(),
+        rx_packets_rate: Some(1000.0),
+        ..Default::default()
+    });
+    older.networks.push(NetworkMetrics {
+        interface: "eth1".into(),
+        rx_packets_rate: Some(5.0),
+        ..Default::default()
+    });
+    let p = MetricsDataPoint::from_snapshot(&older);
+    assert_eq!(
+        (p.network_rx_packets, p.network_tx_packets),
+        (Some(15.0), Some(20.0))
+    );
+    // Nothing reported: no PSI, TCP, disk or interface rate.
+    let bare = MetricsDataPoint::from_snapshot(&NodeMetricsSnapshot::default());
+    let absent = [6, 7, 8, 9, 10, 11, 12, 13];
+    for (i, v) in bare.extensions().into_iter().enumerate() {
+        assert_eq!(v.is_none(), absent.contains(&i), "extension {i}: {v:?}");
+    }
+}
+
+#[test]
+fn history_points_of_older_agents_parse_and_v2_points_stay_nine_figures() {
+    let nine = r#"{"timestamp":"2024-01-20T10:30:00Z","node_name":"n","cpu_usage":1.0,"memory_usage":2.0,"disk_usage":3.0,"disk_io_read":4.0,"disk_io_write":5.0,"network_rx":6.0,"network_tx":7.0,"cpu_temp":8.0,"load_1":9.0}"#;
+    let p: MetricsDataPoint = serde_json::from_str(nine).unwrap();
+    assert_eq!(p.extensions(), [None; MetricsDataPoint::EXTENSIONS]);
+    assert_eq!(serde_json::to_string(&p).unwrap(), nine, "byte for byte");
+    let full = p.with_extensions(std::array::from_fn(|i| Some(i as f64)));
+    let v = serde_json::to_value(&full).unwrap();
+    let extension_names = [
+        "cpu_user",
+        "cpu_system",
+        "cpu_iowait",
+        "load_5",
+        "load_15",
+        "swap_usage",
+        "psi_cpu",
+        "psi_memory",
+        "psi_io",
+        "tcp_established",
+        "sockets_used",
+        "disk_io_util",
+        "network_rx_packets",
+        "network_tx_packets",
+    ];
+    for (i, name) in extension_names.iter().enumerate() {
+        assert_eq!(v[name], json!(i as f64), "{name}");
+    }
+    assert_eq!(v.as_object().unwrap().len(), 11 + extension_names.len());
+    round_trip(&full);
+    assert_eq!(
+        serde_json::to_string(&full.without_extensions()).unwrap(),
+        nine
+    );
+    // A null extension (a writer that does not skip) reads as absent.
+    let with_null = nine.replace("}", r#","psi_cpu":null}"#);
+    let p: MetricsDataPoint = serde_json::from_str(&with_null).unwrap();
+    assert_eq!(p.psi_cpu, None);
 }

@@ -44,6 +44,7 @@ fn point(node: usize, at: DateTime<Utc>, i: i64) -> MetricsDataPoint {
         network_tx: 65_432.1,
         cpu_temp: 48.5,
         load_1: v / 50.0,
+        ..Default::default()
     }
 }
 

@@ -52,7 +52,9 @@ pub trait MetricsStore: Send + Sync + 'static {
     /// Appends history points of one cluster in one batch. Idempotent on (cluster, node,
     /// timestamp): a point already stored is skipped (the first one stored wins). Returns how many
     /// were new. A point without a node name, with a non-finite number or with a timestamp outside
-    /// years 1677 to 2262 makes the whole batch `Invalid` (nothing is written).
+    /// years 1677 to 2262 makes the whole batch `Invalid` (nothing is written). The nine v2
+    /// figures are kept; the extension figures ([`MetricsDataPoint::extensions`]) are not (no
+    /// stored-history reader asks for them: the v3 series come from the agents' rings).
     async fn append_history(
         &self,
         cluster_id: &str,

@@ -125,6 +125,7 @@ pub fn node(name: &str, at: DateTime<Utc>, load: f64) -> NodeMetricsSnapshot {
             disk_write_iops: 20.0,
             network_rx_rate: 250_000.0 * load,
             network_tx_rate: 125_000.0 * load,
+            ..Default::default()
         }),
         tcp: None,
         system: None,

@@ -169,12 +169,30 @@ pub(super) fn metrics(
         }
     }
     cpu.frequency = cur.mhz.unwrap_or(0.0);
+    cpu.per_core_frequency = per_cpu_mhz(cur, info, cpu.threads);
     if let Some(l) = cur.loadavg {
         cpu.load_1 = l.one;
         cpu.load_5 = l.five;
         cpu.load_15 = l.fifteen;
     }
     cpu
+}
+
+/// The current frequency of every CPU in `cpuN` order, MHz, from where the mean came: cpufreq
+/// when it was read for every CPU, else cpuinfo when it lists every CPU; empty otherwise (one
+/// CPU missing would shift the rest onto the wrong numbers).
+fn per_cpu_mhz(cur: &CpuSample, info: Option<&CpuInfo>, cpus: u32) -> Vec<f64> {
+    let cpus = cpus as usize;
+    if !cur.scaling_mhz.is_empty() {
+        if cur.scaling_mhz.len() == cpus {
+            return cur.scaling_mhz.iter().map(|&(_, mhz)| mhz).collect();
+        }
+        return Vec::new();
+    }
+    match info {
+        Some(ci) if ci.per_processor_mhz.len() == cpus => ci.per_processor_mhz.clone(),
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -211,6 +229,46 @@ mod tests {
     }
 
     #[test]
+    fn frequency_per_cpu_from_cpufreq_else_cpuinfo() {
+        let info = cpuinfo::parse(
+            "processor\t: 0\ncpu MHz\t\t: 2599.998\n\nprocessor\t: 1\ncpu MHz\t\t: 1200.5\n",
+        )
+        .unwrap();
+        // No cpufreq: cpuinfo's per-processor MHz.
+        let m = metrics(None, &sample(T0), Some(&info));
+        assert_eq!(m.per_core_frequency, vec![2599.998, 1200.5]);
+        // cpufreq read for every CPU wins.
+        let mut cur = sample(T0);
+        cur.scaling_mhz = vec![(0, 3000.0), (1, 800.0)];
+        assert_eq!(
+            metrics(None, &cur, Some(&info)).per_core_frequency,
+            vec![3000.0, 800.0]
+        );
+        // cpufreq missing a CPU: no per-CPU list (never shifted onto the wrong CPU).
+        cur.scaling_mhz = vec![(1, 800.0)];
+        assert!(
+            metrics(None, &cur, Some(&info))
+                .per_core_frequency
+                .is_empty()
+        );
+        // cpuinfo for another CPU count (a CPU came online since it was read): none either.
+        let three = cpuinfo::parse(
+            "processor : 0\ncpu MHz : 1\n\nprocessor : 1\ncpu MHz : 2\n\nprocessor : 2\ncpu MHz : 3\n",
+        )
+        .unwrap();
+        assert!(
+            metrics(None, &sample(T0), Some(&three))
+                .per_core_frequency
+                .is_empty()
+        );
+        assert!(
+            metrics(None, &sample(T0), None)
+                .per_core_frequency
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn usage_between_two_samples() {
         let m = metrics(Some(&sample(T0)), &sample(T1), None);
         assert_eq!(m.usage_percent, 50.0);
@@ -242,6 +300,7 @@ mod tests {
             logical: 8,
             physical: 4,
             mhz: None,
+            per_processor_mhz: Vec::new(),
         };
         let cur = sample("garbage");
         assert_eq!(cur.boot_time(), None);

@@ -24,7 +24,7 @@ mod vmstat;
 
 use std::time::{Duration, Instant};
 
-use atlhyper_model::{CollectorStatus, NodeMetricsSnapshot, NodeTotals};
+use atlhyper_model::{CollectorStatus, NetworkMetrics, NodeMetricsSnapshot, NodeTotals};
 use chrono::{DateTime, Utc};
 
 pub use config::{
@@ -333,6 +333,15 @@ impl Collector {
         // Summed in interface order from 0.0 (not `Iterator::sum`, which starts from -0.0).
         let rx_rate = networks.iter().fold(0.0, |t, n| t + n.rx_rate);
         let tx_rate = networks.iter().fold(0.0, |t, n| t + n.tx_rate);
+        // Packet rates: none before the second collection (no interface has one yet).
+        let packets = |rate: fn(&NetworkMetrics) -> Option<f64>| {
+            networks
+                .iter()
+                .filter_map(rate)
+                .fold(None, |t: Option<f64>, r| Some(t.unwrap_or(0.0) + r))
+        };
+        let rx_packets_rate = packets(|n| n.rx_packets_rate);
+        let tx_packets_rate = packets(|n| n.tx_packets_rate);
         let processes = processes::metrics(
             &cur.processes,
             &self.processes,
@@ -365,6 +374,8 @@ impl Collector {
                 disk_write_iops: disk_totals.write_iops,
                 network_rx_rate: rx_rate,
                 network_tx_rate: tx_rate,
+                network_rx_packets_rate: rx_packets_rate,
+                network_tx_packets_rate: tx_packets_rate,
             }),
             collectors,
             clock_skew_seconds: None,

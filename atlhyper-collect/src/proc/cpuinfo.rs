@@ -19,6 +19,9 @@ pub struct CpuInfo {
     pub physical: u32,
     /// Average `cpu MHz` over the processors that report it.
     pub mhz: Option<f64>,
+    /// `cpu MHz` of each processor in the file's order (`processor` order); empty unless every
+    /// processor reports one (ARM and s390 print none).
+    pub per_processor_mhz: Vec<f64>,
 }
 
 /// Parses `/proc/cpuinfo`.
@@ -61,6 +64,7 @@ pub fn parse(text: &str) -> ParseResult<CpuInfo> {
                 let v = parse_f64(value).ok_or(bad("cpu MHz"))?;
                 mhz_sum += v;
                 mhz_n += 1;
+                info.per_processor_mhz.push(v);
             }
             "physical id" => {
                 let v = parse_u64(value).ok_or(bad("physical id"))?;
@@ -92,6 +96,9 @@ pub fn parse(text: &str) -> ParseResult<CpuInfo> {
         info.logical
     };
     info.mhz = (mhz_n > 0).then(|| mhz_sum / f64::from(mhz_n));
+    if mhz_n != info.logical {
+        info.per_processor_mhz.clear();
+    }
     Ok(info)
 }
 
@@ -113,6 +120,7 @@ physical id\t: 0\ncore id\t\t: {core}\ncpu cores\t: 2\n\n",
         assert_eq!(c.model, "Intel(R) Xeon(R)");
         assert_eq!((c.logical, c.physical), (4, 2));
         assert_eq!(c.mhz, Some(2150.0));
+        assert_eq!(c.per_processor_mhz, [2000.0, 2100.0, 2200.0, 2300.0]);
     }
 
     #[test]
@@ -122,6 +130,11 @@ physical id\t: 0\ncore id\t\t: {core}\ncpu cores\t: 2\n\n",
         assert_eq!((c.logical, c.physical), (2, 2));
         assert_eq!(c.model, "BCM2835");
         assert_eq!(c.mhz, None);
+        assert!(c.per_processor_mhz.is_empty());
+        // One processor without MHz: no per-processor list (it would not line up).
+        let c = parse("processor : 0\ncpu MHz : 1000\n\nprocessor : 1\n").unwrap();
+        assert_eq!(c.mhz, Some(1000.0));
+        assert!(c.per_processor_mhz.is_empty());
     }
 
     #[test]

@@ -242,9 +242,9 @@ pub(crate) fn series_params(
 }
 
 /// `GET /api/v2/observe/metrics/nodes/{name}/series?cluster_id=&metric=`: through the agent
-/// (`node_series`). v3: one figure by its v3 name (400 for a name v3 does not know, 404 for one
-/// whose figure no series carries, 404 when the range has no point, as v3 answers "not
-/// ready"); v2: every figure of each point.
+/// (`node_series`). v3: one figure by its v3 name (400 for a name v3 does not know, 404 when
+/// no point in the range carries the figure, as v3 answers "not ready"); v2: the nine v2
+/// figures of each point (the extension figures left out, as v2 answered).
 pub(crate) async fn observe_series(
     State(master): State<Master>,
     Path(node): Path<String>,
@@ -257,12 +257,10 @@ pub(crate) async fn observe_series(
     let metric_name = query.get("metric").map(String::as_str);
     let metric = match format {
         Format::V2 => None,
-        Format::V3 => Some(SeriesMetric::parse(metric_name).map_err(|e| match e {
-            UnservedMetric::NotKept(_) => ApiError::not_found(e.to_string()),
-            UnservedMetric::Missing | UnservedMetric::Unknown(_) => {
-                ApiError::bad_request(e.to_string())
-            }
-        })?),
+        Format::V3 => Some(
+            SeriesMetric::parse(metric_name)
+                .map_err(|e: UnservedMetric| ApiError::bad_request(e.to_string()))?,
+        ),
     };
     if !master.hub.agent_online(cluster_id) && master.hub.contains(cluster_id) {
         return Err(ApiError::new(
@@ -276,14 +274,26 @@ pub(crate) async fn observe_series(
     let points: Vec<MetricsDataPoint> =
         ask_agent(&master, cluster_id, &node, "node_series", range).await?;
     let (Some(metric), Some(name)) = (metric, metric_name) else {
-        return Ok(Json(Envelope::ok(points)).into_response());
+        let v2: Vec<MetricsDataPoint> = points
+            .iter()
+            .map(MetricsDataPoint::without_extensions)
+            .collect();
+        return Ok(Json(Envelope::ok(v2)).into_response());
     };
     if points.is_empty() {
         return Err(ApiError::not_found(format!(
             "no point of node {node} in the range yet"
         )));
     }
-    Ok(Json(Envelope::ok(v3::Series::of(name, metric, &points))).into_response())
+    let series = v3::Series::of(name, metric, &points);
+    if series.points.is_empty() {
+        return Err(ApiError::not_found(format!(
+            "no point of node {node} in the range carries {name}: its collector does not report \
+             it (PSI needs Linux 4.20+, packet rates a second collection) or its agent predates \
+             the figure"
+        )));
+    }
+    Ok(Json(Envelope::ok(series)).into_response())
 }
 
 #[cfg(test)]

@@ -77,8 +77,9 @@ pub struct NodeCpu {
     pub load15: f64,
     /// Logical CPUs (v3 counts the `cpu` labels of `node_cpu_seconds_total`).
     pub cores: u32,
-    /// CPU frequency, Hz. atlhyper-rs collectors report the mean over the CPUs, so this holds
-    /// one value, that mean; empty (and left out) when unknown.
+    /// CPU frequency of each logical CPU, Hz, in `cpuN` order; one value, the mean over the
+    /// CPUs, from a collector that reports no per-CPU frequency; empty (and left out) when
+    /// unknown.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub freq_hz: Vec<f64>,
 }
@@ -311,7 +312,12 @@ impl NodeMetrics {
                 load5: cpu.load_5,
                 load15: cpu.load_15,
                 cores: logical_cpus(s),
-                freq_hz: if cpu.frequency > 0.0 {
+                freq_hz: if !cpu.per_core_frequency.is_empty() {
+                    cpu.per_core_frequency
+                        .iter()
+                        .map(|mhz| mhz * HZ_PER_MHZ)
+                        .collect()
+                } else if cpu.frequency > 0.0 {
                     vec![cpu.frequency * HZ_PER_MHZ]
                 } else {
                     Vec::new()
@@ -566,6 +572,13 @@ mod tests {
         s.cpu.threads = 8;
         let v3 = NodeMetrics::from_snapshot(&s);
         assert_eq!(v3.cpu.freq_hz, vec![3_400_500_000.0]);
+        // Per CPU where the collector reports it; the mean only without it.
+        s.cpu.per_core_frequency = vec![3400.0, 1200.5];
+        assert_eq!(
+            NodeMetrics::from_snapshot(&s).cpu.freq_hz,
+            vec![3_400_000_000.0, 1_200_500_000.0]
+        );
+        s.cpu.per_core_frequency.clear();
         assert_eq!(v3.cpu.cores, 8);
         s.cpu.threads = 0;
         assert_eq!(NodeMetrics::from_snapshot(&s).cpu.cores, 4);

@@ -84,7 +84,10 @@ pub fn series_points(node: &str, end: DateTime<Utc>, count: i64) -> Vec<MetricsD
                 network_tx: 4000.0 + k,
                 cpu_temp: 50.0 + k,
                 load_1: 1.0 + k,
+                ..Default::default()
             }
+            // Extension figure i (in `MetricsDataPoint::extensions` order) is 100 (i + 1) + k.
+            .with_extensions(std::array::from_fn(|i| Some(100.0 * (i + 1) as f64 + k)))
         })
         .collect()
 }
@@ -98,6 +101,19 @@ pub fn spawn_agent(
     nodes: BTreeMap<String, NodeMetricsSnapshot>,
     end: DateTime<Utc>,
     commands: usize,
+) -> tokio::task::JoinHandle<()> {
+    spawn_agent_with(master, cluster, nodes, commands, move |node| {
+        series_points(node, end, 3)
+    })
+}
+
+/// [`spawn_agent`] answering `node_series` with `series(node)`.
+pub fn spawn_agent_with(
+    master: &Master,
+    cluster: &'static str,
+    nodes: BTreeMap<String, NodeMetricsSnapshot>,
+    commands: usize,
+    series: impl Fn(&str) -> Vec<MetricsDataPoint> + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {
     let m = master.clone();
     tokio::spawn(async move {
@@ -116,7 +132,7 @@ pub fn spawn_agent(
                 ("node_detail", Some(n)) => (true, serde_json::to_string(n).unwrap(), ""),
                 ("node_series", Some(_)) => (
                     true,
-                    serde_json::to_string(&series_points(&command.target_name, end, 3)).unwrap(),
+                    serde_json::to_string(&series(&command.target_name)).unwrap(),
                     "",
                 ),
                 _ => (false, String::new(), "unknown node or action"),

@@ -144,6 +144,7 @@ pub fn point(node: &str, at: DateTime<Utc>, v: f64) -> MetricsDataPoint {
         network_tx: 0.1,
         cpu_temp: 50.0 + v / 10.0,
         load_1: v / 100.0,
+        ..Default::default()
     }
 }
 
