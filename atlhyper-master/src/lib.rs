@@ -136,6 +136,8 @@ mod footprint;
 mod hub;
 mod ingest;
 mod limits;
+#[cfg(feature = "postgres")]
+pub mod migrate;
 mod open_mode;
 mod retire;
 mod routes;

@@ -106,5 +106,5 @@ pub use notify::{
     DeliveryResult, NotificationRecord, NotifiedGroup, NotifyStore, Silence, SilenceMatcher,
 };
 #[cfg(feature = "postgres")]
-pub use postgres::{PG_SCHEMA_VERSION, PgOptions, PgStore};
+pub use postgres::{ImportReport, ImportSource, PG_SCHEMA_VERSION, PgOptions, PgStore};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};

@@ -99,7 +99,7 @@ impl PgStore {
 
     /// The ids of `names` in `cluster_id`, created where missing. Ids are cached: node rows are
     /// never deleted.
-    async fn node_ids(
+    pub(super) async fn node_ids(
         &self,
         client: &Object,
         cluster_id: &str,
@@ -172,6 +172,40 @@ impl PgStore {
             out.insert(name, id);
         }
         Ok(out)
+    }
+
+    /// The id of an existing node (cached), `None` for a node never written.
+    async fn node_id(
+        &self,
+        client: &Object,
+        cluster_id: &str,
+        node_name: &str,
+    ) -> StoreResult<Option<i64>> {
+        if let Some(&id) = self
+            .node_ids
+            .lock()
+            .get(cluster_id)
+            .and_then(|k| k.get(node_name))
+        {
+            return Ok(Some(id));
+        }
+        let stmt = client
+            .prepare_cached("SELECT id FROM node WHERE cluster_id = $1 AND node_name = $2")
+            .await
+            .map_err(map_err)?;
+        let row = client
+            .query_opt(&stmt, &[&cluster_id, &node_name])
+            .await
+            .map_err(map_err)?;
+        let id = row.map(|r| r.get::<_, i64>(0));
+        if let Some(id) = id {
+            self.node_ids
+                .lock()
+                .entry(cluster_id.to_owned())
+                .or_default()
+                .insert(node_name.to_owned(), id);
+        }
+        Ok(id)
     }
 
     /// Inserts history rows (columns as arrays); how many were new.
@@ -353,21 +387,24 @@ impl MetricsStore for PgStore {
             return Ok(Vec::new());
         };
         let client = self.client().await?;
+        // The node's id first: the range read is then one primary-key range per day partition.
+        let Some(node_id) = self
+            .node_id(&client, &query.cluster_id, &query.node_name)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
         let stmt = client
             .prepare_cached(
-                "SELECT h.ts, h.cpu_usage, h.memory_usage, h.disk_usage, h.disk_io_read,
-                        h.disk_io_write, h.network_rx, h.network_tx, h.cpu_temp, h.load_1
-                 FROM node n JOIN history h ON h.node_id = n.id
-                 WHERE n.cluster_id = $1 AND n.node_name = $2 AND h.ts BETWEEN $3 AND $4
-                 ORDER BY h.ts",
+                "SELECT ts, cpu_usage, memory_usage, disk_usage, disk_io_read, disk_io_write,
+                        network_rx, network_tx, cpu_temp, load_1
+                 FROM history WHERE node_id = $1 AND ts BETWEEN $2 AND $3
+                 ORDER BY ts",
             )
             .await
             .map_err(map_err)?;
         let rows = client
-            .query(
-                &stmt,
-                &[&query.cluster_id, &query.node_name, &range.from, &range.to],
-            )
+            .query(&stmt, &[&node_id, &range.from, &range.to])
             .await
             .map_err(map_err)?;
         let rows = rows

@@ -7,6 +7,7 @@
 mod agents;
 mod alerts;
 mod commands;
+mod import;
 mod metrics;
 mod notify;
 mod schema;
@@ -24,6 +25,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::error::{StoreError, StoreResult};
 
+pub use import::{ImportReport, ImportSource};
 pub use schema::PG_SCHEMA_VERSION;
 
 /// Settings of [`PgStore::connect_with`].
