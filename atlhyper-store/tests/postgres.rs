@@ -165,3 +165,72 @@ async fn a_bad_url_is_invalid_and_an_unreachable_database_a_backend_error() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Backend(_)), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_reconnects_by_itself_after_an_immediate_restart() {
+    // A server of its own: this test kills it.
+    let Some(server) = atlhyper_testkit::TestPostgres::start(false) else {
+        return;
+    };
+    if server.port().is_none() {
+        eprintln!("skipped: the server of ATLHYPER_TEST_PG_URL cannot be restarted here");
+        return;
+    }
+    let url = server.fresh_database();
+    let options = atlhyper_store::PgOptions {
+        connect_timeout: Duration::from_secs(2),
+        ..atlhyper_store::PgOptions::default()
+    };
+    let store = PgStore::connect_with(&url, &options).await.unwrap();
+    let mut acknowledged = 0;
+    for i in 0..20 {
+        if store
+            .append_history("c", &[point("n1", t(i), i as f64)])
+            .await
+            .is_ok()
+        {
+            acknowledged += 1;
+        }
+    }
+    assert_eq!(acknowledged, 20);
+
+    // Down: calls fail with Backend (no panic, no hang past the timeout).
+    server.stop_immediate();
+    let err = store
+        .append_history("c", &[point("n1", t(100), 1.0)])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Backend(_)), "{err}");
+
+    // Back (crash recovery from the WAL): the same store works again and lost nothing it
+    // acknowledged.
+    server.start_again();
+    let mut back = false;
+    for _ in 0..50 {
+        if store
+            .append_history("c", &[point("n1", t(200), 2.0)])
+            .await
+            .is_ok()
+        {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the store reconnected");
+    let all = store
+        .history(&HistoryQuery {
+            cluster_id: "c".to_owned(),
+            node_name: "n1".to_owned(),
+            from: t(0),
+            to: t(1000),
+            max_points: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        all.len(),
+        21,
+        "20 acknowledged before the crash and 1 after"
+    );
+}
