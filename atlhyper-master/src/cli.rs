@@ -40,6 +40,11 @@ pub struct MasterArgs {
         default_value = "atlhyper-data/atlhyper.db"
     )]
     pub db_path: PathBuf,
+    /// PostgreSQL database instead of SQLite: `postgres://user:password@host:port/dbname`.
+    /// Several masters may share one database. When set, --db-path is not used. Read from the
+    /// environment preferably (the URL may hold a password); never printed.
+    #[arg(long, env = "MASTER_DB_URL", hide_env_values = true)]
+    pub db_url: Option<String>,
     /// Agent tokens: `token=cluster_id` pairs separated by commas.
     #[arg(long, env = "MASTER_AGENT_TOKENS", hide_env_values = true)]
     pub agent_tokens: Option<String>,

@@ -136,6 +136,8 @@ mod footprint;
 mod hub;
 mod ingest;
 mod limits;
+#[cfg(feature = "postgres")]
+pub mod migrate;
 mod open_mode;
 mod retire;
 mod routes;
@@ -229,8 +231,15 @@ pub async fn open_sqlite(path: &std::path::Path) -> Result<Arc<SqliteStore>, Mas
     Ok(Arc::new(store))
 }
 
-/// What the `atlhyper-master` binary runs: the configuration from `args`, SQLite at
-/// `args.db_path`, bound to `args.listen`, until `shutdown` completes.
+/// Connects to the PostgreSQL database at `url` and migrates its schema.
+#[cfg(feature = "postgres")]
+pub async fn open_postgres(url: &str) -> Result<Arc<atlhyper_store::PgStore>, MasterError> {
+    Ok(Arc::new(atlhyper_store::PgStore::connect(url).await?))
+}
+
+/// What the `atlhyper-master` binary runs: the configuration from `args`, PostgreSQL at
+/// `args.db_url` when set (cargo feature `postgres`), else SQLite at `args.db_path`, bound to
+/// `args.listen`, until `shutdown` completes.
 ///
 /// Refuses ([`MasterError::OpenOnNetwork`]), before touching the database or the network, an
 /// open configuration (see [`MasterConfig::is_open`]) on a non-loopback address, as
@@ -243,7 +252,45 @@ pub async fn run_from_args(
     if config.is_open() && !config.listen.ip().is_loopback() {
         return Err(MasterError::OpenOnNetwork(config.listen));
     }
-    let store = open_sqlite(&args.db_path).await?;
+    match args.db_url.as_deref().filter(|u| !u.is_empty()) {
+        #[cfg(feature = "postgres")]
+        Some(url) => serve_store(args, config, open_postgres(url).await?, shutdown).await,
+        #[cfg(not(feature = "postgres"))]
+        Some(_) => Err(ConfigError::new(
+            "MASTER_DB_URL",
+            "this build has no PostgreSQL support (cargo feature `postgres` of atlhyper-master)",
+        )
+        .into()),
+        None => serve_store(args, config, open_sqlite(&args.db_path).await?, shutdown).await,
+    }
+}
+
+/// Every store trait of one engine.
+trait Store:
+    atlhyper_store::MetricsStore
+    + atlhyper_store::CommandQueue
+    + atlhyper_store::AgentRegistry
+    + atlhyper_store::AlertStore
+    + atlhyper_store::NotifyStore
+{
+}
+
+impl<T> Store for T where
+    T: atlhyper_store::MetricsStore
+        + atlhyper_store::CommandQueue
+        + atlhyper_store::AgentRegistry
+        + atlhyper_store::AlertStore
+        + atlhyper_store::NotifyStore
+{
+}
+
+/// Binds, starts alerting and notification over `store` and serves until `shutdown`.
+async fn serve_store<S: Store>(
+    args: &MasterArgs,
+    config: MasterConfig,
+    store: Arc<S>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), MasterError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| MasterError::Bind {

@@ -1,21 +1,23 @@
 //! Store benches: latest upsert of 1000 nodes, history append throughput, a 30-day read of one
-//! node (raw and downsampled to 500 points), on SQLite (FULL and NORMAL) and in memory.
+//! node (raw and downsampled to 500 points), on SQLite (FULL and NORMAL), PostgreSQL (a
+//! throwaway local server, fsync on, over 127.0.0.1; skipped when PostgreSQL is not installed)
+//! and in memory, in one run.
 //!
 //! Before the criterion groups it also writes one day of history for many nodes (5-minute points,
 //! one batch per timestamp as the master does) to a fresh file and prints the sustained append
 //! rate and the database bytes per node per day.
 //!
-//! Run: `CARGO_TARGET_DIR=/work/target-bench cargo bench -p atlhyper-store --bench store --
-//! --warm-up-time 1 --measurement-time 3`.
+//! Run: `cargo bench -p atlhyper-store --bench store -- --warm-up-time 1 --measurement-time 3`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
 use atlhyper_store::{
-    AgentRegistry, AgentSeen, HistoryQuery, MemoryStore, MetricsStore, SeenVia, SqliteOptions,
-    SqliteStore, Synchronous,
+    AgentRegistry, AgentSeen, HistoryQuery, MemoryStore, MetricsStore, PgStore, SeenVia,
+    SqliteOptions, SqliteStore, Synchronous,
 };
+use atlhyper_testkit::TestPostgres;
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
@@ -82,10 +84,56 @@ fn day_of_history(rt: &Runtime, nodes: usize, synchronous: Synchronous) {
     );
 }
 
+/// A store over a fresh database of `server`.
+fn postgres(rt: &Runtime, server: &TestPostgres) -> PgStore {
+    rt.block_on(PgStore::connect(&server.fresh_database()))
+        .unwrap()
+}
+
+/// [`day_of_history`] on PostgreSQL; the size is the history partition's (table, index, TOAST).
+fn day_of_history_pg(rt: &Runtime, server: &TestPostgres, nodes: usize) {
+    let url = server.fresh_database();
+    let store = rt.block_on(PgStore::connect(&url)).unwrap();
+    let started = Instant::now();
+    for step in 0..288i64 {
+        let at = t(step * 300);
+        let batch: Vec<_> = (0..nodes).map(|n| point(n, at, step)).collect();
+        rt.block_on(store.append_history("bench", &batch)).unwrap();
+    }
+    let elapsed = started.elapsed();
+    let bytes: i64 = rt.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+            .query_one(
+                "SELECT pg_total_relation_size('history_p20240101')::bigint",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    });
+    let points = 288 * nodes;
+    println!(
+        "day_of_history/postgres: {nodes} nodes x 288 points = {points} points in {:.2} s = \
+         {:.0} points/s sustained; partition {bytes} B = {:.0} B per node per day",
+        elapsed.as_secs_f64(),
+        points as f64 / elapsed.as_secs_f64(),
+        bytes as f64 / nodes as f64
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let rt = Runtime::new().unwrap();
+    // Durable (fsync on), as SQLite FULL.
+    let pg = TestPostgres::start(true);
     day_of_history(&rt, 500, Synchronous::Full);
     day_of_history(&rt, 500, Synchronous::Normal);
+    if let Some(server) = &pg {
+        day_of_history_pg(&rt, server, 500);
+    }
 
     let dir = tempfile::tempdir().unwrap();
 
@@ -101,6 +149,16 @@ fn benches(c: &mut Criterion) {
     for sync in [Synchronous::Full, Synchronous::Normal] {
         let store = sqlite(&dir, &format!("latest-{sync:?}.db"), sync);
         group.bench_function(format!("sqlite_{sync:?}"), |b| {
+            b.iter_batched(
+                &mut batch,
+                |snaps| rt.block_on(store.upsert_latest("bench", &snaps)).unwrap(),
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    if let Some(server) = &pg {
+        let store = postgres(&rt, server);
+        group.bench_function("postgres", |b| {
             b.iter_batched(
                 &mut batch,
                 |snaps| rt.block_on(store.upsert_latest("bench", &snaps)).unwrap(),
@@ -144,6 +202,21 @@ fn benches(c: &mut Criterion) {
             );
         });
     }
+    if let Some(server) = &pg {
+        let store = postgres(&rt, server);
+        group.bench_function("postgres", |b| {
+            b.iter_batched(
+                &mut points,
+                |p| {
+                    assert_eq!(
+                        rt.block_on(store.append_history("bench", &p)).unwrap(),
+                        1000
+                    )
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
     group.finish();
 
     // One small write (an agent heartbeat) per commit: what the fsync of FULL costs.
@@ -152,6 +225,23 @@ fn benches(c: &mut Criterion) {
         let store = sqlite(&dir, &format!("beat-{sync:?}.db"), sync);
         let mut step = 0i64;
         group.bench_function(format!("sqlite_{sync:?}"), |b| {
+            b.iter(|| {
+                step += 1;
+                let seen = AgentSeen {
+                    cluster_id: "bench".to_owned(),
+                    agent_version: "0.1.0".to_owned(),
+                    remote_addr: "10.0.0.1:4000".to_owned(),
+                    at: t(step),
+                    via: SeenVia::Heartbeat,
+                };
+                rt.block_on(store.seen(&seen)).unwrap();
+            });
+        });
+    }
+    if let Some(server) = &pg {
+        let store = postgres(&rt, server);
+        let mut step = 0i64;
+        group.bench_function("postgres", |b| {
             b.iter(|| {
                 step += 1;
                 let seen = AgentSeen {
@@ -174,12 +264,17 @@ fn benches(c: &mut Criterion) {
         let batch: Vec<_> = (0..10).map(|n| point(n, t(step * 300), step)).collect();
         rt.block_on(memory.append_history("bench", &batch)).unwrap();
     }
+    let pg_store = pg.as_ref().map(|server| postgres(&rt, server));
     for chunk in (0..8640i64).collect::<Vec<_>>().chunks(100) {
         let batch: Vec<_> = chunk
             .iter()
             .flat_map(|&step| (0..10).map(move |n| point(n, t(step * 300), step)))
             .collect();
         rt.block_on(store.append_history("bench", &batch)).unwrap();
+        if let Some(pg_store) = &pg_store {
+            rt.block_on(pg_store.append_history("bench", &batch))
+                .unwrap();
+        }
     }
     let query = |max_points| HistoryQuery {
         cluster_id: "bench".to_owned(),
@@ -200,6 +295,12 @@ fn benches(c: &mut Criterion) {
         group.bench_function(format!("memory_{name}"), |b| {
             b.iter(|| black_box(rt.block_on(memory.history(&q)).unwrap()));
         });
+        if let Some(pg_store) = &pg_store {
+            assert_eq!(rt.block_on(pg_store.history(&q)).unwrap().len(), want);
+            group.bench_function(format!("postgres_{name}"), |b| {
+                b.iter(|| black_box(rt.block_on(pg_store.history(&q)).unwrap()));
+            });
+        }
     }
     group.finish();
 }

@@ -74,7 +74,11 @@
 //!   [`StoreError::Corrupt`], reports a full disk as [`StoreError::Full`] and recovers once space
 //!   is back.
 //!
-//! Both engines give the same answers to the same calls: one contract test suite runs against
+//! - [`PgStore`] (cargo feature `postgres`): one PostgreSQL database, pooled connections,
+//!   history partitioned by day, commands leased with `FOR UPDATE SKIP LOCKED`; several masters
+//!   can share it.
+//!
+//! Every engine gives the same answers to the same calls: one contract test suite runs against
 //! both, and a model test runs random operation sequences against both and compares every answer.
 //! Timestamps are kept to the nanosecond and numbers bit for bit.
 
@@ -85,6 +89,8 @@ mod error;
 mod memory;
 mod metrics;
 mod notify;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod sqlite;
 mod timestamp;
 
@@ -99,4 +105,6 @@ pub use metrics::{HistoryQuery, MetricsStore, NodeKey};
 pub use notify::{
     DeliveryResult, NotificationRecord, NotifiedGroup, NotifyStore, Silence, SilenceMatcher,
 };
+#[cfg(feature = "postgres")]
+pub use postgres::{ImportReport, ImportSource, PG_SCHEMA_VERSION, PgOptions, PgStore};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};

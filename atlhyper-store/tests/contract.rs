@@ -1070,7 +1070,27 @@ macro_rules! alert_contract {
     };
 }
 
+/// The suite on PostgreSQL: each test on a fresh database of the shared test server.
+macro_rules! postgres_contract {
+    ($suite:ident: $($name:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some(engine) = crate::common::postgres().await else { return };
+                    crate::$suite::$name(&engine.store).await;
+                }
+            )*
+        }
+    };
+}
+
 mod alerts {
+    postgres_contract!(
+        alert_suite: alert_rules_put_list_delete,
+        alert_changes_keep_running_alerts,
+        alert_history_filters_newest_first_and_prunes
+    );
     alert_contract!(
         memory: alert_rules_put_list_delete,
         alert_changes_keep_running_alerts,
@@ -1178,6 +1198,7 @@ macro_rules! every_engine {
     ($($name:ident),* $(,)?) => {
         contract!(suite, memory: $($name),*);
         contract!(suite, sqlite: $($name),*);
+        postgres_contract!(suite: $($name),*);
     };
 }
 
@@ -1209,5 +1230,7 @@ mod notify {
     contract!(notify_suite, memory: silences_put_get_list_prune, notified_groups_replace_and_delete,
         notifications_newest_first_and_pruned);
     contract!(notify_suite, sqlite: silences_put_get_list_prune, notified_groups_replace_and_delete,
+        notifications_newest_first_and_pruned);
+    postgres_contract!(notify_suite: silences_put_get_list_prune, notified_groups_replace_and_delete,
         notifications_newest_first_and_pruned);
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use atlhyper_model::{CommandResult, CommandStatus, NodeMetricsSnapshot};
 use atlhyper_store::{
-    AgentRegistry, AgentSeen, CommandFilter, CommandQueue, HistoryQuery, MetricsStore, SeenVia,
-    SqliteOptions, SqliteStore, StoreResult, Synchronous,
+    AgentRegistry, AgentSeen, CommandFilter, CommandQueue, HistoryQuery, MetricsStore, PgStore,
+    SeenVia, SqliteOptions, SqliteStore, StoreResult, Synchronous,
 };
 use common::{Store, command, kind, point, snapshot, t};
 use proptest::prelude::*;
@@ -445,5 +445,56 @@ proptest! {
             prop_assert_eq!(dump(&reopened).await, dump(&memory).await);
             Ok(())
         })?;
+    }
+}
+
+/// The same operation sequences against the in-memory engine and the PostgreSQL engine (a fresh
+/// database per case on one server held for the whole test), then the contents after
+/// reconnecting.
+#[test]
+fn postgres_agrees_with_memory() {
+    let Some(server) = atlhyper_testkit::TestPostgres::shared() else {
+        return;
+    };
+    let config = ProptestConfig {
+        cases: 64,
+        ..ProptestConfig::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let strategy = prop::collection::vec(op(), 1..60);
+    let outcome = runner.run(&strategy, |ops| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let url = server.fresh_database();
+            let memory = atlhyper_store::MemoryStore::new();
+            let postgres = PgStore::connect(&url).await.unwrap();
+            let mut model = LatestModel::default();
+            for (i, op) in ops.iter().enumerate() {
+                let want = apply(&memory, op).await;
+                let got = apply(&postgres, op).await;
+                prop_assert_eq!(&got, &want, "op {} {:?}", i, op);
+                model.apply(op);
+                for c in CLUSTERS.iter().filter(|c| !c.is_empty()) {
+                    prop_assert_eq!(
+                        format!("{:?}", postgres.list_latest(c).await.unwrap()),
+                        format!("{:?}", model.list(c)),
+                        "postgres latest of {} after op {} {:?}",
+                        c,
+                        i,
+                        op
+                    );
+                }
+            }
+            drop(postgres);
+            let reconnected = PgStore::connect(&url).await.unwrap();
+            prop_assert_eq!(dump(&reconnected).await, dump(&memory).await);
+            Ok(())
+        })
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
     }
 }

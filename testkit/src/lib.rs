@@ -8,6 +8,8 @@
 //!   TCP for tests against real servers;
 //! - [`real_programs_here`], [`promtool_here`], [`promtool_check_metrics`]: real programs the
 //!   tests run, failing under `CI=true` when missing and skipped elsewhere;
+//! - [`TestPostgres`]: a throwaway PostgreSQL server (Debian's binaries, a temporary directory,
+//!   a free port), or the one named by `ATLHYPER_TEST_PG_URL`;
 //! - [`gzip`]; [`percentile`] for load generators.
 //!
 //! Not published: it is support, not a sixth product crate.
@@ -23,6 +25,7 @@ mod gzip;
 mod http;
 mod measure;
 mod net;
+mod postgres;
 mod real_programs;
 pub mod snapshot;
 
@@ -30,5 +33,6 @@ pub use gzip::gzip;
 pub use http::{Answer, get_json, http, http_answer, http_get};
 pub use measure::percentile;
 pub use net::{free_port, wait_for};
+pub use postgres::{TEST_PG_URL_VAR, TestPostgres};
 pub use real_programs::{PROMTOOL, promtool_check_metrics, promtool_here, real_programs_here};
 pub use snapshot::{cluster, node, node_json, v2_node_json};

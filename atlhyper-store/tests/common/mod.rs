@@ -7,8 +7,8 @@ use atlhyper_model::{
     TcpMetrics, TemperatureMetrics, VmstatMetrics,
 };
 use atlhyper_store::{
-    AgentRegistry, AlertStore, CommandQueue, MemoryStore, MetricsStore, NotifyStore, SqliteOptions,
-    SqliteStore, StoreError, Synchronous,
+    AgentRegistry, AlertStore, CommandQueue, MemoryStore, MetricsStore, NotifyStore, PgStore,
+    SqliteOptions, SqliteStore, StoreError, Synchronous,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -27,6 +27,26 @@ pub fn memory() -> Engine<MemoryStore> {
         store: MemoryStore::new(),
         dir: None,
     }
+}
+
+/// The PostgreSQL engine over a fresh database of the shared test server (see
+/// [`atlhyper_testkit::TestPostgres`]); `None` (the test skips) when there is no PostgreSQL here.
+pub async fn postgres() -> Option<PgEngine> {
+    let server = atlhyper_testkit::TestPostgres::shared()?;
+    let url = server.fresh_database();
+    let store = PgStore::connect(&url).await.expect("connect to PostgreSQL");
+    Some(PgEngine {
+        store,
+        url,
+        _server: server,
+    })
+}
+
+/// The PostgreSQL engine under test, its database's URL and the server it lives on.
+pub struct PgEngine {
+    pub store: PgStore,
+    pub url: String,
+    _server: std::sync::Arc<atlhyper_testkit::TestPostgres>,
 }
 
 pub fn sqlite() -> Engine<SqliteStore> {

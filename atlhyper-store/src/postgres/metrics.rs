@@ -1,0 +1,560 @@
+//! [`MetricsStore`] over PostgreSQL: latest one row per node, history partitioned by day.
+
+use std::collections::HashMap;
+
+use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
+use chrono::{DateTime, NaiveDate, Utc};
+use deadpool_postgres::{GenericClient, Object};
+use tokio_postgres::error::SqlState;
+
+use super::{PgStore, count, map_err};
+use crate::error::{StoreError, StoreResult};
+use crate::metrics::{
+    HistoryQuery, HistoryRow, MetricsStore, NodeKey, POINT_FIELDS, Range, decode_snapshot,
+    encode_snapshot, shape,
+};
+use crate::timestamp::{to_ns, to_ns_clamped};
+
+/// Nanoseconds in a day.
+const DAY_NS: i64 = 86_400 * 1_000_000_000;
+/// Advisory lock key of partition creation and dropping ("ATLH" and 2).
+const PARTITION_LOCK: i64 = 0x4154_4C48_0000_0002;
+/// Name prefix of the history partitions.
+const PARTITION_PREFIX: &str = "history_p";
+
+/// The day (since the epoch, floor) of a timestamp in nanoseconds.
+fn day_of(ts: i64) -> i64 {
+    ts.div_euclid(DAY_NS)
+}
+
+/// The partition of day `day`: its name and `[from, to)` in nanoseconds. Days of storable
+/// timestamps only (years 1677 to 2262); bounds saturate at the ends of `i64`.
+fn partition(day: i64) -> (String, i64, i64) {
+    let date = DateTime::<Utc>::from_timestamp(day * 86_400, 0)
+        .map_or_else(|| "invalid".to_owned(), |d| d.format("%Y%m%d").to_string());
+    let from = day.saturating_mul(DAY_NS);
+    let to = day.saturating_add(1).saturating_mul(DAY_NS);
+    (format!("{PARTITION_PREFIX}{date}"), from, to)
+}
+
+/// The day of a partition name, `None` for a table that is not one of ours.
+fn day_of_partition(name: &str) -> Option<i64> {
+    let date = NaiveDate::parse_from_str(name.strip_prefix(PARTITION_PREFIX)?, "%Y%m%d").ok()?;
+    let midnight = date.and_hms_opt(0, 0, 0)?.and_utc();
+    Some(midnight.timestamp().div_euclid(86_400))
+}
+
+/// Every history partition: (day, name), oldest first.
+pub(super) async fn partitions(client: &impl GenericClient) -> StoreResult<Vec<(i64, String)>> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = 'history'::regclass",
+            &[],
+        )
+        .await
+        .map_err(map_err)?;
+    let mut out: Vec<(i64, String)> = rows
+        .iter()
+        .filter_map(|r| {
+            let name: String = r.get(0);
+            day_of_partition(&name).map(|day| (day, name))
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+impl PgStore {
+    /// Creates the history partitions of `days` that this process does not know to exist.
+    async fn ensure_days(&self, client: &mut Object, days: &[i64]) -> StoreResult<()> {
+        let missing: Vec<i64> = {
+            let known = self.days.lock();
+            days.iter()
+                .copied()
+                .filter(|d| !known.contains(d))
+                .collect()
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let tx = client.transaction().await.map_err(map_err)?;
+        // One creator at a time: concurrent `CREATE TABLE IF NOT EXISTS` of one name can fail.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK])
+            .await
+            .map_err(map_err)?;
+        for &day in &missing {
+            let (name, from, to) = partition(day);
+            tx.batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {name} PARTITION OF history
+                 FOR VALUES FROM ({from}) TO ({to})"
+            ))
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.days.lock().extend(missing);
+        Ok(())
+    }
+
+    /// The ids of `names` in `cluster_id`, created where missing. Ids are cached: node rows are
+    /// never deleted.
+    pub(super) async fn node_ids(
+        &self,
+        client: &Object,
+        cluster_id: &str,
+        names: &[&str],
+    ) -> StoreResult<HashMap<String, i64>> {
+        let mut out = HashMap::with_capacity(names.len());
+        let mut missing: Vec<&str> = Vec::new();
+        {
+            let cache = self.node_ids.lock();
+            let known = cache.get(cluster_id);
+            for &name in names {
+                match known.and_then(|k| k.get(name)) {
+                    Some(&id) => {
+                        out.insert(name.to_owned(), id);
+                    }
+                    None if !out.contains_key(name) && !missing.contains(&name) => {
+                        missing.push(name)
+                    }
+                    None => {}
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let stmt = client
+            .prepare_cached(
+                "WITH wanted AS (SELECT unnest($2::text[]) AS node_name),
+                 added AS (
+                     INSERT INTO node (cluster_id, node_name)
+                     SELECT $1, node_name FROM wanted
+                     ON CONFLICT (cluster_id, node_name) DO NOTHING
+                     RETURNING id, node_name
+                 )
+                 SELECT id, node_name FROM added
+                 UNION ALL
+                 SELECT n.id, n.node_name FROM node n JOIN wanted w USING (node_name)
+                 WHERE n.cluster_id = $1",
+            )
+            .await
+            .map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&cluster_id, &missing])
+            .await
+            .map_err(map_err)?;
+        let mut found: Vec<(String, i64)> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
+        if found.len() < missing.len() {
+            // Another process inserted some of them while this statement ran: its snapshot
+            // did not see them. A new statement does.
+            let rows = client
+                .query(
+                    "SELECT id, node_name FROM node WHERE cluster_id = $1 AND node_name = ANY($2)",
+                    &[&cluster_id, &missing],
+                )
+                .await
+                .map_err(map_err)?;
+            found = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
+        }
+        if found.len() < missing.len() {
+            return Err(StoreError::Backend(format!(
+                "node ids of cluster {cluster_id}: {} of {} found",
+                found.len(),
+                missing.len()
+            )));
+        }
+        let mut cache = self.node_ids.lock();
+        let known = cache.entry(cluster_id.to_owned()).or_default();
+        for (name, id) in found {
+            known.insert(name.clone(), id);
+            out.insert(name, id);
+        }
+        Ok(out)
+    }
+
+    /// The id of an existing node (cached), `None` for a node never written.
+    async fn node_id(
+        &self,
+        client: &Object,
+        cluster_id: &str,
+        node_name: &str,
+    ) -> StoreResult<Option<i64>> {
+        if let Some(&id) = self
+            .node_ids
+            .lock()
+            .get(cluster_id)
+            .and_then(|k| k.get(node_name))
+        {
+            return Ok(Some(id));
+        }
+        let stmt = client
+            .prepare_cached("SELECT id FROM node WHERE cluster_id = $1 AND node_name = $2")
+            .await
+            .map_err(map_err)?;
+        let row = client
+            .query_opt(&stmt, &[&cluster_id, &node_name])
+            .await
+            .map_err(map_err)?;
+        let id = row.map(|r| r.get::<_, i64>(0));
+        if let Some(id) = id {
+            self.node_ids
+                .lock()
+                .entry(cluster_id.to_owned())
+                .or_default()
+                .insert(node_name.to_owned(), id);
+        }
+        Ok(id)
+    }
+
+    /// Inserts history rows (columns as arrays); how many were new.
+    async fn insert_history(
+        &self,
+        client: &Object,
+        ids: &[i64],
+        ts: &[i64],
+        columns: &[Vec<f64>; POINT_FIELDS],
+    ) -> Result<u64, tokio_postgres::Error> {
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO history (node_id, ts, cpu_usage, memory_usage, disk_usage,
+                     disk_io_read, disk_io_write, network_rx, network_tx, cpu_temp, load_1)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::float8[], $4::float8[],
+                     $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::float8[],
+                     $10::float8[], $11::float8[])
+                 ON CONFLICT DO NOTHING",
+            )
+            .await?;
+        let c = columns;
+        client
+            .execute(
+                &stmt,
+                &[
+                    &ids, &ts, &c[0], &c[1], &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &c[8],
+                ],
+            )
+            .await
+    }
+}
+
+fn check_cluster(cluster_id: &str) -> StoreResult<()> {
+    if cluster_id.is_empty() {
+        return Err(StoreError::Invalid("empty cluster_id".to_owned()));
+    }
+    Ok(())
+}
+
+fn strings(rows: &[tokio_postgres::Row]) -> Vec<String> {
+    rows.iter().map(|r| r.get(0)).collect()
+}
+
+#[async_trait::async_trait]
+impl MetricsStore for PgStore {
+    async fn upsert_latest(
+        &self,
+        cluster_id: &str,
+        snapshots: &[NodeMetricsSnapshot],
+    ) -> StoreResult<()> {
+        check_cluster(cluster_id)?;
+        // Within a batch the later entry of a node wins: one row per node for the statement.
+        let mut last: HashMap<&str, (i64, String)> = HashMap::with_capacity(snapshots.len());
+        let mut order: Vec<&str> = Vec::with_capacity(snapshots.len());
+        for s in snapshots {
+            let encoded = (
+                to_ns(s.timestamp, "snapshot timestamp")?,
+                encode_snapshot(s)?,
+            );
+            if last.insert(s.node_name.as_str(), encoded).is_none() {
+                order.push(s.node_name.as_str());
+            }
+        }
+        if order.is_empty() {
+            return Ok(());
+        }
+        let client = self.client().await?;
+        let ids = self.node_ids(&client, cluster_id, &order).await?;
+        let mut node_ids = Vec::with_capacity(order.len());
+        let mut ts = Vec::with_capacity(order.len());
+        let mut json = Vec::with_capacity(order.len());
+        for name in &order {
+            let (at, text) = &last[name];
+            node_ids.push(ids[*name]);
+            ts.push(*at);
+            json.push(text.as_str());
+        }
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO latest (node_id, ts, snapshot)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
+                 ON CONFLICT (node_id) DO UPDATE SET ts = excluded.ts, snapshot = excluded.snapshot",
+            )
+            .await
+            .map_err(map_err)?;
+        client
+            .execute(&stmt, &[&node_ids, &ts, &json])
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn get_latest(
+        &self,
+        cluster_id: &str,
+        node_name: &str,
+    ) -> StoreResult<Option<NodeMetricsSnapshot>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT l.snapshot FROM node n JOIN latest l ON l.node_id = n.id
+                 WHERE n.cluster_id = $1 AND n.node_name = $2",
+            )
+            .await
+            .map_err(map_err)?;
+        let row = client
+            .query_opt(&stmt, &[&cluster_id, &node_name])
+            .await
+            .map_err(map_err)?;
+        row.map(|r| decode_snapshot(r.get::<_, &str>(0).as_bytes()))
+            .transpose()
+    }
+
+    async fn list_latest(&self, cluster_id: &str) -> StoreResult<Vec<NodeMetricsSnapshot>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT l.snapshot FROM node n JOIN latest l ON l.node_id = n.id
+                 WHERE n.cluster_id = $1 ORDER BY n.node_name",
+            )
+            .await
+            .map_err(map_err)?;
+        let rows = client.query(&stmt, &[&cluster_id]).await.map_err(map_err)?;
+        rows.iter()
+            .map(|r| decode_snapshot(r.get::<_, &str>(0).as_bytes()))
+            .collect()
+    }
+
+    async fn append_history(
+        &self,
+        cluster_id: &str,
+        points: &[MetricsDataPoint],
+    ) -> StoreResult<usize> {
+        check_cluster(cluster_id)?;
+        let rows = points
+            .iter()
+            .map(|p| Ok((p.node_name.as_str(), HistoryRow::from_point(p)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut client = self.client().await?;
+        let names: Vec<&str> = rows.iter().map(|(n, _)| *n).collect();
+        let ids = self.node_ids(&client, cluster_id, &names).await?;
+        let mut node_ids = Vec::with_capacity(rows.len());
+        let mut ts = Vec::with_capacity(rows.len());
+        let mut columns: [Vec<f64>; POINT_FIELDS] =
+            std::array::from_fn(|_| Vec::with_capacity(rows.len()));
+        let mut days: Vec<i64> = Vec::new();
+        for (name, row) in &rows {
+            node_ids.push(ids[*name]);
+            ts.push(row.ts);
+            for (column, v) in columns.iter_mut().zip(row.values) {
+                column.push(v);
+            }
+            let day = day_of(row.ts);
+            if !days.contains(&day) {
+                days.push(day);
+            }
+        }
+        self.ensure_days(&mut client, &days).await?;
+        let added = match self.insert_history(&client, &node_ids, &ts, &columns).await {
+            // Another process dropped a partition this one knew (a retention prune): forget
+            // what it knew, create what is missing, once more.
+            Err(e) if e.code() == Some(&SqlState::CHECK_VIOLATION) => {
+                self.days.lock().clear();
+                self.ensure_days(&mut client, &days).await?;
+                self.insert_history(&client, &node_ids, &ts, &columns)
+                    .await
+                    .map_err(map_err)?
+            }
+            other => other.map_err(map_err)?,
+        };
+        Ok(usize::try_from(added).unwrap_or(usize::MAX))
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<MetricsDataPoint>> {
+        let Some(range) = Range::of(query)? else {
+            return Ok(Vec::new());
+        };
+        let client = self.client().await?;
+        // The node's id first: the range read is then one primary-key range per day partition.
+        let Some(node_id) = self
+            .node_id(&client, &query.cluster_id, &query.node_name)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let stmt = client
+            .prepare_cached(
+                "SELECT ts, cpu_usage, memory_usage, disk_usage, disk_io_read, disk_io_write,
+                        network_rx, network_tx, cpu_temp, load_1
+                 FROM history WHERE node_id = $1 AND ts BETWEEN $2 AND $3
+                 ORDER BY ts",
+            )
+            .await
+            .map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&node_id, &range.from, &range.to])
+            .await
+            .map_err(map_err)?;
+        let rows = rows
+            .iter()
+            .map(|r| {
+                let mut values = [0.0; POINT_FIELDS];
+                for (i, v) in values.iter_mut().enumerate() {
+                    *v = r.get(i + 1);
+                }
+                HistoryRow {
+                    ts: r.get(0),
+                    values,
+                }
+            })
+            .collect();
+        Ok(shape(rows, range, &query.node_name))
+    }
+
+    async fn prune_history(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let before = to_ns_clamped(before);
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK])
+            .await
+            .map_err(map_err)?;
+        let mut deleted = 0u64;
+        for (day, name) in partitions(&tx).await? {
+            let (_, from, to) = partition(day);
+            if to <= before {
+                // The whole day is older than the bound: drop it (its rows counted first).
+                let n: i64 = tx
+                    .query_one(&format!("SELECT count(*) FROM {name}"), &[])
+                    .await
+                    .map_err(map_err)?
+                    .get(0);
+                tx.batch_execute(&format!("DROP TABLE {name}"))
+                    .await
+                    .map_err(map_err)?;
+                deleted += count(n, "history rows")?;
+            } else if from < before {
+                deleted += tx
+                    .execute(&format!("DELETE FROM {name} WHERE ts < $1"), &[&before])
+                    .await
+                    .map_err(map_err)?;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.days.lock().retain(|&d| partition(d).2 > before);
+        Ok(deleted)
+    }
+
+    async fn list_clusters(&self) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT cluster_id FROM node
+                 WHERE EXISTS (SELECT 1 FROM latest WHERE node_id = node.id)
+                    OR EXISTS (SELECT 1 FROM history WHERE node_id = node.id)
+                 ORDER BY cluster_id",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(strings(&rows))
+    }
+
+    async fn list_nodes(&self, cluster_id: &str) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT node_name FROM node
+                 WHERE cluster_id = $1
+                   AND (EXISTS (SELECT 1 FROM latest WHERE node_id = node.id)
+                     OR EXISTS (SELECT 1 FROM history WHERE node_id = node.id))
+                 ORDER BY node_name",
+                &[&cluster_id],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(strings(&rows))
+    }
+
+    async fn delete_latest(&self, cluster_id: &str, node_name: &str) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "DELETE FROM latest WHERE node_id =
+                   (SELECT id FROM node WHERE cluster_id = $1 AND node_name = $2)",
+                &[&cluster_id, &node_name],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(n > 0)
+    }
+
+    async fn delete_cluster_latest(&self, cluster_id: &str) -> StoreResult<u64> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM latest WHERE node_id IN (SELECT id FROM node WHERE cluster_id = $1)",
+                &[&cluster_id],
+            )
+            .await
+            .map_err(map_err)
+    }
+
+    async fn retire_latest(&self, before: DateTime<Utc>) -> StoreResult<Vec<NodeKey>> {
+        let before = to_ns_clamped(before);
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "DELETE FROM latest l USING node n
+                 WHERE n.id = l.node_id AND l.ts < $1
+                 RETURNING n.cluster_id, n.node_name",
+                &[&before],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut retired: Vec<NodeKey> = rows
+            .iter()
+            .map(|r| NodeKey {
+                cluster_id: r.get(0),
+                node_name: r.get(1),
+            })
+            .collect();
+        retired.sort();
+        Ok(retired)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_utc_days() {
+        let ts = DateTime::parse_from_rfc3339("2024-01-20T23:59:59.999999999Z")
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap();
+        let (name, from, to) = partition(day_of(ts));
+        assert_eq!(name, "history_p20240120");
+        assert!(from <= ts && ts < to);
+        assert_eq!(to - from, DAY_NS);
+        assert_eq!(day_of_partition(&name), Some(day_of(ts)));
+        // Before the epoch the day still floors.
+        let (old, from, to) = partition(day_of(-1));
+        assert_eq!(old, "history_p19691231");
+        assert!(from <= -1 && -1 < to);
+        assert_eq!(day_of_partition("history_pnope"), None);
+        assert_eq!(day_of_partition("latest"), None);
+    }
+}

@@ -1,0 +1,215 @@
+//! The PostgreSQL engine: a pool of connections (deadpool over tokio-postgres) to one database
+//! that several masters may share.
+//!
+//! See [`PgStore`] for the layout, the partitioning of history and what the engine promises
+//! when several processes use the database at once.
+
+mod agents;
+mod alerts;
+mod commands;
+mod import;
+mod metrics;
+mod notify;
+mod schema;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use parking_lot::Mutex;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::error::{StoreError, StoreResult};
+
+pub use import::{ImportReport, ImportSource};
+pub use schema::PG_SCHEMA_VERSION;
+
+/// Settings of [`PgStore::connect_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Most connections the pool opens. Default 16.
+    pub max_connections: usize,
+    /// How long a call waits for a free connection, and for a new one to be set up, before it
+    /// fails with [`StoreError::Backend`]. Default 5 s.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Every store trait over one PostgreSQL database (tokio-postgres, pooled by deadpool).
+///
+/// # Layout
+/// Versioned migrations (table `atlhyper_schema`; see [`PG_SCHEMA_VERSION`]), applied under an
+/// advisory lock, so masters starting together migrate once. Timestamps are `BIGINT`
+/// nanoseconds since the epoch and numbers `DOUBLE PRECISION`, so answers are the SQLite
+/// engine's to the nanosecond and the bit; names sort bytewise (`COLLATE "C"`).
+/// - `node`: one id per (cluster, node). Rows are never deleted, so every process may cache
+///   ids for ever.
+/// - `latest`: one row per node (the snapshot as JSON text), upserted in one statement per batch.
+/// - `history`: range-partitioned by day on the timestamp (`history_pYYYYMMDD`, created on first
+///   use); primary key (node_id, ts) per partition makes appends idempotent. The retention prune
+///   drops whole days and deletes rows only in the day the bound falls in.
+/// - `command`: the queue; `take` leases rows with `FOR UPDATE SKIP LOCKED`, so masters taking
+///   for the same cluster at once never hand out one command twice.
+/// - `agent`, the alerting and notification tables: as in the SQLite engine.
+///
+/// # Failures
+/// A call that cannot get a connection (database down, restarting, unreachable) fails with
+/// [`StoreError::Backend`] after at most [`PgOptions::connect_timeout`]; the pool reconnects by
+/// itself once the database is back. A write is acknowledged only after its commit.
+///
+/// TLS to the database is not supported yet: the URL's `sslmode` must be `disable` or `prefer`
+/// (which then connects without TLS).
+pub struct PgStore {
+    pool: Pool,
+    /// Node ids known to this process, by cluster then node.
+    node_ids: Arc<Mutex<HashMap<String, HashMap<String, i64>>>>,
+    /// History partitions (day numbers) known to exist.
+    days: Arc<Mutex<HashSet<i64>>>,
+}
+
+impl std::fmt::Debug for PgStore {
+    // The URL may hold a password: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user:password@host:port/dbname`) with
+    /// default [`PgOptions`] and migrates its schema.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(url, &PgOptions::default()).await
+    }
+
+    /// [`Self::connect`] with `options`.
+    pub async fn connect_with(url: &str, options: &PgOptions) -> StoreResult<Self> {
+        let store = Self::lazy(url, options)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A store over `url` that has not talked to the database yet: nothing is checked but the
+    /// URL. Call [`Self::migrate`] before the first use (a master that starts while the
+    /// database is down builds this, then migrates once it is reachable).
+    pub fn lazy(url: &str, options: &PgOptions) -> StoreResult<Self> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(StoreError::Invalid(
+                "database URL asks for sslmode=require: TLS to PostgreSQL is not supported"
+                    .to_owned(),
+            ));
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(options.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("atlhyper");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                // A connection whose socket closed (database restarted) is dropped at once.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| StoreError::Invalid(format!("database pool: {e}")))?;
+        Ok(Self {
+            pool,
+            node_ids: Arc::default(),
+            days: Arc::default(),
+        })
+    }
+
+    /// Creates or upgrades the schema (idempotent; safe while other processes do the same).
+    /// A database of a newer atlhyper-rs is refused with [`StoreError::Corrupt`].
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        schema::migrate(&mut client).await
+    }
+
+    /// One round trip to the database: `Ok` when it answers.
+    pub async fn ping(&self) -> StoreResult<()> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(map_err)?;
+        Ok(())
+    }
+
+    /// The names of the history partitions, oldest first.
+    pub async fn history_partitions(&self) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        Ok(metrics::partitions(&client)
+            .await?
+            .into_iter()
+            .map(|(_, name)| name)
+            .collect())
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> StoreResult<Object> {
+        self.pool.get().await.map_err(pool_err)
+    }
+}
+
+/// Translates a pool error: the database could not be reached in time.
+fn pool_err(e: PoolError) -> StoreError {
+    match e {
+        PoolError::Backend(e) => map_err(e),
+        other => StoreError::Backend(format!("database unavailable: {other}")),
+    }
+}
+
+/// Translates an engine error: full disk, corruption, text PostgreSQL cannot hold, the rest.
+pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
+    let Some(code) = e.code() else {
+        return StoreError::Backend(e.to_string());
+    };
+    let text = e
+        .as_db_error()
+        .map_or_else(|| e.to_string(), |db| db.message().to_owned());
+    if *code == SqlState::DISK_FULL || *code == SqlState::OUT_OF_MEMORY {
+        StoreError::Full(text)
+    } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
+        StoreError::Corrupt(text)
+    } else if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+        || *code == SqlState::UNTRANSLATABLE_CHARACTER
+    {
+        // A NUL character: PostgreSQL text cannot hold it.
+        StoreError::Invalid(text)
+    } else {
+        StoreError::Backend(format!("{text} (SQLSTATE {})", code.code()))
+    }
+}
+
+/// `n` as a `BIGINT`.
+fn to_i64(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A stored count back as `u64`; a negative one is `Corrupt`.
+fn count(n: i64, what: &str) -> StoreResult<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} is negative")))
+}
