@@ -25,6 +25,7 @@ mod measure;
 mod net;
 mod real_programs;
 pub mod snapshot;
+pub mod tls;
 
 pub use gzip::gzip;
 pub use http::{Answer, get_json, http, http_answer, http_get};
