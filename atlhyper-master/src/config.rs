@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use atlhyper_http::tls::TlsSettings;
 pub use atlhyper_model::ConfigError;
 use atlhyper_model::parse_duration;
 
@@ -97,6 +98,10 @@ pub struct MasterConfig {
     pub heavy_read_concurrency: usize,
     /// How long a heavy read waits for a free slot before a 503 with `Retry-After` (1 s).
     pub heavy_read_wait: Duration,
+    /// Serve over TLS with this certificate, and require agents' client certificates when it
+    /// names a client CA (`MASTER_TLS_CERT`, `MASTER_TLS_KEY`, `MASTER_TLS_CLIENT_CA`); `None`
+    /// serves plain HTTP.
+    pub tls: Option<TlsSettings>,
 }
 
 /// A request budget as a token bucket: at most `requests` in any `per`, all of which may come
@@ -216,6 +221,7 @@ impl Default for MasterConfig {
             max_pending_commands: 1000,
             heavy_read_concurrency: 64,
             heavy_read_wait: Duration::from_secs(1),
+            tls: None,
         }
     }
 }
@@ -258,6 +264,7 @@ impl fmt::Debug for MasterConfig {
             .field("max_pending_commands", &self.max_pending_commands)
             .field("heavy_read_concurrency", &self.heavy_read_concurrency)
             .field("heavy_read_wait", &self.heavy_read_wait)
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -147,7 +147,8 @@ mod view;
 use std::future::Future;
 use std::sync::Arc;
 
-use atlhyper_http::serve::{ServeLimits, serve};
+use atlhyper_http::serve::{ServeLimits, serve_with};
+use atlhyper_http::tls::ServerTls;
 use atlhyper_store::SqliteStore;
 
 pub use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
@@ -181,6 +182,7 @@ pub async fn run_master(
     if master.config.is_open() && !addr.ip().is_loopback() {
         return Err(MasterError::OpenOnNetwork(addr));
     }
+    let tls = master.config.tls.clone().map(ServerTls::load).transpose()?;
     master.restore().await?;
     let tasks = tasks::spawn_all(&master);
     let token = master.shutdown.clone();
@@ -188,9 +190,9 @@ pub async fn run_master(
         header_timeout: master.config.header_timeout,
         max_connections: master.config.max_connections,
     };
-    tracing::info!(%addr, "master listening");
+    tracing::info!(%addr, tls = tls.is_some(), "master listening");
     // Long polls and waiting requests end at the token, then in-flight requests finish.
-    serve(listener, master.router(), limits, async move {
+    serve_with(listener, master.router(), limits, tls, async move {
         shutdown.await;
         token.cancel();
     })
