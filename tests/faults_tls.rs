@@ -59,7 +59,21 @@ fn curl(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> (u16, String, String) {
+    curl_as(url, ca_file, None, headers, body)
+}
+
+/// [`curl`] presenting the client certificate and key `client`.
+fn curl_as(
+    url: &str,
+    ca_file: &Path,
+    client: Option<(&Path, &Path)>,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> (u16, String, String) {
     let mut cmd = Command::new(CURL);
+    if let Some((cert, key)) = client {
+        cmd.arg("--cert").arg(cert).arg("--key").arg(key);
+    }
     cmd.args([
         "-sS",
         "--max-time",
@@ -99,9 +113,26 @@ fn curl(
 
 /// Waits until `GET https://addr/health` answers 200 through curl.
 fn wait_healthy_tls(addr: SocketAddr, ca_file: &Path, who: &Proc) {
+    wait_healthy_tls_as(addr, ca_file, None, who);
+}
+
+fn wait_healthy_tls_as(
+    addr: SocketAddr,
+    ca_file: &Path,
+    client: Option<(&Path, &Path)>,
+    who: &Proc,
+) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if curl(&format!("https://{addr}/health"), ca_file, &[], None).0 == 200 {
+        if curl_as(
+            &format!("https://{addr}/health"),
+            ca_file,
+            client,
+            &[],
+            None,
+        )
+        .0 == 200
+        {
             return;
         }
         assert!(
@@ -196,6 +227,8 @@ fn tls_slowloris(addr: SocketAddr, n: usize, every: Duration) -> Slowloris {
     Slowloris::start_with(addr, &hello[..5], Some(hello[5..].to_vec()), n, every)
 }
 
+/// The master requires client certificates (`MASTER_TLS_CLIENT_CA`); the agent presents one
+/// naming its cluster and no token, the operator's curl one of its own.
 #[test]
 fn daemon_agent_and_master_speak_tls_end_to_end() {
     let _serial = serial();
@@ -203,6 +236,15 @@ fn daemon_agent_and_master_speak_tls_end_to_end() {
         return;
     }
     let pki = Pki::new("tls-e2e");
+    let clients = TestCa::new("agent CA");
+    let client_ca = clients.write(&pki.dir.0, "client-ca");
+    let (agent_cert, agent_key) = clients
+        .client(&["fault-tls"], Validity::Current)
+        .write(&pki.dir.0, "agent-client");
+    let (reader_cert, reader_key) = clients
+        .client(&["operator"], Validity::Current)
+        .write(&pki.dir.0, "reader-client");
+    let reader = Some((reader_cert.as_path(), reader_key.as_path()));
     let master_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let master = Proc::spawn(
         "atlhyper-master",
@@ -215,10 +257,20 @@ fn daemon_agent_and_master_speak_tls_end_to_end() {
             ),
             ("MASTER_TLS_CERT", pki.cert.display().to_string()),
             ("MASTER_TLS_KEY", pki.key.display().to_string()),
+            ("MASTER_TLS_CLIENT_CA", client_ca.display().to_string()),
         ],
         &pki.dir.0,
     );
-    wait_healthy_tls(master_addr, &pki.ca_file, &master);
+    wait_healthy_tls_as(master_addr, &pki.ca_file, reader, &master);
+    // Without a client certificate the master does not talk.
+    let (code, _, err) = curl(
+        &format!("https://{master_addr}/health"),
+        &pki.ca_file,
+        &[],
+        None,
+    );
+    assert_eq!(code, 0, "answered without a client certificate");
+    eprintln!("curl without a client certificate: {}", err.trim());
     let (agent, agent_addr) = tls_agent(
         &pki,
         &[
@@ -227,6 +279,8 @@ fn daemon_agent_and_master_speak_tls_end_to_end() {
                 format!("https://localhost:{}", master_addr.port()),
             ),
             ("AGENT_CA_FILE", pki.ca_file.display().to_string()),
+            ("AGENT_CLIENT_CERT", agent_cert.display().to_string()),
+            ("AGENT_CLIENT_KEY", agent_key.display().to_string()),
             ("AGENT_TOKEN", String::new()),
             ("AGENT_SNAPSHOT_INTERVAL", "200ms".to_owned()),
         ],
@@ -269,7 +323,7 @@ fn daemon_agent_and_master_speak_tls_end_to_end() {
     let url = format!("https://{master_addr}/api/v2/clusters/fault-tls/node-metrics");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (code, text, _) = curl(&url, &pki.ca_file, &[], None);
+        let (code, text, _) = curl_as(&url, &pki.ca_file, reader, &[], None);
         if code == 200 && text.contains("tls-node") {
             break;
         }
@@ -281,13 +335,18 @@ fn daemon_agent_and_master_speak_tls_end_to_end() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Only the certificate-less curl above was refused.
+    let refused = master.log_text().matches("TLS handshake failed").count();
+    assert_eq!(refused, 1, "{}", master.log_text());
     for p in [&master, &agent, &daemon] {
+        p.assert_no_panic();
+    }
+    for p in [&agent, &daemon] {
         assert!(
             !p.log_text().contains("TLS handshake failed"),
             "{}",
             p.log_text()
         );
-        p.assert_no_panic();
     }
 }
 

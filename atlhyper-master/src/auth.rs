@@ -12,6 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
+use atlhyper_http::tls::ClientCertificate;
+
 use crate::config::MasterConfig;
 use crate::error::ApiError;
 
@@ -139,9 +141,14 @@ impl Tokens {
     /// field); each one that is present must agree. With agent tokens configured, the identity
     /// is the token's cluster: no or an unknown token is 401, a claim of another cluster 403.
     /// Without tokens (development mode) the claims are the identity and at least one is needed.
+    ///
+    /// A client certificate (verified by the TLS layer against `--tls-client-ca`) identifies
+    /// an agent instead of a token: the claimed cluster id must be one of its DNS names (403
+    /// otherwise). Next to a token, it must name the token's cluster.
     pub(crate) fn agent_identity(
         &self,
         headers: &HeaderMap,
+        cert: Option<&ClientCertificate>,
         claimed: &[Option<&str>],
     ) -> Result<String, ApiError> {
         let claims: Vec<&str> = claimed
@@ -150,6 +157,45 @@ impl Tokens {
             .copied()
             .filter(|c| !c.is_empty())
             .collect();
+        let identity = match cert {
+            Some(cert) if bearer(headers).is_none() => {
+                let cluster = Self::claimed_identity(&claims)?;
+                if !cert.names(&cluster) {
+                    return Err(ApiError::forbidden(format!(
+                        "the client certificate does not name cluster {cluster:?} among its DNS names"
+                    )));
+                }
+                return Ok(cluster);
+            }
+            _ => self.token_identity(headers, &claims)?,
+        };
+        if let Some(cert) = cert
+            && !cert.names(&identity)
+        {
+            return Err(ApiError::forbidden(
+                "the client certificate does not name the agent token's cluster",
+            ));
+        }
+        Ok(identity)
+    }
+
+    /// The identity of the claims alone (development mode, or a client certificate to check).
+    fn claimed_identity(claims: &[&str]) -> Result<String, ApiError> {
+        let Some(first) = claims.first() else {
+            return Err(ApiError::bad_request(
+                "X-Cluster-ID header (or cluster_id) is required",
+            ));
+        };
+        if claims.iter().any(|c| c != first) {
+            return Err(ApiError::forbidden(
+                "conflicting cluster ids in one request",
+            ));
+        }
+        valid_cluster_id(first)?;
+        Ok((*first).to_owned())
+    }
+
+    fn token_identity(&self, headers: &HeaderMap, claims: &[&str]) -> Result<String, ApiError> {
         if self.agents_need_token() {
             let token =
                 bearer(headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
@@ -163,18 +209,7 @@ impl Tokens {
             }
             Ok(cluster.clone())
         } else {
-            let Some(first) = claims.first() else {
-                return Err(ApiError::bad_request(
-                    "X-Cluster-ID header (or cluster_id) is required",
-                ));
-            };
-            if claims.iter().any(|c| c != first) {
-                return Err(ApiError::forbidden(
-                    "conflicting cluster ids in one request",
-                ));
-            }
-            valid_cluster_id(first)?;
-            Ok((*first).to_owned())
+            Self::claimed_identity(claims)
         }
     }
 
@@ -256,39 +291,79 @@ mod tests {
     #[test]
     fn agent_identity_comes_from_token() {
         let t = tokens();
-        assert_eq!(t.agent_identity(&headers("tb"), &[Some("b")]).unwrap(), "b");
-        assert_eq!(t.agent_identity(&headers("tb"), &[None]).unwrap(), "b");
-        let e = t.agent_identity(&headers("tb"), &[Some("a")]).unwrap_err();
-        assert_eq!(e.status, 403);
-        let e = t.agent_identity(&headers("tc"), &[Some("a")]).unwrap_err();
-        assert_eq!(e.status, 401);
+        assert_eq!(
+            t.agent_identity(&headers("tb"), None, &[Some("b")])
+                .unwrap(),
+            "b"
+        );
+        assert_eq!(
+            t.agent_identity(&headers("tb"), None, &[None]).unwrap(),
+            "b"
+        );
         let e = t
-            .agent_identity(&HeaderMap::new(), &[Some("a")])
+            .agent_identity(&headers("tb"), None, &[Some("a")])
+            .unwrap_err();
+        assert_eq!(e.status, 403);
+        let e = t
+            .agent_identity(&headers("tc"), None, &[Some("a")])
             .unwrap_err();
         assert_eq!(e.status, 401);
+        let e = t
+            .agent_identity(&HeaderMap::new(), None, &[Some("a")])
+            .unwrap_err();
+        assert_eq!(e.status, 401);
+    }
+
+    #[test]
+    fn a_client_certificate_identifies_the_cluster_it_names() {
+        use atlhyper_testkit::tls::{TestCa, Validity};
+        let leaf = TestCa::new("agents").client(&["a"], Validity::Current);
+        let path = std::path::Path::new("a.crt");
+        let der = atlhyper_http::tls::parse_certificates(path, leaf.cert.as_bytes())
+            .unwrap()
+            .remove(0);
+        let cert = ClientCertificate(Arc::new(der));
+        let t = tokens();
+        // Instead of a token: the claim must be a name of the certificate.
+        let alone = |claim| t.agent_identity(&HeaderMap::new(), Some(&cert), &[claim]);
+        assert_eq!(alone(Some("a")).unwrap(), "a");
+        assert_eq!(alone(Some("b")).unwrap_err().status, 403);
+        assert_eq!(alone(None).unwrap_err().status, 400);
+        assert_eq!(alone(Some("bad id")).unwrap_err().status, 400);
+        // Next to a token: the certificate must name the token's cluster.
+        assert_eq!(
+            t.agent_identity(&headers("ta"), Some(&cert), &[None])
+                .unwrap(),
+            "a"
+        );
+        let other = t.agent_identity(&headers("tb"), Some(&cert), &[None]);
+        assert_eq!(other.unwrap_err().status, 403);
+        let unknown = t.agent_identity(&headers("tc"), Some(&cert), &[Some("a")]);
+        assert_eq!(unknown.unwrap_err().status, 401);
     }
 
     #[test]
     fn dev_mode_uses_claim() {
         let t = Tokens::default();
         assert_eq!(
-            t.agent_identity(&HeaderMap::new(), &[Some("x")]).unwrap(),
+            t.agent_identity(&HeaderMap::new(), None, &[Some("x")])
+                .unwrap(),
             "x"
         );
         assert_eq!(
-            t.agent_identity(&HeaderMap::new(), &[None])
+            t.agent_identity(&HeaderMap::new(), None, &[None])
                 .unwrap_err()
                 .status,
             400
         );
         assert_eq!(
-            t.agent_identity(&HeaderMap::new(), &[Some("x"), Some("y")])
+            t.agent_identity(&HeaderMap::new(), None, &[Some("x"), Some("y")])
                 .unwrap_err()
                 .status,
             403
         );
         assert_eq!(
-            t.agent_identity(&HeaderMap::new(), &[Some("bad id")])
+            t.agent_identity(&HeaderMap::new(), None, &[Some("bad id")])
                 .unwrap_err()
                 .status,
             400

@@ -270,12 +270,19 @@ impl fmt::Debug for MasterConfig {
 }
 
 impl MasterConfig {
-    /// Whether some part of the API accepts requests without a token: no agent tokens (agents
-    /// identified by `X-Cluster-ID`) or no viewer/operator tokens (reads and commands open).
+    /// Whether some part of the API accepts requests without a token: no agent tokens and no
+    /// required client certificates (agents identified by `X-Cluster-ID`) or no viewer/operator
+    /// tokens (reads and commands open).
     /// An open master must listen on loopback only.
     pub fn is_open(&self) -> bool {
-        self.agent_tokens.is_empty()
+        (self.agent_tokens.is_empty() && !self.requires_client_certificates())
             || (self.viewer_tokens.is_empty() && self.operator_tokens.is_empty())
+    }
+
+    /// Whether every client must present a certificate of the client CA (`--tls-client-ca`):
+    /// then an agent is identified by its certificate too.
+    pub fn requires_client_certificates(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
     }
 
     /// How many bytes of memory one snapshot may take once parsed, estimated from above before
