@@ -130,6 +130,10 @@ pub struct MasterArgs {
     /// Log line format: `text` (one readable line per event) or `json` (one object per line).
     #[arg(long, env = "MASTER_LOG_FORMAT", value_enum, default_value_t = atlhyper_http::LogFormat::Text)]
     pub log_format: atlhyper_http::LogFormat,
+    /// Named tokens of every role, one per line (`agent NAME TOKEN CLUSTER`, `viewer NAME
+    /// TOKEN`, `operator NAME TOKEN`), e.g. a mounted Secret; re-read when it changes.
+    #[arg(long, env = "MASTER_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Serve over TLS with this PEM certificate chain (needs --tls-key); re-read when it
     /// changes.
     #[arg(long, env = "MASTER_TLS_CERT")]
@@ -205,6 +209,10 @@ impl MasterArgs {
                 self.tls_client_ca.clone(),
             )
             .map_err(|e| ConfigError::new("MASTER_TLS_CERT", e))?,
+            token_file: self
+                .token_file
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
             ..MasterConfig::default()
         };
         config.validate()?;

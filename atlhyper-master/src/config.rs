@@ -102,6 +102,9 @@ pub struct MasterConfig {
     /// names a client CA (`MASTER_TLS_CERT`, `MASTER_TLS_KEY`, `MASTER_TLS_CLIENT_CA`); `None`
     /// serves plain HTTP.
     pub tls: Option<TlsSettings>,
+    /// Named tokens of every role, one per line (`MASTER_TOKEN_FILE`; see the crate docs),
+    /// re-read every few seconds; next to the tokens above. With a file, nothing is open.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// A request budget as a token bucket: at most `requests` in any `per`, all of which may come
@@ -222,6 +225,7 @@ impl Default for MasterConfig {
             heavy_read_concurrency: 64,
             heavy_read_wait: Duration::from_secs(1),
             tls: None,
+            token_file: None,
         }
     }
 }
@@ -265,6 +269,7 @@ impl fmt::Debug for MasterConfig {
             .field("heavy_read_concurrency", &self.heavy_read_concurrency)
             .field("heavy_read_wait", &self.heavy_read_wait)
             .field("tls", &self.tls)
+            .field("token_file", &self.token_file)
             .finish()
     }
 }
@@ -275,6 +280,9 @@ impl MasterConfig {
     /// tokens (reads and commands open).
     /// An open master must listen on loopback only.
     pub fn is_open(&self) -> bool {
+        if self.token_file.is_some() {
+            return false;
+        }
         (self.agent_tokens.is_empty() && !self.requires_client_certificates())
             || (self.viewer_tokens.is_empty() && self.operator_tokens.is_empty())
     }

@@ -141,6 +141,7 @@ mod retire;
 mod routes;
 mod state;
 mod tasks;
+mod token_file;
 pub mod v3;
 mod view;
 
@@ -183,6 +184,10 @@ pub async fn run_master(
         return Err(MasterError::OpenOnNetwork(addr));
     }
     let tls = master.config.tls.clone().map(ServerTls::load).transpose()?;
+    master
+        .tokens
+        .reload()
+        .map_err(|e| ConfigError::new("MASTER_TOKEN_FILE", e))?;
     master.restore().await?;
     let tasks = tasks::spawn_all(&master);
     let token = master.shutdown.clone();
