@@ -100,7 +100,13 @@
 //!
 //! # Security
 //! Agent tokens map to cluster ids: an agent's identity is its token, never the body, and every
-//! cluster id it claims (header, query, body) must agree. Reader tokens (viewer, operator) guard
+//! cluster id it claims (header, query, body) must agree. Tokens come from the environment
+//! (`MASTER_AGENT_TOKENS`, `MASTER_VIEWER_TOKEN`, `MASTER_OPERATOR_TOKEN`) and from a token file
+//! (`MASTER_TOKEN_FILE`: `agent NAME TOKEN CLUSTER`, `viewer NAME TOKEN`, `operator NAME TOKEN`
+//! lines, `#` comments), re-read every 5 s so a mounted Secret rotates them: list the old and
+//! the new token of a role together while clients move over. With a token file the master is
+//! never open. With `MASTER_TLS_CLIENT_CA` an agent's client certificate identifies it (the
+//! claimed cluster id must be one of its DNS names), instead of a token or next to one. Reader tokens (viewer, operator) guard
 //! the API and `/metrics`. Tokens are compared in constant time and never logged or printed.
 //! Without agent tokens, or without reader tokens, the master is *open*: [`run_master`] and
 //! [`run_from_args`] refuse to serve it on anything but a loopback address, and it answers only
