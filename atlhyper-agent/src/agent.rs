@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,11 @@ use crate::node_table::{DEFAULT_MAX_NODES, NodeTable, NodeTableConfig};
 use crate::pusher::{PushSettings, run_heartbeat, run_pusher};
 use crate::receiver::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiverState, receiver_router};
 use crate::stats::AgentStats;
-use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits, serve};
+use crate::tls_client::{ClientIdentity, ClientTls};
+use atlhyper_http::serve::{
+    DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits, serve_with,
+};
+use atlhyper_http::tls::{ServerTls, TlsSettings};
 
 /// Everything the cluster agent needs. [`AgentConfig::default`] gives the documented defaults;
 /// [`AgentArgs`] reads them from flags and `AGENT_*` environment variables.
@@ -36,6 +41,12 @@ pub struct AgentConfig {
     pub token: Option<String>,
     /// Bearer token nodes must send to the agent (`AGENT_NODE_TOKEN`); `None` accepts every node.
     pub node_token: Option<String>,
+    /// Serve the receiver over TLS with this certificate (`AGENT_TLS_CERT`, `AGENT_TLS_KEY`);
+    /// `None` serves plain HTTP.
+    pub tls: Option<TlsSettings>,
+    /// How the link to an `https://` master is trusted (`AGENT_CA_FILE`,
+    /// `AGENT_TLS_INSECURE_SKIP_VERIFY`, `AGENT_CLIENT_CERT`, `AGENT_CLIENT_KEY`).
+    pub master_tls: ClientTls,
     /// Snapshot push interval (`AGENT_SNAPSHOT_INTERVAL`, 10 s).
     pub snapshot_interval: Duration,
     /// Heartbeat interval (`AGENT_HEARTBEAT_INTERVAL`, 15 s).
@@ -94,6 +105,8 @@ impl Default for AgentConfig {
             master_url: "http://127.0.0.1:8080".to_owned(),
             token: None,
             node_token: None,
+            tls: None,
+            master_tls: ClientTls::default(),
             snapshot_interval: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(15),
             node_interval: Duration::from_secs(5),
@@ -228,6 +241,26 @@ pub struct AgentArgs {
     /// Bearer token nodes must send (unset: any node is accepted).
     #[arg(long, env = "AGENT_NODE_TOKEN", hide_env_values = true)]
     pub node_token: Option<String>,
+    /// Serve the receiver over TLS with this PEM certificate chain (needs --tls-key); re-read
+    /// when it changes.
+    #[arg(long, env = "AGENT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "AGENT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle an https:// master's certificate must chain to (instead of the system
+    /// roots).
+    #[arg(long, env = "AGENT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the master's certificate (testing only; logged as a warning).
+    #[arg(long, env = "AGENT_TLS_INSECURE_SKIP_VERIFY")]
+    pub tls_insecure_skip_verify: bool,
+    /// PEM client certificate presented to a master that requires one (needs --client-key).
+    #[arg(long, env = "AGENT_CLIENT_CERT")]
+    pub client_cert: Option<PathBuf>,
+    /// PEM private key of --client-cert.
+    #[arg(long, env = "AGENT_CLIENT_KEY")]
+    pub client_key: Option<PathBuf>,
     /// Snapshot push interval (e.g. 10s).
     #[arg(long, env = "AGENT_SNAPSHOT_INTERVAL", default_value = "10s", value_parser = duration_arg)]
     pub snapshot_interval: Duration,
@@ -301,12 +334,32 @@ impl AgentArgs {
     /// The configuration these flags describe, validated.
     pub fn into_config(self) -> Result<AgentConfig, ConfigError> {
         let non_empty = |t: Option<String>| t.filter(|t| !t.is_empty());
+        let tls = TlsSettings::from_flags(self.tls_cert, self.tls_key, None)
+            .map_err(|e| ConfigError::new("AGENT_TLS_CERT", e.to_string()))?;
+        let given = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
+        let identity = match (given(self.client_cert), given(self.client_key)) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(ClientIdentity { cert, key }),
+            _ => {
+                return Err(ConfigError::new(
+                    "AGENT_CLIENT_CERT",
+                    "--client-cert and --client-key go together: give both or neither",
+                ));
+            }
+        };
+        let master_tls = ClientTls {
+            ca_file: given(self.ca_file),
+            insecure_skip_verify: self.tls_insecure_skip_verify,
+            identity,
+        };
         let config = AgentConfig {
             listen: self.listen,
             cluster_id: self.cluster_id,
             master_url: self.master_url,
             token: non_empty(self.token),
             node_token: non_empty(self.node_token),
+            tls,
+            master_tls,
             snapshot_interval: self.snapshot_interval,
             heartbeat_interval: self.heartbeat_interval,
             node_interval: self.node_interval,
@@ -346,6 +399,8 @@ pub async fn run_agent(
     config: AgentConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
+    // Unreadable certificate files are a start error, before the port is taken.
+    let tls = config.tls.clone().map(ServerTls::load).transpose()?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| AgentError::Bind {
@@ -353,7 +408,7 @@ pub async fn run_agent(
             source,
         })?;
     let table = Arc::new(NodeTable::new(config.table_config()));
-    serve_agent(listener, config, table, shutdown).await
+    serve_agent_with(listener, config, table, tls, shutdown).await
 }
 
 /// Runs the agent on an already bound listener with a given table (so an embedding program, or a
@@ -366,13 +421,25 @@ pub async fn serve_agent(
     table: Arc<NodeTable>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
+    let tls = config.tls.clone().map(ServerTls::load).transpose()?;
+    serve_agent_with(listener, config, table, tls, shutdown).await
+}
+
+async fn serve_agent_with(
+    listener: TcpListener,
+    config: AgentConfig,
+    table: Arc<NodeTable>,
+    tls: Option<ServerTls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), AgentError> {
     config.validate()?;
     let stats = Arc::new(AgentStats::default());
-    let link = MasterLink::new(
+    let link = MasterLink::with_tls(
         &config.master_url,
         &config.cluster_id,
         config.token.as_deref(),
         config.request_timeout,
+        &config.master_tls,
     )?;
     let cancel = CancellationToken::new();
     let state = ReceiverState {
@@ -410,6 +477,7 @@ pub async fn serve_agent(
         listen = ?local,
         cluster_id = %config.cluster_id,
         master = %config.master_url,
+        tls = tls.is_some(),
         "atlhyper-agent running"
     );
 
@@ -458,7 +526,7 @@ pub async fn serve_agent(
         header_timeout: config.header_timeout,
         max_connections: config.max_connections,
     };
-    let server = serve(listener, receiver_router(state), limits, async move {
+    let server = serve_with(listener, receiver_router(state), limits, tls, async move {
         server_cancel.cancelled().await
     });
     let trigger = cancel.clone();

@@ -97,6 +97,7 @@ mod node_table;
 mod pusher;
 mod receiver;
 mod stats;
+mod tls_client;
 
 pub use agent::{AgentArgs, AgentConfig, run_agent, serve_agent, spawn_sweeper};
 pub use backoff::Backoff;
@@ -117,6 +118,7 @@ pub use receiver::{
     DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiveError, ReceiverState, receiver_router,
 };
 pub use stats::AgentStats;
+pub use tls_client::{ClientIdentity, ClientTls};
 // The shared server kit, re-exported so the binaries and the facade keep one import path.
 pub use atlhyper_http::{
     DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, GunzipError, LogFormat, gunzip_limited, gzip,

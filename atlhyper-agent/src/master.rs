@@ -8,6 +8,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue
 
 use crate::error::AgentError;
 use crate::failover::Endpoints;
+use crate::tls_client::ClientTls;
 
 /// Why a request to the master failed.
 #[derive(Debug, thiserror::Error)]
@@ -104,12 +105,32 @@ impl MasterLink {
         token: Option<&str>,
         request_timeout: Duration,
     ) -> Result<Self, AgentError> {
+        Self::with_tls(
+            master_url,
+            cluster_id,
+            token,
+            request_timeout,
+            &ClientTls::default(),
+        )
+    }
+
+    /// [`MasterLink::new`] trusting an `https://` master as `tls` says (system roots unless a
+    /// CA file is given; a client certificate when the master asks for one).
+    pub fn with_tls(
+        master_url: &str,
+        cluster_id: &str,
+        token: Option<&str>,
+        request_timeout: Duration,
+        tls: &ClientTls,
+    ) -> Result<Self, AgentError> {
         let masters = Endpoints::parse(master_url, "AGENT_MASTER_URL")?;
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(request_timeout)
             .connect_timeout(request_timeout.min(Duration::from_secs(5)))
             .pool_idle_timeout(atlhyper_http::CLIENT_IDLE_TIMEOUT)
-            .user_agent(concat!("atlhyper-agent/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("atlhyper-agent/", env!("CARGO_PKG_VERSION")));
+        let http = tls
+            .apply(builder, "AGENT", master_url)?
             .build()
             .map_err(|e| AgentError::Http(e.to_string()))?;
         let auth = match token.filter(|t| !t.is_empty()) {

@@ -3,7 +3,10 @@
 //! Tokens are compared in constant time against every configured token (no early exit on the
 //! first match, `subtle` for the byte comparison), and never logged.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
@@ -12,8 +15,11 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
+use atlhyper_http::tls::ClientCertificate;
+
 use crate::config::MasterConfig;
 use crate::error::ApiError;
+use crate::token_file::{FileRole, FileToken, parse_token_file};
 
 /// Longest accepted cluster id.
 const MAX_CLUSTER_ID_LEN: usize = 128;
@@ -27,21 +33,59 @@ pub(crate) enum Role {
     Operator,
 }
 
-/// The configured tokens, as bytes.
+/// One set of tokens, as bytes, each with its name (never its text in a log).
+#[derive(Default)]
+struct TokenSet {
+    /// (token, cluster, name)
+    agents: Vec<(Vec<u8>, String, String)>,
+    /// (token, name)
+    viewers: Vec<(Vec<u8>, String)>,
+    operators: Vec<(Vec<u8>, String)>,
+    /// A token file is configured: never open, even while it lists no token of a role.
+    from_file: bool,
+}
+
+/// The tokens in force: those of the environment (`MASTER_AGENT_TOKENS`, ...; named
+/// `env-agent-<cluster>`, `env-viewer-<n>`, `env-operator-<n>`) and those of the token file,
+/// re-read when it changes ([`Tokens::reload`]).
 #[derive(Default)]
 pub(crate) struct Tokens {
-    agents: Vec<(Vec<u8>, String)>,
-    viewers: Vec<Vec<u8>>,
-    operators: Vec<Vec<u8>>,
+    env: Vec<FileToken>,
+    file: Option<PathBuf>,
+    /// The file's bytes as last read, and the set in force.
+    current: RwLock<(Vec<u8>, Arc<TokenSet>)>,
 }
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = self.set();
         f.debug_struct("Tokens")
-            .field("agents", &self.agents.len())
-            .field("viewers", &self.viewers.len())
-            .field("operators", &self.operators.len())
+            .field("agents", &set.agents.len())
+            .field("viewers", &set.viewers.len())
+            .field("operators", &set.operators.len())
+            .field("file", &self.file)
             .finish()
+    }
+}
+
+impl TokenSet {
+    fn build(list: impl Iterator<Item = FileToken>, from_file: bool) -> Self {
+        let mut set = Self {
+            from_file,
+            ..Self::default()
+        };
+        for t in list {
+            let secret = t.secret.into_bytes();
+            match t.role {
+                FileRole::Agent => {
+                    set.agents
+                        .push((secret, t.cluster.unwrap_or_default(), t.name));
+                }
+                FileRole::Viewer => set.viewers.push((secret, t.name)),
+                FileRole::Operator => set.operators.push((secret, t.name)),
+            }
+        }
+        set
     }
 }
 
@@ -90,47 +134,96 @@ pub(crate) fn valid_cluster_id(id: &str) -> Result<(), ApiError> {
 }
 
 impl Tokens {
+    /// The tokens of `config`; those of its token file are read by [`Tokens::reload`] (which
+    /// [`crate::run_master`] calls before serving, so a bad file stops the start).
     pub(crate) fn from_config(config: &MasterConfig) -> Self {
-        Self {
-            agents: config
-                .agent_tokens
-                .iter()
-                .map(|(t, c)| (t.as_bytes().to_vec(), c.clone()))
-                .collect(),
-            viewers: config
-                .viewer_tokens
-                .iter()
-                .map(|t| t.as_bytes().to_vec())
-                .collect(),
-            operators: config
-                .operator_tokens
-                .iter()
-                .map(|t| t.as_bytes().to_vec())
-                .collect(),
+        let mut env = Vec::new();
+        let mut agents: Vec<_> = config.agent_tokens.iter().collect();
+        agents.sort_by(|a, b| a.1.cmp(b.1));
+        for (secret, cluster) in agents {
+            env.push(FileToken {
+                role: FileRole::Agent,
+                name: format!("env-agent-{cluster}"),
+                secret: secret.clone(),
+                cluster: Some(cluster.clone()),
+            });
         }
+        for (role, list, what) in [
+            (FileRole::Viewer, &config.viewer_tokens, "viewer"),
+            (FileRole::Operator, &config.operator_tokens, "operator"),
+        ] {
+            for (i, secret) in list.iter().enumerate() {
+                env.push(FileToken {
+                    role,
+                    name: format!("env-{what}-{}", i + 1),
+                    secret: secret.clone(),
+                    cluster: None,
+                });
+            }
+        }
+        let file = config.token_file.clone();
+        let set = TokenSet::build(env.iter().cloned(), file.is_some());
+        Self {
+            env,
+            file,
+            current: RwLock::new((Vec::new(), Arc::new(set))),
+        }
+    }
+
+    fn set(&self) -> Arc<TokenSet> {
+        Arc::clone(&self.current.read().1)
+    }
+
+    /// Reads the token file again; when it changed and parses, its tokens (next to the
+    /// environment's) are in force from the next request on: `Ok(true)`. A file that does not
+    /// parse is an error and the tokens in force stay.
+    pub(crate) fn reload(&self) -> Result<bool, String> {
+        let Some(path) = &self.file else {
+            return Ok(false);
+        };
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if self.current.read().0 == bytes {
+            return Ok(false);
+        }
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
+        let listed = parse_token_file(text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let set = TokenSet::build(self.env.iter().cloned().chain(listed), true);
+        *self.current.write() = (bytes, Arc::new(set));
+        Ok(true)
+    }
+
+    /// How many tokens of each role are in force: (agents, viewers, operators).
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        let set = self.set();
+        (set.agents.len(), set.viewers.len(), set.operators.len())
     }
 
     /// Whether agents are identified by token (otherwise by the cluster id they claim).
     pub(crate) fn agents_need_token(&self) -> bool {
-        !self.agents.is_empty()
+        let set = self.set();
+        set.from_file || !set.agents.is_empty()
     }
 
     /// The cluster of a request's agent token, when it carries a known one (no claim checked:
     /// the handler does that). For keying rate limits; the token itself is never kept.
-    pub(crate) fn agent_token_cluster(&self, headers: &HeaderMap) -> Option<&str> {
+    pub(crate) fn agent_token_cluster(&self, headers: &HeaderMap) -> Option<String> {
         let token = bearer(headers)?;
-        let index = find(token, self.agents.iter().map(|(t, _)| t))?;
-        Some(self.agents[index].1.as_str())
+        let set = self.set();
+        let index = find(token, set.agents.iter().map(|(t, _, _)| t))?;
+        Some(set.agents[index].1.clone())
     }
 
     /// Which reader token a request carries, when it carries a known one: its role and its
-    /// position in the configuration (so a rate limit is keyed per token, never by its text).
-    pub(crate) fn reader_token(&self, headers: &HeaderMap) -> Option<(Role, usize)> {
+    /// name (so a rate limit is keyed per token, never by its text).
+    pub(crate) fn reader_token(&self, headers: &HeaderMap) -> Option<(Role, String)> {
         let token = bearer(headers)?;
-        if let Some(i) = find(token, self.operators.iter()) {
-            return Some((Role::Operator, i));
+        let set = self.set();
+        if let Some(i) = find(token, set.operators.iter().map(|(t, _)| t)) {
+            return Some((Role::Operator, set.operators[i].1.clone()));
         }
-        find(token, self.viewers.iter()).map(|i| (Role::Viewer, i))
+        find(token, set.viewers.iter().map(|(t, _)| t))
+            .map(|i| (Role::Viewer, set.viewers[i].1.clone()))
     }
 
     /// The cluster an agent request speaks for.
@@ -139,9 +232,14 @@ impl Tokens {
     /// field); each one that is present must agree. With agent tokens configured, the identity
     /// is the token's cluster: no or an unknown token is 401, a claim of another cluster 403.
     /// Without tokens (development mode) the claims are the identity and at least one is needed.
+    ///
+    /// A client certificate (verified by the TLS layer against `--tls-client-ca`) identifies
+    /// an agent instead of a token: the claimed cluster id must be one of its DNS names (403
+    /// otherwise). Next to a token, it must name the token's cluster.
     pub(crate) fn agent_identity(
         &self,
         headers: &HeaderMap,
+        cert: Option<&ClientCertificate>,
         claimed: &[Option<&str>],
     ) -> Result<String, ApiError> {
         let claims: Vec<&str> = claimed
@@ -150,12 +248,52 @@ impl Tokens {
             .copied()
             .filter(|c| !c.is_empty())
             .collect();
+        let identity = match cert {
+            Some(cert) if bearer(headers).is_none() => {
+                let cluster = Self::claimed_identity(&claims)?;
+                if !cert.names(&cluster) {
+                    return Err(ApiError::forbidden(format!(
+                        "the client certificate does not name cluster {cluster:?} among its DNS names"
+                    )));
+                }
+                return Ok(cluster);
+            }
+            _ => self.token_identity(headers, &claims)?,
+        };
+        if let Some(cert) = cert
+            && !cert.names(&identity)
+        {
+            return Err(ApiError::forbidden(
+                "the client certificate does not name the agent token's cluster",
+            ));
+        }
+        Ok(identity)
+    }
+
+    /// The identity of the claims alone (development mode, or a client certificate to check).
+    fn claimed_identity(claims: &[&str]) -> Result<String, ApiError> {
+        let Some(first) = claims.first() else {
+            return Err(ApiError::bad_request(
+                "X-Cluster-ID header (or cluster_id) is required",
+            ));
+        };
+        if claims.iter().any(|c| c != first) {
+            return Err(ApiError::forbidden(
+                "conflicting cluster ids in one request",
+            ));
+        }
+        valid_cluster_id(first)?;
+        Ok((*first).to_owned())
+    }
+
+    fn token_identity(&self, headers: &HeaderMap, claims: &[&str]) -> Result<String, ApiError> {
         if self.agents_need_token() {
             let token =
                 bearer(headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-            let index = find(token, self.agents.iter().map(|(t, _)| t))
+            let set = self.set();
+            let index = find(token, set.agents.iter().map(|(t, _, _)| t))
                 .ok_or_else(|| ApiError::unauthorized("unknown agent token"))?;
-            let cluster = &self.agents[index].1;
+            let cluster = &set.agents[index].1;
             if claims.iter().any(|c| *c != cluster) {
                 return Err(ApiError::forbidden(
                     "cluster id does not match the agent token's cluster",
@@ -163,33 +301,23 @@ impl Tokens {
             }
             Ok(cluster.clone())
         } else {
-            let Some(first) = claims.first() else {
-                return Err(ApiError::bad_request(
-                    "X-Cluster-ID header (or cluster_id) is required",
-                ));
-            };
-            if claims.iter().any(|c| c != first) {
-                return Err(ApiError::forbidden(
-                    "conflicting cluster ids in one request",
-                ));
-            }
-            valid_cluster_id(first)?;
-            Ok((*first).to_owned())
+            Self::claimed_identity(claims)
         }
     }
 
     /// Checks that a reader may do what `role` allows. Open when no viewer or operator tokens are
-    /// configured (the master then listens on loopback only).
+    /// configured and no token file (the master then listens on loopback only).
     pub(crate) fn require(&self, headers: &HeaderMap, role: Role) -> Result<(), ApiError> {
-        if self.viewers.is_empty() && self.operators.is_empty() {
+        let set = self.set();
+        if !set.from_file && set.viewers.is_empty() && set.operators.is_empty() {
             return Ok(());
         }
         let token =
             bearer(headers).ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        if find(token, self.operators.iter()).is_some() {
+        if find(token, set.operators.iter().map(|(t, _)| t)).is_some() {
             return Ok(());
         }
-        if find(token, self.viewers.iter()).is_some() {
+        if find(token, set.viewers.iter().map(|(t, _)| t)).is_some() {
             return match role {
                 Role::Viewer => Ok(()),
                 Role::Operator => Err(ApiError::forbidden(
@@ -256,39 +384,149 @@ mod tests {
     #[test]
     fn agent_identity_comes_from_token() {
         let t = tokens();
-        assert_eq!(t.agent_identity(&headers("tb"), &[Some("b")]).unwrap(), "b");
-        assert_eq!(t.agent_identity(&headers("tb"), &[None]).unwrap(), "b");
-        let e = t.agent_identity(&headers("tb"), &[Some("a")]).unwrap_err();
-        assert_eq!(e.status, 403);
-        let e = t.agent_identity(&headers("tc"), &[Some("a")]).unwrap_err();
-        assert_eq!(e.status, 401);
+        assert_eq!(
+            t.agent_identity(&headers("tb"), None, &[Some("b")])
+                .unwrap(),
+            "b"
+        );
+        assert_eq!(
+            t.agent_identity(&headers("tb"), None, &[None]).unwrap(),
+            "b"
+        );
         let e = t
-            .agent_identity(&HeaderMap::new(), &[Some("a")])
+            .agent_identity(&headers("tb"), None, &[Some("a")])
+            .unwrap_err();
+        assert_eq!(e.status, 403);
+        let e = t
+            .agent_identity(&headers("tc"), None, &[Some("a")])
             .unwrap_err();
         assert_eq!(e.status, 401);
+        let e = t
+            .agent_identity(&HeaderMap::new(), None, &[Some("a")])
+            .unwrap_err();
+        assert_eq!(e.status, 401);
+    }
+
+    #[test]
+    fn a_client_certificate_identifies_the_cluster_it_names() {
+        use atlhyper_testkit::tls::{TestCa, Validity};
+        let leaf = TestCa::new("agents").client(&["a"], Validity::Current);
+        let path = std::path::Path::new("a.crt");
+        let der = atlhyper_http::tls::parse_certificates(path, leaf.cert.as_bytes())
+            .unwrap()
+            .remove(0);
+        let cert = ClientCertificate(Arc::new(der));
+        let t = tokens();
+        // Instead of a token: the claim must be a name of the certificate.
+        let alone = |claim| t.agent_identity(&HeaderMap::new(), Some(&cert), &[claim]);
+        assert_eq!(alone(Some("a")).unwrap(), "a");
+        assert_eq!(alone(Some("b")).unwrap_err().status, 403);
+        assert_eq!(alone(None).unwrap_err().status, 400);
+        assert_eq!(alone(Some("bad id")).unwrap_err().status, 400);
+        // Next to a token: the certificate must name the token's cluster.
+        assert_eq!(
+            t.agent_identity(&headers("ta"), Some(&cert), &[None])
+                .unwrap(),
+            "a"
+        );
+        let other = t.agent_identity(&headers("tb"), Some(&cert), &[None]);
+        assert_eq!(other.unwrap_err().status, 403);
+        let unknown = t.agent_identity(&headers("tc"), Some(&cert), &[Some("a")]);
+        assert_eq!(unknown.unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn token_file_rotates_named_tokens_next_to_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        let write = |text: &str| {
+            let tmp = dir.path().join("tokens.tmp");
+            std::fs::write(&tmp, text).unwrap();
+            std::fs::rename(&tmp, &path).unwrap();
+        };
+        write(
+            "agent a-old aaaaaaaaaaaaaaaa a\n\
+             agent a-new bbbbbbbbbbbbbbbb a\n\
+             viewer grafana cccccccccccccccc\n",
+        );
+        let config = MasterConfig {
+            operator_tokens: vec!["o".into()],
+            token_file: Some(path.clone()),
+            ..MasterConfig::default()
+        };
+        let t = Tokens::from_config(&config);
+        // Nothing is open before the file is read: a file means tokens.
+        assert_eq!(
+            t.require(&HeaderMap::new(), Role::Viewer)
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert!(t.reload().unwrap());
+        assert!(!t.reload().unwrap(), "unchanged file");
+        // Two tokens of one cluster at once, each with its name.
+        for token in ["aaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbb"] {
+            assert_eq!(
+                t.agent_identity(&headers(token), None, &[None]).unwrap(),
+                "a"
+            );
+        }
+        assert_eq!(
+            t.reader_token(&headers("cccccccccccccccc")),
+            Some((Role::Viewer, "grafana".to_owned()))
+        );
+        assert_eq!(
+            t.reader_token(&headers("o")),
+            Some((Role::Operator, "env-operator-1".to_owned()))
+        );
+        // The old agent token leaves; the environment's operator token stays.
+        write("agent a-new bbbbbbbbbbbbbbbb a\nviewer grafana cccccccccccccccc\n");
+        assert!(t.reload().unwrap());
+        let gone = t.agent_identity(&headers("aaaaaaaaaaaaaaaa"), None, &[None]);
+        assert_eq!(gone.unwrap_err().status, 401);
+        assert!(t.require(&headers("o"), Role::Operator).is_ok());
+        // A file that does not parse changes nothing.
+        write("viewer x short\n");
+        let e = t.reload().unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+        assert!(
+            t.require(&headers("cccccccccccccccc"), Role::Viewer)
+                .is_ok()
+        );
+        // An empty file leaves no reader token but does not open the API.
+        write("");
+        assert!(t.reload().unwrap());
+        assert_eq!(
+            t.require(&headers("cccccccccccccccc"), Role::Viewer)
+                .unwrap_err()
+                .status,
+            401
+        );
+        assert!(t.agents_need_token());
     }
 
     #[test]
     fn dev_mode_uses_claim() {
         let t = Tokens::default();
         assert_eq!(
-            t.agent_identity(&HeaderMap::new(), &[Some("x")]).unwrap(),
+            t.agent_identity(&HeaderMap::new(), None, &[Some("x")])
+                .unwrap(),
             "x"
         );
         assert_eq!(
-            t.agent_identity(&HeaderMap::new(), &[None])
+            t.agent_identity(&HeaderMap::new(), None, &[None])
                 .unwrap_err()
                 .status,
             400
         );
         assert_eq!(
-            t.agent_identity(&HeaderMap::new(), &[Some("x"), Some("y")])
+            t.agent_identity(&HeaderMap::new(), None, &[Some("x"), Some("y")])
                 .unwrap_err()
                 .status,
             403
         );
         assert_eq!(
-            t.agent_identity(&HeaderMap::new(), &[Some("bad id")])
+            t.agent_identity(&HeaderMap::new(), None, &[Some("bad id")])
                 .unwrap_err()
                 .status,
             400
@@ -319,10 +557,16 @@ mod tests {
             t.require(&headers("ta"), Role::Viewer).unwrap_err().status,
             401
         );
-        assert_eq!(t.reader_token(&headers("o")), Some((Role::Operator, 0)));
-        assert_eq!(t.reader_token(&headers("v")), Some((Role::Viewer, 0)));
+        assert_eq!(
+            t.reader_token(&headers("o")),
+            Some((Role::Operator, "env-operator-1".to_owned()))
+        );
+        assert_eq!(
+            t.reader_token(&headers("v")),
+            Some((Role::Viewer, "env-viewer-1".to_owned()))
+        );
         assert_eq!(t.reader_token(&headers("ta")), None);
-        assert_eq!(t.agent_token_cluster(&headers("tb")), Some("b"));
+        assert_eq!(t.agent_token_cluster(&headers("tb")).as_deref(), Some("b"));
         assert_eq!(t.agent_token_cluster(&headers("o")), None);
         assert_eq!(t.agent_token_cluster(&HeaderMap::new()), None);
         assert!(

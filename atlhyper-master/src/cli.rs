@@ -4,6 +4,7 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use atlhyper_http::tls::TlsSettings;
 use atlhyper_model::{ListenAddrError, parse_listen_addr, parse_positive_duration as duration_arg};
 
 use crate::config::{
@@ -134,6 +135,22 @@ pub struct MasterArgs {
     /// Log line format: `text` (one readable line per event) or `json` (one object per line).
     #[arg(long, env = "MASTER_LOG_FORMAT", value_enum, default_value_t = atlhyper_http::LogFormat::Text)]
     pub log_format: atlhyper_http::LogFormat,
+    /// Named tokens of every role, one per line (`agent NAME TOKEN CLUSTER`, `viewer NAME
+    /// TOKEN`, `operator NAME TOKEN`), e.g. a mounted Secret; re-read when it changes.
+    #[arg(long, env = "MASTER_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Serve over TLS with this PEM certificate chain (needs --tls-key); re-read when it
+    /// changes.
+    #[arg(long, env = "MASTER_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "MASTER_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle: every client must present a certificate signed by it (agents with
+    /// --client-cert; an agent certificate naming a cluster id among its DNS names speaks for
+    /// that cluster).
+    #[arg(long, env = "MASTER_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
     #[command(flatten)]
     pub alerting: crate::alerting::AlertArgs,
     /// Send every alert to this webhook (Alertmanager's payload, version 4) on the default
@@ -191,6 +208,16 @@ impl MasterArgs {
             max_command_params: self.max_command_params,
             max_pending_commands: self.max_pending_commands,
             heavy_read_concurrency: self.heavy_read_concurrency,
+            tls: TlsSettings::from_flags(
+                self.tls_cert.clone(),
+                self.tls_key.clone(),
+                self.tls_client_ca.clone(),
+            )
+            .map_err(|e| ConfigError::new("MASTER_TLS_CERT", e))?,
+            token_file: self
+                .token_file
+                .clone()
+                .filter(|p| !p.as_os_str().is_empty()),
             ..MasterConfig::default()
         };
         config.validate()?;

@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use atlhyper_http::tls::TlsSettings;
 pub use atlhyper_model::ConfigError;
 use atlhyper_model::parse_duration;
 
@@ -97,6 +98,13 @@ pub struct MasterConfig {
     pub heavy_read_concurrency: usize,
     /// How long a heavy read waits for a free slot before a 503 with `Retry-After` (1 s).
     pub heavy_read_wait: Duration,
+    /// Serve over TLS with this certificate, and require agents' client certificates when it
+    /// names a client CA (`MASTER_TLS_CERT`, `MASTER_TLS_KEY`, `MASTER_TLS_CLIENT_CA`); `None`
+    /// serves plain HTTP.
+    pub tls: Option<TlsSettings>,
+    /// Named tokens of every role, one per line (`MASTER_TOKEN_FILE`; see the crate docs),
+    /// re-read every few seconds; next to the tokens above. With a file, nothing is open.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// A request budget as a token bucket: at most `requests` in any `per`, all of which may come
@@ -216,6 +224,8 @@ impl Default for MasterConfig {
             max_pending_commands: 1000,
             heavy_read_concurrency: 64,
             heavy_read_wait: Duration::from_secs(1),
+            tls: None,
+            token_file: None,
         }
     }
 }
@@ -258,17 +268,29 @@ impl fmt::Debug for MasterConfig {
             .field("max_pending_commands", &self.max_pending_commands)
             .field("heavy_read_concurrency", &self.heavy_read_concurrency)
             .field("heavy_read_wait", &self.heavy_read_wait)
+            .field("tls", &self.tls)
+            .field("token_file", &self.token_file)
             .finish()
     }
 }
 
 impl MasterConfig {
-    /// Whether some part of the API accepts requests without a token: no agent tokens (agents
-    /// identified by `X-Cluster-ID`) or no viewer/operator tokens (reads and commands open).
+    /// Whether some part of the API accepts requests without a token: no agent tokens and no
+    /// required client certificates (agents identified by `X-Cluster-ID`) or no viewer/operator
+    /// tokens (reads and commands open).
     /// An open master must listen on loopback only.
     pub fn is_open(&self) -> bool {
-        self.agent_tokens.is_empty()
+        if self.token_file.is_some() {
+            return false;
+        }
+        (self.agent_tokens.is_empty() && !self.requires_client_certificates())
             || (self.viewer_tokens.is_empty() && self.operator_tokens.is_empty())
+    }
+
+    /// Whether every client must present a certificate of the client CA (`--tls-client-ca`):
+    /// then an agent is identified by its certificate too.
+    pub fn requires_client_certificates(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
     }
 
     /// How many bytes of memory one snapshot may take once parsed, estimated from above before

@@ -51,6 +51,9 @@ pub enum MasterError {
     /// Alert notification could not start.
     #[error(transparent)]
     Notify(#[from] crate::alerting::notify::NotifyError),
+    /// The TLS certificate, key or client CA could not be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] atlhyper_http::tls::TlsError),
     /// A background task panicked.
     #[error("background task {0} failed")]
     Task(&'static str),

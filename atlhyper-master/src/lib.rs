@@ -100,7 +100,13 @@
 //!
 //! # Security
 //! Agent tokens map to cluster ids: an agent's identity is its token, never the body, and every
-//! cluster id it claims (header, query, body) must agree. Reader tokens (viewer, operator) guard
+//! cluster id it claims (header, query, body) must agree. Tokens come from the environment
+//! (`MASTER_AGENT_TOKENS`, `MASTER_VIEWER_TOKEN`, `MASTER_OPERATOR_TOKEN`) and from a token file
+//! (`MASTER_TOKEN_FILE`: `agent NAME TOKEN CLUSTER`, `viewer NAME TOKEN`, `operator NAME TOKEN`
+//! lines, `#` comments), re-read every 5 s so a mounted Secret rotates them: list the old and
+//! the new token of a role together while clients move over. With a token file the master is
+//! never open. With `MASTER_TLS_CLIENT_CA` an agent's client certificate identifies it (the
+//! claimed cluster id must be one of its DNS names), instead of a token or next to one. Reader tokens (viewer, operator) guard
 //! the API and `/metrics`. Tokens are compared in constant time and never logged or printed.
 //! Without agent tokens, or without reader tokens, the master is *open*: [`run_master`] and
 //! [`run_from_args`] refuse to serve it on anything but a loopback address, and it answers only
@@ -143,13 +149,15 @@ mod retire;
 mod routes;
 mod state;
 mod tasks;
+mod token_file;
 pub mod v3;
 mod view;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use atlhyper_http::serve::{ServeLimits, serve};
+use atlhyper_http::serve::{ServeLimits, serve_with};
+use atlhyper_http::tls::ServerTls;
 use atlhyper_store::SqliteStore;
 
 pub use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
@@ -183,6 +191,11 @@ pub async fn run_master(
     if master.config.is_open() && !addr.ip().is_loopback() {
         return Err(MasterError::OpenOnNetwork(addr));
     }
+    let tls = master.config.tls.clone().map(ServerTls::load).transpose()?;
+    master
+        .tokens
+        .reload()
+        .map_err(|e| ConfigError::new("MASTER_TOKEN_FILE", e))?;
     master.restore().await?;
     let tasks = tasks::spawn_all(&master);
     let token = master.shutdown.clone();
@@ -190,9 +203,9 @@ pub async fn run_master(
         header_timeout: master.config.header_timeout,
         max_connections: master.config.max_connections,
     };
-    tracing::info!(%addr, "master listening");
+    tracing::info!(%addr, tls = tls.is_some(), "master listening");
     // Long polls and waiting requests end at the token, then in-flight requests finish.
-    serve(listener, master.router(), limits, async move {
+    serve_with(listener, master.router(), limits, tls, async move {
         shutdown.await;
         token.cancel();
     })

@@ -179,7 +179,7 @@ pub(crate) enum ClientKey {
     /// An agent, by the cluster of its token.
     Cluster(String),
     /// A reader token (operator or viewer) by role and position.
-    Reader(Role, usize),
+    Reader(Role, String),
     /// A client address (IPv6 cut to its /64).
     Address(IpAddr),
     /// No token and no address (an in-process call without connection info).
@@ -198,13 +198,11 @@ fn address_key(addr: IpAddr) -> IpAddr {
 fn client_key(tokens: &Tokens, class: WriteClass, request: &Request) -> ClientKey {
     let headers = request.headers();
     let by_token = if class.is_agent() {
-        tokens
-            .agent_token_cluster(headers)
-            .map(|c| ClientKey::Cluster(c.to_owned()))
+        tokens.agent_token_cluster(headers).map(ClientKey::Cluster)
     } else {
         tokens
             .reader_token(headers)
-            .map(|(role, i)| ClientKey::Reader(role, i))
+            .map(|(role, name)| ClientKey::Reader(role, name))
     };
     by_token.unwrap_or_else(|| {
         request
@@ -524,7 +522,7 @@ mod tests {
         };
         let limits = Limits::from_config(&config);
         let me = ClientKey::Address("127.0.0.1".parse().unwrap());
-        let other = ClientKey::Reader(Role::Operator, 0);
+        let other = ClientKey::Reader(Role::Operator, "alice".to_owned());
         assert!(limits.spend(WriteClass::OperatorWrite, &me).is_ok());
         assert!(limits.spend(WriteClass::OperatorWrite, &me).is_ok());
         let refused = limits.spend(WriteClass::OperatorWrite, &me).unwrap_err();

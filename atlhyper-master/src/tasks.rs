@@ -21,6 +21,28 @@ const FORGET_IDLE_CLIENTS_EVERY: Duration = Duration::from_secs(60);
 /// most this long after it happens.
 const LOG_LIVENESS_EVERY: Duration = Duration::from_secs(2);
 
+/// How often the token file is looked at for a change.
+const RELOAD_TOKENS_EVERY: Duration = Duration::from_secs(5);
+
+/// Reads the token file again (off the async workers) and logs a change or a file that does
+/// not parse (the tokens in force stay).
+async fn reload_tokens(master: Master) {
+    if master.config.token_file.is_none() {
+        return;
+    }
+    let tokens = std::sync::Arc::clone(&master.tokens);
+    match tokio::task::spawn_blocking(move || tokens.reload()).await {
+        Ok(Ok(true)) => {
+            let (agents, viewers, operators) = master.tokens.counts();
+            tracing::info!(agents, viewers, operators, "token file reloaded");
+        }
+        Ok(Ok(false)) | Err(_) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "token file not reloaded; the tokens in force stay")
+        }
+    }
+}
+
 /// Runs `task` every `period` (a run that overruns delays the next, none piles up) until the
 /// master shuts down.
 pub(crate) fn every<F, Fut>(master: &Master, period: Duration, task: F) -> JoinHandle<()>
@@ -57,6 +79,10 @@ pub(crate) fn spawn_all(master: &Master) -> Vec<(&'static str, JoinHandle<()>)> 
         (
             "liveness log",
             every(master, LOG_LIVENESS_EVERY, log_liveness_changes),
+        ),
+        (
+            "token file",
+            every(master, RELOAD_TOKENS_EVERY, reload_tokens),
         ),
         // Its own loop: the first evaluation waits one interval, so agents have pushed since
         // the start before anything is judged down.

@@ -28,6 +28,7 @@ mod net;
 mod postgres;
 mod real_programs;
 pub mod snapshot;
+pub mod tls;
 
 pub use gzip::gzip;
 pub use http::{Answer, get_json, http, http_answer, http_get};

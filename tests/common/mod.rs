@@ -405,16 +405,29 @@ pub struct Slowloris {
 
 impl Slowloris {
     pub fn start(addr: SocketAddr, path: &str, n: usize, every: Duration) -> Slowloris {
+        let opening = format!("POST {path} HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+        Self::start_with(addr, opening.as_bytes(), None, n, every)
+    }
+
+    /// `n` connections that send `opening`, then one byte of `dribble` per connection every
+    /// `every` (`None`: `a` forever), then nothing. A TLS server is held this way by the start
+    /// of a real ClientHello record dribbled byte by byte.
+    pub fn start_with(
+        addr: SocketAddr,
+        opening: &[u8],
+        dribble: Option<Vec<u8>>,
+        n: usize,
+        every: Duration,
+    ) -> Slowloris {
         use std::io::Write;
         use std::sync::atomic::Ordering::Relaxed;
         let mut conns = Vec::with_capacity(n);
         for _ in 0..n {
             let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
                 .expect("slowloris connect");
-            s.write_all(format!("POST {path} HTTP/1.1\r\nHost: x\r\nX-Slow: ").as_bytes())
-                .expect("request line");
+            s.write_all(opening).expect("opening bytes");
             s.set_nonblocking(true).expect("nonblocking");
-            conns.push(Some(s));
+            conns.push(Some((s, 0usize)));
         }
         let closed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -424,7 +437,11 @@ impl Slowloris {
             let deadline = Instant::now() + Duration::from_secs(120);
             while !stop2.load(Relaxed) && Instant::now() < deadline {
                 for slot in &mut conns {
-                    let Some(c) = slot else { continue };
+                    let Some((c, sent)) = slot else { continue };
+                    let next = match &dribble {
+                        None => Some(b'a'),
+                        Some(bytes) => bytes.get(*sent).copied(),
+                    };
                     let mut buf = [0u8; 64];
                     let gone = match c.read(&mut buf) {
                         Ok(0) => true,
@@ -432,15 +449,17 @@ impl Slowloris {
                             report.answered += 1;
                             true
                         }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                            match c.write(b"a") {
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => match next {
+                            None => false,
+                            Some(byte) => match c.write(&[byte]) {
                                 Ok(n) => {
                                     report.bytes += n;
+                                    *sent += n;
                                     false
                                 }
                                 Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-                            }
-                        }
+                            },
+                        },
                         Err(_) => true,
                     };
                     if gone {
@@ -505,13 +524,28 @@ pub fn pushes_under_slowloris(
     every: Duration,
     push: &mut dyn FnMut() -> Duration,
 ) -> Vec<Duration> {
+    pushes_under_slowloris_with(what, proc, header_timeout, every, push, &|| {
+        Slowloris::start(addr, path, 500, Duration::from_millis(100))
+    })
+}
+
+/// [`pushes_under_slowloris`] with the 500 connections opened by `start` (e.g. dribbling a TLS
+/// ClientHello instead of HTTP headers).
+pub fn pushes_under_slowloris_with(
+    what: &str,
+    proc: &Proc,
+    header_timeout: Duration,
+    every: Duration,
+    push: &mut dyn FnMut() -> Duration,
+    start: &dyn Fn() -> Slowloris,
+) -> Vec<Duration> {
     let base: Vec<Duration> = (0..10).map(|_| push()).collect();
     let fds_before = proc.fds();
     let rss_before = proc.rss_kib();
     // Connecting takes ~1-2 s here (2-4 ms per connection on a loaded 2-core VM), so the
     // header timeout counts from well before the last connection opens.
     let connecting = Instant::now();
-    let slow = Slowloris::start(addr, path, 500, Duration::from_millis(100));
+    let slow = start();
     let connect_time = connecting.elapsed();
     let opened = Instant::now();
     let (mut fds_peak, mut rss_peak) = (proc.fds(), proc.rss_kib());

@@ -5,8 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use atlhyper_http::tls::TlsSettings;
+
 use crate::config::{ConfigError, duration_arg, parse_listen_arg, validate_node_name};
 use crate::failover::Endpoints;
+use crate::tls_client::ClientTls;
 
 /// Everything the node daemon needs. [`DaemonArgs`] reads it from flags and the `METRICS_*`
 /// environment variables of AtlHyper.
@@ -49,6 +52,11 @@ pub struct DaemonConfig {
     /// Exclude interfaces and filesystems as node_exporter does by default (virtual interfaces
     /// and tmpfs kept) instead of atlhyper's lists (`METRICS_NODE_EXPORTER_FILTERS`, false).
     pub node_exporter_filters: bool,
+    /// Serve `/metrics` over TLS with this certificate (`METRICS_TLS_CERT`, `METRICS_TLS_KEY`).
+    pub tls: Option<TlsSettings>,
+    /// How an `https://` agent is trusted (`METRICS_CA_FILE`,
+    /// `METRICS_TLS_INSECURE_SKIP_VERIFY`).
+    pub agent_tls: ClientTls,
 }
 
 impl DaemonConfig {
@@ -71,6 +79,8 @@ impl DaemonConfig {
             backoff_max: Duration::from_secs(60),
             pull_only: false,
             node_exporter_filters: false,
+            tls: None,
+            agent_tls: ClientTls::default(),
         }
     }
 
@@ -166,6 +176,20 @@ pub struct DaemonArgs {
     /// Keep virtual interfaces and tmpfs as node_exporter does (its default exclusions).
     #[arg(long, env = "METRICS_NODE_EXPORTER_FILTERS")]
     pub node_exporter_filters: bool,
+    /// Serve /metrics over TLS with this PEM certificate chain (needs --tls-key); re-read when
+    /// it changes.
+    #[arg(long, env = "METRICS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "METRICS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle an https:// agent's certificate must chain to (instead of the system
+    /// roots).
+    #[arg(long, env = "METRICS_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the agent's certificate (testing only; logged as a warning).
+    #[arg(long, env = "METRICS_TLS_INSECURE_SKIP_VERIFY")]
+    pub tls_insecure_skip_verify: bool,
 }
 
 impl DaemonArgs {
@@ -211,6 +235,19 @@ impl DaemonArgs {
         config.backoff_max = self.backoff_max;
         config.pull_only = self.pull_only;
         config.node_exporter_filters = self.node_exporter_filters;
+        config.tls = TlsSettings::from_flags(self.tls_cert, self.tls_key, None)
+            .map_err(|e| ConfigError::new("METRICS_TLS_CERT", e))?;
+        if config.tls.is_some() && config.metrics_listen.is_none() {
+            return Err(ConfigError::new(
+                "METRICS_TLS_CERT",
+                "needs METRICS_LISTEN: it is the certificate of the daemon's /metrics",
+            ));
+        }
+        config.agent_tls = ClientTls {
+            ca_file: self.ca_file.filter(|p| !p.as_os_str().is_empty()),
+            insecure_skip_verify: self.tls_insecure_skip_verify,
+            identity: None,
+        };
         config.validate()?;
         Ok(config)
     }

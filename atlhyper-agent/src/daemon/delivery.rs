@@ -62,12 +62,15 @@ pub(super) struct HttpDeliver {
 
 impl HttpDeliver {
     pub(super) fn new(config: &DaemonConfig) -> Result<Self, AgentError> {
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .connect_timeout(config.request_timeout)
             .pool_max_idle_per_host(1)
             .pool_idle_timeout(atlhyper_http::CLIENT_IDLE_TIMEOUT)
-            .user_agent(concat!("atlhyper-metrics/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("atlhyper-metrics/", env!("CARGO_PKG_VERSION")));
+        let http = config
+            .agent_tls
+            .apply(builder, "METRICS", &config.agent_addr)?
             .build()
             .map_err(|e| AgentError::Http(e.to_string()))?;
         let auth = match config.token.as_deref().filter(|t| !t.is_empty()) {

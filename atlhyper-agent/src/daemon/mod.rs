@@ -30,7 +30,8 @@ pub use self_metrics::{DaemonStats, daemon_router, node_router};
 use crate::error::AgentError;
 use crate::stats::inc;
 use atlhyper_http::gzip;
-use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, ServeLimits, serve};
+use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, ServeLimits, serve_with};
+use atlhyper_http::tls::ServerTls;
 use delivery::{HttpDeliver, retry_backoff, run_sender};
 use outbox::Outbox;
 
@@ -163,6 +164,7 @@ where
 {
     config.validate()?;
     let sink = HttpDeliver::new(&config)?;
+    let tls = config.tls.clone().map(ServerTls::load).transpose()?;
     let config = Arc::new(config);
     let stats = Arc::new(DaemonStats::default());
     if !config.pull_only {
@@ -189,7 +191,14 @@ where
                 max_connections: 64,
             };
             Some(tokio::spawn(async move {
-                serve(listener, app, limits, async move { c.cancelled().await }).await
+                serve_with(
+                    listener,
+                    app,
+                    limits,
+                    tls,
+                    async move { c.cancelled().await },
+                )
+                .await
             }))
         }
         None => None,

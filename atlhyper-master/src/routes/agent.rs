@@ -4,11 +4,12 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use atlhyper_http::tls::ClientCertificate;
 use atlhyper_model::{ClusterSnapshot, CommandPoll, CommandResult, Heartbeat, StatusBody};
 use atlhyper_store::{AgentSeen, SeenVia, StoreError};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Extension, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,7 +21,8 @@ use crate::error::ApiError;
 use crate::footprint::footprint;
 use crate::ingest::{IngestReport, Ingested};
 use crate::routes::body::{
-    AgentJson, decompress, header_str, parse_json, read_agent_json, read_body, remote_addr,
+    AgentJson, client_cert, decompress, header_str, parse_json, read_agent_json, read_body,
+    remote_addr,
 };
 
 /// `POST /agent/snapshot`.
@@ -56,9 +58,10 @@ async fn snapshot_request(
     let config = &master.config;
     let header_cluster = header_str(&parts.headers, "x-cluster-id");
     // Identity first: an unauthenticated sender gets 401 before we read its body.
-    let identity = master
-        .tokens
-        .agent_identity(&parts.headers, &[header_cluster])?;
+    let identity =
+        master
+            .tokens
+            .agent_identity(&parts.headers, client_cert(parts), &[header_cluster])?;
     let raw = read_body(body, config.snapshot_body_limit, "snapshot").await?;
     let compressed_len = raw.len();
     let gzip_header = header_str(&parts.headers, header::CONTENT_ENCODING.as_str())
@@ -155,11 +158,13 @@ pub(crate) struct PollQuery {
 pub(crate) async fn get_commands(
     State(master): State<Master>,
     headers: HeaderMap,
+    cert: Option<Extension<ClientCertificate>>,
     query: Result<Query<PollQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<CommandPoll>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let identity = master.tokens.agent_identity(
         &headers,
+        cert.as_ref().map(|Extension(c)| c),
         &[
             header_str(&headers, "x-cluster-id"),
             query.cluster_id.as_deref(),

@@ -67,12 +67,14 @@ pub(crate) async fn read_agent_json<T: DeserializeOwned>(
     if master.tokens.agents_need_token() {
         master
             .tokens
-            .agent_identity(&parts.headers, &[header_cluster])?;
+            .agent_identity(&parts.headers, client_cert(&parts), &[header_cluster])?;
     }
     let body: T = read_json(body, master.config.json_body_limit, what).await?;
-    let cluster_id = master
-        .tokens
-        .agent_identity(&parts.headers, &[header_cluster, Some(claimed(&body))])?;
+    let cluster_id = master.tokens.agent_identity(
+        &parts.headers,
+        client_cert(&parts),
+        &[header_cluster, Some(claimed(&body))],
+    )?;
     Ok(AgentJson {
         cluster_id,
         body,
@@ -103,6 +105,11 @@ pub(crate) fn decompress(body: Bytes, gzip_header: bool, limit: usize) -> Result
 
 pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The client certificate of the request's TLS connection, when the master requires them.
+pub(crate) fn client_cert(parts: &Parts) -> Option<&atlhyper_http::tls::ClientCertificate> {
+    parts.extensions.get()
 }
 
 pub(crate) fn remote_addr(parts: &Parts) -> String {

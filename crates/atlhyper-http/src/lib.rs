@@ -20,6 +20,7 @@ mod gzip;
 mod process;
 pub mod serve;
 mod text_response;
+pub mod tls;
 
 pub use accept_encoding::accepts_gzip;
 pub use gzip::{GunzipError, gunzip_limited, gzip, is_gzip};

@@ -15,9 +15,15 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use std::net::SocketAddr;
+
+use hyper_util::server::graceful::Watcher;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
+
+use crate::tls::{ClientCertificate, ServerTls};
 
 /// Default time a client has to send a request's complete headers.
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,14 +48,34 @@ pub struct ServeLimits {
     pub max_connections: usize,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes; every request carries the peer's
-/// `ConnectInfo<SocketAddr>`. Then it stops accepting and waits for open connections: idle ones
-/// close at once, in-flight requests finish, half-sent headers end at the header timeout.
-/// Accept errors (e.g. out of descriptors) are logged and retried after a short, growing pause.
+/// Serves `router` on `listener` over plain HTTP; see [`serve_with`].
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_with(listener, router, limits, None, shutdown).await;
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, over TLS when `tls` is given;
+/// every request carries the peer's `ConnectInfo<SocketAddr>` (and, when the client presented
+/// one, its [`ClientCertificate`]). Then it stops accepting and waits for open connections: idle
+/// ones close at once, in-flight requests finish, half-sent headers end at the header timeout.
+/// Accept errors (e.g. out of descriptors) are logged and retried after a short, growing pause.
+///
+/// With TLS, the handshake runs in the connection's task (one slow client never holds up the
+/// accept loop) and must end within the header timeout too; a failed handshake is
+/// logged with the peer and rustls' reason. The certificate files are looked at every
+/// [`TlsSettings::reload_interval`] while serving and a changed pair is used from the next
+/// handshake on.
+///
+/// [`TlsSettings::reload_interval`]: crate::tls::TlsSettings::reload_interval
+pub async fn serve_with(
+    listener: TcpListener,
+    router: Router,
+    limits: ServeLimits,
+    tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
@@ -57,6 +83,7 @@ pub async fn serve(
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
+    let reloader = tls.clone().map(|tls| tokio::spawn(tls.watch_files()));
     let mut shutdown = pin!(shutdown);
     let mut pause = Duration::from_millis(10);
     loop {
@@ -86,25 +113,89 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, %peer, "TCP_NODELAY not set");
         }
-        let service =
-            router
-                .clone()
-                .map_request(move |mut request: axum::http::Request<Incoming>| {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request
-                });
-        let connection =
-            http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+        let router = router.clone();
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let outcome = match tls {
+                None => serve_connection(&http, stream, router, peer, None, watcher).await,
+                Some(tls) => match handshake(&tls, stream, peer, header_timeout).await {
+                    Some(stream) => {
+                        let client_cert = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|chain| chain.first())
+                            .map(|cert| ClientCertificate(Arc::new(cert.clone().into_owned())));
+                        serve_connection(&http, stream, router, peer, client_cert, watcher).await
+                    }
+                    None => Ok(()),
+                },
+            };
+            if let Err(e) = outcome {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
             drop(slot);
         });
     }
     drop(listener);
+    if let Some(reloader) = reloader {
+        reloader.abort();
+    }
     graceful.shutdown().await;
+}
+
+/// Serves one connection (plain or TLS) until it closes or the shutdown closes it; every
+/// request carries the peer's address and certificate.
+async fn serve_connection<S>(
+    http: &http1::Builder,
+    stream: S,
+    router: Router,
+    peer: SocketAddr,
+    client_cert: Option<ClientCertificate>,
+    watcher: Watcher,
+) -> Result<(), hyper::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = router.map_request(move |mut request: axum::http::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(peer));
+        if let Some(cert) = &client_cert {
+            request.extensions_mut().insert(cert.clone());
+        }
+        request
+    });
+    let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    watcher.watch(connection).await
+}
+
+/// The TLS handshake of one connection within `limit`; `None` (logged) when it fails or times
+/// out.
+async fn handshake(
+    tls: &ServerTls,
+    stream: TcpStream,
+    peer: SocketAddr,
+    limit: Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    match tokio::time::timeout(limit, tls.acceptor().accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        // A TCP probe (kubelet, a load balancer) connects and closes without a word: not worth
+        // a warning.
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            tracing::debug!(%peer, "connection closed before the TLS handshake ended");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(%peer, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::debug!(%peer, timeout = ?limit, "TLS handshake timed out; connection closed");
+            None
+        }
+    }
 }
 
 /// Errors of one connection that never made it out of the backlog; the next accept is fine.

@@ -1,0 +1,338 @@
+//! TLS for every atlhyper-rs server (rustls with the aws-lc-rs provider reqwest already uses, no
+//! OpenSSL): the certificate and key from PEM files, re-read while serving so a rotated
+//! certificate (cert-manager renewing a Secret) is used by the next handshake without a restart
+//! or a failed request; TLS 1.2 and 1.3 only; optionally a client certificate required from a
+//! given CA.
+//!
+//! ```no_run
+//! use std::path::PathBuf;
+//! use atlhyper_http::tls::{ServerTls, TlsSettings};
+//!
+//! let settings = TlsSettings::new(PathBuf::from("/tls/tls.crt"), PathBuf::from("/tls/tls.key"));
+//! let tls = ServerTls::load(settings).expect("readable PEM files");
+//! // atlhyper_http::serve::serve_with(listener, router, limits, Some(tls), shutdown)
+//! # drop(tls);
+//! ```
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+use tokio_rustls::TlsAcceptor;
+
+/// Default pause between two looks at the certificate and key files.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Where a server's certificate comes from and how it is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain, the server's own certificate first (`tls.crt` of a
+    /// `kubernetes.io/tls` Secret).
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) matching the certificate (`tls.key`).
+    pub key: PathBuf,
+    /// PEM CA bundle: when set, every client must present a certificate signed by one of these
+    /// CAs (read once, at start).
+    pub client_ca: Option<PathBuf>,
+    /// How often the certificate and key files are looked at for a change.
+    pub reload_interval: Duration,
+}
+
+impl TlsSettings {
+    /// Certificate and key files with the default timeouts and no client certificates.
+    pub fn new(cert: PathBuf, key: PathBuf) -> Self {
+        Self {
+            cert,
+            key,
+            client_ca: None,
+            reload_interval: DEFAULT_RELOAD_INTERVAL,
+        }
+    }
+
+    /// The settings of a binary's `--tls-cert`, `--tls-key` and `--tls-client-ca` flags:
+    /// `None` when neither file is given, an error when only one is, or when a client CA is
+    /// asked without a certificate to serve.
+    pub fn from_flags(
+        cert: Option<PathBuf>,
+        key: Option<PathBuf>,
+        client_ca: Option<PathBuf>,
+    ) -> Result<Option<Self>, TlsError> {
+        let given = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
+        match (given(cert), given(key), given(client_ca)) {
+            (None, None, None) => Ok(None),
+            (Some(cert), Some(key), client_ca) => Ok(Some(Self {
+                client_ca,
+                ..Self::new(cert, key)
+            })),
+            (None, None, Some(_)) => Err(TlsError::Flags(
+                "--tls-client-ca needs --tls-cert and --tls-key",
+            )),
+            _ => Err(TlsError::Flags(
+                "--tls-cert and --tls-key go together: give both or neither",
+            )),
+        }
+    }
+}
+
+/// Why TLS could not be set up (or a changed certificate not taken).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// The flags do not describe a usable setup.
+    #[error("{0}")]
+    Flags(&'static str),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file holds no usable PEM block of the kind needed.
+    #[error("{path}: {reason}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The key does not fit the certificate, or rustls refused them.
+    #[error("certificate {cert} with key {key}: {reason}")]
+    Key {
+        /// The certificate file.
+        cert: PathBuf,
+        /// The key file.
+        key: PathBuf,
+        /// What rustls said.
+        reason: String,
+    },
+    /// The client CA bundle could not be made into a verifier.
+    #[error("client CA {path}: {reason}")]
+    ClientCa {
+        /// The CA file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// The crypto provider of every TLS server here: aws-lc-rs, the one reqwest's `rustls` feature
+/// brings, so the workspace carries one provider.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Every certificate of a PEM bundle; an error when there is none or one is malformed.
+pub fn parse_certificates(
+    path: &Path,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsError::Pem {
+            path: path.to_path_buf(),
+            reason: format!("malformed PEM certificate: {e}"),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem {
+            path: path.to_path_buf(),
+            reason: "no PEM certificate (-----BEGIN CERTIFICATE-----) found".to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
+/// The files' bytes as last read, and what was made of them.
+struct Loaded {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    key: Arc<CertifiedKey>,
+}
+
+impl Loaded {
+    fn from_pem(
+        settings: &TlsSettings,
+        cert_pem: Vec<u8>,
+        key_pem: Vec<u8>,
+    ) -> Result<Self, TlsError> {
+        let chain = parse_certificates(&settings.cert, &cert_pem)?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
+            path: settings.key.clone(),
+            reason: format!("no usable PEM private key: {e}"),
+        })?;
+        let key = CertifiedKey::from_der(chain, key, &provider()).map_err(|e| TlsError::Key {
+            cert: settings.cert.clone(),
+            key: settings.key.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self {
+            cert_pem,
+            key_pem,
+            key: Arc::new(key),
+        })
+    }
+}
+
+/// The certificate handed to every handshake: the one last loaded.
+struct CurrentCert(RwLock<Loaded>);
+
+impl fmt::Debug for CurrentCert {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CurrentCert")
+    }
+}
+
+impl ResolvesServerCert for CurrentCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        // A poisoned lock only means a reload panicked mid-swap; the value is still whole.
+        let loaded = self.0.read().unwrap_or_else(|e| e.into_inner());
+        Some(Arc::clone(&loaded.key))
+    }
+}
+
+/// A TLS server setup: the acceptor, and the certificate it reloads.
+#[derive(Clone)]
+pub struct ServerTls {
+    acceptor: TlsAcceptor,
+    current: Arc<CurrentCert>,
+    settings: Arc<TlsSettings>,
+}
+
+impl fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerTls {
+    /// Reads the certificate, the key and the client CA of `settings`; every problem is an
+    /// error naming the file.
+    pub fn load(settings: TlsSettings) -> Result<Self, TlsError> {
+        let loaded = Loaded::from_pem(&settings, read(&settings.cert)?, read(&settings.key)?)?;
+        let current = Arc::new(CurrentCert(RwLock::new(loaded)));
+        let builder = ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| TlsError::Key {
+                cert: settings.cert.clone(),
+                key: settings.key.clone(),
+                reason: e.to_string(),
+            })?;
+        let builder = match &settings.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(path) => {
+                let mut roots = RootCertStore::empty();
+                for cert in parse_certificates(path, &read(path)?)? {
+                    roots.add(cert).map_err(|e| TlsError::ClientCa {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                }
+                let verifier =
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+                        .build()
+                        .map_err(|e| TlsError::ClientCa {
+                            path: path.clone(),
+                            reason: e.to_string(),
+                        })?;
+                builder.with_client_cert_verifier(verifier)
+            }
+        };
+        let mut config =
+            builder.with_cert_resolver(Arc::clone(&current) as Arc<dyn ResolvesServerCert>);
+        // The servers speak HTTP/1.1 only; saying so lets a client offering h2 settle at once.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self {
+            acceptor: TlsAcceptor::from(Arc::new(config)),
+            current,
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// The settings this was loaded from.
+    pub fn settings(&self) -> &TlsSettings {
+        &self.settings
+    }
+
+    /// Reads the certificate and key files again and, when they changed and make a valid pair,
+    /// serves them from the next handshake on: `Ok(true)`. Unchanged files are `Ok(false)`; a
+    /// change that does not make a valid pair (a half-written rotation) is an error and the
+    /// previous certificate stays.
+    pub fn reload(&self) -> Result<bool, TlsError> {
+        let cert_pem = read(&self.settings.cert)?;
+        let key_pem = read(&self.settings.key)?;
+        {
+            let loaded = self.current.0.read().unwrap_or_else(|e| e.into_inner());
+            if loaded.cert_pem == cert_pem && loaded.key_pem == key_pem {
+                return Ok(false);
+            }
+        }
+        let fresh = Loaded::from_pem(&self.settings, cert_pem, key_pem)?;
+        *self.current.0.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        Ok(true)
+    }
+
+    /// Looks at the files every [`TlsSettings::reload_interval`] and reloads a change, logging
+    /// it; runs until dropped (the server aborts it when it stops).
+    pub(crate) async fn watch_files(self) {
+        let mut failing = false;
+        loop {
+            tokio::time::sleep(self.settings.reload_interval).await;
+            let this = self.clone();
+            let outcome = tokio::task::spawn_blocking(move || this.reload()).await;
+            match outcome {
+                Ok(Ok(true)) => {
+                    failing = false;
+                    tracing::info!(cert = %self.settings.cert.display(), "TLS certificate reloaded");
+                }
+                Ok(Ok(false)) => failing = false,
+                Ok(Err(e)) => {
+                    // Logged once per failing stretch: a rotation caught halfway is retried at
+                    // the next look, and a file gone for hours should not fill the log.
+                    if !failing {
+                        tracing::warn!(error = %e, "TLS certificate not reloaded; serving the previous one");
+                    }
+                    failing = true;
+                }
+                Err(_) => return,
+            }
+        }
+    }
+
+    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
+        &self.acceptor
+    }
+}
+
+/// The certificate a client presented in the TLS handshake (only with
+/// [`TlsSettings::client_ca`], which verified it): a request extension, next to `ConnectInfo`.
+#[derive(Debug, Clone)]
+pub struct ClientCertificate(pub Arc<CertificateDer<'static>>);
+
+impl ClientCertificate {
+    /// Whether the certificate names `name` (a DNS name) among its subject alternative names.
+    pub fn names(&self, name: &str) -> bool {
+        let Ok(server_name) = ServerName::try_from(name) else {
+            return false;
+        };
+        let Ok(cert) = webpki::EndEntityCert::try_from(&*self.0) else {
+            return false;
+        };
+        cert.verify_is_valid_for_subject_name(&server_name).is_ok()
+    }
+}
