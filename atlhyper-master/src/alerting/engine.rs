@@ -84,6 +84,9 @@ pub struct Evaluation {
 pub struct Engine {
     rules: Vec<Arc<Rule>>,
     active: HashMap<String, Running>,
+    /// Series key (rule and series, see `Series::key`) -> fingerprint of its running alert, so
+    /// a condition that still holds finds its alert without building labels again.
+    by_series: HashMap<u64, String>,
     samples: HashMap<u64, Samples>,
     pass: u64,
 }
@@ -107,6 +110,15 @@ impl<'a> Series<'a> {
         }
     }
 
+    /// Whether `labels` are this series' (a hash collision of two keys must not mix alerts).
+    fn is_of(&self, labels: &Labels) -> bool {
+        let same = |name: &str, v: Option<&str>| labels.get(name).map(String::as_str) == v;
+        same("cluster", Some(self.cluster))
+            && same("node", self.node)
+            && same("device", self.device)
+            && same("mountpoint", self.mountpoint)
+    }
+
     fn key(&self, rule: &str) -> u64 {
         let mut h = DefaultHasher::new();
         (rule, self.cluster, self.node, self.device, self.mountpoint).hash(&mut h);
@@ -117,6 +129,7 @@ impl<'a> Series<'a> {
 /// One pass's mutable state, apart from the rules it walks.
 struct Pass<'e> {
     active: &'e mut HashMap<String, Running>,
+    by_series: &'e mut HashMap<u64, String>,
     samples: &'e mut HashMap<u64, Samples>,
     pass: u64,
     now: DateTime<Utc>,
@@ -142,6 +155,8 @@ impl Engine {
     /// gone or disabled stop holding, so they resolve at the next evaluation.
     pub fn set_rules(&mut self, rules: Vec<Arc<Rule>>) {
         self.rules = rules;
+        // Labels and annotation templates may have changed: the next hold builds them anew.
+        self.by_series.clear();
     }
 
     /// The rules.
@@ -204,6 +219,7 @@ impl Engine {
         self.pass += 1;
         let mut pass = Pass {
             active: &mut self.active,
+            by_series: &mut self.by_series,
             samples: &mut self.samples,
             pass: self.pass,
             now,
@@ -254,6 +270,8 @@ impl Engine {
         if self.pass.is_multiple_of(64) {
             let pass_no = self.pass;
             self.samples.retain(|_, s| pass_no - s.used < 64);
+            let active = &self.active;
+            self.by_series.retain(|_, fp| active.contains_key(fp));
         }
         out
     }
@@ -441,6 +459,34 @@ impl Pass<'_> {
 
     /// The condition holds for this series now.
     fn hold(&mut self, rule: &Rule, series: Series<'_>, value: f64) {
+        let key = series.key(rule.name());
+        if let Some(fp) = self.by_series.get(&key)
+            && let Some(r) = self.active.get_mut(fp)
+            && r.alert.rule == rule.name()
+            && series.is_of(&r.alert.labels)
+        {
+            if value.to_bits() != r.alert.value.to_bits() {
+                let threshold = rule.condition.map(|c| c.1);
+                r.alert.annotations = rule
+                    .annotations
+                    .iter()
+                    .map(|(name, t)| (name.clone(), t.render(&r.alert.labels, value, threshold)))
+                    .collect();
+            }
+            let now = self.now;
+            r.seen = self.pass;
+            r.last_held = now;
+            r.keep_firing_for = rule.keep_firing_for;
+            r.alert.value = value;
+            r.alert.evaluated_at = now;
+            if r.alert.state == AlertState::Pending && elapsed(r.alert.active_at, now) >= rule.for_
+            {
+                r.alert.state = AlertState::Firing;
+                r.alert.fired_at = Some(now);
+                self.out.changes.upsert.push(r.alert.clone());
+            }
+            return;
+        }
         let mut labels = Labels::new();
         labels.insert("alertname".to_owned(), rule.name().to_owned());
         labels.insert(
@@ -468,6 +514,7 @@ impl Pass<'_> {
             .collect();
         let now = self.now;
         let fp = fingerprint(&labels);
+        self.by_series.insert(key, fp.clone());
         match self.active.get_mut(&fp) {
             Some(r) => {
                 r.seen = self.pass;
