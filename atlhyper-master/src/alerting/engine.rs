@@ -13,8 +13,7 @@
 //! The engine is pure over its inputs (views, time, history samples); the task around it
 //! ([`super::Alerting`]) reads the hub, persists the changes and publishes.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +21,10 @@ use std::time::Duration;
 use atlhyper_model::{Alert, AlertState, Labels, NodeMetricsSnapshot, fingerprint};
 use atlhyper_store::AlertChanges;
 use chrono::{DateTime, Utc};
+use rustc_hash::{FxHashMap, FxHasher};
 
 use super::figures::Subject;
+use super::plan::{NodeFigures, Plan, ScopeCache};
 use super::predict::predict_linear;
 use super::rules::Rule;
 use crate::view::ClusterView;
@@ -83,11 +84,20 @@ pub struct Evaluation {
 #[derive(Debug, Default)]
 pub struct Engine {
     rules: Vec<Arc<Rule>>,
-    active: HashMap<String, Running>,
+    /// The rules prepared for evaluation (figure slots, distinct node patterns).
+    plan: Plan,
+    /// Node name -> which node patterns it matches.
+    scopes: ScopeCache,
+    /// One node's figures, reused from node to node.
+    figures: NodeFigures,
+    // Internal maps and series keys hash with FxHash instead of SipHash: they are hashed tens
+    // of thousands of times per evaluation. Their keys come from authenticated agents (node,
+    // device and mount names) in bounded numbers, so SipHash's flooding resistance buys little.
+    active: FxHashMap<String, Running>,
     /// Series key (rule and series, see `Series::key`) -> fingerprint of its running alert, so
     /// a condition that still holds finds its alert without building labels again.
-    by_series: HashMap<u64, String>,
-    samples: HashMap<u64, Samples>,
+    by_series: FxHashMap<u64, String>,
+    samples: FxHashMap<u64, Samples>,
     pass: u64,
 }
 
@@ -120,7 +130,7 @@ impl<'a> Series<'a> {
     }
 
     fn key(&self, rule: &str) -> u64 {
-        let mut h = DefaultHasher::new();
+        let mut h = FxHasher::default();
         (rule, self.cluster, self.node, self.device, self.mountpoint).hash(&mut h);
         h.finish()
     }
@@ -128,9 +138,9 @@ impl<'a> Series<'a> {
 
 /// One pass's mutable state, apart from the rules it walks.
 struct Pass<'e> {
-    active: &'e mut HashMap<String, Running>,
-    by_series: &'e mut HashMap<u64, String>,
-    samples: &'e mut HashMap<u64, Samples>,
+    active: &'e mut FxHashMap<String, Running>,
+    by_series: &'e mut FxHashMap<u64, String>,
+    samples: &'e mut FxHashMap<u64, Samples>,
     pass: u64,
     now: DateTime<Utc>,
     now_secs: f64,
@@ -154,6 +164,8 @@ impl Engine {
     /// Replaces the rules (disabled ones are kept and skipped). Running alerts of rules that are
     /// gone or disabled stop holding, so they resolve at the next evaluation.
     pub fn set_rules(&mut self, rules: Vec<Arc<Rule>>) {
+        self.plan = Plan::new(&rules);
+        self.scopes.clear();
         self.rules = rules;
         // Labels and annotation templates may have changed: the next hold builds them anew.
         self.by_series.clear();
@@ -228,17 +240,19 @@ impl Engine {
         };
         // Node-major: each node's snapshot is read once for every rule while it is in cache, not
         // once per rule (10,000 node snapshots do not fit in cache; rule-major walked them 100
-        // times per evaluation).
-        let mut node_rules: Vec<&Rule> = Vec::new();
+        // times per evaluation), and each of its figures once into a flat table.
+        let mut node_rules: Vec<usize> = Vec::new();
         for view in views {
             let cluster = view.snapshot.cluster_id.as_str();
             let silent = view.is_agent_silent();
             node_rules.clear();
-            for rule in &self.rules {
+            for (i, rule) in self.rules.iter().enumerate() {
                 if !rule.spec.enabled || !rule.covers_cluster(cluster) {
                     continue;
                 }
-                pass.rule_over_cluster(rule, view, cluster, silent, &mut node_rules);
+                if pass.rule_over_cluster(rule, view, cluster, silent) {
+                    node_rules.push(i);
+                }
             }
             // A silent agent's figures are frozen: only agent.down speaks for its cluster.
             if silent || node_rules.is_empty() {
@@ -255,11 +269,22 @@ impl Engine {
                     Some((s, st)) if *s == name => st.state == atlhyper_model::NodeState::Online,
                     _ => true,
                 };
+                let scope = self.scopes.row(&self.plan, name, pass.pass);
+                if online {
+                    self.figures.read(&self.plan, node);
+                }
                 let series = Series::of(cluster, Some(name.as_str()));
-                for rule in &node_rules {
-                    if rule.covers_node(name) {
-                        pass.rule_over_node(rule, series, node, online);
+                for &i in &node_rules {
+                    if self
+                        .plan
+                        .node_pattern(i)
+                        .is_some_and(|p| !self.scopes.matches(scope, p))
+                    {
+                        continue;
                     }
+                    let rule = &self.rules[i];
+                    let slot = self.plan.slot(i);
+                    pass.rule_over_node(rule, slot, series, node, &self.figures, online);
                 }
             }
         }
@@ -272,22 +297,23 @@ impl Engine {
             self.samples.retain(|_, s| pass_no - s.used < 64);
             let active = &self.active;
             self.by_series.retain(|_, fp| active.contains_key(fp));
+            self.scopes
+                .forget_older_than(&self.plan, pass_no.saturating_sub(63));
         }
         out
     }
 }
 
 impl Pass<'_> {
-    /// Evaluates a rule of the cluster as a whole (agent.down, cluster figures) and sets the
-    /// rules over its nodes, mounts, disks and interfaces aside in `node_rules`.
-    fn rule_over_cluster<'r>(
+    /// Evaluates a rule of the cluster as a whole (agent.down, cluster figures); true for a rule
+    /// over its nodes, mounts, disks and interfaces (evaluated node by node).
+    fn rule_over_cluster(
         &mut self,
-        rule: &'r Rule,
+        rule: &Rule,
         view: &ClusterView,
         cluster: &str,
         silent: bool,
-        node_rules: &mut Vec<&'r Rule>,
-    ) {
+    ) -> bool {
         let series = Series::of(cluster, None);
         match rule.figure.subject() {
             Subject::AgentDown => {
@@ -305,16 +331,21 @@ impl Pass<'_> {
             | Subject::Node
             | Subject::Mount
             | Subject::Disk
-            | Subject::Interface => node_rules.push(rule),
+            | Subject::Interface => return true,
         }
+        false
     }
 
-    /// Evaluates one rule over one node (`series` names the cluster and the node).
+    /// Evaluates one rule over one node (`series` names the cluster and the node); `figures`
+    /// are the node's, read for this evaluation when it is online, and `slot` is where the
+    /// rule's figure sits in them.
     fn rule_over_node(
         &mut self,
         rule: &Rule,
+        slot: usize,
         series: Series<'_>,
         node: &NodeMetricsSnapshot,
+        figures: &NodeFigures,
         online: bool,
     ) {
         match rule.figure.subject() {
@@ -325,31 +356,28 @@ impl Pass<'_> {
             }
             _ if !online => {}
             Subject::Node => {
-                if let Some(v) = rule.figure.of_node(node) {
+                if let Some(v) = figures.node(slot) {
                     self.check(rule, series, v);
                 }
             }
             Subject::Mount => {
-                let primary = node.primary_disk().map(|d| d.mount_point.as_str());
-                for disk in &node.disks {
-                    if let Some(v) = rule.figure.of_mount(disk) {
+                for (d, disk) in node.disks.iter().enumerate() {
+                    if let Some(v) = figures.mount(d, slot) {
                         let s = Series {
                             device: Some(&disk.device),
                             mountpoint: Some(&disk.mount_point),
                             ..series
                         };
-                        let primary = primary == Some(disk.mount_point.as_str());
-                        self.check_with_history(rule, s, v, primary);
+                        self.check_with_history(rule, s, v, figures.is_primary(d));
                     }
                 }
             }
             Subject::Disk => {
-                for (i, disk) in node.disks.iter().enumerate() {
-                    // A device mounted twice is one device.
-                    if node.disks[..i].iter().any(|d| d.device == disk.device) {
+                for (d, disk) in node.disks.iter().enumerate() {
+                    if !figures.is_first_of_device(d) {
                         continue;
                     }
-                    if let Some(v) = rule.figure.of_mount(disk) {
+                    if let Some(v) = figures.mount(d, slot) {
                         let s = Series {
                             device: Some(&disk.device),
                             ..series
@@ -359,8 +387,8 @@ impl Pass<'_> {
                 }
             }
             Subject::Interface => {
-                for interface in &node.networks {
-                    if let Some(v) = rule.figure.of_interface(interface) {
+                for (k, interface) in node.networks.iter().enumerate() {
+                    if let Some(v) = figures.interface(k, slot) {
                         let s = Series {
                             device: Some(&interface.interface),
                             ..series
