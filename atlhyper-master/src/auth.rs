@@ -18,8 +18,9 @@ use crate::error::ApiError;
 /// Longest accepted cluster id.
 const MAX_CLUSTER_ID_LEN: usize = 128;
 
-/// What a reader may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a reader may do (`"viewer"` or `"operator"` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Role {
     /// Read every `GET /api/v2/...` endpoint and `/metrics`.
     Viewer,
@@ -131,6 +132,15 @@ impl Tokens {
             return Some((Role::Operator, i));
         }
         find(token, self.viewers.iter()).map(|i| (Role::Viewer, i))
+    }
+
+    /// What a reader request may do: its token's role, or operator when the master is open (no
+    /// viewer or operator tokens configured: everything is allowed). `None` without a known token.
+    pub(crate) fn role_of(&self, headers: &HeaderMap) -> Option<Role> {
+        if self.viewers.is_empty() && self.operators.is_empty() {
+            return Some(Role::Operator);
+        }
+        self.reader_token(headers).map(|(role, _)| role)
     }
 
     /// The cluster an agent request speaks for.
