@@ -21,8 +21,25 @@ const STATE_ORDER = { firing: 0, pending: 1 };
 
 // ---------- reading ----------
 
+/**
+ * Asks the master once per token what the token may do (GET /api/v2/auth/whoami): a viewer
+ * token sees no write buttons. A master without the route leaves them to the first 403.
+ */
+async function refreshRole(page) {
+  if (page.role) return;
+  try {
+    const who = await getJson('/api/v2/auth/whoami');
+    page.role = who && typeof who.role === 'string' ? who.role : 'unknown';
+  } catch (err) {
+    if (err.status === 404) page.role = 'unknown';
+    return;
+  }
+  if (page.role === 'viewer') page.writeRefused = true;
+}
+
 /** Reads the running alerts into `page.alerts` (kept as they were when a read fails). */
 export async function refreshAlerts(page) {
+  await refreshRole(page);
   try {
     const list = await getJson('/api/v2/alerts');
     page.alerts = Array.isArray(list) ? list : [];

@@ -45,7 +45,8 @@ const page = {
   silences: [],
   silencesError: null,
   alertWrites: null, // keys of the rows whose write is under way (set by wireAlerts)
-  writeRefused: false, // the master refused a write with this token: write buttons hidden
+  writeRefused: false, // the token may not write (a viewer, or a write was refused): write buttons hidden
+  role: null, // the token's role from GET /api/v2/auth/whoami ('viewer', 'operator'; null: not asked yet)
 };
 
 // The refresh loop.
@@ -78,6 +79,7 @@ byId('token-form').addEventListener('submit', () => {
   useViewerToken(byId('token-input').value.trim());
   // Another token: it may write what the last one could not.
   page.writeRefused = false;
+  page.role = null;
   page.alertsNote = null;
   if (page.view === 'alerts') renderAlertsView(page);
   refreshSoon();

@@ -24,8 +24,9 @@ use crate::token_file::{FileRole, FileToken, parse_token_file};
 /// Longest accepted cluster id.
 const MAX_CLUSTER_ID_LEN: usize = 128;
 
-/// What a reader may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a reader may do (`"viewer"` or `"operator"` in JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub(crate) enum Role {
     /// Read every `GET /api/v2/...` endpoint and `/metrics`.
     Viewer,
@@ -224,6 +225,15 @@ impl Tokens {
         }
         find(token, set.viewers.iter().map(|(t, _)| t))
             .map(|i| (Role::Viewer, set.viewers[i].1.clone()))
+    }
+
+    /// What a reader request may do: its token's role, or operator when the master is open (no
+    /// viewer or operator tokens configured: everything is allowed). `None` without a known token.
+    pub(crate) fn role_of(&self, headers: &HeaderMap) -> Option<Role> {
+        if self.viewers.is_empty() && self.operators.is_empty() {
+            return Some(Role::Operator);
+        }
+        self.reader_token(headers).map(|(role, _)| role)
     }
 
     /// The cluster an agent request speaks for.

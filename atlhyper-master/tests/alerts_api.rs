@@ -552,3 +552,27 @@ async fn rules_are_bounded_in_size_and_number() {
             .any(|r| r["name"] == "HighCpu" && r["origin"] == "builtin_modified")
     );
 }
+
+#[tokio::test]
+async fn whoami_names_the_role_of_the_token() {
+    let m = master();
+    for (token, role) in [(VIEWER, "viewer"), (OPERATOR, "operator")] {
+        let (status, body) = send(&m, "GET", "/api/v2/auth/whoami", Some(token), None).await;
+        assert_eq!(status, StatusCode::OK, "{body:?}");
+        assert_eq!(json_of(&body), json!({ "role": role }));
+    }
+    let (status, _) = send(&m, "GET", "/api/v2/auth/whoami", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = send(&m, "GET", "/api/v2/auth/whoami", Some(AGENT), None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "an agent token is no reader"
+    );
+    // An open master (no reader tokens) lets everyone write.
+    let store = Arc::new(MemoryStore::new());
+    let open = Master::new(MasterConfig::default(), store.clone(), store.clone(), store);
+    let (status, body) = send(&open, "GET", "/api/v2/auth/whoami", None, None).await;
+    assert_eq!(status, StatusCode::OK, "{body:?}");
+    assert_eq!(json_of(&body), json!({ "role": "operator" }));
+}

@@ -13,8 +13,7 @@
 //! The engine is pure over its inputs (views, time, history samples); the task around it
 //! ([`super::Alerting`]) reads the hub, persists the changes and publishes.
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +21,10 @@ use std::time::Duration;
 use atlhyper_model::{Alert, AlertState, Labels, NodeMetricsSnapshot, fingerprint};
 use atlhyper_store::AlertChanges;
 use chrono::{DateTime, Utc};
+use rustc_hash::{FxHashMap, FxHasher};
 
 use super::figures::Subject;
+use super::plan::{NodeFigures, Plan, ScopeCache};
 use super::predict::predict_linear;
 use super::rules::Rule;
 use crate::view::ClusterView;
@@ -46,14 +47,66 @@ struct Running {
 }
 
 /// Recent values of one predicted series.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Samples {
     /// (Unix seconds, value), oldest first, one per lookback / 60.
     points: VecDeque<(f64, f64)>,
+    /// Times of the oldest and newest point (+inf and -inf without points), kept beside the
+    /// points so an evaluation with no sample due and no prediction to make reads no point
+    /// (tens of thousands of series per evaluation: the points are a cache miss each).
+    oldest: f64,
+    newest: f64,
     /// Whether stored history was loaded into it (or there is none to load).
     seeded: bool,
     /// Last pass that used it (series not used for a while are dropped).
     used: u64,
+}
+
+impl Default for Samples {
+    fn default() -> Self {
+        Self {
+            points: VecDeque::new(),
+            oldest: f64::INFINITY,
+            newest: f64::NEG_INFINITY,
+            seeded: false,
+            used: 0,
+        }
+    }
+}
+
+impl Samples {
+    /// Appends `(at, value)` when the newest point is `spacing` old or there is none.
+    fn push_if_due(&mut self, at: f64, value: f64, spacing: f64) {
+        if at - self.newest >= spacing {
+            self.points.push_back((at, value));
+            self.newest = at;
+            if self.points.len() == 1 {
+                self.oldest = at;
+            }
+        }
+    }
+
+    /// Drops the points older than `since`.
+    fn drop_before(&mut self, since: f64) {
+        if self.oldest >= since {
+            return;
+        }
+        while self.points.front().is_some_and(|first| first.0 < since) {
+            self.points.pop_front();
+        }
+        self.oldest = self.points.front().map_or(f64::INFINITY, |p| p.0);
+        self.newest = self.points.back().map_or(f64::NEG_INFINITY, |p| p.0);
+    }
+
+    /// Puts `points` (oldest first) that are older than every point in front.
+    fn push_older(&mut self, points: &[(f64, f64)]) {
+        let first = self.oldest;
+        for p in points.iter().rev().filter(|p| p.0 < first) {
+            self.points.push_front(*p);
+        }
+        self.oldest = self.points.front().map_or(f64::INFINITY, |p| p.0);
+        self.newest = self.points.back().map_or(f64::NEG_INFINITY, |p| p.0);
+    }
 }
 
 /// A predicted series that would like its stored history: the driver reads it from the store
@@ -83,8 +136,20 @@ pub struct Evaluation {
 #[derive(Debug, Default)]
 pub struct Engine {
     rules: Vec<Arc<Rule>>,
-    active: HashMap<String, Running>,
-    samples: HashMap<u64, Samples>,
+    /// The rules prepared for evaluation (figure slots, distinct node patterns).
+    plan: Plan,
+    /// Node name -> which node patterns it matches.
+    scopes: ScopeCache,
+    /// One node's figures, reused from node to node.
+    figures: NodeFigures,
+    // Internal maps and series keys hash with FxHash instead of SipHash: they are hashed tens
+    // of thousands of times per evaluation. Their keys come from authenticated agents (node,
+    // device and mount names) in bounded numbers, so SipHash's flooding resistance buys little.
+    active: FxHashMap<String, Running>,
+    /// Series key (rule and series, see `Series::key`) -> fingerprint of its running alert, so
+    /// a condition that still holds finds its alert without building labels again.
+    by_series: FxHashMap<u64, String>,
+    samples: FxHashMap<u64, Samples>,
     pass: u64,
 }
 
@@ -107,8 +172,17 @@ impl<'a> Series<'a> {
         }
     }
 
+    /// Whether `labels` are this series' (a hash collision of two keys must not mix alerts).
+    fn is_of(&self, labels: &Labels) -> bool {
+        let same = |name: &str, v: Option<&str>| labels.get(name).map(String::as_str) == v;
+        same("cluster", Some(self.cluster))
+            && same("node", self.node)
+            && same("device", self.device)
+            && same("mountpoint", self.mountpoint)
+    }
+
     fn key(&self, rule: &str) -> u64 {
-        let mut h = DefaultHasher::new();
+        let mut h = FxHasher::default();
         (rule, self.cluster, self.node, self.device, self.mountpoint).hash(&mut h);
         h.finish()
     }
@@ -116,8 +190,9 @@ impl<'a> Series<'a> {
 
 /// One pass's mutable state, apart from the rules it walks.
 struct Pass<'e> {
-    active: &'e mut HashMap<String, Running>,
-    samples: &'e mut HashMap<u64, Samples>,
+    active: &'e mut FxHashMap<String, Running>,
+    by_series: &'e mut FxHashMap<u64, String>,
+    samples: &'e mut FxHashMap<u64, Samples>,
     pass: u64,
     now: DateTime<Utc>,
     now_secs: f64,
@@ -141,7 +216,11 @@ impl Engine {
     /// Replaces the rules (disabled ones are kept and skipped). Running alerts of rules that are
     /// gone or disabled stop holding, so they resolve at the next evaluation.
     pub fn set_rules(&mut self, rules: Vec<Arc<Rule>>) {
+        self.plan = Plan::new(&rules);
+        self.scopes.clear();
         self.rules = rules;
+        // Labels and annotation templates may have changed: the next hold builds them anew.
+        self.by_series.clear();
     }
 
     /// The rules.
@@ -183,10 +262,7 @@ impl Engine {
     /// Puts stored history points (seconds, value) in front of a predicted series' samples.
     pub fn seed(&mut self, key: u64, points: &[(f64, f64)]) {
         if let Some(s) = self.samples.get_mut(&key) {
-            let first = s.points.front().map_or(f64::INFINITY, |p| p.0);
-            for p in points.iter().rev().filter(|p| p.0 < first) {
-                s.points.push_front(*p);
-            }
+            s.push_older(points);
             s.seeded = true;
         }
     }
@@ -204,6 +280,7 @@ impl Engine {
         self.pass += 1;
         let mut pass = Pass {
             active: &mut self.active,
+            by_series: &mut self.by_series,
             samples: &mut self.samples,
             pass: self.pass,
             now,
@@ -212,17 +289,19 @@ impl Engine {
         };
         // Node-major: each node's snapshot is read once for every rule while it is in cache, not
         // once per rule (10,000 node snapshots do not fit in cache; rule-major walked them 100
-        // times per evaluation).
-        let mut node_rules: Vec<&Rule> = Vec::new();
+        // times per evaluation), and each of its figures once into a flat table.
+        let mut node_rules: Vec<usize> = Vec::new();
         for view in views {
             let cluster = view.snapshot.cluster_id.as_str();
             let silent = view.is_agent_silent();
             node_rules.clear();
-            for rule in &self.rules {
+            for (i, rule) in self.rules.iter().enumerate() {
                 if !rule.spec.enabled || !rule.covers_cluster(cluster) {
                     continue;
                 }
-                pass.rule_over_cluster(rule, view, cluster, silent, &mut node_rules);
+                if pass.rule_over_cluster(rule, view, cluster, silent) {
+                    node_rules.push(i);
+                }
             }
             // A silent agent's figures are frozen: only agent.down speaks for its cluster.
             if silent || node_rules.is_empty() {
@@ -239,11 +318,22 @@ impl Engine {
                     Some((s, st)) if *s == name => st.state == atlhyper_model::NodeState::Online,
                     _ => true,
                 };
+                let scope = self.scopes.row(&self.plan, name, pass.pass);
+                if online {
+                    self.figures.read(&self.plan, node);
+                }
                 let series = Series::of(cluster, Some(name.as_str()));
-                for rule in &node_rules {
-                    if rule.covers_node(name) {
-                        pass.rule_over_node(rule, series, node, online);
+                for &i in &node_rules {
+                    if self
+                        .plan
+                        .node_pattern(i)
+                        .is_some_and(|p| !self.scopes.matches(scope, p))
+                    {
+                        continue;
                     }
+                    let rule = &self.rules[i];
+                    let slot = self.plan.slot(i);
+                    pass.rule_over_node(rule, slot, series, node, &self.figures, online);
                 }
             }
         }
@@ -254,22 +344,25 @@ impl Engine {
         if self.pass.is_multiple_of(64) {
             let pass_no = self.pass;
             self.samples.retain(|_, s| pass_no - s.used < 64);
+            let active = &self.active;
+            self.by_series.retain(|_, fp| active.contains_key(fp));
+            self.scopes
+                .forget_older_than(&self.plan, pass_no.saturating_sub(63));
         }
         out
     }
 }
 
 impl Pass<'_> {
-    /// Evaluates a rule of the cluster as a whole (agent.down, cluster figures) and sets the
-    /// rules over its nodes, mounts, disks and interfaces aside in `node_rules`.
-    fn rule_over_cluster<'r>(
+    /// Evaluates a rule of the cluster as a whole (agent.down, cluster figures); true for a rule
+    /// over its nodes, mounts, disks and interfaces (evaluated node by node).
+    fn rule_over_cluster(
         &mut self,
-        rule: &'r Rule,
+        rule: &Rule,
         view: &ClusterView,
         cluster: &str,
         silent: bool,
-        node_rules: &mut Vec<&'r Rule>,
-    ) {
+    ) -> bool {
         let series = Series::of(cluster, None);
         match rule.figure.subject() {
             Subject::AgentDown => {
@@ -287,16 +380,21 @@ impl Pass<'_> {
             | Subject::Node
             | Subject::Mount
             | Subject::Disk
-            | Subject::Interface => node_rules.push(rule),
+            | Subject::Interface => return true,
         }
+        false
     }
 
-    /// Evaluates one rule over one node (`series` names the cluster and the node).
+    /// Evaluates one rule over one node (`series` names the cluster and the node); `figures`
+    /// are the node's, read for this evaluation when it is online, and `slot` is where the
+    /// rule's figure sits in them.
     fn rule_over_node(
         &mut self,
         rule: &Rule,
+        slot: usize,
         series: Series<'_>,
         node: &NodeMetricsSnapshot,
+        figures: &NodeFigures,
         online: bool,
     ) {
         match rule.figure.subject() {
@@ -307,31 +405,28 @@ impl Pass<'_> {
             }
             _ if !online => {}
             Subject::Node => {
-                if let Some(v) = rule.figure.of_node(node) {
+                if let Some(v) = figures.node(slot) {
                     self.check(rule, series, v);
                 }
             }
             Subject::Mount => {
-                let primary = node.primary_disk().map(|d| d.mount_point.as_str());
-                for disk in &node.disks {
-                    if let Some(v) = rule.figure.of_mount(disk) {
+                for (d, disk) in node.disks.iter().enumerate() {
+                    if let Some(v) = figures.mount(d, slot) {
                         let s = Series {
                             device: Some(&disk.device),
                             mountpoint: Some(&disk.mount_point),
                             ..series
                         };
-                        let primary = primary == Some(disk.mount_point.as_str());
-                        self.check_with_history(rule, s, v, primary);
+                        self.check_with_history(rule, s, v, figures.is_primary(d));
                     }
                 }
             }
             Subject::Disk => {
-                for (i, disk) in node.disks.iter().enumerate() {
-                    // A device mounted twice is one device.
-                    if node.disks[..i].iter().any(|d| d.device == disk.device) {
+                for (d, disk) in node.disks.iter().enumerate() {
+                    if !figures.is_first_of_device(d) {
                         continue;
                     }
-                    if let Some(v) = rule.figure.of_mount(disk) {
+                    if let Some(v) = figures.mount(d, slot) {
                         let s = Series {
                             device: Some(&disk.device),
                             ..series
@@ -341,8 +436,8 @@ impl Pass<'_> {
                 }
             }
             Subject::Interface => {
-                for interface in &node.networks {
-                    if let Some(v) = rule.figure.of_interface(interface) {
+                for (k, interface) in node.networks.iter().enumerate() {
+                    if let Some(v) = figures.interface(k, slot) {
                         let s = Series {
                             device: Some(&interface.interface),
                             ..series
@@ -395,19 +490,8 @@ impl Pass<'_> {
         let spacing = lookback / f64::from(SAMPLES_PER_LOOKBACK);
         let s = self.samples.entry(key).or_default();
         s.used = self.pass;
-        if s.points
-            .back()
-            .is_none_or(|last| self.now_secs - last.0 >= spacing)
-        {
-            s.points.push_back((self.now_secs, current));
-        }
-        while s
-            .points
-            .front()
-            .is_some_and(|first| first.0 < self.now_secs - lookback)
-        {
-            s.points.pop_front();
-        }
+        s.push_if_due(self.now_secs, current, spacing);
+        s.drop_before(self.now_secs - lookback);
         if !s.seeded {
             match rule.figure.history_column() {
                 Some(column) if stored => {
@@ -441,6 +525,34 @@ impl Pass<'_> {
 
     /// The condition holds for this series now.
     fn hold(&mut self, rule: &Rule, series: Series<'_>, value: f64) {
+        let key = series.key(rule.name());
+        if let Some(fp) = self.by_series.get(&key)
+            && let Some(r) = self.active.get_mut(fp)
+            && r.alert.rule == rule.name()
+            && series.is_of(&r.alert.labels)
+        {
+            if value.to_bits() != r.alert.value.to_bits() {
+                let threshold = rule.condition.map(|c| c.1);
+                r.alert.annotations = rule
+                    .annotations
+                    .iter()
+                    .map(|(name, t)| (name.clone(), t.render(&r.alert.labels, value, threshold)))
+                    .collect();
+            }
+            let now = self.now;
+            r.seen = self.pass;
+            r.last_held = now;
+            r.keep_firing_for = rule.keep_firing_for;
+            r.alert.value = value;
+            r.alert.evaluated_at = now;
+            if r.alert.state == AlertState::Pending && elapsed(r.alert.active_at, now) >= rule.for_
+            {
+                r.alert.state = AlertState::Firing;
+                r.alert.fired_at = Some(now);
+                self.out.changes.upsert.push(r.alert.clone());
+            }
+            return;
+        }
         let mut labels = Labels::new();
         labels.insert("alertname".to_owned(), rule.name().to_owned());
         labels.insert(
@@ -468,6 +580,7 @@ impl Pass<'_> {
             .collect();
         let now = self.now;
         let fp = fingerprint(&labels);
+        self.by_series.insert(key, fp.clone());
         match self.active.get_mut(&fp) {
             Some(r) => {
                 r.seen = self.pass;
@@ -549,5 +662,46 @@ impl Pass<'_> {
             self.active.remove(&fp);
             self.out.changes.remove.push(fp);
         }
+    }
+}
+
+#[cfg(test)]
+mod samples_tests {
+    use super::Samples;
+
+    /// The inline oldest/newest times agree with the points through pushes, drops and seeds.
+    fn consistent(s: &Samples) {
+        assert_eq!(s.oldest, s.points.front().map_or(f64::INFINITY, |p| p.0));
+        assert_eq!(s.newest, s.points.back().map_or(f64::NEG_INFINITY, |p| p.0));
+    }
+
+    #[test]
+    fn bounds_follow_the_points() {
+        let mut s = Samples::default();
+        consistent(&s);
+        s.push_if_due(100.0, 1.0, 10.0);
+        s.push_if_due(105.0, 2.0, 10.0);
+        assert_eq!(s.points.len(), 1, "not due 5 s after the last point");
+        s.push_if_due(110.0, 3.0, 10.0);
+        assert_eq!(s.points.len(), 2);
+        consistent(&s);
+        s.push_older(&[(80.0, 0.0), (90.0, 0.5), (100.0, 9.0)]);
+        assert_eq!(
+            s.points.iter().map(|p| p.0).collect::<Vec<_>>(),
+            [80.0, 90.0, 100.0, 110.0],
+            "only points older than the first are put in front"
+        );
+        consistent(&s);
+        s.drop_before(95.0);
+        assert_eq!(s.points.len(), 2);
+        consistent(&s);
+        s.drop_before(1000.0);
+        assert!(s.points.is_empty());
+        consistent(&s);
+        s.push_if_due(1000.0, 1.0, 10.0);
+        consistent(&s);
+        let mut empty = Samples::default();
+        empty.push_older(&[(1.0, 1.0), (2.0, 2.0)]);
+        consistent(&empty);
     }
 }

@@ -47,6 +47,7 @@ pub mod engine;
 pub mod figures;
 pub(crate) mod metrics;
 pub mod notify;
+mod plan;
 pub mod predict;
 pub mod rules;
 pub mod template;

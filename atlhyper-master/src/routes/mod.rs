@@ -23,6 +23,7 @@ pub(crate) mod clusters;
 pub(crate) mod commands;
 pub(crate) mod observe;
 pub(crate) mod respond;
+pub(crate) mod whoami;
 
 use atlhyper_model::StatusBody;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -85,6 +86,7 @@ pub(crate) fn router(master: Master) -> Router {
             post(commands::create_command).get(commands::list_commands),
         )
         .route("/api/v2/commands/{id}", get(commands::get_command))
+        .route("/api/v2/auth/whoami", get(whoami::whoami))
         .merge(crate::alerting::api::routes())
         .merge(crate::alerting::notify::api::routes())
         .route_layer(from_fn_with_state(master.tokens.clone(), role_guard));
