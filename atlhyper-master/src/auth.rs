@@ -228,10 +228,14 @@ impl Tokens {
     }
 
     /// What a reader request may do: its token's role, or operator when the master is open (no
-    /// viewer or operator tokens configured: everything is allowed). `None` without a known token.
+    /// viewer or operator tokens and no token file: everything is allowed). `None` without a known
+    /// token.
     pub(crate) fn role_of(&self, headers: &HeaderMap) -> Option<Role> {
-        if self.viewers.is_empty() && self.operators.is_empty() {
-            return Some(Role::Operator);
+        {
+            let set = self.set();
+            if !set.from_file && set.viewers.is_empty() && set.operators.is_empty() {
+                return Some(Role::Operator);
+            }
         }
         self.reader_token(headers).map(|(role, _)| role)
     }
