@@ -278,11 +278,17 @@ try {
   const tempText = await text('#d-temp');
   if (d.temperature.cpu_temp > 0) assert.ok(tempText.includes(temp(d.temperature.cpu_temp)), 'CPU temperature shown');
   for (const s of d.temperature.sensors || []) assert.ok(tempText.includes(s.label), 'sensor ' + s.label);
+  const kernelText = await text('#d-kernel');
+  assert.match(kernelText, new RegExp('TCP established\\s*' + d.tcp.curr_estab.toLocaleString('en-US')), 'TCP established shown');
+  assert.ok(kernelText.includes(d.system.conntrack_entries.toLocaleString('en-US') + ' of ' + d.system.conntrack_limit.toLocaleString('en-US')), 'conntrack of its limit');
+  assert.ok(kernelText.includes(pct(d.psi.cpu_some)), 'CPU pressure shown');
+  assert.ok(kernelText.includes(d.vmstat.pgfault_rate.toFixed(0) + '/s'), 'page faults per second');
+  assert.equal(await page.locator('#d-kernel-none').isVisible(), false, 'no "none reported" note');
   const topPid = String([...d.processes].sort((a, b) => b.cpu_percent - a.cpu_percent || a.pid - b.pid)[0].pid);
   assert.equal(await text('#d-procs tbody tr td'), topPid, 'processes sorted by CPU');
   const diskTexts = await page.$$eval('#d-disks tbody tr', (trs) => trs.map((tr) => tr.cells[0].textContent + ' ' + tr.cells[5].textContent));
   for (const disk of d.disks) assert.ok(diskTexts.includes(disk.mount_point + ' ' + pct(disk.usage_percent)), 'disk ' + disk.mount_point);
-  ok('clicking a node opens its detail with cores, memory, disks, interfaces, temperatures, processes');
+  ok('clicking a node opens its detail with cores, memory, kernel figures, disks, interfaces, temperatures, processes');
   await page.evaluate(() => { window.__proc = document.querySelector('#d-procs tbody tr'); window.__core = document.querySelector('#d-cores .core'); });
   await waitForResponse((u) => u.pathname.endsWith('/node-metrics/' + encodeURIComponent(target.node_name)), 'a detail refresh');
   await page.waitForTimeout(200);
@@ -307,6 +313,8 @@ try {
   let charts = await chartsHavePoints('24 h');
   {
     const latest = await text('#charts .chart[data-chart=cpu] .v');
+    // The charts may be below the fold: mouse coordinates are the viewport's.
+    await page.locator('#charts .chart[data-chart=cpu] svg').scrollIntoViewIfNeeded();
     const box = await page.locator('#charts .chart[data-chart=cpu] svg').boundingBox();
     await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
     const hovered = await text('#charts .chart[data-chart=cpu] .v');
@@ -314,6 +322,8 @@ try {
     assert.equal(await page.getAttribute('#charts .chart[data-chart=cpu] line.cross', 'visibility'), 'visible');
     await page.mouse.move(0, 0);
     assert.equal(await text('#charts .chart[data-chart=cpu] .v'), latest);
+    // Back to the top, so the full-page screenshots start at the header.
+    await page.evaluate(() => window.scrollTo(0, 0));
     ok('hovering a chart shows the point under the pointer');
   }
   ok('24 h: ' + charts.map((c) => c.id + '=' + c.points).join(' '));

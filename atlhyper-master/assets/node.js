@@ -1,4 +1,5 @@
-// The node page: status line, CPU, memory, temperatures, disks, interfaces and top processes.
+// The node page: status line, CPU, memory, temperatures, kernel figures, disks, interfaces and
+// top processes.
 // (Its trend charts are charts.js.)
 
 import { byId, markSortedColumn, setClass, setText, show, showState, syncRowCount } from './dom.js';
@@ -128,6 +129,53 @@ function renderTemperatures(t) {
   setText(note, list.length ? '' : 'This node reports no temperature sensors.');
 }
 
+/** A count as a plain integer with thousands separators, or an em dash when absent. */
+function count(v) {
+  return Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '—';
+}
+
+/** A per-second rate, or an em dash when absent. */
+function perSecond(v) {
+  return Number.isFinite(v) ? fixed(v, v < 10 ? 1 : 0) + '/s' : '—';
+}
+
+/** Used of a limit (conntrack, descriptors), with the share when both are known. */
+function ofLimit(used, limit) {
+  if (!Number.isFinite(used)) return '—';
+  if (!Number.isFinite(limit) || limit <= 0) return count(used);
+  return count(used) + ' of ' + count(limit) + ' (' + percent((used / limit) * 100) + ')';
+}
+
+/** Pressure, TCP, conntrack, descriptors, entropy, paging and softnet: each figure only when
+ *  the node reports its part (an older collector, or a kernel without the file, omits it). */
+function renderKernel(n) {
+  const figures = [];
+  if (n.psi) {
+    figures.push(['CPU pressure (some, 10 s)', percent(n.psi.cpu_some)],
+      ['Memory pressure (some / full)', percent(n.psi.memory_some) + ' / ' + percent(n.psi.memory_full)],
+      ['I/O pressure (some / full)', percent(n.psi.io_some) + ' / ' + percent(n.psi.io_full)]);
+  }
+  if (n.tcp) {
+    figures.push(['TCP established', count(n.tcp.curr_estab)], ['TCP time-wait', count(n.tcp.time_wait)],
+      ['Sockets used', count(n.tcp.sockets_used)]);
+  }
+  const sys = n.system;
+  if (sys) {
+    if (sys.conntrack_entries != null) figures.push(['Conntrack entries', ofLimit(sys.conntrack_entries, sys.conntrack_limit)]);
+    if (sys.filefd_allocated != null) figures.push(['File descriptors', ofLimit(sys.filefd_allocated, sys.filefd_max)]);
+    if (sys.entropy_bits != null) figures.push(['Entropy', count(sys.entropy_bits) + ' bits']);
+  }
+  if (n.vmstat) {
+    figures.push(['Page faults', perSecond(n.vmstat.pgfault_rate)], ['Major faults', perSecond(n.vmstat.pgmajfault_rate)],
+      ['Swap in / out (pages)', perSecond(n.vmstat.pswpin_rate) + ' / ' + perSecond(n.vmstat.pswpout_rate)]);
+  }
+  if (n.softnet) {
+    figures.push(['Softnet drops', perSecond(n.softnet.dropped_rate)], ['Softnet squeezes', perSecond(n.softnet.squeezed_rate)]);
+  }
+  renderLabelledValues(byId('d-kernel'), figures);
+  show(byId('d-kernel-none'), figures.length === 0);
+}
+
 function renderProcesses(processes, sort) {
   const procs = processes.slice();
   const { key, dir } = sort;
@@ -171,6 +219,7 @@ export function renderNode(page) {
   renderCpu(n.cpu || {});
   renderMemory(n.memory || {});
   renderTemperatures(n.temperature || {});
+  renderKernel(n);
   fillTable(byId('d-disks'), (n.disks || []).map((d) => [d.mount_point, d.device, d.fs_type, byteSize(d.used), byteSize(d.total),
     { t: percent(d.usage_percent), cls: d.usage_percent > HEALTH_LIMIT ? 'hot' : '' }, byteRate(d.read_rate), byteRate(d.write_rate), percent(d.io_util)]));
   fillTable(byId('d-nets'), (n.networks || []).map((i) => [i.interface, i.ip_address || '—', i.status || '—',

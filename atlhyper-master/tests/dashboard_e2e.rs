@@ -21,7 +21,8 @@ use atlhyper_master::{Master, MasterConfig, run_master};
 use atlhyper_model::{
     ClusterSnapshot, Command, CommandPoll, CommandResult, CpuMetrics, DiskMetrics, MemoryMetrics,
     MetricsDataPoint, NetworkMetrics, NodeMetricsSnapshot, NodeState, NodeStatus, NodeTotals,
-    ProcessMetrics, SensorReading, TemperatureMetrics,
+    ProcessMetrics, PsiMetrics, SensorReading, SoftnetMetrics, SystemMetrics, TcpMetrics,
+    TemperatureMetrics, VmstatMetrics,
 };
 use atlhyper_store::MemoryStore;
 use chrono::{DateTime, Utc};
@@ -238,6 +239,42 @@ fn node(name: &str, at: DateTime<Utc>, s: &Shape, processes: usize) -> NodeMetri
             network_rx_rate: 12.6e6,
             network_tx_rate: 4.4e6,
             ..Default::default()
+        }),
+        // The kernel panel's figures (v2 extensions a current collector sends).
+        psi: Some(PsiMetrics {
+            cpu_some: 2.5,
+            memory_some: 0.75,
+            memory_full: 0.25,
+            io_some: 1.5,
+            io_full: 0.5,
+        }),
+        tcp: Some(TcpMetrics {
+            curr_estab: 1234,
+            alloc: 1500,
+            in_use: 1300,
+            time_wait: 87,
+            orphan: 0,
+            sockets_used: 2048,
+        }),
+        system: Some(SystemMetrics {
+            conntrack_entries: Some(5000),
+            conntrack_limit: Some(262_144),
+            filefd_allocated: Some(9000),
+            filefd_max: Some(1_000_000),
+            entropy_bits: Some(256),
+            entropy_pool_bits: Some(256),
+        }),
+        vmstat: Some(VmstatMetrics {
+            pgfault_rate: 4200.0,
+            pgmajfault_rate: 3.5,
+            pswpin_rate: 0.0,
+            pswpout_rate: 12.0,
+            pgpgin_rate: 100.0,
+            pgpgout_rate: 200.0,
+        }),
+        softnet: Some(SoftnetMetrics {
+            dropped_rate: 0.0,
+            squeezed_rate: 1.5,
         }),
         ..Default::default()
     }
