@@ -55,6 +55,9 @@ pub(crate) struct Tokens {
     file: Option<PathBuf>,
     /// The file's bytes as last read, and the set in force.
     current: RwLock<(Vec<u8>, Arc<TokenSet>)>,
+    /// Why the last reload failed, so a file that stays broken is reported once, not every few
+    /// seconds.
+    last_error: parking_lot::Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -168,7 +171,17 @@ impl Tokens {
             env,
             file,
             current: RwLock::new((Vec::new(), Arc::new(set))),
+            last_error: parking_lot::Mutex::new(None),
         }
+    }
+
+    /// Notes the outcome of a reload: whether `error` is news (differs from the last one) and
+    /// so worth a log line. A successful reload (`None`) clears it.
+    pub(crate) fn is_new_error(&self, error: Option<&str>) -> bool {
+        let mut last = self.last_error.lock();
+        let news = error.is_some() && last.as_deref() != error;
+        *last = error.map(str::to_owned);
+        news
     }
 
     fn set(&self) -> Arc<TokenSet> {
@@ -544,6 +557,22 @@ mod tests {
                 .unwrap_err()
                 .status,
             400
+        );
+    }
+
+    #[test]
+    fn a_reload_problem_is_news_once() {
+        let t = tokens();
+        assert!(t.is_new_error(Some("line 1: bad")));
+        assert!(
+            !t.is_new_error(Some("line 1: bad")),
+            "the same problem again"
+        );
+        assert!(t.is_new_error(Some("line 2: bad")), "another problem");
+        assert!(!t.is_new_error(None));
+        assert!(
+            t.is_new_error(Some("line 2: bad")),
+            "broken again after a good reload"
         );
     }
 

@@ -33,12 +33,16 @@ async fn reload_tokens(master: Master) {
     let tokens = std::sync::Arc::clone(&master.tokens);
     match tokio::task::spawn_blocking(move || tokens.reload()).await {
         Ok(Ok(true)) => {
+            master.tokens.is_new_error(None);
             let (agents, viewers, operators) = master.tokens.counts();
             tracing::info!(agents, viewers, operators, "token file reloaded");
         }
         Ok(Ok(false)) | Err(_) => {}
+        // Once per distinct problem: a file that stays broken is not logged every 5 s.
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "token file not reloaded; the tokens in force stay")
+            if master.tokens.is_new_error(Some(&e)) {
+                tracing::warn!(error = %e, "token file not reloaded; the tokens in force stay")
+            }
         }
     }
 }
