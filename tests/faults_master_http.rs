@@ -127,6 +127,12 @@ fn routes() -> Vec<Route> {
         r("/api/v2/clusters", "GET", "/api/v2/clusters", Role::Viewer),
         r("/api/v2/agents", "GET", "/api/v2/agents", Role::Viewer),
         r(
+            "/api/v2/auth/whoami",
+            "GET",
+            "/api/v2/auth/whoami",
+            Role::Viewer,
+        ),
+        r(
             "/api/v2/clusters/{id}/node-metrics",
             "GET",
             &format!("/api/v2/clusters/{CLUSTER}/node-metrics"),
