@@ -174,7 +174,7 @@ fn tls_agent(pki: &Pki, extra: &[(&str, String)], nofile: Option<u64>) -> (Proc,
             format!("http://127.0.0.1:{}", free_port()),
         ),
         ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-        ("AGENT_TOKEN", "agent-secret".to_owned()),
+        ("AGENT_TOKEN", "agent-secret-0123456789".to_owned()),
         ("AGENT_TLS_CERT", pki.cert.display().to_string()),
         ("AGENT_TLS_KEY", pki.key.display().to_string()),
     ];
