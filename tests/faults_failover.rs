@@ -8,9 +8,9 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use atlhyper_testkit::{free_port, http_get};
+use atlhyper_testkit::{free_port, http_get, wait_until};
 use common::{Proc, RunningMaster, Scratch, bins, scrape, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-failover-000";
@@ -118,17 +118,6 @@ fn history_at(master: SocketAddr) -> Vec<chrono::DateTime<chrono::Utc>> {
         .collect();
     out.sort();
     out
-}
-
-fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    None
 }
 
 #[test]

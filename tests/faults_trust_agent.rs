@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{free_port, get_json, http, http_get, node_json};
+use atlhyper_testkit::{free_port, get_json, http, http_get, node_json, wait_until};
 use chrono::{DateTime, Utc};
 use common::{Proc, Scratch, bins, scrape, serial};
 use serde_json::{Value, json};
@@ -209,18 +209,6 @@ impl Cluster {
     }
 }
 
-/// Polls `cond` every 50 ms for up to `limit`; whether it came true.
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
-}
-
 const GOOD: [&str; 3] = ["good-0", "good-1", "good-2"];
 
 /// One round of the good nodes reporting now, with CPU `cpu`.
@@ -245,7 +233,7 @@ fn a_node_stamped_2300_reaches_the_master_with_its_skew_and_history_keeps_growin
         assert_eq!(code, 200, "{answer}");
     };
     // Every node, the one from 2300 too, reaches the master's latest.
-    let all_there = eventually(Duration::from_secs(20), || {
+    let all_there = wait_until(Duration::from_secs(20), || {
         report(&c);
         std::thread::sleep(Duration::from_millis(100));
         let names: BTreeSet<String> = c
@@ -254,7 +242,8 @@ fn a_node_stamped_2300_reaches_the_master_with_its_skew_and_history_keeps_growin
             .filter_map(|n| n["node_name"].as_str().map(str::to_owned))
             .collect();
         names.len() == 4 && names.contains("clock-2300")
-    });
+    })
+    .is_some();
     assert!(
         all_there,
         "the master's latest never held all four nodes: {:?}\nagent log:\n{}",
@@ -283,13 +272,14 @@ fn a_node_stamped_2300_reaches_the_master_with_its_skew_and_history_keeps_growin
 
     // The good nodes' history keeps growing while the 2300 node keeps reporting.
     let before: Vec<usize> = GOOD.iter().map(|n| c.history_buckets(n).len()).collect();
-    let grew = eventually(Duration::from_secs(20), || {
+    let grew = wait_until(Duration::from_secs(20), || {
         report(&c);
         std::thread::sleep(Duration::from_millis(100));
         GOOD.iter()
             .zip(&before)
             .all(|(n, b)| c.history_buckets(n).len() >= b + 3)
-    });
+    })
+    .is_some();
     let after: Vec<usize> = GOOD.iter().map(|n| c.history_buckets(n).len()).collect();
     assert!(
         grew,
@@ -338,14 +328,15 @@ fn a_node_with_100000_empty_disks_is_refused_at_the_agent_and_the_others_keep_fl
         "agent RSS grew {rss_before} -> {rss_after} KiB for three refused bodies"
     );
     // The other nodes keep flowing to the master at their newest values.
-    let flowing = eventually(Duration::from_secs(20), || {
+    let flowing = wait_until(Duration::from_secs(20), || {
         good_round(&c, 42.0);
         std::thread::sleep(Duration::from_millis(100));
         GOOD.iter().all(|n| {
             c.master_node(n)
                 .is_some_and(|v| v["cpu"]["usage_percent"].as_f64() == Some(42.0))
         })
-    });
+    })
+    .is_some();
     assert!(flowing, "the good nodes did not reach the master");
     assert!(c.master_node("x").is_none(), "the refused node is stored");
     let agent = scrape(c.agent_addr).expect("agent /metrics");
@@ -376,7 +367,7 @@ fn a_snapshot_a_year_ahead_then_a_normal_one_the_normal_one_is_latest() {
     let (code, answer) = c.post_node(&node_json("drift", year_ahead, 99.0));
     assert_eq!(code, 200, "{answer}");
     assert!(
-        eventually(Duration::from_secs(20), || c.master_node("drift").is_some()),
+        wait_until(Duration::from_secs(20), || c.master_node("drift").is_some()).is_some(),
         "the node never reached the master"
     );
     // The clock is fixed: the node's next snapshot, an interval later.
@@ -387,7 +378,7 @@ fn a_snapshot_a_year_ahead_then_a_normal_one_the_normal_one_is_latest() {
         c.master_node("drift")
             .and_then(|v| v["cpu"]["usage_percent"].as_f64())
     };
-    let normal = eventually(Duration::from_secs(20), || cpu_at_master() == Some(7.0));
+    let normal = wait_until(Duration::from_secs(20), || cpu_at_master() == Some(7.0)).is_some();
     assert!(
         normal,
         "the master's latest of the node is CPU {:?}, not the normal snapshot's 7",
@@ -405,6 +396,6 @@ fn a_snapshot_a_year_ahead_then_a_normal_one_the_normal_one_is_latest() {
         std::thread::sleep(Duration::from_millis(300));
         c.post_node(&node_json("drift", Utc::now(), cpu));
     }
-    assert!(eventually(Duration::from_secs(20), || cpu_at_master() == Some(9.0)));
+    assert!(wait_until(Duration::from_secs(20), || cpu_at_master() == Some(9.0)).is_some());
     c.assert_no_panic();
 }

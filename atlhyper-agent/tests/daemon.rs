@@ -36,9 +36,7 @@ fn source() -> (
 async fn daemon_backfills_the_agent_after_it_comes_up() {
     // The agent's port is bound but nobody listens yet: connections are refused, and no other
     // test's server can take the port meanwhile.
-    let held = tokio::net::TcpSocket::new_v4().unwrap();
-    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = held.local_addr().unwrap().port();
+    let (held, port) = atlhyper_testkit::held_port();
     let (master, _recorded) = common::start_master().await;
 
     let mut cfg = DaemonConfig::new("worker-7");
@@ -158,9 +156,7 @@ async fn first_pushed_snapshot_of_the_real_collector_has_rates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_follows_pushes_and_the_backlog() {
     let (master, _recorded) = common::start_master().await;
-    let held = tokio::net::TcpSocket::new_v4().unwrap();
-    held.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let port = held.local_addr().unwrap().port();
+    let (held, port) = atlhyper_testkit::held_port();
     let metrics = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
     let metrics_addr = metrics.local_addr().unwrap();
     drop(metrics);

@@ -244,9 +244,8 @@ async fn a_down_receiver_is_retried_and_never_delays_the_others() {
     let up = Hook::start().await;
     // Bind a port without listening: connections are refused, and no other test can take the
     // port, until the hook listens on this same socket.
-    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
-    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let down_addr = reserved.local_addr().unwrap();
+    let (reserved, down_port) = atlhyper_testkit::held_port();
+    let down_addr = std::net::SocketAddr::from(([127, 0, 0, 1], down_port));
     let yaml = format!(
         "global:\n  retry_initial: 100ms\n  retry_max: 400ms\n  retry_for: 1m\nroute:\n  receiver: up\n  group_wait: 100ms\n  routes:\n    - receiver: down\n      continue: true\n    - receiver: up\nreceivers:\n  - name: up\n    webhook_configs:\n      - url: {}\n  - name: down\n    webhook_configs:\n      - url: http://{down_addr}/hook\n",
         up.url

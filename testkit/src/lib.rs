@@ -33,7 +33,7 @@ pub mod tls;
 pub use gzip::gzip;
 pub use http::{Answer, get_json, http, http_answer, http_get};
 pub use measure::percentile;
-pub use net::{free_port, wait_for};
+pub use net::{free_port, held_port, wait_for, wait_until};
 pub use postgres::{TEST_PG_URL_VAR, TestPostgres};
 pub use real_programs::{PROMTOOL, promtool_check_metrics, promtool_here, real_programs_here};
 pub use snapshot::{cluster, node, node_json, v2_node_json};

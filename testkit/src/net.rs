@@ -11,6 +11,33 @@ pub fn free_port() -> u16 {
         .expect("bind a loopback port")
 }
 
+/// A loopback socket bound but not listening, and its port: connections to it are refused, and
+/// no other test can take the port, until [`tokio::net::TcpSocket::listen`] turns it into the
+/// listener of the server under test. For a peer that is down and comes back in-process.
+pub fn held_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind a loopback port");
+    let port = socket.local_addr().expect("bound address").port();
+    (socket, port)
+}
+
+/// Polls `cond` every 20 ms on this thread for at most `limit`: how long until it held, or
+/// `None`. For tests driving real processes without a runtime.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    loop {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Waits, polling every 20 ms and at most `limit`, until `cond` holds; whether it did.
 /// Tokio's clock: under paused time it advances without sleeping.
 pub async fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
