@@ -132,20 +132,26 @@ mod suite {
         let first = typical("a", T0, 10.0);
         let second = typical("a", T0, 50.0);
         assert_eq!(
-            s.append_series("prod", 0, &[first.clone()]).await.unwrap(),
+            s.append_series("prod", 0, std::slice::from_ref(&first))
+                .await
+                .unwrap(),
             1
         );
         assert_eq!(
-            s.append_series("prod", 0, &[second.clone()]).await.unwrap(),
+            s.append_series("prod", 0, std::slice::from_ref(&second))
+                .await
+                .unwrap(),
             0
         );
         assert_eq!(
             s.read_series(&q(Some("a"), 0, T0, T0)).await.unwrap(),
-            [first.clone()]
+            std::slice::from_ref(&first)
         );
         assert_eq!(s.append_series("prod", 1, &[first]).await.unwrap(), 1);
         assert_eq!(
-            s.append_series("prod", 1, &[second.clone()]).await.unwrap(),
+            s.append_series("prod", 1, std::slice::from_ref(&second))
+                .await
+                .unwrap(),
             1
         );
         assert_eq!(
@@ -247,7 +253,8 @@ mod suite {
             assert!(matches!(err, StoreError::Invalid(_)), "{err}");
         }
         assert!(matches!(
-            s.append_series("prod", 2, &[good.clone()]).await,
+            s.append_series("prod", 2, std::slice::from_ref(&good))
+                .await,
             Err(StoreError::Invalid(_))
         ));
         assert!(matches!(

@@ -114,9 +114,11 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     fn snap(ms: i64, cpu: f64) -> NodeMetricsSnapshot {
-        let mut s = NodeMetricsSnapshot::default();
-        s.node_name = "n".to_owned();
-        s.timestamp = DateTime::<Utc>::from_timestamp_millis(ms).unwrap();
+        let mut s = NodeMetricsSnapshot {
+            node_name: "n".to_owned(),
+            timestamp: DateTime::<Utc>::from_timestamp_millis(ms).unwrap(),
+            ..Default::default()
+        };
         s.cpu.usage_percent = cpu;
         s
     }

@@ -21,10 +21,13 @@ struct StoredRow {
     values: Vec<u8>,
 }
 
+/// One node's rows by (tier, start ms).
+type NodeRows = BTreeMap<(u8, i64), StoredRow>;
+
 /// Rows per cluster, node, then (tier, start ms); dictionaries shared by encoded keys.
 #[derive(Debug, Default)]
 pub(crate) struct SeriesTables {
-    rows: RwLock<BTreeMap<String, BTreeMap<String, BTreeMap<(u8, i64), StoredRow>>>>,
+    rows: RwLock<BTreeMap<String, BTreeMap<String, NodeRows>>>,
     dictionary: RwLock<BTreeMap<Vec<u8>, Arc<[SeriesKey]>>>,
 }
 

@@ -55,8 +55,9 @@ pub async fn roll_up(store: &dyn SeriesStore, until_ms: i64) -> StoreResult<usiz
 
 /// Per node and hour, the merged row.
 fn merge_hours(rows: &[SeriesRow]) -> Vec<SeriesRow> {
-    let mut hours: BTreeMap<(&str, i64), (u64, BTreeMap<&SeriesKey, TripleMerge>)> =
-        BTreeMap::new();
+    // Per (node, hour): the sample count and each series' merge.
+    type Hour<'a> = (u64, BTreeMap<&'a SeriesKey, TripleMerge>);
+    let mut hours: BTreeMap<(&str, i64), Hour<'_>> = BTreeMap::new();
     for row in rows {
         let hour = row.start_ms.div_euclid(HOUR_MS) * HOUR_MS;
         let (samples, series) = hours.entry((&row.node_name, hour)).or_default();
