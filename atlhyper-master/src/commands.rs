@@ -211,6 +211,10 @@ async fn enqueue(master: &Master, record: &CommandRecord) -> Result<(), ApiError
         .entry(&record.cluster_id)
         .commands_ready
         .notify_waiters();
+    // The agent may be polling another master.
+    master.fleet.tell(crate::fleet::News::Command {
+        cluster: record.cluster_id.clone(),
+    });
     Ok(())
 }
 

@@ -138,6 +138,7 @@ mod config;
 pub mod dashboard;
 mod error;
 mod exposition;
+mod fleet;
 mod footprint;
 mod hub;
 mod ingest;
@@ -196,7 +197,14 @@ pub async fn run_master(
         .tokens
         .reload()
         .map_err(|e| ConfigError::new("MASTER_TOKEN_FILE", e))?;
-    master.restore().await?;
+    if let Err(e) = master.restore().await {
+        // Over a shared database the fleet's listener reads it all once it answers.
+        if !master.fleet.is_shared() {
+            return Err(e);
+        }
+        master.fleet.set_database_up(false);
+        tracing::warn!(error = %e, "restoring from the database failed; starting from memory");
+    }
     let tasks = tasks::spawn_all(&master);
     let token = master.shutdown.clone();
     let limits = ServeLimits {
@@ -267,14 +275,23 @@ pub async fn run_from_args(
     }
     match args.db_url.as_deref().filter(|u| !u.is_empty()) {
         #[cfg(feature = "postgres")]
-        Some(url) => serve_store(args, config, open_postgres(url).await?, shutdown).await,
+        Some(url) => {
+            let store = open_postgres(url).await?;
+            serve_store(args, config, store.clone(), shutdown, |master| {
+                master.share_database(store);
+            })
+            .await
+        }
         #[cfg(not(feature = "postgres"))]
         Some(_) => Err(ConfigError::new(
             "MASTER_DB_URL",
             "this build has no PostgreSQL support (cargo feature `postgres` of atlhyper-master)",
         )
         .into()),
-        None => serve_store(args, config, open_sqlite(&args.db_path).await?, shutdown).await,
+        None => {
+            let store = open_sqlite(&args.db_path).await?;
+            serve_store(args, config, store, shutdown, |_| {}).await
+        }
     }
 }
 
@@ -297,12 +314,14 @@ impl<T> Store for T where
 {
 }
 
-/// Binds, starts alerting and notification over `store` and serves until `shutdown`.
+/// Binds, starts alerting and notification over `store`, lets `attach` finish the master
+/// (joining a fleet) and serves until `shutdown`.
 async fn serve_store<S: Store>(
     args: &MasterArgs,
     config: MasterConfig,
     store: Arc<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    attach: impl FnOnce(&Master),
 ) -> Result<(), MasterError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -316,5 +335,6 @@ async fn serve_store<S: Store>(
     let alerting = alerting::Alerting::new(store.clone(), Arc::new(dispatcher.clone()), settings);
     let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
     master.set_notifications(dispatcher);
+    attach(&master);
     run_master(master, listener, shutdown).await
 }

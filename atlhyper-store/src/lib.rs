@@ -106,5 +106,8 @@ pub use notify::{
     DeliveryResult, NotificationRecord, NotifiedGroup, NotifyStore, Silence, SilenceMatcher,
 };
 #[cfg(feature = "postgres")]
-pub use postgres::{ImportReport, ImportSource, PG_SCHEMA_VERSION, PgOptions, PgStore};
+pub use postgres::{
+    FLEET_CHANNEL, ImportReport, ImportSource, MAX_NOTIFY_PAYLOAD, PG_SCHEMA_VERSION, PgOptions,
+    PgSession, PgStore,
+};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};

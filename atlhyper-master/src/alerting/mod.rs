@@ -478,8 +478,13 @@ pub(crate) fn spawn(master: &crate::Master) -> tokio::task::JoinHandle<()> {
                 scheduled = tick.tick() => scheduled,
                 () = master.shutdown.cancelled() => return,
             };
+            // Once across the fleet (see crate::fleet); the stamp keeps its schedule.
+            let stamp = clock.stamp(scheduled, Utc::now(), tokio::time::Instant::now());
+            if !master.fleet.is_leader() {
+                continue;
+            }
             master
-                .evaluate_alerts_at(clock.stamp(scheduled, Utc::now(), tokio::time::Instant::now()))
+                .evaluate_alerts_at(stamp)
                 .await;
         }
     })

@@ -126,6 +126,10 @@ pub(crate) async fn post_heartbeat(
     } = read_agent_json(&master, request, "heartbeat", |h: &Heartbeat| &h.cluster_id).await?;
     let now = Utc::now();
     master.hub.entry(&cluster_id).heard(now, false);
+    master.fleet.tell(crate::fleet::News::Heard {
+        cluster: cluster_id.clone(),
+        at_ms: now.timestamp_millis(),
+    });
     master.stats.heartbeats.fetch_add(1, Ordering::Relaxed);
     let seen = AgentSeen {
         cluster_id,
