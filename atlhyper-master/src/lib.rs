@@ -276,8 +276,18 @@ pub async fn run_from_args(
     match args.db_url.as_deref().filter(|u| !u.is_empty()) {
         #[cfg(feature = "postgres")]
         Some(url) => {
-            let store = open_postgres(url).await?;
-            serve_store(args, config, store.clone(), shutdown, |master| {
+            let store = match open_postgres(url).await {
+                Ok(store) => store,
+                // Serve anyway (degraded); the fleet's listener migrates and catches up once
+                // the database answers.
+                Err(MasterError::Store(atlhyper_store::StoreError::Backend(e))) => {
+                    tracing::warn!(error = %e, "database unreachable at start; serving degraded");
+                    let options = atlhyper_store::PgOptions::default();
+                    Arc::new(atlhyper_store::PgStore::lazy(url, &options)?)
+                }
+                Err(e) => return Err(e),
+            };
+            serve_store(args, config, store.clone(), shutdown, true, |master| {
                 master.share_database(store);
             })
             .await
@@ -290,7 +300,7 @@ pub async fn run_from_args(
         .into()),
         None => {
             let store = open_sqlite(&args.db_path).await?;
-            serve_store(args, config, store, shutdown, |_| {}).await
+            serve_store(args, config, store, shutdown, false, |_| {}).await
         }
     }
 }
@@ -315,12 +325,14 @@ impl<T> Store for T where
 }
 
 /// Binds, starts alerting and notification over `store`, lets `attach` finish the master
-/// (joining a fleet) and serves until `shutdown`.
+/// (joining a fleet) and serves until `shutdown`. `shared`: a database other masters may use,
+/// which may not answer yet (notification then starts once it does).
 async fn serve_store<S: Store>(
     args: &MasterArgs,
     config: MasterConfig,
     store: Arc<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    shared: bool,
     attach: impl FnOnce(&Master),
 ) -> Result<(), MasterError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -331,10 +343,42 @@ async fn serve_store<S: Store>(
         })?;
     let notify = args.notify_config()?;
     let settings = args.alerting.to_settings()?;
-    let dispatcher = alerting::notify::Dispatcher::start(notify, store.clone()).await?;
-    let alerting = alerting::Alerting::new(store.clone(), Arc::new(dispatcher.clone()), settings);
-    let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
-    master.set_notifications(dispatcher);
+    let late = Arc::new(alerting::notify::late::LatePublisher::default());
+    let dispatcher = match alerting::notify::Dispatcher::start(notify.clone(), store.clone()).await
+    {
+        Ok(dispatcher) => Some(dispatcher),
+        // A shared database that does not answer yet: notification starts once it does.
+        Err(alerting::notify::NotifyError::Store(e)) if shared => {
+            tracing::warn!(error = %e, "alert notification waits for the database");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let publisher: Arc<dyn alerting::AlertPublisher> = match &dispatcher {
+        Some(dispatcher) => Arc::new(dispatcher.clone()),
+        None => late.clone(),
+    };
+    let alerting = alerting::Alerting::new(store.clone(), publisher, settings);
+    let master = Master::with_alerting(
+        config,
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        alerting,
+    );
+    match dispatcher {
+        Some(dispatcher) => {
+            master.set_notifications(dispatcher);
+        }
+        None => {
+            tokio::spawn(alerting::notify::late::start_when_reachable(
+                master.clone(),
+                notify,
+                store,
+                late,
+            ));
+        }
+    }
     attach(&master);
     run_master(master, listener, shutdown).await
 }

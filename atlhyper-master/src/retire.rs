@@ -142,6 +142,7 @@ pub(crate) async fn retire_silent_nodes(master: &Master) {
         .fetch_add(count, Ordering::Relaxed);
 }
 
+#[cfg(feature = "postgres")]
 /// What another master deleted (see [`crate::fleet`]): the cluster (`nodes` empty) or these
 /// nodes leave this master's memory; the rows are gone already.
 pub(crate) async fn forget_deleted(master: &Master, cluster_id: &str, nodes: &[String]) {

@@ -25,11 +25,9 @@
 mod postgres;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use atlhyper_model::{
-    ClusterSnapshot, Exposition, MetricKind, NodeMetricsSnapshot, NodeState, NodeStatus,
-};
+use atlhyper_model::{Exposition, MetricKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -37,6 +35,7 @@ use tokio::sync::mpsc;
 use crate::Master;
 use crate::view::ClusterView;
 
+#[cfg(feature = "postgres")]
 /// News waiting to be sent; past this many, news is dropped (the database is too slow or
 /// down) and counted.
 const OUTBOX_CAPACITY: usize = 4096;
@@ -99,6 +98,7 @@ impl Fleet {
         self.database_up.store(up, Ordering::Relaxed);
     }
 
+    #[cfg(feature = "postgres")]
     fn set_leader(&self, leader: bool) {
         self.leader.store(leader, Ordering::Relaxed);
     }
@@ -262,83 +262,11 @@ fn encode(from: &str, news: News) -> Vec<String> {
     out
 }
 
+#[cfg(feature = "postgres")]
 /// Reads a payload heard on the fleet channel; `None` for this master's own news.
 fn decode(own: &str, payload: &str) -> Result<Option<News>, serde_json::Error> {
     let envelope: Envelope = serde_json::from_str(payload)?;
     Ok((envelope.from != own).then_some(envelope.news))
-}
-
-/// Puts latest node snapshots read from the database into their cluster's view (creating it),
-/// under the cluster's ingest lock. A node's state comes from `state_of` (`None`: what the view
-/// says, offline for a node it does not have); an online node was last seen at `at`.
-/// `only_newer`: a node the view holds with a timestamp as new or newer stays as it is (a
-/// catch-up must not replace what this master received itself with an older row).
-pub(crate) async fn merge_into_view(
-    master: &Master,
-    cluster_id: &str,
-    nodes: Vec<NodeMetricsSnapshot>,
-    state_of: impl Fn(&str) -> Option<NodeState>,
-    at: DateTime<Utc>,
-    only_newer: bool,
-) {
-    if nodes.is_empty() {
-        return;
-    }
-    let entry = master.hub.entry(cluster_id);
-    let mut mark = entry.ingest.lock().await;
-    let mut snapshot = match entry.view() {
-        Some(view) => {
-            let mut s = ClusterSnapshot::clone(&view.snapshot);
-            s.node_status = view.node_status.clone();
-            s
-        }
-        None => ClusterSnapshot {
-            cluster_id: cluster_id.to_owned(),
-            ..ClusterSnapshot::default()
-        },
-    };
-    let mut changed = false;
-    for node in nodes {
-        let name = node.node_name.clone();
-        if only_newer
-            && snapshot
-                .node_metrics
-                .get(&name)
-                .is_some_and(|held| held.timestamp >= node.timestamp)
-        {
-            continue;
-        }
-        let held = snapshot.node_status.get(&name);
-        let state = state_of(&name)
-            .or_else(|| held.map(|s| s.state))
-            .unwrap_or(NodeState::Offline);
-        let last_seen = match state {
-            NodeState::Online => at,
-            NodeState::Offline => held.map_or(node.timestamp, |s| s.last_seen),
-        };
-        snapshot
-            .node_status
-            .insert(name.clone(), NodeStatus { state, last_seen });
-        if let Some(held) = &mut mark.held_nodes {
-            held.insert(name.clone());
-        }
-        snapshot.timestamp = snapshot.timestamp.max(node.timestamp);
-        snapshot.node_metrics.insert(name, node);
-        changed = true;
-    }
-    if !changed {
-        return;
-    }
-    let view = if snapshot.node_metrics.len() > 200 {
-        match tokio::task::spawn_blocking(move || ClusterView::new(snapshot, at)).await {
-            Ok(view) => view,
-            Err(_) => return,
-        }
-    } else {
-        ClusterView::new(snapshot, at)
-    };
-    view.node_metrics_encoded().compress_in_background();
-    entry.publish(Arc::new(view));
 }
 
 /// The tasks of the fleet (none without a shared database).
@@ -360,7 +288,7 @@ impl Master {
     /// tells the others what it stores, hears what they store, and leads the periodic work
     /// only while it holds the fleet's advisory lock. Only the first call counts; returns
     /// whether it did.
-    pub fn share_database(&self, database: Arc<atlhyper_store::PgStore>) -> bool {
+    pub fn share_database(&self, database: std::sync::Arc<atlhyper_store::PgStore>) -> bool {
         let (tx, rx) = mpsc::channel(OUTBOX_CAPACITY);
         if self
             .fleet
@@ -385,6 +313,7 @@ mod tests {
         (0..n).map(|i| format!("{prefix}-{i:04}-{}", "x".repeat(40))).collect()
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn long_node_lists_are_split_under_the_payload_limit_and_lose_nothing() {
         let news = News::Snapshot {
@@ -418,6 +347,7 @@ mod tests {
         assert_eq!(offline, names("off", 100));
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn own_news_is_ignored_and_bad_payloads_are_errors() {
         let payload = encode(

@@ -6,18 +6,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use atlhyper_model::NodeState;
+use atlhyper_model::{ClusterSnapshot, NodeMetricsSnapshot, NodeState, NodeStatus};
 use atlhyper_store::{PgSession, PgStore, StoreError};
 use chrono::{DateTime, Utc};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::{News, decode, merge_into_view};
+use super::{News, decode};
 use crate::Master;
-
-/// Advisory lock key of the fleet's leader ("ATLH" and 2; 1 is the migrations').
-const LEADER_LOCK: i64 = 0x4154_4C48_0000_0002;
+use crate::view::ClusterView;
 
 /// How often the listening connection is checked when nothing arrives (a connection cut
 /// without a reset only shows when used).
@@ -283,7 +281,7 @@ async fn lead(master: Master, database: Arc<PgStore>) {
                 .and_then(Result::ok);
         }
         let Some(s) = &session else { continue };
-        match tokio::time::timeout(interval, s.try_lock(LEADER_LOCK)).await {
+        match tokio::time::timeout(interval, s.try_lead()).await {
             Ok(Ok(true)) => {
                 // Running alerts as the previous leader left them.
                 if let Err(e) = master.alerting.load().await {
@@ -296,4 +294,77 @@ async fn lead(master: Master, database: Arc<PgStore>) {
             Ok(Err(_)) | Err(_) => session = None,
         }
     }
+}
+
+/// Puts latest node snapshots read from the database into their cluster's view (creating it),
+/// under the cluster's ingest lock. A node's state comes from `state_of` (`None`: what the view
+/// says, offline for a node it does not have); an online node was last seen at `at`.
+/// `only_newer`: a node the view holds with a timestamp as new or newer stays as it is (a
+/// catch-up must not replace what this master received itself with an older row).
+async fn merge_into_view(
+    master: &Master,
+    cluster_id: &str,
+    nodes: Vec<NodeMetricsSnapshot>,
+    state_of: impl Fn(&str) -> Option<NodeState>,
+    at: DateTime<Utc>,
+    only_newer: bool,
+) {
+    if nodes.is_empty() {
+        return;
+    }
+    let entry = master.hub.entry(cluster_id);
+    let mut mark = entry.ingest.lock().await;
+    let mut snapshot = match entry.view() {
+        Some(view) => {
+            let mut s = ClusterSnapshot::clone(&view.snapshot);
+            s.node_status = view.node_status.clone();
+            s
+        }
+        None => ClusterSnapshot {
+            cluster_id: cluster_id.to_owned(),
+            ..ClusterSnapshot::default()
+        },
+    };
+    let mut changed = false;
+    for node in nodes {
+        let name = node.node_name.clone();
+        if only_newer
+            && snapshot
+                .node_metrics
+                .get(&name)
+                .is_some_and(|held| held.timestamp >= node.timestamp)
+        {
+            continue;
+        }
+        let held = snapshot.node_status.get(&name);
+        let state = state_of(&name)
+            .or_else(|| held.map(|s| s.state))
+            .unwrap_or(NodeState::Offline);
+        let last_seen = match state {
+            NodeState::Online => at,
+            NodeState::Offline => held.map_or(node.timestamp, |s| s.last_seen),
+        };
+        snapshot
+            .node_status
+            .insert(name.clone(), NodeStatus { state, last_seen });
+        if let Some(held) = &mut mark.held_nodes {
+            held.insert(name.clone());
+        }
+        snapshot.timestamp = snapshot.timestamp.max(node.timestamp);
+        snapshot.node_metrics.insert(name, node);
+        changed = true;
+    }
+    if !changed {
+        return;
+    }
+    let view = if snapshot.node_metrics.len() > 200 {
+        match tokio::task::spawn_blocking(move || ClusterView::new(snapshot, at)).await {
+            Ok(view) => view,
+            Err(_) => return,
+        }
+    } else {
+        ClusterView::new(snapshot, at)
+    };
+    view.node_metrics_encoded().compress_in_background();
+    entry.publish(Arc::new(view));
 }

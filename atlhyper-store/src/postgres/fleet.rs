@@ -17,6 +17,10 @@ use crate::metrics::decode_snapshot;
 /// The channel masters send each other their news on.
 pub const FLEET_CHANNEL: &str = "atlhyper_fleet";
 
+/// Advisory lock key of the fleet's leader ("ATLH" and 3; 1 is the migrations', 2 the history
+/// partitions').
+const LEADER_LOCK: i64 = 0x4154_4C48_0000_0003;
+
 /// Largest payload of one notification, bytes: PostgreSQL refuses 8000 and more.
 pub const MAX_NOTIFY_PAYLOAD: usize = 7999;
 
@@ -100,7 +104,7 @@ impl PgStore {
 
 
 /// One connection to the database outside the pool: for `LISTEN` ([`Self::listen`],
-/// [`Self::next_notification`]) and for session advisory locks ([`Self::try_lock`]), which last
+/// [`Self::next_notification`]) and for the leader's session advisory lock ([`Self::try_lead`]), which last
 /// as long as the session. Dropping it closes the connection, releasing its locks.
 pub struct PgSession {
     client: Client,
@@ -137,12 +141,13 @@ impl PgSession {
         self.notifications.recv().await
     }
 
-    /// Takes the session advisory lock `key` if no other session holds it; `true` when this
-    /// session holds it (taking it again while held stacks, so call it only while not held).
-    pub async fn try_lock(&self, key: i64) -> StoreResult<bool> {
+    /// Takes the fleet's leader lock (a session advisory lock) if no other session holds it;
+    /// `true` when this session holds it, until the session ends. Taking it again while held
+    /// stacks, so call it only while not leading.
+    pub async fn try_lead(&self) -> StoreResult<bool> {
         let row = self
             .client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&LEADER_LOCK])
             .await
             .map_err(map_err)?;
         Ok(row.get(0))
