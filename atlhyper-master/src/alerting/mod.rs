@@ -483,9 +483,7 @@ pub(crate) fn spawn(master: &crate::Master) -> tokio::task::JoinHandle<()> {
             if !master.fleet.is_leader() {
                 continue;
             }
-            master
-                .evaluate_alerts_at(stamp)
-                .await;
+            master.evaluate_alerts_at(stamp).await;
         }
     })
 }

@@ -24,8 +24,8 @@
 #[cfg(feature = "postgres")]
 mod postgres;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use atlhyper_model::{Exposition, MetricKind};
 use chrono::{DateTime, Utc};
@@ -310,7 +310,9 @@ mod tests {
     use super::*;
 
     fn names(prefix: &str, n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("{prefix}-{i:04}-{}", "x".repeat(40))).collect()
+        (0..n)
+            .map(|i| format!("{prefix}-{i:04}-{}", "x".repeat(40)))
+            .collect()
     }
 
     #[cfg(feature = "postgres")]
@@ -364,7 +366,13 @@ mod tests {
                 cluster: "c".into()
             })
         );
-        for bad in ["", "{", "{\"from\":\"x\"}", "{\"from\":\"x\",\"kind\":\"nope\"}", "[]"] {
+        for bad in [
+            "",
+            "{",
+            "{\"from\":\"x\"}",
+            "{\"from\":\"x\",\"kind\":\"nope\"}",
+            "[]",
+        ] {
             assert!(decode("me", bad).is_err(), "{bad:?}");
         }
     }

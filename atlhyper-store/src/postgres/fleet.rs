@@ -102,7 +102,6 @@ impl PgStore {
     }
 }
 
-
 /// One connection to the database outside the pool: for `LISTEN` ([`Self::listen`],
 /// [`Self::next_notification`]) and for the leader's session advisory lock ([`Self::try_lead`]), which last
 /// as long as the session. Dropping it closes the connection, releasing its locks.
