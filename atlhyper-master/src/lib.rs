@@ -114,6 +114,19 @@
 //! DNS rebinding) and only JSON writes (`Content-Type: application/json`; else 415, against
 //! cross-site forms).
 //!
+//! # Several masters over one PostgreSQL database
+//! With `MASTER_DB_URL` ([`Master::share_database`]) masters are interchangeable. Each tells
+//! the others, by `NOTIFY`, which nodes it stored, which agent it heard, which command it queued
+//! and what was deleted; each `LISTEN`s on a connection of its own and re-reads the named latest
+//! rows, so a snapshot pushed to one is in every master's views within a second and a command
+//! created on one wakes the long poll its agent holds on another. After its listening connection
+//! drops, a master reconnects and re-reads every latest row. Command expiry, the retention prune
+//! and alert evaluation run on the holder of a session advisory lock only; the others retry it
+//! every `MASTER_LEADER_INTERVAL`. `/health` (always 200) says `"status": "degraded"` while the
+//! database does not answer and `"leader"`; `/metrics` has `atlhyper_master_leader` and
+//! `atlhyper_master_database_up`. A master whose database is down at start serves degraded and
+//! catches up once it answers.
+//!
 //! # Limits
 //! Every write has a per-client token bucket (429 with `Retry-After` when spent): snapshots
 //! (1200/min), heartbeats (300/min) and results (6000/min) per agent, operator writes (600/min)
@@ -176,7 +189,9 @@ pub use state::Master;
 pub use view::ClusterView;
 
 /// Serves `master` on `listener` until `shutdown` completes, with its background tasks
-/// (command expiry, hourly retention prune); restores the stored state first. At shutdown long
+/// (command expiry, hourly retention prune, and the fleet's when it shares its database);
+/// restores the stored state first (over a shared database that does not answer, the master
+/// starts degraded and its fleet listener reads the state once it does). At shutdown long
 /// polls answer empty, waiting requests answer 503, in-flight requests finish, and the
 /// background tasks are joined.
 ///
@@ -259,8 +274,9 @@ pub async fn open_postgres(url: &str) -> Result<Arc<atlhyper_store::PgStore>, Ma
 }
 
 /// What the `atlhyper-master` binary runs: the configuration from `args`, PostgreSQL at
-/// `args.db_url` when set (cargo feature `postgres`), else SQLite at `args.db_path`, bound to
-/// `args.listen`, until `shutdown` completes.
+/// `args.db_url` when set (cargo feature `postgres`; one of a fleet of masters sharing it, see
+/// `Master::share_database`; started degraded when the database is unreachable), else SQLite
+/// at `args.db_path`, bound to `args.listen`, until `shutdown` completes.
 ///
 /// Refuses ([`MasterError::OpenOnNetwork`]), before touching the database or the network, an
 /// open configuration (see [`MasterConfig::is_open`]) on a non-loopback address, as
