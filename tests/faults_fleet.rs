@@ -706,3 +706,83 @@ fn a_master_started_while_the_database_is_down_serves_degraded_then_connects() {
     );
     b.assert_no_panic();
 }
+
+#[test]
+fn a_detail_query_on_one_master_reaches_the_agent_polling_the_other() {
+    let _serial = serial();
+    let Some(server) = TestPostgres::start(false) else {
+        return;
+    };
+    let url = server.fresh_database();
+    let dir = Scratch::new("fleet-detail");
+    let mut env = master_env(&url);
+    env.push(("MASTER_DETAIL_TIMEOUT", "5s".to_owned()));
+    let (a, a_addr) = start_master("master-a", &env, &dir.0);
+    let (b, b_addr) = start_master("master-b", &env, &dir.0);
+    // The agent knows only A: its long polls are held there.
+    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let agent = Proc::spawn(
+        "atlhyper-agent",
+        &bins().agent,
+        &[
+            ("AGENT_LISTEN", agent_addr.to_string()),
+            ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
+            ("AGENT_MASTER_URL", format!("http://{a_addr}")),
+            ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
+            ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
+            ("AGENT_NODE_INTERVAL", "250ms".to_owned()),
+            ("AGENT_SNAPSHOT_INTERVAL", "1s".to_owned()),
+            ("AGENT_HEARTBEAT_INTERVAL", "1s".to_owned()),
+        ],
+        &dir.0,
+    );
+    wait_healthy(agent_addr, Duration::from_secs(30), &agent);
+    let daemon_listen: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let daemon = Proc::spawn(
+        "atlhyper-metrics",
+        &bins().metrics,
+        &[
+            ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
+            ("METRICS_COLLECT_INTERVAL", "250ms".to_owned()),
+            ("METRICS_NODE_NAME", NODE.to_owned()),
+            ("METRICS_TOKEN", NODE_TOKEN.to_owned()),
+            ("METRICS_LISTEN", daemon_listen.to_string()),
+        ],
+        &dir.0,
+    );
+    wait_healthy(daemon_listen, Duration::from_secs(30), &daemon);
+    assert!(
+        wait_until(Duration::from_secs(30), || latest_time(b_addr).is_some()).is_some(),
+        "B never showed the node"
+    );
+    let path = format!("/api/v2/observe/metrics/nodes/{NODE}?cluster_id={CLUSTER}");
+    let mut took = Vec::new();
+    for _ in 0..5 {
+        let asked = Instant::now();
+        let auth = format!("Bearer {VIEWER}");
+        let (code, body) = http_get(
+            b_addr,
+            &path,
+            &[("Authorization", &auth)],
+            Duration::from_secs(20),
+        )
+        .expect("detail on B");
+        took.push(asked.elapsed().as_micros() as u64);
+        assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+        assert!(
+            String::from_utf8_lossy(&body).contains(NODE),
+            "{}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    eprintln!(
+        "{}",
+        summary(
+            "node detail asked on B, answered by the agent polling A",
+            took
+        )
+    );
+    for p in [&a, &b, &agent, &daemon] {
+        p.assert_no_panic();
+    }
+}

@@ -5,6 +5,8 @@
 //!   (the store's fleet channel): a snapshot's nodes (the others re-read those latest rows and
 //!   put them in their views), an agent heard, a command queued (the others wake their long
 //!   polls of that cluster, so a command created on B reaches an agent polling A at once), a
+//!   command's result stored (a request waiting for it on another master, such as an observe
+//!   detail query sent through the shared queue because the agent polls elsewhere, gets it), a
 //!   cluster or node deleted. A payload names nodes, never carries figures, and stays under
 //!   PostgreSQL's 8000 bytes (long lists are split over several notifications). A master
 //!   ignores its own news. When its listening connection ends (database restarted) it
@@ -163,6 +165,8 @@ pub(crate) enum News {
     Heard { cluster: String, at_ms: i64 },
     /// A command for `cluster` was queued.
     Command { cluster: String },
+    /// A command's result was stored.
+    Result { command_id: String },
     /// These nodes of `cluster` were deleted; none listed: the whole cluster.
     Deleted { cluster: String, nodes: Vec<String> },
 }

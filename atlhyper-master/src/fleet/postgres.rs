@@ -210,6 +210,15 @@ async fn apply(master: &Master, database: &PgStore, payload: &str) {
                 entry.commands_ready.notify_waiters();
             }
         }
+        News::Result { command_id } => {
+            if master.waiters.is_waiting(&command_id) {
+                match atlhyper_store::CommandQueue::get(database, &command_id).await {
+                    Ok(Some(record)) if record.result.is_some() => master.waiters.wake(&record),
+                    Ok(_) => {}
+                    Err(e) => master.store_failure("reading another master's command result", &e),
+                }
+            }
+        }
         News::Deleted { cluster, nodes } => {
             crate::retire::forget_deleted(master, &cluster, &nodes).await;
         }
