@@ -786,3 +786,70 @@ fn a_detail_query_on_one_master_reaches_the_agent_polling_the_other() {
         p.assert_no_panic();
     }
 }
+
+#[test]
+fn an_alert_rule_created_on_a_follower_fires_on_the_leader_and_shows_on_both() {
+    let _serial = serial();
+    let Some(server) = TestPostgres::start(false) else {
+        return;
+    };
+    let url = server.fresh_database();
+    let dir = Scratch::new("fleet-alerts");
+    let mut env = master_env(&url);
+    env.push(("MASTER_ALERT_EVAL_INTERVAL", "1s".to_owned()));
+    let (a, a_addr) = start_master("master-a", &env, &dir.0);
+    let (b, b_addr) = start_master("master-b", &env, &dir.0);
+    let masters = [a_addr, b_addr];
+    let leader = one_leader(&masters);
+    let follower = masters[1 - leader];
+    let rule = serde_json::json!({
+        "name": "FleetCpuHigh",
+        "figure": "cpu.usage_percent",
+        "op": ">",
+        "threshold": 50.0,
+        "severity": "critical",
+    });
+    let auth = format!("Bearer {OPERATOR}");
+    let (code, body) = http(
+        follower,
+        "POST",
+        "/api/v2/alert-rules",
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        rule.to_string().as_bytes(),
+        Duration::from_secs(10),
+    )
+    .expect("rule on the follower");
+    assert!(
+        code == 200 || code == 201,
+        "{code}: {}",
+        String::from_utf8_lossy(&body)
+    );
+    // CPU at 60 % and more (snapshot k has k % 100), pushed to the follower.
+    let base = chrono::Utc::now() - chrono::Duration::seconds(60);
+    let mut k = 60;
+    let firing_at = |addr: SocketAddr| {
+        get_as(addr, VIEWER, "/api/v2/alerts?state=firing")
+            .is_some_and(|(code, v)| code == 200 && v.to_string().contains("FleetCpuHigh"))
+    };
+    let fired = wait_until(Duration::from_secs(30), || {
+        if k < 99 {
+            assert_eq!(push(follower, k, base), 200);
+            k += 1;
+        }
+        firing_at(follower)
+    });
+    let fired = fired.unwrap_or_else(|| {
+        panic!(
+            "the rule never fired as seen from the follower; leader says {:?}",
+            get_as(masters[leader], VIEWER, "/api/v2/alerts")
+        )
+    });
+    eprintln!("rule created on the follower: firing, as the follower shows it, after {fired:?}");
+    assert!(firing_at(masters[leader]), "the leader does not show it");
+    for p in [&a, &b] {
+        p.assert_no_panic();
+    }
+}

@@ -15,7 +15,8 @@
 //! - **Leader**: the periodic work that must run once (command expiry, the retention prune and
 //!   retirement, alert evaluation) runs on the master holding a session-level advisory lock;
 //!   the others try to take it every `MASTER_LEADER_INTERVAL`, so when the leader dies (its
-//!   session closes with it) another leads within two intervals. `/health` (`leader`) and
+//!   session closes with it) another leads within two intervals. The leader re-reads the alert
+//!   rules before each evaluation; the others show the alerts it stored. `/health` (`leader`) and
 //!   `/metrics` (`atlhyper_master_leader`) say who leads.
 //! - **Database health**: `/health` answers 200 with `"status": "degraded"` while the database
 //!   is unreachable (liveness stays 200; the master serves what it holds in memory and answers

@@ -293,7 +293,7 @@ async fn lead(master: Master, database: Arc<PgStore>) {
         match tokio::time::timeout(interval, s.try_lead()).await {
             Ok(Ok(true)) => {
                 // Running alerts as the previous leader left them.
-                if let Err(e) = master.alerting.load().await {
+                if let Err(e) = master.alerting.take_over().await {
                     master.store_failure("loading the alert state", &e);
                 }
                 master.fleet.set_leader(true);
