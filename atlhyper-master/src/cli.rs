@@ -128,6 +128,10 @@ pub struct MasterArgs {
     /// more wait up to 1 s, then get 503 with Retry-After.
     #[arg(long, env = "MASTER_HEAVY_READ_CONCURRENCY", default_value_t = 64)]
     pub heavy_read_concurrency: usize,
+    /// With --db-url: how often a master that does not lead the fleet's periodic work (expiry,
+    /// prune, alert evaluation) tries to take over; a dead leader is replaced within two.
+    #[arg(long, env = "MASTER_LEADER_INTERVAL", default_value = "5s", value_parser = duration_arg)]
+    pub leader_interval: Duration,
     /// Log filter (tracing EnvFilter syntax; RUST_LOG wins when set). Here rather than in the
     /// binary so `atlhyper master` and `atlhyper-master` read the same variable.
     #[arg(long, env = "MASTER_LOG_LEVEL", default_value = "info")]
@@ -195,6 +199,7 @@ impl MasterArgs {
             detail_timeout: self.detail_timeout,
             agent_offline_after: self.agent_offline_after,
             node_retire_after: self.node_retire_after,
+            leader_interval: self.leader_interval,
             snapshot_body_limit: self.snapshot_body_limit,
             snapshot_decompressed_limit: self.snapshot_decompressed_limit,
             max_clock_ahead: self.max_clock_ahead,

@@ -51,6 +51,12 @@ impl ResultWaiters {
         }
     }
 
+    /// Whether someone waits for this command's result.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn is_waiting(&self, command_id: &str) -> bool {
+        self.waiting.lock().contains_key(command_id)
+    }
+
     /// Drops the waiters of a command nobody waits for any more.
     pub(crate) fn forget(&self, command_id: &str) {
         self.waiting.lock().remove(command_id);
@@ -211,10 +217,19 @@ async fn enqueue(master: &Master, record: &CommandRecord) -> Result<(), ApiError
         .entry(&record.cluster_id)
         .commands_ready
         .notify_waiters();
+    // The agent may be polling another master.
+    master.fleet.tell(crate::fleet::News::Command {
+        cluster: record.cluster_id.clone(),
+    });
     Ok(())
 }
 
-/// Sends a transient command (see the module docs) and waits for the agent's answer, at
+/// An agent that polled this master that recently is taken to poll it still (it polls again
+/// right after each answer).
+const AGENT_POLLS_AGAIN_WITHIN: Duration = Duration::from_secs(2);
+
+/// Sends a transient command (see the module docs; through the shared queue when the agent
+/// polls another master of the fleet) and waits for the agent's answer, at
 /// most `timeout` (then 504). Returns the final record (success or failed).
 pub(crate) async fn execute(master: &Master, new: NewCommand) -> Result<CommandRecord, ApiError> {
     let timeout = new.timeout;
@@ -223,16 +238,22 @@ pub(crate) async fn execute(master: &Master, new: NewCommand) -> Result<CommandR
     let answer = master.waiters.register(&record.command_id);
     let id = record.command_id.clone();
     let cluster_id = record.cluster_id.clone();
-    master.transient.insert(record);
-    master
-        .stats
-        .commands_created
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    master
-        .hub
-        .entry(&cluster_id)
-        .commands_ready
-        .notify_waiters();
+    let entry = master.hub.entry(&cluster_id);
+    if master.fleet.is_shared() && !entry.agent_polls_here(AGENT_POLLS_AGAIN_WITHIN) {
+        // The agent polls another master: the command goes through the shared queue, and
+        // its result comes back as news.
+        if let Err(e) = enqueue(master, &record).await {
+            master.waiters.forget(&id);
+            return Err(e);
+        }
+    } else {
+        master.transient.insert(record);
+        master
+            .stats
+            .commands_created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        entry.commands_ready.notify_waiters();
+    }
     let outcome = tokio::select! {
         r = answer => r.ok(),
         () = tokio::time::sleep(timeout) => None,

@@ -50,6 +50,10 @@ pub struct MasterConfig {
     /// A node whose latest snapshot is older than this leaves the latest state (store and
     /// views) at the next retention prune (7 days); its history stays until the retention.
     pub node_retire_after: Duration,
+    /// Over a shared database: how often a master that does not lead tries to take the
+    /// leader's lock, and the leader checks it still holds it (5 s). A dead leader is replaced
+    /// within two intervals.
+    pub leader_interval: Duration,
     /// Largest accepted `POST /agent/snapshot` body as sent (compressed), bytes (8 MiB).
     pub snapshot_body_limit: usize,
     /// Largest accepted snapshot after decompression, bytes (64 MiB). It also sets the memory
@@ -208,6 +212,7 @@ impl Default for MasterConfig {
             expiry_interval: Duration::from_secs(1),
             agent_offline_after: Duration::from_secs(60),
             node_retire_after: Duration::from_secs(7 * 24 * 3600),
+            leader_interval: Duration::from_secs(5),
             snapshot_body_limit: 8 << 20,
             snapshot_decompressed_limit: 64 << 20,
             max_clock_ahead: Duration::from_secs(5 * 60),
@@ -249,6 +254,7 @@ impl fmt::Debug for MasterConfig {
             .field("expiry_interval", &self.expiry_interval)
             .field("agent_offline_after", &self.agent_offline_after)
             .field("node_retire_after", &self.node_retire_after)
+            .field("leader_interval", &self.leader_interval)
             .field("snapshot_body_limit", &self.snapshot_body_limit)
             .field(
                 "snapshot_decompressed_limit",
@@ -317,6 +323,7 @@ impl MasterConfig {
             ("expiry_interval", self.expiry_interval),
             ("MASTER_AGENT_OFFLINE_AFTER", self.agent_offline_after),
             ("MASTER_NODE_RETIRE_AFTER", self.node_retire_after),
+            ("MASTER_LEADER_INTERVAL", self.leader_interval),
             ("MASTER_HEADER_TIMEOUT", self.header_timeout),
             ("MASTER_MAX_CLOCK_AHEAD", self.max_clock_ahead),
         ];

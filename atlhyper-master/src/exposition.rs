@@ -542,6 +542,7 @@ pub(crate) fn respond(
         Scrape { format, cluster },
         |out| {
             crate::alerting::metrics::write_alert_metrics(out, &master.alerting);
+            master.fleet.write_metrics(out);
         },
     );
     text_response(headers, format.content_type(), text)

@@ -49,6 +49,20 @@ pub(crate) struct ClusterEntry {
     liveness: Mutex<Liveness>,
     /// Woken whenever a command for this cluster is queued; the agent's long poll waits on it.
     pub(crate) commands_ready: Notify,
+    /// Long polls of this cluster's agent held here now, and when the last one ended.
+    polls: Mutex<(usize, Option<Instant>)>,
+}
+
+/// One long poll held ([`ClusterEntry::polling`]); counted until dropped.
+#[derive(Debug)]
+pub(crate) struct Polling<'a>(&'a ClusterEntry);
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        let mut polls = self.0.polls.lock();
+        polls.0 = polls.0.saturating_sub(1);
+        polls.1 = Some(Instant::now());
+    }
 }
 
 /// What ingest remembers between snapshots of one cluster.
@@ -109,7 +123,21 @@ impl ClusterEntry {
             view: RwLock::new(None),
             liveness: Mutex::new(Liveness::default()),
             commands_ready: Notify::new(),
+            polls: Mutex::new((0, None)),
         }
+    }
+
+    /// Counts a long poll of the agent as held here until the guard is dropped.
+    pub(crate) fn polling(&self) -> Polling<'_> {
+        self.polls.lock().0 += 1;
+        Polling(self)
+    }
+
+    /// Whether the agent polls this master: a long poll held now, or one that ended within
+    /// `within` (the agent polls again right after each answer).
+    pub(crate) fn agent_polls_here(&self, within: Duration) -> bool {
+        let polls = self.polls.lock();
+        polls.0 > 0 || polls.1.is_some_and(|at| at.elapsed() <= within)
     }
 
     pub(crate) fn view(&self) -> Option<Arc<ClusterView>> {

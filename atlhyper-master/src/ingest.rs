@@ -157,12 +157,18 @@ pub(crate) async fn ingest_snapshot(
     };
     let (seq, timestamp) = (view.snapshot.seq, view.snapshot.timestamp);
     let agent_version = view.snapshot.agent_version.clone();
+    // Told only once stored: the other masters read the rows it names.
+    let news = (persisted.is_ok() && master.fleet.is_shared())
+        .then(|| crate::fleet::News::snapshot(&view, now));
     // The dashboard polls the node list: have its gzip form ready before the next poll.
     view.node_metrics_encoded().compress_in_background();
     entry.publish(Arc::new(view));
     entry.heard(now, true);
 
     persisted?;
+    if let Some(news) = news {
+        master.fleet.tell(news);
+    }
     // The registry is for restarts and the agent list; the hub has the exact time. Writing it
     // at most every REGISTRY_EVERY saves a store transaction on most snapshots.
     let due = match &mark.registry_written {

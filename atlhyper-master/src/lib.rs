@@ -114,6 +114,19 @@
 //! DNS rebinding) and only JSON writes (`Content-Type: application/json`; else 415, against
 //! cross-site forms).
 //!
+//! # Several masters over one PostgreSQL database
+//! With `MASTER_DB_URL` ([`Master::share_database`]) masters are interchangeable. Each tells
+//! the others, by `NOTIFY`, which nodes it stored, which agent it heard, which command it queued
+//! and what was deleted; each `LISTEN`s on a connection of its own and re-reads the named latest
+//! rows, so a snapshot pushed to one is in every master's views within a second and a command
+//! created on one wakes the long poll its agent holds on another. After its listening connection
+//! drops, a master reconnects and re-reads every latest row. Command expiry, the retention prune
+//! and alert evaluation run on the holder of a session advisory lock only; the others retry it
+//! every `MASTER_LEADER_INTERVAL`. `/health` (always 200) says `"status": "degraded"` while the
+//! database does not answer and `"leader"`; `/metrics` has `atlhyper_master_leader` and
+//! `atlhyper_master_database_up`. A master whose database is down at start serves degraded and
+//! catches up once it answers.
+//!
 //! # Limits
 //! Every write has a per-client token bucket (429 with `Retry-After` when spent): snapshots
 //! (1200/min), heartbeats (300/min) and results (6000/min) per agent, operator writes (600/min)
@@ -138,6 +151,7 @@ mod config;
 pub mod dashboard;
 mod error;
 mod exposition;
+mod fleet;
 mod footprint;
 mod hub;
 mod ingest;
@@ -176,7 +190,9 @@ pub use state::Master;
 pub use view::ClusterView;
 
 /// Serves `master` on `listener` until `shutdown` completes, with its background tasks
-/// (command expiry, hourly retention prune); restores the stored state first. At shutdown long
+/// (command expiry, hourly retention prune, and the fleet's when it shares its database);
+/// restores the stored state first (over a shared database that does not answer, the master
+/// starts degraded and its fleet listener reads the state once it does). At shutdown long
 /// polls answer empty, waiting requests answer 503, in-flight requests finish, and the
 /// background tasks are joined.
 ///
@@ -197,7 +213,14 @@ pub async fn run_master(
         .tokens
         .reload()
         .map_err(|e| ConfigError::new("MASTER_TOKEN_FILE", e))?;
-    master.restore().await?;
+    if let Err(e) = master.restore().await {
+        // Over a shared database the fleet's listener reads it all once it answers.
+        if !master.fleet.is_shared() {
+            return Err(e);
+        }
+        master.fleet.set_database_up(false);
+        tracing::warn!(error = %e, "restoring from the database failed; starting from memory");
+    }
     let tasks = tasks::spawn_all(&master);
     let token = master.shutdown.clone();
     let limits = ServeLimits {
@@ -252,8 +275,9 @@ pub async fn open_postgres(url: &str) -> Result<Arc<atlhyper_store::PgStore>, Ma
 }
 
 /// What the `atlhyper-master` binary runs: the configuration from `args`, PostgreSQL at
-/// `args.db_url` when set (cargo feature `postgres`), else SQLite at `args.db_path`, bound to
-/// `args.listen`, until `shutdown` completes.
+/// `args.db_url` when set (cargo feature `postgres`; one of a fleet of masters sharing it, see
+/// `Master::share_database`; started degraded when the database is unreachable), else SQLite
+/// at `args.db_path`, bound to `args.listen`, until `shutdown` completes.
 ///
 /// Refuses ([`MasterError::OpenOnNetwork`]), before touching the database or the network, an
 /// open configuration (see [`MasterConfig::is_open`]) on a non-loopback address, as
@@ -268,14 +292,33 @@ pub async fn run_from_args(
     }
     match args.db_url.as_deref().filter(|u| !u.is_empty()) {
         #[cfg(feature = "postgres")]
-        Some(url) => serve_store(args, config, open_postgres(url).await?, shutdown).await,
+        Some(url) => {
+            let store = match open_postgres(url).await {
+                Ok(store) => store,
+                // Serve anyway (degraded); the fleet's listener migrates and catches up once
+                // the database answers.
+                Err(MasterError::Store(atlhyper_store::StoreError::Backend(e))) => {
+                    tracing::warn!(error = %e, "database unreachable at start; serving degraded");
+                    let options = atlhyper_store::PgOptions::default();
+                    Arc::new(atlhyper_store::PgStore::lazy(url, &options)?)
+                }
+                Err(e) => return Err(e),
+            };
+            serve_store(args, config, store.clone(), shutdown, true, |master| {
+                master.share_database(store);
+            })
+            .await
+        }
         #[cfg(not(feature = "postgres"))]
         Some(_) => Err(ConfigError::new(
             "MASTER_DB_URL",
             "this build has no PostgreSQL support (cargo feature `postgres` of atlhyper-master)",
         )
         .into()),
-        None => serve_store(args, config, open_sqlite(&args.db_path).await?, shutdown).await,
+        None => {
+            let store = open_sqlite(&args.db_path).await?;
+            serve_store(args, config, store, shutdown, false, |_| {}).await
+        }
     }
 }
 
@@ -300,12 +343,16 @@ impl<T> Store for T where
 {
 }
 
-/// Binds, starts alerting and notification over `store` and serves until `shutdown`.
+/// Binds, starts alerting and notification over `store`, lets `attach` finish the master
+/// (joining a fleet) and serves until `shutdown`. `shared`: a database other masters may use,
+/// which may not answer yet (notification then starts once it does).
 async fn serve_store<S: Store>(
     args: &MasterArgs,
     config: MasterConfig,
     store: Arc<S>,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    shared: bool,
+    attach: impl FnOnce(&Master),
 ) -> Result<(), MasterError> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -315,8 +362,22 @@ async fn serve_store<S: Store>(
         })?;
     let notify = args.notify_config()?;
     let settings = args.alerting.to_settings()?;
-    let dispatcher = alerting::notify::Dispatcher::start(notify, store.clone()).await?;
-    let alerting = alerting::Alerting::new(store.clone(), Arc::new(dispatcher.clone()), settings);
+    let late = Arc::new(alerting::notify::late::LatePublisher::default());
+    let dispatcher = match alerting::notify::Dispatcher::start(notify.clone(), store.clone()).await
+    {
+        Ok(dispatcher) => Some(dispatcher),
+        // A shared database that does not answer yet: notification starts once it does.
+        Err(alerting::notify::NotifyError::Store(e)) if shared => {
+            tracing::warn!(error = %e, "alert notification waits for the database");
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let publisher: Arc<dyn alerting::AlertPublisher> = match &dispatcher {
+        Some(dispatcher) => Arc::new(dispatcher.clone()),
+        None => late.clone(),
+    };
+    let alerting = alerting::Alerting::new(store.clone(), publisher, settings);
     let master = Master::with_alerting(
         config,
         store.clone(),
@@ -324,7 +385,20 @@ async fn serve_store<S: Store>(
         store.clone(),
         alerting,
     )
-    .with_series_store(store);
-    master.set_notifications(dispatcher);
+    .with_series_store(store.clone());
+    match dispatcher {
+        Some(dispatcher) => {
+            master.set_notifications(dispatcher);
+        }
+        None => {
+            tokio::spawn(alerting::notify::late::start_when_reachable(
+                master.clone(),
+                notify,
+                store,
+                late,
+            ));
+        }
+    }
+    attach(&master);
     run_master(master, listener, shutdown).await
 }

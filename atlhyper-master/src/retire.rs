@@ -44,6 +44,10 @@ pub(crate) async fn delete_cluster(master: &Master, cluster_id: &str) -> Result<
     let removed = master.hub.remove(cluster_id).is_some();
     if removed || rows > 0 || agent {
         tracing::info!(cluster = cluster_id, latest_rows = rows, "cluster deleted");
+        master.fleet.tell(crate::fleet::News::Deleted {
+            cluster: cluster_id.to_owned(),
+            nodes: Vec::new(),
+        });
     }
     Ok(removed || rows > 0 || agent)
 }
@@ -73,6 +77,10 @@ pub(crate) async fn delete_node(
         .is_some_and(|e| remove_from_view(e, &[node_name]));
     if row || in_view {
         tracing::info!(cluster = cluster_id, node = node_name, "node deleted");
+        master.fleet.tell(crate::fleet::News::Deleted {
+            cluster: cluster_id.to_owned(),
+            nodes: vec![node_name.to_owned()],
+        });
     }
     Ok(row || in_view)
 }
@@ -132,6 +140,25 @@ pub(crate) async fn retire_silent_nodes(master: &Master) {
         .stats
         .nodes_retired
         .fetch_add(count, Ordering::Relaxed);
+}
+
+#[cfg(feature = "postgres")]
+/// What another master deleted (see [`crate::fleet`]): the cluster (`nodes` empty) or these
+/// nodes leave this master's memory; the rows are gone already.
+pub(crate) async fn forget_deleted(master: &Master, cluster_id: &str, nodes: &[String]) {
+    let Some(entry) = master.hub.get(cluster_id) else {
+        return;
+    };
+    let mut mark = entry.ingest.lock().await;
+    if nodes.is_empty() {
+        master.hub.remove(cluster_id);
+        return;
+    }
+    for name in nodes {
+        mark.forget_node(name);
+    }
+    let names: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    remove_from_view(&entry, &names);
 }
 
 /// Republishes the entry's view without `names`; whether any of them was in it. Call with the

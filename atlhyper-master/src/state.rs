@@ -57,6 +57,8 @@ pub struct Master {
     pub(crate) alerting: Arc<crate::alerting::Alerting>,
     /// Alert notification, when attached ([`Master::set_notifications`]).
     pub(crate) notifications: Arc<std::sync::OnceLock<crate::alerting::notify::Dispatcher>>,
+    /// Its place among masters sharing one database: news, leader, database health.
+    pub(crate) fleet: Arc<crate::fleet::Fleet>,
     /// Cancelled at shutdown: long polls answer, waiting requests end, periodic tasks stop.
     pub(crate) shutdown: CancellationToken,
 }
@@ -113,6 +115,7 @@ impl Master {
             stats: Arc::default(),
             creating: Arc::default(),
             node_liveness: Arc::default(),
+            fleet: Arc::default(),
             shutdown: CancellationToken::new(),
         }
     }

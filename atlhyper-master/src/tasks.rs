@@ -70,7 +70,7 @@ where
 
 /// Starts every periodic task of `master`, each with the name it is reported by if it fails.
 pub(crate) fn spawn_all(master: &Master) -> Vec<(&'static str, JoinHandle<()>)> {
-    vec![
+    let mut tasks = vec![
         (
             "expiry",
             every(master, master.config.expiry_interval, expire_commands),
@@ -99,11 +99,17 @@ pub(crate) fn spawn_all(master: &Master) -> Vec<(&'static str, JoinHandle<()>)> 
         // Its own loop: the first evaluation waits one interval, so agents have pushed since
         // the start before anything is judged down.
         ("alerts", crate::alerting::spawn(master)),
-    ]
+    ];
+    tasks.extend(crate::fleet::spawn(master));
+    tasks
 }
 
 /// Marks commands past their deadline as `timeout` and wakes whoever waits for them.
 async fn expire_commands(master: Master) {
+    // Once across the fleet (see crate::fleet).
+    if !master.fleet.is_leader() {
+        return;
+    }
     match master.commands.expire(Utc::now()).await {
         Ok(expired) => {
             master
@@ -121,6 +127,10 @@ async fn expire_commands(master: Master) {
 /// Deletes history, and commands finished, before the retention; retires nodes silent past
 /// `node_retire_after`.
 async fn prune(master: Master) {
+    // Once across the fleet (see crate::fleet).
+    if !master.fleet.is_leader() {
+        return;
+    }
     crate::retire::retire_silent_nodes(&master).await;
     let before = Utc::now()
         - chrono::Duration::from_std(master.config.retention).unwrap_or(chrono::Duration::MAX);

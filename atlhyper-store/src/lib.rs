@@ -110,7 +110,10 @@ pub use notify::{
     DeliveryResult, NotificationRecord, NotifiedGroup, NotifyStore, Silence, SilenceMatcher,
 };
 #[cfg(feature = "postgres")]
-pub use postgres::{ImportReport, ImportSource, PG_SCHEMA_VERSION, PgOptions, PgStore};
+pub use postgres::{
+    FLEET_CHANNEL, ImportReport, ImportSource, MAX_NOTIFY_PAYLOAD, PG_SCHEMA_VERSION, PgOptions,
+    PgSession, PgStore,
+};
 pub use series::{
     Figure, HOUR_MS, MAX_DEVICE_BYTES, MAX_SERIES_PER_ROW, SeriesKey, SeriesQuery, SeriesRow,
     SeriesStore, TIERS, Triple, TripleMerge, roll_up, samples_of, stored_form,

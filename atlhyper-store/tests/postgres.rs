@@ -234,3 +234,85 @@ async fn the_store_reconnects_by_itself_after_an_immediate_restart() {
         "20 acknowledged before the crash and 1 after"
     );
 }
+
+#[tokio::test]
+async fn fleet_news_reach_every_listening_session_and_stay_under_the_payload_limit() {
+    let Some(engine) = common::postgres().await else {
+        return;
+    };
+    let s = &engine.store;
+    let mut first = s.session().await.unwrap();
+    let mut second = s.session().await.unwrap();
+    first.listen().await.unwrap();
+    second.listen().await.unwrap();
+    s.notify_fleet("{\"kind\":\"command\",\"cluster\":\"prod\"}")
+        .await
+        .unwrap();
+    for session in [&mut first, &mut second] {
+        let heard = tokio::time::timeout(Duration::from_secs(10), session.next_notification())
+            .await
+            .expect("a notification within 10 s");
+        assert_eq!(
+            heard.as_deref(),
+            Some("{\"kind\":\"command\",\"cluster\":\"prod\"}")
+        );
+    }
+    let long = "x".repeat(atlhyper_store::MAX_NOTIFY_PAYLOAD + 1);
+    assert!(matches!(
+        s.notify_fleet(&long).await,
+        Err(StoreError::Invalid(_))
+    ));
+    s.notify_fleet(&long[1..]).await.unwrap();
+    let heard = tokio::time::timeout(Duration::from_secs(10), first.next_notification())
+        .await
+        .expect("the longest payload");
+    assert_eq!(
+        heard.map(|p| p.len()),
+        Some(atlhyper_store::MAX_NOTIFY_PAYLOAD)
+    );
+    // The named nodes' latest rows, and nothing for names without one.
+    s.upsert_latest(
+        "prod",
+        &[
+            common::snapshot("a", t(0), 1.0),
+            common::snapshot("b", t(0), 2.0),
+        ],
+    )
+    .await
+    .unwrap();
+    let names = ["b".to_owned(), "gone".to_owned()];
+    let rows = s.latest_of("prod", &names).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].node_name, "b");
+    assert!(s.latest_of("other", &names).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn one_session_leads_until_it_ends_then_another_takes_over() {
+    let Some(engine) = common::postgres().await else {
+        return;
+    };
+    let s = &engine.store;
+    let leader = s.session().await.unwrap();
+    let other = s.session().await.unwrap();
+    assert!(leader.try_lead().await.unwrap());
+    assert!(!other.try_lead().await.unwrap(), "two leaders");
+    // The lock is not the one history partitions are created under.
+    s.append_history("prod", &[point("n1", t(0), 1.0)])
+        .await
+        .unwrap();
+    assert!(!other.try_lead().await.unwrap());
+    drop(leader);
+    // The server releases the lock when it sees the session gone.
+    let mut took = false;
+    for _ in 0..100 {
+        if other.try_lead().await.unwrap() {
+            took = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(took, "the lock stayed with a closed session");
+    other.ping().await.unwrap();
+    assert!(!other.is_closed());
+}

@@ -58,7 +58,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use atlhyper_model::Alert;
+use atlhyper_model::{Alert, AlertState};
 use atlhyper_store::{AlertChanges, AlertRuleRecord, AlertStore, HistoryQuery, MetricsStore};
 use chrono::{DateTime, Utc};
 use parking_lot::{Mutex, RwLock};
@@ -261,6 +261,26 @@ impl Alerting {
         engine.restore(active);
         *self.running.write() = Arc::new(engine.running());
         Ok(())
+    }
+
+    /// Over a shared database, on a master that does not lead: the rules and running alerts
+    /// as the leader stored them, so every master's API agrees (nothing is evaluated here).
+    pub(crate) async fn follow(&self) -> Result<(), atlhyper_store::StoreError> {
+        self.reload_rules().await?;
+        let mut active = self.store.active_alerts().await?;
+        active.retain(|a| matches!(a.state, AlertState::Pending | AlertState::Firing));
+        active.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        *self.running.write() = Arc::new(active);
+        Ok(())
+    }
+
+    /// Becoming the leader: a fresh engine with the rules and running alerts as the previous
+    /// leader stored them (what this master held from an earlier leadership may have resolved
+    /// since).
+    #[cfg(feature = "postgres")]
+    pub(crate) async fn take_over(&self) -> Result<(), atlhyper_store::StoreError> {
+        *self.engine.lock() = Engine::new();
+        self.load().await
     }
 
     /// Re-reads the stored rules and installs the effective set.
@@ -478,9 +498,24 @@ pub(crate) fn spawn(master: &crate::Master) -> tokio::task::JoinHandle<()> {
                 scheduled = tick.tick() => scheduled,
                 () = master.shutdown.cancelled() => return,
             };
-            master
-                .evaluate_alerts_at(clock.stamp(scheduled, Utc::now(), tokio::time::Instant::now()))
-                .await;
+            // Once across the fleet (see crate::fleet); the stamp keeps its schedule.
+            let stamp = clock.stamp(scheduled, Utc::now(), tokio::time::Instant::now());
+            let leader = master.fleet.is_leader();
+            if master.fleet.is_shared() {
+                // Rules may have changed on another master; a follower shows the leader's alerts.
+                let refreshed = if leader {
+                    master.alerting().reload_rules().await
+                } else {
+                    master.alerting().follow().await
+                };
+                if let Err(e) = refreshed {
+                    master.store_failure("reading the alert state", &e);
+                }
+            }
+            if !leader {
+                continue;
+            }
+            master.evaluate_alerts_at(stamp).await;
         }
     })
 }

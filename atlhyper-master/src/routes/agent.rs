@@ -126,6 +126,10 @@ pub(crate) async fn post_heartbeat(
     } = read_agent_json(&master, request, "heartbeat", |h: &Heartbeat| &h.cluster_id).await?;
     let now = Utc::now();
     master.hub.entry(&cluster_id).heard(now, false);
+    master.fleet.tell(crate::fleet::News::Heard {
+        cluster: cluster_id.clone(),
+        at_ms: now.timestamp_millis(),
+    });
     master.stats.heartbeats.fetch_add(1, Ordering::Relaxed);
     let seen = AgentSeen {
         cluster_id,
@@ -171,6 +175,7 @@ pub(crate) async fn get_commands(
         ],
     )?;
     let entry = master.hub.entry(&identity);
+    let _polling = entry.polling();
     let deadline = tokio::time::Instant::now() + master.config.long_poll_timeout;
     loop {
         // Register for the wake-up before looking, so a command queued in between is not missed.
@@ -223,6 +228,10 @@ pub(crate) async fn post_result(
         Ok(record) => {
             master.stats.command_results.fetch_add(1, Ordering::Relaxed);
             master.waiters.wake(&record);
+            // The request waiting for it may be on another master.
+            master.fleet.tell(crate::fleet::News::Result {
+                command_id: record.command_id.clone(),
+            });
             Ok(Json(StatusBody::ok()).into_response())
         }
         Err(StoreError::NotFound(_)) => Err(ApiError::not_found(format!(

@@ -26,7 +26,6 @@ pub(crate) mod respond;
 pub(crate) mod series;
 pub(crate) mod whoami;
 
-use atlhyper_model::StatusBody;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -112,7 +111,22 @@ pub(crate) fn router(master: Master) -> Router {
     }
 }
 
-/// `GET /health`: public.
-async fn health() -> Json<StatusBody> {
-    Json(StatusBody::ok())
+/// `GET /health` (public): always 200 while the process serves (liveness); `status` is
+/// `degraded` while the database does not answer. `leader`: whether this master runs the
+/// fleet's periodic work (always with SQLite); `database`: `up` or `down`.
+async fn health(axum::extract::State(master): axum::extract::State<Master>) -> Json<Health> {
+    let up = master.fleet.database_up();
+    Json(Health {
+        status: if up { "ok" } else { "degraded" },
+        leader: master.fleet.is_leader(),
+        database: if up { "up" } else { "down" },
+    })
+}
+
+/// The `/health` answer: AtlHyper's `{"status": "ok"}` with two extensions.
+#[derive(Debug, serde::Serialize)]
+struct Health {
+    status: &'static str,
+    leader: bool,
+    database: &'static str,
 }

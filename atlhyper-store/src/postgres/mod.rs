@@ -7,6 +7,7 @@
 mod agents;
 mod alerts;
 mod commands;
+mod fleet;
 mod import;
 mod metrics;
 mod notify;
@@ -26,6 +27,7 @@ use tokio_postgres::error::SqlState;
 
 use crate::error::{StoreError, StoreResult};
 
+pub use fleet::{FLEET_CHANNEL, MAX_NOTIFY_PAYLOAD, PgSession};
 pub use import::{ImportReport, ImportSource};
 pub use schema::PG_SCHEMA_VERSION;
 
@@ -74,6 +76,8 @@ impl Default for PgOptions {
 /// (which then connects without TLS).
 pub struct PgStore {
     pool: Pool,
+    /// Where the pool connects; sessions outside the pool ([`Self::session`]) too.
+    config: tokio_postgres::Config,
     /// Node ids known to this process, by cluster then node.
     node_ids: Arc<Mutex<HashMap<String, HashMap<String, i64>>>>,
     /// History partitions (day numbers) known to exist.
@@ -125,7 +129,7 @@ impl PgStore {
             config.application_name("atlhyper");
         }
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 // A connection whose socket closed (database restarted) is dropped at once.
@@ -142,6 +146,7 @@ impl PgStore {
             .map_err(|e| StoreError::Invalid(format!("database pool: {e}")))?;
         Ok(Self {
             pool,
+            config,
             node_ids: Arc::default(),
             days: Arc::default(),
             series_dicts: Arc::default(),

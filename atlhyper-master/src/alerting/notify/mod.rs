@@ -42,6 +42,7 @@ pub mod config;
 pub mod dispatcher;
 pub mod group;
 pub mod inhibit;
+pub(crate) mod late;
 pub mod log;
 pub mod matcher;
 pub mod metrics;
