@@ -22,8 +22,8 @@ pub(super) enum Keep {
     No,
     /// Kept by path.
     Path,
-    /// `/proc/<pid>/stat`, kept by pid.
-    PidStat(u32),
+    /// The one file of `/proc/<pid>/` the process scan reads every collection, kept by pid.
+    Pid(u32),
 }
 
 /// Hashes a pid with one multiplication (Fibonacci hashing): pids are small dense integers chosen by
@@ -140,7 +140,7 @@ impl KeptFiles {
         let kept = match keep {
             Keep::No => None,
             Keep::Path => self.by_path.get_mut(path),
-            Keep::PidStat(pid) => self.by_pid.get_mut(&pid),
+            Keep::Pid(pid) => self.by_pid.get_mut(&pid),
         }?;
         kept.generation = self.generation;
         match pread_into(buf, &kept.file) {
@@ -148,7 +148,7 @@ impl KeptFiles {
             _ => {
                 match keep {
                     Keep::Path => drop(self.by_path.remove(path)),
-                    Keep::PidStat(pid) => drop(self.by_pid.remove(&pid)),
+                    Keep::Pid(pid) => drop(self.by_pid.remove(&pid)),
                     Keep::No => {}
                 }
                 None
@@ -168,7 +168,7 @@ impl KeptFiles {
         };
         match keep {
             Keep::Path => drop(self.by_path.insert(path.to_path_buf(), k)),
-            Keep::PidStat(pid) => drop(self.by_pid.insert(pid, k)),
+            Keep::Pid(pid) => drop(self.by_pid.insert(pid, k)),
             Keep::No => {}
         }
     }
@@ -193,7 +193,7 @@ mod tests {
     fn kept_pid_stat_gives_fresh_content() {
         let mut s = live_sampler();
         let me = std::process::id();
-        let first = cpu_ticks(s.read_pid(me, "stat").unwrap());
+        let first = cpu_ticks(s.scan_pid(me, "stat").unwrap().bytes);
         assert_eq!(s.kept_files(), 1, "/proc/<pid>/stat is kept open");
         // Burn CPU until the kernel's tick counter moves (bounded: at most 5 s).
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -203,7 +203,9 @@ mod tests {
             for i in 0..1_000_000u64 {
                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
             }
-            later = cpu_ticks(s.read_pid(me, "stat").unwrap());
+            let read = s.scan_pid(me, "stat").unwrap();
+            assert!(read.same_process, "read through the descriptor kept before");
+            later = cpu_ticks(read.bytes);
             assert_eq!(s.kept_files(), 1, "re-read through the same descriptor");
         }
         assert!(
@@ -233,11 +235,16 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id();
-        assert!(!s.read_pid(pid, "stat").unwrap().is_empty());
+        let first = s.scan_pid(pid, "statm").unwrap();
+        assert!(!first.bytes.is_empty() && !first.same_process);
+        assert_eq!(s.kept_files(), 1);
+        assert!(s.scan_pid(pid, "statm").unwrap().same_process);
+        // Files read outside the scan are never kept.
+        s.read_pid(pid, "status").unwrap();
         assert_eq!(s.kept_files(), 1);
         child.kill().unwrap();
         child.wait().unwrap();
-        let e = s.read_pid(pid, "stat").unwrap_err();
+        let e = s.scan_pid(pid, "statm").unwrap_err();
         assert!(e.is_not_found(), "{e}");
         assert_eq!(s.kept_files(), 0);
     }
@@ -247,7 +254,7 @@ mod tests {
         let me = std::process::id();
         let mut s = live_sampler();
         s.set_kept_files_limit(1);
-        s.read_pid(me, "stat").unwrap();
+        s.scan_pid(me, "stat").unwrap();
         s.read_text(Base::Proc, &[&"loadavg"]).unwrap();
         s.read_text(Base::Proc, &[&"loadavg"]).unwrap();
         assert_eq!(
@@ -260,7 +267,7 @@ mod tests {
         s.sweep_kept();
         assert_eq!(s.kept_files(), 0, "not read since the last sweep");
         s.set_kept_files_limit(0);
-        s.read_pid(me, "stat").unwrap();
+        assert!(!s.scan_pid(me, "stat").unwrap().same_process);
         assert_eq!(s.kept_files(), 0);
 
         // Regular files (a captured tree) are never kept: they can be replaced under their name.
