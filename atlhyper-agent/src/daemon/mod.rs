@@ -115,6 +115,12 @@ pub async fn run_daemon(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
     config.validate()?;
+    // One kept descriptor per process (see atlhyper_collect::sampler); a soft limit of 1024
+    // would send most of a large node's processes through open, read and close every cycle.
+    match atlhyper_collect::sampler::raise_open_files_limit() {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+    }
     let root = HostRoot::new(&config.proc_root, &config.sys_root, &config.host_root);
     let mut collect = CollectConfig {
         node_name: config.node_name.clone(),

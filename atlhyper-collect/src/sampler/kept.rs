@@ -64,6 +64,35 @@ pub fn default_kept_files_limit() -> usize {
     usize::try_from(rl.rlim_cur / 2).map_or(8192, |half| half.min(8192))
 }
 
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (what the Go runtime does for
+/// every program since 1.19), so that [`default_kept_files_limit`] can keep one descriptor per
+/// process: under systemd the soft limit is 1024 while the hard one is far higher, and a process
+/// scan past the kept limit opens and closes two files per process instead of one `pread`. Call
+/// it before creating a sampler; returns the soft limit now in force.
+pub fn raise_open_files_limit() -> std::io::Result<libc::rlim_t> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if rl.rlim_cur < rl.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: rl.rlim_max,
+            rlim_max: rl.rlim_max,
+        };
+        // SAFETY: `raised` is a valid rlimit; raising the soft limit up to the hard one needs no
+        // privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        rl = raised;
+    }
+    Ok(rl.rlim_cur)
+}
+
 /// Whether `f` is on procfs or sysfs, whose files are regenerated on every read from offset 0.
 fn is_kernel_fs(f: &File) -> bool {
     const PROC_SUPER_MAGIC: i64 = 0x9fa0;
@@ -225,6 +254,18 @@ mod tests {
         let b = up(&mut s);
         assert!(b > a, "{a} -> {b}");
         assert_eq!(s.kept_files(), 2);
+    }
+
+    #[test]
+    fn open_files_limit_is_raised_to_the_hard_limit() {
+        let soft = super::raise_open_files_limit().unwrap();
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `rl` is a valid, writable rlimit.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) }, 0);
+        assert_eq!((rl.rlim_cur, rl.rlim_max), (soft, soft));
     }
 
     #[test]

@@ -34,7 +34,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use host_root::HostRoot;
-pub use kept::default_kept_files_limit;
+pub use kept::{default_kept_files_limit, raise_open_files_limit};
 pub use read::read_into;
 pub use statfs::{FsSpace, Statfs, StatfsFn, statvfs};
 
