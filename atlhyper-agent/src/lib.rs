@@ -104,8 +104,8 @@ pub use backoff::Backoff;
 pub use commands::{BUILTIN_ACTIONS, execute};
 pub use config::{ConfigError, parse_listen_arg, validate_node_name};
 pub use daemon::{
-    DaemonArgs, DaemonConfig, DaemonStats, NodeSource, daemon_router, node_router, run_daemon,
-    run_daemon_with,
+    DaemonArgs, DaemonConfig, DaemonStats, NodeSource, SnapshotEncoder, daemon_router, node_router,
+    run_daemon, run_daemon_with,
 };
 pub use error::AgentError;
 pub use failover::Endpoints;

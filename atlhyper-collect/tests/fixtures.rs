@@ -648,11 +648,13 @@ fn status_and_cmdline_are_read_once_per_process_and_only_for_reported_ones() {
             .filter(|a| matches!(a, atlhyper_collect::Access::File(p) if p.ends_with(suffix)))
             .count()
     };
-    // Every stat; status only for candidates (top 1 by CPU, top 1 by RSS, and the thread that
-    // was skipped), never for all four processes.
+    // Every stat (a captured tree has no process clocks: stat is the CPU source), and again
+    // with status for each candidate (top 1 by CPU, top 1 by RSS, and the thread that was
+    // skipped), never for all four processes.
     // /proc/stat and the five pid directories (300 has only its stat: it exited mid-scan).
-    assert_eq!(reads("stat", &trace), 6, "{trace:?}");
-    assert!(reads("status", &trace) < 4, "{trace:?}");
+    let candidates = reads("status", &trace);
+    assert!(candidates < 4, "{trace:?}");
+    assert_eq!(reads("stat", &trace), 6 + candidates, "{trace:?}");
     // pid 300 (largest stat rss, status gone) was the top candidate by memory and was tried.
     assert_eq!(reads("300/status", &trace), 1, "{trace:?}");
     assert!(first.processes.iter().all(|p| p.pid != 300));

@@ -1,6 +1,7 @@
-//! Live accuracy against this machine: `free -b`, `ps`, `df` and the kernel's own totals. Runs
-//! by default on Linux. A check whose reference tool is missing skips with a message, except when
-//! the `CI` environment variable is set: then a missing tool fails the test (CI installs procps).
+//! Live accuracy against this machine: `free -b`, `ps`, `df`, `pidstat` and the kernel's own
+//! totals. Runs by default on Linux. A check whose reference tool is missing skips with a message,
+//! except when the `CI` environment variable is set: then a missing tool fails the test (CI
+//! installs procps and sysstat).
 
 use std::process::Command;
 use std::sync::Arc;
@@ -34,6 +35,9 @@ fn tool(cmd: &str, args: &[&str]) -> Option<String> {
     );
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// Held by the tests that burn CPU and measure it, so they do not compete with each other.
+static BURNING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn collector() -> Collector {
     Collector::new(
@@ -79,6 +83,7 @@ fn memory_matches_free() {
 
 #[test]
 fn processes_match_ps_and_busy_thread_is_seen() {
+    let _burning = BURNING.lock().unwrap_or_else(|e| e.into_inner());
     let me = std::process::id();
     let stop = Arc::new(AtomicBool::new(false));
     let mut c = collector();
@@ -206,4 +211,164 @@ fn counters_match_kernel_totals() {
             assert!(st.ok, "{st:?}");
         }
     }
+}
+
+/// Environment variable that turns [`busy_threads_child`] into a CPU burner for that many
+/// milliseconds (set only on the child the cross-check below spawns).
+const BUSY_CHILD_MS: &str = "ATL_BUSY_CHILD_MS";
+
+/// Not a test: the body of the busy child [`processes_match_pidstat`] spawns (this test binary
+/// run again with `--ignored --exact`). Two threads spin while the main thread waits, so a
+/// source that counted only the thread-group leader (as `/proc/<pid>/schedstat` does) would see
+/// the child idle.
+#[test]
+#[ignore = "helper process for processes_match_pidstat"]
+fn busy_threads_child() {
+    let Some(ms) = std::env::var(BUSY_CHILD_MS)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    else {
+        return;
+    };
+    let burn = move || {
+        let end = Instant::now() + Duration::from_millis(ms);
+        let mut x = 0u64;
+        while Instant::now() < end {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+    };
+    let threads: Vec<_> = (0..2).map(|_| std::thread::spawn(burn)).collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+/// Kills the child when the test ends, however it ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The busy child's CPU percent and resident memory as the collector reports them over the same
+/// 2 s window that `pidstat` (sysstat) measures, started together: they agree within a
+/// tolerance, and the child (two spinning threads, an idle main thread) is among the busiest.
+#[test]
+fn processes_match_pidstat() {
+    let _burning = BURNING.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = std::env::current_exe().unwrap();
+    let child = Command::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "busy_threads_child",
+            "--test-threads=1",
+        ])
+        .env(BUSY_CHILD_MS, "20000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let child = KillOnDrop(child);
+    let pid = child.0.id().to_string();
+    // Let it start its threads and settle.
+    std::thread::sleep(Duration::from_millis(500));
+
+    let mut c = collector();
+    // pidstat takes its first sample at once and its second 2 s later; the collector's two
+    // collections bracket the same window.
+    let pidstat = match Command::new("pidstat")
+        .env("LC_ALL", "C")
+        .args(["-u", "-r", "-h", "-p", &pid, "2", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    {
+        Ok(p) => p,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "`pidstat` is not installed but CI is set: install sysstat"
+            );
+            eprintln!("skipped: `pidstat` is not installed (not in CI, so this check is skipped)");
+            return;
+        }
+        Err(e) => panic!("running pidstat: {e}"),
+    };
+    c.collect();
+    let out = pidstat.wait_with_output().unwrap();
+    let s = c.collect();
+    assert!(out.status.success(), "pidstat failed: {}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+
+    // `# Time UID PID %usr %system %guest %wait %CPU CPU minflt/s majflt/s VSZ RSS %MEM Command`
+    let header: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with('#'))
+        .unwrap_or_else(|| panic!("no header in pidstat output:\n{text}"))
+        .trim_start_matches('#')
+        .split_whitespace()
+        .collect();
+    let row: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|f| f.len() == header.len() && f.contains(&pid.as_str()))
+        .unwrap_or_else(|| panic!("no row for {pid} in pidstat output:\n{text}"));
+    let col = |name: &str| -> f64 {
+        let i = header.iter().position(|h| *h == name).unwrap();
+        row[i].parse().unwrap()
+    };
+    let (their_cpu, their_rss_kib) = (col("%CPU"), col("RSS"));
+
+    let child_pid: u32 = pid.parse().unwrap();
+    let mine = s
+        .processes
+        .iter()
+        .find(|p| p.pid == child_pid)
+        .expect("the busy child is reported");
+    // Both over the same 2 s give or take the few milliseconds between starting pidstat and
+    // collecting; pidstat counts clock ticks (1 % of a core per tick over 1 s).
+    let tolerance = 10.0 + their_cpu * 0.1;
+    assert!(
+        (mine.cpu_percent - their_cpu).abs() <= tolerance,
+        "collector {:.1} % vs pidstat {their_cpu:.1} % (tolerance {tolerance:.1})",
+        mine.cpu_percent
+    );
+    // Two spinning threads: busy even on a loaded shared machine (so the comparison above is
+    // not between two zeros).
+    assert!(mine.cpu_percent > 5.0, "{}", mine.cpu_percent);
+    let their_rss = their_rss_kib as u64 * 1024;
+    assert!(
+        mine.mem_rss.abs_diff(their_rss) <= 1 << 20,
+        "collector rss {} vs pidstat {} KiB",
+        mine.mem_rss,
+        their_rss_kib
+    );
+    // The two spinners, the waiting main thread (and the test harness's thread).
+    assert!(mine.threads >= 3, "{} threads", mine.threads);
+
+    // Ranked from the cheap sources, the child is among the top 5 by CPU on this host.
+    let mut top = Collector::new(
+        HostRoot::default(),
+        CollectConfig {
+            top_processes: 5,
+            ..CollectConfig::from_host()
+        },
+    );
+    top.collect();
+    std::thread::sleep(Duration::from_millis(1000));
+    let ranked = top.collect();
+    let by_cpu: Vec<(u32, f64)> = ranked
+        .processes
+        .iter()
+        .map(|p| (p.pid, p.cpu_percent))
+        .collect();
+    assert!(
+        by_cpu.iter().take(5).any(|(p, _)| *p == child_pid),
+        "child {child_pid} not among the top 5 by CPU: {by_cpu:?}"
+    );
+    drop(child);
 }

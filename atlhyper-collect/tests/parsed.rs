@@ -4,8 +4,8 @@ use std::path::Path;
 
 use atlhyper_collect::proc::{
     cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_addr, net_dev, net_snmp, net_sockstat,
-    net_softnet_stat, pid_stat, pid_status, pressure, stat, sys_fs_file_nr, sys_kernel_random,
-    uptime, vmstat,
+    net_softnet_stat, pid_stat, pid_statm, pid_status, pressure, stat, sys_fs_file_nr,
+    sys_kernel_random, uptime, vmstat,
 };
 
 fn text(tree: &str, file: &str) -> String {
@@ -121,4 +121,19 @@ fn kernel_tables() {
         assert!(n > 20, "{f}: {n} counters");
     }
     assert!(vmstat::fields(&text("vm/t0", "proc/vmstat")).all(|r| r.is_ok()));
+}
+
+#[test]
+fn vm_statm() {
+    // pid 1 (systemd) and pid 2 (kthreadd: a kernel thread, no memory map), with pid 1's status
+    // RSS lines of the same moment: resident 4460 pages of 4 KiB = 17840 kB = VmRSS, shared
+    // 1633 pages = 6532 kB = RssFile + RssShmem.
+    let one = pid_statm::parse(&text("vm-statm", "proc/1/statm")).unwrap();
+    assert_eq!(one.resident_pages * 4, 17840);
+    assert_eq!(one.shared_pages * 4, 8 + 6524);
+    insta::assert_yaml_snapshot!("vm_statm_pid1", one);
+    insta::assert_yaml_snapshot!(
+        "vm_statm_pid2",
+        pid_statm::parse(&text("vm-statm", "proc/2/statm")).unwrap()
+    );
 }

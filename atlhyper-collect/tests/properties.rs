@@ -10,7 +10,7 @@ use atlhyper_collect::proc::stat::CpuTimes;
 use atlhyper_collect::proc::vmstat::Vmstat;
 use atlhyper_collect::proc::{
     cpuinfo, diskstats, loadavg, meminfo, mountinfo, net_addr, net_dev, net_snmp, net_sockstat,
-    net_softnet_stat, pid_cmdline, pid_stat, pid_status, pressure, stat, sys_fs_file_nr,
+    net_softnet_stat, pid_cmdline, pid_stat, pid_statm, pid_status, pressure, stat, sys_fs_file_nr,
     sys_kernel_random, sys_net_netfilter, uptime, vmstat, zoneinfo,
 };
 use atlhyper_collect::sys::{cpufreq, hwmon, net_class, thermal};
@@ -29,6 +29,7 @@ fn run_all(text: &str) {
     net_dev::parse(text).for_each(drop);
     let _ = pressure::parse(text);
     let _ = pid_stat::parse(text);
+    let _ = pid_statm::parse(text);
     let _ = pid_status::parse(text);
     let _ = zoneinfo::low_watermark_pages(text);
     let _ = pid_cmdline::to_display(text.as_bytes());
@@ -67,6 +68,7 @@ const SEEDS: &[&str] = &[
     "  eth0:1000000 1000 0 0 0 0 0 0 500000 800 0 0 0 0 0 0\n",
     "some avg10=19.68 avg60=16.34 avg300=9.10 total=43693198\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
     "4242 (a) (b) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 3 0 1234 10485760 512 1 1 1 0 0\n",
+    "12187 4460 1633 1330 0 10341 0\n",
     "Name:\tbash\nTgid:\t10\nPid:\t10\nUid:\t1000\t1000\t1000\t1000\nVmRSS:\t4096 kB\nThreads:\t2\n",
     "Node 0, zone      DMA\n  pages free     3975\n        min      5\n        low      6\n  pagesets\n              high:  0\n",
     "sockets: used 18\nTCP: inuse 2 orphan 0 tw 1 alloc 2 mem 0\nUDP: inuse 0 mem 0\nFRAG: inuse 0 memory 0\n",
@@ -174,6 +176,13 @@ proptest! {
             .flat_map(|(p, c)| c.iter().map(move |(n, v)| (p.clone(), n.clone(), *v)))
             .collect();
         prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn statm_fields_round_trip(v in any::<[u64; 7]>(), fields in 3usize..=7) {
+        let text: Vec<String> = v[..fields].iter().map(u64::to_string).collect();
+        let m = pid_statm::parse(&format!("{}\n", text.join(" "))).unwrap();
+        prop_assert_eq!((m.size_pages, m.resident_pages, m.shared_pages), (v[0], v[1], v[2]));
     }
 
     #[test]
@@ -329,7 +338,7 @@ proptest! {
 
     #[test]
     fn process_cpu_finite_nonnegative(a in any::<[u64; 3]>(), b in any::<[u64; 3]>(), ms in 0u64..100_000, hz in 0u64..10_000) {
-        let p = |v: [u64; 3]| ProcessTimes { starttime: v[0] % 3, utime: v[1], stime: v[2] };
+        let p = |v: [u64; 3]| ProcessTimes { starttime: v[0] % 3, cpu: v[1] };
         if let Some(v) = delta::process_cpu(&p(a), &p(b), Duration::from_millis(ms), hz) {
             prop_assert!(v.is_finite() && v >= 0.0);
         }

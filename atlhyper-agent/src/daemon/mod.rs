@@ -1,11 +1,12 @@
 //! The node daemon: collect every interval, push to the agent, never block, never grow.
 //!
 //! The run loop lives here; its parts are one module each: [`config`] (flags and values),
-//! [`outbox`] (what waits for delivery, bounded), [`delivery`] (the push and its retries) and
-//! [`self_metrics`] (the daemon's own `/metrics`).
+//! [`encode`] (the snapshot as a gzip JSON body), [`outbox`] (what waits for delivery, bounded),
+//! [`delivery`] (the push and its retries) and [`self_metrics`] (the daemon's own `/metrics`).
 
 mod config;
 mod delivery;
+mod encode;
 mod node_exposition;
 mod outbox;
 mod self_metrics;
@@ -17,19 +18,18 @@ use std::time::Duration;
 
 use atlhyper_collect::{CollectConfig, Collector, HostRoot};
 use atlhyper_model::NodeMetricsSnapshot;
-use axum::body::Bytes;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{DaemonArgs, DaemonConfig};
+pub use encode::SnapshotEncoder;
 pub use node_exposition::NodeSource;
 pub use self_metrics::{DaemonStats, daemon_router, node_router};
 
 use crate::error::AgentError;
 use crate::stats::inc;
-use atlhyper_http::gzip;
 use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, ServeLimits, serve_with};
 use atlhyper_http::tls::ServerTls;
 use delivery::{HttpDeliver, retry_backoff, run_sender};
@@ -49,6 +49,8 @@ where
 {
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Moved into each blocking job and back, with the source: its buffers live across cycles.
+    let mut encoder = SnapshotEncoder::new();
     loop {
         tokio::select! {
             _ = ticker.tick() => {}
@@ -59,20 +61,28 @@ where
         let job = tokio::task::spawn_blocking(move || {
             let mut snapshot = source();
             snapshot.node_name = node_name;
-            // Serialising a plain struct into a Vec cannot fail.
-            let json = serde_json::to_vec(&snapshot).unwrap_or_default();
-            let body = Bytes::from(gzip(&json, 1));
-            (source, body, snapshot.collectors)
+            let body = encoder.encode(&snapshot);
+            (source, encoder, body, snapshot.collectors)
         });
         let joined = tokio::select! {
             j = job => j,
             _ = cancel.cancelled() => return Ok(()),
         };
-        let (returned, body, parts) = joined.map_err(|e| AgentError::Task {
+        let (returned, returned_encoder, body, parts) = joined.map_err(|e| AgentError::Task {
             name: "collector",
             reason: e.to_string(),
         })?;
         source = returned;
+        encoder = returned_encoder;
+        // Serialising a plain struct into memory does not fail; should it ever, the cycle is
+        // skipped and said so, never a panic.
+        let body = match body {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "encoding the snapshot failed; cycle skipped");
+                continue;
+            }
+        };
         let (queued, dropped) = {
             let mut o = outbox.lock();
             o.push(body);
@@ -105,6 +115,12 @@ pub async fn run_daemon(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError> {
     config.validate()?;
+    // One kept descriptor per process (see atlhyper_collect::sampler); a soft limit of 1024
+    // would send most of a large node's processes through open, read and close every cycle.
+    match atlhyper_collect::sampler::raise_open_files_limit() {
+        Ok(limit) => tracing::debug!(limit, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open files limit"),
+    }
     let root = HostRoot::new(&config.proc_root, &config.sys_root, &config.host_root);
     let mut collect = CollectConfig {
         node_name: config.node_name.clone(),

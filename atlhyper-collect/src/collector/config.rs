@@ -179,7 +179,8 @@ pub struct CollectConfig {
     pub page_size: u64,
     /// Sector size of `/proc/diskstats`, bytes (always 512 on Linux).
     pub sector_size: u64,
-    /// Keep procfs/sysfs files (one `/proc/<pid>/stat` per process, plus the host-wide files)
+    /// Keep procfs/sysfs files (one `/proc/<pid>/statm` or `stat` per process, plus the host-wide
+    /// files)
     /// open between collections and re-read them with `pread` at offset 0: one syscall per file
     /// instead of open, read and close. Costs one file descriptor and a little kernel memory per
     /// kept file, at most `min(RLIMIT_NOFILE soft / 2, 8192)` of them; files past the limit are

@@ -1,6 +1,14 @@
-//! Processes: `/proc/<pid>/stat` for every process (CPU rates and the ranking), `status` and
-//! `cmdline` only for the reported ones (the top N by CPU and the top N by resident memory), user
-//! names from the host's `/etc/passwd`.
+//! Processes. Every process is ranked from what is cheap for the kernel to produce: its on-CPU
+//! time from its process CPU clock (nanoseconds, all threads; see [`crate::sampler`]) and its
+//! resident pages from `/proc/<pid>/statm`, kept open between collections. `stat` is read once
+//! when a process is first seen (its start time tells a reused pid, and a process born since the
+//! previous sample, apart). `stat`, `status` and `cmdline` are read in a collection only for the
+//! reported processes: the top N by CPU and the top N by resident memory. User names come from
+//! the host's `/etc/passwd`.
+//!
+//! Where process CPU clocks do not describe the sampled proc root (a captured tree, a host procfs
+//! seen from another pid namespace, a kernel without POSIX CPU clocks), `stat` of every process
+//! gives CPU ticks and resident pages instead; which source is used is decided once per root.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -10,21 +18,27 @@ use atlhyper_model::ProcessMetrics;
 use super::{Context, percent};
 use crate::delta::{self, ProcessTimes};
 use crate::etc;
-use crate::proc::{pid_cmdline, pid_stat, pid_status};
+use crate::proc::{pid_cmdline, pid_stat, pid_statm, pid_status};
 use crate::sampler::{Base, Sampler};
 
 /// How long a process's identity (uid, command line) is cached.
 const IDENT_REFRESH: Duration = Duration::from_secs(60);
 
-/// One process's `/proc/<pid>/stat`.
-#[derive(Debug, Clone, Default)]
+/// Where every process's CPU time comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CpuSource {
+    /// The process CPU clock (nanoseconds) and `statm` for the resident pages.
+    Clock,
+    /// `/proc/<pid>/stat`: utime + stime in clock ticks, and its rss.
+    Stat,
+}
+
+/// What the scan learns about one process.
+#[derive(Debug, Clone, Copy, Default)]
 struct ProcSample {
     pid: u32,
-    comm: String,
-    state: char,
     times: ProcessTimes,
     rss_pages: u64,
-    threads: u64,
 }
 
 /// What is read only for a reported process.
@@ -32,28 +46,33 @@ struct ProcSample {
 struct ProcDetail {
     /// Index into [`ProcessesSample::procs`].
     idx: usize,
+    comm: String,
+    state: char,
+    threads: u64,
     uid: u32,
     cmdline: String,
     /// VmRSS from `/proc/[pid]/status`, bytes (what top and ps show); `None` for kernel threads.
     vm_rss: Option<u64>,
 }
 
-/// What `/proc/[pid]/status` and `cmdline` say about a process, cached per (pid, start time).
+/// What `/proc/[pid]/status` and `cmdline` say about who a process is, cached per (pid, start
+/// time).
 #[derive(Debug, Clone, Default)]
 struct Ident {
     starttime: u64,
-    uid: u32,
     is_thread: bool,
     cmdline: String,
     read_at: Option<Instant>,
 }
 
-/// State kept between collections: how many to report, cached identities and user names, and
-/// reused scratch space.
+/// State kept between collections: how many to report, the CPU source, cached identities and
+/// user names, and reused scratch space.
 #[derive(Debug, Default)]
 pub(super) struct ProcessTable {
     /// N of "top N by CPU and top N by resident memory".
     top: usize,
+    /// Decided at the first collection over a root.
+    cpu_source: Option<CpuSource>,
     idents: HashMap<u32, Ident>,
     /// uid -> user name from the host's passwd.
     users: HashMap<u32, String>,
@@ -70,8 +89,10 @@ impl ProcessTable {
         }
     }
 
-    /// Drops what was learnt about the host (identities, user names): the host root changed.
+    /// Drops what was learnt about the host (CPU source, identities, user names): the host root
+    /// changed.
     pub(super) fn forget_host(&mut self) {
+        self.cpu_source = None;
         self.users.clear();
         self.idents.clear();
     }
@@ -82,6 +103,8 @@ impl ProcessTable {
 pub(super) struct ProcessesSample {
     /// Every process, ascending pid; entries are reused between samples.
     procs: Vec<ProcSample>,
+    /// What [`ProcessTimes::cpu`] counts per second: clock ticks or nanoseconds (0: no sample).
+    cpu_units_per_sec: u64,
     /// CPU percent of each entry of `procs` (0 where there is no rate).
     cpu_percent: Vec<f64>,
     /// The reported processes.
@@ -90,9 +113,18 @@ pub(super) struct ProcessesSample {
     uptime_secs: Option<f64>,
 }
 
-/// Reads every process's stat, computes CPU rates against `prev`, and reads status and cmdline
-/// of the top N by CPU and the top N by resident memory (threads skipped). Unreadable processes
-/// are skipped and counted in the error; processes that exited meanwhile are not errors.
+/// One process of the scan, or why there is none.
+enum Scanned {
+    Process(ProcSample),
+    /// Exited while it was read: not an error.
+    Gone,
+    Unreadable(String),
+}
+
+/// Scans every process (CPU time, resident pages, start time), computes CPU rates against
+/// `prev`, and reads stat, status and cmdline of the top N by CPU and the top N by resident
+/// memory (threads skipped). Unreadable processes are skipped and counted in the error;
+/// processes that exited meanwhile are not errors.
 pub(super) fn sample(
     s: &mut Sampler,
     table: &mut ProcessTable,
@@ -101,58 +133,48 @@ pub(super) fn sample(
     uptime_secs: Option<f64>,
     ctx: Context,
 ) -> Result<(), String> {
+    let source = *table.cpu_source.get_or_insert_with(|| {
+        if s.process_clocks_usable() {
+            CpuSource::Clock
+        } else {
+            CpuSource::Stat
+        }
+    });
     cur.uptime_secs = uptime_secs;
+    cur.cpu_units_per_sec = match source {
+        CpuSource::Clock => 1_000_000_000,
+        CpuSource::Stat => ctx.clock_ticks_per_sec,
+    };
     cur.details.clear();
+    cur.procs.clear();
     s.list_pids(&mut table.pids).map_err(|e| e.to_string())?;
-    let mut n = 0;
+    let prev_procs: &[ProcSample] = prev.map_or(&[], |p| &p.procs);
+    let mut k = 0;
     let mut bad = 0usize;
     let mut first_bad = None;
     for &pid in &table.pids {
-        let bytes = match s.read_pid(pid, "stat") {
-            Ok(b) => b,
-            // Exited between listing and reading: not an error.
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => {
-                bad += 1;
-                first_bad.get_or_insert(e.to_string());
-                continue;
-            }
-        };
-        // comm may hold any bytes; validate first (fast) and repair only when needed.
-        let text = match std::str::from_utf8(bytes) {
-            Ok(t) => std::borrow::Cow::Borrowed(t),
-            Err(_) => String::from_utf8_lossy(bytes),
-        };
-        let ps = match pid_stat::parse(&text) {
-            Ok(p) => p,
-            Err(e) => {
-                // An empty read means the process exited while we read it.
-                if !bytes.is_empty() {
-                    bad += 1;
-                    first_bad.get_or_insert(format!("{}/{pid}/stat: {e}", s.root().proc.display()));
-                }
-                continue;
-            }
-        };
-        if n == cur.procs.len() {
-            cur.procs.push(ProcSample::default());
+        // Both lists ascend by pid: the previous sample's entry in one merge walk.
+        while k < prev_procs.len() && prev_procs[k].pid < pid {
+            k += 1;
         }
-        let slot = &mut cur.procs[n];
-        slot.pid = pid;
-        slot.comm.clear();
-        slot.comm.push_str(ps.comm);
-        slot.state = ps.state;
-        slot.times = ProcessTimes {
-            starttime: ps.starttime,
-            utime: ps.utime,
-            stime: ps.stime,
+        let known_start = prev_procs
+            .get(k)
+            .filter(|q| q.pid == pid)
+            .map(|q| q.times.starttime);
+        let scanned = match source {
+            CpuSource::Clock => scan_clock(s, pid, known_start),
+            CpuSource::Stat => scan_stat(s, pid),
         };
-        slot.rss_pages = ps.rss_pages;
-        slot.threads = ps.num_threads;
-        n += 1;
+        match scanned {
+            Scanned::Process(p) => cur.procs.push(p),
+            Scanned::Gone => {}
+            Scanned::Unreadable(why) => {
+                bad += 1;
+                first_bad.get_or_insert(why);
+            }
+        }
     }
-    cur.procs.truncate(n);
-    cur.cpu_percent = cpu_percents(prev, cur, ctx);
+    cpu_percents(prev, cur, ctx);
     choose_reported(s, table, cur);
 
     // User names from the host's passwd, re-read when a uid is unknown.
@@ -176,17 +198,117 @@ pub(super) fn sample(
     Ok(())
 }
 
-/// CPU percent of every process in `cur` (100 = one core, as top shows it) against the same
-/// process in `prev`; 0 where there is no rate (first sample, elapsed time unknown, counters
-/// going down, a process already running at `prev` but missing from it).
-fn cpu_percents(prev: Option<&ProcessesSample>, cur: &ProcessesSample, ctx: Context) -> Vec<f64> {
+/// Text of a procfs file; the command name in `stat` may hold any bytes, repaired only when
+/// needed.
+fn text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// One process from its CPU clock and `statm`. `known_start`: its start time in the previous
+/// sample, trusted when `statm` was read through a descriptor kept since then (a kept descriptor
+/// pins the process, so it is the same one); otherwise `stat` is read for it.
+fn scan_clock(s: &mut Sampler, pid: u32, known_start: Option<u64>) -> Scanned {
+    // The clock first: if the statm read below succeeds through a kept descriptor, the process
+    // was alive and the same when the clock was read.
+    let Ok(cpu_ns) = s.process_cpu_ns(pid) else {
+        return Scanned::Gone;
+    };
+    let (rss_pages, same_process) = match s.scan_pid(pid, "statm") {
+        Ok(read) => match pid_statm::parse(&text_of(read.bytes)) {
+            Ok(m) => (m.resident_pages, read.same_process),
+            // An empty read means the process exited while it was read.
+            Err(_) if read.bytes.is_empty() => return Scanned::Gone,
+            Err(e) => {
+                let root = s.root().proc.display();
+                return Scanned::Unreadable(format!("{root}/{pid}/statm: {e}"));
+            }
+        },
+        Err(e) if e.is_not_found() => return Scanned::Gone,
+        Err(e) => return Scanned::Unreadable(e.to_string()),
+    };
+    let starttime = match known_start.filter(|_| same_process) {
+        Some(t) => t,
+        None => match read_stat(s, pid) {
+            Ok(Some(st)) => st.starttime,
+            Ok(None) => return Scanned::Gone,
+            Err(why) => return Scanned::Unreadable(why),
+        },
+    };
+    Scanned::Process(ProcSample {
+        pid,
+        times: ProcessTimes {
+            starttime,
+            cpu: cpu_ns,
+        },
+        rss_pages,
+    })
+}
+
+/// One process from its `stat` (kept open between collections).
+fn scan_stat(s: &mut Sampler, pid: u32) -> Scanned {
+    let read = match s.scan_pid(pid, "stat") {
+        Ok(r) => r,
+        Err(e) if e.is_not_found() => return Scanned::Gone,
+        Err(e) => return Scanned::Unreadable(e.to_string()),
+    };
+    match pid_stat::parse(&text_of(read.bytes)) {
+        Ok(ps) => Scanned::Process(ProcSample {
+            pid,
+            times: ProcessTimes {
+                starttime: ps.starttime,
+                cpu: ps.utime.saturating_add(ps.stime),
+            },
+            rss_pages: ps.rss_pages,
+        }),
+        Err(_) if read.bytes.is_empty() => Scanned::Gone,
+        Err(e) => Scanned::Unreadable(format!("{}/{pid}/stat: {e}", s.root().proc.display())),
+    }
+}
+
+/// The fields of `stat` the report needs, owned.
+struct StatFields {
+    comm: String,
+    state: char,
+    threads: u64,
+    starttime: u64,
+}
+
+/// Reads `/proc/<pid>/stat` (opened and closed); `Ok(None)` when the process is gone.
+fn read_stat(s: &mut Sampler, pid: u32) -> Result<Option<StatFields>, String> {
+    let bytes = match s.read_pid(pid, "stat") {
+        Ok(b) => b,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    match pid_stat::parse(&text_of(bytes)) {
+        Ok(ps) => Ok(Some(StatFields {
+            comm: ps.comm.to_owned(),
+            state: ps.state,
+            threads: ps.num_threads,
+            starttime: ps.starttime,
+        })),
+        Err(_) if bytes.is_empty() => Ok(None),
+        Err(e) => Err(format!("{}/{pid}/stat: {e}", s.root().proc.display())),
+    }
+}
+
+/// Fills `cur.cpu_percent`: the CPU percent of every process in `cur` (100 = one core, as top
+/// shows it) against the same process in `prev`; 0 where there is no rate (first sample, elapsed
+/// time unknown, counters going down, CPU counted in other units, a process already running at
+/// `prev` but missing from it).
+fn cpu_percents(prev: Option<&ProcessesSample>, cur: &mut ProcessesSample, ctx: Context) {
     let ticks = ctx.clock_ticks_per_sec;
+    let units = cur.cpu_units_per_sec;
+    let prev = prev.filter(|p| p.cpu_units_per_sec == units);
     // `q`: the previous sample's process with the same pid, if any.
     let cpu_with = |p: &ProcSample, q: Option<&ProcSample>| -> Option<f64> {
         let prev = prev?;
         let elapsed = ctx.elapsed.known()?;
         match q.filter(|q| q.times.starttime == p.times.starttime) {
-            Some(q) => delta::process_cpu(&q.times, &p.times, elapsed, ticks),
+            Some(q) => delta::process_cpu(&q.times, &p.times, elapsed, units),
             None => {
                 // Started after the previous sample: all of its CPU time falls inside the
                 // interval, and top counts it so. (A process already running then but missed by
@@ -197,31 +319,30 @@ fn cpu_percents(prev: Option<&ProcessesSample>, cur: &ProcessesSample, ctx: Cont
                 }
                 let born = ProcessTimes {
                     starttime: p.times.starttime,
-                    utime: 0,
-                    stime: 0,
+                    cpu: 0,
                 };
-                delta::process_cpu(&born, &p.times, elapsed, ticks)
+                delta::process_cpu(&born, &p.times, elapsed, units)
             }
         }
     };
     let prev_procs: &[ProcSample] = prev.map_or(&[], |p| &p.procs);
     // Both samples are in ascending pid order: match them in one merge walk.
     let mut k = 0;
-    cur.procs
-        .iter()
-        .map(|p| {
-            while k < prev_procs.len() && prev_procs[k].pid < p.pid {
-                k += 1;
-            }
-            let q = prev_procs.get(k).filter(|q| q.pid == p.pid);
-            cpu_with(p, q).unwrap_or(0.0)
-        })
-        .collect()
+    let out = &mut cur.cpu_percent;
+    out.clear();
+    out.extend(cur.procs.iter().map(|p| {
+        while k < prev_procs.len() && prev_procs[k].pid < p.pid {
+            k += 1;
+        }
+        let q = prev_procs.get(k).filter(|q| q.pid == p.pid);
+        cpu_with(p, q).unwrap_or(0.0)
+    }));
 }
 
 /// Fills `cur.details` with the top N processes by CPU and the top N by resident memory, reading
-/// status (and cmdline, when the cached identity is stale) of each candidate. Threads and
-/// processes that vanished are passed over for the next in rank.
+/// stat, status (and cmdline, when the cached identity is stale) of each candidate. Threads and
+/// processes that vanished (or whose pid now names another process) are passed over for the next
+/// in rank.
 fn choose_reported(s: &mut Sampler, table: &mut ProcessTable, cur: &mut ProcessesSample) {
     let top = table.top;
     let order = &mut table.order;
@@ -269,84 +390,14 @@ fn choose_reported(s: &mut Sampler, table: &mut ProcessTable, cur: &mut Processe
             if rejected.contains(&i) {
                 continue;
             }
-            let pid = cur.procs[i].pid;
-            let starttime = cur.procs[i].times.starttime;
-            // Identity (uid, thread or not, command line) is read once per process and refreshed
-            // every IDENT_REFRESH. status is read for every reported process in every
-            // collection: its VmRSS is the resident size top and ps show (stat's rss, used for
-            // the ranking above, runs a few percent below it on recent kernels).
-            let cached = table.idents.get(&pid).filter(|id| {
-                id.starttime == starttime && id.read_at.is_some_and(|t| t.elapsed() < IDENT_REFRESH)
-            });
-            if cached.is_some_and(|id| id.is_thread) {
-                rejected.push(i);
-                continue;
-            }
-            let status = match s.read_pid(pid, "status") {
-                Ok(b) => match std::str::from_utf8(b).map(pid_status::parse) {
-                    Ok(Ok(st)) => st,
-                    _ => {
-                        rejected.push(i);
-                        continue;
-                    }
-                },
-                Err(_) => {
-                    rejected.push(i);
-                    continue;
+            match detail(s, &mut table.idents, &cur.procs[i], i) {
+                Some(d) => {
+                    cur.details.push(d);
+                    chosen.push(i);
+                    taken += 1;
                 }
-            };
-            if let Some(id) = cached {
-                cur.details.push(ProcDetail {
-                    idx: i,
-                    uid: id.uid,
-                    cmdline: id.cmdline.clone(),
-                    vm_rss: status.vm_rss,
-                });
-                chosen.push(i);
-                taken += 1;
-                continue;
+                None => rejected.push(i),
             }
-            // Threads are not processes.
-            if status.tgid != status.pid || status.pid != pid {
-                table.idents.insert(
-                    pid,
-                    Ident {
-                        starttime,
-                        uid: status.uid,
-                        is_thread: true,
-                        cmdline: String::new(),
-                        read_at: Some(Instant::now()),
-                    },
-                );
-                rejected.push(i);
-                continue;
-            }
-            let cmdline = match s.read_pid(pid, "cmdline") {
-                Ok(b) => pid_cmdline::to_display(b),
-                Err(e) if e.is_not_found() => {
-                    rejected.push(i);
-                    continue;
-                }
-                Err(_) => String::new(),
-            };
-            table.idents.insert(
-                pid,
-                Ident {
-                    starttime,
-                    uid: status.uid,
-                    is_thread: false,
-                    cmdline: cmdline.clone(),
-                    read_at: Some(Instant::now()),
-                },
-            );
-            cur.details.push(ProcDetail {
-                idx: i,
-                uid: status.uid,
-                cmdline,
-                vm_rss: status.vm_rss,
-            });
-            chosen.push(i);
-            taken += 1;
         }
     }
 
@@ -358,6 +409,65 @@ fn choose_reported(s: &mut Sampler, table: &mut ProcessTable, cur: &mut Processe
             .chain(rejected.iter())
             .any(|&i| procs[i].pid == *pid)
     });
+}
+
+/// What is reported of process `p` (entry `idx` of the scan): name, state and threads from
+/// `stat`, resident memory from `status` (every collection: its VmRSS is what top and ps show),
+/// uid and command line from the identity cache or read afresh. `None` for a thread, a process
+/// that exited, or a pid that now names a process started since the scan.
+fn detail(
+    s: &mut Sampler,
+    idents: &mut HashMap<u32, Ident>,
+    p: &ProcSample,
+    idx: usize,
+) -> Option<ProcDetail> {
+    let (pid, starttime) = (p.pid, p.times.starttime);
+    let cached = idents.get(&pid).filter(|id| {
+        id.starttime == starttime && id.read_at.is_some_and(|t| t.elapsed() < IDENT_REFRESH)
+    });
+    if cached.is_some_and(|id| id.is_thread) {
+        return None;
+    }
+    let stat = read_stat(s, pid).ok()??;
+    if stat.starttime != starttime {
+        return None;
+    }
+    let status = match s.read_pid(pid, "status") {
+        Ok(b) => std::str::from_utf8(b).ok().map(pid_status::parse)?.ok()?,
+        Err(_) => return None,
+    };
+    let mut d = ProcDetail {
+        idx,
+        comm: stat.comm,
+        state: stat.state,
+        threads: stat.threads,
+        uid: status.uid,
+        cmdline: String::new(),
+        vm_rss: status.vm_rss,
+    };
+    if let Some(id) = cached {
+        d.cmdline.clone_from(&id.cmdline);
+        return Some(d);
+    }
+    // Threads are not processes.
+    let is_thread = status.tgid != status.pid || status.pid != pid;
+    if !is_thread {
+        d.cmdline = match s.read_pid(pid, "cmdline") {
+            Ok(b) => pid_cmdline::to_display(b),
+            Err(e) if e.is_not_found() => return None,
+            Err(_) => String::new(),
+        };
+    }
+    idents.insert(
+        pid,
+        Ident {
+            starttime,
+            is_thread,
+            cmdline: d.cmdline.clone(),
+            read_at: Some(Instant::now()),
+        },
+    );
+    (!is_thread).then_some(d)
 }
 
 /// The reported processes, busiest first (then largest, then lowest pid). `mem_total` (bytes) is
@@ -375,8 +485,8 @@ pub(super) fn metrics(
         .iter()
         .map(|d| {
             let p = &cur.procs[d.idx];
-            // VmRSS as top and ps show it; stat's rss only when status has none (kernel threads,
-            // whose stat rss is 0 as well).
+            // VmRSS as top and ps show it; the scan's resident pages only when status has none
+            // (kernel threads, which have none there either).
             let rss = d
                 .vm_rss
                 .unwrap_or_else(|| p.rss_pages.saturating_mul(ctx.page_size));
@@ -386,18 +496,18 @@ pub(super) fn metrics(
             });
             ProcessMetrics {
                 pid: p.pid,
-                name: p.comm.clone(),
+                name: d.comm.clone(),
                 cmdline: d.cmdline.clone(),
                 user: table
                     .users
                     .get(&d.uid)
                     .cloned()
                     .unwrap_or_else(|| d.uid.to_string()),
-                status: p.state.to_string(),
+                status: d.state.to_string(),
                 cpu_percent: cur.cpu_percent[d.idx],
                 mem_percent: percent(rss, mem_total),
                 mem_rss: rss,
-                threads: u32::try_from(p.threads).unwrap_or(u32::MAX),
+                threads: u32::try_from(d.threads).unwrap_or(u32::MAX),
                 start_time: start,
             }
         })
@@ -410,36 +520,50 @@ pub(super) fn metrics(
     });
     processes
 }
-
 #[cfg(test)]
 mod tests {
     use super::super::Elapsed;
     use super::super::tests::ctx;
     use super::*;
 
-    /// A process started `starttime` ticks after boot with `cpu_ticks` of user time.
+    /// A process started `starttime` ticks after boot with `cpu_ticks` of CPU time.
     fn proc(pid: u32, starttime: u64, cpu_ticks: u64) -> ProcSample {
         ProcSample {
             pid,
-            comm: format!("p{pid}"),
-            state: 'S',
             times: ProcessTimes {
                 starttime,
-                utime: cpu_ticks,
-                stime: 0,
+                cpu: cpu_ticks,
             },
             rss_pages: 10,
-            threads: 1,
         }
     }
 
+    /// A sample with CPU in clock ticks (100 per second, as `ctx` says).
     fn sample(uptime_secs: f64, procs: Vec<ProcSample>) -> ProcessesSample {
         ProcessesSample {
             cpu_percent: vec![0.0; procs.len()],
             procs,
+            cpu_units_per_sec: 100,
             details: Vec::new(),
             uptime_secs: Some(uptime_secs),
         }
+    }
+
+    /// `cur`'s CPU percents against `prev`.
+    fn cpu_percents(
+        prev: Option<&ProcessesSample>,
+        cur: &ProcessesSample,
+        ctx: Context,
+    ) -> Vec<f64> {
+        let mut cur = ProcessesSample {
+            procs: cur.procs.clone(),
+            cpu_units_per_sec: cur.cpu_units_per_sec,
+            cpu_percent: Vec::new(),
+            details: Vec::new(),
+            uptime_secs: cur.uptime_secs,
+        };
+        super::cpu_percents(prev, &mut cur, ctx);
+        cur.cpu_percent
     }
 
     const TWO_SECONDS: Elapsed = Elapsed::Known(Duration::from_secs(2));
@@ -459,6 +583,21 @@ mod tests {
             cpu_percents(Some(&prev), &cur, ctx(TWO_SECONDS)),
             [100.0, 50.0]
         );
+    }
+
+    #[test]
+    fn cpu_in_nanoseconds_and_a_change_of_units() {
+        let ns = |uptime, procs| ProcessesSample {
+            cpu_units_per_sec: 1_000_000_000,
+            ..sample(uptime, procs)
+        };
+        // 1.5 s of CPU over 2 s (two threads of one process can exceed 100 %).
+        let prev = ns(100.0, vec![proc(1, 0, 4_000_000_000)]);
+        let cur = ns(102.0, vec![proc(1, 0, 5_500_000_000)]);
+        assert_eq!(cpu_percents(Some(&prev), &cur, ctx(TWO_SECONDS)), [75.0]);
+        // Ticks before, nanoseconds now (another root): no rates rather than wrong ones.
+        let ticks = sample(100.0, vec![proc(1, 0, 4)]);
+        assert_eq!(cpu_percents(Some(&ticks), &cur, ctx(TWO_SECONDS)), [0.0]);
     }
 
     #[test]
@@ -508,12 +647,18 @@ mod tests {
         cur.details = vec![
             ProcDetail {
                 idx: 0,
+                comm: "systemd".into(),
+                state: 'S',
+                threads: 1,
                 uid: 0,
                 cmdline: "/sbin/init".into(),
                 vm_rss: Some(8192),
             },
             ProcDetail {
                 idx: 1,
+                comm: "busy".into(),
+                state: 'R',
+                threads: 3,
                 uid: 1000,
                 cmdline: String::new(),
                 vm_rss: None,
@@ -528,6 +673,8 @@ mod tests {
         assert_eq!(busy.mem_rss, 10 * 4096, "stat's rss when status has none");
         assert_eq!(busy.start_time, 1_000_002);
         assert_eq!(busy.cpu_percent, 20.0);
+        assert_eq!((busy.name.as_str(), busy.status.as_str()), ("busy", "R"));
+        assert_eq!(busy.threads, 3);
         assert_eq!(init.user, "root");
         assert_eq!(init.mem_rss, 8192);
         assert_eq!(init.mem_percent, 10.0);

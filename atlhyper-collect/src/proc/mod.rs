@@ -13,6 +13,7 @@ pub mod net_sockstat;
 pub mod net_softnet_stat;
 pub mod pid_cmdline;
 pub mod pid_stat;
+pub mod pid_statm;
 pub mod pid_status;
 pub mod pressure;
 pub mod stat;

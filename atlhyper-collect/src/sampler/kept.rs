@@ -22,8 +22,8 @@ pub(super) enum Keep {
     No,
     /// Kept by path.
     Path,
-    /// `/proc/<pid>/stat`, kept by pid.
-    PidStat(u32),
+    /// The one file of `/proc/<pid>/` the process scan reads every collection, kept by pid.
+    Pid(u32),
 }
 
 /// Hashes a pid with one multiplication (Fibonacci hashing): pids are small dense integers chosen by
@@ -62,6 +62,35 @@ pub fn default_kept_files_limit() -> usize {
         return 0;
     }
     usize::try_from(rl.rlim_cur / 2).map_or(8192, |half| half.min(8192))
+}
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit (what the Go runtime does for
+/// every program since 1.19), so that [`default_kept_files_limit`] can keep one descriptor per
+/// process: under systemd the soft limit is 1024 while the hard one is far higher, and a process
+/// scan past the kept limit opens and closes two files per process instead of one `pread`. Call
+/// it before creating a sampler; returns the soft limit now in force.
+pub fn raise_open_files_limit() -> std::io::Result<libc::rlim_t> {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if rl.rlim_cur < rl.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: rl.rlim_max,
+            rlim_max: rl.rlim_max,
+        };
+        // SAFETY: `raised` is a valid rlimit; raising the soft limit up to the hard one needs no
+        // privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        rl = raised;
+    }
+    Ok(rl.rlim_cur)
 }
 
 /// Whether `f` is on procfs or sysfs, whose files are regenerated on every read from offset 0.
@@ -140,7 +169,7 @@ impl KeptFiles {
         let kept = match keep {
             Keep::No => None,
             Keep::Path => self.by_path.get_mut(path),
-            Keep::PidStat(pid) => self.by_pid.get_mut(&pid),
+            Keep::Pid(pid) => self.by_pid.get_mut(&pid),
         }?;
         kept.generation = self.generation;
         match pread_into(buf, &kept.file) {
@@ -148,7 +177,7 @@ impl KeptFiles {
             _ => {
                 match keep {
                     Keep::Path => drop(self.by_path.remove(path)),
-                    Keep::PidStat(pid) => drop(self.by_pid.remove(&pid)),
+                    Keep::Pid(pid) => drop(self.by_pid.remove(&pid)),
                     Keep::No => {}
                 }
                 None
@@ -168,7 +197,7 @@ impl KeptFiles {
         };
         match keep {
             Keep::Path => drop(self.by_path.insert(path.to_path_buf(), k)),
-            Keep::PidStat(pid) => drop(self.by_pid.insert(pid, k)),
+            Keep::Pid(pid) => drop(self.by_pid.insert(pid, k)),
             Keep::No => {}
         }
     }
@@ -193,7 +222,7 @@ mod tests {
     fn kept_pid_stat_gives_fresh_content() {
         let mut s = live_sampler();
         let me = std::process::id();
-        let first = cpu_ticks(s.read_pid(me, "stat").unwrap());
+        let first = cpu_ticks(s.scan_pid(me, "stat").unwrap().bytes);
         assert_eq!(s.kept_files(), 1, "/proc/<pid>/stat is kept open");
         // Burn CPU until the kernel's tick counter moves (bounded: at most 5 s).
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -203,7 +232,9 @@ mod tests {
             for i in 0..1_000_000u64 {
                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
             }
-            later = cpu_ticks(s.read_pid(me, "stat").unwrap());
+            let read = s.scan_pid(me, "stat").unwrap();
+            assert!(read.same_process, "read through the descriptor kept before");
+            later = cpu_ticks(read.bytes);
             assert_eq!(s.kept_files(), 1, "re-read through the same descriptor");
         }
         assert!(
@@ -226,6 +257,18 @@ mod tests {
     }
 
     #[test]
+    fn open_files_limit_is_raised_to_the_hard_limit() {
+        let soft = super::raise_open_files_limit().unwrap();
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `rl` is a valid, writable rlimit.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) }, 0);
+        assert_eq!((rl.rlim_cur, rl.rlim_max), (soft, soft));
+    }
+
+    #[test]
     fn kept_descriptor_of_an_exited_process_is_closed() {
         let mut s = live_sampler();
         let mut child = std::process::Command::new("sleep")
@@ -233,11 +276,16 @@ mod tests {
             .spawn()
             .unwrap();
         let pid = child.id();
-        assert!(!s.read_pid(pid, "stat").unwrap().is_empty());
+        let first = s.scan_pid(pid, "statm").unwrap();
+        assert!(!first.bytes.is_empty() && !first.same_process);
+        assert_eq!(s.kept_files(), 1);
+        assert!(s.scan_pid(pid, "statm").unwrap().same_process);
+        // Files read outside the scan are never kept.
+        s.read_pid(pid, "status").unwrap();
         assert_eq!(s.kept_files(), 1);
         child.kill().unwrap();
         child.wait().unwrap();
-        let e = s.read_pid(pid, "stat").unwrap_err();
+        let e = s.scan_pid(pid, "statm").unwrap_err();
         assert!(e.is_not_found(), "{e}");
         assert_eq!(s.kept_files(), 0);
     }
@@ -247,7 +295,7 @@ mod tests {
         let me = std::process::id();
         let mut s = live_sampler();
         s.set_kept_files_limit(1);
-        s.read_pid(me, "stat").unwrap();
+        s.scan_pid(me, "stat").unwrap();
         s.read_text(Base::Proc, &[&"loadavg"]).unwrap();
         s.read_text(Base::Proc, &[&"loadavg"]).unwrap();
         assert_eq!(
@@ -260,7 +308,7 @@ mod tests {
         s.sweep_kept();
         assert_eq!(s.kept_files(), 0, "not read since the last sweep");
         s.set_kept_files_limit(0);
-        s.read_pid(me, "stat").unwrap();
+        assert!(!s.scan_pid(me, "stat").unwrap().same_process);
         assert_eq!(s.kept_files(), 0);
 
         // Regular files (a captured tree) are never kept: they can be replaced under their name.

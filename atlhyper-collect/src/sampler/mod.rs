@@ -12,15 +12,16 @@
 //! (open, read, close), which is most of a collection's kernel time with many processes. procfs
 //! and sysfs regenerate a file's content on every read from offset 0 (seq_file resets its
 //! iterator there), so a kept descriptor always gives fresh data. The cost: one descriptor and a
-//! few hundred bytes of kernel memory per kept file (one per process for `/proc/<pid>/stat`),
-//! bounded by the limit (default `min(RLIMIT_NOFILE soft / 2, 8192)`); past it files are opened,
-//! read and closed as before. A kept descriptor pins the kernel's `struct pid`, not the number, so
+//! few hundred bytes of kernel memory per kept file (one per process: the file the process scan
+//! reads, `statm` or `stat`), bounded by the limit (default `min(RLIMIT_NOFILE soft / 2, 8192)`);
+//! past it files are opened, read and closed as before. A kept descriptor pins the kernel's `struct pid`, not the number, so
 //! a reused pid can never be read through an old descriptor: reading a process that exited fails
 //! (`ESRCH`), the descriptor is closed and the path opened afresh. Descriptors not read during a
 //! collection (vanished processes, interfaces, mounts) are closed at its end
 //! ([`Sampler::sweep_kept`]). Regular files (captured fixture trees) are never kept: they can be
 //! replaced under the same name.
 
+mod cpu_clock;
 mod dir;
 mod host_root;
 mod kept;
@@ -33,7 +34,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use host_root::HostRoot;
-pub use kept::default_kept_files_limit;
+pub use kept::{default_kept_files_limit, raise_open_files_limit};
 pub use read::read_into;
 pub use statfs::{FsSpace, Statfs, StatfsFn, statvfs};
 
@@ -59,6 +60,17 @@ pub enum Access {
     File(PathBuf),
     /// A directory listed.
     Dir(PathBuf),
+}
+
+/// A file of `/proc/<pid>/` read by the process scan ([`Sampler::scan_pid`]).
+#[derive(Debug)]
+pub struct ScanRead<'a> {
+    /// The content, valid until the next read.
+    pub bytes: &'a [u8],
+    /// Read through a descriptor kept open since an earlier collection: the same process as
+    /// then (a kept descriptor pins the process, not its number). `false` when the file was
+    /// opened now (a process not seen before, or a pid that names another process now).
+    pub same_process: bool,
 }
 
 /// Reads files under a [`HostRoot`] into one reused buffer.
@@ -107,15 +119,21 @@ impl Sampler {
         self.kept.sweep();
     }
 
-    /// Reads `self.path` into `self.buf`, through a kept descriptor when there is one.
-    fn load(&mut self, keep: Keep) -> io::Result<usize> {
+    /// Reads `self.path` into `self.buf`, through a kept descriptor when there is one; the
+    /// length, and whether a kept descriptor was read.
+    fn load_kept(&mut self, keep: Keep) -> io::Result<(usize, bool)> {
         if let Some(n) = self.kept.reread(keep, &self.path, &mut self.buf) {
-            return Ok(n);
+            return Ok((n, true));
         }
         let mut f = File::open(&self.path)?;
         let n = read::read_file_into(&mut self.buf, &mut f)?;
         self.kept.offer(keep, &self.path, f);
-        Ok(n)
+        Ok((n, false))
+    }
+
+    /// [`Sampler::load_kept`] without saying how.
+    fn load(&mut self, keep: Keep) -> io::Result<usize> {
+        self.load_kept(keep).map(|(n, _)| n)
     }
 
     fn keep_for(base: Base) -> Keep {
@@ -267,26 +285,52 @@ impl Sampler {
         })
     }
 
-    /// Reads `{proc}/{pid}/{file}` (a reused path, no allocation on success). `stat`, read for
-    /// every process in every collection, is kept open by pid (see the module docs); other files
-    /// are opened, read and closed.
+    /// Reads `{proc}/{pid}/{file}`, opened and closed (a reused path, no allocation on success).
     pub fn read_pid(&mut self, pid: u32, file: &str) -> Result<&[u8], Error> {
-        let mut num = PidText::default();
-        let pid_s = num.format(pid);
-        self.build(Base::Proc, &[&pid_s, &file]);
-        self.note(false);
-        let keep = if file == "stat" {
-            Keep::PidStat(pid)
-        } else {
-            Keep::No
-        };
-        match self.load(keep) {
+        self.build_pid(pid, file);
+        match self.load(Keep::No) {
             Ok(n) => Ok(&self.buf[..n]),
             Err(source) => Err(Error::Io {
                 path: self.path.clone(),
                 source,
             }),
         }
+    }
+
+    /// Reads `{proc}/{pid}/{file}`, the one file of the process that every collection reads:
+    /// kept open by pid (see the module docs) and re-read with one `pread`. Says whether the
+    /// descriptor was kept since an earlier collection (the same process as then).
+    pub fn scan_pid(&mut self, pid: u32, file: &str) -> Result<ScanRead<'_>, Error> {
+        self.build_pid(pid, file);
+        match self.load_kept(Keep::Pid(pid)) {
+            Ok((n, same_process)) => Ok(ScanRead {
+                bytes: &self.buf[..n],
+                same_process,
+            }),
+            Err(source) => Err(Error::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn build_pid(&mut self, pid: u32, file: &str) {
+        let mut num = PidText::default();
+        let pid_s = num.format(pid);
+        self.build(Base::Proc, &[&pid_s, &file]);
+        self.note(false);
+    }
+
+    /// The on-CPU time of process `pid`, all threads, nanoseconds, from its process CPU clock
+    /// (`clock_gettime`; no file read). Only meaningful when [`Sampler::process_clocks_usable`].
+    pub fn process_cpu_ns(&mut self, pid: u32) -> io::Result<u64> {
+        cpu_clock::process_cpu_ns(pid)
+    }
+
+    /// Whether process CPU clocks describe the processes under this root's procfs: it is the
+    /// live procfs of this process's pid namespace and the kernel has the clocks.
+    pub fn process_clocks_usable(&self) -> bool {
+        cpu_clock::usable_for(&self.root.proc)
     }
 
     /// `parts` under `base` with every symbolic link resolved (hwmon's `device` link leads to

@@ -23,7 +23,7 @@ mod text_response;
 pub mod tls;
 
 pub use accept_encoding::accepts_gzip;
-pub use gzip::{GunzipError, gunzip_limited, gzip, is_gzip};
+pub use gzip::{GunzipError, GzipWriter, gunzip_limited, gzip, is_gzip};
 pub use process::{LogFormat, init_logging, run_main, terminated};
 pub use serve::{
     CLIENT_IDLE_TIMEOUT, DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits,
