@@ -196,22 +196,27 @@ fn node(name: &str, at: DateTime<Utc>, s: &Shape, processes: usize) -> NodeMetri
         temperature: TemperatureMetrics {
             cpu_temp: s.temp,
             cpu_temp_max: 95.0,
-            sensors: vec![
-                SensorReading {
-                    name: "k10temp".to_owned(),
-                    label: "Tctl".to_owned(),
-                    current: s.temp,
-                    max: 95.0,
-                    critical: 105.0,
-                },
-                SensorReading {
-                    name: "nvme".to_owned(),
-                    label: "Composite".to_owned(),
-                    current: 41.0,
-                    max: 82.0,
-                    critical: 85.0,
-                },
-            ],
+            // A shape with temp 0 is a node without sensors (a VM): it reports none.
+            sensors: if s.temp <= 0.0 {
+                Vec::new()
+            } else {
+                vec![
+                    SensorReading {
+                        name: "k10temp".to_owned(),
+                        label: "Tctl".to_owned(),
+                        current: s.temp,
+                        max: 95.0,
+                        critical: 105.0,
+                    },
+                    SensorReading {
+                        name: "nvme".to_owned(),
+                        label: "Composite".to_owned(),
+                        current: 41.0,
+                        max: 82.0,
+                        critical: 85.0,
+                    },
+                ]
+            },
         },
         processes: (0..processes)
             .map(|i| {
@@ -298,13 +303,25 @@ fn point(n: &NodeMetricsSnapshot, t: DateTime<Utc>) -> MetricsDataPoint {
         disk_io_write: totals.disk_write_rate * (1.0 + 0.4 * wave(3.0)),
         network_rx: totals.network_rx_rate * (1.0 + 0.5 * wave(12.0)),
         network_tx: totals.network_tx_rate * (1.0 + 0.5 * wave(8.0)),
-        cpu_temp: n.temperature.cpu_temp + 6.0 * wave(6.0),
+        // No sensors: no reading (0), never a made-up temperature.
+        cpu_temp: if n.temperature.cpu_temp > 0.0 {
+            n.temperature.cpu_temp + 6.0 * wave(6.0)
+        } else {
+            0.0
+        },
         load_1: n.cpu.load_1,
         ..Default::default()
     }
 }
 
-/// History every `step` over the last `span` before `now`, oldest first.
+/// The node whose stored history has a hole: it reported nothing from `GAP_FROM_H` to
+/// `GAP_TO_H` hours ago, so its charts must break there.
+const GAP_NODE: &str = "worker-1";
+const GAP_FROM_H: i64 = 8;
+const GAP_TO_H: i64 = 6;
+
+/// History every `step` over the last `span` before `now`, oldest first (with the hole of
+/// `GAP_NODE`).
 fn history(
     n: &NodeMetricsSnapshot,
     now: DateTime<Utc>,
@@ -314,9 +331,12 @@ fn history(
     let span = chrono::Duration::from_std(span).expect("span");
     let step = chrono::Duration::from_std(step).expect("step");
     let mut t = now - span;
+    let gap = now - chrono::Duration::hours(GAP_FROM_H)..now - chrono::Duration::hours(GAP_TO_H);
     let mut out = Vec::new();
     while t < now {
-        out.push(point(n, t));
+        if n.node_name != GAP_NODE || !gap.contains(&t) {
+            out.push(point(n, t));
+        }
         t += step;
     }
     out
@@ -374,7 +394,8 @@ fn fixture(now: DateTime<Utc>) -> Vec<ClusterSnapshot> {
         node("worker-1", now, &shape(34.5, 61.2, 48.0, 52.0), 12),
         node("worker-2", now, &shape(93.4, 71.0, 52.5, 78.5), 12),
         node("worker-3", now, &shape(41.0, 55.5, 95.2, 55.0), 12),
-        node("worker-4", now, &shape(12.25, 38.0, 33.0, 44.5), 12),
+        // No temperature sensors.
+        node("worker-4", now, &shape(12.25, 38.0, 33.0, 0.0), 12),
         NodeMetricsSnapshot {
             // Its clock was 10 minutes behind: the agent replaced its timestamp.
             clock_skew_seconds: Some(-600.0),
@@ -647,6 +668,13 @@ async fn dashboard_in_headless_chromium() {
         .env("ATLHYPER_E2E_MAIN_CLUSTER", MAIN)
         .env("ATLHYPER_E2E_SILENT_CLUSTER", SILENT)
         .env("ATLHYPER_E2E_BIG_CLUSTER", BIG)
+        .env("ATLHYPER_E2E_GAP_NODE", GAP_NODE)
+        .env("ATLHYPER_E2E_GAP_HOURS", format!("{GAP_FROM_H},{GAP_TO_H}"))
+        .env("ATLHYPER_E2E_NO_SENSOR_NODE", "worker-4")
+        .env(
+            "ATLHYPER_E2E_FIXTURE_NOW_MS",
+            now.timestamp_millis().to_string(),
+        )
         .env("ATLHYPER_E2E_SCREENSHOTS", &shots)
         .kill_on_drop(true);
     let run = tokio::time::timeout(Duration::from_secs(300), cmd.output()).await;
