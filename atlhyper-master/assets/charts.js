@@ -381,10 +381,13 @@ function showHover(chart, t, withTip) {
   if (!chart.plot || !chart.data || !chart.cross) return;
   const { tip, value } = chart.el;
   const at = t == null ? null : nearestTime(chart, t);
+  const unit = chart.spec.unit || '';
+  const head = (rows) => rows.slice(0, 3).map(([s, i]) => (s.label ? s.label + ' ' : '') + (i === null ? '—' : formatValue(s.avg[i], unit))).join(' · ');
   if (at === null || at < chart.plot.t0 || at > chart.plot.t1) {
     chart.cross.setAttribute('visibility', 'hidden');
     tip.hidden = true;
-    setText(value, '');
+    // Away from the chart the header shows the latest values.
+    setText(value, head(visibleSeries(chart).filter((s) => s.ts.length).map((s) => [s, s.ts.length - 1])));
     return;
   }
   const x = chart.plot.xOf(at);
@@ -398,10 +401,9 @@ function showHover(chart, t, withTip) {
     rows.push([s, i]);
     total += s.avg[i];
   }
-  const unit = chart.spec.unit || '';
   const show1 = (s, i) => (i === null ? 'no data' : formatValue(s.avg[i], unit) +
     (s.band && s.min[i] !== s.max[i] ? ' (' + formatValue(s.min[i], unit) + ' – ' + formatValue(s.max[i], unit) + ')' : ''));
-  setText(value, rows.slice(0, 3).map(([s, i]) => (s.label ? s.label + ' ' : '') + (i === null ? '—' : formatValue(s.avg[i], unit))).join(' · '));
+  setText(value, head(rows));
   if (!withTip) { tip.hidden = true; return; }
   tip.textContent = '';
   tip.dataset.t = String(at);
