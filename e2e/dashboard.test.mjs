@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { checkAlertsView } from './alerts.mjs';
 import { checkPages, measureBigCluster } from './pages.mjs';
+import { checkScales } from './scales.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const base = new URL(process.argv[2] || process.env.ATLHYPER_URL || 'http://127.0.0.1:8080/');
@@ -142,6 +143,7 @@ async function waitForResponse(pred, what, timeout = REFRESH_MS * 3) {
 
 let failed = false;
 try {
+  await checkScales(ok);
   const list = await api('/api/v2/clusters');
   const clusters = list.clusters;
   assert.equal(list.total, clusters.length, 'the list counts its clusters');
