@@ -268,6 +268,28 @@ export async function checkPages(t) {
     await chartsReady('#series-charts');
     await ticksDistinct(page, '#series-charts', 'stored figures');
     ok('node page: ' + figures.length + ' stored figures drawn from the series route, ticks distinct');
+    // The tooltip of a stored figure shows the route's avg, min and max at that step.
+    const chart = '#series-charts .chart[data-chart="f-cpu.usage"]';
+    const body = await api('/api/v2/clusters/' + enc(main) + '/node-metrics/' + enc(t.gapNode) + '/series?figure=cpu.usage&from=' +
+      (await page.$eval(chart + ' svg', (s) => s.dataset.from)) + '&to=' + Date.now());
+    await page.locator(chart + ' svg').scrollIntoViewIfNeeded();
+    const box = await page.locator(chart + ' svg').boundingBox();
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
+    const tip = page.locator(chart + ' .tip');
+    await tip.waitFor({ state: 'visible', timeout: 5000 });
+    const at = Number(await tip.getAttribute('data-t'));
+    const point = body.series[0].points.find((p) => p[0] === at);
+    assert.ok(point, 'the tooltip names a step the route has: ' + at);
+    assert.equal(Number(await tip.locator('.row').first().getAttribute('data-avg')), point[2], 'tooltip avg equals the route');
+    const tipText = await tip.innerText();
+    for (const v of point.slice(1)) assert.ok(tipText.includes(t.pct(v)), 'tooltip shows ' + t.pct(v) + ': ' + tipText);
+    assert.ok(await page.locator(chart + ' path.band').count() > 0, 'a min..max band where min and max differ');
+    if (figures.some((f) => f.figure === 'cpu.mode')) {
+      assert.ok(await page.locator('#series-charts .chart[data-chart="f-cpu.mode"] path.stack').count() >= 2, 'CPU modes stacked');
+    }
+    await shot('node-stored-figure-tooltip', false);
+    await page.mouse.move(0, 0);
+    ok('stored CPU: the tooltip shows the route\'s min, avg and max (' + point.slice(1).map(t.pct).join(' / ') + '), a band, CPU modes stacked');
   }
   const clusterRes = await t.apiRaw('/api/v2/clusters/' + enc(main) + '/series?figure=cpu.usage&from=' + (Date.now() - 86400e3) + '&to=' + Date.now() + '&step=300');
   await go('#c=' + enc(main) + '&r=24h');
@@ -277,7 +299,10 @@ export async function checkPages(t) {
   } else {
     await chartsReady('#cluster-charts');
     await ticksDistinct(page, '#cluster-charts', 'cluster trends');
-    ok('cluster page: trends drawn from the cluster series route, ticks distinct');
+    const lines = await page.$$eval('#cluster-charts .chart[data-chart="k-cpu.usage"] path.line', (ps) => ps.map((p) => p.dataset.device));
+    assert.deepEqual(lines, ['avg', 'max'], 'average and busiest node');
+    await shot('page-cluster-trends');
+    ok('cluster page: average and busiest-node trends from the cluster series route, ticks distinct');
   }
 
   // ---- every page at both widths: no sideways scroll, screenshots ----
