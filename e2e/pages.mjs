@@ -171,6 +171,11 @@ export async function checkPages(t) {
     await shot('node-tooltip', false);
 
     const before = await geometry(page, cpuSvg);
+    // With the stored series route, a zoom asks the stored figures again for its window.
+    const stored = (await t.apiRaw('/api/v2/clusters/' + enc(main) + '/node-metrics/' + enc(t.gapNode) + '/series')).status === 200;
+    const requery = stored
+      ? page.waitForResponse((r) => /\/series\?figure=/.test(r.url()) && Number(new URL(r.url()).searchParams.get('from')) > before.from + 3600e3, { timeout: 15000 })
+      : null;
     await page.mouse.move(box.x + box.width * 0.3, box.y + box.height / 2);
     await page.mouse.down();
     await page.mouse.move(box.x + box.width * 0.45, box.y + box.height / 2, { steps: 4 });
@@ -181,6 +186,13 @@ export async function checkPages(t) {
     assert.ok(zoomed.from > before.from && zoomed.to < before.to, 'the view narrows: ' + JSON.stringify([before, zoomed]));
     const mem = await geometry(page, '#charts .chart[data-chart=memory] svg');
     assert.deepEqual([mem.from, mem.to], [zoomed.from, zoomed.to], 'every chart of the page zooms together');
+    if (requery) {
+      const r = await requery;
+      assert.equal(r.status(), 200);
+      const q = new URL(r.url()).searchParams;
+      assert.ok(Math.abs(Number(q.get('from')) - zoomed.from) < 2000 && Math.abs(Number(q.get('to')) - zoomed.to) < 2000, 'the stored figures are asked for the zoomed window: ' + r.url());
+      ok('zoom asks the stored series for the zoomed window (' + q.get('from') + '..' + q.get('to') + ', step ' + q.get('step') + ' s)');
+    }
     await shot('node-zoomed', false);
     await page.click('#zoom-reset');
     await page.locator('#zoom-reset').waitFor({ state: 'hidden', timeout: 5000 });

@@ -6,7 +6,7 @@ import { byId, setClass, setText, show, syncRowCount } from './dom.js';
 import { percent } from './format.js';
 import { HEALTH_LIMIT } from './health.js';
 import { RANGE_HOURS, href } from './route.js';
-import { clusterSeries, eachLimited } from './series.js';
+import { clusterSeries, eachLimited, lastHours } from './series.js';
 
 const CLUSTER_FIGURES = [
   { figure: 'cpu.usage', title: 'CPU', unit: '%' },
@@ -35,19 +35,25 @@ const BUSIEST = 5;
 
 /** Cluster-page state: the chart group, what is loaded, and a refresh counter. */
 export function emptyClusterTrends() {
-  return { group: null, key: '', age: 0, loading: false };
+  // window: the zoomed window ({from, to} unix ms; null: the range).
+  return { group: null, key: '', age: 0, loading: false, window: null };
 }
 
-function build(state) {
+function build(page) {
+  const state = page.clusterTrends;
   if (state.group) return;
-  state.group = createChartGroup({ resetButton: byId('cluster-zoom-reset') });
+  // A zoom asks the trends again for the window, at the finer step it allows.
+  state.group = createChartGroup({ resetButton: byId('cluster-zoom-reset'), onZoom: (view) => {
+    state.window = view ? { from: view[0], to: view[1] } : null;
+    if (state.key) refreshClusterTrends(page, true);
+  } });
   for (const f of CLUSTER_FIGURES) addChart(state.group, byId('cluster-charts'), { id: 'k-' + f.figure, title: f.title, unit: f.unit });
 }
 
 /** Loads the cluster trends of `page.clusterId` over `page.range` when due. */
 export async function refreshClusterTrends(page, force) {
   const state = page.clusterTrends;
-  build(state);
+  build(page);
   for (const b of byId('cluster-ranges').children) {
     setClass(b, b.dataset.r === page.range ? 'on' : '');
     b.setAttribute('aria-pressed', String(b.dataset.r === page.range));
@@ -59,14 +65,20 @@ export async function refreshClusterTrends(page, force) {
   state.age = 0;
   state.key = key;
   state.loading = true;
-  if (fresh) for (const c of state.group.charts) chartMessage(c, 'Loading…', false);
+  if (fresh) {
+    state.window = null;
+    state.group.view = null; // a new place starts unzoomed (no zoom event: its load follows)
+    show(byId('cluster-zoom-reset'), false);
+    for (const c of state.group.charts) chartMessage(c, 'Loading…', false);
+  }
+  const window = state.window || lastHours(RANGE_HOURS[page.range]);
   const note = byId('cluster-series-note');
   let missing = 0;
   try {
     await eachLimited(CLUSTER_FIGURES, 3, async (f, i) => {
       const chart = state.group.charts[i];
       try {
-        const body = await clusterSeries(page.clusterId, f.figure, RANGE_HOURS[page.range]);
+        const body = await clusterSeries(page.clusterId, f.figure, window);
         if (state.key !== key) return;
         const series = (Array.isArray(body && body.series) ? body.series : []).map(clusterLine);
         setChartData(chart, { series, step: body && body.step });

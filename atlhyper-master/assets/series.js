@@ -13,9 +13,16 @@ export function stepFor(hours) {
   return STEPS.find((s) => s >= want) || STEPS[STEPS.length - 1];
 }
 
-function rangeQuery(hours, step) {
+/** The window of the last `hours`, unix ms. */
+export function lastHours(hours) {
   const to = Date.now();
-  return '&from=' + (to - hours * 3600e3) + '&to=' + to + '&step=' + step;
+  return { from: to - hours * 3600e3, to };
+}
+
+/** The query of a window, at the step that fits its length (a zoomed window gets a finer one). */
+function rangeQuery(window) {
+  const from = Math.floor(window.from), to = Math.ceil(window.to);
+  return '&from=' + from + '&to=' + to + '&step=' + stepFor((to - from) / 3600e3);
 }
 
 const enc = encodeURIComponent;
@@ -25,15 +32,15 @@ export function nodeFigures(clusterId, nodeName) {
   return getJson('/api/v2/clusters/' + enc(clusterId) + '/node-metrics/' + enc(nodeName) + '/series');
 }
 
-/** One figure of a node (every device) over the last `hours`. */
-export function nodeSeries(clusterId, nodeName, figure, hours) {
+/** One figure of a node (every device) over a window ({from, to} unix ms). */
+export function nodeSeries(clusterId, nodeName, figure, window) {
   return getJson('/api/v2/clusters/' + enc(clusterId) + '/node-metrics/' + enc(nodeName) + '/series?figure=' + enc(figure) +
-    rangeQuery(hours, stepFor(hours)));
+    rangeQuery(window));
 }
 
-/** A cluster-level figure (devices `avg` and `max`) over the last `hours`. */
-export function clusterSeries(clusterId, figure, hours) {
-  return getJson('/api/v2/clusters/' + enc(clusterId) + '/series?figure=' + enc(figure) + rangeQuery(hours, stepFor(hours)));
+/** A cluster-level figure (devices `avg` and `max`) over a window ({from, to} unix ms). */
+export function clusterSeries(clusterId, figure, window) {
+  return getJson('/api/v2/clusters/' + enc(clusterId) + '/series?figure=' + enc(figure) + rangeQuery(window));
 }
 
 /** Runs `task` over `items`, at most `limit` at a time. */

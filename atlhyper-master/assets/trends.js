@@ -2,12 +2,12 @@
 // series for 1 h) and every stored figure from the series route, one range picker for both.
 
 import { getJson } from './api.js';
-import { addChart, chartMessage, createChartGroup, drawGroup, redrawOnResize, removeCharts, setChartData, zoomTo } from './charts.js';
+import { addChart, chartMessage, createChartGroup, drawGroup, redrawOnResize, removeCharts, setChartData } from './charts.js';
 import { byId, setClass, setText, show } from './dom.js';
 import { timeZoneName } from './format.js';
 import { toggleZone } from './prefs.js';
 import { RANGE_HOURS, navigate } from './route.js';
-import { eachLimited, nodeFigures, nodeSeries } from './series.js';
+import { eachLimited, lastHours, nodeFigures, nodeSeries } from './series.js';
 
 // Long ranges change slowly: reload them every this many refreshes.
 const SLOW_RANGE_EVERY = 6;
@@ -48,8 +48,9 @@ export function emptyTrend() {
   // key: cluster, node and range shown; age, figuresAge: refreshes since the last load of the
   // headline charts and of the stored figures; loadingKey: the key
   // being loaded; group: every chart of the page (one crosshair, one zoom); figureCharts: the
-  // charts of the stored figures, made for the node and figure list named by figuresKey.
-  return { key: '', age: 0, figuresAge: 0, loadingKey: null, loaded: false, group: null, figureCharts: [], figuresKey: '', byId: new Map() };
+  // charts of the stored figures, made for the node and figure list named by figuresKey;
+  // window: the zoomed window the stored figures were asked for ({from, to}, null: the range).
+  return { key: '', age: 0, figuresAge: 0, loadingKey: null, loaded: false, window: null, group: null, figureCharts: [], figuresKey: '', byId: new Map() };
 }
 
 /** MetricsDataPoint array (or an object holding one) -> chart data per headline chart. */
@@ -72,9 +73,14 @@ function headlineUrl(page) {
   return '/api/v2/clusters/' + c + '/node-metrics/' + n + '/history?hours=' + Math.min(HISTORY_MAX_HOURS, RANGE_HOURS[page.range]);
 }
 
-function buildHeadline(trend) {
+function buildHeadline(page) {
+  const trend = page.trend;
   if (trend.group) return;
-  trend.group = createChartGroup({ resetButton: byId('zoom-reset') });
+  // A zoom asks the stored figures again for the window, at the finer step it allows.
+  trend.group = createChartGroup({ resetButton: byId('zoom-reset'), onZoom: (view) => {
+    trend.window = view ? { from: view[0], to: view[1] } : null;
+    if (trend.key) loadFigures(page, trend.key, false);
+  } });
   for (const spec of HEADLINE) trend.byId.set(spec.id, addChart(trend.group, byId('charts'), spec));
 }
 
@@ -84,7 +90,7 @@ function buildHeadline(trend) {
  */
 export async function refreshCharts(page, force) {
   const trend = page.trend;
-  buildHeadline(trend);
+  buildHeadline(page);
   for (const b of byId('ranges').children) {
     setClass(b, b.dataset.r === page.range ? 'on' : '');
     b.setAttribute('aria-pressed', String(b.dataset.r === page.range));
@@ -104,7 +110,9 @@ export async function refreshCharts(page, force) {
   if (fresh) {
     trend.key = key;
     trend.loaded = false;
-    if (trend.group.view) zoomTo(trend.group, null);
+    trend.window = null;
+    trend.group.view = null; // a new place starts unzoomed (no zoom event: its load follows)
+    show(byId('zoom-reset'), false);
     for (const chart of trend.group.charts) chartMessage(chart, 'Loading…', false);
     chartNote('', false);
   }
@@ -181,12 +189,12 @@ async function loadFigures(page, key, fresh) {
   const charts = trend.figureCharts;
   if (fresh) for (const c of charts) chartMessage(c, 'Loading…', false);
   figuresNote(stored + ' stored figures, min / avg / max per step', false);
-  const hours = RANGE_HOURS[page.range];
+  const window = trend.window || lastHours(RANGE_HOURS[page.range]);
   await eachLimited(figures, 4, async (f, i) => {
     const chart = charts[i];
     if (f.figure === 'temp' && !(f.devices || []).length) { chartMessage(chart, chart.spec.emptyText, false); return; }
     try {
-      const body = await nodeSeries(page.clusterId, page.nodeName, f.figure, hours);
+      const body = await nodeSeries(page.clusterId, page.nodeName, f.figure, window);
       if (key !== trend.key) return;
       if (body && body.unit) chart.spec.unit = body.unit;
       setChartData(chart, { series: Array.isArray(body && body.series) ? body.series : [], step: body && body.step });
