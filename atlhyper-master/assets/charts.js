@@ -478,6 +478,3 @@ export function redrawOnResize(groups) {
   let timer = 0;
   window.addEventListener('resize', () => { clearTimeout(timer); timer = setTimeout(() => groups().forEach(drawGroup), 150); });
 }
-
-/** Zone label for chart headers: 'UTC' or the browser's zone. */
-export function zoneLabel() { return timeZoneName(); }

@@ -73,6 +73,13 @@ export function timeZoneName() {
   try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'local'; } catch (_) { return 'local'; }
 }
 
+/** The zone shown, short: `UTC`, or the browser's offset now (`UTC+05:30`). */
+export function timeZoneOffsetLabel() {
+  if (prefs.zone === 'utc') return 'UTC';
+  const m = -new Date().getTimezoneOffset();
+  return 'UTC' + (m < 0 ? '-' : '+') + twoDigits(Math.floor(Math.abs(m) / 60)) + ':' + twoDigits(Math.abs(m) % 60);
+}
+
 /** Date parts of t in the zone shown. */
 function parts(t) {
   const d = new Date(t);

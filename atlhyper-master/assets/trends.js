@@ -4,7 +4,7 @@
 import { getJson } from './api.js';
 import { addChart, chartMessage, createChartGroup, drawGroup, redrawOnResize, removeCharts, setChartData } from './charts.js';
 import { byId, setClass, setText, show } from './dom.js';
-import { timeZoneName } from './format.js';
+import { timeZoneName, timeZoneOffsetLabel } from './format.js';
 import { toggleZone } from './prefs.js';
 import { RANGE_HOURS, navigate } from './route.js';
 import { eachLimited, lastHours, nodeFigures, nodeSeries } from './series.js';
@@ -211,7 +211,10 @@ function chartNote(text, isError) {
 }
 
 function renderZoneButton() {
-  for (const b of document.querySelectorAll('.zone-toggle')) setText(b, 'Times: ' + timeZoneName());
+  for (const b of document.querySelectorAll('.zone-toggle')) {
+    setText(b, 'Times: ' + (timeZoneName() === 'UTC' ? 'UTC' : 'local, ' + timeZoneOffsetLabel()));
+    b.title = 'Times in ' + timeZoneName() + '; click for ' + (timeZoneName() === 'UTC' ? 'this browser\'s zone' : 'UTC');
+  }
 }
 
 /** Redraws every chart of the page (after a time-zone switch). */
