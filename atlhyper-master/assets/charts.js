@@ -4,7 +4,7 @@
 // crosshair and its values, and a drag-to-zoom view with a reset button.
 
 import { setText, show } from './dom.js';
-import { axisScale, formatValue, timeLabel, timeZoneName } from './format.js';
+import { axisScale, formatValue, timeLabel, timeZoneName, timeZoneOffsetLabel } from './format.js';
 
 const SVG_NAMESPACE = 'http://www.w3.org/2000/svg';
 /** Chart height and plot margins, in SVG pixels. */
@@ -407,7 +407,7 @@ function showHover(chart, t, withTip) {
   if (!withTip) { tip.hidden = true; return; }
   tip.textContent = '';
   tip.dataset.t = String(at);
-  element('div', 'when', tip).textContent = timeLabel(at, true, false, true);
+  element('div', 'when', tip).textContent = timeLabel(at, true, false, true) + ' ' + timeZoneOffsetLabel();
   for (const [s, i] of rows) {
     const r = element('div', 'row', tip);
     r.dataset.device = s.device;
