@@ -151,6 +151,19 @@ fn routes() -> Vec<Route> {
             Role::Viewer,
         ),
         r(
+            "/api/v2/clusters/{id}/node-metrics/{node}/series",
+            "GET",
+            &format!("/api/v2/clusters/{CLUSTER}/node-metrics/worker-1/series?figure=cpu.usage"),
+            Role::Viewer,
+        ),
+        r(
+            "/api/v2/clusters/{id}/series",
+            "GET",
+            &format!("/api/v2/clusters/{CLUSTER}/series?figure=cpu.usage"),
+            Role::Viewer,
+        ),
+        r("/api/v2/fleet", "GET", "/api/v2/fleet", Role::Viewer),
+        r(
             "/api/v2/node-metrics/{node}/history",
             "GET",
             &format!("/api/v2/node-metrics/worker-1/history?cluster_id={CLUSTER}&hours=1"),

@@ -139,6 +139,9 @@ pub(crate) async fn ingest_snapshot(
         );
     }
     let persisted = persist(master, &entry, &mut mark, &mut snapshot, now).await;
+    if persisted.is_ok() {
+        crate::series::record(master, cluster_id, &snapshot, now).await;
+    }
 
     let view = if snapshot.node_metrics.len() > 200 {
         tokio::task::spawn_blocking(move || ClusterView::new(snapshot, now))

@@ -147,6 +147,7 @@ pub mod migrate;
 mod open_mode;
 mod retire;
 mod routes;
+mod series;
 mod state;
 mod tasks;
 mod token_file;
@@ -285,6 +286,7 @@ trait Store:
     + atlhyper_store::AgentRegistry
     + atlhyper_store::AlertStore
     + atlhyper_store::NotifyStore
+    + atlhyper_store::SeriesStore
 {
 }
 
@@ -294,6 +296,7 @@ impl<T> Store for T where
         + atlhyper_store::AgentRegistry
         + atlhyper_store::AlertStore
         + atlhyper_store::NotifyStore
+        + atlhyper_store::SeriesStore
 {
 }
 
@@ -314,7 +317,14 @@ async fn serve_store<S: Store>(
     let settings = args.alerting.to_settings()?;
     let dispatcher = alerting::notify::Dispatcher::start(notify, store.clone()).await?;
     let alerting = alerting::Alerting::new(store.clone(), Arc::new(dispatcher.clone()), settings);
-    let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
+    let master = Master::with_alerting(
+        config,
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        alerting,
+    )
+    .with_series_store(store);
     master.set_notifications(dispatcher);
     run_master(master, listener, shutdown).await
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use atlhyper_model::{ClusterSnapshot, LivenessChanges, NodeState, NodeStatus};
-use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, StoreError};
+use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, SeriesStore, StoreError};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -38,6 +38,10 @@ pub struct Master {
     pub(crate) metrics: Arc<dyn MetricsStore>,
     pub(crate) commands: Arc<dyn CommandQueue>,
     pub(crate) agents: Arc<dyn AgentRegistry>,
+    /// Series of every figure (see [`Master::with_series_store`]).
+    pub(crate) series: Arc<dyn SeriesStore>,
+    /// Each node's open series interval.
+    pub(crate) series_open: Arc<crate::series::accumulator::SeriesAccumulator>,
     /// Requests waiting for a command's result.
     pub(crate) waiters: Arc<ResultWaiters>,
     /// Commands kept in memory only (the observe detail queries).
@@ -102,6 +106,8 @@ impl Master {
             metrics,
             commands,
             agents,
+            series: Arc::new(atlhyper_store::MemoryStore::new()),
+            series_open: Arc::default(),
             waiters: Arc::default(),
             transient: Arc::default(),
             stats: Arc::default(),
@@ -109,6 +115,13 @@ impl Master {
             node_liveness: Arc::default(),
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// This master with its series kept in `store` (by default they are kept in memory only,
+    /// and lost at exit): call before serving.
+    pub fn with_series_store(mut self, store: Arc<dyn SeriesStore>) -> Self {
+        self.series = store;
+        self
     }
 
     /// The configuration.

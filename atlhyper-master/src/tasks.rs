@@ -88,6 +88,14 @@ pub(crate) fn spawn_all(master: &Master) -> Vec<(&'static str, JoinHandle<()>)> 
             "token file",
             every(master, RELOAD_TOKENS_EVERY, reload_tokens),
         ),
+        (
+            "series",
+            every(
+                master,
+                crate::series::FLUSH_EVERY,
+                crate::series::flush_and_roll_up,
+            ),
+        ),
         // Its own loop: the first evaluation waits one interval, so agents have pushed since
         // the start before anything is judged down.
         ("alerts", crate::alerting::spawn(master)),
@@ -136,6 +144,7 @@ async fn prune(master: Master) {
         Err(e) => master.store_failure("pruning commands", &e),
     }
     master.alerting.prune_history(before).await;
+    crate::series::prune(&master, Utc::now()).await;
 }
 
 /// Lets the rate limits forget clients whose budget has refilled (bounded memory).

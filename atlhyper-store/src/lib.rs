@@ -60,6 +60,9 @@
 //! - [`AgentRegistry`]: when each cluster's agent was last heard from (and forgetting one).
 //! - [`AlertStore`]: alert rules, the rule engine's running alerts (pending ones with the time
 //!   they started, so a restart keeps a running `for`) and the history of resolved alerts.
+//! - [`SeriesStore`]: every figure of every node as (min, avg, max) per interval, in tiers
+//!   (tier 0 at the history interval, tier 1 hourly, rolled up by [`roll_up`]), compactly
+//!   encoded (see the `series` module).
 //! - [`NotifyStore`]: alert silences and the notification log (what was sent to whom, so a
 //!   restart does not notify again).
 //!
@@ -91,6 +94,7 @@ mod metrics;
 mod notify;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod series;
 mod sqlite;
 mod timestamp;
 
@@ -107,4 +111,8 @@ pub use notify::{
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{ImportReport, ImportSource, PG_SCHEMA_VERSION, PgOptions, PgStore};
+pub use series::{
+    Figure, HOUR_MS, MAX_DEVICE_BYTES, MAX_SERIES_PER_ROW, SeriesKey, SeriesQuery, SeriesRow,
+    SeriesStore, TIERS, Triple, TripleMerge, roll_up, samples_of, stored_form,
+};
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};

@@ -54,6 +54,8 @@ pub struct MemoryStore {
     notified: Mutex<BTreeMap<(String, String), NotifiedGroup>>,
     /// Oldest first.
     notifications: Mutex<Vec<NotificationRecord>>,
+    /// Series rows ([`crate::SeriesStore`]).
+    pub(crate) series: crate::series::memory::SeriesTables,
 }
 
 /// Alert rules, running alerts and history, as [`AlertStore`] keeps them in memory.

@@ -23,6 +23,7 @@ pub(crate) mod clusters;
 pub(crate) mod commands;
 pub(crate) mod observe;
 pub(crate) mod respond;
+pub(crate) mod series;
 pub(crate) mod whoami;
 
 use atlhyper_model::StatusBody;
@@ -64,6 +65,12 @@ pub(crate) fn router(master: Master) -> Router {
             "/api/v2/clusters/{id}/node-metrics/{node}/history",
             get(clusters::node_history),
         )
+        .route(
+            "/api/v2/clusters/{id}/node-metrics/{node}/series",
+            get(series::node_series),
+        )
+        .route("/api/v2/clusters/{id}/series", get(series::cluster_series))
+        .route("/api/v2/fleet", get(series::fleet))
         .route(
             "/api/v2/node-metrics/{node}/history",
             get(clusters::node_history_v3),

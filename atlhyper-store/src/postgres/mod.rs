@@ -11,6 +11,7 @@ mod import;
 mod metrics;
 mod notify;
 mod schema;
+mod series;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -77,6 +78,8 @@ pub struct PgStore {
     node_ids: Arc<Mutex<HashMap<String, HashMap<String, i64>>>>,
     /// History partitions (day numbers) known to exist.
     days: Arc<Mutex<HashSet<i64>>>,
+    /// Series key dictionaries by id (rows of `series_dict` never change).
+    series_dicts: Arc<Mutex<HashMap<i64, Arc<[crate::SeriesKey]>>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -141,6 +144,7 @@ impl PgStore {
             pool,
             node_ids: Arc::default(),
             days: Arc::default(),
+            series_dicts: Arc::default(),
         })
     }
 

@@ -122,6 +122,28 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX notification_at ON notification (at);
     "#,
+    // 2: series of every figure (the SQLite engine's version 5).
+    r#"
+    CREATE TABLE series_node (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        cluster_id TEXT COLLATE "C" NOT NULL,
+        node_name TEXT COLLATE "C" NOT NULL,
+        UNIQUE (cluster_id, node_name)
+    );
+    CREATE TABLE series_dict (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        keys BYTEA NOT NULL UNIQUE
+    );
+    CREATE TABLE series (
+        node_id BIGINT NOT NULL,
+        tier SMALLINT NOT NULL,
+        ts BIGINT NOT NULL,
+        dict_id BIGINT NOT NULL,
+        samples INTEGER NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (node_id, tier, ts)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -129,6 +151,9 @@ const MIGRATIONS: &[&str] = &[
 /// Version 1: the tables of the SQLite engine's version 4 (see [`crate::SCHEMA_VERSION`]), with
 /// `history` range-partitioned by day on `ts` (nanoseconds): one partition per UTC day,
 /// `history_pYYYYMMDD`, created by the first write of a point of that day.
+///
+/// Version 2: the series tables of the SQLite engine's version 5 (`series_node`, `series_dict`,
+/// `series`; timestamps of series rows are unix milliseconds, values encoded `BYTEA`).
 pub const PG_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Creates the version table if missing, refuses a newer schema, runs what is missing.

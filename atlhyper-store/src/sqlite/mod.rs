@@ -8,6 +8,7 @@ mod commands;
 mod metrics;
 mod notify;
 mod schema;
+mod series;
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -124,6 +125,8 @@ pub struct SqliteStore {
     after_full: Arc<AtomicBool>,
     /// Node ids the writer has seen (see `metrics::NodeIds`).
     node_ids: Arc<Mutex<metrics::NodeIds>>,
+    /// Series key dictionaries by id (rows of `series_dict` never change).
+    series_dicts: Arc<series::Dictionaries>,
 }
 
 impl SqliteStore {
@@ -189,6 +192,7 @@ impl SqliteStore {
             threads,
             after_full: Arc::new(AtomicBool::new(false)),
             node_ids: Arc::default(),
+            series_dicts: Arc::default(),
         })
     }
 

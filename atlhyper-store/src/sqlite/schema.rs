@@ -130,11 +130,35 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX notification_at ON notification (at);
     ",
+    // 5: series of every figure (see the `series` module): their own node ids (never deleted,
+    // so ids are never reused under old rows), shared key dictionaries, one row per node, tier
+    // and interval.
+    "
+    CREATE TABLE series_node (
+        id INTEGER PRIMARY KEY,
+        cluster_id TEXT NOT NULL,
+        node_name TEXT NOT NULL,
+        UNIQUE (cluster_id, node_name)
+    );
+    CREATE TABLE series_dict (
+        id INTEGER PRIMARY KEY,
+        keys BLOB NOT NULL UNIQUE
+    );
+    CREATE TABLE series (
+        node_id INTEGER NOT NULL,
+        tier INTEGER NOT NULL,
+        ts INTEGER NOT NULL,
+        dict_id INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (node_id, tier, ts)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 ///
-/// Layout (version 4):
+/// Layout (version 5):
 /// - `node`: one integer id per (cluster, node), unique on (cluster_id, node_name). History rows
 ///   carry the id instead of two strings.
 /// - `latest`: the latest snapshot per node, as JSON, with its timestamp.
@@ -154,6 +178,11 @@ const MIGRATIONS: &[&str] = &[
 ///   arrays) and when; the notification de-duplication survives a restart through it.
 /// - `notification` (version 4): the delivery log, indexed by time for the newest-first listing
 ///   and the prune.
+/// - `series_node`, `series_dict`, `series` (version 5): the series store. `series_node` gives
+///   each (cluster, node) an id that is never deleted; `series_dict` holds each distinct key list
+///   of a row once (figure ids and device names); `series` has one row per (node, tier,
+///   interval start in unix ms), `WITHOUT ROWID`, with its dictionary id, sample count and the
+///   encoded (min, avg, max) values.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Refuses a file that is not ours or is newer, switches to WAL and migrates.

@@ -1,0 +1,244 @@
+//! [`SeriesStore`] over PostgreSQL: tables `series_node`, `series_dict` and `series` (schema
+//! version 2).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use deadpool_postgres::GenericClient;
+
+use super::{PgStore, count, map_err};
+use crate::error::{StoreError, StoreResult};
+use crate::series::{
+    SeriesKey, SeriesQuery, SeriesRow, SeriesStore, check_tier, decode_keys, decode_row,
+    encode_batch, union_keys,
+};
+
+impl PgStore {
+    /// The keys of dictionary `id`, cached (dictionary rows never change).
+    async fn series_dict(
+        &self,
+        client: &impl GenericClient,
+        id: i64,
+    ) -> StoreResult<Arc<[SeriesKey]>> {
+        if let Some(keys) = self.series_dicts.lock().get(&id) {
+            return Ok(Arc::clone(keys));
+        }
+        let row = client
+            .query_opt("SELECT keys FROM series_dict WHERE id = $1", &[&id])
+            .await
+            .map_err(map_err)?
+            .ok_or_else(|| StoreError::Corrupt(format!("series dictionary {id} is missing")))?;
+        let blob: Vec<u8> = row.get(0);
+        let keys: Arc<[SeriesKey]> = decode_keys(&blob)?.into();
+        self.series_dicts.lock().insert(id, Arc::clone(&keys));
+        Ok(keys)
+    }
+}
+
+/// Upserts a name-like value and returns its id (`insert` does nothing on conflict, `select`
+/// finds the row either way).
+async fn id_of(
+    client: &impl GenericClient,
+    insert: &str,
+    select: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> StoreResult<i64> {
+    client.execute(insert, params).await.map_err(map_err)?;
+    Ok(client
+        .query_one(select, params)
+        .await
+        .map_err(map_err)?
+        .get(0))
+}
+
+#[async_trait::async_trait]
+impl SeriesStore for PgStore {
+    async fn append_series(
+        &self,
+        cluster_id: &str,
+        tier: u8,
+        rows: &[SeriesRow],
+    ) -> StoreResult<usize> {
+        let encoded = encode_batch(cluster_id, tier, rows)?;
+        if encoded.is_empty() {
+            return Ok(0);
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let insert = tx
+            .prepare_cached(if tier == 0 {
+                "INSERT INTO series (node_id, tier, ts, dict_id, samples, data)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+            } else {
+                "INSERT INTO series (node_id, tier, ts, dict_id, samples, data)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (node_id, tier, ts) DO UPDATE
+                 SET dict_id = EXCLUDED.dict_id, samples = EXCLUDED.samples, data = EXCLUDED.data"
+            })
+            .await
+            .map_err(map_err)?;
+        let tier = i16::from(tier);
+        let mut nodes: HashMap<&str, i64> = HashMap::new();
+        let mut dicts: HashMap<&[u8], i64> = HashMap::new();
+        let mut written = 0;
+        for row in &encoded {
+            let node = match nodes.get(row.node_name.as_str()) {
+                Some(&id) => id,
+                None => {
+                    let id = id_of(
+                        &tx,
+                        "INSERT INTO series_node (cluster_id, node_name) VALUES ($1, $2)
+                         ON CONFLICT DO NOTHING",
+                        "SELECT id FROM series_node WHERE cluster_id = $1 AND node_name = $2",
+                        &[&cluster_id, &row.node_name],
+                    )
+                    .await?;
+                    nodes.insert(&row.node_name, id);
+                    id
+                }
+            };
+            let dict = match dicts.get(row.keys.as_slice()) {
+                Some(&id) => id,
+                None => {
+                    let id = id_of(
+                        &tx,
+                        "INSERT INTO series_dict (keys) VALUES ($1) ON CONFLICT DO NOTHING",
+                        "SELECT id FROM series_dict WHERE keys = $1",
+                        &[&row.keys],
+                    )
+                    .await?;
+                    dicts.insert(&row.keys, id);
+                    id
+                }
+            };
+            let samples = i32::try_from(row.samples).unwrap_or(i32::MAX);
+            written += tx
+                .execute(
+                    &insert,
+                    &[&node, &tier, &row.start_ms, &dict, &samples, &row.values],
+                )
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(usize::try_from(written).unwrap_or(usize::MAX))
+    }
+
+    async fn read_series(&self, query: &SeriesQuery) -> StoreResult<Vec<SeriesRow>> {
+        check_tier(query.tier)?;
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT n.node_name, s.ts, s.samples, s.dict_id, s.data
+                 FROM series_node n JOIN series s ON s.node_id = n.id
+                 WHERE n.cluster_id = $1 AND ($2::text IS NULL OR n.node_name = $2)
+                   AND s.tier = $3 AND s.ts BETWEEN $4 AND $5
+                 ORDER BY n.node_name, s.ts",
+                &[
+                    &query.cluster_id,
+                    &query.node_name,
+                    &i16::from(query.tier),
+                    &query.from_ms,
+                    &query.to_ms,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            let node: String = r.get(0);
+            let samples: i32 = r.get(2);
+            let samples = u32::try_from(samples)
+                .map_err(|_| StoreError::Corrupt(format!("series sample count {samples}")))?;
+            let keys = self.series_dict(&client, r.get(3)).await?;
+            let data: &[u8] = r.get(4);
+            if let Some(row) = decode_row(query, &node, r.get(1), samples, &keys, data)? {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn series_keys(
+        &self,
+        cluster_id: &str,
+        node_name: &str,
+        tier: u8,
+        since_ms: i64,
+    ) -> StoreResult<Vec<SeriesKey>> {
+        check_tier(tier)?;
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT s.dict_id FROM series_node n JOIN series s ON s.node_id = n.id
+                 WHERE n.cluster_id = $1 AND n.node_name = $2 AND s.tier = $3 AND s.ts >= $4",
+                &[&cluster_id, &node_name, &i16::from(tier), &since_ms],
+            )
+            .await
+            .map_err(map_err)?;
+        let mut lists = Vec::with_capacity(rows.len());
+        for r in rows {
+            lists.push(self.series_dict(&client, r.get(0)).await?);
+        }
+        Ok(union_keys(lists.iter().map(|l| &l[..])))
+    }
+
+    async fn series_nodes(&self, cluster_id: &str) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT node_name FROM series_node n
+                 WHERE cluster_id = $1 AND EXISTS (SELECT 1 FROM series WHERE node_id = n.id)
+                 ORDER BY node_name",
+                &[&cluster_id],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn series_clusters(&self) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT DISTINCT cluster_id FROM series_node n
+                 WHERE EXISTS (SELECT 1 FROM series WHERE node_id = n.id)
+                 ORDER BY cluster_id",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn series_bounds(&self, tier: u8) -> StoreResult<Option<(i64, i64)>> {
+        check_tier(tier)?;
+        let client = self.client().await?;
+        // Per node, so min and max are each one seek of the primary key.
+        let row = client
+            .query_one(
+                "SELECT min(lo), max(hi) FROM series_node n,
+                 LATERAL (SELECT min(ts) AS lo, max(ts) AS hi FROM series
+                          WHERE node_id = n.id AND tier = $1) b",
+                &[&i16::from(tier)],
+            )
+            .await
+            .map_err(map_err)?;
+        let (lo, hi): (Option<i64>, Option<i64>) = (row.get(0), row.get(1));
+        Ok(lo.zip(hi))
+    }
+
+    async fn prune_series(&self, tier: u8, before_ms: i64) -> StoreResult<u64> {
+        check_tier(tier)?;
+        let client = self.client().await?;
+        let n = client
+            .execute(
+                "DELETE FROM series s USING series_node n
+                 WHERE s.node_id = n.id AND s.tier = $1 AND s.ts < $2",
+                &[&i16::from(tier), &before_ms],
+            )
+            .await
+            .map_err(map_err)?;
+        count(i64::try_from(n).unwrap_or(i64::MAX), "deleted series rows")
+    }
+}
