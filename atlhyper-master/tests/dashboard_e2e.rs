@@ -24,7 +24,7 @@ use atlhyper_model::{
     ProcessMetrics, PsiMetrics, SensorReading, SoftnetMetrics, SystemMetrics, TcpMetrics,
     TemperatureMetrics, VmstatMetrics,
 };
-use atlhyper_store::MemoryStore;
+use atlhyper_store::{MemoryStore, SeriesKey, SeriesRow, SeriesStore, Triple, samples_of};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
@@ -431,6 +431,66 @@ fn fixture(now: DateTime<Utc>) -> Vec<ClusterSnapshot> {
     ]
 }
 
+/// Hours of stored series the fixture gives each node (tier 0, one row per 5 minutes).
+const SERIES_HOURS: i64 = 48;
+
+/// Stored series of the online `nodes` of a cluster every 5 minutes over the last
+/// `SERIES_HOURS`, from the same waves as the history (so a node's stored figures agree with
+/// its headline charts) and with `GAP_NODE`'s hole. Each value is stored as a band (0.9 v, v,
+/// 1.1 v) so the charts' min/max band shows.
+async fn feed_series(store: &MemoryStore, snapshot: &ClusterSnapshot, now: DateTime<Utc>) {
+    const STEP_MS: i64 = 300_000;
+    let end = now.timestamp_millis().div_euclid(STEP_MS) * STEP_MS;
+    let gap = (now - chrono::Duration::hours(GAP_FROM_H)).timestamp_millis()
+        ..(now - chrono::Duration::hours(GAP_TO_H)).timestamp_millis();
+    let mut rows = Vec::new();
+    for n in snapshot.node_metrics.values() {
+        let online = snapshot
+            .node_status
+            .get(&n.node_name)
+            .is_some_and(|s| s.state == NodeState::Online);
+        if !online {
+            continue;
+        }
+        let mut start = end - SERIES_HOURS * 3_600_000;
+        while start < end {
+            if n.node_name != GAP_NODE || !gap.contains(&start) {
+                let t = DateTime::from_timestamp_millis(start).expect("a time in range");
+                let p = point(n, t);
+                let mut s = n.clone();
+                s.cpu.usage_percent = p.cpu_usage;
+                s.memory.usage_percent = p.memory_usage;
+                s.disks[0].usage_percent = p.disk_usage;
+                s.cpu.load_1 = p.load_1;
+                let mut series: Vec<(SeriesKey, Triple)> = samples_of(&s)
+                    .into_iter()
+                    .map(|(key, v)| {
+                        let hi = if key.figure.unit() == "%" {
+                            (v * 1.1).min(100.0)
+                        } else {
+                            v * 1.1
+                        };
+                        (key, Triple::new(v * 0.9, v, hi.max(v)))
+                    })
+                    .collect();
+                series.sort_by(|a, b| a.0.cmp(&b.0));
+                series.dedup_by(|a, b| a.0 == b.0);
+                rows.push(SeriesRow {
+                    node_name: n.node_name.clone(),
+                    start_ms: start,
+                    samples: 1,
+                    series,
+                });
+            }
+            start += STEP_MS;
+        }
+    }
+    store
+        .append_series(&snapshot.cluster_id, 0, &rows)
+        .await
+        .expect("fixture series stored");
+}
+
 async fn post_snapshot(client: &reqwest::Client, base: &str, snapshot: &ClusterSnapshot) {
     let body = atlhyper_testkit::gzip(&serde_json::to_vec(snapshot).expect("fixture serializes"));
     let res = client
@@ -607,7 +667,14 @@ async fn dashboard_in_headless_chromium() {
             ..AlertSettings::default()
         },
     );
-    let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
+    let master = Master::with_alerting(
+        config,
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        alerting,
+    )
+    .with_series_store(store.clone());
     assert!(master.set_notifications(dispatcher));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -625,6 +692,10 @@ async fn dashboard_in_headless_chromium() {
     let clusters = fixture(now);
     for c in &clusters {
         post_snapshot(&client, &base, c).await;
+    }
+    // Stored series of every figure (not of the 1000-node cluster: its table is what it tests).
+    for c in clusters.iter().filter(|c| c.cluster_id != BIG) {
+        feed_series(&store, c, now).await;
     }
     let prod_nodes = clusters
         .iter()
