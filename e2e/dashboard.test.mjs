@@ -10,6 +10,9 @@
 //                                alerts.mjs; skipped with a printed reason without it)
 //   ATLHYPER_E2E_SILENT_CLUSTER  a cluster whose agent falls silent (nodes offline, 1 h chart -> 503)
 //   ATLHYPER_E2E_BIG_CLUSTER     a cluster with about 1000 nodes (pagination, refresh cost)
+//   ATLHYPER_E2E_GAP_NODE        a node of the main cluster with a hole in its stored history,
+//   ATLHYPER_E2E_GAP_HOURS       from,to hours before ATLHYPER_E2E_FIXTURE_NOW_MS (unix ms)
+//   ATLHYPER_E2E_NO_SENSOR_NODE  a node of the main cluster without temperature sensors
 //   ATLHYPER_E2E_SCREENSHOTS     where screenshots go (default: <repo>/target/e2e-screenshots)
 //   CHROMIUM                     browser binary (default /usr/bin/chromium)
 //
@@ -22,6 +25,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { checkAlertsView } from './alerts.mjs';
+import { checkPages, measureBigCluster } from './pages.mjs';
+import { checkScales } from './scales.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const base = new URL(process.argv[2] || process.env.ATLHYPER_URL || 'http://127.0.0.1:8080/');
@@ -32,6 +37,10 @@ const BIG = process.env.ATLHYPER_E2E_BIG_CLUSTER || '';
 const SHOTS = process.env.ATLHYPER_E2E_SCREENSHOTS || path.join(here, '..', 'target', 'e2e-screenshots');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const REFRESH_MS = 5000;
+const GAP_NODE = process.env.ATLHYPER_E2E_GAP_NODE || '';
+const GAP_HOURS = (process.env.ATLHYPER_E2E_GAP_HOURS || '').split(',').map(Number);
+const NO_SENSOR_NODE = process.env.ATLHYPER_E2E_NO_SENSOR_NODE || '';
+const FIXTURE_NOW = Number(process.env.ATLHYPER_E2E_FIXTURE_NOW_MS || NaN);
 
 fs.mkdirSync(SHOTS, { recursive: true });
 const perf = {};
@@ -41,8 +50,11 @@ function report(name, value) { perf[name] = value; console.log('PERF ' + name + 
 
 // ---------- the API, read by the test itself ----------
 
+function apiRaw(p) {
+  return fetch(new URL(p, base), { headers: TOKEN ? { Authorization: 'Bearer ' + TOKEN } : {} });
+}
 async function api(p) {
-  const res = await fetch(new URL(p, base), { headers: TOKEN ? { Authorization: 'Bearer ' + TOKEN } : {} });
+  const res = await apiRaw(p);
   assert.equal(res.status, 200, 'GET ' + p + ' -> ' + res.status);
   return res.json();
 }
@@ -70,9 +82,14 @@ function closeBytes(text, value, what) {
 }
 
 function primaryDisk(n) { return (n.disks || []).find((d) => d.mount_point === '/') || (n.disks || [])[0]; }
-function unhealthy(n) {
-  return n.cpu.usage_percent > 90 || n.memory.usage_percent > 90 || (n.disks || []).some((d) => d.usage_percent > 90);
+function unhealthyReasons(n) {
+  const out = [];
+  if (n.cpu.usage_percent > 90) out.push('CPU ' + pct(n.cpu.usage_percent) + ' > 90%');
+  if (n.memory.usage_percent > 90) out.push('memory ' + pct(n.memory.usage_percent) + ' > 90%');
+  for (const d of n.disks || []) if (d.usage_percent > 90) out.push('disk ' + d.mount_point + ' ' + pct(d.usage_percent) + ' > 90%');
+  return out;
 }
+function unhealthy(n) { return unhealthyReasons(n).length > 0; }
 function isOffline(data, name) { return data.node_status?.[name]?.state === 'offline'; }
 
 // ---------- browser ----------
@@ -85,6 +102,8 @@ const context = await chromium.launchPersistentContext(userDataDir, {
     '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   viewport: { width: 1400, height: 1000 },
   colorScheme: 'light',
+  // A zone other than UTC, so the local/UTC switch has something to switch.
+  timezoneId: 'Asia/Kolkata',
 });
 
 const page = context.pages()[0] || await context.newPage();
@@ -102,8 +121,20 @@ page.on('request', (r) => {
   if (u.pathname.startsWith('/api/')) apiCalls.push(u.pathname + u.search);
 });
 
-async function shot(name) {
-  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage: true });
+/** Retries `check` until it stops throwing, or throws its last error after `timeout` ms. */
+async function until(check, timeout) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    try { return await check(); } catch (e) {
+      if (Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** A screenshot of the whole page, or of what the viewport shows (`fullPage` false: a tooltip). */
+async function shot(name, fullPage = true) {
+  await page.screenshot({ path: path.join(SHOTS, name + '.png'), fullPage });
 }
 const text = (sel) => page.locator(sel).first().innerText();
 async function waitForResponse(pred, what, timeout = REFRESH_MS * 3) {
@@ -112,6 +143,7 @@ async function waitForResponse(pred, what, timeout = REFRESH_MS * 3) {
 
 let failed = false;
 try {
+  await checkScales(ok);
   const list = await api('/api/v2/clusters');
   const clusters = list.clusters;
   assert.equal(list.total, clusters.length, 'the list counts its clusters');
@@ -126,15 +158,14 @@ try {
   await page.goto(base.href);
   if (TOKEN) {
     await page.locator('#token-dialog').waitFor({ state: 'visible', timeout: 10000 });
-    await page.locator('#overview-state').getByText('Waiting for a viewer token.').waitFor({ timeout: 10000 });
-    assert.ok(await page.locator('#cards').isHidden(), 'no empty cards while there is no data');
+    await page.locator('#fleet-state').getByText('Waiting for a viewer token.').waitFor({ timeout: 10000 });
+    assert.ok(await page.locator('#fleet-wrap').isHidden(), 'no empty table while there is no data');
     await shot('token-prompt');
     ok('the page asks for a viewer token after a 401');
     await page.fill('#token-input', TOKEN);
     await page.click('#token-form button[type=submit]');
   }
-  await page.locator('#cards').waitFor({ state: 'visible', timeout: 10000 });
-  await page.waitForFunction(() => document.querySelectorAll('#nodes tbody tr').length > 0);
+  await page.waitForFunction(() => document.querySelectorAll('#fleet tbody tr').length > 0, null, { timeout: 10000 });
   const firstData = Date.now() - t0;
   const nav = await page.evaluate(() => {
     const n = performance.getEntriesByType('navigation')[0];
@@ -148,19 +179,20 @@ try {
   // The very first navigation of a fresh browser profile also pays for starting the renderer.
   report('cold_browser_first_load_dom_content_loaded_ms', nav.dcl);
   report('cold_browser_first_load_load_event_ms', nav.load);
-  report('first_load_until_table_filled_ms' + (TOKEN ? '_incl_token_prompt' : ''), firstData);
+  report('first_load_until_fleet_filled_ms' + (TOKEN ? '_incl_token_prompt' : ''), firstData);
   if (!TOKEN) report('first_load_navigation_to_data_shown_ms', nav.shown);
   report('page_weight_transferred_bytes', nav.transfer);
   report('page_weight_decoded_bytes', nav.decoded);
   assert.ok(nav.decoded < 200 * 1024, 'page weight under 200 KB');
   ok('page loads (' + nav.load.toFixed(0) + ' ms to load event)');
 
-  // ---- cluster picker ----
+  // ---- cluster picker: the fleet first, then every cluster ----
   const options = await page.$$eval('#cluster option', (os) => os.map((o) => o.value));
-  assert.deepEqual(options, ids);
-  assert.equal(await page.inputValue('#cluster'), ids[0]);
-  ok('cluster picker lists every cluster and selects the first');
-  if (first !== ids[0]) {
+  assert.deepEqual(options, [''].concat(ids));
+  assert.equal(await page.inputValue('#cluster'), '', 'the fleet is no one cluster');
+  assert.equal(await page.locator('#fleet tbody tr').count(), ids.length, 'the fleet lists every cluster');
+  ok('the first page is the fleet; the cluster picker lists every cluster');
+  {
     const want = (await api('/api/v2/clusters/' + encodeURIComponent(first) + '/node-metrics')).nodes.length;
     await page.selectOption('#cluster', first);
     await page.waitForFunction((n) => document.querySelector('#count')?.textContent === n + ' nodes', want, { timeout: 10000 });
@@ -195,7 +227,9 @@ try {
   // ---- node table equals the API, offline and unhealthy nodes marked ----
   async function tableRows() {
     return page.$$eval('#nodes tbody tr', (trs) => trs.map((tr) => ({
-      name: tr.dataset.node, cls: tr.className, cells: [...tr.cells].map((c) => c.textContent),
+      name: tr.dataset.node, cls: tr.className,
+      // The status cell's first part is the status; the reason and a firing badge follow it.
+      cells: [...tr.cells].map((c, i) => (i === 0 ? c.firstChild.textContent : c.textContent)),
     })));
   }
   let rows = await tableRows();
@@ -298,14 +332,15 @@ try {
   // ---- charts: every range, every chart has points, the query follows the range ----
   await historyReq;
   async function chartsHavePoints(what) {
-    await page.waitForFunction(() => [...document.querySelectorAll('#charts .chart svg')].every((s) => Number(s.dataset.points) > 0), null, { timeout: 15000 })
+    await page.waitForFunction(() => [...document.querySelectorAll('#charts .chart svg')].every((s) => Number(s.dataset.points) > 0 || /No temperature sensors/.test(s.closest('.chart').textContent)), null, { timeout: 15000 })
       .catch(() => { throw new Error('charts without points for ' + what); });
     const charts = await page.$$eval('#charts .chart', (cs) => cs.map((c) => ({
       id: c.dataset.chart, points: Number(c.querySelector('svg').dataset.points),
       segments: [...c.querySelectorAll('path.line')].map((p) => (p.getAttribute('d').match(/[ML]/g) || []).length),
     })));
-    assert.equal(charts.length, 6);
+    assert.equal(charts.length, 7);
     for (const c of charts) {
+      if (c.id === 'temperature' && c.points === 0) continue;
       assert.ok(c.segments.length >= 1 && c.segments.every((n) => n >= 2), c.id + ' has a line for ' + what);
     }
     return charts;
@@ -454,6 +489,15 @@ try {
     ok('refreshes keep the scroll position and the page');
   }
 
+  // ---- every page at both widths, charts, zoom, tooltip, not-found, switches ----
+  if (GAP_NODE && NO_SENSOR_NODE && BIG && Number.isFinite(FIXTURE_NOW)) {
+    await checkPages({ page, api, apiRaw, until, ok, report, shot, main: first, big: BIG, gapNode: GAP_NODE, gapHours: GAP_HOURS,
+      noSensorNode: NO_SENSOR_NODE, fixtureNow: FIXTURE_NOW, pct, unhealthyReasons, restoreViewport: { width: 1400, height: 1000 } });
+    await measureBigCluster({ context, base, big: BIG, report, ok });
+  } else {
+    console.log('skipping the page checks: ATLHYPER_E2E_GAP_NODE, _GAP_HOURS, _NO_SENSOR_NODE, _FIXTURE_NOW_MS and _BIG_CLUSTER are needed');
+  }
+
   // ---- alerts: rules fired by the real engine, the Alerts view, badges, silences ----
   if (OPERATOR_TOKEN && TOKEN) {
     await checkAlertsView({ page, base, viewerToken: TOKEN, operatorToken: OPERATOR_TOKEN, mainCluster: first,
@@ -477,11 +521,13 @@ try {
 
   // ---- empty state: a master no agent has reported to yet ----
   await page.route('**/api/v2/clusters', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '{"clusters":[],"total":0}' }));
+  await page.route('**/api/v2/fleet', (route) => route.fulfill({ status: 200, contentType: 'application/json', body: '{"clusters":[]}' }));
   await page.evaluate(() => { location.hash = ''; });
-  await page.locator('#overview-state').getByText('No clusters have reported').waitFor({ timeout: REFRESH_MS * 3 });
-  assert.ok(await page.locator('#cards').isHidden());
+  await page.locator('#fleet-state').getByText('No clusters have reported').waitFor({ timeout: REFRESH_MS * 3 });
+  assert.ok(await page.locator('#fleet-wrap').isHidden());
   await shot('empty-no-clusters');
   await page.unroute('**/api/v2/clusters');
+  await page.unroute('**/api/v2/fleet');
   await page.evaluate((c) => { location.hash = '#c=' + encodeURIComponent(c); }, first);
   await page.locator('#cards').waitFor({ state: 'visible', timeout: REFRESH_MS * 3 });
   ok('no clusters: an empty-state message instead of cards');

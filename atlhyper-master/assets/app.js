@@ -1,15 +1,23 @@
-// atlhyper-rs dashboard: cluster overview, node table, node detail and trend charts.
+// atlhyper-rs dashboard: fleet view, cluster overview, node table, node detail and trend charts.
 // Plain DOM code, no dependencies, no build step: this entry module owns the page state and the
-// refresh loop; overview.js, node.js and charts.js draw from the state they are handed.
+// refresh loop; fleet.js, overview.js, cluster.js, node.js and trends.js draw from the state
+// they are handed, charts.js draws every chart.
 
 import { refreshAlerts, firingSuffix, renderAlertBadges, renderAlertsView, wireAlerts } from './alerts.js';
 import { getJson, onUnauthorized, useViewerToken } from './api.js';
-import { emptyTrend, refreshCharts, wireCharts } from './charts.js';
+import { emptyClusterTrends, refreshClusterTrends } from './cluster.js';
 import { byId, setClass, setText, show, syncOptions } from './dom.js';
+import { refreshFleet, renderFleet, wireFleet } from './fleet.js';
 import { clockTime, timeAgo } from './format.js';
 import { renderNode, wireNode } from './node.js';
 import { deriveRows, filterAndSort, renderOverview, wireOverview } from './overview.js';
+import { applyTheme, cycleTheme, prefs } from './prefs.js';
 import { navigate, readRoute } from './route.js';
+import { emptyTrend, refreshCharts, wireCharts } from './trends.js';
+
+// Where "interactive within N ms of script" is measured from.
+performance.mark('atlhyper:script');
+applyTheme();
 
 const REFRESH_MS = 5000;
 
@@ -33,7 +41,11 @@ const page = {
   processSort: { key: 'cpu_percent', dir: -1 },
   range: '24h',
   trend: emptyTrend(),
-  view: '', // 'alerts' on the Alerts view
+  clusterTrends: emptyClusterTrends(),
+  fleet: null, // the fleet rows (GET /api/v2/fleet, or built from the summaries)
+  fleetSource: '', // 'fleet' or 'summaries'
+  fleetError: null,
+  view: '', // 'fleet' on the fleet view, 'alerts' on the Alerts view
   alerts: [], // running alerts (GET /api/v2/alerts)
   alertsError: null,
   firingCounts: null, // firing alerts per cluster and node, counted from `alerts`
@@ -115,26 +127,36 @@ function renderClusterPicker() {
     return;
   }
   select.disabled = false;
-  syncOptions(select, list.map((c) => [c.clusterId,
+  const known = list.some((c) => c.clusterId === page.clusterId);
+  syncOptions(select, [['', 'All clusters']].concat(list.map((c) => [c.clusterId,
     c.clusterId + ' · ' + c.nodeCount + (c.nodeCount === 1 ? ' node' : ' nodes') +
-    (c.status === 'online' ? '' : ' · agent ' + (c.status || 'offline')) + firingSuffix(page, c.clusterId)]));
-  if (select.value !== page.clusterId) select.value = page.clusterId;
+    (c.status === 'online' ? '' : ' · agent ' + (c.status || 'offline')) + firingSuffix(page, c.clusterId)])));
+  const value = known && page.view !== 'fleet' ? page.clusterId : '';
+  if (select.value !== value) select.value = value;
 }
 
 byId('cluster').addEventListener('change', (e) => navigate(e.target.value, '', ''));
-byId('home').addEventListener('click', (e) => { e.preventDefault(); navigate(page.clusterId, '', ''); });
-byId('back').addEventListener('click', () => navigate(page.clusterId, '', ''));
+byId('back').addEventListener('click', () => navigate(page.clusterId, '', page.range));
+
+function renderThemeButton() { setText(byId('theme'), 'Theme: ' + prefs.theme); }
+byId('theme').addEventListener('click', () => { cycleTheme(); renderThemeButton(); });
+renderThemeButton();
 
 // ---------- routing ----------
 
 function render() {
   renderClusterPicker();
-  const alertsOpen = page.view === 'alerts';
-  const nodeOpen = !alertsOpen && !!page.nodeName;
+  const alertsOpen = page.view === 'alerts', fleetOpen = page.view === 'fleet';
+  const nodeOpen = !alertsOpen && !fleetOpen && !!page.nodeName;
   show(byId('alerts-view'), alertsOpen);
-  show(byId('overview'), !alertsOpen && !nodeOpen);
+  show(byId('fleet-view'), fleetOpen);
+  show(byId('overview'), !alertsOpen && !fleetOpen && !nodeOpen);
   show(byId('detail'), nodeOpen);
-  if (alertsOpen) renderAlertsView(page); else if (nodeOpen) renderNode(page); else renderOverview(page);
+  setClass(byId('fleet-link'), fleetOpen ? 'alerts-link on' : 'alerts-link');
+  if (alertsOpen) renderAlertsView(page);
+  else if (fleetOpen) renderFleet(page);
+  else if (nodeOpen) renderNode(page);
+  else renderOverview(page);
   renderAlertBadges(page);
 }
 
@@ -156,30 +178,55 @@ function followRoute() {
   if (opening) window.scrollTo(0, 0);
   if (closing && !clusterChanged) window.scrollTo(0, page.overviewScrollY);
   if (page.clusterId && page.nodeName) refreshCharts(page, true);
+  else if (onClusterPage() && clusterKnown()) refreshClusterTrends(page, true);
   refreshSoon();
+}
+
+function onClusterPage() { return !!page.clusterId && !page.nodeName && page.view === ''; }
+
+/** Whether the cluster list (once read) names the selected cluster. */
+function clusterKnown() { return !page.clusters || page.clusters.some((c) => c.clusterId === page.clusterId); }
+
+function markFirstData() {
+  if (firstDataShown) return;
+  firstDataShown = true;
+  performance.mark('atlhyper:first-data');
+  performance.measure('atlhyper:script-to-interactive', 'atlhyper:script', 'atlhyper:first-data');
 }
 
 // ---------- refresh loop ----------
 
 async function refresh() {
   const errors = [];
+  // The cluster's figures are asked for together with the list, not one round trip after it:
+  // most of a first load is waiting for the master.
+  const timing = {};
+  const wantOverview = page.clusterId && page.view !== 'fleet';
+  const overviewRequest = wantOverview
+    ? getJson('/api/v2/clusters/' + encodeURIComponent(page.clusterId) + '/node-metrics?view=overview', timing)
+    : null;
+  // Settled here, so an answer that is never read (an unknown cluster) is no unhandled rejection.
+  overviewRequest?.catch(() => {});
   try {
     // The list in the shape the AtlHyper web reads: {clusters: [...], total}.
     const list = await getJson('/api/v2/clusters');
     page.clusters = list && Array.isArray(list.clusters) ? list.clusters : [];
     page.clusters.sort((a, b) => (a.clusterId < b.clusterId ? -1 : 1));
-    if (page.clusters.length && !page.clusters.some((c) => c.clusterId === page.clusterId)) {
-      navigate(page.clusters[0].clusterId, '', '', page.view);
-      return; // the hash change starts another refresh
-    }
+    renderClusterPicker();
   } catch (err) { errors.push(err); }
 
-  if (page.clusterId && !errors.length) {
-    const timing = {};
+  if (page.view === 'fleet' && !errors.length) {
+    await refreshFleet(page);
+    if (page.fleetError) errors.push(page.fleetError);
+    else if (page.view === 'fleet') { renderFleet(page); markFirstData(); }
+  }
+
+  // An unknown cluster in the URL is not fetched: the page says it is not known.
+  if (wantOverview && clusterKnown() && !errors.length) {
     try {
       // The overview form: the same shape without processes, per-core CPU and sensors (the
       // node page fetches the full snapshot of its one node).
-      const overview = await getJson('/api/v2/clusters/' + encodeURIComponent(page.clusterId) + '/node-metrics?view=overview', timing);
+      const overview = await overviewRequest;
       const t0 = performance.now();
       page.overview = overview;
       page.overviewError = null;
@@ -187,7 +234,7 @@ async function refresh() {
       filterAndSort(page);
       if (!page.nodeName) renderOverview(page);
       const ms = timing.parse + performance.now() - t0;
-      if (!firstDataShown) { firstDataShown = true; performance.mark('atlhyper:first-data'); }
+      markFirstData();
       performance.measure('atlhyper:refresh', { start: t0 - timing.parse, duration: ms });
       performance.measure('atlhyper:refresh:parse', { start: t0 - timing.parse, duration: timing.parse });
     } catch (err) {
@@ -196,7 +243,9 @@ async function refresh() {
     }
   }
 
-  if (page.clusterId && page.nodeName && !errors.some((e) => e.status === 0 || e.status === 401)) {
+  if (onClusterPage() && clusterKnown() && !errors.length) refreshClusterTrends(page, false);
+
+  if (page.clusterId && page.nodeName && page.view === '' && clusterKnown() && !errors.some((e) => e.status === 0 || e.status === 401)) {
     try {
       page.node = await getJson('/api/v2/clusters/' + encodeURIComponent(page.clusterId) + '/node-metrics/' + encodeURIComponent(page.nodeName));
       page.nodeError = null;
@@ -231,7 +280,9 @@ async function refresh() {
   renderClusterPicker();
   renderAlertBadges(page);
   if (page.view === 'alerts') renderAlertsView(page);
+  else if (page.view === 'fleet') renderFleet(page);
   else if (!page.nodeName) renderOverview(page);
+  else renderNode(page);
 }
 
 async function refreshLoop() {
@@ -249,7 +300,8 @@ function refreshSoon() { clearTimeout(refreshTimer); refreshTimer = setTimeout(r
 
 wireOverview(page);
 wireNode(page);
-wireCharts(page);
+wireFleet();
+wireCharts(page, () => [page.clusterTrends.group]);
 wireAlerts(page, askForToken);
 window.addEventListener('hashchange', followRoute);
 {

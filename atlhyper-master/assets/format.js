@@ -1,6 +1,8 @@
 // How figures read on the page: every function takes a number (or a time) and returns the text
 // shown, '—' when the value is missing or not meaningful.
 
+import { prefs } from './prefs.js';
+
 /** A percentage with one decimal: `12.3%`. */
 export function percent(v) { return Number.isFinite(v) ? v.toFixed(1) + '%' : '—'; }
 
@@ -48,13 +50,6 @@ export function dateTime(t) {
   return twoDigits(d.getMonth() + 1) + '-' + twoDigits(d.getDate()) + ' ' + twoDigits(d.getHours()) + ':' + twoDigits(d.getMinutes());
 }
 
-/** A chart's time label: `14:05`, or `11-30 14:05` when `withDate` (ranges of a day or more). */
-export function chartTime(t, withDate) {
-  const d = new Date(t);
-  const hm = twoDigits(d.getHours()) + ':' + twoDigits(d.getMinutes());
-  return withDate ? twoDigits(d.getMonth() + 1) + '-' + twoDigits(d.getDate()) + ' ' + hm : hm;
-}
-
 /** A node's clock skew (clock_skew_seconds: node clock minus receive time, positive = ahead). */
 export function clockSkew(seconds) {
   if (!Number.isFinite(seconds)) return '';
@@ -68,4 +63,68 @@ export function timeAgo(t) {
   if (!Number.isFinite(s)) return 'at an unknown time';
   if (s < 5) return 'just now';
   return s < 60 ? s + ' s ago' : duration(s) + ' ago';
+}
+
+// ---------- charts: time zone, axis units, values by unit ----------
+
+/** The zone times are shown in: 'UTC', or the browser's zone name (`Europe/Berlin`). */
+export function timeZoneName() {
+  if (prefs.zone === 'utc') return 'UTC';
+  try { return Intl.DateTimeFormat().resolvedOptions().timeZone || 'local'; } catch (_) { return 'local'; }
+}
+
+/** The zone shown, short: `UTC`, or the browser's offset now (`UTC+05:30`). */
+export function timeZoneOffsetLabel() {
+  if (prefs.zone === 'utc') return 'UTC';
+  const m = -new Date().getTimezoneOffset();
+  return 'UTC' + (m < 0 ? '-' : '+') + twoDigits(Math.floor(Math.abs(m) / 60)) + ':' + twoDigits(Math.abs(m) % 60);
+}
+
+/** Date parts of t in the zone shown. */
+function parts(t) {
+  const d = new Date(t);
+  return prefs.zone === 'utc'
+    ? [d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+    : [d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+}
+
+/** A chart time: `14:05`, `11-30 14:05` with the date, `11-30` for a date only, `:09` with seconds. */
+export function timeLabel(t, withDate, dateOnly, withSeconds) {
+  const [mo, day, h, mi, s] = parts(t);
+  const date = twoDigits(mo) + '-' + twoDigits(day);
+  if (dateOnly) return date;
+  const hm = twoDigits(h) + ':' + twoDigits(mi) + (withSeconds ? ':' + twoDigits(s) : '');
+  return withDate ? date + ' ' + hm : hm;
+}
+
+const BINARY = ['', 'Ki', 'Mi', 'Gi', 'Ti', 'Pi'];
+const DECIMAL = ['', 'k', 'M', 'G', 'T'];
+
+/** How an axis of `unit` reads values up to `maxAbs`: divide by `div`, label the axis `label`. */
+export function axisScale(unit, maxAbs) {
+  const binary = unit === 'B' || unit === 'B/s';
+  const prefixes = binary ? BINARY : unit === '%' || unit === '°C' ? [''] : DECIMAL;
+  const base = binary ? 1024 : 1000;
+  let i = 0;
+  while (maxAbs >= base && i < prefixes.length - 1) { maxAbs /= base; i++; }
+  const div = Math.pow(base, i);
+  if (binary) return { div, label: prefixes[i] + unit };
+  if (!unit) return { div, label: prefixes[i] };
+  return { div, label: prefixes[i] + (prefixes[i] && unit[0] !== '/' ? ' ' : '') + unit };
+}
+
+/** A value of a series in its unit: `12.3%`, `1.5 MiB/s`, `52.0 °C`, `1.2k ops/s`, `0.42`. */
+export function formatValue(v, unit) {
+  if (!Number.isFinite(v)) return '—';
+  switch (unit) {
+    case '%': return percent(v);
+    case 'B': return byteSize(v);
+    case 'B/s': return byteRate(v);
+    case '°C': return v.toFixed(1) + ' °C';
+    default: {
+      const { div, label } = axisScale(unit, Math.abs(v));
+      const x = v / div;
+      return (Math.abs(x) >= 100 || div === 1 && Number.isInteger(x) ? x.toFixed(0) : x.toFixed(2)) + (label ? (label[0] === '/' ? '' : ' ') + label : '');
+    }
+  }
 }

@@ -3,12 +3,21 @@
 /** Percent: a node is unhealthy when CPU, memory or any disk is above it. */
 export const HEALTH_LIMIT = 90;
 
-/** Whether a node snapshot is within HEALTH_LIMIT. */
-export function isHealthy(node) {
-  const disks = node.disks || [];
-  return (node.cpu?.usage_percent ?? 0) <= HEALTH_LIMIT && (node.memory?.usage_percent ?? 0) <= HEALTH_LIMIT &&
-    disks.every((d) => d.usage_percent <= HEALTH_LIMIT);
+/** Why a node snapshot is unhealthy: one line per figure above HEALTH_LIMIT (empty: healthy). */
+export function unhealthyReasons(node) {
+  const out = [];
+  const over = (v) => Number.isFinite(v) && v > HEALTH_LIMIT;
+  const cpu = node.cpu?.usage_percent, mem = node.memory?.usage_percent;
+  if (over(cpu)) out.push('CPU ' + cpu.toFixed(1) + '% > ' + HEALTH_LIMIT + '%');
+  if (over(mem)) out.push('memory ' + mem.toFixed(1) + '% > ' + HEALTH_LIMIT + '%');
+  for (const d of node.disks || []) {
+    if (over(d.usage_percent)) out.push('disk ' + (d.mount_point || d.device) + ' ' + d.usage_percent.toFixed(1) + '% > ' + HEALTH_LIMIT + '%');
+  }
+  return out;
 }
+
+/** Whether a node snapshot is within HEALTH_LIMIT. */
+export function isHealthy(node) { return unhealthyReasons(node).length === 0; }
 
 /** Whether the cluster overview (`node_status`) does not mark `nodeName` offline. */
 export function isOnline(overview, nodeName) {

@@ -4,7 +4,7 @@
 
 import { byId, markSortedColumn, setClass, setText, show, showState, syncRowCount } from './dom.js';
 import { byteRate, byteSize, celsius, clockSkew, clockTime, duration, fixed, percent, timeAgo } from './format.js';
-import { HEALTH_LIMIT, isHealthy, isOnline } from './health.js';
+import { HEALTH_LIMIT, isOnline, unhealthyReasons } from './health.js';
 
 const SKEW_TITLE = 'The node\'s timestamp was replaced by the time it was received';
 
@@ -194,19 +194,29 @@ export function renderNode(page) {
   const stateLine = byId('detail-state');
   const body = byId('detail-body');
   const badge = byId('d-status');
-  if (!n) {
-    setClass(badge, 'badge');
-    setText(badge, '…');
-    setText(byId('d-meta'), '');
+  const why = byId('d-why');
+  const clusterKnown = !page.clusters || page.clusters.some((c) => c.clusterId === page.clusterId);
+  if (!n || !clusterKnown) {
+    // Not found is said as such, never with the green dot of a healthy node.
     const err = page.nodeError;
-    if (err) showState(stateLine, err.status === 404 ? 'Node ' + page.nodeName + ' is not known in cluster ' + page.clusterId + '.' : err.message, true);
+    const missing = !clusterKnown || (err && err.status === 404);
+    setClass(badge, missing ? 'badge notfound' : 'badge pending');
+    setText(badge, missing ? 'Not found' : err ? 'Unknown' : 'Loading');
+    setText(byId('d-meta'), '');
+    show(why, false);
+    if (!clusterKnown) showState(stateLine, 'Cluster ' + page.clusterId + ' is not known to this master.', true);
+    else if (err) showState(stateLine, err.status === 404 ? 'Node ' + page.nodeName + ' is not known in cluster ' + page.clusterId + '.' : err.message, true);
     else showState(stateLine, 'Loading…', false);
     show(body, false);
     return;
   }
-  const status = online ? (isHealthy(n) ? 'online' : 'unhealthy') : 'offline';
+  const reasons = online ? unhealthyReasons(n) : [];
+  const status = online ? (reasons.length ? 'unhealthy' : 'online') : 'offline';
   setClass(badge, 'badge ' + status);
   setText(badge, status === 'online' ? 'Online' : status === 'offline' ? 'Offline' : 'Unhealthy');
+  // Which figure crossed which limit.
+  show(why, reasons.length > 0);
+  setText(why, reasons.length ? reasons.join(', ') : '');
   setText(byId('d-meta'), [n.hostname, n.os, n.kernel, 'up ' + duration(n.uptime), 'collected ' + clockTime(n.timestamp)].filter(Boolean).join(' · '));
   // The node's clock was off: its timestamp was replaced by the receive time.
   const skew = byId('d-skew');

@@ -2,9 +2,10 @@
 
 import { byId, markSortedColumn, setClass, setText, show, showState, syncRowCount } from './dom.js';
 import { byteRate, byteSize, celsius, duration, fixed, percent, timeAgo } from './format.js';
-import { HEALTH_LIMIT, isHealthy, isOnline } from './health.js';
+import { HEALTH_LIMIT, isOnline, unhealthyReasons } from './health.js';
 import { firingCount } from './alerts.js';
-import { navigate } from './route.js';
+import { renderBusiest } from './cluster.js';
+import { href, navigate } from './route.js';
 
 const PAGE_SIZE = 50;
 const NODE_COLUMNS = 10;
@@ -53,11 +54,12 @@ export function deriveRows(page) {
     const disks = n.disks || [];
     const disk = primaryDisk(disks);
     const [rx, tx] = networkRates(n);
-    const healthy = isHealthy(n);
+    const reasons = unhealthyReasons(n);
+    const healthy = reasons.length === 0;
     const cpu = n.cpu || {}, mem = n.memory || {};
     return {
       name: n.node_name, lastSeen: st ? st.last_seen : n.timestamp, searchText: (n.node_name + ' ' + (n.hostname || '')).toLowerCase(),
-      status: online ? (healthy ? 'online' : 'unhealthy') : 'offline',
+      status: online ? (healthy ? 'online' : 'unhealthy') : 'offline', why: online ? reasons.join(', ') : '',
       cpu: cpu.usage_percent ?? 0, mem: mem.usage_percent ?? 0, disk: disk ? disk.usage_percent : 0,
       diskHot: disks.some((d) => d.usage_percent > HEALTH_LIMIT),
       temp: n.temperature ? n.temperature.cpu_temp : 0, rx, tx, load: cpu.load_1 ?? 0, uptime: n.uptime ?? 0,
@@ -91,17 +93,30 @@ export function filterAndSort(page) {
 
 const STATUS_TEXT = { online: 'Online', offline: 'Offline', unhealthy: 'Unhealthy' };
 
-/** The status cell: the node's status, then a badge with its firing alerts when it has any. */
-function renderStatusCell(td, status, firing) {
-  if (td.childElementCount !== 2) {
+/** The status cell: the node's status, why it is unhealthy, then a badge with its firing alerts. */
+function renderStatusCell(td, status, why, firing) {
+  if (td.childElementCount !== 3) {
     td.textContent = '';
+    const reason = document.createElement('small');
+    reason.className = 'why';
     const badge = document.createElement('span');
     badge.className = 'badge firing';
-    td.append(document.createElement('span'), badge);
+    td.append(document.createElement('span'), reason, badge);
   }
   setText(td.firstChild, STATUS_TEXT[status]);
+  show(td.children[1], !!why);
+  setText(td.children[1], why);
   show(td.lastChild, firing > 0);
   setText(td.lastChild, firing > 0 ? firing + ' firing' : '');
+}
+
+/** The name cell: a link to the node page, so the table is walked with Tab and opened with Enter. */
+function renderNameCell(td, clusterId, name) {
+  let a = td.firstChild;
+  if (!a || a.tagName !== 'A') { td.textContent = ''; a = document.createElement('a'); td.append(a); }
+  const link = href(clusterId, name);
+  if (a.getAttribute('href') !== link) a.setAttribute('href', link);
+  setText(a, name);
 }
 
 function renderTable(page) {
@@ -118,12 +133,11 @@ function renderTable(page) {
     const tr = tbody.rows[i];
     const c = tr.cells;
     if (tr.dataset.node !== r.name) tr.dataset.node = r.name;
-    if (tr.tabIndex !== 0) tr.tabIndex = 0;
     setClass(tr, r.status);
-    renderStatusCell(c[0], r.status, firingCount(page, page.clusterId, r.name));
-    const seen = r.status === 'offline' && r.lastSeen ? 'Last report ' + timeAgo(r.lastSeen) : '';
+    renderStatusCell(c[0], r.status, r.why, firingCount(page, page.clusterId, r.name));
+    const seen = r.status === 'offline' && r.lastSeen ? 'Last report ' + timeAgo(r.lastSeen) : r.why ? 'Unhealthy: ' + r.why : '';
     if (c[0].title !== seen) c[0].title = seen;
-    setText(c[1], r.name);
+    renderNameCell(c[1], page.clusterId, r.name);
     setText(c[2], percent(r.cpu));
     setText(c[3], percent(r.mem));
     setText(c[4], percent(r.disk));
@@ -149,17 +163,27 @@ function renderTable(page) {
 /** Shows the overview of `page.clusterId`: a state line until there is data, then cards and table. */
 export function renderOverview(page) {
   const stateLine = byId('overview-state');
-  const cards = byId('cards'), tableWrap = byId('table-wrap');
+  const cards = byId('cards'), tableWrap = byId('table-wrap'), extras = byId('cluster-extras');
+  setText(byId('cluster-name'), page.clusterId);
+  const known = !page.clusters || page.clusters.some((c) => c.clusterId === page.clusterId);
+  show(byId('cluster-missing'), !known);
   if (page.clusters && !page.clusters.length) {
     showState(stateLine, 'No clusters have reported to this master yet. Start an agent that points at it.', false);
-    show(cards, false); show(tableWrap, false);
+    show(cards, false); show(tableWrap, false); show(extras, false);
+    return;
+  }
+  if (!known) {
+    // Never silently another cluster: the URL names one this master does not know.
+    showState(stateLine, '', false);
+    setText(byId('cluster-missing-name'), page.clusterId);
+    show(cards, false); show(tableWrap, false); show(extras, false);
     return;
   }
   if (!page.overview) {
     const err = page.overviewError || page.lastError;
     if (err) showState(stateLine, err.status === 401 ? 'Waiting for a viewer token.' : err.message + '.', true);
     else showState(stateLine, 'Loading…', false);
-    show(cards, false); show(tableWrap, false);
+    show(cards, false); show(tableWrap, false); show(extras, false);
     return;
   }
   if (!page.rows.length) {
@@ -167,9 +191,10 @@ export function renderOverview(page) {
   } else {
     showState(stateLine, '', false);
   }
-  show(cards, true); show(tableWrap, page.rows.length > 0);
+  show(cards, true); show(tableWrap, page.rows.length > 0); show(extras, true);
   renderCards(page.overview);
   renderTable(page);
+  renderBusiest(page);
 }
 
 /** Sorting, filtering, paging and opening a node from the table. */
@@ -185,11 +210,11 @@ export function wireOverview(page) {
   });
   table.tBodies[0].addEventListener('click', (e) => {
     const tr = e.target.closest('tr');
-    if (tr && tr.dataset.node) navigate(page.clusterId, tr.dataset.node, page.range);
+    if (tr && tr.dataset.node && !e.target.closest('a')) navigate(page.clusterId, tr.dataset.node, page.range);
   });
-  table.tBodies[0].addEventListener('keydown', (e) => {
-    const tr = e.target.closest('tr');
-    if (e.key === 'Enter' && tr && tr.dataset.node) navigate(page.clusterId, tr.dataset.node, page.range);
+  // Headers sort from the keyboard too.
+  table.tHead.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); e.target.closest('th')?.click(); }
   });
   byId('filter').addEventListener('input', (e) => {
     page.nameFilter = e.target.value.trim(); page.pageIndex = 0; filterAndSort(page); renderTable(page);

@@ -24,7 +24,7 @@ use atlhyper_model::{
     ProcessMetrics, PsiMetrics, SensorReading, SoftnetMetrics, SystemMetrics, TcpMetrics,
     TemperatureMetrics, VmstatMetrics,
 };
-use atlhyper_store::MemoryStore;
+use atlhyper_store::{MemoryStore, SeriesKey, SeriesRow, SeriesStore, Triple, samples_of};
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
@@ -196,22 +196,27 @@ fn node(name: &str, at: DateTime<Utc>, s: &Shape, processes: usize) -> NodeMetri
         temperature: TemperatureMetrics {
             cpu_temp: s.temp,
             cpu_temp_max: 95.0,
-            sensors: vec![
-                SensorReading {
-                    name: "k10temp".to_owned(),
-                    label: "Tctl".to_owned(),
-                    current: s.temp,
-                    max: 95.0,
-                    critical: 105.0,
-                },
-                SensorReading {
-                    name: "nvme".to_owned(),
-                    label: "Composite".to_owned(),
-                    current: 41.0,
-                    max: 82.0,
-                    critical: 85.0,
-                },
-            ],
+            // A shape with temp 0 is a node without sensors (a VM): it reports none.
+            sensors: if s.temp <= 0.0 {
+                Vec::new()
+            } else {
+                vec![
+                    SensorReading {
+                        name: "k10temp".to_owned(),
+                        label: "Tctl".to_owned(),
+                        current: s.temp,
+                        max: 95.0,
+                        critical: 105.0,
+                    },
+                    SensorReading {
+                        name: "nvme".to_owned(),
+                        label: "Composite".to_owned(),
+                        current: 41.0,
+                        max: 82.0,
+                        critical: 85.0,
+                    },
+                ]
+            },
         },
         processes: (0..processes)
             .map(|i| {
@@ -298,13 +303,25 @@ fn point(n: &NodeMetricsSnapshot, t: DateTime<Utc>) -> MetricsDataPoint {
         disk_io_write: totals.disk_write_rate * (1.0 + 0.4 * wave(3.0)),
         network_rx: totals.network_rx_rate * (1.0 + 0.5 * wave(12.0)),
         network_tx: totals.network_tx_rate * (1.0 + 0.5 * wave(8.0)),
-        cpu_temp: n.temperature.cpu_temp + 6.0 * wave(6.0),
+        // No sensors: no reading (0), never a made-up temperature.
+        cpu_temp: if n.temperature.cpu_temp > 0.0 {
+            n.temperature.cpu_temp + 6.0 * wave(6.0)
+        } else {
+            0.0
+        },
         load_1: n.cpu.load_1,
         ..Default::default()
     }
 }
 
-/// History every `step` over the last `span` before `now`, oldest first.
+/// The node whose stored history has a hole: it reported nothing from `GAP_FROM_H` to
+/// `GAP_TO_H` hours ago, so its charts must break there.
+const GAP_NODE: &str = "worker-1";
+const GAP_FROM_H: i64 = 8;
+const GAP_TO_H: i64 = 6;
+
+/// History every `step` over the last `span` before `now`, oldest first (with the hole of
+/// `GAP_NODE`).
 fn history(
     n: &NodeMetricsSnapshot,
     now: DateTime<Utc>,
@@ -314,9 +331,12 @@ fn history(
     let span = chrono::Duration::from_std(span).expect("span");
     let step = chrono::Duration::from_std(step).expect("step");
     let mut t = now - span;
+    let gap = now - chrono::Duration::hours(GAP_FROM_H)..now - chrono::Duration::hours(GAP_TO_H);
     let mut out = Vec::new();
     while t < now {
-        out.push(point(n, t));
+        if n.node_name != GAP_NODE || !gap.contains(&t) {
+            out.push(point(n, t));
+        }
         t += step;
     }
     out
@@ -374,7 +394,8 @@ fn fixture(now: DateTime<Utc>) -> Vec<ClusterSnapshot> {
         node("worker-1", now, &shape(34.5, 61.2, 48.0, 52.0), 12),
         node("worker-2", now, &shape(93.4, 71.0, 52.5, 78.5), 12),
         node("worker-3", now, &shape(41.0, 55.5, 95.2, 55.0), 12),
-        node("worker-4", now, &shape(12.25, 38.0, 33.0, 44.5), 12),
+        // No temperature sensors.
+        node("worker-4", now, &shape(12.25, 38.0, 33.0, 0.0), 12),
         NodeMetricsSnapshot {
             // Its clock was 10 minutes behind: the agent replaced its timestamp.
             clock_skew_seconds: Some(-600.0),
@@ -408,6 +429,66 @@ fn fixture(now: DateTime<Utc>) -> Vec<ClusterSnapshot> {
         cluster_snapshot(SILENT, edge, &[], true, now),
         cluster_snapshot(BIG, big, &[], false, now),
     ]
+}
+
+/// Hours of stored series the fixture gives each node (tier 0, one row per 5 minutes).
+const SERIES_HOURS: i64 = 48;
+
+/// Stored series of the online `nodes` of a cluster every 5 minutes over the last
+/// `SERIES_HOURS`, from the same waves as the history (so a node's stored figures agree with
+/// its headline charts) and with `GAP_NODE`'s hole. Each value is stored as a band (0.9 v, v,
+/// 1.1 v) so the charts' min/max band shows.
+async fn feed_series(store: &MemoryStore, snapshot: &ClusterSnapshot, now: DateTime<Utc>) {
+    const STEP_MS: i64 = 300_000;
+    let end = now.timestamp_millis().div_euclid(STEP_MS) * STEP_MS;
+    let gap = (now - chrono::Duration::hours(GAP_FROM_H)).timestamp_millis()
+        ..(now - chrono::Duration::hours(GAP_TO_H)).timestamp_millis();
+    let mut rows = Vec::new();
+    for n in snapshot.node_metrics.values() {
+        let online = snapshot
+            .node_status
+            .get(&n.node_name)
+            .is_some_and(|s| s.state == NodeState::Online);
+        if !online {
+            continue;
+        }
+        let mut start = end - SERIES_HOURS * 3_600_000;
+        while start < end {
+            if n.node_name != GAP_NODE || !gap.contains(&start) {
+                let t = DateTime::from_timestamp_millis(start).expect("a time in range");
+                let p = point(n, t);
+                let mut s = n.clone();
+                s.cpu.usage_percent = p.cpu_usage;
+                s.memory.usage_percent = p.memory_usage;
+                s.disks[0].usage_percent = p.disk_usage;
+                s.cpu.load_1 = p.load_1;
+                let mut series: Vec<(SeriesKey, Triple)> = samples_of(&s)
+                    .into_iter()
+                    .map(|(key, v)| {
+                        let hi = if key.figure.unit() == "%" {
+                            (v * 1.1).min(100.0)
+                        } else {
+                            v * 1.1
+                        };
+                        (key, Triple::new(v * 0.9, v, hi.max(v)))
+                    })
+                    .collect();
+                series.sort_by(|a, b| a.0.cmp(&b.0));
+                series.dedup_by(|a, b| a.0 == b.0);
+                rows.push(SeriesRow {
+                    node_name: n.node_name.clone(),
+                    start_ms: start,
+                    samples: 1,
+                    series,
+                });
+            }
+            start += STEP_MS;
+        }
+    }
+    store
+        .append_series(&snapshot.cluster_id, 0, &rows)
+        .await
+        .expect("fixture series stored");
 }
 
 async fn post_snapshot(client: &reqwest::Client, base: &str, snapshot: &ClusterSnapshot) {
@@ -586,7 +667,14 @@ async fn dashboard_in_headless_chromium() {
             ..AlertSettings::default()
         },
     );
-    let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
+    let master = Master::with_alerting(
+        config,
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        alerting,
+    )
+    .with_series_store(store.clone());
     assert!(master.set_notifications(dispatcher));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -604,6 +692,10 @@ async fn dashboard_in_headless_chromium() {
     let clusters = fixture(now);
     for c in &clusters {
         post_snapshot(&client, &base, c).await;
+    }
+    // Stored series of every figure (not of the 1000-node cluster: its table is what it tests).
+    for c in clusters.iter().filter(|c| c.cluster_id != BIG) {
+        feed_series(&store, c, now).await;
     }
     let prod_nodes = clusters
         .iter()
@@ -647,6 +739,13 @@ async fn dashboard_in_headless_chromium() {
         .env("ATLHYPER_E2E_MAIN_CLUSTER", MAIN)
         .env("ATLHYPER_E2E_SILENT_CLUSTER", SILENT)
         .env("ATLHYPER_E2E_BIG_CLUSTER", BIG)
+        .env("ATLHYPER_E2E_GAP_NODE", GAP_NODE)
+        .env("ATLHYPER_E2E_GAP_HOURS", format!("{GAP_FROM_H},{GAP_TO_H}"))
+        .env("ATLHYPER_E2E_NO_SENSOR_NODE", "worker-4")
+        .env(
+            "ATLHYPER_E2E_FIXTURE_NOW_MS",
+            now.timestamp_millis().to_string(),
+        )
         .env("ATLHYPER_E2E_SCREENSHOTS", &shots)
         .kill_on_drop(true);
     let run = tokio::time::timeout(Duration::from_secs(300), cmd.output()).await;

@@ -14,17 +14,22 @@ const INDEX_HTML: &str = include_str!("../../assets/index.html");
 const APP_CSS: &str = include_str!("../../assets/app.css");
 
 /// The page's script modules by file name; `app.js` is the entry, the page preloads the others.
-const MODULES: [(&str, &str); 10] = [
+const MODULES: [(&str, &str); 15] = [
     ("app.js", include_str!("../../assets/app.js")),
     ("alerts.js", include_str!("../../assets/alerts.js")),
     ("api.js", include_str!("../../assets/api.js")),
     ("charts.js", include_str!("../../assets/charts.js")),
+    ("cluster.js", include_str!("../../assets/cluster.js")),
     ("dom.js", include_str!("../../assets/dom.js")),
+    ("fleet.js", include_str!("../../assets/fleet.js")),
     ("format.js", include_str!("../../assets/format.js")),
     ("health.js", include_str!("../../assets/health.js")),
     ("node.js", include_str!("../../assets/node.js")),
     ("overview.js", include_str!("../../assets/overview.js")),
+    ("prefs.js", include_str!("../../assets/prefs.js")),
     ("route.js", include_str!("../../assets/route.js")),
+    ("series.js", include_str!("../../assets/series.js")),
+    ("trends.js", include_str!("../../assets/trends.js")),
 ];
 
 /// The file name of the entry module.
