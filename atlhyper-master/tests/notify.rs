@@ -98,8 +98,8 @@ fn alert(
     Alert {
         fingerprint: atlhyper_model::fingerprint(&labels),
         rule: labels["alertname"].clone(),
-        annotations: labels_of_summary(&labels),
-        labels,
+        annotations: labels_of_summary(&labels).into(),
+        labels: labels.into(),
         state,
         value: 1.0,
         active_at: fired,

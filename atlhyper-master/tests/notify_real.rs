@@ -78,12 +78,14 @@ fn node_down(node: &str, state: AlertState, fired: DateTime<Utc>, now: DateTime<
     Alert {
         fingerprint: atlhyper_model::fingerprint(&labels),
         rule: "NodeDown".into(),
-        annotations: [(
-            "summary".to_owned(),
-            format!("node {node} stopped reporting"),
-        )]
-        .into(),
-        labels,
+        annotations: std::sync::Arc::new(
+            [(
+                "summary".to_owned(),
+                format!("node {node} stopped reporting"),
+            )]
+            .into(),
+        ),
+        labels: labels.into(),
         state,
         value: 0.0,
         active_at: fired,

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -103,9 +104,14 @@ pub struct Alert {
     pub rule: String,
     /// Identifying labels: `alertname`, `severity`, `cluster`, and `node`, `device`, `mountpoint`
     /// where the series has them, plus the rule's own labels.
-    pub labels: Labels,
-    /// Rendered annotations (`summary`, `description`, ...).
-    pub annotations: Labels,
+    ///
+    /// Shared: the engine publishes every firing alert every evaluation and notification keeps
+    /// them, so a copy of an alert shares its label sets instead of copying a dozen strings.
+    #[serde(with = "shared_labels")]
+    pub labels: Arc<Labels>,
+    /// Rendered annotations (`summary`, `description`, ...), shared as `labels`.
+    #[serde(with = "shared_labels")]
+    pub annotations: Arc<Labels>,
     pub state: AlertState,
     /// The figure's value at the last evaluation that saw the condition hold.
     pub value: f64,
@@ -133,6 +139,24 @@ impl Alert {
     /// The `severity` label parsed, if it is one of the three.
     pub fn severity(&self) -> Option<Severity> {
         self.labels.get("severity").and_then(|s| s.parse().ok())
+    }
+}
+
+/// An `Arc<Labels>` on the wire: the map itself (serde's `rc` feature would do the same for
+/// every crate of the build).
+mod shared_labels {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Labels;
+
+    pub(super) fn serialize<S: Serializer>(labels: &Arc<Labels>, s: S) -> Result<S::Ok, S::Error> {
+        labels.as_ref().serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<Labels>, D::Error> {
+        Labels::deserialize(d).map(Arc::new)
     }
 }
 
@@ -202,8 +226,8 @@ mod tests {
         let alert = Alert {
             fingerprint: fingerprint(&l),
             rule: "HighCpu".into(),
-            labels: l,
-            annotations: Labels::new(),
+            labels: l.into(),
+            annotations: Default::default(),
             state: AlertState::Firing,
             value: 97.5,
             active_at: now,

@@ -58,8 +58,8 @@ fn alert(name: &str, cluster: &str, node: &str, state: AlertState, at: i64) -> A
     Alert {
         fingerprint: fingerprint(&labels),
         rule: name.to_owned(),
-        labels,
-        annotations: Labels::new(),
+        labels: labels.into(),
+        annotations: Default::default(),
         state,
         value: 91.25,
         active_at: t(at),

@@ -13,20 +13,22 @@
 //! The engine is pure over its inputs (views, time, history samples); the task around it
 //! ([`super::Alerting`]) reads the hub, persists the changes and publishes.
 
-use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use atlhyper_model::{Alert, AlertState, Labels, NodeMetricsSnapshot, fingerprint};
+use atlhyper_model::{Alert, AlertState, Labels, fingerprint};
 use atlhyper_store::AlertChanges;
 use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHasher};
 
 use super::figures::Subject;
-use super::plan::{NodeFigures, Plan, ScopeCache};
+use super::plan::Plan;
 use super::predict::predict_linear;
+use super::roster::{NodeSlot, Roster, series_key};
 use super::rules::Rule;
+use super::samples::Samples;
+use super::table::{ClusterRows, FigureTable, NodeRow, holds};
 use crate::view::ClusterView;
 
 /// Samples a predict rule keeps per series over its lookback (plus the value now).
@@ -46,73 +48,11 @@ struct Running {
     keep_firing_for: Duration,
 }
 
-/// Recent values of one predicted series.
-#[derive(Debug)]
-struct Samples {
-    /// (Unix seconds, value), oldest first, one per lookback / 60.
-    points: VecDeque<(f64, f64)>,
-    /// Times of the oldest and newest point (+inf and -inf without points), kept beside the
-    /// points so an evaluation with no sample due and no prediction to make reads no point
-    /// (tens of thousands of series per evaluation: the points are a cache miss each).
-    oldest: f64,
-    newest: f64,
-    /// Whether stored history was loaded into it (or there is none to load).
-    seeded: bool,
-    /// Last pass that used it (series not used for a while are dropped).
-    used: u64,
-}
-
-impl Default for Samples {
-    fn default() -> Self {
-        Self {
-            points: VecDeque::new(),
-            oldest: f64::INFINITY,
-            newest: f64::NEG_INFINITY,
-            seeded: false,
-            used: 0,
-        }
-    }
-}
-
-impl Samples {
-    /// Appends `(at, value)` when the newest point is `spacing` old or there is none.
-    fn push_if_due(&mut self, at: f64, value: f64, spacing: f64) {
-        if at - self.newest >= spacing {
-            self.points.push_back((at, value));
-            self.newest = at;
-            if self.points.len() == 1 {
-                self.oldest = at;
-            }
-        }
-    }
-
-    /// Drops the points older than `since`.
-    fn drop_before(&mut self, since: f64) {
-        if self.oldest >= since {
-            return;
-        }
-        while self.points.front().is_some_and(|first| first.0 < since) {
-            self.points.pop_front();
-        }
-        self.oldest = self.points.front().map_or(f64::INFINITY, |p| p.0);
-        self.newest = self.points.back().map_or(f64::NEG_INFINITY, |p| p.0);
-    }
-
-    /// Puts `points` (oldest first) that are older than every point in front.
-    fn push_older(&mut self, points: &[(f64, f64)]) {
-        let first = self.oldest;
-        for p in points.iter().rev().filter(|p| p.0 < first) {
-            self.points.push_front(*p);
-        }
-        self.oldest = self.points.front().map_or(f64::INFINITY, |p| p.0);
-        self.newest = self.points.back().map_or(f64::NEG_INFINITY, |p| p.0);
-    }
-}
-
 /// A predicted series that would like its stored history: the driver reads it from the store
 /// and hands it to [`Engine::seed`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeedRequest {
+    /// The series among the node's (see [`Engine::seed`]).
     pub key: u64,
     pub cluster: String,
     pub node: String,
@@ -138,19 +78,20 @@ pub struct Engine {
     rules: Vec<Arc<Rule>>,
     /// The rules prepared for evaluation (figure slots, distinct node patterns).
     plan: Plan,
-    /// Node name -> which node patterns it matches.
-    scopes: ScopeCache,
-    /// One node's figures, reused from node to node.
-    figures: NodeFigures,
-    // Internal maps and series keys hash with FxHash instead of SipHash: they are hashed tens
-    // of thousands of times per evaluation. Their keys come from authenticated agents (node,
-    // device and mount names) in bounded numbers, so SipHash's flooding resistance buys little.
+    /// Counts rule changes, so rosters know when to match their names again.
+    generation: u64,
+    /// Cluster id -> its nodes' state between evaluations (pattern bits, predicted series).
+    rosters: FxHashMap<String, Roster>,
+    // Internal maps and series keys hash with FxHash instead of SipHash: their keys come from
+    // authenticated agents (node, device and mount names) in bounded numbers, so SipHash's
+    // flooding resistance buys little.
     active: FxHashMap<String, Running>,
     /// Series key (rule and series, see `Series::key`) -> fingerprint of its running alert, so
     /// a condition that still holds finds its alert without building labels again.
     by_series: FxHashMap<u64, String>,
-    samples: FxHashMap<u64, Samples>,
     pass: u64,
+    /// Rows of the last evaluation's table (nodes, mounts, interfaces).
+    table_rows: (usize, usize, usize),
 }
 
 /// What a series is, for its labels.
@@ -192,7 +133,6 @@ impl<'a> Series<'a> {
 struct Pass<'e> {
     active: &'e mut FxHashMap<String, Running>,
     by_series: &'e mut FxHashMap<u64, String>,
-    samples: &'e mut FxHashMap<u64, Samples>,
     pass: u64,
     now: DateTime<Utc>,
     now_secs: f64,
@@ -217,7 +157,7 @@ impl Engine {
     /// gone or disabled stop holding, so they resolve at the next evaluation.
     pub fn set_rules(&mut self, rules: Vec<Arc<Rule>>) {
         self.plan = Plan::new(&rules);
-        self.scopes.clear();
+        self.generation += 1;
         self.rules = rules;
         // Labels and annotation templates may have changed: the next hold builds them anew.
         self.by_series.clear();
@@ -259,57 +199,97 @@ impl Engine {
         list
     }
 
-    /// Puts stored history points (seconds, value) in front of a predicted series' samples.
-    pub fn seed(&mut self, key: u64, points: &[(f64, f64)]) {
-        if let Some(s) = self.samples.get_mut(&key) {
+    /// Puts stored history points (seconds, value) in front of the samples of the predicted
+    /// series `request` asked for.
+    pub fn seed(&mut self, request: &SeedRequest, points: &[(f64, f64)]) {
+        if let Some(s) = self.requested_samples(request) {
             s.push_older(points);
             s.seeded = true;
         }
     }
 
     /// Marks a series as seeded without history (none stored, or the read failed for good).
-    pub fn seed_none(&mut self, key: u64) {
-        if let Some(s) = self.samples.get_mut(&key) {
+    pub fn seed_none(&mut self, request: &SeedRequest) {
+        if let Some(s) = self.requested_samples(request) {
             s.seeded = true;
         }
+    }
+
+    fn requested_samples(&mut self, request: &SeedRequest) -> Option<&mut Samples> {
+        self.rosters
+            .get_mut(&request.cluster)?
+            .slot_of(&request.node)?
+            .existing_samples(request.key)
     }
 
     /// One evaluation of every enabled rule over `views` (the hub's views as they read now) at
     /// `now`.
     pub fn evaluate(&mut self, now: DateTime<Utc>, views: &[Arc<ClusterView>]) -> Evaluation {
         self.pass += 1;
+        let Self {
+            rules,
+            plan,
+            generation,
+            rosters,
+            active,
+            by_series,
+            pass: pass_no,
+            table_rows,
+        } = self;
+        let pass_no = *pass_no;
         let mut pass = Pass {
-            active: &mut self.active,
-            by_series: &mut self.by_series,
-            samples: &mut self.samples,
-            pass: self.pass,
+            active: &mut *active,
+            by_series: &mut *by_series,
+            pass: pass_no,
             now,
             now_secs: secs(now),
             out: Evaluation::default(),
         };
-        // Node-major: each node's snapshot is read once for every rule while it is in cache, not
-        // once per rule (10,000 node snapshots do not fit in cache; rule-major walked them 100
-        // times per evaluation), and each of its figures once into a flat table.
-        let mut node_rules: Vec<usize> = Vec::new();
-        for view in views {
+        // Node rules in two steps: every node's figures into one table, each snapshot read once
+        // (10,000 node snapshots do not fit in cache: reading them rule by rule walked them 100
+        // times), then rule by rule over the table's contiguous columns.
+        let mut table = FigureTable::new(plan, *table_rows);
+        // Per cluster of the table, per rule: whether the rule covers it.
+        let mut covers: Vec<bool> = Vec::new();
+        let mut over_nodes = vec![false; rules.len()];
+        for (v, view) in views.iter().enumerate() {
             let cluster = view.snapshot.cluster_id.as_str();
             let silent = view.is_agent_silent();
-            node_rules.clear();
-            for (i, rule) in self.rules.iter().enumerate() {
+            let at = covers.len();
+            covers.resize(at + rules.len(), false);
+            for (i, rule) in rules.iter().enumerate() {
                 if !rule.spec.enabled || !rule.covers_cluster(cluster) {
                     continue;
                 }
                 if pass.rule_over_cluster(rule, view, cluster, silent) {
-                    node_rules.push(i);
+                    covers[at + i] = true;
+                    over_nodes[i] = true;
                 }
             }
             // A silent agent's figures are frozen: only agent.down speaks for its cluster.
-            if silent || node_rules.is_empty() {
+            if silent || !covers[at..].contains(&true) {
+                covers.truncate(at);
                 continue;
             }
+            let roster = match rosters.get_mut(cluster) {
+                Some(roster) => roster,
+                None => rosters.entry(cluster.to_owned()).or_default(),
+            };
+            if roster.seen == pass_no {
+                // Two views of one cluster (the hub keeps one): the first one counts.
+                covers.truncate(at);
+                continue;
+            }
+            roster.align(
+                plan,
+                *generation,
+                view.snapshot.node_metrics.keys(),
+                pass_no,
+            );
+            table.start_cluster(v);
             // Both maps are sorted by name: one merge instead of a lookup per node.
             let mut status = view.node_status.iter().peekable();
-            for (name, node) in &view.snapshot.node_metrics {
+            for (slot, (name, node)) in view.snapshot.node_metrics.iter().enumerate() {
                 while status
                     .next_if(|(s, _)| s.as_str() < name.as_str())
                     .is_some()
@@ -318,38 +298,83 @@ impl Engine {
                     Some((s, st)) if *s == name => st.state == atlhyper_model::NodeState::Online,
                     _ => true,
                 };
-                let scope = self.scopes.row(&self.plan, name, pass.pass);
-                if online {
-                    self.figures.read(&self.plan, node);
-                }
-                let series = Series::of(cluster, Some(name.as_str()));
-                for &i in &node_rules {
-                    if self
-                        .plan
-                        .node_pattern(i)
-                        .is_some_and(|p| !self.scopes.matches(scope, p))
-                    {
-                        continue;
-                    }
-                    let rule = &self.rules[i];
-                    let slot = self.plan.slot(i);
-                    pass.rule_over_node(rule, slot, series, node, &self.figures, online);
-                }
+                let row = NodeRow {
+                    name,
+                    node,
+                    online,
+                    slot,
+                };
+                table.push_node(plan, row, roster.scope(plan, slot));
             }
         }
+        for (i, rule) in rules.iter().enumerate() {
+            if !over_nodes[i] {
+                continue;
+            }
+            for (c, rows) in table.clusters.iter().enumerate() {
+                if !covers[c * rules.len() + i] {
+                    continue;
+                }
+                let cluster = views[rows.view].snapshot.cluster_id.as_str();
+                let Some(roster) = rosters.get_mut(cluster) else {
+                    continue;
+                };
+                let over = Over {
+                    rule,
+                    slot: plan.slot(i),
+                    pattern: plan.node_pattern(i),
+                    table: &table,
+                    rows,
+                    cluster,
+                };
+                pass.rule_over_nodes(&over, roster);
+            }
+        }
+        *table_rows = table.rows();
         pass.sweep();
         let mut out = pass.out;
         out.published
             .sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-        if self.pass.is_multiple_of(64) {
-            let pass_no = self.pass;
-            self.samples.retain(|_, s| pass_no - s.used < 64);
-            let active = &self.active;
-            self.by_series.retain(|_, fp| active.contains_key(fp));
-            self.scopes
-                .forget_older_than(&self.plan, pass_no.saturating_sub(63));
+        if pass_no.is_multiple_of(64) {
+            rosters.retain(|_, r| pass_no - r.seen < 64);
+            for roster in rosters.values_mut() {
+                roster.forget_series_older_than(pass_no.saturating_sub(63));
+            }
+            by_series.retain(|_, fp| active.contains_key(fp));
         }
         out
+    }
+}
+
+/// A predicted series: its key among its node's, where it is, whether the store keeps its
+/// history.
+struct Predicted<'a> {
+    key: u64,
+    cluster: &'a str,
+    node: &'a str,
+    stored: bool,
+}
+
+/// One rule over the rows of one cluster.
+struct Over<'a> {
+    rule: &'a Rule,
+    /// The rule's column.
+    slot: usize,
+    /// Its node pattern.
+    pattern: Option<usize>,
+    table: &'a FigureTable<'a>,
+    rows: &'a ClusterRows,
+    cluster: &'a str,
+}
+
+impl<'a> Over<'a> {
+    fn in_scope(&self, node_row: usize) -> bool {
+        self.pattern
+            .is_none_or(|p| self.table.in_scope(node_row, p))
+    }
+
+    fn node_series(&self, node_row: usize) -> Series<'a> {
+        Series::of(self.cluster, Some(self.table.nodes[node_row].name))
     }
 }
 
@@ -372,8 +397,12 @@ impl Pass<'_> {
             }
             _ if silent => {}
             Subject::Cluster => {
-                if let Some(v) = rule.figure.of_cluster(&view.summary) {
-                    self.check(rule, series, v);
+                // Cluster figures are never predicted (refused when the rule is written).
+                if let Some(v) = rule.figure.of_cluster(&view.summary)
+                    && let Some((op, threshold)) = rule.condition
+                    && op.holds(v, threshold)
+                {
+                    self.hold(rule, series, v);
                 }
             }
             Subject::NodeDown
@@ -385,121 +414,162 @@ impl Pass<'_> {
         false
     }
 
-    /// Evaluates one rule over one node (`series` names the cluster and the node); `figures`
-    /// are the node's, read for this evaluation when it is online, and `slot` is where the
-    /// rule's figure sits in them.
-    fn rule_over_node(
-        &mut self,
-        rule: &Rule,
-        slot: usize,
-        series: Series<'_>,
-        node: &NodeMetricsSnapshot,
-        figures: &NodeFigures,
-        online: bool,
-    ) {
+    /// Evaluates a rule over the nodes (or their mounts, disks or interfaces) of one cluster.
+    fn rule_over_nodes(&mut self, over: &Over<'_>, roster: &mut Roster) {
+        let (rule, table, rows) = (over.rule, over.table, over.rows);
+        // Whether the store keeps the history of a node, disk or interface series.
+        let stored = rule.figure.history_column().is_some();
         match rule.figure.subject() {
             Subject::NodeDown => {
-                if !online {
-                    self.hold(rule, series, 1.0);
+                for r in rows.nodes.clone() {
+                    if !table.nodes[r].online && over.in_scope(r) {
+                        self.hold(rule, over.node_series(r), 1.0);
+                    }
                 }
             }
-            _ if !online => {}
             Subject::Node => {
-                if let Some(v) = figures.node(slot) {
-                    self.check(rule, series, v);
-                }
+                let column = &table.node_column(over.slot)[rows.nodes.clone()];
+                let row = |k: usize| Some((rows.nodes.start + k, 0, stored));
+                self.over_column(over, roster, column, row, |k| {
+                    over.node_series(rows.nodes.start + k)
+                });
             }
             Subject::Mount => {
-                for (d, disk) in node.disks.iter().enumerate() {
-                    if let Some(v) = figures.mount(d, slot) {
-                        let s = Series {
-                            device: Some(&disk.device),
-                            mountpoint: Some(&disk.mount_point),
-                            ..series
-                        };
-                        self.check_with_history(rule, s, v, figures.is_primary(d));
+                let column = &table.mount_column(over.slot)[rows.mounts.clone()];
+                let mount = |k: usize| table.mounts[rows.mounts.start + k];
+                let row = |k: usize| {
+                    let m = mount(k);
+                    Some((m.node, m.mount_identity, m.primary))
+                };
+                self.over_column(over, roster, column, row, |k| {
+                    let m = mount(k);
+                    let disk = &table.nodes[m.node].node.disks[m.disk];
+                    Series {
+                        device: Some(&disk.device),
+                        mountpoint: Some(&disk.mount_point),
+                        ..over.node_series(m.node)
                     }
-                }
+                });
             }
             Subject::Disk => {
-                for (d, disk) in node.disks.iter().enumerate() {
-                    if !figures.is_first_of_device(d) {
-                        continue;
+                let column = &table.mount_column(over.slot)[rows.mounts.clone()];
+                let mount = |k: usize| table.mounts[rows.mounts.start + k];
+                let row = |k: usize| {
+                    let m = mount(k);
+                    m.first_of_device
+                        .then_some((m.node, m.disk_identity, stored))
+                };
+                self.over_column(over, roster, column, row, |k| {
+                    let m = mount(k);
+                    let disk = &table.nodes[m.node].node.disks[m.disk];
+                    Series {
+                        device: Some(&disk.device),
+                        ..over.node_series(m.node)
                     }
-                    if let Some(v) = figures.mount(d, slot) {
-                        let s = Series {
-                            device: Some(&disk.device),
-                            ..series
-                        };
-                        self.check(rule, s, v);
-                    }
-                }
+                });
             }
             Subject::Interface => {
-                for (k, interface) in node.networks.iter().enumerate() {
-                    if let Some(v) = figures.interface(k, slot) {
-                        let s = Series {
-                            device: Some(&interface.interface),
-                            ..series
-                        };
-                        self.check(rule, s, v);
+                let column = &table.interface_column(over.slot)[rows.interfaces.clone()];
+                let interface = |k: usize| table.interfaces[rows.interfaces.start + k];
+                let row = |k: usize| {
+                    let i = interface(k);
+                    Some((i.node, i.identity, stored))
+                };
+                self.over_column(over, roster, column, row, |k| {
+                    let i = interface(k);
+                    let network = &table.nodes[i.node].node.networks[i.interface];
+                    Series {
+                        device: Some(&network.interface),
+                        ..over.node_series(i.node)
                     }
-                }
+                });
             }
             // Evaluated once per cluster in rule_over_cluster.
             Subject::Cluster | Subject::AgentDown => {}
         }
     }
 
-    fn check(&mut self, rule: &Rule, series: Series<'_>, value: f64) {
-        let has_history = rule.figure.history_column().is_some() && series.mountpoint.is_none();
-        self.check_with_history(rule, series, value, has_history);
-    }
-
-    /// Compares the value now, or for a predict rule the predicted one; `stored` says whether
-    /// the store keeps this series' history (to seed the prediction after a restart).
-    fn check_with_history(&mut self, rule: &Rule, series: Series<'_>, value: f64, stored: bool) {
+    /// Compares a rule's column (the rows of one cluster) with its threshold, or for a predict
+    /// rule the values predicted from each series' samples. `row(k)` says what row `k` is: its
+    /// node row, its [`series_identity`](super::roster::series_identity) and whether the store
+    /// keeps its history (to seed the prediction after a restart); `None` for a row the rule
+    /// skips. `series(k)` names it for an alert, called only for rows that hold, so names are
+    /// read again only for them.
+    fn over_column<'a>(
+        &mut self,
+        over: &Over<'a>,
+        roster: &mut Roster,
+        column: &[f64],
+        row: impl Fn(usize) -> Option<(usize, u64, bool)>,
+        series: impl Fn(usize) -> Series<'a>,
+    ) {
+        let rule = over.rule;
         let Some((op, threshold)) = rule.condition else {
             return;
         };
-        let value = match rule.predict {
-            None => value,
-            Some(p) => {
-                let Some(v) = self.predicted(rule, series, value, p, stored) else {
-                    return;
-                };
-                v
+        match rule.predict {
+            None => {
+                for (k, &v) in column.iter().enumerate() {
+                    if holds(op, v, threshold)
+                        && let Some((node, _, _)) = row(k)
+                        && over.in_scope(node)
+                    {
+                        self.hold(rule, series(k), v);
+                    }
+                }
             }
-        };
-        if op.holds(value, threshold) {
-            self.hold(rule, series, value);
+            Some(p) => {
+                for (k, &v) in column.iter().enumerate() {
+                    if v.is_nan() {
+                        continue;
+                    }
+                    let Some((node, identity, stored)) = row(k) else {
+                        continue;
+                    };
+                    if !over.in_scope(node) {
+                        continue;
+                    }
+                    let target = Predicted {
+                        key: series_key(rule.name(), identity),
+                        cluster: over.cluster,
+                        node: over.table.nodes[node].name,
+                        stored,
+                    };
+                    let slot = roster.slot(over.table.nodes[node].slot);
+                    if let Some(predicted) = self.predicted(rule, &target, v, p, slot)
+                        && op.holds(predicted, threshold)
+                    {
+                        self.hold(rule, series(k), predicted);
+                    }
+                }
+            }
         }
     }
 
-    /// Records `current` in the series' samples and predicts its value `within` ahead.
+    /// Records `current` in the series' samples (kept in its node's slot) and predicts its
+    /// value `within` ahead.
     fn predicted(
         &mut self,
         rule: &Rule,
-        series: Series<'_>,
+        target: &Predicted<'_>,
         current: f64,
         p: super::rules::Predict,
-        stored: bool,
+        node: &mut NodeSlot,
     ) -> Option<f64> {
-        let key = series.key(rule.name());
         let lookback = p.lookback.as_secs_f64();
         let spacing = lookback / f64::from(SAMPLES_PER_LOOKBACK);
-        let s = self.samples.entry(key).or_default();
+        let s = node.samples(target.key);
         s.used = self.pass;
         s.push_if_due(self.now_secs, current, spacing);
         s.drop_before(self.now_secs - lookback);
         if !s.seeded {
             match rule.figure.history_column() {
-                Some(column) if stored => {
+                Some(column) if target.stored => {
                     if self.out.seeds.len() < MAX_SEEDS_PER_EVALUATION {
                         self.out.seeds.push(SeedRequest {
-                            key,
-                            cluster: series.cluster.to_owned(),
-                            node: series.node.unwrap_or_default().to_owned(),
+                            key: target.key,
+                            cluster: target.cluster.to_owned(),
+                            node: target.node.to_owned(),
                             column,
                             lookback: p.lookback,
                         });
@@ -533,11 +603,14 @@ impl Pass<'_> {
         {
             if value.to_bits() != r.alert.value.to_bits() {
                 let threshold = rule.condition.map(|c| c.1);
-                r.alert.annotations = rule
-                    .annotations
-                    .iter()
-                    .map(|(name, t)| (name.clone(), t.render(&r.alert.labels, value, threshold)))
-                    .collect();
+                r.alert.annotations = Arc::new(
+                    rule.annotations
+                        .iter()
+                        .map(|(name, t)| {
+                            (name.clone(), t.render(&r.alert.labels, value, threshold))
+                        })
+                        .collect(),
+                );
             }
             let now = self.now;
             r.seen = self.pass;
@@ -587,7 +660,7 @@ impl Pass<'_> {
                 r.last_held = now;
                 r.keep_firing_for = rule.keep_firing_for;
                 r.alert.value = value;
-                r.alert.annotations = annotations;
+                r.alert.annotations = Arc::new(annotations);
                 r.alert.evaluated_at = now;
                 if r.alert.state == AlertState::Pending
                     && elapsed(r.alert.active_at, now) >= rule.for_
@@ -602,8 +675,8 @@ impl Pass<'_> {
                 let alert = Alert {
                     fingerprint: fp.clone(),
                     rule: rule.name().to_owned(),
-                    labels,
-                    annotations,
+                    labels: Arc::new(labels),
+                    annotations: Arc::new(annotations),
                     state: if firing {
                         AlertState::Firing
                     } else {
@@ -662,46 +735,5 @@ impl Pass<'_> {
             self.active.remove(&fp);
             self.out.changes.remove.push(fp);
         }
-    }
-}
-
-#[cfg(test)]
-mod samples_tests {
-    use super::Samples;
-
-    /// The inline oldest/newest times agree with the points through pushes, drops and seeds.
-    fn consistent(s: &Samples) {
-        assert_eq!(s.oldest, s.points.front().map_or(f64::INFINITY, |p| p.0));
-        assert_eq!(s.newest, s.points.back().map_or(f64::NEG_INFINITY, |p| p.0));
-    }
-
-    #[test]
-    fn bounds_follow_the_points() {
-        let mut s = Samples::default();
-        consistent(&s);
-        s.push_if_due(100.0, 1.0, 10.0);
-        s.push_if_due(105.0, 2.0, 10.0);
-        assert_eq!(s.points.len(), 1, "not due 5 s after the last point");
-        s.push_if_due(110.0, 3.0, 10.0);
-        assert_eq!(s.points.len(), 2);
-        consistent(&s);
-        s.push_older(&[(80.0, 0.0), (90.0, 0.5), (100.0, 9.0)]);
-        assert_eq!(
-            s.points.iter().map(|p| p.0).collect::<Vec<_>>(),
-            [80.0, 90.0, 100.0, 110.0],
-            "only points older than the first are put in front"
-        );
-        consistent(&s);
-        s.drop_before(95.0);
-        assert_eq!(s.points.len(), 2);
-        consistent(&s);
-        s.drop_before(1000.0);
-        assert!(s.points.is_empty());
-        consistent(&s);
-        s.push_if_due(1000.0, 1.0, 10.0);
-        consistent(&s);
-        let mut empty = Samples::default();
-        empty.push_older(&[(1.0, 1.0), (2.0, 2.0)]);
-        consistent(&empty);
     }
 }

@@ -49,7 +49,10 @@ pub(crate) mod metrics;
 pub mod notify;
 mod plan;
 pub mod predict;
+mod roster;
 pub mod rules;
+mod samples;
+mod table;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -360,12 +363,12 @@ impl Alerting {
                         .iter()
                         .map(|p| (p.timestamp.timestamp() as f64, p.figures()[seed.column]))
                         .collect();
-                    self.engine.lock().seed(seed.key, &points);
+                    self.engine.lock().seed(&seed, &points);
                 }
                 Err(e) => {
                     self.stats.store_errors.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(error = %e, "reading history for a prediction failed");
-                    self.engine.lock().seed_none(seed.key);
+                    self.engine.lock().seed_none(&seed);
                 }
             }
         }

@@ -238,8 +238,8 @@ mod tests {
         Alert {
             fingerprint: atlhyper_model::fingerprint(&labels),
             rule: labels["alertname"].clone(),
-            labels,
-            annotations: Labels::new(),
+            labels: labels.into(),
+            annotations: Default::default(),
             state,
             value: 1.0,
             active_at: at,

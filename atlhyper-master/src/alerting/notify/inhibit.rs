@@ -119,8 +119,8 @@ mod tests {
         Alert {
             fingerprint: atlhyper_model::fingerprint(&labels),
             rule: labels.get("alertname").cloned().unwrap_or_default(),
-            labels,
-            annotations: Labels::new(),
+            labels: labels.into(),
+            annotations: Default::default(),
             state: AlertState::Firing,
             value: 1.0,
             active_at: now,

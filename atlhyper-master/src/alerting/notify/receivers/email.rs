@@ -97,12 +97,12 @@ impl Email {
                 alert.name()
             );
             let _ = writeln!(text, "Labels:");
-            for (k, v) in &alert.labels {
+            for (k, v) in alert.labels.iter() {
                 let _ = writeln!(text, "  {k} = {v}");
             }
             if !alert.annotations.is_empty() {
                 let _ = writeln!(text, "Annotations:");
-                for (k, v) in &alert.annotations {
+                for (k, v) in alert.annotations.iter() {
                     let _ = writeln!(text, "  {k} = {v}");
                 }
             }

@@ -54,12 +54,12 @@ impl Notification {
 
     /// Labels every alert has with the same value.
     pub fn common_labels(&self) -> Labels {
-        common(self.alerts.iter().map(|a| &a.labels))
+        common(self.alerts.iter().map(|a| &*a.labels))
     }
 
     /// Annotations every alert has with the same value.
     pub fn common_annotations(&self) -> Labels {
-        common(self.alerts.iter().map(|a| &a.annotations))
+        common(self.alerts.iter().map(|a| &*a.annotations))
     }
 
     /// A one-line title: `[FIRING:3] NodeDown (cluster=c1)`: the group's labels, or where the

@@ -165,8 +165,8 @@ mod tests {
         Alert {
             fingerprint: atlhyper_model::fingerprint(&labels),
             rule: "NodeDown".into(),
-            annotations: [("summary".to_owned(), format!("{node} is down"))].into(),
-            labels,
+            annotations: Labels::from([("summary".to_owned(), format!("{node} is down"))]).into(),
+            labels: labels.into(),
             state,
             value: 0.0,
             active_at: start,
