@@ -168,7 +168,14 @@ pub async fn up(
         Arc::new(dispatcher.clone()),
         atlhyper_master::alerting::AlertSettings::default(),
     );
-    let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
+    let master = Master::with_alerting(
+        config,
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        alerting,
+    )
+    .with_audit_log(store);
     master.set_notifications(dispatcher);
     let master_run = run_master(master, master_listener, stopped(&stop));
     parts.spawn(async move { ("master", master_run.await.map_err(|e| e.to_string())) });

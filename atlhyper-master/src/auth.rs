@@ -240,6 +240,12 @@ impl Tokens {
             .map(|i| (Role::Viewer, set.viewers[i].1.clone()))
     }
 
+    /// Whether readers need no token (no viewer or operator tokens and no token file).
+    pub(crate) fn readers_open(&self) -> bool {
+        let set = self.set();
+        !set.from_file && set.viewers.is_empty() && set.operators.is_empty()
+    }
+
     /// What a reader request may do: its token's role, or operator when the master is open (no
     /// viewer or operator tokens and no token file: everything is allowed). `None` without a known
     /// token.
@@ -380,6 +386,20 @@ pub(crate) async fn role_guard(
     }
 }
 
+/// Middleware letting only operators through, whatever the method (routes that only read, but
+/// read what viewers must not see: the audit log). Install with
+/// `.route_layer(from_fn_with_state(tokens, operator_guard))`.
+pub(crate) async fn operator_guard(
+    State(tokens): State<Arc<Tokens>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokens.require(request.headers(), Role::Operator) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +463,8 @@ mod tests {
             .unwrap()
             .remove(0);
         let cert = ClientCertificate(Arc::new(der));
+        // What the audit log names it by.
+        assert_eq!(cert.subject(), "CN=a");
         let t = tokens();
         // Instead of a token: the claim must be a name of the certificate.
         let alone = |claim| t.agent_identity(&HeaderMap::new(), Some(&cert), &[claim]);

@@ -131,6 +131,7 @@
 
 mod admission;
 pub mod alerting;
+mod audit;
 mod auth;
 mod cli;
 mod commands;
@@ -285,6 +286,7 @@ trait Store:
     + atlhyper_store::AgentRegistry
     + atlhyper_store::AlertStore
     + atlhyper_store::NotifyStore
+    + atlhyper_store::AuditLog
 {
 }
 
@@ -294,6 +296,7 @@ impl<T> Store for T where
         + atlhyper_store::AgentRegistry
         + atlhyper_store::AlertStore
         + atlhyper_store::NotifyStore
+        + atlhyper_store::AuditLog
 {
 }
 
@@ -314,7 +317,14 @@ async fn serve_store<S: Store>(
     let settings = args.alerting.to_settings()?;
     let dispatcher = alerting::notify::Dispatcher::start(notify, store.clone()).await?;
     let alerting = alerting::Alerting::new(store.clone(), Arc::new(dispatcher.clone()), settings);
-    let master = Master::with_alerting(config, store.clone(), store.clone(), store, alerting);
+    let master = Master::with_alerting(
+        config,
+        store.clone(),
+        store.clone(),
+        store.clone(),
+        alerting,
+    )
+    .with_audit_log(store);
     master.set_notifications(dispatcher);
     run_master(master, listener, shutdown).await
 }

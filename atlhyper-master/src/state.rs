@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use atlhyper_model::{ClusterSnapshot, LivenessChanges, NodeState, NodeStatus};
-use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, StoreError};
+use atlhyper_store::{
+    AgentRegistry, AuditLog, CommandQueue, MemoryStore, MetricsStore, StoreError,
+};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -38,6 +40,8 @@ pub struct Master {
     pub(crate) metrics: Arc<dyn MetricsStore>,
     pub(crate) commands: Arc<dyn CommandQueue>,
     pub(crate) agents: Arc<dyn AgentRegistry>,
+    /// Where every write through the API is recorded ([`crate::audit`]).
+    pub(crate) audit: Arc<dyn AuditLog>,
     /// Requests waiting for a command's result.
     pub(crate) waiters: Arc<ResultWaiters>,
     /// Commands kept in memory only (the observe detail queries).
@@ -102,6 +106,7 @@ impl Master {
             metrics,
             commands,
             agents,
+            audit: Arc::new(MemoryStore::new()),
             waiters: Arc::default(),
             transient: Arc::default(),
             stats: Arc::default(),
@@ -109,6 +114,13 @@ impl Master {
             node_liveness: Arc::default(),
             shutdown: CancellationToken::new(),
         }
+    }
+
+    /// This master with its audit log in `log` (the constructors keep it in memory; the
+    /// binaries pass their store, so the log survives a restart).
+    pub fn with_audit_log(mut self, log: Arc<dyn AuditLog>) -> Self {
+        self.audit = log;
+        self
     }
 
     /// The configuration.

@@ -122,6 +122,21 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX notification_at ON notification (at);
     "#,
+    // 2: the audit log of operator writes (the SQLite engine's version 5).
+    r#"
+    CREATE TABLE audit (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        source TEXT NOT NULL,
+        action TEXT COLLATE "C" NOT NULL,
+        target TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit (at);
+    CREATE INDEX audit_action ON audit (action, at);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -129,6 +144,8 @@ const MIGRATIONS: &[&str] = &[
 /// Version 1: the tables of the SQLite engine's version 4 (see [`crate::SCHEMA_VERSION`]), with
 /// `history` range-partitioned by day on `ts` (nanoseconds): one partition per UTC day,
 /// `history_pYYYYMMDD`, created by the first write of a point of that day.
+///
+/// Version 2: the `audit` table of the SQLite engine's version 5.
 pub const PG_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Creates the version table if missing, refuses a newer schema, runs what is missing.

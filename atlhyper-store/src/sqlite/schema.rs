@@ -130,11 +130,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX notification_at ON notification (at);
     ",
+    // 5: the audit log of operator writes.
+    "
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        source TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit (at);
+    CREATE INDEX audit_action ON audit (action, at);
+    ",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 ///
-/// Layout (version 4):
+/// Layout (version 5):
 /// - `node`: one integer id per (cluster, node), unique on (cluster_id, node_name). History rows
 ///   carry the id instead of two strings.
 /// - `latest`: the latest snapshot per node, as JSON, with its timestamp.
@@ -154,6 +169,8 @@ const MIGRATIONS: &[&str] = &[
 ///   arrays) and when; the notification de-duplication survives a restart through it.
 /// - `notification` (version 4): the delivery log, indexed by time for the newest-first listing
 ///   and the prune.
+/// - `audit` (version 5): the audit log, one row per operator write; the rowid keeps the order
+///   of equal times; indexed by time (listing, prune) and by action.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Refuses a file that is not ours or is newer, switches to WAL and migrates.

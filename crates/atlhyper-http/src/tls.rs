@@ -335,4 +335,13 @@ impl ClientCertificate {
         };
         cert.verify_is_valid_for_subject_name(&server_name).is_ok()
     }
+
+    /// The certificate's subject as RFC 4514 text (`CN=agent-a, O=Ops`); empty when it has
+    /// none, `?` when the certificate does not parse (it was verified, so it does).
+    pub fn subject(&self) -> String {
+        match x509_parser::parse_x509_certificate(&self.0) {
+            Ok((_, cert)) => cert.subject().to_string(),
+            Err(_) => "?".to_owned(),
+        }
+    }
 }
