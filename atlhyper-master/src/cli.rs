@@ -148,7 +148,7 @@ pub struct MasterArgs {
     pub tls_key: Option<PathBuf>,
     /// PEM CA bundle: every client must present a certificate signed by it (agents with
     /// --client-cert; an agent certificate naming a cluster id among its DNS names speaks for
-    /// that cluster).
+    /// that cluster). Re-read every 5 s: a changed bundle applies from the next handshake.
     #[arg(long, env = "MASTER_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
     #[command(flatten)]

@@ -480,3 +480,78 @@ async fn client_certificates_are_required_and_name_the_cluster() {
     }
     server.stop().await;
 }
+
+/// Polls `check` until it holds; fails naming `what` after [`BOUND`].
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + BOUND;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {BOUND:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_client_ca_applies_from_the_next_handshake() {
+    let logs = Logs::default();
+    let _guard = logs.install();
+    let ca = TestCa::new("server CA");
+    let old_agents = TestCa::new("agent CA 2026");
+    let new_agents = TestCa::new("agent CA 2027");
+    let server = Server::start(
+        &ca.server(&[NAME], Validity::Current),
+        Some(&old_agents),
+        BOUND,
+    )
+    .await;
+    // A fresh connection (a new handshake) per request, with the client certificate of `issuer`.
+    let with_cert_of = |issuer: &TestCa| {
+        let leaf = issuer.client(&["cluster-a"], Validity::Current);
+        let pem = format!("{}\n{}", leaf.cert, leaf.key);
+        client(&ca, server.addr)
+            .identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    let (old, new) = (with_cert_of(&old_agents), with_cert_of(&new_agents));
+    let url = server.url("/client");
+    assert_eq!(
+        old.get(&url).send().await.unwrap().text().await.unwrap(),
+        "cluster-a"
+    );
+    assert!(
+        new.get(&url).send().await.is_err(),
+        "an unknown CA before the rotation"
+    );
+
+    // The rotation: both CAs while agents move over, then the new one alone.
+    let path = server.file("client-ca.crt");
+    let both = format!("{}\n{}", old_agents.cert_pem(), new_agents.cert_pem());
+    write_atomically(&path, both.as_bytes());
+    eventually("the new CA is taken without a restart", || async {
+        new.get(&url).send().await.is_ok()
+    })
+    .await;
+    assert!(old.get(&url).send().await.is_ok(), "both CAs at once");
+    // A garbled bundle changes nothing.
+    write_atomically(&path, b"-----BEGIN CERTIFICATE-----\nnot base64\n");
+    logs.wait_for("TLS certificate not reloaded").await;
+    assert!(
+        old.get(&url).send().await.is_ok(),
+        "the bundle in force stays"
+    );
+    write_atomically(&path, new_agents.cert_pem().as_bytes());
+    eventually("the old CA is refused once the bundle drops it", || async {
+        old.get(&url).send().await.is_err()
+    })
+    .await;
+    assert_eq!(
+        new.get(&url).send().await.unwrap().text().await.unwrap(),
+        "cluster-a"
+    );
+    server.stop().await;
+}
