@@ -164,7 +164,8 @@ use atlhyper_store::SqliteStore;
 pub use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use cli::{MasterArgs, parse_listen_arg};
 pub use config::{
-    ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_rate_limit, parse_token_list,
+    ClientCertMode, ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_rate_limit,
+    parse_token_list,
 };
 pub use error::{ApiError, MasterError};
 pub use hub::DataHub;

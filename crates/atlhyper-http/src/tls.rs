@@ -41,6 +41,10 @@ pub struct TlsSettings {
     /// PEM CA bundle: when set, every client must present a certificate signed by one of these
     /// CAs. Re-read like the certificate: a changed bundle applies from the next handshake.
     pub client_ca: Option<PathBuf>,
+    /// With [`Self::client_ca`]: let clients without a certificate through the handshake (a
+    /// certificate that is presented must still verify), so the application decides which
+    /// routes need one. `false` (the default): every client must present one.
+    pub client_cert_optional: bool,
     /// How often the certificate and key files are looked at for a change.
     pub reload_interval: Duration,
 }
@@ -52,6 +56,7 @@ impl TlsSettings {
             cert,
             key,
             client_ca: None,
+            client_cert_optional: false,
             reload_interval: DEFAULT_RELOAD_INTERVAL,
         }
     }
@@ -241,9 +246,12 @@ fn server_config(
             for cert in parse_certificates(path, pem)? {
                 roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                .build()
-                .map_err(|e| ca_error(e.to_string()))?;
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+            if settings.client_cert_optional {
+                verifier = verifier.allow_unauthenticated();
+            }
+            let verifier = verifier.build().map_err(|e| ca_error(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
     };

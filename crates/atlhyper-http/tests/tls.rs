@@ -79,10 +79,21 @@ impl Server {
     /// A server with `leaf` as its certificate; `/peer` answers "ok", `/client` the cluster its
     /// client certificate names (or "none").
     async fn start(leaf: &CertPem, client_ca: Option<&TestCa>, header_timeout: Duration) -> Self {
+        Self::start_with(leaf, client_ca, false, header_timeout).await
+    }
+
+    /// [`Self::start`], letting clients without a certificate through when `optional`.
+    async fn start_with(
+        leaf: &CertPem,
+        client_ca: Option<&TestCa>,
+        optional: bool,
+        header_timeout: Duration,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = leaf.write(dir.path(), "tls");
         let mut settings = TlsSettings::new(cert, key);
         settings.client_ca = client_ca.map(|ca| ca.write(dir.path(), "client-ca"));
+        settings.client_cert_optional = optional;
         settings.reload_interval = Duration::from_millis(50);
         let tls = ServerTls::load(settings).expect("the test certificate loads");
         let router = Router::new().route("/peer", get(|| async { "ok" })).route(
@@ -551,6 +562,44 @@ async fn a_rotated_client_ca_applies_from_the_next_handshake() {
     .await;
     assert_eq!(
         new.get(&url).send().await.unwrap().text().await.unwrap(),
+        "cluster-a"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn optional_client_certificates_let_clients_without_one_through() {
+    let ca = TestCa::new("server CA");
+    let agents = TestCa::new("agent CA");
+    let server = Server::start_with(
+        &ca.server(&[NAME], Validity::Current),
+        Some(&agents),
+        true,
+        BOUND,
+    )
+    .await;
+    let url = server.url("/client");
+    // Without a certificate: through, and the application sees none (it decides).
+    let plain = client(&ca, server.addr).build().unwrap();
+    assert_eq!(
+        plain.get(&url).send().await.unwrap().text().await.unwrap(),
+        "none"
+    );
+    // One that is presented must still verify.
+    let with = |leaf: CertPem| {
+        let pem = format!("{}\n{}", leaf.cert, leaf.key);
+        client(&ca, server.addr)
+            .identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let stranger = with(TestCa::new("stranger").client(&["cluster-a"], Validity::Current));
+    assert!(stranger.get(&url).send().await.is_err(), "an unknown CA");
+    let expired = with(agents.client(&["cluster-a"], Validity::Expired));
+    assert!(expired.get(&url).send().await.is_err(), "an expired one");
+    let agent = with(agents.client(&["cluster-a"], Validity::Current));
+    assert_eq!(
+        agent.get(&url).send().await.unwrap().text().await.unwrap(),
         "cluster-a"
     );
     server.stop().await;
