@@ -45,7 +45,8 @@
 //! `GET /api/v2/node-metrics/{node}/history?cluster_id=&hours=`,
 //! `POST /api/v2/commands`, `GET /api/v2/commands[/{id}]`; `GET /health`, `GET /metrics`
 //! (Prometheus text) and the dashboard at `/`; the operator side also
-//! `DELETE /api/v2/clusters/{id}` and `DELETE /api/v2/clusters/{id}/nodes/{node}`.
+//! `DELETE /api/v2/clusters/{id}` and `DELETE /api/v2/clusters/{id}/nodes/{node}`, and reads
+//! `GET /api/v2/audit?from=&to=&action=&limit=` (the audit log of every write).
 //! The observe routes, `GET /api/v2/clusters` and `GET /api/v2/node-metrics/{node}/history`
 //! answer in the AtlHyper v3 shapes ([`v3`]) unless asked `?format=v2`.
 //!
@@ -108,6 +109,9 @@
 //! never open. With `MASTER_TLS_CLIENT_CA` an agent's client certificate identifies it (the
 //! claimed cluster id must be one of its DNS names), instead of a token or next to one. Reader tokens (viewer, operator) guard
 //! the API and `/metrics`. Tokens are compared in constant time and never logged or printed.
+//! `MASTER_TLS_CLIENT_CERT_MODE=agents` asks the certificate of agents only: readers keep their
+//! tokens. Every write through the API, refused ones included, is recorded in the audit log
+//! (time, token name, client address, action, target, status) through the store.
 //! Without agent tokens, or without reader tokens, the master is *open*: [`run_master`] and
 //! [`run_from_args`] refuse to serve it on anything but a loopback address, and it answers only
 //! requests naming a loopback host (`localhost`, `127.0.0.1`, `[::1]`, any port; else 421, against
