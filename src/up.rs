@@ -175,7 +175,8 @@ pub async fn up(
         store.clone(),
         alerting,
     )
-    .with_series_store(store);
+    .with_series_store(store.clone())
+    .with_audit_log(store);
     master.set_notifications(dispatcher);
     let master_run = run_master(master, master_listener, stopped(&stop));
     parts.spawn(async move { ("master", master_run.await.map_err(|e| e.to_string())) });

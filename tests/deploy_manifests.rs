@@ -2,7 +2,9 @@
 //! checked field by field against what the issue and the binaries require), the Dockerfiles (stages,
 //! non-root user, exec-form entrypoint of a binary that exists), the systemd units (and
 //! `systemd-analyze verify` where it is installed), and that every environment variable the deploy
-//! files set is one the binaries actually read.
+//! files set is one the binaries actually read. The TLS overlay (deploy/k8s/tls) is rendered by
+//! applying its JSON patches to the base and checked against its cert-manager certificates; the
+//! systemd TLS drop-ins against the credentials they load.
 //!
 //! The Prometheus Operator objects (deploy/k8s/monitoring) are checked against the
 //! monitoring.coreos.com/v1 schemas here and in `.ci/run` (e2e/monitoring-crds.mjs); the schema
@@ -1150,4 +1152,249 @@ fn documented_master_defaults_are_the_binarys() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// What cert-manager writes into a Certificate's Secret.
+const CERT_MANAGER_KEYS: [&str; 3] = ["tls.crt", "tls.key", "ca.crt"];
+
+/// The variables that name a PEM file a binary reads.
+fn is_pem_setting(name: &str) -> bool {
+    [
+        "_TLS_CERT",
+        "_TLS_KEY",
+        "_TLS_CLIENT_CA",
+        "_CA_FILE",
+        "_CLIENT_CERT",
+        "_CLIENT_KEY",
+    ]
+    .iter()
+    .any(|suffix| name.ends_with(suffix))
+}
+
+/// The host of a `scheme://host:port` URL.
+fn url_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap_or(rest);
+    host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
+}
+
+/// deploy/k8s/tls: the base manifests with the overlay's JSON patches applied (as kustomize
+/// does, RFC 6902, `test` operations included), checked against the certificates of
+/// certificates.yaml and what the binaries read: every PEM path lies in a read-only mount of
+/// a Secret cert-manager fills, under a key it writes; every variable is read by its binary;
+/// the URLs the clients are given name hosts the server certificates cover; the agent's client
+/// certificate names the cluster id the agent sends.
+#[test]
+fn tls_overlay_mounts_the_certificates_the_binaries_read() {
+    let dir = root().join("deploy/k8s/tls");
+    let kustomization: Value =
+        serde_norway::from_str(&read(&dir.join("kustomization.yaml"))).expect("kustomization");
+    let resources: BTreeSet<&str> = seq_at(&kustomization, "resources")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(resources, BTreeSet::from(["../", "certificates.yaml"]));
+
+    // The certificates: Secret name -> (DNS names, usages), and the issuers they use.
+    let text = read(&dir.join("certificates.yaml"));
+    let docs: Vec<Value> = serde_norway::Deserializer::from_str(&text)
+        .map(|de| Value::deserialize(de).expect("certificates.yaml"))
+        .collect();
+    let issuers: BTreeSet<&str> = docs
+        .iter()
+        .filter(|d| str_at(d, "kind") == "Issuer")
+        .map(|d| str_at(d, "metadata.name"))
+        .collect();
+    let mut certs: BTreeMap<&str, (Vec<&str>, Vec<&str>)> = BTreeMap::new();
+    for d in docs.iter().filter(|d| str_at(d, "kind") == "Certificate") {
+        assert_eq!(str_at(d, "apiVersion"), "cert-manager.io/v1");
+        let issuer = str_at(d, "spec.issuerRef.name");
+        assert!(issuers.contains(issuer), "issuer {issuer} is defined");
+        let strings = |path| -> Vec<&str> {
+            at(d, path)
+                .and_then(Value::as_sequence)
+                .map(|s| s.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default()
+        };
+        certs.insert(
+            str_at(d, "spec.secretName"),
+            (strings("spec.dnsNames"), strings("spec.usages")),
+        );
+    }
+    let names_of = |secret: &str| &certs.get(secret).unwrap_or_else(|| panic!("{secret}")).0;
+    let usages_of = |secret: &str| &certs[secret].1;
+
+    // Apply the overlay to the base workloads.
+    let base = k8s_docs();
+    let mut rendered: BTreeMap<String, Value> = BTreeMap::new();
+    for p in seq_at(&kustomization, "patches") {
+        let (kind, name) = (str_at(p, "target.kind"), str_at(p, "target.name"));
+        let mut doc = serde_json::to_value(find(&base, kind, name)).expect("as JSON");
+        let ops: Value = serde_norway::from_str(str_at(p, "patch")).expect("patch YAML");
+        let ops: json_patch::Patch =
+            serde_json::from_value(serde_json::to_value(ops).expect("as JSON"))
+                .unwrap_or_else(|e| panic!("{kind}/{name}: not a JSON patch: {e}"));
+        json_patch::patch(&mut doc, &ops)
+            .unwrap_or_else(|e| panic!("{kind}/{name}: the patch does not apply: {e}"));
+        rendered.insert(name.to_owned(), serde_json::from_value(doc).expect("back"));
+    }
+    assert_eq!(rendered.len(), 3, "master, agent and daemon are patched");
+
+    let mut sources: BTreeMap<&str, String> = BTreeMap::new();
+    let mut checked = 0;
+    for (name, workload) in &rendered {
+        let (bin, krate) = match name.as_str() {
+            "atlhyper-master" => ("atlhyper-master", "atlhyper-master"),
+            "atlhyper-agent" => ("atlhyper-agent", "atlhyper-agent"),
+            "atlhyper-metrics" => ("atlhyper-metrics", "atlhyper-agent"),
+            other => panic!("unexpected workload {other}"),
+        };
+        let c = container(workload, bin);
+        // Volume name -> (Secret, keys it is limited to).
+        let mut secrets: BTreeMap<&str, (&str, BTreeMap<&str, &str>)> = BTreeMap::new();
+        for v in seq_at(workload, "spec.template.spec.volumes") {
+            if let Some(secret) = at(v, "secret.secretName").and_then(Value::as_str) {
+                let items = at(v, "secret.items")
+                    .and_then(Value::as_sequence)
+                    .map(|items| {
+                        items
+                            .iter()
+                            .map(|i| (str_at(i, "path"), str_at(i, "key")))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                secrets.insert(str_at(v, "name"), (secret, items));
+            }
+        }
+        let source = sources.entry(krate).or_insert_with(|| crate_source(krate));
+        for (var, entry) in env(c) {
+            if !is_pem_setting(&var) {
+                continue;
+            }
+            checked += 1;
+            assert!(source.contains(&format!("\"{var}\"")), "{bin} reads {var}");
+            let path = str_at(&entry, "value");
+            let mount = seq_at(c, "volumeMounts")
+                .iter()
+                .find(|m| path.starts_with(&format!("{}/", str_at(m, "mountPath"))))
+                .unwrap_or_else(|| panic!("{bin}: {var}={path} is in no mount"));
+            assert!(
+                bool_at(mount, "readOnly"),
+                "{bin}: {path} mounted read-only"
+            );
+            let file = &path[str_at(mount, "mountPath").len() + 1..];
+            let (secret, items) = secrets
+                .get(str_at(mount, "name"))
+                .unwrap_or_else(|| panic!("{bin}: {var} is not on a Secret volume"));
+            let key = if items.is_empty() {
+                file
+            } else {
+                items
+                    .get(file)
+                    .unwrap_or_else(|| panic!("{bin}: {file} is not among the volume's items"))
+            };
+            assert!(
+                CERT_MANAGER_KEYS.contains(&key),
+                "{bin}: {var} reads key {key} of {secret}, which cert-manager does not write"
+            );
+            names_of(secret);
+            let wanted = if var.ends_with("_CLIENT_CERT") || var.ends_with("_CLIENT_KEY") {
+                "client auth"
+            } else {
+                "server auth"
+            };
+            if !key.starts_with("ca") {
+                assert!(
+                    usages_of(secret).contains(&wanted),
+                    "{bin}: {var} uses {secret}, a certificate for {wanted}"
+                );
+            }
+        }
+    }
+    assert!(checked >= 9, "PEM settings checked: {checked}");
+
+    // The clients are sent to hosts the server certificates name, over https.
+    let agent = env(container(&rendered["atlhyper-agent"], "atlhyper-agent"));
+    let master_url = env_value(&agent, "AGENT_MASTER_URL");
+    assert!(master_url.starts_with("https://"), "{master_url}");
+    assert!(names_of("atlhyper-master-tls").contains(&url_host(master_url)));
+    let daemon = env(container(&rendered["atlhyper-metrics"], "atlhyper-metrics"));
+    let agent_addr = env_value(&daemon, "METRICS_AGENT_ADDR");
+    assert!(agent_addr.starts_with("https://"), "{agent_addr}");
+    assert!(names_of("atlhyper-agent-tls").contains(&url_host(agent_addr)));
+    // The agent's client certificate names the cluster id it sends (from the settings).
+    let base_kustomization = base
+        .iter()
+        .map(|(_, d)| d)
+        .find(|d| d.get("kind").and_then(Value::as_str) == Some("Kustomization"))
+        .expect("deploy/k8s/kustomization.yaml");
+    let cluster_id = seq_at(base_kustomization, "configMapGenerator")
+        .iter()
+        .filter(|g| str_at(g, "name") == "atlhyper-settings")
+        .flat_map(|g| seq_at(g, "literals"))
+        .filter_map(Value::as_str)
+        .find_map(|l| l.strip_prefix("cluster-id="))
+        .expect("cluster-id in atlhyper-settings");
+    assert_eq!(
+        names_of("atlhyper-agent-client"),
+        &[cluster_id],
+        "the master maps the client certificate's DNS name to the cluster"
+    );
+    // Probes: the kubelet has no client certificate for a master that requires one, and
+    // speaks HTTPS to the agent's TLS receiver.
+    let master = container(&rendered["atlhyper-master"], "atlhyper-master");
+    for probe in ["readinessProbe", "livenessProbe"] {
+        assert!(at(master, &format!("{probe}.httpGet")).is_none(), "{probe}");
+        assert!(
+            at(master, &format!("{probe}.tcpSocket")).is_some(),
+            "{probe}"
+        );
+        let agent = container(&rendered["atlhyper-agent"], "atlhyper-agent");
+        assert_eq!(str_at(agent, &format!("{probe}.httpGet.scheme")), "HTTPS");
+    }
+}
+
+/// The systemd TLS drop-ins: every `Environment=VAR=%d/NAME` has its `LoadCredential=NAME:`, and
+/// the binary of the unit reads VAR.
+#[test]
+fn systemd_tls_drop_ins_load_every_credential_they_name() {
+    let dir = root().join("deploy/systemd/tls");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("deploy/systemd/tls")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "drop-ins: {files:?}");
+    let mut checked = 0;
+    for file in files {
+        let stem = file.file_name().unwrap().to_string_lossy().into_owned();
+        let bin = stem.strip_suffix("-tls.conf").expect("atlhyper-*-tls.conf");
+        let krate = if bin == "atlhyper-metrics" {
+            "atlhyper-agent"
+        } else {
+            bin
+        };
+        let source = crate_source(krate);
+        let unit = unit_file(&read(&file));
+        let service = &unit["Service"];
+        let loaded: BTreeSet<&str> = service["LoadCredential"]
+            .iter()
+            .map(|l| l.split_once(':').expect("NAME:PATH").0)
+            .collect();
+        for setting in &service["Environment"] {
+            let (var, value) = setting.split_once('=').expect("VAR=VALUE");
+            assert!(
+                source.contains(&format!("\"{var}\"")),
+                "{stem}: {bin} reads {var}"
+            );
+            if let Some(credential) = value.strip_prefix("%d/") {
+                assert!(
+                    loaded.contains(credential),
+                    "{stem}: {var} names credential {credential}, never loaded"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 6, "credentials checked: {checked}");
 }

@@ -211,6 +211,8 @@ fn routes() -> Vec<Route> {
             "/api/v2/commands/does-not-exist",
             Role::Viewer,
         ),
+        // A read for operators only: a viewer token gets 403.
+        r("/api/v2/audit", "GET", "/api/v2/audit", Role::Operator),
         // Operator deletes, aimed at what does not exist (the right token gets 404).
         r(
             "/api/v2/clusters/{id}/nodes/{node}",

@@ -473,3 +473,81 @@ fn out_of_descriptors_the_tls_accept_loop_backs_off_and_recovers() {
     );
     agent.assert_no_panic();
 }
+
+/// `MASTER_TLS_CLIENT_CERT_MODE=agents`: the agent routes need a certificate of the client CA,
+/// readers keep their bearer tokens and the probes need no certificate.
+#[test]
+fn agents_only_client_certificates_leave_readers_on_tokens() {
+    let _serial = serial();
+    if !curl_here() {
+        return;
+    }
+    const VIEWER: &str = "viewer-secret-0123456789";
+    let pki = Pki::new("tls-agents-only");
+    let clients = TestCa::new("agent CA");
+    let client_ca = clients.write(&pki.dir.0, "client-ca");
+    let (agent_cert, agent_key) = clients
+        .client(&["fault-tls"], Validity::Current)
+        .write(&pki.dir.0, "agent-client");
+    let (stranger_cert, stranger_key) = TestCa::new("stranger")
+        .client(&["fault-tls"], Validity::Current)
+        .write(&pki.dir.0, "stranger-client");
+    let master_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let master = Proc::spawn(
+        "atlhyper-master",
+        &bins().master,
+        &[
+            ("MASTER_LISTEN_ADDR", master_addr.to_string()),
+            (
+                "MASTER_DB_PATH",
+                pki.dir.0.join("atlhyper.db").display().to_string(),
+            ),
+            ("MASTER_TLS_CERT", pki.cert.display().to_string()),
+            ("MASTER_TLS_KEY", pki.key.display().to_string()),
+            ("MASTER_TLS_CLIENT_CA", client_ca.display().to_string()),
+            ("MASTER_TLS_CLIENT_CERT_MODE", "agents".to_owned()),
+            ("MASTER_VIEWER_TOKEN", VIEWER.to_owned()),
+            (
+                "MASTER_OPERATOR_TOKEN",
+                "operator-secret-0123456789".to_owned(),
+            ),
+        ],
+        &pki.dir.0,
+    );
+    // The probe's view: /health without a client certificate.
+    wait_healthy_tls(master_addr, &pki.ca_file, &master);
+    let base = format!("https://{master_addr}");
+    let bearer = format!("Bearer {VIEWER}");
+    let (code, text, _) = curl(
+        &format!("{base}/api/v2/clusters"),
+        &pki.ca_file,
+        &[("Authorization", &bearer)],
+        None,
+    );
+    assert_eq!(code, 200, "a viewer token without a certificate: {text}");
+    let heartbeat = br#"{"cluster_id":"fault-tls","timestamp":"2026-11-30T10:30:00Z"}"#;
+    let json = [
+        ("Content-Type", "application/json"),
+        ("X-Cluster-ID", "fault-tls"),
+    ];
+    let beat = |client: Option<(&Path, &Path)>| {
+        curl_as(
+            &format!("{base}/agent/heartbeat"),
+            &pki.ca_file,
+            client,
+            &json,
+            Some(heartbeat),
+        )
+    };
+    let (code, text, _) = beat(None);
+    assert_eq!(code, 401, "an agent route without a certificate: {text}");
+    assert!(text.contains("client certificate"), "{text}");
+    let (code, _, err) = beat(Some((stranger_cert.as_path(), stranger_key.as_path())));
+    assert_eq!(
+        code, 0,
+        "a certificate of another CA is refused in the handshake"
+    );
+    eprintln!("curl with a stranger's certificate: {}", err.trim());
+    let (code, text, _) = beat(Some((agent_cert.as_path(), agent_key.as_path())));
+    assert_eq!(code, 200, "the agent's certificate: {text}");
+}

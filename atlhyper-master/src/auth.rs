@@ -58,6 +58,8 @@ pub(crate) struct Tokens {
     /// Why the last reload failed, so a file that stays broken is reported once, not every few
     /// seconds.
     last_error: parking_lot::Mutex<Option<String>>,
+    /// Agents must present a client certificate (`--tls-client-ca`, either mode).
+    agents_need_certificate: bool,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -172,6 +174,7 @@ impl Tokens {
             file,
             current: RwLock::new((Vec::new(), Arc::new(set))),
             last_error: parking_lot::Mutex::new(None),
+            agents_need_certificate: config.agents_need_certificates(),
         }
     }
 
@@ -240,6 +243,12 @@ impl Tokens {
             .map(|i| (Role::Viewer, set.viewers[i].1.clone()))
     }
 
+    /// Whether readers need no token (no viewer or operator tokens and no token file).
+    pub(crate) fn readers_open(&self) -> bool {
+        let set = self.set();
+        !set.from_file && set.viewers.is_empty() && set.operators.is_empty()
+    }
+
     /// What a reader request may do: its token's role, or operator when the master is open (no
     /// viewer or operator tokens and no token file: everything is allowed). `None` without a known
     /// token.
@@ -269,6 +278,13 @@ impl Tokens {
         cert: Option<&ClientCertificate>,
         claimed: &[Option<&str>],
     ) -> Result<String, ApiError> {
+        // In the agents-only mode the handshake let it through without one; in mode `all` it
+        // cannot get here without one.
+        if cert.is_none() && self.agents_need_certificate {
+            return Err(ApiError::unauthorized(
+                "agents must present a client certificate of this master's client CA",
+            ));
+        }
         let claims: Vec<&str> = claimed
             .iter()
             .flatten()
@@ -380,6 +396,20 @@ pub(crate) async fn role_guard(
     }
 }
 
+/// Middleware letting only operators through, whatever the method (routes that only read, but
+/// read what viewers must not see: the audit log). Install with
+/// `.route_layer(from_fn_with_state(tokens, operator_guard))`.
+pub(crate) async fn operator_guard(
+    State(tokens): State<Arc<Tokens>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    match tokens.require(request.headers(), Role::Operator) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -443,6 +473,8 @@ mod tests {
             .unwrap()
             .remove(0);
         let cert = ClientCertificate(Arc::new(der));
+        // What the audit log names it by.
+        assert_eq!(cert.subject(), "CN=a");
         let t = tokens();
         // Instead of a token: the claim must be a name of the certificate.
         let alone = |claim| t.agent_identity(&HeaderMap::new(), Some(&cert), &[claim]);
@@ -460,6 +492,45 @@ mod tests {
         assert_eq!(other.unwrap_err().status, 403);
         let unknown = t.agent_identity(&headers("tc"), Some(&cert), &[Some("a")]);
         assert_eq!(unknown.unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn agents_need_a_certificate_with_a_client_ca_and_readers_do_not() {
+        use atlhyper_http::tls::TlsSettings;
+        use atlhyper_testkit::tls::{TestCa, Validity};
+        let mut tls = TlsSettings::new("c.pem".into(), "k.pem".into());
+        tls.client_ca = Some("ca.pem".into());
+        tls.client_cert_optional = true;
+        let config = MasterConfig {
+            agent_tokens: [("ta".to_owned(), "a".to_owned())].into(),
+            viewer_tokens: vec!["v".into()],
+            tls: Some(tls),
+            ..MasterConfig::default()
+        };
+        assert!(config.agents_need_certificates());
+        assert!(!config.requires_client_certificates());
+        let t = Tokens::from_config(&config);
+        // A token alone is not enough for an agent route.
+        let e = t
+            .agent_identity(&headers("ta"), None, &[Some("a")])
+            .unwrap_err();
+        assert_eq!(e.status, 401);
+        assert!(e.message.contains("client certificate"), "{}", e.message);
+        let leaf = TestCa::new("agents").client(&["a"], Validity::Current);
+        let der = atlhyper_http::tls::parse_certificates(
+            std::path::Path::new("a.crt"),
+            leaf.cert.as_bytes(),
+        )
+        .unwrap()
+        .remove(0);
+        let cert = ClientCertificate(Arc::new(der));
+        assert_eq!(
+            t.agent_identity(&headers("ta"), Some(&cert), &[Some("a")])
+                .unwrap(),
+            "a"
+        );
+        // Readers keep their bearer tokens.
+        assert!(t.require(&headers("v"), Role::Viewer).is_ok());
     }
 
     #[test]

@@ -8,7 +8,8 @@ use atlhyper_http::tls::TlsSettings;
 use atlhyper_model::{ListenAddrError, parse_listen_addr, parse_positive_duration as duration_arg};
 
 use crate::config::{
-    ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_rate_limit, parse_token_list,
+    ClientCertMode, ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_rate_limit,
+    parse_token_list,
 };
 
 /// Value parser of `--listen`: an IP literal, a host name (`localhost:8080`, looked up once at
@@ -152,9 +153,14 @@ pub struct MasterArgs {
     pub tls_key: Option<PathBuf>,
     /// PEM CA bundle: every client must present a certificate signed by it (agents with
     /// --client-cert; an agent certificate naming a cluster id among its DNS names speaks for
-    /// that cluster).
+    /// that cluster). Re-read every 5 s: a changed bundle applies from the next handshake.
     #[arg(long, env = "MASTER_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Who must present a certificate of --tls-client-ca: `all` clients (the handshake refuses
+    /// the rest) or `agents` (agent routes refuse a request without one; viewers and operators
+    /// keep their bearer tokens).
+    #[arg(long, env = "MASTER_TLS_CLIENT_CERT_MODE", value_enum, default_value_t = ClientCertMode::All)]
+    pub tls_client_cert_mode: ClientCertMode,
     #[command(flatten)]
     pub alerting: crate::alerting::AlertArgs,
     /// Send every alert to this webhook (Alertmanager's payload, version 4) on the default
@@ -213,12 +219,7 @@ impl MasterArgs {
             max_command_params: self.max_command_params,
             max_pending_commands: self.max_pending_commands,
             heavy_read_concurrency: self.heavy_read_concurrency,
-            tls: TlsSettings::from_flags(
-                self.tls_cert.clone(),
-                self.tls_key.clone(),
-                self.tls_client_ca.clone(),
-            )
-            .map_err(|e| ConfigError::new("MASTER_TLS_CERT", e))?,
+            tls: self.tls_settings()?,
             token_file: self
                 .token_file
                 .clone()
@@ -233,6 +234,31 @@ impl MasterArgs {
 
 /// Every token given on the command line or in the environment is long enough and not an
 /// example value ([`atlhyper_model::check_token`]); the error names the setting, never the token.
+impl MasterArgs {
+    /// The TLS flags as settings: certificate, key, client CA and who must present a client
+    /// certificate.
+    fn tls_settings(&self) -> Result<Option<TlsSettings>, ConfigError> {
+        let mut tls = TlsSettings::from_flags(
+            self.tls_cert.clone(),
+            self.tls_key.clone(),
+            self.tls_client_ca.clone(),
+        )
+        .map_err(|e| ConfigError::new("MASTER_TLS_CERT", e))?;
+        if self.tls_client_cert_mode == ClientCertMode::Agents {
+            match tls.as_mut().filter(|t| t.client_ca.is_some()) {
+                Some(t) => t.client_cert_optional = true,
+                None => {
+                    return Err(ConfigError::new(
+                        "MASTER_TLS_CLIENT_CERT_MODE",
+                        "agents needs MASTER_TLS_CLIENT_CA (the CA the agents' certificates chain to)",
+                    ));
+                }
+            }
+        }
+        Ok(tls)
+    }
+}
+
 fn check_tokens(args: &MasterArgs, config: &MasterConfig) -> Result<(), ConfigError> {
     let single = args.agent_token.as_deref().filter(|t| !t.is_empty());
     for token in config.agent_tokens.keys() {
@@ -413,6 +439,25 @@ mod tests {
         // The one duration grammar: Go's compound form works on every duration flag.
         let cli = Cli::try_parse_from(["x", "--history-interval", "1m30s"]).unwrap();
         assert_eq!(cli.master.history_interval, Duration::from_secs(90));
+        // The agents-only client certificate mode needs a client CA.
+        let cli = Cli::try_parse_from(["x", "--tls-client-cert-mode", "agents"]).unwrap();
+        let err = cli.master.tls_settings().unwrap_err();
+        assert_eq!(err.setting, "MASTER_TLS_CLIENT_CERT_MODE", "{err}");
+        let cli = Cli::try_parse_from([
+            "x",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--tls-client-ca",
+            "ca.pem",
+            "--tls-client-cert-mode",
+            "agents",
+        ])
+        .unwrap();
+        let tls = cli.master.tls_settings().unwrap().unwrap();
+        assert!(tls.client_cert_optional);
+        assert!(Cli::try_parse_from(["x", "--tls-client-cert-mode", "some"]).is_err());
         // Host names on --listen.
         let cli = Cli::try_parse_from(["x", "--listen", "localhost:0"]).unwrap();
         assert!(cli.master.listen.ip().is_loopback());

@@ -111,6 +111,18 @@ pub struct MasterConfig {
     pub token_file: Option<std::path::PathBuf>,
 }
 
+/// Who must present a client certificate of `--tls-client-ca` (`MASTER_TLS_CLIENT_CERT_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ClientCertMode {
+    /// Every client: the TLS handshake refuses one without a certificate.
+    #[default]
+    All,
+    /// Agents only: the handshake lets a client without a certificate through and the agent
+    /// routes answer 401 to it; readers keep their bearer tokens (so the kubelet's probes, curl
+    /// and a browser need no certificate).
+    Agents,
+}
+
 /// A request budget as a token bucket: at most `requests` in any `per`, all of which may come
 /// at once; the bucket refills evenly (one request every `per / requests`). Written
 /// `REQUESTS/DURATION`, e.g. `600/1m`.
@@ -289,13 +301,22 @@ impl MasterConfig {
         if self.token_file.is_some() {
             return false;
         }
-        (self.agent_tokens.is_empty() && !self.requires_client_certificates())
+        (self.agent_tokens.is_empty() && !self.agents_need_certificates())
             || (self.viewer_tokens.is_empty() && self.operator_tokens.is_empty())
     }
 
-    /// Whether every client must present a certificate of the client CA (`--tls-client-ca`):
-    /// then an agent is identified by its certificate too.
+    /// Whether every client must present a certificate of the client CA (`--tls-client-ca`,
+    /// client certificate mode `all`): then an agent is identified by its certificate too.
     pub fn requires_client_certificates(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|t| t.client_ca.is_some() && !t.client_cert_optional)
+    }
+
+    /// Whether agents must present a certificate of the client CA: with `--tls-client-ca` in
+    /// either mode (`all`: the handshake refuses a client without one; `agents`: the agent
+    /// routes answer 401 without one, readers keep their bearer tokens).
+    pub fn agents_need_certificates(&self) -> bool {
         self.tls.as_ref().is_some_and(|t| t.client_ca.is_some())
     }
 

@@ -45,7 +45,8 @@
 //! `GET /api/v2/node-metrics/{node}/history?cluster_id=&hours=`,
 //! `POST /api/v2/commands`, `GET /api/v2/commands[/{id}]`; `GET /health`, `GET /metrics`
 //! (Prometheus text) and the dashboard at `/`; the operator side also
-//! `DELETE /api/v2/clusters/{id}` and `DELETE /api/v2/clusters/{id}/nodes/{node}`.
+//! `DELETE /api/v2/clusters/{id}` and `DELETE /api/v2/clusters/{id}/nodes/{node}`, and reads
+//! `GET /api/v2/audit?from=&to=&action=&limit=` (the audit log of every write).
 //! The observe routes, `GET /api/v2/clusters` and `GET /api/v2/node-metrics/{node}/history`
 //! answer in the AtlHyper v3 shapes ([`v3`]) unless asked `?format=v2`.
 //!
@@ -108,6 +109,9 @@
 //! never open. With `MASTER_TLS_CLIENT_CA` an agent's client certificate identifies it (the
 //! claimed cluster id must be one of its DNS names), instead of a token or next to one. Reader tokens (viewer, operator) guard
 //! the API and `/metrics`. Tokens are compared in constant time and never logged or printed.
+//! `MASTER_TLS_CLIENT_CERT_MODE=agents` asks the certificate of agents only: readers keep their
+//! tokens. Every write through the API, refused ones included, is recorded in the audit log
+//! (time, token name, client address, action, target, status) through the store.
 //! Without agent tokens, or without reader tokens, the master is *open*: [`run_master`] and
 //! [`run_from_args`] refuse to serve it on anything but a loopback address, and it answers only
 //! requests naming a loopback host (`localhost`, `127.0.0.1`, `[::1]`, any port; else 421, against
@@ -144,6 +148,7 @@
 
 mod admission;
 pub mod alerting;
+mod audit;
 mod auth;
 mod cli;
 mod commands;
@@ -178,7 +183,8 @@ use atlhyper_store::SqliteStore;
 pub use atlhyper_http::serve::{DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS};
 pub use cli::{MasterArgs, parse_listen_arg};
 pub use config::{
-    ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_rate_limit, parse_token_list,
+    ClientCertMode, ConfigError, MasterConfig, RateLimit, parse_agent_tokens, parse_rate_limit,
+    parse_token_list,
 };
 pub use error::{ApiError, MasterError};
 pub use hub::DataHub;
@@ -330,6 +336,7 @@ trait Store:
     + atlhyper_store::AlertStore
     + atlhyper_store::NotifyStore
     + atlhyper_store::SeriesStore
+    + atlhyper_store::AuditLog
 {
 }
 
@@ -340,6 +347,7 @@ impl<T> Store for T where
         + atlhyper_store::AlertStore
         + atlhyper_store::NotifyStore
         + atlhyper_store::SeriesStore
+        + atlhyper_store::AuditLog
 {
 }
 
@@ -385,7 +393,8 @@ async fn serve_store<S: Store>(
         store.clone(),
         alerting,
     )
-    .with_series_store(store.clone());
+    .with_series_store(store.clone())
+    .with_audit_log(store.clone());
     match dispatcher {
         Some(dispatcher) => {
             master.set_notifications(dispatcher);

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use atlhyper_model::{ClusterSnapshot, LivenessChanges, NodeState, NodeStatus};
-use atlhyper_store::{AgentRegistry, CommandQueue, MetricsStore, SeriesStore, StoreError};
+use atlhyper_store::{
+    AgentRegistry, AuditLog, CommandQueue, MemoryStore, MetricsStore, SeriesStore, StoreError,
+};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
@@ -42,6 +44,8 @@ pub struct Master {
     pub(crate) series: Arc<dyn SeriesStore>,
     /// Each node's open series interval.
     pub(crate) series_open: Arc<crate::series::accumulator::SeriesAccumulator>,
+    /// Where every write through the API is recorded ([`crate::audit`]).
+    pub(crate) audit: Arc<dyn AuditLog>,
     /// Requests waiting for a command's result.
     pub(crate) waiters: Arc<ResultWaiters>,
     /// Commands kept in memory only (the observe detail queries).
@@ -108,8 +112,9 @@ impl Master {
             metrics,
             commands,
             agents,
-            series: Arc::new(atlhyper_store::MemoryStore::new()),
+            series: Arc::new(MemoryStore::new()),
             series_open: Arc::default(),
+            audit: Arc::new(MemoryStore::new()),
             waiters: Arc::default(),
             transient: Arc::default(),
             stats: Arc::default(),
@@ -124,6 +129,13 @@ impl Master {
     /// and lost at exit): call before serving.
     pub fn with_series_store(mut self, store: Arc<dyn SeriesStore>) -> Self {
         self.series = store;
+        self
+    }
+
+    /// This master with its audit log in `log` (the constructors keep it in memory; the
+    /// binaries pass their store, so the log survives a restart).
+    pub fn with_audit_log(mut self, log: Arc<dyn AuditLog>) -> Self {
+        self.audit = log;
         self
     }
 

@@ -124,7 +124,7 @@ async fn expire_commands(master: Master) {
     }
 }
 
-/// Deletes history, and commands finished, before the retention; retires nodes silent past
+/// Deletes history, commands finished and audit entries before the retention; retires nodes silent past
 /// `node_retire_after`.
 async fn prune(master: Master) {
     // Once across the fleet (see crate::fleet).
@@ -155,6 +155,12 @@ async fn prune(master: Master) {
     }
     master.alerting.prune_history(before).await;
     crate::series::prune(&master, Utc::now()).await;
+    // The audit log shares the retention too.
+    match master.audit.prune_audit(before).await {
+        Ok(n) if n > 0 => tracing::info!(deleted = n, %before, "pruned audit entries"),
+        Ok(_) => {}
+        Err(e) => master.store_failure("pruning the audit log", &e),
+    }
 }
 
 /// Lets the rate limits forget clients whose budget has refilled (bounded memory).

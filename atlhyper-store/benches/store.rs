@@ -1,7 +1,8 @@
 //! Store benches: latest upsert of 1000 nodes, history append throughput, a 30-day read of one
 //! node (raw and downsampled to 500 points), on SQLite (FULL and NORMAL), PostgreSQL (a
 //! throwaway local server, fsync on, over 127.0.0.1; skipped when PostgreSQL is not installed)
-//! and in memory, in one run.
+//! and in memory, in one run. `audit_append` is what the master adds to every operator write
+//! (one audit entry, one commit), next to `heartbeat_commit` (the same shape of write).
 //!
 //! Before the criterion groups it also writes one day of history for many nodes (5-minute points,
 //! one batch per timestamp as the master does) to a fresh file and prints the sustained append
@@ -14,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
 use atlhyper_store::{
-    AgentRegistry, AgentSeen, HistoryQuery, MemoryStore, MetricsStore, PgStore, SeenVia,
-    SqliteOptions, SqliteStore, Synchronous,
+    AgentRegistry, AgentSeen, AuditEntry, AuditLog, HistoryQuery, MemoryStore, MetricsStore,
+    PgStore, SeenVia, SqliteOptions, SqliteStore, Synchronous,
 };
 use atlhyper_testkit::TestPostgres;
 use chrono::{DateTime, TimeZone, Utc};
@@ -255,6 +256,47 @@ fn benches(c: &mut Criterion) {
             });
         });
     }
+    group.finish();
+
+    // One audit entry per commit: the cost the audit log adds to an operator write.
+    let entry = |step: i64| AuditEntry {
+        at: t(step),
+        actor: "alice".to_owned(),
+        source: "10.0.0.7:51234".to_owned(),
+        action: "command.create".to_owned(),
+        target: format!("/api/v2/commands/{step:032x}"),
+        status: 201,
+        detail: "cluster=prod-a action=node_detail".to_owned(),
+    };
+    let mut group = c.benchmark_group("audit_append");
+    for sync in [Synchronous::Full, Synchronous::Normal] {
+        let store = sqlite(&dir, &format!("audit-{sync:?}.db"), sync);
+        let mut step = 0i64;
+        group.bench_function(format!("sqlite_{sync:?}"), |b| {
+            b.iter(|| {
+                step += 1;
+                rt.block_on(store.append_audit(&entry(step))).unwrap();
+            });
+        });
+    }
+    if let Some(server) = &pg {
+        let store = postgres(&rt, server);
+        let mut step = 0i64;
+        group.bench_function("postgres", |b| {
+            b.iter(|| {
+                step += 1;
+                rt.block_on(store.append_audit(&entry(step))).unwrap();
+            });
+        });
+    }
+    let memory = MemoryStore::new();
+    let mut step = 0i64;
+    group.bench_function("memory", |b| {
+        b.iter(|| {
+            step += 1;
+            rt.block_on(memory.append_audit(&entry(step))).unwrap();
+        });
+    });
     group.finish();
 
     // 30 days of one node (8,640 points) among 10 nodes: raw and downsampled to 500.

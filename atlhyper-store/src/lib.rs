@@ -65,6 +65,7 @@
 //!   encoded (see the `series` module).
 //! - [`NotifyStore`]: alert silences and the notification log (what was sent to whom, so a
 //!   restart does not notify again).
+//! - [`AuditLog`]: who wrote what through the master's API, from where, and how it ended.
 //!
 //! Every trait is object safe (`Arc<dyn MetricsStore>`) and async where an engine blocks; the
 //! binaries wire a concrete engine in. Errors are [`StoreError`]; engine types never leak.
@@ -87,6 +88,7 @@
 
 mod agents;
 mod alerts;
+mod audit;
 mod commands;
 mod error;
 mod memory;
@@ -102,6 +104,7 @@ pub use agents::{AgentRegistry, AgentSeen, SeenVia};
 pub use alerts::{
     AlertChanges, AlertHistoryQuery, AlertRuleRecord, AlertStore, MAX_ALERT_HISTORY_LIMIT,
 };
+pub use audit::{AuditEntry, AuditLog, AuditQuery, MAX_AUDIT_FIELD_BYTES, MAX_AUDIT_LIMIT};
 pub use commands::{CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT};
 pub use error::{StoreError, StoreResult};
 pub use memory::MemoryStore;

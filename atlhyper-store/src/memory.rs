@@ -15,6 +15,7 @@ use crate::alerts::{
     AlertChanges, AlertHistoryQuery, AlertRuleRecord, AlertStore, check_history_query, check_rule,
     encode_alert,
 };
+use crate::audit::{AuditEntry, AuditLog, AuditQuery, check_entry, check_query};
 use crate::commands::{
     CommandFilter, CommandQueue, DEFAULT_LIST_LIMIT, StoredCommand, duplicate, matches,
     new_command, not_found, oldest_first,
@@ -56,6 +57,8 @@ pub struct MemoryStore {
     notifications: Mutex<Vec<NotificationRecord>>,
     /// Series rows ([`crate::SeriesStore`]).
     pub(crate) series: crate::series::memory::SeriesTables,
+    /// Audit entries in the order they were appended.
+    audit: Mutex<Vec<AuditEntry>>,
 }
 
 /// Alert rules, running alerts and history, as [`AlertStore`] keeps them in memory.
@@ -551,6 +554,39 @@ impl NotifyStore for MemoryStore {
         let mut all = self.notifications.lock();
         let was = all.len();
         all.retain(|r| r.at >= before);
+        Ok((was - all.len()) as u64)
+    }
+}
+
+#[async_trait::async_trait]
+impl AuditLog for MemoryStore {
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
+        check_entry(entry)?;
+        self.audit.lock().push(entry.clone());
+        Ok(())
+    }
+
+    async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        check_query(query)?;
+        let all = self.audit.lock();
+        let mut found: Vec<AuditEntry> = all
+            .iter()
+            .rev()
+            .filter(|e| query.from.is_none_or(|from| e.at >= from))
+            .filter(|e| query.to.is_none_or(|to| e.at <= to))
+            .filter(|e| query.action.as_ref().is_none_or(|a| &e.action == a))
+            .cloned()
+            .collect();
+        // Newest first; equal times newest appended first (stable sort of the reversed log).
+        found.sort_by_key(|e| std::cmp::Reverse(e.at));
+        found.truncate(query.limit);
+        Ok(found)
+    }
+
+    async fn prune_audit(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut all = self.audit.lock();
+        let was = all.len();
+        all.retain(|e| e.at >= before);
         Ok((was - all.len()) as u64)
     }
 }

@@ -1234,3 +1234,131 @@ mod notify {
     postgres_contract!(notify_suite: silences_put_get_list_prune, notified_groups_replace_and_delete,
         notifications_newest_first_and_pruned);
 }
+
+mod audit_suite {
+    use super::*;
+    use atlhyper_store::{
+        AuditEntry, AuditLog, AuditQuery, MAX_AUDIT_FIELD_BYTES, MAX_AUDIT_LIMIT,
+    };
+
+    fn entry(actor: &str, action: &str, target: &str, status: u16, at: i64) -> AuditEntry {
+        AuditEntry {
+            at: t(at),
+            actor: actor.to_owned(),
+            source: "10.0.0.7:51234".to_owned(),
+            action: action.to_owned(),
+            target: target.to_owned(),
+            status,
+            detail: format!("by {actor}"),
+        }
+    }
+
+    fn targets(list: &[AuditEntry]) -> Vec<&str> {
+        list.iter().map(|e| e.target.as_str()).collect()
+    }
+
+    pub async fn audit_lists_newest_first_and_filters(s: &impl AuditLog) {
+        let entries = [
+            entry("alice", "command.create", "c1", 201, 10),
+            entry("bob", "cluster.delete", "/api/v2/clusters/dev", 204, 20),
+            entry("unknown", "command.create", "c2", 401, 20),
+            entry("alice", "silence.create", "s1", 201, 30),
+        ];
+        for e in &entries {
+            s.append_audit(e).await.unwrap();
+        }
+        let all = s.list_audit(&AuditQuery::default()).await.unwrap();
+        // Equal times: the one appended last first.
+        assert_eq!(
+            targets(&all),
+            ["s1", "c2", "/api/v2/clusters/dev", "c1"],
+            "newest first"
+        );
+        assert_eq!(all[1], entries[2], "kept field for field");
+        let q = |from: Option<i64>, to: Option<i64>, action: Option<&str>, limit| AuditQuery {
+            from: from.map(t),
+            to: to.map(t),
+            action: action.map(str::to_owned),
+            limit,
+        };
+        let commands = s
+            .list_audit(&q(None, None, Some("command.create"), 100))
+            .await
+            .unwrap();
+        assert_eq!(targets(&commands), ["c2", "c1"]);
+        let range = s
+            .list_audit(&q(Some(20), Some(20), None, 100))
+            .await
+            .unwrap();
+        assert_eq!(targets(&range), ["c2", "/api/v2/clusters/dev"], "inclusive");
+        let newest = s.list_audit(&q(None, None, None, 1)).await.unwrap();
+        assert_eq!(targets(&newest), ["s1"]);
+        assert!(
+            s.list_audit(&q(Some(31), None, None, 100))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            s.list_audit(&q(None, None, Some("node.delete"), 100))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        for limit in [0, MAX_AUDIT_LIMIT + 1] {
+            let err = s.list_audit(&q(None, None, None, limit)).await.unwrap_err();
+            assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        }
+    }
+
+    pub async fn audit_refuses_bad_entries(s: &impl AuditLog) {
+        let long = "x".repeat(MAX_AUDIT_FIELD_BYTES + 1);
+        let bad = [
+            entry("alice", "", "c1", 201, 1),
+            entry(&long, "command.create", "c1", 201, 1),
+            entry("alice", "command.create", &long, 201, 1),
+            AuditEntry {
+                at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+                ..entry("alice", "command.create", "c1", 201, 1)
+            },
+        ];
+        for e in &bad {
+            let err = s.append_audit(e).await.unwrap_err();
+            assert!(matches!(err, StoreError::Invalid(_)), "{err}");
+        }
+        assert!(
+            s.list_audit(&AuditQuery::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The longest allowed field, and text PostgreSQL and SQLite both keep.
+        let edge = AuditEntry {
+            detail: "é".repeat(MAX_AUDIT_FIELD_BYTES / 2),
+            ..entry("cert:CN=agent-a, O=Ops", "node.delete", "/n", 404, 1)
+        };
+        s.append_audit(&edge).await.unwrap();
+        assert_eq!(s.list_audit(&AuditQuery::default()).await.unwrap(), [edge]);
+    }
+
+    pub async fn audit_prune_deletes_before(s: &impl AuditLog) {
+        for (i, at) in [5, 10, 15].into_iter().enumerate() {
+            s.append_audit(&entry("alice", "command.create", &format!("c{i}"), 201, at))
+                .await
+                .unwrap();
+        }
+        assert_eq!(s.prune_audit(t(10)).await.unwrap(), 1, "strictly before");
+        assert_eq!(s.prune_audit(t(10)).await.unwrap(), 0);
+        let left = s.list_audit(&AuditQuery::default()).await.unwrap();
+        assert_eq!(targets(&left), ["c2", "c1"]);
+    }
+}
+
+mod audit {
+    contract!(audit_suite, memory: audit_lists_newest_first_and_filters,
+        audit_refuses_bad_entries, audit_prune_deletes_before);
+    contract!(audit_suite, sqlite: audit_lists_newest_first_and_filters,
+        audit_refuses_bad_entries, audit_prune_deletes_before);
+    postgres_contract!(audit_suite: audit_lists_newest_first_and_filters,
+        audit_refuses_bad_entries, audit_prune_deletes_before);
+}

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use atlhyper_model::CommandStatus;
 use atlhyper_store::{
-    APPLICATION_ID, AgentRegistry, AgentSeen, AlertStore, CommandQueue, HistoryQuery, MetricsStore,
-    SCHEMA_VERSION, SeenVia, SqliteOptions, SqliteStore, StoreError, Synchronous,
+    APPLICATION_ID, AgentRegistry, AgentSeen, AlertStore, AuditLog, CommandQueue, HistoryQuery,
+    MetricsStore, SCHEMA_VERSION, SeenVia, SqliteOptions, SqliteStore, StoreError, Synchronous,
 };
 use common::{command, point, snapshot, t};
 
@@ -118,6 +118,7 @@ async fn schema_version_wal_and_indexes() {
             "alert_active",
             "alert_history",
             "alert_rule",
+            "audit",
             "command",
             "history",
             "latest",
@@ -252,14 +253,14 @@ async fn a_version_1_database_migrates_and_keeps_its_commands() {
             .unwrap();
         s.close().unwrap();
     }
-    // Back to what version 1 wrote: no index for the command prune, no alerting or notification
-    // tables.
+    // Back to what version 1 wrote: no index for the command prune, no alerting, notification
+    // or audit tables.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP INDEX command_finished; DROP TABLE alert_rule; DROP TABLE alert_active; \
              DROP TABLE alert_history; DROP TABLE silence; DROP TABLE notified_group; \
-             DROP TABLE notification; PRAGMA user_version = 1;",
+             DROP TABLE notification; DROP TABLE audit; PRAGMA user_version = 1;",
         )
         .unwrap();
     }
@@ -277,9 +278,14 @@ async fn a_version_1_database_migrates_and_keeps_its_commands() {
         )
         .unwrap();
     assert_eq!(index, "command_finished");
-    // Version 3 added the alerting tables, and they work.
+    // Version 3 added the alerting tables and version 6 the audit log, and they work.
     let s = SqliteStore::open(&path).unwrap();
     assert!(s.active_alerts().await.unwrap().is_empty());
+    let audit = s
+        .list_audit(&atlhyper_store::AuditQuery::default())
+        .await
+        .unwrap();
+    assert!(audit.is_empty());
     s.close().unwrap();
 }
 

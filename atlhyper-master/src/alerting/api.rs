@@ -11,7 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -19,6 +19,7 @@ use super::builtin::builtin_rules;
 use super::rules::{MAX_RULES, Rule, RuleSpec, from_json};
 use super::{EffectiveRule, RuleOrigin};
 use crate::Master;
+use crate::audit::AuditNote;
 use crate::error::ApiError;
 use crate::routes::body::read_body;
 
@@ -195,7 +196,11 @@ async fn write_rule(master: &Master, spec: RuleSpec, created: bool) -> Result<Re
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(item(stored))).into_response())
+    let note = AuditNote::new(
+        format!("/api/v2/alert-rules/{}", rule.name()),
+        String::new(),
+    );
+    Ok((status, Extension(note), Json(item(stored))).into_response())
 }
 
 fn refuse_file_rule(rules: &[EffectiveRule], name: &str) -> Result<(), ApiError> {

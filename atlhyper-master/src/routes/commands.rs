@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use atlhyper_model::{CommandCreated, CommandRecord, CommandStatus, CreateCommand};
 use atlhyper_store::CommandFilter;
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
 use crate::Master;
+use crate::audit::AuditNote;
 use crate::auth::valid_cluster_id;
 use crate::commands::NewCommand;
 use crate::error::ApiError;
@@ -64,6 +65,7 @@ pub(crate) async fn create_command(
             )));
         }
     };
+    let detail = format!("cluster={} action={}", create.cluster_id, create.action);
     let record = crate::commands::queue_command(
         &master,
         NewCommand {
@@ -79,6 +81,10 @@ pub(crate) async fn create_command(
     .await?;
     Ok((
         StatusCode::CREATED,
+        Extension(AuditNote::new(
+            format!("/api/v2/commands/{}", record.command_id),
+            detail,
+        )),
         Json(CommandCreated {
             command_id: record.command_id,
             status: record.status,

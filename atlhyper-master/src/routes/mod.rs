@@ -10,7 +10,9 @@
 //! - **A role-guarded route**: register it inside `readers`; its `GET` then needs a viewer token
 //!   and every other method an operator token (the guard, [`crate::auth::role_guard`], runs
 //!   before the handler, which never checks roles itself). So rules, alerts and silences read
-//!   with a viewer token and change with an operator token by being in that group.
+//!   with a viewer token and change with an operator token by being in that group. Every
+//!   write there is recorded in the audit log ([`crate::audit`]) by the layer around the guard.
+//! - **A read only operators may make** (the audit log, [`audit`]): register it in `operators`.
 //! - **A periodic task**: see [`crate::tasks`] (`every(master, period, task)`).
 //!
 //! Every route merged before the limits' `route_layer` sits under them: writes (agent POSTs,
@@ -18,6 +20,7 @@
 //! every request's Host and the content type of writes.
 
 pub(crate) mod agent;
+pub(crate) mod audit;
 pub(crate) mod body;
 pub(crate) mod clusters;
 pub(crate) mod commands;
@@ -31,7 +34,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
 use crate::Master;
-use crate::auth::role_guard;
+use crate::auth::{operator_guard, role_guard};
 use crate::{dashboard, limits, open_mode};
 
 /// The master's router over `master`.
@@ -95,11 +98,21 @@ pub(crate) fn router(master: Master) -> Router {
         .route("/api/v2/auth/whoami", get(whoami::whoami))
         .merge(crate::alerting::api::routes())
         .merge(crate::alerting::notify::api::routes())
-        .route_layer(from_fn_with_state(master.tokens.clone(), role_guard));
+        .route_layer(from_fn_with_state(master.tokens.clone(), role_guard))
+        // Outside the role guard, so refused writes are recorded too.
+        .route_layer(from_fn_with_state(
+            master.clone(),
+            crate::audit::record_writes,
+        ));
+    // Reads only operators may make.
+    let operators = Router::new()
+        .route("/api/v2/audit", get(audit::list_audit))
+        .route_layer(from_fn_with_state(master.tokens.clone(), operator_guard));
     let router = Router::new()
         .route("/health", get(health))
         .merge(agents)
         .merge(readers)
+        .merge(operators)
         // Merge route groups above this line: the limits cover the routes present here.
         .route_layer(from_fn_with_state(master.clone(), limits::limit))
         .with_state(master.clone())

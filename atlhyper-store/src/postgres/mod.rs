@@ -6,6 +6,7 @@
 
 mod agents;
 mod alerts;
+mod audit;
 mod commands;
 mod fleet;
 mod import;
@@ -65,7 +66,8 @@ impl Default for PgOptions {
 ///   drops whole days and deletes rows only in the day the bound falls in.
 /// - `command`: the queue; `take` leases rows with `FOR UPDATE SKIP LOCKED`, so masters taking
 ///   for the same cluster at once never hand out one command twice.
-/// - `agent`, the alerting and notification tables: as in the SQLite engine.
+/// - `agent`, the alerting and notification tables and (version 2) `audit`: as in the SQLite
+///   engine.
 ///
 /// # Failures
 /// A call that cannot get a connection (database down, restarting, unreachable) fails with

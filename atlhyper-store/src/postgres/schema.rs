@@ -144,6 +144,21 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (node_id, tier, ts)
     );
     "#,
+    // 3: the audit log of operator writes (the SQLite engine's version 6).
+    r#"
+    CREATE TABLE audit (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at BIGINT NOT NULL,
+        actor TEXT NOT NULL,
+        source TEXT NOT NULL,
+        action TEXT COLLATE "C" NOT NULL,
+        target TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit (at);
+    CREATE INDEX audit_action ON audit (action, at);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -154,6 +169,7 @@ const MIGRATIONS: &[&str] = &[
 ///
 /// Version 2: the series tables of the SQLite engine's version 5 (`series_node`, `series_dict`,
 /// `series`; timestamps of series rows are unix milliseconds, values encoded `BYTEA`).
+/// Version 3: the `audit` table of the SQLite engine's version 6.
 pub const PG_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Creates the version table if missing, refuses a newer schema, runs what is missing.

@@ -4,6 +4,7 @@
 
 mod agents;
 mod alerts;
+mod audit;
 mod commands;
 mod metrics;
 mod notify;

@@ -154,11 +154,26 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (node_id, tier, ts)
     ) WITHOUT ROWID;
     ",
+    // 6: the audit log of operator writes.
+    "
+    CREATE TABLE audit (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        source TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit (at);
+    CREATE INDEX audit_action ON audit (action, at);
+    ",
 ];
 
 /// The schema version this build writes (`PRAGMA user_version`).
 ///
-/// Layout (version 5):
+/// Layout (version 6):
 /// - `node`: one integer id per (cluster, node), unique on (cluster_id, node_name). History rows
 ///   carry the id instead of two strings.
 /// - `latest`: the latest snapshot per node, as JSON, with its timestamp.
@@ -183,6 +198,8 @@ const MIGRATIONS: &[&str] = &[
 ///   of a row once (figure ids and device names); `series` has one row per (node, tier,
 ///   interval start in unix ms), `WITHOUT ROWID`, with its dictionary id, sample count and the
 ///   encoded (min, avg, max) values.
+/// - `audit` (version 6): the audit log, one row per operator write; the rowid keeps the order
+///   of equal times; indexed by time (listing, prune) and by action.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Refuses a file that is not ours or is newer, switches to WAL and migrates.

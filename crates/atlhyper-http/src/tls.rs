@@ -39,8 +39,12 @@ pub struct TlsSettings {
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) matching the certificate (`tls.key`).
     pub key: PathBuf,
     /// PEM CA bundle: when set, every client must present a certificate signed by one of these
-    /// CAs (read once, at start).
+    /// CAs. Re-read like the certificate: a changed bundle applies from the next handshake.
     pub client_ca: Option<PathBuf>,
+    /// With [`Self::client_ca`]: let clients without a certificate through the handshake (a
+    /// certificate that is presented must still verify), so the application decides which
+    /// routes need one. `false` (the default): every client must present one.
+    pub client_cert_optional: bool,
     /// How often the certificate and key files are looked at for a change.
     pub reload_interval: Duration,
 }
@@ -52,6 +56,7 @@ impl TlsSettings {
             cert,
             key,
             client_ca: None,
+            client_cert_optional: false,
             reload_interval: DEFAULT_RELOAD_INTERVAL,
         }
     }
@@ -204,12 +209,56 @@ impl ResolvesServerCert for CurrentCert {
     }
 }
 
-/// A TLS server setup: the acceptor, and the certificate it reloads.
+/// A TLS server setup: the acceptor, and the certificate and client CA it reloads.
 #[derive(Clone)]
 pub struct ServerTls {
-    acceptor: TlsAcceptor,
+    /// Replaced when the client CA changes (the verifier is part of the rustls config); the
+    /// certificate changes inside it, through [`CurrentCert`].
+    acceptor: Arc<RwLock<TlsAcceptor>>,
     current: Arc<CurrentCert>,
+    /// The client CA file's bytes as last loaded (empty without one).
+    client_ca_pem: Arc<RwLock<Vec<u8>>>,
     settings: Arc<TlsSettings>,
+}
+
+/// The rustls server configuration: TLS 1.2 and 1.3, the certificate `current` resolves, and a
+/// client certificate verifier over `client_ca` (the bundle's path and bytes) when given.
+fn server_config(
+    settings: &TlsSettings,
+    current: &Arc<CurrentCert>,
+    client_ca: Option<(&Path, &[u8])>,
+) -> Result<ServerConfig, TlsError> {
+    let builder = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| TlsError::Key {
+            cert: settings.cert.clone(),
+            key: settings.key.clone(),
+            reason: e.to_string(),
+        })?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some((path, pem)) => {
+            let ca_error = |reason: String| TlsError::ClientCa {
+                path: path.to_path_buf(),
+                reason,
+            };
+            let mut roots = RootCertStore::empty();
+            for cert in parse_certificates(path, pem)? {
+                roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
+            }
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider());
+            if settings.client_cert_optional {
+                verifier = verifier.allow_unauthenticated();
+            }
+            let verifier = verifier.build().map_err(|e| ca_error(e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(Arc::clone(current) as Arc<dyn ResolvesServerCert>);
+    // The servers speak HTTP/1.1 only; saying so lets a client offering h2 settle at once.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 impl fmt::Debug for ServerTls {
@@ -226,40 +275,19 @@ impl ServerTls {
     pub fn load(settings: TlsSettings) -> Result<Self, TlsError> {
         let loaded = Loaded::from_pem(&settings, read(&settings.cert)?, read(&settings.key)?)?;
         let current = Arc::new(CurrentCert(RwLock::new(loaded)));
-        let builder = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| TlsError::Key {
-                cert: settings.cert.clone(),
-                key: settings.key.clone(),
-                reason: e.to_string(),
-            })?;
-        let builder = match &settings.client_ca {
-            None => builder.with_no_client_auth(),
-            Some(path) => {
-                let mut roots = RootCertStore::empty();
-                for cert in parse_certificates(path, &read(path)?)? {
-                    roots.add(cert).map_err(|e| TlsError::ClientCa {
-                        path: path.clone(),
-                        reason: e.to_string(),
-                    })?;
-                }
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                        .build()
-                        .map_err(|e| TlsError::ClientCa {
-                            path: path.clone(),
-                            reason: e.to_string(),
-                        })?;
-                builder.with_client_cert_verifier(verifier)
-            }
+        let client_ca_pem = match &settings.client_ca {
+            Some(path) => read(path)?,
+            None => Vec::new(),
         };
-        let mut config =
-            builder.with_cert_resolver(Arc::clone(&current) as Arc<dyn ResolvesServerCert>);
-        // The servers speak HTTP/1.1 only; saying so lets a client offering h2 settle at once.
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let client_ca = settings
+            .client_ca
+            .as_deref()
+            .map(|path| (path, client_ca_pem.as_slice()));
+        let config = server_config(&settings, &current, client_ca)?;
         Ok(Self {
-            acceptor: TlsAcceptor::from(Arc::new(config)),
+            acceptor: Arc::new(RwLock::new(TlsAcceptor::from(Arc::new(config)))),
             current,
+            client_ca_pem: Arc::new(RwLock::new(client_ca_pem)),
             settings: Arc::new(settings),
         })
     }
@@ -269,11 +297,38 @@ impl ServerTls {
         &self.settings
     }
 
-    /// Reads the certificate and key files again and, when they changed and make a valid pair,
-    /// serves them from the next handshake on: `Ok(true)`. Unchanged files are `Ok(false)`; a
-    /// change that does not make a valid pair (a half-written rotation) is an error and the
-    /// previous certificate stays.
+    /// Reads the certificate, key and client CA files again and, when they changed and are
+    /// valid, serves them from the next handshake on: `Ok(true)`. Unchanged files are
+    /// `Ok(false)`; a change that is not valid (a half-written rotation, a CA bundle without a
+    /// certificate) is an error and what was served stays.
     pub fn reload(&self) -> Result<bool, TlsError> {
+        let cert_changed = self.reload_certificate()?;
+        let ca_changed = self.reload_client_ca()?;
+        Ok(cert_changed || ca_changed)
+    }
+
+    /// The client CA part of [`Self::reload`]: a changed bundle makes a new verifier, and so a
+    /// new rustls configuration for the next handshakes (connections already up keep theirs).
+    fn reload_client_ca(&self) -> Result<bool, TlsError> {
+        let Some(path) = &self.settings.client_ca else {
+            return Ok(false);
+        };
+        let pem = read(path)?;
+        if *self.client_ca_pem.read().unwrap_or_else(|e| e.into_inner()) == pem {
+            return Ok(false);
+        }
+        let config = server_config(&self.settings, &self.current, Some((path, &pem)))?;
+        *self.acceptor.write().unwrap_or_else(|e| e.into_inner()) =
+            TlsAcceptor::from(Arc::new(config));
+        *self
+            .client_ca_pem
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = pem;
+        Ok(true)
+    }
+
+    /// The certificate and key part of [`Self::reload`].
+    fn reload_certificate(&self) -> Result<bool, TlsError> {
         let cert_pem = read(&self.settings.cert)?;
         let key_pem = read(&self.settings.key)?;
         {
@@ -298,7 +353,8 @@ impl ServerTls {
             match outcome {
                 Ok(Ok(true)) => {
                     failing = false;
-                    tracing::info!(cert = %self.settings.cert.display(), "TLS certificate reloaded");
+                    // "certificate" covers the client CA bundle too: one message to look for.
+                    tracing::info!(cert = %self.settings.cert.display(), client_ca = ?self.settings.client_ca, "TLS certificate reloaded");
                 }
                 Ok(Ok(false)) => failing = false,
                 Ok(Err(e)) => {
@@ -314,8 +370,12 @@ impl ServerTls {
         }
     }
 
-    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
+    /// The acceptor for the next handshake.
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+        self.acceptor
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -334,5 +394,14 @@ impl ClientCertificate {
             return false;
         };
         cert.verify_is_valid_for_subject_name(&server_name).is_ok()
+    }
+
+    /// The certificate's subject as RFC 4514 text (`CN=agent-a, O=Ops`); empty when it has
+    /// none, `?` when the certificate does not parse (it was verified, so it does).
+    pub fn subject(&self) -> String {
+        match x509_parser::parse_x509_certificate(&self.0) {
+            Ok((_, cert)) => cert.subject().to_string(),
+            Err(_) => "?".to_owned(),
+        }
     }
 }

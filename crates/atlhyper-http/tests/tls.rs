@@ -79,10 +79,21 @@ impl Server {
     /// A server with `leaf` as its certificate; `/peer` answers "ok", `/client` the cluster its
     /// client certificate names (or "none").
     async fn start(leaf: &CertPem, client_ca: Option<&TestCa>, header_timeout: Duration) -> Self {
+        Self::start_with(leaf, client_ca, false, header_timeout).await
+    }
+
+    /// [`Self::start`], letting clients without a certificate through when `optional`.
+    async fn start_with(
+        leaf: &CertPem,
+        client_ca: Option<&TestCa>,
+        optional: bool,
+        header_timeout: Duration,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = leaf.write(dir.path(), "tls");
         let mut settings = TlsSettings::new(cert, key);
         settings.client_ca = client_ca.map(|ca| ca.write(dir.path(), "client-ca"));
+        settings.client_cert_optional = optional;
         settings.reload_interval = Duration::from_millis(50);
         let tls = ServerTls::load(settings).expect("the test certificate loads");
         let router = Router::new().route("/peer", get(|| async { "ok" })).route(
@@ -478,5 +489,118 @@ async fn client_certificates_are_required_and_name_the_cluster() {
         let answer = http.get(server.url("/client")).send().await.unwrap();
         assert_eq!(answer.text().await.unwrap(), want);
     }
+    server.stop().await;
+}
+
+/// Polls `check` until it holds; fails naming `what` after [`BOUND`].
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + BOUND;
+    while !check().await {
+        assert!(Instant::now() < deadline, "not within {BOUND:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_client_ca_applies_from_the_next_handshake() {
+    let logs = Logs::default();
+    let _guard = logs.install();
+    let ca = TestCa::new("server CA");
+    let old_agents = TestCa::new("agent CA 2026");
+    let new_agents = TestCa::new("agent CA 2027");
+    let server = Server::start(
+        &ca.server(&[NAME], Validity::Current),
+        Some(&old_agents),
+        BOUND,
+    )
+    .await;
+    // A fresh connection (a new handshake) per request, with the client certificate of `issuer`.
+    let with_cert_of = |issuer: &TestCa| {
+        let leaf = issuer.client(&["cluster-a"], Validity::Current);
+        let pem = format!("{}\n{}", leaf.cert, leaf.key);
+        client(&ca, server.addr)
+            .identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+    };
+    let (old, new) = (with_cert_of(&old_agents), with_cert_of(&new_agents));
+    let url = server.url("/client");
+    assert_eq!(
+        old.get(&url).send().await.unwrap().text().await.unwrap(),
+        "cluster-a"
+    );
+    assert!(
+        new.get(&url).send().await.is_err(),
+        "an unknown CA before the rotation"
+    );
+
+    // The rotation: both CAs while agents move over, then the new one alone.
+    let path = server.file("client-ca.crt");
+    let both = format!("{}\n{}", old_agents.cert_pem(), new_agents.cert_pem());
+    write_atomically(&path, both.as_bytes());
+    eventually("the new CA is taken without a restart", || async {
+        new.get(&url).send().await.is_ok()
+    })
+    .await;
+    assert!(old.get(&url).send().await.is_ok(), "both CAs at once");
+    // A garbled bundle changes nothing.
+    write_atomically(&path, b"-----BEGIN CERTIFICATE-----\nnot base64\n");
+    logs.wait_for("TLS certificate not reloaded").await;
+    assert!(
+        old.get(&url).send().await.is_ok(),
+        "the bundle in force stays"
+    );
+    write_atomically(&path, new_agents.cert_pem().as_bytes());
+    eventually("the old CA is refused once the bundle drops it", || async {
+        old.get(&url).send().await.is_err()
+    })
+    .await;
+    assert_eq!(
+        new.get(&url).send().await.unwrap().text().await.unwrap(),
+        "cluster-a"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn optional_client_certificates_let_clients_without_one_through() {
+    let ca = TestCa::new("server CA");
+    let agents = TestCa::new("agent CA");
+    let server = Server::start_with(
+        &ca.server(&[NAME], Validity::Current),
+        Some(&agents),
+        true,
+        BOUND,
+    )
+    .await;
+    let url = server.url("/client");
+    // Without a certificate: through, and the application sees none (it decides).
+    let plain = client(&ca, server.addr).build().unwrap();
+    assert_eq!(
+        plain.get(&url).send().await.unwrap().text().await.unwrap(),
+        "none"
+    );
+    // One that is presented must still verify.
+    let with = |leaf: CertPem| {
+        let pem = format!("{}\n{}", leaf.cert, leaf.key);
+        client(&ca, server.addr)
+            .identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap())
+            .build()
+            .unwrap()
+    };
+    let stranger = with(TestCa::new("stranger").client(&["cluster-a"], Validity::Current));
+    assert!(stranger.get(&url).send().await.is_err(), "an unknown CA");
+    let expired = with(agents.client(&["cluster-a"], Validity::Expired));
+    assert!(expired.get(&url).send().await.is_err(), "an expired one");
+    let agent = with(agents.client(&["cluster-a"], Validity::Current));
+    assert_eq!(
+        agent.get(&url).send().await.unwrap().text().await.unwrap(),
+        "cluster-a"
+    );
     server.stop().await;
 }

@@ -9,11 +9,11 @@
 //! [`MAX_ACTIVE_SILENCES`](super::silence::MAX_ACTIVE_SILENCES) active or pending ones is 409.
 
 use atlhyper_store::{Silence, SilenceMatcher};
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use axum::{Extension, Json};
 use axum::{Router, response::IntoResponse, response::Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::Dispatcher;
 use super::silence::{NewSilence, SilenceError, SilenceState};
 use crate::Master;
+use crate::audit::AuditNote;
 use crate::error::ApiError;
 use crate::routes::body::{parse_json, read_body};
 
@@ -157,7 +158,16 @@ async fn create(State(master): State<Master>, body: Body) -> Result<Response, Ap
     };
     let silence = silences.create(new, now).await.map_err(silence_error)?;
     tracing::info!(id = %silence.id, created_by = %silence.created_by, "silence created");
-    Ok((StatusCode::CREATED, Json(SilenceBody::new(silence, now))).into_response())
+    let note = AuditNote::new(
+        format!("/api/v2/silences/{}", silence.id),
+        format!("created_by={}", silence.created_by),
+    );
+    Ok((
+        StatusCode::CREATED,
+        Extension(note),
+        Json(SilenceBody::new(silence, now)),
+    )
+        .into_response())
 }
 
 async fn expire(
