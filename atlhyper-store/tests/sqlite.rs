@@ -125,6 +125,9 @@ async fn schema_version_wal_and_indexes() {
             "node",
             "notification",
             "notified_group",
+            "series",
+            "series_dict",
+            "series_node",
             "silence"
         ]
     );
@@ -253,14 +256,15 @@ async fn a_version_1_database_migrates_and_keeps_its_commands() {
             .unwrap();
         s.close().unwrap();
     }
-    // Back to what version 1 wrote: no index for the command prune, no alerting, notification
-    // or audit tables.
+    // Back to what version 1 wrote: no index for the command prune, no alerting, notification,
+    // series or audit tables.
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "DROP INDEX command_finished; DROP TABLE alert_rule; DROP TABLE alert_active; \
              DROP TABLE alert_history; DROP TABLE silence; DROP TABLE notified_group; \
-             DROP TABLE notification; DROP TABLE audit; PRAGMA user_version = 1;",
+             DROP TABLE notification; DROP TABLE series; DROP TABLE series_dict; \
+             DROP TABLE series_node; DROP TABLE audit; PRAGMA user_version = 1;",
         )
         .unwrap();
     }
