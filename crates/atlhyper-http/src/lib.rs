@@ -21,6 +21,8 @@ mod process;
 pub mod serve;
 mod text_response;
 pub mod tls;
+pub mod token_file;
+pub mod watched_file;
 
 pub use accept_encoding::accepts_gzip;
 pub use gzip::{GunzipError, GzipWriter, gunzip_limited, gzip, is_gzip};
