@@ -3,19 +3,16 @@
 //! Tokens are compared in constant time against every configured token (no early exit on the
 //! first match, `subtle` for the byte comparison), and never logged.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-
-use parking_lot::RwLock;
 
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 use atlhyper_http::tls::ClientCertificate;
+use atlhyper_http::token_file::{bearer, position_constant_time};
+use atlhyper_http::watched_file::{WatchError, WatchedFiles};
 
 use crate::config::MasterConfig;
 use crate::error::ApiError;
@@ -36,7 +33,7 @@ pub(crate) enum Role {
 
 /// One set of tokens, as bytes, each with its name (never its text in a log).
 #[derive(Default)]
-struct TokenSet {
+pub(crate) struct TokenSet {
     /// (token, cluster, name)
     agents: Vec<(Vec<u8>, String, String)>,
     /// (token, name)
@@ -48,16 +45,13 @@ struct TokenSet {
 
 /// The tokens in force: those of the environment (`MASTER_AGENT_TOKENS`, ...; named
 /// `env-agent-<cluster>`, `env-viewer-<n>`, `env-operator-<n>`) and those of the token file,
-/// re-read when it changes ([`Tokens::reload`]).
+/// re-read when it changes ([`Tokens::reload`], [`Tokens::token_file`]).
 #[derive(Default)]
 pub(crate) struct Tokens {
-    env: Vec<FileToken>,
-    file: Option<PathBuf>,
-    /// The file's bytes as last read, and the set in force.
-    current: RwLock<(Vec<u8>, Arc<TokenSet>)>,
-    /// Why the last reload failed, so a file that stays broken is reported once, not every few
-    /// seconds.
-    last_error: parking_lot::Mutex<Option<String>>,
+    /// The environment's tokens, when there is no token file.
+    fixed: Arc<TokenSet>,
+    /// The file's tokens next to the environment's.
+    file: Option<Arc<WatchedFiles<TokenSet>>>,
     /// Agents must present a client certificate (`--tls-client-ca`, either mode).
     agents_need_certificate: bool,
 }
@@ -69,7 +63,7 @@ impl std::fmt::Debug for Tokens {
             .field("agents", &set.agents.len())
             .field("viewers", &set.viewers.len())
             .field("operators", &set.operators.len())
-            .field("file", &self.file)
+            .field("file", &self.file.as_ref().map(|f| f.paths()))
             .finish()
     }
 }
@@ -82,44 +76,26 @@ impl TokenSet {
         };
         for t in list {
             let secret = t.secret.into_bytes();
-            match t.role {
-                FileRole::Agent => {
-                    set.agents
-                        .push((secret, t.cluster.unwrap_or_default(), t.name));
+            match t.scope {
+                (FileRole::Agent, cluster) => {
+                    set.agents.push((secret, cluster.unwrap_or_default(), t.name));
                 }
-                FileRole::Viewer => set.viewers.push((secret, t.name)),
-                FileRole::Operator => set.operators.push((secret, t.name)),
+                (FileRole::Viewer, _) => set.viewers.push((secret, t.name)),
+                (FileRole::Operator, _) => set.operators.push((secret, t.name)),
             }
         }
         set
+    }
+
+    /// How many tokens of each role: (agents, viewers, operators).
+    pub(crate) fn counts(&self) -> (usize, usize, usize) {
+        (self.agents.len(), self.viewers.len(), self.operators.len())
     }
 }
 
 /// Constant-time "is `token` one of `candidates`", returning the index of the match.
 fn find(token: &[u8], candidates: impl Iterator<Item = impl AsRef<[u8]>>) -> Option<usize> {
-    let mut found = subtle::Choice::from(0);
-    let mut index = 0u32;
-    for (i, candidate) in candidates.enumerate() {
-        let eq = candidate.as_ref().ct_eq(token);
-        let i = u32::try_from(i).unwrap_or(u32::MAX);
-        index = u32::conditional_select(&index, &i, eq);
-        found |= eq;
-    }
-    if bool::from(found) {
-        usize::try_from(index).ok()
-    } else {
-        None
-    }
-}
-
-/// The bearer token of a request, if any.
-fn bearer(headers: &HeaderMap) -> Option<&[u8]> {
-    let value = headers.get(AUTHORIZATION)?.as_bytes();
-    let rest = value
-        .strip_prefix(b"Bearer ")
-        .or_else(|| value.strip_prefix(b"bearer "))?;
-    let token = rest.trim_ascii();
-    (!token.is_empty()).then_some(token)
+    position_constant_time(token, candidates)
 }
 
 /// Checks that a cluster id is something we can store and show: 1 to 128 of `A-Z a-z 0-9 . _ -`.
@@ -148,10 +124,9 @@ impl Tokens {
         agents.sort_by(|a, b| a.1.cmp(b.1));
         for (secret, cluster) in agents {
             env.push(FileToken {
-                role: FileRole::Agent,
                 name: format!("env-agent-{cluster}"),
                 secret: secret.clone(),
-                cluster: Some(cluster.clone()),
+                scope: (FileRole::Agent, Some(cluster.clone())),
             });
         }
         for (role, list, what) in [
@@ -160,60 +135,45 @@ impl Tokens {
         ] {
             for (i, secret) in list.iter().enumerate() {
                 env.push(FileToken {
-                    role,
                     name: format!("env-{what}-{}", i + 1),
                     secret: secret.clone(),
-                    cluster: None,
+                    scope: (role, None),
                 });
             }
         }
-        let file = config.token_file.clone();
-        let set = TokenSet::build(env.iter().cloned(), file.is_some());
+        let fixed = Arc::new(TokenSet::build(env.iter().cloned(), false));
+        let file = config.token_file.clone().map(|path| {
+            // Nothing is open before the file is read: a file means tokens.
+            let before = TokenSet::build(env.iter().cloned(), true);
+            Arc::new(WatchedFiles::text_with_initial(path, before, move |text| {
+                let listed = parse_token_file(text)?;
+                Ok(TokenSet::build(env.iter().cloned().chain(listed), true))
+            }))
+        });
         Self {
-            env,
+            fixed,
             file,
-            current: RwLock::new((Vec::new(), Arc::new(set))),
-            last_error: parking_lot::Mutex::new(None),
             agents_need_certificate: config.agents_need_certificates(),
         }
     }
 
-    /// Notes the outcome of a reload: whether `error` is news (differs from the last one) and
-    /// so worth a log line. A successful reload (`None`) clears it.
-    pub(crate) fn is_new_error(&self, error: Option<&str>) -> bool {
-        let mut last = self.last_error.lock();
-        let news = error.is_some() && last.as_deref() != error;
-        *last = error.map(str::to_owned);
-        news
+    fn set(&self) -> Arc<TokenSet> {
+        match &self.file {
+            Some(file) => file.current(),
+            None => Arc::clone(&self.fixed),
+        }
     }
 
-    fn set(&self) -> Arc<TokenSet> {
-        Arc::clone(&self.current.read().1)
+    /// The token file, for the task that watches it; `None` without one.
+    pub(crate) fn token_file(&self) -> Option<Arc<WatchedFiles<TokenSet>>> {
+        self.file.clone()
     }
 
     /// Reads the token file again; when it changed and parses, its tokens (next to the
     /// environment's) are in force from the next request on: `Ok(true)`. A file that does not
-    /// parse is an error and the tokens in force stay.
-    pub(crate) fn reload(&self) -> Result<bool, String> {
-        let Some(path) = &self.file else {
-            return Ok(false);
-        };
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        if self.current.read().0 == bytes {
-            return Ok(false);
-        }
-        let text = std::str::from_utf8(&bytes)
-            .map_err(|_| format!("{}: not UTF-8 text", path.display()))?;
-        let listed = parse_token_file(text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let set = TokenSet::build(self.env.iter().cloned().chain(listed), true);
-        *self.current.write() = (bytes, Arc::new(set));
-        Ok(true)
-    }
-
-    /// How many tokens of each role are in force: (agents, viewers, operators).
-    pub(crate) fn counts(&self) -> (usize, usize, usize) {
-        let set = self.set();
-        (set.agents.len(), set.viewers.len(), set.operators.len())
+    /// parse is an error naming the file and line, and the tokens in force stay.
+    pub(crate) fn reload(&self) -> Result<bool, WatchError> {
+        self.file.as_ref().map_or(Ok(false), |file| file.reload())
     }
 
     /// Whether agents are identified by token (otherwise by the cluster id they claim).
@@ -414,6 +374,7 @@ pub(crate) async fn operator_guard(
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
+    use axum::http::header::AUTHORIZATION;
 
     fn headers(token: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -585,14 +546,22 @@ mod tests {
         assert!(t.require(&headers("o"), Role::Operator).is_ok());
         // A file that does not parse changes nothing.
         write("viewer x short\n");
-        let e = t.reload().unwrap_err();
-        assert!(e.contains("line 1"), "{e}");
+        let e = t.reload().unwrap_err().to_string();
+        assert!(e.contains(&format!("{}:1: ", path.display())), "{e}");
         assert!(
             t.require(&headers("cccccccccccccccc"), Role::Viewer)
                 .is_ok()
         );
-        // An empty file leaves no reader token but does not open the API.
-        write("");
+        // An empty file is a half-written one: refused, the tokens in force stay.
+        write("# rotating\n");
+        let e = t.reload().unwrap_err().to_string();
+        assert!(e.contains("lists no token"), "{e}");
+        assert!(
+            t.require(&headers("cccccccccccccccc"), Role::Viewer)
+                .is_ok()
+        );
+        // A file without reader tokens leaves none but does not open the API.
+        write("agent a-new bbbbbbbbbbbbbbbb a\n");
         assert!(t.reload().unwrap());
         assert_eq!(
             t.require(&headers("cccccccccccccccc"), Role::Viewer)
@@ -628,22 +597,6 @@ mod tests {
                 .unwrap_err()
                 .status,
             400
-        );
-    }
-
-    #[test]
-    fn a_reload_problem_is_news_once() {
-        let t = tokens();
-        assert!(t.is_new_error(Some("line 1: bad")));
-        assert!(
-            !t.is_new_error(Some("line 1: bad")),
-            "the same problem again"
-        );
-        assert!(t.is_new_error(Some("line 2: bad")), "another problem");
-        assert!(!t.is_new_error(None));
-        assert!(
-            t.is_new_error(Some("line 2: bad")),
-            "broken again after a good reload"
         );
     }
 

@@ -218,7 +218,7 @@ pub async fn run_master(
     master
         .tokens
         .reload()
-        .map_err(|e| ConfigError::new("MASTER_TOKEN_FILE", e))?;
+        .map_err(|e| ConfigError::new("MASTER_TOKEN_FILE", e.to_string()))?;
     if let Err(e) = master.restore().await {
         // Over a shared database the fleet's listener reads it all once it answers.
         if !master.fleet.is_shared() {

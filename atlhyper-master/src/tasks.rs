@@ -24,27 +24,23 @@ const LOG_LIVENESS_EVERY: Duration = Duration::from_secs(2);
 /// How often the token file is looked at for a change.
 const RELOAD_TOKENS_EVERY: Duration = Duration::from_secs(5);
 
-/// Reads the token file again (off the async workers) and logs a change or a file that does
-/// not parse (the tokens in force stay).
-async fn reload_tokens(master: Master) {
-    if master.config.token_file.is_none() {
-        return;
-    }
-    let tokens = std::sync::Arc::clone(&master.tokens);
-    match tokio::task::spawn_blocking(move || tokens.reload()).await {
-        Ok(Ok(true)) => {
-            master.tokens.is_new_error(None);
-            let (agents, viewers, operators) = master.tokens.counts();
-            tracing::info!(agents, viewers, operators, "token file reloaded");
+/// Watches the token file (when there is one) until the master shuts down, logging each
+/// change with the count of tokens per role, and a file that does not parse once per problem
+/// (the tokens in force stay).
+fn watch_token_file(master: &Master) -> JoinHandle<()> {
+    let file = master.tokens.token_file();
+    let shutdown = master.shutdown.clone();
+    tokio::spawn(async move {
+        let Some(file) = file else { return };
+        let watch = file.watch(RELOAD_TOKENS_EVERY, "token file", |set| {
+            let (agents, viewers, operators) = set.counts();
+            tracing::info!(agents, viewers, operators, "tokens in force");
+        });
+        tokio::select! {
+            () = watch => {}
+            () = shutdown.cancelled() => {}
         }
-        Ok(Ok(false)) | Err(_) => {}
-        // Once per distinct problem: a file that stays broken is not logged every 5 s.
-        Ok(Err(e)) => {
-            if master.tokens.is_new_error(Some(&e)) {
-                tracing::warn!(error = %e, "token file not reloaded; the tokens in force stay")
-            }
-        }
-    }
+    })
 }
 
 /// Runs `task` every `period` (a run that overruns delays the next, none piles up) until the
@@ -84,10 +80,7 @@ pub(crate) fn spawn_all(master: &Master) -> Vec<(&'static str, JoinHandle<()>)> 
             "liveness log",
             every(master, LOG_LIVENESS_EVERY, log_liveness_changes),
         ),
-        (
-            "token file",
-            every(master, RELOAD_TOKENS_EVERY, reload_tokens),
-        ),
+        ("token file", watch_token_file(master)),
         (
             "series",
             every(

@@ -9,19 +9,13 @@
 //! operator   alice           d00d0123456789abcdef
 //! ```
 
-use std::collections::HashSet;
+use atlhyper_http::token_file::{NamedToken, TokenLine, parse_token_lines};
 
 use crate::auth::valid_cluster_id;
 
-/// One token of the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FileToken {
-    pub role: FileRole,
-    pub name: String,
-    pub secret: String,
-    /// The cluster an agent token speaks for.
-    pub cluster: Option<String>,
-}
+/// One token of the file: its name and secret, the role it grants, and for an agent the
+/// cluster it speaks for.
+pub(crate) type FileToken = NamedToken<(FileRole, Option<String>)>;
 
 /// The role a line grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,69 +25,36 @@ pub(crate) enum FileRole {
     Operator,
 }
 
-/// Parses the file's text; an error names the line (never the token).
+/// Parses the file's text (the shared checks of [`parse_token_lines`] plus the role and
+/// cluster columns); an error names the line (never the token).
 pub(crate) fn parse_token_file(text: &str) -> Result<Vec<FileToken>, String> {
-    let mut tokens = Vec::new();
-    let mut names = HashSet::new();
-    let mut secrets = HashSet::new();
-    for (i, line) in text.lines().enumerate() {
-        let n = i + 1;
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let fields: Vec<&str> = line.split_whitespace().collect();
+    parse_token_lines(text, |fields| {
         let (role, cluster) = match (fields[0], fields.len()) {
             ("agent", 4) => (FileRole::Agent, Some(fields[3])),
             ("viewer", 3) => (FileRole::Viewer, None),
             ("operator", 3) => (FileRole::Operator, None),
-            ("agent", _) => {
-                return Err(format!(
-                    "line {n}: an agent line is `agent NAME TOKEN CLUSTER`"
-                ));
-            }
+            ("agent", _) => return Err("an agent line is `agent NAME TOKEN CLUSTER`".to_owned()),
             ("viewer" | "operator", _) => {
                 return Err(format!(
-                    "line {n}: a {} line is `{} NAME TOKEN`",
+                    "a {} line is `{} NAME TOKEN`",
                     fields[0], fields[0]
                 ));
             }
             (other, _) => {
                 return Err(format!(
-                    "line {n}: role {other:?} is not agent, viewer or operator"
+                    "role {other:?} is not agent, viewer or operator"
                 ));
             }
         };
-        let (name, secret) = (fields[1], fields[2]);
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
-            || name.len() > 128
-        {
-            return Err(format!(
-                "line {n}: name {name:?} must be 1 to 128 letters, digits, '.', '_', '-' or '@'"
-            ));
-        }
-        if let Err(e) = atlhyper_model::check_token(name, secret) {
-            return Err(format!("line {n}: the token of {}", e));
-        }
-        if !names.insert(name.to_owned()) {
-            return Err(format!("line {n}: the name {name:?} is used twice"));
-        }
-        if !secrets.insert(secret.to_owned()) {
-            return Err(format!("line {n}: the token of {name:?} is listed twice"));
-        }
         if let Some(cluster) = cluster {
-            valid_cluster_id(cluster).map_err(|e| format!("line {n}: {}", e.message))?;
+            valid_cluster_id(cluster).map_err(|e| e.message)?;
         }
-        tokens.push(FileToken {
-            role,
-            name: name.to_owned(),
-            secret: secret.to_owned(),
-            cluster: cluster.map(str::to_owned),
-        });
-    }
-    Ok(tokens)
+        Ok(TokenLine {
+            name: fields[1],
+            secret: fields[2],
+            scope: (role, cluster.map(str::to_owned)),
+        })
+    })
 }
 
 #[cfg(test)]
@@ -110,10 +71,10 @@ mod tests {
         let tokens = parse_token_file(text).unwrap();
         assert_eq!(tokens.len(), 4);
         assert_eq!(tokens[1].name, "prod-a-new");
-        assert_eq!(tokens[1].cluster.as_deref(), Some("prod-a"));
-        assert_eq!(tokens[2].role, FileRole::Viewer);
-        assert_eq!(tokens[3].role, FileRole::Operator);
-        assert!(parse_token_file("").unwrap().is_empty());
+        assert_eq!(tokens[1].scope.1.as_deref(), Some("prod-a"));
+        assert_eq!(tokens[2].scope.0, FileRole::Viewer);
+        assert_eq!(tokens[3].scope.0, FileRole::Operator);
+        assert!(parse_token_file("").unwrap_err().contains("lists no token"));
     }
 
     #[test]
