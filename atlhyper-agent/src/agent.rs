@@ -12,11 +12,13 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::client_token::{ClientToken, watch_until};
 use crate::commands::{CommandSettings, run_command_loop};
 use crate::config::{ConfigError, duration_arg, parse_listen_arg};
 use crate::error::AgentError;
 use crate::master::MasterLink;
 use crate::node_table::{DEFAULT_MAX_NODES, NodeTable, NodeTableConfig};
+use crate::node_tokens::NodeTokens;
 use crate::pusher::{PushSettings, run_heartbeat, run_pusher};
 use crate::receiver::{DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiverState, receiver_router};
 use crate::stats::AgentStats;
@@ -25,6 +27,7 @@ use atlhyper_http::serve::{
     DEFAULT_HEADER_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServeLimits, serve_with,
 };
 use atlhyper_http::tls::{ServerTls, TlsSettings};
+use atlhyper_http::watched_file::DEFAULT_WATCH_INTERVAL;
 
 /// Everything the cluster agent needs. [`AgentConfig::default`] gives the documented defaults;
 /// [`AgentArgs`] reads them from flags and `AGENT_*` environment variables.
@@ -39,8 +42,15 @@ pub struct AgentConfig {
     pub master_url: String,
     /// Bearer token the agent sends to the master (`AGENT_TOKEN`).
     pub token: Option<String>,
-    /// Bearer token nodes must send to the agent (`AGENT_NODE_TOKEN`); `None` accepts every node.
+    /// A file holding the token for the master instead (`AGENT_TOKEN_FILE`, a Secret mount),
+    /// re-read when it changes.
+    pub token_file: Option<PathBuf>,
+    /// Bearer token nodes must send to the agent (`AGENT_NODE_TOKEN`, named `env-node`); with
+    /// no token and no token file every node is accepted.
     pub node_token: Option<String>,
+    /// Named node tokens, `NAME TOKEN [NODE]` per line (`AGENT_NODE_TOKEN_FILE`), next to
+    /// `node_token`, re-read when the file changes; a token with a NODE pushes only that node.
+    pub node_token_file: Option<PathBuf>,
     /// Serve the receiver over TLS with this certificate (`AGENT_TLS_CERT`, `AGENT_TLS_KEY`);
     /// `None` serves plain HTTP.
     pub tls: Option<TlsSettings>,
@@ -104,7 +114,9 @@ impl Default for AgentConfig {
             cluster_id: "default".to_owned(),
             master_url: "http://127.0.0.1:8080".to_owned(),
             token: None,
+            token_file: None,
             node_token: None,
+            node_token_file: None,
             tls: None,
             master_tls: ClientTls::default(),
             snapshot_interval: Duration::from_secs(10),
@@ -238,9 +250,17 @@ pub struct AgentArgs {
     /// Bearer token for the master.
     #[arg(long, env = "AGENT_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Bearer token nodes must send (unset: any node is accepted).
+    /// File holding the bearer token for the master (instead of --token); re-read when it
+    /// changes, so a rotated Secret is sent without a restart.
+    #[arg(long, env = "AGENT_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Bearer token nodes must send (unset, and no --node-token-file: any node is accepted).
     #[arg(long, env = "AGENT_NODE_TOKEN", hide_env_values = true)]
     pub node_token: Option<String>,
+    /// File of named node tokens, `NAME TOKEN [NODE]` per line, several valid at once; a token
+    /// with a NODE may push only that node's name. Re-read when it changes.
+    #[arg(long, env = "AGENT_NODE_TOKEN_FILE")]
+    pub node_token_file: Option<PathBuf>,
     /// Serve the receiver over TLS with this PEM certificate chain (needs --tls-key); re-read
     /// when it changes.
     #[arg(long, env = "AGENT_TLS_CERT")]
@@ -357,7 +377,9 @@ impl AgentArgs {
             cluster_id: self.cluster_id,
             master_url: self.master_url,
             token: non_empty(self.token),
+            token_file: given(self.token_file),
             node_token: non_empty(self.node_token),
+            node_token_file: given(self.node_token_file),
             tls,
             master_tls,
             snapshot_interval: self.snapshot_interval,
@@ -434,21 +456,30 @@ async fn serve_agent_with(
 ) -> Result<(), AgentError> {
     config.validate()?;
     let stats = Arc::new(AgentStats::default());
+    let token = ClientToken::new(
+        config.token.as_deref(),
+        "AGENT_TOKEN",
+        config.token_file.clone(),
+        "AGENT_TOKEN_FILE",
+    )?;
     let link = MasterLink::with_tls(
         &config.master_url,
         &config.cluster_id,
-        config.token.as_deref(),
+        None,
         config.request_timeout,
         &config.master_tls,
-    )?;
+    )?
+    .with_token(token);
+    let node_tokens = match &config.node_token_file {
+        Some(file) => NodeTokens::with_file(config.node_token.as_deref(), file.clone())
+            .map_err(|e| AgentError::config("AGENT_NODE_TOKEN_FILE", &e.to_string()))?,
+        None => NodeTokens::single(config.node_token.as_deref()),
+    };
     let cancel = CancellationToken::new();
+    let files = watch_files(&link, &node_tokens, cancel.clone());
     let state = ReceiverState {
         table: Arc::clone(&table),
-        node_token: config
-            .node_token
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .map(Arc::from),
+        node_tokens,
         body_limit: config.body_limit,
         stats: Arc::clone(&stats),
         body_timeout: config.body_timeout,
@@ -482,6 +513,7 @@ async fn serve_agent_with(
     );
 
     let tasks: Vec<(&'static str, JoinHandle<()>)> = vec![
+        ("files", files),
         (
             "pusher",
             tokio::spawn(run_pusher(
@@ -550,6 +582,33 @@ async fn serve_agent_with(
     }
     tracing::info!("atlhyper-agent stopped");
     first_error.map_or(Ok(()), Err)
+}
+
+/// Watches the agent's files until `cancel`: the node-token file, the token file for the
+/// master, and the CA bundle and client certificate of the link to the master.
+fn watch_files(link: &MasterLink, nodes: &NodeTokens, cancel: CancellationToken) -> JoinHandle<()> {
+    let token = link.token().clone();
+    let client = link.client_files();
+    let nodes = nodes.file().cloned();
+    let every = DEFAULT_WATCH_INTERVAL;
+    tokio::spawn(async move {
+        let nodes = async {
+            if let Some(file) = nodes {
+                watch_until(file, every, "AGENT_NODE_TOKEN_FILE", cancel.clone()).await;
+            }
+        };
+        let client = async {
+            // "client certificate" covers the CA bundle too: one message to look for.
+            if !client.paths().is_empty() {
+                watch_until(client, every, "client certificate", cancel.clone()).await;
+            }
+        };
+        tokio::join!(
+            token.watch(every, "AGENT_TOKEN_FILE", cancel.clone()),
+            nodes,
+            client
+        );
+    })
 }
 
 /// Drops nodes past their TTL every `every` until cancelled, and logs each node that went

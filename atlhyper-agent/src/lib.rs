@@ -22,7 +22,8 @@
 //! |---|---|
 //! | 200 `{"status":"ok"}` | taken (also a retry of a snapshot already held, or an older one backfilled) |
 //! | 400 | not JSON, not a snapshot; `invalid_name: ...` for a name that is not DNS-1123 |
-//! | 401 | missing or wrong bearer token (`AGENT_NODE_TOKEN`) |
+//! | 401 | missing or wrong bearer token (`AGENT_NODE_TOKEN`, or one of `AGENT_NODE_TOKEN_FILE`) |
+//! | 403 | a token of the node-token file limited to one node sent another node's name (logged, counted as `code="403"`) |
 //! | 408 | the body did not arrive within [`AgentConfig::body_timeout`] |
 //! | 413 | body over [`AgentConfig::body_limit`]; `list_too_long: ...` / `string_too_long: ...` for a list or string over its [`SnapshotBounds`](atlhyper_model::SnapshotBounds) cap (lists are counted before they are built) |
 //! | 415 | a Content-Encoding other than gzip or identity |
@@ -87,6 +88,7 @@
 
 mod agent;
 mod backoff;
+mod client_token;
 mod commands;
 mod config;
 mod daemon;
@@ -94,6 +96,7 @@ mod error;
 mod failover;
 mod master;
 mod node_table;
+mod node_tokens;
 mod pusher;
 mod receiver;
 mod stats;
@@ -101,6 +104,7 @@ mod tls_client;
 
 pub use agent::{AgentArgs, AgentConfig, run_agent, serve_agent, spawn_sweeper};
 pub use backoff::Backoff;
+pub use client_token::ClientToken;
 pub use commands::{BUILTIN_ACTIONS, execute};
 pub use config::{ConfigError, parse_listen_arg, validate_node_name};
 pub use daemon::{
@@ -113,6 +117,7 @@ pub use master::{MasterError, MasterLink};
 pub use node_table::{
     DEFAULT_MAX_NODES, Ingested, NodeCounts, NodeListing, NodeTable, NodeTableConfig, TableFull,
 };
+pub use node_tokens::{NodeAuth, NodeToken, NodeTokenSet, NodeTokens, parse_node_token_file};
 pub use pusher::AGENT_VERSION;
 pub use receiver::{
     DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, ReceiveError, ReceiverState, receiver_router,

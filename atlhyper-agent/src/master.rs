@@ -6,9 +6,10 @@ use std::time::Duration;
 use atlhyper_model::{Command, CommandPoll, CommandResult, Heartbeat, StatusBody};
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
 
+use crate::client_token::ClientToken;
 use crate::error::AgentError;
 use crate::failover::Endpoints;
-use crate::tls_client::ClientTls;
+use crate::tls_client::{ClientTls, WatchedClient};
 
 /// Why a request to the master failed.
 #[derive(Debug, thiserror::Error)]
@@ -74,10 +75,11 @@ fn encode_query(s: &str) -> String {
 /// An HTTP client bound to one master (or several interchangeable ones), cluster id and token.
 #[derive(Debug, Clone)]
 pub struct MasterLink {
-    http: reqwest::Client,
+    /// Re-made when the CA bundle or client certificate files change.
+    http: Arc<WatchedClient>,
     masters: Endpoints,
     cluster_id: Arc<str>,
-    auth: Option<HeaderValue>,
+    token: ClientToken,
     cluster_header: HeaderValue,
 }
 
@@ -124,21 +126,15 @@ impl MasterLink {
         tls: &ClientTls,
     ) -> Result<Self, AgentError> {
         let masters = Endpoints::parse(master_url, "AGENT_MASTER_URL")?;
-        let builder = reqwest::Client::builder()
-            .timeout(request_timeout)
-            .connect_timeout(request_timeout.min(Duration::from_secs(5)))
-            .pool_idle_timeout(atlhyper_http::CLIENT_IDLE_TIMEOUT)
-            .user_agent(concat!("atlhyper-agent/", env!("CARGO_PKG_VERSION")));
-        let http = tls
-            .apply(builder, "AGENT", master_url)?
-            .build()
-            .map_err(|e| AgentError::Http(e.to_string()))?;
-        let auth = match token.filter(|t| !t.is_empty()) {
-            Some(t) => Some(HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
-                AgentError::config("token", "contains characters not allowed in a header")
-            })?),
-            None => None,
+        let builder = move || {
+            reqwest::Client::builder()
+                .timeout(request_timeout)
+                .connect_timeout(request_timeout.min(Duration::from_secs(5)))
+                .pool_idle_timeout(atlhyper_http::CLIENT_IDLE_TIMEOUT)
+                .user_agent(concat!("atlhyper-agent/", env!("CARGO_PKG_VERSION")))
         };
+        let http = Arc::new(tls.watched_client("AGENT", master_url, builder)?);
+        let token = ClientToken::new(token, "AGENT_TOKEN", None, "AGENT_TOKEN_FILE")?;
         let cluster_header = HeaderValue::from_str(cluster_id).map_err(|_| {
             AgentError::config("cluster_id", "contains characters not allowed in a header")
         })?;
@@ -146,9 +142,26 @@ impl MasterLink {
             http,
             masters,
             cluster_id: Arc::from(cluster_id),
-            auth,
+            token,
             cluster_header,
         })
+    }
+
+    /// Sends `token` (a token file re-read on change) instead of the one given at
+    /// construction.
+    pub fn with_token(mut self, token: ClientToken) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// The token sent, for the task that watches its file.
+    pub(crate) fn token(&self) -> &ClientToken {
+        &self.token
+    }
+
+    /// The HTTP client, for the task that watches its certificate files.
+    pub(crate) fn client_files(&self) -> Arc<WatchedClient> {
+        Arc::clone(&self.http)
     }
 
     /// The cluster id this link speaks for.
@@ -171,13 +184,15 @@ impl MasterLink {
         build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
     ) -> Result<(String, reqwest::Response), MasterError> {
         let mut last = None;
+        // Read once per call: the files may change under it.
+        let http = self.http.current();
+        let auth = self.token.header();
         for (index, base) in self.masters.in_order() {
             let url = format!("{base}{path}");
-            let mut rb = self
-                .http
+            let mut rb = http
                 .request(method.clone(), &url)
                 .header("X-Cluster-ID", self.cluster_header.clone());
-            if let Some(auth) = &self.auth {
+            if let Some(auth) = &auth {
                 rb = rb.header(AUTHORIZATION, auth.clone());
             }
             match Self::send(&url, build(rb)).await {

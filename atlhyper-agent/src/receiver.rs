@@ -21,10 +21,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::value::RawValue;
-use subtle::ConstantTimeEq;
 use tokio::time::Instant;
 
 use crate::node_table::{Ingested, NodeTable, TableFull};
+use crate::node_tokens::NodeTokens;
 use crate::stats::{AgentStats, inc};
 use atlhyper_http::{GunzipError, gunzip_limited, text_response};
 
@@ -39,8 +39,8 @@ pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ReceiverState {
     /// Where snapshots go.
     pub table: Arc<NodeTable>,
-    /// Bearer token nodes must send; `None` accepts every node.
-    pub node_token: Option<Arc<str>>,
+    /// Bearer tokens nodes must send (none: every node is accepted), some limited to one node.
+    pub node_tokens: NodeTokens,
     /// Largest accepted body, bytes, compressed and decompressed.
     pub body_limit: usize,
     /// Counters for `/metrics`.
@@ -58,7 +58,7 @@ impl ReceiverState {
     pub fn new(table: Arc<NodeTable>) -> Self {
         Self {
             table,
-            node_token: None,
+            node_tokens: NodeTokens::open(),
             body_limit: DEFAULT_BODY_LIMIT,
             stats: Arc::new(AgentStats::default()),
             body_timeout: DEFAULT_BODY_TIMEOUT,
@@ -81,7 +81,13 @@ impl ReceiverState {
 
     /// Requires nodes to send `Authorization: Bearer <token>` (an empty token requires nothing).
     pub fn with_node_token(mut self, token: Option<&str>) -> Self {
-        self.node_token = token.filter(|t| !t.is_empty()).map(Arc::from);
+        self.node_tokens = NodeTokens::single(token);
+        self
+    }
+
+    /// Requires nodes to send one of `tokens`.
+    pub fn with_node_tokens(mut self, tokens: NodeTokens) -> Self {
+        self.node_tokens = tokens;
         self
     }
 
@@ -108,6 +114,14 @@ pub enum ReceiveError {
     /// 401: missing or wrong bearer token.
     #[error("missing or invalid bearer token")]
     Unauthorized,
+    /// 403: a node token limited to one node sent a snapshot of another node.
+    #[error("this token may push only node {allowed:?}, not {pushed:?}")]
+    WrongNode {
+        /// The node the token is limited to.
+        allowed: String,
+        /// The node name of the snapshot.
+        pushed: String,
+    },
     /// 413: body over the limit (before or after decompression).
     #[error("body is larger than {limit} bytes")]
     TooLarge {
@@ -131,6 +145,7 @@ impl ReceiveError {
             }
             Self::TooManyNodes(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::WrongNode { .. } => StatusCode::FORBIDDEN,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -167,21 +182,6 @@ pub fn receiver_router(state: ReceiverState) -> Router {
         .with_state(state)
 }
 
-/// Checks `Authorization: Bearer <token>` in constant time.
-pub(crate) fn bearer_ok(headers: &HeaderMap, expected: &str) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some((scheme, token)) = value.trim().split_once(' ') else {
-        return false;
-    };
-    scheme.eq_ignore_ascii_case("bearer")
-        && bool::from(token.trim().as_bytes().ct_eq(expected.as_bytes()))
-}
-
 async fn post_node(
     State(state): State<ReceiverState>,
     headers: HeaderMap,
@@ -206,6 +206,7 @@ async fn post_node(
             inc(&stats.rejected_too_many_nodes);
         }
         Err(ReceiveError::Unauthorized) => inc(&stats.rejected_unauthorized),
+        Err(ReceiveError::WrongNode { .. }) => inc(&stats.rejected_wrong_node),
         Err(ReceiveError::TooLarge { .. }) => inc(&stats.rejected_too_large),
         Err(ReceiveError::BodyTimeout(_)) => inc(&stats.rejected_timeout),
         Err(ReceiveError::UnsupportedEncoding(_)) => inc(&stats.rejected_unsupported_encoding),
@@ -218,11 +219,10 @@ async fn receive(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Ingested, ReceiveError> {
-    if let Some(token) = &state.node_token
-        && !bearer_ok(headers, token)
-    {
-        return Err(ReceiveError::Unauthorized);
-    }
+    let auth = state
+        .node_tokens
+        .check(headers)
+        .ok_or(ReceiveError::Unauthorized)?;
     let limit = state.body_limit;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -276,6 +276,15 @@ async fn receive(
         .map_err(ReceiveError::Rejected)?;
     let mut snapshot: NodeMetricsSnapshot = serde_json::from_str(raw.get())
         .map_err(|e| ReceiveError::BadRequest(format!("not a node metrics snapshot: {e}")))?;
+    if let Err((token, allowed)) = auth.allows(&snapshot.node_name) {
+        // Logged: a daemon with another node's token is a mistake or a forgery, either worth
+        // an operator's look.
+        tracing::warn!(token, allowed, pushed = %snapshot.node_name, "node token used for another node; refused");
+        return Err(ReceiveError::WrongNode {
+            allowed: allowed.to_owned(),
+            pushed: snapshot.node_name.chars().take(256).collect(),
+        });
+    }
     let now = Instant::now();
     let received_at = chrono::Utc::now();
     let changed = bound_and_settle(state, &mut snapshot, received_at)?;

@@ -26,6 +26,8 @@ pub struct AgentStats {
     pub rejected_bad_request: AtomicU64,
     /// Rejected with 401.
     pub rejected_unauthorized: AtomicU64,
+    /// Rejected with 403 (a node token limited to another node).
+    pub rejected_wrong_node: AtomicU64,
     /// Rejected with 413.
     pub rejected_too_large: AtomicU64,
     /// Rejected with 408 (body too slow).
@@ -151,6 +153,7 @@ impl AgentStats {
             [
                 ("400", &self.rejected_bad_request),
                 ("401", &self.rejected_unauthorized),
+                ("403", &self.rejected_wrong_node),
                 ("408", &self.rejected_timeout),
                 ("413", &self.rejected_too_large),
                 ("415", &self.rejected_unsupported_encoding),

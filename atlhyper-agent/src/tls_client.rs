@@ -1,8 +1,11 @@
 //! How the daemon's and the agent's HTTP clients trust a TLS server: the system's roots (through
 //! rustls-platform-verifier, as reqwest does), or only the CA bundle of `--ca-file`. Not
-//! verifying at all exists only as an explicit flag, warned about at start.
+//! verifying at all exists only as an explicit flag, warned about at start. The CA bundle and
+//! the client certificate are re-read when they change ([`WatchedClient`]).
 
 use std::path::PathBuf;
+
+use atlhyper_http::watched_file::{WatchError, WatchedFiles};
 
 use crate::error::AgentError;
 
@@ -29,24 +32,72 @@ pub struct ClientIdentity {
     pub key: PathBuf,
 }
 
-fn read(flag: &str, path: &PathBuf) -> Result<Vec<u8>, AgentError> {
-    std::fs::read(path)
-        .map_err(|e| AgentError::config(flag, &format!("cannot read {}: {e}", path.display())))
-}
+/// The HTTP client of one hop, re-made when the files it trusts or presents change (a CA
+/// bundle or client certificate rotated by cert-manager): the next request uses the new one,
+/// requests under way finish on the old.
+pub(crate) type WatchedClient = WatchedFiles<reqwest::Client>;
 
 impl ClientTls {
-    /// `builder` trusting what this says. `prefix` names the flags in errors and warnings
-    /// (`AGENT` or `METRICS`); `server` names who is not verified.
-    pub(crate) fn apply(
+    /// The files a client of this reads, in the order [`Self::apply`] takes their bytes: the
+    /// CA bundle, then the client certificate and key.
+    fn files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = self.ca_file.iter().cloned().collect();
+        if let Some(identity) = &self.identity {
+            files.extend([identity.cert.clone(), identity.key.clone()]);
+        }
+        files
+    }
+
+    /// A client made by `builder` and trusting what this says, read now (a missing or bad file
+    /// fails the start) and re-made when [`WatchedFiles::reload`] finds its files changed.
+    /// `prefix` names the flags in errors and warnings (`AGENT` or `METRICS`); `server` names
+    /// who is not verified.
+    pub(crate) fn watched_client(
+        &self,
+        prefix: &'static str,
+        server: &str,
+        builder: impl Fn() -> reqwest::ClientBuilder + Send + Sync + 'static,
+    ) -> Result<WatchedClient, AgentError> {
+        let this = self.clone();
+        let server = server.to_owned();
+        let make = move |bytes: &[Vec<u8>]| {
+            this.apply(builder(), bytes, prefix, &server)
+                .and_then(|b| b.build().map_err(|e| AgentError::Http(e.to_string())))
+                .map_err(|e| e.to_string())
+        };
+        WatchedFiles::load(self.files(), make).map_err(|e| match e {
+            WatchError::Read { path, reason } => AgentError::config(
+                &format!("{prefix}_{}", self.flag_of(&path)),
+                &format!("cannot read {}: {reason}", path.display()),
+            ),
+            WatchError::Invalid(why) => AgentError::Http(why),
+        })
+    }
+
+    /// The setting that names `path`, for an error.
+    fn flag_of(&self, path: &PathBuf) -> &'static str {
+        match &self.identity {
+            Some(identity) if &identity.cert == path => "CLIENT_CERT",
+            Some(identity) if &identity.key == path => "CLIENT_KEY",
+            _ => "CA_FILE",
+        }
+    }
+
+    /// `builder` trusting what this says, from the files' bytes (`pem`, in [`Self::files`]
+    /// order).
+    fn apply(
         &self,
         builder: reqwest::ClientBuilder,
+        pem: &[Vec<u8>],
         prefix: &str,
         server: &str,
     ) -> Result<reqwest::ClientBuilder, AgentError> {
+        let mut pem = pem.iter();
         let mut builder = builder.tls_version_min(reqwest::tls::Version::TLS_1_2);
         if let Some(path) = &self.ca_file {
             let flag = format!("{prefix}_CA_FILE");
-            let certs = reqwest::Certificate::from_pem_bundle(&read(&flag, path)?)
+            let bundle = pem.next().map_or(&[][..], Vec::as_slice);
+            let certs = reqwest::Certificate::from_pem_bundle(bundle)
                 .map_err(|e| AgentError::config(&flag, &format!("{}: {e}", path.display())))?;
             if certs.is_empty() {
                 return Err(AgentError::config(
@@ -58,12 +109,20 @@ impl ClientTls {
         }
         if let Some(identity) = &self.identity {
             let flag = format!("{prefix}_CLIENT_CERT");
-            let mut pem = read(&flag, &identity.cert)?;
-            pem.push(b'\n');
-            pem.extend(read(&format!("{prefix}_CLIENT_KEY"), &identity.key)?);
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| AgentError::config(&flag, &e.to_string()))?;
-            builder = builder.identity(identity);
+            let mut both = pem.next().cloned().unwrap_or_default();
+            both.push(b'\n');
+            both.extend(pem.next().map_or(&[][..], Vec::as_slice));
+            let parsed = reqwest::Identity::from_pem(&both).map_err(|e| {
+                AgentError::config(
+                    &flag,
+                    &format!(
+                        "{} with {}: {e}",
+                        identity.cert.display(),
+                        identity.key.display()
+                    ),
+                )
+            })?;
+            builder = builder.identity(parsed);
         }
         if self.insecure_skip_verify {
             tracing::warn!(

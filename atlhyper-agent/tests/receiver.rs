@@ -5,7 +5,11 @@ mod common;
 
 use std::sync::Arc;
 
-use atlhyper_agent::{NodeTable, NodeTableConfig, ReceiverState, execute, gzip, receiver_router};
+use std::sync::atomic::Ordering;
+
+use atlhyper_agent::{
+    NodeTable, NodeTableConfig, NodeTokens, ReceiverState, execute, gzip, receiver_router,
+};
 use atlhyper_model::{Command, MetricsDataPoint, NodeMetricsSnapshot};
 use axum::Router;
 use axum::body::Body;
@@ -173,6 +177,56 @@ async fn node_token_gives_401_when_missing_or_wrong() {
         .unwrap();
     let (status, _) = send(app, req).await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_per_node_token_pushes_only_its_node_and_is_refused_with_403_otherwise() {
+    let t = table();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node-tokens");
+    std::fs::write(
+        &path,
+        "# NAME TOKEN [NODE]\nfleet aaaaaaaaaaaaaaaa\nw1 bbbbbbbbbbbbbbbb n1\n",
+    )
+    .unwrap();
+    let tokens = NodeTokens::with_file(None, path).unwrap();
+    let state = ReceiverState::new(Arc::clone(&t)).with_node_tokens(tokens);
+    let stats = Arc::clone(&state.stats);
+    let app = receiver_router(state);
+    let push = |token: &str, node: &str| {
+        let body = json!({"node_name": node, "timestamp": "2024-01-20T10:30:00Z"}).to_string();
+        post(())
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, _) = send(app.clone(), push("bbbbbbbbbbbbbbbb", "n1")).await;
+    assert_eq!(status, StatusCode::OK, "its own node");
+    let (status, v) = send(app.clone(), push("bbbbbbbbbbbbbbbb", "n2")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
+    let why = v["error"].as_str().unwrap();
+    assert!(why.contains("\"n1\"") && why.contains("\"n2\""), "{why}");
+    let now = tokio::time::Instant::now();
+    assert!(
+        t.latest("n2", now).is_none(),
+        "the other node's snapshot was stored"
+    );
+    let (status, _) = send(app.clone(), push("aaaaaaaaaaaaaaaa", "n2")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a token without a node pushes any node"
+    );
+    let (status, _) = send(app.clone(), push("cccccccccccccccc", "n1")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(stats.rejected_wrong_node.load(Ordering::Relaxed), 1);
+    let req = Request::get("/metrics").body(Body::empty()).unwrap();
+    let (_, text) = send(app, req).await;
+    let text = text.as_str().unwrap();
+    assert!(
+        text.contains("atlhyper_agent_snapshots_rejected_total{code=\"403\"} 1"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

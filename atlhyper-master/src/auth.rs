@@ -78,7 +78,8 @@ impl TokenSet {
             let secret = t.secret.into_bytes();
             match t.scope {
                 (FileRole::Agent, cluster) => {
-                    set.agents.push((secret, cluster.unwrap_or_default(), t.name));
+                    set.agents
+                        .push((secret, cluster.unwrap_or_default(), t.name));
                 }
                 (FileRole::Viewer, _) => set.viewers.push((secret, t.name)),
                 (FileRole::Operator, _) => set.operators.push((secret, t.name)),

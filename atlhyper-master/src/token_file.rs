@@ -41,9 +41,7 @@ pub(crate) fn parse_token_file(text: &str) -> Result<Vec<FileToken>, String> {
                 ));
             }
             (other, _) => {
-                return Err(format!(
-                    "role {other:?} is not agent, viewer or operator"
-                ));
+                return Err(format!("role {other:?} is not agent, viewer or operator"));
             }
         };
         if let Some(cluster) = cluster {

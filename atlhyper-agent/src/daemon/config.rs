@@ -23,6 +23,9 @@ pub struct DaemonConfig {
     pub interval: Duration,
     /// Bearer token sent to the agent (`METRICS_TOKEN`).
     pub token: Option<String>,
+    /// A file holding the token instead (`METRICS_TOKEN_FILE`, a Secret mount), re-read when
+    /// it changes.
+    pub token_file: Option<PathBuf>,
     /// This node's name (`METRICS_NODE_NAME`, or `NODE_NAME`, else the host name), DNS-1123.
     pub node_name: String,
     /// The host's procfs (`METRICS_PROC_ROOT`, /proc).
@@ -66,6 +69,7 @@ impl DaemonConfig {
             agent_addr: "http://127.0.0.1:8082".to_owned(),
             interval: Duration::from_secs(5),
             token: None,
+            token_file: None,
             node_name: node_name.into(),
             proc_root: PathBuf::from("/proc"),
             sys_root: PathBuf::from("/sys"),
@@ -151,6 +155,10 @@ pub struct DaemonArgs {
     /// Bearer token for the agent.
     #[arg(long, env = "METRICS_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// File holding the bearer token for the agent (instead of --token); re-read when it
+    /// changes, so a rotated Secret is sent without a restart.
+    #[arg(long, env = "METRICS_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
     /// Snapshots kept for backfill while the agent is unreachable.
     #[arg(long, env = "METRICS_QUEUE_CAPACITY", default_value_t = 720)]
     pub queue_capacity: usize,
@@ -220,6 +228,7 @@ impl DaemonArgs {
         }
         config.interval = self.interval;
         config.token = set(self.token);
+        config.token_file = self.token_file.filter(|p| !p.as_os_str().is_empty());
         if let Some(token) = &config.token {
             atlhyper_model::check_token("METRICS_TOKEN", token)?;
         }

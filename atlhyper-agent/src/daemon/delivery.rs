@@ -5,8 +5,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use atlhyper_http::watched_file::DEFAULT_WATCH_INTERVAL;
 use axum::body::Bytes;
-use axum::http::{HeaderValue, header};
+use axum::http::header;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -15,10 +16,12 @@ use super::config::DaemonConfig;
 use super::outbox::Outbox;
 use super::self_metrics::DaemonStats;
 use crate::backoff::Backoff;
+use crate::client_token::{ClientToken, watch_until};
 use crate::error::AgentError;
 use crate::failover::Endpoints;
 use crate::master::error_chain;
 use crate::stats::inc;
+use crate::tls_client::WatchedClient;
 
 /// Why one delivery failed.
 #[derive(Debug)]
@@ -55,37 +58,59 @@ pub(crate) trait Deliver: Send + 'static {
 /// when it cannot be reached.
 #[derive(Debug)]
 pub(super) struct HttpDeliver {
-    http: reqwest::Client,
+    /// Re-made when the CA bundle changes.
+    http: Arc<WatchedClient>,
     agents: Endpoints,
-    auth: Option<HeaderValue>,
+    token: ClientToken,
 }
 
 impl HttpDeliver {
     pub(super) fn new(config: &DaemonConfig) -> Result<Self, AgentError> {
-        let builder = reqwest::Client::builder()
-            .timeout(config.request_timeout)
-            .connect_timeout(config.request_timeout)
-            .pool_max_idle_per_host(1)
-            .pool_idle_timeout(atlhyper_http::CLIENT_IDLE_TIMEOUT)
-            .user_agent(concat!("atlhyper-metrics/", env!("CARGO_PKG_VERSION")));
+        let timeout = config.request_timeout;
+        let builder = move || {
+            reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .pool_max_idle_per_host(1)
+                .pool_idle_timeout(atlhyper_http::CLIENT_IDLE_TIMEOUT)
+                .user_agent(concat!("atlhyper-metrics/", env!("CARGO_PKG_VERSION")))
+        };
         let http = config
             .agent_tls
-            .apply(builder, "METRICS", &config.agent_addr)?
-            .build()
-            .map_err(|e| AgentError::Http(e.to_string()))?;
-        let auth = match config.token.as_deref().filter(|t| !t.is_empty()) {
-            Some(t) => Some(HeaderValue::from_str(&format!("Bearer {t}")).map_err(|_| {
-                AgentError::config(
-                    "METRICS_TOKEN",
-                    "contains characters not allowed in a header",
-                )
-            })?),
-            None => None,
-        };
+            .watched_client("METRICS", &config.agent_addr, builder)?;
+        let token = ClientToken::new(
+            config.token.as_deref(),
+            "METRICS_TOKEN",
+            config.token_file.clone(),
+            "METRICS_TOKEN_FILE",
+        )?;
         Ok(Self {
-            http,
+            http: Arc::new(http),
             agents: config.agents()?,
-            auth,
+            token,
+        })
+    }
+
+    /// Watches the token file and the CA bundle, when given, until `cancel`.
+    pub(super) fn watch_files(&self, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let token = self.token.clone();
+        let http = Arc::clone(&self.http);
+        tokio::spawn(async move {
+            let client = async {
+                if !http.paths().is_empty() {
+                    watch_until(
+                        http,
+                        DEFAULT_WATCH_INTERVAL,
+                        "METRICS_CA_FILE",
+                        cancel.clone(),
+                    )
+                    .await;
+                }
+            };
+            tokio::join!(
+                token.watch(DEFAULT_WATCH_INTERVAL, "METRICS_TOKEN_FILE", cancel.clone()),
+                client
+            );
         })
     }
 }
@@ -94,12 +119,13 @@ impl HttpDeliver {
     async fn deliver_to(&self, url: &str, body: Bytes) -> Result<(), DeliverError> {
         let mut rb = self
             .http
+            .current()
             .post(url)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_ENCODING, "gzip")
             .body(body);
-        if let Some(auth) = &self.auth {
-            rb = rb.header(header::AUTHORIZATION, auth.clone());
+        if let Some(auth) = self.token.header() {
+            rb = rb.header(header::AUTHORIZATION, auth);
         }
         let resp = rb
             .send()

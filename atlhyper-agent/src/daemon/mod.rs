@@ -190,6 +190,7 @@ where
     let outbox = Arc::new(Mutex::new(Outbox::new(config.queue_capacity)));
     let notify = Arc::new(Notify::new());
     let cancel = CancellationToken::new();
+    let files = sink.watch_files(cancel.clone());
 
     let server = match config.metrics_listen {
         Some(addr) => {
@@ -273,6 +274,8 @@ where
         }
     }
     watcher.abort();
+    cancel.cancel();
+    let _ = files.await;
     if let Some(server) = server
         && let Err(e) = server.await
         && result.is_ok()

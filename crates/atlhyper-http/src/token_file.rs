@@ -212,7 +212,10 @@ mod tests {
         assert_eq!(tokens.len(), 3);
         assert_eq!(tokens[1].name, "new");
         assert_eq!(tokens[2].scope.as_deref(), Some("node-1"));
-        assert!(!format!("{:?}", tokens[0]).contains("aaaa"), "Debug shows the token");
+        assert!(
+            !format!("{:?}", tokens[0]).contains("aaaa"),
+            "Debug shows the token"
+        );
     }
 
     #[test]
@@ -252,8 +255,14 @@ mod tests {
             ("", "holds no token"),
             ("\n# c\n", "holds no token"),
             ("short", "line 1: METRICS_TOKEN_FILE: a token of 5"),
-            ("aaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbb", "line 1: holds more than one"),
-            ("aaaaaaaaaaaaaaaa\nbbbbbbbbbbbbbbbb", "line 2: a second token"),
+            (
+                "aaaaaaaaaaaaaaaa bbbbbbbbbbbbbbbb",
+                "line 1: holds more than one",
+            ),
+            (
+                "aaaaaaaaaaaaaaaa\nbbbbbbbbbbbbbbbb",
+                "line 2: a second token",
+            ),
         ] {
             let e = parse_client_token(text, "METRICS_TOKEN_FILE").unwrap_err();
             assert!(e.contains(says), "{text:?}: {e}");
@@ -279,6 +288,9 @@ mod tests {
         let list = ["one", "two", "three"];
         assert_eq!(position_constant_time(b"two", list.iter()), Some(1));
         assert_eq!(position_constant_time(b"tw", list.iter()), None);
-        assert_eq!(position_constant_time(b"x", std::iter::empty::<&str>()), None);
+        assert_eq!(
+            position_constant_time(b"x", std::iter::empty::<&str>()),
+            None
+        );
     }
 }

@@ -119,7 +119,12 @@ impl<T: Send + Sync + 'static> WatchedFiles<T> {
         Self::with_value(vec![path], Vec::new(), value, Box::new(parse))
     }
 
-    fn with_value(paths: Vec<PathBuf>, bytes: Vec<Vec<u8>>, value: T, parse: Box<Parse<T>>) -> Self {
+    fn with_value(
+        paths: Vec<PathBuf>,
+        bytes: Vec<Vec<u8>>,
+        value: T,
+        parse: Box<Parse<T>>,
+    ) -> Self {
         Self {
             paths,
             parse,
@@ -257,7 +262,13 @@ mod tests {
         assert_eq!(e.to_string(), format!("{}:1: not a number", path.display()));
         assert_eq!(*watched.current(), 1);
         std::fs::write(&path, [0xff, 0xfe]).unwrap();
-        assert!(watched.reload().unwrap_err().to_string().contains("not UTF-8"));
+        assert!(
+            watched
+                .reload()
+                .unwrap_err()
+                .to_string()
+                .contains("not UTF-8")
+        );
         std::fs::remove_file(&path).unwrap();
         assert!(matches!(watched.reload(), Err(WatchError::Read { .. })));
         assert_eq!(*watched.current(), 1);
