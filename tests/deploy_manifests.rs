@@ -3,8 +3,9 @@
 //! non-root user, exec-form entrypoint of a binary that exists), the systemd units (and
 //! `systemd-analyze verify` where it is installed), and that every environment variable the deploy
 //! files set is one the binaries actually read. The TLS overlay (deploy/k8s/tls) is rendered by
-//! applying its JSON patches to the base and checked against its cert-manager certificates; the
-//! systemd TLS drop-ins against the credentials they load.
+//! applying its JSON patches to the base and checked against its cert-manager certificates, the
+//! token-files overlay (deploy/k8s/token-files) against the Secret it mounts; the systemd TLS and
+//! token drop-ins against the credentials they load.
 //!
 //! The Prometheus Operator objects (deploy/k8s/monitoring) are checked against the
 //! monitoring.coreos.com/v1 schemas here and in `.ci/run` (e2e/monitoring-crds.mjs); the schema
@@ -1178,8 +1179,36 @@ fn url_host(url: &str) -> &str {
     host_port.rsplit_once(':').map_or(host_port, |(h, _)| h)
 }
 
-/// deploy/k8s/tls: the base manifests with the overlay's JSON patches applied (as kustomize
-/// does, RFC 6902, `test` operations included), checked against the certificates of
+/// The workloads an overlay patches, by name, with its JSON patches applied to the base (as
+/// kustomize does, RFC 6902, `test` operations included); all three must be patched.
+fn render_overlay(base: &[(String, Value)], kustomization: &Value) -> BTreeMap<String, Value> {
+    let mut rendered: BTreeMap<String, Value> = BTreeMap::new();
+    for p in seq_at(kustomization, "patches") {
+        let (kind, name) = (str_at(p, "target.kind"), str_at(p, "target.name"));
+        let mut doc = serde_json::to_value(find(base, kind, name)).expect("as JSON");
+        let ops: Value = serde_norway::from_str(str_at(p, "patch")).expect("patch YAML");
+        let ops: json_patch::Patch =
+            serde_json::from_value(serde_json::to_value(ops).expect("as JSON"))
+                .unwrap_or_else(|e| panic!("{kind}/{name}: not a JSON patch: {e}"));
+        json_patch::patch(&mut doc, &ops)
+            .unwrap_or_else(|e| panic!("{kind}/{name}: the patch does not apply: {e}"));
+        rendered.insert(name.to_owned(), serde_json::from_value(doc).expect("back"));
+    }
+    assert_eq!(rendered.len(), 3, "master, agent and daemon are patched");
+    rendered
+}
+
+/// The binary and the crate of a workload's container.
+fn bin_and_crate(workload: &str) -> (&'static str, &'static str) {
+    match workload {
+        "atlhyper-master" => ("atlhyper-master", "atlhyper-master"),
+        "atlhyper-agent" => ("atlhyper-agent", "atlhyper-agent"),
+        "atlhyper-metrics" => ("atlhyper-metrics", "atlhyper-agent"),
+        other => panic!("unexpected workload {other}"),
+    }
+}
+
+/// deploy/k8s/tls: the base manifests with the overlay's JSON patches applied, checked against the certificates of
 /// certificates.yaml and what the binaries read: every PEM path lies in a read-only mount of
 /// a Secret cert-manager fills, under a key it writes; every variable is read by its binary;
 /// the URLs the clients are given name hosts the server certificates cover; the agent's client
@@ -1226,29 +1255,12 @@ fn tls_overlay_mounts_the_certificates_the_binaries_read() {
 
     // Apply the overlay to the base workloads.
     let base = k8s_docs();
-    let mut rendered: BTreeMap<String, Value> = BTreeMap::new();
-    for p in seq_at(&kustomization, "patches") {
-        let (kind, name) = (str_at(p, "target.kind"), str_at(p, "target.name"));
-        let mut doc = serde_json::to_value(find(&base, kind, name)).expect("as JSON");
-        let ops: Value = serde_norway::from_str(str_at(p, "patch")).expect("patch YAML");
-        let ops: json_patch::Patch =
-            serde_json::from_value(serde_json::to_value(ops).expect("as JSON"))
-                .unwrap_or_else(|e| panic!("{kind}/{name}: not a JSON patch: {e}"));
-        json_patch::patch(&mut doc, &ops)
-            .unwrap_or_else(|e| panic!("{kind}/{name}: the patch does not apply: {e}"));
-        rendered.insert(name.to_owned(), serde_json::from_value(doc).expect("back"));
-    }
-    assert_eq!(rendered.len(), 3, "master, agent and daemon are patched");
+    let rendered = render_overlay(&base, &kustomization);
 
     let mut sources: BTreeMap<&str, String> = BTreeMap::new();
     let mut checked = 0;
     for (name, workload) in &rendered {
-        let (bin, krate) = match name.as_str() {
-            "atlhyper-master" => ("atlhyper-master", "atlhyper-master"),
-            "atlhyper-agent" => ("atlhyper-agent", "atlhyper-agent"),
-            "atlhyper-metrics" => ("atlhyper-metrics", "atlhyper-agent"),
-            other => panic!("unexpected workload {other}"),
-        };
+        let (bin, krate) = bin_and_crate(name);
         let c = container(workload, bin);
         // Volume name -> (Secret, keys it is limited to).
         let mut secrets: BTreeMap<&str, (&str, BTreeMap<&str, &str>)> = BTreeMap::new();
@@ -1354,21 +1366,24 @@ fn tls_overlay_mounts_the_certificates_the_binaries_read() {
     }
 }
 
-/// The systemd TLS drop-ins: every `Environment=VAR=%d/NAME` has its `LoadCredential=NAME:`, and
-/// the binary of the unit reads VAR.
-#[test]
-fn systemd_tls_drop_ins_load_every_credential_they_name() {
-    let dir = root().join("deploy/systemd/tls");
-    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-        .expect("deploy/systemd/tls")
+/// The systemd drop-ins of `deploy/systemd/<dir>`, named `atlhyper-*-<dir>.conf`: every
+/// `Environment=VAR=%d/NAME` has its `LoadCredential=NAME:`, and the binary of the unit reads
+/// VAR. The number of credentials checked, and the variables set.
+fn check_drop_ins(dir: &str) -> (usize, BTreeSet<String>) {
+    let path = root().join("deploy/systemd").join(dir);
+    let mut files: Vec<PathBuf> = fs::read_dir(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .map(|e| e.expect("entry").path())
         .collect();
     files.sort();
     assert!(files.len() >= 2, "drop-ins: {files:?}");
     let mut checked = 0;
+    let mut vars = BTreeSet::new();
     for file in files {
         let stem = file.file_name().unwrap().to_string_lossy().into_owned();
-        let bin = stem.strip_suffix("-tls.conf").expect("atlhyper-*-tls.conf");
+        let bin = stem
+            .strip_suffix(&format!("-{dir}.conf"))
+            .unwrap_or_else(|| panic!("{stem}: named atlhyper-*-{dir}.conf"));
         let krate = if bin == "atlhyper-metrics" {
             "atlhyper-agent"
         } else {
@@ -1387,6 +1402,7 @@ fn systemd_tls_drop_ins_load_every_credential_they_name() {
                 source.contains(&format!("\"{var}\"")),
                 "{stem}: {bin} reads {var}"
             );
+            vars.insert(var.to_owned());
             if let Some(credential) = value.strip_prefix("%d/") {
                 assert!(
                     loaded.contains(credential),
@@ -1396,5 +1412,172 @@ fn systemd_tls_drop_ins_load_every_credential_they_name() {
             }
         }
     }
+    (checked, vars)
+}
+
+/// The systemd TLS drop-ins load every credential they name.
+#[test]
+fn systemd_tls_drop_ins_load_every_credential_they_name() {
+    let (checked, _) = check_drop_ins("tls");
     assert!(checked >= 6, "credentials checked: {checked}");
+}
+
+/// The systemd token drop-ins give the agent and the daemon their token files as credentials.
+#[test]
+fn systemd_token_drop_ins_load_every_token_file_they_name() {
+    let (checked, vars) = check_drop_ins("tokens");
+    assert_eq!(checked, 3, "credentials checked");
+    let want = [
+        "AGENT_NODE_TOKEN_FILE",
+        "AGENT_TOKEN_FILE",
+        "METRICS_TOKEN_FILE",
+    ];
+    assert_eq!(vars, want.iter().map(|v| v.to_string()).collect());
+}
+
+/// deploy/k8s/token-files: the base with every token moved from an environment variable to a
+/// file of a mounted Secret. Checked: no token is left in the environment; each `*_TOKEN_FILE`
+/// is read by its binary and lies in a read-only directory mount (a subPath mount never sees
+/// a rotated Secret) of the overlay's Secret, under a key it has; the files hold what their
+/// binaries parse, and agree with each other (the agent sends one of the master's agent tokens
+/// for the configured cluster, the daemons one of the agent's node tokens).
+#[test]
+fn token_files_overlay_mounts_every_token_file_the_binaries_read() {
+    let dir = root().join("deploy/k8s/token-files");
+    let kustomization: Value =
+        serde_norway::from_str(&read(&dir.join("kustomization.yaml"))).expect("kustomization");
+    let resources: BTreeSet<&str> = seq_at(&kustomization, "resources")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(resources, BTreeSet::from(["../", "token-files.yaml"]));
+    let secret: Value =
+        serde_norway::from_str(&read(&dir.join("token-files.yaml"))).expect("token-files.yaml");
+    assert_eq!(str_at(&secret, "kind"), "Secret");
+    let secret_name = str_at(&secret, "metadata.name");
+    let file_of = |key: &str| str_at(&secret, &format!("stringData.{key}")).to_owned();
+
+    let base = k8s_docs();
+    let rendered = render_overlay(&base, &kustomization);
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for (name, workload) in &rendered {
+        let (bin, krate) = bin_and_crate(name);
+        let c = container(workload, bin);
+        let source = crate_source(krate);
+        let mut items: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
+        for v in seq_at(workload, "spec.template.spec.volumes") {
+            if at(v, "secret.secretName").and_then(Value::as_str) == Some(secret_name) {
+                let map = seq_at(v, "secret.items")
+                    .iter()
+                    .map(|i| (str_at(i, "path"), str_at(i, "key")))
+                    .collect();
+                items.insert(str_at(v, "name"), map);
+            }
+        }
+        for (var, entry) in env(c) {
+            assert!(
+                !(var.ends_with("_TOKEN") || var.ends_with("_TOKENS")),
+                "{bin}: {var} still comes from the environment"
+            );
+            if !var.ends_with("_TOKEN_FILE") {
+                continue;
+            }
+            assert!(source.contains(&format!("\"{var}\"")), "{bin} reads {var}");
+            let path = str_at(&entry, "value");
+            let mount = seq_at(c, "volumeMounts")
+                .iter()
+                .find(|m| path.starts_with(&format!("{}/", str_at(m, "mountPath"))))
+                .unwrap_or_else(|| panic!("{bin}: {var}={path} is in no mount"));
+            assert!(
+                bool_at(mount, "readOnly"),
+                "{bin}: {path} mounted read-only"
+            );
+            assert!(
+                at(mount, "subPath").is_none(),
+                "{bin}: {path} is mounted with subPath, which never sees a rotation"
+            );
+            let file = &path[str_at(mount, "mountPath").len() + 1..];
+            let key = items
+                .get(str_at(mount, "name"))
+                .unwrap_or_else(|| panic!("{bin}: {var} is not on the {secret_name} volume"))
+                .get(file)
+                .unwrap_or_else(|| panic!("{bin}: {file} is not among the volume's items"));
+            files.insert(var.clone(), file_of(key));
+        }
+    }
+    let vars: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        vars,
+        [
+            "AGENT_NODE_TOKEN_FILE",
+            "AGENT_TOKEN_FILE",
+            "MASTER_TOKEN_FILE",
+            "METRICS_TOKEN_FILE"
+        ]
+    );
+
+    // The placeholders are refused for what they are, not for the format around them.
+    let real = |text: &str| text.replace("replace-me-", "0123456789abcdef-");
+    let e = atlhyper_agent::parse_node_token_file(&files["AGENT_NODE_TOKEN_FILE"]).unwrap_err();
+    assert!(e.contains("example value from deploy/"), "{e}");
+    let node_tokens = atlhyper_agent::parse_node_token_file(&real(&files["AGENT_NODE_TOKEN_FILE"]))
+        .expect("node-tokens in the agent's format");
+    let one_token = |var: &str| {
+        let text = real(&files[var]);
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "{var}: one token");
+        assert_eq!(
+            lines[0].split_whitespace().count(),
+            1,
+            "{var}: the token alone"
+        );
+        lines[0].to_owned()
+    };
+    let sent_to_agent = one_token("METRICS_TOKEN_FILE");
+    assert!(
+        node_tokens.iter().any(|t| t.secret == sent_to_agent),
+        "the daemons send one of the agent's node tokens"
+    );
+    let sent_to_master = one_token("AGENT_TOKEN_FILE");
+    let base_kustomization = base
+        .iter()
+        .map(|(_, d)| d)
+        .find(|d| d.get("kind").and_then(Value::as_str) == Some("Kustomization"))
+        .expect("deploy/k8s/kustomization.yaml");
+    let cluster_id = seq_at(base_kustomization, "configMapGenerator")
+        .iter()
+        .filter(|g| str_at(g, "name") == "atlhyper-settings")
+        .flat_map(|g| seq_at(g, "literals"))
+        .filter_map(Value::as_str)
+        .find_map(|l| l.strip_prefix("cluster-id="))
+        .expect("cluster-id in atlhyper-settings");
+    let master = real(&files["MASTER_TOKEN_FILE"]);
+    let mut roles = BTreeSet::new();
+    for line in master
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        roles.insert(fields[0].to_owned());
+        match fields[..] {
+            ["agent", _, token, cluster] => {
+                assert_eq!(cluster, cluster_id, "the agent line names the cluster");
+                assert_eq!(
+                    token, sent_to_master,
+                    "the agent sends the master's agent token"
+                );
+            }
+            ["viewer" | "operator", _, _] => {}
+            _ => panic!("master-tokens: {line:?} is not ROLE NAME TOKEN [CLUSTER]"),
+        }
+    }
+    assert_eq!(
+        roles,
+        BTreeSet::from(["agent", "operator", "viewer"].map(String::from))
+    );
 }
