@@ -6,11 +6,10 @@ use std::sync::Arc;
 use atlhyper_master::{Master, MasterConfig, parse_agent_tokens};
 use atlhyper_model::{ClusterSnapshot, NodeMetricsSnapshot};
 use atlhyper_store::MemoryStore;
-use axum::body::{Body, Bytes};
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use atlhyper_testkit::api::{ApiCall, error_of, json_of};
+use axum::body::Bytes;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const VIEWER: &str = "viewer-token";
 const OPERATOR: &str = "operator-token";
@@ -34,35 +33,11 @@ async fn send(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Bytes) {
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let body = match body {
-        Some(v) => {
-            req = req.header("content-type", "application/json");
-            Body::from(serde_json::to_vec(&v).unwrap())
-        }
-        None => Body::empty(),
-    };
-    let response = master
-        .router()
-        .oneshot(req.body(body).unwrap())
+    ApiCall::new(method, path)
+        .bearer(token)
+        .json(body.as_ref())
+        .send(master.router())
         .await
-        .unwrap();
-    let status = response.status();
-    (
-        status,
-        response.into_body().collect().await.unwrap().to_bytes(),
-    )
-}
-
-fn json_of(bytes: &Bytes) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{e}: {bytes:?}"))
-}
-
-fn error_of(bytes: &Bytes) -> String {
-    json_of(bytes)["error"].as_str().unwrap().to_owned()
 }
 
 fn hot_rule() -> Value {
@@ -263,16 +238,14 @@ async fn push(m: &Master, cpu: f64) {
         ..ClusterSnapshot::default()
     };
     snapshot.node_metrics.insert("n1".into(), node);
-    let req = Request::builder()
-        .method("POST")
-        .uri("/agent/snapshot")
-        .header("authorization", format!("Bearer {AGENT}"))
+    let (status, _) = ApiCall::new("POST", "/agent/snapshot")
+        .bearer(Some(AGENT))
         .header("x-cluster-id", "c1")
+        .body(serde_json::to_vec(&snapshot).unwrap())
         .header("content-type", "application/json")
-        .body(Body::from(serde_json::to_vec(&snapshot).unwrap()))
-        .unwrap();
-    let response = m.router().oneshot(req).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+        .send(m.router())
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]

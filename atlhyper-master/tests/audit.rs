@@ -1,17 +1,14 @@
 //! The audit log: every write through the API recorded with who, from where, what, on what and
 //! how it ended; listed to operators only (`GET /api/v2/audit`), persisted in the store.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use atlhyper_master::{Master, MasterConfig, parse_agent_tokens};
 use atlhyper_store::{AuditLog, MemoryStore, SqliteStore};
-use axum::body::{Body, Bytes};
-use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use atlhyper_testkit::api::{ApiCall, json_of};
+use axum::body::Bytes;
+use axum::http::StatusCode;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
 const VIEWER: &str = "viewer-token-0123456789";
 const OPERATOR: &str = "operator-token-0123456789";
@@ -39,30 +36,12 @@ async fn send(
     token: Option<&str>,
     body: Option<Value>,
 ) -> (StatusCode, Bytes) {
-    let mut req = Request::builder().method(method).uri(path);
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let body = match body {
-        Some(v) => {
-            req = req.header("content-type", "application/json");
-            Body::from(serde_json::to_vec(&v).unwrap())
-        }
-        None => Body::empty(),
-    };
-    let mut req = req.body(body).unwrap();
-    let peer: SocketAddr = CLIENT.parse().unwrap();
-    req.extensions_mut().insert(ConnectInfo(peer));
-    let response = master.router().oneshot(req).await.unwrap();
-    let status = response.status();
-    (
-        status,
-        response.into_body().collect().await.unwrap().to_bytes(),
-    )
-}
-
-fn json_of(bytes: &Bytes) -> Value {
-    serde_json::from_slice(bytes).unwrap_or_else(|e| panic!("{e}: {bytes:?}"))
+    ApiCall::new(method, path)
+        .bearer(token)
+        .json(body.as_ref())
+        .from_peer(CLIENT.parse().unwrap())
+        .send(master.router())
+        .await
 }
 
 async fn with_cluster(master: &Master) {

@@ -10,6 +10,7 @@
 //!   tests run, failing under `CI=true` when missing and skipped elsewhere;
 //! - [`TestPostgres`]: a throwaway PostgreSQL server (Debian's binaries, a temporary directory,
 //!   a free port), or the one named by `ATLHYPER_TEST_PG_URL`;
+//! - [`api::ApiCall`], [`api::json_of`], [`api::error_of`]: an axum router driven in-process;
 //! - [`gzip`]; [`percentile`] for load generators.
 //!
 //! Not published: it is support, not a sixth product crate.
@@ -21,6 +22,7 @@
 //! assert!(cluster.node_metrics["node-000"].cpu.usage_percent <= 100.0);
 //! ```
 
+pub mod api;
 mod gzip;
 mod http;
 mod measure;

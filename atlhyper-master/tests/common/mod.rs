@@ -8,11 +8,10 @@ use atlhyper_master::Master;
 use atlhyper_model::{
     ClusterSnapshot, CommandPoll, CommandResult, MetricsDataPoint, NodeMetricsSnapshot, StatusBody,
 };
-use axum::body::{Body, Bytes};
-use axum::http::{Request, StatusCode};
+use atlhyper_testkit::api::ApiCall;
+use axum::body::Bytes;
+use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
 
 /// Sends one request through the router and returns its status and body.
 pub async fn send(
@@ -22,23 +21,14 @@ pub async fn send(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (StatusCode, Bytes) {
-    let mut builder = Request::builder().method(method).uri(path);
+    let mut call = ApiCall::new(method, path).body(body);
     if method == "POST" {
-        builder = builder.header("content-type", "application/json");
+        call = call.header("content-type", "application/json");
     }
     for (k, v) in headers {
-        builder = builder.header(*k, *v);
+        call = call.header(k, v);
     }
-    let response = master
-        .router()
-        .oneshot(builder.body(Body::from(body)).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    (
-        status,
-        response.into_body().collect().await.unwrap().to_bytes(),
-    )
+    call.send(master.router()).await
 }
 
 /// `GET path`.
@@ -49,17 +39,13 @@ pub async fn get(master: &Master, path: &str) -> (StatusCode, Bytes) {
 /// Pushes a cluster snapshot as its agent would (gzip body, `X-Cluster-ID`), expecting 200.
 pub async fn push(master: &Master, snapshot: &ClusterSnapshot) {
     let body = atlhyper_testkit::gzip(&serde_json::to_vec(snapshot).unwrap());
-    let request = Request::builder()
-        .method("POST")
-        .uri("/agent/snapshot")
+    let (status, bytes) = ApiCall::new("POST", "/agent/snapshot")
         .header("content-type", "application/json")
         .header("content-encoding", "gzip")
         .header("x-cluster-id", &snapshot.cluster_id)
-        .body(Body::from(body))
-        .unwrap();
-    let response = master.router().oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        .body(body)
+        .send(master.router())
+        .await;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
     let body: StatusBody = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(body.status, "ok");

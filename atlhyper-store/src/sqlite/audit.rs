@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::params;
 
+use super::log_table::{LogFilter, newest_first, prune_before};
 use super::{SqliteStore, map_err};
 use crate::audit::{AuditEntry, AuditLog, AuditQuery, check_entry, check_query};
 use crate::error::{StoreError, StoreResult};
@@ -49,33 +50,20 @@ impl AuditLog for SqliteStore {
 
     async fn list_audit(&self, query: &AuditQuery) -> StoreResult<Vec<AuditEntry>> {
         check_query(query)?;
-        let from = query.from.map(to_ns_clamped);
-        let to = query.to.map(to_ns_clamped);
-        let action = query.action.clone();
-        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
-        let rows = self
+        let filter = LogFilter {
+            from: query.from.map(to_ns_clamped),
+            to: query.to.map(to_ns_clamped),
+            equal: query.action.clone().map(|action| ("action", action)),
+            limit: query.limit,
+        };
+        let rows: Vec<EntryRow> = self
             .read(move |conn| {
-                let mut st = conn
-                    .prepare_cached(
-                        "SELECT at, actor, source, action, target, status, detail FROM audit \
-                         WHERE (?1 IS NULL OR at >= ?1) AND (?2 IS NULL OR at <= ?2) \
-                           AND (?3 IS NULL OR action = ?3) \
-                         ORDER BY at DESC, id DESC LIMIT ?4",
-                    )
-                    .map_err(map_err)?;
-                st.query_map(params![from, to, action, limit], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })
-                .and_then(|rows| rows.collect::<Result<Vec<EntryRow>, _>>())
-                .map_err(map_err)
+                newest_first(
+                    conn,
+                    "audit",
+                    "at, actor, source, action, target, status, detail",
+                    &filter,
+                )
             })
             .await?;
         rows.into_iter().map(entry).collect()
@@ -83,12 +71,7 @@ impl AuditLog for SqliteStore {
 
     async fn prune_audit(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before = to_ns_clamped(before);
-        self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM audit WHERE at < ?1")
-                .and_then(|mut st| st.execute([before]))
-                .map(|n| n as u64)
-                .map_err(map_err)
-        })
-        .await
+        self.write(move |conn| prune_before(conn, "audit", before))
+            .await
     }
 }

@@ -6,6 +6,7 @@ mod agents;
 mod alerts;
 mod audit;
 mod commands;
+mod log_table;
 mod metrics;
 mod notify;
 mod schema;

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
 
+use super::log_table::{LogFilter, newest_first, prune_before};
 use super::{SqliteStore, map_err};
 use crate::error::{StoreError, StoreResult};
 use crate::notify::{
@@ -234,29 +235,18 @@ impl NotifyStore for SqliteStore {
     }
 
     async fn list_notifications(&self, limit: usize) -> StoreResult<Vec<NotificationRecord>> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self
+        let filter = LogFilter {
+            limit,
+            ..LogFilter::default()
+        };
+        let rows: Vec<RecordRow> = self
             .read(move |conn| {
-                let mut st = conn
-                    .prepare_cached(
-                        "SELECT at, receiver, group_key, firing, resolved, attempts, result, error \
-                         FROM notification ORDER BY at DESC, id DESC LIMIT ?1",
-                    )
-                    .map_err(map_err)?;
-                st.query_map([limit], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                })
-                .and_then(|rows| rows.collect::<Result<Vec<RecordRow>, _>>())
-                .map_err(map_err)
+                newest_first(
+                    conn,
+                    "notification",
+                    "at, receiver, group_key, firing, resolved, attempts, result, error",
+                    &filter,
+                )
             })
             .await?;
         rows.into_iter().map(record).collect()
@@ -264,12 +254,7 @@ impl NotifyStore for SqliteStore {
 
     async fn prune_notifications(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before = to_ns_clamped(before);
-        self.write(move |conn| {
-            conn.prepare_cached("DELETE FROM notification WHERE at < ?1")
-                .and_then(|mut st| st.execute([before]))
-                .map(|n| n as u64)
-                .map_err(map_err)
-        })
-        .await
+        self.write(move |conn| prune_before(conn, "notification", before))
+            .await
     }
 }
