@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
@@ -26,6 +26,8 @@ use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 use tokio_rustls::TlsAcceptor;
+
+use crate::watched_file::{WatchError, WatchedFiles};
 
 /// Default pause between two looks at the certificate and key files.
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
@@ -118,6 +120,9 @@ pub enum TlsError {
         /// What rustls said.
         reason: String,
     },
+    /// The files were read but do not make a certificate (the reason names the file).
+    #[error("{0}")]
+    Files(String),
     /// The client CA bundle could not be made into a verifier.
     #[error("client CA {path}: {reason}")]
     ClientCa {
@@ -132,13 +137,6 @@ pub enum TlsError {
 /// brings, so the workspace carries one provider.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
-}
-
-fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
-    std::fs::read(path).map_err(|source| TlsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 /// Every certificate of a PEM bundle; an error when there is none or one is malformed.
@@ -161,39 +159,26 @@ pub fn parse_certificates(
     Ok(certs)
 }
 
-/// The files' bytes as last read, and what was made of them.
-struct Loaded {
-    cert_pem: Vec<u8>,
-    key_pem: Vec<u8>,
-    key: Arc<CertifiedKey>,
+/// The certificate and key of `settings` made into what rustls serves; an error names the file.
+fn certified_key(
+    settings: &TlsSettings,
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> Result<CertifiedKey, TlsError> {
+    let chain = parse_certificates(&settings.cert, cert_pem)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| TlsError::Pem {
+        path: settings.key.clone(),
+        reason: format!("no usable PEM private key: {e}"),
+    })?;
+    CertifiedKey::from_der(chain, key, &provider()).map_err(|e| TlsError::Key {
+        cert: settings.cert.clone(),
+        key: settings.key.clone(),
+        reason: e.to_string(),
+    })
 }
 
-impl Loaded {
-    fn from_pem(
-        settings: &TlsSettings,
-        cert_pem: Vec<u8>,
-        key_pem: Vec<u8>,
-    ) -> Result<Self, TlsError> {
-        let chain = parse_certificates(&settings.cert, &cert_pem)?;
-        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
-            path: settings.key.clone(),
-            reason: format!("no usable PEM private key: {e}"),
-        })?;
-        let key = CertifiedKey::from_der(chain, key, &provider()).map_err(|e| TlsError::Key {
-            cert: settings.cert.clone(),
-            key: settings.key.clone(),
-            reason: e.to_string(),
-        })?;
-        Ok(Self {
-            cert_pem,
-            key_pem,
-            key: Arc::new(key),
-        })
-    }
-}
-
-/// The certificate handed to every handshake: the one last loaded.
-struct CurrentCert(RwLock<Loaded>);
+/// The certificate handed to every handshake: the one last loaded from the watched files.
+struct CurrentCert(Arc<WatchedFiles<CertifiedKey>>);
 
 impl fmt::Debug for CurrentCert {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -203,21 +188,20 @@ impl fmt::Debug for CurrentCert {
 
 impl ResolvesServerCert for CurrentCert {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        // A poisoned lock only means a reload panicked mid-swap; the value is still whole.
-        let loaded = self.0.read().unwrap_or_else(|e| e.into_inner());
-        Some(Arc::clone(&loaded.key))
+        Some(self.0.current())
     }
 }
 
-/// A TLS server setup: the acceptor, and the certificate and client CA it reloads.
+/// A TLS server setup: the acceptor, and the certificate and client CA it reloads (through
+/// [`WatchedFiles`], as every file a binary re-reads).
 #[derive(Clone)]
 pub struct ServerTls {
-    /// Replaced when the client CA changes (the verifier is part of the rustls config); the
-    /// certificate changes inside it, through [`CurrentCert`].
-    acceptor: Arc<RwLock<TlsAcceptor>>,
-    current: Arc<CurrentCert>,
-    /// The client CA file's bytes as last loaded (empty without one).
-    client_ca_pem: Arc<RwLock<Vec<u8>>>,
+    /// The certificate and key files.
+    cert: Arc<WatchedFiles<CertifiedKey>>,
+    /// The acceptor, re-made when the client CA changes (the verifier is part of the rustls
+    /// config; the certificate changes inside it, through [`CurrentCert`]). Watches no file
+    /// without a client CA.
+    acceptor: Arc<WatchedFiles<TlsAcceptor>>,
     settings: Arc<TlsSettings>,
 }
 
@@ -269,26 +253,50 @@ impl fmt::Debug for ServerTls {
     }
 }
 
+/// A [`WatchError`] of the TLS files as the [`TlsError`] it stands for.
+fn tls_error(e: WatchError) -> TlsError {
+    match e {
+        WatchError::Read { path, reason } => TlsError::Read {
+            source: std::io::Error::other(reason),
+            path,
+        },
+        WatchError::Invalid(reason) => TlsError::Files(reason),
+    }
+}
+
 impl ServerTls {
     /// Reads the certificate, the key and the client CA of `settings`; every problem is an
     /// error naming the file.
     pub fn load(settings: TlsSettings) -> Result<Self, TlsError> {
-        let loaded = Loaded::from_pem(&settings, read(&settings.cert)?, read(&settings.key)?)?;
-        let current = Arc::new(CurrentCert(RwLock::new(loaded)));
-        let client_ca_pem = match &settings.client_ca {
-            Some(path) => read(path)?,
-            None => Vec::new(),
-        };
-        let client_ca = settings
-            .client_ca
-            .as_deref()
-            .map(|path| (path, client_ca_pem.as_slice()));
-        let config = server_config(&settings, &current, client_ca)?;
+        let settings = Arc::new(settings);
+        let of = Arc::clone(&settings);
+        let cert = WatchedFiles::load(
+            vec![settings.cert.clone(), settings.key.clone()],
+            move |pem| {
+                let (cert, key) = (&pem[0], &pem[1]);
+                certified_key(&of, cert, key).map_err(|e| e.to_string())
+            },
+        )
+        .map_err(tls_error)?;
+        let cert = Arc::new(cert);
+        let current = Arc::new(CurrentCert(Arc::clone(&cert)));
+        let of = Arc::clone(&settings);
+        let acceptor =
+            WatchedFiles::load(settings.client_ca.iter().cloned().collect(), move |pem| {
+                let client_ca = of
+                    .client_ca
+                    .as_deref()
+                    .zip(pem.first())
+                    .map(|(path, pem)| (path, pem.as_slice()));
+                server_config(&of, &current, client_ca)
+                    .map(|config| TlsAcceptor::from(Arc::new(config)))
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(tls_error)?;
         Ok(Self {
-            acceptor: Arc::new(RwLock::new(TlsAcceptor::from(Arc::new(config)))),
-            current,
-            client_ca_pem: Arc::new(RwLock::new(client_ca_pem)),
-            settings: Arc::new(settings),
+            cert,
+            acceptor: Arc::new(acceptor),
+            settings,
         })
     }
 
@@ -302,80 +310,30 @@ impl ServerTls {
     /// `Ok(false)`; a change that is not valid (a half-written rotation, a CA bundle without a
     /// certificate) is an error and what was served stays.
     pub fn reload(&self) -> Result<bool, TlsError> {
-        let cert_changed = self.reload_certificate()?;
-        let ca_changed = self.reload_client_ca()?;
+        let cert_changed = self.cert.reload().map_err(tls_error)?;
+        let ca_changed = self.acceptor.reload().map_err(tls_error)?;
         Ok(cert_changed || ca_changed)
     }
 
-    /// The client CA part of [`Self::reload`]: a changed bundle makes a new verifier, and so a
-    /// new rustls configuration for the next handshakes (connections already up keep theirs).
-    fn reload_client_ca(&self) -> Result<bool, TlsError> {
-        let Some(path) = &self.settings.client_ca else {
-            return Ok(false);
-        };
-        let pem = read(path)?;
-        if *self.client_ca_pem.read().unwrap_or_else(|e| e.into_inner()) == pem {
-            return Ok(false);
-        }
-        let config = server_config(&self.settings, &self.current, Some((path, &pem)))?;
-        *self.acceptor.write().unwrap_or_else(|e| e.into_inner()) =
-            TlsAcceptor::from(Arc::new(config));
-        *self
-            .client_ca_pem
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = pem;
-        Ok(true)
-    }
-
-    /// The certificate and key part of [`Self::reload`].
-    fn reload_certificate(&self) -> Result<bool, TlsError> {
-        let cert_pem = read(&self.settings.cert)?;
-        let key_pem = read(&self.settings.key)?;
-        {
-            let loaded = self.current.0.read().unwrap_or_else(|e| e.into_inner());
-            if loaded.cert_pem == cert_pem && loaded.key_pem == key_pem {
-                return Ok(false);
-            }
-        }
-        let fresh = Loaded::from_pem(&self.settings, cert_pem, key_pem)?;
-        *self.current.0.write().unwrap_or_else(|e| e.into_inner()) = fresh;
-        Ok(true)
-    }
-
     /// Looks at the files every [`TlsSettings::reload_interval`] and reloads a change, logging
-    /// it; runs until dropped (the server aborts it when it stops).
+    /// it (`TLS certificate reloaded`; "certificate" covers the client CA bundle too: one
+    /// message to look for); runs until dropped (the server aborts it when it stops).
     pub(crate) async fn watch_files(self) {
-        let mut failing = false;
-        loop {
-            tokio::time::sleep(self.settings.reload_interval).await;
-            let this = self.clone();
-            let outcome = tokio::task::spawn_blocking(move || this.reload()).await;
-            match outcome {
-                Ok(Ok(true)) => {
-                    failing = false;
-                    // "certificate" covers the client CA bundle too: one message to look for.
-                    tracing::info!(cert = %self.settings.cert.display(), client_ca = ?self.settings.client_ca, "TLS certificate reloaded");
-                }
-                Ok(Ok(false)) => failing = false,
-                Ok(Err(e)) => {
-                    // Logged once per failing stretch: a rotation caught halfway is retried at
-                    // the next look, and a file gone for hours should not fill the log.
-                    if !failing {
-                        tracing::warn!(error = %e, "TLS certificate not reloaded; serving the previous one");
-                    }
-                    failing = true;
-                }
-                Err(_) => return,
+        let every = self.settings.reload_interval;
+        let client_ca = async {
+            if !self.acceptor.paths().is_empty() {
+                Arc::clone(&self.acceptor)
+                    .watch(every, "TLS certificate", |_| {})
+                    .await;
             }
-        }
+        };
+        let cert = Arc::clone(&self.cert).watch(every, "TLS certificate", |_| {});
+        tokio::join!(cert, client_ca);
     }
 
     /// The acceptor for the next handshake.
     pub(crate) fn acceptor(&self) -> TlsAcceptor {
-        self.acceptor
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        (*self.acceptor.current()).clone()
     }
 }
 

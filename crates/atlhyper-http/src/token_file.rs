@@ -22,7 +22,8 @@
 //! })
 //! .unwrap();
 //! assert_eq!(tokens[0].scope.as_deref(), Some("node-a"));
-//! assert!(parse_token_lines("", |_| Err(String::new())).unwrap_err().contains("no token"));
+//! let empty = parse_token_lines::<()>("# nothing yet\n", |_| Err(String::new()));
+//! assert!(empty.unwrap_err().contains("no token"));
 //! ```
 
 use std::collections::HashSet;
@@ -190,13 +191,13 @@ mod tests {
     fn node_lines(text: &str) -> Result<Vec<NamedToken<Option<String>>>, String> {
         parse_token_lines(text, |fields| match fields {
             [name, secret] => Ok(TokenLine {
-                name: *name,
-                secret: *secret,
+                name,
+                secret,
                 scope: None,
             }),
             [name, secret, node] => Ok(TokenLine {
-                name: *name,
-                secret: *secret,
+                name,
+                secret,
                 scope: Some((*node).to_owned()),
             }),
             _ => Err("a line is `NAME TOKEN [NODE]`".to_owned()),

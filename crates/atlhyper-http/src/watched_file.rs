@@ -195,7 +195,8 @@ impl<T: Send + Sync + 'static> WatchedFiles<T> {
             match outcome {
                 Ok(true) => {
                     self.is_new_error(None);
-                    tracing::info!(path = %self.paths[0].display(), "{what} reloaded");
+                    let path = self.paths.first().map(|p| p.display().to_string());
+                    tracing::info!(path = path.unwrap_or_default(), "{what} reloaded");
                     changed(&self.current());
                 }
                 Ok(false) => {
