@@ -15,6 +15,8 @@ use atlhyper_testkit::{free_port, http, node_json};
 use common::{Proc, RunningMaster, Scratch, bins, scrape, serial, tail, wait_healthy};
 
 const CLUSTER: &str = "rotation";
+/// The reload messages are info lines; the harness' default is warn.
+const INFO: &str = "info";
 const NODE: &str = "rot-node";
 const VIEWER: &str = "viewer-secret-0123456789";
 const NODE_OLD: &str = "node-old-0123456789abcdef";
@@ -96,7 +98,10 @@ fn tokens_rotate_at_both_hops_without_a_failed_push() {
     master_tokens(&master_file, &[("agent-2026-10", AGENT_OLD)]);
     let master = RunningMaster::start(
         "rotation-master",
-        &[("MASTER_TOKEN_FILE", master_file.display().to_string())],
+        &[
+            ("MASTER_TOKEN_FILE", master_file.display().to_string()),
+            ("RUST_LOG", INFO.to_owned()),
+        ],
     );
 
     let node_file = dir.0.join("node-tokens");
@@ -108,6 +113,7 @@ fn tokens_rotate_at_both_hops_without_a_failed_push() {
         "atlhyper-agent",
         &bins().agent,
         &[
+            ("RUST_LOG", INFO.to_owned()),
             ("AGENT_LISTEN", agent_addr.to_string()),
             ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
             ("AGENT_MASTER_URL", format!("http://{}", master.addr)),
@@ -128,6 +134,7 @@ fn tokens_rotate_at_both_hops_without_a_failed_push() {
         "atlhyper-metrics",
         &bins().metrics,
         &[
+            ("RUST_LOG", INFO.to_owned()),
             ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
             ("METRICS_TOKEN_FILE", daemon_token.display().to_string()),
             ("METRICS_COLLECT_INTERVAL", "200ms".to_owned()),
@@ -303,6 +310,7 @@ fn the_agents_client_certificate_rotates_to_a_new_ca() {
 
     let master_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let master_env = [
+        ("RUST_LOG", INFO.to_owned()),
         ("MASTER_LISTEN_ADDR", master_addr.to_string()),
         (
             "MASTER_DB_PATH",
@@ -324,6 +332,7 @@ fn the_agents_client_certificate_rotates_to_a_new_ca() {
         "atlhyper-agent",
         &bins().agent,
         &[
+            ("RUST_LOG", INFO.to_owned()),
             ("AGENT_LISTEN", agent_addr.to_string()),
             ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
             (
