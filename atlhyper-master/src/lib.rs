@@ -105,8 +105,10 @@
 //! (`MASTER_AGENT_TOKENS`, `MASTER_VIEWER_TOKEN`, `MASTER_OPERATOR_TOKEN`) and from a token file
 //! (`MASTER_TOKEN_FILE`: `agent NAME TOKEN CLUSTER`, `viewer NAME TOKEN`, `operator NAME TOKEN`
 //! lines, `#` comments), re-read every 5 s so a mounted Secret rotates them: list the old and
-//! the new token of a role together while clients move over. With a token file the master is
-//! never open. With `MASTER_TLS_CLIENT_CA` an agent's client certificate identifies it (the
+//! the new token of a role together while clients move over; a file that does not parse (an
+//! empty one included: a half-written Secret) keeps the tokens in force, its error naming the
+//! file and line (`atlhyper_http::token_file` and `watched_file`, shared with the agent and the
+//! daemon). With a token file the master is never open. With `MASTER_TLS_CLIENT_CA` an agent's client certificate identifies it (the
 //! claimed cluster id must be one of its DNS names), instead of a token or next to one. Reader tokens (viewer, operator) guard
 //! the API and `/metrics`. Tokens are compared in constant time and never logged or printed.
 //! `MASTER_TLS_CLIENT_CERT_MODE=agents` asks the certificate of agents only: readers keep their
