@@ -207,18 +207,24 @@ async function refresh() {
     : null;
   // Settled here, so an answer that is never read (an unknown cluster) is no unhandled rejection.
   overviewRequest?.catch(() => {});
+  // The list, the fleet and the alerts go out at once too: a first load waits for the slowest
+  // answer, not for their sum.
+  const listRequest = getJson('/api/v2/clusters');
+  listRequest.catch(() => {});
+  const fleetRequest = page.view === 'fleet' ? refreshFleet(page, listRequest) : null;
+  const alertsRequest = refreshAlerts(page);
   try {
     // The list in the shape the AtlHyper web reads: {clusters: [...], total}.
-    const list = await getJson('/api/v2/clusters');
+    const list = await listRequest;
     page.clusters = list && Array.isArray(list.clusters) ? list.clusters : [];
     page.clusters.sort((a, b) => (a.clusterId < b.clusterId ? -1 : 1));
     renderClusterPicker();
   } catch (err) { errors.push(err); }
 
-  if (page.view === 'fleet' && !errors.length) {
-    await refreshFleet(page);
-    if (page.fleetError) errors.push(page.fleetError);
-    else if (page.view === 'fleet') { renderFleet(page); markFirstData(); }
+  if (fleetRequest) {
+    await fleetRequest;
+    if (!errors.length && page.fleetError) errors.push(page.fleetError);
+    else if (!errors.length && page.view === 'fleet') { renderFleet(page); markFirstData(); }
   }
 
   // An unknown cluster in the URL is not fetched: the page says it is not known.
@@ -276,7 +282,7 @@ async function refresh() {
       ? 'The agent of cluster ' + page.clusterId + ' is ' + info.status + ' (last heard ' + timeAgo(info.lastSeen) + '): its nodes count as offline. Figures are its last report.'
       : '');
   }
-  await refreshAlerts(page);
+  await alertsRequest;
   renderClusterPicker();
   renderAlertBadges(page);
   if (page.view === 'alerts') renderAlertsView(page);

@@ -4,7 +4,9 @@
 //! reads the master's REST API (`/api/v2/...`) from the same origin and fetches nothing else, so
 //! the master works without any network access beyond its agents.
 //!
-//! The script is a set of ES modules loaded with `<script type="module">`, no build step.
+//! The script is a set of ES modules, no build step: the master joins them into one script when
+//! it starts (`bundle`), so a first load fetches the page, its style and one script. Each
+//! module is still served under its own name.
 //!
 //! Caching: every asset carries a strong `ETag` (a hash of its bytes) and answers
 //! `If-None-Match` with 304. The page links its stylesheet as `/assets/app.css?v=<hash>` and its
@@ -23,6 +25,7 @@
 //! ```
 
 mod assets;
+mod bundle;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery};
@@ -41,6 +44,14 @@ pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    // Compressing the assets (level 9) takes a moment, in a debug build most of a first load:
+    // done once per process, beside the start-up rather than in the first request.
+    static PREPARED: std::sync::Once = std::sync::Once::new();
+    PREPARED.call_once(|| {
+        let _ = std::thread::Builder::new()
+            .name("dashboard-assets".into())
+            .spawn(assets::prepare);
+    });
     Router::new()
         .route("/", get(index))
         .route("/assets/{file}", get(asset))
