@@ -320,6 +320,7 @@ export async function checkPages(t) {
     await page.locator('#zoom-reset').waitFor({ state: 'hidden', timeout: 5000 });
     // A tooltip opened by the pointer closes with Escape too (the focus elsewhere).
     await page.locator('#back').focus();
+    await page.locator(cpuSvg).scrollIntoViewIfNeeded();
     const box = await page.locator(cpuSvg).boundingBox();
     await page.mouse.move(box.x + box.width * 0.5, box.y + box.height / 2);
     await tip.waitFor({ state: 'visible', timeout: 5000 });
@@ -521,11 +522,23 @@ export async function measureBigCluster(t) {
     await p.goto(t.base.href + '#c=' + encodeURIComponent(t.big));
     await p.waitForFunction(() => performance.getEntriesByName('atlhyper:script-to-interactive').length > 0 &&
       document.querySelectorAll('#nodes tbody tr').length > 0, null, { timeout: 20000 });
-    runs.push(await p.evaluate(() => performance.getEntriesByName('atlhyper:script-to-interactive')[0].duration));
+    runs.push(await p.evaluate(() => {
+      const script = performance.getEntriesByName('atlhyper:script')[0].startTime;
+      const total = performance.getEntriesByName('atlhyper:script-to-interactive')[0].duration;
+      const overview = performance.getEntriesByType('resource').find((r) => r.name.includes('/node-metrics?view=overview'));
+      // The page's own work: parsing the answer, deriving the rows, drawing the first page.
+      const work = performance.getEntriesByName('atlhyper:refresh')[0].duration;
+      return { total, work, answered: overview.responseEnd - script, bytes: overview.encodedBodySize, decoded: overview.decodedBodySize };
+    }));
     await p.close();
   }
-  runs.sort((a, b) => a - b);
-  t.report('big_cluster_1000_nodes_script_to_interactive_ms_each', runs.map((r) => Number(r.toFixed(1))));
-  t.report('big_cluster_1000_nodes_script_to_interactive_ms_median', runs[runs.length >> 1]);
-  t.ok('1000-node cluster page: interactive ' + runs[runs.length >> 1].toFixed(0) + ' ms after its script started (median of ' + runs.length + ')');
+  const med = (k) => runs.map((r) => r[k]).sort((a, b) => a - b)[runs.length >> 1];
+  t.report('big_cluster_1000_nodes_script_to_interactive_ms_each', runs.map((r) => Number(r.total.toFixed(1))));
+  t.report('big_cluster_1000_nodes_script_to_interactive_ms_median', med('total'));
+  t.report('big_cluster_1000_nodes_overview_answered_after_script_ms_median', med('answered'));
+  t.report('big_cluster_1000_nodes_page_work_parse_derive_render_ms_each', runs.map((r) => Number(r.work.toFixed(1))));
+  t.report('big_cluster_1000_nodes_page_work_parse_derive_render_ms_median', med('work'));
+  t.report('big_cluster_1000_nodes_overview_bytes_transferred_decoded', [runs[0].bytes, runs[0].decoded]);
+  t.ok('1000-node cluster page: interactive ' + med('total').toFixed(0) + ' ms after its script started (median of ' + runs.length + '; the answer arrived after ' +
+    med('answered').toFixed(0) + ' ms, the page\'s own work ' + med('work').toFixed(0) + ' ms)');
 }

@@ -207,12 +207,12 @@ async function refresh() {
     : null;
   // Settled here, so an answer that is never read (an unknown cluster) is no unhandled rejection.
   overviewRequest?.catch(() => {});
-  // The list, the fleet and the alerts go out at once too: a first load waits for the slowest
-  // answer, not for their sum.
+  // The list and the fleet go out at once too: a first load waits for the slower answer, not
+  // for their sum. The alerts (badges) are asked once these answered, so they do not compete
+  // with the page's figures at the master.
   const listRequest = getJson('/api/v2/clusters');
   listRequest.catch(() => {});
   const fleetRequest = page.view === 'fleet' ? refreshFleet(page, listRequest) : null;
-  const alertsRequest = refreshAlerts(page);
   try {
     // The list in the shape the AtlHyper web reads: {clusters: [...], total}.
     const list = await listRequest;
@@ -249,6 +249,7 @@ async function refresh() {
     }
   }
 
+  const alertsRequest = refreshAlerts(page);
   if (onClusterPage() && clusterKnown() && !errors.length) refreshClusterTrends(page, false);
 
   if (page.clusterId && page.nodeName && page.view === '' && clusterKnown() && !errors.some((e) => e.status === 0 || e.status === 401)) {
