@@ -461,6 +461,12 @@ export async function checkPages(t) {
       const r = await page.locator(b).boundingBox();
       assert.ok(r && r.x >= 0 && r.x + r.width <= width + 0.5, name + ' at ' + width + ' px: ' + b + ' inside the viewport');
     }
+    if (name === 'cluster' || name === 'cluster-1000-nodes') {
+      // The node names are in view without scrolling the table sideways (a long reason wraps).
+      const rights = await page.$$eval('#nodes tbody tr', (trs) => trs.map((tr) => tr.cells[1].getBoundingClientRect().right));
+      assert.ok(rights.length > 0 && rights.every((r) => r <= width), name + ' at ' + width + ' px: every node name in view, right edges ' + Math.max(...rights).toFixed(0));
+      did.push('names in view');
+    }
     if (name === 'cluster') {
       await chartsReady('#cluster-charts');
       await ticksDistinct(page, '#cluster-charts', name + ' at ' + width + ' px');
