@@ -2,7 +2,8 @@
 //! modules joined into one script, and the page with its asset links versioned by hash.
 //!
 //! The script is a set of ES modules that import each other by relative URL (`./format.js`). The
-//! page loads them from `/assets/<version>/`, where the version is one hash over every module:
+//! page loads their bundle, and anyone the modules, from `/assets/<version>/`, where the version
+//! is one hash over every module:
 //! a change to any module moves all of them to a new directory, so a module cached as immutable
 //! never meets an import it was not written against.
 

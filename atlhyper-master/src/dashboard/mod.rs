@@ -10,11 +10,12 @@
 //!
 //! Caching: every asset carries a strong `ETag` (a hash of its bytes) and answers
 //! `If-None-Match` with 304. The page links its stylesheet as `/assets/app.css?v=<hash>` and its
-//! modules as `/assets/<version>/<module>`, where `<version>` is one hash over all modules, so
-//! the relative imports between modules stay in that directory and a change to any module moves
-//! every module URL. A request whose `v` or `<version>` matches the embedded files is cacheable
-//! for a year (`immutable`), anything else must revalidate, so a new master version is picked up
-//! at once. Browsers that accept gzip get the assets compressed once, at first use.
+//! script as `/assets/<version>/bundle.js` (the modules as `/assets/<version>/<module>`), where
+//! `<version>` is one hash over all modules, so the relative imports between modules stay in
+//! that directory and a change to any module moves every module URL. A request whose `v` or
+//! `<version>` matches the embedded files is cacheable for a year (`immutable`), anything else
+//! must revalidate, so a new master version is picked up at once. Browsers that accept gzip get
+//! the copies compressed once, when the router is first built (in a thread beside the start-up).
 //!
 //! ```
 //! use axum::Router;
