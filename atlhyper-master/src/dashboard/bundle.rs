@@ -124,7 +124,7 @@ fn parse<'a>(module: &str, source: &'a str) -> Result<Module<'a>, BundleError> {
     let mut body = String::with_capacity(source.len());
     for (i, line) in source.lines().enumerate() {
         let n = i + 1;
-        if line.starts_with("import") {
+        if line.starts_with("import ") || line.starts_with("import{") {
             imports.push(parse_import(module, n, line)?);
             // Kept as a blank line, so line numbers in a stack trace stay close to the source.
             body.push('\n');
@@ -132,7 +132,7 @@ fn parse<'a>(module: &str, source: &'a str) -> Result<Module<'a>, BundleError> {
             exports.push(exported_name(module, n, declaration)?);
             body.push_str(declaration);
             body.push('\n');
-        } else if line.starts_with("export") {
+        } else if line.starts_with("export{") || line == "export" {
             return Err(syntax(module, n, "an export this bundler does not know"));
         } else {
             body.push_str(line);
@@ -260,7 +260,7 @@ mod tests {
         let modules = [
             (
                 "app.js",
-                "import { twice, LIMIT as MAX } from './b.js';\nconst x = 1;\nconsole.log(twice(MAX), x);\n",
+                "import { twice, LIMIT as MAX } from './b.js';\nconst x = 1;\nimportant(x);\nexported(x);\nconsole.log(twice(MAX), x);\n",
             ),
             (
                 "b.js",
@@ -285,6 +285,10 @@ mod tests {
         assert!(js.contains("return { LIMIT, twice };\n})();"));
         assert!(js.contains("\nconst LIMIT = base + x;\n"), "export removed");
         assert!(!js.contains("never"), "an unreachable module is left out");
+        assert!(
+            js.contains("\nimportant(x);\nexported(x);\n"),
+            "names that only start like a keyword are code"
+        );
         assert!(!js.contains("import "), "no import left:\n{js}");
     }
 
@@ -300,6 +304,7 @@ mod tests {
             ("export { a };\n", "app.js:1"),
             ("export default 1;\n", "app.js:1"),
             ("import { a-b } from './b.js';\n", "app.js:1"),
+            ("const a = 1;\nexport{ a };\n", "app.js:2"),
         ] {
             let err = bundle(&entry(src), "app.js").expect_err(src).to_string();
             assert!(err.starts_with(want), "{src:?}: {err}");
