@@ -305,15 +305,17 @@ function refreshSoon() { clearTimeout(refreshTimer); refreshTimer = setTimeout(r
 
 // ---------- start ----------
 
+{
+  const route = readRoute();
+  page.clusterId = route.clusterId; page.nodeName = route.nodeName; page.range = route.range || '24h'; page.view = route.view;
+  // The first requests go out before the page wires and draws itself: their answers are on the
+  // way while it does (they are handled in later tasks, once all of this has run).
+  refreshLoop();
+}
 wireOverview(page);
 wireNode(page);
 wireFleet();
 wireCharts(page, () => [page.clusterTrends.group]);
 wireAlerts(page, askForToken);
 window.addEventListener('hashchange', followRoute);
-{
-  const route = readRoute();
-  page.clusterId = route.clusterId; page.nodeName = route.nodeName; page.range = route.range || '24h'; page.view = route.view;
-  render();
-  refreshLoop();
-}
+render();
