@@ -131,6 +131,37 @@ export async function checkAlertsView(t) {
   t.report('alert_badges_equal_api_after_opening_overview_ms', Date.now() - shownAt);
   ok('Alerts view: the cluster picker shows each cluster\'s firing count, the header the total');
 
+  // The cluster page's own badge: its firing count, leading to the Alerts view of it.
+  await until(async () => {
+    const n = counts(await firingNow()).byCluster.get(main) || 0;
+    assert.ok(n > 0, 'alerts fire in ' + main);
+    assert.equal(await page.locator('#cluster-alerts').isVisible() ? await page.locator('#cluster-alerts').innerText() : '', n + ' firing', 'cluster badge');
+  });
+  assert.equal(await page.getAttribute('#cluster-alerts', 'href'), '#v=alerts&c=' + encodeURIComponent(main));
+  ok('Alerts view: the cluster page of ' + main + ' shows its firing count, linking to its alerts');
+
+  // The fleet: firing alerts per cluster and severity, equal to /api/v2/fleet and to the
+  // running alerts of each cluster.
+  await page.evaluate(() => { location.hash = '#v=fleet'; });
+  await page.locator('#fleet tbody tr').first().waitFor({ timeout: 10000 });
+  await until(async () => {
+    const running = await firingNow();
+    const fleet = (await read('/api/v2/fleet')).clusters;
+    const cells = new Map(await page.$$eval('#fleet tbody tr', (trs) => trs.map((tr) => [tr.dataset.cluster, tr.cells[3].textContent])));
+    for (const c of fleet) {
+      const bySeverity = { critical: 0, warning: 0, info: 0 };
+      for (const a of running) if (a.labels.cluster === c.cluster_id && a.labels.severity in bySeverity) bySeverity[a.labels.severity]++;
+      assert.deepEqual(['critical', 'warning', 'info'].map((k) => c.alerts_firing[k]), ['critical', 'warning', 'info'].map((k) => bySeverity[k]), 'fleet route counts of ' + c.cluster_id);
+      const want = ['critical', 'warning', 'info'].filter((k) => bySeverity[k] > 0).map((k) => bySeverity[k] + ' ' + k).join(' · ') || 'none';
+      assert.equal(cells.get(c.cluster_id), want, 'fleet alerts of ' + c.cluster_id);
+    }
+    assert.ok([...cells.values()].some((v) => v !== 'none'), 'some cluster has firing alerts');
+  });
+  await shot('alerts-fleet-desktop');
+  ok('fleet view: firing alerts per cluster and severity equal /api/v2/fleet and the running alerts');
+  await page.evaluate((c) => { location.hash = '#c=' + encodeURIComponent(c); }, main);
+  await page.locator('#cards').waitFor({ state: 'visible', timeout: 10000 });
+
   async function nodeTableBadges(cluster) {
     return until(async () => {
       const want = counts(await firingNow());

@@ -39,7 +39,7 @@ async function refreshRole(page) {
 
 /** Reads the running alerts into `page.alerts` (kept as they were when a read fails). */
 export async function refreshAlerts(page) {
-  await refreshRole(page);
+  const role = refreshRole(page);
   try {
     const list = await getJson('/api/v2/alerts');
     page.alerts = Array.isArray(list) ? list : [];
@@ -47,6 +47,7 @@ export async function refreshAlerts(page) {
   } catch (err) {
     page.alertsError = err;
   }
+  await role;
   page.firingCounts = countFiring(page.alerts);
   if (page.view === 'alerts') await refreshAlertsView(page);
 }
@@ -99,7 +100,7 @@ export function firingSuffix(page, clusterId) {
   return n ? ' · ' + n + ' firing' : '';
 }
 
-/** The header count and the node page badge. */
+/** The header count, the cluster page badge and the node page badge. */
 export function renderAlertBadges(page) {
   const total = page.firingCounts ? page.firingCounts.total : 0;
   const clusterQuery = page.clusterId ? '&c=' + encodeURIComponent(page.clusterId) : '';
@@ -109,6 +110,12 @@ export function renderAlertBadges(page) {
   const count = byId('alerts-count');
   show(count, total > 0);
   setText(count, total > 0 ? String(total) : '');
+  // The cluster page's badge: the cluster's firing alerts, leading to the Alerts view.
+  const clusterBadge = byId('cluster-alerts');
+  const onCluster = page.clusterId ? firingCount(page, page.clusterId) : 0;
+  show(clusterBadge, onCluster > 0);
+  setText(clusterBadge, onCluster > 0 ? onCluster + ' firing' : '');
+  if (clusterBadge.getAttribute('href') !== '#v=alerts' + clusterQuery) clusterBadge.setAttribute('href', '#v=alerts' + clusterQuery);
   const nodeBadge = byId('d-alerts');
   const onNode = page.nodeName ? firingCount(page, page.clusterId, page.nodeName) : 0;
   show(nodeBadge, onNode > 0);

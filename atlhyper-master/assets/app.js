@@ -207,18 +207,24 @@ async function refresh() {
     : null;
   // Settled here, so an answer that is never read (an unknown cluster) is no unhandled rejection.
   overviewRequest?.catch(() => {});
+  // The list and the fleet go out at once too: a first load waits for the slower answer, not
+  // for their sum. The alerts (badges) are asked once these answered, so they do not compete
+  // with the page's figures at the master.
+  const listRequest = getJson('/api/v2/clusters');
+  listRequest.catch(() => {});
+  const fleetRequest = page.view === 'fleet' ? refreshFleet(page, listRequest) : null;
   try {
     // The list in the shape the AtlHyper web reads: {clusters: [...], total}.
-    const list = await getJson('/api/v2/clusters');
+    const list = await listRequest;
     page.clusters = list && Array.isArray(list.clusters) ? list.clusters : [];
     page.clusters.sort((a, b) => (a.clusterId < b.clusterId ? -1 : 1));
     renderClusterPicker();
   } catch (err) { errors.push(err); }
 
-  if (page.view === 'fleet' && !errors.length) {
-    await refreshFleet(page);
-    if (page.fleetError) errors.push(page.fleetError);
-    else if (page.view === 'fleet') { renderFleet(page); markFirstData(); }
+  if (fleetRequest) {
+    await fleetRequest;
+    if (!errors.length && page.fleetError) errors.push(page.fleetError);
+    else if (!errors.length && page.view === 'fleet') { renderFleet(page); markFirstData(); }
   }
 
   // An unknown cluster in the URL is not fetched: the page says it is not known.
@@ -243,6 +249,7 @@ async function refresh() {
     }
   }
 
+  const alertsRequest = refreshAlerts(page);
   if (onClusterPage() && clusterKnown() && !errors.length) refreshClusterTrends(page, false);
 
   if (page.clusterId && page.nodeName && page.view === '' && clusterKnown() && !errors.some((e) => e.status === 0 || e.status === 401)) {
@@ -276,7 +283,7 @@ async function refresh() {
       ? 'The agent of cluster ' + page.clusterId + ' is ' + info.status + ' (last heard ' + timeAgo(info.lastSeen) + '): its nodes count as offline. Figures are its last report.'
       : '');
   }
-  await refreshAlerts(page);
+  await alertsRequest;
   renderClusterPicker();
   renderAlertBadges(page);
   if (page.view === 'alerts') renderAlertsView(page);
@@ -298,15 +305,17 @@ function refreshSoon() { clearTimeout(refreshTimer); refreshTimer = setTimeout(r
 
 // ---------- start ----------
 
+{
+  const route = readRoute();
+  page.clusterId = route.clusterId; page.nodeName = route.nodeName; page.range = route.range || '24h'; page.view = route.view;
+  // The first requests go out before the page wires and draws itself: their answers are on the
+  // way while it does (they are handled in later tasks, once all of this has run).
+  refreshLoop();
+}
 wireOverview(page);
 wireNode(page);
 wireFleet();
 wireCharts(page, () => [page.clusterTrends.group]);
 wireAlerts(page, askForToken);
 window.addEventListener('hashchange', followRoute);
-{
-  const route = readRoute();
-  page.clusterId = route.clusterId; page.nodeName = route.nodeName; page.range = route.range || '24h'; page.view = route.view;
-  render();
-  refreshLoop();
-}
+render();

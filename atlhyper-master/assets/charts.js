@@ -456,21 +456,45 @@ function wirePointer(chart) {
     if (px >= MIN_DRAG_PX) zoomTo(chart.group, [Math.max(a, chart.plot.t0), Math.min(b, chart.plot.t1)]);
   });
   svg.addEventListener('pointerleave', () => { if (dragFrom === null) hoverGroup(chart.group, null, null); });
-  // Keyboard: arrows walk the points, Escape leaves, minus resets the zoom.
+  // Keyboard: arrows walk the points, + zooms in on the point shown, - or Escape (once the
+  // tooltip is closed) resets the zoom.
   svg.addEventListener('keydown', (e) => {
     if (!chart.plot || !chart.data) return;
+    if (e.key === 'Escape') {
+      if (dismissChart(chart.group)) { e.preventDefault(); e.stopPropagation(); }
+      return;
+    }
+    if (e.key === '-') { if (chart.group.view) { e.preventDefault(); zoomTo(chart.group, null); } return; }
+    if (e.key === '+' || e.key === '=') { e.preventDefault(); zoomInAt(chart, chart.group.hoverT); return; }
     const s = visibleSeries(chart).find((x) => x.ts.length);
     if (!s) return;
     let t = chart.group.hoverT;
     const i = t == null ? s.ts.length - 1 : lowerBound(s.ts, t);
     if (e.key === 'ArrowLeft') t = s.ts[Math.max(0, (t == null ? i + 1 : i) - 1)];
     else if (e.key === 'ArrowRight') t = s.ts[Math.min(s.ts.length - 1, s.ts[i] === t ? i + 1 : i)];
-    else if (e.key === 'Escape') t = null;
-    else if (e.key === '-' && chart.group.view) { zoomTo(chart.group, null); return; } else return;
+    else return;
     e.preventDefault();
     hoverGroup(chart.group, t, chart);
   });
   svg.addEventListener('blur', () => hoverGroup(chart.group, null, null));
+}
+
+/** Zooms the group to half the drawn span, centred on time `t` (the middle when null). */
+function zoomInAt(chart, t) {
+  const { t0, t1 } = chart.plot;
+  const half = (t1 - t0) / 4;
+  const mid = t == null ? (t0 + t1) / 2 : Math.min(t1 - half, Math.max(t0 + half, t));
+  zoomTo(chart.group, [mid - half, mid + half]);
+}
+
+/**
+ * Escape on a group: closes its tooltip and crosshair when shown, else resets its zoom.
+ * Returns whether there was something to close.
+ */
+export function dismissChart(group) {
+  if (group.hoverT != null) { hoverGroup(group, null, null); return true; }
+  if (group.view) { zoomTo(group, null); return true; }
+  return false;
 }
 
 /** Redraws the groups `groups()` names at the new width after a resize. */

@@ -35,8 +35,11 @@ async function fleetFromSummaries(page) {
   return out;
 }
 
-/** Reads the fleet into `page.fleet` (`page.fleetSource`: 'fleet' or 'summaries'). */
-export async function refreshFleet(page) {
+/**
+ * Reads the fleet into `page.fleet` (`page.fleetSource`: 'fleet' or 'summaries'); `listed` is
+ * the cluster list's request, asked at the same time, which the summaries need.
+ */
+export async function refreshFleet(page, listed) {
   try {
     const body = await getJson('/api/v2/fleet');
     page.fleet = Array.isArray(body && body.clusters) ? body.clusters : [];
@@ -44,6 +47,7 @@ export async function refreshFleet(page) {
     page.fleetError = null;
   } catch (err) {
     if (err.status !== 404) { page.fleetError = err; return; }
+    try { await listed; } catch (_) { return; } // the list's own error is the page's
     page.fleet = await fleetFromSummaries(page);
     page.fleetSource = 'summaries';
     page.fleetError = null;
@@ -111,9 +115,12 @@ export function renderFleet(page) {
   setText(byId('fleet-note'), page.fleetSource === 'summaries' ? 'No stored series yet: trends appear once this master serves /api/v2/fleet.' : '24 h sparklines');
   const tbody = byId('fleet').tBodies[0];
   syncRowCount(tbody, list.length, COLUMNS);
+  const heads = byId('fleet').tHead.rows[0].cells;
   list.forEach((row, i) => {
     const tr = tbody.rows[i];
     const c = tr.cells;
+    // The phone layout stacks each row as a card, a label beside each value.
+    if (!c[0].dataset.label) for (let j = 0; j < COLUMNS; j++) c[j].dataset.label = heads[j].textContent;
     tr.dataset.cluster = row.cluster_id;
     const status = STATUS_TEXT[row.status] ? row.status : 'down';
     setClass(tr, 'st-' + status);

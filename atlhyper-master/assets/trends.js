@@ -2,7 +2,7 @@
 // series for 1 h) and every stored figure from the series route, one range picker for both.
 
 import { getJson } from './api.js';
-import { addChart, chartMessage, createChartGroup, drawGroup, redrawOnResize, removeCharts, setChartData } from './charts.js';
+import { addChart, chartMessage, createChartGroup, dismissChart, drawGroup, redrawOnResize, removeCharts, setChartData } from './charts.js';
 import { byId, setClass, setText, show } from './dom.js';
 import { timeZoneName, timeZoneOffsetLabel } from './format.js';
 import { toggleZone } from './prefs.js';
@@ -49,7 +49,7 @@ export function emptyTrend() {
   // headline charts and of the stored figures; loadingKey: the key
   // being loaded; group: every chart of the page (one crosshair, one zoom); figureCharts: the
   // charts of the stored figures, made for the node and figure list named by figuresKey;
-  // window: the zoomed window the stored figures were asked for ({from, to}, null: the range).
+  // window: the zoomed window every chart was asked for ({from, to}, null: the range).
   return { key: '', age: 0, figuresAge: 0, loadingKey: null, loaded: false, window: null, group: null, figureCharts: [], figuresKey: '', byId: new Map() };
 }
 
@@ -66,20 +66,26 @@ function headlineData(body, spec) {
   };
 }
 
-function headlineUrl(page) {
+/** The headline query: the range up to now, or the zoomed `window` ({from, to} unix ms). */
+function headlineUrl(page, window) {
   const c = encodeURIComponent(page.clusterId), n = encodeURIComponent(page.nodeName);
   // v2: every figure of each point in one answer (v3 asks one metric per request).
-  if (page.range === '1h') return '/api/v2/observe/metrics/nodes/' + n + '/series?cluster_id=' + c + '&minutes=60&format=v2';
-  return '/api/v2/clusters/' + c + '/node-metrics/' + n + '/history?hours=' + Math.min(HISTORY_MAX_HOURS, RANGE_HOURS[page.range]);
+  if (page.range === '1h') {
+    const span = window ? '&since=' + new Date(window.from).toISOString() + '&until=' + new Date(window.to).toISOString() : '&minutes=60';
+    return '/api/v2/observe/metrics/nodes/' + n + '/series?cluster_id=' + c + span + '&format=v2';
+  }
+  const span = window ? 'from=' + Math.floor(window.from) + '&to=' + Math.ceil(window.to) : 'hours=' + Math.min(HISTORY_MAX_HOURS, RANGE_HOURS[page.range]);
+  return '/api/v2/clusters/' + c + '/node-metrics/' + n + '/history?' + span;
 }
 
 function buildHeadline(page) {
   const trend = page.trend;
   if (trend.group) return;
-  // A zoom asks the stored figures again for the window, at the finer step it allows.
+  // A zoom asks every chart's source again for the window, at the finer step it allows (the
+  // history route thins long ranges; a zoomed day of a 30-day view gets its 5-minute points).
   trend.group = createChartGroup({ resetButton: byId('zoom-reset'), onZoom: (view) => {
     trend.window = view ? { from: view[0], to: view[1] } : null;
-    if (trend.key) loadFigures(page, trend.key, false);
+    if (trend.key) { loadHeadline(page, trend.key); loadFigures(page, trend.key, false); }
   } });
   for (const spec of HEADLINE) trend.byId.set(spec.id, addChart(trend.group, byId('charts'), spec));
 }
@@ -125,16 +131,18 @@ export async function refreshCharts(page, force) {
 
 async function loadHeadline(page, key) {
   const trend = page.trend;
+  const window = trend.window;
   try {
-    const body = await getJson(headlineUrl(page));
-    if (key !== trend.key) return;
+    const body = await getJson(headlineUrl(page, window));
+    // A newer zoom or reset asked again: its answer draws.
+    if (key !== trend.key || window !== trend.window) return;
     for (const spec of HEADLINE) setChartData(trend.byId.get(spec.id), headlineData(body, spec));
     trend.loaded = true;
     const capped = RANGE_HOURS[page.range] > HISTORY_MAX_HOURS;
     chartNote(page.range === '1h' ? 'high resolution, from the agent'
       : 'stored history, one point per 5 min or coarser' + (capped ? '; kept 30 days, so 30 days are shown' : ''), false);
   } catch (err) {
-    if (key !== trend.key) return;
+    if (key !== trend.key || window !== trend.window) return;
     if (trend.loaded && err.status !== 504) {
       chartNote('Could not refresh: ' + err.message, true);
       return;
@@ -235,5 +243,11 @@ export function wireCharts(page, otherGroups) {
     b.addEventListener('click', () => { toggleZone(); redrawTrends(page, otherGroups()); });
   }
   renderZoneButton();
-  redrawOnResize(() => [page.trend.group, ...otherGroups()].filter(Boolean));
+  const groups = () => [page.trend.group, ...otherGroups()].filter(Boolean);
+  redrawOnResize(groups);
+  // Escape anywhere on the page (not in the token prompt): closes a chart tooltip, then the zoom.
+  document.addEventListener('keydown', (e) => {
+    if (e.key !== 'Escape' || e.defaultPrevented || e.target.closest?.('dialog')) return;
+    for (const g of groups()) if (g.charts.some((c) => c.el.div.offsetParent) && dismissChart(g)) return;
+  });
 }

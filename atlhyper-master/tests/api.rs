@@ -494,6 +494,69 @@ async fn history_parameters_and_sampling() {
     }
     let (status, _) = send(&m, get("/api/v2/clusters/c1/node-metrics/node-000/history")).await;
     assert_eq!(status, 200, "hours defaults to 24");
+
+    // A zoomed chart asks for a window: only the points inside it.
+    let (from, to) = (
+        start + chrono::Duration::seconds(200),
+        end - chrono::Duration::seconds(200),
+    );
+    let (status, body) = send(
+        &m,
+        get(&format!(
+            "/api/v2/clusters/c1/node-metrics/node-000/history?from={}&to={}",
+            from.timestamp_millis(),
+            to.timestamp_millis()
+        )),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let window: NodeHistory = json(&body);
+    assert_eq!(window.start.timestamp_millis(), from.timestamp_millis());
+    assert_eq!(window.end.timestamp_millis(), to.timestamp_millis());
+    assert!(!window.data.is_empty());
+    assert!(
+        (window.data.len() as i64) < expected,
+        "fewer points than the whole history"
+    );
+    assert!(
+        window
+            .data
+            .iter()
+            .all(|p| p.timestamp >= from && p.timestamp <= to),
+        "every point inside the window"
+    );
+    let ms = |t: DateTime<Utc>| t.timestamp_millis();
+    for (bad, names) in [
+        (format!("from={}", ms(from)), "from and to"),
+        (format!("to={}", ms(to)), "from and to"),
+        (format!("from={}&to={}", ms(to), ms(from)), "before"),
+        (format!("from=x&to={}", ms(to)), "from"),
+        (format!("from={}&to=1e3", ms(from)), "to"),
+        (format!("from={}&to={}&hours=1", ms(from), ms(to)), "hours"),
+        (
+            format!(
+                "from={}&to={}",
+                ms(end - chrono::Duration::hours(721)),
+                ms(end)
+            ),
+            "720",
+        ),
+        (format!("from={}&to=99999999999999999999", ms(from)), "to"),
+    ] {
+        let (status, body) = send(
+            &m,
+            get(&format!(
+                "/api/v2/clusters/c1/node-metrics/node-000/history?{bad}"
+            )),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(
+            error_of(&body).contains(names),
+            "{bad}: {}",
+            error_of(&body)
+        );
+    }
     let (status, body) = send(
         &m,
         get("/api/v2/clusters/zz/node-metrics/node-000/history?hours=1"),

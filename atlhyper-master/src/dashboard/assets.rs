@@ -1,8 +1,9 @@
-//! The embedded files of the dashboard, prepared once: content hash, ETags, gzip copy, and the
-//! page with its asset links versioned by hash.
+//! The embedded files of the dashboard, prepared once: content hash, ETags, gzip copy, the
+//! modules joined into one script, and the page with its asset links versioned by hash.
 //!
 //! The script is a set of ES modules that import each other by relative URL (`./format.js`). The
-//! page loads them from `/assets/<version>/`, where the version is one hash over every module:
+//! page loads their bundle, and anyone the modules, from `/assets/<version>/`, where the version
+//! is one hash over every module:
 //! a change to any module moves all of them to a new directory, so a module cached as immutable
 //! never meets an import it was not written against.
 
@@ -34,6 +35,9 @@ const MODULES: [(&str, &str); 15] = [
 
 /// The file name of the entry module.
 pub(super) const ENTRY_MODULE: &str = "app.js";
+
+/// The file name the page loads its script from: every module joined into one (see `bundle`).
+pub(super) const BUNDLE: &str = "bundle.js";
 
 /// One file ready to serve.
 #[derive(Debug)]
@@ -73,6 +77,9 @@ struct Assets {
     css: Asset,
     /// The modules in `MODULES` order, with their file names.
     modules: Vec<(&'static str, Asset)>,
+    /// Every module joined into one script, what the page loads (`None`: the modules could
+    /// not be joined, and the page loads them one by one).
+    bundle: Option<Asset>,
     /// Hash over every module's name and bytes: the directory the page loads them from.
     modules_version: String,
 }
@@ -95,16 +102,34 @@ fn all() -> &'static Assets {
             })
             .collect();
         let modules_version = version_of(MODULES.iter().map(|&(n, t)| (n, t.as_bytes())));
-        let preloads = MODULES
-            .iter()
-            .filter(|&&(name, _)| name != ENTRY_MODULE)
-            .map(|&(name, _)| {
-                format!(r#"<link rel="modulepreload" href="/assets/{modules_version}/{name}">"#)
-            })
-            .collect::<Vec<_>>()
-            .join("\n");
+        let bundle = match super::bundle::bundle(&MODULES, ENTRY_MODULE) {
+            Ok(js) => Some(Asset::new(
+                "text/javascript; charset=utf-8",
+                Bytes::from(js),
+            )),
+            Err(e) => {
+                // The unit tests bundle these very modules, so this is a build that skipped
+                // them; the page still works, one request per module.
+                tracing::error!("dashboard script modules not bundled, served one by one: {e}");
+                None
+            }
+        };
+        let (script, preloads) = if bundle.is_some() {
+            (BUNDLE, String::new())
+        } else {
+            let preloads = MODULES
+                .iter()
+                .filter(|&&(name, _)| name != ENTRY_MODULE)
+                .map(|&(name, _)| {
+                    format!(r#"<link rel="modulepreload" href="/assets/{modules_version}/{name}">"#)
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            (ENTRY_MODULE, preloads)
+        };
         let html = INDEX_HTML
             .replace("{{MODULES_VERSION}}", &modules_version)
+            .replace("{{SCRIPT}}", script)
             .replace("{{MODULE_PRELOADS}}", &preloads)
             .replace("{{CSS_HASH}}", &css.hash);
         let index = Asset::new("text/html; charset=utf-8", Bytes::from(html));
@@ -112,6 +137,7 @@ fn all() -> &'static Assets {
             index,
             css,
             modules,
+            bundle,
             modules_version,
         }
     })
@@ -130,13 +156,22 @@ pub(super) fn by_name(name: &str) -> Option<&'static Asset> {
     }
 }
 
-/// A script module by file name.
+/// A script module by file name, or the bundle of all of them (`bundle.js`).
 pub(super) fn module(name: &str) -> Option<&'static Asset> {
+    if name == BUNDLE {
+        return all().bundle.as_ref();
+    }
     all()
         .modules
         .iter()
         .find(|(n, _)| *n == name)
         .map(|(_, asset)| asset)
+}
+
+/// Prepares every asset (hashes, bundle, gzip copies) now, so the first page load does not
+/// wait for the compression.
+pub(super) fn prepare() {
+    all();
 }
 
 /// The file names and sources of every script module.

@@ -4,15 +4,18 @@
 //! reads the master's REST API (`/api/v2/...`) from the same origin and fetches nothing else, so
 //! the master works without any network access beyond its agents.
 //!
-//! The script is a set of ES modules loaded with `<script type="module">`, no build step.
+//! The script is a set of ES modules, no build step: the master joins them into one script when
+//! it starts (`bundle`), so a first load fetches the page, its style and one script. Each
+//! module is still served under its own name.
 //!
 //! Caching: every asset carries a strong `ETag` (a hash of its bytes) and answers
 //! `If-None-Match` with 304. The page links its stylesheet as `/assets/app.css?v=<hash>` and its
-//! modules as `/assets/<version>/<module>`, where `<version>` is one hash over all modules, so
-//! the relative imports between modules stay in that directory and a change to any module moves
-//! every module URL. A request whose `v` or `<version>` matches the embedded files is cacheable
-//! for a year (`immutable`), anything else must revalidate, so a new master version is picked up
-//! at once. Browsers that accept gzip get the assets compressed once, at first use.
+//! script as `/assets/<version>/bundle.js` (the modules as `/assets/<version>/<module>`), where
+//! `<version>` is one hash over all modules, so the relative imports between modules stay in
+//! that directory and a change to any module moves every module URL. A request whose `v` or
+//! `<version>` matches the embedded files is cacheable for a year (`immutable`), anything else
+//! must revalidate, so a new master version is picked up at once. Browsers that accept gzip get
+//! the copies compressed once, when the router is first built (in a thread beside the start-up).
 //!
 //! ```
 //! use axum::Router;
@@ -23,6 +26,7 @@
 //! ```
 
 mod assets;
+mod bundle;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery};
@@ -41,6 +45,14 @@ pub fn router<S>() -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    // Compressing the assets (level 9) takes a moment, in a debug build most of a first load:
+    // done once per process, beside the start-up rather than in the first request.
+    static PREPARED: std::sync::Once = std::sync::Once::new();
+    PREPARED.call_once(|| {
+        let _ = std::thread::Builder::new()
+            .name("dashboard-assets".into())
+            .spawn(assets::prepare);
+    });
     Router::new()
         .route("/", get(index))
         .route("/assets/{file}", get(asset))

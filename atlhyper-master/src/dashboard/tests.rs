@@ -44,19 +44,62 @@ async fn index_is_html_with_hashed_asset_links() {
     let html = String::from_utf8(body_bytes(r).await).expect("utf-8");
     let css = assets::by_name("app.css").expect("app.css");
     let version = assets::modules_version();
+    // One script (every module joined), one stylesheet: nothing else on the critical path.
     assert!(html.contains(&format!(
-        r#"<script type="module" src="/assets/{version}/app.js"></script>"#
+        r#"<script type="module" src="/assets/{version}/{}"></script>"#,
+        assets::BUNDLE
     )));
     assert!(html.contains(&format!("/assets/app.css?v={}", css.hash)));
-    for (name, _) in assets::modules().filter(|(n, _)| *n != assets::ENTRY_MODULE) {
-        assert!(
-            html.contains(&format!(
-                r#"<link rel="modulepreload" href="/assets/{version}/{name}">"#
-            )),
-            "{name} is not preloaded"
-        );
-    }
+    assert!(
+        !html.contains("modulepreload"),
+        "no module fetched one by one"
+    );
+    assert_eq!(html.matches("<script").count(), 1);
+    assert_eq!(html.matches("<link rel=\"stylesheet\"").count(), 1);
     assert!(!html.contains("{{"), "unreplaced placeholder in the page");
+}
+
+#[tokio::test]
+async fn the_bundle_joins_every_module_the_entry_reaches() {
+    let version = assets::modules_version();
+    let r = get_with(&format!("/assets/{version}/{}", assets::BUNDLE), &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        header_str(&r, header::CONTENT_TYPE),
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(
+        header_str(&r, header::CACHE_CONTROL),
+        "public, max-age=31536000, immutable"
+    );
+    let js = String::from_utf8(body_bytes(r).await).expect("utf-8");
+    assert!(
+        !js.lines()
+            .any(|l| l.starts_with("import ") || l.starts_with("export "))
+    );
+    // Every module in the folder is reached from the entry, so each is in the bundle once, and
+    // each statement of each module is there.
+    for (name, asset) in assets::modules() {
+        assert_eq!(
+            js.matches(&format!("// ---- {name} ----\n")).count(),
+            1,
+            "{name}"
+        );
+        let source = std::str::from_utf8(&asset.body).expect("utf-8");
+        for line in source.lines().filter(|l| !l.starts_with("import ")) {
+            let line = line.strip_prefix("export ").unwrap_or(line);
+            assert!(
+                js.contains(line),
+                "{name}: {line:?} missing from the bundle"
+            );
+        }
+    }
+    assert!(
+        js.trim_end().ends_with('}'),
+        "the entry module comes last, in its own block"
+    );
+    let entry = js.find(&format!("// ---- {} ----", assets::ENTRY_MODULE));
+    assert!(entry.is_some_and(|at| js[at..].matches("// ---- ").count() == 1));
 }
 
 /// The relative module specifiers (`from './x.js'`) of a module's source.
@@ -279,7 +322,7 @@ fn page_weight_is_under_budget() {
     // The issue's budget: the whole page (HTML, script, style) under 200 KB as written,
     // before any compression.
     let total = assets::index().body.len()
-        + assets::modules().map(|(_, a)| a.body.len()).sum::<usize>()
+        + assets::module(assets::BUNDLE).expect("bundle").body.len()
         + assets::by_name("app.css").expect("css").body.len();
     assert!(total < 200 * 1024, "page weight {total} bytes");
 }

@@ -1,13 +1,15 @@
 //! The cluster routes (viewer reads, operator deletes): the cluster and agent lists, node
 //! metrics from memory, stored history, and retirement.
 
+use std::collections::HashMap;
+
 use atlhyper_model::NodeHistory;
 use atlhyper_store::HistoryQuery;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::Master;
 use crate::auth::valid_cluster_id;
@@ -112,15 +114,76 @@ pub(crate) fn parse_hours(value: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-/// `GET /api/v2/clusters/{id}/node-metrics/{node}/history?hours=`.
+/// The time window of a history request: the last `hours` up to now, or an explicit
+/// `from`..`to` (unix ms) that a zoomed chart asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HistoryWindow {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+impl HistoryWindow {
+    fn last_hours(hours: u32) -> Self {
+        let to = Utc::now();
+        Self {
+            from: to - chrono::Duration::hours(i64::from(hours)),
+            to,
+        }
+    }
+}
+
+/// A unix-ms time parameter.
+fn parse_unix_ms(name: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "{name} must be a time in unix milliseconds, got {text:?}"
+            ))
+        })
+}
+
+/// The window of `?hours=` (default 24) or `?from=&to=` (unix ms, both, `from` before `to`, at
+/// most [`MAX_HISTORY_HOURS`] apart; not together with `hours`).
+fn parse_window(query: &HashMap<String, String>) -> Result<HistoryWindow, ApiError> {
+    let (from, to) = (query.get("from"), query.get("to"));
+    if from.is_none() && to.is_none() {
+        return Ok(HistoryWindow::last_hours(parse_hours(
+            query.get("hours").map(String::as_str),
+        )?));
+    }
+    if query.contains_key("hours") {
+        return Err(ApiError::bad_request(
+            "give either hours or from and to, not both",
+        ));
+    }
+    let (Some(from), Some(to)) = (from, to) else {
+        return Err(ApiError::bad_request("from and to go together"));
+    };
+    let (from, to) = (parse_unix_ms("from", from)?, parse_unix_ms("to", to)?);
+    if from >= to {
+        return Err(ApiError::bad_request("from must be before to"));
+    }
+    if to - from > chrono::Duration::hours(i64::from(MAX_HISTORY_HOURS)) {
+        return Err(ApiError::bad_request(format!(
+            "from and to are more than {MAX_HISTORY_HOURS} hours apart"
+        )));
+    }
+    Ok(HistoryWindow { from, to })
+}
+
+/// `GET /api/v2/clusters/{id}/node-metrics/{node}/history?hours=` (or `?from=&to=`, unix ms:
+/// the window a zoomed chart shows, at the finer resolution a shorter window allows).
 pub(crate) async fn node_history(
     State(master): State<Master>,
     Path((cluster_id, node)): Path<(String, String)>,
     query: Params,
 ) -> Result<Response, ApiError> {
     let query = params(query)?;
-    let hours = parse_hours(query.get("hours").map(String::as_str))?;
-    Ok(Json(stored_history(&master, cluster_id, node, hours).await?).into_response())
+    let window = parse_window(&query)?;
+    Ok(Json(stored_history(&master, cluster_id, node, window).await?).into_response())
 }
 
 /// `GET /api/v2/node-metrics/{node}/history?cluster_id=&hours=`: the stored history in the
@@ -137,7 +200,8 @@ pub(crate) async fn node_history_v3(
         .ok_or_else(|| ApiError::bad_request("cluster_id is required"))?;
     valid_cluster_id(cluster_id)?;
     let hours = parse_hours(query.get("hours").map(String::as_str))?;
-    let history = stored_history(&master, cluster_id.clone(), node, hours).await?;
+    let window = HistoryWindow::last_hours(hours);
+    let history = stored_history(&master, cluster_id.clone(), node, window).await?;
     Ok(Json(v3::NodeHistory {
         data: v3::HistoryData::from_points(&history.data),
         node_name: history.node_name,
@@ -147,13 +211,13 @@ pub(crate) async fn node_history_v3(
     .into_response())
 }
 
-/// The last `hours` of a node's stored history; 404 when neither memory nor the store knows
-/// the cluster or the node.
+/// A node's stored history in `window`; 404 when neither memory nor the store knows the
+/// cluster or the node.
 async fn stored_history(
     master: &Master,
     cluster_id: String,
     node: String,
-    hours: u32,
+    window: HistoryWindow,
 ) -> Result<NodeHistory, ApiError> {
     let store_err = master.store_failed("reading history");
     // Known from memory, or from the store (history outlives the node's last snapshot).
@@ -179,8 +243,10 @@ async fn stored_history(
             )));
         }
     }
-    let end = Utc::now();
-    let start = end - chrono::Duration::hours(i64::from(hours));
+    let HistoryWindow {
+        from: start,
+        to: end,
+    } = window;
     let data = master
         .metrics
         .history(&HistoryQuery {
