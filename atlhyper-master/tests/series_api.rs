@@ -187,11 +187,11 @@ async fn series_round_trip(m: Master) {
         &format!("/api/v2/clusters/c1/series?figure=net.rx_rate&{range}"),
     )
     .await;
-    // Two interfaces of 62,500 B/s each (stored to 11 significant bits: 62,496), summed per
+    // Two interfaces of 62,500 B/s each (stored to 10 significant bits: 62,528), summed per
     // node.
     assert_eq!(
         v["series"][0]["points"][0],
-        json!([h, 124992.0, 124992.0, 124992.0])
+        json!([h, 125056.0, 125056.0, 125056.0])
     );
 
     // Bad parameters name themselves; unknown cluster and node are 404.

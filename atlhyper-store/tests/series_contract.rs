@@ -122,14 +122,14 @@ mod suite {
         );
         let mut r = r;
         r.series.extend([
-            // Rates keep 11 significant bits: 1,000,001 B/s is 1953.1 x 512, kept as 1953 x 512.
+            // Rates keep 10 significant bits: 1,000,001 B/s is 976.6 x 1024, kept as 977 x 1024.
             (
                 key(Figure::DiskReadRate, "vda"),
-                Triple::new(2047.0, 1_000_001.0, 1_000_001.0),
+                Triple::new(1023.0, 1_000_001.0, 1_000_001.0),
             ),
             (
                 key(Figure::DiskReadIops, "vda"),
-                Triple::new(20.47, 20.48, 123.456),
+                Triple::new(10.23, 10.24, 123.456),
             ),
             // Tenths of a degree; below zero kept for temperatures only.
             (key(Figure::Temp, "t"), Triple::new(-3.04, 40.06, 41.0)),
@@ -147,21 +147,19 @@ mod suite {
                 .unwrap()
         };
         assert_eq!(value(Figure::CpuUsage), Triple::new(1.23, 33.33, 100.0));
-        assert_eq!(
-            value(Figure::MemoryUsed),
-            Triple::new(1024.0, 1024.0, 2048.0)
-        );
+        // Pages of 4 KiB.
+        assert_eq!(value(Figure::MemoryUsed), Triple::new(0.0, 0.0, 4096.0));
         assert_eq!(
             value(Figure::NetRxRate),
             Triple::new(0.0, 3.0, 9_007_199_254_740_992.0)
         );
         assert_eq!(
             value(Figure::DiskReadRate),
-            Triple::new(2047.0, 999_936.0, 999_936.0)
+            Triple::new(1023.0, 1_000_448.0, 1_000_448.0)
         );
         assert_eq!(
             value(Figure::DiskReadIops),
-            Triple::new(20.47, 20.48, 123.44)
+            Triple::new(10.23, 10.24, 123.52)
         );
         assert_eq!(value(Figure::Temp), Triple::new(-3.0, 40.1, 41.0));
         assert_eq!(value(Figure::Load1), Triple::new(0.0, 0.5, 1.0));

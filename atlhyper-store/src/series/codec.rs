@@ -6,14 +6,17 @@
 //! a figure id (ids are below 32) and their rows read with layout 1, so old rows stay readable
 //! without a migration.
 //!
-//! Values: per key in dictionary order, min, avg and max as integer codes (see [`code_of`]):
-//! one varint `head(min) << 1 | spread`, then, when `spread` is 1, `avg - min` and `max - avg`
-//! (of the codes) as varints. `head` is the code itself for figures that cannot be negative and
-//! its zigzag form for the others (temperatures). A series that stayed put over the row (every
-//! error and drop counter on a healthy node, swap, most PSI) costs one or two bytes.
+//! Values: a form byte; with [`FORM_ZERO_MAP`], a bit map of the series that are all zero
+//! (every error and drop counter on a healthy node, swap, most PSI: stored as nothing), taken
+//! when it is shorter than the byte each of them would cost. Then per key in dictionary order
+//! (but those zero series), min, avg and max as integer codes (see [`code_of`]): one varint
+//! `head(min) << 1 | spread`, then, when `spread` is 1, `avg - min` and `max - avg` (of the
+//! codes) as varints. `head` is the code itself for figures that cannot be negative and
+//! its zigzag form for the others (temperatures). A series that stayed put over the row costs
+//! one or two bytes.
 //!
-//! Layout 1 differs only in the codes: every head zigzag'd, no significant-bit limit, and
-//! hundredths of a degree.
+//! Layout 1 has no form byte and differs in the codes: every head zigzag'd, no significant-bit limit, bytes in
+//! KiB and hundredths of a degree.
 
 use std::ops::Range;
 
@@ -31,8 +34,13 @@ const MAX_QUANTA: f64 = 9_007_199_254_740_992.0;
 const MAX_QUANTA_INT: u64 = 1 << 53;
 /// First byte of a layout 2 dictionary (never a figure id).
 const LAYOUT_2: u8 = 0xFF;
+/// First byte of layout 2 values: every series follows.
+const FORM_PLAIN: u8 = 0;
+/// First byte of layout 2 values: a bit per series (series `i` in bit `i % 8` of byte `i / 8`),
+/// set for a series whose min, avg and max are all 0, which are left out of what follows.
+const FORM_ZERO_MAP: u8 = 1;
 /// Significant bits a rate keeps ([`Figure::significant_bits`]).
-const RATE_BITS: u32 = 11;
+const RATE_BITS: u32 = 10;
 
 /// How a row's values are laid out, as its dictionary says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,10 +148,14 @@ pub(crate) fn decode_keys(data: &[u8]) -> StoreResult<Dictionary> {
 
 /// How a figure's values map to integers under a layout: `value / quantum`, rounded.
 fn scale(layout: Layout, figure: Figure) -> f64 {
-    match (layout, figure) {
-        // Layout 1 kept everything but bytes and byte rates in hundredths.
-        (Layout::V1, Figure::Temp) => 100.0,
-        _ => 1.0 / figure.quantum(),
+    match layout {
+        // Layout 1: KiB, bytes per second, and hundredths of everything else.
+        Layout::V1 => match figure.unit() {
+            "B" => 1.0 / 1024.0,
+            "B/s" => 1.0,
+            _ => 100.0,
+        },
+        Layout::V2 => 1.0 / figure.quantum(),
     }
 }
 
@@ -166,8 +178,8 @@ fn unzigzag(z: u64) -> i64 {
 }
 
 /// A non-negative count of quanta kept to [`RATE_BITS`] significant bits, as a code that grows
-/// with the value: below 2^11 the count itself, above it `e * 2^10 + mantissa` with the
-/// mantissa in `[2^10, 2^11)` and the count `mantissa << e` (rounded to nearest).
+/// with the value: below 2^10 the count itself, above it `e * 2^9 + mantissa` with the
+/// mantissa in `[2^9, 2^10)` and the count `mantissa << e` (rounded to nearest).
 fn rate_code(q: u64) -> u64 {
     let bits = u64::BITS - q.leading_zeros();
     if bits <= RATE_BITS {
@@ -234,9 +246,26 @@ fn signed_head(layout: Layout, figure: Figure) -> bool {
 
 /// Encodes the values of a row (layout 2), in the order of its keys.
 pub(crate) fn encode_values(series: &[(SeriesKey, Triple)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(series.len() * 4);
-    for (key, t) in series {
-        let (min, avg, max) = codes(key.figure, *t);
+    let all_codes: Vec<(i64, i64, i64)> = series.iter().map(|(k, t)| codes(k.figure, *t)).collect();
+    let zeros = all_codes.iter().filter(|c| **c == (0, 0, 0)).count();
+    let map_len = series.len().div_ceil(8);
+    // A zero series costs a byte plainly, nothing with the map: take the map when it pays.
+    let with_map = zeros > map_len;
+    let mut out = Vec::with_capacity(1 + map_len + series.len() * 4);
+    out.push(if with_map { FORM_ZERO_MAP } else { FORM_PLAIN });
+    if with_map {
+        let mut map = vec![0u8; map_len];
+        for (i, c) in all_codes.iter().enumerate() {
+            if *c == (0, 0, 0) {
+                map[i / 8] |= 1 << (i % 8);
+            }
+        }
+        out.extend_from_slice(&map);
+    }
+    for ((key, _), &(min, avg, max)) in series.iter().zip(&all_codes) {
+        if with_map && (min, avg, max) == (0, 0, 0) {
+            continue;
+        }
         let spread = min != avg || avg != max;
         let head = if signed_head(Layout::V2, key.figure) {
             zigzag(min)
@@ -261,8 +290,27 @@ pub(crate) fn decode_values(
     wanted: Range<usize>,
     out: &mut Vec<(SeriesKey, Triple)>,
 ) -> StoreResult<()> {
-    let mut pos = 0;
-    for _ in 0..wanted.start.min(dict.keys.len()) {
+    let n = dict.keys.len();
+    // Layout 2 starts with its form: plain, or a map of the series that are all zero (stored
+    // as nothing).
+    let (zero_map, mut pos): (&[u8], usize) = match dict.layout {
+        Layout::V1 => (&[], 0),
+        Layout::V2 => match data.first() {
+            Some(&FORM_PLAIN) => (&[], 1),
+            Some(&FORM_ZERO_MAP) => {
+                let map = data
+                    .get(1..1 + n.div_ceil(8))
+                    .ok_or_else(|| corrupt("truncated zero map"))?;
+                (map, 1 + map.len())
+            }
+            _ => return Err(corrupt("unknown form")),
+        },
+    };
+    let is_zero = |i: usize| zero_map.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0);
+    for i in 0..wanted.start.min(n) {
+        if is_zero(i) {
+            continue;
+        }
         let spread = data.get(pos).ok_or_else(|| corrupt("truncated varint"))? & 1 == 1;
         skip_varint(data, &mut pos)?;
         if spread {
@@ -272,8 +320,13 @@ pub(crate) fn decode_values(
     }
     let keys = dict.keys.get(wanted.clone()).unwrap_or_default();
     let out_of_range = || corrupt("value out of range");
-    for key in keys {
+    for (i, key) in wanted.clone().zip(keys) {
         let f = key.figure;
+        if is_zero(i) {
+            let zero = value_of(dict.layout, f, 0).ok_or_else(out_of_range)?;
+            out.push((key.clone(), Triple::one(zero)));
+            continue;
+        }
         let head = read_varint(data, &mut pos)?;
         let min = if signed_head(dict.layout, f) {
             unzigzag(head >> 1)
@@ -353,7 +406,11 @@ mod tests {
     }
 
     #[test]
-    fn rate_codes_keep_eleven_significant_bits_and_grow_with_the_value() {
+    fn rate_codes_keep_ten_significant_bits_and_grow_with_the_value() {
+        for f in Figure::ALL {
+            let rate = matches!(f.unit(), "B/s" | "ops/s" | "/s");
+            assert_eq!(f.significant_bits(), rate.then_some(RATE_BITS), "{f}");
+        }
         let mut last = 0;
         for q in (0..5000).chain([1 << 20, (1 << 53) - 1, 1 << 53]) {
             let code = rate_code(q);
@@ -361,11 +418,12 @@ mod tests {
             last = code;
             let back = rate_count(code).unwrap();
             let err = back.abs_diff(q) as f64;
-            assert!(err <= (q as f64 / 2048.0).max(0.0) + 0.5, "{q} -> {back}");
+            assert!(err <= q as f64 / 1024.0 + 0.5, "{q} -> {back}");
             assert_eq!(rate_code(back), code, "a stored count encodes to itself");
         }
-        assert_eq!(rate_code(2047), 2047, "exact below 2^11");
-        assert_eq!(rate_count(2048), Some(2048));
+        assert_eq!(rate_code(1023), 1023, "exact below 2^10");
+        assert_eq!(rate_count(1024), Some(1024));
+        assert_eq!(rate_count(rate_code(2047)), Some(2048));
         assert_eq!(rate_count(u64::MAX >> 1), None, "corrupt codes are refused");
     }
 
@@ -393,19 +451,40 @@ mod tests {
         let back = decode_all(&dict, &data).unwrap();
         assert_eq!(back[0], Triple::new(1.25, 42.5, 99.99));
         assert_eq!(back[1], Triple::new(0.0, 0.0, 0.0));
-        // 1e12 B is 976,562,500 KiB: exact (not a rate).
-        assert_eq!(back[2], Triple::new(1024.0, 2048.0, 1e12));
+        // Pages of 4 KiB: 1 KiB rounds down, 2 KiB up; 1e12 B is 244,140,625 pages, exact.
+        assert_eq!(back[2], Triple::new(0.0, 4096.0, 1e12));
         assert_eq!(back[3], Triple::new(-5.5, -5.5, -5.5));
         // Saturated at 2^53 quanta, never wrapped.
         assert_eq!(back[4].max, MAX_QUANTA);
         assert_eq!(back[4].min, 0.0);
-        // Rates: exact below 2048, then 11 significant bits.
-        assert_eq!(back[5], Triple::new(1234.0, 1_999_872.0, 123_469_824.0));
+        // Rates: exact below 1024, then 10 significant bits (1234 is 617 x 2).
+        assert_eq!(back[5], Triple::new(1234.0, 2_000_896.0, 123_469_824.0));
         for (i, (k, t)) in series.iter().enumerate() {
             assert_eq!(stored_form(k.figure, *t), back[i], "stored_form of {k:?}");
         }
-        // Zero and flat series cost one byte.
-        assert_eq!(encode_values(&series[1..2]).len(), 1);
+        // A zero series costs its head byte plainly (after the form byte); several cost a bit
+        // each in the zero map.
+        assert_eq!(encode_values(&series[1..2]), [FORM_PLAIN, 0]);
+        let zeros: Vec<(SeriesKey, Triple)> = (0..12)
+            .map(|i| {
+                (
+                    key(Figure::NetTxDrops, &format!("eth{i:02}")),
+                    Triple::one(0.0),
+                )
+            })
+            .chain([(key(Figure::Temp, "t"), Triple::one(-1.0))])
+            .collect();
+        let data = encode_values(&zeros);
+        assert_eq!(data, [FORM_ZERO_MAP, 0xff, 0x0f, zigzag(-10) as u8 * 2]);
+        let dict_z = dict_of(&zeros);
+        let back_z = decode_all(&dict_z, &data).unwrap();
+        assert!(back_z[..12].iter().all(|t| *t == Triple::one(0.0)));
+        assert_eq!(back_z[12], Triple::one(-1.0));
+        let mut one = Vec::new();
+        decode_values(&dict_z, &data, 12..13, &mut one).unwrap();
+        assert_eq!(one[0].1, Triple::one(-1.0));
+        assert!(decode_all(&dict_z, &data[..2]).is_err(), "cut zero map");
+        assert!(decode_all(&dict_z, &[9]).is_err(), "unknown form");
         assert_eq!(
             stored_form(Figure::CpuUsage, Triple::new(1.234, 50.0, 49.0)),
             Triple::new(1.23, 50.0, 50.0),

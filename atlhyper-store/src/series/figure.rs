@@ -207,12 +207,13 @@ impl Figure {
         )
     }
 
-    /// The step values are stored at: what the source can tell apart (meminfo counts KiB; a
-    /// byte per second is below any disk's or link's noise; hwmon sensors resolve 1/8 to 1
-    /// degree; hundredths of a percent, a load point or an event per second).
+    /// The step values are stored at: what the source can tell apart (meminfo's figures are
+    /// page counts, 4 KiB; a byte per second is below any disk's or link's noise; hwmon
+    /// sensors resolve 1/8 to 1 degree; hundredths of a percent, a load point or an event per
+    /// second).
     pub fn quantum(self) -> f64 {
         match self.unit() {
-            "B" => 1024.0,
+            "B" => 4096.0,
             "B/s" => 1.0,
             "°C" => 0.1,
             _ => 0.01,
@@ -225,11 +226,11 @@ impl Figure {
         self == Self::Temp
     }
 
-    /// How many significant bits a value keeps beyond its quantum: `Some(11)` for rates
-    /// (`B/s`, `ops/s`, `/s`: exact up to 2047 quanta, then within 1/2048 of the value, below
-    /// the jitter of a rate measured over a few seconds), `None` (exact quanta) for the rest.
+    /// How many significant bits a value keeps beyond its quantum: `Some(10)` for rates
+    /// (`B/s`, `ops/s`, `/s`: exact up to 1023 quanta, then within 1/1024 of the value, a
+    /// tenth of a percent), `None` (exact quanta) for the rest.
     pub fn significant_bits(self) -> Option<u32> {
-        matches!(self.unit(), "B/s" | "ops/s" | "/s").then_some(11)
+        matches!(self.unit(), "B/s" | "ops/s" | "/s").then_some(10)
     }
 
     /// The stored id.

@@ -152,8 +152,10 @@ impl SeriesQuery {
 
 /// Series rows per node and tier.
 ///
-/// Rows read back as stored: each value rounded to its figure's quantum
-/// ([`Figure::quantum`], see [`stored_form`]), saturated at 2^53 quanta.
+/// Rows read back as stored ([`stored_form`]): each value rounded to its figure's quantum
+/// ([`Figure::quantum`]) and, for rates, to 11 significant bits
+/// ([`Figure::significant_bits`]); at 0 when a figure that cannot be negative came in below it;
+/// saturated at 2^53 quanta.
 #[async_trait::async_trait]
 pub trait SeriesStore: Send + Sync + 'static {
     /// Writes rows of one cluster and tier in one batch (one transaction). In tier 0 a row
