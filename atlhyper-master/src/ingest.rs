@@ -138,9 +138,10 @@ pub(crate) async fn ingest_snapshot(
             "nodes refused alone"
         );
     }
-    let persisted = persist(master, &entry, &mut mark, &mut snapshot, now).await;
+    let backfill = std::mem::take(&mut snapshot.backfill);
+    let persisted = persist(master, &entry, &mut mark, &mut snapshot, &backfill, now).await;
     if persisted.is_ok() {
-        crate::series::record(master, cluster_id, &snapshot, now).await;
+        crate::series::record(master, cluster_id, &snapshot, &backfill, now).await;
     }
 
     let view = if snapshot.node_metrics.len() > 200 {
@@ -207,6 +208,7 @@ async fn persist(
     entry: &ClusterEntry,
     mark: &mut IngestMark,
     snapshot: &mut ClusterSnapshot,
+    backfill: &[MetricsDataPoint],
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     let store = &master.metrics;
@@ -245,9 +247,8 @@ async fn persist(
 
     // Backfill: the first point of every bucket the store does not have yet, before the
     // node's current bucket.
-    let backfill = std::mem::take(&mut snapshot.backfill);
     let mut by_node: BTreeMap<&str, Vec<&MetricsDataPoint>> = BTreeMap::new();
-    for p in &backfill {
+    for p in backfill {
         if !p.node_name.is_empty() && p.timestamp <= newest_ok && p.timestamp >= oldest_ok {
             by_node.entry(p.node_name.as_str()).or_default().push(p);
         }

@@ -43,7 +43,7 @@ pub struct Master {
     /// Series of every figure (see [`Master::with_series_store`]).
     pub(crate) series: Arc<dyn SeriesStore>,
     /// Each node's open series interval.
-    pub(crate) series_open: Arc<crate::series::accumulator::SeriesAccumulator>,
+    pub(crate) series_open: Arc<atlhyper_store::SeriesAccumulator>,
     /// Where every write through the API is recorded ([`crate::audit`]).
     pub(crate) audit: Arc<dyn AuditLog>,
     /// Requests waiting for a command's result.

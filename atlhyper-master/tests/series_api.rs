@@ -98,10 +98,11 @@ async fn series_round_trip(m: Master) {
         (Some(300), Some(0))
     );
     assert_eq!(v["from"].as_i64(), Some(h));
-    // A, then C: B is a gap (absent), D is still open.
+    // A, then C: B is a gap (absent); D is still open, served from memory and marked partial.
+    let d = h + 3 * MIN5;
     assert_eq!(
         v["series"],
-        json!([{"device": "", "points": [[h, 10.0, 30.0, 60.0], [h + 2 * MIN5, 40.0, 45.0, 50.0]]}])
+        json!([{"device": "", "points": [[h, 10.0, 30.0, 60.0], [h + 2 * MIN5, 40.0, 45.0, 50.0], [d, 70.0, 70.0, 70.0]], "partial_ts": d}])
     );
 
     // One device of a per-device figure; without `device`, every device.
@@ -113,7 +114,7 @@ async fn series_round_trip(m: Master) {
     assert_eq!(v["unit"], "B/s");
     assert_eq!(
         v["series"],
-        json!([{"device": "sda1", "points": [[h, 100.0, 300.0, 600.0], [h + 2 * MIN5, 400.0, 450.0, 500.0]]}])
+        json!([{"device": "sda1", "points": [[h, 100.0, 300.0, 600.0], [h + 2 * MIN5, 400.0, 450.0, 500.0], [d, 700.0, 700.0, 700.0]], "partial_ts": d}])
     );
     let v = ok(&m, &format!("{base}?figure=disk.write_rate&{range}")).await;
     let devices: Vec<&str> = v["series"]
@@ -123,7 +124,8 @@ async fn series_round_trip(m: Master) {
         .map(|s| s["device"].as_str().unwrap())
         .collect();
     assert_eq!(devices, ["sda1", "sda2"]);
-    // A 10 min step merges A and B's gap into one point; RFC 3339 works as unix ms does.
+    // A 10 min step merges A and B's gap into one point, C and the open D into another;
+    // RFC 3339 works as unix ms does.
     let from = at(h).to_rfc3339();
     let v = ok(
         &m,
@@ -136,8 +138,12 @@ async fn series_round_trip(m: Master) {
     .await;
     assert_eq!(
         v["series"][0]["points"],
-        json!([[h, 10.0, 30.0, 60.0], [h + 2 * MIN5, 40.0, 45.0, 50.0]])
+        json!([
+            [h, 10.0, 30.0, 60.0],
+            [h + 2 * MIN5, 40.0, 160.0 / 3.0, 70.0]
+        ])
     );
+    assert_eq!(v["series"][0]["partial_ts"], h + 2 * MIN5);
 
     // The catalog.
     let v = ok(&m, base).await;
@@ -181,10 +187,11 @@ async fn series_round_trip(m: Master) {
         &format!("/api/v2/clusters/c1/series?figure=net.rx_rate&{range}"),
     )
     .await;
-    // Two interfaces of 62,500 B/s each, summed per node.
+    // Two interfaces of 62,500 B/s each (stored to 10 significant bits: 62,528), summed per
+    // node.
     assert_eq!(
         v["series"][0]["points"][0],
-        json!([h, 125000.0, 125000.0, 125000.0])
+        json!([h, 125056.0, 125056.0, 125056.0])
     );
 
     // Bad parameters name themselves; unknown cluster and node are 404.
@@ -200,6 +207,17 @@ async fn series_round_trip(m: Master) {
         let e = error(&m, &format!("{base}?{query}"), 400).await;
         assert!(e.contains(name), "{query}: {e}");
     }
+    // A step raised to the tier's and still too fine for the range names both.
+    let e = error(
+        &m,
+        &format!("{base}?figure=cpu.usage&from=0&to={now}&step=1"),
+        400,
+    )
+    .await;
+    assert!(
+        e.starts_with("step 1 s asked, 3600 s used for this range: more than 10000 points"),
+        "{e}"
+    );
     let e = error(&m, "/api/v2/clusters/c1/series?figure=cpu.core", 400).await;
     assert!(e.contains("figure"), "{e}");
     let e = error(&m, "/api/v2/clusters/c1/series", 400).await;
@@ -215,9 +233,11 @@ async fn series_round_trip(m: Master) {
     assert!(e.contains("node"), "{e}");
     error(&m, "/api/v2/clusters/zz/series?figure=cpu.usage", 404).await;
 
-    // Upkeep now: D is written (ended over an interval ago), hour h rolls up into tier 1:
-    // samples 3 + 2 + 1, avg (90 + 90 + 70) / 6 = 41.67 (stored to the hundredth).
-    m.series_maintenance(Utc::now()).await;
+    // Upkeep as of 10 minutes into the next hour (roll-up waits two intervals past an hour;
+    // "now" would not do in the first 10 minutes of an hour): D is written (ended over an
+    // interval ago), hour h rolls up into tier 1: samples 3 + 2 + 1, avg (90 + 90 + 70) / 6 =
+    // 41.67 (stored to the hundredth).
+    m.series_maintenance(at(h + HOUR + 2 * MIN5)).await;
     let three_h = now - 3 * HOUR;
     let v = ok(
         &m,
@@ -231,6 +251,10 @@ async fn series_round_trip(m: Master) {
     assert_eq!(
         v["series"][0]["points"][2],
         json!([h + 3 * MIN5, 70.0, 70.0, 70.0])
+    );
+    assert!(
+        v["series"][0].get("partial_ts").is_none(),
+        "D is stored now"
     );
 
     // The fleet: one cluster, two nodes online, CPU now 70 and 35.
@@ -280,4 +304,179 @@ async fn series_on_sqlite() {
     let series: Arc<dyn SeriesStore> = store.clone();
     let m = Master::new(config(), store.clone(), store.clone(), store).with_series_store(series);
     series_round_trip(m).await;
+}
+
+fn master_on_memory() -> Master {
+    let store = Arc::new(MemoryStore::new());
+    Master::new(config(), store.clone(), store.clone(), store.clone()).with_series_store(store)
+}
+
+fn one_node(seq: u64, ms: i64, n: NodeMetricsSnapshot) -> ClusterSnapshot {
+    let mut s = ClusterSnapshot {
+        cluster_id: "c1".to_owned(),
+        timestamp: at(ms),
+        seq,
+        agent_version: "test".to_owned(),
+        ..ClusterSnapshot::default()
+    };
+    s.node_metrics.insert(n.node_name.clone(), n);
+    s
+}
+
+#[tokio::test]
+async fn a_new_node_has_figures_from_its_first_snapshot() {
+    let m = master_on_memory();
+    let now = Utc::now().timestamp_millis();
+    let open = now.div_euclid(MIN5) * MIN5;
+    push(&m, &one_node(1, now, node("fresh", now, 12.0))).await;
+    let base = "/api/v2/clusters/c1/node-metrics/fresh/series";
+    // The catalog lists the open interval's figures before any row is stored.
+    let v = ok(&m, base).await;
+    let names: Vec<&str> = v["figures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["figure"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"cpu.usage") && names.contains(&"disk.write_rate"),
+        "{names:?}"
+    );
+    let v = ok(
+        &m,
+        &format!("{base}?figure=cpu.usage&from={}&to={now}", now - HOUR),
+    )
+    .await;
+    assert_eq!(
+        v["series"],
+        json!([{"device": "", "points": [[open, 12.0, 12.0, 12.0]], "partial_ts": open}])
+    );
+    // The cluster trend has it too, marked partial on both series.
+    let v = ok(
+        &m,
+        &format!(
+            "/api/v2/clusters/c1/series?figure=cpu.usage&from={}&to={now}&step=300",
+            now - HOUR
+        ),
+    )
+    .await;
+    assert_eq!(v["series"][0]["points"], json!([[open, 12.0, 12.0, 12.0]]));
+    assert_eq!(v["series"][0]["partial_ts"], open);
+    assert_eq!(v["series"][1]["partial_ts"], open);
+    // Tier 1 reads (older than tier 0 keeps) leave the open interval out.
+    let v = ok(
+        &m,
+        &format!("{base}?figure=cpu.usage&from={}&to={now}", now - 3 * HOUR),
+    )
+    .await;
+    assert_eq!((v["tier"].as_i64(), &v["series"]), (Some(1), &json!([])));
+}
+
+#[tokio::test]
+async fn a_snapshot_from_the_future_opens_no_future_interval() {
+    let m = master_on_memory();
+    let now = Utc::now().timestamp_millis();
+    let ahead = now + 24 * HOUR;
+    // The node's clock is a day ahead: ingest takes the receive time instead.
+    push(&m, &one_node(1, now, node("skewed", ahead, 33.0))).await;
+    let base = "/api/v2/clusters/c1/node-metrics/skewed/series";
+    let v = ok(
+        &m,
+        &format!(
+            "{base}?figure=cpu.usage&from={}&to={}&step=300",
+            now - HOUR,
+            now + 2 * 24 * HOUR
+        ),
+    )
+    .await;
+    let points = v["series"][0]["points"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{points:?}");
+    let ts = points[0][0].as_i64().unwrap();
+    let after = Utc::now().timestamp_millis();
+    assert!(
+        ts <= after && ts > now - MIN5,
+        "the open interval is the current one ({ts}), not one a day ahead ({ahead})"
+    );
+    assert_eq!(v["series"][0]["partial_ts"], ts);
+    // Upkeep an hour on writes the row where it was accumulated: nothing lands in the future.
+    m.series_maintenance(Utc::now() + TimeDelta::hours(1)).await;
+    let v = ok(
+        &m,
+        &format!(
+            "{base}?figure=cpu.usage&from={}&to={}",
+            now + MIN5,
+            now + 2 * 24 * HOUR
+        ),
+    )
+    .await;
+    assert_eq!(v["series"], json!([]));
+}
+
+#[tokio::test]
+async fn the_agents_backfill_fills_a_gap_without_counting_an_interval_twice() {
+    let m = master_on_memory();
+    let now = Utc::now().timestamp_millis();
+    let current = now.div_euclid(MIN5) * MIN5;
+    let (x1, x2, x3) = (current - 6 * MIN5, current - 5 * MIN5, current - 3 * MIN5);
+    // X1 and X2 arrive live; X2's snapshot ends X1, so X1 has its row.
+    push(&m, &one_node(1, x1 + 1_000, node("a", x1 + 1_000, 10.0))).await;
+    push(&m, &one_node(2, x2 + 1_000, node("a", x2 + 1_000, 20.0))).await;
+    // Then a gap; the agent's next push carries its ring: points in X1 (stored already) and X3.
+    let point = |ms: i64, cpu: f64| atlhyper_model::MetricsDataPoint {
+        timestamp: at(ms),
+        node_name: "a".to_owned(),
+        cpu_usage: cpu,
+        memory_usage: cpu / 2.0,
+        load_1: cpu / 10.0,
+        ..Default::default()
+    };
+    let mut s = one_node(3, now, node("a", now, 50.0));
+    s.backfill = vec![
+        point(x1 + 20_000, 99.0),
+        point(x3 + 5_000, 30.0),
+        point(x3 + 10_000, 40.0),
+        point(x3 + 15_000, 50.0),
+        // The open interval's points are the accumulator's to count.
+        point(current + 1, 77.0),
+    ];
+    push(&m, &s).await;
+    let base = "/api/v2/clusters/c1/node-metrics/a/series";
+    let range = format!("from={x1}&to={}&step=300", current - 1);
+    let v = ok(&m, &format!("{base}?figure=cpu.usage&{range}")).await;
+    assert_eq!(
+        v["series"][0]["points"],
+        json!([
+            [x1, 10.0, 10.0, 10.0],
+            [x2, 20.0, 20.0, 20.0],
+            [x3, 30.0, 40.0, 50.0]
+        ]),
+        "X1 keeps its live row, X3 comes from the backfill"
+    );
+    let v = ok(&m, &format!("{base}?figure=memory.usage&{range}")).await;
+    assert_eq!(v["series"][0]["points"][2], json!([x3, 15.0, 20.0, 25.0]));
+    let v = ok(&m, &format!("{base}?figure=load.1&{range}")).await;
+    assert_eq!(v["series"][0]["points"][2], json!([x3, 3.0, 4.0, 5.0]));
+    // Figures the backfill does not carry have no point in X3.
+    let v = ok(
+        &m,
+        &format!("{base}?figure=disk.write_rate&device=sda1&{range}"),
+    )
+    .await;
+    let starts: Vec<i64> = v["series"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_i64().unwrap())
+        .collect();
+    assert_eq!(starts, [x1, x2]);
+    // The open interval holds the live snapshot alone.
+    let v = ok(
+        &m,
+        &format!("{base}?figure=cpu.usage&from={current}&to={now}"),
+    )
+    .await;
+    assert_eq!(
+        v["series"][0]["points"],
+        json!([[current, 50.0, 50.0, 50.0]])
+    );
 }

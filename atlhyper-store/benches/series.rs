@@ -3,7 +3,13 @@
 //!   2 mounts, 3 interfaces, 4 sensors, PSI: 74 series), one batch, as the master writes an
 //!   interval; reported per row (= per node per interval).
 //! - `series_read_30d`: one series (`disk.write_rate` of `vda`) of one node over 30 days of tier
-//!   0 rows (8640 rows).
+//!   0 rows (8640 rows): `*_one_series` decodes that series alone (the others are stepped
+//!   over), `*_whole_rows` reads every series of the rows (what a one-series read cost when
+//!   whole rows were decoded, as before).
+//! - `series_accumulate`: one snapshot of a 32-core node with 8 disks, 8 interfaces, 8 sensors
+//!   and PSI taken into the accumulator (5 s apart, so one in 60 ends an interval and builds
+//!   its row); `samples_of` beside it for scale (the per-snapshot key list the accumulator built
+//!   before, a `String` per series). A counting allocator prints allocations per snapshot.
 //!
 //! Before the criterion groups it writes 3 days of one row per node per 5 minutes for 20 such
 //! nodes into one fresh file, and the nine-figure history (one point per node per 5 minutes,
@@ -15,14 +21,45 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use atlhyper_model::MetricsDataPoint;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot, PsiMetrics, SensorReading};
 use atlhyper_store::{
-    Figure, MemoryStore, MetricsStore, SeriesKey, SeriesQuery, SeriesRow, SeriesStore, SqliteStore,
-    Triple,
+    Figure, MemoryStore, MetricsStore, SeriesAccumulator, SeriesKey, SeriesQuery, SeriesRow,
+    SeriesStore, SqliteStore, Triple, samples_of,
 };
 use chrono::DateTime;
 use criterion::{BatchSize, Criterion, Throughput};
 use tokio::runtime::Runtime;
+
+/// Counts allocations, to show what a snapshot allocates.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller's contract is passed on as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 const FIVE_MIN_MS: i64 = 300_000;
 const DAY_MS: i64 = 86_400_000;
@@ -281,18 +318,117 @@ fn benches(c: &mut Criterion, rt: &Runtime) {
         device: Some("vda".to_owned()),
         ..SeriesQuery::node("prod", "node-0000", 0, T0, T0 + 30 * DAY_MS)
     };
+    let whole = SeriesQuery {
+        figure: None,
+        device: None,
+        ..query.clone()
+    };
     let mut group = c.benchmark_group("series_read_30d");
-    group.bench_function("sqlite", |b| {
+    group.bench_function("sqlite_one_series", |b| {
         b.iter(|| {
             let rows = rt.block_on(read.read_series(&query)).unwrap();
             assert_eq!(rows.len(), 8640);
             black_box(rows)
         })
     });
-    group.bench_function("memory", |b| {
+    group.bench_function("sqlite_whole_rows", |b| {
+        b.iter(|| black_box(rt.block_on(read.read_series(&whole)).unwrap()))
+    });
+    group.bench_function("memory_one_series", |b| {
         b.iter(|| black_box(rt.block_on(memory.read_series(&query)).unwrap()))
     });
+    group.bench_function("memory_whole_rows", |b| {
+        b.iter(|| black_box(rt.block_on(memory.read_series(&whole)).unwrap()))
+    });
     group.finish();
+
+    let mut node = big_node();
+    let acc = SeriesAccumulator::default();
+    let mut at = T0;
+    let mut add = |node: &mut NodeMetricsSnapshot| {
+        at += 5_000;
+        node.timestamp = DateTime::from_timestamp_millis(at).unwrap();
+        node.cpu.usage_percent = (at / 5_000 % 100) as f64;
+        acc.add("prod", node, FIVE_MIN_MS)
+    };
+    // Allocations: 59 snapshots inside an interval, then the one that ends it.
+    while add(&mut node).is_none() {}
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    for _ in 0..59 {
+        assert!(add(&mut node).is_none());
+    }
+    let inside = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let row = add(&mut node).expect("the 60th snapshot ends the interval");
+    let ending = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    black_box(samples_of(&node));
+    let listed = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    println!(
+        "accumulator, node of {} series: {:.1} allocations per snapshot inside an interval \
+         (59 snapshots: {inside}), {ending} for the snapshot that ends one (its row); \
+         samples_of alone: {listed}",
+        row.series.len(),
+        inside as f64 / 59.0,
+    );
+    let mut group = c.benchmark_group("series_accumulate");
+    group.bench_function("add_32_cores_8_disks_8_interfaces", |b| {
+        b.iter(|| black_box(add(&mut node)))
+    });
+    group.bench_function("samples_of_same_node", |b| {
+        b.iter(|| black_box(samples_of(&node)))
+    });
+    group.finish();
+}
+
+/// A big node: 32 cores, 8 disks (one mount each), 8 interfaces, 8 sensors, PSI.
+fn big_node() -> NodeMetricsSnapshot {
+    let mut node = NodeMetricsSnapshot {
+        node_name: "big-0001".to_owned(),
+        ..Default::default()
+    };
+    node.cpu.per_core = (0..32).map(|i| f64::from(i) * 3.0).collect();
+    node.cpu.steal_percent = Some(0.0);
+    node.cpu.irq_percent = Some(0.1);
+    node.cpu.softirq_percent = Some(0.2);
+    node.cpu.nice_percent = Some(0.0);
+    node.disks = (0..8)
+        .map(|i| atlhyper_model::DiskMetrics {
+            device: format!("nvme{i}n1"),
+            mount_point: format!("/data/{i}"),
+            usage_percent: 40.0,
+            inodes_total: Some(1_000_000),
+            inodes_used: Some(30_000),
+            read_rate: 1e6,
+            write_rate: 2e6,
+            read_iops: 50.0,
+            write_iops: 80.0,
+            io_util: 5.0,
+            ..Default::default()
+        })
+        .collect();
+    node.networks = (0..8)
+        .map(|i| atlhyper_model::NetworkMetrics {
+            interface: format!("ens{i}"),
+            rx_rate: 1e6,
+            tx_rate: 5e5,
+            rx_errors_rate: Some(0.0),
+            tx_errors_rate: Some(0.0),
+            rx_dropped_rate: Some(0.0),
+            tx_dropped_rate: Some(0.0),
+            ..Default::default()
+        })
+        .collect();
+    node.temperature.sensors = (0..8)
+        .map(|i| SensorReading {
+            name: "coretemp".to_owned(),
+            label: format!("Core {i}"),
+            current: 50.0,
+            ..Default::default()
+        })
+        .collect();
+    node.psi = Some(PsiMetrics::default());
+    node
 }
 
 fn main() {

@@ -118,7 +118,8 @@ pub use postgres::{
     PgSession, PgStore,
 };
 pub use series::{
-    Figure, HOUR_MS, MAX_DEVICE_BYTES, MAX_SERIES_PER_ROW, SeriesKey, SeriesQuery, SeriesRow,
-    SeriesStore, TIERS, Triple, TripleMerge, roll_up, samples_of, stored_form,
+    Device, EndedRows, Figure, HOUR_MS, MAX_DEVICE_BYTES, MAX_SERIES_PER_ROW, SeriesAccumulator,
+    SeriesKey, SeriesQuery, SeriesRow, SeriesStore, TIERS, Triple, TripleMerge, for_each_sample,
+    roll_up, roll_up_hours, samples_of, stored_form,
 };
 pub use sqlite::{APPLICATION_ID, SCHEMA_VERSION, SqliteOptions, SqliteStore, Synchronous};

@@ -5,7 +5,7 @@ mod common;
 mod suite {
     use atlhyper_store::{
         Figure, HOUR_MS, SeriesKey, SeriesQuery, SeriesRow, SeriesStore, StoreError, Triple,
-        roll_up,
+        roll_up, roll_up_hours, stored_form,
     };
 
     const T0: i64 = 1_705_708_800_000; // 2024-01-20T00:00:00Z
@@ -120,12 +120,110 @@ mod suite {
                 (key(Figure::NetRxRate, "eth0"), Triple::new(0.4, 2.5, 1e30)),
             ],
         );
-        s.append_series("prod", 0, &[r]).await.unwrap();
+        let mut r = r;
+        r.series.extend([
+            // Rates keep 10 significant bits: 1,000,001 B/s is 976.6 x 1024, kept as 977 x 1024.
+            (
+                key(Figure::DiskReadRate, "vda"),
+                Triple::new(1023.0, 1_000_001.0, 1_000_001.0),
+            ),
+            (
+                key(Figure::DiskReadIops, "vda"),
+                Triple::new(10.23, 10.24, 123.456),
+            ),
+            // Tenths of a degree; below zero kept for temperatures only.
+            (key(Figure::Temp, "t"), Triple::new(-3.04, 40.06, 41.0)),
+            (key(Figure::Load1, ""), Triple::new(-1.0, 0.5, 1.0)),
+        ]);
+        r.series.sort_by(|a, b| a.0.cmp(&b.0));
+        s.append_series("prod", 0, &[r.clone()]).await.unwrap();
         let got = s.read_series(&q(Some("a"), 0, T0, T0)).await.unwrap();
-        let values: Vec<Triple> = got[0].series.iter().map(|(_, t)| *t).collect();
-        assert_eq!(values[0], Triple::new(1.23, 33.33, 100.0));
-        assert_eq!(values[1], Triple::new(1024.0, 1024.0, 2048.0));
-        assert_eq!(values[2], Triple::new(0.0, 3.0, 9_007_199_254_740_992.0));
+        let value = |f: Figure| {
+            got[0]
+                .series
+                .iter()
+                .find(|(k, _)| k.figure == f)
+                .map(|(_, t)| *t)
+                .unwrap()
+        };
+        assert_eq!(value(Figure::CpuUsage), Triple::new(1.23, 33.33, 100.0));
+        // Pages of 4 KiB.
+        assert_eq!(value(Figure::MemoryUsed), Triple::new(0.0, 0.0, 4096.0));
+        assert_eq!(
+            value(Figure::NetRxRate),
+            Triple::new(0.0, 3.0, 9_007_199_254_740_992.0)
+        );
+        assert_eq!(
+            value(Figure::DiskReadRate),
+            Triple::new(1023.0, 1_000_448.0, 1_000_448.0)
+        );
+        assert_eq!(
+            value(Figure::DiskReadIops),
+            Triple::new(10.23, 10.24, 123.52)
+        );
+        assert_eq!(value(Figure::Temp), Triple::new(-3.0, 40.1, 41.0));
+        assert_eq!(value(Figure::Load1), Triple::new(0.0, 0.5, 1.0));
+        // What every engine reads back is what `stored_form` says.
+        for (k, t) in &r.series {
+            assert_eq!(value(k.figure), stored_form(k.figure, *t), "{k:?}");
+        }
+    }
+
+    pub async fn one_series_reads_as_the_whole_rows_say(s: &impl SeriesStore) {
+        let mut rows: Vec<SeriesRow> = (0..4)
+            .map(|i| typical("a", T0 + i * FIVE_MIN, 3.0 * i as f64))
+            .collect();
+        for (i, r) in rows.iter_mut().enumerate() {
+            for d in ["eth0", "eth1", "eth2"] {
+                r.series.push((
+                    key(Figure::NetTxRate, d),
+                    Triple::new(i as f64, 1e5 * i as f64, 7e6),
+                ));
+            }
+            r.series
+                .push((key(Figure::Temp, "Tctl"), Triple::one(40.0 + i as f64)));
+            r.series.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        s.append_series("prod", 0, &rows).await.unwrap();
+        let whole = s
+            .read_series(&q(Some("a"), 0, T0, T0 + HOUR_MS))
+            .await
+            .unwrap();
+        assert_eq!(whole.len(), 4);
+        for (figure, device) in [
+            (Some(Figure::NetTxRate), Some("eth1")),
+            (Some(Figure::NetTxRate), None),
+            (Some(Figure::CpuUsage), None),
+            (Some(Figure::Temp), Some("Tctl")),
+            (Some(Figure::NetRxErrors), Some("eth0")),
+            (None, Some("vdb")),
+        ] {
+            let mut query = q(Some("a"), 0, T0, T0 + HOUR_MS);
+            query.figure = figure;
+            query.device = device.map(str::to_owned);
+            let want: Vec<SeriesRow> = whole
+                .iter()
+                .map(|r| SeriesRow {
+                    series: r
+                        .series
+                        .iter()
+                        .filter(|(k, _)| {
+                            figure.is_none_or(|f| f == k.figure)
+                                && device.is_none_or(|d| d == k.device)
+                        })
+                        .cloned()
+                        .collect(),
+                    ..r.clone()
+                })
+                .filter(|r| !r.series.is_empty())
+                .collect();
+            assert!(!want.is_empty());
+            assert_eq!(
+                s.read_series(&query).await.unwrap(),
+                want,
+                "{figure:?} {device:?}"
+            );
+        }
     }
 
     pub async fn tier_zero_keeps_the_first_coarser_tiers_replace(s: &impl SeriesStore) {
@@ -354,8 +452,49 @@ mod suite {
             .read_series(&q(Some("a"), 1, T0 + HOUR_MS, T0 + HOUR_MS))
             .await
             .unwrap();
-        assert_eq!(hourly[0].series, [(cpu, Triple::new(30.0, 40.0, 50.0))]);
+        assert_eq!(
+            hourly[0].series,
+            [(cpu.clone(), Triple::new(30.0, 40.0, 50.0))]
+        );
         assert_eq!(hourly[0].samples, 10);
+
+        // A late row of an older hour (a backfilled gap): `roll_up` goes on from the newest
+        // hour, `roll_up_hours` rolls the old one again. Hours past tier 1's newest are left.
+        s.append_series(
+            "prod",
+            0,
+            &[
+                row(
+                    "a",
+                    T0 + 2 * FIVE_MIN,
+                    40,
+                    &[(cpu.clone(), Triple::one(0.0))],
+                ),
+                row("a", T0 + 3 * HOUR_MS, 1, &[(cpu.clone(), Triple::one(1.0))]),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            roll_up_hours(s, "prod", T0 + 2 * FIVE_MIN, T0 + 3 * HOUR_MS)
+                .await
+                .unwrap(),
+            2
+        );
+        let hourly = s
+            .read_series(&q(Some("a"), 1, i64::MIN, i64::MAX))
+            .await
+            .unwrap();
+        let starts: Vec<i64> = hourly.iter().map(|r| r.start_ms).collect();
+        assert_eq!(
+            starts,
+            [T0, T0 + HOUR_MS],
+            "no hour past the newest rolled one"
+        );
+        // (10 * 10 + 30 * 30 + 40 * 0) / 80 = 12.5.
+        assert_eq!(hourly[0].samples, 80);
+        assert_eq!(hourly[0].series[0], (cpu, Triple::new(0.0, 12.5, 90.0)));
+        assert_eq!(roll_up_hours(s, "dev", T0, T0 + HOUR_MS).await.unwrap(), 0);
     }
 }
 
@@ -399,6 +538,7 @@ macro_rules! every_engine {
 every_engine!(
     rows_read_back_exactly,
     values_are_kept_at_their_quantum,
+    one_series_reads_as_the_whole_rows_say,
     tier_zero_keeps_the_first_coarser_tiers_replace,
     queries_filter_figure_device_and_node,
     keys_nodes_clusters_and_bounds,

@@ -362,3 +362,72 @@ async fn concurrent_writers_and_readers_agree() {
     assert_eq!(taken.len(), 8);
     assert!(taken.iter().all(|c| c.status == CommandStatus::Running));
 }
+
+/// Series rows of the first layout (dictionaries without the layout mark, temperatures in
+/// hundredths, every head zigzag'd), as the previous build wrote them, still read; new rows
+/// beside them use the current layout.
+#[tokio::test]
+async fn series_rows_of_the_first_layout_still_read() {
+    use atlhyper_store::{Figure, SeriesKey, SeriesQuery, SeriesRow, SeriesStore, Triple};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.db");
+    SqliteStore::open(&path).unwrap().close().unwrap();
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        // Keys: cpu.usage (id 0, device ""), temp (id 26) "t". Values: cpu (1.25, 42.5, 99.99)
+        // as zigzag(125) << 1 | 1 = 501, 4125, 5749; temp -5.5 as zigzag(-550) << 1 = 2198.
+        let keys: &[u8] = &[0, 0, 26, 1, b't'];
+        let values: &[u8] = &[0xf5, 0x03, 0x9d, 0x20, 0xf5, 0x2c, 0x96, 0x11];
+        conn.execute_batch(
+            "INSERT INTO series_node (id, cluster_id, node_name) VALUES (1, 'prod', 'a');",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO series_dict (id, keys) VALUES (1, ?1)",
+            rusqlite::params![keys],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO series (node_id, tier, ts, dict_id, samples, data) \
+             VALUES (1, 0, 0, 1, 60, ?1)",
+            rusqlite::params![values],
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let (cpu, temp) = (
+        SeriesKey::node(Figure::CpuUsage),
+        SeriesKey::device(Figure::Temp, "t"),
+    );
+    s.append_series(
+        "prod",
+        0,
+        &[SeriesRow {
+            node_name: "a".to_owned(),
+            start_ms: 300_000,
+            samples: 1,
+            series: vec![
+                (cpu.clone(), Triple::one(1.0)),
+                (temp.clone(), Triple::one(-5.56)),
+            ],
+        }],
+    )
+    .await
+    .unwrap();
+    let rows = s
+        .read_series(&SeriesQuery::node("prod", "a", 0, 0, 300_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        rows[0].series,
+        [
+            (cpu.clone(), Triple::new(1.25, 42.5, 99.99)),
+            (temp.clone(), Triple::one(-5.5))
+        ]
+    );
+    // The new row: tenths of a degree.
+    assert_eq!(
+        rows[1].series,
+        [(cpu, Triple::one(1.0)), (temp, Triple::one(-5.6))]
+    );
+}

@@ -16,7 +16,8 @@ use crate::auth::valid_cluster_id;
 use crate::error::ApiError;
 use crate::routes::respond::{Params, params};
 use crate::series::query::{
-    CLUSTER_FIGURES, Point, Window, cluster_points, device_points, parse_figure, window,
+    CLUSTER_FIGURES, Point, Window, add_open, cluster_points, device_points, parse_figure, step_of,
+    window,
 };
 
 /// How far back the catalog looks for a node's series.
@@ -41,6 +42,10 @@ pub(crate) struct Catalog {
 pub(crate) struct DeviceSeries {
     device: String,
     points: Vec<Point>,
+    /// The `ts_ms` of the point that holds the interval still open (its figures change until
+    /// the interval ends); absent when no point does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partial_ts: Option<i64>,
 }
 
 /// A node's series of one figure.
@@ -134,7 +139,7 @@ pub(crate) async fn node_series(
     let w = window(&query, now_ms, master.series_tiers())?;
     let device = query.get("device").cloned();
     known_node(&master, &cluster_id, &node).await?;
-    let rows = master
+    let mut rows = master
         .series
         .read_series(&SeriesQuery {
             cluster_id: cluster_id.clone(),
@@ -143,13 +148,27 @@ pub(crate) async fn node_series(
             from_ms: w.from_ms,
             to_ms: w.to_ms,
             figure: Some(figure),
-            device,
+            device: device.clone(),
         })
         .await
         .map_err(master.store_failed("reading series"))?;
+    let open = master
+        .series_open
+        .open_row(&cluster_id, &node, Some(figure), device.as_deref());
+    let open = add_open(&mut rows, open.into_iter().collect(), w);
     let series = device_points(&rows, w.step_ms)
         .into_iter()
-        .map(|(device, points)| DeviceSeries { device, points })
+        .map(|(device, points)| {
+            let partial_ts = open
+                .iter()
+                .find(|o| o.series.iter().any(|(k, _)| k.device == device))
+                .map(|o| step_of(o.start_ms, w.step_ms));
+            DeviceSeries {
+                device,
+                points,
+                partial_ts,
+            }
+        })
         .collect();
     Ok(Json(NodeSeries {
         cluster_id,
@@ -181,6 +200,12 @@ async fn catalog(master: &Master, cluster_id: &str, node: &str) -> Result<Catalo
             .series_keys(cluster_id, node, 1, i64::MIN)
             .await
             .map_err(master.store_failed("reading series"))?;
+    }
+    // The open interval: a node seen for the first time has figures before its first row.
+    if let Some(open) = master.series_open.open_row(cluster_id, node, None, None) {
+        keys.extend(open.series.into_iter().map(|(k, _)| k));
+        keys.sort();
+        keys.dedup();
     }
     let mut figures: Vec<CatalogFigure> = Vec::new();
     for key in keys {
@@ -224,7 +249,7 @@ pub(crate) async fn cluster_series(
     }
     let w = window(&query, Utc::now().timestamp_millis(), master.series_tiers())?;
     known_cluster(&master, &cluster_id).await?;
-    let (avg, max) = cluster_trend(&master, &cluster_id, figure, w).await?;
+    let (avg, max, partial_ts) = cluster_trend(&master, &cluster_id, figure, w).await?;
     Ok(Json(ClusterSeries {
         cluster_id,
         figure: figure.name(),
@@ -237,22 +262,26 @@ pub(crate) async fn cluster_series(
             DeviceSeries {
                 device: "avg".to_owned(),
                 points: avg,
+                partial_ts,
             },
             DeviceSeries {
                 device: "max".to_owned(),
                 points: max,
+                partial_ts,
             },
         ],
     }))
 }
 
+/// The cluster trend's `avg` and `max` series, with the open intervals of the nodes (see
+/// [`add_open`]); and the step that holds open intervals, if any.
 async fn cluster_trend(
     master: &Master,
     cluster_id: &str,
     figure: Figure,
     w: Window,
-) -> Result<(Vec<Point>, Vec<Point>), ApiError> {
-    let rows = master
+) -> Result<(Vec<Point>, Vec<Point>, Option<i64>), ApiError> {
+    let mut rows = master
         .series
         .read_series(&SeriesQuery {
             cluster_id: cluster_id.to_owned(),
@@ -265,7 +294,14 @@ async fn cluster_trend(
         })
         .await
         .map_err(master.store_failed("reading series"))?;
-    Ok(cluster_points(figure, &rows, w.step_ms))
+    let open = add_open(
+        &mut rows,
+        master.series_open.open_rows(cluster_id, Some(figure)),
+        w,
+    );
+    let partial_ts = open.iter().map(|o| step_of(o.start_ms, w.step_ms)).max();
+    let (avg, max) = cluster_points(figure, &rows, w.step_ms);
+    Ok((avg, max, partial_ts))
 }
 
 /// Firing alerts of one cluster by severity.
@@ -382,7 +418,7 @@ pub(crate) async fn fleet(State(master): State<Master>) -> Result<Json<Fleet>, A
             (Figure::FsUsage, &mut sparkline.disk),
         ] {
             for w in [hourly, fine] {
-                let (avg, _) = cluster_trend(&master, &id, figure, w).await?;
+                let (avg, _, _) = cluster_trend(&master, &id, figure, w).await?;
                 out.extend(avg.into_iter().map(|(ts, _, mean, _)| (ts, mean)));
             }
         }

@@ -1,11 +1,14 @@
 //! Stored series of every figure (see docs/series-api.md): the per-node interval accumulation
-//! at ingest, the periodic flush, roll-up and prune, and the query helpers of the routes.
+//! at ingest (`atlhyper_store::SeriesAccumulator`) and the agent's backfill, the periodic flush, roll-up and prune, and the query helpers of the routes.
 
-pub(crate) mod accumulator;
 pub(crate) mod query;
 
-use atlhyper_model::ClusterSnapshot;
-use atlhyper_store::{HOUR_MS, SeriesRow, roll_up};
+use std::collections::{BTreeMap, HashMap};
+
+use atlhyper_model::{ClusterSnapshot, MetricsDataPoint};
+use atlhyper_store::{
+    Figure, HOUR_MS, SeriesKey, SeriesRow, Triple, TripleMerge, roll_up, roll_up_hours,
+};
 use chrono::{DateTime, Utc};
 
 use crate::Master;
@@ -34,12 +37,14 @@ impl Master {
 }
 
 /// Takes the online nodes of an accepted snapshot into their intervals and writes the rows of
-/// the intervals that ended. A store failure is counted and logged; the snapshot stays accepted
-/// (the latest figures and the nine-figure history are what the agent's retry is for).
+/// the intervals that ended, then the agent's backfill (see [`backfill_rows`]). A store failure
+/// is counted and logged; the snapshot stays accepted (the latest figures and the nine-figure
+/// history are what the agent's retry is for).
 pub(crate) async fn record(
     master: &Master,
     cluster_id: &str,
     snapshot: &ClusterSnapshot,
+    backfill: &[MetricsDataPoint],
     now: DateTime<Utc>,
 ) {
     let interval_ms = master.series_interval_ms();
@@ -50,12 +55,85 @@ pub(crate) async fn record(
     let mut ended: Vec<SeriesRow> = Vec::new();
     for (name, node) in &snapshot.node_metrics {
         let at = node.timestamp.timestamp_millis();
+        // The ingest clock rule has already put a timestamp far ahead back to the receive
+        // time; this keeps a future interval from opening whatever called.
         if !snapshot.is_node_online(name) || at > newest_ok || at < oldest_ok {
             continue;
         }
         ended.extend(master.series_open.add(cluster_id, node, interval_ms));
     }
+    // The accumulator's rows first: tier 0 keeps the first row of an interval, and a full
+    // interval must win over the backfill's three figures.
     write(master, cluster_id, &ended).await;
+    let current = now.timestamp_millis().div_euclid(interval_ms) * interval_ms;
+    let rows = backfill_rows(backfill, interval_ms, oldest_ok, |node| {
+        master
+            .series_open
+            .open_start(cluster_id, node)
+            .map_or(current, |open| open.min(current))
+    });
+    if let (Some(first), Some(last)) = (
+        rows.iter().map(|r| r.start_ms).min(),
+        rows.iter().map(|r| r.start_ms).max(),
+    ) {
+        write(master, cluster_id, &rows).await;
+        // Hours tier 1 already has are rolled again with the late rows.
+        if let Err(e) = roll_up_hours(&*master.series, cluster_id, first, last).await {
+            master.store_failure("rolling series up", &e);
+        }
+    }
+}
+
+/// The series rows the agent's backfill (its ring of nine-figure points, sent after a gap)
+/// gives: per node and interval, `cpu.usage`, `memory.usage` and `load.1` (the only node-level
+/// series among the nine; the others are totals over devices) as (min, avg, max) of its points.
+/// Only intervals before `open_before(node)` (the node's open interval, or the current one) and
+/// not older than `oldest_ms` are taken; the store keeps an interval's first row, so an interval
+/// that already has one is not counted twice.
+fn backfill_rows(
+    backfill: &[MetricsDataPoint],
+    interval_ms: i64,
+    oldest_ms: i64,
+    open_before: impl Fn(&str) -> i64,
+) -> Vec<SeriesRow> {
+    const FIGURES: [Figure; 3] = [Figure::CpuUsage, Figure::MemoryUsage, Figure::Load1];
+    let mut intervals: BTreeMap<(&str, i64), (u32, [TripleMerge; 3])> = BTreeMap::new();
+    let mut limits: HashMap<&str, i64> = HashMap::new();
+    for p in backfill {
+        let name = p.node_name.as_str();
+        let at = p.timestamp.timestamp_millis();
+        let start = at.div_euclid(interval_ms) * interval_ms;
+        let limit = *limits.entry(name).or_insert_with(|| open_before(name));
+        if name.is_empty() || at < oldest_ms || start >= limit {
+            continue;
+        }
+        let (samples, merges) = intervals.entry((name, start)).or_default();
+        *samples = samples.saturating_add(1);
+        for (merge, v) in merges
+            .iter_mut()
+            .zip([p.cpu_usage, p.memory_usage, p.load_1])
+        {
+            if v.is_finite() {
+                merge.add(Triple::one(v), 1);
+            }
+        }
+    }
+    intervals
+        .into_iter()
+        .filter_map(|((node, start_ms), (samples, merges))| {
+            let series: Vec<(SeriesKey, Triple)> = FIGURES
+                .iter()
+                .zip(merges)
+                .filter_map(|(f, m)| m.get().map(|t| (SeriesKey::node(*f), t)))
+                .collect();
+            (!series.is_empty()).then(|| SeriesRow {
+                node_name: node.to_owned(),
+                start_ms,
+                samples,
+                series,
+            })
+        })
+        .collect()
 }
 
 async fn write(master: &Master, cluster_id: &str, rows: &[SeriesRow]) {

@@ -78,10 +78,10 @@ pub(crate) fn window(
     };
     let span = to_ms.saturating_sub(from_ms).saturating_add(1);
     let round_up = |ms: i64| div_up(ms, tier_ms).saturating_mul(tier_ms).max(tier_ms);
-    let step_ms = match params.get("step") {
-        None => round_up(div_up(span, TARGET_POINTS)),
+    let asked_s = match params.get("step") {
+        None => None,
         Some(text) => match text.trim().parse::<i64>() {
-            Ok(secs) if secs > 0 => round_up(secs.saturating_mul(1000)),
+            Ok(secs) if secs > 0 => Some(secs),
             _ => {
                 return Err(ApiError::bad_request(format!(
                     "step must be a positive number of seconds, got {text:?}"
@@ -89,10 +89,19 @@ pub(crate) fn window(
             }
         },
     };
+    let step_ms = match asked_s {
+        None => round_up(div_up(span, TARGET_POINTS)),
+        Some(secs) => round_up(secs.saturating_mul(1000)),
+    };
     if div_up(span, step_ms) > MAX_POINTS {
+        // Name the step asked for and the one used: a fine step is raised to the tier's.
+        let used_s = step_ms / 1000;
+        let steps = match asked_s {
+            Some(asked) => format!("step {asked} s asked, {used_s} s used for this range"),
+            None => format!("step {used_s} s"),
+        };
         return Err(ApiError::bad_request(format!(
-            "step {} s gives more than {MAX_POINTS} points over the range; use a larger step",
-            step_ms / 1000
+            "{steps}: more than {MAX_POINTS} points; use a larger step or a shorter range"
         )));
     }
     Ok(Window {
@@ -117,7 +126,8 @@ pub(crate) fn parse_figure(text: &str) -> Result<Figure, ApiError> {
     })
 }
 
-fn step_of(ts: i64, step_ms: i64) -> i64 {
+/// The start of the step `ts` falls in.
+pub(crate) fn step_of(ts: i64, step_ms: i64) -> i64 {
     ts.div_euclid(step_ms) * step_ms
 }
 
@@ -149,6 +159,30 @@ pub(crate) fn device_points(rows: &[SeriesRow], step_ms: i64) -> BTreeMap<String
             (device.to_owned(), points)
         })
         .collect()
+}
+
+/// Adds the open intervals (rows so far, from the accumulator) to stored `rows` of a tier 0
+/// window: those starting inside it for which no row is stored yet (another master may have
+/// written one). Returns the open rows taken.
+pub(crate) fn add_open(
+    rows: &mut Vec<SeriesRow>,
+    open: Vec<SeriesRow>,
+    w: Window,
+) -> Vec<SeriesRow> {
+    if w.tier != 0 {
+        return Vec::new();
+    }
+    let taken: Vec<SeriesRow> = open
+        .into_iter()
+        .filter(|o| (w.from_ms..=w.to_ms).contains(&o.start_ms))
+        .filter(|o| {
+            !rows
+                .iter()
+                .any(|r| r.node_name == o.node_name && r.start_ms == o.start_ms)
+        })
+        .collect();
+    rows.extend(taken.iter().cloned());
+    taken
 }
 
 /// The figures a cluster trend is drawn for.
@@ -271,6 +305,13 @@ mod tests {
             assert_eq!(err.status, 400);
             assert!(err.message.contains(name), "{} names {name}", err.message);
         }
+        // A step raised to the tier's and still too fine names both.
+        let err = window(&p(&[("from", "0"), ("step", "1")]), now, TIERS).unwrap_err();
+        assert_eq!(
+            err.message,
+            "step 1 s asked, 3600 s used for this range: more than 10000 points; use a larger \
+             step or a shorter range"
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub struct PgStore {
     /// History partitions (day numbers) known to exist.
     days: Arc<Mutex<HashSet<i64>>>,
     /// Series key dictionaries by id (rows of `series_dict` never change).
-    series_dicts: Arc<Mutex<HashMap<i64, Arc<[crate::SeriesKey]>>>>,
+    series_dicts: Arc<Mutex<HashMap<i64, Arc<crate::series::Dictionary>>>>,
 }
 
 impl std::fmt::Debug for PgStore {

@@ -9,8 +9,8 @@ use deadpool_postgres::GenericClient;
 use super::{PgStore, count, map_err};
 use crate::error::{StoreError, StoreResult};
 use crate::series::{
-    SeriesKey, SeriesQuery, SeriesRow, SeriesStore, check_tier, decode_keys, decode_row,
-    encode_batch, union_keys,
+    Dictionary, SeriesKey, SeriesQuery, SeriesRow, SeriesStore, check_tier, decode_keys,
+    decode_row, encode_batch, union_keys,
 };
 
 impl PgStore {
@@ -19,7 +19,7 @@ impl PgStore {
         &self,
         client: &impl GenericClient,
         id: i64,
-    ) -> StoreResult<Arc<[SeriesKey]>> {
+    ) -> StoreResult<Arc<Dictionary>> {
         if let Some(keys) = self.series_dicts.lock().get(&id) {
             return Ok(Arc::clone(keys));
         }
@@ -29,7 +29,7 @@ impl PgStore {
             .map_err(map_err)?
             .ok_or_else(|| StoreError::Corrupt(format!("series dictionary {id} is missing")))?;
         let blob: Vec<u8> = row.get(0);
-        let keys: Arc<[SeriesKey]> = decode_keys(&blob)?.into();
+        let keys = Arc::new(decode_keys(&blob)?);
         self.series_dicts.lock().insert(id, Arc::clone(&keys));
         Ok(keys)
     }
@@ -180,7 +180,7 @@ impl SeriesStore for PgStore {
         for r in rows {
             lists.push(self.series_dict(&client, r.get(0)).await?);
         }
-        Ok(union_keys(lists.iter().map(|l| &l[..])))
+        Ok(union_keys(lists.iter().map(|l| &l.keys[..])))
     }
 
     async fn series_nodes(&self, cluster_id: &str) -> StoreResult<Vec<String>> {

@@ -1,7 +1,9 @@
 //! The figures a node snapshot carries, as named series: their names, units and the device each
 //! series is kept per, and the samples one snapshot gives.
 
-use atlhyper_model::NodeMetricsSnapshot;
+use std::collections::{HashMap, HashSet};
+
+use atlhyper_model::{NodeMetricsSnapshot, SensorReading};
 
 /// One figure of a node: a series per device (mount point, disk, interface, sensor, core, CPU
 /// mode) or one series for the node (device `""`).
@@ -205,15 +207,30 @@ impl Figure {
         )
     }
 
-    /// The step values are stored at: what the source can tell apart (meminfo counts KiB; a
-    /// byte per second is below any disk's or link's noise; hundredths of a percent, a degree,
-    /// a load point or an event per second).
+    /// The step values are stored at: what the source can tell apart (meminfo's figures are
+    /// page counts, 4 KiB; a byte per second is below any disk's or link's noise; hwmon
+    /// sensors resolve 1/8 to 1 degree; hundredths of a percent, a load point or an event per
+    /// second).
     pub fn quantum(self) -> f64 {
         match self.unit() {
-            "B" => 1024.0,
+            "B" => 4096.0,
             "B/s" => 1.0,
+            "°C" => 0.1,
             _ => 0.01,
         }
+    }
+
+    /// Whether a value can be below zero (temperatures); every other figure is stored at 0
+    /// when a negative value comes in.
+    pub fn can_be_negative(self) -> bool {
+        self == Self::Temp
+    }
+
+    /// How many significant bits a value keeps beyond its quantum: `Some(10)` for rates
+    /// (`B/s`, `ops/s`, `/s`: exact up to 1023 quanta, then within 1/1024 of the value, a
+    /// tenth of a percent), `None` (exact quanta) for the rest.
+    pub fn significant_bits(self) -> Option<u32> {
+        matches!(self.unit(), "B/s" | "ops/s" | "/s").then_some(10)
     }
 
     /// The stored id.
@@ -260,16 +277,88 @@ impl SeriesKey {
     }
 }
 
-/// Every figure one snapshot gives, one value per series; non-finite values are left out. Disks
-/// are taken by device once (several mounts of one device report its IO once), mounts by mount
-/// point, sensors by label (the chip's name is added when two chips use one label).
-pub fn samples_of(s: &NodeMetricsSnapshot) -> Vec<(SeriesKey, f64)> {
-    let mut out: Vec<(SeriesKey, f64)> = Vec::with_capacity(96);
-    let node = |out: &mut Vec<(SeriesKey, f64)>, figure: Figure, v: f64| {
-        out.push((SeriesKey::node(figure), v));
+/// The device of one sample, borrowed from the snapshot (what a [`SeriesKey`]'s device string
+/// is made of, without building it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Device<'a> {
+    /// A node-level figure (device `""`).
+    Node,
+    /// A mode, mount point, disk, interface or sensor label, as it is.
+    Name(&'a str),
+    /// Core `i`: `cpu{i}`.
+    Core(usize),
+    /// A sensor whose label another chip uses too: `{label} ({chip})`.
+    Sensor {
+        /// The label both chips use.
+        label: &'a str,
+        /// This sensor's chip.
+        chip: &'a str,
+    },
+}
+
+impl Device<'_> {
+    /// Whether `stored` is this device's name.
+    pub fn matches(&self, stored: &str) -> bool {
+        match *self {
+            Self::Node => stored.is_empty(),
+            Self::Name(name) => stored == name,
+            Self::Core(i) => stored.strip_prefix("cpu").is_some_and(|digits| {
+                (digits.len() == 1 || !digits.starts_with('0'))
+                    && digits.parse::<usize>().is_ok_and(|n| n == i)
+            }),
+            Self::Sensor { label, chip } => {
+                stored
+                    .strip_prefix(label)
+                    .and_then(|rest| rest.strip_prefix(" ("))
+                    .and_then(|rest| rest.strip_suffix(')'))
+                    == Some(chip)
+            }
+        }
+    }
+
+    /// Whether two devices name the same series.
+    fn same_as(&self, other: &Device<'_>) -> bool {
+        match (self, other) {
+            (Self::Name(name), d) => d.matches(name),
+            (d, Device::Name(name)) => d.matches(name),
+            (Self::Node, Device::Node) => true,
+            (Self::Core(a), Device::Core(b)) => a == b,
+            (
+                Self::Sensor { label, chip },
+                Device::Sensor {
+                    label: other_label,
+                    chip: other_chip,
+                },
+            ) => label == other_label && chip == other_chip,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for Device<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Node => Ok(()),
+            Self::Name(name) => f.write_str(name),
+            Self::Core(i) => write!(f, "cpu{i}"),
+            Self::Sensor { label, chip } => write!(f, "{label} ({chip})"),
+        }
+    }
+}
+
+/// Every figure one snapshot gives, one value per series, in the same order for snapshots of
+/// the same layout; non-finite values are left out. Disks are taken by device once (several
+/// mounts of one device report its IO once), mounts by mount point, sensors by label (the
+/// chip's name is added when two chips use one label). Allocates nothing: lists are checked
+/// for repeats by looking back (they are capped by the ingest bounds).
+pub fn for_each_sample<'a>(s: &'a NodeMetricsSnapshot, mut f: impl FnMut(Figure, Device<'a>, f64)) {
+    let mut emit = |figure: Figure, device: Device<'a>, v: f64| {
+        if v.is_finite() {
+            f(figure, device, v);
+        }
     };
     let cpu = &s.cpu;
-    node(&mut out, Figure::CpuUsage, cpu.usage_percent);
+    emit(Figure::CpuUsage, Device::Node, cpu.usage_percent);
     for (mode, v) in [
         ("user", Some(cpu.user_percent)),
         ("system", Some(cpu.system_percent)),
@@ -281,120 +370,193 @@ pub fn samples_of(s: &NodeMetricsSnapshot) -> Vec<(SeriesKey, f64)> {
         ("idle", Some(cpu.idle_percent)),
     ] {
         if let Some(v) = v {
-            out.push((SeriesKey::device(Figure::CpuMode, mode), v));
+            emit(Figure::CpuMode, Device::Name(mode), v);
         }
     }
     for (i, v) in cpu.per_core.iter().enumerate() {
-        out.push((SeriesKey::device(Figure::CpuCore, format!("cpu{i}")), *v));
+        emit(Figure::CpuCore, Device::Core(i), *v);
     }
-    node(&mut out, Figure::Load1, cpu.load_1);
-    node(&mut out, Figure::Load5, cpu.load_5);
-    node(&mut out, Figure::Load15, cpu.load_15);
+    emit(Figure::Load1, Device::Node, cpu.load_1);
+    emit(Figure::Load5, Device::Node, cpu.load_5);
+    emit(Figure::Load15, Device::Node, cpu.load_15);
 
     let mem = &s.memory;
-    node(&mut out, Figure::MemoryUsage, mem.usage_percent);
-    node(&mut out, Figure::MemoryUsed, mem.used as f64);
-    node(&mut out, Figure::MemoryAvailable, mem.available as f64);
-    node(&mut out, Figure::MemoryCached, mem.cached as f64);
-    node(&mut out, Figure::MemoryBuffers, mem.buffers as f64);
-    node(&mut out, Figure::SwapUsage, mem.swap_percent);
-    node(&mut out, Figure::SwapUsed, mem.swap_used as f64);
+    emit(Figure::MemoryUsage, Device::Node, mem.usage_percent);
+    emit(Figure::MemoryUsed, Device::Node, mem.used as f64);
+    emit(Figure::MemoryAvailable, Device::Node, mem.available as f64);
+    emit(Figure::MemoryCached, Device::Node, mem.cached as f64);
+    emit(Figure::MemoryBuffers, Device::Node, mem.buffers as f64);
+    emit(Figure::SwapUsage, Device::Node, mem.swap_percent);
+    emit(Figure::SwapUsed, Device::Node, mem.swap_used as f64);
 
-    let mut mounts: Vec<&str> = Vec::new();
-    let mut devices: Vec<&str> = Vec::new();
-    for d in &s.disks {
-        if !d.mount_point.is_empty() && !mounts.contains(&d.mount_point.as_str()) {
-            mounts.push(&d.mount_point);
-            let mount = |f| SeriesKey::device(f, d.mount_point.as_str());
-            out.push((mount(Figure::FsUsage), d.usage_percent));
+    for_each_first(
+        &s.disks,
+        |d| d.mount_point.as_str(),
+        |d| {
+            let mount = Device::Name(&d.mount_point);
+            emit(Figure::FsUsage, mount, d.usage_percent);
             if let (Some(total), Some(used)) = (d.inodes_total, d.inodes_used)
                 && total > 0
             {
-                let pct = used as f64 / total as f64 * 100.0;
-                out.push((mount(Figure::FsInodesUsage), pct));
+                emit(
+                    Figure::FsInodesUsage,
+                    mount,
+                    used as f64 / total as f64 * 100.0,
+                );
             }
-        }
-        if !d.device.is_empty() && !devices.contains(&d.device.as_str()) {
-            devices.push(&d.device);
-            let disk = |f| SeriesKey::device(f, d.device.as_str());
-            out.push((disk(Figure::DiskReadRate), d.read_rate));
-            out.push((disk(Figure::DiskWriteRate), d.write_rate));
-            out.push((disk(Figure::DiskReadIops), d.read_iops));
-            out.push((disk(Figure::DiskWriteIops), d.write_iops));
-            out.push((disk(Figure::DiskUtil), d.io_util));
-        }
-    }
-
-    let mut interfaces: Vec<&str> = Vec::new();
-    for n in &s.networks {
-        if n.interface.is_empty() || interfaces.contains(&n.interface.as_str()) {
-            continue;
-        }
-        interfaces.push(&n.interface);
-        let iface = |f| SeriesKey::device(f, n.interface.as_str());
-        out.push((iface(Figure::NetRxRate), n.rx_rate));
-        out.push((iface(Figure::NetTxRate), n.tx_rate));
-        for (figure, v) in [
-            (Figure::NetRxErrors, n.rx_errors_rate),
-            (Figure::NetTxErrors, n.tx_errors_rate),
-            (Figure::NetRxDrops, n.rx_dropped_rate),
-            (Figure::NetTxDrops, n.tx_dropped_rate),
-        ] {
-            if let Some(v) = v {
-                out.push((iface(figure), v));
+        },
+    );
+    for_each_first(
+        &s.disks,
+        |d| d.device.as_str(),
+        |d| {
+            let disk = Device::Name(&d.device);
+            emit(Figure::DiskReadRate, disk, d.read_rate);
+            emit(Figure::DiskWriteRate, disk, d.write_rate);
+            emit(Figure::DiskReadIops, disk, d.read_iops);
+            emit(Figure::DiskWriteIops, disk, d.write_iops);
+            emit(Figure::DiskUtil, disk, d.io_util);
+        },
+    );
+    for_each_first(
+        &s.networks,
+        |n| n.interface.as_str(),
+        |n| {
+            let iface = Device::Name(&n.interface);
+            emit(Figure::NetRxRate, iface, n.rx_rate);
+            emit(Figure::NetTxRate, iface, n.tx_rate);
+            for (figure, v) in [
+                (Figure::NetRxErrors, n.rx_errors_rate),
+                (Figure::NetTxErrors, n.tx_errors_rate),
+                (Figure::NetRxDrops, n.rx_dropped_rate),
+                (Figure::NetTxDrops, n.tx_dropped_rate),
+            ] {
+                if let Some(v) = v {
+                    emit(figure, iface, v);
+                }
             }
-        }
-    }
-
-    let sensors = &s.temperature.sensors;
-    let mut labels: Vec<String> = Vec::with_capacity(sensors.len());
-    for r in sensors {
-        let label = if r.label.is_empty() {
-            &r.name
-        } else {
-            &r.label
-        };
-        if label.is_empty() {
-            continue;
-        }
-        let shared = sensors
-            .iter()
-            .filter(|o| {
-                (if o.label.is_empty() {
-                    &o.name
-                } else {
-                    &o.label
-                }) == label
-            })
-            .count()
-            > 1;
-        let device = if shared && !r.name.is_empty() && r.name != *label {
-            format!("{label} ({})", r.name)
-        } else {
-            label.clone()
-        };
-        if labels.contains(&device) {
-            continue;
-        }
-        labels.push(device.clone());
-        out.push((SeriesKey::device(Figure::Temp, device), r.current));
-    }
+        },
+    );
+    for_each_sensor(&s.temperature.sensors, |device, v| {
+        emit(Figure::Temp, device, v);
+    });
 
     if let Some(psi) = &s.psi {
-        node(&mut out, Figure::PsiCpuSome, psi.cpu_some);
-        node(&mut out, Figure::PsiMemorySome, psi.memory_some);
-        node(&mut out, Figure::PsiMemoryFull, psi.memory_full);
-        node(&mut out, Figure::PsiIoSome, psi.io_some);
-        node(&mut out, Figure::PsiIoFull, psi.io_full);
+        emit(Figure::PsiCpuSome, Device::Node, psi.cpu_some);
+        emit(Figure::PsiMemorySome, Device::Node, psi.memory_some);
+        emit(Figure::PsiMemoryFull, Device::Node, psi.memory_full);
+        emit(Figure::PsiIoSome, Device::Node, psi.io_some);
+        emit(Figure::PsiIoFull, Device::Node, psi.io_full);
     }
-    out.retain(|(_, v)| v.is_finite());
+}
+
+/// Lists up to this long are checked for repeats by looking back (no allocation); longer ones
+/// (the ingest bounds allow thousands of interfaces) with a set.
+const LOOK_BACK_MAX: usize = 64;
+
+/// Calls `f` for each item whose non-empty `name` did not occur before it.
+fn for_each_first<'a, T>(
+    items: &'a [T],
+    name: impl Fn(&'a T) -> &'a str,
+    mut f: impl FnMut(&'a T),
+) {
+    if items.len() <= LOOK_BACK_MAX {
+        for (i, item) in items.iter().enumerate() {
+            let n = name(item);
+            if !n.is_empty() && !items[..i].iter().any(|o| name(o) == n) {
+                f(item);
+            }
+        }
+    } else {
+        let mut seen = HashSet::with_capacity(items.len());
+        for item in items {
+            let n = name(item);
+            if !n.is_empty() && seen.insert(n) {
+                f(item);
+            }
+        }
+    }
+}
+
+fn label_of(r: &SensorReading) -> &str {
+    if r.label.is_empty() {
+        &r.name
+    } else {
+        &r.label
+    }
+}
+
+/// A sensor's device: its label, with its chip when another chip uses the label too.
+fn sensor_device(r: &SensorReading, label_shared: bool) -> Device<'_> {
+    let label = label_of(r);
+    if label_shared && !r.name.is_empty() && r.name != label {
+        Device::Sensor {
+            label,
+            chip: &r.name,
+        }
+    } else {
+        Device::Name(label)
+    }
+}
+
+/// Calls `f` once per distinct sensor device (sensors without label or name left out).
+fn for_each_sensor<'a>(sensors: &'a [SensorReading], mut f: impl FnMut(Device<'a>, f64)) {
+    if sensors.len() <= LOOK_BACK_MAX {
+        let mut shared = [false; LOOK_BACK_MAX];
+        for (i, r) in sensors.iter().enumerate() {
+            shared[i] = sensors
+                .iter()
+                .filter(|o| label_of(o) == label_of(r))
+                .count()
+                > 1;
+        }
+        let device_at = |i: usize| sensor_device(&sensors[i], shared[i]);
+        for (i, r) in sensors.iter().enumerate() {
+            if label_of(r).is_empty() {
+                continue;
+            }
+            let device = device_at(i);
+            let seen =
+                (0..i).any(|j| !label_of(&sensors[j]).is_empty() && device_at(j).same_as(&device));
+            if !seen {
+                f(device, r.current);
+            }
+        }
+    } else {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for r in sensors {
+            *counts.entry(label_of(r)).or_default() += 1;
+        }
+        let mut seen = HashSet::with_capacity(sensors.len());
+        for r in sensors {
+            let label = label_of(r);
+            if label.is_empty() {
+                continue;
+            }
+            let device = sensor_device(r, counts[label] > 1);
+            if seen.insert(device.to_string()) {
+                f(device, r.current);
+            }
+        }
+    }
+}
+
+/// Every figure one snapshot gives, one value per series ([`for_each_sample`] collected).
+pub fn samples_of(s: &NodeMetricsSnapshot) -> Vec<(SeriesKey, f64)> {
+    let mut out: Vec<(SeriesKey, f64)> = Vec::with_capacity(96);
+    for_each_sample(s, |figure, device, v| {
+        out.push((SeriesKey::device(figure, device.to_string()), v));
+    });
+    // A sensor labelled like another's "label (chip)" would give one key twice.
+    let mut seen = HashSet::with_capacity(out.len());
+    out.retain(|(k, _)| seen.insert(k.clone()));
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use atlhyper_model::{DiskMetrics, SensorReading};
+    use atlhyper_model::DiskMetrics;
 
     #[test]
     fn names_round_trip_and_ids_are_dense() {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 
 use super::{
-    EncodedRow, SeriesKey, SeriesQuery, SeriesRow, SeriesStore, check_tier, decode_keys,
-    decode_row, encode_batch, union_keys,
+    Dictionary, EncodedRow, SeriesKey, SeriesQuery, SeriesRow, SeriesStore, check_tier,
+    decode_keys, decode_row, encode_batch, union_keys,
 };
 use crate::MemoryStore;
 use crate::error::StoreResult;
@@ -17,7 +17,7 @@ use crate::error::StoreResult;
 #[derive(Debug)]
 struct StoredRow {
     samples: u32,
-    keys: Arc<[SeriesKey]>,
+    dict: Arc<Dictionary>,
     values: Vec<u8>,
 }
 
@@ -28,19 +28,19 @@ type NodeRows = BTreeMap<(u8, i64), StoredRow>;
 #[derive(Debug, Default)]
 pub(crate) struct SeriesTables {
     rows: RwLock<BTreeMap<String, BTreeMap<String, NodeRows>>>,
-    dictionary: RwLock<BTreeMap<Vec<u8>, Arc<[SeriesKey]>>>,
+    dictionary: RwLock<BTreeMap<Vec<u8>, Arc<Dictionary>>>,
 }
 
 impl SeriesTables {
-    fn keys_of(&self, row: &EncodedRow) -> StoreResult<Arc<[SeriesKey]>> {
-        if let Some(keys) = self.dictionary.read().get(&row.keys) {
-            return Ok(Arc::clone(keys));
+    fn dict_of(&self, row: &EncodedRow) -> StoreResult<Arc<Dictionary>> {
+        if let Some(dict) = self.dictionary.read().get(&row.keys) {
+            return Ok(Arc::clone(dict));
         }
-        let keys: Arc<[SeriesKey]> = decode_keys(&row.keys)?.into();
+        let dict = Arc::new(decode_keys(&row.keys)?);
         self.dictionary
             .write()
-            .insert(row.keys.clone(), Arc::clone(&keys));
-        Ok(keys)
+            .insert(row.keys.clone(), Arc::clone(&dict));
+        Ok(dict)
     }
 }
 
@@ -56,13 +56,13 @@ impl SeriesStore for MemoryStore {
         let t = &self.series;
         let mut stored = Vec::with_capacity(encoded.len());
         for row in encoded {
-            let keys = t.keys_of(&row)?;
-            stored.push((row, keys));
+            let dict = t.dict_of(&row)?;
+            stored.push((row, dict));
         }
         let mut all = t.rows.write();
         let nodes = all.entry(cluster_id.to_owned()).or_default();
         let mut written = 0;
-        for (row, keys) in stored {
+        for (row, dict) in stored {
             let node = nodes.entry(row.node_name).or_default();
             let key = (tier, row.start_ms);
             if tier == 0 && node.contains_key(&key) {
@@ -72,7 +72,7 @@ impl SeriesStore for MemoryStore {
                 key,
                 StoredRow {
                     samples: row.samples,
-                    keys,
+                    dict,
                     values: row.values,
                 },
             );
@@ -98,7 +98,7 @@ impl SeriesStore for MemoryStore {
             let range = (query.tier, query.from_ms)..=(query.tier, query.to_ms);
             for (&(_, start), row) in rows.range(range) {
                 if let Some(r) =
-                    decode_row(query, name, start, row.samples, &row.keys, &row.values)?
+                    decode_row(query, name, start, row.samples, &row.dict, &row.values)?
                 {
                     out.push(r);
                 }
@@ -119,16 +119,16 @@ impl SeriesStore for MemoryStore {
         let Some(rows) = all.get(cluster_id).and_then(|n| n.get(node_name)) else {
             return Ok(Vec::new());
         };
-        let mut dicts: Vec<&Arc<[SeriesKey]>> = Vec::new();
+        let mut dicts: Vec<&Arc<Dictionary>> = Vec::new();
         for row in rows
             .range((tier, since_ms)..=(tier, i64::MAX))
             .map(|(_, r)| r)
         {
-            if !dicts.iter().any(|d| Arc::ptr_eq(d, &row.keys)) {
-                dicts.push(&row.keys);
+            if !dicts.iter().any(|d| Arc::ptr_eq(d, &row.dict)) {
+                dicts.push(&row.dict);
             }
         }
-        Ok(union_keys(dicts.into_iter().map(|d| &d[..])))
+        Ok(union_keys(dicts.into_iter().map(|d| &d.keys[..])))
     }
 
     async fn series_nodes(&self, cluster_id: &str) -> StoreResult<Vec<String>> {

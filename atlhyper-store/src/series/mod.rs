@@ -17,6 +17,7 @@
 //! # });
 //! ```
 
+mod accumulator;
 mod codec;
 mod figure;
 pub(crate) mod memory;
@@ -24,11 +25,12 @@ mod rollup;
 
 use std::collections::BTreeSet;
 
+pub use accumulator::{EndedRows, SeriesAccumulator};
 pub use codec::{MAX_DEVICE_BYTES, MAX_SERIES_PER_ROW, stored_form};
-pub use figure::{Figure, SeriesKey, samples_of};
-pub use rollup::{HOUR_MS, roll_up};
+pub use figure::{Device, Figure, SeriesKey, for_each_sample, samples_of};
+pub use rollup::{HOUR_MS, roll_up, roll_up_hours};
 
-pub(crate) use codec::{decode_keys, decode_values, encode_keys, encode_values};
+pub(crate) use codec::{Dictionary, decode_keys, decode_values, encode_keys, encode_values};
 
 use crate::error::{StoreError, StoreResult};
 
@@ -150,8 +152,10 @@ impl SeriesQuery {
 
 /// Series rows per node and tier.
 ///
-/// Rows read back as stored: each value rounded to its figure's quantum
-/// ([`Figure::quantum`], see [`stored_form`]), saturated at 2^53 quanta.
+/// Rows read back as stored ([`stored_form`]): each value rounded to its figure's quantum
+/// ([`Figure::quantum`]) and, for rates, to 11 significant bits
+/// ([`Figure::significant_bits`]); at 0 when a figure that cannot be negative came in below it;
+/// saturated at 2^53 quanta.
 #[async_trait::async_trait]
 pub trait SeriesStore: Send + Sync + 'static {
     /// Writes rows of one cluster and tier in one batch (one transaction). In tier 0 a row
@@ -278,23 +282,30 @@ pub(crate) fn check_tier(tier: u8) -> StoreResult<()> {
     Ok(())
 }
 
-/// A stored row back, with only the series `query` asks for; `None` when none is left.
+/// A stored row back, with only the series `query` asks for (the others are stepped over, not
+/// decoded); `None` when none is left.
 pub(crate) fn decode_row(
     query: &SeriesQuery,
     node_name: &str,
     start_ms: i64,
     samples: u32,
-    keys: &[SeriesKey],
+    dict: &Dictionary,
     values: &[u8],
 ) -> StoreResult<Option<SeriesRow>> {
-    let triples = decode_values(keys, values)?;
-    let series: Vec<(SeriesKey, Triple)> = keys
-        .iter()
-        .zip(triples)
-        .filter(|(k, _)| query.wants(k))
-        .map(|(k, t)| (k.clone(), t))
-        .collect();
-    Ok((!series.is_empty()).then(|| SeriesRow {
+    let wanted = dict.range_of(query.figure, query.device.as_deref());
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let mut series = Vec::with_capacity(wanted.len());
+    decode_values(dict, values, wanted, &mut series)?;
+    if query.figure.is_none() && query.device.is_some() {
+        // A device of any figure: not one range of the sorted keys.
+        series.retain(|(k, _)| query.wants(k));
+        if series.is_empty() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(SeriesRow {
         node_name: node_name.to_owned(),
         start_ms,
         samples,

@@ -29,24 +29,56 @@ pub async fn roll_up(store: &dyn SeriesStore, until_ms: i64) -> StoreResult<usiz
     };
     let end = until_ms.div_euclid(HOUR_MS) * HOUR_MS;
     let mut written = 0;
-    let mut from = start;
+    for cluster_id in store.series_clusters().await? {
+        written += roll_span(store, &cluster_id, start, end).await?;
+    }
+    Ok(written)
+}
+
+/// Rolls the hours of one cluster overlapping `[from_ms, to_ms]` up again where tier 1 already
+/// went past them (tier 0 rows that came late: the agent's backfill of a gap). Hours newer than
+/// tier 1's newest are left to [`roll_up`], which takes hours in order. Returns how many tier 1
+/// rows were written.
+pub async fn roll_up_hours(
+    store: &dyn SeriesStore,
+    cluster_id: &str,
+    from_ms: i64,
+    to_ms: i64,
+) -> StoreResult<usize> {
+    let Some((_, newest)) = store.series_bounds(1).await? else {
+        return Ok(0);
+    };
+    let from = from_ms.div_euclid(HOUR_MS) * HOUR_MS;
+    let end = (to_ms.div_euclid(HOUR_MS) * HOUR_MS)
+        .min(newest)
+        .saturating_add(HOUR_MS);
+    roll_span(store, cluster_id, from, end).await
+}
+
+/// Rolls the hours starting in `[from, end)` of one cluster up, a day of rows per read.
+async fn roll_span(
+    store: &dyn SeriesStore,
+    cluster_id: &str,
+    from: i64,
+    end: i64,
+) -> StoreResult<usize> {
+    let mut written = 0;
+    let mut from = from;
     while from < end {
-        let to = (from + HOURS_PER_READ * HOUR_MS).min(end);
-        for cluster_id in store.series_clusters().await? {
-            let query = SeriesQuery {
-                cluster_id: cluster_id.clone(),
-                node_name: None,
-                tier: 0,
-                from_ms: from,
-                to_ms: to - 1,
-                figure: None,
-                device: None,
-            };
-            let rows = store.read_series(&query).await?;
-            let hourly = merge_hours(&rows);
-            if !hourly.is_empty() {
-                written += store.append_series(&cluster_id, 1, &hourly).await?;
-            }
+        let to = from.saturating_add(HOURS_PER_READ * HOUR_MS).min(end);
+        let query = SeriesQuery {
+            cluster_id: cluster_id.to_owned(),
+            node_name: None,
+            tier: 0,
+            from_ms: from,
+            to_ms: to - 1,
+            figure: None,
+            device: None,
+        };
+        let rows = store.read_series(&query).await?;
+        let hourly = merge_hours(&rows);
+        if !hourly.is_empty() {
+            written += store.append_series(cluster_id, 1, &hourly).await?;
         }
         from = to;
     }

@@ -10,17 +10,17 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use super::{SqliteStore, map_err};
 use crate::error::{StoreError, StoreResult};
 use crate::series::{
-    SeriesKey, SeriesQuery, SeriesRow, SeriesStore, check_tier, decode_keys, decode_row,
-    encode_batch, union_keys,
+    Dictionary, SeriesKey, SeriesQuery, SeriesRow, SeriesStore, check_tier, decode_keys,
+    decode_row, encode_batch, union_keys,
 };
 
 /// Key dictionaries by id, shared by the reader threads. Dictionary rows are never changed or
 /// deleted, so an entry never goes stale.
 #[derive(Debug, Default)]
-pub(super) struct Dictionaries(Mutex<HashMap<i64, Arc<[SeriesKey]>>>);
+pub(super) struct Dictionaries(Mutex<HashMap<i64, Arc<Dictionary>>>);
 
 impl Dictionaries {
-    fn get(&self, conn: &Connection, id: i64) -> StoreResult<Arc<[SeriesKey]>> {
+    fn get(&self, conn: &Connection, id: i64) -> StoreResult<Arc<Dictionary>> {
         if let Some(keys) = self.0.lock().get(&id) {
             return Ok(Arc::clone(keys));
         }
@@ -29,7 +29,7 @@ impl Dictionaries {
             .and_then(|mut s| s.query_row([id], |r| r.get(0)).optional())
             .map_err(map_err)?
             .ok_or_else(|| StoreError::Corrupt(format!("series dictionary {id} is missing")))?;
-        let keys: Arc<[SeriesKey]> = decode_keys(&blob)?.into();
+        let keys = Arc::new(decode_keys(&blob)?);
         self.0.lock().insert(id, Arc::clone(&keys));
         Ok(keys)
     }
@@ -213,7 +213,7 @@ impl SeriesStore for SqliteStore {
                 .into_iter()
                 .map(|id| dicts.get(conn, id))
                 .collect::<StoreResult<Vec<_>>>()?;
-            Ok(union_keys(lists.iter().map(|l| &l[..])))
+            Ok(union_keys(lists.iter().map(|l| &l.keys[..])))
         })
         .await
     }
