@@ -10,6 +10,8 @@
 //!   tests run, failing under `CI=true` when missing and skipped elsewhere;
 //! - [`TestPostgres`]: a throwaway PostgreSQL server (Debian's binaries, a temporary directory,
 //!   a free port), or the one named by `ATLHYPER_TEST_PG_URL`;
+//! - [`SimulatedNode`], [`SimulatedCluster`]: nodes of real shapes whose figures move between
+//!   samples, for load generators (`examples/fleet_load`);
 //! - [`gzip`]; [`percentile`] for load generators.
 //!
 //! Not published: it is support, not a sixth product crate.
@@ -21,6 +23,7 @@
 //! assert!(cluster.node_metrics["node-000"].cpu.usage_percent <= 100.0);
 //! ```
 
+mod fleet;
 mod gzip;
 mod http;
 mod measure;
@@ -30,6 +33,7 @@ mod real_programs;
 pub mod snapshot;
 pub mod tls;
 
+pub use fleet::{SimulatedCluster, SimulatedNode};
 pub use gzip::gzip;
 pub use http::{Answer, get_json, http, http_answer, http_get};
 pub use measure::percentile;
