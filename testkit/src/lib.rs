@@ -11,6 +11,8 @@
 //! - [`TestPostgres`]: a throwaway PostgreSQL server (Debian's binaries, a temporary directory,
 //!   a free port), or the one named by `ATLHYPER_TEST_PG_URL`;
 //! - [`api::ApiCall`], [`api::json_of`], [`api::error_of`]: an axum router driven in-process;
+//! - [`SimulatedNode`], [`SimulatedCluster`]: nodes of real shapes whose figures move between
+//!   samples, for load generators (`examples/fleet_load`);
 //! - [`gzip`]; [`percentile`] for load generators.
 //!
 //! Not published: it is support, not a sixth product crate.
@@ -23,6 +25,7 @@
 //! ```
 
 pub mod api;
+mod fleet;
 mod gzip;
 mod http;
 mod measure;
@@ -32,6 +35,7 @@ mod real_programs;
 pub mod snapshot;
 pub mod tls;
 
+pub use fleet::{SimulatedCluster, SimulatedNode};
 pub use gzip::gzip;
 pub use http::{Answer, get_json, http, http_answer, http_get};
 pub use measure::percentile;

@@ -330,6 +330,61 @@ impl RunningMaster {
             _dir: dir,
         }
     }
+
+    /// [`RunningMaster::start`] on a port the master picks itself (it listens on port 0 and
+    /// logs the address it got), so no port is released for it that another process could
+    /// take first. For tests that never restart it: a restart would get another port.
+    pub fn start_on_any_port(name: &str, env: &[(&str, String)]) -> Self {
+        let dir = Scratch::new(name);
+        let mut all = vec![
+            ("MASTER_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
+            (
+                "MASTER_DB_PATH",
+                dir.0.join("atlhyper.db").display().to_string(),
+            ),
+            // The address is read from the "master listening" line.
+            ("RUST_LOG", "warn,atlhyper_master=info".to_owned()),
+        ];
+        all.extend(env.iter().cloned());
+        let proc = Proc::spawn("atlhyper-master", &bins().master, &all, &dir.0);
+        let addr = listening_addr(&proc, Duration::from_secs(60));
+        wait_healthy(addr, Duration::from_secs(30), &proc);
+        RunningMaster {
+            proc,
+            addr,
+            _dir: dir,
+        }
+    }
+}
+
+/// The address in the `master listening addr=...` line of a master's log, waiting up to
+/// `limit` for it; panics with the log when it does not come.
+pub fn listening_addr(who: &Proc, limit: Duration) -> SocketAddr {
+    let deadline = Instant::now() + limit;
+    loop {
+        let log = who.log_text();
+        let found = log
+            .lines()
+            .filter(|l| l.contains("master listening"))
+            .find_map(|l| {
+                l.split_once("addr=")?
+                    .1
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()
+            });
+        if let Some(addr) = found {
+            return addr;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} logged no listening address within {limit:?}:\n{}",
+            who.name,
+            tail(&log, 4000)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Waits until `GET http://addr/health` answers 200, or panics after `limit`.
