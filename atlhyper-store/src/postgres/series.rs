@@ -59,11 +59,49 @@ impl SeriesStore for PgStore {
         tier: u8,
         rows: &[SeriesRow],
     ) -> StoreResult<usize> {
-        let encoded = encode_batch(cluster_id, tier, rows)?;
+        let mut encoded = encode_batch(cluster_id, tier, rows)?;
         if encoded.is_empty() {
             return Ok(0);
         }
+        // Two masters may write the same cluster's rows at once (an agent that failed over
+        // mid-interval). Node and dictionary ids are settled first, each in its own short
+        // statement and in sorted order, and the rows then go in (node, time) order: every
+        // writer takes its locks in one order, so none waits on another in a cycle (the
+        // 10,000-node load run hit `deadlock detected` when ids were taken row by row inside
+        // the transaction).
+        encoded.sort_unstable_by(|a, b| {
+            (a.node_name.as_str(), a.start_ms).cmp(&(b.node_name.as_str(), b.start_ms))
+        });
         let mut client = self.client().await?;
+        let mut nodes: HashMap<&str, i64> = HashMap::new();
+        for row in &encoded {
+            if nodes.contains_key(row.node_name.as_str()) {
+                continue;
+            }
+            let id = id_of(
+                &client,
+                "INSERT INTO series_node (cluster_id, node_name) VALUES ($1, $2)
+                 ON CONFLICT DO NOTHING",
+                "SELECT id FROM series_node WHERE cluster_id = $1 AND node_name = $2",
+                &[&cluster_id, &row.node_name],
+            )
+            .await?;
+            nodes.insert(&row.node_name, id);
+        }
+        let mut dict_keys: Vec<&[u8]> = encoded.iter().map(|row| row.keys.as_slice()).collect();
+        dict_keys.sort_unstable();
+        dict_keys.dedup();
+        let mut dicts: HashMap<&[u8], i64> = HashMap::with_capacity(dict_keys.len());
+        for keys in dict_keys {
+            let id = id_of(
+                &client,
+                "INSERT INTO series_dict (keys) VALUES ($1) ON CONFLICT DO NOTHING",
+                "SELECT id FROM series_dict WHERE keys = $1",
+                &[&keys],
+            )
+            .await?;
+            dicts.insert(keys, id);
+        }
         let tx = client.transaction().await.map_err(map_err)?;
         let insert = tx
             .prepare_cached(if tier == 0 {
@@ -78,39 +116,10 @@ impl SeriesStore for PgStore {
             .await
             .map_err(map_err)?;
         let tier = i16::from(tier);
-        let mut nodes: HashMap<&str, i64> = HashMap::new();
-        let mut dicts: HashMap<&[u8], i64> = HashMap::new();
         let mut written = 0;
         for row in &encoded {
-            let node = match nodes.get(row.node_name.as_str()) {
-                Some(&id) => id,
-                None => {
-                    let id = id_of(
-                        &tx,
-                        "INSERT INTO series_node (cluster_id, node_name) VALUES ($1, $2)
-                         ON CONFLICT DO NOTHING",
-                        "SELECT id FROM series_node WHERE cluster_id = $1 AND node_name = $2",
-                        &[&cluster_id, &row.node_name],
-                    )
-                    .await?;
-                    nodes.insert(&row.node_name, id);
-                    id
-                }
-            };
-            let dict = match dicts.get(row.keys.as_slice()) {
-                Some(&id) => id,
-                None => {
-                    let id = id_of(
-                        &tx,
-                        "INSERT INTO series_dict (keys) VALUES ($1) ON CONFLICT DO NOTHING",
-                        "SELECT id FROM series_dict WHERE keys = $1",
-                        &[&row.keys],
-                    )
-                    .await?;
-                    dicts.insert(&row.keys, id);
-                    id
-                }
-            };
+            let node = nodes[row.node_name.as_str()];
+            let dict = dicts[row.keys.as_slice()];
             let samples = i32::try_from(row.samples).unwrap_or(i32::MAX);
             written += tx
                 .execute(
