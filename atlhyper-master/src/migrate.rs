@@ -1,6 +1,7 @@
 //! `atlhyper-master migrate --from sqlite://PATH --to postgres://...`: copies an SQLite
 //! database of the master into PostgreSQL (see [`atlhyper_store::PgStore::import_from`]: latest
-//! snapshots, history, commands, the agent registry, alert rules, running alerts, silences).
+//! snapshots, history, commands, the agent registry, alert rules, running alerts, silences, the
+//! audit log and the series store).
 //! Safe to run twice; what PostgreSQL already holds is kept.
 
 use std::path::PathBuf;

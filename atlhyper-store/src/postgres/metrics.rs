@@ -68,6 +68,10 @@ pub(super) async fn partitions(client: &impl GenericClient) -> StoreResult<Vec<(
 impl PgStore {
     /// Creates the history partitions of `days` that this process does not know to exist.
     async fn ensure_days(&self, client: &mut Object, days: &[i64]) -> StoreResult<()> {
+        // TimescaleDB creates its chunks itself.
+        if self.is_hypertable() {
+            return Ok(());
+        }
         let missing: Vec<i64> = {
             let known = self.days.lock();
             days.iter()
@@ -235,6 +239,31 @@ impl PgStore {
                 ],
             )
             .await
+    }
+}
+
+impl PgStore {
+    /// The retention prune of a hypertable: whole chunks older than `before` dropped, the rows
+    /// before it in the chunk it falls in deleted; how many rows.
+    async fn prune_hypertable(&self, before: i64) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let n: i64 = tx
+            .query_one("SELECT count(*) FROM history WHERE ts < $1", &[&before])
+            .await
+            .map_err(map_err)?
+            .get(0);
+        tx.execute(
+            "SELECT drop_chunks('history', older_than => $1)",
+            &[&before],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute("DELETE FROM history WHERE ts < $1", &[&before])
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        count(n, "history rows")
     }
 }
 
@@ -425,6 +454,9 @@ impl MetricsStore for PgStore {
 
     async fn prune_history(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before = to_ns_clamped(before);
+        if self.is_hypertable() {
+            return self.prune_hypertable(before).await;
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK])
