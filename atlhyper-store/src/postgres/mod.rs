@@ -289,7 +289,15 @@ fn label_of(config: &tokio_postgres::Config) -> String {
 /// Translates an engine error: full disk, corruption, text PostgreSQL cannot hold, the rest.
 pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
     let Some(code) = e.code() else {
-        return StoreError::Backend(e.to_string());
+        // "error performing TLS handshake" alone does not say why: the causes do.
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        return StoreError::Backend(text);
     };
     let text = e
         .as_db_error()
