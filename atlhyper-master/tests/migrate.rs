@@ -204,6 +204,7 @@ async fn migrate_copies_everything_and_is_safe_to_run_twice() {
     let args = MigrateArgs {
         from: format!("sqlite://{}", path.display()),
         to: url.clone(),
+        db_ca_file: None,
     };
     let first = migrate(&args).await.unwrap();
     assert_eq!(first.latest, (3, 3));
@@ -248,11 +249,13 @@ async fn migrate_copies_everything_and_is_safe_to_run_twice() {
     let bad = MigrateArgs {
         from: "/no/scheme.db".to_owned(),
         to: url.clone(),
+        db_ca_file: None,
     };
     assert!(migrate(&bad).await.is_err());
     let missing = MigrateArgs {
         from: "sqlite:///nonexistent/atlhyper.db".to_owned(),
         to: url,
+        db_ca_file: None,
     };
     assert!(migrate(&missing).await.is_err());
 }

@@ -305,8 +305,7 @@ impl PgStore {
             json.push(encode_snapshot(s)?);
         }
         let client = self.client().await?;
-        let ids = self.node_ids(&client, cluster_id, &names).await?;
-        let node_ids: Vec<i64> = names.iter().map(|n| ids[*n]).collect();
+        let node_ids = self.node_ids(&client, cluster_id, &names).await?;
         client
             .execute(
                 "INSERT INTO latest (node_id, ts, snapshot)

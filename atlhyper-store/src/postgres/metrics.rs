@@ -101,34 +101,34 @@ impl PgStore {
         Ok(())
     }
 
-    /// The ids of `names` in `cluster_id`, created where missing. Ids are cached: node rows are
-    /// never deleted.
+    /// The ids of `names` in `cluster_id` (in the same order, a name given twice twice), created
+    /// where missing. Ids are cached: node rows are never deleted, so a batch of known nodes
+    /// costs one lookup per name and no query.
     pub(super) async fn node_ids(
         &self,
         client: &Object,
         cluster_id: &str,
         names: &[&str],
-    ) -> StoreResult<HashMap<String, i64>> {
-        let mut out = HashMap::with_capacity(names.len());
-        let mut missing: Vec<&str> = Vec::new();
-        {
+    ) -> StoreResult<Vec<i64>> {
+        let known = |cache: &HashMap<String, HashMap<String, i64>>| -> Option<Vec<i64>> {
+            let ids = cache.get(cluster_id)?;
+            names.iter().map(|n| ids.get(*n).copied()).collect()
+        };
+        let missing: Vec<&str> = {
             let cache = self.node_ids.lock();
-            let known = cache.get(cluster_id);
-            for &name in names {
-                match known.and_then(|k| k.get(name)) {
-                    Some(&id) => {
-                        out.insert(name.to_owned(), id);
-                    }
-                    None if !out.contains_key(name) && !missing.contains(&name) => {
-                        missing.push(name)
-                    }
-                    None => {}
-                }
+            if let Some(ids) = known(&cache) {
+                return Ok(ids);
             }
-        }
-        if missing.is_empty() {
-            return Ok(out);
-        }
+            let ids = cache.get(cluster_id);
+            let mut missing: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| ids.is_none_or(|ids| !ids.contains_key(*n)))
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            missing
+        };
         let stmt = client
             .prepare_cached(
                 "WITH wanted AS (SELECT unnest($2::text[]) AS node_name),
@@ -170,12 +170,13 @@ impl PgStore {
             )));
         }
         let mut cache = self.node_ids.lock();
-        let known = cache.entry(cluster_id.to_owned()).or_default();
-        for (name, id) in found {
-            known.insert(name.clone(), id);
-            out.insert(name, id);
-        }
-        Ok(out)
+        cache
+            .entry(cluster_id.to_owned())
+            .or_default()
+            .extend(found);
+        known(&cache).ok_or_else(|| {
+            StoreError::Backend(format!("node ids of cluster {cluster_id}: not all cached"))
+        })
     }
 
     /// The id of an existing node (cached), `None` for a node never written.
@@ -302,13 +303,11 @@ impl MetricsStore for PgStore {
             return Ok(());
         }
         let client = self.client().await?;
-        let ids = self.node_ids(&client, cluster_id, &order).await?;
-        let mut node_ids = Vec::with_capacity(order.len());
+        let node_ids = self.node_ids(&client, cluster_id, &order).await?;
         let mut ts = Vec::with_capacity(order.len());
         let mut json = Vec::with_capacity(order.len());
         for name in &order {
             let (at, text) = &last[name];
-            node_ids.push(ids[*name]);
             ts.push(*at);
             json.push(text.as_str());
         }
@@ -378,14 +377,12 @@ impl MetricsStore for PgStore {
         }
         let mut client = self.client().await?;
         let names: Vec<&str> = rows.iter().map(|(n, _)| *n).collect();
-        let ids = self.node_ids(&client, cluster_id, &names).await?;
-        let mut node_ids = Vec::with_capacity(rows.len());
+        let node_ids = self.node_ids(&client, cluster_id, &names).await?;
         let mut ts = Vec::with_capacity(rows.len());
         let mut columns: [Vec<f64>; POINT_FIELDS] =
             std::array::from_fn(|_| Vec::with_capacity(rows.len()));
         let mut days: Vec<i64> = Vec::new();
-        for (name, row) in &rows {
-            node_ids.push(ids[*name]);
+        for (_, row) in &rows {
             ts.push(row.ts);
             for (column, v) in columns.iter_mut().zip(row.values) {
                 column.push(v);
@@ -423,39 +420,30 @@ impl MetricsStore for PgStore {
         else {
             return Ok(Vec::new());
         };
-        // One row of ten arrays instead of a row per point: the points of 30 days cost one
-        // message to send and to decode. The subquery yields ts order (each day's index scan
-        // is ordered and the days are appended in order); array_agg keeps it.
         let stmt = client
             .prepare_cached(
-                "SELECT array_agg(ts), array_agg(cpu_usage), array_agg(memory_usage),
-                        array_agg(disk_usage), array_agg(disk_io_read), array_agg(disk_io_write),
-                        array_agg(network_rx), array_agg(network_tx), array_agg(cpu_temp),
-                        array_agg(load_1)
-                 FROM (SELECT * FROM history WHERE node_id = $1 AND ts BETWEEN $2 AND $3
-                       ORDER BY ts) h",
+                "SELECT ts, cpu_usage, memory_usage, disk_usage, disk_io_read, disk_io_write,
+                        network_rx, network_tx, cpu_temp, load_1
+                 FROM history WHERE node_id = $1 AND ts BETWEEN $2 AND $3
+                 ORDER BY ts",
             )
             .await
             .map_err(map_err)?;
-        let row = client
-            .query_one(&stmt, &[&node_id, &range.from, &range.to])
+        let rows = client
+            .query(&stmt, &[&node_id, &range.from, &range.to])
             .await
             .map_err(map_err)?;
-        let ts: Vec<i64> = row.get::<_, Option<Vec<i64>>>(0).unwrap_or_default();
-        let columns: Vec<Vec<f64>> = (1..=POINT_FIELDS)
-            .map(|i| row.get::<_, Option<Vec<f64>>>(i).unwrap_or_default())
-            .collect();
-        if columns.iter().any(|c| c.len() != ts.len()) {
-            return Err(StoreError::Corrupt(
-                "history columns of different lengths".to_owned(),
-            ));
-        }
-        let rows = ts
+        let rows = rows
             .iter()
-            .enumerate()
-            .map(|(k, &ts)| HistoryRow {
-                ts,
-                values: std::array::from_fn(|i| columns[i][k]),
+            .map(|r| {
+                let mut values = [0.0; POINT_FIELDS];
+                for (i, v) in values.iter_mut().enumerate() {
+                    *v = r.get(i + 1);
+                }
+                HistoryRow {
+                    ts: r.get(0),
+                    values,
+                }
             })
             .collect();
         Ok(shape(rows, range, &query.node_name))
