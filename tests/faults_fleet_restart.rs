@@ -317,7 +317,7 @@ fn a_deletion_missed_while_not_listening_leaves_memory_on_reconnect() {
     signal(&b, "STOP");
     let cut = cut_sessions(&url);
     let deleted = wait_until(Duration::from_secs(20), || {
-        delete(a_addr, &format!("/api/v2/clusters/{CLUSTER}/nodes/n2")) == 200
+        delete(a_addr, &format!("/api/v2/clusters/{CLUSTER}/nodes/n2")) == 204
     });
     signal(&b, "CONT");
     deleted.expect("A never deleted n2");
@@ -338,7 +338,7 @@ fn a_deletion_missed_while_not_listening_leaves_memory_on_reconnect() {
     signal(&b, "STOP");
     cut_sessions(&url);
     let deleted = wait_until(Duration::from_secs(20), || {
-        delete(a_addr, &format!("/api/v2/clusters/{CLUSTER}")) == 200
+        delete(a_addr, &format!("/api/v2/clusters/{CLUSTER}")) == 204
     });
     signal(&b, "CONT");
     deleted.expect("A never deleted the cluster");
