@@ -47,6 +47,11 @@ pub struct MasterArgs {
     /// environment preferably (the URL may hold a password); never printed.
     #[arg(long, env = "MASTER_DB_URL", hide_env_values = true)]
     pub db_url: Option<String>,
+    /// With --db-url: the CA certificates (PEM) the database's certificate must chain to, for
+    /// the URL's `sslmode=verify-ca` or `verify-full` (TLS over rustls; `sslrootcert=PATH` in
+    /// the URL does the same).
+    #[arg(long, env = "MASTER_DB_CA_FILE")]
+    pub db_ca_file: Option<PathBuf>,
     /// Agent tokens: `token=cluster_id` pairs separated by commas.
     #[arg(long, env = "MASTER_AGENT_TOKENS", hide_env_values = true)]
     pub agent_tokens: Option<String>,

@@ -276,10 +276,25 @@ pub async fn open_sqlite(path: &std::path::Path) -> Result<Arc<SqliteStore>, Mas
     Ok(Arc::new(store))
 }
 
-/// Connects to the PostgreSQL database at `url` and migrates its schema.
+/// Connects to the PostgreSQL database at `url` (TLS as its `sslmode` says, checked against
+/// `ca_file` when given) and migrates its schema.
 #[cfg(feature = "postgres")]
-pub async fn open_postgres(url: &str) -> Result<Arc<atlhyper_store::PgStore>, MasterError> {
-    Ok(Arc::new(atlhyper_store::PgStore::connect(url).await?))
+pub async fn open_postgres(
+    url: &str,
+    ca_file: Option<&std::path::Path>,
+) -> Result<Arc<atlhyper_store::PgStore>, MasterError> {
+    let options = postgres_options(ca_file);
+    Ok(Arc::new(
+        atlhyper_store::PgStore::connect_with(url, &options).await?,
+    ))
+}
+
+#[cfg(feature = "postgres")]
+fn postgres_options(ca_file: Option<&std::path::Path>) -> atlhyper_store::PgOptions {
+    atlhyper_store::PgOptions {
+        ca_file: ca_file.map(std::path::Path::to_path_buf),
+        ..atlhyper_store::PgOptions::default()
+    }
 }
 
 /// What the `atlhyper-master` binary runs: the configuration from `args`, PostgreSQL at
@@ -301,14 +316,17 @@ pub async fn run_from_args(
     match args.db_url.as_deref().filter(|u| !u.is_empty()) {
         #[cfg(feature = "postgres")]
         Some(url) => {
-            let store = match open_postgres(url).await {
+            let ca_file = args.db_ca_file.as_deref();
+            let store = match open_postgres(url, ca_file).await {
                 Ok(store) => store,
                 // Serve anyway (degraded); the fleet's listener migrates and catches up once
                 // the database answers.
                 Err(MasterError::Store(atlhyper_store::StoreError::Backend(e))) => {
                     tracing::warn!(error = %e, "database unreachable at start; serving degraded");
-                    let options = atlhyper_store::PgOptions::default();
-                    Arc::new(atlhyper_store::PgStore::lazy(url, &options)?)
+                    Arc::new(atlhyper_store::PgStore::lazy(
+                        url,
+                        &postgres_options(ca_file),
+                    )?)
                 }
                 Err(e) => return Err(e),
             };

@@ -1,6 +1,7 @@
 //! `atlhyper-master migrate --from sqlite://PATH --to postgres://...`: copies an SQLite
 //! database of the master into PostgreSQL (see [`atlhyper_store::PgStore::import_from`]: latest
-//! snapshots, history, commands, the agent registry, alert rules, running alerts, silences).
+//! snapshots, history, commands, the agent registry, alert rules, running alerts, silences, the
+//! audit log and the series store).
 //! Safe to run twice; what PostgreSQL already holds is kept.
 
 use std::path::PathBuf;
@@ -21,6 +22,9 @@ pub struct MigrateArgs {
     /// (its schema is created or upgraded first).
     #[arg(long, env = "MASTER_DB_URL", hide_env_values = true)]
     pub to: String,
+    /// CA certificates (PEM) for `sslmode=verify-ca|verify-full` in `--to`.
+    #[arg(long, env = "MASTER_DB_CA_FILE")]
+    pub db_ca_file: Option<PathBuf>,
 }
 
 /// The path of a `sqlite://PATH` URL.
@@ -47,7 +51,11 @@ pub async fn migrate(args: &MigrateArgs) -> Result<ImportReport, MasterError> {
         .await
         .map_err(|_| MasterError::Task("opening the SQLite database"))??;
     let source = Arc::new(source);
-    let target = PgStore::connect(&args.to).await?;
+    let options = atlhyper_store::PgOptions {
+        ca_file: args.db_ca_file.clone(),
+        ..atlhyper_store::PgOptions::default()
+    };
+    let target = PgStore::connect_with(&args.to, &options).await?;
     let report = target.import_from(&*source).await?;
     if let Ok(source) = Arc::try_unwrap(source) {
         tokio::task::spawn_blocking(move || source.close())

@@ -161,6 +161,59 @@ pub(crate) async fn forget_deleted(master: &Master, cluster_id: &str, nodes: &[S
     remove_from_view(&entry, &names);
 }
 
+#[cfg(feature = "postgres")]
+/// After this master missed news (its listening connection ended): drops from memory what
+/// another master deleted meanwhile. The cluster's nodes without a latest row in `database`
+/// leave its view; the cluster itself goes when it has no latest row and `has_agent` is false
+/// (deleted: its agent registry row went with it). Read under the cluster's ingest lock, so a
+/// snapshot this master is storing is never taken for a deletion. How many nodes (or whole
+/// clusters) were dropped.
+pub(crate) async fn forget_missing(
+    master: &Master,
+    database: &atlhyper_store::PgStore,
+    cluster_id: &str,
+    has_agent: bool,
+) -> Result<usize, atlhyper_store::StoreError> {
+    let Some(entry) = master.hub.get(cluster_id) else {
+        return Ok(0);
+    };
+    let mut mark = entry.ingest.lock().await;
+    let stored: std::collections::HashSet<String> = database
+        .latest_names(cluster_id)
+        .await?
+        .into_iter()
+        .collect();
+    if stored.is_empty() && !has_agent {
+        master.hub.remove(cluster_id);
+        tracing::info!(
+            cluster = cluster_id,
+            "cluster deleted while not listening; forgotten"
+        );
+        return Ok(1);
+    }
+    let Some(view) = entry.view() else {
+        return Ok(0);
+    };
+    let gone: Vec<&str> = view
+        .snapshot
+        .node_metrics
+        .keys()
+        .filter(|name| !stored.contains(*name))
+        .map(String::as_str)
+        .collect();
+    for name in &gone {
+        mark.forget_node(name);
+    }
+    if remove_from_view(&entry, &gone) {
+        tracing::info!(
+            cluster = cluster_id,
+            nodes = gone.len(),
+            "nodes deleted while not listening; forgotten"
+        );
+    }
+    Ok(gone.len())
+}
+
 /// Republishes the entry's view without `names`; whether any of them was in it. Call with the
 /// entry's ingest lock held.
 fn remove_from_view(entry: &ClusterEntry, names: &[&str]) -> bool {

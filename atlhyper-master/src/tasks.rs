@@ -100,7 +100,7 @@ pub(crate) fn spawn_all(master: &Master) -> Vec<(&'static str, JoinHandle<()>)> 
 /// Marks commands past their deadline as `timeout` and wakes whoever waits for them.
 async fn expire_commands(master: Master) {
     // Once across the fleet (see crate::fleet).
-    if !master.fleet.is_leader() {
+    if !master.confirm_leader().await {
         return;
     }
     match master.commands.expire(Utc::now()).await {
@@ -121,7 +121,7 @@ async fn expire_commands(master: Master) {
 /// `node_retire_after`.
 async fn prune(master: Master) {
     // Once across the fleet (see crate::fleet).
-    if !master.fleet.is_leader() {
+    if !master.confirm_leader().await {
         return;
     }
     crate::retire::retire_silent_nodes(&master).await;

@@ -7,8 +7,9 @@ use std::time::Duration;
 use atlhyper_master::migrate::{MigrateArgs, migrate};
 use atlhyper_model::{CommandRecord, CommandResult, MetricsDataPoint};
 use atlhyper_store::{
-    AgentRegistry, AgentSeen, AlertRuleRecord, AlertStore, CommandFilter, CommandQueue,
-    HistoryQuery, MetricsStore, PgStore, SeenVia, SqliteStore,
+    AgentRegistry, AgentSeen, AlertRuleRecord, AlertStore, AuditEntry, AuditLog, AuditQuery,
+    CommandFilter, CommandQueue, Figure, HistoryQuery, MetricsStore, PgStore, SeenVia, SeriesKey,
+    SeriesQuery, SeriesRow, SeriesStore, SqliteStore, Triple,
 };
 use atlhyper_testkit::TestPostgres;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -31,7 +32,11 @@ fn command(id: &str, created: i64) -> CommandRecord {
 }
 
 /// What a store holds, as text, for comparing two engines.
-async fn dump<S: MetricsStore + CommandQueue + AgentRegistry + AlertStore>(s: &S) -> String {
+async fn dump<
+    S: MetricsStore + CommandQueue + AgentRegistry + AlertStore + AuditLog + SeriesStore,
+>(
+    s: &S,
+) -> String {
     let mut out = String::new();
     for c in s.list_clusters().await.unwrap() {
         out += &format!("{c}: {:?}\n", s.list_latest(&c).await.unwrap());
@@ -58,7 +63,51 @@ async fn dump<S: MetricsStore + CommandQueue + AgentRegistry + AlertStore>(s: &S
             .unwrap()
     );
     out += &format!("{:?}\n", s.list_alert_rules().await.unwrap());
+    let every_entry = AuditQuery {
+        limit: atlhyper_store::MAX_AUDIT_LIMIT,
+        ..AuditQuery::default()
+    };
+    out += &format!("{:?}\n", s.list_audit(&every_entry).await.unwrap());
+    for c in s.series_clusters().await.unwrap() {
+        for n in s.series_nodes(&c).await.unwrap() {
+            for tier in 0..atlhyper_store::TIERS {
+                let q = SeriesQuery::node(&c, &n, tier, i64::MIN, i64::MAX);
+                out += &format!("{c}/{n}/{tier}: {:?}\n", s.read_series(&q).await.unwrap());
+            }
+        }
+    }
     out
+}
+
+fn audit_entry(i: i64) -> AuditEntry {
+    AuditEntry {
+        // Pairs share an instant: paging must not lose or repeat them.
+        at: t(i / 2),
+        actor: "alice".to_owned(),
+        source: "10.0.0.7:5000".to_owned(),
+        action: "command.create".to_owned(),
+        target: format!("/api/v2/commands/{i}"),
+        status: 201,
+        detail: String::new(),
+    }
+}
+
+fn series_row(node: &str, start_s: i64, cpu: f64) -> SeriesRow {
+    SeriesRow {
+        node_name: node.to_owned(),
+        start_ms: t(start_s).timestamp_millis(),
+        samples: 60,
+        series: vec![
+            (
+                SeriesKey::node(Figure::CpuUsage),
+                Triple::new(cpu - 1.0, cpu, cpu + 1.0),
+            ),
+            (
+                SeriesKey::device(Figure::DiskWriteRate, "vda"),
+                Triple::new(0.0, 1024.0, 4096.0),
+            ),
+        ],
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,18 +182,37 @@ async fn migrate_copies_everything_and_is_safe_to_run_twice() {
         })
         .await
         .unwrap();
+    // 25 audit entries; series rows in both tiers.
+    for i in 0..25 {
+        sqlite.append_audit(&audit_entry(i)).await.unwrap();
+    }
+    let tier0: Vec<SeriesRow> = (0..12)
+        .map(|k| series_row("n0", k * 300, k as f64))
+        .collect();
+    sqlite.append_series("prod", 0, &tier0).await.unwrap();
+    sqlite
+        .append_series("prod", 1, &[series_row("n0", 0, 5.5)])
+        .await
+        .unwrap();
+    sqlite
+        .append_series("dev", 0, &[series_row("n0", 0, 7.0)])
+        .await
+        .unwrap();
     let want = dump(&sqlite).await;
     sqlite.close().unwrap();
 
     let args = MigrateArgs {
         from: format!("sqlite://{}", path.display()),
         to: url.clone(),
+        db_ca_file: None,
     };
     let first = migrate(&args).await.unwrap();
     assert_eq!(first.latest, (3, 3));
     assert_eq!(first.history, (3 * 288, 3 * 288));
     assert_eq!(first.commands, (5, 5));
     assert_eq!(first.agents, 2);
+    assert_eq!(first.audit, (25, 25));
+    assert_eq!(first.series, (14, 14));
     let pg = PgStore::connect(&url).await.unwrap();
     assert_eq!(dump(&pg).await, want, "PostgreSQL holds what SQLite held");
     assert_eq!(pg.history_partitions().await.unwrap().len(), 2);
@@ -154,6 +222,8 @@ async fn migrate_copies_everything_and_is_safe_to_run_twice() {
     assert_eq!(second.latest, (3, 0));
     assert_eq!(second.history, (3 * 288, 0));
     assert_eq!(second.commands, (5, 0));
+    assert_eq!(second.audit, (25, 0));
+    assert_eq!(second.series, (14, 0));
     assert_eq!(dump(&pg).await, want);
 
     // A master on PostgreSQL wrote a newer latest: a third run leaves it.
@@ -161,18 +231,31 @@ async fn migrate_copies_everything_and_is_safe_to_run_twice() {
     pg.upsert_latest("prod", std::slice::from_ref(&newer))
         .await
         .unwrap();
+    // ... and a roll-up of its own of an hour SQLite has too: that stays as well.
+    let rolled = series_row("n0", 0, 42.0);
+    pg.append_series("prod", 1, std::slice::from_ref(&rolled))
+        .await
+        .unwrap();
     migrate(&args).await.unwrap();
     assert_eq!(pg.get_latest("prod", "n0").await.unwrap(), Some(newer));
+    let hour = pg
+        .read_series(&SeriesQuery::node("prod", "n0", 1, i64::MIN, i64::MAX))
+        .await
+        .unwrap();
+    assert_eq!(hour.len(), 1);
+    assert_eq!(hour[0].series[0].1, rolled.series[0].1);
 
     // Bad arguments are errors, not panics.
     let bad = MigrateArgs {
         from: "/no/scheme.db".to_owned(),
         to: url.clone(),
+        db_ca_file: None,
     };
     assert!(migrate(&bad).await.is_err());
     let missing = MigrateArgs {
         from: "sqlite:///nonexistent/atlhyper.db".to_owned(),
         to: url,
+        db_ca_file: None,
     };
     assert!(migrate(&missing).await.is_err());
 }

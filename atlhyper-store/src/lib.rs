@@ -114,8 +114,8 @@ pub use notify::{
 };
 #[cfg(feature = "postgres")]
 pub use postgres::{
-    FLEET_CHANNEL, ImportReport, ImportSource, MAX_NOTIFY_PAYLOAD, PG_SCHEMA_VERSION, PgOptions,
-    PgSession, PgStore,
+    COMPRESS_AFTER_NS, FLEET_CHANNEL, HistoryLayout, ImportReport, ImportSource,
+    MAX_NOTIFY_PAYLOAD, PG_SCHEMA_VERSION, PgOptions, PgSession, PgStore,
 };
 pub use series::{
     Device, EndedRows, Figure, HOUR_MS, MAX_DEVICE_BYTES, MAX_SERIES_PER_ROW, SeriesAccumulator,

@@ -71,6 +71,24 @@ impl TestPostgres {
         if let Ok(url) = std::env::var(TEST_PG_URL_VAR) {
             return Some(Self { url, local: None });
         }
+        Self::start_local(durable, None)
+    }
+
+    /// A server of its own with TLS on (`ssl=on`; plain connections are still accepted), its
+    /// certificate issued by `ca` for `names` (DNS names or IP literals; it listens on
+    /// 127.0.0.1, which `localhost` reaches too). Always a local server: the
+    /// one of [`TEST_PG_URL_VAR`] cannot be given a certificate, so with that variable set
+    /// this is `None` (reason printed). `None` as for [`Self::shared`] otherwise.
+    pub fn start_tls(ca: &crate::tls::TestCa, names: &[&str]) -> Option<Self> {
+        if std::env::var(TEST_PG_URL_VAR).is_ok() {
+            eprintln!("skipped: {TEST_PG_URL_VAR} is set; a TLS test needs a server of its own");
+            return None;
+        }
+        let cert = ca.server(names, crate::tls::Validity::Current);
+        Self::start_local(false, Some(&cert))
+    }
+
+    fn start_local(durable: bool, tls: Option<&crate::tls::CertPem>) -> Option<Self> {
         let Some(bin) = binaries() else {
             let reason = "PostgreSQL is not installed (apt-get install -y postgresql), and \
                           ATLHYPER_TEST_PG_URL is not set";
@@ -81,7 +99,7 @@ impl TestPostgres {
             eprintln!("skipped: {reason}");
             return None;
         };
-        let server = LocalServer::start(bin, durable).unwrap_or_else(|e| panic!("{e}"));
+        let server = LocalServer::start(bin, durable, tls).unwrap_or_else(|e| panic!("{e}"));
         Some(Self {
             url: format!("postgres://postgres@127.0.0.1:{}/postgres", server.port),
             local: Some(server),
@@ -152,7 +170,11 @@ impl Drop for TestPostgres {
 }
 
 impl LocalServer {
-    fn start(bin: PathBuf, durable: bool) -> Result<Self, String> {
+    fn start(
+        bin: PathBuf,
+        durable: bool,
+        tls: Option<&crate::tls::CertPem>,
+    ) -> Result<Self, String> {
         let as_postgres = is_root();
         let dir = tempfile::Builder::new()
             .prefix("atlhyper-pg-")
@@ -186,6 +208,23 @@ impl LocalServer {
                 "--no-instructions",
             ],
         ))?;
+        let tls_options = match tls {
+            Some(cert) => {
+                let (crt, key) = cert.write(dir.path(), "server");
+                // The server refuses a key others can read, or one it does not own.
+                std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                    .map_err(|e| format!("chmod {}: {e}", key.display()))?;
+                if as_postgres {
+                    run(Command::new("chown").arg("postgres:").arg(&crt).arg(&key))?;
+                }
+                format!(
+                    " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                    crt.display(),
+                    key.display()
+                )
+            }
+            None => String::new(),
+        };
         let socket_dir = dir.path().display().to_string();
         let log = dir.path().join("server.log").display().to_string();
         let mut last = String::new();
@@ -194,7 +233,7 @@ impl LocalServer {
             server.port = random_port(attempt);
             server.options = format!(
                 "-p {} -c listen_addresses=127.0.0.1 -k {socket_dir} -c fsync={} \
-                 -c max_connections=300 -c full_page_writes={}",
+                 -c max_connections=300 -c full_page_writes={}{tls_options}",
                 server.port,
                 if durable { "on" } else { "off" },
                 if durable { "on" } else { "off" },

@@ -503,7 +503,7 @@ pub(crate) fn spawn(master: &crate::Master) -> tokio::task::JoinHandle<()> {
             };
             // Once across the fleet (see crate::fleet); the stamp keeps its schedule.
             let stamp = clock.stamp(scheduled, Utc::now(), tokio::time::Instant::now());
-            let leader = master.fleet.is_leader();
+            let leader = master.confirm_leader().await;
             if master.fleet.is_shared() {
                 // Rules may have changed on another master; a follower shows the leader's alerts.
                 let refreshed = if leader {

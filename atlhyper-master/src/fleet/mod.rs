@@ -287,6 +287,23 @@ pub(crate) fn spawn(master: &Master) -> Vec<(&'static str, tokio::task::JoinHand
     }
 }
 
+impl Master {
+    /// Whether this master leads the fleet's periodic work right now: call before each run.
+    /// Over a shared database the lock is confirmed on the live session that holds it (one
+    /// round trip), so two masters never both run it after a database restart; a master that
+    /// finds it no longer holds the lock stops leading at once. Without one: always.
+    pub(crate) async fn confirm_leader(&self) -> bool {
+        if !self.fleet.is_leader() {
+            return false;
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(shared) = self.fleet.shared.get() {
+            return postgres::confirm(self, shared).await;
+        }
+        true
+    }
+}
+
 #[cfg(feature = "postgres")]
 impl Master {
     /// Makes this master one of several over `database` (before [`crate::run_master`]): it

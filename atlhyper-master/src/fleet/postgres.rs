@@ -1,7 +1,7 @@
 //! The fleet over PostgreSQL: the outbox sender, the listener (with its catch-up after every
 //! reconnect) and the leader election.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -29,6 +29,9 @@ const RECONNECT_MAX: Duration = Duration::from_secs(2);
 pub(super) struct Shared {
     database: Arc<PgStore>,
     outbox: Mutex<Option<mpsc::Receiver<String>>>,
+    /// The session that takes and holds the leader lock: the election's, and asked by
+    /// [`confirm`] before each periodic run.
+    lock_session: tokio::sync::Mutex<Option<PgSession>>,
 }
 
 impl Shared {
@@ -36,7 +39,38 @@ impl Shared {
         Self {
             database,
             outbox: Mutex::new(Some(outbox)),
+            lock_session: tokio::sync::Mutex::new(None),
         }
+    }
+}
+
+/// Whether this master still holds the leader lock, asked of the database on the session that
+/// took it (see [`crate::Master::confirm_leader`]). When it does not (the session ended with a
+/// database restart, or does not answer in a leader interval) it stops leading at once.
+pub(super) async fn confirm(master: &Master, shared: &Shared) -> bool {
+    let mut session = shared.lock_session.lock().await;
+    let held = match session.as_ref() {
+        Some(s) if !s.is_closed() => matches!(
+            tokio::time::timeout(master.config.leader_interval, s.holds_lead()).await,
+            Ok(Ok(true))
+        ),
+        _ => false,
+    };
+    if !held {
+        *session = None;
+        step_down(
+            master,
+            "the lock is no longer held on a live database session",
+        );
+    }
+    held
+}
+
+/// Stops leading (once: logged when it was leading).
+fn step_down(master: &Master, why: &str) {
+    if master.fleet.is_leader() {
+        master.fleet.set_leader(false);
+        tracing::warn!(reason = why, "no longer leading the fleet's periodic work");
     }
 }
 
@@ -232,8 +266,9 @@ fn time_of(ms: i64) -> DateTime<Utc> {
         .unwrap_or_else(Utc::now)
 }
 
-/// After a (re)connect: every latest row newer than what the views hold, every agent's last
-/// contact, and a wake-up of every long poll (a command may have been queued meanwhile).
+/// After a (re)connect: every latest row newer than what the views hold, what was deleted
+/// meanwhile dropped, every agent's last contact, and a wake-up of every long poll (a command
+/// may have been queued meanwhile).
 async fn catch_up(master: &Master, database: &PgStore) -> Result<(), StoreError> {
     use atlhyper_store::{AgentRegistry, MetricsStore};
     let now = Utc::now();
@@ -242,7 +277,21 @@ async fn catch_up(master: &Master, database: &PgStore) -> Result<(), StoreError>
         merge_into_view(master, &cluster, nodes, |_| None, now, true).await;
     }
     let never = DateTime::<Utc>::default();
-    for agent in AgentRegistry::list(database, now, master.config.agent_offline_after).await? {
+    let agents = AgentRegistry::list(database, now, master.config.agent_offline_after).await?;
+    let with_agent: HashSet<&str> = agents.iter().map(|a| a.cluster_id.as_str()).collect();
+    // Deletions made while this master was not listening: what memory holds and the database
+    // no longer does.
+    let held: Vec<String> = master.hub.entries().iter().map(|e| e.id.clone()).collect();
+    for cluster in &held {
+        crate::retire::forget_missing(
+            master,
+            database,
+            cluster,
+            with_agent.contains(cluster.as_str()),
+        )
+        .await?;
+    }
+    for agent in &agents {
         let entry = master.hub.entry(&agent.cluster_id);
         if agent.last_heartbeat > never {
             entry.heard(agent.last_heartbeat, false);
@@ -258,40 +307,50 @@ async fn catch_up(master: &Master, database: &PgStore) -> Result<(), StoreError>
 }
 
 /// Takes the leader lock when free and holds it while the session lives; checks every
-/// `leader_interval`.
+/// `leader_interval`, and stops leading the moment the lock's connection ends.
 async fn lead(master: Master, database: Arc<PgStore>) {
+    let Some(shared) = master.fleet.shared.get() else {
+        return;
+    };
     let interval = master.config.leader_interval;
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut session: Option<PgSession> = None;
     loop {
+        // While leading, the end of the lock's connection is heard at once (a database
+        // restart ends it, and the lock with it: another master may take it right away).
+        let ended = match shared.lock_session.lock().await.as_ref() {
+            Some(s) if master.fleet.is_leader() => Some(s.ended()),
+            _ => None,
+        };
         tokio::select! {
             _ = tick.tick() => {}
+            () = async {
+                match ended {
+                    Some(ended) => ended.await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                *shared.lock_session.lock().await = None;
+                step_down(&master, "the database session holding the lock ended");
+                continue;
+            }
             () = master.shutdown.cancelled() => return,
         }
         if master.fleet.is_leader() {
-            let alive = match &session {
-                Some(s) if !s.is_closed() => {
-                    matches!(tokio::time::timeout(interval, s.ping()).await, Ok(Ok(())))
-                }
-                _ => false,
-            };
-            if !alive {
-                session = None;
-                master.fleet.set_leader(false);
-                tracing::warn!("no longer leading: the database session holding the lock ended");
-            }
+            confirm(&master, shared).await;
             continue;
         }
+        let mut session = shared.lock_session.lock().await;
         if session.as_ref().is_none_or(PgSession::is_closed) {
-            session = tokio::time::timeout(interval, database.session())
+            *session = tokio::time::timeout(interval, database.session())
                 .await
                 .ok()
                 .and_then(Result::ok);
         }
-        let Some(s) = &session else { continue };
+        let Some(s) = session.as_ref() else { continue };
         match tokio::time::timeout(interval, s.try_lead()).await {
             Ok(Ok(true)) => {
+                drop(session);
                 // Running alerts as the previous leader left them.
                 if let Err(e) = master.alerting.take_over().await {
                     master.store_failure("loading the alert state", &e);
@@ -300,7 +359,7 @@ async fn lead(master: Master, database: Arc<PgStore>) {
                 tracing::info!("leading the fleet's periodic work");
             }
             Ok(Ok(false)) => {}
-            Ok(Err(_)) | Err(_) => session = None,
+            Ok(Err(_)) | Err(_) => *session = None,
         }
     }
 }

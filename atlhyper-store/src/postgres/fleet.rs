@@ -7,7 +7,7 @@
 //! network cut) so its owner opens a new one.
 
 use atlhyper_model::NodeMetricsSnapshot;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use super::{PgStore, map_err};
@@ -73,33 +73,85 @@ impl PgStore {
             .collect()
     }
 
+    /// The names of the nodes of `cluster_id` that have a latest snapshot, sorted (what a
+    /// master's memory may hold of the cluster after it missed news).
+    pub async fn latest_names(&self, cluster_id: &str) -> StoreResult<Vec<String>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT n.node_name FROM node n JOIN latest l ON l.node_id = n.id
+                 WHERE n.cluster_id = $1 ORDER BY n.node_name",
+            )
+            .await
+            .map_err(map_err)?;
+        let rows = client.query(&stmt, &[&cluster_id]).await.map_err(map_err)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// A connection of its own to the database, outside the pool (see the module docs).
     /// Fails with [`StoreError::Backend`] when the database cannot be reached within the
     /// connect timeout.
     pub async fn session(&self) -> StoreResult<PgSession> {
-        let (client, mut connection) = self.config.connect(NoTls).await.map_err(map_err)?;
-        let (tx, notifications) = mpsc::unbounded_channel();
-        // The connection is driven here; notifications go to the channel, which closes when
-        // the connection ends.
-        let driver = tokio::spawn(async move {
-            loop {
-                match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                    Some(Ok(AsyncMessage::Notification(n))) => {
-                        if tx.send(n.payload().to_owned()).is_err() {
-                            return;
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(_)) | None => return,
-                }
+        let (client, notifications) = match &self.tls {
+            Some(tls) => {
+                let (client, connection) = self
+                    .config
+                    .connect(tls.clone())
+                    .await
+                    .map_err(|e| self.connect_err(e))?;
+                (client, drive(connection))
             }
-        });
+            None => {
+                let (client, connection) = self
+                    .config
+                    .connect(NoTls)
+                    .await
+                    .map_err(|e| self.connect_err(e))?;
+                (client, drive(connection))
+            }
+        };
+        let (notifications, driver, ended) = notifications;
         Ok(PgSession {
             client,
             notifications,
             driver,
+            ended,
         })
     }
+}
+
+/// Drives a session's connection in a task of its own; notifications go to the channel, which
+/// closes when the connection ends.
+#[allow(clippy::type_complexity)]
+fn drive<S, T>(
+    mut connection: tokio_postgres::Connection<S, T>,
+) -> (
+    mpsc::UnboundedReceiver<String>,
+    tokio::task::JoinHandle<()>,
+    watch::Receiver<()>,
+)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (tx, notifications) = mpsc::unbounded_channel();
+    // Dropped with the task: its receivers see the end at once.
+    let (alive, ended) = watch::channel(());
+    let driver = tokio::spawn(async move {
+        let _alive = alive;
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(AsyncMessage::Notification(n))) => {
+                    if tx.send(n.payload().to_owned()).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
+        }
+    });
+    (notifications, driver, ended)
 }
 
 /// One connection to the database outside the pool: for `LISTEN` ([`Self::listen`],
@@ -109,6 +161,8 @@ pub struct PgSession {
     client: Client,
     notifications: mpsc::UnboundedReceiver<String>,
     driver: tokio::task::JoinHandle<()>,
+    /// Closed when the connection ends.
+    ended: watch::Receiver<()>,
 }
 
 impl std::fmt::Debug for PgSession {
@@ -150,6 +204,32 @@ impl PgSession {
             .await
             .map_err(map_err)?;
         Ok(row.get(0))
+    }
+
+    /// Whether this session holds the fleet's leader lock now, asked of the server (one round
+    /// trip): after a database restart a session that took it is gone, and with it the lock.
+    pub async fn holds_lead(&self) -> StoreResult<bool> {
+        // A bigint advisory key shows as classid (high 32 bits), objid (low) and objsubid 1.
+        let row = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks
+                   WHERE locktype = 'advisory' AND granted AND pid = pg_backend_pid()
+                     AND objsubid = 1
+                     AND classid::bigint = ($1::bigint >> 32)
+                     AND objid::bigint = ($1::bigint & 4294967295))",
+                &[&LEADER_LOCK],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(row.get(0))
+    }
+
+    /// Completes when the connection ends (database restarted, network cut, dropped); at once
+    /// when it has already. Owns what it waits on, so the session may be used meanwhile.
+    pub fn ended(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut ended = self.ended.clone();
+        async move { while ended.changed().await.is_ok() {} }
     }
 
     /// One round trip: `Ok` while the session is alive.

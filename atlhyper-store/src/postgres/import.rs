@@ -1,9 +1,12 @@
 //! Copying another engine's contents into PostgreSQL (`atlhyper-master migrate`): latest
-//! snapshots, history, commands, the agent registry, alert rules, running alerts and silences.
+//! snapshots, history, commands, the agent registry, alert rules, running alerts and silences,
+//! the audit log and the series store.
 //!
 //! Safe to run twice, and after masters started writing to PostgreSQL: history points and
 //! commands already there are skipped, a latest snapshot already there wins over the imported
-//! one, agent times only move forward, rules, running alerts and silences are replaced by id.
+//! one, agent times only move forward, rules, running alerts and silences are replaced by id,
+//! an audit entry equal in every field to one already there is skipped, and a series row of a
+//! (node, tier, interval) already there stays as it is.
 
 use std::time::Duration;
 
@@ -13,16 +16,20 @@ use chrono::{DateTime, Utc};
 use super::{PgStore, map_err};
 use crate::agents::{AgentRegistry, AgentSeen, SeenVia};
 use crate::alerts::{AlertChanges, AlertStore};
+use crate::audit::{AuditEntry, AuditLog, AuditQuery, MAX_AUDIT_LIMIT, check_entry};
 use crate::commands::{CommandFilter, CommandQueue};
 use crate::error::{StoreError, StoreResult};
 use crate::metrics::{HistoryQuery, MetricsStore, encode_snapshot};
 use crate::notify::NotifyStore;
+use crate::series::{SeriesQuery, SeriesStore, TIERS};
 use crate::timestamp::to_ns;
 
 /// History points written per batch.
 const HISTORY_BATCH: usize = 5_000;
 /// Commands read per page.
 const COMMAND_PAGE: usize = 1_000;
+/// Series rows written per batch.
+const SERIES_BATCH: usize = 1_000;
 
 /// What [`PgStore::import_from`] found in the source and how much of it was new here.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -37,6 +44,10 @@ pub struct ImportReport {
     pub agents: u64,
     /// Alert rules, running alerts and silences read (all applied).
     pub alerting: u64,
+    /// Audit entries read / new.
+    pub audit: (u64, u64),
+    /// Series rows (every tier) read / new.
+    pub series: (u64, u64),
 }
 
 impl std::fmt::Display for ImportReport {
@@ -44,7 +55,8 @@ impl std::fmt::Display for ImportReport {
         write!(
             f,
             "latest {} read, {} new; history {} points read, {} new; commands {} read, {} new; \
-             {} agents; {} alert rules, running alerts and silences",
+             {} agents; {} alert rules, running alerts and silences; audit {} entries read, \
+             {} new; series {} rows read, {} new",
             self.latest.0,
             self.latest.1,
             self.history.0,
@@ -52,18 +64,45 @@ impl std::fmt::Display for ImportReport {
             self.commands.0,
             self.commands.1,
             self.agents,
-            self.alerting
+            self.alerting,
+            self.audit.0,
+            self.audit.1,
+            self.series.0,
+            self.series.1
         )
     }
 }
 
 /// Every trait an engine to import from has.
 pub trait ImportSource:
-    MetricsStore + CommandQueue + AgentRegistry + AlertStore + NotifyStore
+    MetricsStore + CommandQueue + AgentRegistry + AlertStore + NotifyStore + AuditLog + SeriesStore
 {
 }
 
-impl<T: MetricsStore + CommandQueue + AgentRegistry + AlertStore + NotifyStore> ImportSource for T {}
+impl<
+    T: MetricsStore + CommandQueue + AgentRegistry + AlertStore + NotifyStore + AuditLog + SeriesStore,
+> ImportSource for T
+{
+}
+
+/// Where the next page of a newest-first audit listing starts, after `page` of a listing of at
+/// most `limit`: the oldest instant of the page (the bound is inclusive) and how many entries
+/// of that instant the page already had (they come first again). `None` after the last page.
+fn next_audit_page(
+    page: &[AuditEntry],
+    limit: usize,
+) -> StoreResult<Option<(DateTime<Utc>, usize)>> {
+    let Some(oldest) = page.last().map(|e| e.at).filter(|_| page.len() >= limit) else {
+        return Ok(None);
+    };
+    let at_oldest = page.iter().filter(|e| e.at == oldest).count();
+    if at_oldest == page.len() {
+        return Err(StoreError::Invalid(format!(
+            "more than {limit} audit entries at one instant ({oldest})"
+        )));
+    }
+    Ok(Some((oldest, at_oldest)))
+}
 
 impl PgStore {
     /// Copies everything `source` holds into this database (see the module docs for what and
@@ -144,7 +183,109 @@ impl PgStore {
             self.put_silence(&silence).await?;
             report.alerting += 1;
         }
+        report.audit = self.import_audit(source).await?;
+        report.series = self.import_series(source).await?;
         Ok(report)
+    }
+
+    /// Copies the audit log, newest first page by page; (read, new).
+    async fn import_audit(&self, source: &impl AuditLog) -> StoreResult<(u64, u64)> {
+        let (mut read, mut added) = (0u64, 0u64);
+        let mut to: Option<DateTime<Utc>> = None;
+        // Entries at `to` already read on the page before (they come first again, in order).
+        let mut skip = 0usize;
+        loop {
+            let page = source
+                .list_audit(&AuditQuery {
+                    to,
+                    limit: MAX_AUDIT_LIMIT,
+                    ..AuditQuery::default()
+                })
+                .await?;
+            let fresh = page.get(skip..).unwrap_or_default();
+            read += fresh.len() as u64;
+            added += self.insert_audit_missing(fresh).await?;
+            match next_audit_page(&page, MAX_AUDIT_LIMIT)? {
+                Some((oldest, at_oldest)) => (to, skip) = (Some(oldest), at_oldest),
+                None => break,
+            }
+        }
+        Ok((read, added))
+    }
+
+    /// Inserts the entries that no entry here equals in every field; how many.
+    async fn insert_audit_missing(&self, entries: &[AuditEntry]) -> StoreResult<u64> {
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let mut at = Vec::with_capacity(entries.len());
+        let mut status = Vec::with_capacity(entries.len());
+        for e in entries {
+            at.push(check_entry(e)?);
+            status.push(i32::from(e.status));
+        }
+        let text = |f: fn(&AuditEntry) -> &str| entries.iter().map(f).collect::<Vec<&str>>();
+        let client = self.client().await?;
+        // Oldest first, so ids keep the source's order; an equal entry already here (an earlier
+        // run) is skipped. Equal entries within one run are all new (the NOT EXISTS sees the
+        // table as it was before the statement).
+        client
+            .execute(
+                "INSERT INTO audit (at, actor, source, action, target, status, detail)
+                 SELECT s.at, s.actor, s.source, s.action, s.target, s.status, s.detail
+                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
+                             $6::int[], $7::text[])
+                      WITH ORDINALITY AS s(at, actor, source, action, target, status, detail, i)
+                 WHERE NOT EXISTS (
+                     SELECT 1 FROM audit a
+                     WHERE a.at = s.at AND a.actor = s.actor AND a.source = s.source
+                       AND a.action = s.action AND a.target = s.target
+                       AND a.status = s.status AND a.detail = s.detail)
+                 ORDER BY s.i DESC",
+                &[
+                    &at,
+                    &text(|e| &e.actor),
+                    &text(|e| &e.source),
+                    &text(|e| &e.action),
+                    &text(|e| &e.target),
+                    &status,
+                    &text(|e| &e.detail),
+                ],
+            )
+            .await
+            .map_err(map_err)
+    }
+
+    /// Copies every series row of every tier; a row of a (node, tier, start) already here stays
+    /// (a master writing to PostgreSQL has the newer roll-up). (read, new).
+    async fn import_series(&self, source: &impl SeriesStore) -> StoreResult<(u64, u64)> {
+        let (mut read, mut added) = (0u64, 0u64);
+        for cluster in source.series_clusters().await? {
+            for node in source.series_nodes(&cluster).await? {
+                for tier in 0..TIERS {
+                    let query = SeriesQuery::node(&cluster, &node, tier, i64::MIN, i64::MAX);
+                    let rows = source.read_series(&query).await?;
+                    if rows.is_empty() {
+                        continue;
+                    }
+                    read += rows.len() as u64;
+                    let here: std::collections::HashSet<i64> = self
+                        .read_series(&query)
+                        .await?
+                        .iter()
+                        .map(|r| r.start_ms)
+                        .collect();
+                    let missing: Vec<_> = rows
+                        .into_iter()
+                        .filter(|r| !here.contains(&r.start_ms))
+                        .collect();
+                    for batch in missing.chunks(SERIES_BATCH) {
+                        added += self.append_series(&cluster, tier, batch).await? as u64;
+                    }
+                }
+            }
+        }
+        Ok((read, added))
     }
 
     /// Inserts latest snapshots of nodes that have none here; how many were new.
@@ -164,8 +305,7 @@ impl PgStore {
             json.push(encode_snapshot(s)?);
         }
         let client = self.client().await?;
-        let ids = self.node_ids(&client, cluster_id, &names).await?;
-        let node_ids: Vec<i64> = names.iter().map(|n| ids[*n]).collect();
+        let node_ids = self.node_ids(&client, cluster_id, &names).await?;
         client
             .execute(
                 "INSERT INTO latest (node_id, ts, snapshot)
@@ -222,5 +362,50 @@ impl PgStore {
             .await
             .map_err(map_err)?;
         Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+
+    /// Pages of 4 over entries two per instant: every entry read once, in order.
+    #[tokio::test]
+    async fn audit_pages_lose_and_repeat_nothing_at_shared_instants() {
+        let store = MemoryStore::new();
+        let entry = |i: i64| AuditEntry {
+            at: DateTime::from_timestamp(i / 2, 0).unwrap(),
+            actor: "a".to_owned(),
+            source: "s".to_owned(),
+            action: "x".to_owned(),
+            target: i.to_string(),
+            status: 200,
+            detail: String::new(),
+        };
+        for i in 0..11 {
+            store.append_audit(&entry(i)).await.unwrap();
+        }
+        let (mut seen, mut to, mut skip) = (Vec::new(), None, 0);
+        loop {
+            let page = store
+                .list_audit(&AuditQuery {
+                    to,
+                    limit: 4,
+                    ..AuditQuery::default()
+                })
+                .await
+                .unwrap();
+            seen.extend(page[skip..].iter().map(|e| e.target.clone()));
+            match next_audit_page(&page, 4).unwrap() {
+                Some((at, n)) => (to, skip) = (Some(at), n),
+                None => break,
+            }
+        }
+        let want: Vec<String> = (0..11).rev().map(|i: i64| i.to_string()).collect();
+        assert_eq!(seen, want);
+        // A full page all at one instant cannot be paged past: an error, not a loop.
+        let same: Vec<AuditEntry> = (0..4).map(|_| entry(0)).collect();
+        assert!(next_audit_page(&same, 4).is_err());
     }
 }

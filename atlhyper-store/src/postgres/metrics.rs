@@ -68,6 +68,10 @@ pub(super) async fn partitions(client: &impl GenericClient) -> StoreResult<Vec<(
 impl PgStore {
     /// Creates the history partitions of `days` that this process does not know to exist.
     async fn ensure_days(&self, client: &mut Object, days: &[i64]) -> StoreResult<()> {
+        // TimescaleDB creates its chunks itself.
+        if self.is_hypertable() {
+            return Ok(());
+        }
         let missing: Vec<i64> = {
             let known = self.days.lock();
             days.iter()
@@ -97,34 +101,34 @@ impl PgStore {
         Ok(())
     }
 
-    /// The ids of `names` in `cluster_id`, created where missing. Ids are cached: node rows are
-    /// never deleted.
+    /// The ids of `names` in `cluster_id` (in the same order, a name given twice twice), created
+    /// where missing. Ids are cached: node rows are never deleted, so a batch of known nodes
+    /// costs one lookup per name and no query.
     pub(super) async fn node_ids(
         &self,
         client: &Object,
         cluster_id: &str,
         names: &[&str],
-    ) -> StoreResult<HashMap<String, i64>> {
-        let mut out = HashMap::with_capacity(names.len());
-        let mut missing: Vec<&str> = Vec::new();
-        {
+    ) -> StoreResult<Vec<i64>> {
+        let known = |cache: &HashMap<String, HashMap<String, i64>>| -> Option<Vec<i64>> {
+            let ids = cache.get(cluster_id)?;
+            names.iter().map(|n| ids.get(*n).copied()).collect()
+        };
+        let missing: Vec<&str> = {
             let cache = self.node_ids.lock();
-            let known = cache.get(cluster_id);
-            for &name in names {
-                match known.and_then(|k| k.get(name)) {
-                    Some(&id) => {
-                        out.insert(name.to_owned(), id);
-                    }
-                    None if !out.contains_key(name) && !missing.contains(&name) => {
-                        missing.push(name)
-                    }
-                    None => {}
-                }
+            if let Some(ids) = known(&cache) {
+                return Ok(ids);
             }
-        }
-        if missing.is_empty() {
-            return Ok(out);
-        }
+            let ids = cache.get(cluster_id);
+            let mut missing: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| ids.is_none_or(|ids| !ids.contains_key(*n)))
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            missing
+        };
         let stmt = client
             .prepare_cached(
                 "WITH wanted AS (SELECT unnest($2::text[]) AS node_name),
@@ -166,12 +170,13 @@ impl PgStore {
             )));
         }
         let mut cache = self.node_ids.lock();
-        let known = cache.entry(cluster_id.to_owned()).or_default();
-        for (name, id) in found {
-            known.insert(name.clone(), id);
-            out.insert(name, id);
-        }
-        Ok(out)
+        cache
+            .entry(cluster_id.to_owned())
+            .or_default()
+            .extend(found);
+        known(&cache).ok_or_else(|| {
+            StoreError::Backend(format!("node ids of cluster {cluster_id}: not all cached"))
+        })
     }
 
     /// The id of an existing node (cached), `None` for a node never written.
@@ -238,6 +243,31 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// The retention prune of a hypertable: whole chunks older than `before` dropped, the rows
+    /// before it in the chunk it falls in deleted; how many rows.
+    async fn prune_hypertable(&self, before: i64) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let n: i64 = tx
+            .query_one("SELECT count(*) FROM history WHERE ts < $1", &[&before])
+            .await
+            .map_err(map_err)?
+            .get(0);
+        tx.execute(
+            "SELECT drop_chunks('history', older_than => $1)",
+            &[&before],
+        )
+        .await
+        .map_err(map_err)?;
+        tx.execute("DELETE FROM history WHERE ts < $1", &[&before])
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        count(n, "history rows")
+    }
+}
+
 fn check_cluster(cluster_id: &str) -> StoreResult<()> {
     if cluster_id.is_empty() {
         return Err(StoreError::Invalid("empty cluster_id".to_owned()));
@@ -273,13 +303,11 @@ impl MetricsStore for PgStore {
             return Ok(());
         }
         let client = self.client().await?;
-        let ids = self.node_ids(&client, cluster_id, &order).await?;
-        let mut node_ids = Vec::with_capacity(order.len());
+        let node_ids = self.node_ids(&client, cluster_id, &order).await?;
         let mut ts = Vec::with_capacity(order.len());
         let mut json = Vec::with_capacity(order.len());
         for name in &order {
             let (at, text) = &last[name];
-            node_ids.push(ids[*name]);
             ts.push(*at);
             json.push(text.as_str());
         }
@@ -349,14 +377,12 @@ impl MetricsStore for PgStore {
         }
         let mut client = self.client().await?;
         let names: Vec<&str> = rows.iter().map(|(n, _)| *n).collect();
-        let ids = self.node_ids(&client, cluster_id, &names).await?;
-        let mut node_ids = Vec::with_capacity(rows.len());
+        let node_ids = self.node_ids(&client, cluster_id, &names).await?;
         let mut ts = Vec::with_capacity(rows.len());
         let mut columns: [Vec<f64>; POINT_FIELDS] =
             std::array::from_fn(|_| Vec::with_capacity(rows.len()));
         let mut days: Vec<i64> = Vec::new();
-        for (name, row) in &rows {
-            node_ids.push(ids[*name]);
+        for (_, row) in &rows {
             ts.push(row.ts);
             for (column, v) in columns.iter_mut().zip(row.values) {
                 column.push(v);
@@ -425,6 +451,9 @@ impl MetricsStore for PgStore {
 
     async fn prune_history(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let before = to_ns_clamped(before);
+        if self.is_hypertable() {
+            return self.prune_hypertable(before).await;
+        }
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&PARTITION_LOCK])

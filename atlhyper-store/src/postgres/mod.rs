@@ -14,8 +14,10 @@ mod metrics;
 mod notify;
 mod schema;
 mod series;
+mod tls;
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +32,7 @@ use crate::error::{StoreError, StoreResult};
 
 pub use fleet::{FLEET_CHANNEL, MAX_NOTIFY_PAYLOAD, PgSession};
 pub use import::{ImportReport, ImportSource};
-pub use schema::PG_SCHEMA_VERSION;
+pub use schema::{COMPRESS_AFTER_NS, HistoryLayout, PG_SCHEMA_VERSION};
 
 /// Settings of [`PgStore::connect_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,6 +42,10 @@ pub struct PgOptions {
     /// How long a call waits for a free connection, and for a new one to be set up, before it
     /// fails with [`StoreError::Backend`]. Default 5 s.
     pub connect_timeout: Duration,
+    /// The CA certificates (PEM) the database's certificate must chain to, for the URL's
+    /// `sslmode=verify-ca|verify-full` (with `require`, it makes `require` check the chain, as
+    /// libpq does). The URL's `sslrootcert=PATH` is the same; this wins. Default none.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -47,6 +53,7 @@ impl Default for PgOptions {
         Self {
             max_connections: 16,
             connect_timeout: Duration::from_secs(5),
+            ca_file: None,
         }
     }
 }
@@ -63,7 +70,9 @@ impl Default for PgOptions {
 /// - `latest`: one row per node (the snapshot as JSON text), upserted in one statement per batch.
 /// - `history`: range-partitioned by day on the timestamp (`history_pYYYYMMDD`, created on first
 ///   use); primary key (node_id, ts) per partition makes appends idempotent. The retention prune
-///   drops whole days and deletes rows only in the day the bound falls in.
+///   drops whole days and deletes rows only in the day the bound falls in. Where the
+///   `timescaledb` extension is installed when the schema is first created, a compressed
+///   hypertable instead ([`HistoryLayout`]).
 /// - `command`: the queue; `take` leases rows with `FOR UPDATE SKIP LOCKED`, so masters taking
 ///   for the same cluster at once never hand out one command twice.
 /// - `agent`, the alerting and notification tables and (version 2) `audit`: as in the SQLite
@@ -74,16 +83,25 @@ impl Default for PgOptions {
 /// [`StoreError::Backend`] after at most [`PgOptions::connect_timeout`]; the pool reconnects by
 /// itself once the database is back. A write is acknowledged only after its commit.
 ///
-/// TLS to the database is not supported yet: the URL's `sslmode` must be `disable` or `prefer`
-/// (which then connects without TLS).
+/// # TLS
+/// Over rustls, with libpq's `sslmode` meanings (`disable`, `prefer` the default, `require`,
+/// `verify-ca`, `verify-full`) and a CA from [`PgOptions::ca_file`] or the URL's
+/// `sslrootcert=PATH`; see the table in the `tls` module's source. An error reaching the
+/// database (refused, TLS handshake, certificate not trusted) names it (`host:port/dbname`).
 pub struct PgStore {
     pool: Pool,
     /// Where the pool connects; sessions outside the pool ([`Self::session`]) too.
     config: tokio_postgres::Config,
+    /// TLS for every connection; `None` for `sslmode=disable`.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    /// The database as errors name it: `host:port/dbname` (never the password).
+    label: String,
     /// Node ids known to this process, by cluster then node.
     node_ids: Arc<Mutex<HashMap<String, HashMap<String, i64>>>>,
     /// History partitions (day numbers) known to exist.
     days: Arc<Mutex<HashSet<i64>>>,
+    /// Whether `history` is a TimescaleDB hypertable (known after [`Self::migrate`]).
+    hypertable: Arc<std::sync::atomic::AtomicBool>,
     /// Series key dictionaries by id (rows of `series_dict` never change).
     series_dicts: Arc<Mutex<HashMap<i64, Arc<crate::series::Dictionary>>>>,
 }
@@ -115,29 +133,39 @@ impl PgStore {
     /// URL. Call [`Self::migrate`] before the first use (a master that starts while the
     /// database is down builds this, then migrates once it is reachable).
     pub fn lazy(url: &str, options: &PgOptions) -> StoreResult<Self> {
+        let url = tls::split_url(url)?;
         let mut config: tokio_postgres::Config = url
+            .url
             .parse()
             .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(StoreError::Invalid(
-                "database URL asks for sslmode=require: TLS to PostgreSQL is not supported"
-                    .to_owned(),
-            ));
-        }
+        let label = label_of(&config);
+        // A key/value string keeps its own sslmode (tokio-postgres read it).
+        let mode = if url.url.contains("://") {
+            config.ssl_mode(url.mode.for_client());
+            url.mode
+        } else {
+            match config.get_ssl_mode() {
+                tokio_postgres::config::SslMode::Disable => tls::SslMode::Disable,
+                tokio_postgres::config::SslMode::Require => tls::SslMode::Require,
+                _ => tls::SslMode::Prefer,
+            }
+        };
+        let ca_file = options.ca_file.as_deref().or(url.root_cert.as_deref());
+        let tls = tls::connector(mode, ca_file, &label)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
         if config.get_application_name().is_none() {
             config.application_name("atlhyper");
         }
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                // A connection whose socket closed (database restarted) is dropped at once.
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            // A connection whose socket closed (database restarted) is dropped at once.
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config),
+            None => Manager::from_config(config.clone(), NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.max_connections.max(1))
             .runtime(Runtime::Tokio1)
@@ -149,8 +177,11 @@ impl PgStore {
         Ok(Self {
             pool,
             config,
+            tls,
+            label,
             node_ids: Arc::default(),
             days: Arc::default(),
+            hypertable: Arc::default(),
             series_dicts: Arc::default(),
         })
     }
@@ -159,7 +190,22 @@ impl PgStore {
     /// A database of a newer atlhyper-rs is refused with [`StoreError::Corrupt`].
     pub async fn migrate(&self) -> StoreResult<()> {
         let mut client = self.client().await?;
-        schema::migrate(&mut client).await
+        let layout = schema::migrate(&mut client).await?;
+        self.hypertable.store(
+            layout == HistoryLayout::Hypertable,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        Ok(())
+    }
+
+    /// How `history` is laid out here (see [`HistoryLayout`]; asked of the database).
+    pub async fn history_layout(&self) -> StoreResult<HistoryLayout> {
+        let client = self.client().await?;
+        schema::history_layout(&client).await
+    }
+
+    fn is_hypertable(&self) -> bool {
+        self.hypertable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// One round trip to the database: `Ok` when it answers.
@@ -169,7 +215,27 @@ impl PgStore {
         Ok(())
     }
 
-    /// The names of the history partitions, oldest first.
+    /// Whether a connection of the pool is encrypted (TLS), asked of the server.
+    pub async fn connection_encrypted(&self) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                &[],
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(row.get(0))
+    }
+
+    /// Whether the `timescaledb` extension is installed in this database.
+    pub async fn timescaledb_installed(&self) -> StoreResult<bool> {
+        let client = self.client().await?;
+        schema::timescaledb_installed(&client).await
+    }
+
+    /// The names of the history partitions, oldest first (none for a hypertable: its chunks
+    /// are TimescaleDB's).
     pub async fn history_partitions(&self) -> StoreResult<Vec<String>> {
         let client = self.client().await?;
         Ok(metrics::partitions(&client)
@@ -181,22 +247,57 @@ impl PgStore {
 
     /// A pooled connection.
     async fn client(&self) -> StoreResult<Object> {
-        self.pool.get().await.map_err(pool_err)
+        self.pool.get().await.map_err(|e| self.pool_err(e))
+    }
+
+    /// Translates a pool error: the database could not be reached in time, or refused the
+    /// connection (TLS, authentication); named.
+    fn pool_err(&self, e: PoolError) -> StoreError {
+        match e {
+            PoolError::Backend(e) => self.connect_err(e),
+            other => StoreError::Backend(format!("database {} unavailable: {other}", self.label)),
+        }
+    }
+
+    /// An error of opening a connection, naming the database.
+    fn connect_err(&self, e: tokio_postgres::Error) -> StoreError {
+        match map_err(e) {
+            StoreError::Backend(text) => {
+                StoreError::Backend(format!("database {}: {text}", self.label))
+            }
+            other => other,
+        }
     }
 }
 
-/// Translates a pool error: the database could not be reached in time.
-fn pool_err(e: PoolError) -> StoreError {
-    match e {
-        PoolError::Backend(e) => map_err(e),
-        other => StoreError::Backend(format!("database unavailable: {other}")),
-    }
+/// `host:port/dbname` of a configuration (the first host; a socket directory as its path).
+fn label_of(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
+    format!("{host}:{port}/{db}")
 }
 
 /// Translates an engine error: full disk, corruption, text PostgreSQL cannot hold, the rest.
 pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
     let Some(code) = e.code() else {
-        return StoreError::Backend(e.to_string());
+        // "error performing TLS handshake" alone does not say why: the causes do.
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        return StoreError::Backend(text);
     };
     let text = e
         .as_db_error()

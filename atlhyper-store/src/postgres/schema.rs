@@ -4,7 +4,7 @@
 //! brings version `n - 1` to `n` in the transaction that records it; every run holds a
 //! transaction-scoped advisory lock, so processes starting together migrate one after the other.
 
-use deadpool_postgres::Object;
+use deadpool_postgres::{GenericClient, Object};
 
 use super::map_err;
 use crate::error::{StoreError, StoreResult};
@@ -159,6 +159,16 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX audit_at ON audit (at);
     CREATE INDEX audit_action ON audit (action, at);
     "#,
+    // 4: latest rows updated in place. Without an index on ts, an upsert changes no indexed
+    // column, so with free room on the page (fillfactor 50) it is a HOT update: no index
+    // entry written, the dead version pruned on the page. STORAGE MAIN keeps the compressed
+    // snapshot in the row instead of the TOAST table (one heap write instead of three). The
+    // retirement's `ts < bound` scans the table; it runs on the leader every few minutes.
+    r#"
+    DROP INDEX latest_ts;
+    ALTER TABLE latest SET (fillfactor = 50);
+    ALTER TABLE latest ALTER COLUMN snapshot SET STORAGE MAIN;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -170,10 +180,98 @@ const MIGRATIONS: &[&str] = &[
 /// Version 2: the series tables of the SQLite engine's version 5 (`series_node`, `series_dict`,
 /// `series`; timestamps of series rows are unix milliseconds, values encoded `BYTEA`).
 /// Version 3: the `audit` table of the SQLite engine's version 6.
+/// Version 4: `latest` without its `ts` index, fillfactor 50, snapshots stored in the row
+/// (HOT upserts).
 pub const PG_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
-/// Creates the version table if missing, refuses a newer schema, runs what is missing.
-pub(super) async fn migrate(client: &mut Object) -> StoreResult<()> {
+/// How `history` is laid out: chosen once, when the schema is first created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryLayout {
+    /// Native range partitions, one per UTC day (`history_pYYYYMMDD`); the retention prune
+    /// drops whole days.
+    NativePartitions,
+    /// A TimescaleDB hypertable (chunks of one day on `ts`), compressed by a policy after
+    /// [`COMPRESS_AFTER_NS`], segmented by node; the retention prune drops whole chunks
+    /// (`drop_chunks`). Chosen when the `timescaledb` extension is installed in the database
+    /// when the schema is first created.
+    Hypertable,
+}
+
+/// Age after which a hypertable chunk of history is compressed: two days (an agent's backfill
+/// reaches minutes back, so writes into compressed chunks stay rare).
+pub const COMPRESS_AFTER_NS: i64 = 2 * 86_400 * 1_000_000_000;
+
+/// Replaces the empty partitioned `history` of a fresh schema with a hypertable.
+fn hypertable_sql() -> String {
+    format!(
+        r#"
+    DROP TABLE history;
+    CREATE TABLE history (
+        node_id BIGINT NOT NULL,
+        ts BIGINT NOT NULL,
+        cpu_usage DOUBLE PRECISION NOT NULL,
+        memory_usage DOUBLE PRECISION NOT NULL,
+        disk_usage DOUBLE PRECISION NOT NULL,
+        disk_io_read DOUBLE PRECISION NOT NULL,
+        disk_io_write DOUBLE PRECISION NOT NULL,
+        network_rx DOUBLE PRECISION NOT NULL,
+        network_tx DOUBLE PRECISION NOT NULL,
+        cpu_temp DOUBLE PRECISION NOT NULL,
+        load_1 DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (node_id, ts)
+    );
+    SELECT create_hypertable('history', 'ts', chunk_time_interval => 86400000000000::bigint);
+    -- Integer time needs a "now" for the policies: nanoseconds since the epoch.
+    CREATE FUNCTION atlhyper_now_ns() RETURNS BIGINT LANGUAGE SQL STABLE
+        AS $$ SELECT (extract(epoch FROM now()) * 1000000000)::bigint $$;
+    SELECT set_integer_now_func('history', 'atlhyper_now_ns');
+    ALTER TABLE history SET (
+        timescaledb.compress,
+        timescaledb.compress_segmentby = 'node_id',
+        timescaledb.compress_orderby = 'ts'
+    );
+    SELECT add_compression_policy('history', compress_after => {COMPRESS_AFTER_NS}::bigint);
+    "#
+    )
+}
+
+/// Whether the `timescaledb` extension is installed in the connected database (an operator's
+/// `CREATE EXTENSION timescaledb`; it needs `shared_preload_libraries`, so it is never created
+/// here).
+pub(super) async fn timescaledb_installed(client: &impl GenericClient) -> StoreResult<bool> {
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')",
+            &[],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(row.get(0))
+}
+
+/// The layout `history` has in the connected database.
+pub(super) async fn history_layout(client: &impl GenericClient) -> StoreResult<HistoryLayout> {
+    if !timescaledb_installed(client).await? {
+        return Ok(HistoryLayout::NativePartitions);
+    }
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables
+                            WHERE hypertable_name = 'history')",
+            &[],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(if row.get(0) {
+        HistoryLayout::Hypertable
+    } else {
+        HistoryLayout::NativePartitions
+    })
+}
+
+/// Creates the version table if missing, refuses a newer schema, runs what is missing; the
+/// layout `history` ended up with.
+pub(super) async fn migrate(client: &mut Object) -> StoreResult<HistoryLayout> {
     let tx = client.transaction().await.map_err(map_err)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
@@ -203,10 +301,17 @@ pub(super) async fn migrate(client: &mut Object) -> StoreResult<()> {
     }
     for (done, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         tx.batch_execute(sql).await.map_err(map_err)?;
+        // A fresh schema where TimescaleDB is installed: history becomes a hypertable (an
+        // existing database keeps the layout it has; its rows are never moved).
+        if done == 0 && timescaledb_installed(&tx).await? {
+            tx.batch_execute(&hypertable_sql()).await.map_err(map_err)?;
+        }
         let now = done as i32 + 1;
         tx.execute("UPDATE atlhyper_schema SET version = $1", &[&now])
             .await
             .map_err(map_err)?;
     }
-    tx.commit().await.map_err(map_err)
+    let layout = history_layout(&tx).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(layout)
 }
