@@ -10,7 +10,9 @@
 //!   tests run, failing under `CI=true` when missing and skipped elsewhere;
 //! - [`TestPostgres`]: a throwaway PostgreSQL server (Debian's binaries, a temporary directory,
 //!   a free port), or the one named by `ATLHYPER_TEST_PG_URL`;
-//! - [`gzip`]; [`percentile`] for load generators.
+//! - [`gzip`]; [`percentile`] for load generators;
+//! - [`Sleepers`], [`process_count`], [`own_cpu_time`], [`process_cpu_time`], [`median`]: a crowd
+//!   of idle processes and CPU clocks for the benchmarks of the process scan.
 //!
 //! Not published: it is support, not a sixth product crate.
 //!
@@ -26,6 +28,7 @@ mod http;
 mod measure;
 mod net;
 mod postgres;
+mod procs;
 mod real_programs;
 pub mod snapshot;
 pub mod tls;
@@ -35,5 +38,6 @@ pub use http::{Answer, get_json, http, http_answer, http_get};
 pub use measure::percentile;
 pub use net::{free_port, held_port, wait_for, wait_until};
 pub use postgres::{TEST_PG_URL_VAR, TestPostgres};
+pub use procs::{BENCH_PROCS_VAR, Sleepers, median, own_cpu_time, process_count, process_cpu_time};
 pub use real_programs::{PROMTOOL, promtool_check_metrics, promtool_here, real_programs_here};
 pub use snapshot::{cluster, node, node_json, v2_node_json};
