@@ -12,6 +12,8 @@
 
 use std::hint::black_box;
 use std::process::{Child, Command, Stdio};
+
+use atlhyper_testkit::{Sleepers, median, own_cpu_time, process_count, process_cpu_time};
 use std::time::{Duration, Instant};
 
 use atlhyper_agent::SnapshotEncoder;
@@ -23,73 +25,6 @@ use criterion::{Criterion, criterion_group, criterion_main};
 
 const NODE_EXPORTER: &str = "/usr/bin/prometheus-node-exporter";
 
-/// Children killed by pid when dropped.
-struct Children(Vec<Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn process_count() -> usize {
-    std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-fn start_sleepers() -> Children {
-    let mut s = Children(Vec::new());
-    let Some(target) = std::env::var("ATL_BENCH_PROCS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    else {
-        return s;
-    };
-    let have = process_count();
-    for _ in have..target.min(have + 5000) {
-        match Command::new("sleep")
-            .arg("900")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-        {
-            Ok(c) => s.0.push(c),
-            Err(_) => break,
-        }
-    }
-    s
-}
-
-/// CPU time of a whole process: ours (`pid` 0) or another's, through its process CPU clock.
-fn process_cpu(pid: u32) -> Duration {
-    let id = if pid == 0 {
-        libc::CLOCK_PROCESS_CPUTIME_ID
-    } else {
-        // MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
-        (!(pid as libc::clockid_t) << 3) | 2
-    };
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(id, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// The daemon's cycle: collector, encoder and an HTTP client pushing to a loopback sink.
 struct Daemon {
     rt: tokio::runtime::Runtime,
@@ -100,7 +35,9 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn new() -> Self {
+    /// `carry_idle`: [`CollectConfig::carry_idle_processes`] (false: every process read every
+    /// time, the worst case of a node where every process runs between two collections).
+    fn new(carry_idle: bool) -> Self {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -122,7 +59,13 @@ impl Daemon {
             .pool_max_idle_per_host(1)
             .build()
             .unwrap();
-        let mut collector = Collector::new(HostRoot::default(), CollectConfig::from_host());
+        let mut collector = Collector::new(
+            HostRoot::default(),
+            CollectConfig {
+                carry_idle_processes: carry_idle,
+                ..CollectConfig::from_host()
+            },
+        );
         collector.collect();
         Self {
             rt,
@@ -152,9 +95,16 @@ impl Daemon {
 /// node_exporter with the collectors comparable to ours, and a client scraping it as Prometheus
 /// does (gzip accepted).
 struct NodeExporter {
-    _child: Children,
+    child: Child,
     pid: u32,
     url: String,
+}
+
+impl Drop for NodeExporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl NodeExporter {
@@ -189,7 +139,7 @@ impl NodeExporter {
             .ok()?;
         let pid = child.id();
         let ne = Self {
-            _child: Children(vec![child]),
+            child,
             pid,
             url: format!("http://127.0.0.1:{port}/metrics"),
         };
@@ -219,69 +169,82 @@ impl NodeExporter {
 }
 
 fn cycle(c: &mut Criterion) {
-    let _sleepers = start_sleepers();
+    let _sleepers = Sleepers::from_env();
     let procs = process_count();
-    let mut daemon = Daemon::new();
+    let mut daemon = Daemon::new(true);
+    let mut worst = Daemon::new(false);
     let scraper = reqwest::Client::new();
     let ne = NodeExporter::start(&daemon.rt, &scraper);
 
-    // Paired rounds: our cycle, the collector alone, node_exporter's scrape; order alternating.
+    // Paired rounds: our cycle, the collector alone, the cycle reading every process,
+    // node_exporter's scrape; order alternating.
     let rounds = 60;
     let settle = Duration::from_millis(20);
     let (mut ours, mut collect_only, mut theirs, mut ratio) = (vec![], vec![], vec![], vec![]);
+    let (mut worst_us, mut worst_ratio) = (vec![], vec![]);
     for round in 0..rounds {
         let ne_first = round % 2 == 1;
         let measure_ne = |rt: &tokio::runtime::Runtime| {
             let ne = ne.as_ref()?;
-            let t = process_cpu(ne.pid);
+            let t = process_cpu_time(ne.pid);
             assert!(ne.scrape(rt, &scraper), "scrape failed");
             std::thread::sleep(settle);
-            Some((process_cpu(ne.pid) - t).as_secs_f64() * 1e6)
+            Some((process_cpu_time(ne.pid) - t).as_secs_f64() * 1e6)
         };
         let mut them = None;
         if ne_first {
             them = measure_ne(&daemon.rt);
         }
-        let t = process_cpu(0);
+        let t = own_cpu_time();
         daemon.cycle();
-        let us = (process_cpu(0) - t).as_secs_f64() * 1e6;
-        let t = process_cpu(0);
+        let us = (own_cpu_time() - t).as_secs_f64() * 1e6;
+        let t = own_cpu_time();
         black_box(daemon.collector.collect());
-        collect_only.push((process_cpu(0) - t).as_secs_f64() * 1e6);
+        collect_only.push((own_cpu_time() - t).as_secs_f64() * 1e6);
+        let t = own_cpu_time();
+        worst.cycle();
+        let every = (own_cpu_time() - t).as_secs_f64() * 1e6;
         if !ne_first {
             them = measure_ne(&daemon.rt);
         }
         ours.push(us);
+        worst_us.push(every);
         if let Some(them) = them {
             theirs.push(them);
             ratio.push(us / them);
+            worst_ratio.push(every / them);
         }
     }
     let ne_report = if theirs.is_empty() {
         "node_exporter not measured".to_owned()
     } else {
         format!(
-            "node_exporter scrape {:.0} us; ours/node_exporter {:.2}x",
+            "node_exporter scrape {:.0} us; ours/node_exporter {:.2}x (reading every process \
+             {:.2}x)",
             median(&mut theirs),
-            median(&mut ratio)
+            median(&mut ratio),
+            median(&mut worst_ratio)
         )
     };
     let collect_us = median(&mut collect_only);
     eprintln!(
         "paired CPU time, {procs} processes, {rounds} rounds (median): daemon cycle {:.0} us \
-         (collector alone {collect_us:.0} us = {:.2} us per process); {ne_report}",
+         (collector alone {collect_us:.0} us = {:.2} us per process; cycle reading every \
+         process {:.0} us); {ne_report}",
         median(&mut ours),
         collect_us / procs.max(1) as f64,
+        median(&mut worst_us),
     );
 
+    drop(worst);
     let mut g = c.benchmark_group(format!("daemon_cycle_{procs}_procs"));
     g.bench_function("collect_encode_push_cpu", |b| {
         b.iter_custom(|n| {
-            let t = process_cpu(0);
+            let t = own_cpu_time();
             for _ in 0..n {
                 daemon.cycle();
             }
-            process_cpu(0) - t
+            own_cpu_time() - t
         })
     });
     let snapshot = daemon.collector.collect();

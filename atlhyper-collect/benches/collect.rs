@@ -7,60 +7,11 @@
 
 use std::hint::black_box;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 use atlhyper_collect::sampler::read_into;
 use atlhyper_collect::{Access, CollectConfig, Collector, HostRoot};
+use atlhyper_testkit::{Sleepers, median, own_cpu_time, process_count};
 use criterion::{Criterion, criterion_group, criterion_main};
-
-struct Sleepers(Vec<Child>);
-
-impl Drop for Sleepers {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn process_count() -> usize {
-    std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-fn start_sleepers() -> Sleepers {
-    let mut s = Sleepers(Vec::new());
-    let Some(target) = std::env::var("ATL_BENCH_PROCS")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    else {
-        return s;
-    };
-    let have = process_count();
-    for _ in have..target.min(have + 5000) {
-        match Command::new("sleep")
-            .arg("600")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-        {
-            Ok(c) => s.0.push(c),
-            Err(_) => break,
-        }
-    }
-    eprintln!(
-        "processes in /proc: {} ({} sleepers started)",
-        process_count(),
-        s.0.len()
-    );
-    s
-}
 
 fn floor(accesses: &[Access], buf: &mut Vec<u8>) -> usize {
     let mut total = 0;
@@ -73,34 +24,19 @@ fn floor(accesses: &[Access], buf: &mut Vec<u8>) -> usize {
     total
 }
 
-fn cpu_now() -> std::time::Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
 fn cpu_of(f: &mut dyn FnMut()) -> f64 {
-    let t = cpu_now();
+    let t = own_cpu_time();
     f();
-    (cpu_now() - t).as_secs_f64() * 1e6
+    (own_cpu_time() - t).as_secs_f64() * 1e6
 }
 
 /// Process CPU time of `n` calls in a row (criterion's `iter_custom`).
 fn cpu_per(n: u64, f: &mut dyn FnMut()) -> std::time::Duration {
-    let t = cpu_now();
+    let t = own_cpu_time();
     for _ in 0..n {
         f();
     }
-    cpu_now() - t
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    own_cpu_time() - t
 }
 
 /// The order of the four measurements in round `r`: all 24 permutations in turn, so each
@@ -185,7 +121,7 @@ fn paired_cpu_report(
 }
 
 fn collect(c: &mut Criterion) {
-    let _sleepers = start_sleepers();
+    let _sleepers = Sleepers::from_env();
     let procs = process_count();
 
     let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vm/t1");

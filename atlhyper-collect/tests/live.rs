@@ -372,3 +372,101 @@ fn processes_match_pidstat() {
     );
     drop(child);
 }
+
+/// Set (to a size in MiB) for the child of [`a_process_that_grows_is_ranked_by_its_new_size`].
+const GROW_CHILD_MIB: &str = "ATL_TEST_GROW_CHILD_MIB";
+
+/// Not a test: the body of the child [`a_process_that_grows_is_ranked_by_its_new_size`] spawns.
+/// Sleeps until a line arrives on stdin, then fills `GROW_CHILD_MIB` MiB (every page touched,
+/// so resident), says "grown" and sleeps until stdin closes.
+#[test]
+#[ignore = "helper process for a_process_that_grows_is_ranked_by_its_new_size"]
+fn grow_on_request_child() {
+    use std::io::{BufRead, Write};
+    let Some(mib) = std::env::var(GROW_CHILD_MIB)
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    else {
+        return;
+    };
+    let mut line = String::new();
+    let mut stdin = std::io::stdin().lock();
+    println!("ready");
+    stdin.read_line(&mut line).unwrap();
+    let filled = vec![1u8; mib << 20];
+    println!("grown");
+    std::io::stdout().flush().unwrap();
+    while stdin.read_line(&mut line).unwrap() > 0 {}
+    std::hint::black_box(filled);
+}
+
+/// The scan carries an idle process's resident size over without reading it; a process that ran
+/// and grew since is re-read, and ranked by its new size from then on. The child sleeps through
+/// two collections (small), then fills 1 GiB: the next collection reports it (it ran, so maybe
+/// by CPU), and the one after, when it is idle again (0 % CPU, so only its memory can rank it),
+/// must still report it among the top 20 by memory with that size.
+#[test]
+fn a_process_that_grows_is_ranked_by_its_new_size() {
+    use std::io::{BufRead, BufReader, Write};
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "grow_on_request_child",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env(GROW_CHILD_MIB, "1024")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut to_child = child.stdin.take().unwrap();
+    let mut from_child = BufReader::new(child.stdout.take().unwrap());
+    let child = KillOnDrop(child);
+    let pid = child.0.id();
+    let wait_for_line = |from: &mut BufReader<std::process::ChildStdout>, want: &str| {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            assert!(
+                from.read_line(&mut line).unwrap() > 0,
+                "child ended before {want:?}"
+            );
+            // libtest prints the test's name on the same line before the child's first words.
+            if line.trim_end().ends_with(want) {
+                return;
+            }
+        }
+    };
+    wait_for_line(&mut from_child, "ready");
+
+    let mut c = Collector::new(
+        HostRoot::default(),
+        CollectConfig {
+            top_processes: 20,
+            ..CollectConfig::from_host()
+        },
+    );
+    c.collect();
+    std::thread::sleep(Duration::from_millis(200));
+    c.collect();
+    writeln!(to_child).unwrap();
+    wait_for_line(&mut from_child, "grown");
+    for when in ["after it grew", "idle again"] {
+        let s = c.collect();
+        let me = s.processes.iter().find(|p| p.pid == pid);
+        assert!(
+            me.is_some_and(|p| p.mem_rss >= 1 << 30),
+            "{when}: the grown child {pid} among the top 20 by memory: {:?}",
+            s.processes
+                .iter()
+                .map(|p| (p.pid, p.mem_rss, p.cpu_percent))
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(to_child);
+}

@@ -13,7 +13,9 @@
 //! - [`api::ApiCall`], [`api::json_of`], [`api::error_of`]: an axum router driven in-process;
 //! - [`SimulatedNode`], [`SimulatedCluster`]: nodes of real shapes whose figures move between
 //!   samples, for load generators (`examples/fleet_load`);
-//! - [`gzip`]; [`percentile`] for load generators.
+//! - [`gzip`]; [`percentile`] for load generators;
+//! - [`Sleepers`], [`process_count`], [`own_cpu_time`], [`process_cpu_time`], [`median`]: a crowd
+//!   of idle processes and CPU clocks for the benchmarks of the process scan.
 //!
 //! Not published: it is support, not a sixth product crate.
 //!
@@ -31,6 +33,7 @@ mod http;
 mod measure;
 mod net;
 mod postgres;
+mod procs;
 mod real_programs;
 pub mod snapshot;
 pub mod tls;
@@ -41,5 +44,6 @@ pub use http::{Answer, get_json, http, http_answer, http_get};
 pub use measure::percentile;
 pub use net::{free_port, held_port, wait_for, wait_until};
 pub use postgres::{TEST_PG_URL_VAR, TestPostgres};
+pub use procs::{BENCH_PROCS_VAR, Sleepers, median, own_cpu_time, process_count, process_cpu_time};
 pub use real_programs::{PROMTOOL, promtool_check_metrics, promtool_here, real_programs_here};
 pub use snapshot::{cluster, node, node_json, v2_node_json};

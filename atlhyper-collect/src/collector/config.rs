@@ -186,6 +186,11 @@ pub struct CollectConfig {
     /// kept file, at most `min(RLIMIT_NOFILE soft / 2, 8192)` of them; files past the limit are
     /// opened and closed each time. Default true. See [`crate::sampler`].
     pub keep_files_open: bool,
+    /// Carry an idle process's resident size over from the previous collection instead of
+    /// reading its `statm`, when its CPU clock, the node's reclaim counters and the pid
+    /// allocator show it cannot have changed (see [`crate::collector`]'s process scan). Default
+    /// true; false reads every process every time (the worst case, for measuring).
+    pub carry_idle_processes: bool,
 }
 
 impl CollectConfig {
@@ -199,6 +204,7 @@ impl CollectConfig {
             statfs_timeout: Duration::from_secs(2),
             statfs_inline_block_devices: true,
             keep_files_open: true,
+            carry_idle_processes: true,
             exclude_fs_types: owned(DEFAULT_EXCLUDE_FS_TYPES),
             exclude_mount_points: owned(DEFAULT_EXCLUDE_MOUNT_POINTS),
             exclude_interfaces: owned(DEFAULT_EXCLUDE_INTERFACES),

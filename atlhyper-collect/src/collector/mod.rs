@@ -162,7 +162,10 @@ impl Collector {
             host: host::HostFacts::default(),
             cpu_info: cpu::CpuInfoCache::default(),
             addresses: network::AddressCache::default(),
-            processes: processes::ProcessTable::new(config.top_processes),
+            processes: processes::ProcessTable::new(
+                config.top_processes,
+                config.carry_idle_processes,
+            ),
             config,
         }
     }
@@ -291,6 +294,10 @@ impl Collector {
             sector_size: self.config.sector_size,
         };
         let uptime_secs = cur.host.uptime.map(|u| u.uptime_secs);
+        let counters = processes::NodeCounters::new(
+            cur.cpu.stat().and_then(|st| st.processes),
+            crate::proc::vmstat::reclaim_events(&cur.vmstat.text),
+        );
         timed(&mut statuses, "processes", || {
             processes::sample(
                 s,
@@ -298,6 +305,7 @@ impl Collector {
                 self.prev.as_ref().map(|p| &p.processes),
                 &mut cur.processes,
                 uptime_secs,
+                counters,
                 ctx,
             )
         });

@@ -6,6 +6,15 @@
 //! reported processes: the top N by CPU and the top N by resident memory. User names come from
 //! the host's `/etc/passwd`.
 //!
+//! A process whose CPU clock has not moved since the previous sample has not run, so its resident
+//! size is carried over without reading `statm`, as long as nothing else can have changed it or
+//! its pid: the node's reclaim counters stood still (reclaim is how a sleeping process loses
+//! resident pages), and the kernel allocated no pid numbers that wrapped round to it (the last
+//! allocated pid in `/proc/loadavg`, with `/proc/stat`'s fork count guarding a full wrap). A
+//! rotating share of idle processes is re-read anyway, so what no counter shows (a file truncated
+//! under a sleeping process's mapping, a peer punching a hole in shared memory, KSM) is at most
+//! [`RSS_REREAD_CYCLES`] collections old.
+//!
 //! Where process CPU clocks do not describe the sampled proc root (a captured tree, a host procfs
 //! seen from another pid namespace, a kernel without POSIX CPU clocks), `stat` of every process
 //! gives CPU ticks and resident pages instead; which source is used is decided once per root.
@@ -23,6 +32,77 @@ use crate::sampler::{Base, Sampler};
 
 /// How long a process's identity (uid, command line) is cached.
 const IDENT_REFRESH: Duration = Duration::from_secs(60);
+
+/// An idle process's resident size is re-read at least once in this many collections (one
+/// twelfth of the idle processes each time).
+const RSS_REREAD_CYCLES: u64 = 12;
+
+/// Node-wide counters that tell which processes cannot have changed since the previous sample.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct NodeCounters {
+    /// Processes and threads created since boot (`/proc/stat`'s `processes`).
+    forks: Option<u64>,
+    /// [`crate::proc::vmstat::reclaim_events`].
+    reclaim: Option<u64>,
+    /// The pid most recently allocated (`/proc/loadavg`), read by the scan before it lists.
+    last_pid: Option<u64>,
+}
+
+impl NodeCounters {
+    /// The fork count of `/proc/stat` and the reclaim events of `/proc/vmstat`, read earlier in
+    /// the collection.
+    pub(super) fn new(forks: Option<u64>, reclaim: Option<u64>) -> Self {
+        Self {
+            forks,
+            reclaim,
+            last_pid: None,
+        }
+    }
+}
+
+/// Pid numbers the kernel may have handed out between two samples: the cyclic range
+/// (`after`, `upto`] of its allocation cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NewPids {
+    after: u64,
+    upto: u64,
+}
+
+impl NewPids {
+    /// The range allocated from between `prev` and `cur`; `None` when it is unknown or the
+    /// allocator may have gone all the way round (`pid_max`: the highest pid plus one).
+    fn between(prev: &NodeCounters, cur: &NodeCounters, pid_max: Option<u64>) -> Option<Self> {
+        let forks = cur.forks?.checked_sub(prev.forks?)?;
+        // The fork counts and the cursor are read a moment apart: half the pid space as margin.
+        if forks >= pid_max? / 2 {
+            return None;
+        }
+        Some(Self {
+            after: prev.last_pid?,
+            upto: cur.last_pid?,
+        })
+    }
+
+    fn contains(&self, pid: u32) -> bool {
+        let p = u64::from(pid);
+        if self.after <= self.upto {
+            self.after < p && p <= self.upto
+        } else {
+            p > self.after || p <= self.upto
+        }
+    }
+}
+
+/// What lets the scan carry a process over from the previous sample without reading it.
+#[derive(Debug, Clone, Copy)]
+struct Carry {
+    /// A pid outside this range names the same process as in the previous sample.
+    new_pids: NewPids,
+    /// No page was reclaimed from any process since the previous sample.
+    no_reclaim: bool,
+    /// Which share of the idle processes is re-read this time (`pid % RSS_REREAD_CYCLES`).
+    reread_turn: u64,
+}
 
 /// Where every process's CPU time comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,13 +158,21 @@ pub(super) struct ProcessTable {
     users: HashMap<u32, String>,
     pids: Vec<u32>,
     order: Vec<usize>,
+    /// `/proc/sys/kernel/pid_max`, read once per host.
+    pid_max: Option<Option<u64>>,
+    /// Collections so far: whose turn it is to be re-read while idle.
+    cycle: u64,
+    /// Whether idle processes may be carried over unread ([`crate::CollectConfig::carry_idle_processes`]).
+    carry_idle: bool,
 }
 
 impl ProcessTable {
-    /// Reports the `top` by CPU and the `top` by resident memory.
-    pub(super) fn new(top: usize) -> Self {
+    /// Reports the `top` by CPU and the `top` by resident memory; `carry_idle`: see
+    /// [`crate::CollectConfig::carry_idle_processes`].
+    pub(super) fn new(top: usize, carry_idle: bool) -> Self {
         Self {
             top,
+            carry_idle,
             ..Self::default()
         }
     }
@@ -93,6 +181,7 @@ impl ProcessTable {
     /// changed.
     pub(super) fn forget_host(&mut self) {
         self.cpu_source = None;
+        self.pid_max = None;
         self.users.clear();
         self.idents.clear();
     }
@@ -111,6 +200,8 @@ pub(super) struct ProcessesSample {
     details: Vec<ProcDetail>,
     /// The host's uptime when this sample was taken, seconds: which processes started since.
     uptime_secs: Option<f64>,
+    /// What tells, at the next sample, which processes cannot have changed since this one.
+    counters: NodeCounters,
 }
 
 /// One process of the scan, or why there is none.
@@ -131,6 +222,7 @@ pub(super) fn sample(
     prev: Option<&ProcessesSample>,
     cur: &mut ProcessesSample,
     uptime_secs: Option<f64>,
+    counters: NodeCounters,
     ctx: Context,
 ) -> Result<(), String> {
     let source = *table.cpu_source.get_or_insert_with(|| {
@@ -147,6 +239,32 @@ pub(super) fn sample(
     };
     cur.details.clear();
     cur.procs.clear();
+    cur.counters = counters;
+    let mut carry = None;
+    if source == CpuSource::Clock {
+        // The cursor before the listing: a pid allocated later is new to the previous sample.
+        cur.counters.last_pid = s
+            .read_text(Base::Proc, &[&"loadavg"])
+            .ok()
+            .and_then(|t| crate::proc::loadavg::parse(t).ok())
+            .map(|l| l.last_pid);
+        let pid_max = *table.pid_max.get_or_insert_with(|| {
+            s.read_text(Base::Proc, &[&"sys", &"kernel", &"pid_max"])
+                .ok()
+                .and_then(|t| crate::num::parse_u64(t.trim()))
+        });
+        table.cycle = table.cycle.wrapping_add(1);
+        carry = prev
+            .filter(|p| table.carry_idle && p.cpu_units_per_sec == cur.cpu_units_per_sec)
+            .and_then(|p| {
+                Some(Carry {
+                    new_pids: NewPids::between(&p.counters, &cur.counters, pid_max)?,
+                    no_reclaim: p.counters.reclaim.is_some()
+                        && p.counters.reclaim == cur.counters.reclaim,
+                    reread_turn: table.cycle % RSS_REREAD_CYCLES,
+                })
+            });
+    }
     s.list_pids(&mut table.pids).map_err(|e| e.to_string())?;
     let prev_procs: &[ProcSample] = prev.map_or(&[], |p| &p.procs);
     let mut k = 0;
@@ -157,12 +275,9 @@ pub(super) fn sample(
         while k < prev_procs.len() && prev_procs[k].pid < pid {
             k += 1;
         }
-        let known_start = prev_procs
-            .get(k)
-            .filter(|q| q.pid == pid)
-            .map(|q| q.times.starttime);
+        let known = prev_procs.get(k).filter(|q| q.pid == pid);
         let scanned = match source {
-            CpuSource::Clock => scan_clock(s, pid, known_start),
+            CpuSource::Clock => scan_clock(s, pid, known, carry.as_ref()),
             CpuSource::Stat => scan_stat(s, pid),
         };
         match scanned {
@@ -207,16 +322,34 @@ fn text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// One process from its CPU clock and `statm`. `known_start`: its start time in the previous
-/// sample, trusted when `statm` was read through a descriptor kept since then (a kept descriptor
-/// pins the process, so it is the same one); otherwise `stat` is read for it.
-fn scan_clock(s: &mut Sampler, pid: u32, known_start: Option<u64>) -> Scanned {
+/// One process from its CPU clock and `statm`. `known`: the process with this pid in the previous
+/// sample. With `carry`, a pid the kernel has not handed out since names the same process, and
+/// if its clock has not moved either (and no reclaim ran, and it is not its turn to be re-read)
+/// nothing is read: it has the same resident size. Otherwise its start time is trusted when
+/// `statm` was read through a descriptor kept since the previous sample (a kept descriptor pins
+/// the process, so it is the same one), else `stat` is read for it.
+fn scan_clock(
+    s: &mut Sampler,
+    pid: u32,
+    known: Option<&ProcSample>,
+    carry: Option<&Carry>,
+) -> Scanned {
     // The clock first: if the statm read below succeeds through a kept descriptor, the process
     // was alive and the same when the clock was read.
     let Ok(cpu_ns) = s.process_cpu_ns(pid) else {
         return Scanned::Gone;
     };
-    let (rss_pages, same_process) = match s.scan_pid(pid, "statm") {
+    let same_pid = carry.is_some_and(|c| !c.new_pids.contains(pid));
+    if let (Some(q), Some(c)) = (known, carry)
+        && same_pid
+        && c.no_reclaim
+        && q.times.cpu == cpu_ns
+        && u64::from(pid) % RSS_REREAD_CYCLES != c.reread_turn
+    {
+        s.keep_scan_pid(pid);
+        return Scanned::Process(ProcSample { pid, ..*q });
+    }
+    let (rss_pages, kept_since) = match s.scan_pid(pid, "statm") {
         Ok(read) => match pid_statm::parse(&text_of(read.bytes)) {
             Ok(m) => (m.resident_pages, read.same_process),
             // An empty read means the process exited while it was read.
@@ -229,7 +362,10 @@ fn scan_clock(s: &mut Sampler, pid: u32, known_start: Option<u64>) -> Scanned {
         Err(e) if e.is_not_found() => return Scanned::Gone,
         Err(e) => return Scanned::Unreadable(e.to_string()),
     };
-    let starttime = match known_start.filter(|_| same_process) {
+    let known_start = known
+        .filter(|_| kept_since || same_pid)
+        .map(|q| q.times.starttime);
+    let starttime = match known_start {
         Some(t) => t,
         None => match read_stat(s, pid) {
             Ok(Some(st)) => st.starttime,
@@ -546,6 +682,7 @@ mod tests {
             cpu_units_per_sec: 100,
             details: Vec::new(),
             uptime_secs: Some(uptime_secs),
+            counters: NodeCounters::default(),
         }
     }
 
@@ -561,9 +698,45 @@ mod tests {
             cpu_percent: Vec::new(),
             details: Vec::new(),
             uptime_secs: cur.uptime_secs,
+            counters: NodeCounters::default(),
         };
         super::cpu_percents(prev, &mut cur, ctx);
         cur.cpu_percent
+    }
+
+    #[test]
+    fn new_pids_between_two_samples() {
+        let at = |forks, last_pid| NodeCounters {
+            forks: Some(forks),
+            reclaim: None,
+            last_pid: Some(last_pid),
+        };
+        let r = NewPids::between(&at(100, 500), &at(103, 520), Some(32768)).unwrap();
+        assert!(!r.contains(500) && r.contains(501) && r.contains(520) && !r.contains(521));
+        assert!(!r.contains(1) && !r.contains(32767));
+        // The cursor wrapped round past pid_max back to the low numbers.
+        let r = NewPids::between(&at(100, 32700), &at(200, 310), Some(32768)).unwrap();
+        assert!(r.contains(32701) && r.contains(32767) && r.contains(300) && r.contains(310));
+        assert!(!r.contains(311) && !r.contains(32700) && !r.contains(20000));
+        // Nothing allocated: no pid is new.
+        let r = NewPids::between(&at(7, 900), &at(7, 900), Some(32768)).unwrap();
+        assert!(!r.contains(900) && !r.contains(901) && !r.contains(1));
+        // Enough forks to have gone all the way round, counters going down, or anything
+        // unknown: no answer, so every process is read.
+        assert_eq!(
+            NewPids::between(&at(0, 900), &at(16_384, 950), Some(32768)),
+            None
+        );
+        assert_eq!(
+            NewPids::between(&at(9, 900), &at(8, 950), Some(32768)),
+            None
+        );
+        assert_eq!(NewPids::between(&at(1, 900), &at(2, 950), None), None);
+        let unknown = NodeCounters {
+            last_pid: None,
+            ..at(2, 950)
+        };
+        assert_eq!(NewPids::between(&at(1, 900), &unknown, Some(32768)), None);
     }
 
     const TWO_SECONDS: Elapsed = Elapsed::Known(Duration::from_secs(2));

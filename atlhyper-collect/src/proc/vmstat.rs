@@ -41,6 +41,21 @@ fn field(line: &str, lineno: usize) -> ParseResult<VmstatField<'_>> {
     Ok(VmstatField { key, value })
 }
 
+/// The sum of every reclaim counter (`pgscan_*`, `pgsteal_*`: pages the kernel looked at or took
+/// back to free memory, from any process). While it stands still, no page was unmapped from a
+/// process by reclaim, so a process that did not run kept its resident size. `None` when the
+/// kernel has no such counter (no `CONFIG_VM_EVENT_COUNTERS`) or a line is malformed.
+pub fn reclaim_events(text: &str) -> Option<u64> {
+    let mut sum = None::<u64>;
+    for f in fields(text) {
+        let f = f.ok()?;
+        if f.key.starts_with("pgscan") || f.key.starts_with("pgsteal") {
+            sum = Some(sum.unwrap_or(0).wrapping_add(f.value));
+        }
+    }
+    sum
+}
+
 /// The paging and swapping event counters the collector turns into rates, since boot. Each is
 /// absent on kernels built without `CONFIG_VM_EVENT_COUNTERS`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -85,6 +100,20 @@ pub fn parse(text: &str) -> ParseResult<Vmstat> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reclaim_events_sum_every_scan_and_steal_counter() {
+        let t = "nr_free_pages 5\npgsteal_kswapd 10\npgsteal_direct 1\npgscan_kswapd 20\n\
+                 pgscan_direct 2\npgfault 900\n";
+        assert_eq!(reclaim_events(t), Some(33));
+        assert_eq!(reclaim_events("pgfault 900\n"), None, "no reclaim counter");
+        assert_eq!(reclaim_events("pgscan_kswapd x\n"), None, "malformed");
+        assert_eq!(
+            reclaim_events("pgscan_a 18446744073709551615\npgsteal_b 2\n"),
+            Some(1),
+            "wraps rather than panics"
+        );
+    }
 
     #[test]
     fn parses_the_counters() {

@@ -2,6 +2,7 @@
 //! `getdents64` into a reused buffer (no allocation per entry).
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
@@ -21,12 +22,26 @@ pub(super) fn sorted_names(dir: &Path) -> io::Result<Vec<OsString>> {
 }
 
 /// Appends the numeric entries of `proc` (process ids) to `out`, ascending; `dents` is the reused
-/// `getdents64` buffer.
-pub(super) fn pids(proc: &Path, dents: &mut Vec<u8>, out: &mut Vec<u32>) -> io::Result<()> {
-    let dir = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECTORY)
-        .open(proc)?;
+/// `getdents64` buffer. `kept` holds the directory between calls when it is a procfs (rewound with
+/// `lseek`: no open and close per listing; the entries are generated afresh from offset 0); a
+/// regular directory (a captured tree) is opened each time.
+pub(super) fn pids(
+    proc: &Path,
+    kept: &mut Option<File>,
+    dents: &mut Vec<u8>,
+    out: &mut Vec<u32>,
+) -> io::Result<()> {
+    let rewound = kept.take().filter(|dir| {
+        // SAFETY: the descriptor is open for the lifetime of `dir`; rewinding is lseek to 0.
+        unsafe { libc::lseek(dir.as_raw_fd(), 0, libc::SEEK_SET) == 0 }
+    });
+    let dir = match rewound {
+        Some(dir) => dir,
+        None => std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY)
+            .open(proc)?,
+    };
     if dents.len() < DENTS_BUF {
         dents.resize(DENTS_BUF, 0);
     }
@@ -53,6 +68,9 @@ pub(super) fn pids(proc: &Path, dents: &mut Vec<u8>, out: &mut Vec<u32>) -> io::
             break;
         }
         pids_in_records(dents.get(..n).unwrap_or_default(), out)?;
+    }
+    if super::kept::is_kernel_fs(&dir) {
+        *kept = Some(dir);
     }
     if !out.is_sorted() {
         out.sort_unstable();
@@ -135,6 +153,18 @@ mod tests {
         s.list_pids(&mut got).unwrap();
         assert!(got.contains(&std::process::id()));
         assert!(got.is_sorted());
+        // The kept, rewound /proc descriptor lists processes started and reaped since.
+        assert!(s.proc_dir.is_some(), "/proc is kept open");
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        s.list_pids(&mut got).unwrap();
+        assert!(got.contains(&child.id()), "a new process is listed");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        s.list_pids(&mut got).unwrap();
+        assert!(!got.contains(&child.id()), "a reaped process is gone");
         // A fixture tree (a regular directory) with more entries than one getdents64 buffer.
         let dir = tempfile::tempdir().unwrap();
         let proc = dir.path().join("proc");
@@ -153,6 +183,7 @@ mod tests {
         );
         s.list_pids(&mut got).unwrap();
         assert_eq!(got, want);
+        assert!(s.proc_dir.is_none(), "a regular directory is not kept");
         let mut s = Sampler::new(
             HostRoot::under(dir.path().join("missing")),
             Statfs::new(Duration::from_secs(1)),

@@ -94,7 +94,7 @@ pub fn raise_open_files_limit() -> std::io::Result<libc::rlim_t> {
 }
 
 /// Whether `f` is on procfs or sysfs, whose files are regenerated on every read from offset 0.
-fn is_kernel_fs(f: &File) -> bool {
+pub(super) fn is_kernel_fs(f: &File) -> bool {
     const PROC_SUPER_MAGIC: i64 = 0x9fa0;
     const SYSFS_MAGIC: i64 = 0x6265_6572;
     let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
@@ -183,6 +183,17 @@ impl KeptFiles {
                 None
             }
         }
+    }
+
+    /// Marks the descriptor kept for `pid` as used in this collection without reading it (the
+    /// scan knows the content cannot have changed), so [`KeptFiles::sweep`] leaves it open.
+    /// Whether there is one.
+    pub(super) fn touch_pid(&mut self, pid: u32) -> bool {
+        let g = self.generation;
+        self.by_pid
+            .get_mut(&pid)
+            .map(|k| k.generation = g)
+            .is_some()
     }
 
     /// Keeps `file`, just opened from `path` and read, if `keep` allows it, the limit has room and

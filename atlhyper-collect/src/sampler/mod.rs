@@ -86,6 +86,8 @@ pub struct Sampler {
     kept: KeptFiles,
     /// The `getdents64` buffer of [`Sampler::list_pids`].
     dents: Vec<u8>,
+    /// The proc root's directory, kept open between listings when it is a procfs.
+    proc_dir: Option<File>,
 }
 
 impl Sampler {
@@ -99,6 +101,7 @@ impl Sampler {
             trace: None,
             kept: KeptFiles::new(default_kept_files_limit()),
             dents: Vec::new(),
+            proc_dir: None,
         }
     }
 
@@ -170,6 +173,7 @@ impl Sampler {
     pub fn set_root(&mut self, root: HostRoot) {
         self.root = root;
         self.kept.clear();
+        self.proc_dir = None;
     }
 
     /// The statfs runner.
@@ -274,14 +278,17 @@ impl Sampler {
     /// Fills `out` with the numeric entries of the proc root (process ids), ascending.
     ///
     /// Reads the directory with `getdents64` into a reused 64 KiB buffer and parses the names in
-    /// place: no allocation per entry, and two or three calls for a few thousand processes.
+    /// place: no allocation per entry, and two or three calls for a few thousand processes. A
+    /// procfs root stays open and is rewound for the next listing.
     pub fn list_pids(&mut self, out: &mut Vec<u32>) -> Result<(), Error> {
         out.clear();
         self.build(Base::Proc, &[]);
         self.note(true);
-        dir::pids(&self.root.proc, &mut self.dents, out).map_err(|source| Error::Io {
-            path: self.root.proc.clone(),
-            source,
+        dir::pids(&self.root.proc, &mut self.proc_dir, &mut self.dents, out).map_err(|source| {
+            Error::Io {
+                path: self.root.proc.clone(),
+                source,
+            }
         })
     }
 
@@ -312,6 +319,12 @@ impl Sampler {
                 source,
             }),
         }
+    }
+
+    /// Keeps the descriptor of [`Sampler::scan_pid`] for `pid` open through this collection's
+    /// sweep without reading it: the caller knows its content is unchanged. Whether there is one.
+    pub fn keep_scan_pid(&mut self, pid: u32) -> bool {
+        self.kept.touch_pid(pid)
     }
 
     fn build_pid(&mut self, pid: u32, file: &str) {
