@@ -13,6 +13,7 @@
 //! The engine is pure over its inputs (views, time, history samples); the task around it
 //! ([`super::Alerting`]) reads the hub, persists the changes and publishes.
 
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,14 +22,15 @@ use atlhyper_model::{Alert, AlertState, Labels, fingerprint};
 use atlhyper_store::AlertChanges;
 use chrono::{DateTime, Utc};
 use rustc_hash::{FxHashMap, FxHasher};
+use slab::Slab;
 
 use super::figures::Subject;
 use super::plan::Plan;
 use super::predict::predict_linear;
-use super::roster::{NodeSlot, Roster, series_key};
+use super::roster::{NodeSlot, Roster, rule_identity, series_key};
 use super::rules::Rule;
 use super::samples::Samples;
-use super::table::{ClusterRows, FigureTable, NodeRow, holds};
+use super::table::{ClusterRows, FigureTable, HitKey, HitLists, NodeRow, rows_holding};
 use crate::view::ClusterView;
 
 /// Samples a predict rule keeps per series over its lookback (plus the value now).
@@ -46,6 +48,8 @@ struct Running {
     /// The pass that last saw the condition hold.
     seen: u64,
     keep_firing_for: Duration,
+    /// The key of the series it was last found by (see `Engine::by_series`).
+    series_key: Option<u64>,
 }
 
 /// A predicted series that would like its stored history: the driver reads it from the store
@@ -82,13 +86,17 @@ pub struct Engine {
     generation: u64,
     /// Cluster id -> its nodes' state between evaluations (pattern bits, predicted series).
     rosters: FxHashMap<String, Roster>,
-    // Internal maps and series keys hash with FxHash instead of SipHash: their keys come from
-    // authenticated agents (node, device and mount names) in bounded numbers, so SipHash's
-    // flooding resistance buys little.
-    active: FxHashMap<String, Running>,
-    /// Series key (rule and series, see `Series::key`) -> fingerprint of its running alert, so
-    /// a condition that still holds finds its alert without building labels again.
-    by_series: FxHashMap<u64, String>,
+    /// The running alerts.
+    active: Slab<Running>,
+    /// Fingerprint -> its alert in `active`, in fingerprint order (the order alerts are
+    /// published in, so publication needs no sort).
+    by_fingerprint: BTreeMap<String, usize>,
+    // Series keys hash with FxHash instead of SipHash: they come from authenticated agents
+    // (node, device and mount names) in bounded numbers, so SipHash's flooding resistance buys
+    // little.
+    /// Series key (rule and series, see `Series::key`) -> its running alert in `active`, so a
+    /// condition that still holds finds its alert without building labels again.
+    by_series: FxHashMap<u64, usize>,
     pass: u64,
     /// Rows of the last evaluation's table (nodes, mounts, interfaces).
     table_rows: (usize, usize, usize),
@@ -131,8 +139,9 @@ impl<'a> Series<'a> {
 
 /// One pass's mutable state, apart from the rules it walks.
 struct Pass<'e> {
-    active: &'e mut FxHashMap<String, Running>,
-    by_series: &'e mut FxHashMap<u64, String>,
+    active: &'e mut Slab<Running>,
+    by_fingerprint: &'e mut BTreeMap<String, usize>,
+    by_series: &'e mut FxHashMap<u64, usize>,
     pass: u64,
     now: DateTime<Utc>,
     now_secs: f64,
@@ -180,23 +189,30 @@ impl Engine {
                 .iter()
                 .find(|r| r.name() == alert.rule)
                 .map_or(Duration::ZERO, |r| r.keep_firing_for);
-            self.active.insert(
-                alert.fingerprint.clone(),
-                Running {
-                    last_held: alert.evaluated_at,
-                    seen: self.pass,
-                    keep_firing_for,
-                    alert,
-                },
-            );
+            let fingerprint = alert.fingerprint.clone();
+            let running = Running {
+                last_held: alert.evaluated_at,
+                seen: self.pass,
+                keep_firing_for,
+                series_key: None,
+                alert,
+            };
+            match self.by_fingerprint.get(&fingerprint) {
+                Some(&at) => self.active[at] = running,
+                None => {
+                    let at = self.active.insert(running);
+                    self.by_fingerprint.insert(fingerprint, at);
+                }
+            }
         }
     }
 
     /// Every pending and firing alert, sorted by fingerprint.
     pub fn running(&self) -> Vec<Alert> {
-        let mut list: Vec<Alert> = self.active.values().map(|r| r.alert.clone()).collect();
-        list.sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
-        list
+        self.by_fingerprint
+            .values()
+            .map(|&at| self.active[at].alert.clone())
+            .collect()
     }
 
     /// Puts stored history points (seconds, value) in front of the samples of the predicted
@@ -232,6 +248,7 @@ impl Engine {
             generation,
             rosters,
             active,
+            by_fingerprint,
             by_series,
             pass: pass_no,
             table_rows,
@@ -239,6 +256,7 @@ impl Engine {
         let pass_no = *pass_no;
         let mut pass = Pass {
             active: &mut *active,
+            by_fingerprint: &mut *by_fingerprint,
             by_series: &mut *by_series,
             pass: pass_no,
             now,
@@ -307,6 +325,9 @@ impl Engine {
                 table.push_node(plan, row, roster.scope(plan, slot));
             }
         }
+        // Rules of one figure, comparator and threshold (differing in scope, labels or `for`)
+        // share one compare of the column.
+        let mut hits = HitLists::default();
         for (i, rule) in rules.iter().enumerate() {
             if !over_nodes[i] {
                 continue;
@@ -319,28 +340,52 @@ impl Engine {
                 let Some(roster) = rosters.get_mut(cluster) else {
                     continue;
                 };
+                let Some(kind) = RowKind::of(rule.figure.subject()) else {
+                    continue;
+                };
                 let over = Over {
                     rule,
+                    kind,
                     slot: plan.slot(i),
                     pattern: plan.node_pattern(i),
                     table: &table,
                     rows,
                     cluster,
                 };
-                pass.rule_over_nodes(&over, roster);
+                let found = match (rule.condition, rule.predict, over.column()) {
+                    (Some((op, threshold)), None, Some(column)) => {
+                        let range = over.range();
+                        let key = HitKey {
+                            cluster: c,
+                            table: kind.table(),
+                            slot: over.slot,
+                            op,
+                            threshold: threshold.to_bits(),
+                        };
+                        hits.rows(key, |out| {
+                            rows_holding(
+                                &column[range.clone()],
+                                op,
+                                threshold,
+                                range.start as u32,
+                                out,
+                            );
+                        })
+                    }
+                    _ => &[],
+                };
+                pass.rule_over_nodes(&over, roster, found);
             }
         }
         *table_rows = table.rows();
         pass.sweep();
-        let mut out = pass.out;
-        out.published
-            .sort_by(|a, b| a.fingerprint.cmp(&b.fingerprint));
+        // Published in fingerprint order already (the sweep walks `by_fingerprint`).
+        let out = pass.out;
         if pass_no.is_multiple_of(64) {
             rosters.retain(|_, r| pass_no - r.seen < 64);
             for roster in rosters.values_mut() {
                 roster.forget_series_older_than(pass_no.saturating_sub(63));
             }
-            by_series.retain(|_, fp| active.contains_key(fp));
         }
         out
     }
@@ -355,9 +400,43 @@ struct Predicted<'a> {
     stored: bool,
 }
 
+/// Which rows of the table a rule's column has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowKind {
+    Nodes,
+    /// Mount rows, every entry a series (mount figures).
+    Mounts,
+    /// Mount rows, the first entry of each device a series (disk figures).
+    Disks,
+    Interfaces,
+}
+
+impl RowKind {
+    fn of(subject: Subject) -> Option<Self> {
+        match subject {
+            Subject::Node | Subject::NodeDown => Some(Self::Nodes),
+            Subject::Mount => Some(Self::Mounts),
+            Subject::Disk => Some(Self::Disks),
+            Subject::Interface => Some(Self::Interfaces),
+            Subject::Cluster | Subject::AgentDown => None,
+        }
+    }
+
+    /// Which table (node, mount, interface) its column is in: disk and mount figures share
+    /// the mount table, so their rules share hit lists.
+    fn table(self) -> u8 {
+        match self {
+            Self::Nodes => 0,
+            Self::Mounts | Self::Disks => 1,
+            Self::Interfaces => 2,
+        }
+    }
+}
+
 /// One rule over the rows of one cluster.
 struct Over<'a> {
     rule: &'a Rule,
+    kind: RowKind,
     /// The rule's column.
     slot: usize,
     /// Its node pattern.
@@ -373,8 +452,76 @@ impl<'a> Over<'a> {
             .is_none_or(|p| self.table.in_scope(node_row, p))
     }
 
+    /// The rows of the rule's column that are this cluster's.
+    fn range(&self) -> std::ops::Range<usize> {
+        match self.kind {
+            RowKind::Nodes => self.rows.nodes.clone(),
+            RowKind::Mounts | RowKind::Disks => self.rows.mounts.clone(),
+            RowKind::Interfaces => self.rows.interfaces.clone(),
+        }
+    }
+
+    /// The rule's whole column (every cluster's rows); `None` for a state figure.
+    fn column(&self) -> Option<&'a [f64]> {
+        match (self.kind, self.rule.figure.subject()) {
+            (_, Subject::NodeDown) => None,
+            (RowKind::Nodes, _) => Some(self.table.node_column(self.slot)),
+            (RowKind::Mounts | RowKind::Disks, _) => Some(self.table.mount_column(self.slot)),
+            (RowKind::Interfaces, _) => Some(self.table.interface_column(self.slot)),
+        }
+    }
+
+    /// The node row of row `r`, `None` for a row that is no series of the rule (a second entry
+    /// of a device, for a disk figure).
+    fn node_of(&self, r: usize) -> Option<usize> {
+        let t = self.table;
+        match self.kind {
+            RowKind::Nodes => Some(r),
+            RowKind::Mounts => Some(t.mounts[r].node),
+            RowKind::Disks => t.first_of_device(r).then(|| t.mounts[r].node),
+            RowKind::Interfaces => Some(t.interfaces[r].node),
+        }
+    }
+
+    /// Row `r`'s [`series_identity`](super::roster::series_identity) and whether the store
+    /// keeps its history (to seed a prediction after a restart).
+    fn identity_and_stored(&self, r: usize) -> (u64, bool) {
+        let t = self.table;
+        let stored = self.rule.figure.history_column().is_some();
+        match self.kind {
+            RowKind::Nodes => (0, stored),
+            RowKind::Mounts => (t.mount_identity(r), t.is_primary(r)),
+            RowKind::Disks => (t.disk_identity(r), stored),
+            RowKind::Interfaces => (t.interface_identity(r), stored),
+        }
+    }
+
     fn node_series(&self, node_row: usize) -> Series<'a> {
         Series::of(self.cluster, Some(self.table.nodes[node_row].name))
+    }
+
+    /// Row `r`'s series, for its alert's labels.
+    fn series(&self, r: usize) -> Series<'a> {
+        let t = self.table;
+        match self.kind {
+            RowKind::Nodes => self.node_series(r),
+            RowKind::Mounts => {
+                let d = t.disk(r);
+                Series {
+                    device: Some(&d.device),
+                    mountpoint: Some(&d.mount_point),
+                    ..self.node_series(t.mounts[r].node)
+                }
+            }
+            RowKind::Disks => Series {
+                device: Some(&t.disk(r).device),
+                ..self.node_series(t.mounts[r].node)
+            },
+            RowKind::Interfaces => Series {
+                device: Some(&t.network(r).interface),
+                ..self.node_series(t.interfaces[r].node)
+            },
+        }
     }
 }
 
@@ -415,131 +562,60 @@ impl Pass<'_> {
     }
 
     /// Evaluates a rule over the nodes (or their mounts, disks or interfaces) of one cluster.
-    fn rule_over_nodes(&mut self, over: &Over<'_>, roster: &mut Roster) {
-        let (rule, table, rows) = (over.rule, over.table, over.rows);
-        // Whether the store keeps the history of a node, disk or interface series.
-        let stored = rule.figure.history_column().is_some();
-        match rule.figure.subject() {
-            Subject::NodeDown => {
-                for r in rows.nodes.clone() {
-                    if !table.nodes[r].online && over.in_scope(r) {
-                        self.hold(rule, over.node_series(r), 1.0);
-                    }
+    /// `hits` are the rows (of the rule's column) where its condition holds, for a threshold
+    /// rule; a predict rule compares predicted values and reads every row.
+    fn rule_over_nodes(&mut self, over: &Over<'_>, roster: &mut Roster, hits: &[u32]) {
+        let (rule, table) = (over.rule, over.table);
+        if rule.figure.subject() == Subject::NodeDown {
+            for r in over.range() {
+                if !table.nodes[r].online && over.in_scope(r) {
+                    self.hold(rule, over.node_series(r), 1.0);
                 }
             }
-            Subject::Node => {
-                let column = &table.node_column(over.slot)[rows.nodes.clone()];
-                let row = |k: usize| Some((rows.nodes.start + k, 0, stored));
-                self.over_column(over, roster, column, row, |k| {
-                    over.node_series(rows.nodes.start + k)
-                });
-            }
-            Subject::Mount => {
-                let column = &table.mount_column(over.slot)[rows.mounts.clone()];
-                let mount = |k: usize| table.mounts[rows.mounts.start + k];
-                let row = |k: usize| {
-                    let m = mount(k);
-                    Some((m.node, m.mount_identity, m.primary))
-                };
-                self.over_column(over, roster, column, row, |k| {
-                    let m = mount(k);
-                    let disk = &table.nodes[m.node].node.disks[m.disk];
-                    Series {
-                        device: Some(&disk.device),
-                        mountpoint: Some(&disk.mount_point),
-                        ..over.node_series(m.node)
-                    }
-                });
-            }
-            Subject::Disk => {
-                let column = &table.mount_column(over.slot)[rows.mounts.clone()];
-                let mount = |k: usize| table.mounts[rows.mounts.start + k];
-                let row = |k: usize| {
-                    let m = mount(k);
-                    m.first_of_device
-                        .then_some((m.node, m.disk_identity, stored))
-                };
-                self.over_column(over, roster, column, row, |k| {
-                    let m = mount(k);
-                    let disk = &table.nodes[m.node].node.disks[m.disk];
-                    Series {
-                        device: Some(&disk.device),
-                        ..over.node_series(m.node)
-                    }
-                });
-            }
-            Subject::Interface => {
-                let column = &table.interface_column(over.slot)[rows.interfaces.clone()];
-                let interface = |k: usize| table.interfaces[rows.interfaces.start + k];
-                let row = |k: usize| {
-                    let i = interface(k);
-                    Some((i.node, i.identity, stored))
-                };
-                self.over_column(over, roster, column, row, |k| {
-                    let i = interface(k);
-                    let network = &table.nodes[i.node].node.networks[i.interface];
-                    Series {
-                        device: Some(&network.interface),
-                        ..over.node_series(i.node)
-                    }
-                });
-            }
-            // Evaluated once per cluster in rule_over_cluster.
-            Subject::Cluster | Subject::AgentDown => {}
+            return;
         }
-    }
-
-    /// Compares a rule's column (the rows of one cluster) with its threshold, or for a predict
-    /// rule the values predicted from each series' samples. `row(k)` says what row `k` is: its
-    /// node row, its [`series_identity`](super::roster::series_identity) and whether the store
-    /// keeps its history (to seed the prediction after a restart); `None` for a row the rule
-    /// skips. `series(k)` names it for an alert, called only for rows that hold, so names are
-    /// read again only for them.
-    fn over_column<'a>(
-        &mut self,
-        over: &Over<'a>,
-        roster: &mut Roster,
-        column: &[f64],
-        row: impl Fn(usize) -> Option<(usize, u64, bool)>,
-        series: impl Fn(usize) -> Series<'a>,
-    ) {
-        let rule = over.rule;
         let Some((op, threshold)) = rule.condition else {
+            return;
+        };
+        let Some(column) = over.column() else {
             return;
         };
         match rule.predict {
             None => {
-                for (k, &v) in column.iter().enumerate() {
-                    if holds(op, v, threshold)
-                        && let Some((node, _, _)) = row(k)
+                for &r in hits {
+                    let r = r as usize;
+                    if let Some(node) = over.node_of(r)
                         && over.in_scope(node)
                     {
-                        self.hold(rule, series(k), v);
+                        self.hold(rule, over.series(r), column[r]);
                     }
                 }
             }
             Some(p) => {
-                for (k, &v) in column.iter().enumerate() {
+                let rule_id = rule_identity(rule.name());
+                for r in over.range() {
+                    let v = column[r];
                     if v.is_nan() {
                         continue;
                     }
-                    let Some((node, identity, stored)) = row(k) else {
+                    let Some(node) = over.node_of(r) else {
                         continue;
                     };
                     if !over.in_scope(node) {
                         continue;
                     }
+                    let (identity, stored) = over.identity_and_stored(r);
                     let target = Predicted {
-                        key: series_key(rule.name(), identity),
+                        key: series_key(rule_id, identity),
                         cluster: over.cluster,
-                        node: over.table.nodes[node].name,
+                        node: table.nodes[node].name,
                         stored,
                     };
-                    let slot = roster.slot(over.table.nodes[node].slot);
+                    let slot = roster.slot(table.nodes[node].slot);
                     if let Some(predicted) = self.predicted(rule, &target, v, p, slot)
                         && op.holds(predicted, threshold)
                     {
-                        self.hold(rule, series(k), predicted);
+                        self.hold(rule, over.series(r), predicted);
                     }
                 }
             }
@@ -596,8 +672,8 @@ impl Pass<'_> {
     /// The condition holds for this series now.
     fn hold(&mut self, rule: &Rule, series: Series<'_>, value: f64) {
         let key = series.key(rule.name());
-        if let Some(fp) = self.by_series.get(&key)
-            && let Some(r) = self.active.get_mut(fp)
+        if let Some(&at) = self.by_series.get(&key)
+            && let Some(r) = self.active.get_mut(at)
             && r.alert.rule == rule.name()
             && series.is_of(&r.alert.labels)
         {
@@ -653,9 +729,11 @@ impl Pass<'_> {
             .collect();
         let now = self.now;
         let fp = fingerprint(&labels);
-        self.by_series.insert(key, fp.clone());
-        match self.active.get_mut(&fp) {
-            Some(r) => {
+        match self.by_fingerprint.get(&fp) {
+            Some(&at) => {
+                self.by_series.insert(key, at);
+                let r = &mut self.active[at];
+                r.series_key = Some(key);
                 r.seen = self.pass;
                 r.last_held = now;
                 r.keep_firing_for = rule.keep_firing_for;
@@ -689,15 +767,15 @@ impl Pass<'_> {
                     evaluated_at: now,
                 };
                 self.out.changes.upsert.push(alert.clone());
-                self.active.insert(
-                    fp,
-                    Running {
-                        alert,
-                        last_held: now,
-                        seen: self.pass,
-                        keep_firing_for: rule.keep_firing_for,
-                    },
-                );
+                let at = self.active.insert(Running {
+                    alert,
+                    last_held: now,
+                    seen: self.pass,
+                    keep_firing_for: rule.keep_firing_for,
+                    series_key: Some(key),
+                });
+                self.by_fingerprint.insert(fp, at);
+                self.by_series.insert(key, at);
             }
         }
     }
@@ -707,7 +785,8 @@ impl Pass<'_> {
     fn sweep(&mut self) {
         let now = self.now;
         let mut gone = Vec::new();
-        for (fp, r) in self.active.iter_mut() {
+        for (fp, &at) in self.by_fingerprint.iter() {
+            let r = &mut self.active[at];
             if r.seen == self.pass {
                 if r.alert.state == AlertState::Firing {
                     self.out.published.push(r.alert.clone());
@@ -732,7 +811,15 @@ impl Pass<'_> {
             }
         }
         for fp in gone {
-            self.active.remove(&fp);
+            if let Some(at) = self.by_fingerprint.remove(&fp) {
+                let r = self.active.remove(at);
+                // Its series key must not find the slot once another alert takes it.
+                if let Some(key) = r.series_key
+                    && self.by_series.get(&key) == Some(&at)
+                {
+                    self.by_series.remove(&key);
+                }
+            }
             self.out.changes.remove.push(fp);
         }
     }

@@ -23,6 +23,8 @@ pub(super) struct Plan {
     interface_figures: Vec<Figure>,
     /// Per rule: its figure's position in its subject's table (0 for cluster and state rules).
     slot: Vec<usize>,
+    /// Whether an enabled predict rule reads every mount, disk, interface row.
+    predicted_rows: (bool, bool, bool),
 }
 
 fn position_or_push<T: PartialEq>(list: &mut Vec<T>, item: T) -> usize {
@@ -51,6 +53,14 @@ impl Plan {
                 }
             });
             plan.node_pattern.push(pattern);
+            if rule.predict.is_some() && rule.spec.enabled {
+                match rule.figure.subject() {
+                    Subject::Mount => plan.predicted_rows.0 = true,
+                    Subject::Disk => plan.predicted_rows.1 = true,
+                    Subject::Interface => plan.predicted_rows.2 = true,
+                    _ => {}
+                }
+            }
             let table = match rule.figure.subject() {
                 Subject::Node => Some(&mut plan.node_figures),
                 Subject::Mount | Subject::Disk => Some(&mut plan.mount_figures),
@@ -86,6 +96,12 @@ impl Plan {
                 bits[p / 64] |= 1 << (p % 64);
             }
         }
+    }
+
+    /// Whether a predict rule reads the series identity of every mount, disk and interface row
+    /// (so the table works them out while it reads each node).
+    pub(super) fn predicted_rows(&self) -> (bool, bool, bool) {
+        self.predicted_rows
     }
 
     /// Columns of node, mount (and disk) and interface figures.

@@ -59,12 +59,22 @@ pub(super) fn series_identity(device: &str, mountpoint: Option<&str>) -> u64 {
     h.finish()
 }
 
-/// The key of a node's series of one rule: its rule name and [`series_identity`]. Unique
-/// within one node (the node and cluster are where the samples are kept).
-pub(super) fn series_key(rule: &str, identity: u64) -> u64 {
+/// The key of a node's series of one rule: [`rule_identity`] of its rule and its
+/// [`series_identity`]. Unique within one node (the node and cluster are where the samples are
+/// kept).
+pub(super) fn series_key(rule: u64, identity: u64) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = rustc_hash::FxHasher::default();
     (rule, identity).hash(&mut h);
+    h.finish()
+}
+
+/// A rule's name as a number, for [`series_key`] (hashed once per rule and evaluation, not per
+/// series).
+pub(super) fn rule_identity(rule: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    rule.hash(&mut h);
     h.finish()
 }
 

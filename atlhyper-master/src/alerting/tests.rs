@@ -492,3 +492,229 @@ async fn predict_seeds_from_stored_history() {
         .expect("fires on stored history");
     assert!((fill.value - 136.0).abs() < 1.0, "{}", fill.value);
 }
+
+/// `(rule, node, state)` of every running alert, in fingerprint order.
+fn running_by_node(e: &Engine) -> Vec<(String, String, AlertState)> {
+    e.running()
+        .iter()
+        .map(|a| (a.rule.clone(), a.labels["node"].clone(), a.state))
+        .collect()
+}
+
+/// 200 healthy nodes for many evaluations (only the shared compare runs for them), then one
+/// turns hot: it goes pending at that evaluation and fires `for` later, not earlier, and its
+/// `active_at` is when it turned.
+#[test]
+fn a_node_turning_hot_after_many_healthy_evaluations_goes_pending_then_firing_on_time() {
+    let mut e = Engine::new();
+    e.set_rules(vec![rule(HIGH_CPU_10M)]);
+    let healthy: Vec<NodeMetricsSnapshot> =
+        (0..200).map(|i| node(&format!("n{i:03}"), 20.0)).collect();
+    let cool = view(&healthy, &[]);
+    for step in 0..40 {
+        let out = e.evaluate(at(step * 15), std::slice::from_ref(&cool));
+        assert!(out.published.is_empty() && out.changes.is_empty());
+    }
+    let mut turned = healthy.clone();
+    turned[137].cpu.usage_percent = 97.0;
+    let hot = view(&turned, &[]);
+    let first = e.evaluate(at(600), std::slice::from_ref(&hot));
+    assert_eq!(first.changes.upsert.len(), 1);
+    assert_eq!(first.changes.upsert[0].labels["node"], "n137");
+    assert_eq!(first.changes.upsert[0].active_at, at(600));
+    assert_eq!(
+        running_by_node(&e),
+        [("HighCpu".into(), "n137".into(), AlertState::Pending)]
+    );
+    let before = e.evaluate(at(1185), std::slice::from_ref(&hot));
+    assert!(before.published.is_empty(), "9 min 45 s: still pending");
+    let fired = e.evaluate(at(1200), std::slice::from_ref(&hot));
+    assert_eq!(
+        states(&fired.published),
+        [("HighCpu".into(), AlertState::Firing)]
+    );
+    assert_eq!(fired.published[0].fired_at, Some(at(1200)));
+    assert_eq!(fired.published[0].active_at, at(600));
+}
+
+/// A node that leaves the snapshot drops its pending alert (and resolves a firing one); when
+/// it comes back hot its `for` starts over, and a node taking its roster position in between
+/// gets its own alert, never the one that left.
+#[test]
+fn a_node_leaving_and_returning_starts_over() {
+    let mut e = Engine::new();
+    e.set_rules(vec![
+        rule(HIGH_CPU_10M),
+        rule(r#"{"name":"HotNow","figure":"cpu.usage_percent","op":">","threshold":90}"#),
+    ]);
+    let all = [node("a", 95.0), node("b", 95.0), node("c", 10.0)];
+    e.evaluate(at(0), &[view(&all, &[])]);
+    assert_eq!(running_by_node(&e).len(), 4);
+
+    // b leaves; a new hot node "ba" takes its position among the sorted names.
+    let without = [node("a", 95.0), node("ba", 95.0), node("c", 10.0)];
+    let out = e.evaluate(at(15), &[view(&without, &[])]);
+    let resolved: Vec<(String, String)> = out
+        .changes
+        .history
+        .iter()
+        .map(|a| (a.rule.clone(), a.labels["node"].clone()))
+        .collect();
+    assert_eq!(resolved, [("HotNow".to_owned(), "b".to_owned())]);
+    assert_eq!(out.changes.remove.len(), 2, "b's pending and firing alerts");
+    let mut running: Vec<(String, String, AlertState)> = running_by_node(&e);
+    running.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(
+        running,
+        [
+            ("HighCpu".into(), "a".into(), AlertState::Pending),
+            ("HighCpu".into(), "ba".into(), AlertState::Pending),
+            ("HotNow".into(), "a".into(), AlertState::Firing),
+            ("HotNow".into(), "ba".into(), AlertState::Firing),
+        ]
+    );
+    let ba = e
+        .running()
+        .into_iter()
+        .find(|a| a.rule == "HighCpu" && a.labels["node"] == "ba")
+        .unwrap();
+    assert_eq!(ba.active_at, at(15), "a new alert, not b's");
+
+    // b is back, hot: a new `for` from now.
+    let back = [
+        node("a", 95.0),
+        node("b", 95.0),
+        node("ba", 95.0),
+        node("c", 10.0),
+    ];
+    e.evaluate(at(30), &[view(&back, &[])]);
+    let b = e
+        .running()
+        .into_iter()
+        .find(|a| a.rule == "HighCpu" && a.labels["node"] == "b")
+        .unwrap();
+    assert_eq!((b.state, b.active_at), (AlertState::Pending, at(30)));
+    let out = e.evaluate(at(615), &[view(&back, &[])]);
+    let fired: Vec<String> = out
+        .changes
+        .upsert
+        .iter()
+        .map(|a| a.labels["node"].clone())
+        .collect();
+    assert_eq!(fired, ["a", "ba"], "a from 0 and ba from 15 fire; b waits");
+}
+
+/// Rules edited between evaluations: a raised threshold stops the condition (pending dropped),
+/// a lowered one starts it, new labels give a new alert; rules sharing one compare but not
+/// their scope each keep to their scope.
+#[test]
+fn rules_edited_mid_run_and_rules_sharing_a_compare() {
+    let mut e = Engine::new();
+    let a = |threshold: u32| {
+        rule(&format!(
+            r#"{{"name":"A","figure":"cpu.usage_percent","op":">","threshold":{threshold},"for":"1m"}}"#
+        ))
+    };
+    let scoped = rule(
+        r#"{"name":"B","figure":"cpu.usage_percent","op":">","threshold":50,"scope":{"nodes":"db-.*"}}"#,
+    );
+    e.set_rules(vec![a(50), Arc::clone(&scoped)]);
+    let nodes = view(&[node("db-1", 60.0), node("web-1", 70.0)], &[]);
+    e.evaluate(at(0), std::slice::from_ref(&nodes));
+    let mut running = running_by_node(&e);
+    running.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    assert_eq!(
+        running,
+        [
+            ("A".into(), "db-1".into(), AlertState::Pending),
+            ("A".into(), "web-1".into(), AlertState::Pending),
+            ("B".into(), "db-1".into(), AlertState::Firing),
+        ]
+    );
+
+    // A raised above db-1's 60: db-1's A is dropped, web-1's goes on and fires on time.
+    e.set_rules(vec![a(65), Arc::clone(&scoped)]);
+    let out = e.evaluate(at(60), std::slice::from_ref(&nodes));
+    assert_eq!(out.changes.remove.len(), 1);
+    let mut fired: Vec<(String, String)> = out
+        .published
+        .iter()
+        .map(|a| (a.rule.clone(), a.labels["node"].clone()))
+        .collect();
+    fired.sort();
+    assert_eq!(
+        fired,
+        [
+            ("A".to_owned(), "web-1".to_owned()),
+            ("B".to_owned(), "db-1".to_owned())
+        ]
+    );
+
+    // Lowered again: db-1's A starts a new `for`.
+    e.set_rules(vec![a(50), Arc::clone(&scoped)]);
+    e.evaluate(at(75), std::slice::from_ref(&nodes));
+    let db = e
+        .running()
+        .into_iter()
+        .find(|x| x.rule == "A" && x.labels["node"] == "db-1")
+        .unwrap();
+    assert_eq!((db.state, db.active_at), (AlertState::Pending, at(75)));
+
+    // New labels: a new fingerprint; the old alert of web-1 is removed, the new one pending.
+    e.set_rules(vec![rule(
+        r#"{"name":"A","figure":"cpu.usage_percent","op":">","threshold":50,"for":"1m","labels":{"team":"x"}}"#,
+    )]);
+    let out = e.evaluate(at(90), std::slice::from_ref(&nodes));
+    assert_eq!(out.changes.remove.len(), 3, "old A twice, B");
+    let mut upserts: Vec<(String, Option<String>)> = out
+        .changes
+        .upsert
+        .iter()
+        .map(|a| (a.labels["node"].clone(), a.labels.get("team").cloned()))
+        .collect();
+    upserts.sort();
+    assert_eq!(
+        upserts,
+        [
+            ("db-1".to_owned(), Some("x".to_owned())),
+            ("web-1".to_owned(), Some("x".to_owned()))
+        ]
+    );
+}
+
+/// A device mounted twice is one series for a disk figure and two for a mount figure.
+#[test]
+fn disk_figures_count_a_device_once() {
+    let mut e = Engine::new();
+    e.set_rules(vec![
+        rule(r#"{"name":"Busy","figure":"disk.io_util","op":">","threshold":90}"#),
+        rule(r#"{"name":"Full","figure":"disk.usage_percent","op":">","threshold":90}"#),
+    ]);
+    let mut n = node("n1", 1.0);
+    n.disks.clear();
+    for mount in ["/data", "/again"] {
+        n.disks.push(DiskMetrics {
+            device: "sdb1".into(),
+            mount_point: mount.into(),
+            total: 10,
+            usage_percent: 95.0,
+            io_util: 99.0,
+            ..DiskMetrics::default()
+        });
+    }
+    let out = e.evaluate(at(0), &[view(&[n], &[])]);
+    let mut got: Vec<(String, Option<String>)> = out
+        .published
+        .iter()
+        .map(|a| (a.rule.clone(), a.labels.get("mountpoint").cloned()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("Busy".to_owned(), None),
+            ("Full".to_owned(), Some("/again".to_owned())),
+            ("Full".to_owned(), Some("/data".to_owned())),
+        ]
+    );
+}
