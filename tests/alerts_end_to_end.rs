@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atlhyper_testkit::{free_port, get_json};
-use common::{Proc, Scratch, bins, serial, tail, wait_healthy};
+use common::{MasterBuilder, Proc, Scratch, bins, serial, tail, wait_healthy};
 use serde_json::Value;
 
 const CLUSTER: &str = "alert-e2e";
@@ -412,26 +412,15 @@ fn threshold_crossing_fires_once_and_resolves_once_through_the_real_binaries() {
     let config = dir.0.join("alerts.yaml");
     std::fs::write(&config, alert_config(hook.addr)).expect("alert config");
 
-    let master_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let secs = |d: Duration| format!("{}ms", d.as_millis());
-    let master = Proc::spawn(
-        "atlhyper-master",
-        &bins().master,
-        &[
-            ("MASTER_LISTEN_ADDR", master_addr.to_string()),
-            (
-                "MASTER_DB_PATH",
-                dir.0.join("atlhyper.db").display().to_string(),
-            ),
-            ("MASTER_AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-            ("MASTER_CLUSTER_ID", CLUSTER.to_owned()),
-            ("MASTER_VIEWER_TOKEN", VIEWER.to_owned()),
-            ("MASTER_ALERT_EVAL_INTERVAL", secs(EVAL_INTERVAL)),
-            ("MASTER_ALERT_CONFIG", config.display().to_string()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(master_addr, Duration::from_secs(30), &master);
+    let master = MasterBuilder::new("atlhyper-master")
+        .in_dir(&dir.0)
+        .agent_token(AGENT_TOKEN, CLUSTER)
+        .viewer_token(VIEWER)
+        .env("MASTER_ALERT_EVAL_INTERVAL", secs(EVAL_INTERVAL))
+        .env("MASTER_ALERT_CONFIG", config.display().to_string())
+        .start();
+    let master_addr = master.addr;
     let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let agent = Proc::spawn(
         "atlhyper-agent",
@@ -475,7 +464,7 @@ fn threshold_crossing_fires_once_and_resolves_once_through_the_real_binaries() {
     let logs = || {
         format!(
             "master:\n{}\nagent:\n{}\ndaemon:\n{}",
-            tail(&master.log_text(), 3000),
+            tail(&master.proc.log_text(), 3000),
             tail(&agent.log_text(), 2000),
             tail(&daemon.log_text(), 2000)
         )
@@ -574,7 +563,7 @@ fn threshold_crossing_fires_once_and_resolves_once_through_the_real_binaries() {
          {resolved_bound:?}\n{}",
         logs()
     );
-    master.assert_no_panic();
+    master.proc.assert_no_panic();
     agent.assert_no_panic();
     daemon.assert_no_panic();
 }

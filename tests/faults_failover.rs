@@ -145,7 +145,7 @@ fn agent_moves_to_the_next_master_within_two_snapshot_intervals() {
     // A few seconds of history at A.
     std::thread::sleep(Duration::from_secs(3));
 
-    a.proc.kill9();
+    a.kill9();
     let killed = chrono::Utc::now();
     let switch = wait_until(Duration::from_secs(20), || {
         latest_at(b.addr).is_some_and(|t| t > killed)
@@ -161,8 +161,7 @@ fn agent_moves_to_the_next_master_within_two_snapshot_intervals() {
 
     // A again, on its own database: what it acknowledged is kept; B holds the rest. The hole
     // between A's last point and B's first is the switch, never more than two intervals.
-    a.proc.kill9_and_restart();
-    wait_healthy(a.addr, Duration::from_secs(30), &a.proc);
+    a.restart();
     let at_a = history_at(a.addr);
     let at_b = history_at(b.addr);
     assert!(at_a.len() >= 3, "A's history: {at_a:?}");

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use atlhyper_testkit::{
     TestPostgres, free_port, gzip, http, http_get, node_json, percentile, wait_until,
 };
-use common::{Proc, Scratch, bins, serial, tail, wait_healthy};
+use common::{MasterBuilder, Proc, RunningMaster, Scratch, bins, serial, tail, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-fleet-000000";
 const VIEWER: &str = "viewer-token-fleet-00000";
@@ -38,34 +38,67 @@ const NODE: &str = "fleet-node";
 /// The leader lock is retried this often (`MASTER_LEADER_INTERVAL`).
 const LEADER_INTERVAL: Duration = Duration::from_secs(1);
 
-fn master_env(url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("MASTER_DB_URL", url.to_owned()),
-        ("MASTER_AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-        ("MASTER_CLUSTER_ID", CLUSTER.to_owned()),
-        ("MASTER_VIEWER_TOKEN", VIEWER.to_owned()),
-        ("MASTER_OPERATOR_TOKEN", OPERATOR.to_owned()),
-        ("MASTER_HISTORY_INTERVAL", "1s".to_owned()),
-        ("MASTER_LEADER_INTERVAL", "1s".to_owned()),
-        ("MASTER_LONG_POLL_TIMEOUT", "20s".to_owned()),
-    ]
+/// A master of this suite on the database at `url`, logging into `dir`, with `extra` settings.
+fn start_master(name: &str, url: &str, dir: &Path, extra: &[(&str, String)]) -> RunningMaster {
+    MasterBuilder::new(name)
+        .in_dir(dir)
+        .db_url(url)
+        .agent_token(AGENT_TOKEN, CLUSTER)
+        .viewer_token(VIEWER)
+        .operator_token(OPERATOR)
+        .env("MASTER_HISTORY_INTERVAL", "1s")
+        .env("MASTER_LEADER_INTERVAL", "1s")
+        .env("MASTER_LONG_POLL_TIMEOUT", "20s")
+        .envs(extra)
+        .start()
 }
 
-/// Starts a master on a free loopback port and waits until it answers `/health`.
-fn start_master(name: &str, env: &[(&str, String)], dir: &Path) -> (Proc, SocketAddr) {
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut all = vec![
-        ("MASTER_LISTEN_ADDR", addr.to_string()),
-        ("RUST_LOG", "warn,atlhyper_master=info".to_owned()),
-        (
-            "MASTER_DB_PATH",
-            dir.join(format!("{name}.db")).display().to_string(),
-        ),
+/// Masters A and B on one fresh database of `server`, logging into a scratch directory named
+/// `scratch` (which comes back too, for the test's other processes).
+fn two_masters(
+    server: &TestPostgres,
+    scratch: &str,
+    extra: &[(&str, String)],
+) -> (Scratch, RunningMaster, RunningMaster) {
+    let url = server.fresh_database();
+    let dir = Scratch::new(scratch);
+    let a = start_master("master-a", &url, &dir.0, extra);
+    let b = start_master("master-b", &url, &dir.0, extra);
+    (dir, a, b)
+}
+
+/// The real agent (listing `masters`) and the real daemon pushing the one node to it, both
+/// logging into `dir` and healthy.
+fn agent_and_daemon(dir: &Path, masters: &str, extra: &[(&str, String)]) -> (Proc, Proc) {
+    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let mut env = vec![
+        ("AGENT_LISTEN", agent_addr.to_string()),
+        ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
+        ("AGENT_MASTER_URL", masters.to_owned()),
+        ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
+        ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
+        ("AGENT_NODE_INTERVAL", "250ms".to_owned()),
+        ("AGENT_SNAPSHOT_INTERVAL", "1s".to_owned()),
+        ("AGENT_HEARTBEAT_INTERVAL", "1s".to_owned()),
     ];
-    all.extend(env.iter().cloned());
-    let proc = Proc::spawn(name, &bins().master, &all, dir);
-    wait_healthy(addr, Duration::from_secs(60), &proc);
-    (proc, addr)
+    env.extend(extra.iter().cloned());
+    let agent = Proc::spawn("atlhyper-agent", &bins().agent, &env, dir);
+    wait_healthy(agent_addr, Duration::from_secs(30), &agent);
+    let daemon_listen: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+    let daemon = Proc::spawn(
+        "atlhyper-metrics",
+        &bins().metrics,
+        &[
+            ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
+            ("METRICS_COLLECT_INTERVAL", "250ms".to_owned()),
+            ("METRICS_NODE_NAME", NODE.to_owned()),
+            ("METRICS_TOKEN", NODE_TOKEN.to_owned()),
+            ("METRICS_LISTEN", daemon_listen.to_string()),
+        ],
+        dir,
+    );
+    wait_healthy(daemon_listen, Duration::from_secs(30), &daemon);
+    (agent, daemon)
 }
 
 /// Snapshot `k` of the one node: timestamp `base + k` s (its own history bucket at a 1 s
@@ -208,10 +241,8 @@ fn a_snapshot_pushed_to_one_master_is_in_the_others_view_within_a_second() {
     let Some(server) = TestPostgres::start(false) else {
         return;
     };
-    let url = server.fresh_database();
-    let dir = Scratch::new("fleet-visibility");
-    let (a, a_addr) = start_master("master-a", &master_env(&url), &dir.0);
-    let (b, b_addr) = start_master("master-b", &master_env(&url), &dir.0);
+    let (_dir, a, b) = two_masters(&server, "fleet-visibility", &[]);
+    let (a_addr, b_addr) = (a.addr, b.addr);
 
     let base = chrono::Utc::now() - chrono::Duration::minutes(5);
     let mut latencies = Vec::new();
@@ -220,14 +251,14 @@ fn a_snapshot_pushed_to_one_master_is_in_the_others_view_within_a_second() {
             push(a_addr, k, base),
             200,
             "snapshot {k} at A:\n{}",
-            tail(&a.log_text(), 3000)
+            tail(&a.proc.log_text(), 3000)
         );
         let pushed = Instant::now();
         let seen = wait_until(Duration::from_secs(5), || latest_uptime(b_addr) == Some(k))
             .unwrap_or_else(|| {
                 panic!(
                     "snapshot {k} never reached B:\n{}",
-                    tail(&b.log_text(), 3000)
+                    tail(&b.proc.log_text(), 3000)
                 )
             });
         assert!(
@@ -255,7 +286,7 @@ fn a_snapshot_pushed_to_one_master_is_in_the_others_view_within_a_second() {
     .expect("node list");
     assert_eq!(code, 200, "{nodes}");
     assert_eq!(nodes["summary"]["online_nodes"], 1, "{nodes}");
-    for p in [&a, &b] {
+    for p in [&a.proc, &b.proc] {
         p.assert_no_panic();
     }
 }
@@ -266,10 +297,8 @@ fn a_command_created_on_one_master_wakes_the_long_poll_held_on_the_other() {
     let Some(server) = TestPostgres::start(false) else {
         return;
     };
-    let url = server.fresh_database();
-    let dir = Scratch::new("fleet-commands");
-    let (a, a_addr) = start_master("master-a", &master_env(&url), &dir.0);
-    let (b, b_addr) = start_master("master-b", &master_env(&url), &dir.0);
+    let (_dir, a, b) = two_masters(&server, "fleet-commands", &[]);
+    let (a_addr, b_addr) = (a.addr, b.addr);
     let base = chrono::Utc::now() - chrono::Duration::minutes(5);
     assert_eq!(push(a_addr, 1, base), 200);
     assert!(
@@ -364,7 +393,7 @@ fn a_command_created_on_one_master_wakes_the_long_poll_held_on_the_other() {
         record["result"]["output"], "restarted on A's watch",
         "{record}"
     );
-    for p in [&a, &b] {
+    for p in [&a.proc, &b.proc] {
         p.assert_no_panic();
     }
 }
@@ -375,46 +404,16 @@ fn kill_9_of_the_master_an_agent_pushes_to_moves_it_to_the_other_without_a_hole(
     let Some(server) = TestPostgres::start(false) else {
         return;
     };
-    let url = server.fresh_database();
-    let dir = Scratch::new("fleet-kill");
-    let (mut a, a_addr) = start_master("master-a", &master_env(&url), &dir.0);
-    let (b, b_addr) = start_master("master-b", &master_env(&url), &dir.0);
-    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let agent = Proc::spawn(
-        "atlhyper-agent",
-        &bins().agent,
+    let (dir, mut a, b) = two_masters(&server, "fleet-kill", &[]);
+    let (a_addr, b_addr) = (a.addr, b.addr);
+    let (agent, daemon) = agent_and_daemon(
+        &dir.0,
+        &format!("http://{a_addr},http://{b_addr}"),
         &[
-            ("AGENT_LISTEN", agent_addr.to_string()),
-            ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-            (
-                "AGENT_MASTER_URL",
-                format!("http://{a_addr},http://{b_addr}"),
-            ),
-            ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-            ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-            ("AGENT_NODE_INTERVAL", "250ms".to_owned()),
-            ("AGENT_SNAPSHOT_INTERVAL", "1s".to_owned()),
-            ("AGENT_HEARTBEAT_INTERVAL", "1s".to_owned()),
             ("AGENT_BACKOFF_BASE", "100ms".to_owned()),
             ("AGENT_BACKOFF_MAX", "1s".to_owned()),
         ],
-        &dir.0,
     );
-    wait_healthy(agent_addr, Duration::from_secs(30), &agent);
-    let daemon_listen: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let daemon = Proc::spawn(
-        "atlhyper-metrics",
-        &bins().metrics,
-        &[
-            ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
-            ("METRICS_COLLECT_INTERVAL", "250ms".to_owned()),
-            ("METRICS_NODE_NAME", NODE.to_owned()),
-            ("METRICS_TOKEN", NODE_TOKEN.to_owned()),
-            ("METRICS_LISTEN", daemon_listen.to_string()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(daemon_listen, Duration::from_secs(30), &daemon);
 
     // The agent pushes to A; B shows the node through A's news.
     assert!(
@@ -460,7 +459,7 @@ fn kill_9_of_the_master_an_agent_pushes_to_moves_it_to_the_other_without_a_hole(
         hole <= 2 * Duration::from_secs(1) + Duration::from_millis(500),
         "history hole of {hole:?} around the kill"
     );
-    for p in [&b, &agent, &daemon] {
+    for p in [&b.proc, &agent, &daemon] {
         p.assert_no_panic();
     }
 }
@@ -475,11 +474,9 @@ fn an_immediate_database_restart_during_ingest_loses_no_acknowledged_point() {
         eprintln!("skipped: the server of ATLHYPER_TEST_PG_URL cannot be restarted here");
         return;
     }
-    let url = server.fresh_database();
-    let dir = Scratch::new("fleet-pg-restart");
-    let (mut a, a_addr) = start_master("master-a", &master_env(&url), &dir.0);
-    let (mut b, b_addr) = start_master("master-b", &master_env(&url), &dir.0);
-    let (a_pid, b_pid) = (a.pid(), b.pid());
+    let (_dir, mut a, mut b) = two_masters(&server, "fleet-pg-restart", &[]);
+    let (a_addr, b_addr) = (a.addr, b.addr);
+    let (a_pid, b_pid) = (a.proc.pid(), b.proc.pid());
 
     // Pushes to A, one history bucket each, every 50 ms, as an agent would; the codes kept.
     let base = chrono::Utc::now() - chrono::Duration::minutes(20);
@@ -565,8 +562,8 @@ fn an_immediate_database_restart_during_ingest_loses_no_acknowledged_point() {
         "few pushes acknowledged after the restart"
     );
     // Nobody restarted the masters.
-    assert!(a.alive() && b.alive(), "a master died");
-    assert_eq!((a.pid(), b.pid()), (a_pid, b_pid));
+    assert!(a.proc.alive() && b.proc.alive(), "a master died");
+    assert_eq!((a.proc.pid(), b.proc.pid()), (a_pid, b_pid));
     // Every acknowledged point, read through B; B's view caught up with A's last snapshot.
     let stored: BTreeSet<i64> = history(b_addr)
         .iter()
@@ -585,7 +582,7 @@ fn an_immediate_database_restart_during_ingest_loses_no_acknowledged_point() {
         "B's view never caught up: {:?} vs {last_acked}",
         latest_uptime(b_addr)
     );
-    for p in [&a, &b] {
+    for p in [&a.proc, &b.proc] {
         p.assert_no_panic();
     }
 }
@@ -596,10 +593,8 @@ fn the_leader_killed_is_replaced_within_two_intervals() {
     let Some(server) = TestPostgres::start(false) else {
         return;
     };
-    let url = server.fresh_database();
-    let dir = Scratch::new("fleet-leader");
-    let (a, a_addr) = start_master("master-a", &master_env(&url), &dir.0);
-    let (b, b_addr) = start_master("master-b", &master_env(&url), &dir.0);
+    let (_dir, a, b) = two_masters(&server, "fleet-leader", &[]);
+    let (a_addr, b_addr) = (a.addr, b.addr);
     let masters = [a_addr, b_addr];
     let mut procs = [a, b];
     let leader = one_leader(&masters);
@@ -655,7 +650,7 @@ fn the_leader_killed_is_replaced_within_two_intervals() {
         .is_some(),
         "the new leader does not expire commands"
     );
-    procs[other].assert_no_panic();
+    procs[other].proc.assert_no_panic();
 }
 
 #[test]
@@ -671,13 +666,15 @@ fn a_master_started_while_the_database_is_down_serves_degraded_then_connects() {
     let url = server.fresh_database();
     let dir = Scratch::new("fleet-db-down");
     // A master that stored a snapshot, so the database has a schema and a cluster.
-    let (first, first_addr) = start_master("master-a", &master_env(&url), &dir.0);
+    let first = start_master("master-a", &url, &dir.0, &[]);
+    let first_addr = first.addr;
     let base = chrono::Utc::now() - chrono::Duration::minutes(5);
     assert_eq!(push(first_addr, 1, base), 200);
     drop(first);
 
     server.stop_immediate();
-    let (b, b_addr) = start_master("master-b", &master_env(&url), &dir.0);
+    let b = start_master("master-b", &url, &dir.0, &[]);
+    let b_addr = b.addr;
     assert_eq!(
         health(b_addr).map(|(s, _)| s),
         Some("degraded".to_owned()),
@@ -704,7 +701,7 @@ fn a_master_started_while_the_database_is_down_serves_degraded_then_connects() {
         wait_until(Duration::from_secs(10), || push(b_addr, 2, base) == 200).is_some(),
         "ingest never came back"
     );
-    b.assert_no_panic();
+    b.proc.assert_no_panic();
 }
 
 #[test]
@@ -713,44 +710,14 @@ fn a_detail_query_on_one_master_reaches_the_agent_polling_the_other() {
     let Some(server) = TestPostgres::start(false) else {
         return;
     };
-    let url = server.fresh_database();
-    let dir = Scratch::new("fleet-detail");
-    let mut env = master_env(&url);
-    env.push(("MASTER_DETAIL_TIMEOUT", "5s".to_owned()));
-    let (a, a_addr) = start_master("master-a", &env, &dir.0);
-    let (b, b_addr) = start_master("master-b", &env, &dir.0);
+    let (dir, a, b) = two_masters(
+        &server,
+        "fleet-detail",
+        &[("MASTER_DETAIL_TIMEOUT", "5s".to_owned())],
+    );
+    let (a_addr, b_addr) = (a.addr, b.addr);
     // The agent knows only A: its long polls are held there.
-    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let agent = Proc::spawn(
-        "atlhyper-agent",
-        &bins().agent,
-        &[
-            ("AGENT_LISTEN", agent_addr.to_string()),
-            ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-            ("AGENT_MASTER_URL", format!("http://{a_addr}")),
-            ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-            ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-            ("AGENT_NODE_INTERVAL", "250ms".to_owned()),
-            ("AGENT_SNAPSHOT_INTERVAL", "1s".to_owned()),
-            ("AGENT_HEARTBEAT_INTERVAL", "1s".to_owned()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(agent_addr, Duration::from_secs(30), &agent);
-    let daemon_listen: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let daemon = Proc::spawn(
-        "atlhyper-metrics",
-        &bins().metrics,
-        &[
-            ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
-            ("METRICS_COLLECT_INTERVAL", "250ms".to_owned()),
-            ("METRICS_NODE_NAME", NODE.to_owned()),
-            ("METRICS_TOKEN", NODE_TOKEN.to_owned()),
-            ("METRICS_LISTEN", daemon_listen.to_string()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(daemon_listen, Duration::from_secs(30), &daemon);
+    let (agent, daemon) = agent_and_daemon(&dir.0, &format!("http://{a_addr}"), &[]);
     assert!(
         wait_until(Duration::from_secs(30), || latest_time(b_addr).is_some()).is_some(),
         "B never showed the node"
@@ -782,7 +749,7 @@ fn a_detail_query_on_one_master_reaches_the_agent_polling_the_other() {
             took
         )
     );
-    for p in [&a, &b, &agent, &daemon] {
+    for p in [&a.proc, &b.proc, &agent, &daemon] {
         p.assert_no_panic();
     }
 }
@@ -793,12 +760,12 @@ fn an_alert_rule_created_on_a_follower_fires_on_the_leader_and_shows_on_both() {
     let Some(server) = TestPostgres::start(false) else {
         return;
     };
-    let url = server.fresh_database();
-    let dir = Scratch::new("fleet-alerts");
-    let mut env = master_env(&url);
-    env.push(("MASTER_ALERT_EVAL_INTERVAL", "1s".to_owned()));
-    let (a, a_addr) = start_master("master-a", &env, &dir.0);
-    let (b, b_addr) = start_master("master-b", &env, &dir.0);
+    let (_dir, a, b) = two_masters(
+        &server,
+        "fleet-alerts",
+        &[("MASTER_ALERT_EVAL_INTERVAL", "1s".to_owned())],
+    );
+    let (a_addr, b_addr) = (a.addr, b.addr);
     let masters = [a_addr, b_addr];
     let leader = one_leader(&masters);
     let follower = masters[1 - leader];
@@ -849,7 +816,7 @@ fn an_alert_rule_created_on_a_follower_fires_on_the_leader_and_shows_on_both() {
     });
     eprintln!("rule created on the follower: firing, as the follower shows it, after {fired:?}");
     assert!(firing_at(masters[leader]), "the leader does not show it");
-    for p in [&a, &b] {
+    for p in [&a.proc, &b.proc] {
         p.assert_no_panic();
     }
 }

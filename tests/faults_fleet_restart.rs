@@ -19,8 +19,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{TestPostgres, free_port, gzip, http, http_get, node_json, wait_until};
-use common::{Proc, Scratch, bins, serial, tail, wait_healthy};
+use atlhyper_testkit::{TestPostgres, gzip, http, http_get, node_json, wait_until};
+use common::{MasterBuilder, Proc, RunningMaster, Scratch, serial, tail};
 
 const AGENT_TOKEN: &str = "agent-token-restart-0000";
 const VIEWER: &str = "viewer-token-restart-000";
@@ -32,39 +32,24 @@ const LEADER_INTERVAL: Duration = Duration::from_secs(4);
 /// Alert evaluations, the periodic work counted here.
 const EVAL_INTERVAL: Duration = Duration::from_millis(250);
 
-fn master_env(url: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("MASTER_DB_URL", url.to_owned()),
-        ("MASTER_AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-        ("MASTER_CLUSTER_ID", CLUSTER.to_owned()),
-        ("MASTER_VIEWER_TOKEN", VIEWER.to_owned()),
-        ("MASTER_OPERATOR_TOKEN", OPERATOR.to_owned()),
-        (
+/// A master of this suite on the database at `url`, logging into `dir`, with `extra` settings.
+fn start_master(name: &str, url: &str, dir: &Path, extra: &[(&str, String)]) -> RunningMaster {
+    MasterBuilder::new(name)
+        .in_dir(dir)
+        .db_url(url)
+        .agent_token(AGENT_TOKEN, CLUSTER)
+        .viewer_token(VIEWER)
+        .operator_token(OPERATOR)
+        .env(
             "MASTER_LEADER_INTERVAL",
             format!("{}ms", LEADER_INTERVAL.as_millis()),
-        ),
-        (
+        )
+        .env(
             "MASTER_ALERT_EVAL_INTERVAL",
             format!("{}ms", EVAL_INTERVAL.as_millis()),
-        ),
-    ]
-}
-
-/// Starts a master on a free loopback port; waits until it answers `/health`.
-fn start_master(name: &str, env: &[(&str, String)], dir: &Path) -> (Proc, SocketAddr) {
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut all = vec![
-        ("MASTER_LISTEN_ADDR", addr.to_string()),
-        ("RUST_LOG", "warn,atlhyper_master=info".to_owned()),
-        (
-            "MASTER_DB_PATH",
-            dir.join(format!("{name}.db")).display().to_string(),
-        ),
-    ];
-    all.extend(env.iter().cloned());
-    let proc = Proc::spawn(name, &bins().master, &all, dir);
-    wait_healthy(addr, Duration::from_secs(60), &proc);
-    (proc, addr)
+        )
+        .envs(extra)
+        .start()
 }
 
 /// `/health`: (status, leader).
@@ -200,8 +185,10 @@ fn after_an_immediate_database_restart_the_periodic_work_never_runs_on_both_mast
     }
     let url = server.fresh_database();
     let dir = Scratch::new("fleet-restart-leader");
-    let (a, a_addr) = start_master("master-a", &master_env(&url), &dir.0);
-    let (b, b_addr) = start_master("master-b", &master_env(&url), &dir.0);
+    let a = start_master("master-a", &url, &dir.0, &[]);
+    let a_addr = a.addr;
+    let b = start_master("master-b", &url, &dir.0, &[]);
+    let b_addr = b.addr;
     let masters = [a_addr, b_addr];
     wait_until(Duration::from_secs(30), || {
         masters.iter().filter(|m| is_leader(**m)).count() == 1
@@ -283,7 +270,7 @@ fn after_an_immediate_database_restart_the_periodic_work_never_runs_on_both_mast
         );
     }
     eprintln!("worst time to a leader after a restart: {worst_gap:?}");
-    let mut procs = [a, b];
+    let mut procs = [a.proc, b.proc];
     for p in &mut procs {
         assert!(p.alive(), "{} died:\n{}", p.name, tail(&p.log_text(), 3000));
         p.assert_no_panic();
@@ -303,8 +290,10 @@ fn a_deletion_missed_while_not_listening_leaves_memory_on_reconnect() {
     };
     let url = server.fresh_database();
     let dir = Scratch::new("fleet-restart-deleted");
-    let (a, a_addr) = start_master("master-a", &master_env(&url), &dir.0);
-    let (mut b, b_addr) = start_master("master-b", &master_env(&url), &dir.0);
+    let a = start_master("master-a", &url, &dir.0, &[]);
+    let a_addr = a.addr;
+    let mut b = start_master("master-b", &url, &dir.0, &[]);
+    let b_addr = b.addr;
     let both = vec!["n1".to_owned(), "n2".to_owned()];
     assert_eq!(push(a_addr, 1, &["n1", "n2"]), 200);
     wait_until(Duration::from_secs(10), || {
@@ -314,12 +303,12 @@ fn a_deletion_missed_while_not_listening_leaves_memory_on_reconnect() {
 
     // B frozen, every session cut (B's listener too, so no notification waits for it), then
     // n2 deleted on A: B cannot hear it.
-    signal(&b, "STOP");
+    signal(&b.proc, "STOP");
     let cut = cut_sessions(&url);
     let deleted = wait_until(Duration::from_secs(20), || {
         delete(a_addr, &format!("/api/v2/clusters/{CLUSTER}/nodes/n2")) == 204
     });
-    signal(&b, "CONT");
+    signal(&b.proc, "CONT");
     deleted.expect("A never deleted n2");
     assert_eq!(nodes_of(a_addr), Some(vec!["n1".to_owned()]));
     let forgot = wait_until(Duration::from_secs(30), || {
@@ -329,30 +318,30 @@ fn a_deletion_missed_while_not_listening_leaves_memory_on_reconnect() {
         panic!(
             "B still shows {:?} after reconnecting ({cut} sessions cut):\n{}",
             nodes_of(b_addr),
-            tail(&b.log_text(), 3000)
+            tail(&b.proc.log_text(), 3000)
         )
     });
     eprintln!("node deleted while B was not listening: gone from B {forgot:?} after it resumed");
 
     // The same for the whole cluster.
-    signal(&b, "STOP");
+    signal(&b.proc, "STOP");
     cut_sessions(&url);
     let deleted = wait_until(Duration::from_secs(20), || {
         delete(a_addr, &format!("/api/v2/clusters/{CLUSTER}")) == 204
     });
-    signal(&b, "CONT");
+    signal(&b.proc, "CONT");
     deleted.expect("A never deleted the cluster");
     let forgot =
         wait_until(Duration::from_secs(30), || nodes_of(b_addr).is_none()).unwrap_or_else(|| {
             panic!(
                 "B still shows the cluster ({:?}):\n{}",
                 nodes_of(b_addr),
-                tail(&b.log_text(), 3000)
+                tail(&b.proc.log_text(), 3000)
             )
         });
     eprintln!("cluster deleted while B was not listening: gone from B {forgot:?} after it resumed");
-    assert!(b.alive());
-    b.assert_no_panic();
+    assert!(b.proc.alive());
+    b.proc.assert_no_panic();
     drop(a);
 }
 
@@ -369,9 +358,13 @@ fn a_master_verifies_the_database_certificate_and_names_the_database_when_it_can
     let dir = Scratch::new("fleet-restart-tls");
     let ca_file = ca.write(&dir.0, "db-ca");
     let verified = format!("{url}?sslmode=verify-full");
-    let mut env = master_env(&verified);
-    env.push(("MASTER_DB_CA_FILE", ca_file.display().to_string()));
-    let (a, a_addr) = start_master("master-tls", &env, &dir.0);
+    let a = start_master(
+        "master-tls",
+        &verified,
+        &dir.0,
+        &[("MASTER_DB_CA_FILE", ca_file.display().to_string())],
+    );
+    let a_addr = a.addr;
     wait_until(Duration::from_secs(20), || {
         health(a_addr).is_some_and(|(status, _)| status == "ok")
     })
@@ -382,23 +375,27 @@ fn a_master_verifies_the_database_certificate_and_names_the_database_when_it_can
     // which database it could not trust.
     let other = atlhyper_testkit::tls::TestCa::new("not the database's CA");
     let other_file = other.write(&dir.0, "other-ca");
-    let mut env = master_env(&verified);
-    env.push(("MASTER_DB_CA_FILE", other_file.display().to_string()));
-    let (bad, bad_addr) = start_master("master-wrong-ca", &env, &dir.0);
+    let bad = start_master(
+        "master-wrong-ca",
+        &verified,
+        &dir.0,
+        &[("MASTER_DB_CA_FILE", other_file.display().to_string())],
+    );
+    let bad_addr = bad.addr;
     wait_until(Duration::from_secs(20), || {
         health(bad_addr).is_some_and(|(status, _)| status == "degraded")
     })
     .expect("a master that cannot trust its database does not say degraded");
     let database = url.rsplit('@').next().expect("host/db").to_owned();
     let logged = wait_until(Duration::from_secs(10), || {
-        bad.log_text().contains(&database)
+        bad.proc.log_text().contains(&database)
     });
     assert!(
         logged.is_some(),
         "the log does not name {database}:\n{}",
-        tail(&bad.log_text(), 3000)
+        tail(&bad.proc.log_text(), 3000)
     );
-    let log = bad.log_text();
+    let log = bad.proc.log_text();
     assert!(
         log.to_lowercase().contains("certificate"),
         "{}",

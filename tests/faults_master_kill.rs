@@ -5,13 +5,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{free_port, gzip, http, node_json};
-use common::{Proc, Scratch, bins, serial, wait_healthy};
+use atlhyper_testkit::{gzip, http, node_json};
+use common::{MasterBuilder, Scratch, serial};
 
 const AGENT_TOKEN: &str = "agent-token-kill-0000";
 const VIEWER: &str = "viewer-token-kill-0000";
@@ -39,17 +38,14 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
     let _serial = serial();
     let dir = Scratch::new("master-kill");
     let db = dir.0.join("atlhyper.db");
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let env = vec![
-        ("MASTER_LISTEN_ADDR", addr.to_string()),
-        ("MASTER_DB_PATH", db.display().to_string()),
-        ("MASTER_AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-        ("MASTER_CLUSTER_ID", CLUSTER.to_owned()),
-        ("MASTER_VIEWER_TOKEN", VIEWER.to_owned()),
-        ("MASTER_HISTORY_INTERVAL", "1s".to_owned()),
-    ];
-    let master = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
-    wait_healthy(addr, Duration::from_secs(30), &master);
+    let master = MasterBuilder::new("atlhyper-master")
+        .in_dir(&dir.0)
+        .sqlite(&db)
+        .agent_token(AGENT_TOKEN, CLUSTER)
+        .viewer_token(VIEWER)
+        .env("MASTER_HISTORY_INTERVAL", "1s")
+        .start();
+    let addr = master.addr;
     let master = Arc::new(Mutex::new(master));
 
     // The pusher: like an agent, it retries a snapshot until the master acknowledges it, then
@@ -113,8 +109,7 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
         std::thread::sleep(Duration::from_millis(150 + rng % 250));
         let t = Instant::now();
         let mut m = master.lock().expect("lock");
-        m.kill9_and_restart();
-        wait_healthy(addr, Duration::from_secs(30), &m);
+        m.restart();
         downtime += t.elapsed();
     }
     std::thread::sleep(Duration::from_millis(500));
@@ -133,9 +128,9 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
         .expect("only owner")
         .into_inner()
         .expect("lock");
-    m.assert_no_panic();
+    m.proc.assert_no_panic();
     assert!(
-        m.terminate(Duration::from_secs(10)),
+        m.proc.terminate(Duration::from_secs(10)),
         "clean exit on SIGTERM"
     );
     let (integrity, rows) = {
@@ -158,8 +153,7 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
     assert_eq!(integrity, "ok", "PRAGMA integrity_check");
 
     // Every acknowledged snapshot is in the history the API serves, and the latest is the last.
-    let m = Proc::spawn("atlhyper-master", &bins().master, &env, &dir.0);
-    wait_healthy(addr, Duration::from_secs(30), &m);
+    m.restart();
     let auth = format!("Bearer {VIEWER}");
     let (code, body) = atlhyper_testkit::http_get(
         addr,
@@ -209,5 +203,5 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
         Some(last),
         "the latest stored snapshot is the last acknowledged one"
     );
-    m.assert_no_panic();
+    m.proc.assert_no_panic();
 }

@@ -7,11 +7,10 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atlhyper_testkit::{TestPostgres, gzip, http, http_get, node_json};
-use common::{Proc, Scratch, bins, serial, tail, wait_healthy};
+use common::{MasterBuilder, Scratch, serial};
 
 const AGENT_TOKEN: &str = "agent-token-pg-00000000";
 const VIEWER: &str = "viewer-token-pg-00000000";
@@ -32,43 +31,6 @@ fn snapshot(k: u64, base: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
         "node_metrics": { NODE: node },
     });
     gzip(body.to_string().as_bytes())
-}
-
-/// Starts a master on 127.0.0.1 port 0 (the kernel picks a free one) and reads the address it
-/// logs; waits until it is healthy.
-fn start_master(name: &str, env: &[(&str, String)], dir: &Path) -> (Proc, SocketAddr) {
-    let mut all = vec![
-        ("MASTER_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
-        // The harness logs warnings only; the address is an info line.
-        ("RUST_LOG", "warn,atlhyper_master=info".to_owned()),
-    ];
-    all.extend(env.iter().cloned());
-    let proc = Proc::spawn(name, &bins().master, &all, dir);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let addr = loop {
-        let log = proc.log_text();
-        let found = log
-            .lines()
-            .filter(|l| l.contains("master listening"))
-            .find_map(|l| {
-                let after = &l[l.find("addr=")? + 5..];
-                let end = after
-                    .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
-                    .unwrap_or(after.len());
-                after[..end].parse::<SocketAddr>().ok()
-            });
-        if let Some(addr) = found {
-            break addr;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} did not log its address:\n{}",
-            tail(&log, 4000)
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    wait_healthy(addr, Duration::from_secs(30), &proc);
-    (proc, addr)
 }
 
 fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
@@ -93,16 +55,19 @@ fn a_master_on_postgres_keeps_every_acknowledged_point_for_the_next_master() {
     let url = server.fresh_database();
     let dir = Scratch::new("master-postgres");
     let sqlite = dir.0.join("atlhyper.db");
-    let env = vec![
-        ("MASTER_DB_URL", url.clone()),
-        // Set, to show it is not used when a database URL is.
-        ("MASTER_DB_PATH", sqlite.display().to_string()),
-        ("MASTER_AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-        ("MASTER_CLUSTER_ID", CLUSTER.to_owned()),
-        ("MASTER_VIEWER_TOKEN", VIEWER.to_owned()),
-        ("MASTER_HISTORY_INTERVAL", "1s".to_owned()),
-    ];
-    let (mut first, addr) = start_master("master-a", &env, &dir.0);
+    let master = |name: &str| {
+        MasterBuilder::new(name)
+            .in_dir(&dir.0)
+            .db_url(&url)
+            // Set, to show it is not used when a database URL is.
+            .env("MASTER_DB_PATH", sqlite.display().to_string())
+            .agent_token(AGENT_TOKEN, CLUSTER)
+            .viewer_token(VIEWER)
+            .env("MASTER_HISTORY_INTERVAL", "1s")
+            .start()
+    };
+    let mut first = master("master-a");
+    let addr = first.addr;
 
     let base = chrono::Utc::now() - chrono::Duration::minutes(10);
     let auth = format!("Bearer {AGENT_TOKEN}");
@@ -133,7 +98,8 @@ fn a_master_on_postgres_keeps_every_acknowledged_point_for_the_next_master() {
     first.kill9();
     assert!(!sqlite.exists(), "no SQLite file when MASTER_DB_URL is set");
 
-    let (second, addr) = start_master("master-b", &env, &dir.0);
+    let second = master("master-b");
+    let addr = second.addr;
     let history = get_json(
         addr,
         &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}/history?hours=1"),
@@ -153,6 +119,6 @@ fn a_master_on_postgres_keeps_every_acknowledged_point_for_the_next_master() {
         &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}"),
     );
     assert_eq!(latest["uptime"], serde_json::json!(PUSHES), "{latest}");
-    second.assert_no_panic();
+    second.proc.assert_no_panic();
     assert!(!sqlite.exists());
 }

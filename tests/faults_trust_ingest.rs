@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use atlhyper_model::{NodeHistory, NodeMetricsSnapshot, StatusBody};
 use atlhyper_testkit::{gzip, http, node_json};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use common::{RunningMaster, serial, wait_healthy};
+use common::{RunningMaster, serial};
 
 const AGENT_TOKEN: &str = "agent-token-trust-000000";
 const VIEWER: &str = "viewer-token-trust-000000";
@@ -249,8 +249,7 @@ fn latest_follows_arrival_not_a_clock_a_year_ahead_also_after_a_restart() {
     let path = format!("/api/v2/clusters/{CLUSTER}/node-metrics/n1");
     let latest: NodeMetricsSnapshot = view(m.addr, &path);
     assert_eq!(latest.uptime, 2, "the hub shows the last arrival");
-    m.proc.kill9_and_restart();
-    wait_healthy(m.addr, Duration::from_secs(30), &m.proc);
+    m.restart();
     let latest: NodeMetricsSnapshot = view(m.addr, &path);
     assert_eq!(
         latest.uptime, 2,

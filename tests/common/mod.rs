@@ -178,6 +178,12 @@ impl Proc {
         self.child = start(&self.bin, &self.env, &self.log, self.nofile);
     }
 
+    /// Sets `key` (replacing its value, or added) for the next [`Proc::kill9_and_restart`].
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_owned(), value.to_owned()));
+    }
+
     /// Still running?
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -298,62 +304,155 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// The real master on a free loopback port with its database in a fresh scratch directory.
+/// The real master on loopback, started by a [`MasterBuilder`]; SIGKILLed on drop.
 #[derive(Debug)]
 pub struct RunningMaster {
     /// The process.
     pub proc: Proc,
-    /// Where it listens.
+    /// Where it listens (the port it was given at its first start, kept across restarts).
     pub addr: SocketAddr,
-    _dir: Scratch,
+    _dir: Option<Scratch>,
 }
 
-impl RunningMaster {
-    /// Starts `atlhyper-master` with `env` (listen address and database path are set here) and
-    /// waits until it is healthy; `name` names the scratch directory.
-    pub fn start(name: &str, env: &[(&str, String)]) -> Self {
-        let dir = Scratch::new(name);
-        let addr: SocketAddr = ([127, 0, 0, 1], atlhyper_testkit::free_port()).into();
-        let mut all = vec![
-            ("MASTER_LISTEN_ADDR", addr.to_string()),
-            (
-                "MASTER_DB_PATH",
-                dir.0.join("atlhyper.db").display().to_string(),
-            ),
-        ];
-        all.extend(env.iter().cloned());
-        let proc = Proc::spawn("atlhyper-master", &bins().master, &all, &dir.0);
-        wait_healthy(addr, Duration::from_secs(30), &proc);
-        RunningMaster {
-            proc,
-            addr,
-            _dir: dir,
+/// How to start a real `atlhyper-master`: its database, tokens, intervals and any other
+/// setting. It listens on port 0 (the kernel picks a free port, so no port is released for it
+/// that another process could take first) and the address is read from its log; a restart
+/// asks for that same address again.
+#[derive(Debug)]
+pub struct MasterBuilder {
+    name: String,
+    dir: Option<PathBuf>,
+    database: Option<(&'static str, String)>,
+    log: String,
+    env: Vec<(String, String)>,
+}
+
+impl MasterBuilder {
+    /// A master named `name` (its process and log file; its scratch directory unless
+    /// [`MasterBuilder::in_dir`] gives one), with a fresh SQLite database by default.
+    pub fn new(name: &str) -> Self {
+        MasterBuilder {
+            name: name.to_owned(),
+            dir: None,
+            database: None,
+            log: "warn".to_owned(),
+            env: Vec::new(),
         }
     }
 
-    /// [`RunningMaster::start`] on a port the master picks itself (it listens on port 0 and
-    /// logs the address it got), so no port is released for it that another process could
-    /// take first. For tests that never restart it: a restart would get another port.
-    pub fn start_on_any_port(name: &str, env: &[(&str, String)]) -> Self {
-        let dir = Scratch::new(name);
+    /// Log and default database in `dir` (shared with the test's other processes) instead of
+    /// a scratch directory of the master's own.
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_owned());
+        self
+    }
+
+    /// PostgreSQL at `url` (`MASTER_DB_URL`).
+    pub fn db_url(mut self, url: &str) -> Self {
+        self.database = Some(("MASTER_DB_URL", url.to_owned()));
+        self
+    }
+
+    /// SQLite at `path` (`MASTER_DB_PATH`); the default is `<dir>/<name>.db`.
+    pub fn sqlite(mut self, path: &Path) -> Self {
+        self.database = Some(("MASTER_DB_PATH", path.display().to_string()));
+        self
+    }
+
+    /// The one agent token (`MASTER_AGENT_TOKEN`) and the cluster it speaks for.
+    pub fn agent_token(self, token: &str, cluster: &str) -> Self {
+        self.env("MASTER_AGENT_TOKEN", token)
+            .env("MASTER_CLUSTER_ID", cluster)
+    }
+
+    /// `MASTER_VIEWER_TOKEN`.
+    pub fn viewer_token(self, token: &str) -> Self {
+        self.env("MASTER_VIEWER_TOKEN", token)
+    }
+
+    /// `MASTER_OPERATOR_TOKEN`.
+    pub fn operator_token(self, token: &str) -> Self {
+        self.env("MASTER_OPERATOR_TOKEN", token)
+    }
+
+    /// `RUST_LOG` (default `warn`); the master's own info lines are always on, for the
+    /// listening address.
+    pub fn log(mut self, filter: &str) -> Self {
+        self.log = filter.to_owned();
+        self
+    }
+
+    /// Any other setting, e.g. `MASTER_HISTORY_INTERVAL`; a later value of a key wins.
+    /// `RUST_LOG` goes to [`MasterBuilder::log`].
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        let value = value.into();
+        if key == "RUST_LOG" {
+            return self.log(&value);
+        }
+        self.env.push((key.to_owned(), value));
+        self
+    }
+
+    /// [`MasterBuilder::env`] for each pair.
+    pub fn envs(self, pairs: &[(&str, String)]) -> Self {
+        pairs.iter().fold(self, |b, (k, v)| b.env(k, v.clone()))
+    }
+
+    /// Starts it and waits until it logs its address and answers `/health`.
+    pub fn start(self) -> RunningMaster {
+        let (dir, scratch) = match self.dir {
+            Some(dir) => (dir, None),
+            None => {
+                let scratch = Scratch::new(&self.name);
+                (scratch.0.clone(), Some(scratch))
+            }
+        };
+        let database = self.database.unwrap_or_else(|| {
+            let path = dir.join(format!("{}.db", self.name));
+            ("MASTER_DB_PATH", path.display().to_string())
+        });
         let mut all = vec![
             ("MASTER_LISTEN_ADDR", "127.0.0.1:0".to_owned()),
-            (
-                "MASTER_DB_PATH",
-                dir.0.join("atlhyper.db").display().to_string(),
-            ),
-            // The address is read from the "master listening" line.
-            ("RUST_LOG", "warn,atlhyper_master=info".to_owned()),
+            ("RUST_LOG", format!("{},atlhyper_master=info", self.log)),
+            database,
         ];
-        all.extend(env.iter().cloned());
-        let proc = Proc::spawn("atlhyper-master", &bins().master, &all, &dir.0);
+        all.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        let mut proc = Proc::spawn(&self.name, &bins().master, &all, &dir);
         let addr = listening_addr(&proc, Duration::from_secs(60));
-        wait_healthy(addr, Duration::from_secs(30), &proc);
+        // A restart (also a bare `proc.kill9_and_restart()`) asks for the same address.
+        proc.set_env("MASTER_LISTEN_ADDR", &addr.to_string());
+        wait_healthy(addr, Duration::from_secs(60), &proc);
         RunningMaster {
             proc,
             addr,
-            _dir: dir,
+            _dir: scratch,
         }
+    }
+}
+
+impl RunningMaster {
+    /// A master with `env` on SQLite in a scratch directory named `name`, as
+    /// [`MasterBuilder`] starts it.
+    pub fn start(name: &str, env: &[(&str, String)]) -> Self {
+        MasterBuilder::new(name).envs(env).start()
+    }
+
+    /// The same as [`RunningMaster::start`] (every master starts on port 0 now); kept for
+    /// callers written before.
+    pub fn start_on_any_port(name: &str, env: &[(&str, String)]) -> Self {
+        Self::start(name, env)
+    }
+
+    /// SIGKILL and reap; [`RunningMaster::restart`] brings it back.
+    pub fn kill9(&mut self) {
+        self.proc.kill9();
+    }
+
+    /// SIGKILL (if it still runs), then the same settings again on the same address; waits
+    /// until it is healthy.
+    pub fn restart(&mut self) {
+        self.proc.kill9_and_restart();
+        wait_healthy(self.addr, Duration::from_secs(60), &self.proc);
     }
 }
 
