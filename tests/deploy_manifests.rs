@@ -1208,6 +1208,120 @@ fn bin_and_crate(workload: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// A file one of an overlay's containers reads through an environment variable, traced to
+/// the Secret and key that fill it.
+#[derive(Debug)]
+struct SecretFile {
+    bin: &'static str,
+    var: String,
+    secret: String,
+    key: String,
+}
+
+/// deploy/k8s/`overlay` (whose resources must be the base and `own`) applied to the base: the
+/// base, the three patched workloads, and every variable of their
+/// containers that `wanted` picks, each checked to be read by its binary and to lie in a
+/// read-only directory mount (a subPath mount never sees a rotated Secret) of a Secret volume,
+/// and traced to that Secret and key.
+struct Overlay {
+    base: Vec<(String, Value)>,
+    rendered: BTreeMap<String, Value>,
+    files: Vec<SecretFile>,
+}
+
+fn overlay_files(overlay: &str, own: &str, wanted: fn(&str) -> bool) -> Overlay {
+    let dir = root().join("deploy/k8s").join(overlay);
+    let kustomization: Value =
+        serde_norway::from_str(&read(&dir.join("kustomization.yaml"))).expect("kustomization");
+    let resources: BTreeSet<&str> = seq_at(&kustomization, "resources")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(resources, BTreeSet::from(["../", own]));
+    let base = k8s_docs();
+    let rendered = render_overlay(&base, &kustomization);
+    let mut sources: BTreeMap<&str, String> = BTreeMap::new();
+    let mut files = Vec::new();
+    for (name, workload) in &rendered {
+        let (bin, krate) = bin_and_crate(name);
+        let c = container(workload, bin);
+        // Volume name -> (Secret, file -> key when the volume lists its items).
+        let mut secrets: BTreeMap<&str, (&str, BTreeMap<&str, &str>)> = BTreeMap::new();
+        for v in seq_at(workload, "spec.template.spec.volumes") {
+            if let Some(secret) = at(v, "secret.secretName").and_then(Value::as_str) {
+                let items = at(v, "secret.items")
+                    .and_then(Value::as_sequence)
+                    .map(|items| {
+                        items
+                            .iter()
+                            .map(|i| (str_at(i, "path"), str_at(i, "key")))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                secrets.insert(str_at(v, "name"), (secret, items));
+            }
+        }
+        let source = sources.entry(krate).or_insert_with(|| crate_source(krate));
+        for (var, entry) in env(c) {
+            if !wanted(&var) {
+                continue;
+            }
+            assert!(source.contains(&format!("\"{var}\"")), "{bin} reads {var}");
+            let path = str_at(&entry, "value");
+            let mount = seq_at(c, "volumeMounts")
+                .iter()
+                .find(|m| path.starts_with(&format!("{}/", str_at(m, "mountPath"))))
+                .unwrap_or_else(|| panic!("{bin}: {var}={path} is in no mount"));
+            assert!(
+                bool_at(mount, "readOnly"),
+                "{bin}: {path} mounted read-only"
+            );
+            assert!(
+                at(mount, "subPath").is_none(),
+                "{bin}: {path} is mounted with subPath, which never sees a rotation"
+            );
+            let file = &path[str_at(mount, "mountPath").len() + 1..];
+            let (secret, items) = secrets
+                .get(str_at(mount, "name"))
+                .unwrap_or_else(|| panic!("{bin}: {var} is not on a Secret volume"));
+            let key = if items.is_empty() {
+                file
+            } else {
+                items
+                    .get(file)
+                    .unwrap_or_else(|| panic!("{bin}: {file} is not among the volume's items"))
+            };
+            files.push(SecretFile {
+                bin,
+                var,
+                secret: (*secret).to_owned(),
+                key: key.to_owned(),
+            });
+        }
+    }
+    Overlay {
+        base,
+        rendered,
+        files,
+    }
+}
+
+/// The cluster id the base's settings give (`cluster-id=` of `atlhyper-settings`).
+fn settings_cluster_id(base: &[(String, Value)]) -> &str {
+    let base_kustomization = base
+        .iter()
+        .map(|(_, d)| d)
+        .find(|d| d.get("kind").and_then(Value::as_str) == Some("Kustomization"))
+        .expect("deploy/k8s/kustomization.yaml");
+    seq_at(base_kustomization, "configMapGenerator")
+        .iter()
+        .filter(|g| str_at(g, "name") == "atlhyper-settings")
+        .flat_map(|g| seq_at(g, "literals"))
+        .filter_map(Value::as_str)
+        .find_map(|l| l.strip_prefix("cluster-id="))
+        .expect("cluster-id in atlhyper-settings")
+}
+
 /// deploy/k8s/tls: the base manifests with the overlay's JSON patches applied, checked against the certificates of
 /// certificates.yaml and what the binaries read: every PEM path lies in a read-only mount of
 /// a Secret cert-manager fills, under a key it writes; every variable is read by its binary;
@@ -1216,13 +1330,11 @@ fn bin_and_crate(workload: &str) -> (&'static str, &'static str) {
 #[test]
 fn tls_overlay_mounts_the_certificates_the_binaries_read() {
     let dir = root().join("deploy/k8s/tls");
-    let kustomization: Value =
-        serde_norway::from_str(&read(&dir.join("kustomization.yaml"))).expect("kustomization");
-    let resources: BTreeSet<&str> = seq_at(&kustomization, "resources")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(resources, BTreeSet::from(["../", "certificates.yaml"]));
+    let Overlay {
+        base,
+        rendered,
+        files,
+    } = overlay_files("tls", "certificates.yaml", is_pem_setting);
 
     // The certificates: Secret name -> (DNS names, usages), and the issuers they use.
     let text = read(&dir.join("certificates.yaml"));
@@ -1253,76 +1365,31 @@ fn tls_overlay_mounts_the_certificates_the_binaries_read() {
     let names_of = |secret: &str| &certs.get(secret).unwrap_or_else(|| panic!("{secret}")).0;
     let usages_of = |secret: &str| &certs[secret].1;
 
-    // Apply the overlay to the base workloads.
-    let base = k8s_docs();
-    let rendered = render_overlay(&base, &kustomization);
-
-    let mut sources: BTreeMap<&str, String> = BTreeMap::new();
-    let mut checked = 0;
-    for (name, workload) in &rendered {
-        let (bin, krate) = bin_and_crate(name);
-        let c = container(workload, bin);
-        // Volume name -> (Secret, keys it is limited to).
-        let mut secrets: BTreeMap<&str, (&str, BTreeMap<&str, &str>)> = BTreeMap::new();
-        for v in seq_at(workload, "spec.template.spec.volumes") {
-            if let Some(secret) = at(v, "secret.secretName").and_then(Value::as_str) {
-                let items = at(v, "secret.items")
-                    .and_then(Value::as_sequence)
-                    .map(|items| {
-                        items
-                            .iter()
-                            .map(|i| (str_at(i, "path"), str_at(i, "key")))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                secrets.insert(str_at(v, "name"), (secret, items));
-            }
-        }
-        let source = sources.entry(krate).or_insert_with(|| crate_source(krate));
-        for (var, entry) in env(c) {
-            if !is_pem_setting(&var) {
-                continue;
-            }
-            checked += 1;
-            assert!(source.contains(&format!("\"{var}\"")), "{bin} reads {var}");
-            let path = str_at(&entry, "value");
-            let mount = seq_at(c, "volumeMounts")
-                .iter()
-                .find(|m| path.starts_with(&format!("{}/", str_at(m, "mountPath"))))
-                .unwrap_or_else(|| panic!("{bin}: {var}={path} is in no mount"));
+    for SecretFile {
+        bin,
+        var,
+        secret,
+        key,
+    } in &files
+    {
+        assert!(
+            CERT_MANAGER_KEYS.contains(&key.as_str()),
+            "{bin}: {var} reads key {key} of {secret}, which cert-manager does not write"
+        );
+        names_of(secret);
+        let wanted = if var.ends_with("_CLIENT_CERT") || var.ends_with("_CLIENT_KEY") {
+            "client auth"
+        } else {
+            "server auth"
+        };
+        if !key.starts_with("ca") {
             assert!(
-                bool_at(mount, "readOnly"),
-                "{bin}: {path} mounted read-only"
+                usages_of(secret).contains(&wanted),
+                "{bin}: {var} uses {secret}, a certificate for {wanted}"
             );
-            let file = &path[str_at(mount, "mountPath").len() + 1..];
-            let (secret, items) = secrets
-                .get(str_at(mount, "name"))
-                .unwrap_or_else(|| panic!("{bin}: {var} is not on a Secret volume"));
-            let key = if items.is_empty() {
-                file
-            } else {
-                items
-                    .get(file)
-                    .unwrap_or_else(|| panic!("{bin}: {file} is not among the volume's items"))
-            };
-            assert!(
-                CERT_MANAGER_KEYS.contains(&key),
-                "{bin}: {var} reads key {key} of {secret}, which cert-manager does not write"
-            );
-            names_of(secret);
-            let wanted = if var.ends_with("_CLIENT_CERT") || var.ends_with("_CLIENT_KEY") {
-                "client auth"
-            } else {
-                "server auth"
-            };
-            if !key.starts_with("ca") {
-                assert!(
-                    usages_of(secret).contains(&wanted),
-                    "{bin}: {var} uses {secret}, a certificate for {wanted}"
-                );
-            }
         }
     }
+    let checked = files.len();
     assert!(checked >= 9, "PEM settings checked: {checked}");
 
     // The clients are sent to hosts the server certificates name, over https.
@@ -1335,18 +1402,7 @@ fn tls_overlay_mounts_the_certificates_the_binaries_read() {
     assert!(agent_addr.starts_with("https://"), "{agent_addr}");
     assert!(names_of("atlhyper-agent-tls").contains(&url_host(agent_addr)));
     // The agent's client certificate names the cluster id it sends (from the settings).
-    let base_kustomization = base
-        .iter()
-        .map(|(_, d)| d)
-        .find(|d| d.get("kind").and_then(Value::as_str) == Some("Kustomization"))
-        .expect("deploy/k8s/kustomization.yaml");
-    let cluster_id = seq_at(base_kustomization, "configMapGenerator")
-        .iter()
-        .filter(|g| str_at(g, "name") == "atlhyper-settings")
-        .flat_map(|g| seq_at(g, "literals"))
-        .filter_map(Value::as_str)
-        .find_map(|l| l.strip_prefix("cluster-id="))
-        .expect("cluster-id in atlhyper-settings");
+    let cluster_id = settings_cluster_id(&base);
     assert_eq!(
         names_of("atlhyper-agent-client"),
         &[cluster_id],
@@ -1444,66 +1500,36 @@ fn systemd_token_drop_ins_load_every_token_file_they_name() {
 #[test]
 fn token_files_overlay_mounts_every_token_file_the_binaries_read() {
     let dir = root().join("deploy/k8s/token-files");
-    let kustomization: Value =
-        serde_norway::from_str(&read(&dir.join("kustomization.yaml"))).expect("kustomization");
-    let resources: BTreeSet<&str> = seq_at(&kustomization, "resources")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(resources, BTreeSet::from(["../", "token-files.yaml"]));
     let secret: Value =
         serde_norway::from_str(&read(&dir.join("token-files.yaml"))).expect("token-files.yaml");
     assert_eq!(str_at(&secret, "kind"), "Secret");
     let secret_name = str_at(&secret, "metadata.name");
     let file_of = |key: &str| str_at(&secret, &format!("stringData.{key}")).to_owned();
 
-    let base = k8s_docs();
-    let rendered = render_overlay(&base, &kustomization);
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    let Overlay {
+        base,
+        rendered,
+        files: mounted,
+    } = overlay_files("token-files", "token-files.yaml", |var| {
+        var.ends_with("_TOKEN_FILE")
+    });
     for (name, workload) in &rendered {
-        let (bin, krate) = bin_and_crate(name);
-        let c = container(workload, bin);
-        let source = crate_source(krate);
-        let mut items: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
-        for v in seq_at(workload, "spec.template.spec.volumes") {
-            if at(v, "secret.secretName").and_then(Value::as_str) == Some(secret_name) {
-                let map = seq_at(v, "secret.items")
-                    .iter()
-                    .map(|i| (str_at(i, "path"), str_at(i, "key")))
-                    .collect();
-                items.insert(str_at(v, "name"), map);
-            }
-        }
-        for (var, entry) in env(c) {
+        let (bin, _) = bin_and_crate(name);
+        for var in env(container(workload, bin)).keys() {
             assert!(
                 !(var.ends_with("_TOKEN") || var.ends_with("_TOKENS")),
                 "{bin}: {var} still comes from the environment"
             );
-            if !var.ends_with("_TOKEN_FILE") {
-                continue;
-            }
-            assert!(source.contains(&format!("\"{var}\"")), "{bin} reads {var}");
-            let path = str_at(&entry, "value");
-            let mount = seq_at(c, "volumeMounts")
-                .iter()
-                .find(|m| path.starts_with(&format!("{}/", str_at(m, "mountPath"))))
-                .unwrap_or_else(|| panic!("{bin}: {var}={path} is in no mount"));
-            assert!(
-                bool_at(mount, "readOnly"),
-                "{bin}: {path} mounted read-only"
-            );
-            assert!(
-                at(mount, "subPath").is_none(),
-                "{bin}: {path} is mounted with subPath, which never sees a rotation"
-            );
-            let file = &path[str_at(mount, "mountPath").len() + 1..];
-            let key = items
-                .get(str_at(mount, "name"))
-                .unwrap_or_else(|| panic!("{bin}: {var} is not on the {secret_name} volume"))
-                .get(file)
-                .unwrap_or_else(|| panic!("{bin}: {file} is not among the volume's items"));
-            files.insert(var.clone(), file_of(key));
         }
+    }
+    let mut files: BTreeMap<String, String> = BTreeMap::new();
+    for f in &mounted {
+        assert_eq!(
+            f.secret, secret_name,
+            "{}: {} is not on the {secret_name} volume",
+            f.bin, f.var
+        );
+        files.insert(f.var.clone(), file_of(&f.key));
     }
     let vars: Vec<&str> = files.keys().map(String::as_str).collect();
     assert_eq!(
@@ -1543,18 +1569,7 @@ fn token_files_overlay_mounts_every_token_file_the_binaries_read() {
         "the daemons send one of the agent's node tokens"
     );
     let sent_to_master = one_token("AGENT_TOKEN_FILE");
-    let base_kustomization = base
-        .iter()
-        .map(|(_, d)| d)
-        .find(|d| d.get("kind").and_then(Value::as_str) == Some("Kustomization"))
-        .expect("deploy/k8s/kustomization.yaml");
-    let cluster_id = seq_at(base_kustomization, "configMapGenerator")
-        .iter()
-        .filter(|g| str_at(g, "name") == "atlhyper-settings")
-        .flat_map(|g| seq_at(g, "literals"))
-        .filter_map(Value::as_str)
-        .find_map(|l| l.strip_prefix("cluster-id="))
-        .expect("cluster-id in atlhyper-settings");
+    let cluster_id = settings_cluster_id(&base);
     let master = real(&files["MASTER_TOKEN_FILE"]);
     let mut roles = BTreeSet::new();
     for line in master
