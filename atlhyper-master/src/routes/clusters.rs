@@ -15,6 +15,7 @@ use crate::Master;
 use crate::auth::valid_cluster_id;
 use crate::error::ApiError;
 use crate::routes::respond::{Format, Params, format, negotiated, params};
+use crate::series::query::parse_time;
 use crate::v3;
 
 /// Longest history range, hours.
@@ -132,21 +133,8 @@ impl HistoryWindow {
     }
 }
 
-/// A unix-ms time parameter.
-fn parse_unix_ms(name: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
-    text.trim()
-        .parse::<i64>()
-        .ok()
-        .and_then(DateTime::from_timestamp_millis)
-        .ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "{name} must be a time in unix milliseconds, got {text:?}"
-            ))
-        })
-}
-
-/// The window of `?hours=` (default 24) or `?from=&to=` (unix ms, both, `from` before `to`, at
-/// most [`MAX_HISTORY_HOURS`] apart; not together with `hours`).
+/// The window of `?hours=` (default 24) or `?from=&to=` (unix ms or RFC 3339, 1970 to 9999;
+/// both, `from` before `to`, at most [`MAX_HISTORY_HOURS`] apart; not together with `hours`).
 fn parse_window(query: &HashMap<String, String>) -> Result<HistoryWindow, ApiError> {
     let (from, to) = (query.get("from"), query.get("to"));
     if from.is_none() && to.is_none() {
@@ -162,7 +150,7 @@ fn parse_window(query: &HashMap<String, String>) -> Result<HistoryWindow, ApiErr
     let (Some(from), Some(to)) = (from, to) else {
         return Err(ApiError::bad_request("from and to go together"));
     };
-    let (from, to) = (parse_unix_ms("from", from)?, parse_unix_ms("to", to)?);
+    let (from, to) = (parse_time("from", from)?, parse_time("to", to)?);
     if from >= to {
         return Err(ApiError::bad_request("from must be before to"));
     }

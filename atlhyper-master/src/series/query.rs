@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use atlhyper_store::{Figure, HOUR_MS, SeriesRow, Triple, TripleMerge};
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 
 use crate::error::ApiError;
 
@@ -35,19 +35,26 @@ pub(crate) struct Window {
     pub(crate) tier: u8,
 }
 
-/// `from` or `to`: RFC 3339, or unix milliseconds.
-fn parse_time(name: &str, text: &str) -> Result<i64, ApiError> {
+/// The latest time a `from` or `to` may name: the end of year 9999, the last one an answer
+/// can write back in RFC 3339 (four-digit years).
+const LATEST_MS: i64 = 253_402_300_799_999;
+
+/// `from` or `to` of a stored-data route: RFC 3339, or unix milliseconds, from 1970 to the end
+/// of 9999. Outside that nothing is stored, and a time past 9999 would come back in the answer
+/// as `+255479-...`, which is not RFC 3339.
+pub(crate) fn parse_time(name: &str, text: &str) -> Result<DateTime<Utc>, ApiError> {
     let text = text.trim();
-    if let Ok(ms) = text.parse::<i64>() {
-        if DateTime::from_timestamp_millis(ms).is_some() {
-            return Ok(ms);
-        }
-    } else if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.timestamp_millis());
+    let at = match text.parse::<i64>() {
+        Ok(ms) => DateTime::from_timestamp_millis(ms),
+        Err(_) => DateTime::parse_from_rfc3339(text).ok().map(|t| t.to_utc()),
+    };
+    match at {
+        Some(at) if (0..=LATEST_MS).contains(&at.timestamp_millis()) => Ok(at),
+        _ => Err(ApiError::bad_request(format!(
+            "{name} must be RFC 3339 (2026-11-30T18:00:00Z) or unix milliseconds, from 1970 \
+             to 9999, got {text:?}"
+        ))),
     }
-    Err(ApiError::bad_request(format!(
-        "{name} must be RFC 3339 (2026-11-30T18:00:00Z) or unix milliseconds, got {text:?}"
-    )))
 }
 
 /// Resolves `from`, `to` and `step` (see docs/series-api.md): the tier is the finest whose
@@ -58,11 +65,11 @@ pub(crate) fn window(
     tiers: Tiers,
 ) -> Result<Window, ApiError> {
     let to_ms = match params.get("to") {
-        Some(t) => parse_time("to", t)?,
+        Some(t) => parse_time("to", t)?.timestamp_millis(),
         None => now_ms,
     };
     let from_ms = match params.get("from") {
-        Some(f) => parse_time("from", f)?,
+        Some(f) => parse_time("from", f)?.timestamp_millis(),
         None => to_ms.saturating_sub(DEFAULT_RANGE_MS),
     };
     if from_ms > to_ms {
@@ -262,6 +269,32 @@ mod tests {
         fine_ms: 300_000,
         fine_kept_ms: 30 * 24 * HOUR_MS,
     };
+
+    #[test]
+    fn times_before_1970_or_after_9999_are_refused() {
+        for ok in [
+            "0",
+            "253402300799999",
+            "9999-12-31T23:59:59.999Z",
+            "1970-01-01T00:00:00Z",
+        ] {
+            assert!(parse_time("from", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "-1",
+            "253402300800000",
+            "8000000000000000",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "99999999999999999999",
+            "NaN",
+            "1969-12-31T23:59:59Z",
+            "",
+        ] {
+            let e = parse_time("to", bad).unwrap_err();
+            assert!(e.message.starts_with("to must be"), "{bad}: {}", e.message);
+        }
+    }
 
     fn p(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
