@@ -721,3 +721,279 @@ fn log_to_a_file_has_no_colour_codes() {
     assert!(log.contains("listening"), "{log}");
     assert!(!log.contains('\u{1b}'), "colour codes in the log: {log:?}");
 }
+
+/// Snapshot `seq` of `worker-1` taken at `at`, with `uptime` = `seq` (the marker of the latest).
+fn snapshot_at(seq: u64, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
+    let mut node: serde_json::Value =
+        serde_json::from_str(&node_json("worker-1", at, 10.0)).expect("node json");
+    node["uptime"] = serde_json::json!(seq);
+    let body = serde_json::json!({
+        "cluster_id": CLUSTER,
+        "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "seq": seq,
+        "node_metrics": { "worker-1": node },
+    });
+    gzip(body.to_string().as_bytes())
+}
+
+/// The agent's side of the hostile-read test: snapshot `k` at `base + k` s (one history point
+/// each at a 1 s history interval) every 50 ms until `stop`, or 400 snapshots (so the history
+/// answer is never downsampled); the acknowledged ones, and what went wrong with the others.
+fn push_until(
+    addr: SocketAddr,
+    base: chrono::DateTime<chrono::Utc>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<(Vec<u64>, Vec<String>)> {
+    std::thread::spawn(move || {
+        let agent = format!("Bearer {AGENT_TOKEN}");
+        let headers = [
+            ("Content-Encoding", "gzip"),
+            ("X-Cluster-ID", CLUSTER),
+            ("Authorization", agent.as_str()),
+        ];
+        let (mut acked, mut failed) = (Vec::new(), Vec::new());
+        for k in 1..=400u64 {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            let at = base + chrono::Duration::seconds(i64::try_from(k).expect("small"));
+            let timeout = Duration::from_secs(10);
+            match http(
+                addr,
+                "POST",
+                "/agent/snapshot",
+                &headers,
+                &snapshot_at(k, at),
+                timeout,
+            ) {
+                Ok((200, _)) => acked.push(k),
+                Ok((code, body)) => failed.push(format!(
+                    "push {k}: {code} {}",
+                    String::from_utf8_lossy(&body)
+                )),
+                Err(e) => failed.push(format!("push {k}: {e}")),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (acked, failed)
+    })
+}
+
+/// Hostile readers of the history (`from`/`to`) and series routes, while an agent pushes: bad
+/// times (negative, not a number, from after to, past the year 9999, past i64) get a 400 that
+/// names the parameter; a 100,000-item query string gets 431; a 100,000-item JSON body on
+/// these GET routes is not read (the answer is the one without it); a flood of 8 readers
+/// mixing all of these gets only 200, 400, 431 or a 503 with Retry-After (the history route's
+/// bounded slots). Afterwards the master answers, never panicked, and every acknowledged
+/// snapshot is in the history, the latest the last one.
+#[test]
+fn hostile_history_and_series_readers_get_4xx_and_lose_no_point() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _serial = serial();
+    let m = master(&[("MASTER_HISTORY_INTERVAL", "1s".to_owned())]);
+    let base = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let stop = Arc::new(AtomicBool::new(false));
+    let pusher = push_until(m.addr, base, stop.clone());
+    let viewer = format!("Bearer {VIEWER}");
+    let history = format!("/api/v2/clusters/{CLUSTER}/node-metrics/worker-1/history");
+    let series =
+        format!("/api/v2/clusters/{CLUSTER}/node-metrics/worker-1/series?figure=cpu.usage");
+    let get = |path: &str, body: &[u8]| {
+        atlhyper_testkit::http_answer(
+            m.addr,
+            "GET",
+            path,
+            Some("localhost"),
+            &[
+                ("Authorization", &viewer),
+                ("Content-Type", "application/json"),
+            ],
+            body,
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    };
+    assert!(
+        atlhyper_testkit::wait_until(Duration::from_secs(30), || {
+            get(&format!("{history}?hours=1"), b"").status == 200
+        })
+        .is_some(),
+        "the node's history never appeared"
+    );
+
+    // Bad times: (query, the parameter the error must name).
+    let (from_ok, to_ok) = (
+        base.timestamp_millis(),
+        chrono::Utc::now().timestamp_millis(),
+    );
+    let bad: Vec<(String, &str)> = vec![
+        (format!("from=-1000&to={to_ok}"), "from"),
+        (format!("from={from_ok}&to=-1"), "to"),
+        (format!("from=NaN&to={to_ok}"), "from"),
+        (format!("from={from_ok}&to=nan"), "to"),
+        (format!("from={to_ok}&to={from_ok}"), "from"),
+        // Far future: year 255479, and the first millisecond after 9999.
+        (
+            "from=8000000000000000&to=8000000003600000".to_owned(),
+            "from",
+        ),
+        (format!("from={from_ok}&to=253402300800000"), "to"),
+        (format!("from={from_ok}&to=9223372036854775807"), "to"),
+        (format!("from={from_ok}&to=99999999999999999999"), "to"),
+        ("from=-9223372036854775808&to=0".to_owned(), "from"),
+        (format!("from={from_ok}&to=1e3"), "to"),
+    ];
+    let mut failures = Vec::new();
+    for (query, names) in &bad {
+        for path in [
+            format!("{history}?{query}"),
+            format!("{series}&{query}&step=60"),
+        ] {
+            let answer = get(&path, b"");
+            if answer.status != 400 {
+                failures.push(format!(
+                    "{path}: want 400, got {} {}",
+                    answer.status,
+                    String::from_utf8_lossy(&answer.body)
+                ));
+            } else if !answer.error().starts_with(&format!("{names} ")) {
+                failures.push(format!(
+                    "{path}: the error names {names}? {}",
+                    answer.error()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // 100,000 query items: refused before any handler (hyper's header limit).
+    let many: String = (0..100_000).map(|i| format!("&from={i}")).collect();
+    for path in [
+        format!("{history}?hours=1{many}"),
+        format!("{series}{many}"),
+    ] {
+        let answer = get(&path, b"");
+        assert_eq!(answer.status, 431, "100,000 query items on {}", &path[..80]);
+    }
+    // A 100,000-item JSON body on a GET: never read; the answer is the one without it.
+    let items = serde_json::Value::Array(
+        (0..100_000)
+            .map(|i| serde_json::json!({"from": i, "to": -i}))
+            .collect(),
+    );
+    let body = items.to_string().into_bytes();
+    let window = format!("{history}?from={from_ok}&to={}", from_ok + 60_000);
+    for path in [
+        &window,
+        &format!("{series}&from={from_ok}&to={}", from_ok + 60_000),
+    ] {
+        let with = get(path, &body);
+        let without = get(path, b"");
+        assert_eq!(with.status, 200, "{path} with a 100,000-item body");
+        assert_eq!(
+            with.body, without.body,
+            "{path}: the body changed the answer"
+        );
+    }
+    let rss_before = m.proc.rss_kib();
+
+    // The flood: 8 readers for 3 s, each cycling through good and bad reads of both routes.
+    let mut mix: Vec<String> = bad
+        .iter()
+        .flat_map(|(q, _)| [format!("{history}?{q}"), format!("{series}&{q}&step=60")])
+        .collect();
+    mix.push(format!("{history}?hours=1"));
+    mix.push(window.clone());
+    mix.push(format!("{series}&from={from_ok}&to={to_ok}&step=1"));
+    mix.push(format!("{series}&from=0&to={to_ok}"));
+    let mix = Arc::new(mix);
+    let started = Instant::now();
+    let readers: Vec<_> = (0..8)
+        .map(|r| {
+            let (mix, addr, viewer) = (mix.clone(), m.addr, viewer.clone());
+            std::thread::spawn(move || {
+                let mut seen: Vec<(u16, String)> = Vec::new();
+                let mut i = r;
+                while started.elapsed() < Duration::from_secs(3) {
+                    let path = &mix[i % mix.len()];
+                    i += 1;
+                    let answer = atlhyper_testkit::http_answer(
+                        addr,
+                        "GET",
+                        path,
+                        Some("localhost"),
+                        &[("Authorization", &viewer)],
+                        b"",
+                        Duration::from_secs(30),
+                    )
+                    .unwrap_or_else(|e| panic!("GET {path} in the flood: {e}"));
+                    let ok = match answer.status {
+                        200 | 400 => true,
+                        503 => answer.header("retry-after").is_some(),
+                        _ => false,
+                    };
+                    if !ok {
+                        let text = String::from_utf8_lossy(&answer.body).into_owned();
+                        seen.push((answer.status, format!("{path}: {text}")));
+                    } else {
+                        seen.push((answer.status, String::new()));
+                    }
+                }
+                seen
+            })
+        })
+        .collect();
+    let mut counts: BTreeSet<(u16, usize)> = BTreeSet::new();
+    let mut all: Vec<(u16, String)> = Vec::new();
+    for r in readers {
+        all.extend(r.join().expect("reader"));
+    }
+    for code in all.iter().map(|(c, _)| *c).collect::<BTreeSet<_>>() {
+        counts.insert((code, all.iter().filter(|(c, _)| *c == code).count()));
+    }
+    let wrong: Vec<&(u16, String)> = all.iter().filter(|(_, why)| !why.is_empty()).collect();
+    let rss_after = m.proc.rss_kib();
+    stop.store(true, Ordering::Relaxed);
+    let (acked, failed) = pusher.join().expect("pusher");
+    assert!(
+        failed.is_empty(),
+        "pushes failed: {failed:?}\n{}",
+        common::tail(&m.proc.log_text(), 3000)
+    );
+    eprintln!(
+        "hostile readers: {} reads in {:.1?} by 8 readers, answers (code, count) {counts:?}; \
+         master RSS {rss_before} -> {rss_after} KiB; {} snapshots acknowledged meanwhile",
+        all.len(),
+        started.elapsed(),
+        acked.len()
+    );
+    assert!(wrong.is_empty(), "unexpected answers: {wrong:?}");
+
+    // Nothing lost: every acknowledged snapshot's point, and the latest is the last.
+    let last = *acked.last().expect("pushes acknowledged");
+    let answer = get(&format!("{history}?hours=1&format=v2"), b"");
+    assert_eq!(answer.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&answer.body).expect("history JSON");
+    let stored: BTreeSet<i64> = v["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|p| p["timestamp"].as_str())
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp() - base.timestamp())
+        .collect();
+    let lost: Vec<&u64> = acked
+        .iter()
+        .filter(|k| !stored.contains(&i64::try_from(**k).expect("small")))
+        .collect();
+    assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
+    let latest = get(
+        &format!("/api/v2/clusters/{CLUSTER}/node-metrics/worker-1?format=v2"),
+        b"",
+    );
+    assert_eq!(latest.status, 200);
+    let latest: serde_json::Value = serde_json::from_slice(&latest.body).expect("latest JSON");
+    assert_eq!(latest["uptime"].as_u64(), Some(last), "{latest}");
+    m.proc.assert_no_panic();
+}

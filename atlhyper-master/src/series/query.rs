@@ -64,12 +64,17 @@ pub(crate) fn window(
     now_ms: i64,
     tiers: Tiers,
 ) -> Result<Window, ApiError> {
+    // `from` first, so when both are bad the error names `from`, as the history route's does.
+    let from = params
+        .get("from")
+        .map(|f| parse_time("from", f))
+        .transpose()?;
     let to_ms = match params.get("to") {
         Some(t) => parse_time("to", t)?.timestamp_millis(),
         None => now_ms,
     };
-    let from_ms = match params.get("from") {
-        Some(f) => parse_time("from", f)?.timestamp_millis(),
+    let from_ms = match from {
+        Some(f) => f.timestamp_millis(),
         None => to_ms.saturating_sub(DEFAULT_RANGE_MS),
     };
     if from_ms > to_ms {
