@@ -7,12 +7,14 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use atlhyper_testkit::tls::{TestCa, Validity, write_atomically};
 use atlhyper_testkit::{free_port, http, node_json};
-use common::{Proc, RunningMaster, Scratch, bins, scrape, serial, tail, wait_healthy};
+use common::{
+    MasterBuilder, Proc, RunningMaster, Scratch, bins, scrape, serial, tail, wait_healthy,
+};
 
 const CLUSTER: &str = "rotation";
 /// The reload messages are info lines; the harness' default is warn.
@@ -90,100 +92,182 @@ fn node_tokens(path: &Path, fleet: &[(&str, &str)]) {
     write_atomically(path, text.as_bytes());
 }
 
+/// Master, agent and daemon on loopback, every token read from a file in `dir`: the master's
+/// `master-tokens`, the agent's `agent-token` (to the master) and `node-tokens` (from the
+/// daemons), the daemon's `daemon-token`; all hold the 2026-10 tokens at the start.
+struct Chain {
+    master: RunningMaster,
+    agent: Proc,
+    agent_addr: SocketAddr,
+    daemon: Proc,
+    daemon_addr: SocketAddr,
+    master_file: PathBuf,
+    node_file: PathBuf,
+    agent_token: PathBuf,
+    daemon_token: PathBuf,
+}
+
+impl Chain {
+    /// Starts the three and waits until the agent has pushed to the master.
+    fn start(dir: &Scratch) -> Chain {
+        let master_file = dir.0.join("master-tokens");
+        master_tokens(&master_file, &[("agent-2026-10", AGENT_OLD)]);
+        let master = MasterBuilder::new("rotation-master")
+            .in_dir(&dir.0)
+            .env("MASTER_TOKEN_FILE", master_file.display().to_string())
+            .log(INFO)
+            .start();
+
+        let node_file = dir.0.join("node-tokens");
+        node_tokens(&node_file, &[("fleet-2026-10", NODE_OLD)]);
+        let agent_token = dir.0.join("agent-token");
+        write_atomically(&agent_token, format!("{AGENT_OLD}\n").as_bytes());
+        let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let agent = Proc::spawn(
+            "atlhyper-agent",
+            &bins().agent,
+            &[
+                ("RUST_LOG", INFO.to_owned()),
+                ("AGENT_LISTEN", agent_addr.to_string()),
+                ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
+                ("AGENT_MASTER_URL", format!("http://{}", master.addr)),
+                ("AGENT_TOKEN_FILE", agent_token.display().to_string()),
+                ("AGENT_NODE_TOKEN_FILE", node_file.display().to_string()),
+                ("AGENT_SNAPSHOT_INTERVAL", "200ms".to_owned()),
+                ("AGENT_HEARTBEAT_INTERVAL", "500ms".to_owned()),
+                ("AGENT_NODE_INTERVAL", "200ms".to_owned()),
+                ("AGENT_BACKOFF_BASE", "100ms".to_owned()),
+                ("AGENT_BACKOFF_MAX", "500ms".to_owned()),
+            ],
+            &dir.0,
+        );
+        wait_healthy(agent_addr, Duration::from_secs(30), &agent);
+
+        let daemon_token = dir.0.join("daemon-token");
+        write_atomically(&daemon_token, format!("{NODE_OLD}\n").as_bytes());
+        let daemon_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
+        let daemon = Proc::spawn(
+            "atlhyper-metrics",
+            &bins().metrics,
+            &[
+                ("RUST_LOG", INFO.to_owned()),
+                ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
+                ("METRICS_TOKEN_FILE", daemon_token.display().to_string()),
+                ("METRICS_COLLECT_INTERVAL", "200ms".to_owned()),
+                ("METRICS_NODE_NAME", NODE.to_owned()),
+                ("METRICS_LISTEN", daemon_addr.to_string()),
+            ],
+            &dir.0,
+        );
+        wait_healthy(daemon_addr, Duration::from_secs(30), &daemon);
+        wait_counter_above(agent_addr, "atlhyper_agent_pushes_total", 2.0, &agent);
+        Chain {
+            master,
+            agent,
+            agent_addr,
+            daemon,
+            daemon_addr,
+            master_file,
+            node_file,
+            agent_token,
+            daemon_token,
+        }
+    }
+
+    /// A node snapshot of `node` pushed to the agent with `token`: the status code.
+    fn push_node(&self, token: &str, node: &str) -> u16 {
+        let body = node_json(node, chrono::Utc::now(), 5.0);
+        let auth = format!("Bearer {token}");
+        let headers = [
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        http(
+            self.agent_addr,
+            "POST",
+            "/metrics/node",
+            &headers,
+            body.as_bytes(),
+            Duration::from_secs(5),
+        )
+        .expect("the agent answers")
+        .0
+    }
+
+    /// A heartbeat sent to the master with agent token `token`: the status code.
+    fn heartbeat(&self, token: &str) -> u16 {
+        let beat = format!(r#"{{"cluster_id":"{CLUSTER}","timestamp":"2026-11-30T10:30:00Z"}}"#);
+        let auth = format!("Bearer {token}");
+        http(
+            self.master.addr,
+            "POST",
+            "/agent/heartbeat",
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+                ("X-Cluster-ID", CLUSTER),
+            ],
+            beat.as_bytes(),
+            Duration::from_secs(5),
+        )
+        .expect("the master answers")
+        .0
+    }
+
+    /// Waits until the daemon and the agent have each pushed `n` more times.
+    fn wait_pushes(&self, n: f64) {
+        let pushes = counter(self.agent_addr, "atlhyper_agent_pushes_total");
+        let sent = counter(self.daemon_addr, "atlhyper_metrics_pushes_total");
+        let series = "atlhyper_agent_pushes_total";
+        wait_counter_above(self.agent_addr, series, pushes + n, &self.agent);
+        let series = "atlhyper_metrics_pushes_total";
+        wait_counter_above(self.daemon_addr, series, sent + n, &self.daemon);
+    }
+}
+
 #[test]
 fn tokens_rotate_at_both_hops_without_a_failed_push() {
     let _serial = serial();
     let dir = Scratch::new("rotation-tokens");
-    let master_file = dir.0.join("master-tokens");
-    master_tokens(&master_file, &[("agent-2026-10", AGENT_OLD)]);
-    let master = RunningMaster::start(
-        "rotation-master",
-        &[
-            ("MASTER_TOKEN_FILE", master_file.display().to_string()),
-            ("RUST_LOG", INFO.to_owned()),
-        ],
-    );
-
-    let node_file = dir.0.join("node-tokens");
-    node_tokens(&node_file, &[("fleet-2026-10", NODE_OLD)]);
-    let agent_token = dir.0.join("agent-token");
-    write_atomically(&agent_token, format!("{AGENT_OLD}\n").as_bytes());
-    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let agent = Proc::spawn(
-        "atlhyper-agent",
-        &bins().agent,
-        &[
-            ("RUST_LOG", INFO.to_owned()),
-            ("AGENT_LISTEN", agent_addr.to_string()),
-            ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-            ("AGENT_MASTER_URL", format!("http://{}", master.addr)),
-            ("AGENT_TOKEN_FILE", agent_token.display().to_string()),
-            ("AGENT_NODE_TOKEN_FILE", node_file.display().to_string()),
-            ("AGENT_SNAPSHOT_INTERVAL", "200ms".to_owned()),
-            ("AGENT_HEARTBEAT_INTERVAL", "500ms".to_owned()),
-            ("AGENT_NODE_INTERVAL", "200ms".to_owned()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(agent_addr, Duration::from_secs(30), &agent);
-
-    let daemon_token = dir.0.join("daemon-token");
-    write_atomically(&daemon_token, format!("{NODE_OLD}\n").as_bytes());
-    let daemon_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let daemon = Proc::spawn(
-        "atlhyper-metrics",
-        &bins().metrics,
-        &[
-            ("RUST_LOG", INFO.to_owned()),
-            ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
-            ("METRICS_TOKEN_FILE", daemon_token.display().to_string()),
-            ("METRICS_COLLECT_INTERVAL", "200ms".to_owned()),
-            ("METRICS_NODE_NAME", NODE.to_owned()),
-            ("METRICS_LISTEN", daemon_addr.to_string()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(daemon_addr, Duration::from_secs(30), &daemon);
-    wait_counter_above(agent_addr, "atlhyper_agent_pushes_total", 2.0, &agent);
+    let chain = Chain::start(&dir);
+    let Chain {
+        master,
+        agent,
+        agent_addr,
+        daemon,
+        daemon_addr,
+        master_file,
+        node_file,
+        agent_token,
+        daemon_token,
+    } = &chain;
+    let (agent_addr, daemon_addr) = (*agent_addr, *daemon_addr);
 
     // Daemon to agent: the new token next to the old, the daemon switched, the old removed.
     let limit = Duration::from_secs(30);
     node_tokens(
-        &node_file,
+        node_file,
         &[("fleet-2026-10", NODE_OLD), ("fleet-2026-11", NODE_NEW)],
     );
-    wait_log_count(&agent, "AGENT_NODE_TOKEN_FILE reloaded", 1, limit);
-    write_atomically(&daemon_token, format!("{NODE_NEW}\n").as_bytes());
-    wait_log_count(&daemon, "METRICS_TOKEN_FILE reloaded", 1, limit);
-    node_tokens(&node_file, &[("fleet-2026-11", NODE_NEW)]);
-    wait_log_count(&agent, "AGENT_NODE_TOKEN_FILE reloaded", 2, limit);
+    wait_log_count(agent, "AGENT_NODE_TOKEN_FILE reloaded", 1, limit);
+    write_atomically(daemon_token, format!("{NODE_NEW}\n").as_bytes());
+    wait_log_count(daemon, "METRICS_TOKEN_FILE reloaded", 1, limit);
+    node_tokens(node_file, &[("fleet-2026-11", NODE_NEW)]);
+    wait_log_count(agent, "AGENT_NODE_TOKEN_FILE reloaded", 2, limit);
 
     // Agent to master, the same three steps.
     master_tokens(
-        &master_file,
+        master_file,
         &[("agent-2026-10", AGENT_OLD), ("agent-2026-11", AGENT_NEW)],
     );
     wait_log_count(&master.proc, "token file reloaded", 1, limit);
-    write_atomically(&agent_token, format!("{AGENT_NEW}\n").as_bytes());
-    wait_log_count(&agent, "AGENT_TOKEN_FILE reloaded", 1, limit);
-    master_tokens(&master_file, &[("agent-2026-11", AGENT_NEW)]);
+    write_atomically(agent_token, format!("{AGENT_NEW}\n").as_bytes());
+    wait_log_count(agent, "AGENT_TOKEN_FILE reloaded", 1, limit);
+    master_tokens(master_file, &[("agent-2026-11", AGENT_NEW)]);
     wait_log_count(&master.proc, "token file reloaded", 2, limit);
 
     // Traffic keeps flowing on the new tokens alone.
-    let pushes = counter(agent_addr, "atlhyper_agent_pushes_total");
-    wait_counter_above(
-        agent_addr,
-        "atlhyper_agent_pushes_total",
-        pushes + 3.0,
-        &agent,
-    );
-    let sent = counter(daemon_addr, "atlhyper_metrics_pushes_total");
-    wait_counter_above(
-        daemon_addr,
-        "atlhyper_metrics_pushes_total",
-        sent + 3.0,
-        &daemon,
-    );
+    chain.wait_pushes(3.0);
 
     // No failed push anywhere, nothing dropped, no 401 or 403 at the agent.
     for (addr, series) in [
@@ -215,46 +299,166 @@ fn tokens_rotate_at_both_hops_without_a_failed_push() {
     assert_eq!(code, 200, "the node at the master");
 
     // The old tokens are refused now; a per-node token pushing another node gets 403.
-    let push = |token: &str, node: &str| {
-        let body = node_json(node, chrono::Utc::now(), 5.0);
-        let auth = format!("Bearer {token}");
-        let headers = [
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/json"),
-        ];
-        let timeout = Duration::from_secs(5);
-        http(
-            agent_addr,
-            "POST",
-            "/metrics/node",
-            &headers,
-            body.as_bytes(),
-            timeout,
-        )
-        .expect("the agent answers")
-        .0
-    };
-    assert_eq!(push(NODE_OLD, NODE), 401);
-    assert_eq!(push("other-0123456789abcdef", NODE), 403);
-    assert_eq!(push("other-0123456789abcdef", "other"), 200);
-    let beat = format!(r#"{{"cluster_id":"{CLUSTER}","timestamp":"2026-11-30T10:30:00Z"}}"#);
-    let old = format!("Bearer {AGENT_OLD}");
-    let (code, _) = http(
-        master.addr,
-        "POST",
-        "/agent/heartbeat",
-        &[
-            ("Authorization", &old),
-            ("Content-Type", "application/json"),
-            ("X-Cluster-ID", CLUSTER),
-        ],
-        beat.as_bytes(),
-        Duration::from_secs(5),
-    )
-    .expect("the master answers");
+    assert_eq!(chain.push_node(NODE_OLD, NODE), 401);
+    assert_eq!(chain.push_node("other-0123456789abcdef", NODE), 403);
+    assert_eq!(chain.push_node("other-0123456789abcdef", "other"), 200);
+    let code = chain.heartbeat(AGENT_OLD);
     assert_eq!(code, 401, "the old agent token after rotation");
-    wait_log_count(&agent, "node token used for another node", 1, limit);
-    for p in [&master.proc, &agent, &daemon] {
+    wait_log_count(agent, "node token used for another node", 1, limit);
+    for p in [&master.proc, agent, daemon] {
+        p.assert_no_panic();
+    }
+}
+
+/// The agent's node-token file rewritten with a malformed line (the new token next to the old,
+/// and a line of five fields) while the daemon pushes: the agent keeps the set in force (the old
+/// token pushes, the new one is not let in yet), says once that it did not reload, and takes
+/// the file once it is mended; the daemon's pushes never fail.
+#[test]
+fn a_malformed_node_token_file_keeps_the_tokens_in_force_while_pushes_go_on() {
+    let _serial = serial();
+    let dir = Scratch::new("rotation-malformed");
+    let chain = Chain::start(&dir);
+    let limit = Duration::from_secs(30);
+    let text = format!(
+        "# NAME TOKEN [NODE]\nfleet-2026-10 {NODE_OLD}\nfleet-2026-11 {NODE_NEW}\n\
+         broken-line {NODE_NEW} {NODE} and-more\n"
+    );
+    write_atomically(&chain.node_file, text.as_bytes());
+    let warning = "AGENT_NODE_TOKEN_FILE not reloaded; the one in force stays";
+    wait_log_count(&chain.agent, warning, 1, limit);
+    let log = chain.agent.log_text();
+    let line = log.lines().find(|l| l.contains(warning)).expect("warning");
+    assert!(
+        line.contains("node-tokens:4"),
+        "names the file and line: {line}"
+    );
+    assert!(
+        !line.contains(NODE_NEW),
+        "the token itself is never logged: {line}"
+    );
+    assert_eq!(
+        chain.push_node(NODE_NEW, NODE),
+        401,
+        "a token of the broken file"
+    );
+    assert_eq!(chain.push_node(NODE_OLD, NODE), 200, "the token in force");
+    // Several reload rounds of the same broken file: pushes go on, the warning is not repeated.
+    chain.wait_pushes(3.0);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(chain.agent.log_text().matches(warning).count(), 1);
+
+    // Mended: the new token is in force next to the old.
+    node_tokens(
+        &chain.node_file,
+        &[("fleet-2026-10", NODE_OLD), ("fleet-2026-11", NODE_NEW)],
+    );
+    wait_log_count(&chain.agent, "AGENT_NODE_TOKEN_FILE reloaded", 1, limit);
+    assert_eq!(chain.push_node(NODE_NEW, NODE), 200);
+    assert_eq!(chain.push_node(NODE_OLD, NODE), 200);
+    chain.wait_pushes(3.0);
+    for (addr, series) in [
+        (chain.daemon_addr, "atlhyper_metrics_push_failures_total"),
+        (chain.daemon_addr, "atlhyper_metrics_dropped_points_total"),
+        (chain.agent_addr, "atlhyper_agent_push_failures_total"),
+    ] {
+        assert_eq!(counter(addr, series), 0.0, "{series}");
+    }
+    for p in [&chain.master.proc, &chain.agent, &chain.daemon] {
+        p.assert_no_panic();
+    }
+}
+
+/// kill -9 of the master in the middle of a token-file rotation. During the overlap the old and
+/// the new agent token are both let in, and the agent moves to the new one; then the file
+/// drops the old token and the master is killed before its next reload could see that. The
+/// restarted master reads the file afresh: at once the old token is refused and the new one
+/// let in, and the agent's pushes (on the new token) go on.
+#[test]
+fn a_master_killed_during_token_rotation_reads_the_file_afresh() {
+    let _serial = serial();
+    let dir = Scratch::new("rotation-kill");
+    let mut chain = Chain::start(&dir);
+    let limit = Duration::from_secs(30);
+    master_tokens(
+        &chain.master_file,
+        &[("agent-2026-10", AGENT_OLD), ("agent-2026-11", AGENT_NEW)],
+    );
+    wait_log_count(&chain.master.proc, "token file reloaded", 1, limit);
+    assert_eq!(
+        chain.heartbeat(AGENT_OLD),
+        200,
+        "the old token in the overlap"
+    );
+    assert_eq!(
+        chain.heartbeat(AGENT_NEW),
+        200,
+        "the new token in the overlap"
+    );
+    write_atomically(&chain.agent_token, format!("{AGENT_NEW}\n").as_bytes());
+    wait_log_count(&chain.agent, "AGENT_TOKEN_FILE reloaded", 1, limit);
+    chain.wait_pushes(3.0);
+
+    // The old token leaves the file; the master dies well inside its 5 s reload interval.
+    master_tokens(&chain.master_file, &[("agent-2026-11", AGENT_NEW)]);
+    chain.master.kill9();
+    let reloads_before = chain
+        .master
+        .proc
+        .log_text()
+        .matches("token file reloaded")
+        .count();
+    chain.master.restart();
+    assert_eq!(
+        chain.heartbeat(AGENT_OLD),
+        401,
+        "the old token after the restart"
+    );
+    assert_eq!(
+        chain.heartbeat(AGENT_NEW),
+        200,
+        "the new token after the restart"
+    );
+    assert_eq!(
+        chain
+            .master
+            .proc
+            .log_text()
+            .matches("token file reloaded")
+            .count(),
+        reloads_before,
+        "the restarted master read the file at its start, not at a reload"
+    );
+    // The agent pushes to the restarted master on the new token; its node is there, fresh.
+    chain.wait_pushes(3.0);
+    let path = format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}?format=v2");
+    let bearer = format!("Bearer {VIEWER}");
+    let restarted = chrono::Utc::now();
+    let fresh = atlhyper_testkit::wait_until(limit, || {
+        atlhyper_testkit::get_json(
+            chain.master.addr,
+            &path,
+            &[("Authorization", &bearer)],
+            Duration::from_secs(5),
+        )
+        .ok()
+        .filter(|(code, _)| *code == 200)
+        .and_then(|(_, v)| chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str()?).ok())
+        .is_some_and(|t| t > restarted)
+    });
+    assert!(
+        fresh.is_some(),
+        "no snapshot after the restart:\n{}",
+        tail(&chain.agent.log_text(), 3000)
+    );
+    // The agent was never refused for its token by either master process.
+    let log = chain.agent.log_text();
+    let refused: Vec<&str> = log.lines().filter(|l| l.contains("answered 401")).collect();
+    assert!(
+        refused.is_empty(),
+        "the agent's token was refused: {refused:?}"
+    );
+    for p in [&chain.master.proc, &chain.agent, &chain.daemon] {
         p.assert_no_panic();
     }
 }
