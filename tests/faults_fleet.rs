@@ -24,10 +24,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{
-    TestPostgres, free_port, gzip, http, http_get, node_json, percentile, wait_until,
+use atlhyper_testkit::{TestPostgres, free_port, http, http_get, percentile, wait_until};
+use common::{
+    MasterBuilder, Proc, RunningMaster, Scratch, bins, numbered_snapshot, serial, stored_numbers,
+    tail, wait_healthy,
 };
-use common::{MasterBuilder, Proc, RunningMaster, Scratch, bins, serial, tail, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-fleet-000000";
 const VIEWER: &str = "viewer-token-fleet-00000";
@@ -101,22 +102,6 @@ fn agent_and_daemon(dir: &Path, masters: &str, extra: &[(&str, String)]) -> (Pro
     (agent, daemon)
 }
 
-/// Snapshot `k` of the one node: timestamp `base + k` s (its own history bucket at a 1 s
-/// history interval), uptime `k` (the marker of the latest).
-fn snapshot(k: u64, base: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-    let ts = base + chrono::Duration::seconds(i64::try_from(k).expect("small k"));
-    let mut node: serde_json::Value =
-        serde_json::from_str(&node_json(NODE, ts, (k % 100) as f64)).expect("node json");
-    node["uptime"] = serde_json::json!(k);
-    let body = serde_json::json!({
-        "cluster_id": CLUSTER,
-        "timestamp": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "seq": k,
-        "node_metrics": { NODE: node },
-    });
-    gzip(body.to_string().as_bytes())
-}
-
 /// Pushes snapshot `k` to `addr` as the agent; the status code (0: no answer).
 fn push(addr: SocketAddr, k: u64, base: chrono::DateTime<chrono::Utc>) -> u16 {
     let auth = format!("Bearer {AGENT_TOKEN}");
@@ -130,7 +115,7 @@ fn push(addr: SocketAddr, k: u64, base: chrono::DateTime<chrono::Utc>) -> u16 {
         "POST",
         "/agent/snapshot",
         &headers,
-        &snapshot(k, base),
+        &numbered_snapshot(CLUSTER, NODE, k, base),
         Duration::from_secs(20),
     )
     .map_or_else(
@@ -565,10 +550,7 @@ fn an_immediate_database_restart_during_ingest_loses_no_acknowledged_point() {
     assert!(a.proc.alive() && b.proc.alive(), "a master died");
     assert_eq!((a.proc.pid(), b.proc.pid()), (a_pid, b_pid));
     // Every acknowledged point, read through B; B's view caught up with A's last snapshot.
-    let stored: BTreeSet<i64> = history(b_addr)
-        .iter()
-        .map(|t| t.timestamp() - base.timestamp())
-        .collect();
+    let stored = stored_numbers(b_addr, VIEWER, CLUSTER, NODE, base);
     let missing: Vec<&i64> = acked.difference(&stored).collect();
     assert!(
         missing.is_empty(),

@@ -722,20 +722,6 @@ fn log_to_a_file_has_no_colour_codes() {
     assert!(!log.contains('\u{1b}'), "colour codes in the log: {log:?}");
 }
 
-/// Snapshot `seq` of `worker-1` taken at `at`, with `uptime` = `seq` (the marker of the latest).
-fn snapshot_at(seq: u64, at: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-    let mut node: serde_json::Value =
-        serde_json::from_str(&node_json("worker-1", at, 10.0)).expect("node json");
-    node["uptime"] = serde_json::json!(seq);
-    let body = serde_json::json!({
-        "cluster_id": CLUSTER,
-        "timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "seq": seq,
-        "node_metrics": { "worker-1": node },
-    });
-    gzip(body.to_string().as_bytes())
-}
-
 /// The agent's side of the hostile-read test: snapshot `k` at `base + k` s (one history point
 /// each at a 1 s history interval) every 50 ms until `stop`, or 400 snapshots (so the history
 /// answer is never downsampled); the acknowledged ones, and what went wrong with the others.
@@ -756,14 +742,13 @@ fn push_until(
             if stop.load(std::sync::atomic::Ordering::Relaxed) {
                 break;
             }
-            let at = base + chrono::Duration::seconds(i64::try_from(k).expect("small"));
             let timeout = Duration::from_secs(10);
             match http(
                 addr,
                 "POST",
                 "/agent/snapshot",
                 &headers,
-                &snapshot_at(k, at),
+                &common::numbered_snapshot(CLUSTER, "worker-1", k, base),
                 timeout,
             ) {
                 Ok((200, _)) => acked.push(k),
@@ -876,25 +861,43 @@ fn hostile_history_and_series_readers_get_4xx_and_lose_no_point() {
         let answer = get(&path, b"");
         assert_eq!(answer.status, 431, "100,000 query items on {}", &path[..80]);
     }
-    // A 100,000-item JSON body on a GET: never read; the answer is the one without it.
+    // A 100,000-item JSON body on a GET: never read; the answer is the one without it. The
+    // window is snapshots 1 to 10, complete once the latest is past 15, so the pushes going on
+    // do not change it between the two reads.
+    let latest_path = format!("/api/v2/clusters/{CLUSTER}/node-metrics/worker-1?format=v2");
+    assert!(
+        atlhyper_testkit::wait_until(Duration::from_secs(30), || {
+            let latest: serde_json::Value =
+                serde_json::from_slice(&get(&latest_path, b"").body).unwrap_or_default();
+            latest["uptime"].as_u64().is_some_and(|k| k > 15)
+        })
+        .is_some(),
+        "snapshot 15 never arrived"
+    );
     let items = serde_json::Value::Array(
         (0..100_000)
             .map(|i| serde_json::json!({"from": i, "to": -i}))
             .collect(),
     );
     let body = items.to_string().into_bytes();
-    let window = format!("{history}?from={from_ok}&to={}", from_ok + 60_000);
-    for path in [
-        &window,
-        &format!("{series}&from={from_ok}&to={}", from_ok + 60_000),
-    ] {
+    let (first, tenth) = (from_ok + 1_000, from_ok + 10_000);
+    let window = format!("{history}?from={first}&to={tenth}");
+    for path in [&window, &format!("{series}&from={first}&to={tenth}&step=1")] {
         let with = get(path, &body);
         let without = get(path, b"");
         assert_eq!(with.status, 200, "{path} with a 100,000-item body");
         assert_eq!(
-            with.body, without.body,
-            "{path}: the body changed the answer"
+            with.body,
+            without.body,
+            "{path}: the body changed the answer: {}",
+            String::from_utf8_lossy(&with.body)
         );
+        let v: serde_json::Value = serde_json::from_slice(&with.body).expect("JSON");
+        let points = v["data"]
+            .as_array()
+            .or_else(|| v["series"][0]["points"].as_array())
+            .map_or(0, Vec::len);
+        assert!(points >= 5, "{path}: points in the window: {v}");
     }
     let rss_before = m.proc.rss_kib();
 
@@ -972,26 +975,13 @@ fn hostile_history_and_series_readers_get_4xx_and_lose_no_point() {
 
     // Nothing lost: every acknowledged snapshot's point, and the latest is the last.
     let last = *acked.last().expect("pushes acknowledged");
-    let answer = get(&format!("{history}?hours=1&format=v2"), b"");
-    assert_eq!(answer.status, 200);
-    let v: serde_json::Value = serde_json::from_slice(&answer.body).expect("history JSON");
-    let stored: BTreeSet<i64> = v["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter_map(|p| p["timestamp"].as_str())
-        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.timestamp() - base.timestamp())
-        .collect();
+    let stored = common::stored_numbers(m.addr, VIEWER, CLUSTER, "worker-1", base);
     let lost: Vec<&u64> = acked
         .iter()
         .filter(|k| !stored.contains(&i64::try_from(**k).expect("small")))
         .collect();
     assert!(lost.is_empty(), "acknowledged but not stored: {lost:?}");
-    let latest = get(
-        &format!("/api/v2/clusters/{CLUSTER}/node-metrics/worker-1?format=v2"),
-        b"",
-    );
+    let latest = get(&latest_path, b"");
     assert_eq!(latest.status, 200);
     let latest: serde_json::Value = serde_json::from_slice(&latest.body).expect("latest JSON");
     assert_eq!(latest["uptime"].as_u64(), Some(last), "{latest}");

@@ -4,34 +4,17 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{gzip, http, node_json};
-use common::{MasterBuilder, Scratch, serial};
+use atlhyper_testkit::http;
+use common::{MasterBuilder, Scratch, numbered_snapshot, serial, stored_numbers};
 
 const AGENT_TOKEN: &str = "agent-token-kill-0000";
 const VIEWER: &str = "viewer-token-kill-0000";
 const CLUSTER: &str = "kill-cluster";
 const NODE: &str = "kill-node";
-
-/// Snapshot number `k`: one node whose timestamp is `base + k` seconds (one history bucket per
-/// snapshot at a 1 s history interval) and whose uptime is `k` (a marker for the latest).
-fn snapshot(k: u64, base: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-    let ts = base + chrono::Duration::seconds(i64::try_from(k).expect("small k"));
-    let mut node: serde_json::Value =
-        serde_json::from_str(&node_json(NODE, ts, (k % 100) as f64)).expect("node json");
-    node["uptime"] = serde_json::json!(k);
-    let body = serde_json::json!({
-        "cluster_id": CLUSTER,
-        "timestamp": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "seq": k,
-        "node_metrics": { NODE: node },
-    });
-    gzip(body.to_string().as_bytes())
-}
 
 #[test]
 fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
@@ -66,7 +49,7 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
             let deadline = Instant::now() + Duration::from_secs(90);
             let mut k = 1u64;
             while k <= 450 && !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
-                let body = snapshot(k, base);
+                let body = numbered_snapshot(CLUSTER, NODE, k, base);
                 match http(
                     addr,
                     "POST",
@@ -154,24 +137,8 @@ fn master_sigkilled_20_times_during_ingest_loses_no_acknowledged_snapshot() {
 
     // Every acknowledged snapshot is in the history the API serves, and the latest is the last.
     m.restart();
+    let stored = stored_numbers(addr, VIEWER, CLUSTER, NODE, base);
     let auth = format!("Bearer {VIEWER}");
-    let (code, body) = atlhyper_testkit::http_get(
-        addr,
-        &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}/history?hours=1"),
-        &[("Authorization", &auth)],
-        Duration::from_secs(10),
-    )
-    .expect("history");
-    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
-    let history: serde_json::Value = serde_json::from_slice(&body).expect("history JSON");
-    let stored: BTreeSet<i64> = history["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter_map(|p| p["timestamp"].as_str())
-        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.timestamp() - base.timestamp())
-        .collect();
     let lost: Vec<u64> = acked
         .iter()
         .copied()

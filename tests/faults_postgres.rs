@@ -9,29 +9,13 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use atlhyper_testkit::{TestPostgres, gzip, http, http_get, node_json};
-use common::{MasterBuilder, Scratch, serial};
+use atlhyper_testkit::{TestPostgres, http, http_get};
+use common::{MasterBuilder, Scratch, numbered_snapshot, serial, stored_numbers};
 
 const AGENT_TOKEN: &str = "agent-token-pg-00000000";
 const VIEWER: &str = "viewer-token-pg-00000000";
 const CLUSTER: &str = "pg-cluster";
 const NODE: &str = "pg-node";
-
-/// Snapshot `k` of the one node: timestamp `base + k` s (one history bucket each at a 1 s
-/// history interval), uptime `k` (the marker of the latest).
-fn snapshot(k: u64, base: chrono::DateTime<chrono::Utc>) -> Vec<u8> {
-    let ts = base + chrono::Duration::seconds(i64::try_from(k).expect("small k"));
-    let mut node: serde_json::Value =
-        serde_json::from_str(&node_json(NODE, ts, (k % 100) as f64)).expect("node json");
-    node["uptime"] = serde_json::json!(k);
-    let body = serde_json::json!({
-        "cluster_id": CLUSTER,
-        "timestamp": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "seq": k,
-        "node_metrics": { NODE: node },
-    });
-    gzip(body.to_string().as_bytes())
-}
 
 fn get_json(addr: SocketAddr, path: &str) -> serde_json::Value {
     let auth = format!("Bearer {VIEWER}");
@@ -83,7 +67,7 @@ fn a_master_on_postgres_keeps_every_acknowledged_point_for_the_next_master() {
             "POST",
             "/agent/snapshot",
             &headers,
-            &snapshot(k, base),
+            &numbered_snapshot(CLUSTER, NODE, k, base),
             Duration::from_secs(10),
         )
         .expect("push");
@@ -100,18 +84,7 @@ fn a_master_on_postgres_keeps_every_acknowledged_point_for_the_next_master() {
 
     let second = master("master-b");
     let addr = second.addr;
-    let history = get_json(
-        addr,
-        &format!("/api/v2/clusters/{CLUSTER}/node-metrics/{NODE}/history?hours=1"),
-    );
-    let stored: BTreeSet<i64> = history["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .filter_map(|p| p["timestamp"].as_str())
-        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.timestamp() - base.timestamp())
-        .collect();
+    let stored = stored_numbers(addr, VIEWER, CLUSTER, NODE, base);
     let want: BTreeSet<i64> = (1..=PUSHES as i64).collect();
     assert_eq!(stored, want, "every acknowledged point, from PostgreSQL");
     let latest = get_json(

@@ -503,6 +503,59 @@ pub fn wait_healthy(addr: SocketAddr, limit: Duration, who: &Proc) {
     }
 }
 
+/// Snapshot `k` of one node as an agent pushes it (gzip JSON): taken at `base + k` s (its own
+/// history bucket at a 1 s history interval), uptime `k` (the marker of the latest), CPU
+/// `k % 100` percent.
+pub fn numbered_snapshot(
+    cluster: &str,
+    node: &str,
+    k: u64,
+    base: chrono::DateTime<chrono::Utc>,
+) -> Vec<u8> {
+    let ts = base + chrono::Duration::seconds(i64::try_from(k).expect("small k"));
+    let mut one: serde_json::Value =
+        serde_json::from_str(&atlhyper_testkit::node_json(node, ts, (k % 100) as f64))
+            .expect("node json");
+    one["uptime"] = serde_json::json!(k);
+    let body = serde_json::json!({
+        "cluster_id": cluster,
+        "timestamp": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "seq": k,
+        "node_metrics": { node: one },
+    });
+    atlhyper_testkit::gzip(body.to_string().as_bytes())
+}
+
+/// The points of `node`'s stored history (the last hour) at the master on `addr`, read with
+/// the viewer token `viewer`, as seconds after `base`: which [`numbered_snapshot`]s are stored.
+pub fn stored_numbers(
+    addr: SocketAddr,
+    viewer: &str,
+    cluster: &str,
+    node: &str,
+    base: chrono::DateTime<chrono::Utc>,
+) -> std::collections::BTreeSet<i64> {
+    let auth = format!("Bearer {viewer}");
+    let path = format!("/api/v2/clusters/{cluster}/node-metrics/{node}/history?hours=1&format=v2");
+    let (code, body) = http_get(
+        addr,
+        &path,
+        &[("Authorization", &auth)],
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    assert_eq!(code, 200, "GET {path}: {}", String::from_utf8_lossy(&body));
+    let history: serde_json::Value = serde_json::from_slice(&body).expect("history JSON");
+    history["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|p| p["timestamp"].as_str())
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp() - base.timestamp())
+        .collect()
+}
+
 /// Reads one sample `name{labels}` (labels as written, e.g. `{state="online"}`, or "") from a
 /// Prometheus text exposition.
 pub fn prom_value(text: &str, name_and_labels: &str) -> Option<f64> {
