@@ -54,18 +54,19 @@ fn start_master(name: &str, url: &str, dir: &Path, extra: &[(&str, String)]) -> 
         .start()
 }
 
-/// Masters A and B on one fresh database of `server`, logging into a scratch directory named
-/// `scratch` (which comes back too, for the test's other processes).
+/// A throwaway PostgreSQL server with masters A and B on a fresh database of it, logging into
+/// a scratch directory named `scratch` (for the test's other processes too); `None` where
+/// PostgreSQL cannot run here (the test is skipped; under CI it fails instead).
 fn two_masters(
-    server: &TestPostgres,
     scratch: &str,
     extra: &[(&str, String)],
-) -> (Scratch, RunningMaster, RunningMaster) {
+) -> Option<(TestPostgres, Scratch, RunningMaster, RunningMaster)> {
+    let server = TestPostgres::start(false)?;
     let url = server.fresh_database();
     let dir = Scratch::new(scratch);
     let a = start_master("master-a", &url, &dir.0, extra);
     let b = start_master("master-b", &url, &dir.0, extra);
-    (dir, a, b)
+    Some((server, dir, a, b))
 }
 
 /// The real agent (listing `masters`) and the real daemon pushing the one node to it, both
@@ -223,10 +224,9 @@ fn summary(name: &str, mut samples: Vec<u64>) -> String {
 #[test]
 fn a_snapshot_pushed_to_one_master_is_in_the_others_view_within_a_second() {
     let _serial = serial();
-    let Some(server) = TestPostgres::start(false) else {
+    let Some((_server, _dir, a, b)) = two_masters("fleet-visibility", &[]) else {
         return;
     };
-    let (_dir, a, b) = two_masters(&server, "fleet-visibility", &[]);
     let (a_addr, b_addr) = (a.addr, b.addr);
 
     let base = chrono::Utc::now() - chrono::Duration::minutes(5);
@@ -279,10 +279,9 @@ fn a_snapshot_pushed_to_one_master_is_in_the_others_view_within_a_second() {
 #[test]
 fn a_command_created_on_one_master_wakes_the_long_poll_held_on_the_other() {
     let _serial = serial();
-    let Some(server) = TestPostgres::start(false) else {
+    let Some((_server, _dir, a, b)) = two_masters("fleet-commands", &[]) else {
         return;
     };
-    let (_dir, a, b) = two_masters(&server, "fleet-commands", &[]);
     let (a_addr, b_addr) = (a.addr, b.addr);
     let base = chrono::Utc::now() - chrono::Duration::minutes(5);
     assert_eq!(push(a_addr, 1, base), 200);
@@ -386,10 +385,9 @@ fn a_command_created_on_one_master_wakes_the_long_poll_held_on_the_other() {
 #[test]
 fn kill_9_of_the_master_an_agent_pushes_to_moves_it_to_the_other_without_a_hole() {
     let _serial = serial();
-    let Some(server) = TestPostgres::start(false) else {
+    let Some((_server, dir, mut a, b)) = two_masters("fleet-kill", &[]) else {
         return;
     };
-    let (dir, mut a, b) = two_masters(&server, "fleet-kill", &[]);
     let (a_addr, b_addr) = (a.addr, b.addr);
     let (agent, daemon) = agent_and_daemon(
         &dir.0,
@@ -452,14 +450,13 @@ fn kill_9_of_the_master_an_agent_pushes_to_moves_it_to_the_other_without_a_hole(
 #[test]
 fn an_immediate_database_restart_during_ingest_loses_no_acknowledged_point() {
     let _serial = serial();
-    let Some(server) = TestPostgres::start(false) else {
+    let Some((server, _dir, mut a, mut b)) = two_masters("fleet-pg-restart", &[]) else {
         return;
     };
     if server.port().is_none() {
         eprintln!("skipped: the server of ATLHYPER_TEST_PG_URL cannot be restarted here");
         return;
     }
-    let (_dir, mut a, mut b) = two_masters(&server, "fleet-pg-restart", &[]);
     let (a_addr, b_addr) = (a.addr, b.addr);
     let (a_pid, b_pid) = (a.proc.pid(), b.proc.pid());
 
@@ -572,10 +569,9 @@ fn an_immediate_database_restart_during_ingest_loses_no_acknowledged_point() {
 #[test]
 fn the_leader_killed_is_replaced_within_two_intervals() {
     let _serial = serial();
-    let Some(server) = TestPostgres::start(false) else {
+    let Some((_server, _dir, a, b)) = two_masters("fleet-leader", &[]) else {
         return;
     };
-    let (_dir, a, b) = two_masters(&server, "fleet-leader", &[]);
     let (a_addr, b_addr) = (a.addr, b.addr);
     let masters = [a_addr, b_addr];
     let mut procs = [a, b];
@@ -689,14 +685,12 @@ fn a_master_started_while_the_database_is_down_serves_degraded_then_connects() {
 #[test]
 fn a_detail_query_on_one_master_reaches_the_agent_polling_the_other() {
     let _serial = serial();
-    let Some(server) = TestPostgres::start(false) else {
-        return;
-    };
-    let (dir, a, b) = two_masters(
-        &server,
+    let Some((_server, dir, a, b)) = two_masters(
         "fleet-detail",
         &[("MASTER_DETAIL_TIMEOUT", "5s".to_owned())],
-    );
+    ) else {
+        return;
+    };
     let (a_addr, b_addr) = (a.addr, b.addr);
     // The agent knows only A: its long polls are held there.
     let (agent, daemon) = agent_and_daemon(&dir.0, &format!("http://{a_addr}"), &[]);
@@ -739,14 +733,12 @@ fn a_detail_query_on_one_master_reaches_the_agent_polling_the_other() {
 #[test]
 fn an_alert_rule_created_on_a_follower_fires_on_the_leader_and_shows_on_both() {
     let _serial = serial();
-    let Some(server) = TestPostgres::start(false) else {
-        return;
-    };
-    let (_dir, a, b) = two_masters(
-        &server,
+    let Some((_server, _dir, a, b)) = two_masters(
         "fleet-alerts",
         &[("MASTER_ALERT_EVAL_INTERVAL", "1s".to_owned())],
-    );
+    ) else {
+        return;
+    };
     let (a_addr, b_addr) = (a.addr, b.addr);
     let masters = [a_addr, b_addr];
     let leader = one_leader(&masters);
