@@ -140,6 +140,24 @@ fn get_as(addr: SocketAddr, token: &str, path: &str) -> Option<(u16, serde_json:
     Some((code, serde_json::from_slice(&body).ok()?))
 }
 
+/// `POST path` of `body` as JSON with `token`: the status and the answer's text.
+fn post_as(addr: SocketAddr, token: &str, path: &str, body: &serde_json::Value) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let (code, answer) = http(
+        addr,
+        "POST",
+        path,
+        &[
+            ("Authorization", auth.as_str()),
+            ("Content-Type", "application/json"),
+        ],
+        body.to_string().as_bytes(),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("POST {path} to {addr}: {e}"));
+    (code, String::from_utf8_lossy(&answer).into_owned())
+}
+
 /// The node's latest snapshot at `addr` (from the master's memory), when it has one.
 fn latest(addr: SocketAddr) -> Option<serde_json::Value> {
     match get_as(
@@ -304,7 +322,6 @@ fn a_command_created_on_one_master_wakes_the_long_poll_held_on_the_other() {
     });
     // Let the poll reach A and wait there (it is checked below that it did wait).
     std::thread::sleep(Duration::from_secs(1));
-    let auth = format!("Bearer {OPERATOR}");
     let create = serde_json::json!({
         "cluster_id": CLUSTER,
         "action": "restart_pod",
@@ -314,20 +331,9 @@ fn a_command_created_on_one_master_wakes_the_long_poll_held_on_the_other() {
         "timeout_secs": 60,
     });
     let created_at = Instant::now();
-    let (code, body) = http(
-        b_addr,
-        "POST",
-        "/api/v2/commands",
-        &[
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/json"),
-        ],
-        create.to_string().as_bytes(),
-        Duration::from_secs(10),
-    )
-    .expect("create on B");
-    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
-    let created: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let (code, body) = post_as(b_addr, OPERATOR, "/api/v2/commands", &create);
+    assert_eq!(code, 201, "{}", body);
+    let created: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     let id = created["command_id"].as_str().expect("id").to_owned();
 
     let (answer, held, answered_at) = poll.join().expect("poll thread");
@@ -348,7 +354,6 @@ fn a_command_created_on_one_master_wakes_the_long_poll_held_on_the_other() {
     );
 
     // The result, posted to A, read on B.
-    let auth = format!("Bearer {AGENT_TOKEN}");
     let result = serde_json::json!({
         "cluster_id": CLUSTER,
         "command_id": id,
@@ -356,19 +361,8 @@ fn a_command_created_on_one_master_wakes_the_long_poll_held_on_the_other() {
         "output": "restarted on A's watch",
         "exec_time_ms": 7,
     });
-    let (code, body) = http(
-        a_addr,
-        "POST",
-        "/agent/result",
-        &[
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/json"),
-        ],
-        result.to_string().as_bytes(),
-        Duration::from_secs(10),
-    )
-    .expect("result to A");
-    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    let (code, body) = post_as(a_addr, AGENT_TOKEN, "/agent/result", &result);
+    assert_eq!(code, 200, "{}", body);
     let (code, record) =
         get_as(b_addr, VIEWER, &format!("/api/v2/commands/{id}")).expect("command on B");
     assert_eq!(code, 200, "{record}");
@@ -599,24 +593,12 @@ fn the_leader_killed_is_replaced_within_two_intervals() {
         "took over after {took:?}, over two intervals"
     );
     // The periodic work runs there now: a command past its deadline expires.
-    let auth = format!("Bearer {OPERATOR}");
     let create = serde_json::json!({
         "cluster_id": CLUSTER, "action": "noop", "timeout_secs": 1,
     });
-    let (code, body) = http(
-        masters[other],
-        "POST",
-        "/api/v2/commands",
-        &[
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/json"),
-        ],
-        create.to_string().as_bytes(),
-        Duration::from_secs(10),
-    )
-    .expect("create");
-    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
-    let id = serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")["command_id"]
+    let (code, body) = post_as(masters[other], OPERATOR, "/api/v2/commands", &create);
+    assert_eq!(code, 201, "{}", body);
+    let id = serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["command_id"]
         .as_str()
         .expect("id")
         .to_owned();
@@ -750,24 +732,8 @@ fn an_alert_rule_created_on_a_follower_fires_on_the_leader_and_shows_on_both() {
         "threshold": 50.0,
         "severity": "critical",
     });
-    let auth = format!("Bearer {OPERATOR}");
-    let (code, body) = http(
-        follower,
-        "POST",
-        "/api/v2/alert-rules",
-        &[
-            ("Authorization", auth.as_str()),
-            ("Content-Type", "application/json"),
-        ],
-        rule.to_string().as_bytes(),
-        Duration::from_secs(10),
-    )
-    .expect("rule on the follower");
-    assert!(
-        code == 200 || code == 201,
-        "{code}: {}",
-        String::from_utf8_lossy(&body)
-    );
+    let (code, body) = post_as(follower, OPERATOR, "/api/v2/alert-rules", &rule);
+    assert!(code == 200 || code == 201, "{code}: {}", body);
     // CPU at 60 % and more (snapshot k has k % 100), pushed to the follower.
     let base = chrono::Utc::now() - chrono::Duration::seconds(60);
     let mut k = 60;
