@@ -138,7 +138,7 @@
 //! (1200/min), heartbeats (300/min) and results (6000/min) per agent, operator writes (600/min)
 //! per reader token, or per client address where no token identifies the client. Command `params`
 //! are at most 64 KiB (413), a cluster has at most 1000 open commands (429). The heavy readers
-//! (history, observe detail and series, the full node list) serve 64 requests per class at once;
+//! (history, observe detail and series, the full node list, stored series) serve 64 requests per class at once;
 //! more wait up to 1 s, then get 503 with `Retry-After`. `/metrics` counts the refusals
 //! (`atlhyper_master_too_many_requests_total{class,reason}`,
 //! `atlhyper_master_heavy_reads_refused_total{class}`). Each is a [`MasterConfig`] field, a flag

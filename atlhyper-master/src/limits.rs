@@ -113,10 +113,18 @@ pub(crate) enum HeavyRead {
     AgentQuery,
     /// `GET .../node-metrics` without `view=overview`: every node of a cluster.
     NodeList,
+    /// `GET .../node-metrics/{node}/series` and `GET .../clusters/{id}/series`: stored series
+    /// rows decoded (the cluster's for every node).
+    Series,
 }
 
 impl HeavyRead {
-    const ALL: [Self; 3] = [Self::History, Self::AgentQuery, Self::NodeList];
+    const ALL: [Self; 4] = [
+        Self::History,
+        Self::AgentQuery,
+        Self::NodeList,
+        Self::Series,
+    ];
 
     /// The `class` label on `/metrics`.
     fn label(self) -> &'static str {
@@ -124,6 +132,7 @@ impl HeavyRead {
             Self::History => "history",
             Self::AgentQuery => "agent_query",
             Self::NodeList => "node_list",
+            Self::Series => "series",
         }
     }
 
@@ -160,6 +169,11 @@ fn classify(method: &Method, route: &str, query: Option<&str>) -> Option<Limit> 
             if read =>
         {
             Some(Limit::Heavy(HeavyRead::AgentQuery))
+        }
+        "/api/v2/clusters/{id}/node-metrics/{node}/series" | "/api/v2/clusters/{id}/series"
+            if read =>
+        {
+            Some(Limit::Heavy(HeavyRead::Series))
         }
         "/api/v2/clusters/{id}/node-metrics" if read => {
             let overview = query.is_some_and(|q| q.split('&').any(|p| p == "view=overview"));
@@ -497,6 +511,18 @@ mod tests {
                 Some("cluster_id=a")
             ),
             Some(Limit::Heavy(HeavyRead::History))
+        );
+        assert_eq!(
+            c(
+                Method::GET,
+                "/api/v2/clusters/{id}/node-metrics/{node}/series",
+                Some("figure=cpu.usage")
+            ),
+            Some(Limit::Heavy(HeavyRead::Series))
+        );
+        assert_eq!(
+            c(Method::GET, "/api/v2/clusters/{id}/series", None),
+            Some(Limit::Heavy(HeavyRead::Series))
         );
         assert_eq!(c(Method::GET, "/metrics", None), None);
     }
