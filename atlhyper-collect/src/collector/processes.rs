@@ -6,6 +6,10 @@
 //! reported processes: the top N by CPU and the top N by resident memory. User names come from
 //! the host's `/etc/passwd`.
 //!
+//! Which pids to scan comes from [`super::pid_set`]: `/proc` listed, or the previous scan's
+//! processes plus the pids handed out since (the allocator's range), so `/proc` is not listed
+//! every collection.
+//!
 //! A process whose CPU clock has not moved since the previous sample has not run, so its resident
 //! size is carried over without reading `statm`, as long as nothing else can have changed it or
 //! its pid: the node's reclaim counters stood still (reclaim is how a sleeping process loses
@@ -24,9 +28,11 @@ use std::time::{Duration, Instant};
 
 use atlhyper_model::ProcessMetrics;
 
+use super::pid_set::{self, NewPids, PidCursor, PidSet, Refresh};
 use super::{Context, percent};
 use crate::delta::{self, ProcessTimes};
 use crate::etc;
+use crate::proc::loadavg::LoadAvg;
 use crate::proc::{pid_cmdline, pid_stat, pid_statm, pid_status};
 use crate::sampler::{Base, Sampler};
 
@@ -40,55 +46,23 @@ const RSS_REREAD_CYCLES: u64 = 12;
 /// Node-wide counters that tell which processes cannot have changed since the previous sample.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct NodeCounters {
-    /// Processes and threads created since boot (`/proc/stat`'s `processes`).
-    forks: Option<u64>,
+    /// Where the pid allocator stood.
+    pub(super) cursor: PidCursor,
     /// [`crate::proc::vmstat::reclaim_events`].
     reclaim: Option<u64>,
-    /// The pid most recently allocated (`/proc/loadavg`), read by the scan before it lists.
-    last_pid: Option<u64>,
 }
 
 impl NodeCounters {
-    /// The fork count of `/proc/stat` and the reclaim events of `/proc/vmstat`, read earlier in
-    /// the collection.
-    pub(super) fn new(forks: Option<u64>, reclaim: Option<u64>) -> Self {
+    /// The fork count of `/proc/stat`, the reclaim events of `/proc/vmstat` and `/proc/loadavg`,
+    /// read earlier in the collection (before the process scan makes its set of pids).
+    pub(super) fn new(forks: Option<u64>, reclaim: Option<u64>, load: Option<&LoadAvg>) -> Self {
         Self {
-            forks,
+            cursor: PidCursor {
+                forks,
+                last_pid: load.map(|l| l.last_pid),
+                tasks: load.map(|l| l.total),
+            },
             reclaim,
-            last_pid: None,
-        }
-    }
-}
-
-/// Pid numbers the kernel may have handed out between two samples: the cyclic range
-/// (`after`, `upto`] of its allocation cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct NewPids {
-    after: u64,
-    upto: u64,
-}
-
-impl NewPids {
-    /// The range allocated from between `prev` and `cur`; `None` when it is unknown or the
-    /// allocator may have gone all the way round (`pid_max`: the highest pid plus one).
-    fn between(prev: &NodeCounters, cur: &NodeCounters, pid_max: Option<u64>) -> Option<Self> {
-        let forks = cur.forks?.checked_sub(prev.forks?)?;
-        // The fork counts and the cursor are read a moment apart: half the pid space as margin.
-        if forks >= pid_max? / 2 {
-            return None;
-        }
-        Some(Self {
-            after: prev.last_pid?,
-            upto: cur.last_pid?,
-        })
-    }
-
-    fn contains(&self, pid: u32) -> bool {
-        let p = u64::from(pid);
-        if self.after <= self.upto {
-            self.after < p && p <= self.upto
-        } else {
-            p > self.after || p <= self.upto
         }
     }
 }
@@ -156,7 +130,8 @@ pub(super) struct ProcessTable {
     idents: HashMap<u32, Ident>,
     /// uid -> user name from the host's passwd.
     users: HashMap<u32, String>,
-    pids: Vec<u32>,
+    /// The processes found by the previous scan, and this scan's candidates.
+    pub(super) pid_set: PidSet,
     order: Vec<usize>,
     /// `/proc/sys/kernel/pid_max`, read once per host.
     pid_max: Option<Option<u64>>,
@@ -164,15 +139,19 @@ pub(super) struct ProcessTable {
     cycle: u64,
     /// Whether idle processes may be carried over unread ([`crate::CollectConfig::carry_idle_processes`]).
     carry_idle: bool,
+    /// Whether the pid set may be extended instead of listing `/proc`
+    /// ([`crate::CollectConfig::probe_new_pids`]).
+    probe_new_pids: bool,
 }
 
 impl ProcessTable {
-    /// Reports the `top` by CPU and the `top` by resident memory; `carry_idle`: see
-    /// [`crate::CollectConfig::carry_idle_processes`].
-    pub(super) fn new(top: usize, carry_idle: bool) -> Self {
+    /// Reports the `top` by CPU and the `top` by resident memory; `carry_idle` and
+    /// `probe_new_pids`: see [`crate::CollectConfig`].
+    pub(super) fn new(top: usize, carry_idle: bool, probe_new_pids: bool) -> Self {
         Self {
             top,
             carry_idle,
+            probe_new_pids,
             ..Self::default()
         }
     }
@@ -182,6 +161,7 @@ impl ProcessTable {
     pub(super) fn forget_host(&mut self) {
         self.cpu_source = None;
         self.pid_max = None;
+        self.pid_set.forget();
         self.users.clear();
         self.idents.clear();
     }
@@ -201,7 +181,7 @@ pub(super) struct ProcessesSample {
     /// The host's uptime when this sample was taken, seconds: which processes started since.
     uptime_secs: Option<f64>,
     /// What tells, at the next sample, which processes cannot have changed since this one.
-    counters: NodeCounters,
+    pub(super) counters: NodeCounters,
 }
 
 /// One process of the scan, or why there is none.
@@ -241,36 +221,44 @@ pub(super) fn sample(
     cur.procs.clear();
     cur.counters = counters;
     let mut carry = None;
+    let mut how = Refresh::List;
     if source == CpuSource::Clock {
-        // The cursor before the listing: a pid allocated later is new to the previous sample.
-        cur.counters.last_pid = s
-            .read_text(Base::Proc, &[&"loadavg"])
-            .ok()
-            .and_then(|t| crate::proc::loadavg::parse(t).ok())
-            .map(|l| l.last_pid);
         let pid_max = *table.pid_max.get_or_insert_with(|| {
             s.read_text(Base::Proc, &[&"sys", &"kernel", &"pid_max"])
                 .ok()
                 .and_then(|t| crate::num::parse_u64(t.trim()))
         });
         table.cycle = table.cycle.wrapping_add(1);
+        let new_pids = prev
+            .filter(|p| p.cpu_units_per_sec == cur.cpu_units_per_sec)
+            .and_then(|p| NewPids::between(&p.counters.cursor, &cur.counters.cursor, pid_max));
+        if table.probe_new_pids {
+            how = table.pid_set.refresh(new_pids);
+        }
         carry = prev
-            .filter(|p| table.carry_idle && p.cpu_units_per_sec == cur.cpu_units_per_sec)
-            .and_then(|p| {
-                Some(Carry {
-                    new_pids: NewPids::between(&p.counters, &cur.counters, pid_max)?,
-                    no_reclaim: p.counters.reclaim.is_some()
-                        && p.counters.reclaim == cur.counters.reclaim,
-                    reread_turn: table.cycle % RSS_REREAD_CYCLES,
-                })
+            .filter(|_| table.carry_idle)
+            .zip(new_pids)
+            .map(|(p, new_pids)| Carry {
+                new_pids,
+                no_reclaim: p.counters.reclaim.is_some()
+                    && p.counters.reclaim == cur.counters.reclaim,
+                reread_turn: table.cycle % RSS_REREAD_CYCLES,
             });
     }
-    s.list_pids(&mut table.pids).map_err(|e| e.to_string())?;
+    // The calling thread's id is no candidate unless it is the process (see `pid_set`).
+    let skip = match how {
+        Refresh::Extend { .. } => pid_set::own_thread_if_not_leader(),
+        Refresh::List => None,
+    };
+    let candidates = table
+        .pid_set
+        .take_candidates(how, skip, |out| s.list_pids(out))
+        .map_err(|e| e.to_string())?;
     let prev_procs: &[ProcSample] = prev.map_or(&[], |p| &p.procs);
     let mut k = 0;
     let mut bad = 0usize;
     let mut first_bad = None;
-    for &pid in &table.pids {
+    for &pid in &candidates {
         // Both lists ascend by pid: the previous sample's entry in one merge walk.
         while k < prev_procs.len() && prev_procs[k].pid < pid {
             k += 1;
@@ -281,14 +269,21 @@ pub(super) fn sample(
             CpuSource::Stat => scan_stat(s, pid),
         };
         match scanned {
-            Scanned::Process(p) => cur.procs.push(p),
+            Scanned::Process(p) => {
+                table.pid_set.found(pid);
+                cur.procs.push(p);
+            }
             Scanned::Gone => {}
             Scanned::Unreadable(why) => {
+                // It exists: a candidate next time too.
+                table.pid_set.found(pid);
                 bad += 1;
                 first_bad.get_or_insert(why);
             }
         }
     }
+    // Only a scan by CPU clock (this namespace's live procfs) is a set to extend.
+    table.pid_set.settle(candidates, source == CpuSource::Clock);
     cpu_percents(prev, cur, ctx);
     choose_reported(s, table, cur);
 
@@ -702,41 +697,6 @@ mod tests {
         };
         super::cpu_percents(prev, &mut cur, ctx);
         cur.cpu_percent
-    }
-
-    #[test]
-    fn new_pids_between_two_samples() {
-        let at = |forks, last_pid| NodeCounters {
-            forks: Some(forks),
-            reclaim: None,
-            last_pid: Some(last_pid),
-        };
-        let r = NewPids::between(&at(100, 500), &at(103, 520), Some(32768)).unwrap();
-        assert!(!r.contains(500) && r.contains(501) && r.contains(520) && !r.contains(521));
-        assert!(!r.contains(1) && !r.contains(32767));
-        // The cursor wrapped round past pid_max back to the low numbers.
-        let r = NewPids::between(&at(100, 32700), &at(200, 310), Some(32768)).unwrap();
-        assert!(r.contains(32701) && r.contains(32767) && r.contains(300) && r.contains(310));
-        assert!(!r.contains(311) && !r.contains(32700) && !r.contains(20000));
-        // Nothing allocated: no pid is new.
-        let r = NewPids::between(&at(7, 900), &at(7, 900), Some(32768)).unwrap();
-        assert!(!r.contains(900) && !r.contains(901) && !r.contains(1));
-        // Enough forks to have gone all the way round, counters going down, or anything
-        // unknown: no answer, so every process is read.
-        assert_eq!(
-            NewPids::between(&at(0, 900), &at(16_384, 950), Some(32768)),
-            None
-        );
-        assert_eq!(
-            NewPids::between(&at(9, 900), &at(8, 950), Some(32768)),
-            None
-        );
-        assert_eq!(NewPids::between(&at(1, 900), &at(2, 950), None), None);
-        let unknown = NodeCounters {
-            last_pid: None,
-            ..at(2, 950)
-        };
-        assert_eq!(NewPids::between(&at(1, 900), &unknown, Some(32768)), None);
     }
 
     const TWO_SECONDS: Elapsed = Elapsed::Known(Duration::from_secs(2));
