@@ -93,6 +93,8 @@ struct ProcSample {
     pid: u32,
     times: ProcessTimes,
     rss_pages: u64,
+    /// `rss_pages` was carried over from the previous sample, not read now.
+    carried: bool,
 }
 
 /// What is read only for a reported process.
@@ -105,8 +107,11 @@ struct ProcDetail {
     threads: u64,
     uid: u32,
     cmdline: String,
-    /// VmRSS from `/proc/[pid]/status`, bytes (what top and ps show); `None` for kernel threads.
+    /// VmRSS from `/proc/[pid]/status`, bytes (what top and ps show), where status is read every
+    /// collection (CPU from `stat`: a captured tree); `None` for kernel threads.
     vm_rss: Option<u64>,
+    /// Resident pages read from `statm` now, for a process whose scan figure was carried over.
+    fresh_rss_pages: Option<u64>,
 }
 
 /// What `/proc/[pid]/status` and `cmdline` say about who a process is, cached per (pid, start
@@ -115,6 +120,7 @@ struct ProcDetail {
 struct Ident {
     starttime: u64,
     is_thread: bool,
+    uid: u32,
     cmdline: String,
     read_at: Option<Instant>,
 }
@@ -342,7 +348,11 @@ fn scan_clock(
         && u64::from(pid) % RSS_REREAD_CYCLES != c.reread_turn
     {
         s.keep_scan_pid(pid);
-        return Scanned::Process(ProcSample { pid, ..*q });
+        return Scanned::Process(ProcSample {
+            pid,
+            carried: true,
+            ..*q
+        });
     }
     let (rss_pages, kept_since) = match s.scan_pid(pid, "statm") {
         Ok(read) => match pid_statm::parse(&text_of(read.bytes)) {
@@ -375,6 +385,7 @@ fn scan_clock(
             cpu: cpu_ns,
         },
         rss_pages,
+        carried: false,
     })
 }
 
@@ -393,6 +404,7 @@ fn scan_stat(s: &mut Sampler, pid: u32) -> Scanned {
                 cpu: ps.utime.saturating_add(ps.stime),
             },
             rss_pages: ps.rss_pages,
+            carried: false,
         }),
         Err(_) if read.bytes.is_empty() => Scanned::Gone,
         Err(e) => Scanned::Unreadable(format!("{}/{pid}/stat: {e}", s.root().proc.display())),
@@ -476,6 +488,7 @@ fn cpu_percents(prev: Option<&ProcessesSample>, cur: &mut ProcessesSample, ctx: 
 /// in rank.
 fn choose_reported(s: &mut Sampler, table: &mut ProcessTable, cur: &mut ProcessesSample) {
     let top = table.top;
+    let source = table.cpu_source.unwrap_or(CpuSource::Stat);
     let order = &mut table.order;
     let cpu = &cur.cpu_percent;
     let mut chosen: Vec<usize> = Vec::with_capacity(top * 2);
@@ -521,7 +534,7 @@ fn choose_reported(s: &mut Sampler, table: &mut ProcessTable, cur: &mut Processe
             if rejected.contains(&i) {
                 continue;
             }
-            match detail(s, &mut table.idents, &cur.procs[i], i) {
+            match detail(s, &mut table.idents, &cur.procs[i], i, source) {
                 Some(d) => {
                     cur.details.push(d);
                     chosen.push(i);
@@ -543,14 +556,18 @@ fn choose_reported(s: &mut Sampler, table: &mut ProcessTable, cur: &mut Processe
 }
 
 /// What is reported of process `p` (entry `idx` of the scan): name, state and threads from
-/// `stat`, resident memory from `status` (every collection: its VmRSS is what top and ps show),
-/// uid and command line from the identity cache or read afresh. `None` for a thread, a process
-/// that exited, or a pid that now names a process started since the scan.
+/// `stat`; uid and command line from the identity cache or read afresh (`status`, `cmdline`).
+/// Resident memory is what top and ps show (VmRSS, the same counters `statm` sums): with CPU
+/// from process clocks, the scan's `statm` figure (read again here if it was carried over), so
+/// `status`, the costliest file of a process, is read only when the identity is; with CPU from
+/// `stat`, `status`'s VmRSS every time (`stat`'s rss lags). `None` for a thread, a process that
+/// exited, or a pid that now names a process started since the scan.
 fn detail(
     s: &mut Sampler,
     idents: &mut HashMap<u32, Ident>,
     p: &ProcSample,
     idx: usize,
+    source: CpuSource,
 ) -> Option<ProcDetail> {
     let (pid, starttime) = (p.pid, p.times.starttime);
     let cached = idents.get(&pid).filter(|id| {
@@ -563,23 +580,45 @@ fn detail(
     if stat.starttime != starttime {
         return None;
     }
-    let status = match s.read_pid(pid, "status") {
-        Ok(b) => std::str::from_utf8(b).ok().map(pid_status::parse)?.ok()?,
-        Err(_) => return None,
+    let status = if cached.is_none() || source == CpuSource::Stat {
+        match s.read_pid(pid, "status") {
+            Ok(b) => Some(std::str::from_utf8(b).ok().map(pid_status::parse)?.ok()?),
+            Err(_) => return None,
+        }
+    } else {
+        None
+    };
+    let fresh_rss_pages = if source == CpuSource::Clock && p.carried {
+        match s.scan_pid(pid, "statm") {
+            Ok(read) => pid_statm::parse(&text_of(read.bytes))
+                .ok()
+                .map(|m| m.resident_pages),
+            Err(e) if e.is_not_found() => return None,
+            Err(_) => None,
+        }
+    } else {
+        None
     };
     let mut d = ProcDetail {
         idx,
         comm: stat.comm,
         state: stat.state,
         threads: stat.threads,
-        uid: status.uid,
+        uid: 0,
         cmdline: String::new(),
-        vm_rss: status.vm_rss,
+        vm_rss: status
+            .as_ref()
+            .filter(|_| source == CpuSource::Stat)
+            .and_then(|st| st.vm_rss),
+        fresh_rss_pages,
     };
-    if let Some(id) = cached {
+    let Some(status) = status.filter(|_| cached.is_none()) else {
+        let id = cached?;
+        d.uid = id.uid;
         d.cmdline.clone_from(&id.cmdline);
         return Some(d);
-    }
+    };
+    d.uid = status.uid;
     // Threads are not processes.
     let is_thread = status.tgid != status.pid || status.pid != pid;
     if !is_thread {
@@ -594,6 +633,7 @@ fn detail(
         Ident {
             starttime,
             is_thread,
+            uid: status.uid,
             cmdline: d.cmdline.clone(),
             read_at: Some(Instant::now()),
         },
@@ -616,11 +656,13 @@ pub(super) fn metrics(
         .iter()
         .map(|d| {
             let p = &cur.procs[d.idx];
-            // VmRSS as top and ps show it; the scan's resident pages only when status has none
-            // (kernel threads, which have none there either).
-            let rss = d
-                .vm_rss
-                .unwrap_or_else(|| p.rss_pages.saturating_mul(ctx.page_size));
+            // VmRSS as top and ps show it: status's where it is read every time, else statm's
+            // (the same counters; kernel threads have none and read 0).
+            let rss = d.vm_rss.unwrap_or_else(|| {
+                d.fresh_rss_pages
+                    .unwrap_or(p.rss_pages)
+                    .saturating_mul(ctx.page_size)
+            });
             let start = boot_time.map_or(0, |b| {
                 let secs = p.times.starttime / ctx.clock_ticks_per_sec.max(1);
                 i64::try_from(b.saturating_add(secs)).unwrap_or(i64::MAX)
@@ -666,6 +708,7 @@ mod tests {
                 cpu: cpu_ticks,
             },
             rss_pages: 10,
+            carried: false,
         }
     }
 
@@ -697,6 +740,52 @@ mod tests {
         };
         super::cpu_percents(prev, &mut cur, ctx);
         cur.cpu_percent
+    }
+
+    #[test]
+    fn status_is_read_with_the_identity_not_every_collection() {
+        // With CPU from process clocks, a reported process's status (the costliest file) is read
+        // when its identity is (first seen, or after IDENT_REFRESH), not every collection.
+        let mut c = super::super::Collector::new(
+            crate::sampler::HostRoot::default(),
+            crate::CollectConfig {
+                top_processes: 5,
+                ..crate::CollectConfig::from_host()
+            },
+        );
+        let first: Vec<u32> = c.collect().processes.iter().map(|p| p.pid).collect();
+        assert!(!first.is_empty());
+        c.sampler_mut().set_tracing(true);
+        let second = c.collect();
+        let status_reads: Vec<String> = c
+            .sampler_mut()
+            .take_trace()
+            .into_iter()
+            .filter_map(|a| match a {
+                crate::sampler::Access::File(p) if p.ends_with("status") => {
+                    Some(p.display().to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        for read in &status_reads {
+            let pid: u32 = read.split('/').nth(2).unwrap().parse().unwrap();
+            assert!(
+                !first.contains(&pid),
+                "status of {pid} read again: {status_reads:?}"
+            );
+        }
+        // The resident size still comes out as VmRSS for this process, if reported.
+        let me = std::process::id();
+        if let Some(p) = second.processes.iter().find(|p| p.pid == me) {
+            let st = std::fs::read_to_string(format!("/proc/{me}/status")).unwrap();
+            let vm_rss = crate::proc::pid_status::parse(&st).unwrap().vm_rss.unwrap();
+            assert!(
+                p.mem_rss.abs_diff(vm_rss) < 4 << 20,
+                "{} vs {vm_rss}",
+                p.mem_rss
+            );
+        }
     }
 
     const TWO_SECONDS: Elapsed = Elapsed::Known(Duration::from_secs(2));
@@ -786,6 +875,7 @@ mod tests {
                 uid: 0,
                 cmdline: "/sbin/init".into(),
                 vm_rss: Some(8192),
+                fresh_rss_pages: None,
             },
             ProcDetail {
                 idx: 1,
@@ -795,6 +885,7 @@ mod tests {
                 uid: 1000,
                 cmdline: String::new(),
                 vm_rss: None,
+                fresh_rss_pages: None,
             },
         ];
         let mut table = ProcessTable::default();

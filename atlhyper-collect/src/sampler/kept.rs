@@ -160,8 +160,9 @@ impl KeptFiles {
     }
 
     /// Re-reads the descriptor kept for `keep` (and `path`) into `buf`; the length read, or
-    /// `None` when there is none. A descriptor that fails or reads nothing (exited process:
-    /// `ESRCH`, removed device) is closed, so a fresh open gives the real answer.
+    /// `None` when there is none. A descriptor that fails (exited process: `ESRCH`, removed
+    /// device: `ENODEV`), or a process's file that reads nothing, is closed, so a fresh open
+    /// gives the real answer.
     pub(super) fn reread(&mut self, keep: Keep, path: &Path, buf: &mut Vec<u8>) -> Option<usize> {
         if self.limit == 0 {
             return None;
@@ -174,6 +175,9 @@ impl KeptFiles {
         kept.generation = self.generation;
         match pread_into(buf, &kept.file) {
             Ok(n) if n > 0 => Some(n),
+            // An empty sysfs attribute (an interface without `ifalias`) is its content; only a
+            // process's file reads empty because the process is gone (a removed device fails).
+            Ok(0) if keep == Keep::Path => Some(0),
             _ => {
                 match keep {
                     Keep::Path => drop(self.by_path.remove(path)),
@@ -265,6 +269,32 @@ mod tests {
         let b = up(&mut s);
         assert!(b > a, "{a} -> {b}");
         assert_eq!(s.kept_files(), 2);
+    }
+
+    #[test]
+    fn an_empty_sysfs_attribute_stays_kept() {
+        // An interface's `ifalias` is empty unless set: kept and re-read like any other file,
+        // not closed and opened again every collection.
+        let Some(empty) = std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("ifalias"))
+            .find(|p| std::fs::read(p).is_ok_and(|b| b.is_empty()))
+        else {
+            eprintln!("skipped: no interface with an empty ifalias here");
+            return;
+        };
+        let mut kept = super::KeptFiles::new(4);
+        let file = std::fs::File::open(&empty).unwrap();
+        kept.offer(super::Keep::Path, &empty, file);
+        assert_eq!(kept.len(), 1);
+        let mut buf = vec![0; 64];
+        assert_eq!(
+            kept.reread(super::Keep::Path, &empty, &mut buf),
+            Some(0),
+            "re-read through the kept descriptor"
+        );
+        assert_eq!(kept.len(), 1);
     }
 
     #[test]
