@@ -372,7 +372,7 @@ fn scan_clock(
         .map(|q| q.times.starttime);
     let starttime = match known_start {
         Some(t) => t,
-        None => match read_stat(s, pid) {
+        None => match read_stat(s, pid, false) {
             Ok(Some(st)) => st.starttime,
             Ok(None) => return Scanned::Gone,
             Err(why) => return Scanned::Unreadable(why),
@@ -419,9 +419,15 @@ struct StatFields {
     starttime: u64,
 }
 
-/// Reads `/proc/<pid>/stat` (opened and closed); `Ok(None)` when the process is gone.
-fn read_stat(s: &mut Sampler, pid: u32) -> Result<Option<StatFields>, String> {
-    let bytes = match s.read_pid(pid, "stat") {
+/// Reads `/proc/<pid>/stat`: opened and closed, or kept open while the process is `reported`
+/// (read every collection); `Ok(None)` when the process is gone.
+fn read_stat(s: &mut Sampler, pid: u32, reported: bool) -> Result<Option<StatFields>, String> {
+    let read = if reported {
+        s.reported_pid_stat(pid)
+    } else {
+        s.read_pid(pid, "stat")
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e.to_string()),
@@ -576,7 +582,7 @@ fn detail(
     if cached.is_some_and(|id| id.is_thread) {
         return None;
     }
-    let stat = read_stat(s, pid).ok()??;
+    let stat = read_stat(s, pid, true).ok()??;
     if stat.starttime != starttime {
         return None;
     }

@@ -24,6 +24,8 @@ pub(super) enum Keep {
     Path,
     /// The one file of `/proc/<pid>/` the process scan reads every collection, kept by pid.
     Pid(u32),
+    /// `/proc/<pid>/stat` of a reported process, read every collection while it is reported.
+    PidStat(u32),
 }
 
 /// Hashes a pid with one multiplication (Fibonacci hashing): pids are small dense integers chosen by
@@ -118,6 +120,7 @@ pub(super) struct KeptFiles {
     limit: usize,
     by_path: HashMap<PathBuf, Kept>,
     by_pid: PidMap<Kept>,
+    by_pid_stat: PidMap<Kept>,
     generation: u64,
 }
 
@@ -128,6 +131,7 @@ impl KeptFiles {
             limit,
             by_path: HashMap::new(),
             by_pid: PidMap::default(),
+            by_pid_stat: PidMap::default(),
             generation: 0,
         }
     }
@@ -142,13 +146,14 @@ impl KeptFiles {
 
     /// How many are open.
     pub(super) fn len(&self) -> usize {
-        self.by_path.len() + self.by_pid.len()
+        self.by_path.len() + self.by_pid.len() + self.by_pid_stat.len()
     }
 
     /// Closes all of them.
     pub(super) fn clear(&mut self) {
         self.by_path.clear();
         self.by_pid.clear();
+        self.by_pid_stat.clear();
     }
 
     /// Closes those not read since the previous sweep and starts a new generation.
@@ -156,6 +161,7 @@ impl KeptFiles {
         let g = self.generation;
         self.by_path.retain(|_, k| k.generation == g);
         self.by_pid.retain(|_, k| k.generation == g);
+        self.by_pid_stat.retain(|_, k| k.generation == g);
         self.generation = g.wrapping_add(1);
     }
 
@@ -171,6 +177,7 @@ impl KeptFiles {
             Keep::No => None,
             Keep::Path => self.by_path.get_mut(path),
             Keep::Pid(pid) => self.by_pid.get_mut(&pid),
+            Keep::PidStat(pid) => self.by_pid_stat.get_mut(&pid),
         }?;
         kept.generation = self.generation;
         match pread_into(buf, &kept.file) {
@@ -182,6 +189,7 @@ impl KeptFiles {
                 match keep {
                     Keep::Path => drop(self.by_path.remove(path)),
                     Keep::Pid(pid) => drop(self.by_pid.remove(&pid)),
+                    Keep::PidStat(pid) => drop(self.by_pid_stat.remove(&pid)),
                     Keep::No => {}
                 }
                 None
@@ -213,6 +221,7 @@ impl KeptFiles {
         match keep {
             Keep::Path => drop(self.by_path.insert(path.to_path_buf(), k)),
             Keep::Pid(pid) => drop(self.by_pid.insert(pid, k)),
+            Keep::PidStat(pid) => drop(self.by_pid_stat.insert(pid, k)),
             Keep::No => {}
         }
     }
@@ -327,6 +336,37 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         let e = s.scan_pid(pid, "statm").unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        assert_eq!(s.kept_files(), 0);
+    }
+
+    #[test]
+    fn reported_stat_is_kept_until_the_process_exits_or_is_not_read() {
+        let mut s = live_sampler();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(!s.reported_pid_stat(pid).unwrap().is_empty());
+        // Beside the scan's own descriptor of the same process.
+        s.scan_pid(pid, "statm").unwrap();
+        assert_eq!(s.kept_files(), 2);
+        s.sweep_kept();
+        assert!(
+            s.reported_pid_stat(pid)
+                .unwrap()
+                .starts_with(pid.to_string().as_bytes())
+        );
+        s.sweep_kept();
+        assert_eq!(
+            s.kept_files(),
+            1,
+            "statm not read in that collection: closed"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let e = s.reported_pid_stat(pid).unwrap_err();
         assert!(e.is_not_found(), "{e}");
         assert_eq!(s.kept_files(), 0);
     }
