@@ -36,8 +36,9 @@ struct Daemon {
 
 impl Daemon {
     /// `carry_idle`: [`CollectConfig::carry_idle_processes`] (false: every process read every
-    /// time, the worst case of a node where every process runs between two collections).
-    fn new(carry_idle: bool) -> Self {
+    /// time, the worst case of a node where every process runs between two collections);
+    /// `probe_new_pids`: [`CollectConfig::probe_new_pids`] (false: `/proc` listed every time).
+    fn new(carry_idle: bool, probe_new_pids: bool) -> Self {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -63,6 +64,7 @@ impl Daemon {
             HostRoot::default(),
             CollectConfig {
                 carry_idle_processes: carry_idle,
+                probe_new_pids,
                 ..CollectConfig::from_host()
             },
         );
@@ -171,17 +173,19 @@ impl NodeExporter {
 fn cycle(c: &mut Criterion) {
     let _sleepers = Sleepers::from_env();
     let procs = process_count();
-    let mut daemon = Daemon::new(true);
-    let mut worst = Daemon::new(false);
+    let mut daemon = Daemon::new(true, true);
+    let mut worst = Daemon::new(false, true);
+    let mut listing = Daemon::new(true, false);
     let scraper = reqwest::Client::new();
     let ne = NodeExporter::start(&daemon.rt, &scraper);
 
-    // Paired rounds: our cycle, the collector alone, the cycle reading every process,
-    // node_exporter's scrape; order alternating.
+    // Paired rounds: our cycle, the collector alone, the cycle reading every process, the cycle
+    // listing /proc every time, node_exporter's scrape; order alternating.
     let rounds = 60;
     let settle = Duration::from_millis(20);
     let (mut ours, mut collect_only, mut theirs, mut ratio) = (vec![], vec![], vec![], vec![]);
     let (mut worst_us, mut worst_ratio) = (vec![], vec![]);
+    let mut listing_us = vec![];
     for round in 0..rounds {
         let ne_first = round % 2 == 1;
         let measure_ne = |rt: &tokio::runtime::Runtime| {
@@ -204,6 +208,9 @@ fn cycle(c: &mut Criterion) {
         let t = own_cpu_time();
         worst.cycle();
         let every = (own_cpu_time() - t).as_secs_f64() * 1e6;
+        let t = own_cpu_time();
+        listing.cycle();
+        listing_us.push((own_cpu_time() - t).as_secs_f64() * 1e6);
         if !ne_first {
             them = measure_ne(&daemon.rt);
         }
@@ -230,13 +237,15 @@ fn cycle(c: &mut Criterion) {
     eprintln!(
         "paired CPU time, {procs} processes, {rounds} rounds (median): daemon cycle {:.0} us \
          (collector alone {collect_us:.0} us = {:.2} us per process; cycle reading every \
-         process {:.0} us); {ne_report}",
+         process {:.0} us; cycle listing /proc every time {:.0} us); {ne_report}",
         median(&mut ours),
         collect_us / procs.max(1) as f64,
         median(&mut worst_us),
+        median(&mut listing_us),
     );
 
     drop(worst);
+    drop(listing);
     let mut g = c.benchmark_group(format!("daemon_cycle_{procs}_procs"));
     g.bench_function("collect_encode_push_cpu", |b| {
         b.iter_custom(|n| {

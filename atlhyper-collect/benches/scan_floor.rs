@@ -6,7 +6,8 @@
 //! - listing /proc: `std::fs::read_dir` (a `String` per entry), `getdents64` on /proc opened and
 //!   closed each time with a 64 KiB buffer, and on a descriptor kept open, rewound with `lseek`,
 //!   with a 256 KiB buffer;
-//! - `clock_gettime` on each process's CPU clock (needs no descriptor);
+//! - `clock_gettime` on each process's CPU clock (needs no descriptor), and on numbers that name
+//!   no process (what probing newly handed-out pids mostly meets);
 //! - `pread` of `statm` and of `stat` through descriptors kept open;
 //! - `statm` opened, read and closed (what a scan without kept descriptors pays);
 //! - `getppid`, the cost of entering the kernel at all on this machine.
@@ -133,11 +134,12 @@ fn open_read_close_all(pids: &[u32], buf: &mut [u8]) -> usize {
     total
 }
 
-const PIECES: [&str; 8] = [
+const PIECES: [&str; 9] = [
     "list /proc, std read_dir",
     "list /proc, getdents64, opened each time, 64 KiB",
     "list /proc, getdents64, kept and rewound, 256 KiB",
     "clock_gettime on the pid's CPU clock",
+    "clock_gettime on a number that names no process",
     "pread statm, kept descriptor",
     "pread stat, kept descriptor",
     "statm opened, read, closed",
@@ -146,6 +148,9 @@ const PIECES: [&str; 8] = [
 
 struct Floor {
     pids: Vec<u32>,
+    /// As many numbers as there are processes, none of them a process (gaps between pids): what
+    /// probing a range of newly handed-out pids mostly meets.
+    absent: Vec<u32>,
     list: Vec<u32>,
     dents: Vec<u8>,
     proc_dir: File,
@@ -158,9 +163,14 @@ impl Floor {
     fn new() -> Self {
         let mut list = Vec::new();
         list_read_dir(&mut list);
+        list.sort_unstable();
         Self {
             statm: open_all(&list, "statm"),
             stat: open_all(&list, "stat"),
+            absent: (1..)
+                .filter(|n| list.binary_search(n).is_err())
+                .take(list.len())
+                .collect(),
             pids: list.clone(),
             list,
             dents: vec![0; 256 * 1024],
@@ -182,9 +192,13 @@ impl Floor {
                 let s: u64 = self.pids.iter().map(|&p| clock_ns(p)).sum();
                 black_box(s);
             }
-            4 => drop(black_box(pread_all(&self.statm, &mut self.buf))),
-            5 => drop(black_box(pread_all(&self.stat, &mut self.buf))),
-            6 => drop(black_box(open_read_close_all(&self.pids, &mut self.buf))),
+            4 => {
+                let s: u64 = self.absent.iter().map(|&p| clock_ns(p)).sum();
+                black_box(s);
+            }
+            5 => drop(black_box(pread_all(&self.statm, &mut self.buf))),
+            6 => drop(black_box(pread_all(&self.stat, &mut self.buf))),
+            7 => drop(black_box(open_read_close_all(&self.pids, &mut self.buf))),
             _ => {
                 for _ in &self.pids {
                     // SAFETY: getppid has no arguments and cannot fail.

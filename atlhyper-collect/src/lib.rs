@@ -40,6 +40,6 @@ pub mod proc;
 pub mod sampler;
 pub mod sys;
 
-pub use collector::{CollectConfig, Collector, HostConstants, write_processes};
+pub use collector::{CollectConfig, Collector, HostConstants, PidSetStats, write_processes};
 pub use error::{Error, ParseError, ParseErrorKind};
 pub use sampler::{Access, FsSpace, HostRoot, Sampler, Statfs};

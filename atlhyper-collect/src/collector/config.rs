@@ -191,6 +191,11 @@ pub struct CollectConfig {
     /// allocator show it cannot have changed (see [`crate::collector`]'s process scan). Default
     /// true; false reads every process every time (the worst case, for measuring).
     pub carry_idle_processes: bool,
+    /// Find the processes created since the previous collection from the range of pids the
+    /// kernel handed out since, instead of listing `/proc` every time (listed anyway when the
+    /// range is large or wrapped, and every few collections; see [`crate::collector`]'s pid
+    /// set). Default true; false lists `/proc` every collection (for measuring).
+    pub probe_new_pids: bool,
 }
 
 impl CollectConfig {
@@ -205,6 +210,7 @@ impl CollectConfig {
             statfs_inline_block_devices: true,
             keep_files_open: true,
             carry_idle_processes: true,
+            probe_new_pids: true,
             exclude_fs_types: owned(DEFAULT_EXCLUDE_FS_TYPES),
             exclude_mount_points: owned(DEFAULT_EXCLUDE_MOUNT_POINTS),
             exclude_interfaces: owned(DEFAULT_EXCLUDE_INTERFACES),

@@ -14,6 +14,7 @@ mod kernel_families;
 mod memory;
 mod network;
 mod node_families;
+mod pid_set;
 mod processes;
 mod psi;
 mod softnet;
@@ -33,6 +34,7 @@ pub use config::{
     NODE_EXPORTER_EXCLUDE_MOUNT_POINTS,
 };
 pub use node_families::write_processes;
+pub use pid_set::PidSetStats;
 
 use crate::sampler::{HostRoot, Sampler, Statfs};
 
@@ -165,6 +167,7 @@ impl Collector {
             processes: processes::ProcessTable::new(
                 config.top_processes,
                 config.carry_idle_processes,
+                config.probe_new_pids,
             ),
             config,
         }
@@ -189,6 +192,12 @@ impl Collector {
         self.cpu_info = cpu::CpuInfoCache::default();
         self.addresses = network::AddressCache::default();
         self.processes.forget_host();
+    }
+
+    /// How the process scans found their candidate pids so far: by listing `/proc` or by
+    /// extending the previous set (see [`crate::CollectConfig::probe_new_pids`]).
+    pub fn pid_set_stats(&self) -> PidSetStats {
+        self.processes.pid_set.stats()
     }
 
     /// The sampler (e.g. to trace which files a collection reads).
@@ -297,6 +306,7 @@ impl Collector {
         let counters = processes::NodeCounters::new(
             cur.cpu.stat().and_then(|st| st.processes),
             crate::proc::vmstat::reclaim_events(&cur.vmstat.text),
+            cur.cpu.loadavg.as_ref(),
         );
         timed(&mut statuses, "processes", || {
             processes::sample(

@@ -6,6 +6,10 @@
 //! reported processes: the top N by CPU and the top N by resident memory. User names come from
 //! the host's `/etc/passwd`.
 //!
+//! Which pids to scan comes from [`super::pid_set`]: `/proc` listed, or the previous scan's
+//! processes plus the pids handed out since (the allocator's range), so `/proc` is not listed
+//! every collection.
+//!
 //! A process whose CPU clock has not moved since the previous sample has not run, so its resident
 //! size is carried over without reading `statm`, as long as nothing else can have changed it or
 //! its pid: the node's reclaim counters stood still (reclaim is how a sleeping process loses
@@ -24,9 +28,11 @@ use std::time::{Duration, Instant};
 
 use atlhyper_model::ProcessMetrics;
 
+use super::pid_set::{self, NewPids, PidCursor, PidSet, Refresh};
 use super::{Context, percent};
 use crate::delta::{self, ProcessTimes};
 use crate::etc;
+use crate::proc::loadavg::LoadAvg;
 use crate::proc::{pid_cmdline, pid_stat, pid_statm, pid_status};
 use crate::sampler::{Base, Sampler};
 
@@ -40,55 +46,23 @@ const RSS_REREAD_CYCLES: u64 = 12;
 /// Node-wide counters that tell which processes cannot have changed since the previous sample.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct NodeCounters {
-    /// Processes and threads created since boot (`/proc/stat`'s `processes`).
-    forks: Option<u64>,
+    /// Where the pid allocator stood.
+    pub(super) cursor: PidCursor,
     /// [`crate::proc::vmstat::reclaim_events`].
     reclaim: Option<u64>,
-    /// The pid most recently allocated (`/proc/loadavg`), read by the scan before it lists.
-    last_pid: Option<u64>,
 }
 
 impl NodeCounters {
-    /// The fork count of `/proc/stat` and the reclaim events of `/proc/vmstat`, read earlier in
-    /// the collection.
-    pub(super) fn new(forks: Option<u64>, reclaim: Option<u64>) -> Self {
+    /// The fork count of `/proc/stat`, the reclaim events of `/proc/vmstat` and `/proc/loadavg`,
+    /// read earlier in the collection (before the process scan makes its set of pids).
+    pub(super) fn new(forks: Option<u64>, reclaim: Option<u64>, load: Option<&LoadAvg>) -> Self {
         Self {
-            forks,
+            cursor: PidCursor {
+                forks,
+                last_pid: load.map(|l| l.last_pid),
+                tasks: load.map(|l| l.total),
+            },
             reclaim,
-            last_pid: None,
-        }
-    }
-}
-
-/// Pid numbers the kernel may have handed out between two samples: the cyclic range
-/// (`after`, `upto`] of its allocation cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct NewPids {
-    after: u64,
-    upto: u64,
-}
-
-impl NewPids {
-    /// The range allocated from between `prev` and `cur`; `None` when it is unknown or the
-    /// allocator may have gone all the way round (`pid_max`: the highest pid plus one).
-    fn between(prev: &NodeCounters, cur: &NodeCounters, pid_max: Option<u64>) -> Option<Self> {
-        let forks = cur.forks?.checked_sub(prev.forks?)?;
-        // The fork counts and the cursor are read a moment apart: half the pid space as margin.
-        if forks >= pid_max? / 2 {
-            return None;
-        }
-        Some(Self {
-            after: prev.last_pid?,
-            upto: cur.last_pid?,
-        })
-    }
-
-    fn contains(&self, pid: u32) -> bool {
-        let p = u64::from(pid);
-        if self.after <= self.upto {
-            self.after < p && p <= self.upto
-        } else {
-            p > self.after || p <= self.upto
         }
     }
 }
@@ -119,6 +93,8 @@ struct ProcSample {
     pid: u32,
     times: ProcessTimes,
     rss_pages: u64,
+    /// `rss_pages` was carried over from the previous sample, not read now.
+    carried: bool,
 }
 
 /// What is read only for a reported process.
@@ -131,8 +107,11 @@ struct ProcDetail {
     threads: u64,
     uid: u32,
     cmdline: String,
-    /// VmRSS from `/proc/[pid]/status`, bytes (what top and ps show); `None` for kernel threads.
+    /// VmRSS from `/proc/[pid]/status`, bytes (what top and ps show), where status is read every
+    /// collection (CPU from `stat`: a captured tree); `None` for kernel threads.
     vm_rss: Option<u64>,
+    /// Resident pages read from `statm` now, for a process whose scan figure was carried over.
+    fresh_rss_pages: Option<u64>,
 }
 
 /// What `/proc/[pid]/status` and `cmdline` say about who a process is, cached per (pid, start
@@ -141,6 +120,7 @@ struct ProcDetail {
 struct Ident {
     starttime: u64,
     is_thread: bool,
+    uid: u32,
     cmdline: String,
     read_at: Option<Instant>,
 }
@@ -156,7 +136,8 @@ pub(super) struct ProcessTable {
     idents: HashMap<u32, Ident>,
     /// uid -> user name from the host's passwd.
     users: HashMap<u32, String>,
-    pids: Vec<u32>,
+    /// The processes found by the previous scan, and this scan's candidates.
+    pub(super) pid_set: PidSet,
     order: Vec<usize>,
     /// `/proc/sys/kernel/pid_max`, read once per host.
     pid_max: Option<Option<u64>>,
@@ -164,15 +145,19 @@ pub(super) struct ProcessTable {
     cycle: u64,
     /// Whether idle processes may be carried over unread ([`crate::CollectConfig::carry_idle_processes`]).
     carry_idle: bool,
+    /// Whether the pid set may be extended instead of listing `/proc`
+    /// ([`crate::CollectConfig::probe_new_pids`]).
+    probe_new_pids: bool,
 }
 
 impl ProcessTable {
-    /// Reports the `top` by CPU and the `top` by resident memory; `carry_idle`: see
-    /// [`crate::CollectConfig::carry_idle_processes`].
-    pub(super) fn new(top: usize, carry_idle: bool) -> Self {
+    /// Reports the `top` by CPU and the `top` by resident memory; `carry_idle` and
+    /// `probe_new_pids`: see [`crate::CollectConfig`].
+    pub(super) fn new(top: usize, carry_idle: bool, probe_new_pids: bool) -> Self {
         Self {
             top,
             carry_idle,
+            probe_new_pids,
             ..Self::default()
         }
     }
@@ -182,6 +167,7 @@ impl ProcessTable {
     pub(super) fn forget_host(&mut self) {
         self.cpu_source = None;
         self.pid_max = None;
+        self.pid_set.forget();
         self.users.clear();
         self.idents.clear();
     }
@@ -201,7 +187,7 @@ pub(super) struct ProcessesSample {
     /// The host's uptime when this sample was taken, seconds: which processes started since.
     uptime_secs: Option<f64>,
     /// What tells, at the next sample, which processes cannot have changed since this one.
-    counters: NodeCounters,
+    pub(super) counters: NodeCounters,
 }
 
 /// One process of the scan, or why there is none.
@@ -241,36 +227,44 @@ pub(super) fn sample(
     cur.procs.clear();
     cur.counters = counters;
     let mut carry = None;
+    let mut how = Refresh::List;
     if source == CpuSource::Clock {
-        // The cursor before the listing: a pid allocated later is new to the previous sample.
-        cur.counters.last_pid = s
-            .read_text(Base::Proc, &[&"loadavg"])
-            .ok()
-            .and_then(|t| crate::proc::loadavg::parse(t).ok())
-            .map(|l| l.last_pid);
         let pid_max = *table.pid_max.get_or_insert_with(|| {
             s.read_text(Base::Proc, &[&"sys", &"kernel", &"pid_max"])
                 .ok()
                 .and_then(|t| crate::num::parse_u64(t.trim()))
         });
         table.cycle = table.cycle.wrapping_add(1);
+        let new_pids = prev
+            .filter(|p| p.cpu_units_per_sec == cur.cpu_units_per_sec)
+            .and_then(|p| NewPids::between(&p.counters.cursor, &cur.counters.cursor, pid_max));
+        if table.probe_new_pids {
+            how = table.pid_set.refresh(new_pids);
+        }
         carry = prev
-            .filter(|p| table.carry_idle && p.cpu_units_per_sec == cur.cpu_units_per_sec)
-            .and_then(|p| {
-                Some(Carry {
-                    new_pids: NewPids::between(&p.counters, &cur.counters, pid_max)?,
-                    no_reclaim: p.counters.reclaim.is_some()
-                        && p.counters.reclaim == cur.counters.reclaim,
-                    reread_turn: table.cycle % RSS_REREAD_CYCLES,
-                })
+            .filter(|_| table.carry_idle)
+            .zip(new_pids)
+            .map(|(p, new_pids)| Carry {
+                new_pids,
+                no_reclaim: p.counters.reclaim.is_some()
+                    && p.counters.reclaim == cur.counters.reclaim,
+                reread_turn: table.cycle % RSS_REREAD_CYCLES,
             });
     }
-    s.list_pids(&mut table.pids).map_err(|e| e.to_string())?;
+    // The calling thread's id is no candidate unless it is the process (see `pid_set`).
+    let skip = match how {
+        Refresh::Extend { .. } => pid_set::own_thread_if_not_leader(),
+        Refresh::List => None,
+    };
+    let candidates = table
+        .pid_set
+        .take_candidates(how, skip, |out| s.list_pids(out))
+        .map_err(|e| e.to_string())?;
     let prev_procs: &[ProcSample] = prev.map_or(&[], |p| &p.procs);
     let mut k = 0;
     let mut bad = 0usize;
     let mut first_bad = None;
-    for &pid in &table.pids {
+    for &pid in &candidates {
         // Both lists ascend by pid: the previous sample's entry in one merge walk.
         while k < prev_procs.len() && prev_procs[k].pid < pid {
             k += 1;
@@ -281,14 +275,21 @@ pub(super) fn sample(
             CpuSource::Stat => scan_stat(s, pid),
         };
         match scanned {
-            Scanned::Process(p) => cur.procs.push(p),
+            Scanned::Process(p) => {
+                table.pid_set.found(pid);
+                cur.procs.push(p);
+            }
             Scanned::Gone => {}
             Scanned::Unreadable(why) => {
+                // It exists: a candidate next time too.
+                table.pid_set.found(pid);
                 bad += 1;
                 first_bad.get_or_insert(why);
             }
         }
     }
+    // Only a scan by CPU clock (this namespace's live procfs) is a set to extend.
+    table.pid_set.settle(candidates, source == CpuSource::Clock);
     cpu_percents(prev, cur, ctx);
     choose_reported(s, table, cur);
 
@@ -347,7 +348,11 @@ fn scan_clock(
         && u64::from(pid) % RSS_REREAD_CYCLES != c.reread_turn
     {
         s.keep_scan_pid(pid);
-        return Scanned::Process(ProcSample { pid, ..*q });
+        return Scanned::Process(ProcSample {
+            pid,
+            carried: true,
+            ..*q
+        });
     }
     let (rss_pages, kept_since) = match s.scan_pid(pid, "statm") {
         Ok(read) => match pid_statm::parse(&text_of(read.bytes)) {
@@ -367,7 +372,7 @@ fn scan_clock(
         .map(|q| q.times.starttime);
     let starttime = match known_start {
         Some(t) => t,
-        None => match read_stat(s, pid) {
+        None => match read_stat(s, pid, false) {
             Ok(Some(st)) => st.starttime,
             Ok(None) => return Scanned::Gone,
             Err(why) => return Scanned::Unreadable(why),
@@ -380,6 +385,7 @@ fn scan_clock(
             cpu: cpu_ns,
         },
         rss_pages,
+        carried: false,
     })
 }
 
@@ -398,6 +404,7 @@ fn scan_stat(s: &mut Sampler, pid: u32) -> Scanned {
                 cpu: ps.utime.saturating_add(ps.stime),
             },
             rss_pages: ps.rss_pages,
+            carried: false,
         }),
         Err(_) if read.bytes.is_empty() => Scanned::Gone,
         Err(e) => Scanned::Unreadable(format!("{}/{pid}/stat: {e}", s.root().proc.display())),
@@ -412,9 +419,15 @@ struct StatFields {
     starttime: u64,
 }
 
-/// Reads `/proc/<pid>/stat` (opened and closed); `Ok(None)` when the process is gone.
-fn read_stat(s: &mut Sampler, pid: u32) -> Result<Option<StatFields>, String> {
-    let bytes = match s.read_pid(pid, "stat") {
+/// Reads `/proc/<pid>/stat`: opened and closed, or kept open while the process is `reported`
+/// (read every collection); `Ok(None)` when the process is gone.
+fn read_stat(s: &mut Sampler, pid: u32, reported: bool) -> Result<Option<StatFields>, String> {
+    let read = if reported {
+        s.reported_pid_stat(pid)
+    } else {
+        s.read_pid(pid, "stat")
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) if e.is_not_found() => return Ok(None),
         Err(e) => return Err(e.to_string()),
@@ -481,6 +494,7 @@ fn cpu_percents(prev: Option<&ProcessesSample>, cur: &mut ProcessesSample, ctx: 
 /// in rank.
 fn choose_reported(s: &mut Sampler, table: &mut ProcessTable, cur: &mut ProcessesSample) {
     let top = table.top;
+    let source = table.cpu_source.unwrap_or(CpuSource::Stat);
     let order = &mut table.order;
     let cpu = &cur.cpu_percent;
     let mut chosen: Vec<usize> = Vec::with_capacity(top * 2);
@@ -526,7 +540,7 @@ fn choose_reported(s: &mut Sampler, table: &mut ProcessTable, cur: &mut Processe
             if rejected.contains(&i) {
                 continue;
             }
-            match detail(s, &mut table.idents, &cur.procs[i], i) {
+            match detail(s, &mut table.idents, &cur.procs[i], i, source) {
                 Some(d) => {
                     cur.details.push(d);
                     chosen.push(i);
@@ -548,14 +562,18 @@ fn choose_reported(s: &mut Sampler, table: &mut ProcessTable, cur: &mut Processe
 }
 
 /// What is reported of process `p` (entry `idx` of the scan): name, state and threads from
-/// `stat`, resident memory from `status` (every collection: its VmRSS is what top and ps show),
-/// uid and command line from the identity cache or read afresh. `None` for a thread, a process
-/// that exited, or a pid that now names a process started since the scan.
+/// `stat`; uid and command line from the identity cache or read afresh (`status`, `cmdline`).
+/// Resident memory is what top and ps show (VmRSS, the same counters `statm` sums): with CPU
+/// from process clocks, the scan's `statm` figure (read again here if it was carried over), so
+/// `status`, the costliest file of a process, is read only when the identity is; with CPU from
+/// `stat`, `status`'s VmRSS every time (`stat`'s rss lags). `None` for a thread, a process that
+/// exited, or a pid that now names a process started since the scan.
 fn detail(
     s: &mut Sampler,
     idents: &mut HashMap<u32, Ident>,
     p: &ProcSample,
     idx: usize,
+    source: CpuSource,
 ) -> Option<ProcDetail> {
     let (pid, starttime) = (p.pid, p.times.starttime);
     let cached = idents.get(&pid).filter(|id| {
@@ -564,27 +582,49 @@ fn detail(
     if cached.is_some_and(|id| id.is_thread) {
         return None;
     }
-    let stat = read_stat(s, pid).ok()??;
+    let stat = read_stat(s, pid, true).ok()??;
     if stat.starttime != starttime {
         return None;
     }
-    let status = match s.read_pid(pid, "status") {
-        Ok(b) => std::str::from_utf8(b).ok().map(pid_status::parse)?.ok()?,
-        Err(_) => return None,
+    let status = if cached.is_none() || source == CpuSource::Stat {
+        match s.read_pid(pid, "status") {
+            Ok(b) => Some(std::str::from_utf8(b).ok().map(pid_status::parse)?.ok()?),
+            Err(_) => return None,
+        }
+    } else {
+        None
+    };
+    let fresh_rss_pages = if source == CpuSource::Clock && p.carried {
+        match s.scan_pid(pid, "statm") {
+            Ok(read) => pid_statm::parse(&text_of(read.bytes))
+                .ok()
+                .map(|m| m.resident_pages),
+            Err(e) if e.is_not_found() => return None,
+            Err(_) => None,
+        }
+    } else {
+        None
     };
     let mut d = ProcDetail {
         idx,
         comm: stat.comm,
         state: stat.state,
         threads: stat.threads,
-        uid: status.uid,
+        uid: 0,
         cmdline: String::new(),
-        vm_rss: status.vm_rss,
+        vm_rss: status
+            .as_ref()
+            .filter(|_| source == CpuSource::Stat)
+            .and_then(|st| st.vm_rss),
+        fresh_rss_pages,
     };
-    if let Some(id) = cached {
+    let Some(status) = status.filter(|_| cached.is_none()) else {
+        let id = cached?;
+        d.uid = id.uid;
         d.cmdline.clone_from(&id.cmdline);
         return Some(d);
-    }
+    };
+    d.uid = status.uid;
     // Threads are not processes.
     let is_thread = status.tgid != status.pid || status.pid != pid;
     if !is_thread {
@@ -599,6 +639,7 @@ fn detail(
         Ident {
             starttime,
             is_thread,
+            uid: status.uid,
             cmdline: d.cmdline.clone(),
             read_at: Some(Instant::now()),
         },
@@ -621,11 +662,13 @@ pub(super) fn metrics(
         .iter()
         .map(|d| {
             let p = &cur.procs[d.idx];
-            // VmRSS as top and ps show it; the scan's resident pages only when status has none
-            // (kernel threads, which have none there either).
-            let rss = d
-                .vm_rss
-                .unwrap_or_else(|| p.rss_pages.saturating_mul(ctx.page_size));
+            // VmRSS as top and ps show it: status's where it is read every time, else statm's
+            // (the same counters; kernel threads have none and read 0).
+            let rss = d.vm_rss.unwrap_or_else(|| {
+                d.fresh_rss_pages
+                    .unwrap_or(p.rss_pages)
+                    .saturating_mul(ctx.page_size)
+            });
             let start = boot_time.map_or(0, |b| {
                 let secs = p.times.starttime / ctx.clock_ticks_per_sec.max(1);
                 i64::try_from(b.saturating_add(secs)).unwrap_or(i64::MAX)
@@ -671,6 +714,7 @@ mod tests {
                 cpu: cpu_ticks,
             },
             rss_pages: 10,
+            carried: false,
         }
     }
 
@@ -705,38 +749,49 @@ mod tests {
     }
 
     #[test]
-    fn new_pids_between_two_samples() {
-        let at = |forks, last_pid| NodeCounters {
-            forks: Some(forks),
-            reclaim: None,
-            last_pid: Some(last_pid),
-        };
-        let r = NewPids::between(&at(100, 500), &at(103, 520), Some(32768)).unwrap();
-        assert!(!r.contains(500) && r.contains(501) && r.contains(520) && !r.contains(521));
-        assert!(!r.contains(1) && !r.contains(32767));
-        // The cursor wrapped round past pid_max back to the low numbers.
-        let r = NewPids::between(&at(100, 32700), &at(200, 310), Some(32768)).unwrap();
-        assert!(r.contains(32701) && r.contains(32767) && r.contains(300) && r.contains(310));
-        assert!(!r.contains(311) && !r.contains(32700) && !r.contains(20000));
-        // Nothing allocated: no pid is new.
-        let r = NewPids::between(&at(7, 900), &at(7, 900), Some(32768)).unwrap();
-        assert!(!r.contains(900) && !r.contains(901) && !r.contains(1));
-        // Enough forks to have gone all the way round, counters going down, or anything
-        // unknown: no answer, so every process is read.
-        assert_eq!(
-            NewPids::between(&at(0, 900), &at(16_384, 950), Some(32768)),
-            None
+    fn status_is_read_with_the_identity_not_every_collection() {
+        // With CPU from process clocks, a reported process's status (the costliest file) is read
+        // when its identity is (first seen, or after IDENT_REFRESH), not every collection.
+        let mut c = super::super::Collector::new(
+            crate::sampler::HostRoot::default(),
+            crate::CollectConfig {
+                top_processes: 5,
+                ..crate::CollectConfig::from_host()
+            },
         );
-        assert_eq!(
-            NewPids::between(&at(9, 900), &at(8, 950), Some(32768)),
-            None
-        );
-        assert_eq!(NewPids::between(&at(1, 900), &at(2, 950), None), None);
-        let unknown = NodeCounters {
-            last_pid: None,
-            ..at(2, 950)
-        };
-        assert_eq!(NewPids::between(&at(1, 900), &unknown, Some(32768)), None);
+        let first: Vec<u32> = c.collect().processes.iter().map(|p| p.pid).collect();
+        assert!(!first.is_empty());
+        c.sampler_mut().set_tracing(true);
+        let second = c.collect();
+        let status_reads: Vec<String> = c
+            .sampler_mut()
+            .take_trace()
+            .into_iter()
+            .filter_map(|a| match a {
+                crate::sampler::Access::File(p) if p.ends_with("status") => {
+                    Some(p.display().to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        for read in &status_reads {
+            let pid: u32 = read.split('/').nth(2).unwrap().parse().unwrap();
+            assert!(
+                !first.contains(&pid),
+                "status of {pid} read again: {status_reads:?}"
+            );
+        }
+        // The resident size still comes out as VmRSS for this process, if reported.
+        let me = std::process::id();
+        if let Some(p) = second.processes.iter().find(|p| p.pid == me) {
+            let st = std::fs::read_to_string(format!("/proc/{me}/status")).unwrap();
+            let vm_rss = crate::proc::pid_status::parse(&st).unwrap().vm_rss.unwrap();
+            assert!(
+                p.mem_rss.abs_diff(vm_rss) < 4 << 20,
+                "{} vs {vm_rss}",
+                p.mem_rss
+            );
+        }
     }
 
     const TWO_SECONDS: Elapsed = Elapsed::Known(Duration::from_secs(2));
@@ -826,6 +881,7 @@ mod tests {
                 uid: 0,
                 cmdline: "/sbin/init".into(),
                 vm_rss: Some(8192),
+                fresh_rss_pages: None,
             },
             ProcDetail {
                 idx: 1,
@@ -835,6 +891,7 @@ mod tests {
                 uid: 1000,
                 cmdline: String::new(),
                 vm_rss: None,
+                fresh_rss_pages: None,
             },
         ];
         let mut table = ProcessTable::default();

@@ -121,6 +121,34 @@ mod tests {
     }
 
     #[test]
+    fn a_thread_id_is_no_process_except_the_callers_own() {
+        // What the pid set's probing relies on (see `collector::pid_set`): the kernel answers a
+        // process clock for a thread-group leader only. A thread's id gives EINVAL, except the
+        // calling thread's own id, which gives its process's clock (Linux 5.7 and later).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = done_rx.recv();
+        });
+        let other_tid = u32::try_from(rx.recv().unwrap()).unwrap();
+        let (own, of_other) = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            let own = u32::try_from(unsafe { libc::gettid() }).unwrap();
+            (process_cpu_ns(own), process_cpu_ns(other_tid))
+        })
+        .join()
+        .unwrap();
+        done_tx.send(()).unwrap();
+        other.join().unwrap();
+        let e = of_other.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+        eprintln!("the calling thread's own id: {own:?}");
+        assert!(process_cpu_ns(std::process::id()).is_ok(), "the leader");
+    }
+
+    #[test]
     fn usable_only_for_this_namespaces_live_procfs() {
         assert!(usable_for(Path::new("/proc")));
         let dir = tempfile::tempdir().unwrap();

@@ -24,6 +24,8 @@ pub(super) enum Keep {
     Path,
     /// The one file of `/proc/<pid>/` the process scan reads every collection, kept by pid.
     Pid(u32),
+    /// `/proc/<pid>/stat` of a reported process, read every collection while it is reported.
+    PidStat(u32),
 }
 
 /// Hashes a pid with one multiplication (Fibonacci hashing): pids are small dense integers chosen by
@@ -118,6 +120,7 @@ pub(super) struct KeptFiles {
     limit: usize,
     by_path: HashMap<PathBuf, Kept>,
     by_pid: PidMap<Kept>,
+    by_pid_stat: PidMap<Kept>,
     generation: u64,
 }
 
@@ -128,6 +131,7 @@ impl KeptFiles {
             limit,
             by_path: HashMap::new(),
             by_pid: PidMap::default(),
+            by_pid_stat: PidMap::default(),
             generation: 0,
         }
     }
@@ -142,13 +146,14 @@ impl KeptFiles {
 
     /// How many are open.
     pub(super) fn len(&self) -> usize {
-        self.by_path.len() + self.by_pid.len()
+        self.by_path.len() + self.by_pid.len() + self.by_pid_stat.len()
     }
 
     /// Closes all of them.
     pub(super) fn clear(&mut self) {
         self.by_path.clear();
         self.by_pid.clear();
+        self.by_pid_stat.clear();
     }
 
     /// Closes those not read since the previous sweep and starts a new generation.
@@ -156,12 +161,14 @@ impl KeptFiles {
         let g = self.generation;
         self.by_path.retain(|_, k| k.generation == g);
         self.by_pid.retain(|_, k| k.generation == g);
+        self.by_pid_stat.retain(|_, k| k.generation == g);
         self.generation = g.wrapping_add(1);
     }
 
     /// Re-reads the descriptor kept for `keep` (and `path`) into `buf`; the length read, or
-    /// `None` when there is none. A descriptor that fails or reads nothing (exited process:
-    /// `ESRCH`, removed device) is closed, so a fresh open gives the real answer.
+    /// `None` when there is none. A descriptor that fails (exited process: `ESRCH`, removed
+    /// device: `ENODEV`), or a process's file that reads nothing, is closed, so a fresh open
+    /// gives the real answer.
     pub(super) fn reread(&mut self, keep: Keep, path: &Path, buf: &mut Vec<u8>) -> Option<usize> {
         if self.limit == 0 {
             return None;
@@ -170,14 +177,19 @@ impl KeptFiles {
             Keep::No => None,
             Keep::Path => self.by_path.get_mut(path),
             Keep::Pid(pid) => self.by_pid.get_mut(&pid),
+            Keep::PidStat(pid) => self.by_pid_stat.get_mut(&pid),
         }?;
         kept.generation = self.generation;
         match pread_into(buf, &kept.file) {
             Ok(n) if n > 0 => Some(n),
+            // An empty sysfs attribute (an interface without `ifalias`) is its content; only a
+            // process's file reads empty because the process is gone (a removed device fails).
+            Ok(0) if keep == Keep::Path => Some(0),
             _ => {
                 match keep {
                     Keep::Path => drop(self.by_path.remove(path)),
                     Keep::Pid(pid) => drop(self.by_pid.remove(&pid)),
+                    Keep::PidStat(pid) => drop(self.by_pid_stat.remove(&pid)),
                     Keep::No => {}
                 }
                 None
@@ -209,6 +221,7 @@ impl KeptFiles {
         match keep {
             Keep::Path => drop(self.by_path.insert(path.to_path_buf(), k)),
             Keep::Pid(pid) => drop(self.by_pid.insert(pid, k)),
+            Keep::PidStat(pid) => drop(self.by_pid_stat.insert(pid, k)),
             Keep::No => {}
         }
     }
@@ -268,6 +281,32 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_sysfs_attribute_stays_kept() {
+        // An interface's `ifalias` is empty unless set: kept and re-read like any other file,
+        // not closed and opened again every collection.
+        let Some(empty) = std::fs::read_dir("/sys/class/net")
+            .unwrap()
+            .flatten()
+            .map(|e| e.path().join("ifalias"))
+            .find(|p| std::fs::read(p).is_ok_and(|b| b.is_empty()))
+        else {
+            eprintln!("skipped: no interface with an empty ifalias here");
+            return;
+        };
+        let mut kept = super::KeptFiles::new(4);
+        let file = std::fs::File::open(&empty).unwrap();
+        kept.offer(super::Keep::Path, &empty, file);
+        assert_eq!(kept.len(), 1);
+        let mut buf = vec![0; 64];
+        assert_eq!(
+            kept.reread(super::Keep::Path, &empty, &mut buf),
+            Some(0),
+            "re-read through the kept descriptor"
+        );
+        assert_eq!(kept.len(), 1);
+    }
+
+    #[test]
     fn open_files_limit_is_raised_to_the_hard_limit() {
         let soft = super::raise_open_files_limit().unwrap();
         let mut rl = libc::rlimit {
@@ -297,6 +336,37 @@ mod tests {
         child.kill().unwrap();
         child.wait().unwrap();
         let e = s.scan_pid(pid, "statm").unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        assert_eq!(s.kept_files(), 0);
+    }
+
+    #[test]
+    fn reported_stat_is_kept_until_the_process_exits_or_is_not_read() {
+        let mut s = live_sampler();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(!s.reported_pid_stat(pid).unwrap().is_empty());
+        // Beside the scan's own descriptor of the same process.
+        s.scan_pid(pid, "statm").unwrap();
+        assert_eq!(s.kept_files(), 2);
+        s.sweep_kept();
+        assert!(
+            s.reported_pid_stat(pid)
+                .unwrap()
+                .starts_with(pid.to_string().as_bytes())
+        );
+        s.sweep_kept();
+        assert_eq!(
+            s.kept_files(),
+            1,
+            "statm not read in that collection: closed"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let e = s.reported_pid_stat(pid).unwrap_err();
         assert!(e.is_not_found(), "{e}");
         assert_eq!(s.kept_files(), 0);
     }

@@ -13,7 +13,7 @@
 //! and sysfs regenerate a file's content on every read from offset 0 (seq_file resets its
 //! iterator there), so a kept descriptor always gives fresh data. The cost: one descriptor and a
 //! few hundred bytes of kernel memory per kept file (one per process: the file the process scan
-//! reads, `statm` or `stat`), bounded by the limit (default `min(RLIMIT_NOFILE soft / 2, 8192)`);
+//! reads, `statm` or `stat`; and `stat` of each reported process), bounded by the limit (default `min(RLIMIT_NOFILE soft / 2, 8192)`);
 //! past it files are opened, read and closed as before. A kept descriptor pins the kernel's `struct pid`, not the number, so
 //! a reused pid can never be read through an old descriptor: reading a process that exited fails
 //! (`ESRCH`), the descriptor is closed and the path opened afresh. Descriptors not read during a
@@ -314,6 +314,19 @@ impl Sampler {
                 bytes: &self.buf[..n],
                 same_process,
             }),
+            Err(source) => Err(Error::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Reads `{proc}/{pid}/stat` of a reported process, kept open by pid while it stays reported
+    /// (re-read with one `pread`; closed by the sweep of a collection that did not read it).
+    pub fn reported_pid_stat(&mut self, pid: u32) -> Result<&[u8], Error> {
+        self.build_pid(pid, "stat");
+        match self.load(Keep::PidStat(pid)) {
+            Ok(n) => Ok(&self.buf[..n]),
             Err(source) => Err(Error::Io {
                 path: self.path.clone(),
                 source,
