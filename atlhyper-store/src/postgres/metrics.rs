@@ -7,13 +7,14 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Object};
 use tokio_postgres::error::SqlState;
 
+use super::ids::NodeTable;
 use super::{PgStore, count, map_err};
 use crate::error::{StoreError, StoreResult};
 use crate::metrics::{
     HistoryQuery, HistoryRow, MetricsStore, NodeKey, POINT_FIELDS, Range, decode_snapshot,
     encode_snapshot, shape,
 };
-use crate::timestamp::{to_ns, to_ns_clamped};
+use crate::timestamp::{from_ns, to_ns, to_ns_clamped};
 
 /// Nanoseconds in a day.
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
@@ -99,118 +100,6 @@ impl PgStore {
         tx.commit().await.map_err(map_err)?;
         self.days.lock().extend(missing);
         Ok(())
-    }
-
-    /// The ids of `names` in `cluster_id` (in the same order, a name given twice twice), created
-    /// where missing. Ids are cached: node rows are never deleted, so a batch of known nodes
-    /// costs one lookup per name and no query.
-    pub(super) async fn node_ids(
-        &self,
-        client: &Object,
-        cluster_id: &str,
-        names: &[&str],
-    ) -> StoreResult<Vec<i64>> {
-        let known = |cache: &HashMap<String, HashMap<String, i64>>| -> Option<Vec<i64>> {
-            let ids = cache.get(cluster_id)?;
-            names.iter().map(|n| ids.get(*n).copied()).collect()
-        };
-        let missing: Vec<&str> = {
-            let cache = self.node_ids.lock();
-            if let Some(ids) = known(&cache) {
-                return Ok(ids);
-            }
-            let ids = cache.get(cluster_id);
-            let mut missing: Vec<&str> = names
-                .iter()
-                .copied()
-                .filter(|n| ids.is_none_or(|ids| !ids.contains_key(*n)))
-                .collect();
-            missing.sort_unstable();
-            missing.dedup();
-            missing
-        };
-        let stmt = client
-            .prepare_cached(
-                "WITH wanted AS (SELECT unnest($2::text[]) AS node_name),
-                 added AS (
-                     INSERT INTO node (cluster_id, node_name)
-                     SELECT $1, node_name FROM wanted
-                     ON CONFLICT (cluster_id, node_name) DO NOTHING
-                     RETURNING id, node_name
-                 )
-                 SELECT id, node_name FROM added
-                 UNION ALL
-                 SELECT n.id, n.node_name FROM node n JOIN wanted w USING (node_name)
-                 WHERE n.cluster_id = $1",
-            )
-            .await
-            .map_err(map_err)?;
-        let rows = client
-            .query(&stmt, &[&cluster_id, &missing])
-            .await
-            .map_err(map_err)?;
-        let mut found: Vec<(String, i64)> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
-        if found.len() < missing.len() {
-            // Another process inserted some of them while this statement ran: its snapshot
-            // did not see them. A new statement does.
-            let rows = client
-                .query(
-                    "SELECT id, node_name FROM node WHERE cluster_id = $1 AND node_name = ANY($2)",
-                    &[&cluster_id, &missing],
-                )
-                .await
-                .map_err(map_err)?;
-            found = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
-        }
-        if found.len() < missing.len() {
-            return Err(StoreError::Backend(format!(
-                "node ids of cluster {cluster_id}: {} of {} found",
-                found.len(),
-                missing.len()
-            )));
-        }
-        let mut cache = self.node_ids.lock();
-        cache
-            .entry(cluster_id.to_owned())
-            .or_default()
-            .extend(found);
-        known(&cache).ok_or_else(|| {
-            StoreError::Backend(format!("node ids of cluster {cluster_id}: not all cached"))
-        })
-    }
-
-    /// The id of an existing node (cached), `None` for a node never written.
-    async fn node_id(
-        &self,
-        client: &Object,
-        cluster_id: &str,
-        node_name: &str,
-    ) -> StoreResult<Option<i64>> {
-        if let Some(&id) = self
-            .node_ids
-            .lock()
-            .get(cluster_id)
-            .and_then(|k| k.get(node_name))
-        {
-            return Ok(Some(id));
-        }
-        let stmt = client
-            .prepare_cached("SELECT id FROM node WHERE cluster_id = $1 AND node_name = $2")
-            .await
-            .map_err(map_err)?;
-        let row = client
-            .query_opt(&stmt, &[&cluster_id, &node_name])
-            .await
-            .map_err(map_err)?;
-        let id = row.map(|r| r.get::<_, i64>(0));
-        if let Some(id) = id {
-            self.node_ids
-                .lock()
-                .entry(cluster_id.to_owned())
-                .or_default()
-                .insert(node_name.to_owned(), id);
-        }
-        Ok(id)
     }
 
     /// Inserts history rows (columns as arrays); how many were new.
@@ -303,7 +192,9 @@ impl MetricsStore for PgStore {
             return Ok(());
         }
         let client = self.client().await?;
-        let node_ids = self.node_ids(&client, cluster_id, &order).await?;
+        let node_ids = self
+            .node_ids(&client, NodeTable::Metrics, cluster_id, &order)
+            .await?;
         let mut ts = Vec::with_capacity(order.len());
         let mut json = Vec::with_capacity(order.len());
         for name in &order {
@@ -377,7 +268,9 @@ impl MetricsStore for PgStore {
         }
         let mut client = self.client().await?;
         let names: Vec<&str> = rows.iter().map(|(n, _)| *n).collect();
-        let node_ids = self.node_ids(&client, cluster_id, &names).await?;
+        let node_ids = self
+            .node_ids(&client, NodeTable::Metrics, cluster_id, &names)
+            .await?;
         let mut ts = Vec::with_capacity(rows.len());
         let mut columns: [Vec<f64>; POINT_FIELDS] =
             std::array::from_fn(|_| Vec::with_capacity(rows.len()));
@@ -415,7 +308,12 @@ impl MetricsStore for PgStore {
         let client = self.client().await?;
         // The node's id first: the range read is then one primary-key range per day partition.
         let Some(node_id) = self
-            .node_id(&client, &query.cluster_id, &query.node_name)
+            .node_id(
+                &client,
+                NodeTable::Metrics,
+                &query.cluster_id,
+                &query.node_name,
+            )
             .await?
         else {
             return Ok(Vec::new());
@@ -447,6 +345,45 @@ impl MetricsStore for PgStore {
             })
             .collect();
         Ok(shape(rows, range, &query.node_name))
+    }
+
+    async fn newest_history(
+        &self,
+        cluster_id: &str,
+        nodes: &[&str],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<Option<DateTime<Utc>>>> {
+        let mut newest = vec![None; nodes.len()];
+        let (from, to) = (to_ns_clamped(from), to_ns_clamped(to));
+        if nodes.is_empty() || from > to {
+            return Ok(newest);
+        }
+        let client = self.client().await?;
+        // Per node one backward seek of the primary key in each day partition of the range.
+        let stmt = client
+            .prepare_cached(
+                "SELECT w.i, (SELECT max(h.ts) FROM history h
+                              WHERE h.node_id = n.id AND h.ts BETWEEN $3 AND $4)
+                 FROM unnest($2::text[]) WITH ORDINALITY AS w(node_name, i)
+                 JOIN node n ON n.cluster_id = $1 AND n.node_name = w.node_name",
+            )
+            .await
+            .map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&cluster_id, &nodes, &from, &to])
+            .await
+            .map_err(map_err)?;
+        for row in rows {
+            let i: i64 = row.get(0);
+            let ts: Option<i64> = row.get(1);
+            let slot = usize::try_from(i - 1)
+                .ok()
+                .and_then(|i| newest.get_mut(i))
+                .ok_or_else(|| StoreError::Corrupt(format!("node ordinal {i} out of range")))?;
+            *slot = ts.map(from_ns);
+        }
+        Ok(newest)
     }
 
     async fn prune_history(&self, before: DateTime<Utc>) -> StoreResult<u64> {
