@@ -6,6 +6,7 @@ use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Object};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 
 use super::ids::NodeTable;
 use super::{PgStore, count, map_err};
@@ -22,6 +23,20 @@ const DAY_NS: i64 = 86_400 * 1_000_000_000;
 const PARTITION_LOCK: i64 = 0x4154_4C48_0000_0002;
 /// Name prefix of the history partitions.
 const PARTITION_PREFIX: &str = "history_p";
+
+/// Snapshots per statement of a latest upsert (see `upsert_latest`).
+const UPSERT_CHUNK: usize = 200;
+
+/// Polls `f` once with a waker that does nothing: a tokio-postgres request is handed to the
+/// connection on its first poll. `Some` when it finished at once; otherwise await it later
+/// (that poll registers the real waker).
+fn poll_once<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(f).poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
+    }
+}
 
 /// The day (since the epoch, floor) of a timestamp in nanoseconds.
 fn day_of(ts: i64) -> i64 {
@@ -176,33 +191,36 @@ impl MetricsStore for PgStore {
         snapshots: &[NodeMetricsSnapshot],
     ) -> StoreResult<()> {
         check_cluster(cluster_id)?;
-        // Within a batch the later entry of a node wins: one row per node for the statement.
-        let mut last: HashMap<&str, (i64, String)> = HashMap::with_capacity(snapshots.len());
+        // Within a batch the later entry of a node wins: one row per node per statement.
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(snapshots.len());
         let mut order: Vec<&str> = Vec::with_capacity(snapshots.len());
-        for s in snapshots {
-            let encoded = (
-                to_ns(s.timestamp, "snapshot timestamp")?,
-                encode_snapshot(s)?,
-            );
-            if last.insert(s.node_name.as_str(), encoded).is_none() {
+        for (i, s) in snapshots.iter().enumerate() {
+            if s.node_name.is_empty() {
+                return Err(StoreError::Invalid("snapshot without node_name".to_owned()));
+            }
+            to_ns(s.timestamp, "snapshot timestamp")?;
+            if last.insert(s.node_name.as_str(), i).is_none() {
                 order.push(s.node_name.as_str());
             }
         }
         if order.is_empty() {
             return Ok(());
         }
-        let client = self.client().await?;
+        // An entry replaced by a later one is not stored, but a bad one still refuses the batch.
+        for (i, s) in snapshots.iter().enumerate() {
+            if last[s.node_name.as_str()] != i {
+                encode_snapshot(s)?;
+            }
+        }
+        let mut client = self.client().await?;
         let node_ids = self
             .node_ids(&client, NodeTable::Metrics, cluster_id, &order)
             .await?;
-        let mut ts = Vec::with_capacity(order.len());
-        let mut json = Vec::with_capacity(order.len());
-        for name in &order {
-            let (at, text) = &last[name];
-            ts.push(*at);
-            json.push(text.as_str());
-        }
-        let stmt = client
+        // Encoding 1000 snapshots as JSON takes as long as the database takes to store them:
+        // the batch goes in chunks, each sent before the next is encoded, so both work at once.
+        // One transaction: the batch is stored whole or not at all.
+        let tx = client.transaction().await.map_err(map_err)?;
+        let stmt = tx
             .prepare_cached(
                 "INSERT INTO latest (node_id, ts, snapshot)
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
@@ -210,10 +228,32 @@ impl MetricsStore for PgStore {
             )
             .await
             .map_err(map_err)?;
-        client
-            .execute(&stmt, &[&node_ids, &ts, &json])
-            .await
-            .map_err(map_err)?;
+        let mut sent = Vec::new();
+        for (ids, names) in node_ids
+            .chunks(UPSERT_CHUNK)
+            .zip(order.chunks(UPSERT_CHUNK))
+        {
+            let mut ts = Vec::with_capacity(names.len());
+            let mut json = Vec::with_capacity(names.len());
+            for name in names {
+                let s = &snapshots[last[name]];
+                ts.push(to_ns(s.timestamp, "snapshot timestamp")?);
+                json.push(encode_snapshot(s)?);
+            }
+            let params: [Box<dyn ToSql + Sync + Send>; 3] =
+                [Box::new(ids.to_vec()), Box::new(ts), Box::new(json)];
+            let mut upsert = Box::pin(tx.execute_raw(&stmt, params));
+            match poll_once(&mut upsert) {
+                Some(done) => {
+                    done.map_err(map_err)?;
+                }
+                None => sent.push(upsert),
+            }
+        }
+        for upsert in sent {
+            upsert.await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
         Ok(())
     }
 
