@@ -306,11 +306,7 @@ fn benches(c: &mut Criterion) {
         let batch: Vec<_> = (0..10).map(|n| point(n, t(step * 300), step)).collect();
         rt.block_on(memory.append_history("bench", &batch)).unwrap();
     }
-    let pg_read = pg.as_ref().map(|server| {
-        let url = server.fresh_database();
-        (rt.block_on(PgStore::connect(&url)).unwrap(), url)
-    });
-    let pg_store = pg_read.as_ref().map(|(store, _)| store);
+    let pg_store = pg.as_ref().map(|server| postgres(&rt, server));
     for chunk in (0..8640i64).collect::<Vec<_>>().chunks(100) {
         let batch: Vec<_> = chunk
             .iter()
@@ -321,20 +317,6 @@ fn benches(c: &mut Criterion) {
             rt.block_on(pg_store.append_history("bench", &batch))
                 .unwrap();
         }
-    }
-    if let Some((_, url)) = &pg_read {
-        // Days past are vacuumed by autovacuum in a running database (inserts trigger it), which
-        // sets the visibility map that index-only reads need; here it has had no time to run.
-        rt.block_on(async {
-            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(connection);
-            client
-                .batch_execute("VACUUM (ANALYZE) history")
-                .await
-                .unwrap();
-        });
     }
     let query = |max_points| HistoryQuery {
         cluster_id: "bench".to_owned(),

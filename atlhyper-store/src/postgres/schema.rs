@@ -169,22 +169,6 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE latest SET (fillfactor = 50);
     ALTER TABLE latest ALTER COLUMN snapshot SET STORAGE MAIN;
     "#,
-    // 5: history read from its primary key alone. The key carries every figure (INCLUDE), so
-    // a node's range is an index-only scan of a few adjacent leaf pages per day instead of one
-    // heap page per point (a day's rows of one node are spread over the whole partition, every
-    // node writing at every timestamp). Costs about 60 bytes more per row. Native partitions
-    // only: a TimescaleDB hypertable keeps its key (compression reorders its chunks anyway).
-    // An existing database rebuilds the key of every partition here, once.
-    r#"
-    DO $$
-    BEGIN
-        IF (SELECT relkind FROM pg_class WHERE oid = 'history'::regclass) = 'p' THEN
-            ALTER TABLE history DROP CONSTRAINT history_pkey;
-            ALTER TABLE history ADD PRIMARY KEY (node_id, ts) INCLUDE (cpu_usage, memory_usage,
-                disk_usage, disk_io_read, disk_io_write, network_rx, network_tx, cpu_temp, load_1);
-        END IF;
-    END $$;
-    "#,
 ];
 
 /// The schema version this build writes.
@@ -198,8 +182,6 @@ const MIGRATIONS: &[&str] = &[
 /// Version 3: the `audit` table of the SQLite engine's version 6.
 /// Version 4: `latest` without its `ts` index, fillfactor 50, snapshots stored in the row
 /// (HOT upserts).
-/// Version 5: the primary key of the native history partitions includes every figure
-/// (index-only range reads).
 pub const PG_SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// How `history` is laid out: chosen once, when the schema is first created.
