@@ -1,7 +1,7 @@
 //! The agent side (AtlHyper v2 routes): snapshots, heartbeats, the command long poll and
 //! command results; and the ingest of a snapshot into the hub and the stores.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -221,8 +221,7 @@ async fn persist(
         now - chrono::Duration::from_std(master.config.retention).unwrap_or(chrono::Duration::MAX);
 
     // History: one point per node per bucket.
-    let mut points = Vec::new();
-    let mut new_buckets = Vec::new();
+    let mut due: Vec<(&String, i64)> = Vec::new();
     let mut current_bucket = BTreeMap::new();
     for (name, node) in &snapshot.node_metrics {
         if !snapshot.is_node_online(name)
@@ -233,12 +232,28 @@ async fn persist(
         }
         let bucket = bucket_of(node.timestamp, interval_ms);
         current_bucket.insert(name.clone(), bucket);
-        let last = match mark.history_bucket.get(name) {
-            Some(b) => Some(*b),
-            None => last_stored_bucket(master, cluster_id, name, bucket, interval_ms, now).await?,
-        };
+        due.push((name, bucket));
+    }
+    // Nodes this process has not seen yet may have points from before a restart or from another
+    // master: asked about together, in one store call.
+    let unseen: Vec<(&str, i64)> = due
+        .iter()
+        .filter(|(name, _)| !mark.history_bucket.contains_key(*name))
+        .map(|(name, bucket)| (name.as_str(), *bucket))
+        .collect();
+    let stored = stored_buckets(master, cluster_id, &unseen, interval_ms, now).await?;
+    let mut points = Vec::new();
+    let mut new_buckets = Vec::new();
+    for (name, bucket) in due {
+        let last = mark
+            .history_bucket
+            .get(name)
+            .copied()
+            .or_else(|| stored.get(name.as_str()).copied());
         if last.is_none_or(|last| bucket > last) {
-            points.push(MetricsDataPoint::from_snapshot(node));
+            points.push(MetricsDataPoint::from_snapshot(
+                &snapshot.node_metrics[name],
+            ));
             new_buckets.push((name.clone(), bucket));
         } else if let Some(last) = last {
             mark.history_bucket.insert(name.clone(), last);
@@ -309,32 +324,34 @@ async fn persist(
     Ok(())
 }
 
-/// The newest history bucket the store has for a node at or after `bucket` (a node this
-/// process has not seen yet may have points from before a restart).
-async fn last_stored_bucket(
+/// The newest history bucket the store has for each of `nodes` (name, current bucket) from the
+/// earliest of their buckets on; nodes without one are left out.
+async fn stored_buckets<'a>(
     master: &Master,
     cluster_id: &str,
-    node: &str,
-    bucket: i64,
+    nodes: &[(&'a str, i64)],
     interval_ms: i64,
     now: DateTime<Utc>,
-) -> Result<Option<i64>, ApiError> {
-    let query = HistoryQuery {
-        cluster_id: cluster_id.to_owned(),
-        node_name: node.to_owned(),
-        from: bucket_start(bucket, interval_ms),
-        to: now + chrono::Duration::milliseconds(interval_ms),
-        max_points: None,
+) -> Result<HashMap<&'a str, i64>, ApiError> {
+    let Some(first) = nodes.iter().map(|(_, bucket)| *bucket).min() else {
+        return Ok(HashMap::new());
     };
-    let stored = master
+    let names: Vec<&str> = nodes.iter().map(|(name, _)| *name).collect();
+    let newest = master
         .metrics
-        .history(&query)
+        .newest_history(
+            cluster_id,
+            &names,
+            bucket_start(first, interval_ms),
+            now + chrono::Duration::milliseconds(interval_ms),
+        )
         .await
         .map_err(master.store_failed("reading history"))?;
-    Ok(stored
-        .iter()
-        .map(|p| bucket_of(p.timestamp, interval_ms))
-        .max())
+    Ok(names
+        .into_iter()
+        .zip(newest)
+        .filter_map(|(name, ts)| Some((name, bucket_of(ts?, interval_ms))))
+        .collect())
 }
 
 /// A snapshot is a duplicate (a retry or a reordered old one) when its seq is not above the last

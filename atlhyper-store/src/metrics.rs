@@ -68,6 +68,33 @@ pub trait MetricsStore: Send + Sync + 'static {
     /// range with `to` before `from` is empty.
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<MetricsDataPoint>>;
 
+    /// The timestamp of the newest history point of each of `nodes` of `cluster_id` within
+    /// `[from, to]`, in the order given (`None`: no point there, or a node never written). What
+    /// a master asks about the nodes of a cluster it has not seen since it started. The default
+    /// reads [`Self::history`] node by node; an engine across a network answers the batch in
+    /// one round trip.
+    async fn newest_history(
+        &self,
+        cluster_id: &str,
+        nodes: &[&str],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<Option<DateTime<Utc>>>> {
+        let mut newest = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            let query = HistoryQuery {
+                cluster_id: cluster_id.to_owned(),
+                node_name: (*node).to_owned(),
+                from,
+                to,
+                max_points: None,
+            };
+            let points = self.history(&query).await?;
+            newest.push(points.iter().map(|p| p.timestamp).max());
+        }
+        Ok(newest)
+    }
+
     /// Deletes history points older than `before`. Returns how many were deleted.
     async fn prune_history(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 

@@ -493,6 +493,99 @@ mod suite {
         assert_eq!(s.list_nodes("c").await.unwrap(), ["mixed", "old"]);
     }
 
+    pub async fn deleted_nodes_written_again_get_their_rows(s: &impl Store) {
+        // Every way a node's rows go: its latest deleted alone, its cluster's deleted, its
+        // latest retired, its history pruned (SQLite then deletes the node's own row too).
+        s.upsert_latest(
+            "prod",
+            &[snapshot("a", t(10), 1.0), snapshot("b", t(10), 1.0)],
+        )
+        .await
+        .unwrap();
+        s.append_history("prod", &[point("a", t(10), 1.0), point("b", t(10), 1.0)])
+            .await
+            .unwrap();
+        assert!(s.delete_latest("prod", "a").await.unwrap());
+        assert_eq!(s.delete_cluster_latest("prod").await.unwrap(), 1);
+        assert_eq!(s.prune_history(t(20)).await.unwrap(), 2);
+        assert!(s.list_nodes("prod").await.unwrap().is_empty());
+        assert!(s.list_clusters().await.unwrap().is_empty());
+
+        s.upsert_latest("prod", &[snapshot("a", t(30), 3.0)])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.append_history("prod", &[point("a", t(30), 3.0), point("b", t(30), 3.0)])
+                .await
+                .unwrap(),
+            2
+        );
+        let a = s.get_latest("prod", "a").await.unwrap().expect("a again");
+        assert_eq!(a.timestamp, t(30));
+        assert_eq!(s.list_latest("prod").await.unwrap().len(), 1);
+        for node in ["a", "b"] {
+            let h = s.history(&q("prod", node, 0, 100, None)).await.unwrap();
+            assert_eq!(h.len(), 1, "{node}");
+            assert_eq!(h[0].timestamp, t(30));
+            assert_eq!(h[0].cpu_usage, 3.0);
+        }
+        assert_eq!(s.list_nodes("prod").await.unwrap(), ["a", "b"]);
+
+        // Retired, then back.
+        assert_eq!(s.retire_latest(t(40)).await.unwrap().len(), 1);
+        assert_eq!(s.get_latest("prod", "a").await.unwrap(), None);
+        s.upsert_latest("prod", &[snapshot("a", t(50), 5.0)])
+            .await
+            .unwrap();
+        assert_eq!(
+            s.get_latest("prod", "a")
+                .await
+                .unwrap()
+                .map(|l| l.timestamp),
+            Some(t(50))
+        );
+    }
+
+    pub async fn newest_history_of_many_nodes(s: &impl Store) {
+        s.append_history(
+            "prod",
+            &[
+                point("a", t(10), 1.0),
+                point("a", t(20), 1.0),
+                point("a", t(50), 1.0),
+                point("b", t(5), 1.0),
+            ],
+        )
+        .await
+        .unwrap();
+        s.append_history("dev", &[point("c", t(30), 1.0)])
+            .await
+            .unwrap();
+        let newest = s
+            .newest_history("prod", &["a", "b", "c", "never", "a"], t(8), t(40))
+            .await
+            .unwrap();
+        assert_eq!(newest, [Some(t(20)), None, None, None, Some(t(20))]);
+        let newest = s
+            .newest_history("prod", &["b", "a"], t(0), t(100))
+            .await
+            .unwrap();
+        assert_eq!(newest, [Some(t(5)), Some(t(50))]);
+        assert_eq!(
+            s.newest_history("prod", &["a"], t(40), t(30))
+                .await
+                .unwrap(),
+            [None],
+            "an empty range"
+        );
+        assert!(
+            s.newest_history("prod", &[], t(0), t(100))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
     pub async fn enqueue_get_and_duplicates(s: &impl Store) {
         let mut c = command("id-1", "prod", "ping", 0, 60);
         c.status = CommandStatus::Success;
@@ -1214,6 +1307,8 @@ every_engine!(
     history_rejects_bad_points_whole,
     history_downsamples_to_bucket_means,
     prune_deletes_old_points_and_empty_nodes,
+    deleted_nodes_written_again_get_their_rows,
+    newest_history_of_many_nodes,
     enqueue_get_and_duplicates,
     take_is_oldest_first_under_a_lease,
     take_skips_overdue_and_finished,

@@ -393,6 +393,34 @@ mod suite {
         assert_eq!(s.series_nodes("prod").await.unwrap(), Vec::<String>::new());
     }
 
+    pub async fn pruned_nodes_written_again_get_their_rows(s: &impl SeriesStore) {
+        let first = vec![typical("a", T0, 1.0), typical("b", T0, 1.0)];
+        assert_eq!(s.append_series("prod", 0, &first).await.unwrap(), 2);
+        assert_eq!(s.prune_series(0, i64::MAX).await.unwrap(), 2);
+        assert!(s.series_nodes("prod").await.unwrap().is_empty());
+        // A row of "a" twice in one batch: tier 0 keeps the first.
+        let again = vec![
+            typical("b", T0 + FIVE_MIN, 2.0),
+            typical("a", T0 + FIVE_MIN, 2.0),
+            typical("a", T0 + FIVE_MIN, 9.0),
+        ];
+        assert_eq!(s.append_series("prod", 0, &again).await.unwrap(), 2);
+        let back = s
+            .read_series(&q(None, 0, i64::MIN, i64::MAX))
+            .await
+            .unwrap();
+        assert_eq!(back, [again[1].clone(), again[0].clone()]);
+        assert_eq!(s.series_nodes("prod").await.unwrap(), ["a", "b"]);
+        // In tier 1 the last of a batch wins.
+        let hourly = vec![typical("a", T0, 3.0), typical("a", T0, 4.0)];
+        s.append_series("prod", 1, &hourly).await.unwrap();
+        let back = s
+            .read_series(&q(Some("a"), 1, i64::MIN, i64::MAX))
+            .await
+            .unwrap();
+        assert_eq!(back, [hourly[1].clone()]);
+    }
+
     pub async fn roll_up_merges_hours(s: &(impl SeriesStore + Sized)) {
         let cpu = key(Figure::CpuUsage, "");
         let temp = key(Figure::Temp, "t");
@@ -544,5 +572,6 @@ every_engine!(
     keys_nodes_clusters_and_bounds,
     bad_batches_are_refused_whole,
     prune_drops_old_rows_of_one_tier,
+    pruned_nodes_written_again_get_their_rows,
     roll_up_merges_hours,
 );

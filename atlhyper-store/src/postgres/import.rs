@@ -305,7 +305,9 @@ impl PgStore {
             json.push(encode_snapshot(s)?);
         }
         let client = self.client().await?;
-        let node_ids = self.node_ids(&client, cluster_id, &names).await?;
+        let node_ids = self
+            .node_ids(&client, super::ids::NodeTable::Metrics, cluster_id, &names)
+            .await?;
         client
             .execute(
                 "INSERT INTO latest (node_id, ts, snapshot)

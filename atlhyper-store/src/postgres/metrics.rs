@@ -6,14 +6,16 @@ use atlhyper_model::{MetricsDataPoint, NodeMetricsSnapshot};
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::{GenericClient, Object};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 
+use super::ids::NodeTable;
 use super::{PgStore, count, map_err};
 use crate::error::{StoreError, StoreResult};
 use crate::metrics::{
     HistoryQuery, HistoryRow, MetricsStore, NodeKey, POINT_FIELDS, Range, decode_snapshot,
     encode_snapshot, shape,
 };
-use crate::timestamp::{to_ns, to_ns_clamped};
+use crate::timestamp::{from_ns, to_ns, to_ns_clamped};
 
 /// Nanoseconds in a day.
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
@@ -21,6 +23,20 @@ const DAY_NS: i64 = 86_400 * 1_000_000_000;
 const PARTITION_LOCK: i64 = 0x4154_4C48_0000_0002;
 /// Name prefix of the history partitions.
 const PARTITION_PREFIX: &str = "history_p";
+
+/// Snapshots per statement of a latest upsert (see `upsert_latest`).
+const UPSERT_CHUNK: usize = 200;
+
+/// Polls `f` once with a waker that does nothing: a tokio-postgres request is handed to the
+/// connection on its first poll. `Some` when it finished at once; otherwise await it later
+/// (that poll registers the real waker).
+fn poll_once<F: Future + Unpin>(f: &mut F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::Pin::new(f).poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
+    }
+}
 
 /// The day (since the epoch, floor) of a timestamp in nanoseconds.
 fn day_of(ts: i64) -> i64 {
@@ -101,118 +117,6 @@ impl PgStore {
         Ok(())
     }
 
-    /// The ids of `names` in `cluster_id` (in the same order, a name given twice twice), created
-    /// where missing. Ids are cached: node rows are never deleted, so a batch of known nodes
-    /// costs one lookup per name and no query.
-    pub(super) async fn node_ids(
-        &self,
-        client: &Object,
-        cluster_id: &str,
-        names: &[&str],
-    ) -> StoreResult<Vec<i64>> {
-        let known = |cache: &HashMap<String, HashMap<String, i64>>| -> Option<Vec<i64>> {
-            let ids = cache.get(cluster_id)?;
-            names.iter().map(|n| ids.get(*n).copied()).collect()
-        };
-        let missing: Vec<&str> = {
-            let cache = self.node_ids.lock();
-            if let Some(ids) = known(&cache) {
-                return Ok(ids);
-            }
-            let ids = cache.get(cluster_id);
-            let mut missing: Vec<&str> = names
-                .iter()
-                .copied()
-                .filter(|n| ids.is_none_or(|ids| !ids.contains_key(*n)))
-                .collect();
-            missing.sort_unstable();
-            missing.dedup();
-            missing
-        };
-        let stmt = client
-            .prepare_cached(
-                "WITH wanted AS (SELECT unnest($2::text[]) AS node_name),
-                 added AS (
-                     INSERT INTO node (cluster_id, node_name)
-                     SELECT $1, node_name FROM wanted
-                     ON CONFLICT (cluster_id, node_name) DO NOTHING
-                     RETURNING id, node_name
-                 )
-                 SELECT id, node_name FROM added
-                 UNION ALL
-                 SELECT n.id, n.node_name FROM node n JOIN wanted w USING (node_name)
-                 WHERE n.cluster_id = $1",
-            )
-            .await
-            .map_err(map_err)?;
-        let rows = client
-            .query(&stmt, &[&cluster_id, &missing])
-            .await
-            .map_err(map_err)?;
-        let mut found: Vec<(String, i64)> = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
-        if found.len() < missing.len() {
-            // Another process inserted some of them while this statement ran: its snapshot
-            // did not see them. A new statement does.
-            let rows = client
-                .query(
-                    "SELECT id, node_name FROM node WHERE cluster_id = $1 AND node_name = ANY($2)",
-                    &[&cluster_id, &missing],
-                )
-                .await
-                .map_err(map_err)?;
-            found = rows.iter().map(|r| (r.get(1), r.get(0))).collect();
-        }
-        if found.len() < missing.len() {
-            return Err(StoreError::Backend(format!(
-                "node ids of cluster {cluster_id}: {} of {} found",
-                found.len(),
-                missing.len()
-            )));
-        }
-        let mut cache = self.node_ids.lock();
-        cache
-            .entry(cluster_id.to_owned())
-            .or_default()
-            .extend(found);
-        known(&cache).ok_or_else(|| {
-            StoreError::Backend(format!("node ids of cluster {cluster_id}: not all cached"))
-        })
-    }
-
-    /// The id of an existing node (cached), `None` for a node never written.
-    async fn node_id(
-        &self,
-        client: &Object,
-        cluster_id: &str,
-        node_name: &str,
-    ) -> StoreResult<Option<i64>> {
-        if let Some(&id) = self
-            .node_ids
-            .lock()
-            .get(cluster_id)
-            .and_then(|k| k.get(node_name))
-        {
-            return Ok(Some(id));
-        }
-        let stmt = client
-            .prepare_cached("SELECT id FROM node WHERE cluster_id = $1 AND node_name = $2")
-            .await
-            .map_err(map_err)?;
-        let row = client
-            .query_opt(&stmt, &[&cluster_id, &node_name])
-            .await
-            .map_err(map_err)?;
-        let id = row.map(|r| r.get::<_, i64>(0));
-        if let Some(id) = id {
-            self.node_ids
-                .lock()
-                .entry(cluster_id.to_owned())
-                .or_default()
-                .insert(node_name.to_owned(), id);
-        }
-        Ok(id)
-    }
-
     /// Inserts history rows (columns as arrays); how many were new.
     async fn insert_history(
         &self,
@@ -287,31 +191,36 @@ impl MetricsStore for PgStore {
         snapshots: &[NodeMetricsSnapshot],
     ) -> StoreResult<()> {
         check_cluster(cluster_id)?;
-        // Within a batch the later entry of a node wins: one row per node for the statement.
-        let mut last: HashMap<&str, (i64, String)> = HashMap::with_capacity(snapshots.len());
+        // Within a batch the later entry of a node wins: one row per node per statement.
+        let mut last: HashMap<&str, usize> = HashMap::with_capacity(snapshots.len());
         let mut order: Vec<&str> = Vec::with_capacity(snapshots.len());
-        for s in snapshots {
-            let encoded = (
-                to_ns(s.timestamp, "snapshot timestamp")?,
-                encode_snapshot(s)?,
-            );
-            if last.insert(s.node_name.as_str(), encoded).is_none() {
+        for (i, s) in snapshots.iter().enumerate() {
+            if s.node_name.is_empty() {
+                return Err(StoreError::Invalid("snapshot without node_name".to_owned()));
+            }
+            to_ns(s.timestamp, "snapshot timestamp")?;
+            if last.insert(s.node_name.as_str(), i).is_none() {
                 order.push(s.node_name.as_str());
             }
         }
         if order.is_empty() {
             return Ok(());
         }
-        let client = self.client().await?;
-        let node_ids = self.node_ids(&client, cluster_id, &order).await?;
-        let mut ts = Vec::with_capacity(order.len());
-        let mut json = Vec::with_capacity(order.len());
-        for name in &order {
-            let (at, text) = &last[name];
-            ts.push(*at);
-            json.push(text.as_str());
+        // An entry replaced by a later one is not stored, but a bad one still refuses the batch.
+        for (i, s) in snapshots.iter().enumerate() {
+            if last[s.node_name.as_str()] != i {
+                encode_snapshot(s)?;
+            }
         }
-        let stmt = client
+        let mut client = self.client().await?;
+        let node_ids = self
+            .node_ids(&client, NodeTable::Metrics, cluster_id, &order)
+            .await?;
+        // Encoding 1000 snapshots as JSON takes as long as the database takes to store them:
+        // the batch goes in chunks, each sent before the next is encoded, so both work at once.
+        // One transaction: the batch is stored whole or not at all.
+        let tx = client.transaction().await.map_err(map_err)?;
+        let stmt = tx
             .prepare_cached(
                 "INSERT INTO latest (node_id, ts, snapshot)
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[])
@@ -319,10 +228,32 @@ impl MetricsStore for PgStore {
             )
             .await
             .map_err(map_err)?;
-        client
-            .execute(&stmt, &[&node_ids, &ts, &json])
-            .await
-            .map_err(map_err)?;
+        let mut sent = Vec::new();
+        for (ids, names) in node_ids
+            .chunks(UPSERT_CHUNK)
+            .zip(order.chunks(UPSERT_CHUNK))
+        {
+            let mut ts = Vec::with_capacity(names.len());
+            let mut json = Vec::with_capacity(names.len());
+            for name in names {
+                let s = &snapshots[last[name]];
+                ts.push(to_ns(s.timestamp, "snapshot timestamp")?);
+                json.push(encode_snapshot(s)?);
+            }
+            let params: [Box<dyn ToSql + Sync + Send>; 3] =
+                [Box::new(ids.to_vec()), Box::new(ts), Box::new(json)];
+            let mut upsert = Box::pin(tx.execute_raw(&stmt, params));
+            match poll_once(&mut upsert) {
+                Some(done) => {
+                    done.map_err(map_err)?;
+                }
+                None => sent.push(upsert),
+            }
+        }
+        for upsert in sent {
+            upsert.await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
         Ok(())
     }
 
@@ -377,7 +308,9 @@ impl MetricsStore for PgStore {
         }
         let mut client = self.client().await?;
         let names: Vec<&str> = rows.iter().map(|(n, _)| *n).collect();
-        let node_ids = self.node_ids(&client, cluster_id, &names).await?;
+        let node_ids = self
+            .node_ids(&client, NodeTable::Metrics, cluster_id, &names)
+            .await?;
         let mut ts = Vec::with_capacity(rows.len());
         let mut columns: [Vec<f64>; POINT_FIELDS] =
             std::array::from_fn(|_| Vec::with_capacity(rows.len()));
@@ -415,7 +348,12 @@ impl MetricsStore for PgStore {
         let client = self.client().await?;
         // The node's id first: the range read is then one primary-key range per day partition.
         let Some(node_id) = self
-            .node_id(&client, &query.cluster_id, &query.node_name)
+            .node_id(
+                &client,
+                NodeTable::Metrics,
+                &query.cluster_id,
+                &query.node_name,
+            )
             .await?
         else {
             return Ok(Vec::new());
@@ -447,6 +385,45 @@ impl MetricsStore for PgStore {
             })
             .collect();
         Ok(shape(rows, range, &query.node_name))
+    }
+
+    async fn newest_history(
+        &self,
+        cluster_id: &str,
+        nodes: &[&str],
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> StoreResult<Vec<Option<DateTime<Utc>>>> {
+        let mut newest = vec![None; nodes.len()];
+        let (from, to) = (to_ns_clamped(from), to_ns_clamped(to));
+        if nodes.is_empty() || from > to {
+            return Ok(newest);
+        }
+        let client = self.client().await?;
+        // Per node one backward seek of the primary key in each day partition of the range.
+        let stmt = client
+            .prepare_cached(
+                "SELECT w.i, (SELECT max(h.ts) FROM history h
+                              WHERE h.node_id = n.id AND h.ts BETWEEN $3 AND $4)
+                 FROM unnest($2::text[]) WITH ORDINALITY AS w(node_name, i)
+                 JOIN node n ON n.cluster_id = $1 AND n.node_name = w.node_name",
+            )
+            .await
+            .map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&cluster_id, &nodes, &from, &to])
+            .await
+            .map_err(map_err)?;
+        for row in rows {
+            let i: i64 = row.get(0);
+            let ts: Option<i64> = row.get(1);
+            let slot = usize::try_from(i - 1)
+                .ok()
+                .and_then(|i| newest.get_mut(i))
+                .ok_or_else(|| StoreError::Corrupt(format!("node ordinal {i} out of range")))?;
+            *slot = ts.map(from_ns);
+        }
+        Ok(newest)
     }
 
     async fn prune_history(&self, before: DateTime<Utc>) -> StoreResult<u64> {

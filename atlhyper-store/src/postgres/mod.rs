@@ -9,6 +9,7 @@ mod alerts;
 mod audit;
 mod commands;
 mod fleet;
+mod ids;
 mod import;
 mod metrics;
 mod notify;
@@ -96,8 +97,12 @@ pub struct PgStore {
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// The database as errors name it: `host:port/dbname` (never the password).
     label: String,
-    /// Node ids known to this process, by cluster then node.
+    /// Ids of `node` rows known to this process, by cluster then node (see the `ids` module).
     node_ids: Arc<Mutex<HashMap<String, HashMap<String, i64>>>>,
+    /// Ids of `series_node` rows, the same way.
+    series_node_ids: Arc<Mutex<HashMap<String, HashMap<String, i64>>>>,
+    /// Ids of `series_dict` rows by their encoded keys.
+    series_dict_ids: Arc<Mutex<HashMap<Vec<u8>, i64>>>,
     /// History partitions (day numbers) known to exist.
     days: Arc<Mutex<HashSet<i64>>>,
     /// Whether `history` is a TimescaleDB hypertable (known after [`Self::migrate`]).
@@ -180,6 +185,8 @@ impl PgStore {
             tls,
             label,
             node_ids: Arc::default(),
+            series_node_ids: Arc::default(),
+            series_dict_ids: Arc::default(),
             days: Arc::default(),
             hypertable: Arc::default(),
             series_dicts: Arc::default(),
