@@ -119,6 +119,9 @@ struct ProcDetail {
 #[derive(Debug, Clone, Default)]
 struct Ident {
     starttime: u64,
+    /// The name `stat` gave when this was read: an exec keeps the pid and the start time but
+    /// renames the process, and then the command line and user are read again.
+    comm: String,
     is_thread: bool,
     uid: u32,
     cmdline: String,
@@ -576,16 +579,18 @@ fn detail(
     source: CpuSource,
 ) -> Option<ProcDetail> {
     let (pid, starttime) = (p.pid, p.times.starttime);
-    let cached = idents.get(&pid).filter(|id| {
+    let ident = idents.get(&pid).filter(|id| {
         id.starttime == starttime && id.read_at.is_some_and(|t| t.elapsed() < IDENT_REFRESH)
     });
-    if cached.is_some_and(|id| id.is_thread) {
+    if ident.is_some_and(|id| id.is_thread) {
         return None;
     }
     let stat = read_stat(s, pid, true).ok()??;
     if stat.starttime != starttime {
         return None;
     }
+    // Renamed since (an exec): what the identity says of it is stale, as top would not show it.
+    let cached = ident.filter(|id| id.comm == stat.comm);
     let status = if cached.is_none() || source == CpuSource::Stat {
         match s.read_pid(pid, "status") {
             Ok(b) => Some(std::str::from_utf8(b).ok().map(pid_status::parse)?.ok()?),
@@ -638,6 +643,7 @@ fn detail(
         pid,
         Ident {
             starttime,
+            comm: d.comm.clone(),
             is_thread,
             uid: status.uid,
             cmdline: d.cmdline.clone(),
@@ -792,6 +798,47 @@ mod tests {
                 p.mem_rss
             );
         }
+    }
+
+    #[test]
+    fn an_exec_refreshes_the_command_line_at_once() {
+        // The identity (command line, user) is cached for IDENT_REFRESH, but an exec keeps the
+        // pid and the start time: the new name in `stat` makes it read again, as top shows it.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 1; exec sleep 30"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut c = super::super::Collector::new(
+            crate::sampler::HostRoot::default(),
+            crate::CollectConfig {
+                top_processes: 100_000,
+                ..crate::CollectConfig::from_host()
+            },
+        );
+        let before = c.collect();
+        let first = before.processes.iter().find(|p| p.pid == pid);
+        let comm = || std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while comm().trim() != "sleep" {
+            assert!(Instant::now() < deadline, "the child never ran its exec");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let after = c.collect();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The shell may already have exec'd at the first collection on a slow machine; then
+        // both show sleep, which is right too.
+        if let Some(first) = first.filter(|p| p.name == "sh") {
+            assert!(first.cmdline.starts_with("sh -c"), "{}", first.cmdline);
+        }
+        let now = after
+            .processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .expect("the child is reported");
+        assert_eq!(now.name, "sleep");
+        assert_eq!(now.cmdline, "sleep 30");
     }
 
     const TWO_SECONDS: Elapsed = Elapsed::Known(Duration::from_secs(2));
