@@ -752,3 +752,83 @@ fn hung_nfs_mount_never_stalls_a_collection() {
     );
     drop(release_tx);
 }
+
+#[test]
+fn sensors_are_looked_for_once_and_only_their_inputs_read_until_one_goes_away() {
+    use atlhyper_collect::sampler::Access;
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture("synthetic/hwmon-amd"), dir.path());
+    let mut c = collector(dir.path(), 10);
+    let temps = |s: &NodeMetricsSnapshot| -> Vec<(String, f64)> {
+        let t = &s.temperature;
+        t.sensors
+            .iter()
+            .map(|r| (format!("{}/{}", r.name, r.label), r.current))
+            .collect()
+    };
+    let first = c.collect();
+    assert!(first.temperature.sensors.len() >= 3, "{:?}", temps(&first));
+    c.sampler_mut().set_tracing(true);
+    // A reading changes: the next collection shows it, reading only the inputs under hwmon.
+    let hwmon = dir.path().join("sys/class/hwmon");
+    std::fs::write(hwmon.join("hwmon0/temp1_input"), "71250\n").unwrap();
+    let second = c.collect();
+    let trace = c.sampler_mut().take_trace();
+    let sysfs: Vec<String> = trace
+        .iter()
+        .filter_map(|a| match a {
+            Access::File(p) | Access::Dir(p) if p.to_string_lossy().contains("/class/hwmon") => {
+                Some(p.to_string_lossy().into_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !sysfs.is_empty() && sysfs.iter().all(|p| p.ends_with("_input")),
+        "{sysfs:?}"
+    );
+    assert!(
+        !trace
+            .iter()
+            .any(|a| matches!(a, Access::Dir(p) if p.to_string_lossy().contains("thermal"))),
+        "{trace:?}"
+    );
+    assert!(
+        temps(&second).iter().any(|(_, v)| *v == 71.25),
+        "{:?}",
+        temps(&second)
+    );
+    assert_eq!(
+        first.temperature.sensors.len(),
+        second.temperature.sensors.len()
+    );
+    // A chip goes away: its inputs fail, and the next collection looks for the sensors again
+    // and reports what is left, as a fresh collector over the same tree does.
+    std::fs::remove_dir_all(hwmon.join("hwmon1")).unwrap();
+    c.collect();
+    let third = c.collect();
+    let trace = c.sampler_mut().take_trace();
+    assert!(
+        trace
+            .iter()
+            .any(|a| matches!(a, Access::Dir(p) if p.ends_with("class/hwmon"))),
+        "not looked for again: {trace:?}"
+    );
+    let fresh = collector(dir.path(), 10).collect();
+    assert_eq!(temps(&third), temps(&fresh));
+    assert!(temps(&third).len() < temps(&second).len());
+    // A sensor that appears shows within the rediscovery period, without any failure.
+    std::fs::create_dir(hwmon.join("hwmon1")).unwrap();
+    copy_tree(
+        &fixture("synthetic/hwmon-amd/sys/class/hwmon/hwmon1"),
+        &hwmon.join("hwmon1"),
+    );
+    let mut shown = false;
+    for _ in 0..12 {
+        if temps(&c.collect()).len() == temps(&second).len() {
+            shown = true;
+            break;
+        }
+    }
+    assert!(shown, "the new chip never showed in 12 collections");
+}

@@ -61,6 +61,8 @@ pub(super) struct HttpDeliver {
     /// Re-made when the CA bundle changes.
     http: Arc<WatchedClient>,
     agents: Endpoints,
+    /// `{agent}/metrics/node` of every agent listed, parsed once (by index in `agents`).
+    urls: Vec<reqwest::Url>,
     token: ClientToken,
 }
 
@@ -84,9 +86,18 @@ impl HttpDeliver {
             config.token_file.clone(),
             "METRICS_TOKEN_FILE",
         )?;
+        let agents = config.agents()?;
+        let mut urls = vec![None; agents.len()];
+        for (index, base) in agents.in_order() {
+            let url = format!("{base}/metrics/node");
+            let parsed = reqwest::Url::parse(&url)
+                .map_err(|e| AgentError::config("METRICS_AGENT_ADDR", &format!("{url}: {e}")))?;
+            urls[index] = Some(parsed);
+        }
         Ok(Self {
             http: Arc::new(http),
-            agents: config.agents()?,
+            urls: urls.into_iter().flatten().collect(),
+            agents,
             token,
         })
     }
@@ -116,11 +127,11 @@ impl HttpDeliver {
 }
 
 impl HttpDeliver {
-    async fn deliver_to(&self, url: &str, body: Bytes) -> Result<(), DeliverError> {
+    async fn deliver_to(&self, url: &reqwest::Url, body: Bytes) -> Result<(), DeliverError> {
         let mut rb = self
             .http
             .current()
-            .post(url)
+            .post(url.clone())
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::CONTENT_ENCODING, "gzip")
             .body(body);
@@ -147,9 +158,11 @@ impl HttpDeliver {
 impl Deliver for HttpDeliver {
     async fn deliver(&mut self, body: Bytes) -> Result<(), DeliverError> {
         let mut last = None;
-        for (index, base) in self.agents.in_order() {
-            let url = format!("{base}/metrics/node");
-            match self.deliver_to(&url, body.clone()).await {
+        for (index, _) in self.agents.in_order() {
+            let Some(url) = self.urls.get(index) else {
+                continue;
+            };
+            match self.deliver_to(url, body.clone()).await {
                 Ok(()) => {
                     self.agents.answered(index, "agent");
                     return Ok(());

@@ -35,9 +35,24 @@ use atlhyper_http::tls::ServerTls;
 use delivery::{HttpDeliver, retry_backoff, run_sender};
 use outbox::Outbox;
 
-/// Runs `source` every interval on the blocking pool and queues its snapshot, until cancelled.
+/// Where a collection runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CollectOn {
+    /// On the runtime's own thread: the real collector, whose cycle is a millisecond or two of
+    /// reads that never wait on anything but the kernel (statfs of a mount that can hang runs on
+    /// its own worker with a timeout). Handing each cycle to another thread and back cost two
+    /// thread wake-ups, which on an idle node wake a sleeping CPU each. The first collection
+    /// only primes the collector (it has no previous sample, so no rates) and the first pushed
+    /// one follows `prime` later.
+    RuntimeThread { prime: Duration },
+    /// On the blocking pool: a source given by the caller, which may block for long.
+    BlockingPool,
+}
+
+/// Runs `source` every interval and queues its snapshot, until cancelled.
 async fn run_collector<F>(
     mut source: F,
+    on: CollectOn,
     config: Arc<DaemonConfig>,
     outbox: Arc<Mutex<Outbox>>,
     notify: Arc<Notify>,
@@ -47,9 +62,16 @@ async fn run_collector<F>(
 where
     F: FnMut() -> NodeMetricsSnapshot + Send + 'static,
 {
+    if let CollectOn::RuntimeThread { prime } = on {
+        let _ = source();
+        tokio::select! {
+            _ = tokio::time::sleep(prime) => {}
+            _ = cancel.cancelled() => return Ok(()),
+        }
+    }
     let mut ticker = tokio::time::interval(config.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Moved into each blocking job and back, with the source: its buffers live across cycles.
+    // Moved into each cycle and back, with the source: its buffers live across cycles.
     let mut encoder = SnapshotEncoder::new();
     loop {
         tokio::select! {
@@ -58,20 +80,26 @@ where
         }
         let started = std::time::Instant::now();
         let node_name = config.node_name.clone();
-        let job = tokio::task::spawn_blocking(move || {
+        let cycle = move |mut source: F, mut encoder: SnapshotEncoder| {
             let mut snapshot = source();
             snapshot.node_name = node_name;
             let body = encoder.encode(&snapshot);
             (source, encoder, body, snapshot.collectors)
-        });
-        let joined = tokio::select! {
-            j = job => j,
-            _ = cancel.cancelled() => return Ok(()),
         };
-        let (returned, returned_encoder, body, parts) = joined.map_err(|e| AgentError::Task {
-            name: "collector",
-            reason: e.to_string(),
-        })?;
+        let (returned, returned_encoder, body, parts) = match on {
+            CollectOn::RuntimeThread { .. } => cycle(source, encoder),
+            CollectOn::BlockingPool => {
+                let job = tokio::task::spawn_blocking(move || cycle(source, encoder));
+                let joined = tokio::select! {
+                    j = job => j,
+                    _ = cancel.cancelled() => return Ok(()),
+                };
+                joined.map_err(|e| AgentError::Task {
+                    name: "collector",
+                    reason: e.to_string(),
+                })?
+            }
+        };
         source = returned;
         encoder = returned_encoder;
         // Serialising a plain struct into memory does not fail; should it ever, the cycle is
@@ -141,17 +169,16 @@ pub async fn run_daemon(
     // measure the first pushed snapshot over a short window instead. The window is at most half
     // an interval: the next tick then comes at least half an interval after the primed
     // collection, never right behind it with an elapsed time shorter than one clock tick.
-    let prime_window = (config.interval / 2).min(Duration::from_secs(1));
-    let mut primed = false;
-    let source = move || {
-        if !primed {
-            primed = true;
-            let _ = collector.collect();
-            std::thread::sleep(prime_window);
-        }
-        collector.collect()
-    };
-    run(config, source, Some(node), shutdown).await
+    let prime = (config.interval / 2).min(Duration::from_secs(1));
+    let source = move || collector.collect();
+    run(
+        config,
+        source,
+        CollectOn::RuntimeThread { prime },
+        Some(node),
+        shutdown,
+    )
+    .await
 }
 
 /// Runs the daemon with snapshots from `source` (called on the blocking pool every interval)
@@ -164,7 +191,7 @@ pub async fn run_daemon_with<F>(
 where
     F: FnMut() -> NodeMetricsSnapshot + Send + 'static,
 {
-    run(config, source, None, shutdown).await
+    run(config, source, CollectOn::BlockingPool, None, shutdown).await
 }
 
 /// The daemon: pushes `source`'s snapshots (unless pull-only) and serves `/metrics` with the
@@ -172,6 +199,7 @@ where
 async fn run<F>(
     config: DaemonConfig,
     source: F,
+    on: CollectOn,
     node: Option<Arc<NodeSource>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AgentError>
@@ -249,6 +277,7 @@ where
         ));
         let collector = tokio::spawn(run_collector(
             source,
+            on,
             Arc::clone(&config),
             outbox,
             notify,

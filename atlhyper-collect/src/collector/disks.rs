@@ -1,6 +1,8 @@
 //! Disks: mounts from the host's mountinfo, space by statfs (bounded by the sampler's timeout),
 //! IO from `/proc/diskstats` matched by major:minor.
 
+use std::ffi::OsStr;
+
 use atlhyper_model::DiskMetrics;
 
 use super::{CollectConfig, Context, percent};
@@ -59,9 +61,43 @@ pub(super) struct DiskTotals {
 }
 
 /// Reads diskstats, the whole-disk names, the mount table and statfs of every reported mount.
+/// What the disks part keeps from one collection to the next, so that what rarely changes is not
+/// read again every time: the parsed mount table while the kernel says it is unchanged, and the
+/// names under `/sys/block` while `/proc/diskstats` lists the same devices.
+#[derive(Debug, Default)]
+pub(super) struct DiskTables {
+    mounts: Option<MountTable>,
+    block: Option<BlockNames>,
+}
+
+/// The reported mounts (space unset) of the mount table last read, and its first bad line.
+#[derive(Debug)]
+struct MountTable {
+    /// Which of [`MOUNT_TABLES`] it came from.
+    source: usize,
+    mounts: Vec<MountSample>,
+    error: Option<String>,
+}
+
+/// `/sys/block`'s names, listed when `/proc/diskstats` had these devices.
+#[derive(Debug)]
+struct BlockNames {
+    devices: Vec<(u32, u32)>,
+    names: Vec<String>,
+}
+
+/// Where the mounts come from, in order: the host's view (pid 1), else ours, else the old
+/// format (`true`: mountinfo).
+const MOUNT_TABLES: [(&[&dyn AsRef<OsStr>], bool); 3] = [
+    (&[&"1", &"mountinfo"], true),
+    (&[&"self", &"mountinfo"], true),
+    (&[&"mounts"], false),
+];
+
 pub(super) fn sample(
     s: &mut Sampler,
     cfg: &CollectConfig,
+    tables: &mut DiskTables,
     cur: &mut DisksSample,
 ) -> Result<(), String> {
     let mut first_err: Option<String> = None;
@@ -89,57 +125,30 @@ pub(super) fn sample(
         }
         Err(e) => first_err = Some(e.to_string()),
     }
-    cur.whole_disks = match s.list_dir(Base::Sys, &[&"block"]) {
-        Ok(names) => names
-            .into_iter()
-            .filter_map(|n| n.into_string().ok())
-            .collect(),
-        // Without sysfs, fall back to recognising whole disks by name.
-        Err(_) => cur
-            .devices
-            .iter()
-            .filter(|d| filter::looks_like_whole_disk(&d.name))
-            .map(|d| d.name.clone())
-            .collect(),
-    };
+    cur.whole_disks = whole_disks(s, tables, &cur.devices);
 
-    // Mounts: the host's view (pid 1), else ours, else the old format.
+    // Mounts: the table read last, while the kernel says it has not changed; else read afresh.
+    let unchanged = tables
+        .mounts
+        .as_ref()
+        .is_some_and(|m| s.mount_table_unchanged(Base::Proc, MOUNT_TABLES[m.source].0));
+    if !unchanged {
+        tables.mounts = read_mount_table(s, cfg);
+    }
     cur.mounts.clear();
-    let sources: [(&[&dyn AsRef<std::ffi::OsStr>], bool); 3] = [
-        (&[&"1", &"mountinfo"], true),
-        (&[&"self", &"mountinfo"], true),
-        (&[&"mounts"], false),
-    ];
-    let mut mount_err = None;
-    let mut read_any = false;
-    for (parts, is_mountinfo) in sources {
-        let Ok(t) = s.read_text(Base::Proc, parts) else {
-            continue;
-        };
-        read_any = true;
-        let it = if is_mountinfo {
-            mountinfo::parse_mountinfo(t)
-        } else {
-            mountinfo::parse_mounts(t)
-        };
-        for m in it {
-            match m {
-                Ok(m) => add_mount(cfg, m, &mut cur.mounts),
-                Err(e) => {
-                    mount_err.get_or_insert(e.to_string());
-                }
+    match &tables.mounts {
+        Some(table) => {
+            cur.mounts.extend(table.mounts.iter().cloned());
+            if let Some(e) = &table.error {
+                first_err.get_or_insert(e.clone());
             }
         }
-        break;
-    }
-    if !read_any {
-        first_err.get_or_insert(format!(
-            "no readable mount table under {}",
-            s.root().proc.display()
-        ));
-    }
-    if let Some(e) = mount_err {
-        first_err.get_or_insert(e);
+        None => {
+            first_err.get_or_insert(format!(
+                "no readable mount table under {}",
+                s.root().proc.display()
+            ));
+        }
     }
     for m in &mut cur.mounts {
         let inline =
@@ -152,6 +161,69 @@ pub(super) fn sample(
         }
     }
     first_err.map_or(Ok(()), Err)
+}
+
+/// The whole disks: the names under `/sys/block`, listed again only when the devices of
+/// `/proc/diskstats` changed (every block device, whole or partition, is a line there); without
+/// sysfs, recognised by name.
+fn whole_disks(s: &mut Sampler, tables: &mut DiskTables, devices: &[DeviceSample]) -> Vec<String> {
+    let same = tables.block.as_ref().is_some_and(|b| {
+        b.devices.len() == devices.len() && b.devices.iter().zip(devices).all(|(a, d)| *a == d.dev)
+    });
+    if let (true, Some(b)) = (same, &tables.block) {
+        return b.names.clone();
+    }
+    match s.list_dir(Base::Sys, &[&"block"]) {
+        Ok(names) => {
+            let names: Vec<String> = names
+                .into_iter()
+                .filter_map(|n| n.into_string().ok())
+                .collect();
+            tables.block = Some(BlockNames {
+                devices: devices.iter().map(|d| d.dev).collect(),
+                names: names.clone(),
+            });
+            names
+        }
+        Err(_) => {
+            tables.block = None;
+            devices
+                .iter()
+                .filter(|d| filter::looks_like_whole_disk(&d.name))
+                .map(|d| d.name.clone())
+                .collect()
+        }
+    }
+}
+
+/// The first readable of [`MOUNT_TABLES`], parsed into the mounts `cfg` reports; `None` when none
+/// is readable.
+fn read_mount_table(s: &mut Sampler, cfg: &CollectConfig) -> Option<MountTable> {
+    for (source, (path, is_mountinfo)) in MOUNT_TABLES.iter().enumerate() {
+        let Ok(t) = s.read_text(Base::Proc, path) else {
+            continue;
+        };
+        let it = if *is_mountinfo {
+            mountinfo::parse_mountinfo(t)
+        } else {
+            mountinfo::parse_mounts(t)
+        };
+        let mut table = MountTable {
+            source,
+            mounts: Vec::new(),
+            error: None,
+        };
+        for m in it {
+            match m {
+                Ok(m) => add_mount(cfg, m, &mut table.mounts),
+                Err(e) => {
+                    table.error.get_or_insert(e.to_string());
+                }
+            }
+        }
+        return Some(table);
+    }
+    None
 }
 
 /// Adds `m` to `mounts` unless it is excluded or already there.
@@ -273,6 +345,36 @@ mod tests {
     use super::super::Elapsed;
     use super::super::tests::ctx;
     use super::*;
+
+    #[test]
+    fn the_mount_table_and_sys_block_are_read_again_only_when_they_change() {
+        // Live host: the second collection asks the kernel whether the mount table changed
+        // (poll on the kept descriptor) instead of reading it, and lists /sys/block only if
+        // /proc/diskstats shows other devices (not the case between two quick collections).
+        let mut c = crate::Collector::new(
+            crate::sampler::HostRoot::default(),
+            crate::CollectConfig::from_host(),
+        );
+        let first = c.collect();
+        c.sampler_mut().set_tracing(true);
+        let second = c.collect();
+        let reads: Vec<String> = c
+            .sampler_mut()
+            .take_trace()
+            .into_iter()
+            .map(|a| match a {
+                crate::sampler::Access::File(p) | crate::sampler::Access::Dir(p) => {
+                    p.display().to_string()
+                }
+            })
+            .filter(|p| p.ends_with("mountinfo") || p.ends_with("/mounts") || p.ends_with("block"))
+            .collect();
+        assert_eq!(reads, Vec::<String>::new());
+        let mounts = |s: &atlhyper_model::NodeMetricsSnapshot| -> Vec<String> {
+            s.disks.iter().map(|d| d.mount_point.clone()).collect()
+        };
+        assert_eq!(mounts(&first), mounts(&second));
+    }
 
     /// `sda` (8:0) with partition `sda1` (8:1) mounted at `/`; `sectors` read on each.
     fn sample(sectors: u64, reads: u64) -> DisksSample {

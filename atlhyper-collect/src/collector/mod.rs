@@ -142,6 +142,8 @@ pub struct Collector {
     cpu_info: cpu::CpuInfoCache,
     addresses: network::AddressCache,
     processes: processes::ProcessTable,
+    disks: disks::DiskTables,
+    sensors: temperature::SensorLayout,
 }
 
 impl Collector {
@@ -169,6 +171,8 @@ impl Collector {
                 config.carry_idle_processes,
                 config.probe_new_pids,
             ),
+            disks: disks::DiskTables::default(),
+            sensors: temperature::SensorLayout::default(),
             config,
         }
     }
@@ -271,7 +275,7 @@ impl Collector {
         });
         timed(&mut statuses, "load", || cpu::sample_load(s, &mut cur.cpu));
         timed(&mut statuses, "disks", || {
-            disks::sample(s, &self.config, &mut cur.disks)
+            disks::sample(s, &self.config, &mut self.disks, &mut cur.disks)
         });
         timed(&mut statuses, "network", || {
             network::sample(
@@ -282,7 +286,7 @@ impl Collector {
             )
         });
         timed(&mut statuses, "temperature", || {
-            temperature::sample(s, &mut cur.temperature)
+            temperature::sample(s, &mut self.sensors, &mut cur.temperature)
         });
         timed(&mut statuses, "psi", || psi::sample(s, &mut cur.psi));
         timed(&mut statuses, "tcp", || tcp::sample(s, &mut cur.tcp));

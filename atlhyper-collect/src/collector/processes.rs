@@ -126,6 +126,8 @@ struct Ident {
     uid: u32,
     cmdline: String,
     read_at: Option<Instant>,
+    /// What `stat` said when last read, reused while the process is idle (see [`detail`]).
+    last_stat: Option<StatFields>,
 }
 
 /// State kept between collections: how many to report, the CPU source, cached identities and
@@ -415,6 +417,7 @@ fn scan_stat(s: &mut Sampler, pid: u32) -> Scanned {
 }
 
 /// The fields of `stat` the report needs, owned.
+#[derive(Debug, Clone, Default)]
 struct StatFields {
     comm: String,
     state: char,
@@ -585,10 +588,33 @@ fn detail(
     if ident.is_some_and(|id| id.is_thread) {
         return None;
     }
-    let stat = read_stat(s, pid, true).ok()??;
-    if stat.starttime != starttime {
-        return None;
-    }
+    // A process carried over as idle (its CPU clock stood still and its pid was not handed out
+    // again: see `Carry`) has not run since the previous collection, and the name, state and
+    // thread count `stat` reports change only by the process running (an exec, a clone, an
+    // exit, a stop or wake-up taken in its own context). So what `stat` said then is what it
+    // says now; it is read again on the turn that re-reads an idle process's resident size.
+    let carried = ident
+        .filter(|_| p.carried)
+        .and_then(|id| id.last_stat.clone());
+    let stat = match carried {
+        Some(st) => {
+            s.keep_reported_pid_stat(pid);
+            st
+        }
+        None => {
+            let st = read_stat(s, pid, true).ok()??;
+            if st.starttime != starttime {
+                return None;
+            }
+            if let Some(id) = idents.get_mut(&pid) {
+                id.last_stat = Some(st.clone());
+            }
+            st
+        }
+    };
+    let ident = idents.get(&pid).filter(|id| {
+        id.starttime == starttime && id.read_at.is_some_and(|t| t.elapsed() < IDENT_REFRESH)
+    });
     // Renamed since (an exec): what the identity says of it is stale, as top would not show it.
     let cached = ident.filter(|id| id.comm == stat.comm);
     let status = if cached.is_none() || source == CpuSource::Stat {
@@ -639,9 +665,16 @@ fn detail(
             Err(_) => String::new(),
         };
     }
+    let last_stat = StatFields {
+        comm: d.comm.clone(),
+        state: d.state,
+        threads: d.threads,
+        starttime,
+    };
     idents.insert(
         pid,
         Ident {
+            last_stat: Some(last_stat),
             starttime,
             comm: d.comm.clone(),
             is_thread,
@@ -752,6 +785,56 @@ mod tests {
         };
         super::cpu_percents(prev, &mut cur, ctx);
         cur.cpu_percent
+    }
+
+    #[test]
+    fn an_idle_reported_process_is_described_without_reading_stat_again() {
+        let me = std::process::id();
+        let mut s = Sampler::new(
+            crate::sampler::HostRoot::default(),
+            crate::sampler::Statfs::new(Duration::from_secs(1)),
+        );
+        let stat = read_stat(&mut s, me, true).unwrap().unwrap();
+        let mut idents = HashMap::new();
+        let scanned = ProcSample {
+            pid: me,
+            times: ProcessTimes {
+                starttime: stat.starttime,
+                cpu: 0,
+            },
+            rss_pages: 1,
+            carried: false,
+        };
+        let stat_reads = |s: &mut Sampler| {
+            s.take_trace()
+                .iter()
+                .filter(|a| matches!(a, crate::sampler::Access::File(p) if p.ends_with("stat")))
+                .count()
+        };
+        let first = detail(&mut s, &mut idents, &scanned, 0, CpuSource::Clock).unwrap();
+        s.sweep_kept(); // the end of that collection
+        s.set_tracing(true);
+        // Carried over as idle: what stat said is reused, and its kept descriptor stays open.
+        let idle = ProcSample {
+            carried: true,
+            ..scanned
+        };
+        let again = detail(&mut s, &mut idents, &idle, 0, CpuSource::Clock).unwrap();
+        let kept = s.kept_files();
+        assert_eq!(stat_reads(&mut s), 0);
+        assert_eq!(
+            (&again.comm, again.state, again.threads),
+            (&first.comm, first.state, first.threads)
+        );
+        s.sweep_kept();
+        assert_eq!(s.kept_files(), kept, "the kept stat survives the sweep");
+        // Scanned afresh (it ran, or its turn to be re-read): stat is read.
+        detail(&mut s, &mut idents, &scanned, 0, CpuSource::Clock).unwrap();
+        assert_eq!(stat_reads(&mut s), 1);
+        // Without a cached reading (a first sight) an idle process is read too.
+        idents.clear();
+        detail(&mut s, &mut idents, &idle, 0, CpuSource::Clock).unwrap();
+        assert_eq!(stat_reads(&mut s), 1);
     }
 
     #[test]

@@ -208,6 +208,43 @@ impl KeptFiles {
             .is_some()
     }
 
+    /// Like [`KeptFiles::touch_pid`], for the kept `stat` of a reported process.
+    pub(super) fn touch_pid_stat(&mut self, pid: u32) -> bool {
+        let g = self.generation;
+        self.by_pid_stat
+            .get_mut(&pid)
+            .map(|k| k.generation = g)
+            .is_some()
+    }
+
+    /// Whether the mount table kept open at `path` (a `/proc/<pid>/mountinfo`) is unchanged since
+    /// it was opened or last asked: the kernel marks such a descriptor `POLLPRI` once for every
+    /// change of its namespace's mount table (what util-linux's libmount waits on). When unchanged
+    /// it stays kept through this collection's sweep. `false` when the file is not kept (a
+    /// captured tree, the kept limit reached) or the poll fails: then the caller reads it.
+    /// Meaningful only for mount tables: other procfs and sysfs files never report `POLLPRI`
+    /// this way and would look unchanged forever.
+    pub(super) fn mount_table_unchanged(&mut self, path: &Path) -> bool {
+        let g = self.generation;
+        let Some(kept) = self.by_path.get_mut(path) else {
+            return false;
+        };
+        let mut pfd = libc::pollfd {
+            fd: kept.file.as_raw_fd(),
+            events: libc::POLLPRI,
+            revents: 0,
+        };
+        // SAFETY: `pfd` is one valid pollfd for a descriptor this table owns; timeout 0 never
+        // blocks.
+        let rc = unsafe { libc::poll(&mut pfd, 1, 0) };
+        let changed = libc::POLLPRI | libc::POLLERR | libc::POLLNVAL;
+        if rc < 0 || pfd.revents & changed != 0 {
+            return false;
+        }
+        kept.generation = g;
+        true
+    }
+
     /// Keeps `file`, just opened from `path` and read, if `keep` allows it, the limit has room and
     /// it is on procfs or sysfs (regular files can be replaced under their name); else closes it.
     pub(super) fn offer(&mut self, keep: Keep, path: &Path, file: File) {
@@ -240,6 +277,80 @@ mod tests {
 
     fn live_sampler() -> Sampler {
         Sampler::new(HostRoot::default(), Statfs::new(Duration::from_secs(1)))
+    }
+
+    /// A shell in its own user and mount namespace (`unshare -rm`), which mounts a tmpfs when
+    /// told to; `None` (a skip, failing in CI) where namespaces cannot be made.
+    fn namespaced_shell() -> Option<std::process::Child> {
+        use std::io::BufRead;
+        let script =
+            "echo ready; read a; mount -t tmpfs atlhyper-poll-test /tmp && echo mounted; read b";
+        let spawned = std::process::Command::new("unshare")
+            .args(["-rm", "sh", "-c", script])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                assert!(std::env::var_os("CI").is_none(), "unshare in CI: {e}");
+                eprintln!("skipped: no unshare ({e}; not in CI)");
+                return None;
+            }
+        };
+        let mut line = String::new();
+        let out = child.stdout.as_mut().unwrap();
+        std::io::BufReader::new(out).read_line(&mut line).unwrap();
+        if line.trim() != "ready" {
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "unshare -rm failed in CI: {line:?}"
+            );
+            eprintln!("skipped: no user and mount namespace here (not in CI)");
+            return None;
+        }
+        Some(child)
+    }
+
+    #[test]
+    fn a_kept_mount_table_says_when_it_changed() {
+        use std::io::{BufRead, Write};
+        let Some(mut child) = namespaced_shell() else {
+            return;
+        };
+        let pid = child.id().to_string();
+        let parts: [&dyn AsRef<std::ffi::OsStr>; 2] = [&pid, &"mountinfo"];
+        let mut s = live_sampler();
+        assert!(
+            !s.mount_table_unchanged(Base::Proc, &parts),
+            "not read yet, so not known"
+        );
+        let before = s.read_text(Base::Proc, &parts).unwrap().to_owned();
+        assert!(!before.contains("atlhyper-poll-test"));
+        assert!(s.mount_table_unchanged(Base::Proc, &parts));
+        assert!(
+            s.mount_table_unchanged(Base::Proc, &parts),
+            "still unchanged"
+        );
+        // The shell mounts a tmpfs in its namespace: the kept descriptor says so once.
+        child.stdin.as_mut().unwrap().write_all(b"go\n").unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "mounted");
+        assert!(
+            !s.mount_table_unchanged(Base::Proc, &parts),
+            "the mount is a change"
+        );
+        let after = s.read_text(Base::Proc, &parts).unwrap().to_owned();
+        assert!(after.contains("atlhyper-poll-test"), "{after}");
+        assert!(s.mount_table_unchanged(Base::Proc, &parts), "told once");
+        child.stdin.as_mut().unwrap().write_all(b"done\n").unwrap();
+        child.wait().unwrap();
     }
 
     #[test]

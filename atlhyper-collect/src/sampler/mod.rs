@@ -340,6 +340,20 @@ impl Sampler {
         self.kept.touch_pid(pid)
     }
 
+    /// Like [`Sampler::keep_scan_pid`], for the kept descriptor of [`Sampler::reported_pid_stat`].
+    pub fn keep_reported_pid_stat(&mut self, pid: u32) -> bool {
+        self.kept.touch_pid_stat(pid)
+    }
+
+    /// Whether the mount table `parts` under `base` (a `/proc/<pid>/mountinfo` read before with
+    /// [`Sampler::read_text`]) is unchanged since that read, by the kernel's own change
+    /// notification on the kept descriptor; no read. `false` when it cannot tell (not kept: a
+    /// captured tree, descriptors not kept), so the caller reads the file.
+    pub fn mount_table_unchanged(&mut self, base: Base, parts: &[&dyn AsRef<OsStr>]) -> bool {
+        self.build(base, parts);
+        self.kept.mount_table_unchanged(&self.path)
+    }
+
     fn build_pid(&mut self, pid: u32, file: &str) {
         let mut num = PidText::default();
         let pid_s = num.format(pid);
