@@ -6,11 +6,14 @@
 //!
 //! Each connection is a full handshake (no tickets, no resumption), as a daemon's or agent's
 //! first connection to its receiver; the body is a daemon push (about 10 KB gzip) encrypted by the
-//! client and decrypted by the server over one kept-alive connection.
+//! client and decrypted by the server over one kept-alive connection. `handshake_side/*` counts
+//! only one side's calls of the same handshakes: `client` is what a daemon or agent pays,
+//! `server` what a receiving agent or the master pays.
 
 use std::hint::black_box;
+use std::time::Duration;
 
-use atlhyper_tls_bench::{Pair, Provider, ServerKey, Version};
+use atlhyper_tls_bench::{Pair, Provider, ServerKey, Sides, Version};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const BODY_BYTES: usize = 12 * 1024;
@@ -40,6 +43,32 @@ fn handshakes(c: &mut Criterion) {
     }
 }
 
+fn handshake_sides(c: &mut Criterion) {
+    let client: fn(Sides) -> Duration = |s| s.client;
+    let server: fn(Sides) -> Duration = |s| s.server;
+    for key in [ServerKey::EcdsaP256, ServerKey::Rsa2048] {
+        let identity = key.identity();
+        let mut group = c.benchmark_group(format!("handshake_side/Tls13/{}", key.name()));
+        for provider in [Provider::Ring, Provider::AwsLc] {
+            let pair = Pair::new(provider, &identity, Version::Tls13);
+            for (side, of) in [("client", client), ("server", server)] {
+                group.bench_function(format!("{}/{side}", provider.name()), |b| {
+                    b.iter_custom(|iters| {
+                        (0..iters)
+                            .map(|_| {
+                                let mut conn = pair.connect();
+                                conn.handshake();
+                                of(black_box(conn).sides())
+                            })
+                            .sum()
+                    })
+                });
+            }
+        }
+        group.finish();
+    }
+}
+
 fn bulk(c: &mut Criterion) {
     let identity = ServerKey::EcdsaP256.identity();
     let body: Vec<u8> = (0..BODY_BYTES).map(|i| (i % 251) as u8).collect();
@@ -56,5 +85,5 @@ fn bulk(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, handshakes, bulk);
+criterion_group!(benches, handshakes, handshake_sides, bulk);
 criterion_main!(benches);

@@ -13,6 +13,7 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SignatureAlgorithm};
 use rustls::client::Resumption;
@@ -169,16 +170,36 @@ impl Pair {
         }
     }
 
-    /// A new, not yet handshaken connection.
+    /// A new, not yet handshaken connection (the client's first flight is built here: its key
+    /// share and ClientHello, counted in [`Connection::sides`]).
     pub fn connect(&self) -> Connection {
         let name = ServerName::try_from("localhost").expect("server name");
+        let mut sides = Sides::default();
+        let start = Instant::now();
+        let client = ClientConnection::new(self.client.clone(), name).expect("client connection");
+        sides.client += start.elapsed();
+        let start = Instant::now();
+        let server = ServerConnection::new(self.server.clone()).expect("server connection");
+        sides.server += start.elapsed();
         Connection {
-            client: ClientConnection::new(self.client.clone(), name).expect("client connection"),
-            server: ServerConnection::new(self.server.clone()).expect("server connection"),
+            client,
+            server,
+            sides,
             wire: Vec::with_capacity(32 * 1024),
             plain: Vec::with_capacity(32 * 1024),
         }
     }
+}
+
+/// Time spent in each side's own calls so far (one thread, so wall time is that side's CPU):
+/// the client is what a daemon or agent pays per connection, the server what a receiving agent
+/// or the master pays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sides {
+    /// In the client's calls.
+    pub client: Duration,
+    /// In the server's calls.
+    pub server: Duration,
 }
 
 /// Both ends of one connection, with the bytes between them carried in memory.
@@ -186,6 +207,7 @@ impl Pair {
 pub struct Connection {
     client: ClientConnection,
     server: ServerConnection,
+    sides: Sides,
     wire: Vec<u8>,
     plain: Vec<u8>,
 }
@@ -194,8 +216,16 @@ impl Connection {
     /// Runs the handshake to completion on both sides.
     pub fn handshake(&mut self) {
         while self.client.is_handshaking() || self.server.is_handshaking() {
-            let sent = carry(&mut *self.client, &mut *self.server, &mut self.wire)
-                + carry(&mut *self.server, &mut *self.client, &mut self.wire);
+            let sides = &mut self.sides;
+            let sent = carry(
+                (&mut *self.client, &mut sides.client),
+                (&mut *self.server, &mut sides.server),
+                &mut self.wire,
+            ) + carry(
+                (&mut *self.server, &mut sides.server),
+                (&mut *self.client, &mut sides.client),
+                &mut self.wire,
+            );
             assert!(sent > 0, "handshake stalled");
         }
     }
@@ -204,7 +234,12 @@ impl Connection {
     /// read (the body's length when nothing was lost).
     pub fn send_to_server(&mut self, body: &[u8]) -> usize {
         self.client.writer().write_all(body).expect("client write");
-        carry(&mut *self.client, &mut *self.server, &mut self.wire);
+        let sides = &mut self.sides;
+        carry(
+            (&mut *self.client, &mut sides.client),
+            (&mut *self.server, &mut sides.server),
+            &mut self.wire,
+        );
         self.plain.clear();
         match self.server.reader().read_to_end(&mut self.plain) {
             Ok(_) => {}
@@ -213,6 +248,11 @@ impl Connection {
             Err(e) => panic!("server read: {e}"),
         }
         self.plain.len()
+    }
+
+    /// Time each side has spent since [`Pair::connect`].
+    pub fn sides(&self) -> Sides {
+        self.sides
     }
 
     /// The negotiated cipher suite and key exchange group, for the bench's log.
@@ -233,21 +273,26 @@ impl Connection {
     }
 }
 
-/// Moves every pending TLS byte from `from` to `to` and lets `to` process it; the bytes moved.
+/// Moves every pending TLS byte from `from` to `to` and lets `to` process it, adding each side's
+/// time to its clock; the bytes moved.
 fn carry<From, To>(
-    from: &mut rustls::ConnectionCommon<From>,
-    to: &mut rustls::ConnectionCommon<To>,
+    (from, from_clock): (&mut rustls::ConnectionCommon<From>, &mut Duration),
+    (to, to_clock): (&mut rustls::ConnectionCommon<To>, &mut Duration),
     wire: &mut Vec<u8>,
 ) -> usize {
     wire.clear();
+    let start = Instant::now();
     while from.wants_write() {
         from.write_tls(wire).expect("write to memory");
     }
+    *from_clock += start.elapsed();
+    let start = Instant::now();
     let mut rest = &wire[..];
     while !rest.is_empty() {
         to.read_tls(&mut rest).expect("read from memory");
         to.process_new_packets().expect("TLS records");
     }
+    *to_clock += start.elapsed();
     wire.len()
 }
 
@@ -266,6 +311,8 @@ mod tests {
                     let body: Vec<u8> = (0..12 * 1024).map(|i| (i % 251) as u8).collect();
                     assert_eq!(conn.send_to_server(&body), body.len());
                     assert_eq!(conn.plain, body, "{provider:?} {key:?} {version:?}");
+                    let sides = conn.sides();
+                    assert!(sides.client > Duration::ZERO && sides.server > Duration::ZERO);
                 }
             }
         }
