@@ -428,8 +428,7 @@ fn threshold_crossing_fires_once_and_resolves_once_through_the_real_binaries() {
         .node_token(NODE_TOKEN)
         .env("AGENT_SNAPSHOT_INTERVAL", secs(PUSH_INTERVAL))
         .env("AGENT_NODE_INTERVAL", secs(SAMPLE_INTERVAL))
-        .env("AGENT_BACKOFF_BASE", "100ms")
-        .env("AGENT_BACKOFF_MAX", "1s")
+        .backoff("100ms", "1s")
         .start();
     let daemon = Proc::spawn(
         "atlhyper-metrics",

@@ -202,8 +202,7 @@ fn agent_talking_to_a_silent_master_stays_bounded_and_keeps_receiving() {
         .env("AGENT_NODE_INTERVAL", "100ms")
         .env("AGENT_REQUEST_TIMEOUT", "300ms")
         .env("AGENT_COMMAND_POLL_TIMEOUT", "500ms")
-        .env("AGENT_BACKOFF_BASE", "50ms")
-        .env("AGENT_BACKOFF_MAX", "400ms")
+        .backoff("50ms", "400ms")
         .start();
     let addr = a.addr;
     let t0 = Instant::now();

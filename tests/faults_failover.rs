@@ -41,8 +41,7 @@ fn start_agent(dir: &Scratch, name: &str, masters: &str) -> RunningAgent {
         .env("AGENT_NODE_INTERVAL", "250ms")
         .env("AGENT_SNAPSHOT_INTERVAL", "1s")
         .env("AGENT_HEARTBEAT_INTERVAL", "1s")
-        .env("AGENT_BACKOFF_BASE", "100ms")
-        .env("AGENT_BACKOFF_MAX", "1s")
+        .backoff("100ms", "1s")
         .start()
 }
 

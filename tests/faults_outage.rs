@@ -73,8 +73,7 @@ fn master_down_10_minutes_equivalent_memory_bounded_history_backfilled() {
         .env("AGENT_HEARTBEAT_INTERVAL", "300ms")
         .env("AGENT_REQUEST_TIMEOUT", "500ms")
         .env("AGENT_COMMAND_POLL_TIMEOUT", "1s")
-        .env("AGENT_BACKOFF_BASE", "20ms")
-        .env("AGENT_BACKOFF_MAX", "1200ms")
+        .backoff("20ms", "1200ms")
         .start();
     let agent_addr = agent.addr;
     let nodes = ["outage-node-0", "outage-node-1"];

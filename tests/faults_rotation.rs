@@ -132,8 +132,7 @@ impl Chain {
             .env("AGENT_SNAPSHOT_INTERVAL", "200ms")
             .env("AGENT_HEARTBEAT_INTERVAL", "500ms")
             .env("AGENT_NODE_INTERVAL", "200ms")
-            .env("AGENT_BACKOFF_BASE", "100ms")
-            .env("AGENT_BACKOFF_MAX", "500ms")
+            .backoff("100ms", "500ms")
             .start();
         let agent_addr = agent.addr;
 
@@ -537,8 +536,7 @@ fn the_agents_client_certificate_rotates_to_a_new_ca() {
         .client_cert(&ca_file, &client_cert, &client_key)
         .env("AGENT_SNAPSHOT_INTERVAL", "200ms")
         .env("AGENT_HEARTBEAT_INTERVAL", "500ms")
-        .env("AGENT_BACKOFF_BASE", "100ms")
-        .env("AGENT_BACKOFF_MAX", "500ms")
+        .backoff("100ms", "500ms")
         .start();
     let agent_addr = agent.addr;
     let agent = &agent.proc;

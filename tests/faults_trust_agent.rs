@@ -71,8 +71,7 @@ impl Cluster {
             .env("AGENT_HEARTBEAT_INTERVAL", "300ms")
             .env("AGENT_REQUEST_TIMEOUT", "2s")
             .env("AGENT_COMMAND_POLL_TIMEOUT", "1s")
-            .env("AGENT_BACKOFF_BASE", "20ms")
-            .env("AGENT_BACKOFF_MAX", "500ms")
+            .backoff("20ms", "500ms")
             .start();
         let agent_addr = agent.addr;
         Cluster {

@@ -67,8 +67,7 @@ impl Rig {
             .env("AGENT_SNAPSHOT_INTERVAL", "500ms")
             .env("AGENT_HEARTBEAT_INTERVAL", "1s")
             .env("AGENT_NODE_INTERVAL", "1s")
-            .env("AGENT_BACKOFF_BASE", "100ms")
-            .env("AGENT_BACKOFF_MAX", "1s")
+            .backoff("100ms", "1s")
             .start();
         let agent_addr = agent.addr;
         Rig {

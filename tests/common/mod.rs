@@ -94,6 +94,20 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// `dir` when given (a directory the caller owns), else a new scratch directory named
+    /// `name`, returned too so that it lives as long as whoever holds it.
+    pub fn unless_given(dir: Option<PathBuf>, name: &str) -> (PathBuf, Option<Scratch>) {
+        match dir {
+            Some(dir) => (dir, None),
+            None => {
+                let scratch = Scratch::new(name);
+                (scratch.0.clone(), Some(scratch))
+            }
+        }
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -304,6 +318,17 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// One setting of a builder: `RUST_LOG` into `log`, anything else into `env`, replacing an
+/// earlier value of the same key.
+fn set_env(log: &mut String, env: &mut Vec<(String, String)>, key: &str, value: String) {
+    if key == "RUST_LOG" {
+        *log = value;
+        return;
+    }
+    env.retain(|(k, _)| k != key);
+    env.push((key.to_owned(), value));
+}
+
 /// The real master on loopback, started by a [`MasterBuilder`]; SIGKILLed on drop.
 #[derive(Debug)]
 pub struct RunningMaster {
@@ -385,11 +410,7 @@ impl MasterBuilder {
     /// Any other setting, e.g. `MASTER_HISTORY_INTERVAL`; a later value of a key wins.
     /// `RUST_LOG` goes to [`MasterBuilder::log`].
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
-        let value = value.into();
-        if key == "RUST_LOG" {
-            return self.log(&value);
-        }
-        self.env.push((key.to_owned(), value));
+        set_env(&mut self.log, &mut self.env, key, value.into());
         self
     }
 
@@ -400,13 +421,7 @@ impl MasterBuilder {
 
     /// Starts it and waits until it logs its address and answers `/health`.
     pub fn start(self) -> RunningMaster {
-        let (dir, scratch) = match self.dir {
-            Some(dir) => (dir, None),
-            None => {
-                let scratch = Scratch::new(&self.name);
-                (scratch.0.clone(), Some(scratch))
-            }
-        };
+        let (dir, scratch) = Scratch::unless_given(self.dir, &self.name);
         let database = self.database.unwrap_or_else(|| {
             let path = dir.join(format!("{}.db", self.name));
             ("MASTER_DB_PATH", path.display().to_string())
@@ -608,6 +623,13 @@ impl AgentBuilder {
             .env("AGENT_TLS_KEY", key.display().to_string())
     }
 
+    /// Retry delays after a failed call to the master (`AGENT_BACKOFF_BASE`, doubling up to
+    /// `AGENT_BACKOFF_MAX`), in the agent's duration syntax (`100ms`, `1s`).
+    pub fn backoff(self, base: &str, max: &str) -> Self {
+        self.env("AGENT_BACKOFF_BASE", base)
+            .env("AGENT_BACKOFF_MAX", max)
+    }
+
     /// The child's open-file limit (`RLIMIT_NOFILE`), kept across restarts.
     pub fn fd_limit(mut self, nofile: u64) -> Self {
         self.fd_limit = Some(nofile);
@@ -623,12 +645,7 @@ impl AgentBuilder {
     /// Any other setting, e.g. `AGENT_SNAPSHOT_INTERVAL`; a later value of a key wins.
     /// `RUST_LOG` goes to [`AgentBuilder::log`].
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
-        let value = value.into();
-        if key == "RUST_LOG" {
-            return self.log(&value);
-        }
-        self.env.retain(|(k, _)| k != key);
-        self.env.push((key.to_owned(), value));
+        set_env(&mut self.log, &mut self.env, key, value.into());
         self
     }
 
@@ -640,13 +657,7 @@ impl AgentBuilder {
     /// Starts it and waits until it logs its address and (unless it serves TLS) answers
     /// `/health`.
     pub fn start(self) -> RunningAgent {
-        let (dir, scratch) = match self.dir {
-            Some(dir) => (dir, None),
-            None => {
-                let scratch = Scratch::new(&self.name);
-                (scratch.0.clone(), Some(scratch))
-            }
-        };
+        let (dir, scratch) = Scratch::unless_given(self.dir, &self.name);
         let mut all = vec![
             ("AGENT_LISTEN", "127.0.0.1:0".to_owned()),
             // The agent module's info lines only: the listening address, nodes coming and going.
