@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{free_port, get_json};
-use common::{MasterBuilder, Proc, Scratch, bins, serial, tail, wait_healthy};
+use atlhyper_testkit::get_json;
+use common::{AgentBuilder, MasterBuilder, Proc, Scratch, bins, serial, tail};
 use serde_json::Value;
 
 const CLUSTER: &str = "alert-e2e";
@@ -421,29 +421,20 @@ fn threshold_crossing_fires_once_and_resolves_once_through_the_real_binaries() {
         .env("MASTER_ALERT_CONFIG", config.display().to_string())
         .start();
     let master_addr = master.addr;
-    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let agent = Proc::spawn(
-        "atlhyper-agent",
-        &bins().agent,
-        &[
-            ("AGENT_LISTEN", agent_addr.to_string()),
-            ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-            ("AGENT_MASTER_URL", format!("http://{master_addr}")),
-            ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-            ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-            ("AGENT_SNAPSHOT_INTERVAL", secs(PUSH_INTERVAL)),
-            ("AGENT_NODE_INTERVAL", secs(SAMPLE_INTERVAL)),
-            ("AGENT_BACKOFF_BASE", "100ms".to_owned()),
-            ("AGENT_BACKOFF_MAX", "1s".to_owned()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(agent_addr, Duration::from_secs(30), &agent);
+    let agent = AgentBuilder::new("atlhyper-agent", CLUSTER)
+        .in_dir(&dir.0)
+        .master(master_addr)
+        .token(AGENT_TOKEN)
+        .node_token(NODE_TOKEN)
+        .env("AGENT_SNAPSHOT_INTERVAL", secs(PUSH_INTERVAL))
+        .env("AGENT_NODE_INTERVAL", secs(SAMPLE_INTERVAL))
+        .backoff("100ms", "1s")
+        .start();
     let daemon = Proc::spawn(
         "atlhyper-metrics",
         &bins().metrics,
         &[
-            ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
+            ("METRICS_AGENT_ADDR", agent.url()),
             ("METRICS_TOKEN", NODE_TOKEN.to_owned()),
             ("METRICS_NODE_NAME", NODE.to_owned()),
             ("METRICS_COLLECT_INTERVAL", secs(SAMPLE_INTERVAL)),
@@ -465,7 +456,7 @@ fn threshold_crossing_fires_once_and_resolves_once_through_the_real_binaries() {
         format!(
             "master:\n{}\nagent:\n{}\ndaemon:\n{}",
             tail(&master.proc.log_text(), 3000),
-            tail(&agent.log_text(), 2000),
+            tail(&agent.proc.log_text(), 2000),
             tail(&daemon.log_text(), 2000)
         )
     };
@@ -564,6 +555,6 @@ fn threshold_crossing_fires_once_and_resolves_once_through_the_real_binaries() {
         logs()
     );
     master.proc.assert_no_panic();
-    agent.assert_no_panic();
+    agent.proc.assert_no_panic();
     daemon.assert_no_panic();
 }

@@ -9,49 +9,29 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use atlhyper_testkit::{free_port, gzip, http, node_json};
-use common::{Proc, Scratch, Slowloris, bins, scrape, serial, wait_healthy};
+use atlhyper_testkit::{gzip, http, node_json};
+use common::{AgentBuilder, RunningAgent, Slowloris, scrape, serial};
 
 const NODE_TOKEN: &str = "node-secret-0123456789";
 
-struct Agent {
-    proc: Proc,
-    addr: SocketAddr,
-    _dir: Scratch,
-}
-
 /// An agent whose master is a closed port (pushes fail and back off; the receiver is what we test).
-fn agent(extra: &[(&str, String)]) -> Agent {
+fn agent(extra: &[(&str, String)]) -> RunningAgent {
     agent_with(extra, None)
 }
 
 /// [`agent`], optionally with at most `nofile` open descriptors.
-fn agent_with(extra: &[(&str, String)], nofile: Option<u64>) -> Agent {
-    let dir = Scratch::new("agent-http");
-    let port = free_port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut env = vec![
-        ("AGENT_LISTEN", addr.to_string()),
-        ("AGENT_CLUSTER_ID", "fault-http".to_owned()),
-        (
-            "AGENT_MASTER_URL",
-            format!("http://127.0.0.1:{}", free_port()),
-        ),
-        ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-        ("AGENT_TOKEN", "agent-secret-0123456789".to_owned()),
-        ("AGENT_SNAPSHOT_INTERVAL", "1s".to_owned()),
-    ];
-    env.extend(extra.iter().cloned());
-    let proc = match nofile {
-        Some(n) => Proc::spawn_with_fd_limit("atlhyper-agent", &bins().agent, &env, &dir.0, n),
-        None => Proc::spawn("atlhyper-agent", &bins().agent, &env, &dir.0),
-    };
-    wait_healthy(addr, Duration::from_secs(20), &proc);
-    Agent {
-        proc,
-        addr,
-        _dir: dir,
+fn agent_with(extra: &[(&str, String)], nofile: Option<u64>) -> RunningAgent {
+    let agent = AgentBuilder::new("atlhyper-agent", "fault-http")
+        .dead_master()
+        .node_token(NODE_TOKEN)
+        .token("agent-secret-0123456789")
+        .env("AGENT_SNAPSHOT_INTERVAL", "1s")
+        .envs(extra);
+    match nofile {
+        Some(n) => agent.fd_limit(n),
+        None => agent,
     }
+    .start()
 }
 
 fn push(

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use atlhyper_testkit::{free_port, http, node_json};
-use common::{Proc, Scratch, bins, scrape, serial, wait_healthy};
+use common::{AgentBuilder, Proc, Scratch, bins, scrape, serial, wait_healthy};
 
 const NODE_TOKEN: &str = "node-token-kill-agent";
 
@@ -18,24 +18,18 @@ const NODE_TOKEN: &str = "node-token-kill-agent";
 fn agent_sigkilled_20_times_under_load_daemons_reconnect_within_2_intervals() {
     let _serial = serial();
     let dir = Scratch::new("agent-kill");
-    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     // 25x compressed; at 100 ms the scheduling noise of a loaded 2-core machine running debug
     // binaries is already of the order of an interval.
     let interval = Duration::from_millis(200);
-    let agent_env = vec![
-        ("AGENT_LISTEN", agent_addr.to_string()),
-        ("AGENT_CLUSTER_ID", "agent-kill".to_owned()),
+    let mut agent = AgentBuilder::new("atlhyper-agent", "agent-kill")
+        .in_dir(&dir.0)
         // No master: the pusher backs off; the receiver side is what is under test.
-        (
-            "AGENT_MASTER_URL",
-            format!("http://127.0.0.1:{}", free_port()),
-        ),
-        ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-        ("AGENT_NODE_INTERVAL", "200ms".to_owned()),
-        ("AGENT_SNAPSHOT_INTERVAL", "400ms".to_owned()),
-    ];
-    let mut agent = Proc::spawn("atlhyper-agent", &bins().agent, &agent_env, &dir.0);
-    wait_healthy(agent_addr, Duration::from_secs(20), &agent);
+        .dead_master()
+        .node_token(NODE_TOKEN)
+        .env("AGENT_NODE_INTERVAL", "200ms")
+        .env("AGENT_SNAPSHOT_INTERVAL", "400ms")
+        .start();
+    let agent_addr = agent.addr;
 
     // Three real daemons on this host under different node names. Retry delays scaled with the
     // interval as the defaults are (1 s base, 60 s cap at a 5 s interval).
@@ -107,8 +101,7 @@ fn agent_sigkilled_20_times_under_load_daemons_reconnect_within_2_intervals() {
         rng ^= rng >> 7;
         rng ^= rng << 17;
         std::thread::sleep(Duration::from_millis(200 + rng % 300));
-        agent.kill9_and_restart();
-        wait_healthy(agent_addr, Duration::from_secs(20), &agent);
+        agent.restart();
         let back = Instant::now();
         let before: Vec<f64> = daemons.iter().map(|(_, l)| pushes(*l)).collect();
         let mut pending: Vec<usize> = (0..daemons.len()).collect();
@@ -156,5 +149,41 @@ fn agent_sigkilled_20_times_under_load_daemons_reconnect_within_2_intervals() {
             d.name
         );
     }
-    agent.assert_no_panic();
+    agent.proc.assert_no_panic();
+}
+
+/// Started on port 0, the agent logs the port the kernel gave it; a kill -9 and restart asks
+/// for that same address and gets it.
+#[test]
+fn agent_on_port_0_logs_its_address_and_a_restart_keeps_it() {
+    let _serial = serial();
+    let mut agent = AgentBuilder::new("atlhyper-agent", "agent-port-0")
+        .dead_master()
+        .node_token(NODE_TOKEN)
+        .start();
+    let addr = agent.addr;
+    assert!(addr.ip().is_loopback() && addr.port() != 0, "{addr}");
+    let line = agent
+        .proc
+        .log_text()
+        .lines()
+        .find(|l| l.contains("agent listening"))
+        .map(str::to_owned)
+        .expect("the listening line");
+    assert!(line.contains(&format!("addr={addr}")), "{line}");
+    assert!(line.contains("cluster_id=agent-port-0"), "{line}");
+
+    let first_pid = agent.proc.pid();
+    agent.restart();
+    assert_ne!(agent.proc.pid(), first_pid, "a new process");
+    assert_eq!(agent.addr, addr);
+    let (code, _) = atlhyper_testkit::http_get(addr, "/health", &[], Duration::from_secs(5))
+        .expect("the restarted agent answers");
+    assert_eq!(code, 200);
+    assert_eq!(
+        agent.proc.log_text().matches("agent listening").count(),
+        2,
+        "one listening line per start"
+    );
+    agent.proc.assert_no_panic();
 }

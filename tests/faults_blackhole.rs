@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use atlhyper_testkit::{free_port, http, node_json};
-use common::{Proc, Scratch, bins, prom_value, scrape, serial, wait_healthy};
+use common::{AgentBuilder, Proc, Scratch, bins, prom_value, scrape, serial, wait_healthy};
 
 /// A TCP peer that accepts every connection, reads (and discards) whatever is sent, and never
 /// writes a byte. Records how long each connection stayed open before the client gave up.
@@ -192,27 +192,19 @@ fn agent_talking_to_a_silent_master_stays_bounded_and_keeps_receiving() {
     let _serial = serial();
     let hole = Blackhole::start();
     let dir = Scratch::new("blackhole-agent");
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let request_timeout = Duration::from_millis(300);
     let poll_timeout = Duration::from_millis(500);
-    let a = Proc::spawn(
-        "atlhyper-agent",
-        &bins().agent,
-        &[
-            ("AGENT_LISTEN", addr.to_string()),
-            ("AGENT_CLUSTER_ID", "blackhole".to_owned()),
-            ("AGENT_MASTER_URL", format!("http://{}", hole.addr)),
-            ("AGENT_SNAPSHOT_INTERVAL", "200ms".to_owned()),
-            ("AGENT_HEARTBEAT_INTERVAL", "200ms".to_owned()),
-            ("AGENT_NODE_INTERVAL", "100ms".to_owned()),
-            ("AGENT_REQUEST_TIMEOUT", "300ms".to_owned()),
-            ("AGENT_COMMAND_POLL_TIMEOUT", "500ms".to_owned()),
-            ("AGENT_BACKOFF_BASE", "50ms".to_owned()),
-            ("AGENT_BACKOFF_MAX", "400ms".to_owned()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(addr, Duration::from_secs(20), &a);
+    let a = AgentBuilder::new("atlhyper-agent", "blackhole")
+        .in_dir(&dir.0)
+        .master(hole.addr)
+        .env("AGENT_SNAPSHOT_INTERVAL", "200ms")
+        .env("AGENT_HEARTBEAT_INTERVAL", "200ms")
+        .env("AGENT_NODE_INTERVAL", "100ms")
+        .env("AGENT_REQUEST_TIMEOUT", "300ms")
+        .env("AGENT_COMMAND_POLL_TIMEOUT", "500ms")
+        .backoff("50ms", "400ms")
+        .start();
+    let addr = a.addr;
     let t0 = Instant::now();
     let run = Duration::from_secs(4);
     let mut latencies = Vec::new();
@@ -286,5 +278,5 @@ fn agent_talking_to_a_silent_master_stays_bounded_and_keeps_receiving() {
         .is_some_and(|n| n >= 5.0),
         "the nodes are in the table"
     );
-    a.assert_no_panic();
+    a.proc.assert_no_panic();
 }

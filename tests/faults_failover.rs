@@ -11,7 +11,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use atlhyper_testkit::{free_port, http_get, wait_until};
-use common::{Proc, RunningMaster, Scratch, bins, scrape, serial, wait_healthy};
+use common::{
+    AgentBuilder, Proc, RunningAgent, RunningMaster, Scratch, bins, scrape, serial, wait_healthy,
+};
 
 const AGENT_TOKEN: &str = "agent-token-failover-000";
 const VIEWER: &str = "viewer-token-failover-00";
@@ -30,27 +32,17 @@ fn master_env() -> Vec<(&'static str, String)> {
     ]
 }
 
-fn start_agent(dir: &Scratch, name: &str, masters: &str) -> (Proc, SocketAddr) {
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let agent = Proc::spawn(
-        name,
-        &bins().agent,
-        &[
-            ("AGENT_LISTEN", addr.to_string()),
-            ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-            ("AGENT_MASTER_URL", masters.to_owned()),
-            ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-            ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-            ("AGENT_NODE_INTERVAL", "250ms".to_owned()),
-            ("AGENT_SNAPSHOT_INTERVAL", "1s".to_owned()),
-            ("AGENT_HEARTBEAT_INTERVAL", "1s".to_owned()),
-            ("AGENT_BACKOFF_BASE", "100ms".to_owned()),
-            ("AGENT_BACKOFF_MAX", "1s".to_owned()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(addr, Duration::from_secs(30), &agent);
-    (agent, addr)
+fn start_agent(dir: &Scratch, name: &str, masters: &str) -> RunningAgent {
+    AgentBuilder::new(name, CLUSTER)
+        .in_dir(&dir.0)
+        .masters(masters)
+        .token(AGENT_TOKEN)
+        .node_token(NODE_TOKEN)
+        .env("AGENT_NODE_INTERVAL", "250ms")
+        .env("AGENT_SNAPSHOT_INTERVAL", "1s")
+        .env("AGENT_HEARTBEAT_INTERVAL", "1s")
+        .backoff("100ms", "1s")
+        .start()
 }
 
 fn start_daemon(dir: &Scratch, agents: &str) -> (Proc, SocketAddr) {
@@ -126,13 +118,13 @@ fn agent_moves_to_the_next_master_within_two_snapshot_intervals() {
     let dir = Scratch::new("failover-master");
     let mut a = RunningMaster::start("failover-master-a", &master_env());
     let b = RunningMaster::start("failover-master-b", &master_env());
-    let (agent, agent_addr) = start_agent(
+    let agent = start_agent(
         &dir,
         "atlhyper-agent",
         &format!("http://{},http://{}", a.addr, b.addr),
     );
     // The first agent listed is dead: the daemon's first push already fails over.
-    let (daemon, _) = start_daemon(&dir, &format!("{DEAD_AGENT},http://{agent_addr}"));
+    let (daemon, _) = start_daemon(&dir, &format!("{DEAD_AGENT},{}", agent.url()));
 
     assert!(
         wait_until(Duration::from_secs(30), || latest_at(a.addr).is_some()).is_some(),
@@ -182,11 +174,14 @@ fn agent_moves_to_the_next_master_within_two_snapshot_intervals() {
         hole <= 2 * interval + Duration::from_millis(500),
         "history hole of {hole:?} between A's last point and B's first"
     );
-    for p in [&a.proc, &b.proc, &agent, &daemon] {
+    for p in [&a.proc, &b.proc, &agent.proc, &daemon] {
         p.assert_no_panic();
     }
     assert!(
-        agent.log_text().contains("switched to the next one listed"),
+        agent
+            .proc
+            .log_text()
+            .contains("switched to the next one listed"),
         "the agent's log says nothing of the switch"
     );
 }
@@ -197,11 +192,12 @@ fn daemon_moves_to_the_next_agent_within_two_collection_intervals() {
     let dir = Scratch::new("failover-agent");
     let master = RunningMaster::start("failover-agent-master", &master_env());
     let masters = format!("http://{}", master.addr);
-    let (mut first, first_addr) = start_agent(&dir, "atlhyper-agent-1", &masters);
-    let (second, second_addr) = start_agent(&dir, "atlhyper-agent-2", &masters);
+    let mut first = start_agent(&dir, "atlhyper-agent-1", &masters);
+    let second = start_agent(&dir, "atlhyper-agent-2", &masters);
+    let (first_addr, second_addr) = (first.addr, second.addr);
     let (daemon, daemon_listen) = start_daemon(
         &dir,
-        &format!("{DEAD_AGENT},http://{first_addr},http://{second_addr}"),
+        &format!("{DEAD_AGENT},{},{}", first.url(), second.url()),
     );
     let node_at = |agent: SocketAddr| -> f64 {
         scrape(agent)
@@ -231,7 +227,7 @@ fn daemon_moves_to_the_next_agent_within_two_collection_intervals() {
         switch <= 2 * interval + Duration::from_millis(500),
         "switch took {switch:?}, over two collection intervals"
     );
-    for p in [&master.proc, &second, &daemon] {
+    for p in [&master.proc, &second.proc, &daemon] {
         p.assert_no_panic();
     }
     // Dead agent -> first, then first -> second.

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 
 use atlhyper_testkit::{TestPostgres, free_port, http, http_get, percentile, wait_until};
 use common::{
-    MasterBuilder, Proc, RunningMaster, Scratch, bins, numbered_snapshot, serial, stored_numbers,
-    tail, wait_healthy,
+    AgentBuilder, MasterBuilder, Proc, RunningAgent, RunningMaster, Scratch, bins,
+    numbered_snapshot, serial, stored_numbers, tail, wait_healthy,
 };
 
 const AGENT_TOKEN: &str = "agent-token-fleet-000000";
@@ -71,27 +71,23 @@ fn two_masters(
 
 /// The real agent (listing `masters`) and the real daemon pushing the one node to it, both
 /// logging into `dir` and healthy.
-fn agent_and_daemon(dir: &Path, masters: &str, extra: &[(&str, String)]) -> (Proc, Proc) {
-    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut env = vec![
-        ("AGENT_LISTEN", agent_addr.to_string()),
-        ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-        ("AGENT_MASTER_URL", masters.to_owned()),
-        ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-        ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-        ("AGENT_NODE_INTERVAL", "250ms".to_owned()),
-        ("AGENT_SNAPSHOT_INTERVAL", "1s".to_owned()),
-        ("AGENT_HEARTBEAT_INTERVAL", "1s".to_owned()),
-    ];
-    env.extend(extra.iter().cloned());
-    let agent = Proc::spawn("atlhyper-agent", &bins().agent, &env, dir);
-    wait_healthy(agent_addr, Duration::from_secs(30), &agent);
+fn agent_and_daemon(dir: &Path, masters: &str, extra: &[(&str, String)]) -> (RunningAgent, Proc) {
+    let agent = AgentBuilder::new("atlhyper-agent", CLUSTER)
+        .in_dir(dir)
+        .masters(masters)
+        .token(AGENT_TOKEN)
+        .node_token(NODE_TOKEN)
+        .env("AGENT_NODE_INTERVAL", "250ms")
+        .env("AGENT_SNAPSHOT_INTERVAL", "1s")
+        .env("AGENT_HEARTBEAT_INTERVAL", "1s")
+        .envs(extra)
+        .start();
     let daemon_listen: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let daemon = Proc::spawn(
         "atlhyper-metrics",
         &bins().metrics,
         &[
-            ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
+            ("METRICS_AGENT_ADDR", agent.url()),
             ("METRICS_COLLECT_INTERVAL", "250ms".to_owned()),
             ("METRICS_NODE_NAME", NODE.to_owned()),
             ("METRICS_TOKEN", NODE_TOKEN.to_owned()),
@@ -436,7 +432,7 @@ fn kill_9_of_the_master_an_agent_pushes_to_moves_it_to_the_other_without_a_hole(
         hole <= 2 * Duration::from_secs(1) + Duration::from_millis(500),
         "history hole of {hole:?} around the kill"
     );
-    for p in [&b.proc, &agent, &daemon] {
+    for p in [&b.proc, &agent.proc, &daemon] {
         p.assert_no_panic();
     }
 }
@@ -707,7 +703,7 @@ fn a_detail_query_on_one_master_reaches_the_agent_polling_the_other() {
             took
         )
     );
-    for p in [&a.proc, &b.proc, &agent, &daemon] {
+    for p in [&a.proc, &b.proc, &agent.proc, &daemon] {
         p.assert_no_panic();
     }
 }

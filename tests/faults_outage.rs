@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use atlhyper_testkit::free_port;
-use common::{Proc, Scratch, bins, scrape, serial, wait_healthy};
+use common::{AgentBuilder, Proc, Scratch, bins, scrape, serial, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-outage-00";
 const VIEWER: &str = "viewer-token-outage-00";
@@ -48,7 +48,6 @@ fn master_down_10_minutes_equivalent_memory_bounded_history_backfilled() {
     let _serial = serial();
     let dir = Scratch::new("outage");
     let master_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let master_env = vec![
         ("MASTER_LISTEN_ADDR", master_addr.to_string()),
         (
@@ -64,26 +63,19 @@ fn master_down_10_minutes_equivalent_memory_bounded_history_backfilled() {
     ];
     let mut master = Proc::spawn("atlhyper-master", &bins().master, &master_env, &dir.0);
     wait_healthy(master_addr, Duration::from_secs(30), &master);
-    let agent = Proc::spawn(
-        "atlhyper-agent",
-        &bins().agent,
-        &[
-            ("AGENT_LISTEN", agent_addr.to_string()),
-            ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-            ("AGENT_MASTER_URL", format!("http://{master_addr}")),
-            ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-            ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-            ("AGENT_NODE_INTERVAL", "100ms".to_owned()),
-            ("AGENT_SNAPSHOT_INTERVAL", "200ms".to_owned()),
-            ("AGENT_HEARTBEAT_INTERVAL", "300ms".to_owned()),
-            ("AGENT_REQUEST_TIMEOUT", "500ms".to_owned()),
-            ("AGENT_COMMAND_POLL_TIMEOUT", "1s".to_owned()),
-            ("AGENT_BACKOFF_BASE", "20ms".to_owned()),
-            ("AGENT_BACKOFF_MAX", "1200ms".to_owned()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(agent_addr, Duration::from_secs(20), &agent);
+    let agent = AgentBuilder::new("atlhyper-agent", CLUSTER)
+        .in_dir(&dir.0)
+        .master(master_addr)
+        .token(AGENT_TOKEN)
+        .node_token(NODE_TOKEN)
+        .env("AGENT_NODE_INTERVAL", "100ms")
+        .env("AGENT_SNAPSHOT_INTERVAL", "200ms")
+        .env("AGENT_HEARTBEAT_INTERVAL", "300ms")
+        .env("AGENT_REQUEST_TIMEOUT", "500ms")
+        .env("AGENT_COMMAND_POLL_TIMEOUT", "1s")
+        .backoff("20ms", "1200ms")
+        .start();
+    let agent_addr = agent.addr;
     let nodes = ["outage-node-0", "outage-node-1"];
     let mut daemons = Vec::new();
     for node in nodes {
@@ -122,22 +114,22 @@ fn master_down_10_minutes_equivalent_memory_bounded_history_backfilled() {
     std::thread::sleep(Duration::from_secs(1));
 
     // Outage: 12 s = 10 minutes at 50x.
-    let rss_agent_before = agent.rss_kib();
+    let rss_agent_before = agent.proc.rss_kib();
     let rss_daemons_before: Vec<u64> = daemons.iter().map(|(d, _)| d.rss_kib()).collect();
-    let fds_agent_before = agent.fds();
+    let fds_agent_before = agent.proc.fds();
     master.kill9();
     let down_at = chrono::Utc::now();
     let t_down = Instant::now();
     let mut agent_rss = Vec::new();
     let mut daemon_rss_max = rss_daemons_before.clone();
     while t_down.elapsed() < Duration::from_secs(12) {
-        agent_rss.push(agent.rss_kib());
+        agent_rss.push(agent.proc.rss_kib());
         for (i, (d, _)) in daemons.iter().enumerate() {
             daemon_rss_max[i] = daemon_rss_max[i].max(d.rss_kib());
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let fds_agent_during = agent.fds();
+    let fds_agent_during = agent.proc.fds();
     let agent_stats = scrape(agent_addr).expect("agent /metrics during the outage");
     let rss_agent_mid = agent_rss[agent_rss.len() / 2];
     let rss_agent_max = agent_rss.iter().copied().max().unwrap_or(0);
@@ -217,7 +209,7 @@ fn master_down_10_minutes_equivalent_memory_bounded_history_backfilled() {
         whole_gaps.iter().all(|g| *g == 0),
         "no gap anywhere in the history: {whole_gaps:?}"
     );
-    agent.assert_no_panic();
+    agent.proc.assert_no_panic();
     master.assert_no_panic();
     for (d, _) in &daemons {
         d.assert_no_panic();

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 use atlhyper_testkit::tls::{TestCa, Validity, write_atomically};
 use atlhyper_testkit::{free_port, http, node_json};
 use common::{
-    MasterBuilder, Proc, RunningMaster, Scratch, bins, scrape, serial, tail, wait_healthy,
+    AgentBuilder, MasterBuilder, Proc, RunningAgent, RunningMaster, Scratch, bins, scrape, serial,
+    tail, wait_healthy,
 };
 
 const CLUSTER: &str = "rotation";
@@ -97,7 +98,7 @@ fn node_tokens(path: &Path, fleet: &[(&str, &str)]) {
 /// daemons), the daemon's `daemon-token`; all hold the 2026-10 tokens at the start.
 struct Chain {
     master: RunningMaster,
-    agent: Proc,
+    agent: RunningAgent,
     agent_addr: SocketAddr,
     daemon: Proc,
     daemon_addr: SocketAddr,
@@ -122,26 +123,18 @@ impl Chain {
         node_tokens(&node_file, &[("fleet-2026-10", NODE_OLD)]);
         let agent_token = dir.0.join("agent-token");
         write_atomically(&agent_token, format!("{AGENT_OLD}\n").as_bytes());
-        let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let agent = Proc::spawn(
-            "atlhyper-agent",
-            &bins().agent,
-            &[
-                ("RUST_LOG", INFO.to_owned()),
-                ("AGENT_LISTEN", agent_addr.to_string()),
-                ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-                ("AGENT_MASTER_URL", format!("http://{}", master.addr)),
-                ("AGENT_TOKEN_FILE", agent_token.display().to_string()),
-                ("AGENT_NODE_TOKEN_FILE", node_file.display().to_string()),
-                ("AGENT_SNAPSHOT_INTERVAL", "200ms".to_owned()),
-                ("AGENT_HEARTBEAT_INTERVAL", "500ms".to_owned()),
-                ("AGENT_NODE_INTERVAL", "200ms".to_owned()),
-                ("AGENT_BACKOFF_BASE", "100ms".to_owned()),
-                ("AGENT_BACKOFF_MAX", "500ms".to_owned()),
-            ],
-            &dir.0,
-        );
-        wait_healthy(agent_addr, Duration::from_secs(30), &agent);
+        let agent = AgentBuilder::new("atlhyper-agent", CLUSTER)
+            .in_dir(&dir.0)
+            .log(INFO)
+            .master(master.addr)
+            .token_file(&agent_token)
+            .node_token_file(&node_file)
+            .env("AGENT_SNAPSHOT_INTERVAL", "200ms")
+            .env("AGENT_HEARTBEAT_INTERVAL", "500ms")
+            .env("AGENT_NODE_INTERVAL", "200ms")
+            .backoff("100ms", "500ms")
+            .start();
+        let agent_addr = agent.addr;
 
         let daemon_token = dir.0.join("daemon-token");
         write_atomically(&daemon_token, format!("{NODE_OLD}\n").as_bytes());
@@ -151,7 +144,7 @@ impl Chain {
             &bins().metrics,
             &[
                 ("RUST_LOG", INFO.to_owned()),
-                ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
+                ("METRICS_AGENT_ADDR", agent.url()),
                 ("METRICS_TOKEN_FILE", daemon_token.display().to_string()),
                 ("METRICS_COLLECT_INTERVAL", "200ms".to_owned()),
                 ("METRICS_NODE_NAME", NODE.to_owned()),
@@ -160,7 +153,7 @@ impl Chain {
             &dir.0,
         );
         wait_healthy(daemon_addr, Duration::from_secs(30), &daemon);
-        wait_counter_above(agent_addr, "atlhyper_agent_pushes_total", 2.0, &agent);
+        wait_counter_above(agent_addr, "atlhyper_agent_pushes_total", 2.0, &agent.proc);
         Chain {
             master,
             agent,
@@ -219,7 +212,7 @@ impl Chain {
         let pushes = counter(self.agent_addr, "atlhyper_agent_pushes_total");
         let sent = counter(self.daemon_addr, "atlhyper_metrics_pushes_total");
         let series = "atlhyper_agent_pushes_total";
-        wait_counter_above(self.agent_addr, series, pushes + n, &self.agent);
+        wait_counter_above(self.agent_addr, series, pushes + n, &self.agent.proc);
         let series = "atlhyper_metrics_pushes_total";
         wait_counter_above(self.daemon_addr, series, sent + n, &self.daemon);
     }
@@ -232,7 +225,7 @@ fn tokens_rotate_at_both_hops_without_a_failed_push() {
     let chain = Chain::start(&dir);
     let Chain {
         master,
-        agent,
+        agent: RunningAgent { proc: agent, .. },
         agent_addr,
         daemon,
         daemon_addr,
@@ -326,8 +319,8 @@ fn a_malformed_node_token_file_keeps_the_tokens_in_force_while_pushes_go_on() {
     );
     write_atomically(&chain.node_file, text.as_bytes());
     let warning = "AGENT_NODE_TOKEN_FILE not reloaded; the one in force stays";
-    wait_log_count(&chain.agent, warning, 1, limit);
-    let log = chain.agent.log_text();
+    wait_log_count(&chain.agent.proc, warning, 1, limit);
+    let log = chain.agent.proc.log_text();
     let line = log.lines().find(|l| l.contains(warning)).expect("warning");
     assert!(
         line.contains("node-tokens:4"),
@@ -346,14 +339,19 @@ fn a_malformed_node_token_file_keeps_the_tokens_in_force_while_pushes_go_on() {
     // Several reload rounds of the same broken file: pushes go on, the warning is not repeated.
     chain.wait_pushes(3.0);
     std::thread::sleep(Duration::from_secs(6));
-    assert_eq!(chain.agent.log_text().matches(warning).count(), 1);
+    assert_eq!(chain.agent.proc.log_text().matches(warning).count(), 1);
 
     // Mended: the new token is in force next to the old.
     node_tokens(
         &chain.node_file,
         &[("fleet-2026-10", NODE_OLD), ("fleet-2026-11", NODE_NEW)],
     );
-    wait_log_count(&chain.agent, "AGENT_NODE_TOKEN_FILE reloaded", 1, limit);
+    wait_log_count(
+        &chain.agent.proc,
+        "AGENT_NODE_TOKEN_FILE reloaded",
+        1,
+        limit,
+    );
     assert_eq!(chain.push_node(NODE_NEW, NODE), 200);
     assert_eq!(chain.push_node(NODE_OLD, NODE), 200);
     chain.wait_pushes(3.0);
@@ -364,7 +362,7 @@ fn a_malformed_node_token_file_keeps_the_tokens_in_force_while_pushes_go_on() {
     ] {
         assert_eq!(counter(addr, series), 0.0, "{series}");
     }
-    for p in [&chain.master.proc, &chain.agent, &chain.daemon] {
+    for p in [&chain.master.proc, &chain.agent.proc, &chain.daemon] {
         p.assert_no_panic();
     }
 }
@@ -396,7 +394,7 @@ fn a_master_killed_during_token_rotation_reads_the_file_afresh() {
         "the new token in the overlap"
     );
     write_atomically(&chain.agent_token, format!("{AGENT_NEW}\n").as_bytes());
-    wait_log_count(&chain.agent, "AGENT_TOKEN_FILE reloaded", 1, limit);
+    wait_log_count(&chain.agent.proc, "AGENT_TOKEN_FILE reloaded", 1, limit);
     chain.wait_pushes(3.0);
 
     // The old token leaves the file; the master dies well inside its 5 s reload interval.
@@ -449,16 +447,16 @@ fn a_master_killed_during_token_rotation_reads_the_file_afresh() {
     assert!(
         fresh.is_some(),
         "no snapshot after the restart:\n{}",
-        tail(&chain.agent.log_text(), 3000)
+        tail(&chain.agent.proc.log_text(), 3000)
     );
     // The agent was never refused for its token by either master process.
-    let log = chain.agent.log_text();
+    let log = chain.agent.proc.log_text();
     let refused: Vec<&str> = log.lines().filter(|l| l.contains("answered 401")).collect();
     assert!(
         refused.is_empty(),
         "the agent's token was refused: {refused:?}"
     );
-    for p in [&chain.master.proc, &chain.agent, &chain.daemon] {
+    for p in [&chain.master.proc, &chain.agent.proc, &chain.daemon] {
         p.assert_no_panic();
     }
 }
@@ -473,7 +471,7 @@ fn a_missing_token_file_fails_the_start_with_its_name() {
         "atlhyper-agent",
         &bins().agent,
         &[
-            ("AGENT_LISTEN", format!("127.0.0.1:{}", free_port())),
+            ("AGENT_LISTEN", "127.0.0.1:0".to_owned()),
             ("AGENT_NODE_TOKEN_FILE", absent.display().to_string()),
         ],
         &dir.0,
@@ -531,30 +529,18 @@ fn the_agents_client_certificate_rotates_to_a_new_ca() {
         ),
     ];
     let mut master = Proc::spawn("atlhyper-master", &bins().master, &master_env, &dir.0);
-    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let agent = Proc::spawn(
-        "atlhyper-agent",
-        &bins().agent,
-        &[
-            ("RUST_LOG", INFO.to_owned()),
-            ("AGENT_LISTEN", agent_addr.to_string()),
-            ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-            (
-                "AGENT_MASTER_URL",
-                format!("https://localhost:{}", master_addr.port()),
-            ),
-            ("AGENT_CA_FILE", ca_file.display().to_string()),
-            ("AGENT_CLIENT_CERT", client_cert.display().to_string()),
-            ("AGENT_CLIENT_KEY", client_key.display().to_string()),
-            ("AGENT_SNAPSHOT_INTERVAL", "200ms".to_owned()),
-            ("AGENT_HEARTBEAT_INTERVAL", "500ms".to_owned()),
-            ("AGENT_BACKOFF_BASE", "100ms".to_owned()),
-            ("AGENT_BACKOFF_MAX", "500ms".to_owned()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(agent_addr, Duration::from_secs(30), &agent);
-    wait_counter_above(agent_addr, "atlhyper_agent_pushes_total", 2.0, &agent);
+    let agent = AgentBuilder::new("atlhyper-agent", CLUSTER)
+        .in_dir(&dir.0)
+        .log(INFO)
+        .masters(&format!("https://localhost:{}", master_addr.port()))
+        .client_cert(&ca_file, &client_cert, &client_key)
+        .env("AGENT_SNAPSHOT_INTERVAL", "200ms")
+        .env("AGENT_HEARTBEAT_INTERVAL", "500ms")
+        .backoff("100ms", "500ms")
+        .start();
+    let agent_addr = agent.addr;
+    let agent = &agent.proc;
+    wait_counter_above(agent_addr, "atlhyper_agent_pushes_total", 2.0, agent);
 
     let limit = Duration::from_secs(30);
     let both = format!("{}{}", old_ca.cert_pem(), new_ca.cert_pem());
@@ -563,7 +549,7 @@ fn the_agents_client_certificate_rotates_to_a_new_ca() {
     new_ca
         .client(&[CLUSTER], Validity::Current)
         .write(&dir.0, "agent-client");
-    wait_log_count(&agent, "client certificate reloaded", 1, limit);
+    wait_log_count(agent, "client certificate reloaded", 1, limit);
     write_atomically(&client_ca, new_ca.cert_pem().as_bytes());
     wait_log_count(&master, "TLS certificate reloaded", 2, limit);
     // Every connection from here on is a new handshake, which only the new certificate passes.
@@ -573,7 +559,7 @@ fn the_agents_client_certificate_rotates_to_a_new_ca() {
         agent_addr,
         "atlhyper_agent_pushes_total",
         pushes + 3.0,
-        &agent,
+        agent,
     );
     let refused = master.log_text().matches("TLS handshake failed").count();
     assert_eq!(
@@ -582,7 +568,7 @@ fn the_agents_client_certificate_rotates_to_a_new_ca() {
         "the master refused a handshake:\n{}",
         tail(&master.log_text(), 4000)
     );
-    for p in [&master, &agent] {
+    for p in [&master, agent] {
         p.assert_no_panic();
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use atlhyper_testkit::tls::{TestCa, Validity};
 use atlhyper_testkit::{free_port, node_json, real_programs_here};
-use common::{Proc, Scratch, Slowloris, bins, serial, tail};
+use common::{AgentBuilder, Proc, RunningAgent, Scratch, Slowloris, bins, serial, tail};
 
 const CURL: &str = "/usr/bin/curl";
 const NODE_TOKEN: &str = "node-secret-0123456789";
@@ -165,24 +165,19 @@ fn wait_log(proc: &Proc, needle: &str, limit: Duration) -> String {
 
 /// An agent serving TLS whose master is a closed port.
 fn tls_agent(pki: &Pki, extra: &[(&str, String)], nofile: Option<u64>) -> (Proc, SocketAddr) {
-    let addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let mut env = vec![
-        ("AGENT_LISTEN", addr.to_string()),
-        ("AGENT_CLUSTER_ID", "fault-tls".to_owned()),
-        (
-            "AGENT_MASTER_URL",
-            format!("http://127.0.0.1:{}", free_port()),
-        ),
-        ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-        ("AGENT_TOKEN", "agent-secret-0123456789".to_owned()),
-        ("AGENT_TLS_CERT", pki.cert.display().to_string()),
-        ("AGENT_TLS_KEY", pki.key.display().to_string()),
-    ];
-    env.extend(extra.iter().cloned());
-    let proc = match nofile {
-        Some(n) => Proc::spawn_with_fd_limit("atlhyper-agent", &bins().agent, &env, &pki.dir.0, n),
-        None => Proc::spawn("atlhyper-agent", &bins().agent, &env, &pki.dir.0),
-    };
+    let agent = AgentBuilder::new("atlhyper-agent", "fault-tls")
+        .in_dir(&pki.dir.0)
+        .dead_master()
+        .node_token(NODE_TOKEN)
+        .token("agent-secret-0123456789")
+        .serve_tls(&pki.cert, &pki.key)
+        .envs(extra);
+    // Its log and files live in the PKI's scratch directory, which outlives the process.
+    let RunningAgent { proc, addr, .. } = match nofile {
+        Some(n) => agent.fd_limit(n),
+        None => agent,
+    }
+    .start();
     wait_healthy_tls(addr, &pki.ca_file, &proc);
     (proc, addr)
 }

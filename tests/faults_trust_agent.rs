@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use atlhyper_testkit::{free_port, get_json, http, http_get, node_json, wait_until};
 use chrono::{DateTime, Utc};
-use common::{Proc, Scratch, bins, scrape, serial};
+use common::{AgentBuilder, Proc, RunningAgent, Scratch, bins, scrape, serial};
 use serde_json::{Value, json};
 
 const AGENT_TOKEN: &str = "agent-token-trust-0000";
@@ -32,7 +32,7 @@ const BUCKET_MS: i64 = 300;
 /// A master and an agent pushing to it, both with compressed intervals.
 struct Cluster {
     master: Proc,
-    agent: Proc,
+    agent: RunningAgent,
     master_addr: SocketAddr,
     agent_addr: SocketAddr,
     _dir: Scratch,
@@ -42,7 +42,6 @@ impl Cluster {
     fn start(name: &str) -> Cluster {
         let dir = Scratch::new(name);
         let master_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
         let master = Proc::spawn(
             "atlhyper-master",
             &bins().master,
@@ -62,26 +61,19 @@ impl Cluster {
             &dir.0,
         );
         common::wait_healthy(master_addr, Duration::from_secs(30), &master);
-        let agent = Proc::spawn(
-            "atlhyper-agent",
-            &bins().agent,
-            &[
-                ("AGENT_LISTEN", agent_addr.to_string()),
-                ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-                ("AGENT_MASTER_URL", format!("http://{master_addr}")),
-                ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-                ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-                ("AGENT_NODE_INTERVAL", "1s".to_owned()),
-                ("AGENT_SNAPSHOT_INTERVAL", "200ms".to_owned()),
-                ("AGENT_HEARTBEAT_INTERVAL", "300ms".to_owned()),
-                ("AGENT_REQUEST_TIMEOUT", "2s".to_owned()),
-                ("AGENT_COMMAND_POLL_TIMEOUT", "1s".to_owned()),
-                ("AGENT_BACKOFF_BASE", "20ms".to_owned()),
-                ("AGENT_BACKOFF_MAX", "500ms".to_owned()),
-            ],
-            &dir.0,
-        );
-        common::wait_healthy(agent_addr, Duration::from_secs(20), &agent);
+        let agent = AgentBuilder::new("atlhyper-agent", CLUSTER)
+            .in_dir(&dir.0)
+            .master(master_addr)
+            .token(AGENT_TOKEN)
+            .node_token(NODE_TOKEN)
+            .env("AGENT_NODE_INTERVAL", "1s")
+            .env("AGENT_SNAPSHOT_INTERVAL", "200ms")
+            .env("AGENT_HEARTBEAT_INTERVAL", "300ms")
+            .env("AGENT_REQUEST_TIMEOUT", "2s")
+            .env("AGENT_COMMAND_POLL_TIMEOUT", "1s")
+            .backoff("20ms", "500ms")
+            .start();
+        let agent_addr = agent.addr;
         Cluster {
             master,
             agent,
@@ -205,7 +197,7 @@ impl Cluster {
 
     fn assert_no_panic(&self) {
         self.master.assert_no_panic();
-        self.agent.assert_no_panic();
+        self.agent.proc.assert_no_panic();
     }
 }
 
@@ -251,7 +243,7 @@ fn a_node_stamped_2300_reaches_the_master_with_its_skew_and_history_keeps_growin
             .iter()
             .map(|n| n["node_name"].clone())
             .collect::<Vec<_>>(),
-        common::tail(&c.agent.log_text(), 3000)
+        common::tail(&c.agent.proc.log_text(), 3000)
     );
     let future = c.master_node("clock-2300").expect("the 2300 node");
     let ts: DateTime<Utc> = future["timestamp"]
@@ -309,7 +301,7 @@ fn a_node_with_100000_empty_disks_is_refused_at_the_agent_and_the_others_keep_fl
     let _serial = serial();
     let c = Cluster::start("trust-disks");
     good_round(&c, 1.0);
-    let rss_before = c.agent.rss_kib();
+    let rss_before = c.agent.proc.rss_kib();
     let disks = vec![json!({}); 100_000];
     let flood = json!({"node_name": "x", "timestamp": Utc::now(), "disks": disks}).to_string();
     for _ in 0..3 {
@@ -321,7 +313,7 @@ fn a_node_with_100000_empty_disks_is_refused_at_the_agent_and_the_others_keep_fl
             "{error}"
         );
     }
-    let rss_after = c.agent.rss_kib();
+    let rss_after = c.agent.proc.rss_kib();
     // Refused before the 100,000 entries are built (parsed, they were ~13 MB each time).
     assert!(
         rss_after.saturating_sub(rss_before) < 8 * 1024,

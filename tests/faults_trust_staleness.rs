@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use atlhyper_testkit::{free_port, get_json, http, node_json};
-use common::{Proc, Scratch, bins, serial, wait_healthy};
+use common::{AgentBuilder, Proc, RunningAgent, Scratch, bins, serial, wait_healthy};
 use serde_json::Value;
 
 const CLUSTER: &str = "stale-cluster";
@@ -36,7 +36,7 @@ struct Rig {
     dir: Scratch,
     master: Proc,
     master_addr: SocketAddr,
-    agent: Proc,
+    agent: RunningAgent,
     agent_addr: SocketAddr,
 }
 
@@ -59,21 +59,17 @@ impl Rig {
         master_env.extend(master_extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
         let master = Proc::spawn("atlhyper-master", &bins().master, &master_env, &dir.0);
         wait_healthy(master_addr, Duration::from_secs(30), &master);
-        let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-        let agent_env = vec![
-            ("AGENT_LISTEN", agent_addr.to_string()),
-            ("AGENT_CLUSTER_ID", CLUSTER.to_owned()),
-            ("AGENT_MASTER_URL", format!("http://{master_addr}")),
-            ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-            ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-            ("AGENT_SNAPSHOT_INTERVAL", "500ms".to_owned()),
-            ("AGENT_HEARTBEAT_INTERVAL", "1s".to_owned()),
-            ("AGENT_NODE_INTERVAL", "1s".to_owned()),
-            ("AGENT_BACKOFF_BASE", "100ms".to_owned()),
-            ("AGENT_BACKOFF_MAX", "1s".to_owned()),
-        ];
-        let agent = Proc::spawn("atlhyper-agent", &bins().agent, &agent_env, &dir.0);
-        wait_healthy(agent_addr, Duration::from_secs(30), &agent);
+        let agent = AgentBuilder::new("atlhyper-agent", CLUSTER)
+            .in_dir(&dir.0)
+            .master(master_addr)
+            .token(AGENT_TOKEN)
+            .node_token(NODE_TOKEN)
+            .env("AGENT_SNAPSHOT_INTERVAL", "500ms")
+            .env("AGENT_HEARTBEAT_INTERVAL", "1s")
+            .env("AGENT_NODE_INTERVAL", "1s")
+            .backoff("100ms", "1s")
+            .start();
+        let agent_addr = agent.addr;
         Rig {
             dir,
             master,
@@ -405,8 +401,7 @@ fn agent_kill9_turns_every_node_offline_in_every_view_also_after_a_master_restar
     );
 
     // The agent back: the nodes are online again everywhere.
-    rig.agent.kill9_and_restart();
-    wait_healthy(rig.agent_addr, Duration::from_secs(30), &rig.agent);
+    rig.agent.restart();
     let back = rig.wait(|r| {
         let (_, v) = r.get(&format!("/api/v2/clusters/{CLUSTER}/node-metrics"));
         let text = r.metrics();
@@ -423,7 +418,7 @@ fn agent_kill9_turns_every_node_offline_in_every_view_also_after_a_master_restar
         back.unwrap()
     );
     rig.master.assert_no_panic();
-    rig.agent.assert_no_panic();
+    rig.agent.proc.assert_no_panic();
     drop(rig.dir);
 }
 
@@ -502,8 +497,7 @@ fn deleted_node_and_cluster_stay_deleted_across_a_master_restart() {
     );
 
     // Its agent back: the cluster reports again and is back, with the nodes that report.
-    rig.agent.kill9_and_restart();
-    wait_healthy(rig.agent_addr, Duration::from_secs(30), &rig.agent);
+    rig.agent.restart();
     assert!(
         rig.wait(|r| r.node_names() == ["stale-0", "stale-1"])
             .is_some(),
@@ -511,7 +505,7 @@ fn deleted_node_and_cluster_stay_deleted_across_a_master_restart() {
         rig.node_names()
     );
     rig.master.assert_no_panic();
-    rig.agent.assert_no_panic();
+    rig.agent.proc.assert_no_panic();
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use atlhyper_testkit::free_port;
-use common::{Proc, Scratch, bins, scrape_with, wait_healthy};
+use common::{AgentBuilder, Proc, Scratch, bins, scrape_with, wait_healthy};
 
 const AGENT_TOKEN: &str = "agent-token-soak-0000";
 const VIEWER: &str = "viewer-token-soak-0000";
@@ -55,7 +55,6 @@ fn soak_three_daemons_agent_master_at_100ms() {
     let sample_every = Duration::from_secs((secs / 60).clamp(1, 30));
     let dir = Scratch::new("soak");
     let master_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
-    let agent_addr: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let master = Proc::spawn(
         "atlhyper-master",
         &bins().master,
@@ -75,22 +74,15 @@ fn soak_three_daemons_agent_master_at_100ms() {
         &dir.0,
     );
     wait_healthy(master_addr, Duration::from_secs(30), &master);
-    let agent = Proc::spawn(
-        "atlhyper-agent",
-        &bins().agent,
-        &[
-            ("AGENT_LISTEN", agent_addr.to_string()),
-            ("AGENT_CLUSTER_ID", "soak".to_owned()),
-            ("AGENT_MASTER_URL", format!("http://{master_addr}")),
-            ("AGENT_TOKEN", AGENT_TOKEN.to_owned()),
-            ("AGENT_NODE_TOKEN", NODE_TOKEN.to_owned()),
-            ("AGENT_NODE_INTERVAL", "100ms".to_owned()),
-            ("AGENT_SNAPSHOT_INTERVAL", "100ms".to_owned()),
-            ("AGENT_HEARTBEAT_INTERVAL", "1s".to_owned()),
-        ],
-        &dir.0,
-    );
-    wait_healthy(agent_addr, Duration::from_secs(20), &agent);
+    let agent = AgentBuilder::new("atlhyper-agent", "soak")
+        .in_dir(&dir.0)
+        .master(master_addr)
+        .token(AGENT_TOKEN)
+        .node_token(NODE_TOKEN)
+        .env("AGENT_NODE_INTERVAL", "100ms")
+        .env("AGENT_SNAPSHOT_INTERVAL", "100ms")
+        .env("AGENT_HEARTBEAT_INTERVAL", "1s")
+        .start();
     let mut daemons = Vec::new();
     for i in 0..3 {
         let listen: SocketAddr = ([127, 0, 0, 1], free_port()).into();
@@ -98,7 +90,7 @@ fn soak_three_daemons_agent_master_at_100ms() {
             &format!("soak-node-{i}"),
             &bins().metrics,
             &[
-                ("METRICS_AGENT_ADDR", format!("http://{agent_addr}")),
+                ("METRICS_AGENT_ADDR", agent.url()),
                 ("METRICS_COLLECT_INTERVAL", "100ms".to_owned()),
                 ("METRICS_NODE_NAME", format!("soak-node-{i}")),
                 ("METRICS_TOKEN", NODE_TOKEN.to_owned()),
@@ -111,7 +103,7 @@ fn soak_three_daemons_agent_master_at_100ms() {
     }
 
     let procs: Vec<&Proc> = std::iter::once(&master)
-        .chain(std::iter::once(&agent))
+        .chain(std::iter::once(&agent.proc))
         .chain(daemons.iter().map(|(d, _)| d))
         .collect();
     let names: Vec<&str> = procs.iter().map(|p| p.name.as_str()).collect();

@@ -503,13 +503,15 @@ async fn serve_agent_with(
         result_attempts: 5,
         shutdown_grace: Duration::from_secs(5),
     };
-    let local = listener.local_addr().ok();
+    // Read back, not taken from the config: with port 0 the kernel picks the port, and this
+    // line is how a supervisor (or the fault suite) learns it.
+    let addr = listener.local_addr().map_err(AgentError::Listen)?;
     tracing::info!(
-        listen = ?local,
+        %addr,
         cluster_id = %config.cluster_id,
         master = %config.master_url,
         tls = tls.is_some(),
-        "atlhyper-agent running"
+        "agent listening"
     );
 
     let tasks: Vec<(&'static str, JoinHandle<()>)> = vec![

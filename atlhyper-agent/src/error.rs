@@ -16,6 +16,9 @@ pub enum AgentError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The listening socket failed (its address could not be read).
+    #[error("listening socket: {0}")]
+    Listen(std::io::Error),
     /// The TLS certificate or key to serve could not be used.
     #[error("TLS: {0}")]
     Tls(#[from] atlhyper_http::tls::TlsError),

@@ -94,6 +94,20 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// `dir` when given (a directory the caller owns), else a new scratch directory named
+    /// `name`, returned too so that it lives as long as whoever holds it.
+    pub fn unless_given(dir: Option<PathBuf>, name: &str) -> (PathBuf, Option<Scratch>) {
+        match dir {
+            Some(dir) => (dir, None),
+            None => {
+                let scratch = Scratch::new(name);
+                (scratch.0.clone(), Some(scratch))
+            }
+        }
+    }
+}
+
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -304,6 +318,17 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// One setting of a builder: `RUST_LOG` into `log`, anything else into `env`, replacing an
+/// earlier value of the same key.
+fn set_env(log: &mut String, env: &mut Vec<(String, String)>, key: &str, value: String) {
+    if key == "RUST_LOG" {
+        *log = value;
+        return;
+    }
+    env.retain(|(k, _)| k != key);
+    env.push((key.to_owned(), value));
+}
+
 /// The real master on loopback, started by a [`MasterBuilder`]; SIGKILLed on drop.
 #[derive(Debug)]
 pub struct RunningMaster {
@@ -385,11 +410,7 @@ impl MasterBuilder {
     /// Any other setting, e.g. `MASTER_HISTORY_INTERVAL`; a later value of a key wins.
     /// `RUST_LOG` goes to [`MasterBuilder::log`].
     pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
-        let value = value.into();
-        if key == "RUST_LOG" {
-            return self.log(&value);
-        }
-        self.env.push((key.to_owned(), value));
+        set_env(&mut self.log, &mut self.env, key, value.into());
         self
     }
 
@@ -400,13 +421,7 @@ impl MasterBuilder {
 
     /// Starts it and waits until it logs its address and answers `/health`.
     pub fn start(self) -> RunningMaster {
-        let (dir, scratch) = match self.dir {
-            Some(dir) => (dir, None),
-            None => {
-                let scratch = Scratch::new(&self.name);
-                (scratch.0.clone(), Some(scratch))
-            }
-        };
+        let (dir, scratch) = Scratch::unless_given(self.dir, &self.name);
         let database = self.database.unwrap_or_else(|| {
             let path = dir.join(format!("{}.db", self.name));
             ("MASTER_DB_PATH", path.display().to_string())
@@ -459,12 +474,19 @@ impl RunningMaster {
 /// The address in the `master listening addr=...` line of a master's log, waiting up to
 /// `limit` for it; panics with the log when it does not come.
 pub fn listening_addr(who: &Proc, limit: Duration) -> SocketAddr {
+    logged_addr(who, "master listening", limit)
+}
+
+/// The `addr=` of the last line holding `marker` in `who`'s log (a restart appends a new
+/// one), waiting up to `limit` for it; panics with the log when it does not come.
+pub fn logged_addr(who: &Proc, marker: &str, limit: Duration) -> SocketAddr {
     let deadline = Instant::now() + limit;
     loop {
         let log = who.log_text();
         let found = log
             .lines()
-            .filter(|l| l.contains("master listening"))
+            .rev()
+            .filter(|l| l.contains(marker))
             .find_map(|l| {
                 l.split_once("addr=")?
                     .1
@@ -500,6 +522,203 @@ pub fn wait_healthy(addr: SocketAddr, limit: Duration, who: &Proc) {
             tail(&who.log_text(), 4000)
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The real cluster agent on loopback, started by an [`AgentBuilder`]; SIGKILLed on drop.
+#[derive(Debug)]
+pub struct RunningAgent {
+    /// The process.
+    pub proc: Proc,
+    /// Where it listens (the port it was given at its first start, kept across restarts).
+    pub addr: SocketAddr,
+    /// Probed on `/health` over plain HTTP (not when it serves TLS).
+    healthy: bool,
+    _dir: Option<Scratch>,
+}
+
+/// How to start a real `atlhyper-agent`: its cluster, masters, tokens (values or files), TLS
+/// settings, intervals and any other setting. Like [`MasterBuilder`], it listens on port 0 and
+/// the address is read from its log; a restart asks for that same address again.
+#[derive(Debug)]
+pub struct AgentBuilder {
+    name: String,
+    dir: Option<PathBuf>,
+    log: String,
+    fd_limit: Option<u64>,
+    healthy: bool,
+    env: Vec<(String, String)>,
+}
+
+impl AgentBuilder {
+    /// An agent named `name` (its process and log file; its scratch directory unless
+    /// [`AgentBuilder::in_dir`] gives one) for cluster `cluster`.
+    pub fn new(name: &str, cluster: &str) -> Self {
+        AgentBuilder {
+            name: name.to_owned(),
+            dir: None,
+            log: "warn".to_owned(),
+            fd_limit: None,
+            healthy: true,
+            env: Vec::new(),
+        }
+        .env("AGENT_CLUSTER_ID", cluster)
+    }
+
+    /// Log in `dir` (shared with the test's other processes) instead of a scratch directory of
+    /// the agent's own.
+    pub fn in_dir(mut self, dir: &Path) -> Self {
+        self.dir = Some(dir.to_owned());
+        self
+    }
+
+    /// The master at `addr` over plain HTTP.
+    pub fn master(self, addr: SocketAddr) -> Self {
+        self.masters(&format!("http://{addr}"))
+    }
+
+    /// `AGENT_MASTER_URL` as written: one URL or several, comma-separated, http or https.
+    pub fn masters(self, urls: &str) -> Self {
+        self.env("AGENT_MASTER_URL", urls)
+    }
+
+    /// A master nobody listens on (port 1 of loopback: connections are refused at once), for
+    /// suites that look only at the agent's receiver.
+    pub fn dead_master(self) -> Self {
+        self.masters("http://127.0.0.1:1")
+    }
+
+    /// The token it shows the master (`AGENT_TOKEN`; empty for none).
+    pub fn token(self, token: &str) -> Self {
+        self.env("AGENT_TOKEN", token)
+    }
+
+    /// The token it reads from a file that may be rotated under it (`AGENT_TOKEN_FILE`).
+    pub fn token_file(self, path: &Path) -> Self {
+        self.env("AGENT_TOKEN_FILE", path.display().to_string())
+    }
+
+    /// The one token nodes must show (`AGENT_NODE_TOKEN`).
+    pub fn node_token(self, token: &str) -> Self {
+        self.env("AGENT_NODE_TOKEN", token)
+    }
+
+    /// Node tokens read from a file that may be rotated under it (`AGENT_NODE_TOKEN_FILE`).
+    pub fn node_token_file(self, path: &Path) -> Self {
+        self.env("AGENT_NODE_TOKEN_FILE", path.display().to_string())
+    }
+
+    /// Trust `ca` for the master's certificate and show it `cert`/`key` (mutual TLS).
+    pub fn client_cert(self, ca: &Path, cert: &Path, key: &Path) -> Self {
+        self.env("AGENT_CA_FILE", ca.display().to_string())
+            .env("AGENT_CLIENT_CERT", cert.display().to_string())
+            .env("AGENT_CLIENT_KEY", key.display().to_string())
+    }
+
+    /// Serve nodes over TLS with `cert`/`key`; `/health` is then not probed over plain HTTP,
+    /// the caller waits for it its own way.
+    pub fn serve_tls(mut self, cert: &Path, key: &Path) -> Self {
+        self.healthy = false;
+        self.env("AGENT_TLS_CERT", cert.display().to_string())
+            .env("AGENT_TLS_KEY", key.display().to_string())
+    }
+
+    /// Retry delays after a failed call to the master (`AGENT_BACKOFF_BASE`, doubling up to
+    /// `AGENT_BACKOFF_MAX`), in the agent's duration syntax (`100ms`, `1s`).
+    pub fn backoff(self, base: &str, max: &str) -> Self {
+        self.env("AGENT_BACKOFF_BASE", base)
+            .env("AGENT_BACKOFF_MAX", max)
+    }
+
+    /// The child's open-file limit (`RLIMIT_NOFILE`), kept across restarts.
+    pub fn fd_limit(mut self, nofile: u64) -> Self {
+        self.fd_limit = Some(nofile);
+        self
+    }
+
+    /// `RUST_LOG` (default `warn`); the line that gives the listening address is always on.
+    pub fn log(mut self, filter: &str) -> Self {
+        self.log = filter.to_owned();
+        self
+    }
+
+    /// Any other setting, e.g. `AGENT_SNAPSHOT_INTERVAL`; a later value of a key wins.
+    /// `RUST_LOG` goes to [`AgentBuilder::log`].
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        set_env(&mut self.log, &mut self.env, key, value.into());
+        self
+    }
+
+    /// [`AgentBuilder::env`] for each pair.
+    pub fn envs(self, pairs: &[(&str, String)]) -> Self {
+        pairs.iter().fold(self, |b, (k, v)| b.env(k, v.clone()))
+    }
+
+    /// Starts it and waits until it logs its address and (unless it serves TLS) answers
+    /// `/health`.
+    pub fn start(self) -> RunningAgent {
+        let (dir, scratch) = Scratch::unless_given(self.dir, &self.name);
+        let mut all = vec![
+            ("AGENT_LISTEN", "127.0.0.1:0".to_owned()),
+            // The agent module's info lines only: the listening address, nodes coming and going.
+            (
+                "RUST_LOG",
+                format!("{},atlhyper_agent::agent=info", self.log),
+            ),
+        ];
+        all.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.clone())));
+        let mut proc = match self.fd_limit {
+            Some(n) => Proc::spawn_with_fd_limit(&self.name, &bins().agent, &all, &dir, n),
+            None => Proc::spawn(&self.name, &bins().agent, &all, &dir),
+        };
+        let addr = logged_addr(&proc, "agent listening", Duration::from_secs(60));
+        assert_ne!(addr.port(), 0, "{} logged port 0", self.name);
+        // A restart (also a bare `proc.kill9_and_restart()`) asks for the same address.
+        proc.set_env("AGENT_LISTEN", &addr.to_string());
+        if self.healthy {
+            wait_healthy(addr, Duration::from_secs(60), &proc);
+        }
+        RunningAgent {
+            proc,
+            addr,
+            healthy: self.healthy,
+            _dir: scratch,
+        }
+    }
+}
+
+impl RunningAgent {
+    /// `http://addr`, for `METRICS_AGENT_ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// SIGKILL and reap; [`RunningAgent::restart`] brings it back.
+    pub fn kill9(&mut self) {
+        self.proc.kill9();
+    }
+
+    /// SIGKILL (if it still runs), then the same settings again on the same address; waits
+    /// until it logs that address (a restart that cannot bind it fails) and answers `/health`.
+    pub fn restart(&mut self) {
+        let before = self.proc.log_text().matches("agent listening").count();
+        self.proc.kill9_and_restart();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.proc.log_text().matches("agent listening").count() <= before {
+            assert!(
+                self.proc.alive() && Instant::now() < deadline,
+                "{} did not come back on {}:\n{}",
+                self.proc.name,
+                self.addr,
+                tail(&self.proc.log_text(), 4000)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let again = logged_addr(&self.proc, "agent listening", Duration::from_secs(1));
+        assert_eq!(again, self.addr, "{} came back elsewhere", self.proc.name);
+        if self.healthy {
+            wait_healthy(self.addr, Duration::from_secs(60), &self.proc);
+        }
     }
 }
 
