@@ -125,7 +125,7 @@ pub(super) fn sample(
         }
         Err(e) => first_err = Some(e.to_string()),
     }
-    cur.whole_disks = whole_disks(s, tables, &cur.devices);
+    whole_disks(s, tables, &cur.devices, &mut cur.whole_disks);
 
     // Mounts: the table read last, while the kernel says it has not changed; else read afresh.
     let unchanged = tables
@@ -163,35 +163,41 @@ pub(super) fn sample(
     first_err.map_or(Ok(()), Err)
 }
 
-/// The whole disks: the names under `/sys/block`, listed again only when the devices of
-/// `/proc/diskstats` changed (every block device, whole or partition, is a line there); without
-/// sysfs, recognised by name.
-fn whole_disks(s: &mut Sampler, tables: &mut DiskTables, devices: &[DeviceSample]) -> Vec<String> {
+/// The whole disks into `out`: the names under `/sys/block`, listed again only when the devices
+/// of `/proc/diskstats` changed (every block device, whole or partition, is a line there);
+/// without sysfs, recognised by name. `out` holds a sample of two collections ago: copying the
+/// kept names over it reuses its strings.
+fn whole_disks(
+    s: &mut Sampler,
+    tables: &mut DiskTables,
+    devices: &[DeviceSample],
+    out: &mut Vec<String>,
+) {
     let same = tables.block.as_ref().is_some_and(|b| {
         b.devices.len() == devices.len() && b.devices.iter().zip(devices).all(|(a, d)| *a == d.dev)
     });
-    if let (true, Some(b)) = (same, &tables.block) {
-        return b.names.clone();
-    }
-    match s.list_dir(Base::Sys, &[&"block"]) {
-        Ok(names) => {
-            let names: Vec<String> = names
-                .into_iter()
-                .filter_map(|n| n.into_string().ok())
-                .collect();
-            tables.block = Some(BlockNames {
+    if !same {
+        tables.block = s
+            .list_dir(Base::Sys, &[&"block"])
+            .ok()
+            .map(|names| BlockNames {
                 devices: devices.iter().map(|d| d.dev).collect(),
-                names: names.clone(),
+                names: names
+                    .into_iter()
+                    .filter_map(|n| n.into_string().ok())
+                    .collect(),
             });
-            names
-        }
-        Err(_) => {
-            tables.block = None;
-            devices
-                .iter()
-                .filter(|d| filter::looks_like_whole_disk(&d.name))
-                .map(|d| d.name.clone())
-                .collect()
+    }
+    match &tables.block {
+        Some(b) => out.clone_from(&b.names),
+        None => {
+            out.clear();
+            out.extend(
+                devices
+                    .iter()
+                    .filter(|d| filter::looks_like_whole_disk(&d.name))
+                    .map(|d| d.name.clone()),
+            );
         }
     }
 }

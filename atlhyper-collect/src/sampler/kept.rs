@@ -197,24 +197,18 @@ impl KeptFiles {
         }
     }
 
-    /// Marks the descriptor kept for `pid` as used in this collection without reading it (the
-    /// scan knows the content cannot have changed), so [`KeptFiles::sweep`] leaves it open.
+    /// Marks the descriptor kept for `pid` (the scan's file, [`Keep::Pid`], or a reported
+    /// process's `stat`, [`Keep::PidStat`]) as used in this collection without reading it (the
+    /// caller knows the content cannot have changed), so [`KeptFiles::sweep`] leaves it open.
     /// Whether there is one.
-    pub(super) fn touch_pid(&mut self, pid: u32) -> bool {
+    pub(super) fn touch(&mut self, keep: Keep) -> bool {
         let g = self.generation;
-        self.by_pid
-            .get_mut(&pid)
-            .map(|k| k.generation = g)
-            .is_some()
-    }
-
-    /// Like [`KeptFiles::touch_pid`], for the kept `stat` of a reported process.
-    pub(super) fn touch_pid_stat(&mut self, pid: u32) -> bool {
-        let g = self.generation;
-        self.by_pid_stat
-            .get_mut(&pid)
-            .map(|k| k.generation = g)
-            .is_some()
+        let kept = match keep {
+            Keep::Pid(pid) => self.by_pid.get_mut(&pid),
+            Keep::PidStat(pid) => self.by_pid_stat.get_mut(&pid),
+            Keep::No | Keep::Path => None,
+        };
+        kept.map(|k| k.generation = g).is_some()
     }
 
     /// Whether the mount table kept open at `path` (a `/proc/<pid>/mountinfo`) is unchanged since

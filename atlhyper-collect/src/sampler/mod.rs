@@ -337,12 +337,12 @@ impl Sampler {
     /// Keeps the descriptor of [`Sampler::scan_pid`] for `pid` open through this collection's
     /// sweep without reading it: the caller knows its content is unchanged. Whether there is one.
     pub fn keep_scan_pid(&mut self, pid: u32) -> bool {
-        self.kept.touch_pid(pid)
+        self.kept.touch(Keep::Pid(pid))
     }
 
     /// Like [`Sampler::keep_scan_pid`], for the kept descriptor of [`Sampler::reported_pid_stat`].
     pub fn keep_reported_pid_stat(&mut self, pid: u32) -> bool {
-        self.kept.touch_pid_stat(pid)
+        self.kept.touch(Keep::PidStat(pid))
     }
 
     /// Whether the mount table `parts` under `base` (a `/proc/<pid>/mountinfo` read before with
